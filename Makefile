@@ -1,0 +1,57 @@
+# Estuary: one command to run the suite, one to test it. Everything else is set up on demand.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PROTOS := $(shell find protos -name '*.proto')
+
+.DEFAULT_GOAL := help
+.PHONY: help setup protos run test test-fast lint format bench up down clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.lock requirements-dev.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@# Generated protobuf code lives in gen/ (never committed); the venv finds it through a .pth file.
+	echo "$(CURDIR)/gen" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/estuary-generated.pth"
+	touch $@
+
+gen/.generated: $(PROTOS) $(VENV)/.installed
+	rm -rf gen && mkdir -p gen
+	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=gen --pyi_out=gen --grpc_python_out=gen $(PROTOS)
+	touch $@
+
+setup: $(VENV)/.installed gen/.generated ## create the virtualenv, install, generate the gRPC code
+
+protos: gen/.generated ## regenerate the gRPC code from protos/
+
+run: setup ## run the whole suite embedded (SQLite, in-process bus) with the gateway on :8000
+	$(BIN)/estuary up
+
+test: setup ## run every test (the Postgres/RabbitMQ/Redis ones skip with a reason unless CI=true)
+	$(BIN)/python -m pytest
+
+lint: setup ## ruff, mypy and buf lint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy chassis services gateway suite
+	$(BIN)/buf lint
+
+format: setup ## apply ruff's formatting and fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: setup ## run the benchmarks (embedded and production shape) and print the figures
+	$(BIN)/python -m bench
+
+up: ## run the production shape with docker compose (needs a Docker engine)
+	docker compose up --build
+
+down: ## stop the docker compose suite
+	docker compose down
+
+clean: ## remove the virtualenv, generated code and local data
+	rm -rf $(VENV) gen var

@@ -1,0 +1,1 @@
+"""The microservice chassis: what every Estuary service shares. It imports no service."""

@@ -1,0 +1,1 @@
+"""Tokens: issuing and verifying Estuary's JWTs, and who the caller is."""

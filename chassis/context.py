@@ -1,0 +1,30 @@
+"""Per-request context carried through async code: request id and the calling principal."""
+
+from __future__ import annotations
+
+import secrets
+from contextvars import ContextVar
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chassis.auth.principal import Principal
+
+REQUEST_ID_HEADER = "x-request-id"
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+principal_var: ContextVar[Principal | None] = ContextVar("principal", default=None)
+
+
+def new_request_id() -> str:
+    """A fresh, unguessable request id."""
+    return secrets.token_hex(8)
+
+
+def current_request_id() -> str | None:
+    """The request id of the work in progress, if any."""
+    return request_id_var.get()
+
+
+def current_principal() -> Principal | None:
+    """Who is calling, as verified by the authentication interceptor."""
+    return principal_var.get()

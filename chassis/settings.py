@@ -1,0 +1,63 @@
+"""Settings every service shares, read from ESTUARY_* environment variables (12-factor)."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_EXCHANGE = "estuary.events"
+
+
+class ServiceSettings(BaseSettings):
+    """The bones of a service's configuration; each service subclasses it for its own."""
+
+    model_config = SettingsConfigDict(env_prefix="ESTUARY_", extra="ignore", frozen=False)
+
+    service_name: str = Field(description="Which bounded context this process serves.")
+    database_url: str = Field(
+        description="SQLAlchemy URL: sqlite+aiosqlite:///path.db or postgresql+psycopg://..."
+    )
+    database_pool_size: int = Field(10, ge=1, le=200)
+    bus_url: str = Field("memory://", description="memory:// (in-process) or amqp://...")
+    bus_exchange: str = DEFAULT_EXCHANGE
+    bus_delivery_limit: int = Field(
+        5, ge=1, le=100, description="Deliveries of one message before it is dead-lettered."
+    )
+    bus_prefetch: int = Field(32, ge=1, le=1000)
+    bus_retry_backoff_seconds: float = Field(0.2, ge=0)
+    bus_retry_backoff_max_seconds: float = Field(5.0, ge=0)
+    outbox_poll_interval_seconds: float = Field(
+        1.0, gt=0, description="How often the relay sweeps for rows left unsent."
+    )
+    outbox_batch_size: int = Field(500, ge=1, le=10000)
+    outbox_retention_hours: int = Field(72, ge=1)
+    inbox_retention_hours: int = Field(168, ge=1)
+    grpc_host: str = Field("127.0.0.1", description="0.0.0.0 in a container.")
+    grpc_port: int = Field(50051, ge=0, le=65535)
+    grpc_reflection: bool = True
+    grpc_shutdown_grace_seconds: float = Field(10.0, ge=0)
+    identity_address: str = Field(
+        "127.0.0.1:50051", description="Where the identity service's gRPC API (and JWKS) is."
+    )
+    jwt_issuer: str = "https://estuary.local/identity"
+    jwt_audience: str = "estuary"
+    service_client_secret: str = Field(
+        "", description="This service's secret for obtaining service tokens from identity."
+    )
+    log_level: str = "INFO"
+    log_format: str = Field("json", pattern="^(json|console)$")
+    otel_exporter_otlp_endpoint: str | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+psycopg://")):
+            raise ValueError("use sqlite+aiosqlite:// or postgresql+psycopg://")
+        return value
+
+    @field_validator("bus_url")
+    @classmethod
+    def _supported_bus(cls, value: str) -> str:
+        if not value.startswith(("memory://", "amqp://", "amqps://")):
+            raise ValueError("use memory://, amqp:// or amqps://")
+        return value

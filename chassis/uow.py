@@ -1,0 +1,109 @@
+"""The unit of work: one transaction in which a change and the events it emits commit together.
+
+Only the unit of work commits. Events emitted during it become outbox rows inserted just
+before COMMIT, so they exist if and only if the change does; after the commit the relay is
+nudged to publish them at once (the periodic sweep is the guarantee, this is the fast path).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self
+
+from google.protobuf.message import Message
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chassis.bus.envelope import EventType, OutgoingEvent, encode_event
+from chassis.clock import Clock
+from chassis.db import Database
+from chassis.ids import new_id
+from chassis.tables import outbox
+
+
+class UnitOfWork:
+    """A transaction on one service's database. Services subclass it to add repositories."""
+
+    connection: AsyncConnection
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        source: str,
+        clock: Clock,
+        on_events_committed: Callable[[], None] | None = None,
+        write: bool = True,
+    ) -> None:
+        self.database = database
+        self.clock = clock
+        self._source = source
+        self._on_events_committed = on_events_committed
+        self._write = write
+        self._pending: list[OutgoingEvent] = []
+        self._finished = False
+
+    async def __aenter__(self) -> Self:
+        self.connection = await self.database.connect(write=self._write)
+        self._pending = []
+        self._finished = False
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            if not self._finished:
+                await self.connection.rollback()
+        finally:
+            await self.connection.close()
+
+    @property
+    def dialect(self) -> str:
+        return self.database.dialect
+
+    def emit(self, event_type: EventType[Message], message: Message, *, subject: str) -> str:
+        """Queues an event to be written to the outbox with this transaction; returns its id."""
+        event = encode_event(
+            event_type,
+            message,
+            event_id=new_id(),
+            source=self._source,
+            subject=subject,
+            time=self.clock.now(),
+        )
+        self._pending.append(event)
+        return event.id
+
+    async def commit(self) -> None:
+        """Writes the pending events to the outbox and commits everything at once."""
+        now = self.clock.now()
+        if self._pending:
+            await self.connection.execute(
+                outbox.insert(),
+                [
+                    {
+                        "event_id": e.id,
+                        "event_type": e.type,
+                        "headers": e.headers,
+                        "content_type": e.content_type,
+                        "body": e.body,
+                        "created_at": now,
+                    }
+                    for e in self._pending
+                ],
+            )
+        await self.connection.commit()
+        self._finished = True
+        emitted, self._pending = self._pending, []
+        if emitted and self._on_events_committed is not None:
+            self._on_events_committed()
+
+    async def rollback(self) -> None:
+        """Discards the change and its events."""
+        self._pending = []
+        await self.connection.rollback()
+        self._finished = True

@@ -1,0 +1,1 @@
+"""The bounded contexts. Each imports the chassis and generated stubs, never another service."""

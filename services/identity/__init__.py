@@ -1,0 +1,1 @@
+"""Identity: users, credentials, roles, sessions, signing keys and the staff's audit log."""

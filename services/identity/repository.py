@@ -1,0 +1,505 @@
+"""Every query identity makes, in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chassis.ids import new_id
+from services.identity.domain import KeyStatus, TokenPurpose, User, UserStatus, email_key
+from services.identity.tables import (
+    audit_entries,
+    auth_sessions,
+    one_time_tokens,
+    refresh_tokens,
+    signing_keys,
+    user_roles,
+    users,
+)
+
+_USER_COLUMNS = (
+    users.c.id,
+    users.c.email,
+    users.c.full_name,
+    users.c.password_hash,
+    users.c.status,
+    users.c.email_verified_at,
+    users.c.phone,
+    users.c.timezone,
+    users.c.avatar_url,
+    users.c.bio,
+    users.c.preferences,
+    users.c.created_at,
+    users.c.updated_at,
+)
+
+
+def _user(row: sa.Row, roles: set[str]) -> User:
+    return User(
+        id=row.id,
+        email=row.email,
+        full_name=row.full_name,
+        password_hash=row.password_hash,
+        status=UserStatus(row.status),
+        roles=roles,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        email_verified_at=row.email_verified_at,
+        phone=row.phone,
+        timezone=row.timezone,
+        avatar_url=row.avatar_url,
+        bio=row.bio,
+        preferences=dict(row.preferences or {}),
+    )
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@dataclass(frozen=True)
+class UserFilter:
+    query: str = ""
+    role: str | None = None
+    status: str | None = None
+
+
+class Users:
+    """Accounts and their roles."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def get(self, user_id: str) -> User | None:
+        # One round trip: the user row with its roles aggregated beside it.
+        row = (
+            await self._c.execute(sa.select(*_USER_COLUMNS).where(users.c.id == user_id))
+        ).first()
+        if row is None:
+            return None
+        return _user(row, await self._roles_of(user_id))
+
+    async def get_by_email(self, email: str) -> User | None:
+        row = (
+            await self._c.execute(
+                sa.select(*_USER_COLUMNS).where(users.c.email_key == email_key(email))
+            )
+        ).first()
+        if row is None:
+            return None
+        return _user(row, await self._roles_of(row.id))
+
+    async def get_many(self, user_ids: Sequence[str]) -> list[User]:
+        if not user_ids:
+            return []
+        rows = (
+            await self._c.execute(sa.select(*_USER_COLUMNS).where(users.c.id.in_(user_ids)))
+        ).all()
+        roles = await self._roles_of_many([r.id for r in rows])
+        return [_user(r, roles.get(r.id, set())) for r in rows]
+
+    async def email_taken(self, email: str) -> bool:
+        found = await self._c.execute(
+            sa.select(users.c.id).where(users.c.email_key == email_key(email))
+        )
+        return found.first() is not None
+
+    async def add(self, user: User) -> None:
+        await self._c.execute(
+            users.insert().values(
+                id=user.id,
+                email=user.email,
+                email_key=email_key(user.email),
+                full_name=user.full_name,
+                password_hash=user.password_hash,
+                status=user.status.value,
+                email_verified_at=user.email_verified_at,
+                phone=user.phone,
+                timezone=user.timezone,
+                avatar_url=user.avatar_url,
+                bio=user.bio,
+                preferences=user.preferences,
+                created_at=user.created_at,
+                updated_at=user.updated_at,
+            )
+        )
+        await self.set_roles(user.id, user.roles)
+
+    async def update(self, user: User, now: datetime, **changes: Any) -> None:
+        """Writes the named columns and updated_at, and applies them to the entity."""
+        columns = dict(changes, updated_at=now)
+        if "email" in changes:
+            columns["email_key"] = email_key(changes["email"])
+        if "status" in changes:
+            columns["status"] = UserStatus(changes["status"]).value
+        await self._c.execute(users.update().where(users.c.id == user.id).values(**columns))
+        for key, value in changes.items():
+            setattr(user, key, UserStatus(value) if key == "status" else value)
+        user.updated_at = now
+
+    async def set_roles(self, user_id: str, roles: Iterable[str]) -> None:
+        await self._c.execute(user_roles.delete().where(user_roles.c.user_id == user_id))
+        rows = [{"user_id": user_id, "role": role} for role in sorted(set(roles))]
+        if rows:
+            await self._c.execute(user_roles.insert(), rows)
+
+    async def list(
+        self, flt: UserFilter, *, after_id: str | None, limit: int
+    ) -> tuple[list[User], int]:
+        """A page of users, newest first, and how many match in all."""
+        conditions: list[sa.ColumnElement[bool]] = []
+        if flt.query:
+            needle = _like_escape(flt.query.strip().lower())
+            conditions.append(
+                sa.or_(
+                    users.c.email_key.like(f"{needle}%", escape="\\"),
+                    sa.func.lower(users.c.full_name).like(f"{needle}%", escape="\\"),
+                    sa.func.lower(users.c.full_name).like(f"% {needle}%", escape="\\"),
+                )
+            )
+        if flt.status:
+            conditions.append(users.c.status == flt.status)
+        if flt.role:
+            conditions.append(
+                users.c.id.in_(sa.select(user_roles.c.user_id).where(user_roles.c.role == flt.role))
+            )
+        total = (
+            await self._c.execute(sa.select(sa.func.count()).select_from(users).where(*conditions))
+        ).scalar_one()
+        query = sa.select(*_USER_COLUMNS).where(*conditions)
+        if after_id is not None:
+            query = query.where(users.c.id < after_id)
+        rows = (await self._c.execute(query.order_by(users.c.id.desc()).limit(limit))).all()
+        roles = await self._roles_of_many([r.id for r in rows])
+        return [_user(r, roles.get(r.id, set())) for r in rows], total
+
+    async def _roles_of(self, user_id: str) -> set[str]:
+        rows = await self._c.execute(
+            sa.select(user_roles.c.role).where(user_roles.c.user_id == user_id)
+        )
+        return {r.role for r in rows}
+
+    async def _roles_of_many(self, user_ids: Sequence[str]) -> dict[str, set[str]]:
+        if not user_ids:
+            return {}
+        rows = await self._c.execute(
+            sa.select(user_roles.c.user_id, user_roles.c.role).where(
+                user_roles.c.user_id.in_(user_ids)
+            )
+        )
+        found: dict[str, set[str]] = {}
+        for row in rows:
+            found.setdefault(row.user_id, set()).add(row.role)
+        return found
+
+
+@dataclass(frozen=True)
+class RefreshRecord:
+    """A stored refresh token with the state of its session."""
+
+    token_hash: str
+    session_id: str
+    user_id: str
+    expires_at: datetime
+    used_at: datetime | None
+    session_revoked_at: datetime | None
+
+
+class Sessions:
+    """Login sessions and their rotating refresh tokens."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def open(self, user_id: str, user_agent: str, now: datetime) -> str:
+        session_id = new_id()
+        await self._c.execute(
+            auth_sessions.insert().values(
+                id=session_id, user_id=user_id, user_agent=user_agent[:500], created_at=now
+            )
+        )
+        return session_id
+
+    async def add_refresh_token(
+        self, token_hash: str, session_id: str, user_id: str, now: datetime, expires_at: datetime
+    ) -> None:
+        await self._c.execute(
+            refresh_tokens.insert().values(
+                token_hash=token_hash,
+                session_id=session_id,
+                user_id=user_id,
+                issued_at=now,
+                expires_at=expires_at,
+            )
+        )
+
+    async def find_refresh_token(self, token_hash: str) -> RefreshRecord | None:
+        row = (
+            await self._c.execute(
+                sa.select(
+                    refresh_tokens.c.token_hash,
+                    refresh_tokens.c.session_id,
+                    refresh_tokens.c.user_id,
+                    refresh_tokens.c.expires_at,
+                    refresh_tokens.c.used_at,
+                    auth_sessions.c.revoked_at,
+                )
+                .join(auth_sessions, auth_sessions.c.id == refresh_tokens.c.session_id)
+                .where(refresh_tokens.c.token_hash == token_hash)
+            )
+        ).first()
+        if row is None:
+            return None
+        return RefreshRecord(
+            row.token_hash,
+            row.session_id,
+            row.user_id,
+            row.expires_at,
+            row.used_at,
+            row.revoked_at,
+        )
+
+    async def mark_used(self, token_hash: str, now: datetime) -> bool:
+        """Marks a refresh token rotated; False if another request got there first."""
+        result = await self._c.execute(
+            refresh_tokens.update()
+            .where(refresh_tokens.c.token_hash == token_hash, refresh_tokens.c.used_at.is_(None))
+            .values(used_at=now)
+        )
+        return result.rowcount == 1
+
+    async def touch(self, session_id: str, now: datetime) -> None:
+        await self._c.execute(
+            auth_sessions.update()
+            .where(auth_sessions.c.id == session_id)
+            .values(last_refreshed_at=now)
+        )
+
+    async def is_active(self, session_id: str) -> bool:
+        row = (
+            await self._c.execute(
+                sa.select(auth_sessions.c.revoked_at).where(auth_sessions.c.id == session_id)
+            )
+        ).first()
+        return row is not None and row.revoked_at is None
+
+    async def revoke(self, session_id: str, now: datetime, reason: str) -> None:
+        await self._c.execute(
+            auth_sessions.update()
+            .where(auth_sessions.c.id == session_id, auth_sessions.c.revoked_at.is_(None))
+            .values(revoked_at=now, revoke_reason=reason)
+        )
+
+    async def revoke_all(
+        self, user_id: str, now: datetime, reason: str, *, keep: str | None = None
+    ) -> int:
+        query = auth_sessions.update().where(
+            auth_sessions.c.user_id == user_id, auth_sessions.c.revoked_at.is_(None)
+        )
+        if keep is not None:
+            query = query.where(auth_sessions.c.id != keep)
+        result = await self._c.execute(query.values(revoked_at=now, revoke_reason=reason))
+        return result.rowcount or 0
+
+    async def purge_expired(self, now: datetime) -> int:
+        result = await self._c.execute(
+            refresh_tokens.delete().where(refresh_tokens.c.expires_at < now)
+        )
+        return result.rowcount or 0
+
+
+@dataclass(frozen=True)
+class OneTimeToken:
+    token_hash: str
+    user_id: str
+    purpose: TokenPurpose
+    expires_at: datetime
+    used_at: datetime | None
+
+
+class OneTimeTokens:
+    """Email verification and password reset tokens."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def add(
+        self,
+        token_hash: str,
+        user_id: str,
+        purpose: TokenPurpose,
+        now: datetime,
+        expires_at: datetime,
+    ) -> None:
+        await self._c.execute(
+            one_time_tokens.insert().values(
+                token_hash=token_hash,
+                user_id=user_id,
+                purpose=purpose.value,
+                created_at=now,
+                expires_at=expires_at,
+            )
+        )
+
+    async def find(self, token_hash: str, purpose: TokenPurpose) -> OneTimeToken | None:
+        row = (
+            await self._c.execute(
+                sa.select(one_time_tokens).where(
+                    one_time_tokens.c.token_hash == token_hash,
+                    one_time_tokens.c.purpose == purpose.value,
+                )
+            )
+        ).first()
+        if row is None:
+            return None
+        return OneTimeToken(
+            row.token_hash, row.user_id, TokenPurpose(row.purpose), row.expires_at, row.used_at
+        )
+
+    async def use(self, token_hash: str, now: datetime) -> bool:
+        """Spends a token; False if it was already spent (a concurrent use)."""
+        result = await self._c.execute(
+            one_time_tokens.update()
+            .where(one_time_tokens.c.token_hash == token_hash, one_time_tokens.c.used_at.is_(None))
+            .values(used_at=now)
+        )
+        return result.rowcount == 1
+
+    async def spend_all(self, user_id: str, purpose: TokenPurpose, now: datetime) -> None:
+        """Spends every outstanding token of a purpose, so only the newest one works."""
+        await self._c.execute(
+            one_time_tokens.update()
+            .where(
+                one_time_tokens.c.user_id == user_id,
+                one_time_tokens.c.purpose == purpose.value,
+                one_time_tokens.c.used_at.is_(None),
+            )
+            .values(used_at=now)
+        )
+
+    async def delete_for_user(self, user_id: str) -> None:
+        await self._c.execute(one_time_tokens.delete().where(one_time_tokens.c.user_id == user_id))
+
+    async def purge_expired(self, now: datetime) -> int:
+        result = await self._c.execute(
+            one_time_tokens.delete().where(one_time_tokens.c.expires_at < now)
+        )
+        return result.rowcount or 0
+
+
+@dataclass(frozen=True)
+class StoredKey:
+    kid: str
+    private_key_pem: str
+    public_jwk: dict[str, str]
+    status: KeyStatus
+    created_at: datetime
+
+
+class SigningKeys:
+    """The keys that sign tokens."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def all(self) -> list[StoredKey]:
+        rows = await self._c.execute(sa.select(signing_keys).order_by(signing_keys.c.created_at))
+        return [
+            StoredKey(
+                r.kid, r.private_key_pem, dict(r.public_jwk), KeyStatus(r.status), r.created_at
+            )
+            for r in rows
+        ]
+
+    async def add(self, key: StoredKey) -> None:
+        await self._c.execute(
+            signing_keys.insert().values(
+                kid=key.kid,
+                algorithm="EdDSA",
+                private_key_pem=key.private_key_pem,
+                public_jwk=key.public_jwk,
+                status=key.status.value,
+                created_at=key.created_at,
+            )
+        )
+
+    async def set_status(self, kid: str, status: KeyStatus, now: datetime) -> int:
+        values: dict[str, Any] = {"status": status.value}
+        if status is KeyStatus.RETIRED:
+            values["retired_at"] = now
+        result = await self._c.execute(
+            signing_keys.update().where(signing_keys.c.kid == kid).values(**values)
+        )
+        return result.rowcount or 0
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: str
+    actor_id: str
+    action: str
+    target_user_id: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+    reason: str
+    request_id: str
+    created_at: datetime
+
+
+class AuditLog:
+    """What staff did, with the state before and after."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def record(self, entry: AuditEntry) -> None:
+        await self._c.execute(
+            audit_entries.insert().values(
+                id=entry.id,
+                actor_id=entry.actor_id,
+                action=entry.action,
+                target_user_id=entry.target_user_id,
+                before=entry.before,
+                after=entry.after,
+                reason=entry.reason,
+                request_id=entry.request_id,
+                created_at=entry.created_at,
+            )
+        )
+
+    async def list(
+        self, *, target_user_id: str, actor_id: str, after_id: str | None, limit: int
+    ) -> tuple[list[AuditEntry], int]:
+        conditions: list[sa.ColumnElement[bool]] = []
+        if target_user_id:
+            conditions.append(audit_entries.c.target_user_id == target_user_id)
+        if actor_id:
+            conditions.append(audit_entries.c.actor_id == actor_id)
+        total = (
+            await self._c.execute(
+                sa.select(sa.func.count()).select_from(audit_entries).where(*conditions)
+            )
+        ).scalar_one()
+        query = sa.select(audit_entries).where(*conditions)
+        if after_id is not None:
+            query = query.where(audit_entries.c.id < after_id)
+        rows = await self._c.execute(query.order_by(audit_entries.c.id.desc()).limit(limit))
+        return [
+            AuditEntry(
+                r.id,
+                r.actor_id,
+                r.action,
+                r.target_user_id,
+                dict(r.before),
+                dict(r.after),
+                r.reason,
+                r.request_id,
+                r.created_at,
+            )
+            for r in rows
+        ], total
