@@ -1,0 +1,1 @@
+"""The REST edge: FastAPI translating /api/v1 to gRPC, and gRPC status to problem+json."""

@@ -135,9 +135,10 @@ class KeySet:
 
     async def refresh(self) -> None:
         """Fetches the key set again."""
+        seen = self._fetched_at
         async with self._lock:
-            if time.monotonic() - self._fetched_at < 0.05:
-                return
+            if self._fetched_at != seen:
+                return  # another task refreshed while this one waited
             try:
                 jwks = await self._fetch()
             except Exception:

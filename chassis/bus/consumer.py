@@ -99,8 +99,11 @@ class EventConsumer:
             return
         try:
             async with self._unit_of_work() as uow:
+                # RETURNING, not rowcount: drivers disagree on rowcount for INSERT.
                 inserted = await uow.connection.execute(
-                    insert_ignoring_conflicts(uow.dialect, inbox, ["consumer", "event_id"]),
+                    insert_ignoring_conflicts(
+                        uow.dialect, inbox, ["consumer", "event_id"]
+                    ).returning(inbox.c.event_id),
                     {
                         "consumer": self.queue,
                         "event_id": event.id,
@@ -108,7 +111,7 @@ class EventConsumer:
                         "received_at": uow.clock.now(),
                     },
                 )
-                if inserted.rowcount == 0:
+                if inserted.first() is None:
                     self.stats.duplicates += 1
                 else:
                     await self.subscription.handler(uow, event)

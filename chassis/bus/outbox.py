@@ -147,25 +147,44 @@ class OutboxRelay:
                 outbox.update().where(outbox.c.position.in_(sent)).values(published_at=now)
             )
             self.stats.published += len(sent)
+        failures: dict[tuple[str, str, bool], int] = {}
         for row, error in zip(rows, outcomes, strict=True):
             if error is None:
                 continue
             self.stats.failed_attempts += 1
-            if isinstance(error, Unroutable):
-                self.stats.unroutable += 1
-            log.error(
-                "event not published; it stays in the outbox and will be retried",
-                extra={"event_id": row.event_id, "event_type": row.event_type, "error": str(error)},
-            )
+            unroutable = isinstance(error, Unroutable)
+            self.stats.unroutable += unroutable
+            delay = retry_delay(row.attempts)
+            key = (row.event_type, str(error), unroutable)
+            failures[key] = failures.get(key, 0) + 1
             await connection.execute(
                 outbox.update()
                 .where(outbox.c.position == row.position)
                 .values(
                     attempts=row.attempts + 1,
-                    next_attempt_at=now + retry_delay(row.attempts),
+                    next_attempt_at=now + delay,
                     last_error=str(error)[:2000],
                 )
             )
+        for (event_type, error_text, unroutable), count in failures.items():
+            context = {"event_type": event_type, "events": count, "error": error_text}
+            if unroutable:
+                # No consumer is bound yet (a service not deployed, or not written yet): the
+                # events wait in the outbox for one rather than being dropped.
+                log.warning(
+                    "%d %s event(s) have no queue bound; kept in the outbox",
+                    count,
+                    event_type,
+                    extra=context,
+                )
+            else:
+                log.error(
+                    "%d %s event(s) not published (%s); kept in the outbox for a retry",
+                    count,
+                    event_type,
+                    error_text,
+                    extra=context,
+                )
 
 
 def _event(row: sa.Row) -> OutgoingEvent:

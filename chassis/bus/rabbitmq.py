@@ -30,6 +30,7 @@ from chassis.bus.transport import Delivery, DeliveryHandler, Transport, Unroutab
 log = logging.getLogger(__name__)
 
 DEAD_SUFFIX = ".dead"
+RECONNECT_INTERVAL_SECONDS = 1.0
 
 
 def queue_arguments(queue: str, exchange: str, delivery_limit: int) -> dict[str, Any]:
@@ -93,7 +94,9 @@ class RabbitTransport(Transport):
 
     async def start(self) -> None:
         self._connection = await aio_pika.connect_robust(
-            self._url, client_properties={"connection_name": f"estuary:{self._exchange_name}"}
+            self._url,
+            reconnect_interval=RECONNECT_INTERVAL_SECONDS,
+            client_properties={"connection_name": f"estuary:{self._exchange_name}"},
         )
         channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
         self._publish_channel = channel  # type: ignore[assignment]
@@ -155,7 +158,13 @@ class RabbitTransport(Transport):
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=prefetch)
         self._consumer_channels.append(channel)  # type: ignore[arg-type]
-        declared = await channel.get_queue(queue, ensure=False)
+        # Declared (not merely looked up) on this channel, so that after a reconnect the
+        # robust channel re-declares it and resumes the consumer.
+        declared = await channel.declare_queue(
+            queue,
+            durable=True,
+            arguments=queue_arguments(queue, self._exchange_name, self._delivery_limit),
+        )
 
         async def on_message(message: AbstractIncomingMessage) -> None:
             delivery = _RabbitDelivery(message)

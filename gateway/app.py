@@ -1,0 +1,83 @@
+"""The gateway application: routes, problem+json, request ids, rate limits, CORS."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.responses import Response
+
+from chassis.auth.remote import identity_jwks
+from chassis.auth.tokens import KeySet, TokenVerifier
+from chassis.clock import Clock
+from chassis.telemetry import instrument_fastapi
+from gateway.backends import Backends
+from gateway.middleware import EdgeMiddleware, TooManyRequests, too_many_requests
+from gateway.problems import install_problem_handlers
+from gateway.ratelimit import Counter, MemoryCounter, RedisCounter
+from gateway.routes import admin, auth, health, users
+from gateway.settings import GatewaySettings
+
+DESCRIPTION = """
+The public API of Estuary, a wellness marketplace.
+
+* JSON field names are snake_case; times are RFC 3339 UTC instants.
+* Errors are RFC 9457 `application/problem+json` with an `errors` list naming each bad field.
+* Lists answer `results`, `next_cursor` (null at the end), `has_more` and `total`, and take
+  `limit` (default 20, at most 100) and `cursor`.
+* Send `Authorization: Bearer <access_token>` from `/api/v1/auth/login`.
+"""
+
+
+def create_app(settings: GatewaySettings, *, counter: Counter | None = None) -> FastAPI:
+    """Builds the gateway; backends connect when the app starts."""
+    backends = Backends(settings)
+    counter = counter or (
+        RedisCounter(settings.redis_url) if settings.redis_url else MemoryCounter()
+    )
+    verifier = TokenVerifier(
+        KeySet(identity_jwks(backends.channels["identity"])),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        clock=Clock(),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await backends.close()
+        await counter.close()
+
+    app = FastAPI(
+        title="Estuary API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.backends = backends
+    app.state.counter = counter
+    app.state.verifier = verifier
+    install_problem_handlers(app)
+
+    async def rate_limited(request: Request, error: Exception) -> Response:
+        assert isinstance(error, TooManyRequests)
+        return too_many_requests(error.verdict)
+
+    app.add_exception_handler(TooManyRequests, rate_limited)
+    for router in (health.router, auth.router, users.router, admin.router):
+        app.include_router(router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After", "RateLimit-Limit",
+                            "RateLimit-Remaining", "RateLimit-Reset"],
+        )
+    app.add_middleware(EdgeMiddleware, settings=settings, counter=counter, verifier=verifier)
+    instrument_fastapi(app)
+    return app

@@ -1,0 +1,46 @@
+"""The gateway's gRPC channels and stubs, one channel per backend service."""
+
+from __future__ import annotations
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from chassis.grpc_client import call_metadata, open_channel
+from estuary.identity.v1 import identity_pb2_grpc
+from gateway.settings import GatewaySettings
+
+HEALTH_DEADLINE_SECONDS = 1.0
+
+
+class Backends:
+    """Stubs for every backend the gateway translates to."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        deadline = settings.backend_deadline_seconds
+        self.channels: dict[str, grpc.aio.Channel] = {
+            "identity": open_channel(settings.identity_address, deadline=deadline),
+        }
+        self.deadline = deadline
+        self.identity = identity_pb2_grpc.IdentityServiceStub(self.channels["identity"])
+        self.auth = identity_pb2_grpc.AuthServiceStub(self.channels["identity"])
+
+    async def health(self) -> dict[str, str]:
+        """Each backend's gRPC health status, by name."""
+        found: dict[str, str] = {}
+        for name, channel in self.channels.items():
+            stub = health_pb2_grpc.HealthStub(channel)
+            try:
+                reply = await stub.Check(
+                    health_pb2.HealthCheckRequest(service=""),
+                    timeout=HEALTH_DEADLINE_SECONDS,
+                    metadata=call_metadata(),
+                    wait_for_ready=False,
+                )
+                found[name] = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+            except grpc.aio.AioRpcError as error:
+                found[name] = error.code().name
+        return found
+
+    async def close(self) -> None:
+        for channel in self.channels.values():
+            await channel.close()

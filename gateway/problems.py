@@ -1,0 +1,163 @@
+"""RFC 9457 problem+json for every error the gateway answers, with per-field violations."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from chassis.context import current_request_id
+from chassis.errors import DomainError, FieldViolation, http_status_for, rpc_failure
+
+log = logging.getLogger(__name__)
+
+PROBLEM_TYPE_BASE = "https://estuary.dev/problems/"
+MEDIA_TYPE = "application/problem+json"
+
+TITLES = {
+    400: "Bad request",
+    401: "Unauthenticated",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Validation failed",
+    429: "Too many requests",
+    500: "Internal error",
+    501: "Not implemented",
+    503: "Service unavailable",
+    504: "Gateway timeout",
+}
+
+
+class Violation(BaseModel):
+    """What is wrong with one field of the request."""
+
+    field: str = Field(description="The field, dotted for nested ones: 'price.currency'.")
+    message: str
+    code: str = Field(description="A stable machine-readable reason, e.g. 'too_short'.")
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem detail."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="A stable machine-readable reason, e.g. 'EMAIL_TAKEN'.")
+    errors: list[Violation] = Field(default_factory=list)
+    request_id: str | None = None
+
+
+def problem_response(
+    status: int,
+    code: str,
+    detail: str,
+    violations: Sequence[FieldViolation] = (),
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A problem+json response."""
+    body = {
+        "type": PROBLEM_TYPE_BASE + re.sub(r"[^a-z0-9]+", "-", code.lower()).strip("-"),
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "errors": [{"field": v.field, "message": v.message, "code": v.code} for v in violations],
+        "request_id": current_request_id(),
+    }
+    response = Response(orjson.dumps(body), status_code=status, media_type=MEDIA_TYPE)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="estuary"'
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def _location(loc: Sequence[Any]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+async def _validation_failed(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    violations = [
+        FieldViolation(_location(e.get("loc", ())), str(e.get("msg", "is invalid")),
+                       str(e.get("type", "invalid")))
+        for e in error.errors()
+    ]
+    summary = "; ".join(f"{v.field}: {v.message}" for v in violations[:5])
+    return problem_response(422, "VALIDATION_FAILED", summary, violations)
+
+
+async def _rpc_failed(request: Request, error: Exception) -> Response:
+    assert isinstance(error, grpc.aio.AioRpcError)
+    failure = rpc_failure(error)
+    status = http_status_for(failure.code)
+    if failure.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        log.warning("backend call failed: %s %s", failure.code.name, failure.message)
+        return problem_response(status, failure.code.name, "a backend service is unavailable")
+    if status >= 500:
+        log.error("backend error: %s %s", failure.code.name, failure.message)
+        return problem_response(status, "INTERNAL", "internal error")
+    return problem_response(status, failure.reason, failure.message, failure.violations)
+
+
+async def _domain_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, DomainError)
+    return problem_response(
+        http_status_for(error.grpc_code), error.reason, error.message, error.violations
+    )
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(error.status_code, "HTTP_ERROR")
+    return problem_response(error.status_code, code, str(error.detail),
+                            headers=dict(error.headers or {}))
+
+
+async def _unexpected(request: Request, error: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(500, "INTERNAL", "internal error")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Routes every failure through problem+json."""
+    app.add_exception_handler(RequestValidationError, _validation_failed)
+    app.add_exception_handler(grpc.aio.AioRpcError, _rpc_failed)
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+# Responses every route may give, for the OpenAPI document.
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    422: {"model": Problem, "description": "The request's shape is wrong.",
+          "content": {MEDIA_TYPE: {}}},
+    429: {"model": Problem, "description": "Too many requests; see Retry-After.",
+          "content": {MEDIA_TYPE: {}}},
+}
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses for the given problem statuses plus the common ones."""
+    found = dict(COMMON_RESPONSES)
+    for status in statuses:
+        found[status] = {"model": Problem, "description": TITLES.get(status, "Error"),
+                         "content": {MEDIA_TYPE: {}}}
+    return found

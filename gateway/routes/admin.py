@@ -1,0 +1,141 @@
+"""/api/v1/admin: staff management of users, and the audit log of it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+from starlette.responses import Response
+
+from estuary.identity.v1 import identity_pb2 as pb
+from gateway.auth import Caller, require_staff
+from gateway.backends import Backends
+from gateway.problems import responses
+from gateway.routes.common import backends, json_response
+from gateway.schemas.common import DEFAULT_LIMIT, Cursor, Limit, Page, page_of
+from gateway.schemas.identity import (
+    ROLE_TO_PROTO,
+    STATUS_TO_PROTO,
+    AuditEntry,
+    ReasonBody,
+    RoleName,
+    RolesBody,
+    StatusName,
+    User,
+)
+
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+
+UserId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$", description="The user's id.")]
+ADMIN_ERRORS = responses(400, 401, 403, 404, 409)
+
+
+@router.get("/users", response_model=Page[User], responses=ADMIN_ERRORS)
+async def list_users(
+    q: Annotated[str, Query(max_length=254, description="Email prefix or name word.")] = "",
+    role: RoleName | None = None,
+    status: StatusName | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    caller: Caller = Depends(require_staff),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Users, newest first: search by email or name, filter by role and status."""
+    found = await api.identity.ListUsers(
+        pb.ListUsersRequest(
+            query=q,
+            role=ROLE_TO_PROTO[role] if role else pb.ROLE_UNSPECIFIED,
+            status=STATUS_TO_PROTO[status] if status else pb.USER_STATUS_UNSPECIFIED,
+            page_size=limit,
+            page_token=cursor or "",
+        ),
+        metadata=caller.metadata(),
+    )
+    return json_response(
+        page_of([User.from_proto(u) for u in found.users], found.next_page_token,
+                found.total_size)
+    )
+
+
+@router.get("/users/{user_id}", response_model=User, responses=ADMIN_ERRORS)
+async def get_user(
+    user_id: UserId, caller: Caller = Depends(require_staff), api: Backends = Depends(backends)
+) -> Response:
+    """One user, whatever their status."""
+    user = await api.identity.GetUser(pb.GetUserRequest(name=f"users/{user_id}"),
+                                      metadata=caller.metadata())
+    return json_response(User.from_proto(user))
+
+
+@router.post("/users/{user_id}/suspend", response_model=User, responses=ADMIN_ERRORS)
+async def suspend_user(
+    user_id: UserId,
+    body: ReasonBody,
+    caller: Caller = Depends(require_staff),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Suspends a user: their sessions end and they cannot sign in."""
+    user = await api.identity.SuspendUser(
+        pb.SuspendUserRequest(name=f"users/{user_id}", reason=body.reason),
+        metadata=caller.metadata(),
+    )
+    return json_response(User.from_proto(user))
+
+
+@router.post("/users/{user_id}/reactivate", response_model=User, responses=ADMIN_ERRORS)
+async def reactivate_user(
+    user_id: UserId,
+    body: ReasonBody,
+    caller: Caller = Depends(require_staff),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Lifts a suspension."""
+    user = await api.identity.ReactivateUser(
+        pb.ReactivateUserRequest(name=f"users/{user_id}", reason=body.reason),
+        metadata=caller.metadata(),
+    )
+    return json_response(User.from_proto(user))
+
+
+@router.put("/users/{user_id}/roles", response_model=User, responses=ADMIN_ERRORS)
+async def set_roles(
+    user_id: UserId,
+    body: RolesBody,
+    caller: Caller = Depends(require_staff),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Replaces a user's roles; staff and admin roles are an admin's to give."""
+    user = await api.identity.SetUserRoles(
+        pb.SetUserRolesRequest(
+            name=f"users/{user_id}",
+            roles=[ROLE_TO_PROTO[r] for r in body.roles],
+            reason=body.reason,
+        ),
+        metadata=caller.metadata(),
+    )
+    return json_response(User.from_proto(user))
+
+
+@router.get("/audit-log", response_model=Page[AuditEntry], responses=ADMIN_ERRORS)
+async def audit_log(
+    target_user_id: Annotated[str, Query(max_length=36)] = "",
+    actor_id: Annotated[str, Query(max_length=36)] = "",
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    caller: Caller = Depends(require_staff),
+    api: Backends = Depends(backends),
+) -> Response:
+    """What staff did to whom, newest first."""
+    found = await api.identity.ListAuditEntries(
+        pb.ListAuditEntriesRequest(
+            target_user_id=target_user_id,
+            actor_id=actor_id,
+            page_size=limit,
+            page_token=cursor or "",
+        ),
+        metadata=caller.metadata(),
+    )
+    return json_response(
+        page_of([AuditEntry.from_proto(e) for e in found.entries], found.next_page_token,
+                found.total_size)
+    )

@@ -1,0 +1,26 @@
+"""What every route module uses: the app's backends and the JSON response helper."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from chassis.grpc_client import call_metadata
+from gateway.backends import Backends
+
+
+def backends(request: Request) -> Backends:
+    """The gateway's gRPC stubs."""
+    return request.app.state.backends
+
+
+def json_response(model: BaseModel, status_code: int = 200) -> Response:
+    """Serializes a response model once, in pydantic's Rust core, skipping re-validation."""
+    return Response(model.model_dump_json(), status_code=status_code,
+                    media_type="application/json")
+
+
+def anonymous() -> tuple[tuple[str, str], ...]:
+    """Metadata for a call made on behalf of nobody in particular."""
+    return call_metadata()

@@ -1,0 +1,61 @@
+"""/api/v1/users/me: the signed-in user's own account."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from google.protobuf.field_mask_pb2 import FieldMask
+from google.protobuf.struct_pb2 import Struct
+from starlette.responses import Response
+
+from estuary.identity.v1 import identity_pb2 as pb
+from gateway.auth import Caller, require_user
+from gateway.backends import Backends
+from gateway.problems import responses
+from gateway.routes.common import backends, json_response
+from gateway.schemas.identity import ProfilePatch, User
+
+router = APIRouter(prefix="/api/v1/users", tags=["users"])
+
+
+@router.get("/me", response_model=User, responses=responses(401))
+async def get_me(
+    caller: Caller = Depends(require_user), api: Backends = Depends(backends)
+) -> Response:
+    """The signed-in user's account and profile."""
+    user = await api.identity.GetUser(pb.GetUserRequest(name="users/me"),
+                                      metadata=caller.metadata())
+    return json_response(User.from_proto(user))
+
+
+@router.patch("/me", response_model=User, responses=responses(400, 401))
+async def update_me(
+    body: ProfilePatch,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Changes profile fields. Email, roles, status and ids cannot be set here."""
+    paths = sorted(body.model_fields_set)
+    user = pb.User(name="users/me")
+    for path in paths:
+        value = getattr(body, path)
+        if path == "preferences":
+            preferences = Struct()
+            preferences.update(value or {})
+            user.preferences.CopyFrom(preferences)
+        else:
+            setattr(user, path, value or "")
+    updated = await api.identity.UpdateUser(
+        pb.UpdateUserRequest(user=user, update_mask=FieldMask(paths=paths)),
+        metadata=caller.metadata(),
+    )
+    return json_response(User.from_proto(updated))
+
+
+@router.delete("/me", status_code=204, responses=responses(401))
+async def delete_me(
+    caller: Caller = Depends(require_user), api: Backends = Depends(backends)
+) -> Response:
+    """Erases the account's personal data and ends every session."""
+    await api.identity.DeleteUser(pb.DeleteUserRequest(name="users/me"),
+                                  metadata=caller.metadata())
+    return Response(status_code=204)

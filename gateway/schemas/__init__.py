@@ -1,0 +1,1 @@
+"""REST request and response bodies (snake_case JSON), one module per backend."""

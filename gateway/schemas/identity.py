@@ -1,0 +1,172 @@
+"""Bodies of the identity routes: auth, the user's own profile, and staff administration."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from google.protobuf import json_format
+from pydantic import BaseModel, Field
+
+from estuary.identity.v1 import identity_pb2 as pb
+from gateway.schemas.common import StrictBody
+
+RoleName = Literal["client", "practitioner", "staff", "admin"]
+StatusName = Literal["active", "suspended", "deleted"]
+
+ROLE_FROM_PROTO: dict[int, RoleName] = {
+    pb.ROLE_CLIENT: "client",
+    pb.ROLE_PRACTITIONER: "practitioner",
+    pb.ROLE_STAFF: "staff",
+    pb.ROLE_ADMIN: "admin",
+}
+ROLE_TO_PROTO = {v: k for k, v in ROLE_FROM_PROTO.items()}
+STATUS_FROM_PROTO: dict[int, StatusName] = {
+    pb.USER_STATUS_ACTIVE: "active",
+    pb.USER_STATUS_SUSPENDED: "suspended",
+    pb.USER_STATUS_DELETED: "deleted",
+}
+STATUS_TO_PROTO = {v: k for k, v in STATUS_FROM_PROTO.items()}
+
+Password = Field(min_length=1, max_length=1024, description="At least 10 characters.")
+
+
+class RegisterBody(StrictBody):
+    email: str = Field(min_length=1, max_length=254, examples=["ana@example.com"])
+    password: str = Password
+    full_name: str = Field(min_length=1, max_length=200, examples=["Ana Sousa"])
+
+
+class LoginBody(StrictBody):
+    email: str = Field(min_length=1, max_length=254)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class RefreshBody(StrictBody):
+    refresh_token: str = Field(min_length=1, max_length=512)
+
+
+class VerifyEmailBody(StrictBody):
+    token: str = Field(min_length=1, max_length=512)
+
+
+class PasswordResetBody(StrictBody):
+    email: str = Field(min_length=1, max_length=254)
+
+
+class PasswordResetConfirmBody(StrictBody):
+    token: str = Field(min_length=1, max_length=512)
+    new_password: str = Password
+
+
+class PasswordChangeBody(StrictBody):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Password
+
+
+class ProfilePatch(StrictBody):
+    """Only the fields present change; null clears a field. Anything else is refused."""
+
+    full_name: str | None = Field(None, max_length=200)
+    phone: str | None = Field(None, max_length=32)
+    timezone: str | None = Field(None, max_length=64, examples=["Europe/Lisbon"])
+    avatar_url: str | None = Field(None, max_length=2048)
+    bio: str | None = Field(None, max_length=2000)
+    preferences: dict[str, Any] | None = None
+
+
+class ReasonBody(StrictBody):
+    reason: str = Field("", max_length=500)
+
+
+class RolesBody(StrictBody):
+    roles: list[RoleName] = Field(min_length=1, max_length=4)
+    reason: str = Field("", max_length=500)
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Seconds until the access token expires.")
+
+    @classmethod
+    def from_proto(cls, pair: pb.TokenPair) -> TokenPair:
+        return cls(
+            access_token=pair.access_token,
+            refresh_token=pair.refresh_token,
+            expires_in=pair.expires_in,
+        )
+
+
+class User(BaseModel):
+    id: str
+    email: str
+    email_verified: bool
+    full_name: str
+    phone: str
+    timezone: str
+    avatar_url: str
+    bio: str
+    preferences: dict[str, Any]
+    roles: list[RoleName]
+    status: StatusName
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_proto(cls, user: pb.User) -> User:
+        return cls(
+            id=user.id,
+            email=user.email,
+            email_verified=user.email_verified,
+            full_name=user.full_name,
+            phone=user.phone,
+            timezone=user.timezone,
+            avatar_url=user.avatar_url,
+            bio=user.bio,
+            preferences=json_format.MessageToDict(user.preferences),
+            roles=[ROLE_FROM_PROTO[r] for r in user.roles if r in ROLE_FROM_PROTO],
+            status=STATUS_FROM_PROTO.get(user.status, "active"),
+            created_at=user.create_time.ToDatetime(tzinfo=UTC),
+            updated_at=user.update_time.ToDatetime(tzinfo=UTC),
+        )
+
+
+class LogoutAllResult(BaseModel):
+    revoked_sessions: int
+
+
+class Accepted(BaseModel):
+    detail: str
+
+
+class AuditEntry(BaseModel):
+    id: str
+    actor_id: str
+    action: str
+    target_user_id: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+    reason: str
+    request_id: str
+    created_at: datetime
+
+    @classmethod
+    def from_proto(cls, entry: pb.AuditEntry) -> AuditEntry:
+        return cls(
+            id=entry.id,
+            actor_id=entry.actor_id,
+            action=entry.action,
+            target_user_id=entry.target_user_id,
+            before=json_format.MessageToDict(entry.before),
+            after=json_format.MessageToDict(entry.after),
+            reason=entry.reason,
+            request_id=entry.request_id,
+            created_at=entry.create_time.ToDatetime(tzinfo=UTC),
+        )
+
+
+class JsonWebKeySet(BaseModel):
+    keys: list[dict[str, str]]
+

@@ -1,0 +1,132 @@
+"""The embedded suite: every service and the gateway in one process, on one machine.
+
+Each service has its own SQLite file and its own gRPC port and is called over real gRPC on
+loopback; events travel on the in-process broker, which keeps RabbitMQ's semantics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from chassis.bus.memory import InMemoryBroker, InMemoryTransport
+from chassis.clock import Clock
+from chassis.migrations import upgrade
+from gateway.app import create_app
+from gateway.settings import GatewaySettings
+from suite.catalog import SERVICES, ServiceEntry
+
+log = logging.getLogger(__name__)
+
+
+class QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the suite stops everything in order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve_http(app: Any, host: str, port: int) -> tuple[QuietServer, asyncio.Task[None], int]:
+    """Starts uvicorn on the running loop; returns the server, its task and the bound port."""
+    config = uvicorn.Config(
+        app, host=host, port=port, lifespan="on", log_config=None, access_log=False,
+        server_header=False, loop="none",
+    )
+    server = QuietServer(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError(f"the gateway could not start on {host}:{port}")
+        await asyncio.sleep(0.01)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    return server, task, bound
+
+
+@dataclass
+class EmbeddedSuite:
+    """All of Estuary in this process. Ports of 0 pick free ones (for tests)."""
+
+    data_dir: Path
+    gateway_port: int = 8000
+    grpc_ports: dict[str, int] = field(default_factory=dict)
+    host: str = "127.0.0.1"
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    gateway_overrides: dict[str, Any] = field(default_factory=dict)
+    clock: Clock = field(default_factory=Clock)
+
+    def __post_init__(self) -> None:
+        self.broker = InMemoryBroker()
+        self.services: dict[str, Any] = {}
+        self.ports: dict[str, int] = {}
+        self.gateway_url = ""
+        self._server: QuietServer | None = None
+        self._server_task: asyncio.Task[None] | None = None
+        # Each service gets a secret for service tokens, made fresh for this run.
+        self.service_secrets = {s.name: secrets.token_urlsafe(24) for s in SERVICES}
+
+    def database_url(self, name: str) -> str:
+        return f"sqlite+aiosqlite:///{(self.data_dir / f'{name}.db').resolve()}"
+
+    def settings_for(self, entry: ServiceEntry) -> Any:
+        values: dict[str, Any] = {
+            "database_url": self.database_url(entry.name),
+            "bus_url": "memory://",
+            "grpc_host": self.host,
+            "grpc_port": self.grpc_ports.get(entry.name, entry.default_grpc_port),
+            "identity_address": f"{self.host}:{self.ports.get('identity', 0)}",
+            "service_client_secret": self.service_secrets[entry.name],
+            "log_format": "console",
+        }
+        if entry.name == "identity":
+            values["service_credentials"] = self.service_secrets
+        values.update(self.overrides.get(entry.name, {}))
+        return entry.settings(**values)
+
+    async def migrate(self) -> None:
+        """Brings every service's database to the newest schema."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        for entry in SERVICES:
+            await asyncio.to_thread(upgrade, entry.migrations, self.database_url(entry.name))
+
+    async def start(self) -> None:
+        """Migrates, then starts the services in order and the gateway last."""
+        await self.migrate()
+        self.broker.delivery_limit = self.settings_for(SERVICES[0]).bus_delivery_limit
+        for entry in SERVICES:
+            service = entry.build(
+                self.settings_for(entry),
+                transport=InMemoryTransport(self.broker),
+                clock=self.clock,
+            )
+            self.ports[entry.name] = await service.start()
+            self.services[entry.name] = service
+        gateway_settings = GatewaySettings(
+            http_host=self.host,
+            http_port=self.gateway_port,
+            identity_address=f"{self.host}:{self.ports['identity']}",
+            **self.gateway_overrides,
+        )
+        self.gateway_app = create_app(gateway_settings)
+        self._server, self._server_task, port = await serve_http(
+            self.gateway_app, self.host, self.gateway_port
+        )
+        self.gateway_url = f"http://{self.host}:{port}"
+
+    async def stop(self) -> None:
+        """Stops the gateway first, then the services in reverse order."""
+        if self._server is not None and self._server_task is not None:
+            self._server.should_exit = True
+            await self._server_task
+        for name in reversed(list(self.services)):
+            await self.services[name].stop()
+        self.services.clear()

@@ -1,0 +1,50 @@
+"""Fixtures shared by every test tier."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import aio_pika
+import pytest
+
+from chassis.bus.rabbitmq import DEAD_SUFFIX, dead_letter_exchange
+from tests.infrastructure import postgres_database, require_rabbitmq, unique
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL database of this test's own."""
+    with postgres_database() as url:
+        yield url
+
+
+class RabbitScope:
+    """An exchange and queue names of this test's own on the shared broker."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.exchange = unique("estuary.test")
+        self.queues: list[str] = []
+
+    def queue(self, purpose: str) -> str:
+        name = f"{self.exchange}.{purpose}"
+        self.queues.append(name)
+        return name
+
+    async def drop(self) -> None:
+        connection = await aio_pika.connect(self.url)
+        async with connection:
+            channel = await connection.channel()
+            for name in self.queues:
+                await channel.queue_delete(name)
+                await channel.queue_delete(name + DEAD_SUFFIX)
+            await channel.exchange_delete(self.exchange)
+            await channel.exchange_delete(dead_letter_exchange(self.exchange))
+
+
+@pytest.fixture
+async def rabbit() -> AsyncIterator[RabbitScope]:
+    """RabbitMQ, with everything this test declares deleted afterwards."""
+    scope = RabbitScope(require_rabbitmq())
+    yield scope
+    await scope.drop()

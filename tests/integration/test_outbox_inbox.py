@@ -1,0 +1,153 @@
+"""Outbox -> bus -> inbox on both shapes: SQLite + in-process bus, Postgres + RabbitMQ.
+
+The counts these tests assert are the ones the design promises: every committed event is
+applied exactly once, a rolled-back change emits nothing, a duplicate changes nothing, and a
+poison message ends in the dead-letter queue while the rest keep flowing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from chassis.db import Database
+from tests.infrastructure import postgres_database, require_rabbitmq
+from tests.integration.harness import (
+    POISON,
+    BusHarness,
+    create_schema,
+    memory_transport,
+    rabbit_transport,
+)
+
+SHAPES = ["sqlite+memory", "postgres+rabbitmq"]
+
+
+@pytest.fixture(params=SHAPES)
+async def harness(request, tmp_path, rabbit) -> AsyncIterator[BusHarness]:
+    shape = request.param
+    if shape == "sqlite+memory":
+        database = Database(f"sqlite+aiosqlite:///{tmp_path}/bus.db")
+        transport, broker = memory_transport()
+        await create_schema(database)
+        built = BusHarness(database, transport, "tests.things", broker=broker)
+        yield built
+        await built.stop()
+        await database.dispose()
+        return
+    url = require_rabbitmq()
+    with postgres_database() as database_url:
+        database = Database(database_url)
+        await create_schema(database)
+        built = BusHarness(
+            database,
+            rabbit_transport(url, rabbit.exchange),
+            rabbit.queue("things"),
+            rabbit_url=url,
+        )
+        yield built
+        await built.stop()
+        await database.dispose()
+
+
+async def test_every_committed_event_is_applied_exactly_once(harness):
+    await harness.start()
+    for n in range(50):
+        await harness.emit(f"user-{n}")
+    await harness.wait_until(lambda: _applied_count(harness, 50))
+    applied = await harness.applied()
+    assert len(applied) == 50
+    assert set(applied.values()) == {1}
+    assert await harness.unpublished() == 0
+
+
+async def test_a_rolled_back_change_emits_nothing(harness):
+    await harness.start()
+    async with harness.unit_of_work() as uow:
+        from estuary.identity.v1 import events_pb2
+        from tests.integration.harness import THING_HAPPENED
+
+        uow.emit(THING_HAPPENED, events_pb2.UserDeleted(user_id="ghost"), subject="users/ghost")
+        await uow.rollback()
+    await harness.emit("real")
+    await harness.wait_until(lambda: _applied_count(harness, 1))
+    await asyncio.sleep(0.3)
+    assert await harness.applied() == {"real": 1}
+
+
+async def test_a_relay_killed_after_publishing_republishes_and_the_inbox_absorbs_it(harness):
+    await harness.start(relay=False)
+    for n in range(10):
+        await harness.emit(f"user-{n}")
+    original = harness.relay._record
+
+    async def die_before_marking(*args, **kwargs):
+        raise SystemExit("relay killed between publish and mark")
+
+    harness.relay._record = die_before_marking
+    with pytest.raises(SystemExit):
+        await harness.relay.relay_once()
+    assert await harness.unpublished() == 10
+    harness.relay._record = original
+    assert await harness.relay.relay_once() == 10
+    await harness.wait_until(lambda: _duplicates_absorbed(harness, 10))
+    applied = await harness.applied()
+    assert len(applied) == 10 and set(applied.values()) == {1}
+    assert harness.consumer.stats.applied == 10
+    assert harness.consumer.stats.duplicates == 10
+    assert await harness.unpublished() == 0
+
+
+async def test_a_failing_handler_is_retried_until_it_succeeds_then_applied_once(harness):
+    harness.flaky.failures_left["flaky"] = 2
+    await harness.start()
+    await harness.emit("flaky")
+    await harness.wait_until(lambda: _applied_count(harness, 1))
+    assert await harness.applied() == {"flaky": 1}
+    assert harness.consumer.stats.failures == 2
+
+
+async def test_a_poison_message_is_dead_lettered_while_the_others_keep_flowing(harness):
+    harness.flaky.always_fail.add("poison")
+    await harness.start()
+    await harness.emit("poison", POISON)
+    for n in range(20):
+        await harness.emit(f"user-{n}")
+    await harness.wait_until(lambda: _applied_count(harness, 20))
+
+    async def dead_lettered() -> bool:
+        return await harness.dead_letters() == 1
+
+    await harness.wait_until(dead_lettered)
+    assert "poison" not in await harness.applied()
+    # delivery limit 3: the first delivery and three redeliveries, then the dead-letter queue
+    assert harness.consumer.stats.failures == 4
+
+
+async def test_an_unroutable_event_stays_in_the_outbox_instead_of_vanishing(harness):
+    await harness.start(consume=False)
+    from chassis.bus.envelope import EventType
+    from estuary.identity.v1 import events_pb2
+
+    nobody_listens = EventType("nobody.listens", events_pb2.UserDeleted, "tests")
+    async with harness.unit_of_work() as uow:
+        uow.emit(nobody_listens, events_pb2.UserDeleted(user_id="x"), subject="users/x")
+        await uow.commit()
+
+    async def attempted() -> bool:
+        return harness.relay.stats.unroutable >= 1
+
+    await harness.wait_until(attempted)
+    assert await harness.unpublished() == 1
+
+
+async def _applied_count(harness: BusHarness, expected: int) -> bool:
+    return sum(1 for _ in (await harness.applied())) >= expected
+
+
+async def _duplicates_absorbed(harness: BusHarness, expected: int) -> bool:
+    return (
+        harness.consumer.stats.duplicates >= expected and harness.consumer.stats.applied >= expected
+    )
