@@ -75,8 +75,13 @@ def create_app(settings: GatewaySettings, *, counter: Counter | None = None) -> 
             allow_origins=settings.cors_origins,
             allow_methods=["*"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
-            expose_headers=["X-Request-ID", "Retry-After", "RateLimit-Limit",
-                            "RateLimit-Remaining", "RateLimit-Reset"],
+            expose_headers=[
+                "X-Request-ID",
+                "Retry-After",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+            ],
         )
     app.add_middleware(EdgeMiddleware, settings=settings, counter=counter, verifier=verifier)
     instrument_fastapi(app)

@@ -49,8 +49,9 @@ def too_many_requests(verdict: Verdict) -> Any:
 class EdgeMiddleware:
     """Assigns the request id and applies the per-hour budget of the caller's kind."""
 
-    def __init__(self, app: ASGIApp, *, settings: GatewaySettings, counter: Counter,
-                 verifier: Any) -> None:
+    def __init__(
+        self, app: ASGIApp, *, settings: GatewaySettings, counter: Counter, verifier: Any
+    ) -> None:
         self.app = app
         self._settings = settings
         self._counter = counter

@@ -96,8 +96,11 @@ def _location(loc: Sequence[Any]) -> str:
 async def _validation_failed(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
     violations = [
-        FieldViolation(_location(e.get("loc", ())), str(e.get("msg", "is invalid")),
-                       str(e.get("type", "invalid")))
+        FieldViolation(
+            _location(e.get("loc", ())),
+            str(e.get("msg", "is invalid")),
+            str(e.get("type", "invalid")),
+        )
         for e in error.errors()
     ]
     summary = "; ".join(f"{v.field}: {v.message}" for v in violations[:5])
@@ -127,8 +130,9 @@ async def _domain_error(request: Request, error: Exception) -> Response:
 async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(error.status_code, "HTTP_ERROR")
-    return problem_response(error.status_code, code, str(error.detail),
-                            headers=dict(error.headers or {}))
+    return problem_response(
+        error.status_code, code, str(error.detail), headers=dict(error.headers or {})
+    )
 
 
 async def _unexpected(request: Request, error: Exception) -> Response:
@@ -147,10 +151,16 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 # Responses every route may give, for the OpenAPI document.
 COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
-    422: {"model": Problem, "description": "The request's shape is wrong.",
-          "content": {MEDIA_TYPE: {}}},
-    429: {"model": Problem, "description": "Too many requests; see Retry-After.",
-          "content": {MEDIA_TYPE: {}}},
+    422: {
+        "model": Problem,
+        "description": "The request's shape is wrong.",
+        "content": {MEDIA_TYPE: {}},
+    },
+    429: {
+        "model": Problem,
+        "description": "Too many requests; see Retry-After.",
+        "content": {MEDIA_TYPE: {}},
+    },
 }
 
 
@@ -158,6 +168,9 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI responses for the given problem statuses plus the common ones."""
     found = dict(COMMON_RESPONSES)
     for status in statuses:
-        found[status] = {"model": Problem, "description": TITLES.get(status, "Error"),
-                         "content": {MEDIA_TYPE: {}}}
+        found[status] = {
+            "model": Problem,
+            "description": TITLES.get(status, "Error"),
+            "content": {MEDIA_TYPE: {}},
+        }
     return found

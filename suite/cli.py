@@ -41,7 +41,8 @@ async def _until_signalled() -> None:
 
 async def _up(args: argparse.Namespace) -> None:
     started = time.perf_counter()
-    suite = EmbeddedSuite(data_dir=Path(args.data_dir), gateway_port=args.port)
+    data_dir = args.data_dir.resolve()
+    suite = EmbeddedSuite(data_dir=data_dir, gateway_port=args.port)
     await suite.start()
     elapsed = time.perf_counter() - started
     grpc_lines = "\n".join(
@@ -57,7 +58,7 @@ Estuary is up (embedded: SQLite, in-process bus) in {elapsed:.1f} s.
   Health      {suite.gateway_url}/readyz
   gRPC services (reflection on):
 {grpc_lines}
-  Data        {Path(args.data_dir).resolve()}
+  Data        {data_dir}
 
 Make an admin:   .venv/bin/estuary admin create --email you@example.com
 Stop with Ctrl-C.
@@ -157,7 +158,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     up = commands.add_parser("up", help="run the whole suite embedded (SQLite, in-process bus)")
-    up.add_argument("--data-dir", default=os.environ.get("ESTUARY_DATA_DIR", "var/data"))
+    up.add_argument(
+        "--data-dir", type=Path, default=Path(os.environ.get("ESTUARY_DATA_DIR", "var/data"))
+    )
     up.add_argument("--port", type=int, default=8000, help="the gateway's HTTP port")
     up.set_defaults(run=_up)
 

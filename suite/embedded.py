@@ -38,8 +38,14 @@ class QuietServer(uvicorn.Server):
 async def serve_http(app: Any, host: str, port: int) -> tuple[QuietServer, asyncio.Task[None], int]:
     """Starts uvicorn on the running loop; returns the server, its task and the bound port."""
     config = uvicorn.Config(
-        app, host=host, port=port, lifespan="on", log_config=None, access_log=False,
-        server_header=False, loop="none",
+        app,
+        host=host,
+        port=port,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        loop="none",
     )
     server = QuietServer(config)
     task = asyncio.create_task(server.serve())

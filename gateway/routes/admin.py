@@ -52,8 +52,7 @@ async def list_users(
         metadata=caller.metadata(),
     )
     return json_response(
-        page_of([User.from_proto(u) for u in found.users], found.next_page_token,
-                found.total_size)
+        page_of([User.from_proto(u) for u in found.users], found.next_page_token, found.total_size)
     )
 
 
@@ -62,8 +61,9 @@ async def get_user(
     user_id: UserId, caller: Caller = Depends(require_staff), api: Backends = Depends(backends)
 ) -> Response:
     """One user, whatever their status."""
-    user = await api.identity.GetUser(pb.GetUserRequest(name=f"users/{user_id}"),
-                                      metadata=caller.metadata())
+    user = await api.identity.GetUser(
+        pb.GetUserRequest(name=f"users/{user_id}"), metadata=caller.metadata()
+    )
     return json_response(User.from_proto(user))
 
 
@@ -136,6 +136,9 @@ async def audit_log(
         metadata=caller.metadata(),
     )
     return json_response(
-        page_of([AuditEntry.from_proto(e) for e in found.entries], found.next_page_token,
-                found.total_size)
+        page_of(
+            [AuditEntry.from_proto(e) for e in found.entries],
+            found.next_page_token,
+            found.total_size,
+        )
     )

@@ -56,8 +56,9 @@ async def register(
     """Creates a client account; a verification token goes out by email."""
     settings = request.app.state.settings
     if settings.rate_limit_enabled:
-        await _limit(request, f"register:{_address(request)}",
-                     settings.rate_limit_register_per_minute)
+        await _limit(
+            request, f"register:{_address(request)}", settings.rate_limit_register_per_minute
+        )
     user = await api.identity.RegisterUser(
         pb.RegisterUserRequest(
             email=body.email,
@@ -75,8 +76,11 @@ async def login(body: LoginBody, request: Request, api: Backends = Depends(backe
     """Exchanges email and password for an access token (60 min) and a refresh token."""
     settings = request.app.state.settings
     if settings.rate_limit_enabled:
-        await _limit(request, f"login:{_address(request)}:{body.email.strip().lower()}",
-                     settings.rate_limit_login_per_minute)
+        await _limit(
+            request,
+            f"login:{_address(request)}:{body.email.strip().lower()}",
+            settings.rate_limit_login_per_minute,
+        )
     pair = await api.auth.Login(
         pb.LoginRequest(
             email=body.email,

@@ -17,8 +17,7 @@ def backends(request: Request) -> Backends:
 
 def json_response(model: BaseModel, status_code: int = 200) -> Response:
     """Serializes a response model once, in pydantic's Rust core, skipping re-validation."""
-    return Response(model.model_dump_json(), status_code=status_code,
-                    media_type="application/json")
+    return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
 
 
 def anonymous() -> tuple[tuple[str, str], ...]:

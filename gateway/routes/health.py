@@ -42,8 +42,9 @@ async def jwks(api: Backends = Depends(backends)) -> Response:
     found = await api.auth.GetJwks(pb.GetJwksRequest(), metadata=anonymous())
     response = json_response(
         JsonWebKeySet(
-            keys=[json_format.MessageToDict(k, preserving_proto_field_name=True)
-                  for k in found.keys]
+            keys=[
+                json_format.MessageToDict(k, preserving_proto_field_name=True) for k in found.keys
+            ]
         )
     )
     response.headers["Cache-Control"] = "public, max-age=300"

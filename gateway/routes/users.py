@@ -22,8 +22,9 @@ async def get_me(
     caller: Caller = Depends(require_user), api: Backends = Depends(backends)
 ) -> Response:
     """The signed-in user's account and profile."""
-    user = await api.identity.GetUser(pb.GetUserRequest(name="users/me"),
-                                      metadata=caller.metadata())
+    user = await api.identity.GetUser(
+        pb.GetUserRequest(name="users/me"), metadata=caller.metadata()
+    )
     return json_response(User.from_proto(user))
 
 
@@ -56,6 +57,5 @@ async def delete_me(
     caller: Caller = Depends(require_user), api: Backends = Depends(backends)
 ) -> Response:
     """Erases the account's personal data and ends every session."""
-    await api.identity.DeleteUser(pb.DeleteUserRequest(name="users/me"),
-                                  metadata=caller.metadata())
+    await api.identity.DeleteUser(pb.DeleteUserRequest(name="users/me"), metadata=caller.metadata())
     return Response(status_code=204)

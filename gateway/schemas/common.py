@@ -27,7 +27,9 @@ class Page(BaseModel, Generic[T]):
     """One page of a list, in a stable order."""
 
     results: list[T]
-    next_cursor: str | None = Field(description="Pass as cursor for the next page; null at the end.")
+    next_cursor: str | None = Field(
+        description="Pass as cursor for the next page; null at the end."
+    )
     has_more: bool
     total: int | None = Field(None, description="How many items match in all, where cheap.")
 

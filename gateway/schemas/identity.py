@@ -169,4 +169,3 @@ class AuditEntry(BaseModel):
 
 class JsonWebKeySet(BaseModel):
     keys: list[dict[str, str]]
-

@@ -1,0 +1,54 @@
+"""The `stack` fixture: each end-to-end test runs on the embedded and the production shape."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import aio_pika
+import pytest
+
+from chassis.bus.rabbitmq import dead_letter_exchange
+from tests.e2e.stacks import ProductionStack, Stack, start_embedded
+from tests.infrastructure import postgres_database, require_rabbitmq, require_redis
+
+
+@pytest.fixture(scope="module")
+def production_stack(tmp_path_factory) -> Iterator[ProductionStack]:
+    """identity and the gateway as processes on Postgres, RabbitMQ and Redis (per module)."""
+    rabbit_url = require_rabbitmq()
+    redis_url = require_redis()
+    with postgres_database() as database_url:
+        stack = ProductionStack(
+            database_url=database_url,
+            rabbit_url=rabbit_url,
+            redis_url=redis_url,
+            workdir=tmp_path_factory.mktemp("production"),
+        )
+        try:
+            stack.start()
+            yield stack
+        finally:
+            stack.stop()
+            asyncio.run(_drop_exchanges(rabbit_url, stack.exchange))
+
+
+async def _drop_exchanges(url: str, exchange: str) -> None:
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel()
+        await channel.exchange_delete(exchange)
+        await channel.exchange_delete(dead_letter_exchange(exchange))
+
+
+@pytest.fixture(params=["embedded", "production"])
+async def stack(request, tmp_path) -> AsyncIterator[Stack]:
+    """The suite, in each of its two shapes."""
+    if request.param == "production":
+        yield request.getfixturevalue("production_stack")
+        return
+    embedded = await start_embedded(tmp_path / "data")
+    try:
+        yield embedded
+    finally:
+        await embedded.suite.stop()

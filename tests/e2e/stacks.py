@@ -1,0 +1,300 @@
+"""The two shapes of the running suite, behind one interface for end-to-end tests.
+
+Embedded: the whole suite in the test's process (SQLite files, in-process bus) with the
+gateway on a real HTTP port. Production: `estuary serve identity` and `estuary serve gateway`
+as separate processes on PostgreSQL, RabbitMQ and Redis, configured only by environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from abc import ABC, abstractmethod
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import httpx
+import psycopg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+from chassis.auth.tokens import SigningKey
+from chassis.bus.envelope import ReceivedEvent, decode_event
+from chassis.bus.memory import InMemoryBroker
+from services.identity.events import EMITTED as IDENTITY_EVENTS
+from suite.embedded import EmbeddedSuite
+
+REGISTRY = {e.name: e for e in IDENTITY_EVENTS}
+ISSUER = "https://estuary.local/identity"
+AUDIENCE = "estuary"
+TEST_CLIENT = "tests"
+# Generous limits so journeys are not throttled; the rate-limit tests set their own.
+RELAXED_LIMITS = {
+    "rate_limit_anonymous_per_hour": 100_000,
+    "rate_limit_client_per_hour": 100_000,
+    "rate_limit_practitioner_per_hour": 100_000,
+    "rate_limit_register_per_minute": 100_000,
+    "rate_limit_login_per_minute": 100_000,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class EventTap(ABC):
+    """Reads the events the suite publishes, as a consumer of its own queue would."""
+
+    @abstractmethod
+    async def _pull(self) -> ReceivedEvent[Any] | None: ...
+
+    def __init__(self) -> None:
+        self.seen: list[ReceivedEvent[Any]] = []
+
+    async def next(self, event_type: str, timeout: float = 10.0, **fields: str) -> Any:
+        """The first event of this type whose message has these field values."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for event in self.seen:
+                if event.type == event_type and all(
+                    getattr(event.message, k) == v for k, v in fields.items()
+                ):
+                    self.seen.remove(event)
+                    return event
+            event = await self._pull()
+            if event is not None:
+                self.seen.append(event)
+                continue
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {event_type} event with {fields} within {timeout} s")
+            await asyncio.sleep(0.05)
+
+    async def close(self) -> None:
+        return None
+
+
+class MemoryTap(EventTap):
+    def __init__(self, broker: InMemoryBroker, queue: str) -> None:
+        super().__init__()
+        broker.declare_queue(queue, ["#"])
+        self._queue = broker.queues[queue]
+
+    async def _pull(self) -> ReceivedEvent[Any] | None:
+        if not self._queue.ready:
+            return None
+        message = self._queue.ready.popleft()
+        return decode_event(message.headers, message.content_type, message.body, REGISTRY)
+
+
+class RabbitTap(EventTap):
+    def __init__(self, url: str, exchange: str) -> None:
+        super().__init__()
+        self._url = url
+        self._exchange = exchange
+        self._buffer: deque[ReceivedEvent[Any]] = deque()
+
+    async def open(self) -> RabbitTap:
+        self._connection = await aio_pika.connect(self._url)
+        channel = await self._connection.channel()
+        exchange = await channel.declare_exchange(
+            self._exchange, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        self._queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await self._queue.bind(exchange, "#")
+        return self
+
+    async def _pull(self) -> ReceivedEvent[Any] | None:
+        message = await self._queue.get(fail=False, no_ack=True)
+        if message is None:
+            return None
+        return decode_event(
+            dict(message.headers or {}), message.content_type, message.body, REGISTRY
+        )
+
+    async def close(self) -> None:
+        await self._connection.close()
+
+
+class Stack(ABC):
+    """A running suite reachable over HTTP and gRPC."""
+
+    name: str
+    base_url: str
+    identity_address: str
+
+    @abstractmethod
+    async def tap(self) -> EventTap:
+        """Starts reading events; only events published after this call are seen."""
+
+    @abstractmethod
+    async def make_admin(self, email: str, password: str) -> None: ...
+
+    @abstractmethod
+    async def signing_key(self) -> SigningKey: ...
+
+    service_secret: str = ""
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.base_url, timeout=15.0)
+
+
+@dataclass
+class EmbeddedStack(Stack):
+    suite: EmbeddedSuite
+    name: str = "embedded"
+
+    @property
+    def base_url(self) -> str:  # type: ignore[override]
+        return self.suite.gateway_url
+
+    @property
+    def identity_address(self) -> str:  # type: ignore[override]
+        return f"127.0.0.1:{self.suite.ports['identity']}"
+
+    @property
+    def service_secret(self) -> str:  # type: ignore[override]
+        return self.suite.service_secrets["identity"]
+
+    @property
+    def service_client(self) -> str:
+        return "identity"
+
+    async def tap(self) -> EventTap:
+        return MemoryTap(self.suite.broker, f"tests.tap.{secrets.token_hex(4)}")
+
+    async def make_admin(self, email: str, password: str) -> None:
+        await self.suite.services["identity"].identity.create_admin(email, password, "Admin")
+
+    async def signing_key(self) -> SigningKey:
+        return await self.suite.services["identity"].keyring.signing_key()
+
+
+async def start_embedded(data_dir: Path, **gateway_overrides: Any) -> EmbeddedStack:
+    suite = EmbeddedSuite(
+        data_dir=data_dir,
+        gateway_port=0,
+        grpc_ports={"identity": 0},
+        gateway_overrides={**RELAXED_LIMITS, **gateway_overrides},
+    )
+    await suite.start()
+    return EmbeddedStack(suite)
+
+
+@dataclass
+class ProductionStack(Stack):
+    """identity and the gateway as their own processes on Postgres, RabbitMQ and Redis."""
+
+    database_url: str
+    rabbit_url: str
+    redis_url: str
+    workdir: Path
+    name: str = "production"
+    exchange: str = field(default_factory=lambda: f"estuary.e2e.{secrets.token_hex(4)}")
+    service_secret: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    service_client: str = TEST_CLIENT
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.grpc_port = free_port()
+        self.http_port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.http_port}"
+        self.identity_address = f"127.0.0.1:{self.grpc_port}"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "ESTUARY_DATABASE_URL": self.database_url,
+                "ESTUARY_BUS_URL": self.rabbit_url,
+                "ESTUARY_BUS_EXCHANGE": self.exchange,
+                "ESTUARY_GRPC_PORT": str(self.grpc_port),
+                "ESTUARY_HTTP_PORT": str(self.http_port),
+                "ESTUARY_IDENTITY_ADDRESS": self.identity_address,
+                "ESTUARY_REDIS_URL": self.redis_url,
+                "ESTUARY_SERVICE_CREDENTIALS": json.dumps({TEST_CLIENT: self.service_secret}),
+                "ESTUARY_LOG_LEVEL": "WARNING",
+            }
+        )
+        env.update({f"ESTUARY_{k.upper()}": str(v) for k, v in RELAXED_LIMITS.items()})
+        return env
+
+    def estuary(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "suite.cli", *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+
+    def start(self) -> None:
+        self.estuary("migrate", "identity")
+        log = (self.workdir / "identity.log").open("wb")
+        self.processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "suite.cli", "serve", "identity"],
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+        gateway_log = (self.workdir / "gateway.log").open("wb")
+        self.processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "suite.cli", "serve", "gateway"],
+                env=self.env(),
+                stdout=gateway_log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for process in self.processes:
+                if process.poll() is not None:
+                    raise RuntimeError(f"a process exited early; see {self.workdir}")
+            try:
+                if httpx.get(f"{self.base_url}/readyz", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"the production stack did not become ready; see {self.workdir}")
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    async def tap(self) -> EventTap:
+        return await RabbitTap(self.rabbit_url, self.exchange).open()
+
+    async def make_admin(self, email: str, password: str) -> None:
+        await asyncio.to_thread(
+            self.estuary, "admin", "create", "--email", email, "--password", password
+        )
+
+    async def signing_key(self) -> SigningKey:
+        dsn = self.database_url.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(dsn) as connection:
+            kid, pem = connection.execute(
+                "SELECT kid, private_key_pem FROM signing_keys WHERE status = 'active'"
+            ).fetchone()
+        private = load_pem_private_key(pem.encode(), password=None)
+        assert isinstance(private, Ed25519PrivateKey)
+        return SigningKey(kid, private)
