@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import TypeVar
 
@@ -127,7 +128,7 @@ class ServiceRuntime:
             if unit_of_work is None:
                 raise ValueError("consumers need the service's unit of work")
             consumer = EventConsumer(
-                subscription,
+                replace(subscription, queue=settings.bus_queue_prefix + subscription.queue),
                 unit_of_work=unit_of_work,
                 transport=self.transport,
                 prefetch=settings.bus_prefetch,

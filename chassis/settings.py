@@ -20,6 +20,9 @@ class ServiceSettings(BaseSettings):
     database_pool_size: int = Field(10, ge=1, le=200)
     bus_url: str = Field("memory://", description="memory:// (in-process) or amqp://...")
     bus_exchange: str = DEFAULT_EXCHANGE
+    bus_queue_prefix: str = Field(
+        "", description="Prepended to queue names, to keep several suites apart on one broker."
+    )
     bus_delivery_limit: int = Field(
         5, ge=1, le=100, description="Deliveries of one message before it is dead-lettered."
     )

@@ -17,7 +17,7 @@ from gateway.backends import Backends
 from gateway.middleware import EdgeMiddleware, TooManyRequests, too_many_requests
 from gateway.problems import install_problem_handlers
 from gateway.ratelimit import Counter, MemoryCounter, RedisCounter
-from gateway.routes import admin, auth, health, users
+from gateway.routes import admin, auth, health, practitioners, services, users
 from gateway.settings import GatewaySettings
 
 DESCRIPTION = """
@@ -67,7 +67,15 @@ def create_app(settings: GatewaySettings, *, counter: Counter | None = None) -> 
         return too_many_requests(error.verdict)
 
     app.add_exception_handler(TooManyRequests, rate_limited)
-    for router in (health.router, auth.router, users.router, admin.router):
+    for router in (
+        health.router,
+        auth.router,
+        users.router,
+        admin.router,
+        practitioners.router,
+        practitioners.admin_router,
+        services.router,
+    ):
         app.include_router(router)
     if settings.cors_origins:
         app.add_middleware(

@@ -6,6 +6,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from chassis.grpc_client import call_metadata, open_channel
+from estuary.catalog.v1 import catalog_pb2_grpc
 from estuary.identity.v1 import identity_pb2_grpc
 from gateway.settings import GatewaySettings
 
@@ -19,10 +20,12 @@ class Backends:
         deadline = settings.backend_deadline_seconds
         self.channels: dict[str, grpc.aio.Channel] = {
             "identity": open_channel(settings.identity_address, deadline=deadline),
+            "catalog": open_channel(settings.catalog_address, deadline=deadline),
         }
         self.deadline = deadline
         self.identity = identity_pb2_grpc.IdentityServiceStub(self.channels["identity"])
         self.auth = identity_pb2_grpc.AuthServiceStub(self.channels["identity"])
+        self.catalog = catalog_pb2_grpc.CatalogServiceStub(self.channels["catalog"])
 
     async def health(self) -> dict[str, str]:
         """Each backend's gRPC health status, by name."""

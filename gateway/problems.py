@@ -97,7 +97,8 @@ async def _validation_failed(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
     violations = [
         FieldViolation(
-            _location(e.get("loc", ())),
+            # Undecodable JSON is located by character offset; the field at fault is the body.
+            "body" if e.get("type") == "json_invalid" else _location(e.get("loc", ())),
             str(e.get("msg", "is invalid")),
             str(e.get("type", "invalid")),
         )
@@ -117,7 +118,23 @@ async def _rpc_failed(request: Request, error: Exception) -> Response:
     if status >= 500:
         log.error("backend error: %s %s", failure.code.name, failure.message)
         return problem_response(status, "INTERNAL", "internal error")
-    return problem_response(status, failure.reason, failure.message, failure.violations)
+    violations = [_in_rest_terms(v) for v in failure.violations]
+    detail = failure.message
+    if violations != list(failure.violations):
+        detail = "; ".join(f"{v.field}: {v.message}" for v in violations)
+    return problem_response(status, failure.reason, detail, violations)
+
+
+# Request fields the gRPC APIs name otherwise than every REST list does (schemas/common.py).
+REST_FIELD_NAMES = {"page_size": "limit", "page_token": "cursor"}
+
+
+def _in_rest_terms(violation: FieldViolation) -> FieldViolation:
+    """A backend's violation named as the REST client named the field."""
+    rest_name = REST_FIELD_NAMES.get(violation.field)
+    if rest_name is None:
+        return violation
+    return FieldViolation(rest_name, violation.message, violation.code)
 
 
 async def _domain_error(request: Request, error: Exception) -> Response:

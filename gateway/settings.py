@@ -14,6 +14,7 @@ class GatewaySettings(BaseSettings):
     http_host: str = Field("127.0.0.1", description="0.0.0.0 in a container.")
     http_port: int = Field(8000, ge=0, le=65535)
     identity_address: str = "127.0.0.1:50051"
+    catalog_address: str = "127.0.0.1:50052"
     jwt_issuer: str = "https://estuary.local/identity"
     jwt_audience: str = "estuary"
     backend_deadline_seconds: float = Field(5.0, gt=0)

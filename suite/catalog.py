@@ -10,6 +10,8 @@ from typing import Any
 from chassis.bus.consumer import Subscription
 from chassis.bus.envelope import EventType
 from chassis.settings import ServiceSettings
+from services.catalog import bootstrap as catalog
+from services.catalog.settings import CatalogSettings
 from services.identity import bootstrap as identity
 from services.identity.settings import IdentitySettings
 
@@ -36,6 +38,15 @@ SERVICES: tuple[ServiceEntry, ...] = (
         emits=identity.EVENTS_EMITTED,
         subscriptions=identity.SUBSCRIPTIONS,
         default_grpc_port=50051,
+    ),
+    ServiceEntry(
+        name=catalog.NAME,
+        settings=CatalogSettings,
+        build=catalog.build,
+        migrations=catalog.MIGRATIONS,
+        emits=catalog.EVENTS_EMITTED,
+        subscriptions=catalog.SUBSCRIPTIONS,
+        default_grpc_port=50052,
     ),
 )
 

@@ -116,10 +116,13 @@ class EmbeddedSuite:
             )
             self.ports[entry.name] = await service.start()
             self.services[entry.name] = service
+        addresses: dict[str, Any] = {
+            f"{name}_address": f"{self.host}:{port}" for name, port in self.ports.items()
+        }
         gateway_settings = GatewaySettings(
             http_host=self.host,
             http_port=self.gateway_port,
-            identity_address=f"{self.host}:{self.ports['identity']}",
+            **addresses,
             **self.gateway_overrides,
         )
         self.gateway_app = create_app(gateway_settings)

@@ -17,6 +17,8 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 from opentelemetry import propagate
 
+from estuary.api.v1 import annotations_pb2
+
 CONTENT_TYPE = "application/json"
 _FORMAT = JSONFormat()
 
@@ -30,11 +32,23 @@ class EventType(Generic[M]):
     name: str
     message: type[M]
     producer: str
-    description: str = ""
 
     @property
     def schema(self) -> str:
         return f"proto:{self.message.DESCRIPTOR.full_name}"
+
+    @classmethod
+    def of(cls, message: type[M]) -> EventType[M]:
+        """The event a message is the data of, as its proto declares (estuary.api.v1.event_type).
+
+        The producer is the service whose proto package declares the message, so producer and
+        consumers share one definition: the proto.
+        """
+        descriptor = message.DESCRIPTOR
+        name = descriptor.GetOptions().Extensions[annotations_pb2.event_type]
+        if not name:
+            raise ValueError(f"{descriptor.full_name} is not an event: it has no event_type option")
+        return cls(name=name, message=message, producer=descriptor.full_name.split(".")[1])
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from chassis.grpc_server import ServicerBinding
 from chassis.jobs import PeriodicJob
 from chassis.runtime import ServiceRuntime
 from estuary.identity.v1 import identity_pb2, identity_pb2_grpc
+from services.identity.consumers import SUBSCRIPTIONS as IDENTITY_SUBSCRIPTIONS
 from services.identity.events import EMITTED
 from services.identity.grpc_api import AuthServicer, IdentityServicer
 from services.identity.handlers import Identity
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 NAME = "identity"
 MIGRATIONS = Path(__file__).parent / "migrations"
 EVENTS_EMITTED = EMITTED
-SUBSCRIPTIONS: tuple = ()
+SUBSCRIPTIONS = IDENTITY_SUBSCRIPTIONS
 
 
 @dataclass
@@ -68,6 +69,8 @@ class IdentityService:
                 ),
             ],
             verifier=self.verifier,
+            subscriptions=SUBSCRIPTIONS,
+            unit_of_work=self.runtime.unit_of_work(IdentityUnitOfWork),
             jobs=[
                 PeriodicJob(
                     "identity.purge_expired_tokens",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-import zoneinfo
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -16,6 +15,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from chassis.auth.principal import STAFF_ROLES, Role
 from chassis.errors import FieldViolation, InvalidArgument, Unauthenticated
+from chassis.validation import check_timezone
 
 PASSWORD_MIN_LENGTH = 10
 PASSWORD_MAX_LENGTH = 128
@@ -205,24 +205,6 @@ def _check_phone(value: str) -> str:
     return compact
 
 
-def _check_timezone(value: str) -> str:
-    if value and value not in _timezones():
-        raise InvalidArgument.field(
-            "timezone", "must be an IANA time zone name such as Europe/Lisbon", "invalid_timezone"
-        )
-    return value
-
-
-_TIMEZONES: frozenset[str] | None = None
-
-
-def _timezones() -> frozenset[str]:
-    global _TIMEZONES
-    if _TIMEZONES is None:
-        _TIMEZONES = frozenset(zoneinfo.available_timezones())
-    return _TIMEZONES
-
-
 def _check_avatar_url(value: str) -> str:
     if not value:
         return value
@@ -257,7 +239,7 @@ def _check_preferences(value: Any) -> dict[str, Any]:
 _PROFILE_CHECKS = {
     "full_name": check_full_name,
     "phone": _check_phone,
-    "timezone": _check_timezone,
+    "timezone": check_timezone,
     "avatar_url": _check_avatar_url,
     "bio": _check_bio,
     "preferences": _check_preferences,

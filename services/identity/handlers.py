@@ -30,6 +30,7 @@ from chassis.errors import (
 from chassis.idempotency import check_request_id, fingerprint, previous_result, remember_result
 from chassis.ids import is_uuid, new_id
 from chassis.pagination import page_request
+from chassis.validation import Violations
 from estuary.identity.v1 import events_pb2
 from services.identity import domain
 from services.identity.domain import TokenPurpose, User, UserStatus
@@ -110,16 +111,13 @@ class Identity:
         self, *, email: str, password: str, full_name: str, request_id: str = ""
     ) -> User:
         """Creates a client account and emits user.registered with a verification token."""
-        violations: list[FieldViolation] = []
-        normalized = _checked(violations, domain.normalize_email, email)
-        full = _checked(violations, domain.check_full_name, full_name)
+        violations = Violations()
+        normalized = violations.check(lambda: domain.normalize_email(email), "")
+        full = violations.check(lambda: domain.check_full_name(full_name), "")
         problem = domain.password_problem(password, email=email)
         if problem:
-            violations.append(FieldViolation("password", *problem))
-        if violations:
-            raise InvalidArgument(
-                "; ".join(f"{v.field}: {v.message}" for v in violations), violations=violations
-            )
+            violations.add("password", *problem)
+        violations.raise_if_any()
         check_request_id(request_id)
         request_fingerprint = fingerprint(domain.email_key(normalized), full)
         password_hash = await self._passwords.hash(password)
@@ -546,6 +544,17 @@ class Identity:
             await uow.commit()
         return user
 
+    @staticmethod
+    async def grant_role(uow: IdentityUnitOfWork, user_id: str, role: Role) -> bool:
+        """Adds a role inside the caller's unit of work; False if there is nobody to grant it."""
+        user = await uow.users.get(user_id) if is_uuid(user_id) else None
+        if user is None or user.status is UserStatus.DELETED:
+            return False
+        if role.value not in user.roles:
+            await uow.users.set_roles(user.id, user.roles | {role.value})
+            await uow.users.update(user, uow.clock.now())
+        return True
+
     async def purge_expired_tokens(self) -> int:
         """Deletes expired refresh and one-time tokens (a periodic job)."""
         async with self._uow() as uow:
@@ -666,15 +675,6 @@ class Identity:
             )
             await uow.commit()
         return user
-
-
-def _checked(violations: list[FieldViolation], check: Callable[[str], str], value: str) -> str:
-    """Runs one field check, collecting its violation so all fields are reported at once."""
-    try:
-        return check(value)
-    except InvalidArgument as error:
-        violations.extend(error.violations)
-        return ""
 
 
 def _audit_view(user: User) -> dict[str, Any]:

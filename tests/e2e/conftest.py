@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 
 import aio_pika
 import pytest
 
-from chassis.bus.rabbitmq import dead_letter_exchange
+from chassis.bus.rabbitmq import DEAD_SUFFIX, dead_letter_exchange
+from suite.catalog import SERVICES
 from tests.e2e.stacks import ProductionStack, Stack, start_embedded
 from tests.infrastructure import postgres_database, require_rabbitmq, require_redis
 
 
 @pytest.fixture(scope="module")
 def production_stack(tmp_path_factory) -> Iterator[ProductionStack]:
-    """identity and the gateway as processes on Postgres, RabbitMQ and Redis (per module)."""
+    """Every service and the gateway as processes on Postgres, RabbitMQ and Redis (per module)."""
     rabbit_url = require_rabbitmq()
     redis_url = require_redis()
-    with postgres_database() as database_url:
+    with contextlib.ExitStack() as databases:
+        urls = {entry.name: databases.enter_context(postgres_database()) for entry in SERVICES}
         stack = ProductionStack(
-            database_url=database_url,
+            database_urls=urls,
             rabbit_url=rabbit_url,
             redis_url=redis_url,
             workdir=tmp_path_factory.mktemp("production"),
@@ -30,13 +33,16 @@ def production_stack(tmp_path_factory) -> Iterator[ProductionStack]:
             yield stack
         finally:
             stack.stop()
-            asyncio.run(_drop_exchanges(rabbit_url, stack.exchange))
+            asyncio.run(_drop_topology(rabbit_url, stack.exchange, stack.queues))
 
 
-async def _drop_exchanges(url: str, exchange: str) -> None:
+async def _drop_topology(url: str, exchange: str, queues: list[str]) -> None:
     connection = await aio_pika.connect(url)
     async with connection:
         channel = await connection.channel()
+        for queue in queues:
+            await channel.queue_delete(queue)
+            await channel.queue_delete(queue + DEAD_SUFFIX)
         await channel.exchange_delete(exchange)
         await channel.exchange_delete(dead_letter_exchange(exchange))
 

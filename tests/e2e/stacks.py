@@ -14,26 +14,32 @@ import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aio_pika
+import grpc
 import httpx
 import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from chassis.auth.tokens import SigningKey
-from chassis.bus.envelope import ReceivedEvent, decode_event
+from chassis.bus.envelope import OutgoingEvent, ReceivedEvent, decode_event
 from chassis.bus.memory import InMemoryBroker
-from services.identity.events import EMITTED as IDENTITY_EVENTS
+from chassis.bus.rabbitmq import RabbitTransport
+from suite.catalog import SERVICES
 from suite.embedded import EmbeddedSuite
 
-REGISTRY = {e.name: e for e in IDENTITY_EVENTS}
+T = TypeVar("T")
+
+REGISTRY = {e.name: e for entry in SERVICES for e in entry.emits}
 ISSUER = "https://estuary.local/identity"
 AUDIENCE = "estuary"
 TEST_CLIENT = "tests"
@@ -141,12 +147,20 @@ class Stack(ABC):
     async def make_admin(self, email: str, password: str) -> None: ...
 
     @abstractmethod
+    async def publish(self, event: OutgoingEvent) -> None:
+        """Publishes an event as another service would (e.g. payments, not built yet)."""
+
+    @abstractmethod
     async def signing_key(self) -> SigningKey: ...
 
     service_secret: str = ""
 
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.base_url, timeout=15.0)
+
+    def identity_channel(self) -> grpc.aio.Channel:
+        """A bare gRPC channel to identity, as another service (or an intruder) would open."""
+        return grpc.aio.insecure_channel(self.identity_address)
 
 
 @dataclass
@@ -176,6 +190,9 @@ class EmbeddedStack(Stack):
     async def make_admin(self, email: str, password: str) -> None:
         await self.suite.services["identity"].identity.create_admin(email, password, "Admin")
 
+    async def publish(self, event: OutgoingEvent) -> None:
+        self.suite.broker.route(event)
+
     async def signing_key(self) -> SigningKey:
         return await self.suite.services["identity"].keyring.signing_key()
 
@@ -184,18 +201,44 @@ async def start_embedded(data_dir: Path, **gateway_overrides: Any) -> EmbeddedSt
     suite = EmbeddedSuite(
         data_dir=data_dir,
         gateway_port=0,
-        grpc_ports={"identity": 0},
+        grpc_ports={entry.name: 0 for entry in SERVICES},
         gateway_overrides={**RELAXED_LIMITS, **gateway_overrides},
     )
     await suite.start()
     return EmbeddedStack(suite)
 
 
+class BackgroundEmbedded:
+    """An embedded stack on an event loop of its own thread, for synchronous callers such as
+    schemathesis and hypothesis, which cannot await."""
+
+    def __init__(self, data_dir: Path, **gateway_overrides: Any) -> None:
+        self._data_dir = data_dir
+        self._overrides = gateway_overrides
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Runs a coroutine on the stack's loop and waits for its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=120)
+
+    def __enter__(self) -> BackgroundEmbedded:
+        self._thread.start()
+        self.stack = self.run(start_embedded(self._data_dir, **self._overrides))
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.run(self.stack.suite.stop())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+
 @dataclass
 class ProductionStack(Stack):
-    """identity and the gateway as their own processes on Postgres, RabbitMQ and Redis."""
+    """Every service and the gateway as their own processes on Postgres, RabbitMQ and Redis."""
 
-    database_url: str
+    database_urls: dict[str, str]
     rabbit_url: str
     redis_url: str
     workdir: Path
@@ -206,59 +249,67 @@ class ProductionStack(Stack):
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.grpc_port = free_port()
+        self.grpc_ports = {entry.name: free_port() for entry in SERVICES}
         self.http_port = free_port()
         self.base_url = f"http://127.0.0.1:{self.http_port}"
-        self.identity_address = f"127.0.0.1:{self.grpc_port}"
+        self.identity_address = f"127.0.0.1:{self.grpc_ports['identity']}"
+        # Queues are global on a broker: this stack's carry its own prefix.
+        self.queue_prefix = f"{self.exchange}."
 
-    def env(self) -> dict[str, str]:
+    @property
+    def queues(self) -> list[str]:
+        return [self.queue_prefix + s.queue for entry in SERVICES for s in entry.subscriptions]
+
+    def env(self, service: str = "identity") -> dict[str, str]:
         env = dict(os.environ)
         env.update(
             {
-                "ESTUARY_DATABASE_URL": self.database_url,
+                "ESTUARY_DATABASE_URL": self.database_urls[service],
                 "ESTUARY_BUS_URL": self.rabbit_url,
                 "ESTUARY_BUS_EXCHANGE": self.exchange,
-                "ESTUARY_GRPC_PORT": str(self.grpc_port),
+                "ESTUARY_BUS_QUEUE_PREFIX": self.queue_prefix,
+                "ESTUARY_GRPC_PORT": str(self.grpc_ports[service]),
                 "ESTUARY_HTTP_PORT": str(self.http_port),
-                "ESTUARY_IDENTITY_ADDRESS": self.identity_address,
                 "ESTUARY_REDIS_URL": self.redis_url,
                 "ESTUARY_SERVICE_CREDENTIALS": json.dumps({TEST_CLIENT: self.service_secret}),
                 "ESTUARY_LOG_LEVEL": "WARNING",
             }
         )
+        env.update(
+            {
+                f"ESTUARY_{name.upper()}_ADDRESS": f"127.0.0.1:{port}"
+                for name, port in self.grpc_ports.items()
+            }
+        )
         env.update({f"ESTUARY_{k.upper()}": str(v) for k, v in RELAXED_LIMITS.items()})
         return env
 
-    def estuary(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def estuary(self, *args: str, service: str = "identity") -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "suite.cli", *args],
-            env=self.env(),
+            env=self.env(service),
             capture_output=True,
             text=True,
             check=True,
             timeout=120,
         )
 
-    def start(self) -> None:
-        self.estuary("migrate", "identity")
-        log = (self.workdir / "identity.log").open("wb")
+    def _spawn(self, name: str, service: str) -> None:
+        log = (self.workdir / f"{name}.log").open("wb")
         self.processes.append(
             subprocess.Popen(
-                [sys.executable, "-m", "suite.cli", "serve", "identity"],
-                env=self.env(),
+                [sys.executable, "-m", "suite.cli", "serve", name],
+                env=self.env(service),
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
         )
-        gateway_log = (self.workdir / "gateway.log").open("wb")
-        self.processes.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "suite.cli", "serve", "gateway"],
-                env=self.env(),
-                stdout=gateway_log,
-                stderr=subprocess.STDOUT,
-            )
-        )
+
+    def start(self) -> None:
+        for entry in SERVICES:
+            self.estuary("migrate", entry.name, service=entry.name)
+            self._spawn(entry.name, entry.name)
+        self._spawn("gateway", "identity")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             for process in self.processes:
@@ -284,13 +335,23 @@ class ProductionStack(Stack):
     async def tap(self) -> EventTap:
         return await RabbitTap(self.rabbit_url, self.exchange).open()
 
+    async def publish(self, event: OutgoingEvent) -> None:
+        transport = RabbitTransport(self.rabbit_url, self.exchange, delivery_limit=5)
+        await transport.start()
+        try:
+            [outcome] = await transport.publish([event])
+            if outcome is not None:
+                raise outcome
+        finally:
+            await transport.close()
+
     async def make_admin(self, email: str, password: str) -> None:
         await asyncio.to_thread(
             self.estuary, "admin", "create", "--email", email, "--password", password
         )
 
     async def signing_key(self) -> SigningKey:
-        dsn = self.database_url.replace("postgresql+psycopg://", "postgresql://")
+        dsn = self.database_urls["identity"].replace("postgresql+psycopg://", "postgresql://")
         with psycopg.connect(dsn) as connection:
             kid, pem = connection.execute(
                 "SELECT kid, private_key_pem FROM signing_keys WHERE status = 'active'"

@@ -1,0 +1,274 @@
+"""/api/v1/practitioners: applying, profiles, locations, staff review and discovery."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from google.protobuf.field_mask_pb2 import FieldMask
+from starlette.responses import Response
+
+from estuary.catalog.v1 import catalog_pb2 as pb
+from gateway.auth import Caller, require_staff, require_user, verified_caller
+from gateway.backends import Backends
+from gateway.problems import responses
+from gateway.routes.common import anonymous, backends, json_response
+from gateway.schemas.catalog import (
+    SORT_TO_PROTO,
+    STATUS_TO_PROTO,
+    ApplyBody,
+    FeatureBody,
+    LocationIn,
+    LocationOut,
+    LocationPatch,
+    PractitionerOut,
+    PractitionerStatusName,
+    ProfilePatch,
+    RejectBody,
+    SortName,
+    location_to_proto,
+)
+from gateway.schemas.common import DEFAULT_LIMIT, Cursor, Limit, Page, page_of
+
+router = APIRouter(prefix="/api/v1/practitioners", tags=["practitioners"])
+admin_router = APIRouter(prefix="/api/v1/admin/practitioners", tags=["admin"])
+
+PractitionerId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")]
+LocationId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")]
+ERRORS = responses(400, 401, 403, 404, 409)
+# REST names of location fields, as the proto names them.
+LOCATION_PATHS = {
+    "label": "label",
+    "address": "address",
+    "city": "city",
+    "country": "country",
+    "lat": "lat",
+    "lng": "lng",
+}
+
+
+@router.post("/apply", status_code=201, response_model=PractitionerOut, responses=ERRORS)
+async def apply(
+    body: ApplyBody, caller: Caller = Depends(require_user), api: Backends = Depends(backends)
+) -> Response:
+    """Applies to become a practitioner; the profile waits for staff review."""
+    practitioner = await api.catalog.ApplyAsPractitioner(
+        pb.ApplyAsPractitionerRequest(
+            practitioner=pb.Practitioner(
+                display_name=body.display_name,
+                bio=body.bio,
+                specializations=body.specializations,
+                certifications=body.certifications,
+                years_experience=body.years_experience,
+                languages=body.languages,
+                timezone=body.timezone,
+                locations=[location_to_proto(x) for x in body.locations],
+            )
+        ),
+        metadata=caller.metadata(),
+    )
+    return json_response(PractitionerOut.from_proto(practitioner), 201)
+
+
+@router.get("/me", response_model=PractitionerOut, responses=ERRORS)
+async def get_own_profile(
+    caller: Caller = Depends(require_user), api: Backends = Depends(backends)
+) -> Response:
+    """The caller's practitioner profile in any status, with onboarding progress."""
+    practitioner = await api.catalog.GetPractitioner(
+        pb.GetPractitionerRequest(name="practitioners/me"), metadata=caller.metadata()
+    )
+    return json_response(PractitionerOut.from_proto(practitioner))
+
+
+@router.patch("/me", response_model=PractitionerOut, responses=ERRORS)
+async def update_own_profile(
+    body: ProfilePatch, caller: Caller = Depends(require_user), api: Backends = Depends(backends)
+) -> Response:
+    """Changes profile fields; status, tier and ratings are not the practitioner's to set."""
+    paths = sorted(body.model_fields_set)
+    message = pb.Practitioner()
+    for path in paths:
+        value = getattr(body, path)
+        if isinstance(value, list):
+            getattr(message, path).extend(value)
+        elif value is not None:
+            setattr(message, path, value)
+    practitioner = await api.catalog.UpdatePractitioner(
+        pb.UpdatePractitionerRequest(practitioner=message, update_mask=FieldMask(paths=paths)),
+        metadata=caller.metadata(),
+    )
+    return json_response(PractitionerOut.from_proto(practitioner))
+
+
+@router.post("/me/locations", status_code=201, response_model=LocationOut, responses=ERRORS)
+async def add_location(
+    body: LocationIn, caller: Caller = Depends(require_user), api: Backends = Depends(backends)
+) -> Response:
+    """Adds a place of work (or the virtual one)."""
+    location = await api.catalog.CreateLocation(
+        pb.CreateLocationRequest(location=location_to_proto(body)), metadata=caller.metadata()
+    )
+    return json_response(LocationOut.from_proto(location), 201)
+
+
+@router.patch("/me/locations/{location_id}", response_model=LocationOut, responses=ERRORS)
+async def update_location(
+    location_id: LocationId,
+    body: LocationPatch,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Changes an address or its coordinates."""
+    paths = sorted(body.model_fields_set)
+    message = pb.Location(id=location_id)
+    for path in paths:
+        value = getattr(body, path)
+        if value is not None:
+            setattr(message, LOCATION_PATHS[path], value)
+    location = await api.catalog.UpdateLocation(
+        pb.UpdateLocationRequest(location=message, update_mask=FieldMask(paths=paths)),
+        metadata=caller.metadata(),
+    )
+    return json_response(LocationOut.from_proto(location))
+
+
+@router.delete("/me/locations/{location_id}", status_code=204, responses=ERRORS)
+async def remove_location(
+    location_id: LocationId,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Removes a location no active service uses."""
+    await api.catalog.DeleteLocation(
+        pb.DeleteLocationRequest(location_id=location_id), metadata=caller.metadata()
+    )
+    return Response(status_code=204)
+
+
+@router.get("", response_model=Page[PractitionerOut], responses=ERRORS)
+async def discover_practitioners(
+    request: Request,
+    q: Annotated[str, Query(max_length=200)] = "",
+    language: Annotated[str, Query(max_length=2)] = "",
+    min_rating: Annotated[float | None, Query(ge=0, le=5)] = None,
+    lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
+    lng: Annotated[float | None, Query(ge=-180, le=180)] = None,
+    radius_km: Annotated[float | None, Query(gt=0, le=20_000)] = None,
+    featured: bool = False,
+    sort: SortName | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    api: Backends = Depends(backends),
+) -> Response:
+    """Approved practitioners: full-text search, language, rating and distance."""
+    message = pb.ListPractitionersRequest(
+        query=q,
+        language=language,
+        featured_only=featured,
+        sort=SORT_TO_PROTO[sort] if sort else pb.SORT_ORDER_UNSPECIFIED,
+        page_size=limit,
+        page_token=cursor or "",
+    )
+    for name, value in (
+        ("min_rating", min_rating),
+        ("lat", lat),
+        ("lng", lng),
+        ("radius_km", radius_km),
+    ):
+        if value is not None:
+            setattr(message, name, value)
+    caller = await verified_caller(request)
+    found = await api.catalog.ListPractitioners(
+        message, metadata=caller.metadata() if caller else anonymous()
+    )
+    return json_response(
+        page_of(
+            [PractitionerOut.from_proto(p) for p in found.practitioners],
+            found.next_page_token,
+            found.total_size,
+        )
+    )
+
+
+@router.get("/{practitioner_id}", response_model=PractitionerOut, responses=ERRORS)
+async def get_practitioner(
+    practitioner_id: PractitionerId, request: Request, api: Backends = Depends(backends)
+) -> Response:
+    """An approved practitioner's public profile with their active services."""
+    caller = await verified_caller(request)
+    practitioner = await api.catalog.GetPractitioner(
+        pb.GetPractitionerRequest(name=f"practitioners/{practitioner_id}"),
+        metadata=caller.metadata() if caller else anonymous(),
+    )
+    return json_response(PractitionerOut.from_proto(practitioner))
+
+
+@router.post("/{practitioner_id}/approve", response_model=PractitionerOut, responses=ERRORS)
+async def approve(
+    practitioner_id: PractitionerId,
+    caller: Caller = Depends(require_staff),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Staff approve a pending practitioner; they get the practitioner role."""
+    practitioner = await api.catalog.ApprovePractitioner(
+        pb.ApprovePractitionerRequest(name=f"practitioners/{practitioner_id}"),
+        metadata=caller.metadata(),
+    )
+    return json_response(PractitionerOut.from_proto(practitioner))
+
+
+@router.post("/{practitioner_id}/reject", response_model=PractitionerOut, responses=ERRORS)
+async def reject(
+    practitioner_id: PractitionerId,
+    body: RejectBody,
+    caller: Caller = Depends(require_staff),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Staff reject a pending practitioner, with a reason they will see."""
+    practitioner = await api.catalog.RejectPractitioner(
+        pb.RejectPractitionerRequest(name=f"practitioners/{practitioner_id}", reason=body.reason),
+        metadata=caller.metadata(),
+    )
+    return json_response(PractitionerOut.from_proto(practitioner))
+
+
+@router.post("/{practitioner_id}/feature", response_model=PractitionerOut, responses=ERRORS)
+async def feature(
+    practitioner_id: PractitionerId,
+    body: FeatureBody,
+    caller: Caller = Depends(require_staff),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Staff feature (or stop featuring) an approved practitioner."""
+    practitioner = await api.catalog.FeaturePractitioner(
+        pb.FeaturePractitionerRequest(
+            name=f"practitioners/{practitioner_id}", featured=body.featured
+        ),
+        metadata=caller.metadata(),
+    )
+    return json_response(PractitionerOut.from_proto(practitioner))
+
+
+@admin_router.get("", response_model=Page[PractitionerOut], responses=ERRORS)
+async def applications(
+    status: PractitionerStatusName = "pending",
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    caller: Caller = Depends(require_staff),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Practitioner applications by status, oldest first: the review queue."""
+    found = await api.catalog.ListPractitionerApplications(
+        pb.ListPractitionerApplicationsRequest(
+            status=STATUS_TO_PROTO[status], page_size=limit, page_token=cursor or ""
+        ),
+        metadata=caller.metadata(),
+    )
+    return json_response(
+        page_of(
+            [PractitionerOut.from_proto(p) for p in found.practitioners],
+            found.next_page_token,
+            found.total_size,
+        )
+    )

@@ -1,0 +1,237 @@
+"""/api/v1/services: categories, a practitioner's services, and discovery."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from google.protobuf.field_mask_pb2 import FieldMask
+from starlette.responses import Response
+
+from estuary.catalog.v1 import catalog_pb2 as pb
+from gateway.auth import Caller, require_staff, require_user, verified_caller
+from gateway.backends import Backends
+from gateway.problems import responses
+from gateway.routes.common import anonymous, backends, json_response
+from gateway.schemas.catalog import (
+    KIND_TO_PROTO,
+    LOCATION_TO_PROTO,
+    SORT_TO_PROTO,
+    CategoryBody,
+    CategoryList,
+    CategoryOut,
+    CategoryPatch,
+    KindName,
+    LocationKindName,
+    ServiceCreate,
+    ServiceFields,
+    ServiceOut,
+    SortName,
+    service_fields_to_proto,
+)
+from gateway.schemas.common import DEFAULT_LIMIT, Cursor, Limit, Page, page_of
+
+router = APIRouter(prefix="/api/v1/services", tags=["services"])
+
+Id = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")]
+ERRORS = responses(400, 401, 403, 404, 409)
+
+
+@router.get("/categories", response_model=CategoryList)
+async def list_categories(api: Backends = Depends(backends)) -> Response:
+    """The category tree, parents before children."""
+    found = await api.catalog.ListCategories(pb.ListCategoriesRequest(), metadata=anonymous())
+    return json_response(
+        CategoryList(results=[CategoryOut.from_proto(c) for c in found.categories])
+    )
+
+
+@router.post("/categories", status_code=201, response_model=CategoryOut, responses=ERRORS)
+async def create_category(
+    body: CategoryBody, caller: Caller = Depends(require_staff), api: Backends = Depends(backends)
+) -> Response:
+    """Staff add a category, at the top or under a parent."""
+    category = await api.catalog.CreateCategory(
+        pb.CreateCategoryRequest(
+            category=pb.Category(
+                slug=body.slug,
+                name=body.name,
+                description=body.description,
+                parent_id=body.parent_id or "",
+                position=body.position,
+            )
+        ),
+        metadata=caller.metadata(),
+    )
+    return json_response(CategoryOut.from_proto(category), 201)
+
+
+@router.patch("/categories/{category_id}", response_model=CategoryOut, responses=ERRORS)
+async def update_category(
+    category_id: Id,
+    body: CategoryPatch,
+    caller: Caller = Depends(require_staff),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Staff rename, re-slug or move a category (its subtree moves with it)."""
+    paths = sorted(body.model_fields_set)
+    message = pb.Category(id=category_id)
+    for path in paths:
+        value = getattr(body, path)
+        if value is not None:
+            setattr(message, path, value)
+    category = await api.catalog.UpdateCategory(
+        pb.UpdateCategoryRequest(category=message, update_mask=FieldMask(paths=paths)),
+        metadata=caller.metadata(),
+    )
+    return json_response(CategoryOut.from_proto(category))
+
+
+@router.delete("/categories/{category_id}", status_code=204, responses=ERRORS)
+async def delete_category(
+    category_id: Id, caller: Caller = Depends(require_staff), api: Backends = Depends(backends)
+) -> Response:
+    """Staff remove an empty category."""
+    await api.catalog.DeleteCategory(
+        pb.DeleteCategoryRequest(category_id=category_id), metadata=caller.metadata()
+    )
+    return Response(status_code=204)
+
+
+@router.post("", status_code=201, response_model=ServiceOut, responses=ERRORS)
+async def create_service(
+    body: ServiceCreate,
+    idempotency_key: Annotated[str | None, Header(max_length=100)] = None,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """An approved practitioner puts a service on sale (within their plan's limit)."""
+    service = await api.catalog.CreateService(
+        pb.CreateServiceRequest(
+            service=service_fields_to_proto(body, body.kind), request_id=idempotency_key or ""
+        ),
+        metadata=caller.metadata(),
+    )
+    return json_response(ServiceOut.from_proto(service), 201)
+
+
+@router.get("", response_model=Page[ServiceOut], responses=ERRORS)
+async def discover_services(
+    request: Request,
+    q: Annotated[str, Query(max_length=200, description="Words to search for.")] = "",
+    category: Annotated[
+        str, Query(max_length=80, description="Id or slug; with subcategories.")
+    ] = "",
+    kind: KindName | None = None,
+    price_min: Annotated[int | None, Query(ge=0, description="Minor units.")] = None,
+    price_max: Annotated[int | None, Query(ge=0, description="Minor units.")] = None,
+    currency: Annotated[str, Query(max_length=3)] = "",
+    location: Annotated[LocationKindName | None, Query(description="virtual or in_person")] = None,
+    lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
+    lng: Annotated[float | None, Query(ge=-180, le=180)] = None,
+    radius_km: Annotated[float | None, Query(gt=0, le=20_000)] = None,
+    min_rating: Annotated[float | None, Query(ge=0, le=5)] = None,
+    practitioner_id: Annotated[str, Query(max_length=36)] = "",
+    language: Annotated[str, Query(max_length=2)] = "",
+    sort: SortName | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    api: Backends = Depends(backends),
+) -> Response:
+    """Services on sale: search and filters combine; sorted as asked; paged by cursor."""
+    message = pb.ListServicesRequest(
+        query=q,
+        category=category,
+        kind=KIND_TO_PROTO[kind] if kind else 0,
+        currency=currency,
+        location_kind=LOCATION_TO_PROTO[location] if location else 0,
+        practitioner_id=practitioner_id,
+        language=language,
+        sort=SORT_TO_PROTO[sort] if sort else pb.SORT_ORDER_UNSPECIFIED,
+        page_size=limit,
+        page_token=cursor or "",
+    )
+    for name, value in (
+        ("price_min", price_min),
+        ("price_max", price_max),
+        ("lat", lat),
+        ("lng", lng),
+        ("radius_km", radius_km),
+        ("min_rating", min_rating),
+    ):
+        if value is not None:
+            setattr(message, name, value)
+    caller = await verified_caller(request)
+    found = await api.catalog.ListServices(
+        message, metadata=caller.metadata() if caller else anonymous()
+    )
+    return json_response(
+        page_of(
+            [ServiceOut.from_proto(s) for s in found.services],
+            found.next_page_token,
+            found.total_size,
+        )
+    )
+
+
+@router.get("/mine", response_model=Page[ServiceOut], responses=ERRORS)
+async def list_own_services(
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """The caller's own services, archived ones included, newest first."""
+    found = await api.catalog.ListOwnServices(
+        pb.ListOwnServicesRequest(page_size=limit, page_token=cursor or ""),
+        metadata=caller.metadata(),
+    )
+    return json_response(
+        page_of(
+            [ServiceOut.from_proto(s) for s in found.services],
+            found.next_page_token,
+            found.total_size,
+        )
+    )
+
+
+@router.get("/{service_id}", response_model=ServiceOut, responses=ERRORS)
+async def get_service(
+    service_id: Id, request: Request, api: Backends = Depends(backends)
+) -> Response:
+    """One service; archived ones only for their practitioner and staff."""
+    caller = await verified_caller(request)
+    service = await api.catalog.GetService(
+        pb.GetServiceRequest(name=f"services/{service_id}"),
+        metadata=caller.metadata() if caller else anonymous(),
+    )
+    return json_response(ServiceOut.from_proto(service))
+
+
+@router.patch("/{service_id}", response_model=ServiceOut, responses=ERRORS)
+async def update_service(
+    service_id: Id,
+    body: ServiceFields,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Changes the fields present; the kind cannot change."""
+    paths = sorted(body.model_fields_set)
+    message = service_fields_to_proto(body)
+    message.name = f"services/{service_id}"
+    service = await api.catalog.UpdateService(
+        pb.UpdateServiceRequest(service=message, update_mask=FieldMask(paths=paths)),
+        metadata=caller.metadata(),
+    )
+    return json_response(ServiceOut.from_proto(service))
+
+
+@router.post("/{service_id}/archive", response_model=ServiceOut, responses=ERRORS)
+async def archive_service(
+    service_id: Id, caller: Caller = Depends(require_user), api: Backends = Depends(backends)
+) -> Response:
+    """Withdraws a service from sale."""
+    service = await api.catalog.ArchiveService(
+        pb.ArchiveServiceRequest(name=f"services/{service_id}"), metadata=caller.metadata()
+    )
+    return json_response(ServiceOut.from_proto(service))

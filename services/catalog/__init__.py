@@ -1,0 +1,1 @@
+"""Catalog: practitioner profiles and onboarding, categories, services, and discovery."""

@@ -1,0 +1,32 @@
+"""What catalog does when other services' events arrive."""
+
+from __future__ import annotations
+
+from chassis.bus.consumer import Subscription
+from chassis.bus.envelope import ReceivedEvent
+from estuary.payments.v1 import events_pb2 as payments_pb
+from services.catalog.events import SUBSCRIPTION_TIER_CHANGED
+from services.catalog.handlers import Catalog
+from services.catalog.uow import CatalogUnitOfWork
+from services.catalog.wire import PROTO_TO_TIER, instant
+
+
+async def record_tier_change(
+    uow: CatalogUnitOfWork, event: ReceivedEvent[payments_pb.SubscriptionTierChanged]
+) -> None:
+    """A practitioner's platform tier changed: their service limit follows."""
+    change = event.message
+    tier = PROTO_TO_TIER.get(change.tier)
+    if tier is None or not change.user_id:
+        raise ValueError(f"subscription.tier_changed {event.id} names no tier or user")
+    effective = instant(change.effective_time) if change.HasField("effective_time") else event.time
+    await Catalog.apply_tier(uow, change.user_id, tier, effective)
+
+
+SUBSCRIPTIONS = (
+    Subscription(
+        queue="catalog.platform-tier",
+        events=[SUBSCRIPTION_TIER_CHANGED],
+        handler=record_tier_change,
+    ),
+)

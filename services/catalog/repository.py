@@ -1,0 +1,604 @@
+"""Every query catalog makes, except discovery's (search.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.catalog.domain import (
+    BundleItem,
+    Category,
+    DatedSession,
+    Location,
+    LocationKind,
+    PackageTerms,
+    Practitioner,
+    PractitionerStatus,
+    Profile,
+    RefundRule,
+    Service,
+    ServiceKind,
+    ServiceStatus,
+    Tier,
+)
+from services.catalog.tables import (
+    bundle_items,
+    categories,
+    locations,
+    platform_tiers,
+    practitioner_languages,
+    practitioners,
+    service_sessions,
+    services,
+)
+
+
+def _location(row: sa.Row) -> Location:
+    return Location(
+        id=row.id,
+        kind=LocationKind(row.kind),
+        label=row.label,
+        address=row.address,
+        city=row.city,
+        country_code=row.country_code,
+        latitude=row.latitude,
+        longitude=row.longitude,
+        removed_at=row.removed_at,
+    )
+
+
+class Practitioners:
+    """Practitioner profiles, their languages, locations and platform tiers."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def get(self, practitioner_id: str, *, lock: bool = False) -> Practitioner | None:
+        found = await self._load(practitioners.c.id == practitioner_id, lock=lock)
+        return found[0] if found else None
+
+    async def get_by_user(self, user_id: str) -> Practitioner | None:
+        found = await self._load(practitioners.c.user_id == user_id)
+        return found[0] if found else None
+
+    async def get_many(self, ids: Sequence[str]) -> list[Practitioner]:
+        return await self._load(practitioners.c.id.in_(ids)) if ids else []
+
+    async def get_many_by_user(self, user_ids: Sequence[str]) -> list[Practitioner]:
+        return await self._load(practitioners.c.user_id.in_(user_ids)) if user_ids else []
+
+    async def _load(self, condition: Any, *, lock: bool = False) -> list[Practitioner]:
+        query = (
+            sa.select(practitioners, platform_tiers.c.tier)
+            .outerjoin(platform_tiers, platform_tiers.c.user_id == practitioners.c.user_id)
+            .where(condition)
+        )
+        if lock and self._c.dialect.name == "postgresql":
+            # Serializes a practitioner's service creations, so the tier limit holds.
+            query = query.with_for_update(of=practitioners)
+        rows = (await self._c.execute(query)).all()
+        if not rows:
+            return []
+        ids = [r.id for r in rows]
+        languages: dict[str, list[str]] = {}
+        for row in await self._c.execute(
+            sa.select(practitioner_languages).where(
+                practitioner_languages.c.practitioner_id.in_(ids)
+            )
+        ):
+            languages.setdefault(row.practitioner_id, []).append(row.language)
+        places: dict[str, list[Location]] = {}
+        for row in await self._c.execute(
+            sa.select(locations)
+            .where(locations.c.practitioner_id.in_(ids))
+            .order_by(locations.c.id)
+        ):
+            places.setdefault(row.practitioner_id, []).append(_location(row))
+        return [
+            self._practitioner(r, sorted(languages.get(r.id, [])), places.get(r.id, []))
+            for r in rows
+        ]
+
+    @staticmethod
+    def _practitioner(row: sa.Row, languages: list[str], places: list[Location]) -> Practitioner:
+        return Practitioner(
+            id=row.id,
+            user_id=row.user_id,
+            profile=Profile(
+                display_name=row.display_name,
+                bio=row.bio,
+                specializations=list(row.specializations),
+                certifications=list(row.certifications),
+                years_experience=row.years_experience,
+                languages=languages,
+                timezone=row.timezone,
+            ),
+            status=PractitionerStatus(row.status),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            rejection_reason=row.rejection_reason,
+            featured=row.featured,
+            tier=Tier(row.tier) if row.tier else Tier.FREE,
+            rating_average=row.rating_average,
+            rating_count=row.rating_count,
+            first_service_at=row.first_service_at,
+            availability_set=row.availability_set,
+            payouts_connected=row.payouts_connected,
+            approved_at=row.approved_at,
+            locations=places,
+        )
+
+    async def add(self, practitioner: Practitioner) -> None:
+        await self._c.execute(
+            practitioners.insert().values(
+                id=practitioner.id,
+                user_id=practitioner.user_id,
+                status=practitioner.status.value,
+                created_at=practitioner.created_at,
+                updated_at=practitioner.updated_at,
+                **self._profile_columns(practitioner.profile),
+            )
+        )
+        await self._set_languages(practitioner.id, practitioner.profile.languages)
+        for place in practitioner.locations:
+            await self.add_location(practitioner.id, place)
+
+    async def save_profile(self, practitioner: Practitioner, now: datetime) -> None:
+        practitioner.updated_at = now
+        await self._c.execute(
+            practitioners.update()
+            .where(practitioners.c.id == practitioner.id)
+            .values(updated_at=now, **self._profile_columns(practitioner.profile))
+        )
+        await self._set_languages(practitioner.id, practitioner.profile.languages)
+
+    async def save_state(self, practitioner: Practitioner, now: datetime) -> None:
+        """Writes status, review outcome, feature flag and onboarding marks."""
+        practitioner.updated_at = now
+        await self._c.execute(
+            practitioners.update()
+            .where(practitioners.c.id == practitioner.id)
+            .values(
+                status=practitioner.status.value,
+                rejection_reason=practitioner.rejection_reason,
+                featured=practitioner.featured,
+                approved_at=practitioner.approved_at,
+                first_service_at=practitioner.first_service_at,
+                updated_at=now,
+            )
+        )
+
+    async def replace_for_reapplication(self, practitioner: Practitioner) -> None:
+        """A rejected applicant applies again: new profile and locations, pending review."""
+        await self.save_profile(practitioner, practitioner.updated_at)
+        await self.save_state(practitioner, practitioner.updated_at)
+        await self._c.execute(
+            locations.update()
+            .where(locations.c.practitioner_id == practitioner.id, locations.c.removed_at.is_(None))
+            .values(removed_at=practitioner.updated_at)
+        )
+        for place in practitioner.locations:
+            await self.add_location(practitioner.id, place)
+
+    @staticmethod
+    def _profile_columns(profile: Profile) -> dict[str, Any]:
+        return {
+            "display_name": profile.display_name,
+            "bio": profile.bio,
+            "specializations": profile.specializations,
+            "certifications": profile.certifications,
+            "years_experience": profile.years_experience,
+            "timezone": profile.timezone,
+        }
+
+    async def _set_languages(self, practitioner_id: str, languages: list[str]) -> None:
+        await self._c.execute(
+            practitioner_languages.delete().where(
+                practitioner_languages.c.practitioner_id == practitioner_id
+            )
+        )
+        if languages:
+            await self._c.execute(
+                practitioner_languages.insert(),
+                [{"practitioner_id": practitioner_id, "language": lang} for lang in languages],
+            )
+
+    async def add_location(self, practitioner_id: str, place: Location) -> None:
+        await self._c.execute(
+            locations.insert().values(
+                id=place.id,
+                practitioner_id=practitioner_id,
+                kind=place.kind.value,
+                label=place.label,
+                address=place.address,
+                city=place.city,
+                country_code=place.country_code,
+                latitude=place.latitude,
+                longitude=place.longitude,
+            )
+        )
+
+    async def save_location(self, place: Location) -> None:
+        await self._c.execute(
+            locations.update()
+            .where(locations.c.id == place.id)
+            .values(
+                label=place.label,
+                address=place.address,
+                city=place.city,
+                country_code=place.country_code,
+                latitude=place.latitude,
+                longitude=place.longitude,
+                removed_at=place.removed_at,
+            )
+        )
+
+    async def location_in_use(self, location_id: str) -> bool:
+        found = await self._c.execute(
+            sa.select(services.c.id)
+            .where(
+                services.c.location_id == location_id,
+                services.c.status == ServiceStatus.ACTIVE.value,
+            )
+            .limit(1)
+        )
+        return found.first() is not None
+
+    async def list_by_status(
+        self, status: PractitionerStatus, *, after_id: str | None, limit: int
+    ) -> tuple[list[Practitioner], int]:
+        """Applications oldest first, a review queue (ids are time-ordered)."""
+        condition = practitioners.c.status == status.value
+        total = (
+            await self._c.execute(
+                sa.select(sa.func.count()).select_from(practitioners).where(condition)
+            )
+        ).scalar_one()
+        query = sa.select(practitioners.c.id).where(condition)
+        if after_id is not None:
+            query = query.where(practitioners.c.id > after_id)
+        ids = [r.id for r in await self._c.execute(query.order_by(practitioners.c.id).limit(limit))]
+        found = {p.id: p for p in await self.get_many(ids)}
+        return [found[i] for i in ids], total
+
+    async def tier_of(self, user_id: str) -> tuple[Tier, datetime | None]:
+        row = (
+            await self._c.execute(
+                sa.select(platform_tiers).where(platform_tiers.c.user_id == user_id)
+            )
+        ).first()
+        return (Tier(row.tier), row.effective_at) if row else (Tier.FREE, None)
+
+    async def set_tier(self, user_id: str, tier: Tier, effective_at: datetime) -> None:
+        current = (
+            await self._c.execute(
+                sa.select(platform_tiers).where(platform_tiers.c.user_id == user_id)
+            )
+        ).first()
+        if current is None:
+            await self._c.execute(
+                platform_tiers.insert().values(
+                    user_id=user_id, tier=tier.value, effective_at=effective_at
+                )
+            )
+        else:
+            await self._c.execute(
+                platform_tiers.update()
+                .where(platform_tiers.c.user_id == user_id)
+                .values(tier=tier.value, effective_at=effective_at)
+            )
+
+
+class Categories:
+    """The category tree."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    @staticmethod
+    def _category(row: sa.Row) -> Category:
+        return Category(
+            row.id, row.slug, row.name, row.description, row.parent_id, row.position, row.path
+        )
+
+    async def all(self) -> list[Category]:
+        rows = await self._c.execute(
+            sa.select(categories).order_by(categories.c.path, categories.c.position)
+        )
+        return [self._category(r) for r in rows]
+
+    async def get(self, category_id: str) -> Category | None:
+        row = (
+            await self._c.execute(sa.select(categories).where(categories.c.id == category_id))
+        ).first()
+        return self._category(row) if row else None
+
+    async def find(self, id_or_slug: str) -> Category | None:
+        row = (
+            await self._c.execute(
+                sa.select(categories).where(
+                    sa.or_(categories.c.id == id_or_slug, categories.c.slug == id_or_slug)
+                )
+            )
+        ).first()
+        return self._category(row) if row else None
+
+    async def slug_taken(self, slug: str, *, other_than: str = "") -> bool:
+        found = await self._c.execute(
+            sa.select(categories.c.id).where(
+                categories.c.slug == slug, categories.c.id != other_than
+            )
+        )
+        return found.first() is not None
+
+    async def add(self, category: Category) -> None:
+        await self._c.execute(
+            categories.insert().values(
+                id=category.id,
+                slug=category.slug,
+                name=category.name,
+                description=category.description,
+                parent_id=category.parent_id,
+                position=category.position,
+                path=category.path,
+            )
+        )
+
+    async def save(self, category: Category, old_path: str) -> None:
+        await self._c.execute(
+            categories.update()
+            .where(categories.c.id == category.id)
+            .values(
+                slug=category.slug,
+                name=category.name,
+                description=category.description,
+                parent_id=category.parent_id,
+                position=category.position,
+                path=category.path,
+            )
+        )
+        if old_path != category.path:
+            # Moving a category moves its whole subtree.
+            await self._c.execute(
+                categories.update()
+                .where(categories.c.path.startswith(old_path), categories.c.id != category.id)
+                .values(path=sa.func.replace(categories.c.path, old_path, category.path))
+            )
+
+    async def delete(self, category_id: str) -> None:
+        await self._c.execute(categories.delete().where(categories.c.id == category_id))
+
+    async def has_children(self, category_id: str) -> bool:
+        found = await self._c.execute(
+            sa.select(categories.c.id).where(categories.c.parent_id == category_id).limit(1)
+        )
+        return found.first() is not None
+
+    async def has_services(self, category_id: str) -> bool:
+        found = await self._c.execute(
+            sa.select(services.c.id).where(services.c.category_id == category_id).limit(1)
+        )
+        return found.first() is not None
+
+
+class Services:
+    """Services and the parts of a service that have their own rows."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def get(self, service_id: str) -> Service | None:
+        found = await self.get_many([service_id])
+        return found[0] if found else None
+
+    async def get_many(self, ids: Sequence[str]) -> list[Service]:
+        if not ids:
+            return []
+        rows = (await self._c.execute(sa.select(services).where(services.c.id.in_(ids)))).all()
+        return await self.from_rows(rows)
+
+    async def from_rows(self, rows: Sequence[sa.Row]) -> list[Service]:
+        """Services from rows of the services table (plus any extra columns)."""
+        ids = [r.id for r in rows]
+        dated: dict[str, list[DatedSession]] = {}
+        items: dict[str, list[BundleItem]] = {}
+        dated_ids = [r.id for r in rows if r.kind in (ServiceKind.WORKSHOP, ServiceKind.COURSE)]
+        if dated_ids:
+            for row in await self._c.execute(
+                sa.select(service_sessions)
+                .where(service_sessions.c.service_id.in_(dated_ids))
+                .order_by(service_sessions.c.position)
+            ):
+                dated.setdefault(row.service_id, []).append(
+                    DatedSession(row.starts_at, row.duration_minutes)
+                )
+        bundle_ids = [r.id for r in rows if r.kind == ServiceKind.BUNDLE]
+        if bundle_ids:
+            for row in await self._c.execute(
+                sa.select(bundle_items).where(bundle_items.c.bundle_id.in_(bundle_ids))
+            ):
+                items.setdefault(row.bundle_id, []).append(BundleItem(row.service_id, row.quantity))
+        by_id = {r.id: r for r in rows}
+        return [self._service(by_id[i], dated.get(i, []), items.get(i, [])) for i in ids]
+
+    @staticmethod
+    def _service(row: sa.Row, dated: list[DatedSession], items: list[BundleItem]) -> Service:
+        package = (
+            PackageTerms(
+                row.package_service_id,
+                row.package_session_count or 0,
+                row.package_validity_days or 0,
+            )
+            if row.package_service_id
+            else None
+        )
+        return Service(
+            id=row.id,
+            practitioner_id=row.practitioner_id,
+            kind=ServiceKind(row.kind),
+            title=row.title,
+            description=row.description,
+            category_id=row.category_id,
+            price_minor=row.price_minor,
+            currency=row.currency,
+            duration_minutes=row.duration_minutes,
+            location_kind=LocationKind(row.location_kind),
+            location_id=row.location_id,
+            max_participants=row.max_participants,
+            buffer_before_minutes=row.buffer_before_minutes,
+            buffer_after_minutes=row.buffer_after_minutes,
+            min_notice_minutes=row.min_notice_minutes,
+            booking_window_days=row.booking_window_days,
+            cancellation_policy=[RefundRule(r[0], r[1]) for r in row.cancellation_policy],
+            status=ServiceStatus(row.status),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            sessions=dated,
+            package=package,
+            bundle_items=sorted(items, key=lambda i: i.service_id),
+            archived_at=row.archived_at,
+        )
+
+    @staticmethod
+    def _columns(service: Service) -> dict[str, Any]:
+        return {
+            "kind": service.kind.value,
+            "title": service.title,
+            "description": service.description,
+            "category_id": service.category_id,
+            "price_minor": service.price_minor,
+            "currency": service.currency,
+            "duration_minutes": service.duration_minutes,
+            "location_kind": service.location_kind.value,
+            "location_id": service.location_id,
+            "max_participants": service.max_participants,
+            "buffer_before_minutes": service.buffer_before_minutes,
+            "buffer_after_minutes": service.buffer_after_minutes,
+            "min_notice_minutes": service.min_notice_minutes,
+            "booking_window_days": service.booking_window_days,
+            "cancellation_policy": [
+                [r.hours_before, r.refund_percent] for r in service.cancellation_policy
+            ],
+            "package_service_id": service.package.session_service_id if service.package else None,
+            "package_session_count": service.package.session_count if service.package else None,
+            "package_validity_days": service.package.validity_days if service.package else None,
+            "status": service.status.value,
+            "updated_at": service.updated_at,
+            "archived_at": service.archived_at,
+        }
+
+    async def add(self, service: Service) -> None:
+        await self._c.execute(
+            services.insert().values(
+                id=service.id,
+                practitioner_id=service.practitioner_id,
+                created_at=service.created_at,
+                **self._columns(service),
+            )
+        )
+        await self._write_parts(service)
+
+    async def save(self, service: Service) -> None:
+        await self._c.execute(
+            services.update().where(services.c.id == service.id).values(**self._columns(service))
+        )
+        await self._c.execute(
+            service_sessions.delete().where(service_sessions.c.service_id == service.id)
+        )
+        await self._c.execute(bundle_items.delete().where(bundle_items.c.bundle_id == service.id))
+        await self._write_parts(service)
+
+    async def _write_parts(self, service: Service) -> None:
+        if service.sessions:
+            await self._c.execute(
+                service_sessions.insert(),
+                [
+                    {
+                        "service_id": service.id,
+                        "position": n,
+                        "starts_at": s.starts_at,
+                        "duration_minutes": s.duration_minutes,
+                    }
+                    for n, s in enumerate(service.sessions)
+                ],
+            )
+        if service.bundle_items:
+            await self._c.execute(
+                bundle_items.insert(),
+                [
+                    {"bundle_id": service.id, "service_id": i.service_id, "quantity": i.quantity}
+                    for i in service.bundle_items
+                ],
+            )
+
+    async def count_active(self, practitioner_id: str) -> int:
+        return (
+            await self._c.execute(
+                sa.select(sa.func.count())
+                .select_from(services)
+                .where(
+                    services.c.practitioner_id == practitioner_id,
+                    services.c.status == ServiceStatus.ACTIVE.value,
+                )
+            )
+        ).scalar_one()
+
+    async def active_of(self, practitioner_id: str) -> list[Service]:
+        rows = (
+            await self._c.execute(
+                sa.select(services)
+                .where(
+                    services.c.practitioner_id == practitioner_id,
+                    services.c.status == ServiceStatus.ACTIVE.value,
+                )
+                .order_by(services.c.created_at.desc(), services.c.id)
+            )
+        ).all()
+        return await self.from_rows(rows)
+
+    async def ids_of(self, practitioner_id: str) -> list[str]:
+        rows = await self._c.execute(
+            sa.select(services.c.id).where(services.c.practitioner_id == practitioner_id)
+        )
+        return [r.id for r in rows]
+
+    async def list_own(
+        self, practitioner_id: str, *, after_id: str | None, limit: int
+    ) -> tuple[list[Service], int]:
+        """A practitioner's services, newest first (ids are time-ordered)."""
+        condition = services.c.practitioner_id == practitioner_id
+        total = (
+            await self._c.execute(sa.select(sa.func.count()).select_from(services).where(condition))
+        ).scalar_one()
+        query = sa.select(services).where(condition)
+        if after_id is not None:
+            query = query.where(services.c.id < after_id)
+        rows = (await self._c.execute(query.order_by(services.c.id.desc()).limit(limit))).all()
+        return await self.from_rows(rows), total
+
+    async def referencing(self, service_id: str) -> bool:
+        """Whether an active package or bundle is built on this service."""
+        as_package = await self._c.execute(
+            sa.select(services.c.id)
+            .where(
+                services.c.package_service_id == service_id,
+                services.c.status == ServiceStatus.ACTIVE.value,
+            )
+            .limit(1)
+        )
+        if as_package.first() is not None:
+            return True
+        as_item = await self._c.execute(
+            sa.select(bundle_items.c.bundle_id)
+            .join(services, services.c.id == bundle_items.c.bundle_id)
+            .where(
+                bundle_items.c.service_id == service_id,
+                services.c.status == ServiceStatus.ACTIVE.value,
+            )
+            .limit(1)
+        )
+        return as_item.first() is not None

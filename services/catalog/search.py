@@ -1,0 +1,422 @@
+"""Discovery queries: full-text search, combinable filters, sorting and keyset paging.
+
+PostgreSQL matches with a weighted tsvector (title A, practitioner name and specializations
+B, description C) and ranks with ts_rank; SQLite matches with FTS5 (porter stemming) and
+ranks by where the words appear. Both ranks depend only on the document and the query, never
+on the rest of the corpus, so a page cursor that carries the last rank stays valid while
+services are added: paging visits every item once and none twice.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.catalog.domain import LocationKind, PractitionerStatus, ServiceKind, ServiceStatus
+from services.catalog.domain import SortOrder as Sort
+from services.catalog.tables import (
+    categories,
+    locations,
+    practitioner_languages,
+    practitioners,
+    services,
+)
+
+EARTH_RADIUS_KM = 6371.0088
+# Where virtual services sort when ordering by distance: after every real place.
+NO_DISTANCE = 1.0e9
+TEXT_CONFIG = "english"
+
+services_fts = sa.table("services_fts", sa.column("service_id"), sa.column("services_fts"))
+practitioners_fts = sa.table(
+    "practitioners_fts", sa.column("practitioner_id"), sa.column("practitioners_fts")
+)
+
+
+def words(text: str) -> list[str]:
+    """The searchable words of a query, lower-cased, at most 10."""
+    return re.findall(r"\w+", text.lower())[:10]
+
+
+def fts5_query(text: str) -> str:
+    """An FTS5 query matching documents that contain every word (quoted: no syntax to abuse)."""
+    return " ".join(f'"{w}"' for w in words(text))
+
+
+def distance_km(lat_column: Any, lng_column: Any, latitude: float, longitude: float) -> Any:
+    """Great-circle (haversine) distance in SQL that both PostgreSQL and SQLite evaluate."""
+    lat1 = math.radians(latitude)
+    lng1 = math.radians(longitude)
+    dlat = (sa.func.radians(lat_column) - lat1) / 2
+    dlng = (sa.func.radians(lng_column) - lng1) / 2
+    a = sa.func.power(sa.func.sin(dlat), 2) + math.cos(lat1) * sa.func.cos(
+        sa.func.radians(lat_column)
+    ) * sa.func.power(sa.func.sin(dlng), 2)
+    root = sa.func.sqrt(a)
+    # Rounding can push the root a hair above 1, outside asin's domain.
+    return 2 * EARTH_RADIUS_KM * sa.func.asin(sa.case((root > 1.0, 1.0), else_=root))
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """How a page is ordered: one expression (or none) and the id as the tie-breaker."""
+
+    expression: Any | None
+    descending: bool
+    id_descending: bool = False
+
+    @property
+    def length(self) -> int:
+        return 2 if self.expression is not None else 1
+
+    def order_by(self, id_column: Any) -> list[Any]:
+        ordering = []
+        if self.expression is not None:
+            ordering.append(self.expression.desc() if self.descending else self.expression.asc())
+        ordering.append(id_column.desc() if self.id_descending else id_column.asc())
+        return ordering
+
+    def after(self, id_column: Any, last: Sequence[Any]) -> Any:
+        """Rows strictly after the last one served, in this order."""
+        last_id = last[-1]
+        id_after = id_column < last_id if self.id_descending else id_column > last_id
+        if self.expression is None:
+            return id_after
+        value = last[0]
+        beyond = self.expression < value if self.descending else self.expression > value
+        return sa.or_(beyond, sa.and_(self.expression == value, id_after))
+
+
+@dataclass(frozen=True)
+class ServiceQuery:
+    """A discovery request for services, validated."""
+
+    text: str = ""
+    category_path: str | None = None
+    kind: ServiceKind | None = None
+    price_min: int | None = None
+    price_max: int | None = None
+    currency: str = ""
+    location_kind: LocationKind | None = None
+    point: tuple[float, float] | None = None
+    radius_km: float | None = None
+    min_rating: float | None = None
+    practitioner_id: str = ""
+    language: str = ""
+    sort: Sort = Sort.NEWEST
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {k: (v.value if hasattr(v, "value") else v) for k, v in vars(self).items()}
+
+
+@dataclass(frozen=True)
+class ServiceHit:
+    """One service found, with what the listing shows beside it."""
+
+    row: sa.Row
+    key: list[Any]
+
+
+def _text_match(dialect: str, text: str) -> tuple[Any, Any]:
+    """The condition that a service matches the words, and its rank."""
+    if dialect == "postgresql":
+        query = sa.func.websearch_to_tsquery(TEXT_CONFIG, text)
+        return services.c.search_vector.op("@@")(query), sa.func.ts_rank(
+            services.c.search_vector, query
+        )
+    matched = services.c.id.in_(
+        sa.select(services_fts.c.service_id).where(
+            sa.literal_column("services_fts").op("MATCH")(fts5_query(text))
+        )
+    )
+    title = sa.func.lower(services.c.title)
+    about = sa.func.lower(
+        practitioners.c.display_name + " " + sa.cast(practitioners.c.specializations, sa.Text)
+    )
+    description = sa.func.lower(services.c.description)
+    rank: Any = sa.literal(0.0)
+    for word in words(text):
+        rank = rank + sa.case((sa.func.instr(title, word) > 0, 3.0), else_=0.0)
+        rank = rank + sa.case((sa.func.instr(about, word) > 0, 2.0), else_=0.0)
+        rank = rank + sa.case((sa.func.instr(description, word) > 0, 1.0), else_=0.0)
+    return matched, rank
+
+
+async def search_services(
+    connection: AsyncConnection,
+    query: ServiceQuery,
+    *,
+    after: Sequence[Any] | None,
+    limit: int,
+) -> tuple[list[ServiceHit], int]:
+    """A page of active services of approved practitioners, and how many match in all."""
+    dialect = connection.dialect.name
+    conditions: list[Any] = [
+        services.c.status == ServiceStatus.ACTIVE.value,
+        practitioners.c.status == PractitionerStatus.APPROVED.value,
+    ]
+    rank: Any = None
+    if words(query.text):
+        matched, rank = _text_match(dialect, query.text)
+        conditions.append(matched)
+    if query.category_path is not None:
+        conditions.append(
+            services.c.category_id.in_(
+                sa.select(categories.c.id).where(categories.c.path.startswith(query.category_path))
+            )
+        )
+    if query.kind is not None:
+        conditions.append(services.c.kind == query.kind.value)
+    if query.price_min is not None:
+        conditions.append(services.c.price_minor >= query.price_min)
+    if query.price_max is not None:
+        conditions.append(services.c.price_minor <= query.price_max)
+    if query.currency:
+        conditions.append(services.c.currency == query.currency)
+    if query.location_kind is not None:
+        conditions.append(services.c.location_kind == query.location_kind.value)
+    if query.min_rating is not None:
+        conditions.append(practitioners.c.rating_average >= query.min_rating)
+    if query.practitioner_id:
+        conditions.append(services.c.practitioner_id == query.practitioner_id)
+    if query.language:
+        conditions.append(
+            sa.exists().where(
+                practitioner_languages.c.practitioner_id == practitioners.c.id,
+                practitioner_languages.c.language == query.language,
+            )
+        )
+    distance: Any = sa.null()
+    if query.point is not None:
+        distance = sa.case(
+            (
+                services.c.location_kind == LocationKind.IN_PERSON.value,
+                distance_km(locations.c.latitude, locations.c.longitude, *query.point),
+            ),
+            else_=sa.null(),
+        )
+        if query.radius_km is not None:
+            conditions.append(services.c.location_kind == LocationKind.IN_PERSON.value)
+            conditions.append(distance <= query.radius_km)
+    key = _service_sort(query, rank, distance)
+    joined = services.join(
+        practitioners, practitioners.c.id == services.c.practitioner_id
+    ).outerjoin(locations, locations.c.id == services.c.location_id)
+    total = (
+        await connection.execute(sa.select(sa.func.count()).select_from(joined).where(*conditions))
+    ).scalar_one()
+    columns = [
+        *services.c,
+        practitioners.c.display_name.label("practitioner_display_name"),
+        practitioners.c.rating_average.label("practitioner_rating_average"),
+        practitioners.c.rating_count.label("practitioner_rating_count"),
+        practitioners.c.featured.label("practitioner_featured"),
+        locations.c.label.label("place_label"),
+        locations.c.address.label("place_address"),
+        locations.c.city.label("place_city"),
+        locations.c.country_code.label("place_country_code"),
+        locations.c.latitude.label("place_latitude"),
+        locations.c.longitude.label("place_longitude"),
+        distance.label("distance_km"),
+    ]
+    if key.expression is not None:
+        columns.append(key.expression.label("sort_value"))
+    statement = sa.select(*columns).select_from(joined).where(*conditions)
+    if after is not None:
+        statement = statement.where(key.after(services.c.id, after))
+    rows = (
+        await connection.execute(statement.order_by(*key.order_by(services.c.id)).limit(limit))
+    ).all()
+    hits = [
+        ServiceHit(row, [row.sort_value, row.id] if key.expression is not None else [row.id])
+        for row in rows
+    ]
+    return hits, total
+
+
+def _service_sort(query: ServiceQuery, rank: Any, distance: Any) -> SortKey:
+    sort = query.sort
+    if sort is Sort.RELEVANCE and rank is not None:
+        return SortKey(rank, descending=True)
+    if sort is Sort.PRICE_ASC:
+        return SortKey(services.c.price_minor, descending=False)
+    if sort is Sort.PRICE_DESC:
+        return SortKey(services.c.price_minor, descending=True)
+    if sort is Sort.RATING:
+        return SortKey(practitioners.c.rating_average, descending=True)
+    if sort is Sort.DISTANCE and query.point is not None:
+        return SortKey(sa.func.coalesce(distance, NO_DISTANCE), descending=False)
+    return SortKey(None, descending=True, id_descending=True)
+
+
+@dataclass(frozen=True)
+class PractitionerQuery:
+    """A discovery request for practitioners, validated."""
+
+    text: str = ""
+    language: str = ""
+    min_rating: float | None = None
+    point: tuple[float, float] | None = None
+    radius_km: float | None = None
+    featured_only: bool = False
+    sort: Sort = Sort.NEWEST
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {k: (v.value if hasattr(v, "value") else v) for k, v in vars(self).items()}
+
+
+async def search_practitioners(
+    connection: AsyncConnection,
+    query: PractitionerQuery,
+    *,
+    after: Sequence[Any] | None,
+    limit: int,
+) -> tuple[list[tuple[str, list[Any], float | None]], int]:
+    """A page of approved practitioners as (id, cursor key, distance), and the total."""
+    dialect = connection.dialect.name
+    conditions: list[Any] = [practitioners.c.status == PractitionerStatus.APPROVED.value]
+    rank: Any = None
+    if words(query.text):
+        if dialect == "postgresql":
+            tsquery = sa.func.websearch_to_tsquery(TEXT_CONFIG, query.text)
+            conditions.append(practitioners.c.search_vector.op("@@")(tsquery))
+            rank = sa.func.ts_rank(practitioners.c.search_vector, tsquery)
+        else:
+            conditions.append(
+                practitioners.c.id.in_(
+                    sa.select(practitioners_fts.c.practitioner_id).where(
+                        sa.literal_column("practitioners_fts").op("MATCH")(fts5_query(query.text))
+                    )
+                )
+            )
+            name = sa.func.lower(practitioners.c.display_name)
+            about = sa.func.lower(sa.cast(practitioners.c.specializations, sa.Text))
+            rank = sa.literal(0.0)
+            for word in words(query.text):
+                rank = rank + sa.case((sa.func.instr(name, word) > 0, 3.0), else_=0.0)
+                rank = rank + sa.case((sa.func.instr(about, word) > 0, 2.0), else_=0.0)
+    if query.language:
+        conditions.append(
+            sa.exists().where(
+                practitioner_languages.c.practitioner_id == practitioners.c.id,
+                practitioner_languages.c.language == query.language,
+            )
+        )
+    if query.min_rating is not None:
+        conditions.append(practitioners.c.rating_average >= query.min_rating)
+    if query.featured_only:
+        conditions.append(practitioners.c.featured.is_(True))
+    distance: Any = sa.null()
+    if query.point is not None:
+        distance = (
+            sa.select(
+                sa.func.min(distance_km(locations.c.latitude, locations.c.longitude, *query.point))
+            )
+            .where(
+                locations.c.practitioner_id == practitioners.c.id,
+                locations.c.kind == LocationKind.IN_PERSON.value,
+                locations.c.removed_at.is_(None),
+            )
+            .scalar_subquery()
+        )
+        if query.radius_km is not None:
+            conditions.append(distance <= query.radius_km)
+    if query.sort is Sort.RELEVANCE and rank is not None:
+        key = SortKey(rank, descending=True)
+    elif query.sort is Sort.RATING:
+        key = SortKey(practitioners.c.rating_average, descending=True)
+    elif query.sort is Sort.DISTANCE and query.point is not None:
+        key = SortKey(sa.func.coalesce(distance, NO_DISTANCE), descending=False)
+    else:
+        key = SortKey(None, descending=True, id_descending=True)
+    total = (
+        await connection.execute(
+            sa.select(sa.func.count()).select_from(practitioners).where(*conditions)
+        )
+    ).scalar_one()
+    columns = [practitioners.c.id, distance.label("distance_km")]
+    if key.expression is not None:
+        columns.append(key.expression.label("sort_value"))
+    statement = sa.select(*columns).where(*conditions)
+    if after is not None:
+        statement = statement.where(key.after(practitioners.c.id, after))
+    rows = (
+        await connection.execute(statement.order_by(*key.order_by(practitioners.c.id)).limit(limit))
+    ).all()
+    return [
+        (
+            row.id,
+            [row.sort_value, row.id] if key.expression is not None else [row.id],
+            row.distance_km,
+        )
+        for row in rows
+    ], total
+
+
+def _weighted(text: str, weight: str) -> Any:
+    # setweight's label is PostgreSQL's one-byte "char"; an untyped literal resolves to it.
+    assert weight in ("A", "B", "C", "D")
+    return sa.func.setweight(
+        sa.func.to_tsvector(TEXT_CONFIG, text), sa.literal_column(f"'{weight}'")
+    )
+
+
+async def index_service(
+    connection: AsyncConnection, service_id: str, title: str, about: str, description: str
+) -> None:
+    """Puts a service's current words into the full-text index."""
+    if connection.dialect.name == "postgresql":
+        await connection.execute(
+            services.update()
+            .where(services.c.id == service_id)
+            .values(
+                search_vector=_weighted(title, "A")
+                .op("||")(_weighted(about, "B"))
+                .op("||")(_weighted(description, "C"))
+            )
+        )
+        return
+    await connection.execute(
+        sa.text("DELETE FROM services_fts WHERE service_id = :id"), {"id": service_id}
+    )
+    await connection.execute(
+        sa.text(
+            "INSERT INTO services_fts (service_id, title, about, description) "
+            "VALUES (:id, :title, :about, :description)"
+        ),
+        {"id": service_id, "title": title, "about": about, "description": description},
+    )
+
+
+async def index_practitioner(
+    connection: AsyncConnection, practitioner_id: str, name: str, about: str, bio: str
+) -> None:
+    """Puts a practitioner's current words into the full-text index."""
+    if connection.dialect.name == "postgresql":
+        await connection.execute(
+            practitioners.update()
+            .where(practitioners.c.id == practitioner_id)
+            .values(
+                search_vector=_weighted(name, "A")
+                .op("||")(_weighted(about, "B"))
+                .op("||")(_weighted(bio, "C"))
+            )
+        )
+        return
+    await connection.execute(
+        sa.text("DELETE FROM practitioners_fts WHERE practitioner_id = :id"),
+        {"id": practitioner_id},
+    )
+    await connection.execute(
+        sa.text(
+            "INSERT INTO practitioners_fts (practitioner_id, name, about, bio) "
+            "VALUES (:id, :name, :about, :bio)"
+        ),
+        {"id": practitioner_id, "name": name, "about": about, "bio": bio},
+    )
