@@ -15,6 +15,8 @@ DEFAULT_DEADLINE_SECONDS = 5.0
 def open_channel(target: str, *, deadline: float = DEFAULT_DEADLINE_SECONDS) -> grpc.aio.Channel:
     """A channel whose every method has a default deadline and retries only UNAVAILABLE."""
     service_config = {
+        # Behind a headless Service every replica is an address: spread calls across them.
+        "loadBalancingConfig": [{"round_robin": {}}],
         "methodConfig": [
             {
                 "name": [{}],

@@ -26,6 +26,7 @@ from gateway.settings import GatewaySettings
 from services.identity import bootstrap as identity_bootstrap
 from services.identity.settings import IdentitySettings
 from suite.catalog import BY_NAME, SERVICES
+from suite.demo import seed_demo
 from suite.embedded import EmbeddedSuite, serve_http
 
 log = logging.getLogger("estuary")
@@ -153,6 +154,36 @@ async def _keys(args: argparse.Namespace) -> None:
         await service.runtime.database.dispose()
 
 
+async def _seed(args: argparse.Namespace) -> None:
+    suite = EmbeddedSuite(data_dir=args.data_dir.resolve())
+    await suite.migrate()
+    built = {
+        entry.name: entry.build(
+            suite.settings_for(entry),
+            transport=make_transport(suite.settings_for(entry), suite.broker),
+        )
+        for entry in SERVICES
+    }
+    try:
+        report = await seed_demo(
+            built["identity"].identity,
+            built["catalog"].catalog,
+            practitioners=args.practitioners,
+            services_each=args.services_each,
+        )
+    finally:
+        for service in built.values():
+            await service.runtime.database.dispose()
+    print(
+        f"seeded {report.categories} categories, {report.practitioners} practitioners, "
+        f"{report.services} services into {args.data_dir}"
+    )
+    print("sign in with (embedded demo only):")
+    for email, password in report.accounts:
+        print(f"  {email:<32} {password}")
+    print("events (practitioner.approved, service.published, ...) go out when the suite runs.")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="estuary", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -185,6 +216,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     create.set_defaults(run=_admin_create)
 
+    seed = commands.add_parser("seed", help="fill the embedded suite with demo data")
+    seed.add_argument(
+        "--demo",
+        action="store_true",
+        required=True,
+        help="believable practitioners, categories and services",
+    )
+    seed.add_argument(
+        "--data-dir", type=Path, default=Path(os.environ.get("ESTUARY_DATA_DIR", "var/data"))
+    )
+    seed.add_argument("--practitioners", type=int, default=40)
+    seed.add_argument("--services-each", type=int, default=4)
+    seed.set_defaults(run=_seed)
+
     keys = commands.add_parser("keys", help="list, rotate or retire token signing keys")
     keys.add_argument("action", choices=["list", "rotate", "retire"])
     keys.add_argument("--kid", help="the key to retire")
@@ -196,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `estuary` command."""
     args = _parser().parse_args(argv)
     service_name = getattr(args, "service", None) or "estuary"
-    default_format = "console" if args.command in ("up", "admin", "keys") else "json"
+    default_format = "console" if args.command in ("up", "admin", "keys", "seed") else "json"
     configure_logging(
         service_name,
         os.environ.get("ESTUARY_LOG_LEVEL", "INFO"),

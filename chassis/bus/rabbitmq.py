@@ -34,7 +34,11 @@ RECONNECT_INTERVAL_SECONDS = 1.0
 
 
 def queue_arguments(queue: str, exchange: str, delivery_limit: int) -> dict[str, Any]:
-    """The arguments of a consuming queue; deploy/ declares the same, so they must match."""
+    """The arguments of a consuming queue, declared by the service that consumes from it.
+
+    RabbitMQ refuses a redeclaration with other arguments, so every declaration of a queue
+    (each replica, each restart) must come from here.
+    """
     return {
         "x-queue-type": "quorum",
         # RabbitMQ 4 defaults a quorum queue's delivery limit to 20; 3.x has none, so we

@@ -1,0 +1,401 @@
+"""Believable demo data: categories, practitioners with services in real cities.
+
+It goes through the services' own handlers (apply, approve, create service), so every row is
+validated and every event is emitted as in real use. The same generator, seeded, fills the
+benchmark's catalog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from chassis.auth.principal import Principal, Role, TokenType
+from chassis.errors import AlreadyExists
+from chassis.ids import new_id
+from services.catalog.domain import (
+    BundleItem,
+    Category,
+    DatedSession,
+    Location,
+    LocationKind,
+    PackageTerms,
+    Profile,
+    Service,
+    ServiceKind,
+    ServiceStatus,
+    Tier,
+)
+from services.catalog.handlers import Catalog
+from services.identity.handlers import Identity
+
+CATEGORY_TREE: dict[tuple[str, str], list[tuple[str, str]]] = {
+    ("yoga", "Yoga"): [
+        ("hatha-yoga", "Hatha yoga"),
+        ("vinyasa-yoga", "Vinyasa yoga"),
+        ("yin-yoga", "Yin yoga"),
+        ("prenatal-yoga", "Prenatal yoga"),
+    ],
+    ("massage", "Massage"): [
+        ("deep-tissue", "Deep tissue"),
+        ("thai-massage", "Thai massage"),
+        ("sports-massage", "Sports massage"),
+    ],
+    ("meditation", "Meditation"): [
+        ("mindfulness", "Mindfulness"),
+        ("breathwork", "Breathwork"),
+        ("sound-healing", "Sound healing"),
+    ],
+    ("nutrition", "Nutrition"): [
+        ("plant-based", "Plant-based eating"),
+        ("gut-health", "Gut health"),
+    ],
+    ("coaching", "Coaching"): [
+        ("life-coaching", "Life coaching"),
+        ("career-coaching", "Career coaching"),
+    ],
+    ("bodywork", "Energy and bodywork"): [
+        ("reiki", "Reiki"),
+        ("acupuncture", "Acupuncture"),
+        ("reflexology", "Reflexology"),
+    ],
+    ("movement", "Movement"): [
+        ("pilates", "Pilates"),
+        ("tai-chi", "Tai chi"),
+        ("dance-therapy", "Dance therapy"),
+    ],
+}
+
+CITIES = [
+    ("Lisbon", "PT", 38.7223, -9.1393, "Europe/Lisbon", ["pt", "en"]),
+    ("Porto", "PT", 41.1579, -8.6291, "Europe/Lisbon", ["pt", "en"]),
+    ("Madrid", "ES", 40.4168, -3.7038, "Europe/Madrid", ["es", "en"]),
+    ("Barcelona", "ES", 41.3874, 2.1686, "Europe/Madrid", ["es", "ca", "en"]),
+    ("London", "GB", 51.5072, -0.1276, "Europe/London", ["en"]),
+    ("Bristol", "GB", 51.4545, -2.5879, "Europe/London", ["en"]),
+    ("Paris", "FR", 48.8566, 2.3522, "Europe/Paris", ["fr", "en"]),
+    ("Berlin", "DE", 52.5200, 13.4050, "Europe/Berlin", ["de", "en"]),
+    ("Amsterdam", "NL", 52.3676, 4.9041, "Europe/Amsterdam", ["nl", "en"]),
+    ("Copenhagen", "DK", 55.6761, 12.5683, "Europe/Copenhagen", ["da", "en"]),
+    ("New York", "US", 40.7128, -74.0060, "America/New_York", ["en", "es"]),
+    ("Austin", "US", 30.2672, -97.7431, "America/Chicago", ["en"]),
+    ("Toronto", "CA", 43.6532, -79.3832, "America/Toronto", ["en", "fr"]),
+    ("Sydney", "AU", -33.8688, 151.2093, "Australia/Sydney", ["en"]),
+]
+STREETS = [
+    "Rua das Flores",
+    "High Street",
+    "Calle Mayor",
+    "Rue de la Paix",
+    "Bergstrasse",
+    "Keizersgracht",
+    "Main Street",
+    "Queen Street",
+    "Avenida da Liberdade",
+    "Nørregade",
+]
+FIRST_NAMES = [
+    "Ana",
+    "Joao",
+    "Maya",
+    "Liam",
+    "Sofia",
+    "Noah",
+    "Ines",
+    "Lucas",
+    "Amara",
+    "Kai",
+    "Elena",
+    "Omar",
+    "Freya",
+    "Mateo",
+    "Yuki",
+    "Zara",
+    "Tomas",
+    "Leila",
+    "Ravi",
+    "Nora",
+]
+LAST_NAMES = [
+    "Silva",
+    "Okafor",
+    "Lindqvist",
+    "Moreau",
+    "Tanaka",
+    "Costa",
+    "Novak",
+    "Reyes",
+    "Bauer",
+    "Haddad",
+    "Kowalski",
+    "Santos",
+    "Byrne",
+    "Ferreira",
+    "Ito",
+    "Duarte",
+]
+STYLES = [
+    "Gentle",
+    "Restorative",
+    "Dynamic",
+    "Deep",
+    "Mindful",
+    "Morning",
+    "Evening",
+    "Grounding",
+    "Energising",
+    "Slow",
+    "Intuitive",
+    "Therapeutic",
+]
+DEMO_PASSWORD = "estuary-demo-2026"
+
+
+@dataclass
+class SeedReport:
+    """What a seeding run made."""
+
+    categories: int = 0
+    practitioners: int = 0
+    services: int = 0
+    accounts: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _user(user_id: str, *roles: Role) -> Principal:
+    return Principal(
+        subject=user_id,
+        token_type=TokenType.ACCESS,
+        roles=frozenset(r.value for r in roles),
+        token_id="demo",
+        expires_at=datetime.now(UTC) + timedelta(hours=1),
+    )
+
+
+STAFF = _user("00000000-0000-7000-8000-000000000000", Role.STAFF)
+
+
+async def ensure_categories(catalog: Catalog) -> dict[str, Category]:
+    """The demo category tree (made once; existing slugs are kept)."""
+    existing = {c.slug: c for c in await catalog.list_categories()}
+    for position, ((slug, name), children) in enumerate(CATEGORY_TREE.items()):
+        if slug not in existing:
+            existing[slug] = await catalog.create_category(
+                Category("", slug, name, "", None, position, "")
+            )
+        for child_position, (child_slug, child_name) in enumerate(children):
+            if child_slug not in existing:
+                existing[child_slug] = await catalog.create_category(
+                    Category("", child_slug, child_name, "", existing[slug].id, child_position, "")
+                )
+    return existing
+
+
+def _profile(
+    rng: random.Random, speciality: Sequence[str], languages: list[str], timezone: str
+) -> Profile:
+    name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
+    return Profile(
+        display_name=name,
+        bio=f"{name} teaches {speciality[0].lower()} and {speciality[1].lower()} "
+        f"with {rng.randint(2, 25)} years of practice behind them.",
+        specializations=list(speciality),
+        certifications=[
+            rng.choice(
+                [
+                    "RYT-200",
+                    "RYT-500",
+                    "Certified Reiki Master",
+                    "Licensed Massage Therapist",
+                    "ICF Coach",
+                ]
+            )
+        ],
+        years_experience=rng.randint(1, 30),
+        languages=languages,
+        timezone=timezone,
+    )
+
+
+async def seed_catalog(
+    catalog: Catalog,
+    *,
+    practitioners: int,
+    services_each: int,
+    seed: int = 7,
+    user_ids: Sequence[str] | None = None,
+    now: datetime | None = None,
+    concurrency: int = 1,
+) -> SeedReport:
+    """Approved practitioners (on the Entry tier) with services of every kind.
+
+    Each practitioner draws from their own seeded generator, so the data is the same
+    whatever the concurrency.
+    """
+    now = now or datetime.now(UTC)
+    categories = await ensure_categories(catalog)
+    leaves = [c for c in categories.values() if c.parent_id]
+    report = SeedReport(categories=len(categories))
+    slots = asyncio.Semaphore(concurrency)
+
+    async def one(index: int) -> None:
+        async with slots:
+            rng = random.Random(seed * 1_000_003 + index)
+            user_id = user_ids[index] if user_ids else new_id()
+            made = await _seed_practitioner(catalog, rng, user_id, leaves, services_each, now)
+            report.practitioners += 1
+            report.services += made
+
+    await asyncio.gather(*(one(index) for index in range(practitioners)))
+    return report
+
+
+async def _seed_practitioner(
+    catalog: Catalog,
+    rng: random.Random,
+    user_id: str,
+    leaves: list[Category],
+    services_each: int,
+    now: datetime,
+) -> int:
+    city, country, lat, lng, timezone, languages = rng.choice(CITIES)
+    chosen = rng.sample(leaves, 2)
+    places = [
+        Location(id="", kind=LocationKind.VIRTUAL),
+        Location(
+            id="",
+            kind=LocationKind.IN_PERSON,
+            label=f"{city} studio",
+            address=f"{rng.choice(STREETS)} {rng.randint(1, 200)}",
+            city=city,
+            country_code=country,
+            latitude=round(lat + rng.uniform(-0.08, 0.08), 5),
+            longitude=round(lng + rng.uniform(-0.08, 0.08), 5),
+        ),
+    ]
+    applied = await catalog.apply(
+        _user(user_id, Role.CLIENT),
+        _profile(rng, [c.name for c in chosen], languages[:2], timezone),
+        places,
+    )
+    practitioner = applied.practitioner
+    await catalog.approve(f"practitioners/{practitioner.id}")
+    await catalog.set_tier(user_id, Tier.ENTRY, now)
+    studio = next(p for p in practitioner.locations if p.kind is LocationKind.IN_PERSON)
+    made: list[Service] = []
+    for number in range(services_each):
+        draft = _service(rng, number, chosen[number % 2], studio, made, now)
+        view = await catalog.create_service(_user(user_id, Role.PRACTITIONER), draft)
+        made.append(view.service)
+    return len(made)
+
+
+def _service(
+    rng: random.Random,
+    number: int,
+    category: Category,
+    studio: Location,
+    made: list[Service],
+    now: datetime,
+) -> Service:
+    """The number-th service of a practitioner: sessions first, then other kinds."""
+    sessions = [s for s in made if s.kind is ServiceKind.SESSION]
+    kind = ServiceKind.SESSION
+    if number >= 2:
+        kind = rng.choice(
+            [
+                ServiceKind.SESSION,
+                ServiceKind.WORKSHOP,
+                ServiceKind.COURSE,
+                ServiceKind.PACKAGE,
+                ServiceKind.BUNDLE,
+            ]
+        )
+    if kind in (ServiceKind.PACKAGE, ServiceKind.BUNDLE) and len(sessions) < 2:
+        kind = ServiceKind.SESSION
+    in_person = rng.random() < 0.6
+    price = rng.choice([3500, 4500, 5500, 6000, 7500, 9000, 12000])
+    title = f"{rng.choice(STYLES)} {category.name.lower()}"
+    start = (now + timedelta(days=rng.randint(7, 60))).replace(minute=0, second=0, microsecond=0)
+    base = Service(
+        id="",
+        practitioner_id="",
+        kind=kind,
+        title=title,
+        description=f"A {kind.value} of {category.name.lower()}: {rng.choice(STYLES).lower()} "
+        "practice for every level.",
+        category_id=category.id,
+        price_minor=price,
+        currency="EUR",
+        duration_minutes=rng.choice([30, 45, 60, 75, 90]),
+        location_kind=LocationKind.IN_PERSON if in_person else LocationKind.VIRTUAL,
+        location_id=studio.id if in_person else None,
+        max_participants=1,
+        buffer_before_minutes=rng.choice([0, 10, 15]),
+        buffer_after_minutes=rng.choice([0, 10, 15]),
+        min_notice_minutes=rng.choice([60, 120, 720]),
+        booking_window_days=90,
+        cancellation_policy=[],
+        status=ServiceStatus.ACTIVE,
+        created_at=now,
+        updated_at=now,
+    )
+    if kind is ServiceKind.WORKSHOP:
+        base.title = f"{title} workshop"
+        base.max_participants = rng.choice([8, 12, 20])
+        base.sessions = [DatedSession(start, 120)]
+    elif kind is ServiceKind.COURSE:
+        base.title = f"{title} course"
+        base.max_participants = rng.choice([6, 10, 15])
+        base.sessions = [DatedSession(start + timedelta(weeks=w), 60) for w in range(4)]
+    elif kind is ServiceKind.PACKAGE:
+        part = rng.choice(sessions)
+        base.title = f"Five {part.title.lower()} sessions"
+        base.price_minor = part.price_minor * 5 * 85 // 100
+        base.package = PackageTerms(part.id, 5, 120)
+        base.location_kind, base.location_id = part.location_kind, part.location_id
+    elif kind is ServiceKind.BUNDLE:
+        parts = rng.sample(sessions, 2)
+        base.title = f"{parts[0].title} and {parts[1].title.lower()}"
+        base.price_minor = (parts[0].price_minor + parts[1].price_minor) * 90 // 100
+        base.bundle_items = [BundleItem(p.id, 1) for p in parts]
+    return base
+
+
+async def seed_demo(
+    identity: Identity, catalog: Catalog, *, practitioners: int, services_each: int
+) -> SeedReport:
+    """The embedded demo: an admin, a client, and practitioners who can sign in."""
+    report = SeedReport()
+    accounts = [("admin@estuary.demo", "admin"), ("client@estuary.demo", "client")]
+    for email, kind in accounts:
+        with contextlib.suppress(AlreadyExists):  # seeded before: the account stays as it is
+            if kind == "admin":
+                await identity.create_admin(email, DEMO_PASSWORD, "Demo Admin")
+            else:
+                await identity.register(
+                    email=email, password=DEMO_PASSWORD, full_name="Demo Client"
+                )
+        report.accounts.append((email, DEMO_PASSWORD))
+    user_ids = []
+    for index in range(practitioners):
+        email = f"practitioner{index + 1}@estuary.demo"
+        try:
+            user = await identity.register(
+                email=email, password=DEMO_PASSWORD, full_name=f"Demo Practitioner {index + 1}"
+            )
+        except AlreadyExists:
+            continue  # seeded before: that practitioner stays as they are
+        user_ids.append(user.id)
+        if index < 3:
+            report.accounts.append((email, DEMO_PASSWORD))
+    seeded = await seed_catalog(
+        catalog, practitioners=len(user_ids), services_each=services_each, user_ids=user_ids
+    )
+    report.categories = seeded.categories
+    report.practitioners = seeded.practitioners
+    report.services = seeded.services
+    return report
