@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
@@ -18,6 +19,14 @@ principal_var: ContextVar[Principal | None] = ContextVar("principal", default=No
 def new_request_id() -> str:
     """A fresh, unguessable request id."""
     return secrets.token_hex(8)
+
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def is_valid_request_id(value: str) -> bool:
+    """Whether a caller's request id is safe to adopt (short, plain characters)."""
+    return bool(_REQUEST_ID.match(value))
 
 
 def current_request_id() -> str | None:

@@ -29,7 +29,7 @@ def open_channel(target: str, *, deadline: float = DEFAULT_DEADLINE_SECONDS) -> 
                     "retryableStatusCodes": ["UNAVAILABLE"],
                 },
             }
-        ]
+        ],
     }
     return grpc.aio.insecure_channel(
         target,

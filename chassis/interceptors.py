@@ -17,7 +17,13 @@ from google.protobuf import descriptor_pool
 
 from chassis.auth.principal import Principal, TokenType
 from chassis.auth.tokens import TokenVerifier
-from chassis.context import REQUEST_ID_HEADER, new_request_id, principal_var, request_id_var
+from chassis.context import (
+    REQUEST_ID_HEADER,
+    is_valid_request_id,
+    new_request_id,
+    principal_var,
+    request_id_var,
+)
 from chassis.errors import (
     STATUS_DETAILS_KEY,
     DomainError,
@@ -89,7 +95,8 @@ class RequestContextInterceptor(_WrappingInterceptor):
 
     def wrap(self, behavior: Behavior, method: str) -> Behavior:
         async def with_context(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            request_id = _metadata_value(context, REQUEST_ID_HEADER) or new_request_id()
+            offered = _metadata_value(context, REQUEST_ID_HEADER)
+            request_id = offered if offered and is_valid_request_id(offered) else new_request_id()
             token = request_id_var.set(request_id)
             started = time.perf_counter()
             try:

@@ -33,22 +33,36 @@ def upgrade(script_location: Path, url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(script_location, url), revision)
 
 
-def run_env(target_metadata: sa.MetaData) -> None:
-    """The body of every service's migrations/env.py."""
+def run_env(target_metadata: sa.MetaData, service: str) -> None:
+    """The body of every service's migrations/env.py.
+
+    Each service records its revision in a table of its own name, so that two services
+    pointed at one database by mistake cannot take each other's revisions for their own.
+    """
+    version_table = f"{service}_alembic_version"
     url = context.config.get_main_option("sqlalchemy.url")
     assert url is not None
     metadatas = [target_metadata, chassis_metadata]
     batch = url.startswith("sqlite")
     if context.is_offline_mode():
         context.configure(
-            url=url, target_metadata=metadatas, literal_binds=True, render_as_batch=batch
+            url=url,
+            target_metadata=metadatas,
+            literal_binds=True,
+            render_as_batch=batch,
+            version_table=version_table,
         )
         with context.begin_transaction():
             context.run_migrations()
         return
 
     def migrate(connection: sa.Connection) -> None:
-        context.configure(connection=connection, target_metadata=metadatas, render_as_batch=batch)
+        context.configure(
+            connection=connection,
+            target_metadata=metadatas,
+            render_as_batch=batch,
+            version_table=version_table,
+        )
         with context.begin_transaction():
             context.run_migrations()
 
@@ -104,6 +118,7 @@ def create_chassis_tables_v1() -> None:
         sa.Column("position", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("event_id", sa.String(length=36), nullable=False),
         sa.Column("event_type", sa.String(length=100), nullable=False),
+        sa.Column("subject", sa.String(length=200), server_default="", nullable=False),
         sa.Column("headers", sa.JSON(), nullable=False),
         sa.Column("content_type", sa.String(length=100), nullable=False),
         sa.Column("body", sa.LargeBinary(), nullable=False),
@@ -117,6 +132,7 @@ def create_chassis_tables_v1() -> None:
     )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.create_index("ix_outbox_published_at", ["published_at"], unique=False)
+        batch_op.create_index("ix_outbox_subject", ["subject"], unique=False)
         batch_op.create_index(
             "ix_outbox_unpublished",
             ["position"],
@@ -134,6 +150,7 @@ def drop_chassis_tables_v1() -> None:
             postgresql_where=sa.text("published_at IS NULL"),
             sqlite_where=sa.text("published_at IS NULL"),
         )
+        batch_op.drop_index("ix_outbox_subject")
         batch_op.drop_index("ix_outbox_published_at")
 
     op.drop_table("outbox")

@@ -15,6 +15,8 @@ outbox = sa.Table(
     sa.Column("position", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
     sa.Column("event_id", sa.String(36), nullable=False, unique=True),
     sa.Column("event_type", sa.String(100), nullable=False),
+    # The CloudEvents subject, e.g. "users/<id>": lets an erasure find what names a person.
+    sa.Column("subject", sa.String(200), nullable=False, server_default=""),
     sa.Column("headers", sa.JSON, nullable=False),
     sa.Column("content_type", sa.String(100), nullable=False),
     sa.Column("body", sa.LargeBinary, nullable=False),
@@ -30,6 +32,7 @@ outbox = sa.Table(
         sqlite_where=sa.text("published_at IS NULL"),
     ),
     sa.Index("ix_outbox_published_at", "published_at"),
+    sa.Index("ix_outbox_subject", "subject"),
 )
 
 # Events already applied by a consumer: the row and the effect commit together, so a

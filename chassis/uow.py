@@ -88,6 +88,7 @@ class UnitOfWork:
                     {
                         "event_id": e.id,
                         "event_type": e.type,
+                        "subject": e.subject,
                         "headers": e.headers,
                         "content_type": e.content_type,
                         "body": e.body,

@@ -77,6 +77,8 @@ def create_app(settings: GatewaySettings, *, counter: Counter | None = None) -> 
         services.router,
     ):
         app.include_router(router)
+    app.add_middleware(EdgeMiddleware, settings=settings, counter=counter, verifier=verifier)
+    # Added last, so outermost: even the edge's own 429s and 500s carry CORS headers.
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -91,6 +93,5 @@ def create_app(settings: GatewaySettings, *, counter: Counter | None = None) -> 
                 "RateLimit-Reset",
             ],
         )
-    app.add_middleware(EdgeMiddleware, settings=settings, counter=counter, verifier=verifier)
     instrument_fastapi(app)
     return app

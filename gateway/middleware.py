@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import re
+import logging
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chassis.auth.principal import Role
-from chassis.context import new_request_id, request_id_var
+from chassis.context import is_valid_request_id, new_request_id, request_id_var
 from chassis.errors import DomainError
 from gateway.auth import Caller
 from gateway.problems import problem_response
 from gateway.ratelimit import Counter, Verdict
 from gateway.settings import GatewaySettings
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 HOUR = 3600
+
+log = logging.getLogger(__name__)
 
 
 def client_address(scope: Scope, trust_forwarded_for: bool) -> str:
@@ -66,7 +67,7 @@ class EdgeMiddleware:
         for key, value in scope["headers"]:
             if key == b"x-request-id":
                 candidate = value.decode("latin-1")
-                request_id = candidate if _REQUEST_ID.match(candidate) else None
+                request_id = candidate if is_valid_request_id(candidate) else None
             elif key == b"authorization":
                 authorization = value.decode("latin-1")
         request_id = request_id or new_request_id()
@@ -75,22 +76,38 @@ class EdgeMiddleware:
         try:
             if self._settings.rate_limit_enabled and scope["path"].startswith("/api/"):
                 verdict = await self._budget(scope, authorization)
-                extra_headers.extend((k.encode(), v.encode()) for k, v in verdict.headers().items())
+                extra_headers.extend(
+                    (k.lower().encode(), v.encode()) for k, v in verdict.headers().items()
+                )
                 if not verdict.allowed:
                     response = too_many_requests(verdict)
                     response.headers["x-request-id"] = request_id
                     await response(scope, receive, send)
                     return
 
+            started = False
+
             async def send_with_headers(message: Message) -> None:
+                nonlocal started
                 if message["type"] == "http.response.start":
+                    started = True
                     headers = list(message.get("headers", []))
                     present = {k.lower() for k, _ in headers}
                     headers.extend(h for h in extra_headers if h[0] not in present)
                     message["headers"] = headers
                 await send(message)
 
-            await self.app(scope, receive, send_with_headers)
+            try:
+                await self.app(scope, receive, send_with_headers)
+            except Exception:
+                # Answered here, not by Starlette's outermost handler, so the 500 and its log
+                # line still carry the request id.
+                log.exception("unhandled error on %s %s", scope.get("method"), scope["path"])
+                if started:
+                    raise
+                await problem_response(500, "INTERNAL", "internal error")(
+                    scope, receive, send_with_headers
+                )
         finally:
             request_id_var.reset(token)
 

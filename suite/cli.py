@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from chassis.bus.memory import InMemoryBroker
-from chassis.errors import DomainError
+from chassis.errors import DomainError, InvalidArgument
 from chassis.logging import configure_logging
 from chassis.migrations import upgrade
 from chassis.runtime import make_transport
@@ -42,6 +42,7 @@ async def _until_signalled() -> None:
 
 async def _up(args: argparse.Namespace) -> None:
     started = time.perf_counter()
+    configure_telemetry("estuary", GatewaySettings().otel_exporter_otlp_endpoint)
     data_dir = args.data_dir.resolve()
     suite = EmbeddedSuite(data_dir=data_dir, gateway_port=args.port)
     await suite.start()
@@ -74,6 +75,7 @@ Stop with Ctrl-C.
 async def _serve(args: argparse.Namespace) -> None:
     if args.service == "gateway":
         gateway_settings = GatewaySettings()
+        configure_logging("gateway", gateway_settings.log_level, gateway_settings.log_format)
         configure_telemetry("gateway", gateway_settings.otel_exporter_otlp_endpoint)
         app = create_app(gateway_settings)
         server, task, port = await serve_http(
@@ -86,6 +88,7 @@ async def _serve(args: argparse.Namespace) -> None:
         return
     entry = BY_NAME[args.service]
     settings = entry.settings()
+    configure_logging(entry.name, settings.log_level, settings.log_format)
     configure_telemetry(entry.name, settings.otel_exporter_otlp_endpoint)
     if settings.bus_url.startswith("memory://"):
         log.warning("ESTUARY_BUS_URL is memory://: this process's events reach no other process")
@@ -100,6 +103,12 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 async def _migrate(args: argparse.Namespace) -> None:
+    if args.service == "all" and "ESTUARY_DATABASE_URL" in os.environ:
+        raise InvalidArgument.field(
+            "service",
+            "each service has its own database: with ESTUARY_DATABASE_URL set, migrate one "
+            "service at a time",
+        )
     names = [s.name for s in SERVICES] if args.service == "all" else [args.service]
     for name in names:
         entry = BY_NAME[name]
@@ -140,7 +149,11 @@ async def _keys(args: argparse.Namespace) -> None:
     service = _identity_offline()
     try:
         if args.action == "rotate":
-            print(f"new signing key: {await service.keyring.rotate()}")
+            kid = await service.keyring.rotate(immediately=args.now)
+            when = (
+                "now" if args.now else "after the publish lead (ESTUARY_KEY_PUBLISH_LEAD_SECONDS)"
+            )
+            print(f"new signing key {kid}: in the JWKS now, signing {when}")
         elif args.action == "retire":
             await service.keyring.retire(args.kid)
             print(f"retired {args.kid}")
@@ -233,6 +246,9 @@ def _parser() -> argparse.ArgumentParser:
     keys = commands.add_parser("keys", help="list, rotate or retire token signing keys")
     keys.add_argument("action", choices=["list", "rotate", "retire"])
     keys.add_argument("--kid", help="the key to retire")
+    keys.add_argument(
+        "--now", action="store_true", help="rotate: sign with the new key at once (a leaked key)"
+    )
     keys.set_defaults(run=_keys)
     return parser
 

@@ -60,6 +60,7 @@ class OutgoingEvent:
     headers: dict[str, str]
     content_type: str
     body: bytes
+    subject: str = ""
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ def encode_event(
     wire = rabbitmq.to_binary(CloudEvent(attributes=attributes, data=body), _FORMAT)
     return OutgoingEvent(
         id=event_id,
+        subject=subject,
         type=event_type.name,
         headers=dict(wire.headers),
         content_type=wire.content_type or CONTENT_TYPE,

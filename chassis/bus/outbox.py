@@ -208,3 +208,13 @@ async def purge_published(database: Database, clock: Clock, older_than: timedelt
         return result.rowcount or 0
     finally:
         await connection.close()
+
+
+async def forget_subject(connection: AsyncConnection, subject: str) -> int:
+    """Deletes every outbox row about a subject (a person being erased); returns how many.
+
+    Events not yet published about an erased person would deliver their personal data after
+    the erasure; those already published need no copy kept here either.
+    """
+    result = await connection.execute(outbox.delete().where(outbox.c.subject == subject))
+    return result.rowcount or 0

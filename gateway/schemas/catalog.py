@@ -430,7 +430,9 @@ class PractitionerOut(BaseModel):
     onboarding: Onboarding | None = Field(description="Only for the practitioner and staff.")
     rejection_reason: str | None = Field(description="Only for the practitioner and staff.")
     services: list[ServiceOut] = Field(description="Active services, on a single practitioner.")
-    distance_km: float | None = None
+    distance_km: float | None = Field(
+        None, description="On searches from a point: the nearest in-person location."
+    )
 
     @classmethod
     def from_proto(cls, p: pb.Practitioner) -> PractitionerOut:
@@ -467,6 +469,7 @@ class PractitionerOut(BaseModel):
             ),
             rejection_reason=p.rejection_reason if owner_view else None,
             services=[ServiceOut.from_proto(s) for s in p.services],
+            distance_km=p.distance_km if p.HasField("distance_km") else None,
         )
 
 

@@ -204,9 +204,12 @@ def practitioner_to_proto(
 
 
 def _view_to_proto(view: PractitionerView) -> pb.Practitioner:
-    return practitioner_to_proto(
+    message = practitioner_to_proto(
         view.practitioner, owner_view=view.owner_view, services=view.services
     )
+    if view.distance_km is not None:
+        message.distance_km = view.distance_km
+    return message
 
 
 def category_to_proto(category: Category) -> pb.Category:

@@ -227,11 +227,19 @@ class Catalog:
             changed = replace(
                 practitioner.profile, **{path: getattr(profile, path) for path in paths}
             )
+            moved_zone = changed.timezone != practitioner.profile.timezone
             practitioner.profile = domain.check_profile(changed)
             await uow.practitioners.save_profile(practitioner, self._clock.now())
             await self._index_practitioner(uow, practitioner)
             for service in await uow.services.get_many(await uow.services.ids_of(practitioner.id)):
                 await self._index_service(uow, service, practitioner)
+                if moved_zone and service.is_active:
+                    # Schedules are kept in the practitioner's zone: booking must hear of it.
+                    uow.emit(
+                        SERVICE_UPDATED,
+                        events_pb2.ServiceUpdated(service=service_terms(service, practitioner)),
+                        subject=f"services/{service.id}",
+                    )
             await uow.commit()
         return PractitionerView(practitioner, owner_view=True, services=[])
 

@@ -91,7 +91,11 @@ def build(
     """Wires identity's handlers, keys and servicers onto a runtime (nothing starts yet)."""
     runtime = ServiceRuntime(settings, transport=transport, clock=clock)
     unit_of_work = runtime.unit_of_work(IdentityUnitOfWork)
-    keyring = SigningKeyring(unit_of_work, runtime.clock)
+    keyring = SigningKeyring(
+        unit_of_work,
+        runtime.clock,
+        publish_lead=timedelta(seconds=settings.key_publish_lead_seconds),
+    )
     verifier = TokenVerifier(
         KeySet(keyring.jwks, max_age=60.0, min_refresh_interval=1.0),
         issuer=settings.jwt_issuer,

@@ -83,6 +83,8 @@ class TokenPurpose(StrEnum):
 
 
 class KeyStatus(StrEnum):
+    # Published in the JWKS ahead of signing, so every verifier has it before it is used.
+    NEXT = "next"
     ACTIVE = "active"
     VERIFYING = "verifying"
     RETIRED = "retired"

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from chassis.auth.principal import STAFF_ROLES, Principal, Role, TokenType
 from chassis.auth.tokens import TokenIssuer, TokenVerifier
+from chassis.bus.outbox import forget_subject
 from chassis.clock import Clock
 from chassis.context import current_request_id
 from chassis.errors import (
@@ -312,6 +313,7 @@ class Identity:
             await uow.users.set_roles(user.id, ())
             await uow.one_time_tokens.delete_for_user(user.id)
             await uow.sessions.revoke_all(user.id, now, "account deleted")
+            await forget_subject(uow.connection, f"users/{user.id}")
             uow.emit(
                 USER_DELETED, events_pb2.UserDeleted(user_id=user.id), subject=f"users/{user.id}"
             )

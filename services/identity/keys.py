@@ -1,7 +1,9 @@
-"""Identity's signing keys: one active key signs; retired-but-trusted keys still verify.
+"""Identity's signing keys: one active key signs; older keys still verify until retired.
 
-Rotation makes a new key active and demotes the old one to verifying, so tokens it signed
-stay valid until they expire; retiring a key removes it from the JWKS and from trust.
+Rotation adds a next key to the JWKS and promotes it to signing only after a lead time
+longer than verifiers cache the key set, so no verifier meets a kid it has not fetched. The
+old key then verifies until retired, so the tokens it signed stay valid until they expire.
+An emergency rotation (a leaked key) promotes at once.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import (
@@ -35,20 +38,22 @@ class SigningKeyring:
         unit_of_work: Callable[..., IdentityUnitOfWork],
         clock: Clock,
         *,
+        publish_lead: timedelta = timedelta(minutes=10),
         reload_interval: float = 30.0,
     ) -> None:
         self._unit_of_work = unit_of_work
         self._clock = clock
+        self._publish_lead = publish_lead
         self._reload_interval = reload_interval
         self._active: SigningKey | None = None
         self._loaded_at = float("-inf")
 
-    def _new_key(self) -> StoredKey:
+    def _new_key(self, status: KeyStatus = KeyStatus.ACTIVE) -> StoredKey:
         private = Ed25519PrivateKey.generate()
         now = self._clock.now()
         kid = f"{now:%Y%m%d}-{secrets.token_hex(4)}"
         pem = private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode()
-        return StoredKey(kid, pem, public_jwk(kid, private.public_key()), KeyStatus.ACTIVE, now)
+        return StoredKey(kid, pem, public_jwk(kid, private.public_key()), status, now)
 
     async def ensure_active(self) -> None:
         """Creates the first signing key if there is none; safe when replicas race."""
@@ -64,6 +69,7 @@ class SigningKeyring:
     async def signing_key(self) -> SigningKey:
         """The key that signs new tokens (cached; reloaded to follow rotations)."""
         if self._active is None or time.monotonic() - self._loaded_at > self._reload_interval:
+            await self._promote_due_key()
             async with self._unit_of_work(write=False) as uow:
                 keys = await uow.signing_keys.all()
             active = next((k for k in keys if k.status is KeyStatus.ACTIVE), None)
@@ -76,21 +82,37 @@ class SigningKeyring:
             self._loaded_at = time.monotonic()
         return self._active
 
+    async def _promote_due_key(self) -> None:
+        async with self._unit_of_work() as uow:
+            due = self._clock.now() - self._publish_lead
+            ready = [
+                k
+                for k in await uow.signing_keys.all()
+                if k.status is KeyStatus.NEXT and k.created_at <= due
+            ]
+            if ready and await uow.signing_keys.promote(ready[-1].kid):
+                await uow.commit()
+
     async def jwks(self) -> list[dict[str, str]]:
         """The public keys that verify tokens: the active key and the ones still trusted."""
         async with self._unit_of_work(write=False) as uow:
             keys = await uow.signing_keys.all()
         return [k.public_jwk for k in keys if k.status is not KeyStatus.RETIRED]
 
-    async def rotate(self) -> str:
-        """Makes a new key active; the old one keeps verifying. Returns the new kid."""
+    async def rotate(self, *, immediately: bool = False) -> str:
+        """Adds a new key; it signs after the publish lead, or at once when a key leaked.
+
+        Returns the new kid. The key it replaces keeps verifying until retired.
+        """
         async with self._unit_of_work() as uow:
             now = self._clock.now()
             for key in await uow.signing_keys.all():
-                if key.status is KeyStatus.ACTIVE:
-                    await uow.signing_keys.set_status(key.kid, KeyStatus.VERIFYING, now)
-            new_key = self._new_key()
+                if key.status is KeyStatus.NEXT:
+                    await uow.signing_keys.set_status(key.kid, KeyStatus.RETIRED, now)
+            new_key = self._new_key(KeyStatus.NEXT)
             await uow.signing_keys.add(new_key)
+            if immediately:
+                await uow.signing_keys.promote(new_key.kid)
             await uow.commit()
         self._active = None
         return new_key.kid

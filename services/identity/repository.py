@@ -428,6 +428,20 @@ class SigningKeys:
             )
         )
 
+    async def promote(self, kid: str) -> bool:
+        """Makes a next key the active one, demoting the active key; False if already done."""
+        await self._c.execute(
+            signing_keys.update()
+            .where(signing_keys.c.status == KeyStatus.ACTIVE.value, signing_keys.c.kid != kid)
+            .values(status=KeyStatus.VERIFYING.value)
+        )
+        result = await self._c.execute(
+            signing_keys.update()
+            .where(signing_keys.c.kid == kid, signing_keys.c.status == KeyStatus.NEXT.value)
+            .values(status=KeyStatus.ACTIVE.value)
+        )
+        return result.rowcount == 1
+
     async def set_status(self, kid: str, status: KeyStatus, now: datetime) -> int:
         values: dict[str, Any] = {"status": status.value}
         if status is KeyStatus.RETIRED:

@@ -23,6 +23,12 @@ class IdentitySettings(ServiceSettings):
     argon2_time_cost: int = Field(2, ge=1)
     argon2_memory_kib: int = Field(19_456, ge=8)
     argon2_parallelism: int = Field(1, ge=1)
+    key_publish_lead_seconds: int = Field(
+        600,
+        ge=0,
+        description="How long a rotated-in key sits in the JWKS before it signs; longer than "
+        "verifiers cache the key set (300 s), so none meets a kid it has not seen.",
+    )
     service_credentials: dict[str, str] = Field(
         default_factory=dict,
         description='Service name to secret, as JSON: {"catalog": "..."}; issues service tokens.',

@@ -12,7 +12,7 @@ from estuary.api.v1 import annotations_pb2
 from estuary.catalog.v1 import catalog_pb2 as pb
 from estuary.catalog.v1 import catalog_pb2_grpc
 from estuary.identity.v1 import identity_pb2, identity_pb2_grpc
-from tests.e2e.accounts import sign_up, sign_up_admin
+from tests.e2e.accounts import sign_up, sign_in_admin
 from tests.e2e.stacks import Stack
 from tests.e2e.test_catalog_journey import APPLICATION, session_body
 
@@ -71,7 +71,7 @@ async def test_staff_and_service_methods_refuse_a_client_and_user_methods_need_a
 
 async def test_service_methods_serve_a_service_token_and_quote_the_real_price(stack: Stack):
     async with stack.client() as client, stack.identity_channel() as identity:
-        staff = await sign_up_admin(stack, client)
+        staff = await sign_in_admin(stack, client)
         service_id = await _selling_practitioner(client, staff)
         issued = await identity_pb2_grpc.AuthServiceStub(identity).IssueServiceToken(
             identity_pb2.IssueServiceTokenRequest(
@@ -104,7 +104,7 @@ async def test_service_methods_serve_a_service_token_and_quote_the_real_price(st
 
 async def test_no_route_lets_one_practitioner_change_anothers_service(stack: Stack):
     async with stack.client() as client:
-        staff = await sign_up_admin(stack, client)
+        staff = await sign_in_admin(stack, client)
         service_id = await _selling_practitioner(client, staff)
         rival = await sign_up(client)
         headers = rival.headers
@@ -157,7 +157,7 @@ async def test_no_route_lets_one_practitioner_change_anothers_service(stack: Sta
 )
 async def test_bad_service_bodies_are_refused_naming_the_field(stack: Stack, body, field):
     async with stack.client() as client:
-        staff = await sign_up_admin(stack, client)
+        staff = await sign_in_admin(stack, client)
         payload = {**session_body("00000000-0000-7000-8000-000000000000", "Fine"), **body}
         refused = await client.post("/api/v1/services", json=payload, headers=staff.headers)
         assert refused.status_code == 422, refused.text
