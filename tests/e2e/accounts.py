@@ -1,0 +1,90 @@
+"""People the end-to-end tests sign up: clients and admins, with the tokens they hold."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from tests.e2e.stacks import Stack
+
+PASSWORD = "river-stone-42-lantern"
+
+
+def new_email(first_name: str = "ana") -> str:
+    """An address no other test uses."""
+    return f"{first_name}.{secrets.token_hex(4)}@example.com"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass
+class Account:
+    """A signed-in user: who they are and the session they hold."""
+
+    id: str
+    email: str
+    access_token: str
+    refresh_token: str
+    password: str = PASSWORD
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return bearer(self.access_token)
+
+
+async def sign_in(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> Account:
+    """Logs in, failing the test with the gateway's answer if that is refused."""
+    login = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
+    assert login.status_code == 200, login.text
+    tokens = login.json()
+    me = await client.get("/api/v1/users/me", headers=bearer(tokens["access_token"]))
+    assert me.status_code == 200, me.text
+    return Account(
+        me.json()["id"], email, tokens["access_token"], tokens["refresh_token"], password
+    )
+
+
+async def register(
+    client: httpx.AsyncClient,
+    email: str | None = None,
+    full_name: str = "Ana Sousa",
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Registers a client account; answers the new user as the gateway shows it."""
+    created = await client.post(
+        "/api/v1/auth/register",
+        headers=headers,
+        json={"email": email or new_email(), "password": PASSWORD, "full_name": full_name},
+    )
+    assert created.status_code == 201, created.text
+    return created.json()
+
+
+async def sign_up(
+    client: httpx.AsyncClient, email: str | None = None, full_name: str = "Ana Sousa"
+) -> Account:
+    """Registers a client account and signs it in."""
+    user = await register(client, email, full_name)
+    return await sign_in(client, user["email"])
+
+
+async def sign_in_admin(stack: Stack, client: httpx.AsyncClient) -> Account:
+    """The stack's admin (made the way an operator makes one), signed in afresh."""
+    return await sign_in(client, await stack.standing_admin(PASSWORD))
+
+
+async def refreshed(client: httpx.AsyncClient, account: Account) -> Account:
+    """The account after a token refresh, which is when new roles reach its access token."""
+    answer = await client.post(
+        "/api/v1/auth/token/refresh", json={"refresh_token": account.refresh_token}
+    )
+    assert answer.status_code == 200, answer.text
+    tokens = answer.json()
+    return Account(
+        account.id, account.email, tokens["access_token"], tokens["refresh_token"], account.password
+    )
