@@ -12,7 +12,7 @@ from estuary.api.v1 import annotations_pb2
 from estuary.catalog.v1 import catalog_pb2 as pb
 from estuary.catalog.v1 import catalog_pb2_grpc
 from estuary.identity.v1 import identity_pb2, identity_pb2_grpc
-from tests.e2e.accounts import sign_up, sign_in_admin
+from tests.e2e.accounts import sign_in_admin, sign_up
 from tests.e2e.stacks import Stack
 from tests.e2e.test_catalog_journey import APPLICATION, session_body
 
