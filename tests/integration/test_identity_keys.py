@@ -74,8 +74,13 @@ async def test_deleting_an_account_erases_the_unsent_events_that_name_it(identit
     )
     subject = f"users/{user.id}"
     assert await _event_types(identity, subject) == ["user.registered"]
-    me = Principal(subject=user.id, token_type=TokenType.ACCESS, roles=frozenset({"client"}),
-                   token_id="t", expires_at=datetime.now(UTC) + timedelta(hours=1))
+    me = Principal(
+        subject=user.id,
+        token_type=TokenType.ACCESS,
+        roles=frozenset({"client"}),
+        token_id="t",
+        expires_at=datetime.now(UTC) + timedelta(hours=1),
+    )
     await identity.identity.delete_user(me, "users/me")
     # No consumer is bound in this test, so nothing was published: the registration event,
     # with its email address and token, would otherwise go out after the erasure.
@@ -85,7 +90,8 @@ async def test_deleting_an_account_erases_the_unsent_events_that_name_it(identit
 async def _event_types(identity: bootstrap.IdentityService, subject: str) -> list[str]:
     async with identity.runtime.database.engine.connect() as connection:
         rows = await connection.execute(
-            sa.select(outbox.c.event_type).where(outbox.c.subject == subject)
+            sa.select(outbox.c.event_type)
+            .where(outbox.c.subject == subject)
             .order_by(outbox.c.position)
         )
         return [r.event_type for r in rows]
