@@ -32,13 +32,16 @@ The public API of Estuary, a wellness marketplace.
 
 
 def create_app(settings: GatewaySettings, *, counter: Counter | None = None) -> FastAPI:
-    """Builds the gateway; backends connect when the app starts."""
-    backends = Backends(settings)
+    """Builds the gateway; its gRPC channels open when the app starts, on the serving loop."""
     counter = counter or (
         RedisCounter(settings.redis_url) if settings.redis_url else MemoryCounter()
     )
+
+    async def fetch_jwks() -> list[dict[str, str]]:
+        return await identity_jwks(app.state.backends.channels["identity"])()
+
     verifier = TokenVerifier(
-        KeySet(identity_jwks(backends.channels["identity"])),
+        KeySet(fetch_jwks),
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         clock=Clock(),
@@ -46,8 +49,9 @@ def create_app(settings: GatewaySettings, *, counter: Counter | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.backends = Backends(settings)
         yield
-        await backends.close()
+        await app.state.backends.close()
         await counter.close()
 
     app = FastAPI(
@@ -57,7 +61,6 @@ def create_app(settings: GatewaySettings, *, counter: Counter | None = None) -> 
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.backends = backends
     app.state.counter = counter
     app.state.verifier = verifier
     install_problem_handlers(app)

@@ -25,7 +25,8 @@ def client_address(scope: Scope, trust_forwarded_for: bool) -> str:
     if trust_forwarded_for:
         for key, value in scope.get("headers", ()):
             if key == b"x-forwarded-for":
-                return value.decode("latin-1").split(",")[0].strip()
+                # Our proxy appends the address it saw; anything left of it came from the client.
+                return value.decode("latin-1").split(",")[-1].strip()
     client = scope.get("client")
     return client[0] if client else "unknown"
 

@@ -28,7 +28,9 @@ class GatewaySettings(BaseSettings):
     rate_limit_register_per_minute: int = Field(5, ge=1)
     rate_limit_login_per_minute: int = Field(10, ge=1)
     trust_forwarded_for: bool = Field(
-        False, description="Take the client address from X-Forwarded-For (behind a proxy)."
+        False,
+        description="Take the client address from the last X-Forwarded-For entry, the one "
+        "our proxy appended (behind exactly one proxy).",
     )
     cors_origins: list[str] = Field(default_factory=list)
     log_level: str = "INFO"

@@ -45,6 +45,8 @@ async def serve_http(app: Any, host: str, port: int) -> tuple[QuietServer, async
         log_config=None,
         access_log=False,
         server_header=False,
+        # The gateway alone decides whether to trust X-Forwarded-For (trust_forwarded_for).
+        proxy_headers=False,
         loop="none",
     )
     server = QuietServer(config)

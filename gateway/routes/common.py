@@ -10,8 +10,8 @@ from chassis.grpc_client import call_metadata
 from gateway.backends import Backends
 
 
-def backends(request: Request) -> Backends:
-    """The gateway's gRPC stubs."""
+async def backends(request: Request) -> Backends:
+    """The gateway's gRPC stubs (async, so FastAPI calls it inline rather than in a thread)."""
     return request.app.state.backends
 
 

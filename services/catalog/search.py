@@ -123,11 +123,18 @@ class ServiceHit:
     key: list[Any]
 
 
+def _exact_rank(vector: Any, query: Any) -> Any:
+    # ts_rank is a float4, whose text form does not round-trip through a Python float: the
+    # cursor would then compare unequal to the row it came from and serve it again. As a
+    # float8 the value survives the round trip exactly.
+    return sa.cast(sa.func.ts_rank(vector, query), sa.Float(precision=53))
+
+
 def _text_match(dialect: str, text: str) -> tuple[Any, Any]:
     """The condition that a service matches the words, and its rank."""
     if dialect == "postgresql":
         query = sa.func.websearch_to_tsquery(TEXT_CONFIG, text)
-        return services.c.search_vector.op("@@")(query), sa.func.ts_rank(
+        return services.c.search_vector.op("@@")(query), _exact_rank(
             services.c.search_vector, query
         )
     matched = services.c.id.in_(
@@ -286,7 +293,7 @@ async def search_practitioners(
         if dialect == "postgresql":
             tsquery = sa.func.websearch_to_tsquery(TEXT_CONFIG, query.text)
             conditions.append(practitioners.c.search_vector.op("@@")(tsquery))
-            rank = sa.func.ts_rank(practitioners.c.search_vector, tsquery)
+            rank = _exact_rank(practitioners.c.search_vector, tsquery)
         else:
             conditions.append(
                 practitioners.c.id.in_(

@@ -15,9 +15,10 @@ from tests.e2e.stacks import ProductionStack, Stack, start_embedded
 from tests.infrastructure import postgres_database, require_rabbitmq, require_redis
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def production_stack(tmp_path_factory) -> Iterator[ProductionStack]:
-    """Every service and the gateway as processes on Postgres, RabbitMQ and Redis (per module)."""
+    """Every service and the gateway as processes on Postgres, RabbitMQ and Redis, shared by
+    every test of the session (tests tag their data, so they do not see each other's)."""
     rabbit_url = require_rabbitmq()
     redis_url = require_redis()
     with contextlib.ExitStack() as databases:

@@ -18,7 +18,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -68,13 +68,21 @@ class EventTap(ABC):
     def __init__(self) -> None:
         self.seen: list[ReceivedEvent[Any]] = []
 
-    async def next(self, event_type: str, timeout: float = 10.0, **fields: str) -> Any:
-        """The first event of this type whose message has these field values."""
+    async def next(
+        self,
+        event_type: str,
+        timeout: float = 10.0,
+        where: Callable[[Any], bool] = lambda message: True,
+        **fields: str,
+    ) -> Any:
+        """The first event of this type whose message has these field values (and `where`)."""
         deadline = time.monotonic() + timeout
         while True:
             for event in self.seen:
-                if event.type == event_type and all(
-                    getattr(event.message, k) == v for k, v in fields.items()
+                if (
+                    event.type == event_type
+                    and all(getattr(event.message, k) == v for k, v in fields.items())
+                    and where(event.message)
                 ):
                     self.seen.remove(event)
                     return event
@@ -162,6 +170,16 @@ class Stack(ABC):
         """A bare gRPC channel to identity, as another service (or an intruder) would open."""
         return grpc.aio.insecure_channel(self.identity_address)
 
+    _standing_admin = ""
+
+    async def standing_admin(self, password: str) -> str:
+        """The email of an admin made on first use and kept for the stack's life: in the
+        production shape each admin costs a run of the CLI."""
+        if not self._standing_admin:
+            self._standing_admin = f"admin.{secrets.token_hex(4)}@example.com"
+            await self.make_admin(self._standing_admin, password)
+        return self._standing_admin
+
 
 @dataclass
 class EmbeddedStack(Stack):
@@ -197,11 +215,17 @@ class EmbeddedStack(Stack):
         return await self.suite.services["identity"].keyring.signing_key()
 
 
-async def start_embedded(data_dir: Path, **gateway_overrides: Any) -> EmbeddedStack:
+async def start_embedded(
+    data_dir: Path,
+    *,
+    service_overrides: dict[str, dict[str, Any]] | None = None,
+    **gateway_overrides: Any,
+) -> EmbeddedStack:
     suite = EmbeddedSuite(
         data_dir=data_dir,
         gateway_port=0,
         grpc_ports={entry.name: 0 for entry in SERVICES},
+        overrides=service_overrides or {},
         gateway_overrides={**RELAXED_LIMITS, **gateway_overrides},
     )
     await suite.start()
@@ -212,9 +236,9 @@ class BackgroundEmbedded:
     """An embedded stack on an event loop of its own thread, for synchronous callers such as
     schemathesis and hypothesis, which cannot await."""
 
-    def __init__(self, data_dir: Path, **gateway_overrides: Any) -> None:
+    def __init__(self, data_dir: Path, **overrides: Any) -> None:
         self._data_dir = data_dir
-        self._overrides = gateway_overrides
+        self._overrides = overrides
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 

@@ -179,8 +179,9 @@ async def test_apply_approve_refresh_role_and_create_services_within_the_tier(st
             {"hours_before": 0, "refund_percent": 0},
         ]
         assert service["place"]["city"] == "Lisbon"
-        published = await tap.next("service.published")
-        assert published.message.service.service_id == service["id"]
+        published = await tap.next(
+            "service.published", where=lambda m: m.service.service_id == service["id"]
+        )
         assert published.message.service.price.amount_minor == 4500
         assert published.message.service.timezone == "Europe/Lisbon"
 

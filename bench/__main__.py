@@ -1,0 +1,218 @@
+"""`python -m bench` (`make bench`): measures the suite on both shapes and prints the figures.
+
+    python -m bench                                   # everything, both shapes (~4 minutes)
+    python -m bench --only http --shape embedded --duration 5
+    python -m bench --only bus --shape production
+
+The table goes to stdout, progress and warnings to stderr, and every figure with the run's
+settings to bench/results/<UTC time>.json (the servers' logs beside it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.bus import BusOptions, bus_figures
+from bench.figures import Figure, render_table, say
+from bench.process import SeparateProcess
+from bench.rest import LoadOptions, RestBench
+from bench.shapes import (
+    REPOSITORY,
+    BenchRun,
+    EmbeddedShape,
+    ProductionShape,
+    Shape,
+    delete_rate_limit_keys,
+    postgres_databases,
+)
+from suite.catalog import SERVICES
+
+SHAPES = ("embedded", "production")
+PARTS = ("start", "http", "bus")
+WARM_START_TARGET_SECONDS = 5.0
+RESIDENT_TARGET_MB = 400.0
+RESULTS = REPOSITORY / "bench" / "results"
+
+
+@dataclass(frozen=True)
+class Options:
+    shapes: tuple[str, ...]
+    parts: tuple[str, ...]
+    load: LoadOptions
+    bus: BusOptions
+
+
+async def suite_figures(
+    shape_name: str, run: BenchRun, load: SeparateProcess, options: Options, logs: Path
+) -> list[Figure]:
+    """Start-up, memory and REST figures of one shape of the suite."""
+    async with AsyncExitStack() as stack:
+        shape: Shape
+        if shape_name == "embedded":
+            data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="estuary-")))
+            embedded = shape = EmbeddedShape(data_dir, logs)
+            stack.push_async_callback(embedded.stop)
+            if "start" in options.parts:
+                say("embedded: first start (migrates a new data folder)")
+                await embedded.start()
+                await embedded.stop()
+            say("embedded: estuary up")
+            started_in = await embedded.start()
+        else:
+            names = [entry.name for entry in SERVICES]
+            urls = await stack.enter_async_context(
+                postgres_databases(*(run.database(name) for name in names))
+            )
+            shape = ProductionShape(run, dict(zip(names, urls, strict=True)), logs)
+            say(f"production: estuary migrate and serve {', '.join(names)}, serve gateway")
+            stack.push_async_callback(shape.stop)
+            started_in = await shape.start()
+        figures = _start_figures(shape, started_in) if "start" in options.parts else []
+        if "http" not in options.parts:
+            return figures
+        rest = RestBench(shape, run, load, options.load, logs)
+        if shape_name == "production":
+            stack.push_async_callback(_forget_rate_limits, run, rest)
+        figures += await rest.figures()
+        if "start" in options.parts:
+            figures.append(_resident("resident memory after the load", shape))
+        return figures
+
+
+async def _forget_rate_limits(run: BenchRun, rest: RestBench) -> None:
+    user_ids = [rest.account.user_id] if rest.account else []
+    await delete_rate_limit_keys(run.client_address, user_ids)
+
+
+def _start_figures(shape: Shape, started_in: float) -> list[Figure]:
+    embedded = shape.name == "embedded"
+    return [
+        Figure(
+            "start until /readyz answers 200",
+            shape.name,
+            started_in,
+            "s",
+            target=f"< {WARM_START_TARGET_SECONDS:.0f} s (embedded, migrated)",
+            met=started_in < WARM_START_TARGET_SECONDS if embedded else None,
+            detail="estuary up, data already migrated"
+            if embedded
+            else "estuary serve <each service> + gateway, after estuary migrate",
+        ),
+        _resident("resident memory after start", shape),
+    ]
+
+
+def _resident(name: str, shape: Shape) -> Figure:
+    resident = shape.resident_mb()
+    embedded = shape.name == "embedded"
+    return Figure(
+        name,
+        shape.name,
+        resident,
+        "MiB",
+        target=f"< {RESIDENT_TARGET_MB:.0f} MiB (embedded)",
+        met=resident < RESIDENT_TARGET_MB if embedded else None,
+        detail=" + ".join(f"{s.name} {s.resident_mb:.0f}" for s in shape.servers),
+    )
+
+
+async def measure(options: Options, run: BenchRun, logs: Path) -> list[Figure]:
+    load = SeparateProcess()
+    figures: list[Figure] = []
+    try:
+        for shape in options.shapes:
+            if {"start", "http"} & set(options.parts):
+                figures += await suite_figures(shape, run, load, options, logs)
+            if "bus" in options.parts:
+                say(f"{shape}: outbox -> bus -> inbox")
+                with tempfile.TemporaryDirectory(prefix="estuary-bus-") as workdir:
+                    figures += await bus_figures(shape, run, load, options.bus, Path(workdir))
+    finally:
+        load.close()
+    return figures
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--shape", choices=[*SHAPES, "both"], default="both")
+    parser.add_argument(
+        "--only",
+        default=",".join(PARTS),
+        help=f"comma-separated parts to run, of: {', '.join(PARTS)} (default: all)",
+    )
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds per REST figure")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds before each one")
+    parser.add_argument("--concurrency", type=int, default=32, help="connections (REST)")
+    parser.add_argument(
+        "--login-concurrency",
+        type=int,
+        default=8,
+        help="connections for login: argon2 is slow on purpose, so more only adds queueing",
+    )
+    parser.add_argument("--events-per-second", type=int, default=500)
+    parser.add_argument("--bus-seconds", type=float, default=10.0)
+    parser.add_argument("--drain-events", type=int, default=20_000)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    parts = tuple(p.strip() for p in args.only.split(",") if p.strip())
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        _parser().error(f"unknown part(s) {', '.join(sorted(unknown))}; use {', '.join(PARTS)}")
+    options = Options(
+        shapes=SHAPES if args.shape == "both" else (args.shape,),
+        parts=parts,
+        load=LoadOptions(
+            concurrency=args.concurrency,
+            login_concurrency=args.login_concurrency,
+            warmup_seconds=args.warmup,
+            duration_seconds=args.duration,
+        ),
+        bus=BusOptions(args.events_per_second, args.bus_seconds, args.drain_events),
+    )
+    started = datetime.now(UTC)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    logs = RESULTS / f"{stamp}-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()
+    run = BenchRun()
+    figures = asyncio.run(measure(options, run, logs))
+    print(render_table(figures, options.shapes))
+    report = {
+        "started_at": started.isoformat(),
+        # Names every database, exchange, queue and address this run made (and removed).
+        "run": run.token,
+        "seconds": round((datetime.now(UTC) - started).total_seconds(), 1),
+        "machine": {
+            "cpus": os.cpu_count(),
+            # Other tenants of a shared machine move every figure: these say how busy it was.
+            "load_average_before": load_before,
+            "load_average_after": os.getloadavg(),
+        },
+        "options": {"shapes": options.shapes, "parts": options.parts} | vars(args),
+        "figures": [figure.as_dict() for figure in figures],
+    }
+    output = RESULTS / f"{stamp}.json"
+    output.write_text(json.dumps(report, indent=2, default=str))
+    say(f"\nfigures: {output}\nserver logs: {logs}")
+    missed = [f for f in figures if f.met is False]
+    for figure in missed:
+        say(f"missed: {figure.name} on {figure.shape}: {figure.value:.2f} {figure.unit}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

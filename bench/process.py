@@ -1,0 +1,52 @@
+"""Other processes: the spawned one that runs load and producers, and what servers consume."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import multiprocessing
+import os
+from collections.abc import Callable, Coroutine, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """CPU time (user + system, every thread) the processes have used so far."""
+    total = 0
+    for pid in pids:
+        # Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / CLOCK_TICKS
+
+
+def resident_mb(pid: int) -> float:
+    """A process's resident set size in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def _run(work: Callable[..., Coroutine[Any, Any, T]], args: tuple[Any, ...]) -> T:
+    return asyncio.run(work(*args))
+
+
+class SeparateProcess:
+    """One spawned process, kept warm, running one coroutine function at a time."""
+
+    def __init__(self) -> None:
+        self._pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("spawn")
+        )
+
+    async def run(self, work: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
+        """Runs work(*args) on the other process's own event loop; work must be importable."""
+        return await asyncio.wrap_future(self._pool.submit(_run, work, args))
+
+    def close(self) -> None:
+        self._pool.shutdown(cancel_futures=True)

@@ -1,0 +1,349 @@
+"""The suite in each of its shapes, started as operators start it, and what the bench borrows.
+
+Embedded: one `estuary up` process (SQLite files, in-process bus). Production: `estuary serve
+<service>` for every service of suite.catalog and `estuary serve gateway`, each its own
+process on PostgreSQL, RabbitMQ and Redis, configured only by environment. The bench creates
+its own databases, exchanges, queues and rate-limit keys, and removes exactly those afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import sys
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aio_pika
+import httpx
+import psycopg
+from redis.asyncio import Redis
+
+from bench.process import resident_mb
+from chassis.bus.rabbitmq import DEAD_SUFFIX, dead_letter_exchange
+from suite.catalog import SERVICES
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+POSTGRES_ADMIN_DSN = os.environ.get(
+    "ESTUARY_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+RABBITMQ_URL = os.environ.get("ESTUARY_BENCH_RABBITMQ", "amqp://guest:guest@127.0.0.1:5672/")
+REDIS_URL = os.environ.get("ESTUARY_BENCH_REDIS", "redis://127.0.0.1:6379/0")
+RATE_LIMIT_PREFIX = "estuary:ratelimit:"
+READY_TIMEOUT_SECONDS = 60.0
+STOP_TIMEOUT_SECONDS = 20.0
+# Limits no bench run reaches, so every figure measures the work and not the 429s; the
+# limiter itself stays in the path, as it is in production.
+UNREACHABLE_LIMIT = 1_000_000_000
+BENCH_GATEWAY_ENV = {
+    "ESTUARY_RATE_LIMIT_ANONYMOUS_PER_HOUR": str(UNREACHABLE_LIMIT),
+    "ESTUARY_RATE_LIMIT_CLIENT_PER_HOUR": str(UNREACHABLE_LIMIT),
+    "ESTUARY_RATE_LIMIT_PRACTITIONER_PER_HOUR": str(UNREACHABLE_LIMIT),
+    "ESTUARY_RATE_LIMIT_REGISTER_PER_MINUTE": str(UNREACHABLE_LIMIT),
+    "ESTUARY_RATE_LIMIT_LOGIN_PER_MINUTE": str(UNREACHABLE_LIMIT),
+    # The load comes "from" a per-run address (see BenchRun.client_address), so the
+    # anonymous counters it bumps in a shared Redis are its own and not every local test's.
+    "ESTUARY_TRUST_FORWARDED_FOR": "true",
+}
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class BenchRun:
+    """What makes this run's names its own: databases, exchanges, queues, addresses."""
+
+    token: str = field(default_factory=lambda: secrets.token_hex(4))
+
+    @property
+    def client_address(self) -> str:
+        # 198.18.0.0/15 is reserved for benchmarking (RFC 2544): never a real client.
+        octets = bytes.fromhex(self.token)
+        return f"198.18.{octets[0]}.{octets[1]}"
+
+    def database(self, purpose: str) -> str:
+        return f"estuary_bench_{self.token}_{purpose}"
+
+    def exchange(self, purpose: str) -> str:
+        return f"estuary.bench.{self.token}.{purpose}"
+
+    def queue(self, purpose: str) -> str:
+        return f"bench.{purpose}.{self.token}"
+
+
+class ServerProcess:
+    """A server the bench started, with its log file; stopped by its own pid only."""
+
+    def __init__(self, name: str, process: asyncio.subprocess.Process, log: Path) -> None:
+        self.name = name
+        self.process = process
+        self.log = log
+
+    @classmethod
+    async def start(
+        cls, name: str, args: Sequence[str], env: dict[str, str], logs: Path
+    ) -> ServerProcess:
+        log = logs / f"{name}.log"
+        with log.open("ab") as sink:
+            process = await asyncio.create_subprocess_exec(
+                *args, cwd=REPOSITORY, env=env, stdout=sink, stderr=asyncio.subprocess.STDOUT
+            )
+        return cls(name, process, log)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def resident_mb(self) -> float:
+        return resident_mb(self.process.pid)
+
+    def exited(self) -> bool:
+        return self.process.returncode is not None
+
+    async def stop(self) -> None:
+        """SIGTERM (a graceful stop for every Estuary command), then SIGKILL if it hangs."""
+        if self.exited():
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(self.process.wait(), STOP_TIMEOUT_SECONDS)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+
+
+async def wait_until_answering(url: str, servers: Sequence[ServerProcess]) -> None:
+    """Polls url until it answers 200; fails early if one of the servers died."""
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    async with httpx.AsyncClient(timeout=1.0) as client:
+        while True:
+            for server in servers:
+                if server.exited():
+                    raise RuntimeError(f"{server.name} exited early; see {server.log}")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(url)).status_code == 200:
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not answer 200 in {READY_TIMEOUT_SECONDS:.0f} s")
+            await asyncio.sleep(0.02)
+
+
+def estuary_command(*args: str) -> list[str]:
+    """The `estuary` console script of this virtualenv (what a user runs)."""
+    return [str(Path(sys.executable).parent / "estuary"), *args]
+
+
+class Shape(ABC):
+    """A running suite the load generator can reach."""
+
+    name: str
+    gateway_port: int
+    servers: list[ServerProcess]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.gateway_port}"
+
+    @abstractmethod
+    async def stop(self) -> None: ...
+
+    def resident_mb(self) -> float:
+        """What the suite's processes hold in memory together."""
+        return sum(server.resident_mb for server in self.servers)
+
+
+class EmbeddedShape(Shape):
+    """`estuary up` on its own data folder."""
+
+    name = "embedded"
+
+    def __init__(self, data_dir: Path, logs: Path) -> None:
+        self.data_dir = data_dir
+        self.logs = logs
+        self.gateway_port = free_port()
+        self.servers = []
+
+    async def start(self) -> float:
+        """Starts `estuary up`; returns the seconds until /readyz answered 200."""
+        for entry in SERVICES:
+            # `estuary up` always binds each service's default gRPC port.
+            if not port_is_free(entry.default_grpc_port):
+                raise RuntimeError(
+                    f"port {entry.default_grpc_port} ({entry.name}'s gRPC port under estuary up)"
+                    " is taken: is another embedded suite running?"
+                )
+        env = {**os.environ, **BENCH_GATEWAY_ENV}
+        started = time.perf_counter()
+        server = await ServerProcess.start(
+            "estuary-up",
+            estuary_command(
+                "up", "--data-dir", str(self.data_dir), "--port", str(self.gateway_port)
+            ),
+            env,
+            self.logs,
+        )
+        self.servers = [server]
+        await wait_until_answering(f"{self.base_url}/readyz", self.servers)
+        return time.perf_counter() - started
+
+    async def stop(self) -> None:
+        for server in self.servers:
+            await server.stop()
+        self.servers = []
+
+
+class ProductionShape(Shape):
+    """Every service and the gateway as their own processes on Postgres, RabbitMQ and Redis."""
+
+    name = "production"
+
+    def __init__(self, run: BenchRun, database_urls: dict[str, str], logs: Path) -> None:
+        self.logs = logs
+        self.database_urls = database_urls
+        self.gateway_port = free_port()
+        self.exchange = run.exchange("suite")
+        # Queue names are global on a broker: this run's carry its own prefix.
+        self.queue_prefix = f"{self.exchange}."
+        self.grpc_ports = {entry.name: free_port() for entry in SERVICES}
+        self.common_env = {
+            **os.environ,
+            **BENCH_GATEWAY_ENV,
+            "ESTUARY_BUS_URL": RABBITMQ_URL,
+            "ESTUARY_BUS_EXCHANGE": self.exchange,
+            "ESTUARY_BUS_QUEUE_PREFIX": self.queue_prefix,
+            "ESTUARY_HTTP_PORT": str(self.gateway_port),
+            "ESTUARY_REDIS_URL": REDIS_URL,
+            **{
+                f"ESTUARY_{name.upper()}_ADDRESS": f"{HOST}:{port}"
+                for name, port in self.grpc_ports.items()
+            },
+        }
+        self.servers = []
+
+    def service_env(self, service: str) -> dict[str, str]:
+        return {
+            **self.common_env,
+            "ESTUARY_DATABASE_URL": self.database_urls[service],
+            "ESTUARY_GRPC_PORT": str(self.grpc_ports[service]),
+        }
+
+    async def start(self) -> float:
+        """Migrates every service, then starts them and the gateway; returns the seconds
+        from the first process started until /readyz answered 200."""
+        for entry in SERVICES:
+            migrate = await asyncio.create_subprocess_exec(
+                *estuary_command("migrate", entry.name),
+                cwd=REPOSITORY,
+                env=self.service_env(entry.name),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+            output, _ = await migrate.communicate()
+            if migrate.returncode != 0:
+                raise RuntimeError(f"estuary migrate {entry.name} failed:\n{output.decode()}")
+        started = time.perf_counter()
+        for entry in SERVICES:
+            self.servers.append(
+                await ServerProcess.start(
+                    entry.name,
+                    estuary_command("serve", entry.name),
+                    self.service_env(entry.name),
+                    self.logs,
+                )
+            )
+        self.servers.append(
+            await ServerProcess.start(
+                "gateway", estuary_command("serve", "gateway"), self.common_env, self.logs
+            )
+        )
+        await wait_until_answering(f"{self.base_url}/readyz", self.servers)
+        return time.perf_counter() - started
+
+    async def stop(self) -> None:
+        # The gateway first, as a rolling deploy would drain it.
+        for server in reversed(self.servers):
+            await server.stop()
+        self.servers = []
+        for entry in SERVICES:
+            for subscription in entry.subscriptions:
+                await delete_queues(self.queue_prefix + subscription.queue)
+        await delete_exchanges(self.exchange)
+
+
+@contextlib.asynccontextmanager
+async def postgres_databases(*names: str) -> AsyncIterator[list[str]]:
+    """Fresh PostgreSQL databases (SQLAlchemy URLs), dropped afterwards."""
+
+    def create() -> None:
+        with psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True) as admin:
+            for name in names:
+                admin.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True) as admin:
+            for name in names:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    await asyncio.to_thread(create)
+    try:
+        yield [f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}" for name in names]
+    finally:
+        await asyncio.to_thread(drop)
+
+
+async def delete_exchanges(exchange: str) -> None:
+    """Deletes an exchange the bench declared, and its dead-letter twin."""
+    connection = await aio_pika.connect(RABBITMQ_URL)
+    async with connection:
+        channel = await connection.channel()
+        await channel.exchange_delete(exchange)
+        await channel.exchange_delete(dead_letter_exchange(exchange))
+
+
+async def delete_queues(queue: str) -> None:
+    """Deletes a consuming queue the bench declared, and its dead-letter queue."""
+    connection = await aio_pika.connect(RABBITMQ_URL)
+    async with connection:
+        channel = await connection.channel()
+        await channel.queue_delete(queue)
+        await channel.queue_delete(queue + DEAD_SUFFIX)
+
+
+async def delete_rate_limit_keys(client_address: str, user_ids: Sequence[str]) -> int:
+    """Deletes the rate-limit counters this run created in Redis; returns how many."""
+    redis = Redis.from_url(REDIS_URL)
+    patterns = [f"{RATE_LIMIT_PREFIX}*{client_address}*"] + [
+        f"{RATE_LIMIT_PREFIX}user:{user_id}:*" for user_id in user_ids
+    ]
+    deleted = 0
+    try:
+        for pattern in patterns:
+            keys = [key async for key in redis.scan_iter(match=pattern, count=1000)]
+            if keys:
+                deleted += await redis.delete(*keys)
+    finally:
+        await redis.aclose()
+    return deleted

@@ -1,0 +1,259 @@
+"""Rate limits at the gateway: the hourly budget of each kind of caller, the stricter
+per-minute limits on registration and login, and one budget shared by every replica."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from gateway.app import create_app
+from gateway.ratelimit import RedisCounter
+from gateway.settings import GatewaySettings
+from tests.e2e.accounts import PASSWORD, bearer, new_email, register, sign_in_admin, sign_up
+from tests.e2e.stacks import EmbeddedStack, start_embedded
+from tests.infrastructure import require_redis, unique
+
+HOUR = 3600
+MINUTE = 60
+# Hashing at its cheapest: these tests count requests, and dozens of logins should not take
+# seconds each on a busy machine.
+CHEAP_HASHING = {"identity": {"argon2_time_cost": 1, "argon2_memory_kib": 8}}
+
+
+async def a_fresh_window(window_seconds: int, needed_seconds: float = 5.0) -> None:
+    """Waits for the next fixed window when this one would end before the test is through,
+    so that no budget is silently refilled half-way."""
+    left = window_seconds - time.time() % window_seconds
+    if left < needed_seconds:
+        await asyncio.sleep(left + 0.1)
+
+
+@asynccontextmanager
+async def limited_stack(data_dir: Path, **limits: Any) -> AsyncIterator[EmbeddedStack]:
+    stack = await start_embedded(data_dir, service_overrides=CHEAP_HASHING, **limits)
+    try:
+        yield stack
+    finally:
+        await stack.suite.stop()
+
+
+def assert_throttled(answer: httpx.Response, window_seconds: int) -> None:
+    """A 429 a client can act on: problem+json saying how long to wait."""
+    assert answer.status_code == 429, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["code"] == "RATE_LIMITED"
+    assert 0 < int(answer.headers["retry-after"]) <= window_seconds
+
+
+def assert_budget_spent(answer: httpx.Response, limit: int) -> None:
+    """The budget headers of a 429 describe the one budget that ran out, and only it."""
+    assert answer.headers.get_list("ratelimit-limit") == [str(limit)]
+    assert answer.headers.get_list("ratelimit-remaining") == ["0"]
+    assert answer.headers.get_list("ratelimit-reset") == [answer.headers["retry-after"]]
+
+
+async def test_an_anonymous_caller_gets_its_hourly_budget_then_429(tmp_path):
+    await a_fresh_window(HOUR)
+    async with (
+        limited_stack(tmp_path, rate_limit_anonymous_per_hour=3) as stack,
+        stack.client() as client,
+    ):
+        for remaining in ("2", "1", "0"):
+            answer = await client.get("/api/v1/users/me")
+            assert answer.status_code == 401
+            assert answer.headers["ratelimit-limit"] == "3"
+            assert answer.headers["ratelimit-remaining"] == remaining
+        throttled = await client.get("/api/v1/users/me")
+        assert_throttled(throttled, HOUR)
+        assert_budget_spent(throttled, 3)
+        # A forged token is no way around the budget: it is counted as anonymous.
+        assert_throttled(await client.get("/api/v1/users/me", headers=bearer("forged")), HOUR)
+        # Probes and public keys stay reachable: orchestrators and verifiers are not users.
+        for path in ("/healthz", "/readyz", "/.well-known/jwks.json"):
+            assert (await client.get(path)).status_code == 200, path
+
+
+async def test_a_made_up_forwarding_header_buys_no_fresh_budget(tmp_path):
+    await a_fresh_window(HOUR)
+    # Not behind our proxy (the default): X-Forwarded-For is whatever the client typed.
+    async with (
+        limited_stack(tmp_path, rate_limit_anonymous_per_hour=2) as stack,
+        stack.client() as client,
+    ):
+        for n in range(2):
+            await client.get("/api/v1/users/me", headers={"X-Forwarded-For": f"192.0.2.{n}"})
+        spoofed = await client.get("/api/v1/users/me", headers={"X-Forwarded-For": "192.0.2.9"})
+        assert_throttled(spoofed, HOUR)
+
+
+async def test_each_signed_in_user_has_a_larger_budget_of_their_own(tmp_path):
+    await a_fresh_window(HOUR, needed_seconds=10)
+    async with (
+        limited_stack(
+            tmp_path,
+            rate_limit_anonymous_per_hour=5,
+            rate_limit_client_per_hour=6,
+            rate_limit_practitioner_per_hour=9,
+        ) as stack,
+        stack.client() as client,
+    ):
+        # Five anonymous requests: two sign-ups and three logins.
+        ana = await sign_up(client)
+        bea = await sign_up(client)
+        admin = await sign_in_admin(stack, client)
+        assert_throttled(await client.get("/api/v1/users/me"), HOUR)
+
+        # Signing in read Ana's profile once: five of her six requests are left.
+        remaining = [
+            (await client.get("/api/v1/users/me", headers=ana.headers)).headers[
+                "ratelimit-remaining"
+            ]
+            for _ in range(5)
+        ]
+        assert remaining == ["4", "3", "2", "1", "0"]
+        assert_throttled(await client.get("/api/v1/users/me", headers=ana.headers), HOUR)
+
+        theirs = await client.get("/api/v1/users/me", headers=bea.headers)
+        assert theirs.status_code == 200 and theirs.headers["ratelimit-limit"] == "6"
+        staff = await client.get("/api/v1/users/me", headers=admin.headers)
+        assert staff.status_code == 200 and staff.headers["ratelimit-limit"] == "9"
+
+
+async def test_registration_is_limited_per_address(tmp_path):
+    await a_fresh_window(MINUTE)
+    # Behind our proxy, which names each client's address in X-Forwarded-For.
+    async with (
+        limited_stack(
+            tmp_path, rate_limit_register_per_minute=5, trust_forwarded_for=True
+        ) as stack,
+        stack.client() as client,
+    ):
+        here = {"X-Forwarded-For": "203.0.113.10"}
+        for _ in range(5):
+            await register(client, headers=here)
+        refused_email = new_email()
+        refused = await client.post(
+            "/api/v1/auth/register",
+            headers=here,
+            json={"email": refused_email, "password": PASSWORD, "full_name": "Ana Sousa"},
+        )
+        assert_throttled(refused, MINUTE)
+        never_made = await client.post(
+            "/api/v1/auth/login", json={"email": refused_email, "password": PASSWORD}
+        )
+        assert never_made.status_code == 401
+        await register(client, headers={"X-Forwarded-For": "203.0.113.11"})
+
+
+async def test_behind_our_proxy_only_the_address_it_saw_counts(tmp_path):
+    await a_fresh_window(MINUTE)
+    # Our proxy appends the address it saw to whatever X-Forwarded-For the client sent.
+    async with (
+        limited_stack(
+            tmp_path, rate_limit_register_per_minute=2, trust_forwarded_for=True
+        ) as stack,
+        stack.client() as client,
+    ):
+        for n in range(2):
+            await register(client, headers={"X-Forwarded-For": f"192.0.2.{n}, 203.0.113.30"})
+        refused = await client.post(
+            "/api/v1/auth/register",
+            headers={"X-Forwarded-For": "192.0.2.99, 203.0.113.30"},
+            json={"email": new_email(), "password": PASSWORD, "full_name": "Ana Sousa"},
+        )
+        assert_throttled(refused, MINUTE)
+
+
+async def login(
+    client: httpx.AsyncClient, email: str, password: str, headers: dict[str, str]
+) -> httpx.Response:
+    return await client.post(
+        "/api/v1/auth/login", headers=headers, json={"email": email, "password": password}
+    )
+
+
+async def test_login_is_limited_per_address_and_email(tmp_path):
+    await a_fresh_window(MINUTE)
+    async with (
+        limited_stack(tmp_path, rate_limit_login_per_minute=10, trust_forwarded_for=True) as stack,
+        stack.client() as client,
+    ):
+        ana = (await register(client))["email"]
+        bea = (await register(client))["email"]
+        here = {"X-Forwarded-For": "203.0.113.20"}
+        for _ in range(10):
+            assert (await login(client, ana, "guessing-her-password", here)).status_code == 401
+        # Now even the right password waits, and so does the same address in capitals.
+        assert_throttled(await login(client, ana, PASSWORD, here), MINUTE)
+        assert_throttled(await login(client, ana.upper(), PASSWORD, here), MINUTE)
+        # The limit is on this email from this address: others carry on.
+        assert (await login(client, bea, PASSWORD, here)).status_code == 200
+        elsewhere = {"X-Forwarded-For": "203.0.113.21"}
+        assert (await login(client, ana, PASSWORD, elsewhere)).status_code == 200
+
+
+async def test_a_throttled_login_reports_the_login_budget_alone(tmp_path):
+    await a_fresh_window(MINUTE)
+    async with (
+        limited_stack(tmp_path, rate_limit_login_per_minute=2) as stack,
+        stack.client() as client,
+    ):
+        ana = (await register(client))["email"]
+        for _ in range(2):
+            await login(client, ana, "guessing-her-password", {})
+        throttled = await login(client, ana, PASSWORD, {})
+        assert_throttled(throttled, MINUTE)
+        assert_budget_spent(throttled, 2)
+
+
+@pytest.fixture
+async def redis_prefix() -> AsyncIterator[str]:
+    """A key prefix of this test's own in the shared Redis, deleted afterwards."""
+    url = require_redis()
+    prefix = unique("estuary:test:ratelimit") + ":"
+    yield prefix
+    redis = Redis.from_url(url)
+    async with redis:
+        keys = [key async for key in redis.scan_iter(match=prefix + "*")]
+        if keys:
+            await redis.delete(*keys)
+
+
+@pytest.mark.redis
+async def test_gateway_replicas_share_one_budget_through_redis(tmp_path, redis_prefix):
+    await a_fresh_window(HOUR)
+    url = require_redis()
+    async with limited_stack(tmp_path) as stack:
+        settings = GatewaySettings(
+            identity_address=stack.identity_address,
+            catalog_address=f"127.0.0.1:{stack.suite.ports['catalog']}",
+            rate_limit_anonymous_per_hour=3,
+        )
+        replicas = [
+            create_app(settings, counter=RedisCounter(url, prefix=redis_prefix)) for _ in range(2)
+        ]
+        async with (
+            replicas[0].router.lifespan_context(replicas[0]),
+            replicas[1].router.lifespan_context(replicas[1]),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=replicas[0]), base_url="http://one"
+            ) as one,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=replicas[1]), base_url="http://two"
+            ) as two,
+        ):
+            remaining = [
+                (await replica.get("/api/v1/users/me")).headers["ratelimit-remaining"]
+                for replica in (one, two, one)
+            ]
+            assert remaining == ["2", "1", "0"]
+            assert_throttled(await two.get("/api/v1/users/me"), HOUR)
+            assert_throttled(await one.get("/api/v1/users/me"), HOUR)
