@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+_HOLDS_WRITER = "estuary_holds_sqlite_writer"
 
 
 class UtcDateTime(sa.TypeDecorator[datetime]):
@@ -52,19 +54,45 @@ class Database:
         else:
             options.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
         self.engine: AsyncEngine = create_async_engine(url, **options)
+        self._sqlite_writer = asyncio.Lock()
         if self.dialect == "sqlite":
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, self._sqlite_writer)
 
     @property
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
 
     async def connect(self, *, write: bool = True) -> AsyncConnection:
-        """A connection with a transaction begun; on SQLite a writer takes the lock up front."""
-        connection = await self.engine.connect()
-        if self.is_sqlite and write:
+        """A connection ready for a unit of work.
+
+        A writer gets a transaction. On SQLite it first queues, in this process, for the one
+        write lock the database has, then takes it with BEGIN IMMEDIATE: SQLite's own busy
+        handler lets waiting writers retry in no order, so under load some would wait
+        seconds. A reader runs in autocommit: no BEGIN and no ROLLBACK round trips, each
+        statement reading the latest committed data.
+        """
+        if not write:
+            connection = await self.engine.connect()
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            return connection
+        if not self.is_sqlite:
+            connection = await self.engine.connect()
+            await connection.begin()
+            return connection
+        await self._sqlite_writer.acquire()
+        try:
+            connection = await self.engine.connect()
+        except BaseException:
+            self._sqlite_writer.release()
+            raise
+        # From here the lock goes back with the connection (the pool's checkin releases it).
+        connection.sync_connection.info[_HOLDS_WRITER] = True  # type: ignore[union-attr]
+        try:
             await connection.execution_options(sqlite_begin="IMMEDIATE")
-        await connection.begin()
+            await connection.begin()
+        except BaseException:
+            await connection.close()
+            raise
         return connection
 
     async def dispose(self) -> None:
@@ -72,7 +100,7 @@ class Database:
         await self.engine.dispose()
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, writer: asyncio.Lock) -> None:
     # pysqlite's own transaction handling defers BEGIN until the first write, so two writers
     # can both read and then deadlock on upgrade. We take over BEGIN: writers use BEGIN
     # IMMEDIATE (the write lock up front, waiting on busy_timeout), readers a plain BEGIN.
@@ -88,8 +116,16 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        options = connection.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            return
+        connection.exec_driver_sql(f"BEGIN {options.get('sqlite_begin', 'DEFERRED')}")
+
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        # The writer's connection went back to the pool: the next writer may go.
+        if record is not None and record.info.pop(_HOLDS_WRITER, False):
+            writer.release()
 
 
 def insert_ignoring_conflicts(

@@ -20,6 +20,7 @@ from chassis.tables import job_leases
 log = logging.getLogger(__name__)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_SLEEP_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,15 @@ class JobRunner:
         self._jobs = list(jobs)
         self._clock = clock
         self._tick = tick
+        self._lease_ends: dict[str, datetime] = {}
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{new_id()[-8:]}"
 
     async def run(self) -> None:
-        """Runs due jobs until cancelled."""
+        """Runs due jobs until cancelled, sleeping until the earliest lease ends."""
         while True:
             for job in self._jobs:
+                if self._lease_ends.get(job.name, EPOCH) > self._clock.now():
+                    continue
                 try:
                     if await self.acquire(job):
                         await job.run()
@@ -54,7 +58,13 @@ class JobRunner:
                     raise
                 except Exception:
                     log.exception("periodic job %s failed; it runs again next interval", job.name)
-            await asyncio.sleep(self._tick)
+            await asyncio.sleep(self._until_next_lease())
+
+    def _until_next_lease(self) -> float:
+        # Clamped, so a clock change or a lease we could not read costs at most a minute.
+        soonest = min(self._lease_ends.get(job.name, EPOCH) for job in self._jobs)
+        wait = (soonest - self._clock.now()).total_seconds()
+        return min(max(wait, self._tick), MAX_SLEEP_SECONDS)
 
     async def acquire(self, job: PeriodicJob) -> bool:
         """Takes the job's lease if no replica has run it within the interval."""
@@ -70,6 +80,11 @@ class JobRunner:
                 .where(job_leases.c.job == job.name, job_leases.c.expires_at <= now)
                 .values(holder=self.holder, expires_at=now + job.interval, last_run_at=now)
             )
+            self._lease_ends[job.name] = (
+                await connection.execute(
+                    sa.select(job_leases.c.expires_at).where(job_leases.c.job == job.name)
+                )
+            ).scalar_one()
             await connection.commit()
             return taken.rowcount == 1
         finally:

@@ -67,6 +67,7 @@ class ServiceRuntime:
             clock=self.clock,
             batch_size=settings.outbox_batch_size,
             poll_interval=settings.outbox_poll_interval_seconds,
+            sweep_grace=timedelta(seconds=settings.outbox_sweep_grace_seconds),
         )
         self.consumers: list[EventConsumer] = []
         self.server: GrpcServer | None = None

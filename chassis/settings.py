@@ -33,6 +33,9 @@ class ServiceSettings(BaseSettings):
         1.0, gt=0, description="How often the relay sweeps for rows left unsent."
     )
     outbox_batch_size: int = Field(500, ge=1, le=10000)
+    outbox_sweep_grace_seconds: float = Field(
+        2.0, ge=0, description="How old an unsent row must be before the sweep takes it over."
+    )
     outbox_retention_hours: int = Field(72, ge=1)
     inbox_retention_hours: int = Field(168, ge=1)
     grpc_host: str = Field("127.0.0.1", description="0.0.0.0 in a container.")

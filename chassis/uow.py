@@ -1,8 +1,8 @@
 """The unit of work: one transaction in which a change and the events it emits commit together.
 
 Only the unit of work commits. Events emitted during it become outbox rows inserted just
-before COMMIT, so they exist if and only if the change does; after the commit the relay is
-nudged to publish them at once (the periodic sweep is the guarantee, this is the fast path).
+before COMMIT, so they exist if and only if the change does; after the commit they are handed
+to the relay to publish at once (the fast path; the relay's sweep is the guarantee).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chassis.bus.envelope import EventType, OutgoingEvent, encode_event
+from chassis.bus.outbox import CommittedEvent
 from chassis.clock import Clock
 from chassis.db import Database
 from chassis.ids import new_id
@@ -32,7 +33,7 @@ class UnitOfWork:
         *,
         source: str,
         clock: Clock,
-        on_events_committed: Callable[[], None] | None = None,
+        on_events_committed: Callable[[list[CommittedEvent]], None] | None = None,
         write: bool = True,
     ) -> None:
         self.database = database
@@ -56,7 +57,7 @@ class UnitOfWork:
         traceback: TracebackType | None,
     ) -> None:
         try:
-            if not self._finished:
+            if self._write and not self._finished:
                 await self.connection.rollback()
         finally:
             await self.connection.close()
@@ -81,9 +82,10 @@ class UnitOfWork:
     async def commit(self) -> None:
         """Writes the pending events to the outbox and commits everything at once."""
         now = self.clock.now()
+        committed: list[CommittedEvent] = []
         if self._pending:
-            await self.connection.execute(
-                outbox.insert(),
+            positions = await self.connection.execute(
+                outbox.insert().returning(outbox.c.position, sort_by_parameter_order=True),
                 [
                     {
                         "event_id": e.id,
@@ -97,11 +99,15 @@ class UnitOfWork:
                     for e in self._pending
                 ],
             )
+            committed = [
+                CommittedEvent(position, event)
+                for position, event in zip(positions.scalars(), self._pending, strict=True)
+            ]
         await self.connection.commit()
         self._finished = True
-        emitted, self._pending = self._pending, []
-        if emitted and self._on_events_committed is not None:
-            self._on_events_committed()
+        self._pending = []
+        if committed and self._on_events_committed is not None:
+            self._on_events_committed(committed)
 
     async def rollback(self) -> None:
         """Discards the change and its events."""

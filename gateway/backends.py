@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from chassis.grpc_client import call_metadata, open_channel
+from chassis.grpc_client import call_metadata, open_channel, retrying
 from estuary.catalog.v1 import catalog_pb2_grpc
 from estuary.identity.v1 import identity_pb2_grpc
 from gateway.settings import GatewaySettings
@@ -23,9 +23,15 @@ class Backends:
             "catalog": open_channel(settings.catalog_address, deadline=deadline),
         }
         self.deadline = deadline
-        self.identity = identity_pb2_grpc.IdentityServiceStub(self.channels["identity"])
-        self.auth = identity_pb2_grpc.AuthServiceStub(self.channels["identity"])
-        self.catalog = catalog_pb2_grpc.CatalogServiceStub(self.channels["catalog"])
+        self.identity = retrying(
+            identity_pb2_grpc.IdentityServiceStub(self.channels["identity"]), deadline=deadline
+        )
+        self.auth = retrying(
+            identity_pb2_grpc.AuthServiceStub(self.channels["identity"]), deadline=deadline
+        )
+        self.catalog = retrying(
+            catalog_pb2_grpc.CatalogServiceStub(self.channels["catalog"]), deadline=deadline
+        )
 
     async def health(self) -> dict[str, str]:
         """Each backend's gRPC health status, by name."""

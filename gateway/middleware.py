@@ -135,4 +135,4 @@ class EdgeMiddleware:
                 if roles & {Role.PRACTITIONER, Role.STAFF, Role.ADMIN}
                 else settings.rate_limit_client_per_hour
             )
-        return await self._counter.check(key, limit, HOUR)
+        return await self._counter.check(key, limit, HOUR, exact=False)

@@ -44,7 +44,11 @@ async def _up(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     configure_telemetry("estuary", GatewaySettings().otel_exporter_otlp_endpoint)
     data_dir = args.data_dir.resolve()
-    suite = EmbeddedSuite(data_dir=data_dir, gateway_port=args.port)
+    suite = EmbeddedSuite(
+        data_dir=data_dir,
+        gateway_port=args.port,
+        grpc_ports={entry.name: args.grpc_port_base + n for n, entry in enumerate(SERVICES)},
+    )
     await suite.start()
     elapsed = time.perf_counter() - started
     grpc_lines = "\n".join(
@@ -206,6 +210,12 @@ def _parser() -> argparse.ArgumentParser:
         "--data-dir", type=Path, default=Path(os.environ.get("ESTUARY_DATA_DIR", "var/data"))
     )
     up.add_argument("--port", type=int, default=8000, help="the gateway's HTTP port")
+    up.add_argument(
+        "--grpc-port-base",
+        type=int,
+        default=50051,
+        help="the first service's gRPC port; the others follow (identity 50051, catalog 50052)",
+    )
     up.set_defaults(run=_up)
 
     serve = commands.add_parser(

@@ -10,7 +10,7 @@ from google.protobuf import json_format
 
 from chassis.auth.tokens import JwksFetcher
 from chassis.clock import Clock
-from chassis.grpc_client import call_metadata
+from chassis.grpc_client import call_metadata, retrying
 from estuary.identity.v1 import identity_pb2, identity_pb2_grpc
 
 JWKS_DEADLINE_SECONDS = 3.0
@@ -18,7 +18,7 @@ JWKS_DEADLINE_SECONDS = 3.0
 
 def identity_jwks(channel: grpc.aio.Channel) -> JwksFetcher:
     """Fetches the signing keys from identity's public GetJwks method."""
-    stub = identity_pb2_grpc.AuthServiceStub(channel)
+    stub = retrying(identity_pb2_grpc.AuthServiceStub(channel))
 
     async def fetch() -> list[dict[str, str]]:
         response = await stub.GetJwks(
@@ -38,7 +38,7 @@ class ServiceTokens:
     def __init__(
         self, channel: grpc.aio.Channel, *, client_id: str, client_secret: str, clock: Clock
     ) -> None:
-        self._stub = identity_pb2_grpc.AuthServiceStub(channel)
+        self._stub = retrying(identity_pb2_grpc.AuthServiceStub(channel))
         self._client_id = client_id
         self._client_secret = client_secret
         self._clock = clock

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -39,13 +41,36 @@ class RelayStats:
     unroutable: int = 0
 
 
+@dataclass(frozen=True)
+class CommittedEvent:
+    """An event whose outbox row has just been committed, at this position."""
+
+    position: int
+    event: OutgoingEvent
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A row to publish: from the fast path (attempts 0) or from the sweep."""
+
+    position: int
+    event: OutgoingEvent
+    attempts: int = 0
+
+
 def retry_delay(attempts: int) -> timedelta:
     """How long an event that failed `attempts` times waits before the next try."""
     return min(timedelta(milliseconds=250) * (2 ** min(attempts, 20)), MAX_RETRY_DELAY)
 
 
 class OutboxRelay:
-    """Moves events from one service's outbox to the bus."""
+    """Moves events from one service's outbox to the bus.
+
+    Fast path: units of work hand their committed events over in memory; the relay publishes
+    them at once and marks their rows, with no query to find them. Sweep: rows still unsent
+    after a grace period (a crash, a full hand-over queue, a broker outage, another process
+    writing the database) are found, locked and published. The sweep is the guarantee.
+    """
 
     def __init__(
         self,
@@ -55,17 +80,25 @@ class OutboxRelay:
         clock: Clock,
         batch_size: int = 500,
         poll_interval: float = 1.0,
+        sweep_grace: timedelta = timedelta(seconds=2),
+        max_handed_over: int = 10_000,
     ) -> None:
         self._database = database
         self._transport = transport
         self._clock = clock
         self._batch_size = batch_size
         self._poll_interval = poll_interval
+        self._sweep_grace = sweep_grace
+        self._handed_over: deque[CommittedEvent] = deque(maxlen=max_handed_over)
         self._wake = asyncio.Event()
         self.stats = RelayStats()
 
-    def notify(self) -> None:
-        """Events were just committed: publish them now rather than at the next sweep."""
+    def notify(self, committed: Sequence[CommittedEvent] = ()) -> None:
+        """Events were just committed: publish them now rather than at the next sweep.
+
+        Past max_handed_over the oldest hand-overs are forgotten; the sweep publishes them.
+        """
+        self._handed_over.extend(committed)
         self._wake.set()
 
     async def run(self) -> None:
@@ -79,90 +112,115 @@ class OutboxRelay:
             except Exception:
                 log.exception("outbox relay pass failed; the sweep will try again")
                 handled = 0
-            if handled >= self._batch_size:
+            if handled >= self._batch_size or self._handed_over:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_interval)
 
     async def relay_once(self) -> int:
-        """Publishes one batch of due events; returns how many rows it handled."""
+        """Publishes what was handed over, then one sweep batch; returns rows handled."""
+        return await self._publish_handed_over() + await self._sweep()
+
+    async def _publish_handed_over(self) -> int:
+        pending: list[_Pending] = []
+        while self._handed_over and len(pending) < self._batch_size:
+            committed = self._handed_over.popleft()
+            pending.append(_Pending(committed.position, committed.event))
+        if not pending:
+            return 0
+        outcomes = await self._transport.publish([p.event for p in pending])
+        writer = await self._database.connect(write=True)
+        try:
+            await self._record(writer, pending, outcomes)
+            await writer.commit()
+        finally:
+            await writer.close()
+        return len(pending)
+
+    async def _sweep(self) -> int:
         if self._database.is_sqlite:
+            # One relay per SQLite database, and the write lock is not held while publishing.
             async with self._database.engine.connect() as reader:
-                rows = await self._due_rows(reader, lock=False)
+                pending = await self._due(reader, lock=False)
                 await reader.rollback()
-            if not rows:
+            if not pending:
                 return 0
-            outcomes = await self._transport.publish([_event(row) for row in rows])
+            outcomes = await self._transport.publish([p.event for p in pending])
             writer = await self._database.connect(write=True)
             try:
-                await self._record(writer, rows, outcomes)
+                await self._record(writer, pending, outcomes)
                 await writer.commit()
             finally:
                 await writer.close()
-            return len(rows)
+            return len(pending)
         connection = await self._database.connect(write=True)
         try:
-            rows = await self._due_rows(connection, lock=True)
-            if not rows:
+            pending = await self._due(connection, lock=True)
+            if not pending:
                 await connection.rollback()
                 return 0
-            outcomes = await self._transport.publish([_event(row) for row in rows])
-            await self._record(connection, rows, outcomes)
+            outcomes = await self._transport.publish([p.event for p in pending])
+            await self._record(connection, pending, outcomes)
             await connection.commit()
-            return len(rows)
+            return len(pending)
         finally:
             await connection.close()
 
-    async def _due_rows(self, connection: AsyncConnection, *, lock: bool) -> list[sa.Row]:
+    async def _due(self, connection: AsyncConnection, *, lock: bool) -> list[_Pending]:
         now = self._clock.now()
         query = (
             sa.select(
                 outbox.c.position,
                 outbox.c.event_id,
                 outbox.c.event_type,
+                outbox.c.subject,
                 outbox.c.headers,
                 outbox.c.content_type,
                 outbox.c.body,
                 outbox.c.attempts,
             )
             .where(outbox.c.published_at.is_(None))
+            .where(outbox.c.created_at <= now - self._sweep_grace)
             .where(sa.or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now))
             .order_by(outbox.c.position)
             .limit(self._batch_size)
         )
         if lock:
+            # Replicas sweeping together each take rows the others have not locked.
             query = query.with_for_update(skip_locked=True)
-        return list((await connection.execute(query)).all())
+        rows = (await connection.execute(query)).all()
+        return [_Pending(row.position, _event(row), row.attempts) for row in rows]
 
     async def _record(
         self,
         connection: AsyncConnection,
-        rows: list[sa.Row],
+        pending: list[_Pending],
         outcomes: list[BaseException | None],
     ) -> None:
         now = self._clock.now()
-        sent = [row.position for row, error in zip(rows, outcomes, strict=True) if error is None]
+        sent = [p.position for p, error in zip(pending, outcomes, strict=True) if error is None]
         if sent:
             await connection.execute(
-                outbox.update().where(outbox.c.position.in_(sent)).values(published_at=now)
+                outbox.update()
+                .where(outbox.c.position.in_(sent), outbox.c.published_at.is_(None))
+                .values(published_at=now)
             )
             self.stats.published += len(sent)
         failures: dict[tuple[str, str, bool], int] = {}
-        for row, error in zip(rows, outcomes, strict=True):
+        for item, error in zip(pending, outcomes, strict=True):
             if error is None:
                 continue
             self.stats.failed_attempts += 1
             unroutable = isinstance(error, Unroutable)
             self.stats.unroutable += unroutable
-            delay = retry_delay(row.attempts)
-            key = (row.event_type, str(error), unroutable)
+            key = (item.event.type, str(error), unroutable)
             failures[key] = failures.get(key, 0) + 1
             await connection.execute(
                 outbox.update()
-                .where(outbox.c.position == row.position)
+                .where(outbox.c.position == item.position)
                 .values(
-                    attempts=row.attempts + 1,
-                    next_attempt_at=now + delay,
+                    attempts=outbox.c.attempts + 1,
+                    next_attempt_at=now + retry_delay(item.attempts),
                     last_error=str(error)[:2000],
                 )
             )
@@ -190,6 +248,7 @@ class OutboxRelay:
 def _event(row: sa.Row) -> OutgoingEvent:
     return OutgoingEvent(
         id=row.event_id,
+        subject=row.subject,
         type=row.event_type,
         headers=dict(row.headers),
         content_type=row.content_type,

@@ -8,6 +8,7 @@ An emergency rotation (a leaked key) promotes at once.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Callable
@@ -47,6 +48,8 @@ class SigningKeyring:
         self._reload_interval = reload_interval
         self._active: SigningKey | None = None
         self._loaded_at = float("-inf")
+        # Concurrent callers share one reload instead of each opening a transaction.
+        self._reloading = asyncio.Lock()
 
     def _new_key(self, status: KeyStatus = KeyStatus.ACTIVE) -> StoredKey:
         private = Ed25519PrivateKey.generate()
@@ -68,19 +71,30 @@ class SigningKeyring:
 
     async def signing_key(self) -> SigningKey:
         """The key that signs new tokens (cached; reloaded to follow rotations)."""
-        if self._active is None or time.monotonic() - self._loaded_at > self._reload_interval:
-            await self._promote_due_key()
-            async with self._unit_of_work(write=False) as uow:
-                keys = await uow.signing_keys.all()
-            active = next((k for k in keys if k.status is KeyStatus.ACTIVE), None)
-            if active is None:
-                raise FailedPrecondition("identity has no active signing key")
-            if self._active is None or self._active.kid != active.kid:
-                private = load_pem_private_key(active.private_key_pem.encode(), password=None)
-                assert isinstance(private, Ed25519PrivateKey)
-                self._active = SigningKey(active.kid, private)
-            self._loaded_at = time.monotonic()
+        if not self._fresh():
+            async with self._reloading:
+                if not self._fresh():
+                    await self._reload()
+        assert self._active is not None
         return self._active
+
+    def _fresh(self) -> bool:
+        return (
+            self._active is not None and time.monotonic() - self._loaded_at <= self._reload_interval
+        )
+
+    async def _reload(self) -> None:
+        await self._promote_due_key()
+        async with self._unit_of_work(write=False) as uow:
+            keys = await uow.signing_keys.all()
+        active = next((k for k in keys if k.status is KeyStatus.ACTIVE), None)
+        if active is None:
+            raise FailedPrecondition("identity has no active signing key")
+        if self._active is None or self._active.kid != active.kid:
+            private = load_pem_private_key(active.private_key_pem.encode(), password=None)
+            assert isinstance(private, Ed25519PrivateKey)
+            self._active = SigningKey(active.kid, private)
+        self._loaded_at = time.monotonic()
 
     async def _promote_due_key(self) -> None:
         async with self._unit_of_work() as uow:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -17,16 +19,22 @@ class Passwords:
         )
         # Verified against when the email is unknown, so both paths cost the same time.
         self._decoy = self._hasher.hash("estuary-decoy-password")
+        # A few threads of its own: each thread's allocator keeps the memory argon2 used, so
+        # hashing on the shared default pool would leave every pool thread holding it.
+        self._threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="argon2")
+
+    async def _run(self, work: Any, *args: str) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._threads, work, *args)
 
     async def hash(self, password: str) -> str:
-        return await asyncio.to_thread(self._hasher.hash, password)
+        return str(await self._run(self._hasher.hash, password))
 
     async def verify(self, stored_hash: str, password: str) -> bool:
-        return await asyncio.to_thread(self._verify, stored_hash, password)
+        return bool(await self._run(self._verify, stored_hash, password))
 
     async def burn_time(self, password: str) -> None:
         """Spends what a real verification would, for accounts that do not exist."""
-        await asyncio.to_thread(self._verify, self._decoy, password)
+        await self._run(self._verify, self._decoy, password)
 
     def needs_rehash(self, stored_hash: str) -> bool:
         return self._hasher.check_needs_rehash(stored_hash)

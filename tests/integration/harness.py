@@ -8,6 +8,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import aio_pika
 import sqlalchemy as sa
@@ -64,7 +65,12 @@ class BusHarness:
 
     def __post_init__(self) -> None:
         self.relay = OutboxRelay(
-            self.database, self.transport, clock=self.clock, batch_size=200, poll_interval=0.2
+            self.database,
+            self.transport,
+            clock=self.clock,
+            batch_size=200,
+            poll_interval=0.2,
+            sweep_grace=timedelta(milliseconds=500),
         )
         self.consumer = EventConsumer(
             Subscription(self.queue, [THING_HAPPENED, POISON], self.apply),
