@@ -34,7 +34,7 @@ from bench.shapes import (
     delete_rate_limit_keys,
     postgres_databases,
 )
-from suite.catalog import SERVICES
+from suite.registry import SERVICES
 
 SHAPES = ("embedded", "production")
 PARTS = ("start", "http", "bus")

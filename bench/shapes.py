@@ -1,7 +1,7 @@
 """The suite in each of its shapes, started as operators start it, and what the bench borrows.
 
 Embedded: one `estuary up` process (SQLite files, in-process bus). Production: `estuary serve
-<service>` for every service of suite.catalog and `estuary serve gateway`, each its own
+<service>` for every service of suite.registry and `estuary serve gateway`, each its own
 process on PostgreSQL, RabbitMQ and Redis, configured only by environment. The bench creates
 its own databases, exchanges, queues and rate-limit keys, and removes exactly those afterwards.
 """
@@ -28,7 +28,7 @@ from redis.asyncio import Redis
 
 from bench.process import resident_mb
 from chassis.bus.rabbitmq import DEAD_SUFFIX, dead_letter_exchange
-from suite.catalog import SERVICES
+from suite.registry import SERVICES
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"

@@ -25,9 +25,9 @@ from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from services.identity import bootstrap as identity_bootstrap
 from services.identity.settings import IdentitySettings
-from suite.catalog import BY_NAME, SERVICES
 from suite.demo import seed_demo
 from suite.embedded import EmbeddedSuite, serve_http
+from suite.registry import BY_NAME, SERVICES
 
 log = logging.getLogger("estuary")
 

@@ -22,7 +22,7 @@ from chassis.clock import Clock
 from chassis.migrations import upgrade
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
-from suite.catalog import SERVICES, ServiceEntry
+from suite.registry import SERVICES, ServiceEntry
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """docker-compose.yml, the image and the broker and database init, checked against the code.
 
 There is no Docker engine here: the files are parsed, and the health checks the containers
-run are run against stand-in servers. A service added to suite.catalog.SERVICES without its
+run are run against stand-in servers. A service added to suite.registry.SERVICES without its
 containers, a setting renamed, a CLI change or a new exchange name fails a test here.
 """
 
@@ -32,8 +32,8 @@ from pydantic_settings import BaseSettings
 from chassis.bus.rabbitmq import dead_letter_exchange
 from chassis.settings import DEFAULT_EXCHANGE
 from gateway.settings import GatewaySettings
-from suite.catalog import BY_NAME, SERVICES, ServiceEntry
 from suite.cli import _parser
+from suite.registry import BY_NAME, SERVICES, ServiceEntry
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

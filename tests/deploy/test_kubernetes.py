@@ -1,7 +1,7 @@
 """The Kubernetes manifests (deploy/k8s, kustomize), checked against the code.
 
 The base is read as written; the production overlay is rendered with `kubectl kustomize`.
-Every service in suite.catalog.SERVICES must have its Deployment, Service and migration Job,
+Every service in suite.registry.SERVICES must have its Deployment, Service and migration Job,
 listen where its settings say, be probed with Kubernetes' native gRPC probe and be configured
 only by settings that exist.
 """
@@ -19,8 +19,8 @@ import yaml
 from pydantic_settings import BaseSettings
 
 from gateway.settings import GatewaySettings
-from suite.catalog import BY_NAME, SERVICES, ServiceEntry
 from suite.cli import _parser
+from suite.registry import BY_NAME, SERVICES, ServiceEntry
 from tests.infrastructure import IN_CI
 
 ROOT = Path(__file__).resolve().parents[2]

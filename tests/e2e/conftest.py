@@ -10,7 +10,7 @@ import aio_pika
 import pytest
 
 from chassis.bus.rabbitmq import DEAD_SUFFIX, dead_letter_exchange
-from suite.catalog import SERVICES
+from suite.registry import SERVICES
 from tests.e2e.stacks import ProductionStack, Stack, start_embedded
 from tests.infrastructure import postgres_database, require_rabbitmq, require_redis
 

@@ -34,8 +34,8 @@ from chassis.auth.tokens import SigningKey
 from chassis.bus.envelope import OutgoingEvent, ReceivedEvent, decode_event
 from chassis.bus.memory import InMemoryBroker
 from chassis.bus.rabbitmq import RabbitTransport
-from suite.catalog import SERVICES
 from suite.embedded import EmbeddedSuite
+from suite.registry import SERVICES
 
 T = TypeVar("T")
 

@@ -27,7 +27,7 @@ from chassis.settings import ServiceSettings
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from services.identity.events import USER_DELETED, USER_REGISTERED
-from suite.catalog import SERVICES, ServiceEntry
+from suite.registry import SERVICES, ServiceEntry
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 NONE = "—"

@@ -1,4 +1,4 @@
-"""Every service of the suite, in start order, with what the runner and the docs need."""
+"""The registry of the suite: every service, in start order, with what the runner needs."""
 
 from __future__ import annotations
 
