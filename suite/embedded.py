@@ -26,6 +26,9 @@ from suite.registry import SERVICES, ServiceEntry
 
 log = logging.getLogger(__name__)
 
+# How long a clean stop waits for the in-process queues to empty.
+DRAIN_SECONDS = 10.0
+
 
 class QuietServer(uvicorn.Server):
     """uvicorn without its own signal handling: the suite stops everything in order."""
@@ -134,10 +137,13 @@ class EmbeddedSuite:
         self.gateway_url = f"http://{self.host}:{port}"
 
     async def stop(self) -> None:
-        """Stops the gateway first, then the services in reverse order."""
+        """Stops the gateway first, lets the consumers finish what is queued, then the services
+        in reverse order."""
         if self._server is not None and self._server_task is not None:
             self._server.should_exit = True
             await self._server_task
+        if not await self.broker.drain(within=DRAIN_SECONDS):
+            log.warning("stopping with events still queued in memory; they are lost")
         for name in reversed(list(self.services)):
             await self.services[name].stop()
         self.services.clear()

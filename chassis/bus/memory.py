@@ -38,6 +38,7 @@ class _Queue:
     dead: list[_Message] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     unacked: int = 0
+    consumed: bool = False
 
 
 class InMemoryBroker:
@@ -68,6 +69,19 @@ class InMemoryBroker:
     def dead_letters(self, queue: str) -> list[_Message]:
         """What a queue has dead-lettered so far."""
         return self.queues[queue].dead
+
+    async def drain(self, within: float) -> bool:
+        """Waits until every queue is empty and settled; False if the time ran out first.
+
+        Messages here live in memory: stopping with some still queued would lose them, so a
+        clean stop waits for the consumers to finish first.
+        """
+        deadline = asyncio.get_running_loop().time() + within
+        while any(q.ready or q.unacked for q in self.queues.values() if q.consumed):
+            if asyncio.get_running_loop().time() > deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
 
     def depth(self, queue: str) -> int:
         """Messages waiting or unsettled in a queue."""
@@ -151,6 +165,7 @@ class InMemoryTransport(Transport):
         return outcomes
 
     async def consume(self, queue: str, handler: DeliveryHandler, prefetch: int) -> None:
+        self.broker.queues[queue].consumed = True
         task = asyncio.create_task(self._deliver(self.broker.queues[queue], handler, prefetch))
         self._consumers.append(task)
 

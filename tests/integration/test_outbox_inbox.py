@@ -153,3 +153,25 @@ async def _duplicates_absorbed(harness: BusHarness, expected: int) -> bool:
     return (
         harness.consumer.stats.duplicates >= expected and harness.consumer.stats.applied >= expected
     )
+
+
+async def test_the_in_process_broker_drains_before_a_clean_stop(tmp_path):
+    from chassis.db import Database
+
+    database = Database(f"sqlite+aiosqlite:///{tmp_path}/drain.db")
+    await create_schema(database)
+    transport, broker = memory_transport()
+    harness = BusHarness(database, transport, "tests.things", broker=broker)
+    harness.flaky.failures_left["slow"] = 2  # still being retried when the stop begins
+    await harness.start()
+    await harness.emit("slow")
+    await harness.emit("quick")
+    await harness.wait_until(lambda: _published(harness, 2))
+    assert await broker.drain(within=10)
+    assert await harness.applied() == {"slow": 1, "quick": 1}
+    await harness.stop()
+    await database.dispose()
+
+
+async def _published(harness: BusHarness, expected: int) -> bool:
+    return harness.relay.stats.published >= expected
