@@ -293,14 +293,26 @@ class ProductionShape(Shape):
         await delete_exchanges(self.exchange)
 
 
+def postgres_url(name: str) -> str:
+    """The SQLAlchemy URL of a database on the bench's PostgreSQL."""
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+
+
 @contextlib.asynccontextmanager
-async def postgres_databases(*names: str) -> AsyncIterator[list[str]]:
-    """Fresh PostgreSQL databases (SQLAlchemy URLs), dropped afterwards."""
+async def postgres_databases(
+    *names: str, templates: dict[str, str] | None = None
+) -> AsyncIterator[list[str]]:
+    """Fresh PostgreSQL databases (SQLAlchemy URLs), dropped afterwards.
+
+    A database named in `templates` starts as a copy of that template (a seeded catalog).
+    """
+    templates = templates or {}
 
     def create() -> None:
         with psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True) as admin:
             for name in names:
-                admin.execute(f'CREATE DATABASE "{name}"')
+                template = f' TEMPLATE "{templates[name]}"' if name in templates else ""
+                admin.execute(f'CREATE DATABASE "{name}"{template}')
 
     def drop() -> None:
         with psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True) as admin:
@@ -309,7 +321,7 @@ async def postgres_databases(*names: str) -> AsyncIterator[list[str]]:
 
     await asyncio.to_thread(create)
     try:
-        yield [f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}" for name in names]
+        yield [postgres_url(name) for name in names]
     finally:
         await asyncio.to_thread(drop)
 

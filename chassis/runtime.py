@@ -76,13 +76,14 @@ class ServiceRuntime:
     def unit_of_work(self, cls: type[U]) -> Callable[..., U]:
         """A factory of this service's units of work, wired to nudge the relay on commit."""
 
-        def make(*, write: bool = True) -> U:
+        def make(*, write: bool = True, scan: bool = False) -> U:
             return cls(
                 self.database,
                 source=self.source,
                 clock=self.clock,
                 on_events_committed=self.relay.notify,
                 write=write,
+                scan=scan,
             )
 
         return make

@@ -35,17 +35,19 @@ class UnitOfWork:
         clock: Clock,
         on_events_committed: Callable[[list[CommittedEvent]], None] | None = None,
         write: bool = True,
+        scan: bool = False,
     ) -> None:
         self.database = database
         self.clock = clock
         self._source = source
         self._on_events_committed = on_events_committed
         self._write = write
+        self._scan = scan
         self._pending: list[OutgoingEvent] = []
         self._finished = False
 
     async def __aenter__(self) -> Self:
-        self.connection = await self.database.connect(write=self._write)
+        self.connection = await self.database.connect(write=self._write, scan=self._scan)
         self._pending = []
         self._finished = False
         return self

@@ -248,7 +248,7 @@ class Catalog:
     ) -> Page:
         """Approved practitioners matching a discovery query."""
         page = page_request(page_size, page_token, query=query.fingerprint(), key_length=2)
-        async with self._uow(write=False) as uow:
+        async with self._uow(write=False, scan=True) as uow:
             found, total = await search.search_practitioners(
                 uow.connection, query, after=_after(page.after), limit=page.size + 1
             )
@@ -633,7 +633,7 @@ class Catalog:
     ) -> Page:
         """Active services of approved practitioners matching a discovery query."""
         page = page_request(page_size, page_token, query=query.fingerprint(), key_length=2)
-        async with self._uow(write=False) as uow:
+        async with self._uow(write=False, scan=True) as uow:
             hits, total = await search.search_services(
                 uow.connection, query, after=_after(page.after), limit=page.size + 1
             )
