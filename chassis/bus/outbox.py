@@ -126,6 +126,10 @@ class OutboxRelay:
         while self._handed_over and len(pending) < self._batch_size:
             committed = self._handed_over.popleft()
             pending.append(_Pending(committed.position, committed.event))
+        return await self._publish_then_mark(pending)
+
+    async def _publish_then_mark(self, pending: list[_Pending]) -> int:
+        """Publishes rows nobody holds locked, then marks them in a short transaction."""
         if not pending:
             return 0
         outcomes = await self._transport.publish([p.event for p in pending])
@@ -143,16 +147,7 @@ class OutboxRelay:
             async with self._database.engine.connect() as reader:
                 pending = await self._due(reader, lock=False)
                 await reader.rollback()
-            if not pending:
-                return 0
-            outcomes = await self._transport.publish([p.event for p in pending])
-            writer = await self._database.connect(write=True)
-            try:
-                await self._record(writer, pending, outcomes)
-                await writer.commit()
-            finally:
-                await writer.close()
-            return len(pending)
+            return await self._publish_then_mark(pending)
         connection = await self._database.connect(write=True)
         try:
             pending = await self._due(connection, lock=True)
