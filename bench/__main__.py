@@ -1,8 +1,9 @@
 """`python -m bench` (`make bench`): measures the suite on both shapes and prints the figures.
 
-    python -m bench                                   # everything, both shapes (~4 minutes)
+    python -m bench                                   # everything, both shapes (~5 minutes)
     python -m bench --only http --shape embedded --duration 5
     python -m bench --only bus --shape production
+    python -m bench --only catalog --shape production  # seeds once (~3 minutes), then keeps it
 
 The table goes to stdout, progress and warnings to stderr, and every figure with the run's
 settings to bench/results/<UTC time>.json (the servers' logs beside it).
@@ -22,6 +23,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.bus import BusOptions, bus_figures
+from bench.catalog import (
+    CATALOG,
+    CatalogOptions,
+    Seed,
+    catalog_figures,
+    install_sqlite_seed,
+    prepare_seeds,
+)
 from bench.figures import Figure, render_table, say
 from bench.process import SeparateProcess
 from bench.rest import LoadOptions, RestBench
@@ -37,7 +46,9 @@ from bench.shapes import (
 from suite.registry import SERVICES
 
 SHAPES = ("embedded", "production")
-PARTS = ("start", "http", "bus")
+PARTS = ("start", "http", "catalog", "bus")
+# The parts that run against a started suite (the bus part brings its own services).
+SUITE_PARTS = {"start", "http", "catalog"}
 WARM_START_TARGET_SECONDS = 5.0
 RESIDENT_TARGET_MB = 400.0
 RESULTS = REPOSITORY / "bench" / "results"
@@ -49,17 +60,25 @@ class Options:
     parts: tuple[str, ...]
     load: LoadOptions
     bus: BusOptions
+    catalog: CatalogOptions
 
 
 async def suite_figures(
-    shape_name: str, run: BenchRun, load: SeparateProcess, options: Options, logs: Path
+    shape_name: str,
+    run: BenchRun,
+    load: SeparateProcess,
+    options: Options,
+    logs: Path,
+    seed: Seed | None,
 ) -> list[Figure]:
-    """Start-up, memory and REST figures of one shape of the suite."""
+    """Start-up, memory and REST figures of one shape of the suite (its catalog seeded)."""
     async with AsyncExitStack() as stack:
         shape: Shape
         if shape_name == "embedded":
             data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="estuary-")))
             embedded = shape = EmbeddedShape(data_dir, logs)
+            if seed is not None:
+                install_sqlite_seed(seed, embedded.database_url(CATALOG))
             stack.push_async_callback(embedded.stop)
             if "start" in options.parts:
                 say("embedded: first start (migrates a new data folder)")
@@ -69,20 +88,26 @@ async def suite_figures(
             started_in = await embedded.start()
         else:
             names = [entry.name for entry in SERVICES]
+            templates = {run.database(CATALOG): seed.location} if seed is not None else {}
             urls = await stack.enter_async_context(
-                postgres_databases(*(run.database(name) for name in names))
+                postgres_databases(*(run.database(name) for name in names), templates=templates)
             )
             shape = ProductionShape(run, dict(zip(names, urls, strict=True)), logs)
             say(f"production: estuary migrate and serve {', '.join(names)}, serve gateway")
             stack.push_async_callback(shape.stop)
             started_in = await shape.start()
         figures = _start_figures(shape, started_in) if "start" in options.parts else []
-        if "http" not in options.parts:
+        if not {"http", "catalog"} & set(options.parts):
             return figures
         rest = RestBench(shape, run, load, options.load, logs)
         if shape_name == "production":
             stack.push_async_callback(_forget_rate_limits, run, rest)
-        figures += await rest.figures()
+        baseline = await rest.baseline()
+        figures += rest.summarise("baseline GET /echo", baseline)
+        if "http" in options.parts:
+            figures += await rest.identity_figures(baseline)
+        if "catalog" in options.parts:
+            figures += await catalog_figures(rest, shape, run, baseline)
         if "start" in options.parts:
             figures.append(_resident("resident memory after the load", shape))
         return figures
@@ -128,10 +153,14 @@ def _resident(name: str, shape: Shape) -> Figure:
 async def measure(options: Options, run: BenchRun, logs: Path) -> list[Figure]:
     load = SeparateProcess()
     figures: list[Figure] = []
+    seeds: dict[str, Seed] = {}
     try:
+        if "catalog" in options.parts:
+            seeds = await prepare_seeds(options.shapes, options.catalog, run)
+            figures += [seed.figure() for seed in seeds.values()]
         for shape in options.shapes:
-            if {"start", "http"} & set(options.parts):
-                figures += await suite_figures(shape, run, load, options, logs)
+            if SUITE_PARTS & set(options.parts):
+                figures += await suite_figures(shape, run, load, options, logs, seeds.get(shape))
             if "bus" in options.parts:
                 say(f"{shape}: outbox -> bus -> inbox")
                 with tempfile.TemporaryDirectory(prefix="estuary-bus-") as workdir:
@@ -163,6 +192,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--events-per-second", type=int, default=500)
     parser.add_argument("--bus-seconds", type=float, default=10.0)
     parser.add_argument("--drain-events", type=int, default=20_000)
+    parser.add_argument(
+        "--catalog-practitioners", type=int, default=2000, help="practitioners in the seed"
+    )
+    parser.add_argument(
+        "--catalog-services-each", type=int, default=5, help="services per practitioner"
+    )
+    parser.add_argument(
+        "--reseed",
+        action="store_true",
+        help="make the catalog seeds again, even if the kept ones still fit the code",
+    )
     return parser
 
 
@@ -182,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
             duration_seconds=args.duration,
         ),
         bus=BusOptions(args.events_per_second, args.bus_seconds, args.drain_events),
+        catalog=CatalogOptions(args.catalog_practitioners, args.catalog_services_each, args.reseed),
     )
     started = datetime.now(UTC)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")

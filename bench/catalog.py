@@ -5,12 +5,12 @@ own handlers (apply, approve, create service), so every row is validated and ind
 on PostgreSQL, FTS5 on SQLite). That costs minutes of Python for 10,000 services, so each
 shape's seed is made once and kept: a SQLite file under bench/results/seeds/ and a template
 database on PostgreSQL, both named by a fingerprint of the code that shapes the rows (catalog,
-chassis, the demo generator) and of the seed's size. A run copies the seed into its own data
-folder or database; a change to that code, or --reseed, makes a new seed.
+the chassis's storage, the demo generator) and of the seed's size. A run copies the seed into
+its own data folder or database; a change to that code, or --reseed, makes a new seed.
 
 The seeding's events (practitioner.approved, service.published) go to a sink queue of an
 in-process broker, as if consumed long ago: the suite under load starts with an empty outbox,
-not a backlog of twelve thousand announcements to publish.
+not with a backlog of one announcement per practitioner and per service to publish.
 """
 
 from __future__ import annotations
@@ -62,11 +62,19 @@ from suite.demo import CITIES, seed_catalog
 
 CATALOG = catalog_bootstrap.NAME
 SEEDS = REPOSITORY / "bench" / "results" / "seeds"
-# What decides the rows a seed holds: change any of it and the kept seeds no longer apply.
-SEED_SOURCES = ("services/catalog", "chassis", "suite/demo.py")
+# The code that decides what rows a seed holds: change any of it and the kept seeds no longer
+# apply. The rest of the chassis (relay, gRPC server, reads) serves rows without shaping them.
+SEED_SOURCES = (
+    "services/catalog",
+    "suite/demo.py",
+    "chassis/db.py",
+    "chassis/ids.py",
+    "chassis/migrations.py",
+    "chassis/tables.py",
+)
 SEED_TEMPLATE_PREFIX = "estuary_bench_seed_catalog_"
 # Seeds of other fingerprints kept for a while (another branch's, say), newest first.
-SEEDS_KEPT = 3
+SEEDS_KEPT = 2
 # A seed still being made after this long belongs to a run that died: removed.
 ABANDONED_AFTER_SECONDS = 3600.0
 DEMO_SEED = 7
@@ -111,7 +119,7 @@ class Seed:
     def figure(self) -> Figure:
         when = "in this run" if self.made_now else f"at {self.made_at}, kept; --reseed remakes it"
         return Figure(
-            "catalog seeding through the handlers",
+            "catalog seeding through the handlers (once, then kept)",
             self.shape,
             self.seconds,
             "s",
@@ -188,9 +196,7 @@ async def prepare_seeds(
     """Each shape's seed: the kept one, or one made now (the shapes' seeds side by side)."""
     fingerprint = seed_fingerprint(options)
     makers = {"embedded": _sqlite_seed, "production": _postgres_seed}
-    seeds = await asyncio.gather(
-        *(makers[shape](fingerprint, options, run) for shape in shapes)
-    )
+    seeds = await asyncio.gather(*(makers[shape](fingerprint, options, run) for shape in shapes))
     return dict(zip(shapes, seeds, strict=True))
 
 
@@ -290,7 +296,7 @@ def _sql(statement: str, *databases: str, comment: dict[str, Any] | None = None)
     parts: list[sql.Composable] = [sql.Identifier(name) for name in databases]
     if comment is not None:
         parts.append(sql.Literal(json.dumps(comment)))
-    return sql.SQL(statement).format(*parts)  # type: ignore[arg-type]
+    return sql.SQL(statement).format(*parts)
 
 
 def _admin(*statements: sql.Composed) -> None:

@@ -3,7 +3,8 @@
 Each runs on fixed connections for a fixed time after a warm-up, from the separate load
 process. The baseline is started with the same process layout as the shape (one process
 embedded, the gRPC server and the edge apart in production), so that the ratio of
-/users/me to it is what the gateway, the identity service and its database cost.
+/users/me to it is what the gateway, the identity service and its database cost. The
+catalog's figures (bench.catalog) are read against the same baseline.
 """
 
 from __future__ import annotations
@@ -118,33 +119,35 @@ class RestBench:
         self._shape = shape
         self._run = run
         self._load = load
-        self._options = options
+        self.options = options
         self._logs = logs
         self.account: Account | None = None
 
-    async def figures(self) -> list[Figure]:
-        options = self._options
-        shape = self._shape.name
-        self.account = account = await open_account(self._shape, self._run, options.concurrency)
-
-        say(f"{shape}: baseline GET /echo")
+    async def baseline(self) -> LoadResult:
+        """The bare FastAPI -> grpc.aio echo, in the shape's process layout."""
+        say(f"{self._shape.name}: baseline GET /echo")
         servers, baseline_port = await start_baseline(self._shape, self._logs)
         try:
-            echo = [Endpoint("GET", ECHO_PATH)] * options.concurrency
-            baseline = await self._measure(echo, port=baseline_port, servers=servers)
+            echo = [Endpoint("GET", ECHO_PATH)] * self.options.concurrency
+            return await self.measure(echo, port=baseline_port, servers=servers)
         finally:
             for server in servers:
                 await server.stop()
-        figures = self._summarise("baseline GET /echo", baseline)
+
+    async def identity_figures(self, baseline: LoadResult) -> list[Figure]:
+        """GET /users/me (against the baseline), token refresh and login."""
+        options = self.options
+        shape = self._shape.name
+        self.account = account = await open_account(self._shape, self._run, options.concurrency)
 
         say(f"{shape}: GET /users/me")
-        me = await self._measure(
+        me = await self.measure(
             [
                 Endpoint("GET", "/api/v1/users/me", bearer=session.access_token)
                 for session in account.sessions
             ]
         )
-        figures += self._summarise("GET /users/me", me)
+        figures = self.summarise("GET /users/me", me)
         ratio = me.per_second / baseline.per_second if baseline.per_second else math.nan
         figures.append(
             Figure(
@@ -160,7 +163,7 @@ class RestBench:
         )
 
         say(f"{shape}: POST /auth/token/refresh")
-        refresh = await self._measure(
+        refresh = await self.measure(
             [
                 Endpoint(
                     "POST",
@@ -171,17 +174,17 @@ class RestBench:
                 for session in account.sessions
             ]
         )
-        figures += self._summarise("POST /auth/token/refresh", refresh)
+        figures += self.summarise("POST /auth/token/refresh", refresh)
 
         say(f"{shape}: POST /auth/login")
         credentials = {"email": account.email, "password": PASSWORD}
-        login = await self._measure(
+        login = await self.measure(
             [Endpoint("POST", "/api/v1/auth/login", body=credentials)] * options.login_concurrency
         )
-        figures += self._summarise(f"POST /auth/login ({options.login_concurrency} conns)", login)
+        figures += self.summarise(f"POST /auth/login ({options.login_concurrency} conns)", login)
         return figures
 
-    async def _measure(
+    async def measure(
         self,
         endpoints: list[Endpoint],
         *,
@@ -193,14 +196,15 @@ class RestBench:
             host=HOST,
             port=port or self._shape.gateway_port,
             endpoints=tuple(endpoints),
-            warmup_seconds=self._options.warmup_seconds,
-            duration_seconds=self._options.duration_seconds,
+            warmup_seconds=self.options.warmup_seconds,
+            duration_seconds=self.options.duration_seconds,
             forwarded_for=self._run.client_address,
             server_pids=tuple(s.pid for s in servers or self._shape.servers),
         )
         return await self._load.run(drive, plan)
 
-    def _summarise(self, label: str, result: LoadResult) -> list[Figure]:
+    def summarise(self, label: str, result: LoadResult) -> list[Figure]:
+        """requests/s, p50, p99 and server CPU/request of one measurement."""
         shape = self._shape.name
         detail = ""
         if result.failures:

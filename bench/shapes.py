@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 
 from bench.process import resident_mb
 from chassis.bus.rabbitmq import DEAD_SUFFIX, dead_letter_exchange
+from suite.embedded import EmbeddedSuite
 from suite.registry import SERVICES
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -170,6 +171,10 @@ class Shape(ABC):
     @abstractmethod
     async def stop(self) -> None: ...
 
+    @abstractmethod
+    def database_url(self, service: str) -> str:
+        """Where a service of this suite keeps its data."""
+
     def resident_mb(self) -> float:
         """What the suite's processes hold in memory together."""
         return sum(server.resident_mb for server in self.servers)
@@ -185,6 +190,9 @@ class EmbeddedShape(Shape):
         self.logs = logs
         self.gateway_port = free_port()
         self.servers = []
+
+    def database_url(self, service: str) -> str:
+        return EmbeddedSuite(data_dir=self.data_dir).database_url(service)
 
     async def start(self) -> float:
         """Starts `estuary up`; returns the seconds until /readyz answered 200."""
@@ -242,6 +250,9 @@ class ProductionShape(Shape):
             },
         }
         self.servers = []
+
+    def database_url(self, service: str) -> str:
+        return self.database_urls[service]
 
     def service_env(self, service: str) -> dict[str, str]:
         return {

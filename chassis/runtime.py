@@ -109,10 +109,26 @@ class ServiceRuntime:
             finally:
                 await connection.close()
 
-        return [
+        jobs = [
             PeriodicJob("chassis.trim_outbox", timedelta(hours=1), trim_outbox),
             PeriodicJob("chassis.trim_inbox", timedelta(hours=1), trim_inbox),
         ]
+        if self.database.is_sqlite:
+            jobs.append(
+                PeriodicJob("chassis.sqlite_optimize", timedelta(hours=1), self.optimize_sqlite)
+            )
+        return jobs
+
+    async def optimize_sqlite(self) -> None:
+        """Refreshes SQLite's planner statistics where they are stale (PostgreSQL's
+        autovacuum does this by itself); without them a search may start from the wrong
+        index."""
+        connection = await self.database.connect(write=True)
+        try:
+            await connection.exec_driver_sql("PRAGMA optimize=0x10002")
+            await connection.commit()
+        finally:
+            await connection.close()
 
     async def start(
         self,
@@ -125,6 +141,8 @@ class ServiceRuntime:
     ) -> int:
         """Starts everything; returns the gRPC port actually bound."""
         settings = self.settings
+        if self.database.is_sqlite:
+            await self.optimize_sqlite()
         await self.transport.start()
         for subscription in subscriptions:
             if unit_of_work is None:

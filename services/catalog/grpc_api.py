@@ -506,13 +506,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         if price_min is not None and price_max is not None and price_min > price_max:
             v.add("price_max", "must not be below price_min", "out_of_range")
         v.raise_if_any()
-        category_path = None
-        if request.category:
-            category = await self._catalog.find_category(request.category)
-            category_path = category.path
         query = search.ServiceQuery(
             text=_text(request.query),
-            category_path=category_path,
             kind=PROTO_TO_KIND.get(request.kind),
             price_min=price_min,
             price_max=price_max,
@@ -525,7 +520,9 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             language=request.language.lower(),
             sort=_sort(request, bool(search.words(request.query)), point),
         )
-        page = await self._catalog.list_services(query, request.page_size, request.page_token)
+        page = await self._catalog.list_services(
+            query, request.page_size, request.page_token, category=request.category
+        )
         return pb.ListServicesResponse(
             services=[service_view_to_proto(v) for v in page.items],
             next_page_token=page.next_page_token,

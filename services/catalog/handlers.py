@@ -410,16 +410,6 @@ class Catalog:
         async with self._uow(write=False) as uow:
             return await uow.categories.all()
 
-    async def find_category(self, id_or_slug: str) -> Category:
-        """A category by id or slug, for discovery's category filter."""
-        async with self._uow(write=False) as uow:
-            category = await uow.categories.find(id_or_slug)
-        if category is None:
-            raise InvalidArgument.field(
-                "category", "is not a category id or slug", "unknown_category"
-            )
-        return category
-
     async def create_category(self, category: Category) -> Category:
         slug, name, description = domain.check_category(
             category.slug, category.name, category.description
@@ -560,11 +550,22 @@ class Catalog:
     async def get_service(self, principal: Principal | None, service_id: str) -> ServiceView:
         """A service: public while on sale; always for its practitioner and staff."""
         async with self._uow(write=False) as uow:
-            view = await self._view(uow, service_id)
-            practitioner = await uow.practitioners.get(view.service.practitioner_id)
-        assert practitioner is not None
-        public = view.service.is_active and practitioner.is_approved
-        if not public and not self._may_manage(principal, practitioner):
+            rows = (
+                await search.listings_by_id(uow.connection, [service_id])
+                if is_uuid(service_id)
+                else []
+            )
+            if not rows:
+                raise NotFound("no such service")
+            [view] = await self._listing_views(uow, rows)
+        row = rows[0]
+        public = view.service.is_active and row.practitioner_status == "approved"
+        may_manage = (
+            principal is not None
+            and principal.is_user
+            and (principal.is_staff or principal.user_id == row.practitioner_user_id)
+        )
+        if not public and not may_manage:
             raise NotFound("no such service")
         return view
 
@@ -629,32 +630,22 @@ class Catalog:
             return await self._view(uow, service.id)
 
     async def list_services(
-        self, query: search.ServiceQuery, page_size: int, page_token: str
+        self, query: search.ServiceQuery, page_size: int, page_token: str, *, category: str = ""
     ) -> Page:
-        """Active services of approved practitioners matching a discovery query."""
-        page = page_request(page_size, page_token, query=query.fingerprint(), key_length=2)
+        """Active services of approved practitioners matching a discovery query; `category`
+        (an id or a slug) takes in its subcategories."""
+        # The cursor belongs to the query as asked, so new subcategories do not void it.
+        asked = {**query.fingerprint(), "category": category}
+        page = page_request(page_size, page_token, query=asked, key_length=2)
         async with self._uow(write=False, scan=True) as uow:
+            if category:
+                query = replace(query, category_ids=await self._subtree(uow, category))
             hits, total = await search.search_services(
                 uow.connection, query, after=_after(page.after), limit=page.size + 1
             )
             more = len(hits) > page.size
             hits = hits[: page.size]
-            found = await uow.services.from_rows([h.row for h in hits])
-            referenced = await self._referenced(uow, found)
-        views = [
-            ServiceView(
-                service=service,
-                practitioner_id=hit.row.practitioner_id,
-                practitioner_name=hit.row.practitioner_display_name,
-                rating_average=hit.row.practitioner_rating_average,
-                rating_count=hit.row.practitioner_rating_count,
-                featured=hit.row.practitioner_featured,
-                place=_place_of(hit.row),
-                saving_minor=domain.saving_of(service, referenced),
-                distance_km=hit.row.distance_km,
-            )
-            for hit, service in zip(hits, found, strict=True)
-        ]
+            views = await self._listing_views(uow, [h.row for h in hits])
         token = page.next_token(_token_key(hits[-1].key)) if more else ""
         return Page(views, token, total)
 
@@ -677,12 +668,8 @@ class Catalog:
     async def batch_get_services(self, ids: Sequence[str]) -> list[ServiceView]:
         _check_ids("names", ids)
         async with self._uow(write=False) as uow:
-            found = await uow.services.get_many(list(dict.fromkeys(ids)))
-            owners = {
-                p.id: p
-                for p in await uow.practitioners.get_many(list({s.practitioner_id for s in found}))
-            }
-            views = {v.service.id: v for v in await self._service_views(uow, found, owners)}
+            rows = await search.listings_by_id(uow.connection, list(dict.fromkeys(ids)))
+            views = {v.service.id: v for v in await self._listing_views(uow, rows)}
         return [views[i] for i in ids if i in views]
 
     async def batch_get_practitioners(
@@ -714,6 +701,15 @@ class Catalog:
         return Quote(service, practitioner, quantity)
 
     # Internals ---------------------------------------------------------------------------
+
+    @staticmethod
+    async def _subtree(uow: CatalogUnitOfWork, id_or_slug: str) -> tuple[str, ...]:
+        chosen = await uow.categories.find(id_or_slug)
+        if chosen is None:
+            raise InvalidArgument.field(
+                "category", "is not a category id or slug", "unknown_category"
+            )
+        return await uow.categories.subtree_ids(chosen.path)
 
     @staticmethod
     def _may_manage(principal: Principal | None, practitioner: Practitioner) -> bool:
@@ -782,12 +778,33 @@ class Catalog:
         )
 
     async def _view(self, uow: CatalogUnitOfWork, service_id: str) -> ServiceView:
-        service = await uow.services.get(service_id) if is_uuid(service_id) else None
-        if service is None:
+        rows = (
+            await search.listings_by_id(uow.connection, [service_id]) if is_uuid(service_id) else []
+        )
+        if not rows:
             raise NotFound("no such service")
-        practitioner = await uow.practitioners.get(service.practitioner_id)
-        assert practitioner is not None
-        return (await self._service_views(uow, [service], {practitioner.id: practitioner}))[0]
+        return (await self._listing_views(uow, rows))[0]
+
+    async def _listing_views(
+        self, uow: CatalogUnitOfWork, rows: Sequence[Any]
+    ) -> list[ServiceView]:
+        """Views of services from listing rows: their parts and savings, in the rows' order."""
+        found = await uow.services.from_rows(rows)
+        referenced = await self._referenced(uow, found)
+        return [
+            ServiceView(
+                service=service,
+                practitioner_id=row.practitioner_id,
+                practitioner_name=row.practitioner_display_name,
+                rating_average=row.practitioner_rating_average,
+                rating_count=row.practitioner_rating_count,
+                featured=row.practitioner_featured,
+                place=_place_of(row),
+                saving_minor=domain.saving_of(service, referenced),
+                distance_km=row.distance_km,
+            )
+            for row, service in zip(rows, found, strict=True)
+        ]
 
     async def _referenced(
         self, uow: CatalogUnitOfWork, found: Sequence[Service]

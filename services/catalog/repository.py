@@ -327,6 +327,15 @@ class Categories:
         ).first()
         return self._category(row) if row else None
 
+    async def subtree_ids(self, path: str) -> tuple[str, ...]:
+        """A category and every category beneath it, by the path prefix they share."""
+        rows = await self._c.execute(
+            sa.select(categories.c.id)
+            .where(categories.c.path.startswith(path))
+            .order_by(categories.c.id)
+        )
+        return tuple(r.id for r in rows)
+
     async def slug_taken(self, slug: str, *, other_than: str = "") -> bool:
         found = await self._c.execute(
             sa.select(categories.c.id).where(

@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.catalog.domain import LocationKind, PractitionerStatus, ServiceKind, ServiceStatus
 from services.catalog.domain import SortOrder as Sort
 from services.catalog.tables import (
-    categories,
     locations,
     practitioner_languages,
     practitioners,
@@ -98,7 +97,8 @@ class ServiceQuery:
     """A discovery request for services, validated."""
 
     text: str = ""
-    category_path: str | None = None
+    # The chosen category and every one beneath it; None for no category filter.
+    category_ids: tuple[str, ...] | None = None
     kind: ServiceKind | None = None
     price_min: int | None = None
     price_max: int | None = None
@@ -113,6 +113,44 @@ class ServiceQuery:
 
     def fingerprint(self) -> dict[str, Any]:
         return {k: (v.value if hasattr(v, "value") else v) for k, v in vars(self).items()}
+
+
+# A service as listings show it: its row, its practitioner's summary and its place.
+LISTING_FROM = services.join(
+    practitioners, practitioners.c.id == services.c.practitioner_id
+).outerjoin(locations, locations.c.id == services.c.location_id)
+
+
+def listing_columns(distance: Any = None) -> list[Any]:
+    """The columns of a listing row, with the distance to a point when there is one."""
+    return [
+        *services.c,
+        practitioners.c.user_id.label("practitioner_user_id"),
+        practitioners.c.status.label("practitioner_status"),
+        practitioners.c.display_name.label("practitioner_display_name"),
+        practitioners.c.rating_average.label("practitioner_rating_average"),
+        practitioners.c.rating_count.label("practitioner_rating_count"),
+        practitioners.c.featured.label("practitioner_featured"),
+        locations.c.label.label("place_label"),
+        locations.c.address.label("place_address"),
+        locations.c.city.label("place_city"),
+        locations.c.country_code.label("place_country_code"),
+        locations.c.latitude.label("place_latitude"),
+        locations.c.longitude.label("place_longitude"),
+        (sa.null() if distance is None else distance).label("distance_km"),
+    ]
+
+
+_LISTING_BY_ID = sa.select(*listing_columns()).select_from(LISTING_FROM)
+
+
+async def listings_by_id(connection: AsyncConnection, ids: Sequence[str]) -> list[sa.Row]:
+    """Listing rows for services by id, whatever their status (one query)."""
+    if not ids:
+        return []
+    rows = (await connection.execute(_LISTING_BY_ID.where(services.c.id.in_(ids)))).all()
+    by_id = {row.id: row for row in rows}
+    return [by_id[i] for i in ids if i in by_id]
 
 
 @dataclass(frozen=True)
@@ -172,12 +210,9 @@ async def search_services(
     if words(query.text):
         matched, rank = _text_match(dialect, query.text)
         conditions.append(matched)
-    if query.category_path is not None:
-        conditions.append(
-            services.c.category_id.in_(
-                sa.select(categories.c.id).where(categories.c.path.startswith(query.category_path))
-            )
-        )
+    if query.category_ids is not None:
+        # The subtree's ids, not a path match: the planner then filters on an indexed column.
+        conditions.append(services.c.category_id.in_(query.category_ids))
     if query.kind is not None:
         conditions.append(services.c.kind == query.kind.value)
     if query.price_min is not None:
@@ -212,34 +247,26 @@ async def search_services(
             conditions.append(services.c.location_kind == LocationKind.IN_PERSON.value)
             conditions.append(distance <= query.radius_km)
     key = _service_sort(query, rank, distance)
-    joined = services.join(
-        practitioners, practitioners.c.id == services.c.practitioner_id
-    ).outerjoin(locations, locations.c.id == services.c.location_id)
-    total = (
-        await connection.execute(sa.select(sa.func.count()).select_from(joined).where(*conditions))
-    ).scalar_one()
-    columns = [
-        *services.c,
-        practitioners.c.display_name.label("practitioner_display_name"),
-        practitioners.c.rating_average.label("practitioner_rating_average"),
-        practitioners.c.rating_count.label("practitioner_rating_count"),
-        practitioners.c.featured.label("practitioner_featured"),
-        locations.c.label.label("place_label"),
-        locations.c.address.label("place_address"),
-        locations.c.city.label("place_city"),
-        locations.c.country_code.label("place_country_code"),
-        locations.c.latitude.label("place_latitude"),
-        locations.c.longitude.label("place_longitude"),
-        distance.label("distance_km"),
-    ]
+    columns = listing_columns(distance)
     if key.expression is not None:
         columns.append(key.expression.label("sort_value"))
-    statement = sa.select(*columns).select_from(joined).where(*conditions)
+    if after is None:
+        # The first page counts the matches in the same statement, before the LIMIT applies.
+        columns.append(sa.func.count().over().label("total_matches"))
+    statement = sa.select(*columns).select_from(LISTING_FROM).where(*conditions)
     if after is not None:
         statement = statement.where(key.after(services.c.id, after))
     rows = (
         await connection.execute(statement.order_by(*key.order_by(services.c.id)).limit(limit))
     ).all()
+    if after is None:
+        total = rows[0].total_matches if rows else 0
+    else:
+        total = (
+            await connection.execute(
+                sa.select(sa.func.count()).select_from(LISTING_FROM).where(*conditions)
+            )
+        ).scalar_one()
     hits = [
         ServiceHit(row, [row.sort_value, row.id] if key.expression is not None else [row.id])
         for row in rows

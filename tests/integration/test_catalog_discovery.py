@@ -170,8 +170,10 @@ async def offer(catalog: Catalog, who: Seller, service: Service) -> str:
     return (await catalog.create_service(who.principal, service)).service.id
 
 
-async def titles(catalog: Catalog, query: ServiceQuery, size: int = 100) -> list[str]:
-    page = await catalog.list_services(query, size, "")
+async def titles(
+    catalog: Catalog, query: ServiceQuery, size: int = 100, category: str = ""
+) -> list[str]:
+    page = await catalog.list_services(query, size, "", category=category)
     return [v.service.title for v in page.items]
 
 
@@ -188,21 +190,23 @@ async def test_filters_combine_as_documented(catalog: Catalog):
     everything = ServiceQuery()
     assert len(await titles(catalog, everything)) == 5
     # A parent category includes its subcategories.
-    yoga = replace(everything, category_path=cats["yoga"].path)
-    assert set(await titles(catalog, yoga)) == {
+    yoga = everything  # with category="yoga" below: the category and its subcategories
+    assert set(await titles(catalog, yoga, category="yoga")) == {
         "Hatha flow",
         "Online hatha",
         "Yoga philosophy",
         "Yoga for runners",
     }
-    assert set(await titles(catalog, replace(yoga, price_min=4000, price_max=8000))) == {
+    assert set(
+        await titles(catalog, replace(yoga, price_min=4000, price_max=8000), category="yoga")
+    ) == {
         "Hatha flow",
         "Yoga for runners",
     }
     assert await titles(
-        catalog, replace(yoga, location_kind=LocationKind.VIRTUAL, price_max=8000)
+        catalog, replace(yoga, location_kind=LocationKind.VIRTUAL, price_max=8000), category="yoga"
     ) == ["Online hatha"]
-    assert set(await titles(catalog, replace(yoga, language="pt"))) == {
+    assert set(await titles(catalog, replace(yoga, language="pt"), category="yoga")) == {
         "Hatha flow",
         "Online hatha",
         "Yoga philosophy",
@@ -216,15 +220,15 @@ async def test_filters_combine_as_documented(catalog: Catalog):
         "Deep tissue massage",
         "Yoga for runners",
     }  # Ben's specialization is massage
-    assert await titles(
-        catalog, replace(everything, text="runners", category_path=cats["yoga"].path)
-    ) == ["Yoga for runners"]
+    assert await titles(catalog, replace(everything, text="runners"), category=cats["yoga"].id) == [
+        "Yoga for runners"
+    ]
     assert await titles(catalog, replace(everything, text="lisboa philosophy")) == [
         "Yoga philosophy"
     ]
-    sorted_up = await titles(catalog, replace(yoga, sort=SortOrder.PRICE_ASC))
+    sorted_up = await titles(catalog, replace(yoga, sort=SortOrder.PRICE_ASC), category="yoga")
     assert sorted_up == ["Online hatha", "Hatha flow", "Yoga for runners", "Yoga philosophy"]
-    sorted_down = await titles(catalog, replace(yoga, sort=SortOrder.PRICE_DESC))
+    sorted_down = await titles(catalog, replace(yoga, sort=SortOrder.PRICE_DESC), category="yoga")
     assert sorted_down == list(reversed(sorted_up))
 
     await _set_rating(catalog, ben.practitioner_id, 4.8)
@@ -233,7 +237,7 @@ async def test_filters_combine_as_documented(catalog: Catalog):
         "Deep tissue massage",
         "Yoga for runners",
     }
-    by_rating = await titles(catalog, replace(yoga, sort=SortOrder.RATING))
+    by_rating = await titles(catalog, replace(yoga, sort=SortOrder.RATING), category="yoga")
     assert by_rating[0] == "Yoga for runners"
 
 
