@@ -121,6 +121,17 @@ LISTING_FROM = services.join(
 ).outerjoin(locations, locations.c.id == services.c.location_id)
 
 
+def _distance_to(point: tuple[float, float]) -> Any:
+    """An in-person service's distance from a point; NULL for a virtual one."""
+    return sa.case(
+        (
+            services.c.location_kind == LocationKind.IN_PERSON.value,
+            distance_km(locations.c.latitude, locations.c.longitude, *point),
+        ),
+        else_=sa.null(),
+    )
+
+
 def listing_columns(distance: Any = None) -> list[Any]:
     """The columns of a listing row, with the distance to a point when there is one."""
     return [
@@ -144,11 +155,20 @@ def listing_columns(distance: Any = None) -> list[Any]:
 _LISTING_BY_ID = sa.select(*listing_columns()).select_from(LISTING_FROM)
 
 
-async def listings_by_id(connection: AsyncConnection, ids: Sequence[str]) -> list[sa.Row]:
-    """Listing rows for services by id, whatever their status (one query)."""
+async def listings_by_id(
+    connection: AsyncConnection,
+    ids: Sequence[str],
+    *,
+    point: tuple[float, float] | None = None,
+) -> list[sa.Row]:
+    """Listing rows for services by id, whatever their status (one query), with their
+    distance from a point when one is given."""
     if not ids:
         return []
-    rows = (await connection.execute(_LISTING_BY_ID.where(services.c.id.in_(ids)))).all()
+    statement = _LISTING_BY_ID
+    if point is not None:
+        statement = sa.select(*listing_columns(_distance_to(point))).select_from(LISTING_FROM)
+    rows = (await connection.execute(statement.where(services.c.id.in_(ids)))).all()
     by_id = {row.id: row for row in rows}
     return [by_id[i] for i in ids if i in by_id]
 
@@ -236,40 +256,44 @@ async def search_services(
         )
     distance: Any = sa.null()
     if query.point is not None:
-        distance = sa.case(
-            (
-                services.c.location_kind == LocationKind.IN_PERSON.value,
-                distance_km(locations.c.latitude, locations.c.longitude, *query.point),
-            ),
-            else_=sa.null(),
-        )
+        distance = _distance_to(query.point)
         if query.radius_km is not None:
             conditions.append(services.c.location_kind == LocationKind.IN_PERSON.value)
             conditions.append(distance <= query.radius_km)
     key = _service_sort(query, rank, distance)
-    columns = listing_columns(distance)
+    # Narrow first: find and order the page's ids (with the sort key and, on the first page,
+    # the total); only then read the page's full listing rows. Sorting every match with all
+    # its columns would carry descriptions through the sort for nothing.
+    columns: list[Any] = [services.c.id]
     if key.expression is not None:
         columns.append(key.expression.label("sort_value"))
     if after is None:
-        # The first page counts the matches in the same statement, before the LIMIT applies.
         columns.append(sa.func.count().over().label("total_matches"))
     statement = sa.select(*columns).select_from(LISTING_FROM).where(*conditions)
     if after is not None:
         statement = statement.where(key.after(services.c.id, after))
-    rows = (
+    page = (
         await connection.execute(statement.order_by(*key.order_by(services.c.id)).limit(limit))
     ).all()
     if after is None:
-        total = rows[0].total_matches if rows else 0
+        total = page[0].total_matches if page else 0
     else:
         total = (
             await connection.execute(
                 sa.select(sa.func.count()).select_from(LISTING_FROM).where(*conditions)
             )
         ).scalar_one()
+    rows = {
+        row.id: row
+        for row in await listings_by_id(connection, [r.id for r in page], point=query.point)
+    }
     hits = [
-        ServiceHit(row, [row.sort_value, row.id] if key.expression is not None else [row.id])
-        for row in rows
+        ServiceHit(
+            rows[found.id],
+            [found.sort_value, found.id] if key.expression is not None else [found.id],
+        )
+        for found in page
+        if found.id in rows
     ]
     return hits, total
 
