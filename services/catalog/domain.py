@@ -388,24 +388,11 @@ def check_service(service: Service, context: ServiceContext) -> Service:
     return s
 
 
-def saving_of(service: Service, referenced: dict[str, Service]) -> int | None:
-    """What a package's or bundle's parts would cost separately, minus its price."""
-    if service.kind is ServiceKind.PACKAGE and service.package:
-        part = referenced.get(service.package.session_service_id)
-        if part is None:
-            return None
-        return part.price_minor * service.package.session_count - service.price_minor
-    if service.kind is ServiceKind.BUNDLE and service.bundle_items:
-        parts = [referenced.get(item.service_id) for item in service.bundle_items]
-        if any(p is None for p in parts):
-            return None
-        total = sum(
-            p.price_minor * item.quantity
-            for p, item in zip(parts, service.bundle_items, strict=True)
-            if p is not None
-        )
-        return total - service.price_minor
-    return None
+def saving_of(service: Service, parts_price_minor: int | None) -> int | None:
+    """What a package's or bundle's parts would cost bought one by one, minus its price."""
+    if service.kind not in (ServiceKind.PACKAGE, ServiceKind.BUNDLE) or parts_price_minor is None:
+        return None
+    return parts_price_minor - service.price_minor
 
 
 def _range(v: Violations, field_name: str, value: int, low: int, high: int) -> None:

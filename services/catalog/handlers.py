@@ -212,9 +212,7 @@ class Catalog:
             owner_view = self._may_manage(principal, practitioner)
             if not practitioner.is_approved and not owner_view:
                 raise NotFound("no such practitioner")
-            views = await self._service_views(
-                uow, await uow.services.active_of(practitioner.id), {practitioner.id: practitioner}
-            )
+            views = await self._service_views(uow, await uow.services.active_of(practitioner.id))
         return PractitionerView(practitioner, owner_view, views)
 
     async def update_practitioner(
@@ -662,7 +660,7 @@ class Catalog:
             )
             more = len(found) > page.size
             found = found[: page.size]
-            views = await self._service_views(uow, found, {practitioner.id: practitioner})
+            views = await self._service_views(uow, found)
         return Page(views, page.next_token([found[-1].id]) if more else "", total)
 
     async def batch_get_services(self, ids: Sequence[str]) -> list[ServiceView]:
@@ -704,12 +702,12 @@ class Catalog:
 
     @staticmethod
     async def _subtree(uow: CatalogUnitOfWork, id_or_slug: str) -> tuple[str, ...]:
-        chosen = await uow.categories.find(id_or_slug)
-        if chosen is None:
+        subtree = await uow.categories.subtree_of(id_or_slug)
+        if not subtree:
             raise InvalidArgument.field(
                 "category", "is not a category id or slug", "unknown_category"
             )
-        return await uow.categories.subtree_ids(chosen.path)
+        return subtree
 
     @staticmethod
     def _may_manage(principal: Principal | None, practitioner: Practitioner) -> bool:
@@ -788,9 +786,8 @@ class Catalog:
     async def _listing_views(
         self, uow: CatalogUnitOfWork, rows: Sequence[Any]
     ) -> list[ServiceView]:
-        """Views of services from listing rows: their parts and savings, in the rows' order."""
+        """Views of services from listing rows, in the rows' order."""
         found = await uow.services.from_rows(rows)
-        referenced = await self._referenced(uow, found)
         return [
             ServiceView(
                 service=service,
@@ -800,43 +797,17 @@ class Catalog:
                 rating_count=row.practitioner_rating_count,
                 featured=row.practitioner_featured,
                 place=_place_of(row),
-                saving_minor=domain.saving_of(service, referenced),
+                saving_minor=domain.saving_of(service, row.parts_price_minor),
                 distance_km=row.distance_km,
             )
             for row, service in zip(rows, found, strict=True)
         ]
 
-    async def _referenced(
-        self, uow: CatalogUnitOfWork, found: Sequence[Service]
-    ) -> dict[str, Service]:
-        wanted = [i.service_id for s in found for i in s.bundle_items]
-        wanted += [s.package.session_service_id for s in found if s.package]
-        return {s.id: s for s in await uow.services.get_many(list(dict.fromkeys(wanted)))}
-
     async def _service_views(
-        self,
-        uow: CatalogUnitOfWork,
-        found: Sequence[Service],
-        owners: dict[str, Practitioner],
+        self, uow: CatalogUnitOfWork, found: Sequence[Service]
     ) -> list[ServiceView]:
-        referenced = await self._referenced(uow, found)
-        views = []
-        for service in found:
-            owner = owners[service.practitioner_id]
-            place = next((p for p in owner.locations if p.id == service.location_id), None)
-            views.append(
-                ServiceView(
-                    service=service,
-                    practitioner_id=owner.id,
-                    practitioner_name=owner.profile.display_name,
-                    rating_average=owner.rating_average,
-                    rating_count=owner.rating_count,
-                    featured=owner.featured,
-                    place=place,
-                    saving_minor=domain.saving_of(service, referenced),
-                )
-            )
-        return views
+        rows = await search.listings_by_id(uow.connection, [s.id for s in found])
+        return await self._listing_views(uow, rows)
 
     @staticmethod
     async def _index_service(

@@ -317,21 +317,17 @@ class Categories:
         ).first()
         return self._category(row) if row else None
 
-    async def find(self, id_or_slug: str) -> Category | None:
-        row = (
-            await self._c.execute(
-                sa.select(categories).where(
-                    sa.or_(categories.c.id == id_or_slug, categories.c.slug == id_or_slug)
-                )
-            )
-        ).first()
-        return self._category(row) if row else None
-
-    async def subtree_ids(self, path: str) -> tuple[str, ...]:
-        """A category and every category beneath it, by the path prefix they share."""
+    async def subtree_of(self, id_or_slug: str) -> tuple[str, ...]:
+        """A category (by id or slug) and every category beneath it, by the path prefix they
+        share; empty if there is no such category."""
+        chosen = (
+            sa.select(categories.c.path)
+            .where(sa.or_(categories.c.id == id_or_slug, categories.c.slug == id_or_slug))
+            .scalar_subquery()
+        )
         rows = await self._c.execute(
             sa.select(categories.c.id)
-            .where(categories.c.path.startswith(path))
+            .where(categories.c.path.startswith(chosen))
             .order_by(categories.c.id)
         )
         return tuple(r.id for r in rows)

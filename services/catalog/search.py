@@ -9,6 +9,7 @@ services are added: paging visits every item once and none twice.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.catalog.domain import LocationKind, PractitionerStatus, ServiceKind, ServiceStatus
 from services.catalog.domain import SortOrder as Sort
 from services.catalog.tables import (
+    bundle_items,
     locations,
     practitioner_languages,
     practitioners,
@@ -48,13 +50,32 @@ def fts5_query(text: str) -> str:
     return " ".join(f'"{w}"' for w in words(text))
 
 
-def distance_km(lat_column: Any, lng_column: Any, latitude: float, longitude: float) -> Any:
-    """Great-circle (haversine) distance in SQL that both PostgreSQL and SQLite evaluate."""
-    lat1 = math.radians(latitude)
-    lng1 = math.radians(longitude)
-    dlat = (sa.func.radians(lat_column) - lat1) / 2
-    dlng = (sa.func.radians(lng_column) - lng1) / 2
-    a = sa.func.power(sa.func.sin(dlat), 2) + math.cos(lat1) * sa.func.cos(
+# The point a search measures from is bound when the statement runs, so the distance
+# expressions are built once and every search from any point shares one cached statement.
+_ORIGIN_LAT = sa.bindparam("origin_lat_rad", type_=sa.Float)
+_ORIGIN_LNG = sa.bindparam("origin_lng_rad", type_=sa.Float)
+_ORIGIN_COS_LAT = sa.bindparam("origin_cos_lat", type_=sa.Float)
+
+
+def origin(point: tuple[float, float] | None) -> dict[str, float]:
+    """The bound parameters of a statement that measures distances from a point."""
+    if point is None:
+        return {}
+    latitude = math.radians(point[0])
+    return {
+        "origin_lat_rad": latitude,
+        "origin_lng_rad": math.radians(point[1]),
+        "origin_cos_lat": math.cos(latitude),
+    }
+
+
+def distance_km(lat_column: Any, lng_column: Any) -> Any:
+    """Great-circle (haversine) distance from the bound origin (see `origin`), in SQL that
+    both PostgreSQL and SQLite evaluate."""
+    # Halving by multiplication: dividing by the integer 2 would be rendered as NUMERIC.
+    dlat = (sa.func.radians(lat_column) - _ORIGIN_LAT) * 0.5
+    dlng = (sa.func.radians(lng_column) - _ORIGIN_LNG) * 0.5
+    a = sa.func.power(sa.func.sin(dlat), 2) + _ORIGIN_COS_LAT * sa.func.cos(
         sa.func.radians(lat_column)
     ) * sa.func.power(sa.func.sin(dlng), 2)
     root = sa.func.sqrt(a)
@@ -74,10 +95,12 @@ class SortKey:
     def length(self) -> int:
         return 2 if self.expression is not None else 1
 
-    def order_by(self, id_column: Any) -> list[Any]:
+    def order_by(self, id_column: Any, value_column: Any = None) -> list[Any]:
+        """The ordering, on the expression itself or on a column that carries its value."""
         ordering = []
         if self.expression is not None:
-            ordering.append(self.expression.desc() if self.descending else self.expression.asc())
+            value = self.expression if value_column is None else value_column
+            ordering.append(value.desc() if self.descending else value.asc())
         ordering.append(id_column.desc() if self.id_descending else id_column.asc())
         return ordering
 
@@ -120,22 +143,44 @@ LISTING_FROM = services.join(
     practitioners, practitioners.c.id == services.c.practitioner_id
 ).outerjoin(locations, locations.c.id == services.c.location_id)
 
+# An in-person service's distance from the bound origin; NULL for a virtual one.
+PLACE_DISTANCE = sa.case(
+    (
+        services.c.location_kind == LocationKind.IN_PERSON.value,
+        distance_km(locations.c.latitude, locations.c.longitude),
+    ),
+    else_=sa.null(),
+)
 
-def _distance_to(point: tuple[float, float]) -> Any:
-    """An in-person service's distance from a point; NULL for a virtual one."""
-    return sa.case(
-        (
-            services.c.location_kind == LocationKind.IN_PERSON.value,
-            distance_km(locations.c.latitude, locations.c.longitude, *point),
-        ),
-        else_=sa.null(),
-    )
+_part = services.alias("part")
+# What a package's or bundle's parts cost bought one by one; NULL for other kinds.
+PARTS_PRICE = sa.case(
+    (
+        services.c.kind == ServiceKind.PACKAGE.value,
+        sa.select(_part.c.price_minor)
+        .where(_part.c.id == services.c.package_service_id)
+        .scalar_subquery()
+        * services.c.package_session_count,
+    ),
+    (
+        services.c.kind == ServiceKind.BUNDLE.value,
+        # PostgreSQL sums bigints as numeric: cast back, money stays integer minor units.
+        sa.select(
+            sa.cast(sa.func.sum(_part.c.price_minor * bundle_items.c.quantity), sa.BigInteger)
+        )
+        .select_from(bundle_items.join(_part, _part.c.id == bundle_items.c.service_id))
+        .where(bundle_items.c.bundle_id == services.c.id)
+        .scalar_subquery(),
+    ),
+    else_=sa.null(),
+)
 
 
-def listing_columns(distance: Any = None) -> list[Any]:
-    """The columns of a listing row, with the distance to a point when there is one."""
+def listing_columns(*, measured: bool) -> list[Any]:
+    """The columns of a listing row, with the distance from the bound origin if measured."""
     return [
-        *services.c,
+        *(column for column in services.c if column.key != "search_vector"),
+        PARTS_PRICE.label("parts_price_minor"),
         practitioners.c.user_id.label("practitioner_user_id"),
         practitioners.c.status.label("practitioner_status"),
         practitioners.c.display_name.label("practitioner_display_name"),
@@ -148,27 +193,18 @@ def listing_columns(distance: Any = None) -> list[Any]:
         locations.c.country_code.label("place_country_code"),
         locations.c.latitude.label("place_latitude"),
         locations.c.longitude.label("place_longitude"),
-        (sa.null() if distance is None else distance).label("distance_km"),
+        (PLACE_DISTANCE if measured else sa.null()).label("distance_km"),
     ]
 
 
-_LISTING_BY_ID = sa.select(*listing_columns()).select_from(LISTING_FROM)
+_LISTING_BY_ID = sa.select(*listing_columns(measured=False)).select_from(LISTING_FROM)
 
 
-async def listings_by_id(
-    connection: AsyncConnection,
-    ids: Sequence[str],
-    *,
-    point: tuple[float, float] | None = None,
-) -> list[sa.Row]:
-    """Listing rows for services by id, whatever their status (one query), with their
-    distance from a point when one is given."""
+async def listings_by_id(connection: AsyncConnection, ids: Sequence[str]) -> list[sa.Row]:
+    """Listing rows for services by id, whatever their status, in one query."""
     if not ids:
         return []
-    statement = _LISTING_BY_ID
-    if point is not None:
-        statement = sa.select(*listing_columns(_distance_to(point))).select_from(LISTING_FROM)
-    rows = (await connection.execute(statement.where(services.c.id.in_(ids)))).all()
+    rows = (await connection.execute(_LISTING_BY_ID.where(services.c.id.in_(ids)))).all()
     by_id = {row.id: row for row in rows}
     return [by_id[i] for i in ids if i in by_id]
 
@@ -188,16 +224,16 @@ def _exact_rank(vector: Any, query: Any) -> Any:
     return sa.cast(sa.func.ts_rank(vector, query), sa.Float(precision=53))
 
 
-def _text_match(dialect: str, text: str) -> tuple[Any, Any]:
-    """The condition that a service matches the words, and its rank."""
+def _text_match(dialect: str, word_count: int) -> tuple[Any, Any]:
+    """The condition that a service matches the bound words, and its rank."""
     if dialect == "postgresql":
-        query = sa.func.websearch_to_tsquery(TEXT_CONFIG, text)
+        query = sa.func.websearch_to_tsquery(TEXT_CONFIG, sa.bindparam("text", type_=sa.Text))
         return services.c.search_vector.op("@@")(query), _exact_rank(
             services.c.search_vector, query
         )
     matched = services.c.id.in_(
         sa.select(services_fts.c.service_id).where(
-            sa.literal_column("services_fts").op("MATCH")(fts5_query(text))
+            sa.literal_column("services_fts").op("MATCH")(sa.bindparam("fts_query", type_=sa.Text))
         )
     )
     title = sa.func.lower(services.c.title)
@@ -206,11 +242,163 @@ def _text_match(dialect: str, text: str) -> tuple[Any, Any]:
     )
     description = sa.func.lower(services.c.description)
     rank: Any = sa.literal(0.0)
-    for word in words(text):
+    for index in range(word_count):
+        word = sa.bindparam(f"word_{index}", type_=sa.Text)
         rank = rank + sa.case((sa.func.instr(title, word) > 0, 3.0), else_=0.0)
         rank = rank + sa.case((sa.func.instr(about, word) > 0, 2.0), else_=0.0)
         rank = rank + sa.case((sa.func.instr(description, word) > 0, 1.0), else_=0.0)
     return matched, rank
+
+
+@dataclass(frozen=True)
+class _ServiceShape:
+    """What a service search's SQL depends on: which filters it has, not their values."""
+
+    dialect: str
+    word_count: int
+    category: bool
+    kind: bool
+    price_min: bool
+    price_max: bool
+    currency: bool
+    location_kind: bool
+    point: bool
+    radius: bool
+    min_rating: bool
+    practitioner: bool
+    language: bool
+    sort: Sort
+    later_page: bool
+
+
+@dataclass(frozen=True)
+class _ServiceStatements:
+    page: Any
+    total: Any  # for pages after the first; the first page counts in its own query
+    sorted_by_value: bool
+
+
+@functools.lru_cache(maxsize=512)
+def _service_statements(shape: _ServiceShape) -> _ServiceStatements:
+    """The statements of a search shape, built once: every value is a bound parameter, so
+    building and cache-keying them does not recur with every request."""
+    conditions: list[Any] = [
+        services.c.status == ServiceStatus.ACTIVE.value,
+        practitioners.c.status == PractitionerStatus.APPROVED.value,
+    ]
+    rank: Any = None
+    if shape.word_count:
+        matched, rank = _text_match(shape.dialect, shape.word_count)
+        conditions.append(matched)
+    if shape.category:
+        # The subtree's ids, not a path match: the planner then filters on an indexed column.
+        conditions.append(services.c.category_id.in_(sa.bindparam("category_ids", expanding=True)))
+    if shape.kind:
+        conditions.append(services.c.kind == sa.bindparam("kind"))
+    if shape.price_min:
+        conditions.append(services.c.price_minor >= sa.bindparam("price_min"))
+    if shape.price_max:
+        conditions.append(services.c.price_minor <= sa.bindparam("price_max"))
+    if shape.currency:
+        conditions.append(services.c.currency == sa.bindparam("currency"))
+    if shape.location_kind:
+        conditions.append(services.c.location_kind == sa.bindparam("location_kind"))
+    if shape.min_rating:
+        conditions.append(practitioners.c.rating_average >= sa.bindparam("min_rating"))
+    if shape.practitioner:
+        conditions.append(services.c.practitioner_id == sa.bindparam("practitioner_id"))
+    if shape.language:
+        conditions.append(
+            sa.exists().where(
+                practitioner_languages.c.practitioner_id == practitioners.c.id,
+                practitioner_languages.c.language == sa.bindparam("language"),
+            )
+        )
+    distance: Any = sa.null()
+    if shape.point:
+        distance = PLACE_DISTANCE
+        if shape.radius:
+            conditions.append(services.c.location_kind == LocationKind.IN_PERSON.value)
+            conditions.append(distance <= sa.bindparam("radius_km"))
+    key = _service_sort(shape.sort, rank, distance)
+    # Narrow first: find and order the page's ids (with the sort key and, on the first page,
+    # the total); only the page's rows then gain their listing columns, in the same query.
+    # Sorting every match with all its columns would carry descriptions through the sort.
+    columns: list[Any] = [services.c.id]
+    if key.expression is not None:
+        columns.append(key.expression.label("sort_value"))
+    if not shape.later_page:
+        columns.append(sa.func.count().over().label("total_matches"))
+    narrow = sa.select(*columns).select_from(LISTING_FROM).where(*conditions)
+    if shape.later_page:
+        last: list[Any] = [sa.bindparam("after_value"), sa.bindparam("after_id")]
+        narrow = narrow.where(key.after(services.c.id, last[-key.length :]))
+    found = (
+        narrow.order_by(*key.order_by(services.c.id))
+        .limit(sa.bindparam("page_limit", type_=sa.Integer))
+        .subquery("found")
+    )
+    sort_value = found.c.sort_value if key.expression is not None else None
+    page = (
+        sa.select(
+            *listing_columns(measured=shape.point),
+            *([sort_value] if sort_value is not None else []),
+            *([] if shape.later_page else [found.c.total_matches]),
+        )
+        .select_from(found.join(LISTING_FROM, services.c.id == found.c.id))
+        .order_by(*key.order_by(found.c.id, sort_value))
+    )
+    total = sa.select(sa.func.count()).select_from(LISTING_FROM).where(*conditions)
+    return _ServiceStatements(page, total, sorted_by_value=sort_value is not None)
+
+
+def _service_parameters(
+    dialect: str, query: ServiceQuery, after: Sequence[Any] | None, limit: int
+) -> tuple[_ServiceShape, dict[str, Any]]:
+    """A search's shape, and the values its statements bind."""
+    found_words = words(query.text)
+    values: dict[str, Any] = {"page_limit": limit, **origin(query.point)}
+    if found_words:
+        if dialect == "postgresql":
+            values["text"] = query.text
+        else:
+            values["fts_query"] = fts5_query(query.text)
+            values.update({f"word_{i}": word for i, word in enumerate(found_words)})
+    optional = {
+        "category_ids": list(query.category_ids) if query.category_ids is not None else None,
+        "kind": query.kind.value if query.kind is not None else None,
+        "price_min": query.price_min,
+        "price_max": query.price_max,
+        "currency": query.currency or None,
+        "location_kind": query.location_kind.value if query.location_kind is not None else None,
+        "radius_km": query.radius_km if query.point is not None else None,
+        "min_rating": query.min_rating,
+        "practitioner_id": query.practitioner_id or None,
+        "language": query.language or None,
+    }
+    values.update({name: value for name, value in optional.items() if value is not None})
+    if after is not None:
+        values["after_id"] = after[-1]
+        if len(after) == 2:
+            values["after_value"] = after[0]
+    shape = _ServiceShape(
+        dialect=dialect,
+        word_count=len(found_words),
+        category="category_ids" in values,
+        kind="kind" in values,
+        price_min="price_min" in values,
+        price_max="price_max" in values,
+        currency="currency" in values,
+        location_kind="location_kind" in values,
+        point=query.point is not None,
+        radius="radius_km" in values,
+        min_rating="min_rating" in values,
+        practitioner="practitioner_id" in values,
+        language="language" in values,
+        sort=query.sort if query.sort is not Sort.DISTANCE or query.point else Sort.NEWEST,
+        later_page=after is not None,
+    )
+    return shape, values
 
 
 async def search_services(
@@ -221,85 +409,21 @@ async def search_services(
     limit: int,
 ) -> tuple[list[ServiceHit], int]:
     """A page of active services of approved practitioners, and how many match in all."""
-    dialect = connection.dialect.name
-    conditions: list[Any] = [
-        services.c.status == ServiceStatus.ACTIVE.value,
-        practitioners.c.status == PractitionerStatus.APPROVED.value,
-    ]
-    rank: Any = None
-    if words(query.text):
-        matched, rank = _text_match(dialect, query.text)
-        conditions.append(matched)
-    if query.category_ids is not None:
-        # The subtree's ids, not a path match: the planner then filters on an indexed column.
-        conditions.append(services.c.category_id.in_(query.category_ids))
-    if query.kind is not None:
-        conditions.append(services.c.kind == query.kind.value)
-    if query.price_min is not None:
-        conditions.append(services.c.price_minor >= query.price_min)
-    if query.price_max is not None:
-        conditions.append(services.c.price_minor <= query.price_max)
-    if query.currency:
-        conditions.append(services.c.currency == query.currency)
-    if query.location_kind is not None:
-        conditions.append(services.c.location_kind == query.location_kind.value)
-    if query.min_rating is not None:
-        conditions.append(practitioners.c.rating_average >= query.min_rating)
-    if query.practitioner_id:
-        conditions.append(services.c.practitioner_id == query.practitioner_id)
-    if query.language:
-        conditions.append(
-            sa.exists().where(
-                practitioner_languages.c.practitioner_id == practitioners.c.id,
-                practitioner_languages.c.language == query.language,
-            )
-        )
-    distance: Any = sa.null()
-    if query.point is not None:
-        distance = _distance_to(query.point)
-        if query.radius_km is not None:
-            conditions.append(services.c.location_kind == LocationKind.IN_PERSON.value)
-            conditions.append(distance <= query.radius_km)
-    key = _service_sort(query, rank, distance)
-    # Narrow first: find and order the page's ids (with the sort key and, on the first page,
-    # the total); only then read the page's full listing rows. Sorting every match with all
-    # its columns would carry descriptions through the sort for nothing.
-    columns: list[Any] = [services.c.id]
-    if key.expression is not None:
-        columns.append(key.expression.label("sort_value"))
-    if after is None:
-        columns.append(sa.func.count().over().label("total_matches"))
-    statement = sa.select(*columns).select_from(LISTING_FROM).where(*conditions)
-    if after is not None:
-        statement = statement.where(key.after(services.c.id, after))
-    page = (
-        await connection.execute(statement.order_by(*key.order_by(services.c.id)).limit(limit))
-    ).all()
+    shape, values = _service_parameters(connection.dialect.name, query, after, limit)
+    statements = _service_statements(shape)
+    page = (await connection.execute(statements.page, values)).all()
     if after is None:
         total = page[0].total_matches if page else 0
     else:
-        total = (
-            await connection.execute(
-                sa.select(sa.func.count()).select_from(LISTING_FROM).where(*conditions)
-            )
-        ).scalar_one()
-    rows = {
-        row.id: row
-        for row in await listings_by_id(connection, [r.id for r in page], point=query.point)
-    }
+        total = (await connection.execute(statements.total, values)).scalar_one()
     hits = [
-        ServiceHit(
-            rows[found.id],
-            [found.sort_value, found.id] if key.expression is not None else [found.id],
-        )
-        for found in page
-        if found.id in rows
+        ServiceHit(row, [row.sort_value, row.id] if statements.sorted_by_value else [row.id])
+        for row in page
     ]
     return hits, total
 
 
-def _service_sort(query: ServiceQuery, rank: Any, distance: Any) -> SortKey:
-    sort = query.sort
+def _service_sort(sort: Sort, rank: Any, distance: Any) -> SortKey:
     if sort is Sort.RELEVANCE and rank is not None:
         return SortKey(rank, descending=True)
     if sort is Sort.PRICE_ASC:
@@ -308,7 +432,7 @@ def _service_sort(query: ServiceQuery, rank: Any, distance: Any) -> SortKey:
         return SortKey(services.c.price_minor, descending=True)
     if sort is Sort.RATING:
         return SortKey(practitioners.c.rating_average, descending=True)
-    if sort is Sort.DISTANCE and query.point is not None:
+    if sort is Sort.DISTANCE:
         return SortKey(sa.func.coalesce(distance, NO_DISTANCE), descending=False)
     return SortKey(None, descending=True, id_descending=True)
 
@@ -373,9 +497,7 @@ async def search_practitioners(
     distance: Any = sa.null()
     if query.point is not None:
         distance = (
-            sa.select(
-                sa.func.min(distance_km(locations.c.latitude, locations.c.longitude, *query.point))
-            )
+            sa.select(sa.func.min(distance_km(locations.c.latitude, locations.c.longitude)))
             .where(
                 locations.c.practitioner_id == practitioners.c.id,
                 locations.c.kind == LocationKind.IN_PERSON.value,
@@ -395,7 +517,8 @@ async def search_practitioners(
         key = SortKey(None, descending=True, id_descending=True)
     total = (
         await connection.execute(
-            sa.select(sa.func.count()).select_from(practitioners).where(*conditions)
+            sa.select(sa.func.count()).select_from(practitioners).where(*conditions),
+            origin(query.point),
         )
     ).scalar_one()
     columns = [practitioners.c.id, distance.label("distance_km")]
@@ -405,7 +528,9 @@ async def search_practitioners(
     if after is not None:
         statement = statement.where(key.after(practitioners.c.id, after))
     rows = (
-        await connection.execute(statement.order_by(*key.order_by(practitioners.c.id)).limit(limit))
+        await connection.execute(
+            statement.order_by(*key.order_by(practitioners.c.id)).limit(limit), origin(query.point)
+        )
     ).all()
     return [
         (

@@ -28,6 +28,7 @@ from services.catalog.domain import (
     SortOrder,
     Tier,
 )
+from services.catalog.grpc_api import service_view_to_proto
 from services.catalog.handlers import Catalog
 from services.catalog.search import EARTH_RADIUS_KM, PractitionerQuery, ServiceQuery
 from services.catalog.settings import CatalogSettings
@@ -418,6 +419,10 @@ async def test_packages_and_bundles_show_their_saving_and_need_a_discount(catalo
     assert [v.field for v in no_discount.value.violations] == ["price.amount_minor"]
     bundle.price_minor = 7000
     assert (await catalog.create_service(ana.principal, bundle)).saving_minor == 1000
+    # Discovery computes the saving in its query: it must reach the wire as integer money.
+    listed = await catalog.list_services(ServiceQuery(sort=SortOrder.PRICE_DESC), 10, "")
+    savings = {v.service.title: service_view_to_proto(v).saving.amount_minor for v in listed.items}
+    assert savings == {"Five hours": 5000, "Both": 1000, "Hour": 0, "Half hour": 0}
     with pytest.raises(FailedPrecondition):
         await catalog.archive_service(ana.principal, hour)  # a package is built on it
 
