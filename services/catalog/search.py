@@ -197,14 +197,19 @@ def listing_columns(*, measured: bool) -> list[Any]:
     ]
 
 
-_LISTING_BY_ID = sa.select(*listing_columns(measured=False)).select_from(LISTING_FROM)
+_LISTING = sa.select(*listing_columns(measured=False)).select_from(LISTING_FROM)
+# Built once: a statement made per call would be rebuilt and cache-keyed on every read.
+_LISTING_BY_ID = _LISTING.where(services.c.id == sa.bindparam("id"))
+_LISTINGS_BY_IDS = _LISTING.where(services.c.id.in_(sa.bindparam("ids", expanding=True)))
 
 
 async def listings_by_id(connection: AsyncConnection, ids: Sequence[str]) -> list[sa.Row]:
     """Listing rows for services by id, whatever their status, in one query."""
     if not ids:
         return []
-    rows = (await connection.execute(_LISTING_BY_ID.where(services.c.id.in_(ids)))).all()
+    if len(ids) == 1:
+        return list((await connection.execute(_LISTING_BY_ID, {"id": ids[0]})).all())
+    rows = (await connection.execute(_LISTINGS_BY_IDS, {"ids": list(ids)})).all()
     by_id = {row.id: row for row in rows}
     return [by_id[i] for i in ids if i in by_id]
 
