@@ -19,7 +19,7 @@ PractitionerStatusName = Literal["pending", "approved", "rejected"]
 SortName = Literal["relevance", "price_asc", "price_desc", "rating", "distance", "newest"]
 TierName = Literal["free", "entry", "premium"]
 
-KIND_TO_PROTO: dict[str, int] = {
+KIND_TO_PROTO: dict[KindName, int] = {
     "session": pb.SERVICE_KIND_SESSION,
     "workshop": pb.SERVICE_KIND_WORKSHOP,
     "course": pb.SERVICE_KIND_COURSE,
@@ -27,7 +27,7 @@ KIND_TO_PROTO: dict[str, int] = {
     "bundle": pb.SERVICE_KIND_BUNDLE,
 }
 KIND_FROM_PROTO = {v: k for k, v in KIND_TO_PROTO.items()}
-LOCATION_TO_PROTO: dict[str, int] = {
+LOCATION_TO_PROTO: dict[LocationKindName, int] = {
     "virtual": pb.LOCATION_KIND_VIRTUAL,
     "in_person": pb.LOCATION_KIND_IN_PERSON,
 }
@@ -243,7 +243,7 @@ class ServiceCreate(ServiceFields):
     booking_window_days: int = Field(90, ge=0, le=3650)  # type: ignore[assignment]
 
 
-def service_fields_to_proto(body: ServiceFields, kind: str | None = None) -> pb.Service:
+def service_fields_to_proto(body: ServiceFields, kind: KindName | None = None) -> pb.Service:
     """The proto Service for the fields present in a body."""
     message = pb.Service(kind=KIND_TO_PROTO[kind] if kind else pb.SERVICE_KIND_UNSPECIFIED)
     for name in body.model_fields_set | ({"location", "booking_window_days"} if kind else set()):
