@@ -632,15 +632,18 @@ class Catalog:
     ) -> Page:
         """Active services of approved practitioners matching a discovery query; `category`
         (an id or a slug) takes in its subcategories."""
+        query = replace(query, category=category)
         # The cursor belongs to the query as asked, so new subcategories do not void it.
-        asked = {**query.fingerprint(), "category": category}
-        page = page_request(page_size, page_token, query=asked, key_length=2)
+        page = page_request(page_size, page_token, query=query.fingerprint(), key_length=2)
         async with self._uow(write=False, scan=True) as uow:
-            if category:
-                query = replace(query, category_ids=await self._subtree(uow, category))
             hits, total = await search.search_services(
                 uow.connection, query, after=_after(page.after), limit=page.size + 1
             )
+            # An unknown category matches nothing; only then is it worth asking which it was.
+            if not hits and category and not await uow.categories.exists(category):
+                raise InvalidArgument.field(
+                    "category", "is not a category id or slug", "unknown_category"
+                )
             more = len(hits) > page.size
             hits = hits[: page.size]
             views = await self._listing_views(uow, [h.row for h in hits])
@@ -699,15 +702,6 @@ class Catalog:
         return Quote(service, practitioner, quantity)
 
     # Internals ---------------------------------------------------------------------------
-
-    @staticmethod
-    async def _subtree(uow: CatalogUnitOfWork, id_or_slug: str) -> tuple[str, ...]:
-        subtree = await uow.categories.subtree_of(id_or_slug)
-        if not subtree:
-            raise InvalidArgument.field(
-                "category", "is not a category id or slug", "unknown_category"
-            )
-        return subtree
 
     @staticmethod
     def _may_manage(principal: Principal | None, practitioner: Practitioner) -> bool:
@@ -787,7 +781,7 @@ class Catalog:
         self, uow: CatalogUnitOfWork, rows: Sequence[Any]
     ) -> list[ServiceView]:
         """Views of services from listing rows, in the rows' order."""
-        found = await uow.services.from_rows(rows)
+        found = uow.services.from_rows(rows)
         return [
             ServiceView(
                 service=service,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chassis.db import as_utc
 from services.catalog.domain import (
     BundleItem,
     Category,
@@ -317,20 +320,13 @@ class Categories:
         ).first()
         return self._category(row) if row else None
 
-    async def subtree_of(self, id_or_slug: str) -> tuple[str, ...]:
-        """A category (by id or slug) and every category beneath it, by the path prefix they
-        share; empty if there is no such category."""
-        chosen = (
-            sa.select(categories.c.path)
-            .where(sa.or_(categories.c.id == id_or_slug, categories.c.slug == id_or_slug))
-            .scalar_subquery()
+    async def exists(self, id_or_slug: str) -> bool:
+        found = await self._c.execute(
+            sa.select(categories.c.id).where(
+                sa.or_(categories.c.id == id_or_slug, categories.c.slug == id_or_slug)
+            )
         )
-        rows = await self._c.execute(
-            sa.select(categories.c.id)
-            .where(categories.c.path.startswith(chosen))
-            .order_by(categories.c.id)
-        )
-        return tuple(r.id for r in rows)
+        return found.first() is not None
 
     async def slug_taken(self, slug: str, *, other_than: str = "") -> bool:
         found = await self._c.execute(
@@ -390,6 +386,69 @@ class Categories:
         return found.first() is not None
 
 
+@functools.cache
+def service_columns(dialect: str) -> tuple[Any, ...]:
+    """A service's columns with its dated sessions and bundle items as JSON lists: one query
+    reads whole services, however many of them."""
+    return (
+        *(column for column in services.c if column.key != "search_vector"),
+        sa.type_coerce(_dated_sessions(dialect), sa.JSON).label("dated_sessions"),
+        sa.type_coerce(_bundle_parts(dialect), sa.JSON).label("bundle_parts"),
+    )
+
+
+def _dated_sessions(dialect: str) -> Any:
+    """[[start, minutes], ...] in order, or NULL."""
+    own = service_sessions.c.service_id == services.c.id
+    if dialect == "postgresql":
+        return (
+            sa.select(
+                sa.func.json_agg(
+                    aggregate_order_by(
+                        sa.func.json_build_array(
+                            service_sessions.c.starts_at, service_sessions.c.duration_minutes
+                        ),
+                        service_sessions.c.position,
+                    )
+                )
+            )
+            .where(own)
+            .scalar_subquery()
+        )
+    # SQLite has no ORDER BY inside an aggregate: it aggregates an ordered subquery.
+    ordered = (
+        sa.select(service_sessions.c.starts_at, service_sessions.c.duration_minutes)
+        .where(own)
+        .order_by(service_sessions.c.position)
+        .correlate(services)
+        .subquery()
+    )
+    return (
+        sa.select(
+            sa.func.json_group_array(
+                sa.func.json_array(ordered.c.starts_at, ordered.c.duration_minutes)
+            )
+        )
+        .select_from(ordered)
+        .scalar_subquery()
+    )
+
+
+def _bundle_parts(dialect: str) -> Any:
+    """[[service id, quantity], ...] or NULL."""
+    own = bundle_items.c.bundle_id == services.c.id
+    pair = (bundle_items.c.service_id, bundle_items.c.quantity)
+    if dialect == "postgresql":
+        return (
+            sa.select(sa.func.json_agg(sa.func.json_build_array(*pair)))
+            .where(own)
+            .scalar_subquery()
+        )
+    return (
+        sa.select(sa.func.json_group_array(sa.func.json_array(*pair))).where(own).scalar_subquery()
+    )
+
+
 class Services:
     """Services and the parts of a service that have their own rows."""
 
@@ -403,32 +462,27 @@ class Services:
     async def get_many(self, ids: Sequence[str]) -> list[Service]:
         if not ids:
             return []
-        rows = (await self._c.execute(sa.select(services).where(services.c.id.in_(ids)))).all()
-        return await self.from_rows(rows)
+        rows = (
+            await self._c.execute(
+                sa.select(*service_columns(self._c.dialect.name)).where(services.c.id.in_(ids))
+            )
+        ).all()
+        return self.from_rows(rows)
 
-    async def from_rows(self, rows: Sequence[sa.Row]) -> list[Service]:
-        """Services from rows of the services table (plus any extra columns)."""
-        ids = [r.id for r in rows]
-        dated: dict[str, list[DatedSession]] = {}
-        items: dict[str, list[BundleItem]] = {}
-        dated_ids = [r.id for r in rows if r.kind in (ServiceKind.WORKSHOP, ServiceKind.COURSE)]
-        if dated_ids:
-            for row in await self._c.execute(
-                sa.select(service_sessions)
-                .where(service_sessions.c.service_id.in_(dated_ids))
-                .order_by(service_sessions.c.position)
-            ):
-                dated.setdefault(row.service_id, []).append(
-                    DatedSession(row.starts_at, row.duration_minutes)
-                )
-        bundle_ids = [r.id for r in rows if r.kind == ServiceKind.BUNDLE]
-        if bundle_ids:
-            for row in await self._c.execute(
-                sa.select(bundle_items).where(bundle_items.c.bundle_id.in_(bundle_ids))
-            ):
-                items.setdefault(row.bundle_id, []).append(BundleItem(row.service_id, row.quantity))
-        by_id = {r.id: r for r in rows}
-        return [self._service(by_id[i], dated.get(i, []), items.get(i, [])) for i in ids]
+    @classmethod
+    def from_rows(cls, rows: Sequence[sa.Row]) -> list[Service]:
+        """Services from rows read with `service_columns` (plus any extra columns)."""
+        return [
+            cls._service(
+                row,
+                [
+                    DatedSession(as_utc(datetime.fromisoformat(starts)), minutes)
+                    for starts, minutes in row.dated_sessions or ()
+                ],
+                [BundleItem(part, quantity) for part, quantity in row.bundle_parts or ()],
+            )
+            for row in rows
+        ]
 
     @staticmethod
     def _service(row: sa.Row, dated: list[DatedSession], items: list[BundleItem]) -> Service:
@@ -555,7 +609,7 @@ class Services:
     async def active_of(self, practitioner_id: str) -> list[Service]:
         rows = (
             await self._c.execute(
-                sa.select(services)
+                sa.select(*service_columns(self._c.dialect.name))
                 .where(
                     services.c.practitioner_id == practitioner_id,
                     services.c.status == ServiceStatus.ACTIVE.value,
@@ -563,7 +617,7 @@ class Services:
                 .order_by(services.c.created_at.desc(), services.c.id)
             )
         ).all()
-        return await self.from_rows(rows)
+        return self.from_rows(rows)
 
     async def ids_of(self, practitioner_id: str) -> list[str]:
         rows = await self._c.execute(
@@ -579,11 +633,11 @@ class Services:
         total = (
             await self._c.execute(sa.select(sa.func.count()).select_from(services).where(condition))
         ).scalar_one()
-        query = sa.select(services).where(condition)
+        query = sa.select(*service_columns(self._c.dialect.name)).where(condition)
         if after_id is not None:
             query = query.where(services.c.id < after_id)
         rows = (await self._c.execute(query.order_by(services.c.id.desc()).limit(limit))).all()
-        return await self.from_rows(rows), total
+        return self.from_rows(rows), total
 
     async def referencing(self, service_id: str) -> bool:
         """Whether an active package or bundle is built on this service."""

@@ -21,8 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.catalog.domain import LocationKind, PractitionerStatus, ServiceKind, ServiceStatus
 from services.catalog.domain import SortOrder as Sort
+from services.catalog.repository import service_columns
 from services.catalog.tables import (
     bundle_items,
+    categories,
     locations,
     practitioner_languages,
     practitioners,
@@ -120,8 +122,8 @@ class ServiceQuery:
     """A discovery request for services, validated."""
 
     text: str = ""
-    # The chosen category and every one beneath it; None for no category filter.
-    category_ids: tuple[str, ...] | None = None
+    # A category's id or slug: it and every category beneath it.
+    category: str = ""
     kind: ServiceKind | None = None
     price_min: int | None = None
     price_max: int | None = None
@@ -137,6 +139,21 @@ class ServiceQuery:
     def fingerprint(self) -> dict[str, Any]:
         return {k: (v.value if hasattr(v, "value") else v) for k, v in vars(self).items()}
 
+
+# The bound category (by id or slug) and every category beneath it, by the path prefix
+# they share: resolved inside the search, not in a round trip of its own.
+CATEGORY_SUBTREE = sa.select(categories.c.id).where(
+    categories.c.path.startswith(
+        sa.select(categories.c.path)
+        .where(
+            sa.or_(
+                categories.c.id == sa.bindparam("category"),
+                categories.c.slug == sa.bindparam("category"),
+            )
+        )
+        .scalar_subquery()
+    )
+)
 
 # A service as listings show it: its row, its practitioner's summary and its place.
 LISTING_FROM = services.join(
@@ -176,10 +193,10 @@ PARTS_PRICE = sa.case(
 )
 
 
-def listing_columns(*, measured: bool) -> list[Any]:
+def listing_columns(dialect: str, *, measured: bool) -> list[Any]:
     """The columns of a listing row, with the distance from the bound origin if measured."""
     return [
-        *(column for column in services.c if column.key != "search_vector"),
+        *service_columns(dialect),
         PARTS_PRICE.label("parts_price_minor"),
         practitioners.c.user_id.label("practitioner_user_id"),
         practitioners.c.status.label("practitioner_status"),
@@ -197,19 +214,25 @@ def listing_columns(*, measured: bool) -> list[Any]:
     ]
 
 
-_LISTING = sa.select(*listing_columns(measured=False)).select_from(LISTING_FROM)
-# Built once: a statement made per call would be rebuilt and cache-keyed on every read.
-_LISTING_BY_ID = _LISTING.where(services.c.id == sa.bindparam("id"))
-_LISTINGS_BY_IDS = _LISTING.where(services.c.id.in_(sa.bindparam("ids", expanding=True)))
+@functools.cache
+def _listings(dialect: str) -> tuple[Any, Any]:
+    """Listings by one id and by several, built once: a statement made per call would be
+    rebuilt and cache-keyed on every read."""
+    listing = sa.select(*listing_columns(dialect, measured=False)).select_from(LISTING_FROM)
+    return (
+        listing.where(services.c.id == sa.bindparam("id")),
+        listing.where(services.c.id.in_(sa.bindparam("ids", expanding=True))),
+    )
 
 
 async def listings_by_id(connection: AsyncConnection, ids: Sequence[str]) -> list[sa.Row]:
     """Listing rows for services by id, whatever their status, in one query."""
     if not ids:
         return []
+    by_one, by_several = _listings(connection.dialect.name)
     if len(ids) == 1:
-        return list((await connection.execute(_LISTING_BY_ID, {"id": ids[0]})).all())
-    rows = (await connection.execute(_LISTINGS_BY_IDS, {"ids": list(ids)})).all()
+        return list((await connection.execute(by_one, {"id": ids[0]})).all())
+    rows = (await connection.execute(by_several, {"ids": list(ids)})).all()
     by_id = {row.id: row for row in rows}
     return [by_id[i] for i in ids if i in by_id]
 
@@ -296,8 +319,7 @@ def _service_statements(shape: _ServiceShape) -> _ServiceStatements:
         matched, rank = _text_match(shape.dialect, shape.word_count)
         conditions.append(matched)
     if shape.category:
-        # The subtree's ids, not a path match: the planner then filters on an indexed column.
-        conditions.append(services.c.category_id.in_(sa.bindparam("category_ids", expanding=True)))
+        conditions.append(services.c.category_id.in_(CATEGORY_SUBTREE))
     if shape.kind:
         conditions.append(services.c.kind == sa.bindparam("kind"))
     if shape.price_min:
@@ -346,7 +368,7 @@ def _service_statements(shape: _ServiceShape) -> _ServiceStatements:
     sort_value = found.c.sort_value if key.expression is not None else None
     page = (
         sa.select(
-            *listing_columns(measured=shape.point),
+            *listing_columns(shape.dialect, measured=shape.point),
             *([sort_value] if sort_value is not None else []),
             *([] if shape.later_page else [found.c.total_matches]),
         )
@@ -370,7 +392,7 @@ def _service_parameters(
             values["fts_query"] = fts5_query(query.text)
             values.update({f"word_{i}": word for i, word in enumerate(found_words)})
     optional = {
-        "category_ids": list(query.category_ids) if query.category_ids is not None else None,
+        "category": query.category or None,
         "kind": query.kind.value if query.kind is not None else None,
         "price_min": query.price_min,
         "price_max": query.price_max,
@@ -389,7 +411,7 @@ def _service_parameters(
     shape = _ServiceShape(
         dialect=dialect,
         word_count=len(found_words),
-        category="category_ids" in values,
+        category="category" in values,
         kind="kind" in values,
         price_min="price_min" in values,
         price_max="price_max" in values,

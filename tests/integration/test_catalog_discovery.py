@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -18,7 +18,9 @@ from chassis.ids import new_id
 from chassis.migrations import upgrade
 from services.catalog import bootstrap
 from services.catalog.domain import (
+    BundleItem,
     Category,
+    DatedSession,
     Location,
     LocationKind,
     Profile,
@@ -224,6 +226,13 @@ async def test_filters_combine_as_documented(catalog: Catalog):
     assert await titles(catalog, replace(everything, text="runners"), category=cats["yoga"].id) == [
         "Yoga for runners"
     ]
+    # A known category with nothing in it is an empty page; an unknown one is an error.
+    assert await titles(catalog, replace(everything, text="runners"), category="massage") == []
+    with pytest.raises(InvalidArgument) as unknown:
+        await titles(catalog, everything, category="no-such-category")
+    assert [(v.field, v.code) for v in unknown.value.violations] == [
+        ("category", "unknown_category")
+    ]
     assert await titles(catalog, replace(everything, text="lisboa philosophy")) == [
         "Yoga philosophy"
     ]
@@ -402,7 +411,7 @@ async def test_packages_and_bundles_show_their_saving_and_need_a_discount(catalo
     ana = await seller(catalog, "Ana", LISBON, ["en"])
     hour = await offer(catalog, ana, draft("Hour", cats["yoga"], 5000))
     half = await offer(catalog, ana, draft("Half hour", cats["yoga"], 3000))
-    from services.catalog.domain import BundleItem, PackageTerms
+    from services.catalog.domain import PackageTerms
 
     package = replace(
         draft("Five hours", cats["yoga"], 20000, kind=ServiceKind.PACKAGE),
@@ -445,3 +454,45 @@ async def _set_status(catalog: Catalog, practitioner_id: str, status: str) -> No
             .values(status=status)
         )
         await uow.commit()
+
+
+async def test_a_courses_dated_sessions_and_a_bundles_parts_read_back_whole(catalog: Catalog):
+    cats = await categories(catalog)
+    ana = await seller(catalog, "Ana", LISBON, ["en"])
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
+    # Given out of order: the course keeps them in time order, at the instants given.
+    given = [
+        DatedSession(start + timedelta(days=7), 90),
+        DatedSession(start.astimezone(timezone(timedelta(hours=5))), 60),
+        DatedSession(start + timedelta(days=14, minutes=30), 45),
+    ]
+    course = replace(
+        draft("Six weeks", cats["yoga"], 12000, kind=ServiceKind.COURSE),
+        sessions=given,
+        max_participants=8,
+    )
+    course_id = (await catalog.create_service(ana.principal, course)).service.id
+    hour = await offer(catalog, ana, draft("Hour", cats["yoga"], 5000))
+    half = await offer(catalog, ana, draft("Half hour", cats["yoga"], 3000))
+    bundle = replace(
+        draft("Both", cats["yoga"], 7000, kind=ServiceKind.BUNDLE),
+        bundle_items=[BundleItem(half, 2), BundleItem(hour, 1)],
+    )
+    bundle_id = (await catalog.create_service(ana.principal, bundle)).service.id
+
+    expected_sessions = [
+        (start, 60),
+        (start + timedelta(days=7), 90),
+        (start + timedelta(days=14, minutes=30), 45),
+    ]
+    expected_parts = sorted([(half, 2), (hour, 1)])
+    by_id = await catalog.get_service(None, course_id)
+    listed = await catalog.list_services(ServiceQuery(kind=ServiceKind.COURSE), 10, "")
+    batch = await catalog.batch_get_services([bundle_id, course_id])
+    for view in (by_id, listed.items[0], batch[1]):
+        read = [(s.starts_at, s.duration_minutes) for s in view.service.sessions]
+        assert read == expected_sessions
+        assert all(s.starts_at.utcoffset() == timedelta(0) for s in view.service.sessions)
+    for view in (batch[0], await catalog.get_service(None, bundle_id)):
+        assert [(i.service_id, i.quantity) for i in view.service.bundle_items] == expected_parts
+        assert view.service.sessions == []
