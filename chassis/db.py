@@ -55,7 +55,10 @@ class Database:
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             options["pool_size"] = pool_size
         else:
-            options.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+            # A fixed pool: past it, work waits for a connection rather than opening one. An
+            # overflow connection costs a PostgreSQL backend start and is closed again on
+            # return, so under a backlog overflow turned into a connect-and-close storm.
+            options.update(pool_size=pool_size, max_overflow=0, pool_recycle=1800)
         self.engine: AsyncEngine = create_async_engine(url, **options)
         self._sqlite_writer = asyncio.Lock()
         self._quick_reads: sa.Engine | None = None
