@@ -21,6 +21,9 @@ from chassis.db import Database
 from chassis.ids import new_id
 from chassis.tables import outbox
 
+_OUTBOX_INSERT = outbox.insert().returning(outbox.c.position)
+_OUTBOX_INSERT_MANY = outbox.insert().returning(outbox.c.position, sort_by_parameter_order=True)
+
 
 class UnitOfWork:
     """A transaction on one service's database. Services subclass it to add repositories."""
@@ -86,20 +89,22 @@ class UnitOfWork:
         now = self.clock.now()
         committed: list[CommittedEvent] = []
         if self._pending:
+            rows = [
+                {
+                    "event_id": e.id,
+                    "event_type": e.type,
+                    "subject": e.subject,
+                    "headers": e.headers,
+                    "content_type": e.content_type,
+                    "body": e.body,
+                    "created_at": now,
+                }
+                for e in self._pending
+            ]
+            # Most transactions emit one event: a plain INSERT ... RETURNING, without the
+            # batched many-rows machinery that keeps several rows' positions in order.
             positions = await self.connection.execute(
-                outbox.insert().returning(outbox.c.position, sort_by_parameter_order=True),
-                [
-                    {
-                        "event_id": e.id,
-                        "event_type": e.type,
-                        "subject": e.subject,
-                        "headers": e.headers,
-                        "content_type": e.content_type,
-                        "body": e.body,
-                        "created_at": now,
-                    }
-                    for e in self._pending
-                ],
+                *((_OUTBOX_INSERT, rows[0]) if len(rows) == 1 else (_OUTBOX_INSERT_MANY, rows))
             )
             committed = [
                 CommittedEvent(position, event)

@@ -10,11 +10,13 @@ dead-letter queue. Nothing is ever acknowledged as if it had worked.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
 from google.protobuf.message import Message
 
 from chassis.bus.envelope import EventType, MalformedEvent, ReceivedEvent, decode_event
@@ -47,6 +49,15 @@ class ConsumerStats:
     failures: int = 0
     malformed: int = 0
     applied_ids: list[str] = field(default_factory=list)
+
+
+@functools.cache
+def _inbox_insert(dialect: str) -> sa.Insert:
+    """The inbox row that claims an event; built once per dialect, not per delivery."""
+    # RETURNING, not rowcount: drivers disagree on rowcount for INSERT.
+    return insert_ignoring_conflicts(dialect, inbox, ["consumer", "event_id"]).returning(
+        inbox.c.event_id
+    )
 
 
 class EventConsumer:
@@ -99,11 +110,8 @@ class EventConsumer:
             return
         try:
             async with self._unit_of_work() as uow:
-                # RETURNING, not rowcount: drivers disagree on rowcount for INSERT.
                 inserted = await uow.connection.execute(
-                    insert_ignoring_conflicts(
-                        uow.dialect, inbox, ["consumer", "event_id"]
-                    ).returning(inbox.c.event_id),
+                    _inbox_insert(uow.dialect),
                     {
                         "consumer": self.queue,
                         "event_id": event.id,

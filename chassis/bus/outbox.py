@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -102,20 +103,32 @@ class OutboxRelay:
         self._wake.set()
 
     async def run(self) -> None:
-        """Relays until cancelled."""
+        """Relays until cancelled: hand-overs as they come, a sweep every poll interval.
+
+        Sweeping on every hand-over would cost a locking query per committed transaction
+        for rows that, being within the grace period, it could not take anyway.
+        """
+        next_sweep = 0.0
         while True:
             self._wake.clear()
+            sweep_again = False
             try:
-                handled = await self.relay_once()
+                await self._publish_handed_over()
+                if time.monotonic() >= next_sweep:
+                    # Set first: a failing sweep waits its interval, it does not spin.
+                    next_sweep = time.monotonic() + self._poll_interval
+                    sweep_again = await self._sweep() >= self._batch_size
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("outbox relay pass failed; the sweep will try again")
-                handled = 0
-            if handled >= self._batch_size or self._handed_over:
+            if sweep_again:
+                next_sweep = 0.0
+                continue
+            if self._handed_over:
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+                await asyncio.wait_for(self._wake.wait(), max(0.0, next_sweep - time.monotonic()))
 
     async def relay_once(self) -> int:
         """Publishes what was handed over, then one sweep batch; returns rows handled."""

@@ -13,9 +13,12 @@ from collections.abc import AsyncIterator
 import pytest
 
 from chassis.db import Database
+from chassis.uow import UnitOfWork
+from estuary.identity.v1 import events_pb2
 from tests.infrastructure import postgres_database, require_rabbitmq
 from tests.integration.harness import (
     POISON,
+    THING_HAPPENED,
     BusHarness,
     create_schema,
     memory_transport,
@@ -126,6 +129,22 @@ async def test_a_poison_message_is_dead_lettered_while_the_others_keep_flowing(h
     assert "poison" not in await harness.applied()
     # delivery limit 3: the first delivery and three redeliveries, then the dead-letter queue
     assert harness.consumer.stats.failures == 4
+
+
+async def test_a_running_relay_sweeps_rows_it_was_never_handed(harness):
+    await harness.start()
+    # Committed with no hand-over to the relay, as when a process dies right after a commit
+    # or another process writes the database: only the sweep can find this row.
+    async with UnitOfWork(harness.database, source="/estuary/tests", clock=harness.clock) as uow:
+        uow.emit(THING_HAPPENED, events_pb2.UserDeleted(user_id="orphan"), subject="users/orphan")
+        await uow.commit()
+    # Hand-overs keep the relay busy meanwhile; they must not starve the sweep.
+    for n in range(5):
+        await harness.emit(f"user-{n}")
+        await asyncio.sleep(0.1)
+    await harness.wait_until(lambda: _applied_count(harness, 6), timeout=10)
+    assert (await harness.applied()).get("orphan") == 1
+    assert await harness.unpublished() == 0
 
 
 async def test_an_unroutable_event_stays_in_the_outbox_instead_of_vanishing(harness):
