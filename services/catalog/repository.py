@@ -174,6 +174,15 @@ class Practitioners:
                 updated_at=now,
             )
         )
+        approved = practitioner.status is PractitionerStatus.APPROVED
+        await self._c.execute(
+            services.update()
+            .where(
+                services.c.practitioner_id == practitioner.id,
+                services.c.practitioner_approved.is_not(approved),
+            )
+            .values(practitioner_approved=approved)
+        )
 
     async def replace_for_reapplication(self, practitioner: Practitioner) -> None:
         """A rejected applicant applies again: new profile and locations, pending review."""
@@ -238,6 +247,11 @@ class Practitioners:
                 longitude=place.longitude,
                 removed_at=place.removed_at,
             )
+        )
+        await self._c.execute(
+            services.update()
+            .where(services.c.location_id == place.id)
+            .values(latitude=place.latitude, longitude=place.longitude)
         )
 
     async def location_in_use(self, location_id: str) -> bool:
@@ -386,12 +400,21 @@ class Categories:
         return found.first() is not None
 
 
+def _place_of(coordinate: sa.Column[float], location_id: str | None) -> Any:
+    """A coordinate of the service's place, read in the statement that writes the service."""
+    return sa.select(coordinate).where(locations.c.id == location_id).scalar_subquery()
+
+
+# Columns of the services table that only discovery's filters read.
+_NOT_SHOWN = frozenset({"search_vector", "practitioner_approved", "latitude", "longitude"})
+
+
 @functools.cache
 def service_columns(dialect: str) -> tuple[Any, ...]:
     """A service's columns with its dated sessions and bundle items as JSON lists: one query
     reads whole services, however many of them."""
     return (
-        *(column for column in services.c if column.key != "search_vector"),
+        *(column for column in services.c if column.key not in _NOT_SHOWN),
         sa.type_coerce(_dated_sessions(dialect), sa.JSON).label("dated_sessions"),
         sa.type_coerce(_bundle_parts(dialect), sa.JSON).label("bundle_parts"),
     )
@@ -548,6 +571,8 @@ class Services:
             "status": service.status.value,
             "updated_at": service.updated_at,
             "archived_at": service.archived_at,
+            "latitude": _place_of(locations.c.latitude, service.location_id),
+            "longitude": _place_of(locations.c.longitude, service.location_id),
         }
 
     async def add(self, service: Service) -> None:
@@ -556,6 +581,10 @@ class Services:
                 id=service.id,
                 practitioner_id=service.practitioner_id,
                 created_at=service.created_at,
+                practitioner_approved=sa.exists().where(
+                    practitioners.c.id == service.practitioner_id,
+                    practitioners.c.status == PractitionerStatus.APPROVED.value,
+                ),
                 **self._columns(service),
             )
         )

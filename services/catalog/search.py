@@ -160,14 +160,18 @@ LISTING_FROM = services.join(
     practitioners, practitioners.c.id == services.c.practitioner_id
 ).outerjoin(locations, locations.c.id == services.c.location_id)
 
-# An in-person service's distance from the bound origin; NULL for a virtual one.
+# An in-person service's distance from the bound origin; NULL for a virtual one. It reads
+# the service's own copy of its place's coordinates, so filtering needs no join.
 PLACE_DISTANCE = sa.case(
     (
         services.c.location_kind == LocationKind.IN_PERSON.value,
-        distance_km(locations.c.latitude, locations.c.longitude),
+        distance_km(services.c.latitude, services.c.longitude),
     ),
     else_=sa.null(),
 )
+# What a search filters on: the service alone, or with its practitioner when a filter, the
+# sort or SQLite's rank reads the practitioner's own columns.
+WITH_PRACTITIONER = services.join(practitioners, practitioners.c.id == services.c.practitioner_id)
 
 _part = services.alias("part")
 # What a package's or bundle's parts cost bought one by one; NULL for other kinds.
@@ -312,14 +316,21 @@ def _service_statements(shape: _ServiceShape) -> _ServiceStatements:
     building and cache-keying them does not recur with every request."""
     conditions: list[Any] = [
         services.c.status == ServiceStatus.ACTIVE.value,
-        practitioners.c.status == PractitionerStatus.APPROVED.value,
+        services.c.practitioner_approved.is_(True),
     ]
     rank: Any = None
     if shape.word_count:
         matched, rank = _text_match(shape.dialect, shape.word_count)
         conditions.append(matched)
     if shape.category:
-        conditions.append(services.c.category_id.in_(CATEGORY_SUBTREE))
+        if shape.dialect == "postgresql":
+            # As an array the subtree is computed once and becomes an index condition; as
+            # a semi-join PostgreSQL repeats the whole bitmap scan for each category.
+            conditions.append(
+                services.c.category_id == sa.any_(sa.func.array(CATEGORY_SUBTREE.scalar_subquery()))
+            )
+        else:
+            conditions.append(services.c.category_id.in_(CATEGORY_SUBTREE))
     if shape.kind:
         conditions.append(services.c.kind == sa.bindparam("kind"))
     if shape.price_min:
@@ -337,7 +348,7 @@ def _service_statements(shape: _ServiceShape) -> _ServiceStatements:
     if shape.language:
         conditions.append(
             sa.exists().where(
-                practitioner_languages.c.practitioner_id == practitioners.c.id,
+                practitioner_languages.c.practitioner_id == services.c.practitioner_id,
                 practitioner_languages.c.language == sa.bindparam("language"),
             )
         )
@@ -356,7 +367,13 @@ def _service_statements(shape: _ServiceShape) -> _ServiceStatements:
         columns.append(key.expression.label("sort_value"))
     if not shape.later_page:
         columns.append(sa.func.count().over().label("total_matches"))
-    narrow = sa.select(*columns).select_from(LISTING_FROM).where(*conditions)
+    reads_practitioner = (
+        shape.min_rating
+        or shape.sort is Sort.RATING
+        or (shape.sort is Sort.RELEVANCE and shape.word_count > 0 and shape.dialect == "sqlite")
+    )
+    searched = WITH_PRACTITIONER if reads_practitioner else services
+    narrow = sa.select(*columns).select_from(searched).where(*conditions)
     if shape.later_page:
         last: list[Any] = [sa.bindparam("after_value"), sa.bindparam("after_id")]
         narrow = narrow.where(key.after(services.c.id, last[-key.length :]))
@@ -375,7 +392,7 @@ def _service_statements(shape: _ServiceShape) -> _ServiceStatements:
         .select_from(found.join(LISTING_FROM, services.c.id == found.c.id))
         .order_by(*key.order_by(found.c.id, sort_value))
     )
-    total = sa.select(sa.func.count()).select_from(LISTING_FROM).where(*conditions)
+    total = sa.select(sa.func.count()).select_from(searched).where(*conditions)
     return _ServiceStatements(page, total, sorted_by_value=sort_value is not None)
 
 

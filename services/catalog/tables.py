@@ -122,6 +122,12 @@ services = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.Column("archived_at", UtcDateTime, nullable=True),
+    # Copies for discovery, which filters and sorts every match: joining each one to its
+    # practitioner and its place cost more than the rest of a search. The repository writes
+    # them with their sources (practitioner status, location coordinates, service location).
+    sa.Column("practitioner_approved", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("latitude", sa.Float, nullable=True),
+    sa.Column("longitude", sa.Float, nullable=True),
     sa.Index("ix_services_practitioner_status", "practitioner_id", "status"),
     sa.Index("ix_services_status_price", "status", "price_minor"),
     sa.Index("ix_services_category", "category_id"),

@@ -23,6 +23,7 @@ from services.catalog.domain import (
     DatedSession,
     Location,
     LocationKind,
+    PractitionerStatus,
     Profile,
     Service,
     ServiceKind,
@@ -288,6 +289,27 @@ async def test_distance_is_haversine_and_sorts_nearest_first_virtual_last(catalo
     nearby = await titles(catalog, ServiceQuery(point=here, radius_km=300.0))
     assert set(nearby) == {"near", "middle"}  # Porto is ~275 km away; London and online are not
 
+    # The London studio moves to Sintra, next door: discovery measures from the new place.
+    sintra = (38.8029, -9.3817)
+    await catalog.update_location(
+        london.principal,
+        london.studio,
+        ["latitude", "longitude"],
+        Location("", LocationKind.IN_PERSON, latitude=sintra[0], longitude=sintra[1]),
+    )
+    page = await catalog.list_services(ServiceQuery(point=here, sort=SortOrder.DISTANCE), 10, "")
+    assert [v.service.title for v in page.items] == ["near", "far", "middle", "online"]
+    assert page.items[1].distance_km == pytest.approx(haversine(here, sintra), abs=1e-6)
+    assert set(await titles(catalog, ServiceQuery(point=here, radius_km=50.0))) == {"near", "far"}
+    # A service moved online leaves the places searched by radius.
+    await catalog.update_service(
+        london.principal,
+        page.items[1].service.id,
+        ["location"],
+        replace(page.items[1].service, location_kind=LocationKind.VIRTUAL, location_id=None),
+    )
+    assert await titles(catalog, ServiceQuery(point=here, radius_km=50.0)) == ["near"]
+
 
 @pytest.mark.parametrize(
     "sort", [SortOrder.NEWEST, SortOrder.PRICE_ASC, SortOrder.RELEVANCE, SortOrder.DISTANCE]
@@ -447,12 +469,12 @@ async def _set_rating(catalog: Catalog, practitioner_id: str, rating: float) -> 
 
 
 async def _set_status(catalog: Catalog, practitioner_id: str, status: str) -> None:
+    # Through the repository: it keeps the services' copy of the approval with the status.
     async with catalog._uow() as uow:
-        await uow.connection.execute(
-            sa.update(practitioners)
-            .where(practitioners.c.id == practitioner_id)
-            .values(status=status)
-        )
+        practitioner = await uow.practitioners.get(practitioner_id)
+        assert practitioner is not None
+        practitioner.status = PractitionerStatus(status)
+        await uow.practitioners.save_state(practitioner, datetime.now(UTC))
         await uow.commit()
 
 
