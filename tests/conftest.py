@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import aio_pika
 import pytest
@@ -14,6 +15,16 @@ from tests.infrastructure import postgres_database, require_rabbitmq, unique
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A PostgreSQL database of this test's own."""
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_database_url(request, tmp_path: Path) -> Iterator[str]:
+    """An empty database of this test's own, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path}/service.db"
+        return
     with postgres_database() as url:
         yield url
 

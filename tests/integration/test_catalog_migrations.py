@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from chassis.migrations import upgrade
 from services.catalog import bootstrap
-from tests.infrastructure import postgres_database
 
 NOW = "2026-11-01 10:00:00"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path}/catalog.db"
-        return
-    with postgres_database() as url:
-        yield url
 
 
 def _sync(url: str) -> sa.Engine:
@@ -73,12 +60,12 @@ def _rows_at_0001(engine: sa.Engine) -> None:
             )
 
 
-async def test_0002_fills_the_approval_and_coordinates_of_existing_services(database_url):
-    await asyncio.to_thread(upgrade, bootstrap.MIGRATIONS, database_url, "0001")
-    engine = _sync(database_url)
+async def test_0002_fills_the_approval_and_coordinates_of_existing_services(empty_database_url):
+    await asyncio.to_thread(upgrade, bootstrap.MIGRATIONS, empty_database_url, "0001")
+    engine = _sync(empty_database_url)
     try:
         _rows_at_0001(engine)
-        await asyncio.to_thread(upgrade, bootstrap.MIGRATIONS, database_url)
+        await asyncio.to_thread(upgrade, bootstrap.MIGRATIONS, empty_database_url)
         with engine.connect() as connection:
             rows = connection.execute(
                 sa.text(

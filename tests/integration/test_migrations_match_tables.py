@@ -7,8 +7,6 @@ builds its schema from the migrations until the code reads that column; this fin
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,21 +20,11 @@ from services.catalog import bootstrap as catalog_bootstrap
 from services.catalog.tables import metadata as catalog_metadata
 from services.identity import bootstrap as identity_bootstrap
 from services.identity.tables import metadata as identity_metadata
-from tests.infrastructure import postgres_database
 
 SERVICES = {
     "identity": (identity_bootstrap.MIGRATIONS, identity_metadata),
     "catalog": (catalog_bootstrap.MIGRATIONS, catalog_metadata),
 }
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path}/service.db"
-        return
-    with postgres_database() as url:
-        yield url
 
 
 # What the migrations make on purpose without a declaration in tables.py: catalog's GIN
@@ -55,10 +43,10 @@ def _ours(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: A
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
-async def test_the_migrations_build_the_declared_tables(service: str, database_url: str):
+async def test_the_migrations_build_the_declared_tables(service: str, empty_database_url: str):
     migrations, metadata = SERVICES[service]
-    await asyncio.to_thread(upgrade, migrations, database_url)
-    engine = sa.create_engine(database_url.replace("+aiosqlite", ""))
+    await asyncio.to_thread(upgrade, migrations, empty_database_url)
+    engine = sa.create_engine(empty_database_url.replace("+aiosqlite", ""))
     try:
         with engine.connect() as connection:
             context = MigrationContext.configure(
