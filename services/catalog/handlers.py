@@ -43,6 +43,7 @@ from services.catalog.events import (
     SERVICE_PUBLISHED,
     SERVICE_UPDATED,
 )
+from services.catalog.repository import Services
 from services.catalog.settings import CatalogSettings
 from services.catalog.uow import CatalogUnitOfWork
 from services.catalog.wire import service_terms, timestamp
@@ -212,7 +213,9 @@ class Catalog:
             owner_view = self._may_manage(principal, practitioner)
             if not practitioner.is_approved and not owner_view:
                 raise NotFound("no such practitioner")
-            views = await self._service_views(uow, await uow.services.active_of(practitioner.id))
+            views = await self._service_views(
+                uow, await uow.services.active_ids_of(practitioner.id)
+            )
         return PractitionerView(practitioner, owner_view, views)
 
     async def update_practitioner(
@@ -555,7 +558,7 @@ class Catalog:
             )
             if not rows:
                 raise NotFound("no such service")
-            [view] = await self._listing_views(uow, rows)
+            [view] = self._listing_views(rows)
         row = rows[0]
         public = view.service.is_active and row.practitioner_status == "approved"
         may_manage = (
@@ -646,7 +649,7 @@ class Catalog:
                 )
             more = len(hits) > page.size
             hits = hits[: page.size]
-            views = await self._listing_views(uow, [h.row for h in hits])
+            views = self._listing_views([h.row for h in hits])
         token = page.next_token(_token_key(hits[-1].key)) if more else ""
         return Page(views, token, total)
 
@@ -656,7 +659,7 @@ class Catalog:
         page = page_request(page_size, page_token, query={"own": principal.subject}, key_length=1)
         async with self._uow(write=False) as uow:
             practitioner = await self._own_practitioner(uow, principal)
-            found, total = await uow.services.list_own(
+            found, total = await uow.services.own_ids(
                 practitioner.id,
                 after_id=page.after[0] if page.after else None,
                 limit=page.size + 1,
@@ -664,13 +667,13 @@ class Catalog:
             more = len(found) > page.size
             found = found[: page.size]
             views = await self._service_views(uow, found)
-        return Page(views, page.next_token([found[-1].id]) if more else "", total)
+        return Page(views, page.next_token([found[-1]]) if more else "", total)
 
     async def batch_get_services(self, ids: Sequence[str]) -> list[ServiceView]:
         _check_ids("names", ids)
         async with self._uow(write=False) as uow:
             rows = await search.listings_by_id(uow.connection, list(dict.fromkeys(ids)))
-            views = {v.service.id: v for v in await self._listing_views(uow, rows)}
+            views = {v.service.id: v for v in self._listing_views(rows)}
         return [views[i] for i in ids if i in views]
 
     async def batch_get_practitioners(
@@ -775,13 +778,12 @@ class Catalog:
         )
         if not rows:
             raise NotFound("no such service")
-        return (await self._listing_views(uow, rows))[0]
+        return self._listing_views(rows)[0]
 
-    async def _listing_views(
-        self, uow: CatalogUnitOfWork, rows: Sequence[Any]
-    ) -> list[ServiceView]:
+    @staticmethod
+    def _listing_views(rows: Sequence[Any]) -> list[ServiceView]:
         """Views of services from listing rows, in the rows' order."""
-        found = uow.services.from_rows(rows)
+        found = Services.from_rows(rows)
         return [
             ServiceView(
                 service=service,
@@ -798,10 +800,9 @@ class Catalog:
         ]
 
     async def _service_views(
-        self, uow: CatalogUnitOfWork, found: Sequence[Service]
+        self, uow: CatalogUnitOfWork, service_ids: Sequence[str]
     ) -> list[ServiceView]:
-        rows = await search.listings_by_id(uow.connection, [s.id for s in found])
-        return await self._listing_views(uow, rows)
+        return self._listing_views(await search.listings_by_id(uow.connection, service_ids))
 
     @staticmethod
     async def _index_service(

@@ -635,18 +635,17 @@ class Services:
             )
         ).scalar_one()
 
-    async def active_of(self, practitioner_id: str) -> list[Service]:
-        rows = (
-            await self._c.execute(
-                sa.select(*service_columns(self._c.dialect.name))
-                .where(
-                    services.c.practitioner_id == practitioner_id,
-                    services.c.status == ServiceStatus.ACTIVE.value,
-                )
-                .order_by(services.c.created_at.desc(), services.c.id)
+    async def active_ids_of(self, practitioner_id: str) -> list[str]:
+        """A practitioner's active services, newest first."""
+        rows = await self._c.execute(
+            sa.select(services.c.id)
+            .where(
+                services.c.practitioner_id == practitioner_id,
+                services.c.status == ServiceStatus.ACTIVE.value,
             )
-        ).all()
-        return self.from_rows(rows)
+            .order_by(services.c.created_at.desc(), services.c.id)
+        )
+        return [r.id for r in rows]
 
     async def ids_of(self, practitioner_id: str) -> list[str]:
         rows = await self._c.execute(
@@ -654,19 +653,20 @@ class Services:
         )
         return [r.id for r in rows]
 
-    async def list_own(
+    async def own_ids(
         self, practitioner_id: str, *, after_id: str | None, limit: int
-    ) -> tuple[list[Service], int]:
-        """A practitioner's services, newest first (ids are time-ordered)."""
+    ) -> tuple[list[str], int]:
+        """A page of a practitioner's services, newest first (ids are time-ordered), and
+        how many there are."""
         condition = services.c.practitioner_id == practitioner_id
         total = (
             await self._c.execute(sa.select(sa.func.count()).select_from(services).where(condition))
         ).scalar_one()
-        query = sa.select(*service_columns(self._c.dialect.name)).where(condition)
+        query = sa.select(services.c.id).where(condition)
         if after_id is not None:
             query = query.where(services.c.id < after_id)
-        rows = (await self._c.execute(query.order_by(services.c.id.desc()).limit(limit))).all()
-        return self.from_rows(rows), total
+        rows = await self._c.execute(query.order_by(services.c.id.desc()).limit(limit))
+        return [r.id for r in rows], total
 
     async def referencing(self, service_id: str) -> bool:
         """Whether an active package or bundle is built on this service."""

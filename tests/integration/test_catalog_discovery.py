@@ -518,3 +518,19 @@ async def test_a_courses_dated_sessions_and_a_bundles_parts_read_back_whole(cata
     for view in (batch[0], await catalog.get_service(None, bundle_id)):
         assert [(i.service_id, i.quantity) for i in view.service.bundle_items] == expected_parts
         assert view.service.sessions == []
+
+
+async def test_a_practitioner_pages_through_their_own_services_and_shows_the_active_ones(
+    catalog: Catalog,
+):
+    cats = await categories(catalog)
+    ana = await seller(catalog, "Ana", LISBON, ["en"])
+    made = [await offer(catalog, ana, draft(f"Class {n}", cats["yoga"], 4000)) for n in range(3)]
+    await catalog.archive_service(ana.principal, made[0])
+    first = await catalog.list_own_services(ana.principal, 2, "")
+    assert [v.service.id for v in first.items] == [made[2], made[1]] and first.total == 3
+    rest = await catalog.list_own_services(ana.principal, 2, first.next_page_token)
+    assert [v.service.id for v in rest.items] == [made[0]] and rest.next_page_token == ""
+    assert not rest.items[0].service.is_active  # the owner sees archived services too
+    public = await catalog.get_practitioner(None, f"practitioners/{ana.practitioner_id}")
+    assert {v.service.id for v in public.services} == {made[1], made[2]}
