@@ -19,7 +19,7 @@ from chassis.errors import (
 )
 from chassis.idempotency import check_request_id, fingerprint, previous_result, remember_result
 from chassis.ids import is_uuid, new_id
-from chassis.pagination import page_request
+from chassis.pagination import KeyPart, page_request
 from chassis.validation import Violations
 from estuary.catalog.v1 import events_pb2
 from services.catalog import domain, search
@@ -248,7 +248,7 @@ class Catalog:
         self, query: search.PractitionerQuery, page_size: int, page_token: str
     ) -> Page:
         """Approved practitioners matching a discovery query."""
-        page = page_request(page_size, page_token, query=query.fingerprint(), key_length=2)
+        page = page_request(page_size, page_token, query=query.fingerprint(), key=search.CURSOR_KEY)
         async with self._uow(write=False, scan=True) as uow:
             found, total = await search.search_practitioners(
                 uow.connection, query, after=_after(page.after), limit=page.size + 1
@@ -267,7 +267,9 @@ class Catalog:
         self, status: PractitionerStatus, page_size: int, page_token: str
     ) -> Page:
         """Applications in a status, oldest first, for staff review."""
-        page = page_request(page_size, page_token, query={"status": status.value}, key_length=1)
+        page = page_request(
+            page_size, page_token, query={"status": status.value}, key=(KeyPart.ID,)
+        )
         async with self._uow(write=False) as uow:
             found, total = await uow.practitioners.list_by_status(
                 status, after_id=page.after[0] if page.after else None, limit=page.size + 1
@@ -637,7 +639,7 @@ class Catalog:
         (an id or a slug) takes in its subcategories."""
         query = replace(query, category=category)
         # The cursor belongs to the query as asked, so new subcategories do not void it.
-        page = page_request(page_size, page_token, query=query.fingerprint(), key_length=2)
+        page = page_request(page_size, page_token, query=query.fingerprint(), key=search.CURSOR_KEY)
         async with self._uow(write=False, scan=True) as uow:
             hits, total = await search.search_services(
                 uow.connection, query, after=_after(page.after), limit=page.size + 1
@@ -656,7 +658,9 @@ class Catalog:
     async def list_own_services(
         self, principal: Principal, page_size: int, page_token: str
     ) -> Page:
-        page = page_request(page_size, page_token, query={"own": principal.subject}, key_length=1)
+        page = page_request(
+            page_size, page_token, query={"own": principal.subject}, key=(KeyPart.ID,)
+        )
         async with self._uow(write=False) as uow:
             practitioner = await self._own_practitioner(uow, principal)
             found, total = await uow.services.own_ids(

@@ -19,6 +19,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chassis.errors import InvalidArgument
+from chassis.pagination import KeyPart
 from services.catalog.domain import LocationKind, PractitionerStatus, ServiceKind, ServiceStatus
 from services.catalog.domain import SortOrder as Sort
 from services.catalog.repository import service_columns
@@ -35,6 +37,8 @@ EARTH_RADIUS_KM = 6371.0088
 # Where virtual services sort when ordering by distance: after every real place.
 NO_DISTANCE = 1.0e9
 TEXT_CONFIG = "english"
+# A discovery cursor: the last item's sort value (null when sorted newest first), then its id.
+CURSOR_KEY = (KeyPart.NUMBER_OR_NULL, KeyPart.ID)
 
 services_fts = sa.table("services_fts", sa.column("service_id"), sa.column("services_fts"))
 practitioners_fts = sa.table(
@@ -455,6 +459,8 @@ async def search_services(
     """A page of active services of approved practitioners, and how many match in all."""
     shape, values = _service_parameters(connection.dialect.name, query, after, limit)
     statements = _service_statements(shape)
+    if after is not None:
+        _check_after(after, 2 if statements.sorted_by_value else 1)
     page = (await connection.execute(statements.page, values)).all()
     if after is None:
         total = page[0].total_matches if page else 0
@@ -465,6 +471,14 @@ async def search_services(
         for row in page
     ]
     return hits, total
+
+
+def _check_after(after: Sequence[Any], length: int) -> None:
+    """Refuses a cursor whose key does not fit the query's order."""
+    # A forged token can hold a sort value the order lacks, or lack the one it needs; the
+    # statement would then miss a parameter.
+    if len(after) != length:
+        raise InvalidArgument.field("page_token", "is not a token this API issued")
 
 
 def _service_sort(sort: Sort, rank: Any, distance: Any) -> SortKey:
@@ -559,6 +573,8 @@ async def search_practitioners(
         key = SortKey(sa.func.coalesce(distance, NO_DISTANCE), descending=False)
     else:
         key = SortKey(None, descending=True, id_descending=True)
+    if after is not None:
+        _check_after(after, key.length)
     total = (
         await connection.execute(
             sa.select(sa.func.count()).select_from(practitioners).where(*conditions),

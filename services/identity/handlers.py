@@ -30,7 +30,7 @@ from chassis.errors import (
 )
 from chassis.idempotency import check_request_id, fingerprint, previous_result, remember_result
 from chassis.ids import is_uuid, new_id
-from chassis.pagination import page_request
+from chassis.pagination import KeyPart, page_request
 from chassis.validation import Violations
 from estuary.identity.v1 import events_pb2
 from services.identity import domain
@@ -347,7 +347,7 @@ class Identity:
             raise InvalidArgument.field("query", "must be at most 254 characters", "too_long")
         flt = UserFilter(query=query, role=role, status=status)
         page = page_request(
-            page_size, page_token, query={"q": query, "r": role, "s": status}, key_length=1
+            page_size, page_token, query={"q": query, "r": role, "s": status}, key=(KeyPart.ID,)
         )
         async with self._uow(write=False) as uow:
             found, total = await uow.users.list(
@@ -397,7 +397,7 @@ class Identity:
     ) -> Page:
         """The audit log, newest first."""
         page = page_request(
-            page_size, page_token, query={"t": target_user_id, "a": actor_id}, key_length=1
+            page_size, page_token, query={"t": target_user_id, "a": actor_id}, key=(KeyPart.ID,)
         )
         async with self._uow(write=False) as uow:
             entries, total = await uow.audit_log.list(
