@@ -11,7 +11,6 @@ from typing import Any
 from urllib.parse import urlparse
 
 import orjson
-from email_validator import EmailNotValidError, validate_email
 
 from chassis.auth.principal import STAFF_ROLES, Role
 from chassis.errors import FieldViolation, InvalidArgument, Unauthenticated
@@ -23,7 +22,6 @@ FULL_NAME_MAX_LENGTH = 200
 BIO_MAX_LENGTH = 2000
 URL_MAX_LENGTH = 2048
 PREFERENCES_MAX_BYTES = 8192
-EMAIL_MAX_LENGTH = 254
 
 # Passwords that appear at the top of every breach list; NIST SP 800-63B asks us to refuse
 # them rather than impose composition rules.
@@ -134,28 +132,6 @@ class User:
     @property
     def is_admin(self) -> bool:
         return Role.ADMIN in self.roles
-
-
-def email_key(email: str) -> str:
-    """The case-insensitive identity of an address."""
-    return email.strip().lower()
-
-
-def normalize_email(value: str, field_name: str = "email") -> str:
-    """A syntactically valid address (domain lower-cased), or an error naming the field."""
-    value = value.strip()
-    if not value:
-        raise InvalidArgument.field(field_name, "is required", "required")
-    if len(value) > EMAIL_MAX_LENGTH:
-        raise InvalidArgument.field(
-            field_name, f"must be at most {EMAIL_MAX_LENGTH} characters", "too_long"
-        )
-    try:
-        return validate_email(value, check_deliverability=False).normalized
-    except EmailNotValidError as error:
-        raise InvalidArgument.field(
-            field_name, f"is not a valid email address: {error}", "invalid_email"
-        ) from error
 
 
 def check_password(password: str, *, email: str = "", field_name: str = "password") -> None:

@@ -18,6 +18,7 @@ from chassis.auth.tokens import TokenIssuer, TokenVerifier
 from chassis.bus.outbox import forget_subject
 from chassis.clock import Clock
 from chassis.context import current_request_id
+from chassis.emails import email_key, normalize_email
 from chassis.errors import (
     AlreadyExists,
     DomainError,
@@ -113,14 +114,14 @@ class Identity:
     ) -> User:
         """Creates a client account and emits user.registered with a verification token."""
         violations = Violations()
-        normalized = violations.check(lambda: domain.normalize_email(email), "")
+        normalized = violations.check(lambda: normalize_email(email), "")
         full = violations.check(lambda: domain.check_full_name(full_name), "")
         problem = domain.password_problem(password, email=email)
         if problem:
             violations.add("password", *problem)
         violations.raise_if_any()
         check_request_id(request_id)
-        request_fingerprint = fingerprint(domain.email_key(normalized), full)
+        request_fingerprint = fingerprint(email_key(normalized), full)
         password_hash = await self._passwords.hash(password)
         async with self._uow() as uow:
             if request_id:
@@ -197,7 +198,7 @@ class Identity:
     async def request_password_reset(self, email: str) -> None:
         """Emits user.password_reset_requested for an active account; silent otherwise."""
         try:
-            normalized = domain.normalize_email(email)
+            normalized = normalize_email(email)
         except InvalidArgument:
             return  # the same answer as for an unknown address: no enumeration
         async with self._uow() as uow:
@@ -415,7 +416,7 @@ class Identity:
     async def login(self, email: str, password: str, user_agent: str = "") -> IssuedTokens:
         """A new session for the right email and password; one answer for every wrong one."""
         try:
-            normalized = domain.normalize_email(email)
+            normalized = normalize_email(email)
         except InvalidArgument:
             normalized = ""
         async with self._uow(write=False) as uow:
@@ -523,7 +524,7 @@ class Identity:
 
     async def create_admin(self, email: str, password: str, full_name: str) -> User:
         """Creates an admin (CLI and start-up bootstrap); their email counts as verified."""
-        normalized = domain.normalize_email(email)
+        normalized = normalize_email(email)
         domain.check_password(password, email=normalized)
         name = domain.check_full_name(full_name)
         password_hash = await self._passwords.hash(password)

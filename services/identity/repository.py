@@ -10,8 +10,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chassis.emails import email_key
 from chassis.ids import new_id
-from services.identity.domain import KeyStatus, TokenPurpose, User, UserStatus, email_key
+from services.identity.domain import KeyStatus, TokenPurpose, User, UserStatus
 from services.identity.tables import (
     audit_entries,
     auth_sessions,
