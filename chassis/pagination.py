@@ -22,13 +22,13 @@ import orjson
 
 from chassis.errors import InvalidArgument
 from chassis.ids import is_uuid
+from chassis.validation import INT64_MAX, INT64_MIN
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 # Issued tokens are about a hundred characters; anything far longer is not one of ours and
 # is refused before it is decoded.
 MAX_TOKEN_LENGTH = 1024
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 

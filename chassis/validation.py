@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import zoneinfo
 from collections.abc import Callable
 from functools import cache
+from importlib import resources
 from typing import TypeVar
 
 from chassis.errors import FieldViolation, InvalidArgument
 
 T = TypeVar("T")
+
+# The range of a proto int64, which every integer that reaches a query or a message must fit.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 class Violations:
@@ -39,7 +42,14 @@ class Violations:
 
 @cache
 def _timezones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+    """The zone names of the IANA database, as the pinned tzdata package ships them."""
+    # Not zoneinfo.available_timezones(): it adds whatever files the machine's own zoneinfo
+    # folder holds, so Debian's "localtime" (this host's zone, whatever that is) would pass
+    # on one machine and fail on another. Links such as US/Eastern or Asia/Calcutta stay
+    # valid: they are IANA names that resolve to a real zone, and browsers still report some
+    # of them. "Factory" is in the database but stands for "no zone configured", not a place.
+    names = resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8").split()
+    return frozenset(names) - {"Factory"}
 
 
 def check_timezone(value: str, field: str = "timezone", *, required: bool = False) -> str:

@@ -10,8 +10,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from chassis.errors import InvalidArgument
+from chassis.money import check_currency
 from chassis.validation import Violations, check_timezone
-from services.catalog.reference import CURRENCIES, LANGUAGES
+from services.catalog.reference import COUNTRIES, LANGUAGES
 
 
 class PractitionerStatus(StrEnum):
@@ -275,9 +276,6 @@ def check_profile(profile: Profile, v: Violations | None = None) -> Profile:
     return checked
 
 
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
-
-
 def check_location(location: Location, v: Violations, prefix: str = "") -> Location:
     """A virtual location, or an in-person one with an address and coordinates."""
     if location.kind is LocationKind.VIRTUAL:
@@ -297,9 +295,10 @@ def check_location(location: Location, v: Violations, prefix: str = "") -> Locat
         city=_text(v, f"{prefix}city", location.city, low=1, high=100),
         country_code=location.country_code.strip().upper(),
     )
-    if not _COUNTRY.match(checked.country_code):
+    if checked.country_code not in COUNTRIES:
+        # Named as the API names it (country), like lat and lng below.
         v.add(
-            f"{prefix}country_code",
+            f"{prefix}country",
             "must be an ISO 3166-1 alpha-2 code such as PT",
             "invalid_country",
         )
@@ -366,8 +365,7 @@ def check_service(service: Service, context: ServiceContext) -> Service:
     )
     if not context.category_exists:
         v.add("category_id", "is not a category", "unknown_category")
-    if s.currency not in CURRENCIES:
-        v.add("price.currency", "must be an ISO 4217 code such as EUR", "invalid_currency")
+    v.check(lambda: check_currency(s.currency, "price.currency"), "")
     if not 0 <= s.price_minor <= MAX_PRICE_MINOR:
         v.add("price.amount_minor", "must be between 0 and 10000000000", "out_of_range")
     _check_location_choice(s, context, v)
