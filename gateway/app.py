@@ -14,7 +14,7 @@ from chassis.auth.tokens import KeySet, TokenVerifier
 from chassis.clock import Clock
 from chassis.telemetry import instrument_fastapi
 from gateway.backends import Backends
-from gateway.middleware import EdgeMiddleware, TooManyRequests, too_many_requests
+from gateway.middleware import BodyLimit, EdgeMiddleware, TooManyRequests, too_many_requests
 from gateway.problems import install_problem_handlers
 from gateway.ratelimit import Counter, MemoryCounter, RedisCounter
 from gateway.routes import admin, auth, health, practitioners, services, users
@@ -80,6 +80,8 @@ def create_app(settings: GatewaySettings, *, counter: Counter | None = None) -> 
         services.router,
     ):
         app.include_router(router)
+    # Inside the edge, so a 413 carries the request id and is counted against the budget.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, routes=app.router.routes)
     app.add_middleware(EdgeMiddleware, settings=settings, counter=counter, verifier=verifier)
     # Added last, so outermost: even the edge's own 429s and 500s carry CORS headers.
     if settings.cors_origins:

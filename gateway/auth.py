@@ -29,7 +29,11 @@ class Caller:
 
 def bearer_token(request: Request) -> str | None:
     """The token of an 'Authorization: Bearer' header, if there is one."""
-    header = request.headers.get("authorization")
+    return token_of_header(request.headers.get("authorization"))
+
+
+def token_of_header(header: str | None) -> str | None:
+    """The token of an Authorization header's value; 401 unless it reads 'Bearer <token>'."""
     if not header:
         return None
     scheme, _, token = header.partition(" ")

@@ -1,21 +1,38 @@
-"""The edge's per-request work, as plain ASGI for speed: request ids and rate limits."""
+"""The edge's per-request work, as plain ASGI for speed: request ids, who is calling, rate
+limits and the body limit."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chassis.auth.principal import Role
 from chassis.context import is_valid_request_id, new_request_id, request_id_var
-from chassis.errors import DomainError
-from gateway.auth import Caller
-from gateway.problems import problem_response
+from chassis.errors import DomainError, http_status_for
+from gateway.auth import Caller, token_of_header
+from gateway.problems import PayloadTooLarge, payload_too_large, problem_response
 from gateway.ratelimit import Counter, Verdict
 from gateway.settings import GatewaySettings
 
 HOUR = 3600
+# Routes whose caller is whoever the body names (an email, a one-time or refresh token), not
+# the bearer of an access token: their budget is the client address's whatever token comes
+# along, so an account farmed for its token buys no fresh attempts at them.
+CREDENTIAL_ROUTES = frozenset(
+    {
+        "/api/v1/auth/register",
+        "/api/v1/auth/login",
+        "/api/v1/auth/token/refresh",
+        "/api/v1/auth/verify-email",
+        "/api/v1/auth/password/reset",
+        "/api/v1/auth/password/reset/confirm",
+    }
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +66,8 @@ def too_many_requests(verdict: Verdict) -> Any:
 
 
 class EdgeMiddleware:
-    """Assigns the request id and applies the per-hour budget of the caller's kind."""
+    """Assigns the request id, verifies the caller's token and applies the per-hour budget of
+    the caller's kind."""
 
     def __init__(
         self, app: ASGIApp, *, settings: GatewaySettings, counter: Counter, verifier: Any
@@ -74,30 +92,24 @@ class EdgeMiddleware:
         request_id = request_id or new_request_id()
         token = request_id_var.set(request_id)
         extra_headers: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id.encode())]
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                headers.extend(h for h in extra_headers if h[0] not in present)
+                message["headers"] = headers
+            await send(message)
+
         try:
-            if self._settings.rate_limit_enabled and scope["path"].startswith("/api/"):
-                verdict = await self._budget(scope, authorization)
-                extra_headers.extend(
-                    (k.lower().encode(), v.encode()) for k, v in verdict.headers().items()
-                )
-                if not verdict.allowed:
-                    response = too_many_requests(verdict)
-                    response.headers["x-request-id"] = request_id
-                    await response(scope, receive, send)
+            if scope["path"].startswith("/api/"):
+                refusal = await self._admit(scope, authorization, extra_headers)
+                if refusal is not None:
+                    await refusal(scope, receive, send_with_headers)
                     return
-
-            started = False
-
-            async def send_with_headers(message: Message) -> None:
-                nonlocal started
-                if message["type"] == "http.response.start":
-                    started = True
-                    headers = list(message.get("headers", []))
-                    present = {k.lower() for k, _ in headers}
-                    headers.extend(h for h in extra_headers if h[0] not in present)
-                    message["headers"] = headers
-                await send(message)
-
             try:
                 await self.app(scope, receive, send_with_headers)
             except Exception:
@@ -112,22 +124,45 @@ class EdgeMiddleware:
         finally:
             request_id_var.reset(token)
 
-    async def _budget(self, scope: Scope, authorization: str | None) -> Verdict:
-        settings = self._settings
+    async def _admit(
+        self, scope: Scope, authorization: str | None, extra_headers: list[tuple[bytes, bytes]]
+    ) -> Response | None:
+        """Verifies the caller and spends their budget; the refusal, if the request has one.
+
+        A token that does not verify is 401 wherever it is sent (never 429: the client must
+        learn that its token is bad), and its request is spent from the address's budget.
+        """
         caller = None
-        if authorization:
-            scheme, _, bearer = authorization.partition(" ")
-            if scheme.lower() == "bearer" and bearer.strip():
-                try:
-                    principal = await self._verifier.verify(bearer.strip())
-                    caller = Caller(principal, bearer.strip())
-                except DomainError:
-                    caller = None  # the route answers 401; the budget is the anonymous one
+        bad_token: DomainError | None = None
+        if authorization and scope["path"] not in CREDENTIAL_ROUTES:
+            try:
+                bearer = token_of_header(authorization)
+                if bearer:
+                    caller = Caller(await self._verifier.verify(bearer), bearer)
+            except DomainError as error:
+                bad_token = error
+        if caller is not None:
+            scope.setdefault("state", {})["caller"] = caller
+        verdict = None
+        if self._settings.rate_limit_enabled:
+            verdict = await self._budget(scope, caller)
+            extra_headers.extend(
+                (k.lower().encode(), v.encode()) for k, v in verdict.headers().items()
+            )
+        if bad_token is not None:
+            return problem_response(
+                http_status_for(bad_token.grpc_code), bad_token.reason, bad_token.message
+            )
+        if verdict is not None and not verdict.allowed:
+            return too_many_requests(verdict)
+        return None
+
+    async def _budget(self, scope: Scope, caller: Caller | None) -> Verdict:
+        settings = self._settings
         if caller is None:
             key = "ip:" + client_address(scope, settings.trust_forwarded_for)
             limit = settings.rate_limit_anonymous_per_hour
         else:
-            scope.setdefault("state", {})["caller"] = caller
             key = "user:" + caller.principal.subject
             roles = caller.principal.roles
             limit = (
@@ -136,3 +171,80 @@ class EdgeMiddleware:
                 else settings.rate_limit_client_per_hour
             )
         return await self._counter.check(key, limit, HOUR, exact=False)
+
+
+class BodyLimit:
+    """Refuses a request body past its limit with 413, without reading the rest of it.
+
+    A declared Content-Length is judged before the request goes on; a chunked (or understated)
+    body is counted as the route reads it. The limit is `max_bytes` unless the request's route
+    declares a larger `max_body_size`; routes are looked up only for a body past `max_bytes`,
+    so the usual request pays nothing for them.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, routes: Sequence[BaseRoute]) -> None:
+        self.app = app
+        self._max_bytes = max_bytes
+        self._routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        allowed = self._max_bytes
+        route_consulted = False
+
+        def limit_for(size: int) -> int:
+            nonlocal allowed, route_consulted
+            if size > allowed and not route_consulted:
+                route_consulted = True
+                allowed = self._route_limit(scope)
+            return allowed
+
+        declared = _content_length(scope)
+        if declared is not None and declared > limit_for(declared):
+            await payload_too_large(PayloadTooLarge(allowed))(scope, receive, send)
+            return
+        received = 0
+
+        async def receive_within_limit() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit_for(received):
+                    # An HTTPException, which FastAPI's body reading lets through to the
+                    # app's handler; caught below when something else was reading.
+                    raise PayloadTooLarge(allowed)
+            return message
+
+        started = False
+
+        async def send_noting_start(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive_within_limit, send_noting_start)
+        except PayloadTooLarge as error:
+            if started:
+                raise
+            await payload_too_large(error)(scope, receive, send)
+
+    def _route_limit(self, scope: Scope) -> int:
+        for route in self._routes:
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return max(self._max_bytes, getattr(route, "max_body_size", None) or 0)
+        return self._max_bytes
+
+
+def _content_length(scope: Scope) -> int | None:
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None  # the HTTP server refuses it before we see it
+    return None

@@ -54,7 +54,7 @@ class Problem(BaseModel):
 
     type: str
     title: str
-    status: int
+    status: int = Field(ge=100, le=599)
     detail: str
     code: str = Field(description="A stable machine-readable reason, e.g. 'EMAIL_TAKEN'.")
     errors: list[Violation] = Field(default_factory=list)
@@ -84,6 +84,27 @@ def problem_response(
     for key, value in (headers or {}).items():
         response.headers[key] = value
     return response
+
+
+class PayloadTooLarge(HTTPException):
+    """A request body past its limit; an HTTPException, which FastAPI's body reading lets
+    through to the handler rather than calling it a parse error."""
+
+    def __init__(self, limit: int) -> None:
+        # The rest of the body is not read: the connection cannot carry another request.
+        super().__init__(413, f"must be at most {limit} bytes", headers={"Connection": "close"})
+        self.limit = limit
+
+
+def payload_too_large(error: PayloadTooLarge) -> Response:
+    """The 413 for a body past its limit, naming the body as the field at fault."""
+    return problem_response(
+        413,
+        "PAYLOAD_TOO_LARGE",
+        f"the request body {error.detail}",
+        [FieldViolation("body", error.detail, "too_large")],
+        headers=dict(error.headers or {}),
+    )
 
 
 def _location(loc: Sequence[Any]) -> str:
@@ -147,9 +168,24 @@ async def _domain_error(request: Request, error: Exception) -> Response:
 async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(error.status_code, "HTTP_ERROR")
+    violations = []
+    if error.status_code == 400:
+        # FastAPI's one 400 of its own: a body it could not read (e.g. JSON nested past what
+        # the parser recurses into).
+        code = "MALFORMED_BODY"
+        violations = [FieldViolation("body", "could not be read as JSON", "unreadable")]
     return problem_response(
-        error.status_code, code, str(error.detail), headers=dict(error.headers or {})
+        error.status_code,
+        code,
+        str(error.detail),
+        violations,
+        headers=dict(error.headers or {}),
     )
+
+
+async def _payload_too_large(request: Request, error: Exception) -> Response:
+    assert isinstance(error, PayloadTooLarge)
+    return payload_too_large(error)
 
 
 async def _unexpected(request: Request, error: Exception) -> Response:
@@ -163,6 +199,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(grpc.aio.AioRpcError, _rpc_failed)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(PayloadTooLarge, _payload_too_large)
     app.add_exception_handler(Exception, _unexpected)
 
 
@@ -171,6 +208,11 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {
         "model": Problem,
         "description": "The request's shape is wrong.",
+        "content": {MEDIA_TYPE: {}},
+    },
+    413: {
+        "model": Problem,
+        "description": "The request body is larger than the gateway accepts.",
         "content": {MEDIA_TYPE: {}},
     },
     429: {

@@ -7,7 +7,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class GatewaySettings(BaseSettings):
-    """Where the backends are, and the edge's own policies (rate limits, CORS)."""
+    """Where the backends are, and the edge's own policies (body and rate limits, CORS)."""
 
     model_config = SettingsConfigDict(env_prefix="ESTUARY_", extra="ignore")
 
@@ -20,6 +20,11 @@ class GatewaySettings(BaseSettings):
     backend_deadline_seconds: float = Field(5.0, gt=0)
     redis_url: str | None = Field(
         None, description="redis://... shares rate-limit counters across replicas; else memory."
+    )
+    max_body_bytes: int = Field(
+        1_048_576,
+        ge=1,
+        description="The largest request body, in bytes; a route may declare a larger one.",
     )
     rate_limit_enabled: bool = True
     rate_limit_anonymous_per_hour: int = Field(100, ge=1)

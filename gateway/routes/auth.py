@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request
 from starlette.responses import Response
 
+from chassis.emails import email_key, normalize_email
+from chassis.errors import InvalidArgument
 from estuary.identity.v1 import identity_pb2 as pb
 from gateway.auth import Caller, require_user
 from gateway.backends import Backends
@@ -46,6 +48,14 @@ def _address(request: Request) -> str:
     return client_address(request.scope, request.app.state.settings.trust_forwarded_for)
 
 
+def _account(email: str) -> str | None:
+    """The account an address names, exactly as identity keys it; None if it names none."""
+    try:
+        return email_key(normalize_email(email))
+    except InvalidArgument:
+        return None
+
+
 @router.post("/register", status_code=201, response_model=User, responses=responses(400, 409))
 async def register(
     body: RegisterBody,
@@ -56,9 +66,11 @@ async def register(
     """Creates a client account; a verification token goes out by email."""
     settings = request.app.state.settings
     if settings.rate_limit_enabled:
-        await _limit(
-            request, f"register:{_address(request)}", settings.rate_limit_register_per_minute
-        )
+        limit = settings.rate_limit_register_per_minute
+        await _limit(request, f"register:{_address(request)}", limit)
+        account = _account(body.email)
+        if account is not None:  # else identity refuses the address, whoever asks
+            await _limit(request, f"register:email:{account}", limit)
     user = await api.identity.RegisterUser(
         pb.RegisterUserRequest(
             email=body.email,
@@ -76,10 +88,11 @@ async def login(body: LoginBody, request: Request, api: Backends = Depends(backe
     """Exchanges email and password for an access token (60 min) and a refresh token."""
     settings = request.app.state.settings
     if settings.rate_limit_enabled:
+        # Every spelling identity reads as one account shares its bucket; spellings that name
+        # no account (identity answers 401 to them all) share one bucket per address.
+        account = _account(body.email) or "not-an-account"
         await _limit(
-            request,
-            f"login:{_address(request)}:{body.email.strip().lower()}",
-            settings.rate_limit_login_per_minute,
+            request, f"login:{_address(request)}:{account}", settings.rate_limit_login_per_minute
         )
     pair = await api.auth.Login(
         pb.LoginRequest(
@@ -128,14 +141,18 @@ async def verify_email(body: VerifyEmailBody, api: Backends = Depends(backends))
     return json_response(User.from_proto(result.user))
 
 
-@router.post("/password/reset", status_code=202, response_model=Accepted)
+@router.post("/password/reset", status_code=202, response_model=Accepted, responses=responses())
 async def request_password_reset(
     body: PasswordResetBody, request: Request, api: Backends = Depends(backends)
 ) -> Response:
     """Sends a reset token if the account exists; the answer is the same either way."""
     settings = request.app.state.settings
     if settings.rate_limit_enabled:
-        await _limit(request, f"reset:{_address(request)}", settings.rate_limit_login_per_minute)
+        limit = settings.rate_limit_login_per_minute
+        await _limit(request, f"reset:{_address(request)}", limit)
+        account = _account(body.email)
+        if account is not None:  # else identity sends nothing, whoever asks
+            await _limit(request, f"reset:email:{account}", limit)
     await api.identity.RequestPasswordReset(
         pb.RequestPasswordResetRequest(email=body.email), metadata=anonymous()
     )

@@ -29,7 +29,7 @@ from gateway.schemas.catalog import (
     SortName,
     service_fields_to_proto,
 )
-from gateway.schemas.common import DEFAULT_LIMIT, Cursor, Limit, Page, page_of
+from gateway.schemas.common import DEFAULT_LIMIT, Cursor, Int64, Limit, Page, page_of
 
 router = APIRouter(prefix="/api/v1/services", tags=["services"])
 
@@ -123,8 +123,8 @@ async def discover_services(
         str, Query(max_length=80, description="Id or slug; with subcategories.")
     ] = "",
     kind: KindName | None = None,
-    price_min: Annotated[int | None, Query(ge=0, description="Minor units.")] = None,
-    price_max: Annotated[int | None, Query(ge=0, description="Minor units.")] = None,
+    price_min: Annotated[Int64 | None, Query(ge=0, description="Minor units.")] = None,
+    price_max: Annotated[Int64 | None, Query(ge=0, description="Minor units.")] = None,
     currency: Annotated[str, Query(max_length=3)] = "",
     location: Annotated[LocationKindName | None, Query(description="virtual or in_person")] = None,
     lat: Annotated[float | None, Query(ge=-90, le=90)] = None,

@@ -7,12 +7,13 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.struct_pb2 import Struct
 from starlette.responses import Response
 
+from chassis.errors import InvalidArgument
 from estuary.identity.v1 import identity_pb2 as pb
 from gateway.auth import Caller, require_user
 from gateway.backends import Backends
 from gateway.problems import responses
 from gateway.routes.common import backends, json_response
-from gateway.schemas.identity import ProfilePatch, User
+from gateway.schemas.identity import PREFERENCES_MAX_DEPTH, ProfilePatch, User, nesting_depth
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
 
@@ -35,6 +36,12 @@ async def update_me(
     api: Backends = Depends(backends),
 ) -> Response:
     """Changes profile fields. Email, roles, status and ids cannot be set here."""
+    if nesting_depth(body.preferences) > PREFERENCES_MAX_DEPTH:
+        raise InvalidArgument.field(
+            "preferences",
+            f"must nest at most {PREFERENCES_MAX_DEPTH} levels of objects and lists",
+            "too_deep",
+        )
     paths = sorted(body.model_fields_set)
     user = pb.User(name="users/me")
     for path in paths:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from estuary.catalog.v1 import catalog_pb2 as pb
 from estuary.payments.v1 import events_pb2 as payments_pb
 from estuary.type.v1 import money_pb2
-from gateway.schemas.common import StrictBody
+from gateway.schemas.common import Int32, Int64, StrictBody
 
 KindName = Literal["session", "workshop", "course", "package", "bundle"]
 LocationKindName = Literal["virtual", "in_person"]
@@ -169,13 +169,13 @@ class Onboarding(BaseModel):
     first_service_created: bool
     availability_set: bool
     payouts_connected: bool
-    percent_complete: int
+    percent_complete: Int32
 
 
 class Money(BaseModel):
     """An amount in integer minor units of an ISO 4217 currency (4500 EUR = 45.00 EUR)."""
 
-    amount_minor: int
+    amount_minor: Int64
     currency: str
 
     @classmethod
@@ -293,29 +293,29 @@ class PractitionerSummary(BaseModel):
     id: str
     display_name: str
     rating_average: float
-    rating_count: int
+    rating_count: Int32
     featured: bool
 
 
 class RefundRule(BaseModel):
-    hours_before: int
-    refund_percent: int
+    hours_before: Int32
+    refund_percent: Int32
 
 
 class DatedSession(BaseModel):
     start_time: datetime
-    duration_minutes: int
+    duration_minutes: Int32
 
 
 class PackageTerms(BaseModel):
     session_service_id: str
-    session_count: int
-    validity_days: int
+    session_count: Int32
+    validity_days: Int32
 
 
 class BundleItem(BaseModel):
     service_id: str
-    quantity: int
+    quantity: Int32
 
 
 class ServiceLocation(BaseModel):
@@ -331,13 +331,13 @@ class ServiceOut(BaseModel):
     description: str
     category_id: str
     price: Money
-    duration_minutes: int
+    duration_minutes: Int32
     location: ServiceLocation
-    max_participants: int
-    buffer_before_minutes: int
-    buffer_after_minutes: int
-    min_notice_minutes: int
-    booking_window_days: int
+    max_participants: Int32
+    buffer_before_minutes: Int32
+    buffer_after_minutes: Int32
+    min_notice_minutes: Int32
+    booking_window_days: Int32
     cancellation_policy: list[RefundRule]
     sessions: list[DatedSession]
     package: PackageTerms | None
@@ -423,7 +423,7 @@ class PractitionerOut(BaseModel):
     bio: str
     specializations: list[str]
     certifications: list[str]
-    years_experience: int
+    years_experience: Int32
     languages: list[str]
     timezone: str
     locations: list[LocationOut]
@@ -431,7 +431,7 @@ class PractitionerOut(BaseModel):
     featured: bool
     tier: TierName
     rating_average: float
-    rating_count: int
+    rating_count: Int32
     created_at: datetime
     updated_at: datetime
     approved_at: datetime | None
@@ -503,7 +503,7 @@ class CategoryOut(BaseModel):
     name: str
     description: str
     parent_id: str | None
-    position: int
+    position: Int32
 
     @classmethod
     def from_proto(cls, c: pb.Category) -> CategoryOut:

@@ -11,10 +11,17 @@ from chassis.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 T = TypeVar("T")
 
+# Every integer a client sends becomes a proto field; these are the ranges of its type, so a
+# number the proto cannot hold is a 422 naming the field rather than a crash at the backend.
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+Int32 = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX)]
+Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+
 CURSOR_MAX_LENGTH = 1024
 
 Limit = Annotated[
-    int,
+    Int32,
     Query(ge=1, le=MAX_PAGE_SIZE, description=f"Page size, at most {MAX_PAGE_SIZE}."),
 ]
 Cursor = Annotated[
@@ -31,7 +38,7 @@ class Page(BaseModel, Generic[T]):
         description="Pass as cursor for the next page; null at the end."
     )
     has_more: bool
-    total: int | None = Field(None, description="How many items match in all, where cheap.")
+    total: Int32 | None = Field(None, description="How many items match in all, where cheap.")
 
 
 class StrictBody(BaseModel):

@@ -9,7 +9,7 @@ from google.protobuf import json_format
 from pydantic import BaseModel, Field
 
 from estuary.identity.v1 import identity_pb2 as pb
-from gateway.schemas.common import StrictBody
+from gateway.schemas.common import Int32, StrictBody
 
 RoleName = Literal["client", "practitioner", "staff", "admin"]
 StatusName = Literal["active", "suspended", "deleted"]
@@ -64,6 +64,24 @@ class PasswordChangeBody(StrictBody):
     new_password: str = Password
 
 
+# Protobuf's Struct, which carries preferences to identity, gives up past 100 levels (a list
+# counts twice); settings a client keeps are nowhere near as deep.
+PREFERENCES_MAX_DEPTH = 10
+
+
+def nesting_depth(value: Any) -> int:
+    """How deeply JSON objects and lists nest in a value: 0 for a scalar, 1 for a flat list."""
+    deepest = 0
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            depth += 1
+            deepest = max(deepest, depth)
+            pending.extend((v, depth) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 class ProfilePatch(StrictBody):
     """Only the fields present change; null clears a field. Anything else is refused."""
 
@@ -72,7 +90,11 @@ class ProfilePatch(StrictBody):
     timezone: str | None = Field(None, max_length=64, examples=["Europe/Lisbon"])
     avatar_url: str | None = Field(None, max_length=2048)
     bio: str | None = Field(None, max_length=2000)
-    preferences: dict[str, Any] | None = None
+    preferences: dict[str, Any] | None = Field(
+        None,
+        description=f"Free-form settings: at most {PREFERENCES_MAX_DEPTH} levels of objects "
+        "and lists, 8 KiB as JSON.",
+    )
 
 
 class ReasonBody(StrictBody):
@@ -88,7 +110,7 @@ class TokenPair(BaseModel):
     access_token: str
     refresh_token: str
     token_type: Literal["bearer"] = "bearer"
-    expires_in: int = Field(description="Seconds until the access token expires.")
+    expires_in: Int32 = Field(description="Seconds until the access token expires.")
 
     @classmethod
     def from_proto(cls, pair: pb.TokenPair) -> TokenPair:
@@ -134,7 +156,7 @@ class User(BaseModel):
 
 
 class LogoutAllResult(BaseModel):
-    revoked_sessions: int
+    revoked_sessions: Int32
 
 
 class Accepted(BaseModel):

@@ -97,15 +97,24 @@ def needs_a_token(operation: Any) -> bool:
 gateway_schema = schemathesis.openapi.from_dict(create_app(GatewaySettings()).openapi())
 
 
+def test_the_fuzzed_document_is_the_one_the_gateway_serves(fuzzed_suite):
+    served = httpx.get(f"{fuzzed_suite.stack.base_url}/openapi.json").json()
+    assert served == gateway_schema.raw_schema
+    operations = {(m, p) for p, ops in served["paths"].items() for m in ops}
+    assert len(operations) == len(list(gateway_schema.get_all_operations()))
+
+
 @gateway_schema.parametrize()
-# Random generation only (valid and invalid data alike): schemathesis's exhaustive coverage
-# phase triples the run, and the tables below break each identity field deliberately.
+# Valid and invalid data alike, in two phases: schemathesis's coverage phase (each field's
+# boundaries and just past them, e.g. an integer one past its proto type's range), then ten
+# random examples per operation. The whole run stays near a minute; the tables below break
+# each identity field deliberately.
 @settings(
     max_examples=10,
     deadline=None,
     suppress_health_check=list(HealthCheck),
     derandomize=True,
-    phases=[Phase.generate],
+    phases=[Phase.explicit, Phase.generate],
 )
 def test_no_generated_request_gets_a_5xx_and_every_refusal_is_a_problem(
     case, fuzzed_suite, callers
@@ -303,3 +312,44 @@ async def test_bad_list_parameters_name_the_parameter_the_client_sent(stack: Sta
         not_an_id = await client.get("/api/v1/admin/users/not-a-user-id", headers=admin.headers)
         assert not_an_id.status_code == 422
         assert [e["field"] for e in not_an_id.json()["errors"]] == ["user_id"]
+
+
+async def test_numbers_past_their_proto_type_are_refused_naming_the_field(stack: Stack):
+    int64_max, int32_max = 2**63 - 1, 2**31 - 1
+    async with stack.client() as client:
+        ana = await sign_up(client)
+        for params, field_name in (
+            ({"price_min": int64_max + 1}, "price_min"),
+            ({"price_max": int64_max + 1}, "price_max"),
+            ({"price_min": -1}, "price_min"),
+            ({"limit": int32_max + 1}, "limit"),
+        ):
+            answer = await client.get("/api/v1/services", params=params)
+            assert answer.status_code == 422, (params, answer.text)
+            assert_answer_is_a_problem(answer, str(params))
+            assert [e["field"] for e in answer.json()["errors"]] == [field_name], answer.text
+        widest = await client.get(
+            "/api/v1/services", params={"price_min": 0, "price_max": int64_max}
+        )
+        assert widest.status_code == 200, widest.text
+        service = {
+            "kind": "session",
+            "title": "Breathwork",
+            "category_id": SOMEONE,
+            "price": {"amount_minor": int64_max + 1, "currency": "EUR"},
+            "duration_minutes": 60,
+        }
+        for body, field_name in (
+            (service, "price.amount_minor"),
+            (
+                dict(
+                    service,
+                    price={"amount_minor": 100, "currency": "EUR"},
+                    max_participants=int32_max + 1,
+                ),
+                "max_participants",
+            ),
+        ):
+            answer = await client.post("/api/v1/services", json=body, headers=ana.headers)
+            assert answer.status_code == 422, answer.text
+            assert [e["field"] for e in answer.json()["errors"]] == [field_name], answer.text

@@ -74,8 +74,16 @@ async def test_an_anonymous_caller_gets_its_hourly_budget_then_429(tmp_path):
         throttled = await client.get("/api/v1/users/me")
         assert_throttled(throttled, HOUR)
         assert_budget_spent(throttled, 3)
-        # A forged token is no way around the budget: it is counted as anonymous.
-        assert_throttled(await client.get("/api/v1/users/me", headers=bearer("forged")), HOUR)
+        # A bad token is no way around the budget either: it gets a 401, which tells the
+        # client its token is bad (a 429 would have it wait and retry the same token), and
+        # reaches no backend; without it the budget is still spent.
+        for headers in (bearer("forged"), {"Authorization": "Basic YW5hOnNlY3JldA=="}):
+            for path in ("/api/v1/users/me", "/api/v1/services/categories"):
+                refused = await client.get(path, headers=headers)
+                assert refused.status_code == 401, (path, refused.text)
+                assert refused.headers["www-authenticate"].startswith("Bearer")
+                assert refused.headers["ratelimit-remaining"] == "0"
+        assert_throttled(await client.get("/api/v1/services/categories"), HOUR)
         # Probes and public keys stay reachable: orchestrators and verifiers are not users.
         for path in ("/healthz", "/readyz", "/.well-known/jwks.json"):
             assert (await client.get(path)).status_code == 200, path
@@ -198,6 +206,102 @@ async def test_login_is_limited_per_address_and_email(tmp_path):
         assert (await login(client, bea, PASSWORD, here)).status_code == 200
         elsewhere = {"X-Forwarded-For": "203.0.113.21"}
         assert (await login(client, ana, PASSWORD, elsewhere)).status_code == 200
+
+
+FULL_WIDTH_OFFSET = 0xFEE0  # from an ASCII letter to its full-width twin (U+FF41 for a)
+
+
+def spellings(email: str, count: int) -> list[str]:
+    """The address with one of its letters, in turn, written full-width: the same account."""
+    letters = [n for n, c in enumerate(email) if c.isascii() and c.isalpha()]
+    assert len(letters) >= count
+    return [email[:n] + chr(ord(email[n]) + FULL_WIDTH_OFFSET) + email[n + 1 :] for n in letters][
+        :count
+    ]
+
+
+async def test_no_spelling_of_an_address_gets_a_fresh_login_limit(tmp_path):
+    await a_fresh_window(MINUTE)
+    async with (
+        limited_stack(tmp_path, rate_limit_login_per_minute=10) as stack,
+        stack.client() as client,
+    ):
+        ana = (await register(client))["email"]
+        for _ in range(10):
+            assert (await login(client, ana, "guessing-her-password", {})).status_code == 401
+        answers = [await login(client, spelling, PASSWORD, {}) for spelling in spellings(ana, 13)]
+        logged_in = [a for a in answers if a.status_code == 200]
+        assert (len(answers), len(logged_in)) == (13, 0)
+        for answer in answers:
+            assert_throttled(answer, MINUTE)
+
+
+async def test_an_access_token_buys_no_attempts_at_login_register_or_reset(tmp_path):
+    await a_fresh_window(HOUR, needed_seconds=10)
+    async with (
+        limited_stack(tmp_path, rate_limit_anonymous_per_hour=4) as stack,
+        stack.client() as client,
+    ):
+        ana = await sign_up(client)  # two anonymous requests, then one on her own budget
+        for _ in range(2):
+            await client.get("/api/v1/services/categories")
+        assert_throttled(await client.get("/api/v1/services/categories"), HOUR)
+        # Her token is worth her own budget on her own business...
+        assert (await client.get("/api/v1/users/me", headers=ana.headers)).status_code == 200
+        # ...and nothing on the routes where the caller is whoever the body names.
+        for path, body in (
+            ("/api/v1/auth/login", {"email": ana.email, "password": PASSWORD}),
+            (
+                "/api/v1/auth/register",
+                {"email": new_email(), "password": PASSWORD, "full_name": "Ana Sousa"},
+            ),
+            ("/api/v1/auth/password/reset", {"email": ana.email}),
+            ("/api/v1/auth/token/refresh", {"refresh_token": ana.refresh_token}),
+        ):
+            throttled = await client.post(path, json=body, headers=ana.headers)
+            assert_throttled(throttled, HOUR)
+            assert_budget_spent(throttled, 4)
+
+
+async def test_reset_and_registration_are_limited_per_email_from_any_address(tmp_path):
+    await a_fresh_window(MINUTE)
+    async with (
+        limited_stack(
+            tmp_path,
+            rate_limit_login_per_minute=3,
+            rate_limit_register_per_minute=2,
+            trust_forwarded_for=True,
+        ) as stack,
+        stack.client() as client,
+    ):
+        ana = await sign_up(client)
+        addresses = [{"X-Forwarded-For": f"198.51.100.{n}", **ana.headers} for n in range(4)]
+        for n in range(3):
+            answer = await client.post(
+                "/api/v1/auth/password/reset",
+                json={"email": spellings(ana.email, 3)[n]},
+                headers=addresses[n],
+            )
+            assert answer.status_code == 202, answer.text
+        refused = await client.post(
+            "/api/v1/auth/password/reset", json={"email": ana.email}, headers=addresses[3]
+        )
+        assert_throttled(refused, MINUTE)
+
+        bea = new_email("bea")
+        for n, expected in ((0, 201), (1, 409)):
+            answer = await client.post(
+                "/api/v1/auth/register",
+                json={"email": bea, "password": PASSWORD, "full_name": "Bea"},
+                headers=addresses[n],
+            )
+            assert answer.status_code == expected, answer.text
+        refused = await client.post(
+            "/api/v1/auth/register",
+            json={"email": bea.upper(), "password": PASSWORD, "full_name": "Bea"},
+            headers=addresses[2],
+        )
+        assert_throttled(refused, MINUTE)
 
 
 async def test_a_throttled_login_reports_the_login_budget_alone(tmp_path):
