@@ -81,7 +81,7 @@ def create_app(settings: GatewaySettings, *, counter: Counter | None = None) -> 
     ):
         app.include_router(router)
     # Inside the edge, so a 413 carries the request id and is counted against the budget.
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, routes=app.router.routes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(EdgeMiddleware, settings=settings, counter=counter, verifier=verifier)
     # Added last, so outermost: even the edge's own 429s and 500s carry CORS headers.
     if settings.cors_origins:

@@ -4,11 +4,10 @@ limits and the body limit."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chassis.auth.principal import Role
@@ -177,33 +176,25 @@ class BodyLimit:
     """Refuses a request body past its limit with 413, without reading the rest of it.
 
     A declared Content-Length is judged before the request goes on; a chunked (or understated)
-    body is counted as the route reads it. The limit is `max_bytes` unless the request's route
-    declares a larger `max_body_size`; routes are looked up only for a body past `max_bytes`,
-    so the usual request pays nothing for them.
+    body is counted as it is read. The limit is `max_bytes`, or for a route that needs more,
+    the one `larger` gives the longest prefix of its path.
     """
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, routes: Sequence[BaseRoute]) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, larger: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self._max_bytes = max_bytes
-        self._routes = routes
+        self._larger = dict(larger or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        allowed = self._max_bytes
-        route_consulted = False
-
-        def limit_for(size: int) -> int:
-            nonlocal allowed, route_consulted
-            if size > allowed and not route_consulted:
-                route_consulted = True
-                allowed = self._route_limit(scope)
-            return allowed
-
+        limit = self._limit_for(scope["path"])
         declared = _content_length(scope)
-        if declared is not None and declared > limit_for(declared):
-            await payload_too_large(PayloadTooLarge(allowed))(scope, receive, send)
+        if declared is not None and declared > limit:
+            await payload_too_large(PayloadTooLarge(limit))(scope, receive, send)
             return
         received = 0
 
@@ -212,10 +203,10 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > limit_for(received):
+                if received > limit:
                     # An HTTPException, which FastAPI's body reading lets through to the
                     # app's handler; caught below when something else was reading.
-                    raise PayloadTooLarge(allowed)
+                    raise PayloadTooLarge(limit)
             return message
 
         started = False
@@ -232,12 +223,11 @@ class BodyLimit:
                 raise
             await payload_too_large(error)(scope, receive, send)
 
-    def _route_limit(self, scope: Scope) -> int:
-        for route in self._routes:
-            match, _ = route.matches(scope)
-            if match is Match.FULL:
-                return max(self._max_bytes, getattr(route, "max_body_size", None) or 0)
-        return self._max_bytes
+    def _limit_for(self, path: str) -> int:
+        if not self._larger:
+            return self._max_bytes
+        prefixes = [p for p in self._larger if path.startswith(p)]
+        return self._larger[max(prefixes, key=len)] if prefixes else self._max_bytes
 
 
 def _content_length(scope: Scope) -> int | None:
