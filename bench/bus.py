@@ -7,12 +7,12 @@ latency of an event runs from the commit of the producing transaction to the com
 consumer's inbox transaction, both read from CLOCK_MONOTONIC, which every process shares.
 
 Production shape: Postgres + RabbitMQ, producer and consumer in separate processes, as two
-services would be. Embedded: SQLite + the in-process broker, both in one process, as the
-embedded suite runs them.
+services would be. Embedded: SQLite + the embedded broker (its own SQLite file), both in one
+process, as the embedded suite runs them.
 
 The peak: the outbox is filled with N events, then timed while the relay drains it to the
 bus, against a bare publish of the same messages in batches of the relay's size (aio-pika
-with publisher confirms; the in-process broker's publish in the embedded shape).
+with publisher confirms; the embedded broker's publish in the embedded shape).
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from bench.figures import Figure, Latencies
 from bench.process import SeparateProcess
 from bench.shapes import RABBITMQ_URL, BenchRun, delete_exchanges, delete_queues, postgres_databases
 from chassis.bus.consumer import EventConsumer, Subscription
+from chassis.bus.embedded import EmbeddedBroker, EmbeddedTransport
 from chassis.bus.envelope import OutgoingEvent, ReceivedEvent
-from chassis.bus.memory import InMemoryBroker, InMemoryTransport
 from chassis.bus.outbox import OutboxRelay
 from chassis.bus.rabbitmq import RabbitTransport
 from chassis.bus.transport import Transport
@@ -67,6 +67,8 @@ class BusPlan:
     shape: str
     producer_url: str
     consumer_url: str
+    # The embedded shape's bus file.
+    bus_path: str
     rabbit_url: str
     exchange: str
     queue: str
@@ -74,9 +76,9 @@ class BusPlan:
     seconds: float
     drain_events: int
 
-    def transport(self, broker: InMemoryBroker | None = None) -> Transport:
+    def transport(self, broker: EmbeddedBroker | None = None) -> Transport:
         if broker is not None:
-            return InMemoryTransport(broker)
+            return EmbeddedTransport(broker)
         return RabbitTransport(
             self.rabbit_url, self.exchange, delivery_limit=chassis_default("bus_delivery_limit")
         )
@@ -343,8 +345,8 @@ async def rabbitmq_latency(plan: BusPlan, producing_process: SeparateProcess) ->
 
 
 async def in_process_latency(plan: BusPlan) -> Delivered:
-    """Both services on one loop and one in-process broker, as the embedded suite runs."""
-    broker = InMemoryBroker(chassis_default("bus_delivery_limit"))
+    """Both services on one loop and one embedded broker, as the embedded suite runs."""
+    broker = EmbeddedBroker(plan.bus_path, chassis_default("bus_delivery_limit"))
     consumer = ConsumingService(plan.consumer_url, plan.transport(broker), plan.queue)
     producer = ProducingService(plan.producer_url, plan.transport(broker))
     await consumer.start()
@@ -357,11 +359,12 @@ async def in_process_latency(plan: BusPlan) -> Delivered:
     finally:
         await producer.stop()
         await consumer.stop()
+        broker.close()
 
 
 async def relay_peak(plan: BusPlan) -> Drained:
     """Times the relay draining a full outbox against a bare publish of the same events."""
-    broker = InMemoryBroker() if plan.shape == "embedded" else None
+    broker = EmbeddedBroker(plan.bus_path) if plan.shape == "embedded" else None
     # The peak is the sweep's: nothing is handed over, and every row is due at once.
     producer = ProducingService(plan.producer_url, plan.transport(broker), sweep_grace=timedelta(0))
     await producer.start(relay=False)
@@ -387,6 +390,8 @@ async def relay_peak(plan: BusPlan) -> Drained:
         return Drained(len(events), relay[0], bare[0])
     finally:
         await producer.stop()
+        if broker is not None:
+            broker.close()
 
 
 async def _bare_rabbitmq_publish(plan: BusPlan, events: list[OutgoingEvent], batch: int) -> None:
@@ -422,9 +427,9 @@ async def _bare_in_process_publish(
         await transport.publish(events[first : first + batch])
 
 
-async def _empty_queue(plan: BusPlan, broker: InMemoryBroker | None) -> None:
+async def _empty_queue(plan: BusPlan, broker: EmbeddedBroker | None) -> None:
     if broker is not None:
-        broker.queues[plan.queue].ready.clear()
+        broker.purge(plan.queue)
         return
     connection = await aio_pika.connect(plan.rabbit_url)
     async with connection:
@@ -459,6 +464,7 @@ async def bus_figures(
         shape=shape,
         producer_url="",
         consumer_url="",
+        bus_path=str(workdir / "bus.db"),
         rabbit_url=RABBITMQ_URL,
         exchange=run.exchange("bus"),
         queue=run.queue("welcome_mail"),

@@ -50,7 +50,7 @@ from bench.shapes import (
     Shape,
     postgres_url,
 )
-from chassis.bus.memory import InMemoryBroker, InMemoryTransport
+from chassis.bus.embedded import IN_MEMORY, EmbeddedBroker, EmbeddedTransport
 from chassis.db import Database
 from chassis.migrations import upgrade
 from chassis.tables import outbox
@@ -154,10 +154,10 @@ async def fill_catalog(url: str, practitioners: int, services_each: int, concurr
     Runs in a process of its own (bench.process.SeparateProcess).
     """
     await asyncio.to_thread(upgrade, catalog_bootstrap.MIGRATIONS, url)
-    broker = InMemoryBroker()
+    broker = EmbeddedBroker(IN_MEMORY)
     broker.declare_queue("bench.seed.sink", ["#"])
     service = catalog_bootstrap.build(
-        CatalogSettings(database_url=url, grpc_port=0), transport=InMemoryTransport(broker)
+        CatalogSettings(database_url=url, grpc_port=0), transport=EmbeddedTransport(broker)
     )
     relay = asyncio.create_task(service.runtime.relay.run())
     try:

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from chassis.auth.tokens import TokenVerifier
 from chassis.bus.consumer import EventConsumer, Subscription
-from chassis.bus.memory import InMemoryBroker, InMemoryTransport
+from chassis.bus.embedded import EmbeddedBroker, EmbeddedTransport
 from chassis.bus.outbox import OutboxRelay, purge_published
 from chassis.bus.rabbitmq import RabbitTransport
 from chassis.bus.transport import Transport
@@ -38,12 +38,12 @@ log = logging.getLogger(__name__)
 U = TypeVar("U", bound=UnitOfWork)
 
 
-def make_transport(settings: ServiceSettings, broker: InMemoryBroker | None = None) -> Transport:
+def make_transport(settings: ServiceSettings, broker: EmbeddedBroker | None = None) -> Transport:
     """The transport the settings ask for; memory:// needs the suite's shared broker."""
     if settings.bus_url.startswith("memory://"):
         if broker is None:
             raise ValueError("the in-process bus needs the suite's shared broker")
-        return InMemoryTransport(broker)
+        return EmbeddedTransport(broker)
     return RabbitTransport(
         settings.bus_url, settings.bus_exchange, delivery_limit=settings.bus_delivery_limit
     )

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chassis.bus.memory import InMemoryBroker
+from chassis.bus.embedded import IN_MEMORY, EmbeddedBroker
 from chassis.errors import DomainError, InvalidArgument
 from chassis.logging import configure_logging
 from chassis.migrations import upgrade
@@ -96,7 +96,8 @@ async def _serve(args: argparse.Namespace) -> None:
     configure_telemetry(entry.name, settings.otel_exporter_otlp_endpoint)
     if settings.bus_url.startswith("memory://"):
         log.warning("ESTUARY_BUS_URL is memory://: this process's events reach no other process")
-    transport = make_transport(settings, InMemoryBroker(settings.bus_delivery_limit))
+    # Alone, the embedded bus reaches only this process's consumers; it keeps nothing on disk.
+    transport = make_transport(settings, EmbeddedBroker(IN_MEMORY, settings.bus_delivery_limit))
     if args.migrate:
         await asyncio.to_thread(upgrade, entry.migrations, settings.database_url)
     service = entry.build(settings, transport=transport)
@@ -124,7 +125,8 @@ async def _migrate(args: argparse.Namespace) -> None:
 def _identity_offline() -> Any:
     """Identity's handlers on its database, without a server (for operator commands)."""
     settings = IdentitySettings()
-    broker = InMemoryBroker()
+    # It publishes nothing: its events wait in the outbox for the running service's relay.
+    broker = EmbeddedBroker(IN_MEMORY)
     return identity_bootstrap.build(settings, transport=make_transport(settings, broker))
 
 
@@ -174,10 +176,11 @@ async def _keys(args: argparse.Namespace) -> None:
 async def _seed(args: argparse.Namespace) -> None:
     suite = EmbeddedSuite(data_dir=args.data_dir.resolve())
     await suite.migrate()
+    # Nothing is relayed here: the events wait in the outboxes for the next `estuary up`.
+    broker = EmbeddedBroker(IN_MEMORY)
     built = {
         entry.name: entry.build(
-            suite.settings_for(entry),
-            transport=make_transport(suite.settings_for(entry), suite.broker),
+            suite.settings_for(entry), transport=make_transport(suite.settings_for(entry), broker)
         )
         for entry in SERVICES
     }

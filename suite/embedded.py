@@ -1,14 +1,14 @@
 """The embedded suite: every service and the gateway in one process, on one machine.
 
 Each service has its own SQLite file and its own gRPC port and is called over real gRPC on
-loopback; events travel on the in-process broker, which keeps RabbitMQ's semantics.
+loopback; events travel on the embedded broker, which keeps RabbitMQ's semantics and keeps
+its queues in the data folder's bus.db, so a crash loses none of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,17 +17,12 @@ from typing import Any
 
 import uvicorn
 
-from chassis.bus.memory import InMemoryBroker, InMemoryTransport
+from chassis.bus.embedded import EmbeddedBroker, EmbeddedTransport
 from chassis.clock import Clock
 from chassis.migrations import upgrade
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from suite.registry import SERVICES, ServiceEntry
-
-log = logging.getLogger(__name__)
-
-# How long a clean stop waits for the in-process queues to empty.
-DRAIN_SECONDS = 10.0
 
 
 class QuietServer(uvicorn.Server):
@@ -76,7 +71,7 @@ class EmbeddedSuite:
     clock: Clock = field(default_factory=Clock)
 
     def __post_init__(self) -> None:
-        self.broker = InMemoryBroker()
+        self._broker: EmbeddedBroker | None = None
         self.services: dict[str, Any] = {}
         self.ports: dict[str, int] = {}
         self.gateway_url = ""
@@ -84,6 +79,15 @@ class EmbeddedSuite:
         self._server_task: asyncio.Task[None] | None = None
         # Each service gets a secret for service tokens, made fresh for this run.
         self.service_secrets = {s.name: secrets.token_urlsafe(24) for s in SERVICES}
+
+    @property
+    def broker(self) -> EmbeddedBroker:
+        """The suite's bus, opened on first use: its queues are in the data folder's bus.db."""
+        if self._broker is None:
+            self._broker = EmbeddedBroker(
+                self.data_dir / "bus.db", self.settings_for(SERVICES[0]).bus_delivery_limit
+            )
+        return self._broker
 
     def database_url(self, name: str) -> str:
         return f"sqlite+aiosqlite:///{(self.data_dir / f'{name}.db').resolve()}"
@@ -112,11 +116,10 @@ class EmbeddedSuite:
     async def start(self) -> None:
         """Migrates, then starts the services in order and the gateway last."""
         await self.migrate()
-        self.broker.delivery_limit = self.settings_for(SERVICES[0]).bus_delivery_limit
         for entry in SERVICES:
             service = entry.build(
                 self.settings_for(entry),
-                transport=InMemoryTransport(self.broker),
+                transport=EmbeddedTransport(self.broker),
                 clock=self.clock,
             )
             self.ports[entry.name] = await service.start()
@@ -137,13 +140,14 @@ class EmbeddedSuite:
         self.gateway_url = f"http://{self.host}:{port}"
 
     async def stop(self) -> None:
-        """Stops the gateway first, lets the consumers finish what is queued, then the services
-        in reverse order."""
+        """Stops the gateway first, then the services in reverse order, then closes the bus;
+        what is still queued stays in bus.db for the next start."""
         if self._server is not None and self._server_task is not None:
             self._server.should_exit = True
             await self._server_task
-        if not await self.broker.drain(within=DRAIN_SECONDS):
-            log.warning("stopping with events still queued in memory; they are lost")
         for name in reversed(list(self.services)):
             await self.services[name].stop()
         self.services.clear()
+        if self._broker is not None:
+            self._broker.close()
+            self._broker = None

@@ -1,6 +1,6 @@
 """The two shapes of the running suite, behind one interface for end-to-end tests.
 
-Embedded: the whole suite in the test's process (SQLite files, in-process bus) with the
+Embedded: the whole suite in the test's process (SQLite files, embedded bus) with the
 gateway on a real HTTP port. Production: `estuary serve identity` and `estuary serve gateway`
 as separate processes on PostgreSQL, RabbitMQ and Redis, configured only by environment.
 """
@@ -31,9 +31,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from chassis.auth.tokens import SigningKey
+from chassis.bus.embedded import EmbeddedBroker, EmbeddedTransport
 from chassis.bus.envelope import OutgoingEvent, ReceivedEvent, decode_event
-from chassis.bus.memory import InMemoryBroker
 from chassis.bus.rabbitmq import RabbitTransport
+from chassis.bus.transport import Delivery
 from suite.embedded import EmbeddedSuite
 from suite.registry import SERVICES
 
@@ -98,17 +99,31 @@ class EventTap(ABC):
         return None
 
 
-class MemoryTap(EventTap):
-    def __init__(self, broker: InMemoryBroker, queue: str) -> None:
+class EmbeddedTap(EventTap):
+    def __init__(self, broker: EmbeddedBroker, queue: str) -> None:
         super().__init__()
-        broker.declare_queue(queue, ["#"])
-        self._queue = broker.queues[queue]
+        self._broker = broker
+        self._queue = queue
+        self._transport = EmbeddedTransport(broker)
+        self._received: deque[Delivery] = deque()
+
+    async def open(self) -> EmbeddedTap:
+        self._broker.declare_queue(self._queue, ["#"])
+        await self._transport.consume(self._queue, self._receive, prefetch=100)
+        return self
+
+    async def _receive(self, delivery: Delivery) -> None:
+        self._received.append(delivery)
+        await delivery.ack()
 
     async def _pull(self) -> ReceivedEvent[Any] | None:
-        if not self._queue.ready:
+        if not self._received:
             return None
-        message = self._queue.ready.popleft()
-        return decode_event(message.headers, message.content_type, message.body, REGISTRY)
+        delivery = self._received.popleft()
+        return decode_event(delivery.headers, delivery.content_type, delivery.body, REGISTRY)
+
+    async def close(self) -> None:
+        await self._transport.close()
 
 
 class RabbitTap(EventTap):
@@ -203,13 +218,15 @@ class EmbeddedStack(Stack):
         return "identity"
 
     async def tap(self) -> EventTap:
-        return MemoryTap(self.suite.broker, f"tests.tap.{secrets.token_hex(4)}")
+        return await EmbeddedTap(self.suite.broker, f"tests.tap.{secrets.token_hex(4)}").open()
 
     async def make_admin(self, email: str, password: str) -> None:
         await self.suite.services["identity"].identity.create_admin(email, password, "Admin")
 
     async def publish(self, event: OutgoingEvent) -> None:
-        self.suite.broker.route(event)
+        [outcome] = self.suite.broker.publish([event])
+        if outcome is not None:
+            raise outcome
 
     async def signing_key(self) -> SigningKey:
         return await self.suite.services["identity"].keyring.signing_key()

@@ -9,13 +9,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 import aio_pika
 import sqlalchemy as sa
 
 from chassis.bus.consumer import EventConsumer, Subscription
+from chassis.bus.embedded import EmbeddedBroker, EmbeddedTransport
 from chassis.bus.envelope import EventType, ReceivedEvent
-from chassis.bus.memory import InMemoryBroker, InMemoryTransport
 from chassis.bus.outbox import OutboxRelay
 from chassis.bus.rabbitmq import DEAD_SUFFIX, RabbitTransport
 from chassis.bus.transport import Transport
@@ -60,7 +61,7 @@ class BusHarness:
     queue: str
     clock: Clock = field(default_factory=Clock)
     flaky: Flaky = field(default_factory=Flaky)
-    broker: InMemoryBroker | None = None
+    broker: EmbeddedBroker | None = None
     rabbit_url: str = ""
 
     def __post_init__(self) -> None:
@@ -162,9 +163,11 @@ class BusHarness:
             await asyncio.sleep(0.05)
 
 
-def memory_transport(delivery_limit: int = 3) -> tuple[InMemoryTransport, InMemoryBroker]:
-    broker = InMemoryBroker(delivery_limit=delivery_limit)
-    return InMemoryTransport(broker), broker
+def embedded_transport(
+    bus_file: Path, delivery_limit: int = 3
+) -> tuple[EmbeddedTransport, EmbeddedBroker]:
+    broker = EmbeddedBroker(bus_file, delivery_limit=delivery_limit)
+    return EmbeddedTransport(broker), broker
 
 
 def rabbit_transport(url: str, exchange: str, delivery_limit: int = 3) -> RabbitTransport:

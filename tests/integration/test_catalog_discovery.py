@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from chassis.auth.principal import Principal, Role, TokenType
-from chassis.bus.memory import InMemoryBroker, InMemoryTransport
+from chassis.bus.embedded import IN_MEMORY, EmbeddedBroker, EmbeddedTransport
 from chassis.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from chassis.ids import new_id
 from chassis.migrations import upgrade
@@ -90,7 +90,7 @@ async def _built(url: str) -> Catalog:
 
     await asyncio.to_thread(upgrade, bootstrap.MIGRATIONS, url)
     settings = CatalogSettings(database_url=url, grpc_port=0)
-    service = bootstrap.build(settings, transport=InMemoryTransport(InMemoryBroker()))
+    service = bootstrap.build(settings, transport=EmbeddedTransport(EmbeddedBroker(IN_MEMORY)))
     _built_services.append(service)
     return service.catalog
 

@@ -6,7 +6,7 @@ import asyncio
 import subprocess
 import sys
 
-from chassis.bus.memory import InMemoryBroker, InMemoryTransport
+from chassis.bus.embedded import IN_MEMORY, EmbeddedBroker, EmbeddedTransport
 from services.catalog import bootstrap
 from services.catalog.domain import SortOrder
 from services.catalog.search import PractitionerQuery, ServiceQuery
@@ -63,7 +63,7 @@ async def _check_discovery(data_dir) -> None:
     settings = CatalogSettings(
         database_url=f"sqlite+aiosqlite:///{data_dir}/catalog.db", grpc_port=0
     )
-    service = bootstrap.build(settings, transport=InMemoryTransport(InMemoryBroker()))
+    service = bootstrap.build(settings, transport=EmbeddedTransport(EmbeddedBroker(IN_MEMORY)))
     try:
         catalog = service.catalog
         everything = await catalog.list_services(ServiceQuery(), 100, "")

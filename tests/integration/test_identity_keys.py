@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from chassis.auth.principal import Principal, TokenType
-from chassis.bus.memory import InMemoryBroker, InMemoryTransport
+from chassis.bus.embedded import IN_MEMORY, EmbeddedBroker, EmbeddedTransport
 from chassis.clock import FrozenClock
 from chassis.errors import FailedPrecondition
 from chassis.migrations import upgrade
@@ -29,7 +29,7 @@ async def identity(tmp_path) -> AsyncIterator[bootstrap.IdentityService]:
         database_url=url, grpc_port=0, key_publish_lead_seconds=int(LEAD.total_seconds())
     )
     service = bootstrap.build(
-        settings, transport=InMemoryTransport(InMemoryBroker()), clock=FrozenClock()
+        settings, transport=EmbeddedTransport(EmbeddedBroker(IN_MEMORY)), clock=FrozenClock()
     )
     service.keyring._reload_interval = 0.0  # follow every change at once, for the test
     await service.keyring.ensure_active()

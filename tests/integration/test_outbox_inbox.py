@@ -1,4 +1,4 @@
-"""Outbox -> bus -> inbox on both shapes: SQLite + in-process bus, Postgres + RabbitMQ.
+"""Outbox -> bus -> inbox on both shapes: SQLite + embedded bus, Postgres + RabbitMQ.
 
 The counts these tests assert are the ones the design promises: every committed event is
 applied exactly once, a rolled-back change emits nothing, a duplicate changes nothing, and a
@@ -21,23 +21,24 @@ from tests.integration.harness import (
     THING_HAPPENED,
     BusHarness,
     create_schema,
-    memory_transport,
+    embedded_transport,
     rabbit_transport,
 )
 
-SHAPES = ["sqlite+memory", "postgres+rabbitmq"]
+SHAPES = ["sqlite+embedded", "postgres+rabbitmq"]
 
 
 @pytest.fixture(params=SHAPES)
 async def harness(request, tmp_path, rabbit) -> AsyncIterator[BusHarness]:
     shape = request.param
-    if shape == "sqlite+memory":
-        database = Database(f"sqlite+aiosqlite:///{tmp_path}/bus.db")
-        transport, broker = memory_transport()
+    if shape == "sqlite+embedded":
+        database = Database(f"sqlite+aiosqlite:///{tmp_path}/service.db")
+        transport, broker = embedded_transport(tmp_path / "bus.db")
         await create_schema(database)
         built = BusHarness(database, transport, "tests.things", broker=broker)
         yield built
         await built.stop()
+        broker.close()
         await database.dispose()
         return
     url = require_rabbitmq()
@@ -172,25 +173,3 @@ async def _duplicates_absorbed(harness: BusHarness, expected: int) -> bool:
     return (
         harness.consumer.stats.duplicates >= expected and harness.consumer.stats.applied >= expected
     )
-
-
-async def test_the_in_process_broker_drains_before_a_clean_stop(tmp_path):
-    from chassis.db import Database
-
-    database = Database(f"sqlite+aiosqlite:///{tmp_path}/drain.db")
-    await create_schema(database)
-    transport, broker = memory_transport()
-    harness = BusHarness(database, transport, "tests.things", broker=broker)
-    harness.flaky.failures_left["slow"] = 2  # still being retried when the stop begins
-    await harness.start()
-    await harness.emit("slow")
-    await harness.emit("quick")
-    await harness.wait_until(lambda: _published(harness, 2))
-    assert await broker.drain(within=10)
-    assert await harness.applied() == {"slow": 1, "quick": 1}
-    await harness.stop()
-    await database.dispose()
-
-
-async def _published(harness: BusHarness, expected: int) -> bool:
-    return harness.relay.stats.published >= expected
