@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -189,3 +191,46 @@ def insert_ignoring_conflicts(
     """INSERT ... ON CONFLICT DO NOTHING, so a duplicate key reads as zero rows inserted."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
+
+
+# The SQLSTATEs and SQLite extended codes of the violations a request can cause by racing
+# another one; any other integrity error is a bug and stays a 500.
+_PG_UNIQUE, _PG_FOREIGN_KEY = "23505", "23503"
+_SQLITE_UNIQUE = ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY")
+_SQLITE_FOREIGN_KEY = "SQLITE_CONSTRAINT_FOREIGNKEY"
+_PG_KEY_COLUMNS = re.compile(r"Key \(([^)]*)\)=")
+
+
+@dataclass(frozen=True)
+class ConstraintViolation:
+    """A unique or foreign key violation, read the same way from either database."""
+
+    kind: str  # "unique" or "foreign_key"
+    table: str
+    columns: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        """How a service names this constraint: "table.column" or "table.a,b"."""
+        return f"{self.table}.{','.join(self.columns)}"
+
+
+def constraint_violation(error: sa.exc.IntegrityError) -> ConstraintViolation | None:
+    """The unique or foreign key constraint an integrity error broke, if it was one."""
+    original = error.orig
+    sqlstate = getattr(original, "sqlstate", None)
+    if sqlstate in (_PG_UNIQUE, _PG_FOREIGN_KEY):
+        diag = original.diag  # type: ignore[union-attr]
+        found = _PG_KEY_COLUMNS.search(diag.message_detail or "")
+        columns = tuple(c.strip() for c in found.group(1).split(",")) if found else ()
+        kind = "unique" if sqlstate == _PG_UNIQUE else "foreign_key"
+        return ConstraintViolation(kind, diag.table_name or "", columns)
+    name = getattr(original, "sqlite_errorname", "")
+    if name in _SQLITE_UNIQUE:
+        # "UNIQUE constraint failed: users.email_key, users.other"
+        qualified = [c.strip() for c in str(original).partition(":")[2].split(",")]
+        table = qualified[0].partition(".")[0] if qualified else ""
+        return ConstraintViolation("unique", table, tuple(c.partition(".")[2] for c in qualified))
+    if name == _SQLITE_FOREIGN_KEY:
+        return ConstraintViolation("foreign_key", "", ())
+    return None

@@ -11,6 +11,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from chassis.accounts import AccountStatuses
 from chassis.auth.tokens import TokenVerifier
 from chassis.interceptors import (
     AuthInterceptor,
@@ -45,6 +46,7 @@ class GrpcServer:
         port: int,
         reflection_enabled: bool = True,
         shutdown_grace: float = 10.0,
+        accounts: AccountStatuses | None = None,
     ) -> None:
         self._bindings = bindings
         self._address = f"{host}:{port}"
@@ -55,7 +57,7 @@ class GrpcServer:
             interceptors=[
                 RequestContextInterceptor(),
                 ErrorInterceptor(),
-                AuthInterceptor(verifier, access_policy(service_names)),
+                AuthInterceptor(verifier, access_policy(service_names), accounts),
             ],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),

@@ -15,6 +15,7 @@ from typing import Any
 import grpc
 from google.protobuf import descriptor_pool
 
+from chassis.accounts import AccountStatuses
 from chassis.auth.principal import Principal, TokenType
 from chassis.auth.tokens import TokenVerifier
 from chassis.context import (
@@ -37,6 +38,10 @@ log = logging.getLogger("estuary.grpc")
 
 Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 HandlerWrapper = Callable[[Behavior, str], Behavior]
+
+# Methods that only read, by AIP's standard method names: a suspended or deleted user may
+# still call these while their token lives; every other method changes something.
+READ_METHOD_PREFIXES = ("Get", "List", "BatchGet", "Search")
 
 # Infrastructure services anyone may call: health probes and reflection.
 OPEN_SERVICES = (
@@ -153,13 +158,25 @@ def access_policy(service_names: Iterable[str]) -> dict[str, int]:
     return policy
 
 
-class AuthInterceptor(_WrappingInterceptor):
-    """Verifies the bearer token itself (never trusting a gateway) and enforces access."""
+def is_read_method(method: str) -> bool:
+    """Whether a full method name ("/pkg.Service/GetThing") names a method that only reads."""
+    return method.rsplit("/", 1)[-1].startswith(READ_METHOD_PREFIXES)
 
-    def __init__(self, verifier: TokenVerifier, policy: dict[str, int]) -> None:
+
+class AuthInterceptor(_WrappingInterceptor):
+    """Verifies the bearer token itself (never trusting a gateway) and enforces access:
+    the method's declared access, and no writes by a suspended or deleted account."""
+
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        policy: dict[str, int],
+        accounts: AccountStatuses | None = None,
+    ) -> None:
         super().__init__()
         self._verifier = verifier
         self._policy = policy
+        self._accounts = accounts
 
     def wrap(self, behavior: Behavior, method: str) -> Behavior:
         service = method.split("/")[1] if method.count("/") == 2 else ""
@@ -169,6 +186,7 @@ class AuthInterceptor(_WrappingInterceptor):
             else self._policy.get(method, annotations_pb2.ACCESS_UNSPECIFIED)
         )
         verifier = self._verifier
+        accounts = None if is_read_method(method) else self._accounts
 
         async def authenticating(request: Any, context: grpc.aio.ServicerContext) -> Any:
             if access == annotations_pb2.ACCESS_UNSPECIFIED:
@@ -183,6 +201,8 @@ class AuthInterceptor(_WrappingInterceptor):
                     token, allowed=frozenset({TokenType.ACCESS, TokenType.SERVICE})
                 )
             _check_access(access, principal)
+            if accounts is not None and principal is not None and principal.is_user:
+                accounts.refuse_if_inactive(principal.user_id)
             reset = principal_var.set(principal)
             try:
                 return await behavior(request, context)

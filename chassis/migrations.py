@@ -163,3 +163,62 @@ def drop_chassis_tables_v1() -> None:
         batch_op.drop_index(batch_op.f("ix_idempotency_records_created_at"))
 
     op.drop_table("idempotency_records")
+
+
+def create_chassis_tables_v2() -> None:
+    """Scopes idempotency records by caller and adds the account statuses table.
+
+    Idempotency records live a day and answer only retries: the table is made anew rather
+    than migrated, since a record without its caller cannot be given one.
+    """
+    with op.batch_alter_table("idempotency_records", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_idempotency_records_created_at"))
+    op.drop_table("idempotency_records")
+    op.create_table(
+        "idempotency_records",
+        sa.Column("operation", sa.String(length=100), nullable=False),
+        sa.Column("caller", sa.String(length=100), nullable=False),
+        sa.Column("request_id", sa.String(length=100), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("resource_id", sa.String(length=100), nullable=False),
+        sa.Column("created_at", UtcDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("operation", "caller", "request_id"),
+    )
+    with op.batch_alter_table("idempotency_records", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_idempotency_records_created_at"), ["created_at"], unique=False
+        )
+    op.create_table(
+        "account_statuses",
+        sa.Column("user_id", sa.String(length=36), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("changed_at", UtcDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("user_id"),
+    )
+    with op.batch_alter_table("account_statuses", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_account_statuses_changed_at"), ["changed_at"], unique=False
+        )
+
+
+def drop_chassis_tables_v2() -> None:
+    """Undoes create_chassis_tables_v2 (idempotency records are made anew, unscoped)."""
+    with op.batch_alter_table("account_statuses", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_account_statuses_changed_at"))
+    op.drop_table("account_statuses")
+    with op.batch_alter_table("idempotency_records", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_idempotency_records_created_at"))
+    op.drop_table("idempotency_records")
+    op.create_table(
+        "idempotency_records",
+        sa.Column("operation", sa.String(length=100), nullable=False),
+        sa.Column("request_id", sa.String(length=100), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("resource_id", sa.String(length=100), nullable=False),
+        sa.Column("created_at", UtcDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("operation", "request_id"),
+    )
+    with op.batch_alter_table("idempotency_records", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_idempotency_records_created_at"), ["created_at"], unique=False
+        )

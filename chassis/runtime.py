@@ -18,6 +18,7 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 
+from chassis.accounts import AccountStatuses
 from chassis.auth.tokens import TokenVerifier
 from chassis.bus.consumer import EventConsumer, Subscription
 from chassis.bus.embedded import EmbeddedBroker, EmbeddedTransport
@@ -69,6 +70,12 @@ class ServiceRuntime:
             poll_interval=settings.outbox_poll_interval_seconds,
             sweep_grace=timedelta(seconds=settings.outbox_sweep_grace_seconds),
         )
+        self.accounts = AccountStatuses(
+            self.database,
+            self.clock,
+            window=timedelta(minutes=settings.account_status_window_minutes),
+            refresh_interval=settings.account_status_refresh_seconds,
+        )
         self.consumers: list[EventConsumer] = []
         self.server: GrpcServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -82,6 +89,7 @@ class ServiceRuntime:
                 source=self.source,
                 clock=self.clock,
                 on_events_committed=self.relay.notify,
+                accounts=self.accounts,
                 write=write,
                 scan=scan,
             )
@@ -143,6 +151,7 @@ class ServiceRuntime:
         settings = self.settings
         if self.database.is_sqlite:
             await self.optimize_sqlite()
+        await self.accounts.refresh()
         await self.transport.start()
         for subscription in subscriptions:
             if unit_of_work is None:
@@ -158,6 +167,7 @@ class ServiceRuntime:
             await consumer.start()
             self.consumers.append(consumer)
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        self._tasks.append(asyncio.create_task(self.accounts.run(), name="account-statuses"))
         runner = JobRunner(self.database, [*self.chassis_jobs(), *jobs], clock=self.clock)
         self._tasks.append(asyncio.create_task(runner.run(), name="jobs"))
         self.server = GrpcServer(
@@ -167,6 +177,7 @@ class ServiceRuntime:
             port=settings.grpc_port,
             reflection_enabled=settings.grpc_reflection,
             shutdown_grace=settings.grpc_shutdown_grace_seconds,
+            accounts=self.accounts,
         )
         port = await self.server.start()
         log.info(

@@ -50,6 +50,18 @@ class ServiceSettings(BaseSettings):
     service_client_secret: str = Field(
         "", description="This service's secret for obtaining service tokens from identity."
     )
+    account_status_refresh_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="How often a replica re-reads suspended and deleted accounts "
+        "(how long another replica's news takes to reach it).",
+    )
+    account_status_window_minutes: int = Field(
+        120,
+        ge=1,
+        description="How far back account changes are kept at the door; must exceed the "
+        "access token lifetime, after which a blocked user holds no valid token.",
+    )
     log_level: str = "INFO"
     log_format: str = Field("json", pattern="^(json|console)$")
     otel_exporter_otlp_endpoint: str | None = None

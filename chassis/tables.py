@@ -46,15 +46,28 @@ inbox = sa.Table(
     sa.Column("received_at", UtcDateTime, nullable=False, index=True),
 )
 
-# Answers to create calls, keyed by the caller's request_id, so a retry gets the same answer.
+# Answers to calls that may be retried, keyed by the operation, the caller and the caller's
+# key (Idempotency-Key at the edge), so a retry gets the first answer and the same key from
+# another caller is another request.
 idempotency_records = sa.Table(
     "idempotency_records",
     metadata,
     sa.Column("operation", sa.String(100), primary_key=True),
+    sa.Column("caller", sa.String(100), primary_key=True),
     sa.Column("request_id", sa.String(100), primary_key=True),
     sa.Column("fingerprint", sa.String(64), nullable=False),
     sa.Column("resource_id", sa.String(100), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False, index=True),
+)
+
+# Each user's account status as identity last announced it (user.suspended, .reactivated,
+# .deleted), the newest announcement winning: who may not act in this service.
+account_statuses = sa.Table(
+    "account_statuses",
+    metadata,
+    sa.Column("user_id", sa.String(36), primary_key=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("changed_at", UtcDateTime, nullable=False, index=True),
 )
 
 # Who runs each periodic job now: a lease, so one replica of several does the work.

@@ -3,32 +3,65 @@
 Only the unit of work commits. Events emitted during it become outbox rows inserted just
 before COMMIT, so they exist if and only if the change does; after the commit they are handed
 to the relay to publish at once (the fast path; the relay's sweep is the guarantee).
+
+A unique or foreign key violation raised inside it (two requests racing for one email, one
+slug, one practitioner profile) leaves it as a conflict naming the field, on either
+database: the one mapping from integrity errors to answers a client can act on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, ClassVar, Self
 
+import sqlalchemy as sa
 from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chassis.audit import STAFF_ACTION_RECORDED, StaffAction
 from chassis.bus.envelope import EventType, OutgoingEvent, encode_event
 from chassis.bus.outbox import CommittedEvent
 from chassis.clock import Clock
-from chassis.db import Database
+from chassis.context import current_request_id
+from chassis.db import ConstraintViolation, Database, constraint_violation
+from chassis.errors import AlreadyExists, DomainError, FailedPrecondition, FieldViolation
 from chassis.ids import new_id
 from chassis.tables import outbox
 
+if TYPE_CHECKING:
+    from chassis.accounts import AccountStatuses
+
 _OUTBOX_INSERT = outbox.insert().returning(outbox.c.position)
 _OUTBOX_INSERT_MANY = outbox.insert().returning(outbox.c.position, sort_by_parameter_order=True)
+
+
+ConflictAnswer = Callable[[ConstraintViolation], DomainError]
+
+
+def conflict_for(violation: ConstraintViolation) -> DomainError:
+    """The answer to a broken unique or foreign key when the service named no better one."""
+    field = violation.columns[-1] if violation.columns else ""
+    if violation.kind == "unique":
+        return AlreadyExists(
+            f"{field or 'the resource'} is already taken",
+            reason="ALREADY_EXISTS",
+            violations=[FieldViolation(field, "is already taken", "taken")] if field else [],
+        )
+    return FailedPrecondition(
+        "what this refers to changed meanwhile (it is gone, or something now depends on it)",
+        reason="REFERENCE_CONFLICT",
+    )
 
 
 class UnitOfWork:
     """A transaction on one service's database. Services subclass it to add repositories."""
 
     connection: AsyncConnection
+    # Answers for unique constraints, by "table.column" (see ConstraintViolation.key), where
+    # a service has a better word for the conflict than "<column> is already taken".
+    conflicts: ClassVar[Mapping[str, ConflictAnswer]] = {}
 
     def __init__(
         self,
@@ -37,6 +70,7 @@ class UnitOfWork:
         source: str,
         clock: Clock,
         on_events_committed: Callable[[list[CommittedEvent]], None] | None = None,
+        accounts: AccountStatuses | None = None,
         write: bool = True,
         scan: bool = False,
     ) -> None:
@@ -44,14 +78,18 @@ class UnitOfWork:
         self.clock = clock
         self._source = source
         self._on_events_committed = on_events_committed
+        # This process's view of blocked accounts, told at once of changes committed here.
+        self.accounts = accounts
         self._write = write
         self._scan = scan
         self._pending: list[OutgoingEvent] = []
+        self._after_commit: list[Callable[[], None]] = []
         self._finished = False
 
     async def __aenter__(self) -> Self:
         self.connection = await self.database.connect(write=self._write, scan=self._scan)
         self._pending = []
+        self._after_commit = []
         self._finished = False
         return self
 
@@ -66,6 +104,16 @@ class UnitOfWork:
                 await self.connection.rollback()
         finally:
             await self.connection.close()
+        if isinstance(exc, sa.exc.IntegrityError):
+            violation = constraint_violation(exc)
+            if violation is not None:
+                answer = self.conflicts.get(violation.key, conflict_for)
+                raise answer(violation) from exc
+
+    @property
+    def service(self) -> str:
+        """The name of the service this unit of work belongs to."""
+        return self._source.rsplit("/", 1)[-1]
 
     @property
     def dialect(self) -> str:
@@ -83,6 +131,36 @@ class UnitOfWork:
         )
         self._pending.append(event)
         return event.id
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Runs callback once this unit of work has committed (never if it rolls back)."""
+        self._after_commit.append(callback)
+
+    async def serialize(self, name: str) -> None:
+        """Holds a lock named `name` until this transaction ends, so that transactions that
+        check a rule across many rows (e.g. "one admin must remain") run one at a time.
+
+        SQLite needs nothing: a writer there already holds the database's one write lock.
+        """
+        if self.dialect == "postgresql":
+            key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+            await self.connection.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+
+    async def record_staff_action(self, action: StaffAction) -> None:
+        """Files a staff action in the audit log, with this transaction's change.
+
+        Every service but identity sends it to identity's log as an event; identity, which
+        keeps the log, overrides this to write it in place.
+        """
+        self.emit(
+            STAFF_ACTION_RECORDED,
+            action.to_proto(
+                service=self.service,
+                request_id=current_request_id() or "",
+                time=self.clock.now(),
+            ),
+            subject=action.target,
+        )
 
     async def commit(self) -> None:
         """Writes the pending events to the outbox and commits everything at once."""
@@ -115,9 +193,13 @@ class UnitOfWork:
         self._pending = []
         if committed and self._on_events_committed is not None:
             self._on_events_committed(committed)
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
 
     async def rollback(self) -> None:
         """Discards the change and its events."""
         self._pending = []
+        self._after_commit = []
         await self.connection.rollback()
         self._finished = True

@@ -147,7 +147,11 @@ async def _rpc_failed(request: Request, error: Exception) -> Response:
 
 
 # Request fields the gRPC APIs name otherwise than every REST list does (schemas/common.py).
-REST_FIELD_NAMES = {"page_size": "limit", "page_token": "cursor"}
+REST_FIELD_NAMES = {
+    "page_size": "limit",
+    "page_token": "cursor",
+    "request_id": "Idempotency-Key",
+}
 
 
 def _in_rest_terms(violation: FieldViolation) -> FieldViolation:

@@ -184,12 +184,13 @@ async def ensure_categories(catalog: Catalog) -> dict[str, Category]:
     for position, ((slug, name), children) in enumerate(CATEGORY_TREE.items()):
         if slug not in existing:
             existing[slug] = await catalog.create_category(
-                Category("", slug, name, "", None, position, "")
+                STAFF, Category("", slug, name, "", None, position, "")
             )
         for child_position, (child_slug, child_name) in enumerate(children):
             if child_slug not in existing:
                 existing[child_slug] = await catalog.create_category(
-                    Category("", child_slug, child_name, "", existing[slug].id, child_position, "")
+                    STAFF,
+                    Category("", child_slug, child_name, "", existing[slug].id, child_position, ""),
                 )
     return existing
 
@@ -282,7 +283,7 @@ async def _seed_practitioner(
         places,
     )
     practitioner = applied.practitioner
-    await catalog.approve(f"practitioners/{practitioner.id}")
+    await catalog.approve(STAFF, f"practitioners/{practitioner.id}")
     await catalog.set_tier(user_id, Tier.ENTRY, now)
     studio = next(p for p in practitioner.locations if p.kind is LocationKind.IN_PERSON)
     made: list[Service] = []

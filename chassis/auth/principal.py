@@ -19,6 +19,14 @@ class Role(StrEnum):
 STAFF_ROLES = frozenset({Role.STAFF, Role.ADMIN})
 
 
+class AccountStatus(StrEnum):
+    """Whether a user's account may act, as identity announces it to every service."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    DELETED = "deleted"
+
+
 class TokenType(StrEnum):
     """The typ claim: what a token may be used for."""
 

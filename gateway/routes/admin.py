@@ -11,7 +11,7 @@ from estuary.identity.v1 import identity_pb2 as pb
 from gateway.auth import Caller, require_staff
 from gateway.backends import Backends
 from gateway.problems import responses
-from gateway.routes.common import backends, json_response
+from gateway.routes.common import IdempotencyKey, backends, json_response
 from gateway.schemas.common import DEFAULT_LIMIT, Cursor, Limit, Page, page_of
 from gateway.schemas.identity import (
     ROLE_TO_PROTO,
@@ -71,12 +71,16 @@ async def get_user(
 async def suspend_user(
     user_id: UserId,
     body: ReasonBody,
+    idempotency_key: IdempotencyKey = None,
     caller: Caller = Depends(require_staff),
     api: Backends = Depends(backends),
 ) -> Response:
-    """Suspends a user: their sessions end and they cannot sign in."""
+    """Suspends a user: their sessions end, they cannot sign in, and every service refuses
+    their changes and hides what they offer."""
     user = await api.identity.SuspendUser(
-        pb.SuspendUserRequest(name=f"users/{user_id}", reason=body.reason),
+        pb.SuspendUserRequest(
+            name=f"users/{user_id}", reason=body.reason, request_id=idempotency_key or ""
+        ),
         metadata=caller.metadata(),
     )
     return json_response(User.from_proto(user))
@@ -86,12 +90,15 @@ async def suspend_user(
 async def reactivate_user(
     user_id: UserId,
     body: ReasonBody,
+    idempotency_key: IdempotencyKey = None,
     caller: Caller = Depends(require_staff),
     api: Backends = Depends(backends),
 ) -> Response:
     """Lifts a suspension."""
     user = await api.identity.ReactivateUser(
-        pb.ReactivateUserRequest(name=f"users/{user_id}", reason=body.reason),
+        pb.ReactivateUserRequest(
+            name=f"users/{user_id}", reason=body.reason, request_id=idempotency_key or ""
+        ),
         metadata=caller.metadata(),
     )
     return json_response(User.from_proto(user))
@@ -118,18 +125,31 @@ async def set_roles(
 
 @router.get("/audit-log", response_model=Page[AuditEntry], responses=ADMIN_ERRORS)
 async def audit_log(
-    target_user_id: Annotated[str, Query(max_length=36)] = "",
-    actor_id: Annotated[str, Query(max_length=36)] = "",
+    target_user_id: Annotated[
+        str, Query(max_length=36, description="Only actions concerning this user.")
+    ] = "",
+    actor_id: Annotated[str, Query(max_length=36, description="Only this staff member's.")] = "",
+    service: Annotated[
+        str, Query(max_length=30, description="Only actions taken in this service.")
+    ] = "",
+    target: Annotated[
+        str,
+        Query(
+            max_length=200, description="Only actions on this resource, e.g. practitioners/{id}."
+        ),
+    ] = "",
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
     caller: Caller = Depends(require_staff),
     api: Backends = Depends(backends),
 ) -> Response:
-    """What staff did to whom, newest first."""
+    """What staff did, in every service, to what and whom; newest first."""
     found = await api.identity.ListAuditEntries(
         pb.ListAuditEntriesRequest(
             target_user_id=target_user_id,
             actor_id=actor_id,
+            service=service,
+            target=target,
             page_size=limit,
             page_token=cursor or "",
         ),

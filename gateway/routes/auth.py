@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from chassis.emails import email_key, normalize_email
@@ -14,7 +12,7 @@ from gateway.auth import Caller, require_user
 from gateway.backends import Backends
 from gateway.middleware import TooManyRequests, client_address
 from gateway.problems import responses
-from gateway.routes.common import anonymous, backends, json_response
+from gateway.routes.common import IdempotencyKey, anonymous, backends, json_response
 from gateway.schemas.identity import (
     Accepted,
     LoginBody,
@@ -31,10 +29,6 @@ from gateway.schemas.identity import (
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
-IdempotencyKey = Annotated[
-    str | None,
-    Header(max_length=100, description="Retries with the same key return the first result."),
-]
 MINUTE = 60
 
 

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Header, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
 from chassis.grpc_client import call_metadata
 from gateway.backends import Backends
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        max_length=100,
+        description="Makes a retry safe: a retry with the same key (from the same caller, "
+        "with the same body) answers like the first call, and changes nothing again. A key "
+        "reused for a different request is refused (400 naming Idempotency-Key).",
+    ),
+]
 
 
 async def backends(request: Request) -> Backends:

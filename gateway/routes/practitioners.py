@@ -12,7 +12,7 @@ from estuary.catalog.v1 import catalog_pb2 as pb
 from gateway.auth import Caller, require_staff, require_user, verified_caller
 from gateway.backends import Backends
 from gateway.problems import responses
-from gateway.routes.common import anonymous, backends, json_response
+from gateway.routes.common import IdempotencyKey, anonymous, backends, json_response
 from gateway.schemas.catalog import (
     SORT_TO_PROTO,
     STATUS_TO_PROTO,
@@ -49,7 +49,10 @@ LOCATION_PATHS = {
 
 @router.post("/apply", status_code=201, response_model=PractitionerOut, responses=ERRORS)
 async def apply(
-    body: ApplyBody, caller: Caller = Depends(require_user), api: Backends = Depends(backends)
+    body: ApplyBody,
+    idempotency_key: IdempotencyKey = None,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
 ) -> Response:
     """Applies to become a practitioner; the profile waits for staff review."""
     practitioner = await api.catalog.ApplyAsPractitioner(
@@ -63,7 +66,8 @@ async def apply(
                 languages=body.languages,
                 timezone=body.timezone,
                 locations=[location_to_proto(x) for x in body.locations],
-            )
+            ),
+            request_id=idempotency_key or "",
         ),
         metadata=caller.metadata(),
     )
@@ -103,11 +107,17 @@ async def update_own_profile(
 
 @router.post("/me/locations", status_code=201, response_model=LocationOut, responses=ERRORS)
 async def add_location(
-    body: LocationIn, caller: Caller = Depends(require_user), api: Backends = Depends(backends)
+    body: LocationIn,
+    idempotency_key: IdempotencyKey = None,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
 ) -> Response:
     """Adds a place of work (or the virtual one)."""
     location = await api.catalog.CreateLocation(
-        pb.CreateLocationRequest(location=location_to_proto(body)), metadata=caller.metadata()
+        pb.CreateLocationRequest(
+            location=location_to_proto(body), request_id=idempotency_key or ""
+        ),
+        metadata=caller.metadata(),
     )
     return json_response(LocationOut.from_proto(location), 201)
 
@@ -207,12 +217,16 @@ async def get_practitioner(
 @router.post("/{practitioner_id}/approve", response_model=PractitionerOut, responses=ERRORS)
 async def approve(
     practitioner_id: PractitionerId,
+    idempotency_key: IdempotencyKey = None,
     caller: Caller = Depends(require_staff),
     api: Backends = Depends(backends),
 ) -> Response:
-    """Staff approve a pending practitioner; they get the practitioner role."""
+    """Staff approve a pending practitioner; they get the practitioner role. Staff cannot
+    review their own application."""
     practitioner = await api.catalog.ApprovePractitioner(
-        pb.ApprovePractitionerRequest(name=f"practitioners/{practitioner_id}"),
+        pb.ApprovePractitionerRequest(
+            name=f"practitioners/{practitioner_id}", request_id=idempotency_key or ""
+        ),
         metadata=caller.metadata(),
     )
     return json_response(PractitionerOut.from_proto(practitioner))
@@ -222,12 +236,17 @@ async def approve(
 async def reject(
     practitioner_id: PractitionerId,
     body: RejectBody,
+    idempotency_key: IdempotencyKey = None,
     caller: Caller = Depends(require_staff),
     api: Backends = Depends(backends),
 ) -> Response:
     """Staff reject a pending practitioner, with a reason they will see."""
     practitioner = await api.catalog.RejectPractitioner(
-        pb.RejectPractitionerRequest(name=f"practitioners/{practitioner_id}", reason=body.reason),
+        pb.RejectPractitionerRequest(
+            name=f"practitioners/{practitioner_id}",
+            reason=body.reason,
+            request_id=idempotency_key or "",
+        ),
         metadata=caller.metadata(),
     )
     return json_response(PractitionerOut.from_proto(practitioner))

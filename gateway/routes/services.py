@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from google.protobuf.field_mask_pb2 import FieldMask
 from starlette.responses import Response
 
@@ -12,7 +12,7 @@ from estuary.catalog.v1 import catalog_pb2 as pb
 from gateway.auth import Caller, require_staff, require_user, verified_caller
 from gateway.backends import Backends
 from gateway.problems import responses
-from gateway.routes.common import anonymous, backends, json_response
+from gateway.routes.common import IdempotencyKey, anonymous, backends, json_response
 from gateway.schemas.catalog import (
     KIND_TO_PROTO,
     LOCATION_TO_PROTO,
@@ -48,7 +48,10 @@ async def list_categories(api: Backends = Depends(backends)) -> Response:
 
 @router.post("/categories", status_code=201, response_model=CategoryOut, responses=ERRORS)
 async def create_category(
-    body: CategoryBody, caller: Caller = Depends(require_staff), api: Backends = Depends(backends)
+    body: CategoryBody,
+    idempotency_key: IdempotencyKey = None,
+    caller: Caller = Depends(require_staff),
+    api: Backends = Depends(backends),
 ) -> Response:
     """Staff add a category, at the top or under a parent."""
     category = await api.catalog.CreateCategory(
@@ -59,7 +62,8 @@ async def create_category(
                 description=body.description,
                 parent_id=body.parent_id or "",
                 position=body.position,
-            )
+            ),
+            request_id=idempotency_key or "",
         ),
         metadata=caller.metadata(),
     )
@@ -101,7 +105,7 @@ async def delete_category(
 @router.post("", status_code=201, response_model=ServiceOut, responses=ERRORS)
 async def create_service(
     body: ServiceCreate,
-    idempotency_key: Annotated[str | None, Header(max_length=100)] = None,
+    idempotency_key: IdempotencyKey = None,
     caller: Caller = Depends(require_user),
     api: Backends = Depends(backends),
 ) -> Response:

@@ -164,10 +164,14 @@ class Accepted(BaseModel):
 
 
 class AuditEntry(BaseModel):
+    """One staff action in any service, with the state before and after."""
+
     id: str
+    service: str = Field(description="The service the action was taken in.")
     actor_id: str
-    action: str
-    target_user_id: str
+    action: str = Field(description="What was done: 'user.suspend', 'practitioner.approve'...")
+    target: str = Field(description="The resource acted on: 'users/{id}', 'practitioners/{id}'...")
+    target_user_id: str = Field(description="The person concerned, if any (else empty).")
     before: dict[str, Any]
     after: dict[str, Any]
     reason: str
@@ -178,8 +182,10 @@ class AuditEntry(BaseModel):
     def from_proto(cls, entry: pb.AuditEntry) -> AuditEntry:
         return cls(
             id=entry.id,
+            service=entry.service,
             actor_id=entry.actor_id,
             action=entry.action,
+            target=entry.target,
             target_user_id=entry.target_user_id,
             before=json_format.MessageToDict(entry.before),
             after=json_format.MessageToDict(entry.after),

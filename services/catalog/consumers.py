@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from chassis.accounts import account_status_subscription
 from chassis.bus.consumer import Subscription
 from chassis.bus.envelope import ReceivedEvent
 from estuary.payments.v1 import events_pb2 as payments_pb
@@ -24,6 +25,7 @@ async def record_tier_change(
 
 
 SUBSCRIPTIONS = (
+    account_status_subscription("catalog", on_change=Catalog.apply_account_status),
     Subscription(
         queue="catalog.platform-tier",
         events=[SUBSCRIPTION_TIER_CHANGED],

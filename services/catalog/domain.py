@@ -9,7 +9,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from chassis.errors import InvalidArgument
+from chassis.auth.principal import AccountStatus
+from chassis.errors import AlreadyExists, FieldViolation, InvalidArgument
 from chassis.money import check_currency
 from chassis.validation import Violations, check_timezone
 from services.catalog.reference import COUNTRIES, LANGUAGES
@@ -123,10 +124,16 @@ class Practitioner:
     payouts_connected: bool = False
     approved_at: datetime | None = None
     locations: list[Location] = field(default_factory=list)
+    account_status: AccountStatus = AccountStatus.ACTIVE
 
     @property
     def is_approved(self) -> bool:
         return self.status is PractitionerStatus.APPROVED
+
+    @property
+    def is_listed(self) -> bool:
+        """Shown to the public and selling: approved, and the owner's account active."""
+        return self.is_approved and self.account_status is AccountStatus.ACTIVE
 
     @property
     def onboarding(self) -> Onboarding:
@@ -544,3 +551,30 @@ def _check_bundle(s: Service, context: ServiceContext, v: Violations) -> Service
             "price.amount_minor", "must be less than the services bought separately", "no_discount"
         )
     return replace(s, duration_minutes=duration, max_participants=1)
+
+
+def practitioner_exists(_violation: object = None) -> AlreadyExists:
+    """One practitioner profile per user (re-applying reuses the rejected one)."""
+    return AlreadyExists("you already have a practitioner profile", reason="PRACTITIONER_EXISTS")
+
+
+def slug_taken(_violation: object = None) -> AlreadyExists:
+    """Category slugs are unique: they appear in URLs."""
+    return AlreadyExists(
+        "that slug is taken",
+        reason="SLUG_TAKEN",
+        violations=[FieldViolation("slug", "is already taken", "taken")],
+    )
+
+
+def erased_profile(profile: Profile) -> Profile:
+    """What is left of a profile once its owner's account is deleted: nothing personal."""
+    return Profile(
+        display_name="Deleted practitioner",
+        bio="",
+        specializations=[],
+        certifications=[],
+        years_experience=0,
+        languages=[],
+        timezone=profile.timezone,
+    )

@@ -345,7 +345,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             for n, p in enumerate(request.practitioner.locations)
         ]
         view = await self._catalog.apply(
-            _caller(), profile_from_proto(request.practitioner), places
+            _caller(), profile_from_proto(request.practitioner), places, request.request_id
         )
         return _view_to_proto(view)
 
@@ -360,7 +360,10 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         self, request: pb.UpdatePractitionerRequest, context: Any
     ) -> pb.Practitioner:
         view = await self._catalog.update_practitioner(
-            _caller(), list(request.update_mask.paths), profile_from_proto(request.practitioner)
+            _caller(),
+            request.practitioner.name,
+            list(request.update_mask.paths),
+            profile_from_proto(request.practitioner),
         )
         return _view_to_proto(view)
 
@@ -398,21 +401,27 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def ApprovePractitioner(
         self, request: pb.ApprovePractitionerRequest, context: Any
     ) -> pb.Practitioner:
-        return _view_to_proto(await self._catalog.approve(request.name))
+        return _view_to_proto(
+            await self._catalog.approve(_caller(), request.name, request.request_id)
+        )
 
     async def RejectPractitioner(
         self, request: pb.RejectPractitionerRequest, context: Any
     ) -> pb.Practitioner:
-        return _view_to_proto(await self._catalog.reject(request.name, request.reason))
+        return _view_to_proto(
+            await self._catalog.reject(_caller(), request.name, request.reason, request.request_id)
+        )
 
     async def FeaturePractitioner(
         self, request: pb.FeaturePractitionerRequest, context: Any
     ) -> pb.Practitioner:
-        return _view_to_proto(await self._catalog.feature(request.name, request.featured))
+        return _view_to_proto(
+            await self._catalog.feature(_caller(), request.name, request.featured)
+        )
 
     async def CreateLocation(self, request: pb.CreateLocationRequest, context: Any) -> pb.Location:
         place = await self._catalog.create_location(
-            _caller(), location_from_proto(request.location)
+            _caller(), location_from_proto(request.location), request.request_id
         )
         return location_to_proto(place)
 
@@ -446,13 +455,16 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def CreateCategory(self, request: pb.CreateCategoryRequest, context: Any) -> pb.Category:
         c = request.category
         created = await self._catalog.create_category(
-            Category("", c.slug, c.name, c.description, c.parent_id or None, c.position, "")
+            _caller(),
+            Category("", c.slug, c.name, c.description, c.parent_id or None, c.position, ""),
+            request.request_id,
         )
         return category_to_proto(created)
 
     async def UpdateCategory(self, request: pb.UpdateCategoryRequest, context: Any) -> pb.Category:
         c = request.category
         updated = await self._catalog.update_category(
+            _caller(),
             c.id,
             list(request.update_mask.paths),
             Category(c.id, c.slug, c.name, c.description, c.parent_id or None, c.position, ""),
@@ -462,7 +474,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def DeleteCategory(
         self, request: pb.DeleteCategoryRequest, context: Any
     ) -> pb.DeleteCategoryResponse:
-        await self._catalog.delete_category(request.category_id)
+        await self._catalog.delete_category(_caller(), request.category_id)
         return pb.DeleteCategoryResponse()
 
     async def CreateService(self, request: pb.CreateServiceRequest, context: Any) -> pb.Service:

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from chassis.auth.principal import Principal
+from chassis.audit import StaffAction, refuse_own_account
+from chassis.auth.principal import AccountStatus, Principal
 from chassis.clock import Clock
 from chassis.errors import (
-    AlreadyExists,
     FailedPrecondition,
+    FieldViolation,
     InvalidArgument,
     NotFound,
     PermissionDenied,
     Unauthenticated,
 )
-from chassis.idempotency import check_request_id, fingerprint, previous_result, remember_result
+from chassis.idempotency import IdempotentRequest
 from chassis.ids import is_uuid, new_id
 from chassis.pagination import KeyPart, page_request
 from chassis.validation import Violations
@@ -43,7 +44,7 @@ from services.catalog.events import (
     SERVICE_PUBLISHED,
     SERVICE_UPDATED,
 )
-from services.catalog.repository import Services
+from services.catalog.repository import PRACTITIONER_REVIEW, Services
 from services.catalog.settings import CatalogSettings
 from services.catalog.uow import CatalogUnitOfWork
 from services.catalog.wire import service_terms, timestamp
@@ -158,7 +159,11 @@ class Catalog:
     # Practitioners -----------------------------------------------------------------------
 
     async def apply(
-        self, principal: Principal, profile: Profile, places: list[Location]
+        self,
+        principal: Principal,
+        profile: Profile,
+        places: list[Location],
+        request_id: str = "",
     ) -> PractitionerView:
         """Creates the caller's practitioner profile, pending review (or re-applies)."""
         v = Violations()
@@ -174,13 +179,18 @@ class Catalog:
             for n, p in enumerate(places)
         ]
         v.raise_if_any()
+        idempotent = IdempotentRequest.of(
+            "ApplyAsPractitioner", principal, request_id, repr(checked), repr(places)
+        )
         async with self._uow() as uow:
             now = self._clock.now()
+            if await idempotent.earlier_result(uow.connection, now) is not None:
+                return PractitionerView(
+                    await self._own_practitioner(uow, principal), owner_view=True, services=[]
+                )
             existing = await uow.practitioners.get_by_user(principal.user_id)
             if existing is not None and existing.status is not PractitionerStatus.REJECTED:
-                raise AlreadyExists(
-                    "you already have a practitioner profile", reason="PRACTITIONER_EXISTS"
-                )
+                raise domain.practitioner_exists()
             if existing is None:
                 practitioner = Practitioner(
                     id=new_id(),
@@ -203,6 +213,7 @@ class Catalog:
                 )
                 await uow.practitioners.replace_for_reapplication(practitioner)
             await self._index_practitioner(uow, practitioner)
+            await idempotent.remember(uow.connection, practitioner.id)
             await uow.commit()
         return PractitionerView(practitioner, owner_view=True, services=[])
 
@@ -211,7 +222,7 @@ class Catalog:
         async with self._uow(write=False) as uow:
             practitioner = await self._named_practitioner(uow, principal, name)
             owner_view = self._may_manage(principal, practitioner)
-            if not practitioner.is_approved and not owner_view:
+            if not practitioner.is_listed and not owner_view:
                 raise NotFound("no such practitioner")
             views = await self._service_views(
                 uow, await uow.services.active_ids_of(practitioner.id)
@@ -219,12 +230,20 @@ class Catalog:
         return PractitionerView(practitioner, owner_view, views)
 
     async def update_practitioner(
-        self, principal: Principal, paths: Sequence[str], profile: Profile
+        self, principal: Principal, name: str, paths: Sequence[str], profile: Profile
     ) -> PractitionerView:
-        """Changes the caller's own profile fields."""
+        """Changes the caller's own profile fields (name: practitioners/me, their own id, or
+        empty); another practitioner's profile is refused, never silently swapped for it."""
         _unknown_paths(paths, PROFILE_PATHS)
         async with self._uow() as uow:
             practitioner = await self._own_practitioner(uow, principal)
+            if name not in ("", "practitioners/me", f"practitioners/{practitioner.id}"):
+                raise PermissionDenied(
+                    "you can change only your own practitioner profile",
+                    violations=[
+                        FieldViolation("practitioner.name", "is not your profile", "not_yours")
+                    ],
+                )
             changed = replace(
                 practitioner.profile, **{path: getattr(profile, path) for path in paths}
             )
@@ -279,45 +298,42 @@ class Catalog:
         views = [PractitionerView(p, owner_view=True, services=[]) for p in found]
         return Page(views, page.next_token([found[-1].id]) if more else "", total)
 
-    async def approve(self, name: str) -> PractitionerView:
+    async def approve(
+        self, principal: Principal, name: str, request_id: str = ""
+    ) -> PractitionerView:
         """Approves a pending application; identity grants the role on practitioner.approved."""
-        async with self._uow() as uow:
-            practitioner = await self._practitioner_by_name(uow, name)
-            if practitioner.status is not PractitionerStatus.PENDING:
-                raise FailedPrecondition(
-                    f"the application is {practitioner.status.value}, not pending",
-                    reason="NOT_PENDING",
-                )
-            now = self._clock.now()
+
+        def approving(practitioner: Practitioner, now: datetime) -> None:
             practitioner.status = PractitionerStatus.APPROVED
             practitioner.approved_at = now
-            await uow.practitioners.save_state(practitioner, now)
+
+        async def announce(uow: CatalogUnitOfWork, practitioner: Practitioner) -> None:
             uow.emit(
                 PRACTITIONER_APPROVED,
                 events_pb2.PractitionerApproved(
                     practitioner_id=practitioner.id,
                     user_id=practitioner.user_id,
                     display_name=practitioner.profile.display_name,
-                    approve_time=timestamp(now),
+                    approve_time=timestamp(practitioner.updated_at),
                 ),
                 subject=f"practitioners/{practitioner.id}",
             )
-            await uow.commit()
-        return PractitionerView(practitioner, owner_view=True, services=[])
 
-    async def reject(self, name: str, reason: str) -> PractitionerView:
+        return await self._review(
+            principal, name, "practitioner.approve", "", request_id, approving, announce
+        )
+
+    async def reject(
+        self, principal: Principal, name: str, reason: str, request_id: str = ""
+    ) -> PractitionerView:
         """Turns a pending application down, with a reason the applicant sees."""
         reason = domain.check_reason(reason)
-        async with self._uow() as uow:
-            practitioner = await self._practitioner_by_name(uow, name)
-            if practitioner.status is not PractitionerStatus.PENDING:
-                raise FailedPrecondition(
-                    f"the application is {practitioner.status.value}, not pending",
-                    reason="NOT_PENDING",
-                )
+
+        def rejecting(practitioner: Practitioner, now: datetime) -> None:
             practitioner.status = PractitionerStatus.REJECTED
             practitioner.rejection_reason = reason
-            await uow.practitioners.save_state(practitioner, self._clock.now())
+
+        async def announce(uow: CatalogUnitOfWork, practitioner: Practitioner) -> None:
             uow.emit(
                 PRACTITIONER_REJECTED,
                 events_pb2.PractitionerRejected(
@@ -325,19 +341,72 @@ class Catalog:
                 ),
                 subject=f"practitioners/{practitioner.id}",
             )
+
+        return await self._review(
+            principal, name, "practitioner.reject", reason, request_id, rejecting, announce
+        )
+
+    async def _review(
+        self,
+        principal: Principal,
+        name: str,
+        action: str,
+        reason: str,
+        request_id: str,
+        decide: Callable[[Practitioner, datetime], None],
+        announce: Callable[[CatalogUnitOfWork, Practitioner], Awaitable[None]],
+    ) -> PractitionerView:
+        """A staff decision on a pending application: of several at once, exactly one wins."""
+        idempotent = IdempotentRequest.of(action, principal, request_id, name, reason)
+        async with self._uow() as uow:
+            now = self._clock.now()
+            if await idempotent.earlier_result(uow.connection, now) is not None:
+                return PractitionerView(
+                    await self._practitioner_by_name(uow, name), owner_view=True, services=[]
+                )
+            practitioner = await self._practitioner_by_name(uow, name)
+            refuse_own_account(principal, practitioner.user_id)
+            PRACTITIONER_REVIEW.check(practitioner.status.value, PractitionerStatus.PENDING.value)
+            before = _review_view(practitioner)
+            decide(practitioner, now)
+            await uow.practitioners.review(practitioner, PractitionerStatus.PENDING, now)
+            await announce(uow, practitioner)
+            await uow.record_staff_action(
+                StaffAction(
+                    principal,
+                    action,
+                    f"practitioners/{practitioner.id}",
+                    practitioner.user_id,
+                    before,
+                    _review_view(practitioner),
+                    reason,
+                )
+            )
+            await idempotent.remember(uow.connection, practitioner.id)
             await uow.commit()
         return PractitionerView(practitioner, owner_view=True, services=[])
 
-    async def feature(self, name: str, featured: bool) -> PractitionerView:
+    async def feature(self, principal: Principal, name: str, featured: bool) -> PractitionerView:
         """Features an approved practitioner in discovery, or stops featuring them."""
         async with self._uow() as uow:
             practitioner = await self._practitioner_by_name(uow, name)
-            if not practitioner.is_approved:
-                raise FailedPrecondition(
-                    "only approved practitioners can be featured", reason="NOT_APPROVED"
-                )
+            refuse_own_account(principal, practitioner.user_id)
+            PRACTITIONER_REVIEW.check(
+                practitioner.status.value, PractitionerStatus.APPROVED.value, reason="NOT_APPROVED"
+            )
+            before = _review_view(practitioner)
             practitioner.featured = featured
-            await uow.practitioners.save_state(practitioner, self._clock.now())
+            await uow.practitioners.feature(practitioner, self._clock.now())
+            await uow.record_staff_action(
+                StaffAction(
+                    principal,
+                    "practitioner.feature" if featured else "practitioner.unfeature",
+                    f"practitioners/{practitioner.id}",
+                    practitioner.user_id,
+                    before,
+                    _review_view(practitioner),
+                )
+            )
             await uow.commit()
         return PractitionerView(practitioner, owner_view=True, services=[])
 
@@ -359,20 +428,63 @@ class Catalog:
         await uow.practitioners.set_tier(user_id, tier, effective_at)
         return True
 
+    @staticmethod
+    async def apply_account_status(
+        uow: CatalogUnitOfWork, user_id: str, status: AccountStatus
+    ) -> None:
+        """The owner's account changed: a suspended practitioner leaves discovery until
+        reactivated; a deleted one is anonymised and their services are archived."""
+        practitioner = await uow.practitioners.get_by_user(user_id)
+        if practitioner is None:
+            return
+        now = uow.clock.now()
+        practitioner.account_status = status
+        if status is AccountStatus.DELETED:
+            for service in await uow.services.get_many(
+                await uow.services.active_ids_of(practitioner.id)
+            ):
+                await uow.services.save(
+                    replace(service, status=ServiceStatus.ARCHIVED, archived_at=now, updated_at=now)
+                )
+                uow.emit(
+                    SERVICE_ARCHIVED,
+                    events_pb2.ServiceArchived(
+                        service_id=service.id,
+                        practitioner_id=practitioner.id,
+                        archive_time=timestamp(now),
+                    ),
+                    subject=f"services/{service.id}",
+                )
+            practitioner.profile = domain.erased_profile(practitioner.profile)
+            await uow.practitioners.save_profile(practitioner, now)
+            await uow.practitioners.erase_locations(practitioner.id, now)
+            await Catalog._index_practitioner(uow, practitioner)
+        await uow.practitioners.set_account_status(practitioner, now)
+
     # Locations ---------------------------------------------------------------------------
 
-    async def create_location(self, principal: Principal, place: Location) -> Location:
+    async def create_location(
+        self, principal: Principal, place: Location, request_id: str = ""
+    ) -> Location:
         v = Violations()
         checked = domain.check_location(replace(place, id=new_id()), v)
         v.raise_if_any()
+        idempotent = IdempotentRequest.of("CreateLocation", principal, request_id, repr(place))
         async with self._uow() as uow:
+            earlier = await idempotent.earlier_result(uow.connection, self._clock.now())
             practitioner = await self._own_practitioner(uow, principal)
+            if earlier is not None:
+                found = next((p for p in practitioner.locations if p.id == earlier), None)
+                if found is None:
+                    raise NotFound("the location made by this request no longer exists")
+                return found
             active = [p for p in practitioner.locations if p.removed_at is None]
             if len(active) >= domain.MAX_LIST_ITEMS:
                 raise FailedPrecondition(
                     f"at most {domain.MAX_LIST_ITEMS} locations", reason="TOO_MANY_LOCATIONS"
                 )
             await uow.practitioners.add_location(practitioner.id, checked)
+            await idempotent.remember(uow.connection, checked.id)
             await uow.commit()
         return checked
 
@@ -413,13 +525,23 @@ class Catalog:
         async with self._uow(write=False) as uow:
             return await uow.categories.all()
 
-    async def create_category(self, category: Category) -> Category:
+    async def create_category(
+        self, principal: Principal, category: Category, request_id: str = ""
+    ) -> Category:
+        """Staff add a category (under a parent, or at the top)."""
         slug, name, description = domain.check_category(
             category.slug, category.name, category.description
         )
+        idempotent = IdempotentRequest.of("CreateCategory", principal, request_id, repr(category))
         async with self._uow() as uow:
+            earlier = await idempotent.earlier_result(uow.connection, self._clock.now())
+            if earlier is not None:
+                found = await uow.categories.get(earlier)
+                if found is None:
+                    raise NotFound("the category made by this request no longer exists")
+                return found
             if await uow.categories.slug_taken(slug):
-                raise AlreadyExists("that slug is taken", reason="SLUG_TAKEN")
+                raise domain.slug_taken()
             category_id = new_id()
             path = f"/{category_id}/"
             if category.parent_id:
@@ -439,11 +561,22 @@ class Catalog:
                 path,
             )
             await uow.categories.add(created)
+            await uow.record_staff_action(
+                StaffAction(
+                    principal,
+                    "category.create",
+                    f"categories/{created.id}",
+                    "",
+                    {},
+                    _category_view(created),
+                )
+            )
+            await idempotent.remember(uow.connection, created.id)
             await uow.commit()
         return created
 
     async def update_category(
-        self, category_id: str, paths: Sequence[str], values: Category
+        self, principal: Principal, category_id: str, paths: Sequence[str], values: Category
     ) -> Category:
         _unknown_paths(paths, CATEGORY_PATHS)
         async with self._uow() as uow:
@@ -455,7 +588,7 @@ class Catalog:
                 changed.slug, changed.name, changed.description
             )
             if await uow.categories.slug_taken(changed.slug, other_than=category.id):
-                raise AlreadyExists("that slug is taken", reason="SLUG_TAKEN")
+                raise domain.slug_taken()
             changed.parent_id = changed.parent_id or None
             if "parent_id" in paths:
                 changed.path = f"/{category.id}/"
@@ -473,18 +606,39 @@ class Catalog:
                         )
                     changed.path = f"{parent.path}{category.id}/"
             await uow.categories.save(changed, category.path)
+            await uow.record_staff_action(
+                StaffAction(
+                    principal,
+                    "category.update",
+                    f"categories/{category.id}",
+                    "",
+                    _category_view(category),
+                    _category_view(changed),
+                )
+            )
             await uow.commit()
         return changed
 
-    async def delete_category(self, category_id: str) -> None:
+    async def delete_category(self, principal: Principal, category_id: str) -> None:
         async with self._uow() as uow:
-            if await uow.categories.get(category_id) is None:
+            category = await uow.categories.get(category_id)
+            if category is None:
                 raise NotFound("no such category")
             if await uow.categories.has_children(category_id):
                 raise FailedPrecondition("the category has subcategories", reason="IN_USE")
             if await uow.categories.has_services(category_id):
                 raise FailedPrecondition("services are filed under it", reason="IN_USE")
             await uow.categories.delete(category_id)
+            await uow.record_staff_action(
+                StaffAction(
+                    principal,
+                    "category.delete",
+                    f"categories/{category.id}",
+                    "",
+                    _category_view(category),
+                    {},
+                )
+            )
             await uow.commit()
 
     # Services ----------------------------------------------------------------------------
@@ -493,9 +647,12 @@ class Catalog:
         self, principal: Principal, draft: Service, request_id: str = ""
     ) -> ServiceView:
         """An approved practitioner puts a service on sale, within their tier's limit."""
-        check_request_id(request_id)
-        request_fingerprint = fingerprint(repr(draft))
+        idempotent = IdempotentRequest.of("CreateService", principal, request_id, repr(draft))
         async with self._uow() as uow:
+            now = self._clock.now()
+            earlier = await idempotent.earlier_result(uow.connection, now)
+            if earlier is not None:
+                return await self._view(uow, earlier)
             practitioner = await uow.practitioners.get_by_user(principal.user_id)
             if practitioner is None or not practitioner.is_approved:
                 raise PermissionDenied(
@@ -503,13 +660,6 @@ class Catalog:
                 )
             practitioner = await uow.practitioners.get(practitioner.id, lock=True)
             assert practitioner is not None
-            if request_id:
-                earlier = await previous_result(
-                    uow.connection, "CreateService", request_id, request_fingerprint
-                )
-                if earlier is not None:
-                    return await self._view(uow, earlier)
-            now = self._clock.now()
             service = replace(
                 draft,
                 id=new_id(),
@@ -538,15 +688,7 @@ class Catalog:
                 events_pb2.ServicePublished(service=service_terms(service, practitioner)),
                 subject=f"services/{service.id}",
             )
-            if request_id:
-                await remember_result(
-                    uow.connection,
-                    "CreateService",
-                    request_id,
-                    request_fingerprint,
-                    service.id,
-                    now,
-                )
+            await idempotent.remember(uow.connection, service.id)
             await uow.commit()
             return await self._view(uow, service.id)
 
@@ -562,7 +704,11 @@ class Catalog:
                 raise NotFound("no such service")
             [view] = self._listing_views(rows)
         row = rows[0]
-        public = view.service.is_active and row.practitioner_status == "approved"
+        public = (
+            view.service.is_active
+            and row.practitioner_status == PractitionerStatus.APPROVED.value
+            and row.practitioner_account_status == AccountStatus.ACTIVE.value
+        )
         may_manage = (
             principal is not None
             and principal.is_user
@@ -595,6 +741,9 @@ class Catalog:
             changed = replace(service, **changes, updated_at=now)
             changed = domain.check_service(changed, await self._context(uow, changed, practitioner))
             await uow.services.save(changed)
+            await self._record_if_staff(
+                uow, principal, "service.update", service, changed, practitioner
+            )
             await self._index_service(uow, changed, practitioner)
             uow.emit(
                 SERVICE_UPDATED,
@@ -620,6 +769,9 @@ class Catalog:
                 service, status=ServiceStatus.ARCHIVED, archived_at=now, updated_at=now
             )
             await uow.services.save(archived)
+            await self._record_if_staff(
+                uow, principal, "service.archive", service, archived, practitioner
+            )
             uow.emit(
                 SERVICE_ARCHIVED,
                 events_pb2.ServiceArchived(
@@ -699,7 +851,7 @@ class Catalog:
             practitioner = await uow.practitioners.get(service.practitioner_id) if service else None
         if service is None or practitioner is None:
             raise NotFound("no such service")
-        if not service.is_active or not practitioner.is_approved:
+        if not service.is_active or not practitioner.is_listed:
             raise FailedPrecondition("the service is not on sale", reason="NOT_ON_SALE")
         seats = service.max_participants if service.kind in domain.DATED_KINDS else 1
         if not 1 <= quantity <= seats:
@@ -715,6 +867,29 @@ class Catalog:
         if principal is None or not principal.is_user:
             return False
         return principal.is_staff or principal.user_id == practitioner.user_id
+
+    @staticmethod
+    async def _record_if_staff(
+        uow: CatalogUnitOfWork,
+        principal: Principal,
+        action: str,
+        before: Service,
+        after: Service,
+        practitioner: Practitioner,
+    ) -> None:
+        """A change to a service by staff rather than its practitioner is a staff action."""
+        if principal.user_id == practitioner.user_id:
+            return
+        await uow.record_staff_action(
+            StaffAction(
+                principal,
+                action,
+                f"services/{before.id}",
+                practitioner.user_id,
+                _service_view(before),
+                _service_view(after),
+            )
+        )
 
     async def _named_practitioner(
         self, uow: CatalogUnitOfWork, principal: Principal | None, name: str
@@ -827,6 +1002,32 @@ class Catalog:
             " ".join(profile.specializations),
             profile.bio,
         )
+
+
+def _review_view(practitioner: Practitioner) -> dict[str, Any]:
+    return {
+        "status": practitioner.status.value,
+        "featured": practitioner.featured,
+        "rejection_reason": practitioner.rejection_reason,
+    }
+
+
+def _category_view(category: Category) -> dict[str, Any]:
+    return {
+        "slug": category.slug,
+        "name": category.name,
+        "parent_id": category.parent_id,
+        "position": category.position,
+    }
+
+
+def _service_view(service: Service) -> dict[str, Any]:
+    return {
+        "status": service.status.value,
+        "title": service.title,
+        "price_minor": service.price_minor,
+        "currency": service.currency,
+    }
 
 
 def _check_ids(field: str, ids: Sequence[str]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chassis.auth.principal import AccountStatus
 from chassis.db import as_utc
+from chassis.lifecycle import Lifecycle
 from services.catalog.domain import (
     BundleItem,
     Category,
@@ -52,6 +54,12 @@ def _location(row: sa.Row) -> Location:
         longitude=row.longitude,
         removed_at=row.removed_at,
     )
+
+
+# A practitioner's review status changes only from the status the reviewer saw.
+PRACTITIONER_REVIEW = Lifecycle(practitioners, noun="application", reason="NOT_PENDING")
+# A service is archived once: only an active one can change or be archived.
+SERVICE_STATUS = Lifecycle(services, noun="service", reason="ARCHIVED")
 
 
 class Practitioners:
@@ -133,6 +141,7 @@ class Practitioners:
             payouts_connected=row.payouts_connected,
             approved_at=row.approved_at,
             locations=places,
+            account_status=AccountStatus(row.account_status),
         )
 
     async def add(self, practitioner: Practitioner) -> None:
@@ -160,34 +169,77 @@ class Practitioners:
         await self._set_languages(practitioner.id, practitioner.profile.languages)
 
     async def save_state(self, practitioner: Practitioner, now: datetime) -> None:
-        """Writes status, review outcome, feature flag and onboarding marks."""
+        """Writes the feature flag and onboarding marks (never the review status)."""
         practitioner.updated_at = now
         await self._c.execute(
             practitioners.update()
             .where(practitioners.c.id == practitioner.id)
             .values(
-                status=practitioner.status.value,
-                rejection_reason=practitioner.rejection_reason,
                 featured=practitioner.featured,
-                approved_at=practitioner.approved_at,
                 first_service_at=practitioner.first_service_at,
                 updated_at=now,
             )
         )
-        approved = practitioner.status is PractitionerStatus.APPROVED
+
+    async def review(
+        self,
+        practitioner: Practitioner,
+        expected: PractitionerStatus | Collection[PractitionerStatus],
+        now: datetime,
+    ) -> None:
+        """Writes the outcome of a review (the practitioner's new status, reason, approval
+        time) only if the application is still in the status the reviewer saw."""
+        allowed = [expected] if isinstance(expected, PractitionerStatus) else list(expected)
+        practitioner.updated_at = now
+        await PRACTITIONER_REVIEW.move(
+            self._c,
+            practitioner.id,
+            expected=[s.value for s in allowed],
+            values={
+                "status": practitioner.status.value,
+                "rejection_reason": practitioner.rejection_reason,
+                "approved_at": practitioner.approved_at,
+                "updated_at": now,
+            },
+        )
+        await self._list_services_of(practitioner)
+
+    async def feature(self, practitioner: Practitioner, now: datetime) -> None:
+        """Writes the feature flag, only while the practitioner is approved."""
+        practitioner.updated_at = now
+        await PRACTITIONER_REVIEW.move(
+            self._c,
+            practitioner.id,
+            expected=PractitionerStatus.APPROVED.value,
+            values={"featured": practitioner.featured, "updated_at": now},
+            reason="NOT_APPROVED",
+        )
+
+    async def set_account_status(self, practitioner: Practitioner, now: datetime) -> None:
+        """Writes the owner's account status, and whether their services are listed."""
+        practitioner.updated_at = now
+        await self._c.execute(
+            practitioners.update()
+            .where(practitioners.c.id == practitioner.id)
+            .values(account_status=practitioner.account_status.value, updated_at=now)
+        )
+        await self._list_services_of(practitioner)
+
+    async def _list_services_of(self, practitioner: Practitioner) -> None:
+        listed = practitioner.is_listed
         await self._c.execute(
             services.update()
             .where(
                 services.c.practitioner_id == practitioner.id,
-                services.c.practitioner_approved.is_not(approved),
+                services.c.practitioner_listed.is_not(listed),
             )
-            .values(practitioner_approved=approved)
+            .values(practitioner_listed=listed)
         )
 
     async def replace_for_reapplication(self, practitioner: Practitioner) -> None:
         """A rejected applicant applies again: new profile and locations, pending review."""
+        await self.review(practitioner, PractitionerStatus.REJECTED, practitioner.updated_at)
         await self.save_profile(practitioner, practitioner.updated_at)
-        await self.save_state(practitioner, practitioner.updated_at)
         await self._c.execute(
             locations.update()
             .where(locations.c.practitioner_id == practitioner.id, locations.c.removed_at.is_(None))
@@ -252,6 +304,24 @@ class Practitioners:
             services.update()
             .where(services.c.location_id == place.id)
             .values(latitude=place.latitude, longitude=place.longitude)
+        )
+
+    async def erase_locations(self, practitioner_id: str, now: datetime) -> None:
+        """Removes every place of a deleted practitioner and blanks its address."""
+        await self._c.execute(
+            locations.update()
+            .where(locations.c.practitioner_id == practitioner_id, locations.c.removed_at.is_(None))
+            .values(removed_at=now)
+        )
+        await self._c.execute(
+            locations.update()
+            .where(locations.c.practitioner_id == practitioner_id)
+            .values(label="", address="", city="", latitude=None, longitude=None)
+        )
+        await self._c.execute(
+            services.update()
+            .where(services.c.practitioner_id == practitioner_id)
+            .values(latitude=None, longitude=None)
         )
 
     async def location_in_use(self, location_id: str) -> bool:
@@ -406,7 +476,7 @@ def _place_of(coordinate: sa.Column[float], location_id: str | None) -> Any:
 
 
 # Columns of the services table that only discovery's filters read.
-_NOT_SHOWN = frozenset({"search_vector", "practitioner_approved", "latitude", "longitude"})
+_NOT_SHOWN = frozenset({"search_vector", "practitioner_listed", "latitude", "longitude"})
 
 
 @functools.cache
@@ -581,9 +651,10 @@ class Services:
                 id=service.id,
                 practitioner_id=service.practitioner_id,
                 created_at=service.created_at,
-                practitioner_approved=sa.exists().where(
+                practitioner_listed=sa.exists().where(
                     practitioners.c.id == service.practitioner_id,
                     practitioners.c.status == PractitionerStatus.APPROVED.value,
+                    practitioners.c.account_status == AccountStatus.ACTIVE.value,
                 ),
                 **self._columns(service),
             )
@@ -591,8 +662,13 @@ class Services:
         await self._write_parts(service)
 
     async def save(self, service: Service) -> None:
-        await self._c.execute(
-            services.update().where(services.c.id == service.id).values(**self._columns(service))
+        """Writes a change to an active service (archiving it is one), only if it is still
+        active: an archived service never changes again."""
+        await SERVICE_STATUS.move(
+            self._c,
+            service.id,
+            expected=ServiceStatus.ACTIVE.value,
+            values=self._columns(service),
         )
         await self._c.execute(
             service_sessions.delete().where(service_sessions.c.service_id == service.id)

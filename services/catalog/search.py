@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chassis.auth.principal import AccountStatus
 from chassis.errors import InvalidArgument
 from chassis.pagination import KeyPart
 from services.catalog.domain import LocationKind, PractitionerStatus, ServiceKind, ServiceStatus
@@ -208,6 +209,7 @@ def listing_columns(dialect: str, *, measured: bool) -> list[Any]:
         PARTS_PRICE.label("parts_price_minor"),
         practitioners.c.user_id.label("practitioner_user_id"),
         practitioners.c.status.label("practitioner_status"),
+        practitioners.c.account_status.label("practitioner_account_status"),
         practitioners.c.display_name.label("practitioner_display_name"),
         practitioners.c.rating_average.label("practitioner_rating_average"),
         practitioners.c.rating_count.label("practitioner_rating_count"),
@@ -320,7 +322,7 @@ def _service_statements(shape: _ServiceShape) -> _ServiceStatements:
     building and cache-keying them does not recur with every request."""
     conditions: list[Any] = [
         services.c.status == ServiceStatus.ACTIVE.value,
-        services.c.practitioner_approved.is_(True),
+        services.c.practitioner_listed.is_(True),
     ]
     rank: Any = None
     if shape.word_count:
@@ -520,7 +522,10 @@ async def search_practitioners(
 ) -> tuple[list[tuple[str, list[Any], float | None]], int]:
     """A page of approved practitioners as (id, cursor key, distance), and the total."""
     dialect = connection.dialect.name
-    conditions: list[Any] = [practitioners.c.status == PractitionerStatus.APPROVED.value]
+    conditions: list[Any] = [
+        practitioners.c.status == PractitionerStatus.APPROVED.value,
+        practitioners.c.account_status == AccountStatus.ACTIVE.value,
+    ]
     rank: Any = None
     if words(query.text):
         if dialect == "postgresql":

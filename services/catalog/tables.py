@@ -25,6 +25,9 @@ practitioners = sa.Table(
     sa.Column("years_experience", sa.Integer, nullable=False),
     sa.Column("timezone", sa.String(64), nullable=False),
     sa.Column("status", sa.String(20), nullable=False),
+    # The owner's account as identity announced it (active, suspended, deleted): a
+    # practitioner is listed only while approved and active.
+    sa.Column("account_status", sa.String(20), nullable=False, server_default="active"),
     sa.Column("rejection_reason", sa.String(500), nullable=False, server_default=""),
     sa.Column("featured", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("rating_average", sa.Float, nullable=False, server_default="0"),
@@ -124,8 +127,9 @@ services = sa.Table(
     sa.Column("archived_at", UtcDateTime, nullable=True),
     # Copies for discovery, which filters and sorts every match: joining each one to its
     # practitioner and its place cost more than the rest of a search. The repository writes
-    # them with their sources (practitioner status, location coordinates, service location).
-    sa.Column("practitioner_approved", sa.Boolean, nullable=False, server_default=sa.false()),
+    # them with their sources (practitioner status and account status, location coordinates,
+    # service location). Listed: the practitioner is approved and their account active.
+    sa.Column("practitioner_listed", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("latitude", sa.Float, nullable=True),
     sa.Column("longitude", sa.Float, nullable=True),
     sa.Index("ix_services_practitioner_status", "practitioner_id", "status"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Self
 
 from chassis.uow import UnitOfWork
+from services.catalog import domain
 from services.catalog.repository import Categories, Practitioners, Services
 
 
@@ -12,6 +13,11 @@ class CatalogUnitOfWork(UnitOfWork):
     practitioners: Practitioners
     categories: Categories
     services: Services
+
+    conflicts = {
+        "practitioners.user_id": domain.practitioner_exists,
+        "categories.slug": domain.slug_taken,
+    }
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from google.protobuf import json_format
+
+from chassis.audit import STAFF_ACTION_RECORDED
 from chassis.auth.principal import Role
 from chassis.bus.consumer import Subscription
 from chassis.bus.envelope import EventType, ReceivedEvent
+from chassis.wire import instant
 from estuary.catalog.v1 import events_pb2 as catalog_events
+from estuary.chassis.v1 import events_pb2 as chassis_events
 from services.identity.handlers import Identity
+from services.identity.repository import AuditEntry
 from services.identity.uow import IdentityUnitOfWork
 
 PRACTITIONER_APPROVED = EventType.of(catalog_events.PractitionerApproved)
@@ -19,10 +25,41 @@ async def grant_practitioner_role(
     await Identity.grant_role(uow, event.message.user_id, Role.PRACTITIONER)
 
 
+async def file_staff_action(
+    uow: IdentityUnitOfWork, event: ReceivedEvent[chassis_events.StaffActionRecorded]
+) -> None:
+    """Another service's staff action: into the one audit log (the event id is its id)."""
+    action = event.message
+    await uow.audit_log.record(
+        AuditEntry(
+            id=event.id,
+            # The CloudEvents source says which service emitted it: "/estuary/<service>".
+            service=event.source.rsplit("/", 1)[-1],
+            actor_id=action.actor_id,
+            action=action.action,
+            target=action.target,
+            target_user_id=action.target_user_id,
+            before=json_format.MessageToDict(action.before),
+            after=json_format.MessageToDict(action.after),
+            reason=action.reason,
+            request_id=action.request_id,
+            created_at=instant(action.record_time)
+            if action.HasField("record_time")
+            else event.time,
+        )
+    )
+
+
 SUBSCRIPTIONS = (
     Subscription(
         queue="identity.practitioner-role",
         events=[PRACTITIONER_APPROVED],
         handler=grant_practitioner_role,
+    ),
+    Subscription(
+        queue="identity.audit-log",
+        events=[STAFF_ACTION_RECORDED],
+        handler=file_staff_action,
+        description="files every service's staff actions in the audit log",
     ),
 )

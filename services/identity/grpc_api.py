@@ -19,7 +19,7 @@ from estuary.identity.v1 import identity_pb2 as pb
 from estuary.identity.v1 import identity_pb2_grpc
 from services.identity.domain import User, UserStatus
 from services.identity.handlers import Identity
-from services.identity.repository import AuditEntry
+from services.identity.repository import AuditEntry, AuditFilter
 
 ROLE_TO_PROTO = {
     "client": pb.ROLE_CLIENT,
@@ -70,8 +70,10 @@ def user_to_proto(user: User) -> pb.User:
 def audit_to_proto(entry: AuditEntry) -> pb.AuditEntry:
     return pb.AuditEntry(
         id=entry.id,
+        service=entry.service,
         actor_id=entry.actor_id,
         action=entry.action,
+        target=entry.target,
         target_user_id=entry.target_user_id,
         before=_struct(entry.before),
         after=_struct(entry.after),
@@ -171,11 +173,15 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         )
 
     async def SuspendUser(self, request: pb.SuspendUserRequest, context: Any) -> pb.User:
-        user = await self._identity.suspend(_caller(), request.name, request.reason)
+        user = await self._identity.suspend(
+            _caller(), request.name, request.reason, request.request_id
+        )
         return user_to_proto(user)
 
     async def ReactivateUser(self, request: pb.ReactivateUserRequest, context: Any) -> pb.User:
-        user = await self._identity.reactivate(_caller(), request.name, request.reason)
+        user = await self._identity.reactivate(
+            _caller(), request.name, request.reason, request.request_id
+        )
         return user_to_proto(user)
 
     async def SetUserRoles(self, request: pb.SetUserRolesRequest, context: Any) -> pb.User:
@@ -187,10 +193,14 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         self, request: pb.ListAuditEntriesRequest, context: Any
     ) -> pb.ListAuditEntriesResponse:
         page = await self._identity.list_audit(
-            target_user_id=request.target_user_id,
-            actor_id=request.actor_id,
-            page_size=request.page_size,
-            page_token=request.page_token,
+            AuditFilter(
+                service=request.service,
+                actor_id=request.actor_id,
+                target=request.target,
+                target_user_id=request.target_user_id,
+            ),
+            request.page_size,
+            request.page_token,
         )
         return pb.ListAuditEntriesResponse(
             entries=[audit_to_proto(e) for e in page.items],

@@ -11,25 +11,23 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from sqlalchemy.exc import IntegrityError
 
-from chassis.auth.principal import STAFF_ROLES, Principal, Role, TokenType
+from chassis.accounts import change_account_status
+from chassis.audit import StaffAction, refuse_own_account
+from chassis.auth.principal import STAFF_ROLES, AccountStatus, Principal, Role, TokenType
 from chassis.auth.tokens import TokenIssuer, TokenVerifier
 from chassis.bus.outbox import forget_subject
 from chassis.clock import Clock
-from chassis.context import current_request_id
 from chassis.emails import email_key, normalize_email
 from chassis.errors import (
-    AlreadyExists,
     DomainError,
     FailedPrecondition,
-    FieldViolation,
     InvalidArgument,
     NotFound,
     PermissionDenied,
     Unauthenticated,
 )
-from chassis.idempotency import check_request_id, fingerprint, previous_result, remember_result
+from chassis.idempotency import IdempotentRequest, fingerprint
 from chassis.ids import is_uuid, new_id
 from chassis.pagination import KeyPart, page_request
 from chassis.validation import Violations
@@ -40,13 +38,15 @@ from services.identity.events import (
     USER_DELETED,
     USER_EMAIL_VERIFIED,
     USER_PASSWORD_RESET_REQUESTED,
+    USER_REACTIVATED,
     USER_REGISTERED,
+    USER_SUSPENDED,
 )
 from services.identity.keys import SigningKeyring
 from services.identity.passwords import Passwords
-from services.identity.repository import AuditEntry, UserFilter
+from services.identity.repository import USER_STATUS, AuditFilter, UserFilter
 from services.identity.settings import IdentitySettings
-from services.identity.uow import IdentityUnitOfWork
+from services.identity.uow import IdentityUnitOfWork, email_taken
 
 REFRESH_REUSE = "refresh token reuse"
 INVALID_REFRESH = "the refresh token is invalid, expired or revoked"
@@ -120,21 +120,30 @@ class Identity:
         if problem:
             violations.add("password", *problem)
         violations.raise_if_any()
-        check_request_id(request_id)
-        request_fingerprint = fingerprint(email_key(normalized), full)
+        # Registration is anonymous: a caller is known by the address they register, and a
+        # retry proves it is the same caller by knowing the password.
+        idempotent = IdempotentRequest(
+            "RegisterUser",
+            f"anonymous:{email_key(normalized)}",
+            request_id,
+            fingerprint(email_key(normalized), full),
+        )
         password_hash = await self._passwords.hash(password)
         async with self._uow() as uow:
-            if request_id:
-                earlier = await previous_result(
-                    uow.connection, "RegisterUser", request_id, request_fingerprint
-                )
-                if earlier is not None:
-                    existing = await uow.users.get(earlier)
-                    if existing is None:
-                        raise NotFound("the account made by this request no longer exists")
-                    return existing
+            earlier = await idempotent.earlier_result(uow.connection, self._clock.now())
+            if earlier is not None:
+                existing = await uow.users.get(earlier)
+                if existing is None or not await self._passwords.verify(
+                    existing.password_hash, password
+                ):
+                    raise InvalidArgument.field(
+                        "request_id",
+                        "was already used for a different request",
+                        "request_id_reused",
+                    )
+                return existing
             if await uow.users.email_taken(normalized):
-                raise _email_taken()
+                raise email_taken()
             now = self._clock.now()
             user = User(
                 id=new_id(),
@@ -164,15 +173,8 @@ class Identity:
                 ),
                 subject=f"users/{user.id}",
             )
-            if request_id:
-                await remember_result(
-                    uow.connection, "RegisterUser", request_id, request_fingerprint, user.id, now
-                )
-            try:
-                await uow.commit()
-            except IntegrityError as error:
-                # Two registrations of one address raced; the unique key let one through.
-                raise _email_taken() from error
+            await idempotent.remember(uow.connection, user.id)
+            await uow.commit()
         return user
 
     async def verify_email(self, token: str) -> User:
@@ -296,14 +298,16 @@ class Identity:
             user = await uow.users.get(user_id)
             if user is None or user.status is UserStatus.DELETED:
                 raise NotFound("no such user")
+            await self._keep_an_admin(uow, user)
             now = self._clock.now()
-            await uow.users.update(
+            await uow.users.change_status(
                 user,
+                (UserStatus.ACTIVE, UserStatus.SUSPENDED),
+                UserStatus.DELETED,
                 now,
                 email=f"deleted-{user.id}@deleted.invalid",
                 full_name="Deleted user",
                 password_hash="!",
-                status=UserStatus.DELETED,
                 email_verified_at=None,
                 phone="",
                 timezone="",
@@ -315,6 +319,7 @@ class Identity:
             await uow.one_time_tokens.delete_for_user(user.id)
             await uow.sessions.revoke_all(user.id, now, "account deleted")
             await forget_subject(uow.connection, f"users/{user.id}")
+            await change_account_status(uow, user.id, AccountStatus.DELETED, now)
             uow.emit(
                 USER_DELETED, events_pb2.UserDeleted(user_id=user.id), subject=f"users/{user.id}"
             )
@@ -359,53 +364,73 @@ class Identity:
         token = page.next_token([found[-1].id]) if more else ""
         return Page(found, token, total)
 
-    async def suspend(self, principal: Principal, name: str, reason: str) -> User:
-        """Suspends a user; their sessions end and they cannot log in again."""
-        return await self._staff_change(
-            principal,
-            name,
-            "user.suspend",
-            reason,
-            lambda user: self._set_status(user, UserStatus.ACTIVE, UserStatus.SUSPENDED),
+    async def suspend(
+        self, principal: Principal, name: str, reason: str, request_id: str = ""
+    ) -> User:
+        """Suspends a user: their sessions end, they cannot log in, and every service
+        refuses their writes (user.suspended)."""
+        return await self._change_status(
+            principal, name, reason, request_id, UserStatus.ACTIVE, UserStatus.SUSPENDED
         )
 
-    async def reactivate(self, principal: Principal, name: str, reason: str) -> User:
-        """Lifts a suspension."""
-        return await self._staff_change(
-            principal,
-            name,
-            "user.reactivate",
-            reason,
-            lambda user: self._set_status(user, UserStatus.SUSPENDED, UserStatus.ACTIVE),
+    async def reactivate(
+        self, principal: Principal, name: str, reason: str, request_id: str = ""
+    ) -> User:
+        """Lifts a suspension (user.reactivated)."""
+        return await self._change_status(
+            principal, name, reason, request_id, UserStatus.SUSPENDED, UserStatus.ACTIVE
         )
 
     async def set_roles(
         self, principal: Principal, name: str, roles: list[str], reason: str
     ) -> User:
-        """Replaces a user's roles; staff and admin are granted and removed by admins only."""
+        """Replaces a user's roles; staff and admin are granted and removed by admins only,
+        and the last active admin keeps the role."""
         new_roles = domain.parse_roles(roles)
-
-        def change(user: User) -> dict[str, Any]:
+        user_id = self._staff_target(principal, name, reason)
+        async with self._uow() as uow:
+            user = await self._staff_target_user(uow, principal, user_id)
             touched = (user.roles ^ new_roles) & STAFF_ROLES
             if touched and not principal.is_admin:
                 raise PermissionDenied("only an admin can grant or remove staff and admin roles")
-            return {"roles": new_roles}
+            if Role.ADMIN.value not in new_roles:
+                await self._keep_an_admin(uow, user)
+            before = _audit_view(user)
+            await uow.users.set_roles(user.id, new_roles)
+            user.roles = set(new_roles)
+            await uow.users.update(user, self._clock.now())
+            await uow.record_staff_action(
+                StaffAction(
+                    principal,
+                    "user.set_roles",
+                    f"users/{user.id}",
+                    user.id,
+                    before,
+                    _audit_view(user),
+                    reason,
+                )
+            )
+            await uow.commit()
+        return user
 
-        return await self._staff_change(principal, name, "user.set_roles", reason, change)
-
-    async def list_audit(
-        self, *, target_user_id: str, actor_id: str, page_size: int, page_token: str
-    ) -> Page:
-        """The audit log, newest first."""
+    async def list_audit(self, flt: AuditFilter, page_size: int, page_token: str) -> Page:
+        """The audit log of every service's staff actions, newest first."""
+        for field, value in (("target_user_id", flt.target_user_id), ("actor_id", flt.actor_id)):
+            if value and not is_uuid(value):
+                raise InvalidArgument.field(field, "must be a user id", "invalid_id")
+        if len(flt.target) > 200 or len(flt.service) > 30:
+            raise InvalidArgument.field(
+                "target" if len(flt.target) > 200 else "service", "is too long", "too_long"
+            )
         page = page_request(
-            page_size, page_token, query={"t": target_user_id, "a": actor_id}, key=(KeyPart.ID,)
+            page_size,
+            page_token,
+            query={"t": flt.target_user_id, "a": flt.actor_id, "s": flt.service, "r": flt.target},
+            key=(KeyPart.ID,),
         )
         async with self._uow(write=False) as uow:
             entries, total = await uow.audit_log.list(
-                target_user_id=target_user_id,
-                actor_id=actor_id,
-                after_id=page.after[0] if page.after else None,
-                limit=page.size + 1,
+                flt, after_id=page.after[0] if page.after else None, limit=page.size + 1
             )
         more = len(entries) > page.size
         entries = entries[: page.size]
@@ -530,7 +555,7 @@ class Identity:
         password_hash = await self._passwords.hash(password)
         async with self._uow() as uow:
             if await uow.users.email_taken(normalized):
-                raise _email_taken()
+                raise email_taken()
             now = self._clock.now()
             user = User(
                 id=new_id(),
@@ -625,68 +650,93 @@ class Identity:
             raise InvalidArgument.field("token", INVALID_ONE_TIME_TOKEN, "invalid_token")
         return record
 
-    def _set_status(self, user: User, expected: UserStatus, new: UserStatus) -> dict[str, Any]:
-        if user.status is not expected:
-            raise FailedPrecondition(
-                f"the user is {user.status.value}, not {expected.value}", reason="WRONG_STATUS"
-            )
-        return {"status": new}
-
-    async def _staff_change(
-        self,
-        principal: Principal,
-        name: str,
-        action: str,
-        reason: str,
-        change: Callable[[User], dict[str, Any]],
-    ) -> User:
+    @staticmethod
+    def _staff_target(principal: Principal, name: str, reason: str) -> str:
+        """The user a staff action names, refused if it is the staff member themselves."""
         user_id = domain.user_id_from_name(name, principal.user_id)
-        if user_id == principal.user_id:
-            raise PermissionDenied("staff cannot change their own account this way")
+        refuse_own_account(principal, user_id)
         if len(reason) > 500:
             raise InvalidArgument.field("reason", "must be at most 500 characters", "too_long")
         if not is_uuid(user_id):
             raise NotFound("no such user")
+        return user_id
+
+    @staticmethod
+    async def _staff_target_user(
+        uow: IdentityUnitOfWork, principal: Principal, user_id: str
+    ) -> User:
+        user = await uow.users.get(user_id)
+        if user is None or user.status is UserStatus.DELETED:
+            raise NotFound("no such user")
+        if user.is_staff and not principal.is_admin:
+            raise PermissionDenied("only an admin can act on staff accounts")
+        return user
+
+    @staticmethod
+    async def _keep_an_admin(uow: IdentityUnitOfWork, user: User) -> None:
+        """Refuses a change that would leave no active admin (suspending, demoting or
+        deleting the last one). Such changes run one at a time, so two admins cannot each
+        remove the other."""
+        if not (user.is_admin and user.is_active):
+            return
+        await uow.serialize("identity.active-admins")
+        if await uow.users.count_active_admins() <= 1:
+            raise FailedPrecondition(
+                "this is the last active admin; make another admin first", reason="LAST_ADMIN"
+            )
+
+    async def _change_status(
+        self,
+        principal: Principal,
+        name: str,
+        reason: str,
+        request_id: str,
+        expected: UserStatus,
+        new: UserStatus,
+    ) -> User:
+        action = "user.suspend" if new is UserStatus.SUSPENDED else "user.reactivate"
+        user_id = self._staff_target(principal, name, reason)
+        idempotent = IdempotentRequest.of(action, principal, request_id, user_id, reason)
         async with self._uow() as uow:
-            user = await uow.users.get(user_id)
-            if user is None or user.status is UserStatus.DELETED:
-                raise NotFound("no such user")
-            if user.is_staff and not principal.is_admin:
-                raise PermissionDenied("only an admin can act on staff accounts")
-            before = _audit_view(user)
-            changes = change(user)
             now = self._clock.now()
-            roles = changes.pop("roles", None)
-            if roles is not None:
-                await uow.users.set_roles(user.id, roles)
-                user.roles = set(roles)
-            await uow.users.update(user, now, **changes)
-            if changes.get("status") is UserStatus.SUSPENDED:
+            earlier = await idempotent.earlier_result(uow.connection, now)
+            if earlier is not None:
+                return await self._staff_target_user(uow, principal, earlier)
+            user = await self._staff_target_user(uow, principal, user_id)
+            USER_STATUS.check(user.status.value, expected.value)
+            if new is UserStatus.SUSPENDED:
+                await self._keep_an_admin(uow, user)
+            before = _audit_view(user)
+            await uow.users.change_status(user, (expected,), new, now)
+            if new is UserStatus.SUSPENDED:
                 await uow.sessions.revoke_all(user.id, now, "suspended")
-            await uow.audit_log.record(
-                AuditEntry(
-                    id=new_id(),
-                    actor_id=principal.user_id,
-                    action=action,
-                    target_user_id=user.id,
-                    before=before,
-                    after=_audit_view(user),
-                    reason=reason,
-                    request_id=current_request_id() or "",
-                    created_at=now,
+                uow.emit(
+                    USER_SUSPENDED,
+                    events_pb2.UserSuspended(user_id=user.id, suspend_time=_timestamp(now)),
+                    subject=f"users/{user.id}",
+                )
+            else:
+                uow.emit(
+                    USER_REACTIVATED,
+                    events_pb2.UserReactivated(user_id=user.id, reactivate_time=_timestamp(now)),
+                    subject=f"users/{user.id}",
+                )
+            await change_account_status(uow, user.id, AccountStatus(new.value), now)
+            await uow.record_staff_action(
+                StaffAction(
+                    principal,
+                    action,
+                    f"users/{user.id}",
+                    user.id,
+                    before,
+                    _audit_view(user),
+                    reason,
                 )
             )
+            await idempotent.remember(uow.connection, user.id)
             await uow.commit()
         return user
 
 
 def _audit_view(user: User) -> dict[str, Any]:
     return {"status": user.status.value, "roles": sorted(user.roles)}
-
-
-def _email_taken() -> AlreadyExists:
-    return AlreadyExists(
-        "an account with this email already exists",
-        reason="EMAIL_TAKEN",
-        violations=[FieldViolation("email", "is already registered", "taken")],
-    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,8 +10,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chassis.auth.principal import Role
 from chassis.emails import email_key
 from chassis.ids import new_id
+from chassis.lifecycle import Lifecycle
 from services.identity.domain import KeyStatus, TokenPurpose, User, UserStatus
 from services.identity.tables import (
     audit_entries,
@@ -77,6 +79,25 @@ class UserFilter:
     status: str | None = None
 
 
+# The one way an account's status changes: only from the status the change expects.
+USER_STATUS = Lifecycle(users, noun="user", reason="WRONG_STATUS")
+
+
+def _columns(changes: dict[str, Any], now: datetime) -> dict[str, Any]:
+    columns = dict(changes, updated_at=now)
+    if "email" in changes:
+        columns["email_key"] = email_key(changes["email"])
+    if "status" in changes:
+        columns["status"] = UserStatus(changes["status"]).value
+    return columns
+
+
+def _apply(user: User, changes: dict[str, Any], now: datetime) -> None:
+    for key, value in changes.items():
+        setattr(user, key, UserStatus(value) if key == "status" else value)
+    user.updated_at = now
+
+
 class Users:
     """Accounts and their roles."""
 
@@ -138,15 +159,38 @@ class Users:
 
     async def update(self, user: User, now: datetime, **changes: Any) -> None:
         """Writes the named columns and updated_at, and applies them to the entity."""
-        columns = dict(changes, updated_at=now)
-        if "email" in changes:
-            columns["email_key"] = email_key(changes["email"])
-        if "status" in changes:
-            columns["status"] = UserStatus(changes["status"]).value
-        await self._c.execute(users.update().where(users.c.id == user.id).values(**columns))
-        for key, value in changes.items():
-            setattr(user, key, UserStatus(value) if key == "status" else value)
-        user.updated_at = now
+        await self._c.execute(
+            users.update().where(users.c.id == user.id).values(**_columns(changes, now))
+        )
+        _apply(user, changes, now)
+
+    async def change_status(
+        self,
+        user: User,
+        expected: Collection[UserStatus],
+        new: UserStatus,
+        now: datetime,
+        **changes: Any,
+    ) -> None:
+        """Moves the account to a new status only from one expected (a guarded change)."""
+        changes = dict(changes, status=new)
+        await USER_STATUS.move(
+            self._c,
+            user.id,
+            expected=[s.value for s in expected],
+            values=_columns(changes, now),
+        )
+        _apply(user, changes, now)
+
+    async def count_active_admins(self) -> int:
+        """How many active accounts hold the admin role."""
+        return (
+            await self._c.execute(
+                sa.select(sa.func.count())
+                .select_from(users.join(user_roles, user_roles.c.user_id == users.c.id))
+                .where(user_roles.c.role == Role.ADMIN.value, users.c.status == "active")
+            )
+        ).scalar_one()
 
     async def set_roles(self, user_id: str, roles: Iterable[str]) -> None:
         await self._c.execute(user_roles.delete().where(user_roles.c.user_id == user_id))
@@ -460,9 +504,13 @@ class SigningKeys:
 
 @dataclass(frozen=True)
 class AuditEntry:
+    """One staff action in any service, as the audit log keeps it."""
+
     id: str
+    service: str
     actor_id: str
     action: str
+    target: str
     target_user_id: str
     before: dict[str, Any]
     after: dict[str, Any]
@@ -471,8 +519,18 @@ class AuditEntry:
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which entries a staff member asks for; empty fields match everything."""
+
+    service: str = ""
+    actor_id: str = ""
+    target: str = ""
+    target_user_id: str = ""
+
+
 class AuditLog:
-    """What staff did, with the state before and after."""
+    """What staff did, in every service, with the state before and after."""
 
     def __init__(self, connection: AsyncConnection) -> None:
         self._c = connection
@@ -481,8 +539,10 @@ class AuditLog:
         await self._c.execute(
             audit_entries.insert().values(
                 id=entry.id,
+                service=entry.service,
                 actor_id=entry.actor_id,
                 action=entry.action,
+                target=entry.target,
                 target_user_id=entry.target_user_id,
                 before=entry.before,
                 after=entry.after,
@@ -493,13 +553,19 @@ class AuditLog:
         )
 
     async def list(
-        self, *, target_user_id: str, actor_id: str, after_id: str | None, limit: int
+        self, flt: AuditFilter, *, after_id: str | None, limit: int
     ) -> tuple[list[AuditEntry], int]:
-        conditions: list[sa.ColumnElement[bool]] = []
-        if target_user_id:
-            conditions.append(audit_entries.c.target_user_id == target_user_id)
-        if actor_id:
-            conditions.append(audit_entries.c.actor_id == actor_id)
+        """A page of entries, newest first, and how many match in all."""
+        conditions: list[sa.ColumnElement[bool]] = [
+            audit_entries.c[column] == value
+            for column, value in (
+                ("service", flt.service),
+                ("actor_id", flt.actor_id),
+                ("target", flt.target),
+                ("target_user_id", flt.target_user_id),
+            )
+            if value
+        ]
         total = (
             await self._c.execute(
                 sa.select(sa.func.count()).select_from(audit_entries).where(*conditions)
@@ -511,15 +577,17 @@ class AuditLog:
         rows = await self._c.execute(query.order_by(audit_entries.c.id.desc()).limit(limit))
         return [
             AuditEntry(
-                r.id,
-                r.actor_id,
-                r.action,
-                r.target_user_id,
-                dict(r.before),
-                dict(r.after),
-                r.reason,
-                r.request_id,
-                r.created_at,
+                id=r.id,
+                service=r.service,
+                actor_id=r.actor_id,
+                action=r.action,
+                target=r.target,
+                target_user_id=r.target_user_id,
+                before=dict(r.before),
+                after=dict(r.after),
+                reason=r.reason,
+                request_id=r.request_id,
+                created_at=r.created_at,
             )
             for r in rows
         ], total

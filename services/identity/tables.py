@@ -103,7 +103,11 @@ audit_entries = sa.Table(
     metadata,
     sa.Column("id", sa.String(36), primary_key=True),
     sa.Column("actor_id", sa.String(36), nullable=False, index=True),
+    # The service the action was taken in; identity keeps every service's staff actions.
+    sa.Column("service", sa.String(30), nullable=False, server_default="", index=True),
     sa.Column("action", sa.String(50), nullable=False),
+    # The resource acted on ("users/<id>", "practitioners/<id>") and the person it concerns.
+    sa.Column("target", sa.String(200), nullable=False, server_default="", index=True),
     sa.Column("target_user_id", sa.String(36), nullable=False, index=True),
     sa.Column("before", sa.JSON, nullable=False),
     sa.Column("after", sa.JSON, nullable=False),

@@ -4,8 +4,29 @@ from __future__ import annotations
 
 from typing import Self
 
+from chassis.audit import StaffAction
+from chassis.context import current_request_id
+from chassis.db import ConstraintViolation
+from chassis.errors import AlreadyExists, FieldViolation
+from chassis.ids import new_id
 from chassis.uow import UnitOfWork
-from services.identity.repository import AuditLog, OneTimeTokens, Sessions, SigningKeys, Users
+from services.identity.repository import (
+    AuditEntry,
+    AuditLog,
+    OneTimeTokens,
+    Sessions,
+    SigningKeys,
+    Users,
+)
+
+
+def email_taken(_violation: ConstraintViolation | None = None) -> AlreadyExists:
+    """Two accounts may not share an email (whatever its case or spelling of the domain)."""
+    return AlreadyExists(
+        "an account with this email already exists",
+        reason="EMAIL_TAKEN",
+        violations=[FieldViolation("email", "is already registered", "taken")],
+    )
 
 
 class IdentityUnitOfWork(UnitOfWork):
@@ -15,6 +36,8 @@ class IdentityUnitOfWork(UnitOfWork):
     signing_keys: SigningKeys
     audit_log: AuditLog
 
+    conflicts = {"users.email_key": email_taken}
+
     async def __aenter__(self) -> Self:
         await super().__aenter__()
         self.users = Users(self.connection)
@@ -23,3 +46,21 @@ class IdentityUnitOfWork(UnitOfWork):
         self.signing_keys = SigningKeys(self.connection)
         self.audit_log = AuditLog(self.connection)
         return self
+
+    async def record_staff_action(self, action: StaffAction) -> None:
+        """Identity keeps the audit log: its own staff actions are filed in place."""
+        await self.audit_log.record(
+            AuditEntry(
+                id=new_id(),
+                service=self.service,
+                actor_id=action.actor.user_id,
+                action=action.action,
+                target=action.target,
+                target_user_id=action.target_user_id,
+                before=dict(action.before),
+                after=dict(action.after),
+                reason=action.reason,
+                request_id=current_request_id() or "",
+                created_at=self.clock.now(),
+            )
+        )

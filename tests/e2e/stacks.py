@@ -30,6 +30,7 @@ import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from chassis.audit import EMITTED_BY_EVERY_SERVICE
 from chassis.auth.tokens import SigningKey
 from chassis.bus.embedded import EmbeddedBroker, EmbeddedTransport
 from chassis.bus.envelope import OutgoingEvent, ReceivedEvent, decode_event
@@ -40,7 +41,9 @@ from suite.registry import SERVICES
 
 T = TypeVar("T")
 
-REGISTRY = {e.name: e for entry in SERVICES for e in entry.emits}
+REGISTRY = {e.name: e for entry in SERVICES for e in entry.emits} | {
+    e.name: e for e in EMITTED_BY_EVERY_SERVICE
+}
 ISSUER = "https://estuary.local/identity"
 AUDIENCE = "estuary"
 TEST_CLIENT = "tests"

@@ -105,9 +105,13 @@ async def _dispose() -> AsyncIterator[None]:
 
 
 async def categories(catalog: Catalog) -> dict[str, Category]:
-    wellness = await catalog.create_category(Category("", "yoga", "Yoga", "", None, 0, ""))
-    hatha = await catalog.create_category(Category("", "hatha", "Hatha", "", wellness.id, 0, ""))
-    massage = await catalog.create_category(Category("", "massage", "Massage", "", None, 1, ""))
+    wellness = await catalog.create_category(STAFF, Category("", "yoga", "Yoga", "", None, 0, ""))
+    hatha = await catalog.create_category(
+        STAFF, Category("", "hatha", "Hatha", "", wellness.id, 0, "")
+    )
+    massage = await catalog.create_category(
+        STAFF, Category("", "massage", "Massage", "", None, 1, "")
+    )
     return {"yoga": wellness, "hatha": hatha, "massage": massage}
 
 
@@ -130,7 +134,7 @@ async def seller(
         ],
     )
     practitioner = view.practitioner
-    await catalog.approve(f"practitioners/{practitioner.id}")
+    await catalog.approve(STAFF, f"practitioners/{practitioner.id}")
     await catalog.set_tier(user.subject, tier, datetime.now(UTC))
     studio = next(p.id for p in practitioner.locations if p.kind is LocationKind.IN_PERSON)
     return Seller(person(user.subject, Role.PRACTITIONER), practitioner.id, studio)
@@ -469,12 +473,13 @@ async def _set_rating(catalog: Catalog, practitioner_id: str, rating: float) -> 
 
 
 async def _set_status(catalog: Catalog, practitioner_id: str, status: str) -> None:
-    # Through the repository: it keeps the services' copy of the approval with the status.
+    # Through the repository: it keeps the services' copy of the listing with the status.
     async with catalog._uow() as uow:
         practitioner = await uow.practitioners.get(practitioner_id)
         assert practitioner is not None
+        was = practitioner.status
         practitioner.status = PractitionerStatus(status)
-        await uow.practitioners.save_state(practitioner, datetime.now(UTC))
+        await uow.practitioners.review(practitioner, was, datetime.now(UTC))
         await uow.commit()
 
 

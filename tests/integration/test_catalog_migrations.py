@@ -1,4 +1,5 @@
-"""Catalog's migrations carry existing rows forward: 0002 fills discovery's copies."""
+"""Catalog's migrations carry existing rows forward: 0002 fills discovery's copies, 0003
+keeps them as the listing (approved and active) of every existing practitioner."""
 
 from __future__ import annotations
 
@@ -60,22 +61,37 @@ def _rows_at_0001(engine: sa.Engine) -> None:
             )
 
 
-async def test_0002_fills_the_approval_and_coordinates_of_existing_services(empty_database_url):
+async def test_0002_fills_the_approval_and_coordinates_and_0003_keeps_them_as_listed(
+    empty_database_url,
+):
     await asyncio.to_thread(upgrade, bootstrap.MIGRATIONS, empty_database_url, "0001")
     engine = _sync(empty_database_url)
     try:
         _rows_at_0001(engine)
-        await asyncio.to_thread(upgrade, bootstrap.MIGRATIONS, empty_database_url)
+        await asyncio.to_thread(upgrade, bootstrap.MIGRATIONS, empty_database_url, "0002")
         with engine.connect() as connection:
-            rows = connection.execute(
+            at_0002 = connection.execute(
                 sa.text(
                     "SELECT id, practitioner_approved, latitude, longitude FROM services"
                     " ORDER BY id"
                 )
             ).all()
+        await asyncio.to_thread(upgrade, bootstrap.MIGRATIONS, empty_database_url)
+        with engine.connect() as connection:
+            at_head = connection.execute(
+                sa.text("SELECT id, practitioner_listed FROM services ORDER BY id")
+            ).all()
+            statuses = connection.execute(
+                sa.text("SELECT DISTINCT account_status FROM practitioners")
+            ).all()
     finally:
         engine.dispose()
-    assert [(r.id, bool(r.practitioner_approved), r.latitude, r.longitude) for r in rows] == [
+    assert [(r.id, bool(r.practitioner_approved), r.latitude, r.longitude) for r in at_0002] == [
         ("in-studio", True, 38.7, -9.1),
         ("online-pending", False, None, None),
     ]
+    assert [(r.id, bool(r.practitioner_listed)) for r in at_head] == [
+        ("in-studio", True),
+        ("online-pending", False),
+    ]
+    assert [r.account_status for r in statuses] == ["active"]

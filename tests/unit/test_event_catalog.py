@@ -22,6 +22,7 @@ from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings
 from starlette.routing import WebSocketRoute
 
+from chassis.audit import EMITTED_BY_EVERY_SERVICE
 from chassis.bus.consumer import Subscription
 from chassis.settings import ServiceSettings
 from gateway.app import create_app
@@ -146,6 +147,8 @@ def events_in_code(services: Iterable[ServiceEntry]) -> dict[str, CodeEvent]:
             ),
         )
 
+    for event_type in EMITTED_BY_EVERY_SERVICE:
+        event(event_type).emitted_by.add("chassis")
     for entry in services:
         for event_type in entry.emits:
             event(event_type).emitted_by.add(entry.name)
@@ -203,7 +206,9 @@ def test_the_event_catalog_matches_the_code():
     assert catalog_problems(read("events.md"), SERVICES) == []
 
 
-ROW_DELETED = "| `user.deleted` | identity | — | `estuary.identity.v1.UserDeleted` |"
+ROW_REGISTERED = (
+    "| `user.registered` | identity | — | `estuary.identity.v1.UserRegistered` |"
+)
 CATALOG_RULE = "|---|---|---|---|---|\n"
 ROW_STALE = "| `booking.created` | booking | — | `estuary.booking.v1.BookingCreated` | Booked. |\n"
 
@@ -224,10 +229,10 @@ def line_starting(text: str, prefix: str) -> str:
     return next(line for line in text.splitlines() if line.startswith(prefix))
 
 
-def deleted_row_becomes(change: str, by: str) -> Any:
+def registered_row_becomes(change: str, by: str) -> Any:
     def mutate(text: str) -> str:
-        line = line_starting(text, ROW_DELETED)
-        return with_line_replaced(text, ROW_DELETED, line.replace(change, by, 1))
+        line = line_starting(text, ROW_REGISTERED)
+        return with_line_replaced(text, ROW_REGISTERED, line.replace(change, by, 1))
 
     return mutate
 
@@ -236,31 +241,31 @@ def deleted_row_becomes(change: str, by: str) -> Any:
     ("mutate", "expected"),
     [
         pytest.param(
-            lambda text: with_line_replaced(text, ROW_DELETED, None),
-            "user.deleted: in the code but missing from the catalog",
+            lambda text: with_line_replaced(text, ROW_REGISTERED, None),
+            "user.registered: in the code but missing from the catalog",
             id="missing-row",
         ),
         pytest.param(
-            deleted_row_becomes("| identity |", "| catalog |"),
-            "user.deleted: producer documented catalog, code identity",
+            registered_row_becomes("| identity |", "| catalog |"),
+            "user.registered: producer documented catalog, code identity",
             id="wrong-producer",
         ),
         pytest.param(
-            deleted_row_becomes("UserDeleted", "UserErased"),
-            "user.deleted: message documented estuary.identity.v1.UserErased,"
-            " code estuary.identity.v1.UserDeleted",
+            registered_row_becomes("UserRegistered", "UserCreated"),
+            "user.registered: message documented estuary.identity.v1.UserCreated,"
+            " code estuary.identity.v1.UserRegistered",
             id="wrong-message",
         ),
         pytest.param(
-            deleted_row_becomes("| — |", "| `messaging.erase` |"),
-            "user.deleted: consumer queue messaging.erase documented but does not subscribe",
+            registered_row_becomes("| — |", "| `messaging.erase` |"),
+            "user.registered: consumer queue messaging.erase documented but does not subscribe",
             id="stale-consumer",
         ),
         pytest.param(
             lambda text: text.replace(
-                CATALOG_RULE, CATALOG_RULE + line_starting(text, ROW_DELETED) + "\n", 1
+                CATALOG_RULE, CATALOG_RULE + line_starting(text, ROW_REGISTERED) + "\n", 1
             ),
-            "user.deleted: documented twice",
+            "user.registered: documented twice",
             id="duplicate-row",
         ),
         pytest.param(

@@ -1,0 +1,135 @@
+"""Services built on a database of the test's own, with no process, port or bus started:
+their handlers run on the real unit of work, against SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from chassis.auth.principal import Principal, Role, TokenType
+from chassis.bus.embedded import IN_MEMORY, EmbeddedBroker, EmbeddedTransport
+from chassis.db import Database
+from chassis.ids import new_id
+from chassis.migrations import upgrade
+from chassis.tables import outbox
+from services.catalog import bootstrap as catalog_bootstrap
+from services.catalog.domain import (
+    Location,
+    LocationKind,
+    Profile,
+    Service,
+    ServiceKind,
+    ServiceStatus,
+)
+from services.catalog.settings import CatalogSettings
+from services.identity import bootstrap as identity_bootstrap
+from services.identity.settings import IdentitySettings
+
+
+def person(user_id: str | None = None, *roles: Role) -> Principal:
+    """A signed-in user with these roles (a client when none are given)."""
+    return Principal(
+        subject=user_id or new_id(),
+        token_type=TokenType.ACCESS,
+        roles=frozenset(r.value for r in roles) or frozenset({Role.CLIENT.value}),
+        token_id=new_id(),
+        expires_at=datetime.now(UTC) + timedelta(hours=1),
+    )
+
+
+# Who acts in tests, and what they offer.
+
+STAFF = person(None, Role.STAFF)
+PASSWORD = "river-stone-42-lantern"
+
+
+def profile(name: str = "Ana Lima") -> Profile:
+    """A practitioner profile that passes every check."""
+    return Profile(name, "Teaches yoga.", ["yoga"], [], 3, ["en"], "Europe/Lisbon")
+
+
+VIRTUAL = [Location("", LocationKind.VIRTUAL)]
+
+
+async def applicant(catalog: Any, user: Principal | None = None) -> tuple[Principal, Any]:
+    """A user who has applied as a practitioner (pending review), and their profile."""
+    user = user or person()
+    view = await catalog.apply(user, profile(), VIRTUAL)
+    return user, view.practitioner
+
+
+def draft(category_id: str) -> Service:
+    """A one-to-one virtual session that passes every check."""
+    now = datetime.now(UTC)
+    return Service(
+        id="",
+        practitioner_id="",
+        kind=ServiceKind.SESSION,
+        title="Morning yoga",
+        description="A calm hour.",
+        category_id=category_id,
+        price_minor=4000,
+        currency="EUR",
+        duration_minutes=60,
+        location_kind=LocationKind.VIRTUAL,
+        location_id=None,
+        max_participants=1,
+        buffer_before_minutes=0,
+        buffer_after_minutes=0,
+        min_notice_minutes=60,
+        booking_window_days=90,
+        cancellation_policy=[],
+        status=ServiceStatus.ACTIVE,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+@asynccontextmanager
+async def built_identity(url: str) -> AsyncIterator[identity_bootstrap.IdentityService]:
+    """Identity on its migrated database, with cheap password hashing."""
+    await asyncio.to_thread(upgrade, identity_bootstrap.MIGRATIONS, url)
+    settings = IdentitySettings(
+        database_url=url, grpc_port=0, argon2_time_cost=1, argon2_memory_kib=64
+    )
+    service = identity_bootstrap.build(
+        settings, transport=EmbeddedTransport(EmbeddedBroker(IN_MEMORY))
+    )
+    await service.keyring.ensure_active()
+    try:
+        yield service
+    finally:
+        await service.runtime.database.dispose()
+
+
+@asynccontextmanager
+async def built_catalog(url: str) -> AsyncIterator[catalog_bootstrap.CatalogService]:
+    """Catalog on its migrated database."""
+    await asyncio.to_thread(upgrade, catalog_bootstrap.MIGRATIONS, url)
+    settings = CatalogSettings(database_url=url, grpc_port=0)
+    service = catalog_bootstrap.build(
+        settings, transport=EmbeddedTransport(EmbeddedBroker(IN_MEMORY))
+    )
+    try:
+        yield service
+    finally:
+        await service.runtime.database.dispose()
+        await service.identity_channel.close()  # type: ignore[attr-defined]
+
+
+async def outbox_events(database: Database, event_type: str, subject: str = "") -> int:
+    """How many events of a type (about a subject) a service's outbox holds."""
+    conditions = [outbox.c.event_type == event_type]
+    if subject:
+        conditions.append(outbox.c.subject == subject)
+    async with database.engine.connect() as connection:
+        return (
+            await connection.execute(
+                sa.select(sa.func.count()).select_from(outbox).where(*conditions)
+            )
+        ).scalar_one()

@@ -1,0 +1,170 @@
+"""Every state change and uniqueness rule, raced: of N conflicting requests exactly one wins,
+the others are told the state (409 at the edge), and one event is emitted. On PostgreSQL this
+is what the guarded change (chassis/lifecycle.py), the integrity mapping (chassis/uow.py) and
+the advisory lock for the last admin hold; SQLite, with one writer, must agree."""
+
+from __future__ import annotations
+
+from chassis.auth.principal import Role
+from chassis.errors import AlreadyExists, FailedPrecondition, NotFound
+from chassis.lifecycle import WrongState
+from services.catalog.domain import Category, PractitionerStatus, ServiceStatus
+from services.identity.domain import UserStatus
+from tests.builders import (
+    PASSWORD,
+    STAFF,
+    VIRTUAL,
+    applicant,
+    built_catalog,
+    built_identity,
+    draft,
+    outbox_events,
+    person,
+    profile,
+)
+from tests.races import race
+
+N = 10
+
+
+async def test_approve_and_reject_of_one_application_let_exactly_one_decision_win(
+    empty_database_url,
+):
+    async with built_catalog(empty_database_url) as service:
+        catalog = service.catalog
+        _, practitioner = await applicant(catalog)
+        name = f"practitioners/{practitioner.id}"
+        outcome = await race(
+            [lambda: catalog.approve(STAFF, name)] * (N // 2)
+            + [lambda: catalog.reject(STAFF, name, "Not yet.")] * (N // 2)
+        )
+        winner = outcome.one_winner()
+        assert all(isinstance(e, WrongState) for e in outcome.losses)
+        assert {e.current for e in outcome.losses} == {winner.practitioner.status.value}
+        database = service.runtime.database
+        subject = f"practitioners/{practitioner.id}"
+        approved = await outbox_events(database, "practitioner.approved", subject)
+        rejected = await outbox_events(database, "practitioner.rejected", subject)
+        assert approved + rejected == 1
+        stored = (await catalog.get_practitioner(STAFF, name)).practitioner
+        assert stored.status is winner.practitioner.status
+        assert (stored.status is PractitionerStatus.APPROVED) == (approved == 1)
+
+
+async def test_concurrent_reapplications_after_a_rejection_make_one_pending_application(
+    empty_database_url,
+):
+    async with built_catalog(empty_database_url) as service:
+        catalog = service.catalog
+        user, practitioner = await applicant(catalog)
+        await catalog.reject(STAFF, f"practitioners/{practitioner.id}", "Add certifications.")
+        outcome = await race([lambda: catalog.apply(user, profile("Ana L."), VIRTUAL)] * N)
+        winner = outcome.one_winner()
+        assert winner.practitioner.status is PractitionerStatus.PENDING
+
+
+async def test_concurrent_first_applications_of_one_user_make_one_profile(empty_database_url):
+    async with built_catalog(empty_database_url) as service:
+        user = person()
+        outcome = await race([lambda: service.catalog.apply(user, profile(), VIRTUAL)] * N)
+        outcome.one_winner(losers=(AlreadyExists,))
+        assert {e.reason for e in outcome.losses} == {"PRACTITIONER_EXISTS"}
+
+
+async def test_concurrent_archives_of_one_service_archive_it_once(empty_database_url):
+    async with built_catalog(empty_database_url) as service:
+        catalog = service.catalog
+        user, practitioner = await applicant(catalog)
+        await catalog.approve(STAFF, f"practitioners/{practitioner.id}")
+        owner = person(user.subject, Role.PRACTITIONER)
+        category = await catalog.create_category(
+            STAFF, Category("", "yoga", "Yoga", "", None, 0, "")
+        )
+        made = await catalog.create_service(owner, draft(category.id))
+        service_id = made.service.id
+        outcome = await race([lambda: catalog.archive_service(owner, service_id)] * N)
+        assert outcome.one_winner().service.status is ServiceStatus.ARCHIVED
+        archived = await outbox_events(
+            service.runtime.database, "service.archived", f"services/{service_id}"
+        )
+        assert archived == 1
+
+
+async def test_concurrent_categories_with_one_slug_make_one(empty_database_url):
+    async with built_catalog(empty_database_url) as service:
+        outcome = await race(
+            [
+                lambda: service.catalog.create_category(
+                    STAFF, Category("", "breathwork", "Breathwork", "", None, 0, "")
+                )
+            ]
+            * N
+        )
+        outcome.one_winner(losers=(AlreadyExists,))
+        assert {v.field for e in outcome.losses for v in e.violations} == {"slug"}
+
+
+async def test_concurrent_registrations_of_one_address_make_one_account(empty_database_url):
+    async with built_identity(empty_database_url) as service:
+        outcome = await race(
+            [
+                lambda: service.identity.register(
+                    email="ana@example.com", password=PASSWORD, full_name="Ana"
+                )
+            ]
+            * N
+        )
+        outcome.one_winner(losers=(AlreadyExists,))
+        assert {e.reason for e in outcome.losses} == {"EMAIL_TAKEN"}
+        assert {v.field for e in outcome.losses for v in e.violations} == {"email"}
+
+
+async def test_concurrent_suspensions_and_reactivations_each_happen_once(empty_database_url):
+    async with built_identity(empty_database_url) as service:
+        identity = service.identity
+        admin = await identity.create_admin("boss@example.com", PASSWORD, "Boss")
+        acting = person(admin.id, Role.STAFF, Role.ADMIN)
+        user = await identity.register(email="cai@example.com", password=PASSWORD, full_name="C")
+        name = f"users/{user.id}"
+        suspended = await race([lambda: identity.suspend(acting, name, "spam")] * N)
+        assert suspended.one_winner().status is UserStatus.SUSPENDED
+        reactivated = await race([lambda: identity.reactivate(acting, name, "ok")] * N)
+        assert reactivated.one_winner().status is UserStatus.ACTIVE
+        database = service.runtime.database
+        assert await outbox_events(database, "user.suspended", name) == 1
+        assert await outbox_events(database, "user.reactivated", name) == 1
+
+
+async def test_two_admins_removing_each_other_at_once_leave_an_admin(empty_database_url):
+    async with built_identity(empty_database_url) as service:
+        identity = service.identity
+        first = await identity.create_admin("a@example.com", PASSWORD, "A")
+        second = await identity.create_admin("b@example.com", PASSWORD, "B")
+        as_first = person(first.id, Role.STAFF, Role.ADMIN)
+        as_second = person(second.id, Role.STAFF, Role.ADMIN)
+        outcome = await race(
+            [
+                lambda: identity.suspend(as_first, f"users/{second.id}", "race"),
+                lambda: identity.suspend(as_second, f"users/{first.id}", "race"),
+                lambda: identity.set_roles(as_first, f"users/{second.id}", ["client"], "race"),
+                lambda: identity.set_roles(as_second, f"users/{first.id}", ["client"], "race"),
+            ]
+        )
+        # Removing the same admin twice (suspended, then demoted) may both succeed; what
+        # must never happen is that each removes the other.
+        assert outcome.wins
+        assert all(isinstance(e, FailedPrecondition) for e in outcome.losses), outcome.losses
+        assert {e.reason for e in outcome.losses} <= {"LAST_ADMIN", "WRONG_STATUS"}
+        users = await identity.batch_get([first.id, second.id])
+        active_admins = [u for u in users if u.is_admin and u.is_active]
+        assert len(active_admins) == 1
+
+
+async def test_concurrent_deletions_of_one_account_delete_it_once(empty_database_url):
+    async with built_identity(empty_database_url) as service:
+        identity = service.identity
+        user = await identity.register(email="dee@example.com", password=PASSWORD, full_name="D")
+        me = person(user.id)
+        outcome = await race([lambda: identity.delete_user(me, "users/me")] * N)
+        outcome.one_winner(losers=(FailedPrecondition, NotFound))
+        assert await outbox_events(service.runtime.database, "user.deleted") == 1
