@@ -13,10 +13,10 @@ import binascii
 import hashlib
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 
@@ -31,6 +31,8 @@ MAX_PAGE_SIZE = 100
 MAX_TOKEN_LENGTH = 1024
 
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
+
+T = TypeVar("T")
 
 
 class KeyPart(Enum):
@@ -62,10 +64,31 @@ class PageRequest:
     after: tuple[Any, ...] | None
     fingerprint: str
 
+    @property
+    def fetch(self) -> int:
+        """How many rows to ask for: one more than the page holds, to learn if more follow."""
+        return self.size + 1
+
     def next_token(self, last_key: Sequence[Any]) -> str:
         """The token for the page after the one ending at last_key."""
         payload = orjson.dumps({"k": list(last_key), "q": self.fingerprint})
         return base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+
+    def page(self, found: Sequence[T], total: int, key: Callable[[T], Sequence[Any]]) -> Page[T]:
+        """The page of rows fetched with `fetch`: at most `size` of them, and the token for
+        the next page when more were found (key gives an item's sort key)."""
+        items = list(found[: self.size])
+        more = len(found) > self.size
+        return Page(items, self.next_token(key(items[-1])) if more else "", total)
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list: its items, the token of the next page ("" at the end), the total."""
+
+    items: list[T]
+    next_page_token: str
+    total: int
 
 
 def _fingerprint(query: Mapping[str, Any]) -> str:

@@ -1,9 +1,18 @@
-"""The one wire kit: conversions between domain values and their proto forms."""
+"""The one wire kit: conversions between domain values and their proto forms.
+
+Timestamps, structs and enums here; money in chassis/money.py; pages in chassis/pagination.py.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
 
+from google.protobuf import json_format, struct_pb2
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.timestamp_pb2 import Timestamp
 
 
@@ -17,3 +26,63 @@ def timestamp(value: datetime) -> Timestamp:
 def instant(stamp: Timestamp) -> datetime:
     """A protobuf Timestamp as an aware UTC datetime."""
     return stamp.ToDatetime(tzinfo=UTC)
+
+
+def optional_instant(stamp: Timestamp, present: bool) -> datetime | None:
+    """A Timestamp field as an instant, or None where the message leaves it unset."""
+    return instant(stamp) if present else None
+
+
+def struct(values: Mapping[str, Any]) -> struct_pb2.Struct:
+    """A JSON-like mapping as a protobuf Struct."""
+    found = struct_pb2.Struct()
+    found.update(dict(values))
+    return found
+
+
+def from_struct(found: struct_pb2.Struct) -> dict[str, Any]:
+    """A protobuf Struct as a plain dict (numbers come back as floats, as JSON has them)."""
+    return json_format.MessageToDict(found)
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class ProtoEnum(Generic[E]):
+    """A domain enum and its proto enum, matched by name, read from the proto's descriptor.
+
+    PractitionerStatus.APPROVED ("approved") is the proto's PRACTITIONER_STATUS_APPROVED:
+    the proto's values are the enum's name in upper snake case as a prefix, then the domain
+    value in upper case. Every domain value must have its proto value (checked when the
+    mapping is made, so a value added on one side only fails at import, not in a request);
+    the proto's *_UNSPECIFIED and values the domain does not know read as None.
+    """
+
+    def __init__(self, proto: EnumTypeWrapper, domain: type[E], *, prefix: str = "") -> None:
+        descriptor = proto.DESCRIPTOR
+        prefix = prefix or _upper_snake(descriptor.name) + "_"
+        numbers = {value.name: value.number for value in descriptor.values}
+        self.domain = domain
+        self._to_proto: dict[E, int] = {}
+        for member in domain:
+            name = prefix + member.value.upper()
+            if name not in numbers:
+                raise ValueError(f"{descriptor.full_name} has no {name} for {member!r}")
+            self._to_proto[member] = numbers[name]
+        self._from_proto = {number: member for member, number in self._to_proto.items()}
+
+    def to_proto(self, value: E) -> int:
+        return self._to_proto[value]
+
+    def from_proto(self, number: int) -> E | None:
+        """The domain value, or None for *_UNSPECIFIED and values the domain lacks."""
+        return self._from_proto.get(number)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The domain values, as clients write them (e.g. in REST)."""
+        return tuple(member.value for member in self.domain)
+
+
+def _upper_snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).upper()

@@ -1,0 +1,55 @@
+"""The wire kit: enums matched to their proto by name, structs, instants, pages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+import pytest
+
+from chassis.pagination import KeyPart, page_request
+from chassis.wire import ProtoEnum, from_struct, instant, struct, timestamp
+from estuary.catalog.v1 import catalog_pb2 as pb
+
+
+class Kind(StrEnum):
+    SESSION = "session"
+    IN_PERSON_RETREAT = "in_person_retreat"
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+
+
+def test_a_domain_enum_maps_to_its_proto_values_by_name_both_ways():
+    statuses = ProtoEnum(pb.PractitionerStatus, Status)
+    assert statuses.to_proto(Status.APPROVED) == pb.PRACTITIONER_STATUS_APPROVED
+    assert statuses.from_proto(pb.PRACTITIONER_STATUS_PENDING) is Status.PENDING
+    # Unspecified, and proto values the domain does not have, are no value at all.
+    assert statuses.from_proto(pb.PRACTITIONER_STATUS_UNSPECIFIED) is None
+    assert statuses.from_proto(pb.PRACTITIONER_STATUS_REJECTED) is None
+    assert statuses.names == ("pending", "approved")
+
+
+def test_a_domain_value_without_a_proto_value_fails_when_the_mapping_is_made():
+    with pytest.raises(ValueError, match="SERVICE_KIND_IN_PERSON_RETREAT"):
+        ProtoEnum(pb.ServiceKind, Kind)
+
+
+def test_structs_and_instants_round_trip():
+    values = {"status": "active", "roles": ["client", "staff"], "nested": {"n": 2.0}}
+    assert from_struct(struct(values)) == values
+    moment = datetime(2026, 11, 30, 10, 0, 1, 250_000, tzinfo=UTC)
+    assert instant(timestamp(moment)) == moment
+
+
+def test_a_page_holds_at_most_its_size_and_a_token_only_when_more_follow():
+    request = page_request(2, "", query={"q": 1}, key=(KeyPart.ID,))
+    ids = ["01a22bf9-1ed4-7cde-90c1-75ff5766cd0" + str(n) for n in range(3)]
+    page = request.page(ids[: request.fetch], 3, lambda item: [item])
+    assert page.items == ids[:2]
+    following = page_request(2, page.next_page_token, query={"q": 1}, key=(KeyPart.ID,))
+    assert following.after == (ids[1],)
+    last = following.page(ids[2:], 3, lambda item: [item])
+    assert (last.items, last.next_page_token) == ([ids[2]], "")
