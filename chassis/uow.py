@@ -27,6 +27,7 @@ from chassis.clock import Clock
 from chassis.context import current_request_id
 from chassis.db import ConstraintViolation, Database, constraint_violation
 from chassis.errors import AlreadyExists, DomainError, FailedPrecondition, FieldViolation
+from chassis.idempotency import IdempotentRequest
 from chassis.ids import new_id
 from chassis.tables import outbox
 
@@ -118,6 +119,29 @@ class UnitOfWork:
     @property
     def dialect(self) -> str:
         return self.database.dialect
+
+    def record(self, *events: object) -> None:
+        """Collects the domain events a change produced (e.g. what Practitioner.approve
+        returns): each is written to the outbox with this transaction, as the message its
+        service's `event_message` maps it to."""
+        for event in events:
+            event_type, message, subject = self.event_message(event)
+            self.emit(event_type, message, subject=subject)
+
+    def event_message(self, event: object) -> tuple[EventType[Message], Message, str]:
+        """A domain event as the event type, proto message and subject it is published as.
+
+        Each service's unit of work maps its own domain events (its events module)."""
+        raise NotImplementedError(f"{type(self).__name__} does not publish {event!r}")
+
+    async def claim(self, request: IdempotentRequest) -> str | None:
+        """Claims a retryable request's key in this transaction; the id of what an earlier
+        call with it made, if one committed (see chassis/idempotency.py)."""
+        return await request.earlier_result(self.connection, self.clock.now())
+
+    async def remember(self, request: IdempotentRequest, resource_id: str) -> None:
+        """Records what a claimed request made, with the change that made it."""
+        await request.remember(self.connection, resource_id)
 
     def emit(self, event_type: EventType[Message], message: Message, *, subject: str) -> str:
         """Queues an event to be written to the outbox with this transaction; returns its id."""
