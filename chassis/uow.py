@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chassis.audit import STAFF_ACTION_RECORDED, StaffAction
 from chassis.bus.envelope import EventType, OutgoingEvent, encode_event
-from chassis.bus.outbox import CommittedEvent
+from chassis.bus.outbox import CommittedEvent, forget_subject
 from chassis.clock import Clock
 from chassis.context import current_request_id
 from chassis.db import ConstraintViolation, Database, constraint_violation
@@ -142,6 +142,11 @@ class UnitOfWork:
     async def remember(self, request: IdempotentRequest, resource_id: str) -> None:
         """Records what a claimed request made, with the change that made it."""
         await request.remember(self.connection, resource_id)
+
+    async def forget_subject(self, subject: str) -> int:
+        """Deletes the outbox's earlier events about a subject (a person being erased), with
+        this transaction; events this unit of work emits (the erasure's own) are kept."""
+        return await forget_subject(self.connection, subject)
 
     def emit(self, event_type: EventType[Message], message: Message, *, subject: str) -> str:
         """Queues an event to be written to the outbox with this transaction; returns its id."""

@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from google.protobuf import json_format, struct_pb2
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
@@ -82,6 +82,41 @@ class ProtoEnum(Generic[E]):
     def names(self) -> tuple[str, ...]:
         """The domain values, as clients write them (e.g. in REST)."""
         return tuple(member.value for member in self.domain)
+
+
+class ProtoNames:
+    """A proto enum as clients write it, read from its descriptor alone, for an edge that
+    knows no domain enum (the gateway): ROLE_STAFF is "staff" (the value's name without the
+    enum's prefix, in lower case); *_UNSPECIFIED is no name at all.
+    """
+
+    def __init__(self, proto: EnumTypeWrapper, *, prefix: str = "") -> None:
+        descriptor = proto.DESCRIPTOR
+        prefix = prefix or _upper_snake(descriptor.name) + "_"
+        self._to_proto: dict[str, int] = {}
+        for value in descriptor.values:
+            if not value.name.startswith(prefix):
+                raise ValueError(f"{descriptor.full_name}'s {value.name} lacks the prefix {prefix}")
+            if value.name != prefix + "UNSPECIFIED":
+                self._to_proto[value.name.removeprefix(prefix).lower()] = value.number
+        self._from_proto = {number: name for name, number in self._to_proto.items()}
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The names, in the proto's order."""
+        return tuple(self._to_proto)
+
+    @property
+    def literal(self) -> Any:
+        """The names as a Literal type, for request and response models (and their schema)."""
+        return Literal[self.names]
+
+    def to_proto(self, name: str) -> int:
+        return self._to_proto[name]
+
+    def from_proto(self, number: int) -> str | None:
+        """The name, or None for *_UNSPECIFIED and numbers the descriptor lacks."""
+        return self._from_proto.get(number)
 
 
 def _upper_snake(name: str) -> str:

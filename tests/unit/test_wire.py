@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import get_args
 
 import pytest
 
 from chassis.pagination import KeyPart, page_request
-from chassis.wire import ProtoEnum, from_struct, instant, struct, timestamp
+from chassis.wire import ProtoEnum, ProtoNames, from_struct, instant, struct, timestamp
 from estuary.catalog.v1 import catalog_pb2 as pb
 
 
@@ -35,6 +36,23 @@ def test_a_domain_enum_maps_to_its_proto_values_by_name_both_ways():
 def test_a_domain_value_without_a_proto_value_fails_when_the_mapping_is_made():
     with pytest.raises(ValueError, match="SERVICE_KIND_IN_PERSON_RETREAT"):
         ProtoEnum(pb.ServiceKind, Kind)
+
+
+def test_an_edge_reads_a_proto_enums_names_from_its_descriptor_alone():
+    statuses = ProtoNames(pb.PractitionerStatus)
+    assert statuses.names == ("pending", "approved", "rejected")
+    assert statuses.to_proto("rejected") == pb.PRACTITIONER_STATUS_REJECTED
+    assert statuses.from_proto(pb.PRACTITIONER_STATUS_APPROVED) == "approved"
+    assert statuses.from_proto(pb.PRACTITIONER_STATUS_UNSPECIFIED) is None
+    assert statuses.from_proto(99) is None
+    assert get_args(statuses.literal) == statuses.names
+    kinds = ProtoNames(pb.LocationKind)
+    assert kinds.to_proto("in_person") == pb.LOCATION_KIND_IN_PERSON
+
+
+def test_an_enum_whose_values_lack_the_prefix_is_refused():
+    with pytest.raises(ValueError, match="lacks the prefix"):
+        ProtoNames(pb.PractitionerStatus, prefix="STATUS_")
 
 
 def test_structs_and_instants_round_trip():
