@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from tests.e2e.stacks import Stack
+from tests.e2e.test_catalog_journey import APPLICATION
 
 PASSWORD = "river-stone-42-lantern"
 
@@ -88,3 +89,32 @@ async def refreshed(client: httpx.AsyncClient, account: Account) -> Account:
     return Account(
         account.id, account.email, tokens["access_token"], tokens["refresh_token"], account.password
     )
+
+
+async def make_staff(
+    client: httpx.AsyncClient, admin: Account, roles: tuple[str, ...] = ("client", "staff")
+) -> Account:
+    """A new account an admin gives these roles, signed in with a token that carries them."""
+    account = await sign_up(client, full_name="Sam Staff")
+    granted = await client.put(
+        f"/api/v1/admin/users/{account.id}/roles", headers=admin.headers, json={"roles": [*roles]}
+    )
+    assert granted.status_code == 200, granted.text
+    return await refreshed(client, account)
+
+
+async def open_practice(
+    client: httpx.AsyncClient, staff: Account, applicant: Account | None = None, **profile: Any
+) -> tuple[Account, dict[str, Any]]:
+    """A practitioner approved by staff: their account (a new one unless given) and their
+    approved profile. `profile` changes fields of the journey's sample application."""
+    account = applicant or await sign_up(client)
+    applied = await client.post(
+        "/api/v1/practitioners/apply", json=APPLICATION | profile, headers=account.headers
+    )
+    assert applied.status_code == 201, applied.text
+    approved = await client.post(
+        f"/api/v1/practitioners/{applied.json()['id']}/approve", headers=staff.headers
+    )
+    assert approved.status_code == 200, approved.text
+    return account, approved.json()
