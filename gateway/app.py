@@ -17,7 +17,7 @@ from gateway.backends import Backends
 from gateway.middleware import BodyLimit, EdgeMiddleware, TooManyRequests, too_many_requests
 from gateway.problems import install_problem_handlers
 from gateway.ratelimit import Counter, MemoryCounter, RedisCounter
-from gateway.routes import admin, auth, health, practitioners, services, users
+from gateway.routes import admin, auth, docs, health, practitioners, services, users
 from gateway.settings import GatewaySettings
 
 DESCRIPTION = """
@@ -59,6 +59,9 @@ def create_app(settings: GatewaySettings, *, counter: Counter | None = None) -> 
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Served by gateway.routes.docs from packaged assets, not FastAPI's CDN pages.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.counter = counter
@@ -72,6 +75,7 @@ def create_app(settings: GatewaySettings, *, counter: Counter | None = None) -> 
     app.add_exception_handler(TooManyRequests, rate_limited)
     for router in (
         health.router,
+        docs.router,
         auth.router,
         users.router,
         admin.router,
