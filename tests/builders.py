@@ -7,12 +7,15 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
+from google.protobuf.message import Message
 
 from chassis.auth.principal import Principal, Role, TokenType
 from chassis.bus.embedded import IN_MEMORY, EmbeddedBroker, EmbeddedTransport
+from chassis.bus.envelope import EventType, decode_event
+from chassis.clock import Clock
 from chassis.db import Database
 from chassis.ids import new_id
 from chassis.migrations import upgrade
@@ -91,14 +94,19 @@ def draft(category_id: str) -> Service:
 
 
 @asynccontextmanager
-async def built_identity(url: str) -> AsyncIterator[identity_bootstrap.IdentityService]:
-    """Identity on its migrated database, with cheap password hashing."""
+async def built_identity(
+    url: str, *, clock: Clock | None = None, **settings: Any
+) -> AsyncIterator[identity_bootstrap.IdentityService]:
+    """Identity on its migrated database, with cheap password hashing unless the settings
+    given say otherwise, on the test's clock if it brings one."""
     await asyncio.to_thread(upgrade, identity_bootstrap.MIGRATIONS, url)
-    settings = IdentitySettings(
-        database_url=url, grpc_port=0, argon2_time_cost=1, argon2_memory_kib=64
+    configured = IdentitySettings(
+        **{"argon2_time_cost": 1, "argon2_memory_kib": 64, **settings},
+        database_url=url,
+        grpc_port=0,
     )
     service = identity_bootstrap.build(
-        settings, transport=EmbeddedTransport(EmbeddedBroker(IN_MEMORY))
+        configured, transport=EmbeddedTransport(EmbeddedBroker(IN_MEMORY)), clock=clock
     )
     await service.keyring.ensure_active()
     try:
@@ -122,14 +130,39 @@ async def built_catalog(url: str) -> AsyncIterator[catalog_bootstrap.CatalogServ
         await service.identity_channel.close()  # type: ignore[attr-defined]
 
 
-async def outbox_events(database: Database, event_type: str, subject: str = "") -> int:
-    """How many events of a type (about a subject) a service's outbox holds."""
+def _outbox_rows(event_type: str, subject: str) -> list[sa.ColumnElement[bool]]:
     conditions = [outbox.c.event_type == event_type]
     if subject:
         conditions.append(outbox.c.subject == subject)
+    return conditions
+
+
+async def outbox_events(database: Database, event_type: str, subject: str = "") -> int:
+    """How many events of a type (about a subject) a service's outbox holds."""
+    conditions = _outbox_rows(event_type, subject)
     async with database.engine.connect() as connection:
         return (
             await connection.execute(
                 sa.select(sa.func.count()).select_from(outbox).where(*conditions)
             )
         ).scalar_one()
+
+
+M = TypeVar("M", bound=Message)
+
+
+async def outbox_messages(
+    database: Database, event_type: EventType[M], subject: str = ""
+) -> list[M]:
+    """The messages of a type (about a subject) a service's outbox holds, oldest first."""
+    conditions = _outbox_rows(event_type.name, subject)
+    async with database.engine.connect() as connection:
+        rows = await connection.execute(
+            sa.select(outbox.c.headers, outbox.c.content_type, outbox.c.body)
+            .where(*conditions)
+            .order_by(outbox.c.position)
+        )
+    registry: dict[str, EventType[Any]] = {event_type.name: event_type}
+    return [
+        cast(M, decode_event(r.headers, r.content_type, r.body, registry).message) for r in rows
+    ]

@@ -14,8 +14,8 @@ from gateway.problems import responses
 from gateway.routes.common import IdempotencyKey, backends, json_response
 from gateway.schemas.common import DEFAULT_LIMIT, Cursor, Limit, Page, page_of
 from gateway.schemas.identity import (
-    ROLE_TO_PROTO,
-    STATUS_TO_PROTO,
+    ROLES,
+    STATUSES,
     AuditEntry,
     ReasonBody,
     RoleName,
@@ -44,8 +44,8 @@ async def list_users(
     found = await api.identity.ListUsers(
         pb.ListUsersRequest(
             query=q,
-            role=ROLE_TO_PROTO[role] if role else pb.ROLE_UNSPECIFIED,
-            status=STATUS_TO_PROTO[status] if status else pb.USER_STATUS_UNSPECIFIED,
+            role=ROLES.to_proto(role) if role else pb.ROLE_UNSPECIFIED,
+            status=STATUSES.to_proto(status) if status else pb.USER_STATUS_UNSPECIFIED,
             page_size=limit,
             page_token=cursor or "",
         ),
@@ -115,7 +115,7 @@ async def set_roles(
     user = await api.identity.SetUserRoles(
         pb.SetUserRolesRequest(
             name=f"users/{user_id}",
-            roles=[ROLE_TO_PROTO[r] for r in body.roles],
+            roles=[ROLES.to_proto(r) for r in body.roles],
             reason=body.reason,
         ),
         metadata=caller.metadata(),

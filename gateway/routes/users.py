@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 from google.protobuf.field_mask_pb2 import FieldMask
-from google.protobuf.struct_pb2 import Struct
 from starlette.responses import Response
 
 from chassis.errors import InvalidArgument
+from chassis.wire import struct
 from estuary.identity.v1 import identity_pb2 as pb
 from gateway.auth import Caller, require_user
 from gateway.backends import Backends
@@ -47,9 +47,7 @@ async def update_me(
     for path in paths:
         value = getattr(body, path)
         if path == "preferences":
-            preferences = Struct()
-            preferences.update(value or {})
-            user.preferences.CopyFrom(preferences)
+            user.preferences.CopyFrom(struct(value or {}))
         else:
             setattr(user, path, value or "")
     updated = await api.identity.UpdateUser(

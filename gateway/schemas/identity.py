@@ -2,31 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any, Literal
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
 
-from google.protobuf import json_format
 from pydantic import BaseModel, Field
 
+from chassis.wire import ProtoNames, from_struct, instant
 from estuary.identity.v1 import identity_pb2 as pb
 from gateway.schemas.common import Int32, StrictBody
 
-RoleName = Literal["client", "practitioner", "staff", "admin"]
-StatusName = Literal["active", "suspended", "deleted"]
-
-ROLE_FROM_PROTO: dict[int, RoleName] = {
-    pb.ROLE_CLIENT: "client",
-    pb.ROLE_PRACTITIONER: "practitioner",
-    pb.ROLE_STAFF: "staff",
-    pb.ROLE_ADMIN: "admin",
-}
-ROLE_TO_PROTO = {v: k for k, v in ROLE_FROM_PROTO.items()}
-STATUS_FROM_PROTO: dict[int, StatusName] = {
-    pb.USER_STATUS_ACTIVE: "active",
-    pb.USER_STATUS_SUSPENDED: "suspended",
-    pb.USER_STATUS_DELETED: "deleted",
-}
-STATUS_TO_PROTO = {v: k for k, v in STATUS_FROM_PROTO.items()}
+# Roles and statuses as REST spells them, read from identity's proto: a value added there is
+# accepted and shown here without another table to keep.
+ROLES = ProtoNames(pb.Role)
+STATUSES = ProtoNames(pb.UserStatus)
+if TYPE_CHECKING:
+    RoleName = str
+    StatusName = str
+else:
+    RoleName = ROLES.literal
+    StatusName = STATUSES.literal
 
 Password = Field(min_length=1, max_length=1024, description="At least 10 characters.")
 
@@ -147,11 +141,11 @@ class User(BaseModel):
             timezone=user.timezone,
             avatar_url=user.avatar_url,
             bio=user.bio,
-            preferences=json_format.MessageToDict(user.preferences),
-            roles=[ROLE_FROM_PROTO[r] for r in user.roles if r in ROLE_FROM_PROTO],
-            status=STATUS_FROM_PROTO.get(user.status, "active"),
-            created_at=user.create_time.ToDatetime(tzinfo=UTC),
-            updated_at=user.update_time.ToDatetime(tzinfo=UTC),
+            preferences=from_struct(user.preferences),
+            roles=[name for name in map(ROLES.from_proto, user.roles) if name is not None],
+            status=STATUSES.from_proto(user.status) or "active",
+            created_at=instant(user.create_time),
+            updated_at=instant(user.update_time),
         )
 
 
@@ -187,11 +181,11 @@ class AuditEntry(BaseModel):
             action=entry.action,
             target=entry.target,
             target_user_id=entry.target_user_id,
-            before=json_format.MessageToDict(entry.before),
-            after=json_format.MessageToDict(entry.after),
+            before=from_struct(entry.before),
+            after=from_struct(entry.after),
             reason=entry.reason,
             request_id=entry.request_id,
-            created_at=entry.create_time.ToDatetime(tzinfo=UTC),
+            created_at=instant(entry.create_time),
         )
 
 

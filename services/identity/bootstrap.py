@@ -18,9 +18,11 @@ from estuary.identity.v1 import identity_pb2, identity_pb2_grpc
 from services.identity.consumers import SUBSCRIPTIONS as IDENTITY_SUBSCRIPTIONS
 from services.identity.events import EMITTED
 from services.identity.grpc_api import AuthServicer, IdentityServicer
-from services.identity.handlers import Identity
 from services.identity.keys import SigningKeyring
 from services.identity.passwords import Passwords
+from services.identity.service_layer.accounts import AccountHandlers
+from services.identity.service_layer.administration import AdministrationHandlers
+from services.identity.service_layer.sessions import SessionHandlers
 from services.identity.settings import IdentitySettings
 from services.identity.uow import IdentityUnitOfWork
 
@@ -37,7 +39,9 @@ class IdentityService:
     """A built identity service: its runtime and the pieces tests and the CLI reach for."""
 
     runtime: ServiceRuntime
-    identity: Identity
+    accounts: AccountHandlers
+    sessions: SessionHandlers
+    administration: AdministrationHandlers
     keyring: SigningKeyring
     verifier: TokenVerifier
     port: int = 0
@@ -48,7 +52,7 @@ class IdentityService:
         assert isinstance(settings, IdentitySettings)
         if settings.bootstrap_admin_email and settings.bootstrap_admin_password:
             try:
-                await self.identity.create_admin(
+                await self.accounts.create_admin(
                     settings.bootstrap_admin_email, settings.bootstrap_admin_password, "Admin"
                 )
                 log.info("created the bootstrap admin %s", settings.bootstrap_admin_email)
@@ -58,12 +62,12 @@ class IdentityService:
         self.port = await self.runtime.start(
             bindings=[
                 ServicerBinding(
-                    IdentityServicer(self.identity),
+                    IdentityServicer(self.accounts, self.administration),
                     identity_pb2_grpc.add_IdentityServiceServicer_to_server,
                     descriptor["IdentityService"].full_name,
                 ),
                 ServicerBinding(
-                    AuthServicer(self.identity, self.keyring.jwks),
+                    AuthServicer(self.sessions, self.keyring.jwks),
                     identity_pb2_grpc.add_AuthServiceServicer_to_server,
                     descriptor["AuthService"].full_name,
                 ),
@@ -75,7 +79,7 @@ class IdentityService:
                 PeriodicJob(
                     "identity.purge_expired_tokens",
                     timedelta(hours=1),
-                    self.identity.purge_expired_tokens,
+                    self.sessions.purge_expired_tokens,
                 )
             ],
         )
@@ -88,33 +92,43 @@ class IdentityService:
 def build(
     settings: IdentitySettings, *, transport: Transport, clock: Clock | None = None
 ) -> IdentityService:
-    """Wires identity's handlers, keys and servicers onto a runtime (nothing starts yet)."""
+    """Wires identity's handlers and keys onto a runtime (nothing starts yet)."""
     runtime = ServiceRuntime(settings, transport=transport, clock=clock)
+    clock = runtime.clock
     unit_of_work = runtime.unit_of_work(IdentityUnitOfWork)
     keyring = SigningKeyring(
         unit_of_work,
-        runtime.clock,
+        clock,
         publish_lead=timedelta(seconds=settings.key_publish_lead_seconds),
     )
     verifier = TokenVerifier(
         KeySet(keyring.jwks, max_age=60.0, min_refresh_interval=1.0),
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
-        clock=runtime.clock,
+        clock=clock,
     )
-    identity = Identity(
-        unit_of_work=unit_of_work,
-        settings=settings,
-        clock=runtime.clock,
-        passwords=Passwords(
-            time_cost=settings.argon2_time_cost,
-            memory_kib=settings.argon2_memory_kib,
-            parallelism=settings.argon2_parallelism,
+    passwords = Passwords(
+        time_cost=settings.argon2_time_cost,
+        memory_kib=settings.argon2_memory_kib,
+        parallelism=settings.argon2_parallelism,
+    )
+    return IdentityService(
+        runtime,
+        accounts=AccountHandlers(
+            unit_of_work=unit_of_work, settings=settings, clock=clock, passwords=passwords
         ),
+        sessions=SessionHandlers(
+            unit_of_work=unit_of_work,
+            settings=settings,
+            clock=clock,
+            passwords=passwords,
+            keyring=keyring,
+            issuer=TokenIssuer(
+                issuer=settings.jwt_issuer, audience=settings.jwt_audience, clock=clock
+            ),
+            verifier=verifier,
+        ),
+        administration=AdministrationHandlers(unit_of_work=unit_of_work, clock=clock),
         keyring=keyring,
-        issuer=TokenIssuer(
-            issuer=settings.jwt_issuer, audience=settings.jwt_audience, clock=runtime.clock
-        ),
         verifier=verifier,
     )
-    return IdentityService(runtime, identity, keyring, verifier)

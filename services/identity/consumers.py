@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from google.protobuf import json_format
-
 from chassis.audit import STAFF_ACTION_RECORDED
 from chassis.auth.principal import Role
 from chassis.bus.consumer import Subscription
 from chassis.bus.envelope import EventType, ReceivedEvent
-from chassis.wire import instant
+from chassis.wire import from_struct, optional_instant
 from estuary.catalog.v1 import events_pb2 as catalog_events
 from estuary.chassis.v1 import events_pb2 as chassis_events
-from services.identity.handlers import Identity
-from services.identity.repository import AuditEntry
+from services.identity.domain.audit import AuditEntry
+from services.identity.service_layer.administration import grant_role
 from services.identity.uow import IdentityUnitOfWork
 
 PRACTITIONER_APPROVED = EventType.of(catalog_events.PractitionerApproved)
@@ -22,7 +20,7 @@ async def grant_practitioner_role(
     uow: IdentityUnitOfWork, event: ReceivedEvent[catalog_events.PractitionerApproved]
 ) -> None:
     """Catalog approved a practitioner: their next token carries the practitioner role."""
-    await Identity.grant_role(uow, event.message.user_id, Role.PRACTITIONER)
+    await grant_role(uow, event.message.user_id, Role.PRACTITIONER)
 
 
 async def file_staff_action(
@@ -39,13 +37,12 @@ async def file_staff_action(
             action=action.action,
             target=action.target,
             target_user_id=action.target_user_id,
-            before=json_format.MessageToDict(action.before),
-            after=json_format.MessageToDict(action.after),
+            before=from_struct(action.before),
+            after=from_struct(action.after),
             reason=action.reason,
             request_id=action.request_id,
-            created_at=instant(action.record_time)
-            if action.HasField("record_time")
-            else event.time,
+            created_at=optional_instant(action.record_time, action.HasField("record_time"))
+            or event.time,
         )
     )
 

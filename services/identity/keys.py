@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from chassis.auth.tokens import SigningKey, public_jwk
 from chassis.clock import Clock
 from chassis.errors import FailedPrecondition, NotFound
-from services.identity.domain import KeyStatus
+from services.identity.domain.credentials import KeyStatus
 from services.identity.repository import StoredKey
 from services.identity.uow import IdentityUnitOfWork
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,7 +14,15 @@ from chassis.auth.principal import Role
 from chassis.emails import email_key
 from chassis.ids import new_id
 from chassis.lifecycle import Lifecycle
-from services.identity.domain import KeyStatus, TokenPurpose, User, UserStatus
+from chassis.pagination import PageRequest
+from services.identity.domain.audit import AuditEntry, AuditFilter
+from services.identity.domain.credentials import (
+    KeyStatus,
+    OneTimeToken,
+    RefreshToken,
+    TokenPurpose,
+)
+from services.identity.domain.users import WRONG_STATUS, User, UserStatus
 from services.identity.tables import (
     audit_entries,
     auth_sessions,
@@ -80,22 +88,18 @@ class UserFilter:
 
 
 # The one way an account's status changes: only from the status the change expects.
-USER_STATUS = Lifecycle(users, noun="user", reason="WRONG_STATUS")
+USER_STATUS = Lifecycle(users, noun="user", reason=WRONG_STATUS)
 
 
-def _columns(changes: dict[str, Any], now: datetime) -> dict[str, Any]:
-    columns = dict(changes, updated_at=now)
-    if "email" in changes:
-        columns["email_key"] = email_key(changes["email"])
-    if "status" in changes:
-        columns["status"] = UserStatus(changes["status"]).value
+def _columns(user: User, names: Iterable[str]) -> dict[str, Any]:
+    """The named fields of the entity as column values, with updated_at."""
+    columns: dict[str, Any] = {name: getattr(user, name) for name in names}
+    columns["updated_at"] = user.updated_at
+    if "email" in columns:
+        columns["email_key"] = email_key(user.email)
+    if "status" in columns:
+        columns["status"] = user.status.value
     return columns
-
-
-def _apply(user: User, changes: dict[str, Any], now: datetime) -> None:
-    for key, value in changes.items():
-        setattr(user, key, UserStatus(value) if key == "status" else value)
-    user.updated_at = now
 
 
 class Users:
@@ -155,32 +159,32 @@ class Users:
                 updated_at=user.updated_at,
             )
         )
-        await self.set_roles(user.id, user.roles)
+        await self._write_roles(user)
 
-    async def update(self, user: User, now: datetime, **changes: Any) -> None:
-        """Writes the named columns and updated_at, and applies them to the entity."""
+    async def save(self, user: User, *fields: str) -> None:
+        """Writes the named fields of the entity, and its updated_at (only those, so a
+        concurrent change to other fields is not overwritten)."""
         await self._c.execute(
-            users.update().where(users.c.id == user.id).values(**_columns(changes, now))
+            users.update().where(users.c.id == user.id).values(**_columns(user, fields))
         )
-        _apply(user, changes, now)
 
-    async def change_status(
-        self,
-        user: User,
-        expected: Collection[UserStatus],
-        new: UserStatus,
-        now: datetime,
-        **changes: Any,
-    ) -> None:
-        """Moves the account to a new status only from one expected (a guarded change)."""
-        changes = dict(changes, status=new)
+    async def save_status(self, user: User, seen: UserStatus, *fields: str) -> None:
+        """Writes the entity's new status (and the named fields) only if the stored status is
+        still the one the domain saw: a guarded change, which of concurrent ones one wins."""
         await USER_STATUS.move(
-            self._c,
-            user.id,
-            expected=[s.value for s in expected],
-            values=_columns(changes, now),
+            self._c, user.id, expected=seen.value, values=_columns(user, ("status", *fields))
         )
-        _apply(user, changes, now)
+
+    async def save_roles(self, user: User) -> None:
+        """Writes the entity's roles, and its updated_at."""
+        await self._write_roles(user)
+        await self.save(user)
+
+    async def _write_roles(self, user: User) -> None:
+        await self._c.execute(user_roles.delete().where(user_roles.c.user_id == user.id))
+        rows = [{"user_id": user.id, "role": role} for role in sorted(user.roles)]
+        if rows:
+            await self._c.execute(user_roles.insert(), rows)
 
     async def count_active_admins(self) -> int:
         """How many active accounts hold the admin role."""
@@ -192,16 +196,9 @@ class Users:
             )
         ).scalar_one()
 
-    async def set_roles(self, user_id: str, roles: Iterable[str]) -> None:
-        await self._c.execute(user_roles.delete().where(user_roles.c.user_id == user_id))
-        rows = [{"user_id": user_id, "role": role} for role in sorted(set(roles))]
-        if rows:
-            await self._c.execute(user_roles.insert(), rows)
-
-    async def list(
-        self, flt: UserFilter, *, after_id: str | None, limit: int
-    ) -> tuple[list[User], int]:
-        """A page of users, newest first, and how many match in all."""
+    async def list(self, flt: UserFilter, page: PageRequest) -> tuple[list[User], int]:
+        """The rows of a page of users (page.fetch of them), newest first, and how many match
+        in all."""
         conditions: list[sa.ColumnElement[bool]] = []
         if flt.query:
             needle = _like_escape(flt.query.strip().lower())
@@ -222,9 +219,9 @@ class Users:
             await self._c.execute(sa.select(sa.func.count()).select_from(users).where(*conditions))
         ).scalar_one()
         query = sa.select(*_USER_COLUMNS).where(*conditions)
-        if after_id is not None:
-            query = query.where(users.c.id < after_id)
-        rows = (await self._c.execute(query.order_by(users.c.id.desc()).limit(limit))).all()
+        if page.after is not None:
+            query = query.where(users.c.id < page.after[0])
+        rows = (await self._c.execute(query.order_by(users.c.id.desc()).limit(page.fetch))).all()
         roles = await self._roles_of_many([r.id for r in rows])
         return [_user(r, roles.get(r.id, set())) for r in rows], total
 
@@ -248,18 +245,6 @@ class Users:
         return found
 
 
-@dataclass(frozen=True)
-class RefreshRecord:
-    """A stored refresh token with the state of its session."""
-
-    token_hash: str
-    session_id: str
-    user_id: str
-    expires_at: datetime
-    used_at: datetime | None
-    session_revoked_at: datetime | None
-
-
 class Sessions:
     """Login sessions and their rotating refresh tokens."""
 
@@ -275,26 +260,26 @@ class Sessions:
         )
         return session_id
 
-    async def add_refresh_token(
-        self, token_hash: str, session_id: str, user_id: str, now: datetime, expires_at: datetime
-    ) -> None:
+    async def add_refresh_token(self, token: RefreshToken) -> None:
         await self._c.execute(
             refresh_tokens.insert().values(
-                token_hash=token_hash,
-                session_id=session_id,
-                user_id=user_id,
-                issued_at=now,
-                expires_at=expires_at,
+                token_hash=token.token_hash,
+                session_id=token.session_id,
+                user_id=token.user_id,
+                issued_at=token.issued_at,
+                expires_at=token.expires_at,
             )
         )
 
-    async def find_refresh_token(self, token_hash: str) -> RefreshRecord | None:
+    async def find_refresh_token(self, token_hash: str) -> RefreshToken | None:
+        """A refresh token by its hash, with whether its session was revoked."""
         row = (
             await self._c.execute(
                 sa.select(
                     refresh_tokens.c.token_hash,
                     refresh_tokens.c.session_id,
                     refresh_tokens.c.user_id,
+                    refresh_tokens.c.issued_at,
                     refresh_tokens.c.expires_at,
                     refresh_tokens.c.used_at,
                     auth_sessions.c.revoked_at,
@@ -305,10 +290,11 @@ class Sessions:
         ).first()
         if row is None:
             return None
-        return RefreshRecord(
+        return RefreshToken(
             row.token_hash,
             row.session_id,
             row.user_id,
+            row.issued_at,
             row.expires_at,
             row.used_at,
             row.revoked_at,
@@ -363,36 +349,20 @@ class Sessions:
         return result.rowcount or 0
 
 
-@dataclass(frozen=True)
-class OneTimeToken:
-    token_hash: str
-    user_id: str
-    purpose: TokenPurpose
-    expires_at: datetime
-    used_at: datetime | None
-
-
 class OneTimeTokens:
     """Email verification and password reset tokens."""
 
     def __init__(self, connection: AsyncConnection) -> None:
         self._c = connection
 
-    async def add(
-        self,
-        token_hash: str,
-        user_id: str,
-        purpose: TokenPurpose,
-        now: datetime,
-        expires_at: datetime,
-    ) -> None:
+    async def add(self, token: OneTimeToken) -> None:
         await self._c.execute(
             one_time_tokens.insert().values(
-                token_hash=token_hash,
-                user_id=user_id,
-                purpose=purpose.value,
-                created_at=now,
-                expires_at=expires_at,
+                token_hash=token.token_hash,
+                user_id=token.user_id,
+                purpose=token.purpose.value,
+                created_at=token.created_at,
+                expires_at=token.expires_at,
             )
         )
 
@@ -408,7 +378,12 @@ class OneTimeTokens:
         if row is None:
             return None
         return OneTimeToken(
-            row.token_hash, row.user_id, TokenPurpose(row.purpose), row.expires_at, row.used_at
+            row.token_hash,
+            row.user_id,
+            TokenPurpose(row.purpose),
+            row.created_at,
+            row.expires_at,
+            row.used_at,
         )
 
     async def use(self, token_hash: str, now: datetime) -> bool:
@@ -502,33 +477,6 @@ class SigningKeys:
         return result.rowcount or 0
 
 
-@dataclass(frozen=True)
-class AuditEntry:
-    """One staff action in any service, as the audit log keeps it."""
-
-    id: str
-    service: str
-    actor_id: str
-    action: str
-    target: str
-    target_user_id: str
-    before: dict[str, Any]
-    after: dict[str, Any]
-    reason: str
-    request_id: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class AuditFilter:
-    """Which entries a staff member asks for; empty fields match everything."""
-
-    service: str = ""
-    actor_id: str = ""
-    target: str = ""
-    target_user_id: str = ""
-
-
 class AuditLog:
     """What staff did, in every service, with the state before and after."""
 
@@ -552,10 +500,9 @@ class AuditLog:
             )
         )
 
-    async def list(
-        self, flt: AuditFilter, *, after_id: str | None, limit: int
-    ) -> tuple[list[AuditEntry], int]:
-        """A page of entries, newest first, and how many match in all."""
+    async def list(self, flt: AuditFilter, page: PageRequest) -> tuple[list[AuditEntry], int]:
+        """The rows of a page of entries (page.fetch of them), newest first, and how many
+        match in all."""
         conditions: list[sa.ColumnElement[bool]] = [
             audit_entries.c[column] == value
             for column, value in (
@@ -572,9 +519,9 @@ class AuditLog:
             )
         ).scalar_one()
         query = sa.select(audit_entries).where(*conditions)
-        if after_id is not None:
-            query = query.where(audit_entries.c.id < after_id)
-        rows = await self._c.execute(query.order_by(audit_entries.c.id.desc()).limit(limit))
+        if page.after is not None:
+            query = query.where(audit_entries.c.id < page.after[0])
+        rows = await self._c.execute(query.order_by(audit_entries.c.id.desc()).limit(page.fetch))
         return [
             AuditEntry(
                 id=r.id,

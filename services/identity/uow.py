@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Any, Self
+
+from google.protobuf.message import Message
 
 from chassis.audit import StaffAction
+from chassis.bus.envelope import EventType
 from chassis.context import current_request_id
 from chassis.db import ConstraintViolation
 from chassis.errors import AlreadyExists, FieldViolation
 from chassis.ids import new_id
 from chassis.uow import UnitOfWork
+from services.identity.events import event_message
 from services.identity.repository import (
     AuditEntry,
     AuditLog,
@@ -46,6 +50,10 @@ class IdentityUnitOfWork(UnitOfWork):
         self.signing_keys = SigningKeys(self.connection)
         self.audit_log = AuditLog(self.connection)
         return self
+
+    def event_message(self, event: Any) -> tuple[EventType[Any], Message, str]:
+        """Identity's domain events as the messages its events module maps them to."""
+        return event_message(event)
 
     async def record_staff_action(self, action: StaffAction) -> None:
         """Identity keeps the audit log: its own staff actions are filed in place."""

@@ -224,7 +224,7 @@ class EmbeddedStack(Stack):
         return await EmbeddedTap(self.suite.broker, f"tests.tap.{secrets.token_hex(4)}").open()
 
     async def make_admin(self, email: str, password: str) -> None:
-        await self.suite.services["identity"].identity.create_admin(email, password, "Admin")
+        await self.suite.services["identity"].accounts.create_admin(email, password, "Admin")
 
     async def publish(self, event: OutgoingEvent) -> None:
         [outcome] = self.suite.broker.publish([event])

@@ -103,16 +103,16 @@ async def test_a_retried_approval_answers_like_the_first_and_a_new_one_conflicts
 
 async def test_a_registration_retry_must_know_the_password(empty_database_url):
     async with built_identity(empty_database_url) as service:
-        identity = service.identity
-        made = await identity.register(
+        accounts = service.accounts
+        made = await accounts.register(
             email="ana@example.com", password=PASSWORD, full_name="Ana", request_id=KEY
         )
-        again = await identity.register(
+        again = await accounts.register(
             email="ana@example.com", password=PASSWORD, full_name="Ana", request_id=KEY
         )
         assert again.id == made.id
         with pytest.raises(InvalidArgument) as guessed:
-            await identity.register(
+            await accounts.register(
                 email="ana@example.com",
                 password="another-good-password-9",
                 full_name="Ana",
@@ -120,7 +120,7 @@ async def test_a_registration_retry_must_know_the_password(empty_database_url):
             )
         assert [v.field for v in guessed.value.violations] == ["request_id"]
         # Another address with the same key is another caller's registration.
-        other = await identity.register(
+        other = await accounts.register(
             email="ben@example.com", password=PASSWORD, full_name="Ben", request_id=KEY
         )
         assert other.id != made.id
@@ -128,12 +128,12 @@ async def test_a_registration_retry_must_know_the_password(empty_database_url):
 
 async def test_a_retried_suspension_answers_like_the_first(empty_database_url):
     async with built_identity(empty_database_url) as service:
-        identity = service.identity
-        admin = await identity.create_admin("boss@example.com", PASSWORD, "Boss")
+        accounts, administration = service.accounts, service.administration
+        admin = await accounts.create_admin("boss@example.com", PASSWORD, "Boss")
         acting = person(admin.id, Role.STAFF, Role.ADMIN)
-        user = await identity.register(email="cai@example.com", password=PASSWORD, full_name="C")
-        first = await identity.suspend(acting, f"users/{user.id}", "spam", KEY)
-        retried = await identity.suspend(acting, f"users/{user.id}", "spam", KEY)
+        user = await accounts.register(email="cai@example.com", password=PASSWORD, full_name="C")
+        first = await administration.suspend(acting, f"users/{user.id}", "spam", KEY)
+        retried = await administration.suspend(acting, f"users/{user.id}", "spam", KEY)
         assert retried.id == first.id
         with pytest.raises(WrongState):
-            await identity.suspend(acting, f"users/{user.id}", "spam")
+            await administration.suspend(acting, f"users/{user.id}", "spam")

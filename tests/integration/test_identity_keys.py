@@ -69,7 +69,7 @@ async def test_an_emergency_rotation_signs_with_the_new_key_at_once(identity):
 
 
 async def test_deleting_an_account_erases_the_unsent_events_that_name_it(identity):
-    user = await identity.identity.register(
+    user = await identity.accounts.register(
         email="erase.me@example.com", password="river-stone-42-lantern", full_name="Erase Me"
     )
     subject = f"users/{user.id}"
@@ -81,7 +81,7 @@ async def test_deleting_an_account_erases_the_unsent_events_that_name_it(identit
         token_id="t",
         expires_at=datetime.now(UTC) + timedelta(hours=1),
     )
-    await identity.identity.delete_user(me, "users/me")
+    await identity.accounts.delete_user(me, "users/me")
     # No consumer is bound in this test, so nothing was published: the registration event,
     # with its email address and token, would otherwise go out after the erasure.
     assert await _event_types(identity, subject) == ["user.deleted"]

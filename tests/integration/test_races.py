@@ -9,7 +9,7 @@ from chassis.auth.principal import Role
 from chassis.errors import AlreadyExists, FailedPrecondition, NotFound
 from chassis.lifecycle import WrongState
 from services.catalog.domain import Category, PractitionerStatus, ServiceStatus
-from services.identity.domain import UserStatus
+from services.identity.domain.users import UserStatus
 from tests.builders import (
     PASSWORD,
     STAFF,
@@ -108,7 +108,7 @@ async def test_concurrent_registrations_of_one_address_make_one_account(empty_da
     async with built_identity(empty_database_url) as service:
         outcome = await race(
             [
-                lambda: service.identity.register(
+                lambda: service.accounts.register(
                     email="ana@example.com", password=PASSWORD, full_name="Ana"
                 )
             ]
@@ -121,14 +121,14 @@ async def test_concurrent_registrations_of_one_address_make_one_account(empty_da
 
 async def test_concurrent_suspensions_and_reactivations_each_happen_once(empty_database_url):
     async with built_identity(empty_database_url) as service:
-        identity = service.identity
-        admin = await identity.create_admin("boss@example.com", PASSWORD, "Boss")
+        accounts, administration = service.accounts, service.administration
+        admin = await accounts.create_admin("boss@example.com", PASSWORD, "Boss")
         acting = person(admin.id, Role.STAFF, Role.ADMIN)
-        user = await identity.register(email="cai@example.com", password=PASSWORD, full_name="C")
+        user = await accounts.register(email="cai@example.com", password=PASSWORD, full_name="C")
         name = f"users/{user.id}"
-        suspended = await race([lambda: identity.suspend(acting, name, "spam")] * N)
+        suspended = await race([lambda: administration.suspend(acting, name, "spam")] * N)
         assert suspended.one_winner().status is UserStatus.SUSPENDED
-        reactivated = await race([lambda: identity.reactivate(acting, name, "ok")] * N)
+        reactivated = await race([lambda: administration.reactivate(acting, name, "ok")] * N)
         assert reactivated.one_winner().status is UserStatus.ACTIVE
         database = service.runtime.database
         assert await outbox_events(database, "user.suspended", name) == 1
@@ -137,17 +137,21 @@ async def test_concurrent_suspensions_and_reactivations_each_happen_once(empty_d
 
 async def test_two_admins_removing_each_other_at_once_leave_an_admin(empty_database_url):
     async with built_identity(empty_database_url) as service:
-        identity = service.identity
-        first = await identity.create_admin("a@example.com", PASSWORD, "A")
-        second = await identity.create_admin("b@example.com", PASSWORD, "B")
+        accounts, administration = service.accounts, service.administration
+        first = await accounts.create_admin("a@example.com", PASSWORD, "A")
+        second = await accounts.create_admin("b@example.com", PASSWORD, "B")
         as_first = person(first.id, Role.STAFF, Role.ADMIN)
         as_second = person(second.id, Role.STAFF, Role.ADMIN)
         outcome = await race(
             [
-                lambda: identity.suspend(as_first, f"users/{second.id}", "race"),
-                lambda: identity.suspend(as_second, f"users/{first.id}", "race"),
-                lambda: identity.set_roles(as_first, f"users/{second.id}", ["client"], "race"),
-                lambda: identity.set_roles(as_second, f"users/{first.id}", ["client"], "race"),
+                lambda: administration.suspend(as_first, f"users/{second.id}", "race"),
+                lambda: administration.suspend(as_second, f"users/{first.id}", "race"),
+                lambda: administration.set_roles(
+                    as_first, f"users/{second.id}", ["client"], "race"
+                ),
+                lambda: administration.set_roles(
+                    as_second, f"users/{first.id}", ["client"], "race"
+                ),
             ]
         )
         # Removing the same admin twice (suspended, then demoted) may both succeed; what
@@ -155,16 +159,16 @@ async def test_two_admins_removing_each_other_at_once_leave_an_admin(empty_datab
         assert outcome.wins
         assert all(isinstance(e, FailedPrecondition) for e in outcome.losses), outcome.losses
         assert {e.reason for e in outcome.losses} <= {"LAST_ADMIN", "WRONG_STATUS"}
-        users = await identity.batch_get([first.id, second.id])
+        users = await accounts.batch_get([first.id, second.id])
         active_admins = [u for u in users if u.is_admin and u.is_active]
         assert len(active_admins) == 1
 
 
 async def test_concurrent_deletions_of_one_account_delete_it_once(empty_database_url):
     async with built_identity(empty_database_url) as service:
-        identity = service.identity
-        user = await identity.register(email="dee@example.com", password=PASSWORD, full_name="D")
+        accounts = service.accounts
+        user = await accounts.register(email="dee@example.com", password=PASSWORD, full_name="D")
         me = person(user.id)
-        outcome = await race([lambda: identity.delete_user(me, "users/me")] * N)
+        outcome = await race([lambda: accounts.delete_user(me, "users/me")] * N)
         outcome.one_winner(losers=(FailedPrecondition, NotFound))
         assert await outbox_events(service.runtime.database, "user.deleted") == 1
