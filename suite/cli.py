@@ -143,7 +143,7 @@ async def _admin_create(args: argparse.Namespace) -> None:
     settings = service.runtime.settings
     await asyncio.to_thread(upgrade, identity_bootstrap.MIGRATIONS, settings.database_url)
     try:
-        user = await service.identity.create_admin(args.email, password, args.full_name)
+        user = await service.accounts.create_admin(args.email, password, args.full_name)
     finally:
         await service.runtime.database.dispose()
     print(f"admin created: {user.email} (id {user.id})")
@@ -186,7 +186,7 @@ async def _seed(args: argparse.Namespace) -> None:
     }
     try:
         report = await seed_demo(
-            built["identity"].identity,
+            built["identity"].accounts,
             built["catalog"].catalog,
             practitioners=args.practitioners,
             services_each=args.services_each,

@@ -31,7 +31,7 @@ from services.catalog.domain import (
     Tier,
 )
 from services.catalog.handlers import Catalog
-from services.identity.handlers import Identity
+from services.identity.service_layer.accounts import AccountHandlers
 
 CATEGORY_TREE: dict[tuple[str, str], list[tuple[str, str]]] = {
     ("yoga", "Yoga"): [
@@ -367,7 +367,7 @@ def _service(
 
 
 async def seed_demo(
-    identity: Identity, catalog: Catalog, *, practitioners: int, services_each: int
+    identity: AccountHandlers, catalog: Catalog, *, practitioners: int, services_each: int
 ) -> SeedReport:
     """The embedded demo: an admin, a client, and practitioners who can sign in."""
     report = SeedReport()
