@@ -25,7 +25,7 @@ from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from services.identity import bootstrap as identity_bootstrap
 from services.identity.settings import IdentitySettings
-from suite.demo import seed_demo
+from suite.demo import NO_RATINGS_YET, seed_demo
 from suite.embedded import EmbeddedSuite, serve_http
 from suite.registry import BY_NAME, SERVICES
 
@@ -198,6 +198,8 @@ async def _seed(args: argparse.Namespace) -> None:
         f"seeded {report.categories} categories, {report.practitioners} practitioners, "
         f"{report.services} services into {args.data_dir}"
     )
+    print(f"{report.featured} of them featured; prices in each city's currency")
+    print(NO_RATINGS_YET)
     print("sign in with (embedded demo only):")
     for email, password in report.accounts:
         print(f"  {email:<32} {password}")

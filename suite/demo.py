@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from chassis.auth.principal import Principal, Role, TokenType
 from chassis.errors import AlreadyExists
 from chassis.ids import new_id
+from chassis.money import minor_unit_exponent
 from services.catalog.domain import (
     BundleItem,
     Category,
@@ -70,22 +71,42 @@ CATEGORY_TREE: dict[tuple[str, str], list[tuple[str, str]]] = {
     ],
 }
 
+# Practitioners are spread over the cities in this order, so even a small demo has prices in
+# several currencies: the first four are euros, pounds, dollars and yen (no minor unit).
 CITIES = [
-    ("Lisbon", "PT", 38.7223, -9.1393, "Europe/Lisbon", ["pt", "en"]),
-    ("Porto", "PT", 41.1579, -8.6291, "Europe/Lisbon", ["pt", "en"]),
-    ("Madrid", "ES", 40.4168, -3.7038, "Europe/Madrid", ["es", "en"]),
-    ("Barcelona", "ES", 41.3874, 2.1686, "Europe/Madrid", ["es", "ca", "en"]),
-    ("London", "GB", 51.5072, -0.1276, "Europe/London", ["en"]),
-    ("Bristol", "GB", 51.4545, -2.5879, "Europe/London", ["en"]),
-    ("Paris", "FR", 48.8566, 2.3522, "Europe/Paris", ["fr", "en"]),
-    ("Berlin", "DE", 52.5200, 13.4050, "Europe/Berlin", ["de", "en"]),
-    ("Amsterdam", "NL", 52.3676, 4.9041, "Europe/Amsterdam", ["nl", "en"]),
-    ("Copenhagen", "DK", 55.6761, 12.5683, "Europe/Copenhagen", ["da", "en"]),
-    ("New York", "US", 40.7128, -74.0060, "America/New_York", ["en", "es"]),
-    ("Austin", "US", 30.2672, -97.7431, "America/Chicago", ["en"]),
-    ("Toronto", "CA", 43.6532, -79.3832, "America/Toronto", ["en", "fr"]),
-    ("Sydney", "AU", -33.8688, 151.2093, "Australia/Sydney", ["en"]),
+    ("Lisbon", "PT", 38.7223, -9.1393, "Europe/Lisbon", ["pt", "en"], "EUR"),
+    ("London", "GB", 51.5072, -0.1276, "Europe/London", ["en"], "GBP"),
+    ("New York", "US", 40.7128, -74.0060, "America/New_York", ["en", "es"], "USD"),
+    ("Tokyo", "JP", 35.6762, 139.6503, "Asia/Tokyo", ["ja", "en"], "JPY"),
+    ("Porto", "PT", 41.1579, -8.6291, "Europe/Lisbon", ["pt", "en"], "EUR"),
+    ("Madrid", "ES", 40.4168, -3.7038, "Europe/Madrid", ["es", "en"], "EUR"),
+    ("Barcelona", "ES", 41.3874, 2.1686, "Europe/Madrid", ["es", "ca", "en"], "EUR"),
+    ("Bristol", "GB", 51.4545, -2.5879, "Europe/London", ["en"], "GBP"),
+    ("Paris", "FR", 48.8566, 2.3522, "Europe/Paris", ["fr", "en"], "EUR"),
+    ("Berlin", "DE", 52.5200, 13.4050, "Europe/Berlin", ["de", "en"], "EUR"),
+    ("Amsterdam", "NL", 52.3676, 4.9041, "Europe/Amsterdam", ["nl", "en"], "EUR"),
+    ("Copenhagen", "DK", 55.6761, 12.5683, "Europe/Copenhagen", ["da", "en"], "DKK"),
+    ("Austin", "US", 30.2672, -97.7431, "America/Chicago", ["en"], "USD"),
+    ("Toronto", "CA", 43.6532, -79.3832, "America/Toronto", ["en", "fr"], "CAD"),
+    ("Sydney", "AU", -33.8688, 151.2093, "Australia/Sydney", ["en"], "AUD"),
 ]
+# What a single session costs, in whole units of each city's currency (what a local studio
+# would ask); amounts are stored in minor units, scaled by the currency's ISO 4217 exponent.
+SESSION_PRICES = {
+    "EUR": (35, 45, 55, 60, 75, 90, 120),
+    "GBP": (30, 40, 50, 55, 65, 80, 100),
+    "USD": (40, 50, 65, 75, 90, 110, 140),
+    "JPY": (4000, 5500, 6500, 8000, 9500, 12000, 15000),
+    "DKK": (275, 350, 425, 500, 600, 700, 900),
+    "CAD": (50, 65, 80, 95, 110, 130, 170),
+    "AUD": (55, 70, 85, 100, 120, 140, 180),
+}
+# Every seventh practitioner is featured by staff (a step prime to the number of cities, so
+# the featured ones are in different cities).
+FEATURED_EVERY = 7
+NO_RATINGS_YET = (
+    "no ratings yet: reviews come with booking, which is not built yet (every rating reads 0)"
+)
 STREETS = [
     "Rua das Flores",
     "High Street",
@@ -161,6 +182,7 @@ class SeedReport:
 
     categories: int = 0
     practitioners: int = 0
+    featured: int = 0
     services: int = 0
     accounts: list[tuple[str, str]] = field(default_factory=list)
 
@@ -231,7 +253,8 @@ async def seed_catalog(
     now: datetime | None = None,
     concurrency: int = 1,
 ) -> SeedReport:
-    """Approved practitioners (on the Entry tier) with services of every kind.
+    """Approved practitioners (on the Entry tier, every FEATURED_EVERY-th featured) with
+    services of every kind, priced in their city's currency.
 
     Each practitioner draws from their own seeded generator, so the data is the same
     whatever the concurrency.
@@ -246,8 +269,13 @@ async def seed_catalog(
         async with slots:
             rng = random.Random(seed * 1_000_003 + index)
             user_id = user_ids[index] if user_ids else new_id()
-            made = await _seed_practitioner(catalog, rng, user_id, leaves, services_each, now)
+            city = CITIES[index % len(CITIES)]
+            featured = index % FEATURED_EVERY == 0
+            made = await _seed_practitioner(
+                catalog, rng, user_id, city, leaves, services_each, now, featured
+            )
             report.practitioners += 1
+            report.featured += featured
             report.services += made
 
     await asyncio.gather(*(one(index) for index in range(practitioners)))
@@ -258,11 +286,13 @@ async def _seed_practitioner(
     catalog: Catalog,
     rng: random.Random,
     user_id: str,
+    city_row: tuple[str, str, float, float, str, list[str], str],
     leaves: list[Category],
     services_each: int,
     now: datetime,
+    featured: bool,
 ) -> int:
-    city, country, lat, lng, timezone, languages = rng.choice(CITIES)
+    city, country, lat, lng, timezone, languages, currency = city_row
     chosen = rng.sample(leaves, 2)
     places = [
         Location(id="", kind=LocationKind.VIRTUAL),
@@ -284,11 +314,13 @@ async def _seed_practitioner(
     )
     practitioner = applied.practitioner
     await catalog.approve(STAFF, f"practitioners/{practitioner.id}")
+    if featured:
+        await catalog.feature(STAFF, f"practitioners/{practitioner.id}", True)
     await catalog.set_tier(user_id, Tier.ENTRY, now)
     studio = next(p for p in practitioner.locations if p.kind is LocationKind.IN_PERSON)
     made: list[Service] = []
     for number in range(services_each):
-        draft = _service(rng, number, chosen[number % 2], studio, made, now)
+        draft = _service(rng, number, chosen[number % 2], studio, currency, made, now)
         view = await catalog.create_service(_user(user_id, Role.PRACTITIONER), draft)
         made.append(view.service)
     return len(made)
@@ -299,6 +331,7 @@ def _service(
     number: int,
     category: Category,
     studio: Location,
+    currency: str,
     made: list[Service],
     now: datetime,
 ) -> Service:
@@ -318,7 +351,7 @@ def _service(
     if kind in (ServiceKind.PACKAGE, ServiceKind.BUNDLE) and len(sessions) < 2:
         kind = ServiceKind.SESSION
     in_person = rng.random() < 0.6
-    price = rng.choice([3500, 4500, 5500, 6000, 7500, 9000, 12000])
+    price = rng.choice(SESSION_PRICES[currency]) * 10 ** minor_unit_exponent(currency)
     title = f"{rng.choice(STYLES)} {category.name.lower()}"
     start = (now + timedelta(days=rng.randint(7, 60))).replace(minute=0, second=0, microsecond=0)
     base = Service(
@@ -330,7 +363,7 @@ def _service(
         "practice for every level.",
         category_id=category.id,
         price_minor=price,
-        currency="EUR",
+        currency=currency,
         duration_minutes=rng.choice([30, 45, 60, 75, 90]),
         location_kind=LocationKind.IN_PERSON if in_person else LocationKind.VIRTUAL,
         location_id=studio.id if in_person else None,
@@ -398,5 +431,6 @@ async def seed_demo(
     )
     report.categories = seeded.categories
     report.practitioners = seeded.practitioners
+    report.featured = seeded.featured
     report.services = seeded.services
     return report

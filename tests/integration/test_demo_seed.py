@@ -12,6 +12,13 @@ from services.catalog.domain import SortOrder
 from services.catalog.search import PractitionerQuery, ServiceQuery
 from services.catalog.settings import CatalogSettings
 
+# The first four cities the demo spreads practitioners over, with the money asked there.
+CITY_CURRENCIES = {"Lisbon": "EUR", "London": "GBP", "New York": "USD", "Tokyo": "JPY"}
+# What a single session plausibly costs there, in whole units: a price scaled by the wrong
+# minor unit (JPY has none) falls outside.
+SESSION_RANGES = {"EUR": (20, 200), "GBP": (20, 200), "USD": (20, 200), "JPY": (2000, 20000)}
+MINOR_UNIT_EXPONENTS = {"EUR": 2, "GBP": 2, "USD": 2, "JPY": 0}
+
 
 def test_the_seed_command_makes_searchable_practitioners_services_and_sign_ins(tmp_path):
     done = subprocess.run(
@@ -34,6 +41,9 @@ def test_the_seed_command_makes_searchable_practitioners_services_and_sign_ins(t
         check=True,
     )
     assert "4 practitioners, 16 services" in done.stdout
+    assert "1 of them featured" in done.stdout
+    # No fake ratings: the output says why there are none.
+    assert "no ratings yet: reviews come with booking" in done.stdout
     assert "admin@estuary.demo" in done.stdout and "practitioner1@estuary.demo" in done.stdout
     asyncio.run(_check_discovery(tmp_path))
     again = subprocess.run(
@@ -78,6 +88,25 @@ async def _check_discovery(data_dir) -> None:
         people = await catalog.list_practitioners(PractitionerQuery(), 10, "")
         assert people.total == 4
         assert all(v.practitioner.is_approved for v in people.items)
+        assert all(v.practitioner.rating_count == 0 for v in people.items)
+
+        city_of = {
+            v.practitioner.id: next(p.city for p in v.practitioner.locations if p.city)
+            for v in people.items
+        }
+        assert sorted(city_of.values()) == sorted(CITY_CURRENCIES)
+        for view in everything.items:
+            offer = view.service
+            city = city_of[offer.practitioner_id]
+            assert offer.currency == CITY_CURRENCIES[city], (offer.title, city)
+            if offer.kind.value == "session":
+                whole, rest = divmod(offer.price_minor, 10 ** MINOR_UNIT_EXPONENTS[offer.currency])
+                low, high = SESSION_RANGES[offer.currency]
+                assert rest == 0 and low <= whole <= high, (offer.currency, offer.price_minor)
+
+        featured = await catalog.list_practitioners(PractitionerQuery(featured_only=True), 10, "")
+        assert featured.total == 1
+        assert all(v.practitioner.featured for v in featured.items)
     finally:
         await service.runtime.database.dispose()
         await service.identity_channel.close()
