@@ -56,16 +56,27 @@ class ProtoEnum(Generic[E]):
     value in upper case. Every domain value must have its proto value (checked when the
     mapping is made, so a value added on one side only fails at import, not in a request);
     the proto's *_UNSPECIFIED and values the domain does not know read as None.
+
+    An enum whose values clients spell otherwise than the proto (SortOrder.PRICE_ASCENDING
+    is "price_asc" in REST, SORT_ORDER_PRICE_ASCENDING in the proto) is matched by its
+    members' names instead: by_member_name=True.
     """
 
-    def __init__(self, proto: EnumTypeWrapper, domain: type[E], *, prefix: str = "") -> None:
+    def __init__(
+        self,
+        proto: EnumTypeWrapper,
+        domain: type[E],
+        *,
+        prefix: str = "",
+        by_member_name: bool = False,
+    ) -> None:
         descriptor = proto.DESCRIPTOR
         prefix = prefix or _upper_snake(descriptor.name) + "_"
         numbers = {value.name: value.number for value in descriptor.values}
         self.domain = domain
         self._to_proto: dict[E, int] = {}
         for member in domain:
-            name = prefix + member.value.upper()
+            name = prefix + (member.name if by_member_name else member.value.upper())
             if name not in numbers:
                 raise ValueError(f"{descriptor.full_name} has no {name} for {member!r}")
             self._to_proto[member] = numbers[name]

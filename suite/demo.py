@@ -31,7 +31,7 @@ from services.catalog.domain import (
     ServiceStatus,
     Tier,
 )
-from services.catalog.handlers import Catalog
+from services.catalog.service_layer import Catalog
 from services.identity.service_layer.accounts import AccountHandlers
 
 CATEGORY_TREE: dict[tuple[str, str], list[tuple[str, str]]] = {

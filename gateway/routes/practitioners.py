@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Request
 from google.protobuf.field_mask_pb2 import FieldMask
 from starlette.responses import Response
 
@@ -14,9 +14,9 @@ from gateway.backends import Backends
 from gateway.problems import responses
 from gateway.routes.common import IdempotencyKey, anonymous, backends, json_response
 from gateway.schemas.catalog import (
-    SORT_TO_PROTO,
-    STATUS_TO_PROTO,
+    PRACTITIONER_STATUSES,
     ApplyBody,
+    DiscoveryFilters,
     FeatureBody,
     LocationIn,
     LocationOut,
@@ -25,7 +25,6 @@ from gateway.schemas.catalog import (
     PractitionerStatusName,
     ProfilePatch,
     RejectBody,
-    SortName,
     location_to_proto,
 )
 from gateway.schemas.common import DEFAULT_LIMIT, Cursor, Limit, Page, page_of
@@ -36,15 +35,6 @@ admin_router = APIRouter(prefix="/api/v1/admin/practitioners", tags=["admin"])
 PractitionerId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")]
 LocationId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")]
 ERRORS = responses(400, 401, 403, 404, 409)
-# REST names of location fields, as the proto names them.
-LOCATION_PATHS = {
-    "label": "label",
-    "address": "address",
-    "city": "city",
-    "country": "country",
-    "lat": "lat",
-    "lng": "lng",
-}
 
 
 @router.post("/apply", status_code=201, response_model=PractitionerOut, responses=ERRORS)
@@ -57,17 +47,7 @@ async def apply(
     """Applies to become a practitioner; the profile waits for staff review."""
     practitioner = await api.catalog.ApplyAsPractitioner(
         pb.ApplyAsPractitionerRequest(
-            practitioner=pb.Practitioner(
-                display_name=body.display_name,
-                bio=body.bio,
-                specializations=body.specializations,
-                certifications=body.certifications,
-                years_experience=body.years_experience,
-                languages=body.languages,
-                timezone=body.timezone,
-                locations=[location_to_proto(x) for x in body.locations],
-            ),
-            request_id=idempotency_key or "",
+            practitioner=body.to_proto(), request_id=idempotency_key or ""
         ),
         metadata=caller.metadata(),
     )
@@ -135,7 +115,7 @@ async def update_location(
     for path in paths:
         value = getattr(body, path)
         if value is not None:
-            setattr(message, LOCATION_PATHS[path], value)
+            setattr(message, path, value)
     location = await api.catalog.UpdateLocation(
         pb.UpdateLocationRequest(location=message, update_mask=FieldMask(paths=paths)),
         metadata=caller.metadata(),
@@ -159,46 +139,17 @@ async def remove_location(
 @router.get("", response_model=Page[PractitionerOut], responses=ERRORS)
 async def discover_practitioners(
     request: Request,
-    q: Annotated[str, Query(max_length=200)] = "",
-    language: Annotated[str, Query(max_length=2)] = "",
-    min_rating: Annotated[float | None, Query(ge=0, le=5)] = None,
-    lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
-    lng: Annotated[float | None, Query(ge=-180, le=180)] = None,
-    radius_km: Annotated[float | None, Query(gt=0, le=20_000)] = None,
+    filters: Annotated[DiscoveryFilters, Depends()],
     featured: bool = False,
-    sort: SortName | None = None,
-    limit: Limit = DEFAULT_LIMIT,
-    cursor: Cursor = None,
     api: Backends = Depends(backends),
 ) -> Response:
     """Approved practitioners: full-text search, language, rating and distance."""
-    message = pb.ListPractitionersRequest(
-        query=q,
-        language=language,
-        featured_only=featured,
-        sort=SORT_TO_PROTO[sort] if sort else pb.SORT_ORDER_UNSPECIFIED,
-        page_size=limit,
-        page_token=cursor or "",
-    )
-    for name, value in (
-        ("min_rating", min_rating),
-        ("lat", lat),
-        ("lng", lng),
-        ("radius_km", radius_km),
-    ):
-        if value is not None:
-            setattr(message, name, value)
+    message = filters.fill(pb.ListPractitionersRequest(featured_only=featured))
     caller = await verified_caller(request)
     found = await api.catalog.ListPractitioners(
         message, metadata=caller.metadata() if caller else anonymous()
     )
-    return json_response(
-        page_of(
-            [PractitionerOut.from_proto(p) for p in found.practitioners],
-            found.next_page_token,
-            found.total_size,
-        )
-    )
+    return json_response(practitioners_page(found))
 
 
 @router.get("/{practitioner_id}", response_model=PractitionerOut, responses=ERRORS)
@@ -280,14 +231,20 @@ async def applications(
     """Practitioner applications by status, oldest first: the review queue."""
     found = await api.catalog.ListPractitionerApplications(
         pb.ListPractitionerApplicationsRequest(
-            status=STATUS_TO_PROTO[status], page_size=limit, page_token=cursor or ""
+            status=PRACTITIONER_STATUSES.to_proto(status),
+            page_size=limit,
+            page_token=cursor or "",
         ),
         metadata=caller.metadata(),
     )
-    return json_response(
-        page_of(
-            [PractitionerOut.from_proto(p) for p in found.practitioners],
-            found.next_page_token,
-            found.total_size,
-        )
+    return json_response(practitioners_page(found))
+
+
+def practitioners_page(
+    found: pb.ListPractitionersResponse | pb.ListPractitionerApplicationsResponse,
+) -> Page[PractitionerOut]:
+    return page_of(
+        [PractitionerOut.from_proto(p) for p in found.practitioners],
+        found.next_page_token,
+        found.total_size,
     )

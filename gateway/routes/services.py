@@ -14,20 +14,18 @@ from gateway.backends import Backends
 from gateway.problems import responses
 from gateway.routes.common import IdempotencyKey, anonymous, backends, json_response
 from gateway.schemas.catalog import (
-    KIND_TO_PROTO,
-    LOCATION_TO_PROTO,
-    SORT_TO_PROTO,
+    LOCATION_KINDS,
+    SERVICE_KINDS,
     CategoryBody,
     CategoryList,
     CategoryOut,
     CategoryPatch,
+    DiscoveryFilters,
     KindName,
     LocationKindName,
     ServiceCreate,
     ServiceFields,
     ServiceOut,
-    SortName,
-    service_fields_to_proto,
 )
 from gateway.schemas.common import DEFAULT_LIMIT, Cursor, Int64, Limit, Page, page_of
 
@@ -111,9 +109,7 @@ async def create_service(
 ) -> Response:
     """An approved practitioner puts a service on sale (within their plan's limit)."""
     service = await api.catalog.CreateService(
-        pb.CreateServiceRequest(
-            service=service_fields_to_proto(body, body.kind), request_id=idempotency_key or ""
-        ),
+        pb.CreateServiceRequest(service=body.to_proto(body.kind), request_id=idempotency_key or ""),
         metadata=caller.metadata(),
     )
     return json_response(ServiceOut.from_proto(service), 201)
@@ -122,7 +118,7 @@ async def create_service(
 @router.get("", response_model=Page[ServiceOut], responses=ERRORS)
 async def discover_services(
     request: Request,
-    q: Annotated[str, Query(max_length=200, description="Words to search for.")] = "",
+    filters: Annotated[DiscoveryFilters, Depends()],
     category: Annotated[
         str, Query(max_length=80, description="Id or slug; with subcategories.")
     ] = "",
@@ -131,51 +127,30 @@ async def discover_services(
     price_max: Annotated[Int64 | None, Query(ge=0, description="Minor units.")] = None,
     currency: Annotated[str, Query(max_length=3)] = "",
     location: Annotated[LocationKindName | None, Query(description="virtual or in_person")] = None,
-    lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
-    lng: Annotated[float | None, Query(ge=-180, le=180)] = None,
-    radius_km: Annotated[float | None, Query(gt=0, le=20_000)] = None,
-    min_rating: Annotated[float | None, Query(ge=0, le=5)] = None,
     practitioner_id: Annotated[str, Query(max_length=36)] = "",
-    language: Annotated[str, Query(max_length=2)] = "",
-    sort: SortName | None = None,
-    limit: Limit = DEFAULT_LIMIT,
-    cursor: Cursor = None,
     api: Backends = Depends(backends),
 ) -> Response:
     """Services on sale: search and filters combine; sorted as asked; paged by cursor."""
-    message = pb.ListServicesRequest(
-        query=q,
-        category=category,
-        kind=KIND_TO_PROTO[kind] if kind else 0,
-        currency=currency,
-        location_kind=LOCATION_TO_PROTO[location] if location else 0,
-        practitioner_id=practitioner_id,
-        language=language,
-        sort=SORT_TO_PROTO[sort] if sort else pb.SORT_ORDER_UNSPECIFIED,
-        page_size=limit,
-        page_token=cursor or "",
+    message = filters.fill(
+        pb.ListServicesRequest(
+            category=category,
+            kind=SERVICE_KINDS.to_proto(kind) if kind else pb.SERVICE_KIND_UNSPECIFIED,
+            currency=currency,
+            location_kind=(
+                LOCATION_KINDS.to_proto(location) if location else pb.LOCATION_KIND_UNSPECIFIED
+            ),
+            practitioner_id=practitioner_id,
+        )
     )
-    for name, value in (
-        ("price_min", price_min),
-        ("price_max", price_max),
-        ("lat", lat),
-        ("lng", lng),
-        ("radius_km", radius_km),
-        ("min_rating", min_rating),
-    ):
-        if value is not None:
-            setattr(message, name, value)
+    if price_min is not None:
+        message.price_min = price_min
+    if price_max is not None:
+        message.price_max = price_max
     caller = await verified_caller(request)
     found = await api.catalog.ListServices(
         message, metadata=caller.metadata() if caller else anonymous()
     )
-    return json_response(
-        page_of(
-            [ServiceOut.from_proto(s) for s in found.services],
-            found.next_page_token,
-            found.total_size,
-        )
-    )
+    return json_response(services_page(found))
 
 
 @router.get("/mine", response_model=Page[ServiceOut], responses=ERRORS)
@@ -190,12 +165,14 @@ async def list_own_services(
         pb.ListOwnServicesRequest(page_size=limit, page_token=cursor or ""),
         metadata=caller.metadata(),
     )
-    return json_response(
-        page_of(
-            [ServiceOut.from_proto(s) for s in found.services],
-            found.next_page_token,
-            found.total_size,
-        )
+    return json_response(services_page(found))
+
+
+def services_page(found: pb.ListServicesResponse | pb.ListOwnServicesResponse) -> Page[ServiceOut]:
+    return page_of(
+        [ServiceOut.from_proto(s) for s in found.services],
+        found.next_page_token,
+        found.total_size,
     )
 
 
@@ -221,7 +198,7 @@ async def update_service(
 ) -> Response:
     """Changes the fields present; the kind cannot change."""
     paths = sorted(body.model_fields_set)
-    message = service_fields_to_proto(body)
+    message = body.to_proto()
     message.name = f"services/{service_id}"
     service = await api.catalog.UpdateService(
         pb.UpdateServiceRequest(service=message, update_mask=FieldMask(paths=paths)),

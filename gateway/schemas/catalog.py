@@ -1,83 +1,85 @@
-"""Bodies of the catalog routes: practitioners, locations, categories and services."""
+"""Bodies of the catalog routes: practitioners, locations, categories and services.
+
+Enum names are read from the proto descriptors (the sort orders from catalog's own mapping,
+as REST spells them differently from the proto); every bound is catalog's own rule
+(services/catalog/domain.py), so the OpenAPI document states what the service enforces.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from google.protobuf.timestamp_pb2 import Timestamp
+from fastapi import Query
 from pydantic import BaseModel, Field
 
+from chassis.wire import ProtoNames, instant, timestamp
 from estuary.catalog.v1 import catalog_pb2 as pb
 from estuary.payments.v1 import events_pb2 as payments_pb
 from estuary.type.v1 import money_pb2
-from gateway.schemas.common import Int32, Int64, StrictBody
+from gateway.schemas.common import DEFAULT_LIMIT, Cursor, Int32, Int64, Limit, StrictBody
+from services.catalog import domain as rules
+from services.catalog.domain import Bounds, SortOrder
+from services.catalog.wire import SORT_ORDERS
 
-KindName = Literal["session", "workshop", "course", "package", "bundle"]
-LocationKindName = Literal["virtual", "in_person"]
-PractitionerStatusName = Literal["pending", "approved", "rejected"]
-SortName = Literal["relevance", "price_asc", "price_desc", "rating", "distance", "newest"]
-TierName = Literal["free", "entry", "premium"]
+SERVICE_KINDS = ProtoNames(pb.ServiceKind)
+LOCATION_KINDS = ProtoNames(pb.LocationKind)
+PRACTITIONER_STATUSES = ProtoNames(pb.PractitionerStatus)
+SERVICE_STATUSES = ProtoNames(pb.ServiceStatus)
+TIERS = ProtoNames(payments_pb.PlatformTier)
 
-KIND_TO_PROTO: dict[KindName, int] = {
-    "session": pb.SERVICE_KIND_SESSION,
-    "workshop": pb.SERVICE_KIND_WORKSHOP,
-    "course": pb.SERVICE_KIND_COURSE,
-    "package": pb.SERVICE_KIND_PACKAGE,
-    "bundle": pb.SERVICE_KIND_BUNDLE,
-}
-KIND_FROM_PROTO = {v: k for k, v in KIND_TO_PROTO.items()}
-LOCATION_TO_PROTO: dict[LocationKindName, int] = {
-    "virtual": pb.LOCATION_KIND_VIRTUAL,
-    "in_person": pb.LOCATION_KIND_IN_PERSON,
-}
-LOCATION_FROM_PROTO = {v: k for k, v in LOCATION_TO_PROTO.items()}
-STATUS_TO_PROTO: dict[str, int] = {
-    "pending": pb.PRACTITIONER_STATUS_PENDING,
-    "approved": pb.PRACTITIONER_STATUS_APPROVED,
-    "rejected": pb.PRACTITIONER_STATUS_REJECTED,
-}
-STATUS_FROM_PROTO = {v: k for k, v in STATUS_TO_PROTO.items()}
-SORT_TO_PROTO: dict[str, int] = {
-    "relevance": pb.SORT_ORDER_RELEVANCE,
-    "price_asc": pb.SORT_ORDER_PRICE_ASCENDING,
-    "price_desc": pb.SORT_ORDER_PRICE_DESCENDING,
-    "rating": pb.SORT_ORDER_RATING,
-    "distance": pb.SORT_ORDER_DISTANCE,
-    "newest": pb.SORT_ORDER_NEWEST,
-}
-TIER_FROM_PROTO: dict[int, TierName] = {
-    payments_pb.PLATFORM_TIER_FREE: "free",
-    payments_pb.PLATFORM_TIER_ENTRY: "entry",
-    payments_pb.PLATFORM_TIER_PREMIUM: "premium",
-}
-
-ShortText = Annotated[str, Field(max_length=200)]
+if TYPE_CHECKING:
+    KindName = str
+    LocationKindName = str
+    PractitionerStatusName = str
+    ServiceStatusName = str
+    TierName = str
+    SortName = str
+else:
+    KindName = SERVICE_KINDS.literal
+    LocationKindName = LOCATION_KINDS.literal
+    PractitionerStatusName = PRACTITIONER_STATUSES.literal
+    ServiceStatusName = SERVICE_STATUSES.literal
+    TierName = TIERS.literal
+    SortName = Literal[SORT_ORDERS.names]
 
 
-def _instant(stamp: Timestamp) -> datetime:
-    return stamp.ToDatetime(tzinfo=UTC)
+def sort_to_proto(sort: str | None) -> int:
+    """A REST sort order (price_asc...) as the proto's, or unspecified for the default."""
+    return SORT_ORDERS.to_proto(SortOrder(sort)) if sort else pb.SORT_ORDER_UNSPECIFIED
 
 
-def _stamp(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
+def within(bounds: Bounds, default: Any = ..., **extra: Any) -> Any:
+    """A number field bounded by a rule."""
+    return Field(default, ge=bounds.low, le=bounds.high, **extra)
+
+
+def at_most(bounds: Bounds, default: Any = ..., **extra: Any) -> Any:
+    """A text or list field no longer than a rule allows."""
+    return Field(default, max_length=bounds.high, **extra)
+
+
+Label = Annotated[str, Field(max_length=rules.LABEL_LENGTH.high)]
+Country = Annotated[str, Field(max_length=2, description="ISO 3166-1 alpha-2, e.g. PT.")]
+Specialization = Annotated[str, Field(max_length=rules.SPECIALIZATION_LENGTH.high)]
+Certification = Annotated[str, Field(max_length=rules.CERTIFICATION_LENGTH.high)]
+Language = Annotated[str, Field(max_length=2, description="ISO 639-1, e.g. en.")]
+ItemsOfAList = Bounds(0, rules.MAX_LIST_ITEMS)
 
 
 class VirtualLocationIn(StrictBody):
     kind: Literal["virtual"]
-    label: str = Field("", max_length=100)
+    label: Label = ""
 
 
 class InPersonLocationIn(StrictBody):
     kind: Literal["in_person"]
-    label: str = Field("", max_length=100)
-    address: str = Field(max_length=300)
-    city: str = Field(max_length=100)
-    country: str = Field(max_length=2, description="ISO 3166-1 alpha-2, e.g. PT.")
-    lat: float = Field(ge=-90, le=90)
-    lng: float = Field(ge=-180, le=180)
+    label: Label = ""
+    address: str = at_most(rules.ADDRESS_LENGTH)
+    city: str = at_most(rules.CITY_LENGTH)
+    country: Country
+    lat: float = within(rules.LATITUDE)
+    lng: float = within(rules.LONGITUDE)
 
 
 LocationIn = Annotated[VirtualLocationIn | InPersonLocationIn, Field(discriminator="kind")]
@@ -98,12 +100,12 @@ def location_to_proto(location: VirtualLocationIn | InPersonLocationIn) -> pb.Lo
 
 
 class LocationPatch(StrictBody):
-    label: str | None = Field(None, max_length=100)
-    address: str | None = Field(None, max_length=300)
-    city: str | None = Field(None, max_length=100)
-    country: str | None = Field(None, max_length=2)
-    lat: float | None = Field(None, ge=-90, le=90)
-    lng: float | None = Field(None, ge=-180, le=180)
+    label: Label | None = None
+    address: str | None = at_most(rules.ADDRESS_LENGTH, None)
+    city: str | None = at_most(rules.CITY_LENGTH, None)
+    country: Country | None = None
+    lat: float | None = within(rules.LATITUDE, None)
+    lng: float | None = within(rules.LONGITUDE, None)
 
 
 class LocationOut(BaseModel):
@@ -121,7 +123,7 @@ class LocationOut(BaseModel):
         in_person = location.kind == pb.LOCATION_KIND_IN_PERSON
         return cls.model_construct(
             id=location.id,
-            kind=LOCATION_FROM_PROTO.get(location.kind, "virtual"),
+            kind=LOCATION_KINDS.from_proto(location.kind) or "virtual",
             label=location.label,
             address=location.address,
             city=location.city,
@@ -131,33 +133,51 @@ class LocationOut(BaseModel):
         )
 
 
-class ApplyBody(StrictBody):
-    display_name: str = Field(max_length=100)
-    bio: str = Field("", max_length=5000)
-    specializations: list[Annotated[str, Field(max_length=60)]] = Field(
-        default_factory=list, max_length=20
-    )
-    certifications: list[Annotated[str, Field(max_length=200)]] = Field(
-        default_factory=list, max_length=20
-    )
-    years_experience: int = Field(0, ge=0, le=80)
-    languages: list[Annotated[str, Field(max_length=2)]] = Field(max_length=10)
-    timezone: str = Field(max_length=64, examples=["Europe/Lisbon"])
-    locations: list[LocationIn] = Field(max_length=20)
-
-
 class ProfilePatch(StrictBody):
-    display_name: str | None = Field(None, max_length=100)
-    bio: str | None = Field(None, max_length=5000)
-    specializations: list[Annotated[str, Field(max_length=60)]] | None = Field(None, max_length=20)
-    certifications: list[Annotated[str, Field(max_length=200)]] | None = Field(None, max_length=20)
-    years_experience: int | None = Field(None, ge=0, le=80)
-    languages: list[Annotated[str, Field(max_length=2)]] | None = Field(None, max_length=10)
-    timezone: str | None = Field(None, max_length=64)
+    display_name: str | None = at_most(rules.DISPLAY_NAME_LENGTH, None)
+    bio: str | None = at_most(rules.BIO_LENGTH, None)
+    specializations: list[Specialization] | None = at_most(ItemsOfAList, None)
+    certifications: list[Certification] | None = at_most(ItemsOfAList, None)
+    years_experience: int | None = within(rules.YEARS_EXPERIENCE, None)
+    languages: list[Language] | None = Field(
+        None, min_length=rules.LANGUAGE_COUNT.low, max_length=rules.LANGUAGE_COUNT.high
+    )
+    timezone: str | None = Field(None, max_length=64, examples=["Europe/Lisbon"])
+
+
+class ApplyBody(StrictBody):
+    display_name: str = at_most(rules.DISPLAY_NAME_LENGTH)
+    bio: str = at_most(rules.BIO_LENGTH, "")
+    specializations: list[Specialization] = Field(
+        default_factory=list, max_length=rules.MAX_LIST_ITEMS
+    )
+    certifications: list[Certification] = Field(
+        default_factory=list, max_length=rules.MAX_LIST_ITEMS
+    )
+    years_experience: int = within(rules.YEARS_EXPERIENCE, 0)
+    languages: list[Language] = Field(
+        min_length=rules.LANGUAGE_COUNT.low, max_length=rules.LANGUAGE_COUNT.high
+    )
+    timezone: str = Field(max_length=64, examples=["Europe/Lisbon"])
+    locations: list[LocationIn] = Field(
+        min_length=rules.LOCATION_COUNT.low, max_length=rules.LOCATION_COUNT.high
+    )
+
+    def to_proto(self) -> pb.Practitioner:
+        return pb.Practitioner(
+            display_name=self.display_name,
+            bio=self.bio,
+            specializations=self.specializations,
+            certifications=self.certifications,
+            years_experience=self.years_experience,
+            languages=self.languages,
+            timezone=self.timezone,
+            locations=[location_to_proto(x) for x in self.locations],
+        )
 
 
 class RejectBody(StrictBody):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: str = Field(min_length=rules.REASON_LENGTH.low, max_length=rules.REASON_LENGTH.high)
 
 
 class FeatureBody(StrictBody):
@@ -184,29 +204,32 @@ class Money(BaseModel):
 
 
 class MoneyIn(StrictBody):
-    amount_minor: int = Field(ge=0, le=10_000_000_000)
+    amount_minor: int = within(rules.PRICE_MINOR)
     currency: str = Field(min_length=3, max_length=3, examples=["EUR"])
+
+    def to_proto(self) -> money_pb2.Money:
+        return money_pb2.Money(amount_minor=self.amount_minor, currency=self.currency)
 
 
 class RefundRuleBody(StrictBody):
-    hours_before: int = Field(ge=0, le=8760)
-    refund_percent: int = Field(ge=0, le=100)
+    hours_before: int = within(rules.HOURS_BEFORE)
+    refund_percent: int = within(rules.REFUND_PERCENT)
 
 
 class SessionBody(StrictBody):
     start_time: datetime
-    duration_minutes: int = Field(ge=1, le=1440)
+    duration_minutes: int = within(rules.DURATION_MINUTES)
 
 
 class PackageBody(StrictBody):
     session_service_id: str = Field(max_length=36)
-    session_count: int = Field(ge=1, le=1000)
-    validity_days: int = Field(ge=1, le=3650)
+    session_count: int = within(rules.PACKAGE_SESSIONS)
+    validity_days: int = within(rules.PACKAGE_VALIDITY_DAYS)
 
 
 class BundleItemBody(StrictBody):
     service_id: str = Field(max_length=36)
-    quantity: int = Field(1, ge=1, le=100)
+    quantity: int = within(rules.BUNDLE_QUANTITY, 1)
 
 
 class ServiceLocationBody(StrictBody):
@@ -214,79 +237,92 @@ class ServiceLocationBody(StrictBody):
     location_id: str | None = Field(None, max_length=36)
 
 
+# A session seats one (0 reads as 1); a workshop or course seats a group.
+SEATS = Bounds(rules.SESSION_SEATS.low, rules.GROUP_SEATS.high)
+
+
 class ServiceFields(StrictBody):
     """What a practitioner sets on a service (on create, or any subset on PATCH)."""
 
-    title: str | None = Field(None, max_length=200)
-    description: str | None = Field(None, max_length=5000)
+    title: str | None = at_most(rules.TITLE_LENGTH, None)
+    description: str | None = at_most(rules.DESCRIPTION_LENGTH, None)
     category_id: str | None = Field(None, max_length=36)
     price: MoneyIn | None = None
-    duration_minutes: int | None = Field(None, ge=0, le=1440)
+    duration_minutes: int | None = within(
+        rules.DURATION_MINUTES, None, description="A package or bundle takes it from its parts."
+    )
     location: ServiceLocationBody | None = None
-    max_participants: int | None = Field(None, ge=0, le=10_000)
-    buffer_before_minutes: int | None = Field(None, ge=0, le=1440)
-    buffer_after_minutes: int | None = Field(None, ge=0, le=1440)
-    min_notice_minutes: int | None = Field(None, ge=0, le=525_600)
-    booking_window_days: int | None = Field(None, ge=0, le=3650)
-    cancellation_policy: list[RefundRuleBody] | None = Field(None, max_length=20)
-    sessions: list[SessionBody] | None = Field(None, max_length=200)
+    max_participants: int | None = within(
+        SEATS,
+        None,
+        description=f"A session seats 1; a workshop or course {rules.GROUP_SEATS.low} to "
+        f"{rules.GROUP_SEATS.high}.",
+    )
+    buffer_before_minutes: int | None = within(rules.BUFFER_MINUTES, None)
+    buffer_after_minutes: int | None = within(rules.BUFFER_MINUTES, None)
+    min_notice_minutes: int | None = within(rules.MIN_NOTICE_MINUTES, None)
+    booking_window_days: int | None = within(rules.BOOKING_WINDOW_DAYS, None)
+    cancellation_policy: list[RefundRuleBody] | None = at_most(rules.REFUND_RULE_COUNT, None)
+    sessions: list[SessionBody] | None = at_most(rules.COURSE_SESSIONS, None)
     package: PackageBody | None = None
-    bundle_items: list[BundleItemBody] | None = Field(None, max_length=50)
+    bundle_items: list[BundleItemBody] | None = at_most(rules.BUNDLE_SIZE, None)
+
+    def to_proto(self, kind: str | None = None) -> pb.Service:
+        """The proto Service for the fields present."""
+        message = pb.Service(
+            kind=SERVICE_KINDS.to_proto(kind) if kind else pb.SERVICE_KIND_UNSPECIFIED
+        )
+        for name in self.model_fields_set | (
+            {"location", "booking_window_days"} if kind else set()
+        ):
+            value = getattr(self, name)
+            if value is None or name == "kind":
+                continue
+            if name == "price":
+                message.price.CopyFrom(value.to_proto())
+            elif name == "location":
+                message.location.CopyFrom(
+                    pb.ServiceLocation(
+                        kind=LOCATION_KINDS.to_proto(value.kind),
+                        location_id=value.location_id or "",
+                    )
+                )
+            elif name == "cancellation_policy":
+                message.cancellation_policy.extend(
+                    pb.RefundRule(hours_before=r.hours_before, refund_percent=r.refund_percent)
+                    for r in value
+                )
+            elif name == "sessions":
+                message.sessions.extend(
+                    pb.ServiceSession(
+                        start_time=timestamp(s.start_time), duration_minutes=s.duration_minutes
+                    )
+                    for s in value
+                )
+            elif name == "package":
+                message.package.CopyFrom(
+                    pb.PackageTerms(
+                        session_service_id=value.session_service_id,
+                        session_count=value.session_count,
+                        validity_days=value.validity_days,
+                    )
+                )
+            elif name == "bundle_items":
+                message.bundle_items.extend(
+                    pb.BundleItem(service_id=i.service_id, quantity=i.quantity) for i in value
+                )
+            else:
+                setattr(message, name, value)
+        return message
 
 
 class ServiceCreate(ServiceFields):
     kind: KindName
-    title: str = Field(max_length=200)  # type: ignore[assignment]
+    title: str = at_most(rules.TITLE_LENGTH)  # type: ignore[assignment]
     category_id: str = Field(max_length=36)  # type: ignore[assignment]
     price: MoneyIn  # type: ignore[assignment]
     location: ServiceLocationBody = ServiceLocationBody(kind="virtual")  # type: ignore[assignment]
-    booking_window_days: int = Field(90, ge=0, le=3650)  # type: ignore[assignment]
-
-
-def service_fields_to_proto(body: ServiceFields, kind: KindName | None = None) -> pb.Service:
-    """The proto Service for the fields present in a body."""
-    message = pb.Service(kind=KIND_TO_PROTO[kind] if kind else pb.SERVICE_KIND_UNSPECIFIED)
-    for name in body.model_fields_set | ({"location", "booking_window_days"} if kind else set()):
-        value = getattr(body, name)
-        if value is None or name == "kind":
-            continue
-        if name == "price":
-            message.price.CopyFrom(
-                money_pb2.Money(amount_minor=value.amount_minor, currency=value.currency)
-            )
-        elif name == "location":
-            message.location.CopyFrom(
-                pb.ServiceLocation(
-                    kind=LOCATION_TO_PROTO[value.kind], location_id=value.location_id or ""
-                )
-            )
-        elif name == "cancellation_policy":
-            message.cancellation_policy.extend(
-                pb.RefundRule(hours_before=r.hours_before, refund_percent=r.refund_percent)
-                for r in value
-            )
-        elif name == "sessions":
-            message.sessions.extend(
-                pb.ServiceSession(
-                    start_time=_stamp(s.start_time), duration_minutes=s.duration_minutes
-                )
-                for s in value
-            )
-        elif name == "package":
-            message.package.CopyFrom(
-                pb.PackageTerms(
-                    session_service_id=value.session_service_id,
-                    session_count=value.session_count,
-                    validity_days=value.validity_days,
-                )
-            )
-        elif name == "bundle_items":
-            message.bundle_items.extend(
-                pb.BundleItem(service_id=i.service_id, quantity=i.quantity) for i in value
-            )
-        else:
-            setattr(message, name, value)
-    return message
+    booking_window_days: int = within(rules.BOOKING_WINDOW_DAYS, 90)  # type: ignore[assignment]
 
 
 class PractitionerSummary(BaseModel):
@@ -345,7 +381,7 @@ class ServiceOut(BaseModel):
     saving: Money | None = Field(
         description="Package or bundle: the parts bought separately would cost this much more."
     )
-    status: Literal["active", "archived"]
+    status: ServiceStatusName
     practitioner: PractitionerSummary
     place: LocationOut | None
     distance_km: float | None = Field(description="On searches from a point.")
@@ -360,14 +396,14 @@ class ServiceOut(BaseModel):
         return cls.model_construct(
             id=s.id,
             practitioner_id=s.practitioner_id,
-            kind=KIND_FROM_PROTO.get(s.kind, "session"),
+            kind=SERVICE_KINDS.from_proto(s.kind) or "session",
             title=s.title,
             description=s.description,
             category_id=s.category_id,
             price=Money.from_proto(s.price),
             duration_minutes=s.duration_minutes,
             location=ServiceLocation.model_construct(
-                kind=LOCATION_FROM_PROTO.get(s.location.kind, "virtual"),
+                kind=LOCATION_KINDS.from_proto(s.location.kind) or "virtual",
                 location_id=s.location.location_id or None,
             ),
             max_participants=s.max_participants,
@@ -383,7 +419,7 @@ class ServiceOut(BaseModel):
             ],
             sessions=[
                 DatedSession.model_construct(
-                    start_time=_instant(x.start_time), duration_minutes=x.duration_minutes
+                    start_time=instant(x.start_time), duration_minutes=x.duration_minutes
                 )
                 for x in s.sessions
             ],
@@ -401,7 +437,7 @@ class ServiceOut(BaseModel):
                 for i in s.bundle_items
             ],
             saving=Money.from_proto(s.saving) if s.HasField("saving") else None,
-            status="active" if s.status == pb.SERVICE_STATUS_ACTIVE else "archived",
+            status=SERVICE_STATUSES.from_proto(s.status) or "archived",
             practitioner=PractitionerSummary.model_construct(
                 id=s.practitioner.id,
                 display_name=s.practitioner.display_name,
@@ -411,8 +447,8 @@ class ServiceOut(BaseModel):
             ),
             place=LocationOut.from_proto(s.place) if s.HasField("place") else None,
             distance_km=s.distance_km if s.HasField("distance_km") else None,
-            created_at=_instant(s.create_time),
-            updated_at=_instant(s.update_time),
+            created_at=instant(s.create_time),
+            updated_at=instant(s.update_time),
         )
 
 
@@ -456,14 +492,14 @@ class PractitionerOut(BaseModel):
             languages=list(p.languages),
             timezone=p.timezone,
             locations=[LocationOut.from_proto(x) for x in p.locations],
-            status=STATUS_FROM_PROTO.get(p.status, "pending"),
+            status=PRACTITIONER_STATUSES.from_proto(p.status) or "pending",
             featured=p.featured,
-            tier=TIER_FROM_PROTO.get(p.tier, "free"),
+            tier=TIERS.from_proto(p.tier) or "free",
             rating_average=p.rating_average,
             rating_count=p.rating_count,
-            created_at=_instant(p.create_time),
-            updated_at=_instant(p.update_time),
-            approved_at=_instant(p.approve_time) if p.HasField("approve_time") else None,
+            created_at=instant(p.create_time),
+            updated_at=instant(p.update_time),
+            approved_at=instant(p.approve_time) if p.HasField("approve_time") else None,
             onboarding=(
                 Onboarding(
                     profile_complete=p.onboarding.profile_complete,
@@ -482,19 +518,19 @@ class PractitionerOut(BaseModel):
 
 
 class CategoryBody(StrictBody):
-    slug: str = Field(max_length=80, examples=["sound-healing"])
-    name: str = Field(max_length=100)
-    description: str = Field("", max_length=1000)
+    slug: str = at_most(rules.SLUG_LENGTH, examples=["sound-healing"])
+    name: str = at_most(rules.CATEGORY_NAME_LENGTH)
+    description: str = at_most(rules.CATEGORY_DESCRIPTION_LENGTH, "")
     parent_id: str | None = Field(None, max_length=36)
-    position: int = Field(0, ge=0, le=10_000)
+    position: int = within(rules.CATEGORY_POSITION, 0)
 
 
 class CategoryPatch(StrictBody):
-    slug: str | None = Field(None, max_length=80)
-    name: str | None = Field(None, max_length=100)
-    description: str | None = Field(None, max_length=1000)
+    slug: str | None = at_most(rules.SLUG_LENGTH, None)
+    name: str | None = at_most(rules.CATEGORY_NAME_LENGTH, None)
+    description: str | None = at_most(rules.CATEGORY_DESCRIPTION_LENGTH, None)
     parent_id: str | None = Field(None, max_length=36)
-    position: int | None = Field(None, ge=0, le=10_000)
+    position: int | None = within(rules.CATEGORY_POSITION, None)
 
 
 class CategoryOut(BaseModel):
@@ -519,3 +555,42 @@ class CategoryOut(BaseModel):
 
 class CategoryList(BaseModel):
     results: list[CategoryOut]
+
+
+class DiscoveryFilters:
+    """The query parameters both discovery routes take (practitioners and services)."""
+
+    def __init__(
+        self,
+        q: Annotated[
+            str, Query(max_length=rules.SEARCH_TEXT_LENGTH.high, description="Words to search for.")
+        ] = "",
+        language: Annotated[str, Query(max_length=2, description="ISO 639-1, e.g. en.")] = "",
+        min_rating: Annotated[
+            float | None, Query(ge=rules.RATING.low, le=rules.RATING.high)
+        ] = None,
+        lat: Annotated[float | None, Query(ge=rules.LATITUDE.low, le=rules.LATITUDE.high)] = None,
+        lng: Annotated[float | None, Query(ge=rules.LONGITUDE.low, le=rules.LONGITUDE.high)] = None,
+        radius_km: Annotated[float | None, Query(gt=0, le=rules.MAX_RADIUS_KM)] = None,
+        sort: SortName | None = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+    ) -> None:
+        self.query = q
+        self.language = language
+        self.sort = sort
+        self.limit = limit
+        self.cursor = cursor or ""
+        self.optional = {"min_rating": min_rating, "lat": lat, "lng": lng, "radius_km": radius_km}
+
+    def fill(self, message: Any) -> Any:
+        """Sets the filters on a List request (the optional ones only when given)."""
+        message.query = self.query
+        message.language = self.language
+        message.sort = sort_to_proto(self.sort)
+        message.page_size = self.limit
+        message.page_token = self.cursor
+        for name, value in self.optional.items():
+            if value is not None:
+                setattr(message, name, value)
+        return message

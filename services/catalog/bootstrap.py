@@ -18,7 +18,7 @@ from estuary.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from services.catalog.consumers import SUBSCRIPTIONS as CATALOG_SUBSCRIPTIONS
 from services.catalog.events import EMITTED
 from services.catalog.grpc_api import CatalogServicer
-from services.catalog.handlers import Catalog
+from services.catalog.service_layer import Catalog
 from services.catalog.settings import CatalogSettings
 from services.catalog.uow import CatalogUnitOfWork
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from chassis.accounts import account_status_subscription
 from chassis.bus.consumer import Subscription
 from chassis.bus.envelope import ReceivedEvent
+from chassis.wire import optional_instant
 from estuary.payments.v1 import events_pb2 as payments_pb
 from services.catalog.events import SUBSCRIPTION_TIER_CHANGED
-from services.catalog.handlers import Catalog
+from services.catalog.service_layer.practitioners import apply_tier, follow_account
 from services.catalog.uow import CatalogUnitOfWork
-from services.catalog.wire import PROTO_TO_TIER, instant
+from services.catalog.wire import TIERS
 
 
 async def record_tier_change(
@@ -17,15 +18,15 @@ async def record_tier_change(
 ) -> None:
     """A practitioner's platform tier changed: their service limit follows."""
     change = event.message
-    tier = PROTO_TO_TIER.get(change.tier)
+    tier = TIERS.from_proto(change.tier)
     if tier is None or not change.user_id:
         raise ValueError(f"subscription.tier_changed {event.id} names no tier or user")
-    effective = instant(change.effective_time) if change.HasField("effective_time") else event.time
-    await Catalog.apply_tier(uow, change.user_id, tier, effective)
+    effective = optional_instant(change.effective_time, change.HasField("effective_time"))
+    await apply_tier(uow, change.user_id, tier, effective or event.time)
 
 
 SUBSCRIPTIONS = (
-    account_status_subscription("catalog", on_change=Catalog.apply_account_status),
+    account_status_subscription("catalog", on_change=follow_account),
     Subscription(
         queue="catalog.platform-tier",
         events=[SUBSCRIPTION_TIER_CHANGED],

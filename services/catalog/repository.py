@@ -1,4 +1,5 @@
-"""Every query catalog makes, except discovery's (search.py)."""
+"""Catalog's repositories: every query its handlers make, except discovery's and the
+listings' (search.py). The unit of work holds one of each."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from chassis.auth.principal import AccountStatus
 from chassis.db import as_utc
 from chassis.lifecycle import Lifecycle
 from services.catalog.domain import (
+    APPLICATION,
     BundleItem,
     Category,
     DatedSession,
@@ -57,7 +59,7 @@ def _location(row: sa.Row) -> Location:
 
 
 # A practitioner's review status changes only from the status the reviewer saw.
-PRACTITIONER_REVIEW = Lifecycle(practitioners, noun="application", reason="NOT_PENDING")
+PRACTITIONER_REVIEW = Lifecycle(practitioners, noun=APPLICATION, reason="NOT_PENDING")
 # A service is archived once: only an active one can change or be archived.
 SERVICE_STATUS = Lifecycle(services, noun="service", reason="ARCHIVED")
 
@@ -159,25 +161,24 @@ class Practitioners:
         for place in practitioner.locations:
             await self.add_location(practitioner.id, place)
 
-    async def save_profile(self, practitioner: Practitioner, now: datetime) -> None:
-        practitioner.updated_at = now
-        await self._c.execute(
-            practitioners.update()
-            .where(practitioners.c.id == practitioner.id)
-            .values(updated_at=now, **self._profile_columns(practitioner.profile))
-        )
-        await self._set_languages(practitioner.id, practitioner.profile.languages)
-
-    async def save_state(self, practitioner: Practitioner, now: datetime) -> None:
-        """Writes the feature flag and onboarding marks (never the review status)."""
-        practitioner.updated_at = now
+    async def save_profile(self, practitioner: Practitioner) -> None:
         await self._c.execute(
             practitioners.update()
             .where(practitioners.c.id == practitioner.id)
             .values(
-                featured=practitioner.featured,
+                updated_at=practitioner.updated_at, **self._profile_columns(practitioner.profile)
+            )
+        )
+        await self._set_languages(practitioner.id, practitioner.profile.languages)
+
+    async def save_onboarding(self, practitioner: Practitioner) -> None:
+        """Writes the onboarding marks (never the review status)."""
+        await self._c.execute(
+            practitioners.update()
+            .where(practitioners.c.id == practitioner.id)
+            .values(
                 first_service_at=practitioner.first_service_at,
-                updated_at=now,
+                updated_at=practitioner.updated_at,
             )
         )
 
@@ -185,12 +186,10 @@ class Practitioners:
         self,
         practitioner: Practitioner,
         expected: PractitionerStatus | Collection[PractitionerStatus],
-        now: datetime,
     ) -> None:
         """Writes the outcome of a review (the practitioner's new status, reason, approval
         time) only if the application is still in the status the reviewer saw."""
         allowed = [expected] if isinstance(expected, PractitionerStatus) else list(expected)
-        practitioner.updated_at = now
         await PRACTITIONER_REVIEW.move(
             self._c,
             practitioner.id,
@@ -199,29 +198,30 @@ class Practitioners:
                 "status": practitioner.status.value,
                 "rejection_reason": practitioner.rejection_reason,
                 "approved_at": practitioner.approved_at,
-                "updated_at": now,
+                "updated_at": practitioner.updated_at,
             },
         )
         await self._list_services_of(practitioner)
 
-    async def feature(self, practitioner: Practitioner, now: datetime) -> None:
+    async def feature(self, practitioner: Practitioner) -> None:
         """Writes the feature flag, only while the practitioner is approved."""
-        practitioner.updated_at = now
         await PRACTITIONER_REVIEW.move(
             self._c,
             practitioner.id,
             expected=PractitionerStatus.APPROVED.value,
-            values={"featured": practitioner.featured, "updated_at": now},
+            values={"featured": practitioner.featured, "updated_at": practitioner.updated_at},
             reason="NOT_APPROVED",
         )
 
-    async def set_account_status(self, practitioner: Practitioner, now: datetime) -> None:
+    async def set_account_status(self, practitioner: Practitioner) -> None:
         """Writes the owner's account status, and whether their services are listed."""
-        practitioner.updated_at = now
         await self._c.execute(
             practitioners.update()
             .where(practitioners.c.id == practitioner.id)
-            .values(account_status=practitioner.account_status.value, updated_at=now)
+            .values(
+                account_status=practitioner.account_status.value,
+                updated_at=practitioner.updated_at,
+            )
         )
         await self._list_services_of(practitioner)
 
@@ -238,8 +238,8 @@ class Practitioners:
 
     async def replace_for_reapplication(self, practitioner: Practitioner) -> None:
         """A rejected applicant applies again: new profile and locations, pending review."""
-        await self.review(practitioner, PractitionerStatus.REJECTED, practitioner.updated_at)
-        await self.save_profile(practitioner, practitioner.updated_at)
+        await self.review(practitioner, PractitionerStatus.REJECTED)
+        await self.save_profile(practitioner)
         await self._c.execute(
             locations.update()
             .where(locations.c.practitioner_id == practitioner.id, locations.c.removed_at.is_(None))

@@ -1,4 +1,6 @@
-"""Discovery queries: full-text search, combinable filters, sorting and keyset paging.
+"""Discovery and listings, the read side: full-text search, combinable filters, sorting and
+keyset paging, services read as listings, and the full-text index they search. The unit of
+work holds them as `uow.listings`.
 
 PostgreSQL matches with a weighted tsvector (title A, practitioner name and specializations
 B, description C) and ranks with ts_rank; SQLite matches with FTS5 (porter stemming) and
@@ -22,9 +24,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chassis.auth.principal import AccountStatus
 from chassis.errors import InvalidArgument
 from chassis.pagination import KeyPart
-from services.catalog.domain import LocationKind, PractitionerStatus, ServiceKind, ServiceStatus
+from services.catalog.domain import (
+    Location,
+    LocationKind,
+    Practitioner,
+    PractitionerStatus,
+    Service,
+    ServiceKind,
+    ServiceStatus,
+    saving_of,
+)
 from services.catalog.domain import SortOrder as Sort
-from services.catalog.repository import service_columns
+from services.catalog.repository import Services, service_columns
 from services.catalog.tables import (
     bundle_items,
     categories,
@@ -235,24 +246,104 @@ def _listings(dialect: str) -> tuple[Any, Any]:
     )
 
 
-async def listings_by_id(connection: AsyncConnection, ids: Sequence[str]) -> list[sa.Row]:
-    """Listing rows for services by id, whatever their status, in one query."""
-    if not ids:
-        return []
-    by_one, by_several = _listings(connection.dialect.name)
-    if len(ids) == 1:
-        return list((await connection.execute(by_one, {"id": ids[0]})).all())
-    rows = (await connection.execute(by_several, {"ids": list(ids)})).all()
-    by_id = {row.id: row for row in rows}
-    return [by_id[i] for i in ids if i in by_id]
+@dataclass(frozen=True)
+class ServiceView:
+    """A service with what is shown beside it."""
+
+    service: Service
+    practitioner_id: str
+    practitioner_name: str
+    rating_average: float
+    rating_count: int
+    featured: bool
+    place: Location | None
+    saving_minor: int | None
+    distance_km: float | None = None
+    # Whose it is, and whether its practitioner is listed (approved, account active).
+    practitioner_user_id: str = ""
+    practitioner_listed: bool = False
+
+    @property
+    def on_sale(self) -> bool:
+        """Shown to the public: active, by a listed practitioner."""
+        return self.service.is_active and self.practitioner_listed
+
+
+@dataclass(frozen=True)
+class PractitionerView:
+    """A practitioner as the caller may see them."""
+
+    practitioner: Practitioner
+    owner_view: bool
+    services: list[ServiceView]
+    distance_km: float | None = None
 
 
 @dataclass(frozen=True)
 class ServiceHit:
-    """One service found, with what the listing shows beside it."""
+    """One service found, and its cursor key: [sort value or None, id]."""
 
-    row: sa.Row
+    view: ServiceView
     key: list[Any]
+
+
+@dataclass(frozen=True)
+class PractitionerHit:
+    """One practitioner found (by id), their distance, and their cursor key."""
+
+    practitioner_id: str
+    key: list[Any]
+    distance_km: float | None
+
+
+def _views(rows: Sequence[sa.Row]) -> list[ServiceView]:
+    """Views of services from listing rows, in the rows' order."""
+    return [
+        ServiceView(
+            service=service,
+            practitioner_id=row.practitioner_id,
+            practitioner_name=row.practitioner_display_name,
+            rating_average=row.practitioner_rating_average,
+            rating_count=row.practitioner_rating_count,
+            featured=row.practitioner_featured,
+            place=_place_of(row),
+            saving_minor=saving_of(service, row.parts_price_minor),
+            distance_km=row.distance_km,
+            practitioner_user_id=row.practitioner_user_id,
+            practitioner_listed=(
+                row.practitioner_status == PractitionerStatus.APPROVED.value
+                and row.practitioner_account_status == AccountStatus.ACTIVE.value
+            ),
+        )
+        for row, service in zip(rows, Services.from_rows(rows), strict=True)
+    ]
+
+
+def _place_of(row: Any) -> Location | None:
+    if row.location_id is None:
+        return None
+    return Location(
+        id=row.location_id,
+        kind=LocationKind.IN_PERSON,
+        label=row.place_label or "",
+        address=row.place_address or "",
+        city=row.place_city or "",
+        country_code=row.place_country_code or "",
+        latitude=row.place_latitude,
+        longitude=row.place_longitude,
+    )
+
+
+def _after(after: Sequence[Any] | None) -> list[Any] | None:
+    """A cursor's sort key as the statements bind it: newest-first keys carry only the id."""
+    if after is None:
+        return None
+    return [v for v in after if v is not None]
+
+
+def _token_key(key: list[Any]) -> list[Any]:
+    """A sort key as cursors carry it (CURSOR_KEY): one-part keys padded to two."""
+    return key if len(key) == 2 else [None, key[0]]
 
 
 def _exact_rank(vector: Any, query: Any) -> Any:
@@ -451,7 +542,7 @@ def _service_parameters(
     return shape, values
 
 
-async def search_services(
+async def _search_services(
     connection: AsyncConnection,
     query: ServiceQuery,
     *,
@@ -469,8 +560,10 @@ async def search_services(
     else:
         total = (await connection.execute(statements.total, values)).scalar_one()
     hits = [
-        ServiceHit(row, [row.sort_value, row.id] if statements.sorted_by_value else [row.id])
-        for row in page
+        ServiceHit(
+            view, _token_key([row.sort_value, row.id] if statements.sorted_by_value else [row.id])
+        )
+        for row, view in zip(page, _views(page), strict=True)
     ]
     return hits, total
 
@@ -486,9 +579,9 @@ def _check_after(after: Sequence[Any], length: int) -> None:
 def _service_sort(sort: Sort, rank: Any, distance: Any) -> SortKey:
     if sort is Sort.RELEVANCE and rank is not None:
         return SortKey(rank, descending=True)
-    if sort is Sort.PRICE_ASC:
+    if sort is Sort.PRICE_ASCENDING:
         return SortKey(services.c.price_minor, descending=False)
-    if sort is Sort.PRICE_DESC:
+    if sort is Sort.PRICE_DESCENDING:
         return SortKey(services.c.price_minor, descending=True)
     if sort is Sort.RATING:
         return SortKey(practitioners.c.rating_average, descending=True)
@@ -513,14 +606,14 @@ class PractitionerQuery:
         return {k: (v.value if hasattr(v, "value") else v) for k, v in vars(self).items()}
 
 
-async def search_practitioners(
+async def _search_practitioners(
     connection: AsyncConnection,
     query: PractitionerQuery,
     *,
     after: Sequence[Any] | None,
     limit: int,
-) -> tuple[list[tuple[str, list[Any], float | None]], int]:
-    """A page of approved practitioners as (id, cursor key, distance), and the total."""
+) -> tuple[list[PractitionerHit], int]:
+    """A page of approved practitioners (id, cursor key, distance), and the total."""
     dialect = connection.dialect.name
     conditions: list[Any] = [
         practitioners.c.status == PractitionerStatus.APPROVED.value,
@@ -598,9 +691,9 @@ async def search_practitioners(
         )
     ).all()
     return [
-        (
+        PractitionerHit(
             row.id,
-            [row.sort_value, row.id] if key.expression is not None else [row.id],
+            _token_key([row.sort_value, row.id] if key.expression is not None else [row.id]),
             row.distance_km,
         )
         for row in rows
@@ -615,7 +708,7 @@ def _weighted(text: str, weight: str) -> Any:
     )
 
 
-async def index_service(
+async def _index_service(
     connection: AsyncConnection, service_id: str, title: str, about: str, description: str
 ) -> None:
     """Puts a service's current words into the full-text index."""
@@ -642,7 +735,7 @@ async def index_service(
     )
 
 
-async def index_practitioner(
+async def _index_practitioner(
     connection: AsyncConnection, practitioner_id: str, name: str, about: str, bio: str
 ) -> None:
     """Puts a practitioner's current words into the full-text index."""
@@ -668,3 +761,51 @@ async def index_practitioner(
         ),
         {"id": practitioner_id, "name": name, "about": about, "bio": bio},
     )
+
+
+class Listings:
+    """Discovery's searches, services read as listings, and the full-text index."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def by_id(self, ids: Sequence[str]) -> list[ServiceView]:
+        """Services by id as listings, whatever their status, in the order asked (the
+        ids not found left out), in one query."""
+        if not ids:
+            return []
+        by_one, by_several = _listings(self._c.dialect.name)
+        if len(ids) == 1:
+            return _views((await self._c.execute(by_one, {"id": ids[0]})).all())
+        rows = (await self._c.execute(by_several, {"ids": list(ids)})).all()
+        by_id = {row.id: row for row in rows}
+        return _views([by_id[i] for i in ids if i in by_id])
+
+    async def search_services(
+        self, query: ServiceQuery, *, after: Sequence[Any] | None, limit: int
+    ) -> tuple[list[ServiceHit], int]:
+        """Active services of listed practitioners after a cursor key, and how many match."""
+        return await _search_services(self._c, query, after=_after(after), limit=limit)
+
+    async def search_practitioners(
+        self, query: PractitionerQuery, *, after: Sequence[Any] | None, limit: int
+    ) -> tuple[list[PractitionerHit], int]:
+        """Listed practitioners after a cursor key, and how many match."""
+        return await _search_practitioners(self._c, query, after=_after(after), limit=limit)
+
+    async def index_service(self, service: Service, practitioner: Practitioner) -> None:
+        """Puts a service's current words, and its practitioner's, into the index."""
+        profile = practitioner.profile
+        about = " ".join([profile.display_name, *profile.specializations])
+        await _index_service(self._c, service.id, service.title, about, service.description)
+
+    async def index_practitioner(self, practitioner: Practitioner) -> None:
+        """Puts a practitioner's current words into the index."""
+        profile = practitioner.profile
+        await _index_practitioner(
+            self._c,
+            practitioner.id,
+            profile.display_name,
+            " ".join(profile.specializations),
+            profile.bio,
+        )

@@ -1,18 +1,24 @@
-"""Catalog's unit of work: the chassis's transaction with catalog's repositories on it."""
+"""Catalog's unit of work: the chassis's transaction with catalog's repositories on it, and
+catalog's domain events recorded as the messages events.py maps them to."""
 
 from __future__ import annotations
 
 from typing import Self
 
+from google.protobuf.message import Message
+
+from chassis.bus.envelope import EventType
 from chassis.uow import UnitOfWork
-from services.catalog import domain
+from services.catalog import domain, events
 from services.catalog.repository import Categories, Practitioners, Services
+from services.catalog.search import Listings
 
 
 class CatalogUnitOfWork(UnitOfWork):
     practitioners: Practitioners
     categories: Categories
     services: Services
+    listings: Listings
 
     conflicts = {
         "practitioners.user_id": domain.practitioner_exists,
@@ -24,4 +30,8 @@ class CatalogUnitOfWork(UnitOfWork):
         self.practitioners = Practitioners(self.connection)
         self.categories = Categories(self.connection)
         self.services = Services(self.connection)
+        self.listings = Listings(self.connection)
         return self
+
+    def event_message(self, event: object) -> tuple[EventType[Message], Message, str]:
+        return events.event_message(event)

@@ -1,19 +1,29 @@
-"""Catalog's wire formats: domain values to and from proto messages, for gRPC and events."""
+"""Catalog's proto mapping: its enums matched to the protos' by the chassis's wire kit, and its
+domain objects to and from their messages, for the servicer and the events."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
+from chassis.errors import InvalidArgument
+from chassis.money import Money
+from chassis.validation import Violations
+from chassis.wire import ProtoEnum, instant, timestamp
 from estuary.catalog.v1 import catalog_pb2 as pb
 from estuary.catalog.v1 import events_pb2
 from estuary.payments.v1 import events_pb2 as payments_pb
 from estuary.type.v1 import money_pb2
 from services.catalog.domain import (
+    BundleItem,
+    Category,
+    DatedSession,
+    Location,
     LocationKind,
+    PackageTerms,
     Practitioner,
     PractitionerStatus,
+    Profile,
+    RefundRule,
     Service,
     ServiceKind,
     ServiceStatus,
@@ -21,101 +31,245 @@ from services.catalog.domain import (
     Tier,
 )
 
-KIND_TO_PROTO = {
-    ServiceKind.SESSION: pb.SERVICE_KIND_SESSION,
-    ServiceKind.WORKSHOP: pb.SERVICE_KIND_WORKSHOP,
-    ServiceKind.COURSE: pb.SERVICE_KIND_COURSE,
-    ServiceKind.PACKAGE: pb.SERVICE_KIND_PACKAGE,
-    ServiceKind.BUNDLE: pb.SERVICE_KIND_BUNDLE,
-}
-PROTO_TO_KIND = {v: k for k, v in KIND_TO_PROTO.items()}
-LOCATION_TO_PROTO = {
-    LocationKind.VIRTUAL: pb.LOCATION_KIND_VIRTUAL,
-    LocationKind.IN_PERSON: pb.LOCATION_KIND_IN_PERSON,
-}
-PROTO_TO_LOCATION = {v: k for k, v in LOCATION_TO_PROTO.items()}
-STATUS_TO_PROTO = {
-    PractitionerStatus.PENDING: pb.PRACTITIONER_STATUS_PENDING,
-    PractitionerStatus.APPROVED: pb.PRACTITIONER_STATUS_APPROVED,
-    PractitionerStatus.REJECTED: pb.PRACTITIONER_STATUS_REJECTED,
-}
-PROTO_TO_STATUS = {v: k for k, v in STATUS_TO_PROTO.items()}
-SERVICE_STATUS_TO_PROTO = {
-    ServiceStatus.ACTIVE: pb.SERVICE_STATUS_ACTIVE,
-    ServiceStatus.ARCHIVED: pb.SERVICE_STATUS_ARCHIVED,
-}
-TIER_TO_PROTO = {
-    Tier.FREE: payments_pb.PLATFORM_TIER_FREE,
-    Tier.ENTRY: payments_pb.PLATFORM_TIER_ENTRY,
-    Tier.PREMIUM: payments_pb.PLATFORM_TIER_PREMIUM,
-}
-PROTO_TO_TIER = {v: k for k, v in TIER_TO_PROTO.items()}
-SORT_FROM_PROTO = {
-    pb.SORT_ORDER_RELEVANCE: SortOrder.RELEVANCE,
-    pb.SORT_ORDER_PRICE_ASCENDING: SortOrder.PRICE_ASC,
-    pb.SORT_ORDER_PRICE_DESCENDING: SortOrder.PRICE_DESC,
-    pb.SORT_ORDER_RATING: SortOrder.RATING,
-    pb.SORT_ORDER_DISTANCE: SortOrder.DISTANCE,
-    pb.SORT_ORDER_NEWEST: SortOrder.NEWEST,
-}
+SERVICE_KINDS = ProtoEnum(pb.ServiceKind, ServiceKind)
+LOCATION_KINDS = ProtoEnum(pb.LocationKind, LocationKind)
+PRACTITIONER_STATUSES = ProtoEnum(pb.PractitionerStatus, PractitionerStatus)
+SERVICE_STATUSES = ProtoEnum(pb.ServiceStatus, ServiceStatus)
+TIERS = ProtoEnum(payments_pb.PlatformTier, Tier, prefix="PLATFORM_TIER_")
+SORT_ORDERS = ProtoEnum(pb.SortOrder, SortOrder, by_member_name=True)
 
+# Output-only fields of a Service: a create that sets them is refused, never half-obeyed.
+SERVICE_SCALAR_OUTPUTS = ("id", "name", "practitioner_id", "status")
+SERVICE_MESSAGE_OUTPUTS = ("saving", "create_time", "update_time", "practitioner", "place")
 
-def timestamp(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
-
-
-def instant(stamp: Timestamp) -> datetime:
-    return stamp.ToDatetime(tzinfo=UTC)
+# Location fields on the wire and in the domain, where their names differ.
+LOCATION_FIELDS = {"country": "country_code", "lat": "latitude", "lng": "longitude"}
 
 
 def money(amount_minor: int, currency: str) -> money_pb2.Money:
-    return money_pb2.Money(amount_minor=amount_minor, currency=currency)
+    return Money(amount_minor, currency).to_proto()
 
 
-def service_terms(service: Service, practitioner: Practitioner) -> events_pb2.ServiceTerms:
-    """What booking and payments need of a service, for the service.* events."""
-    terms = events_pb2.ServiceTerms(
-        service_id=service.id,
-        practitioner_id=practitioner.id,
-        practitioner_user_id=practitioner.user_id,
-        timezone=practitioner.profile.timezone,
-        kind=KIND_TO_PROTO[service.kind],
-        title=service.title,
-        category_id=service.category_id,
-        price=money(service.price_minor, service.currency),
-        duration_minutes=service.duration_minutes,
-        max_participants=service.max_participants,
-        buffer_before_minutes=service.buffer_before_minutes,
-        buffer_after_minutes=service.buffer_after_minutes,
-        min_notice_minutes=service.min_notice_minutes,
-        booking_window_days=service.booking_window_days,
-        cancellation_policy=[
+def location_to_proto(place: Location) -> pb.Location:
+    return pb.Location(
+        id=place.id,
+        kind=LOCATION_KINDS.to_proto(place.kind),
+        label=place.label,
+        address=place.address,
+        city=place.city,
+        country=place.country_code,
+        lat=place.latitude or 0.0,
+        lng=place.longitude or 0.0,
+    )
+
+
+def location_from_proto(message: pb.Location, field: str = "kind") -> Location:
+    kind = LOCATION_KINDS.from_proto(message.kind)
+    if kind is None:
+        raise InvalidArgument.field(field, "must be virtual or in_person", "required")
+    in_person = kind is LocationKind.IN_PERSON
+    return Location(
+        id=message.id,
+        kind=kind,
+        label=message.label,
+        address=message.address,
+        city=message.city,
+        country_code=message.country,
+        latitude=message.lat if in_person else None,
+        longitude=message.lng if in_person else None,
+    )
+
+
+def location_values(message: pb.Location) -> Location:
+    """The fields of a location update, as an in-person place holds them."""
+    return Location(
+        id=message.id,
+        kind=LocationKind.IN_PERSON,
+        label=message.label,
+        address=message.address,
+        city=message.city,
+        country_code=message.country,
+        latitude=message.lat,
+        longitude=message.lng,
+    )
+
+
+def profile_from_proto(message: pb.Practitioner) -> Profile:
+    return Profile(
+        display_name=message.display_name,
+        bio=message.bio,
+        specializations=list(message.specializations),
+        certifications=list(message.certifications),
+        years_experience=message.years_experience,
+        languages=list(message.languages),
+        timezone=message.timezone,
+    )
+
+
+def practitioner_to_proto(practitioner: Practitioner, *, owner_view: bool) -> pb.Practitioner:
+    profile = practitioner.profile
+    message = pb.Practitioner(
+        name=f"practitioners/{practitioner.id}",
+        id=practitioner.id,
+        user_id=practitioner.user_id,
+        display_name=profile.display_name,
+        bio=profile.bio,
+        specializations=profile.specializations,
+        certifications=profile.certifications,
+        years_experience=profile.years_experience,
+        languages=profile.languages,
+        timezone=profile.timezone,
+        locations=[location_to_proto(p) for p in practitioner.active_locations],
+        status=PRACTITIONER_STATUSES.to_proto(practitioner.status),
+        featured=practitioner.featured,
+        tier=TIERS.to_proto(practitioner.tier),
+        rating_average=practitioner.rating_average,
+        rating_count=practitioner.rating_count,
+        create_time=timestamp(practitioner.created_at),
+        update_time=timestamp(practitioner.updated_at),
+    )
+    if practitioner.approved_at:
+        message.approve_time.CopyFrom(timestamp(practitioner.approved_at))
+    if owner_view:
+        onboarding = practitioner.onboarding
+        message.rejection_reason = practitioner.rejection_reason
+        message.onboarding.CopyFrom(
+            pb.Onboarding(
+                profile_complete=onboarding.profile_complete,
+                first_service_created=onboarding.first_service_created,
+                availability_set=onboarding.availability_set,
+                payouts_connected=onboarding.payouts_connected,
+                percent_complete=onboarding.percent_complete,
+            )
+        )
+    return message
+
+
+def category_to_proto(category: Category) -> pb.Category:
+    return pb.Category(
+        id=category.id,
+        slug=category.slug,
+        name=category.name,
+        description=category.description,
+        parent_id=category.parent_id or "",
+        position=category.position,
+    )
+
+
+def category_from_proto(message: pb.Category) -> Category:
+    return Category(
+        message.id,
+        message.slug,
+        message.name,
+        message.description,
+        message.parent_id or None,
+        message.position,
+        "",
+    )
+
+
+def service_terms_fields(service: Service) -> dict[str, Any]:
+    """The fields a Service message and the events' ServiceTerms share, by the same names."""
+    fields: dict[str, Any] = {
+        "kind": SERVICE_KINDS.to_proto(service.kind),
+        "title": service.title,
+        "category_id": service.category_id,
+        "price": money(service.price_minor, service.currency),
+        "duration_minutes": service.duration_minutes,
+        "max_participants": service.max_participants,
+        "buffer_before_minutes": service.buffer_before_minutes,
+        "buffer_after_minutes": service.buffer_after_minutes,
+        "min_notice_minutes": service.min_notice_minutes,
+        "booking_window_days": service.booking_window_days,
+        "cancellation_policy": [
             pb.RefundRule(hours_before=r.hours_before, refund_percent=r.refund_percent)
             for r in service.cancellation_policy
         ],
-        location_kind=LOCATION_TO_PROTO[service.location_kind],
-        location_id=service.location_id or "",
-        sessions=[
+        "sessions": [
             pb.ServiceSession(
                 start_time=timestamp(s.starts_at), duration_minutes=s.duration_minutes
             )
             for s in service.sessions
         ],
-        bundle_items=[
+        "bundle_items": [
             pb.BundleItem(service_id=i.service_id, quantity=i.quantity)
             for i in service.bundle_items
         ],
-        status=SERVICE_STATUS_TO_PROTO[service.status],
-        update_time=timestamp(service.updated_at),
-    )
+        "status": SERVICE_STATUSES.to_proto(service.status),
+        "update_time": timestamp(service.updated_at),
+    }
     if service.package:
-        terms.package.CopyFrom(
-            pb.PackageTerms(
-                session_service_id=service.package.session_service_id,
-                session_count=service.package.session_count,
-                validity_days=service.package.validity_days,
-            )
+        fields["package"] = pb.PackageTerms(
+            session_service_id=service.package.session_service_id,
+            session_count=service.package.session_count,
+            validity_days=service.package.validity_days,
         )
-    return terms
+    return fields
+
+
+def service_terms(
+    service: Service, practitioner_user_id: str, timezone: str
+) -> events_pb2.ServiceTerms:
+    """What booking and payments need of a service, for the service.* events."""
+    return events_pb2.ServiceTerms(
+        service_id=service.id,
+        practitioner_id=service.practitioner_id,
+        practitioner_user_id=practitioner_user_id,
+        timezone=timezone,
+        location_kind=LOCATION_KINDS.to_proto(service.location_kind),
+        location_id=service.location_id or "",
+        **service_terms_fields(service),
+    )
+
+
+def service_from_proto(message: pb.Service, *, creating: bool) -> Service:
+    """A service draft from a request; on create, output-only fields must be empty."""
+    v = Violations()
+    if creating:
+        for field in SERVICE_SCALAR_OUTPUTS:
+            if getattr(message, field):
+                v.add(field, "is set by the platform, not by the request", "read_only")
+        for field in SERVICE_MESSAGE_OUTPUTS:
+            if message.HasField(field):
+                v.add(field, "is set by the platform, not by the request", "read_only")
+    kind = SERVICE_KINDS.from_proto(message.kind)
+    if creating and kind is None:
+        v.add("kind", "must be session, workshop, course, package or bundle", "required")
+    v.raise_if_any()
+    return Service(
+        id="",
+        practitioner_id="",
+        kind=kind or ServiceKind.SESSION,
+        title=message.title,
+        description=message.description,
+        category_id=message.category_id,
+        price_minor=message.price.amount_minor,
+        currency=message.price.currency,
+        duration_minutes=message.duration_minutes,
+        location_kind=LOCATION_KINDS.from_proto(message.location.kind) or LocationKind.VIRTUAL,
+        location_id=message.location.location_id or None,
+        max_participants=message.max_participants,
+        buffer_before_minutes=message.buffer_before_minutes,
+        buffer_after_minutes=message.buffer_after_minutes,
+        min_notice_minutes=message.min_notice_minutes,
+        booking_window_days=message.booking_window_days,
+        cancellation_policy=[
+            RefundRule(r.hours_before, r.refund_percent) for r in message.cancellation_policy
+        ],
+        status=ServiceStatus.ACTIVE,
+        created_at=instant(message.create_time),
+        updated_at=instant(message.update_time),
+        sessions=[
+            DatedSession(instant(s.start_time), s.duration_minutes) for s in message.sessions
+        ],
+        package=(
+            PackageTerms(
+                message.package.session_service_id,
+                message.package.session_count,
+                message.package.validity_days,
+            )
+            if message.HasField("package")
+            else None
+        ),
+        bundle_items=[BundleItem(i.service_id, i.quantity) for i in message.bundle_items],
+    )

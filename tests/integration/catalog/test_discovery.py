@@ -32,8 +32,8 @@ from services.catalog.domain import (
     Tier,
 )
 from services.catalog.grpc_api import service_view_to_proto
-from services.catalog.handlers import Catalog
 from services.catalog.search import EARTH_RADIUS_KM, PractitionerQuery, ServiceQuery
+from services.catalog.service_layer import Catalog
 from services.catalog.settings import CatalogSettings
 from services.catalog.tables import practitioners
 from tests.infrastructure import postgres_database
@@ -241,9 +241,13 @@ async def test_filters_combine_as_documented(catalog: Catalog):
     assert await titles(catalog, replace(everything, text="lisboa philosophy")) == [
         "Yoga philosophy"
     ]
-    sorted_up = await titles(catalog, replace(yoga, sort=SortOrder.PRICE_ASC), category="yoga")
+    sorted_up = await titles(
+        catalog, replace(yoga, sort=SortOrder.PRICE_ASCENDING), category="yoga"
+    )
     assert sorted_up == ["Online hatha", "Hatha flow", "Yoga for runners", "Yoga philosophy"]
-    sorted_down = await titles(catalog, replace(yoga, sort=SortOrder.PRICE_DESC), category="yoga")
+    sorted_down = await titles(
+        catalog, replace(yoga, sort=SortOrder.PRICE_DESCENDING), category="yoga"
+    )
     assert sorted_down == list(reversed(sorted_up))
 
     await _set_rating(catalog, ben.practitioner_id, 4.8)
@@ -316,7 +320,7 @@ async def test_distance_is_haversine_and_sorts_nearest_first_virtual_last(catalo
 
 
 @pytest.mark.parametrize(
-    "sort", [SortOrder.NEWEST, SortOrder.PRICE_ASC, SortOrder.RELEVANCE, SortOrder.DISTANCE]
+    "sort", [SortOrder.NEWEST, SortOrder.PRICE_ASCENDING, SortOrder.RELEVANCE, SortOrder.DISTANCE]
 )
 async def test_paging_visits_every_item_once_while_items_are_added(catalog: Catalog, sort):
     cats = await categories(catalog)
@@ -455,7 +459,7 @@ async def test_packages_and_bundles_show_their_saving_and_need_a_discount(catalo
     bundle.price_minor = 7000
     assert (await catalog.create_service(ana.principal, bundle)).saving_minor == 1000
     # Discovery computes the saving in its query: it must reach the wire as integer money.
-    listed = await catalog.list_services(ServiceQuery(sort=SortOrder.PRICE_DESC), 10, "")
+    listed = await catalog.list_services(ServiceQuery(sort=SortOrder.PRICE_DESCENDING), 10, "")
     savings = {v.service.title: service_view_to_proto(v).saving.amount_minor for v in listed.items}
     assert savings == {"Five hours": 5000, "Both": 1000, "Hour": 0, "Half hour": 0}
     with pytest.raises(FailedPrecondition):
@@ -479,7 +483,8 @@ async def _set_status(catalog: Catalog, practitioner_id: str, status: str) -> No
         assert practitioner is not None
         was = practitioner.status
         practitioner.status = PractitionerStatus(status)
-        await uow.practitioners.review(practitioner, was, datetime.now(UTC))
+        practitioner.updated_at = datetime.now(UTC)
+        await uow.practitioners.review(practitioner, was)
         await uow.commit()
 
 
