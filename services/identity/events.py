@@ -37,55 +37,42 @@ EMITTED = (
 )
 
 
+_TYPE_OF = {event_type.message: event_type for event_type in EMITTED}
+
+
 def event_message(event: UserEvent) -> tuple[EventType[Any], Message, str]:
     """A domain event as the event type, message and subject it is published as."""
-    subject = f"users/{event.user_id}"
+    message = _message(event)
+    return _TYPE_OF[type(message)], message, f"users/{event.user_id}"
+
+
+def _message(event: UserEvent) -> Message:
     match event:
         case UserRegistered():
-            return (
-                USER_REGISTERED,
-                events_pb2.UserRegistered(
-                    user_id=event.user_id,
-                    email=event.email,
-                    full_name=event.full_name,
-                    verification_token=event.verification_token,
-                    verification_expire_time=timestamp(event.verification_expires_at),
-                ),
-                subject,
+            return events_pb2.UserRegistered(
+                user_id=event.user_id,
+                email=event.email,
+                full_name=event.full_name,
+                verification_token=event.verification_token,
+                verification_expire_time=timestamp(event.verification_expires_at),
             )
         case UserEmailVerified():
-            return (
-                USER_EMAIL_VERIFIED,
-                events_pb2.UserEmailVerified(user_id=event.user_id, email=event.email),
-                subject,
-            )
+            return events_pb2.UserEmailVerified(user_id=event.user_id, email=event.email)
         case UserPasswordResetRequested():
-            return (
-                USER_PASSWORD_RESET_REQUESTED,
-                events_pb2.UserPasswordResetRequested(
-                    user_id=event.user_id,
-                    email=event.email,
-                    reset_token=event.reset_token,
-                    expire_time=timestamp(event.expires_at),
-                ),
-                subject,
+            return events_pb2.UserPasswordResetRequested(
+                user_id=event.user_id,
+                email=event.email,
+                reset_token=event.reset_token,
+                expire_time=timestamp(event.expires_at),
             )
         case UserSuspended():
-            return (
-                USER_SUSPENDED,
-                events_pb2.UserSuspended(
-                    user_id=event.user_id, suspend_time=timestamp(event.suspended_at)
-                ),
-                subject,
+            return events_pb2.UserSuspended(
+                user_id=event.user_id, suspend_time=timestamp(event.suspended_at)
             )
         case UserReactivated():
-            return (
-                USER_REACTIVATED,
-                events_pb2.UserReactivated(
-                    user_id=event.user_id, reactivate_time=timestamp(event.reactivated_at)
-                ),
-                subject,
+            return events_pb2.UserReactivated(
+                user_id=event.user_id, reactivate_time=timestamp(event.reactivated_at)
             )
         case UserDeleted():
-            return USER_DELETED, events_pb2.UserDeleted(user_id=event.user_id), subject
+            return events_pb2.UserDeleted(user_id=event.user_id)
     raise TypeError(f"identity publishes no {event!r}")

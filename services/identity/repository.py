@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -78,6 +78,25 @@ def _user(row: sa.Row, roles: set[str]) -> User:
 
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def _newest_first(
+    connection: AsyncConnection,
+    table: sa.Table,
+    columns: Iterable[sa.ColumnElement[Any]],
+    conditions: Sequence[sa.ColumnElement[bool]],
+    page: PageRequest,
+) -> tuple[Sequence[sa.Row[Any]], int]:
+    """The rows of a page in id order, newest first (ids are UUIDv7), page.fetch of them,
+    and how many match in all."""
+    total = (
+        await connection.execute(sa.select(sa.func.count()).select_from(table).where(*conditions))
+    ).scalar_one()
+    query = sa.select(*columns).where(*conditions)
+    if page.after is not None:
+        query = query.where(table.c.id < page.after[0])
+    rows = (await connection.execute(query.order_by(table.c.id.desc()).limit(page.fetch))).all()
+    return rows, total
 
 
 @dataclass(frozen=True)
@@ -215,13 +234,7 @@ class Users:
             conditions.append(
                 users.c.id.in_(sa.select(user_roles.c.user_id).where(user_roles.c.role == flt.role))
             )
-        total = (
-            await self._c.execute(sa.select(sa.func.count()).select_from(users).where(*conditions))
-        ).scalar_one()
-        query = sa.select(*_USER_COLUMNS).where(*conditions)
-        if page.after is not None:
-            query = query.where(users.c.id < page.after[0])
-        rows = (await self._c.execute(query.order_by(users.c.id.desc()).limit(page.fetch))).all()
+        rows, total = await _newest_first(self._c, users, _USER_COLUMNS, conditions, page)
         roles = await self._roles_of_many([r.id for r in rows])
         return [_user(r, roles.get(r.id, set())) for r in rows], total
 
@@ -484,21 +497,8 @@ class AuditLog:
         self._c = connection
 
     async def record(self, entry: AuditEntry) -> None:
-        await self._c.execute(
-            audit_entries.insert().values(
-                id=entry.id,
-                service=entry.service,
-                actor_id=entry.actor_id,
-                action=entry.action,
-                target=entry.target,
-                target_user_id=entry.target_user_id,
-                before=entry.before,
-                after=entry.after,
-                reason=entry.reason,
-                request_id=entry.request_id,
-                created_at=entry.created_at,
-            )
-        )
+        # The entry's fields are the table's columns, one for one.
+        await self._c.execute(audit_entries.insert().values(**asdict(entry)))
 
     async def list(self, flt: AuditFilter, page: PageRequest) -> tuple[list[AuditEntry], int]:
         """The rows of a page of entries (page.fetch of them), newest first, and how many
@@ -513,28 +513,7 @@ class AuditLog:
             )
             if value
         ]
-        total = (
-            await self._c.execute(
-                sa.select(sa.func.count()).select_from(audit_entries).where(*conditions)
-            )
-        ).scalar_one()
-        query = sa.select(audit_entries).where(*conditions)
-        if page.after is not None:
-            query = query.where(audit_entries.c.id < page.after[0])
-        rows = await self._c.execute(query.order_by(audit_entries.c.id.desc()).limit(page.fetch))
-        return [
-            AuditEntry(
-                id=r.id,
-                service=r.service,
-                actor_id=r.actor_id,
-                action=r.action,
-                target=r.target,
-                target_user_id=r.target_user_id,
-                before=dict(r.before),
-                after=dict(r.after),
-                reason=r.reason,
-                request_id=r.request_id,
-                created_at=r.created_at,
-            )
-            for r in rows
-        ], total
+        rows, total = await _newest_first(
+            self._c, audit_entries, audit_entries.columns, conditions, page
+        )
+        return [AuditEntry(**r._mapping) for r in rows], total
