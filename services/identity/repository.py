@@ -295,32 +295,17 @@ class Sessions:
                     refresh_tokens.c.issued_at,
                     refresh_tokens.c.expires_at,
                     refresh_tokens.c.used_at,
-                    auth_sessions.c.revoked_at,
+                    auth_sessions.c.revoked_at.label("session_revoked_at"),
                 )
                 .join(auth_sessions, auth_sessions.c.id == refresh_tokens.c.session_id)
                 .where(refresh_tokens.c.token_hash == token_hash)
             )
         ).first()
-        if row is None:
-            return None
-        return RefreshToken(
-            row.token_hash,
-            row.session_id,
-            row.user_id,
-            row.issued_at,
-            row.expires_at,
-            row.used_at,
-            row.revoked_at,
-        )
+        return None if row is None else RefreshToken(**row._mapping)
 
     async def mark_used(self, token_hash: str, now: datetime) -> bool:
         """Marks a refresh token rotated; False if another request got there first."""
-        result = await self._c.execute(
-            refresh_tokens.update()
-            .where(refresh_tokens.c.token_hash == token_hash, refresh_tokens.c.used_at.is_(None))
-            .values(used_at=now)
-        )
-        return result.rowcount == 1
+        return await _use_once(self._c, refresh_tokens, token_hash, now)
 
     async def touch(self, session_id: str, now: datetime) -> None:
         await self._c.execute(
@@ -356,10 +341,7 @@ class Sessions:
         return result.rowcount or 0
 
     async def purge_expired(self, now: datetime) -> int:
-        result = await self._c.execute(
-            refresh_tokens.delete().where(refresh_tokens.c.expires_at < now)
-        )
-        return result.rowcount or 0
+        return await _purge_expired(self._c, refresh_tokens, now)
 
 
 class OneTimeTokens:
@@ -390,23 +372,11 @@ class OneTimeTokens:
         ).first()
         if row is None:
             return None
-        return OneTimeToken(
-            row.token_hash,
-            row.user_id,
-            TokenPurpose(row.purpose),
-            row.created_at,
-            row.expires_at,
-            row.used_at,
-        )
+        return OneTimeToken(**{**row._mapping, "purpose": TokenPurpose(row.purpose)})
 
     async def use(self, token_hash: str, now: datetime) -> bool:
         """Spends a token; False if it was already spent (a concurrent use)."""
-        result = await self._c.execute(
-            one_time_tokens.update()
-            .where(one_time_tokens.c.token_hash == token_hash, one_time_tokens.c.used_at.is_(None))
-            .values(used_at=now)
-        )
-        return result.rowcount == 1
+        return await _use_once(self._c, one_time_tokens, token_hash, now)
 
     async def spend_all(self, user_id: str, purpose: TokenPurpose, now: datetime) -> None:
         """Spends every outstanding token of a purpose, so only the newest one works."""
@@ -424,10 +394,25 @@ class OneTimeTokens:
         await self._c.execute(one_time_tokens.delete().where(one_time_tokens.c.user_id == user_id))
 
     async def purge_expired(self, now: datetime) -> int:
-        result = await self._c.execute(
-            one_time_tokens.delete().where(one_time_tokens.c.expires_at < now)
-        )
-        return result.rowcount or 0
+        return await _purge_expired(self._c, one_time_tokens, now)
+
+
+async def _use_once(
+    connection: AsyncConnection, table: sa.Table, token_hash: str, now: datetime
+) -> bool:
+    """Marks a stored token used unless it already was: of concurrent uses, one gets True."""
+    result = await connection.execute(
+        table.update()
+        .where(table.c.token_hash == token_hash, table.c.used_at.is_(None))
+        .values(used_at=now)
+    )
+    return result.rowcount == 1
+
+
+async def _purge_expired(connection: AsyncConnection, table: sa.Table, now: datetime) -> int:
+    """Deletes the stored tokens past their expiry; how many."""
+    result = await connection.execute(table.delete().where(table.c.expires_at < now))
+    return result.rowcount or 0
 
 
 @dataclass(frozen=True)
