@@ -16,6 +16,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from chassis.metrics import observe_pool
+
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 _HOLDS_WRITER = "estuary_holds_sqlite_writer"
 
@@ -56,11 +58,14 @@ class Database:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             options["pool_size"] = pool_size
+            # SQLAlchemy's default overflow; SQLite has one writer at a time anyway.
+            self.pool_limit = pool_size + 10
         else:
             # A fixed pool: past it, work waits for a connection rather than opening one. An
             # overflow connection costs a PostgreSQL backend start and is closed again on
             # return, so under a backlog overflow turned into a connect-and-close storm.
             options.update(pool_size=pool_size, max_overflow=0, pool_recycle=1800)
+            self.pool_limit = pool_size
         self.engine: AsyncEngine = create_async_engine(url, **options)
         self._sqlite_writer = asyncio.Lock()
         self._quick_reads: sa.Engine | None = None
@@ -72,6 +77,16 @@ class Database:
     @property
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
+
+    @property
+    def engines(self) -> list[Any]:
+        """Every engine statements run on: the pool's and SQLite's quick reads (to trace)."""
+        return [self.engine, *([self._quick_reads] if self._quick_reads is not None else [])]
+
+    def report_pool_use(self, name: str) -> None:
+        """Reports the pool's connections in use, idle and at most, as db.client.connections.*
+        metrics named `name`, read at each collection (nothing is counted per checkout)."""
+        observe_pool(name, self, self.engine.sync_engine.pool, self.pool_limit)  # type: ignore[arg-type]
 
     async def connect(self, *, write: bool = True, scan: bool = False) -> AsyncConnection:
         """A connection ready for a unit of work.

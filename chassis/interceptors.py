@@ -15,6 +15,7 @@ from typing import Any
 import grpc
 from google.protobuf import descriptor_pool
 
+from chassis import metrics
 from chassis.accounts import AccountStatuses
 from chassis.auth.principal import Principal, TokenType
 from chassis.auth.tokens import TokenVerifier
@@ -49,6 +50,8 @@ OPEN_SERVICES = (
     "grpc.reflection.v1alpha.ServerReflection",
     "grpc.reflection.v1.ServerReflection",
 )
+
+_STATUS_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
 
 
 class _WrappingInterceptor(grpc.aio.ServerInterceptor):
@@ -96,9 +99,23 @@ def _metadata_value(context: grpc.aio.ServicerContext, key: str) -> str | None:
 
 
 class RequestContextInterceptor(_WrappingInterceptor):
-    """Takes the caller's request id (or makes one) and logs each call with its outcome."""
+    """Takes the caller's request id (or makes one), logs each call with its outcome and
+    records its duration (rpc.server.duration, by method and status code).
+
+    The call log is INFO (WARNING when a call ends INTERNAL); health checks and reflection,
+    which probes call every few seconds, log at DEBUG.
+    """
 
     def wrap(self, behavior: Behavior, method: str) -> Behavior:
+        service, _, name = method.lstrip("/").partition("/")
+        base = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
+        # One attribute dict per status code, made once: the hot path allocates none.
+        by_code = {
+            code: {**base, "rpc.grpc.status_code": code.value[0]} for code in grpc.StatusCode
+        }
+        quiet = service in OPEN_SERVICES
+        record = metrics.rpc_server_duration.record
+
         async def with_context(request: Any, context: grpc.aio.ServicerContext) -> Any:
             offered = _metadata_value(context, REQUEST_ID_HEADER)
             request_id = offered if offered and is_valid_request_id(offered) else new_request_id()
@@ -108,15 +125,29 @@ class RequestContextInterceptor(_WrappingInterceptor):
                 return await behavior(request, context)
             finally:
                 code = context.code() or grpc.StatusCode.OK
+                if not isinstance(code, grpc.StatusCode):
+                    code = _STATUS_BY_NUMBER.get(code, grpc.StatusCode.UNKNOWN)
                 elapsed_ms = (time.perf_counter() - started) * 1000
-                level = logging.WARNING if code is grpc.StatusCode.INTERNAL else logging.DEBUG
+                record(elapsed_ms, by_code[code])
+                level = (
+                    logging.WARNING
+                    if code is grpc.StatusCode.INTERNAL
+                    else logging.DEBUG
+                    if quiet
+                    else logging.INFO
+                )
                 if log.isEnabledFor(level):
                     log.log(
                         level,
-                        "rpc %s %s",
+                        "rpc %s %s %.1f ms",
                         method,
-                        code.name if isinstance(code, grpc.StatusCode) else code,
-                        extra={"rpc_method": method, "duration_ms": round(elapsed_ms, 2)},
+                        code.name,
+                        elapsed_ms,
+                        extra={
+                            "rpc_method": method,
+                            "grpc_status": code.name,
+                            "duration_ms": round(elapsed_ms, 2),
+                        },
                     )
                 request_id_var.reset(token)
 

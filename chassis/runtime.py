@@ -59,7 +59,9 @@ class ServiceRuntime:
         self.settings = settings
         self.clock = clock or Clock()
         self.database = Database(settings.database_url, pool_size=settings.database_pool_size)
-        instrument_engine(self.database.engine)
+        for engine in self.database.engines:
+            instrument_engine(engine)
+        self.database.report_pool_use(settings.service_name)
         self.transport = transport
         self.source = f"/estuary/{settings.service_name}"
         self.relay = OutboxRelay(
@@ -69,6 +71,7 @@ class ServiceRuntime:
             batch_size=settings.outbox_batch_size,
             poll_interval=settings.outbox_poll_interval_seconds,
             sweep_grace=timedelta(seconds=settings.outbox_sweep_grace_seconds),
+            service=settings.service_name,
         )
         self.accounts = AccountStatuses(
             self.database,
@@ -163,10 +166,12 @@ class ServiceRuntime:
                 prefetch=settings.bus_prefetch,
                 backoff=settings.bus_retry_backoff_seconds,
                 backoff_max=settings.bus_retry_backoff_max_seconds,
+                delivery_limit=settings.bus_delivery_limit,
             )
             await consumer.start()
             self.consumers.append(consumer)
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        self._tasks.append(asyncio.create_task(self.relay.watch_lag(), name="outbox-lag"))
         self._tasks.append(asyncio.create_task(self.accounts.run(), name="account-statuses"))
         runner = JobRunner(self.database, [*self.chassis_jobs(), *jobs], clock=self.clock)
         self._tasks.append(asyncio.create_task(runner.run(), name="jobs"))

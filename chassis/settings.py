@@ -65,6 +65,12 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = Field("json", pattern="^(json|console)$")
     otel_exporter_otlp_endpoint: str | None = None
+    metrics_port: int = Field(
+        9464,
+        ge=0,
+        le=65535,
+        description="Where `estuary serve` answers Prometheus scrapes (on grpc_host); 0: off.",
+    )
 
     @field_validator("database_url")
     @classmethod

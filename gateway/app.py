@@ -12,7 +12,6 @@ from starlette.responses import Response
 from chassis.auth.remote import identity_jwks
 from chassis.auth.tokens import KeySet, TokenVerifier
 from chassis.clock import Clock
-from chassis.telemetry import instrument_fastapi
 from gateway.backends import Backends
 from gateway.middleware import BodyLimit, EdgeMiddleware, TooManyRequests, too_many_requests
 from gateway.problems import install_problem_handlers
@@ -50,7 +49,9 @@ def create_app(settings: GatewaySettings, *, counter: Counter | None = None) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.backends = Backends(settings)
+        app.state.ready = True
         yield
+        app.state.ready = False
         await app.state.backends.close()
         await counter.close()
 
@@ -62,6 +63,9 @@ def create_app(settings: GatewaySettings, *, counter: Counter | None = None) -> 
         # Served by gateway.routes.docs from packaged assets, not FastAPI's CDN pages.
         docs_url=None,
         redoc_url=None,
+        # FastAPI's own telemetry: request spans and http.server.request.duration (by
+        # route and status), on once chassis.telemetry installs the providers.
+        telemetry={"operation_spans": False},
     )
     app.state.settings = settings
     app.state.counter = counter
@@ -102,5 +106,4 @@ def create_app(settings: GatewaySettings, *, counter: Counter | None = None) -> 
                 "RateLimit-Reset",
             ],
         )
-    instrument_fastapi(app)
     return app

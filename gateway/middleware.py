@@ -1,9 +1,10 @@
 """The edge's per-request work, as plain ASGI for speed: request ids, who is calling, rate
-limits and the body limit."""
+limits, the body limit and the access log."""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,6 +35,9 @@ CREDENTIAL_ROUTES = frozenset(
 )
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("estuary.access")
+# Probes and scrapes: their access lines are DEBUG.
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def client_address(scope: Scope, trust_forwarded_for: bool) -> str:
@@ -92,11 +96,14 @@ class EdgeMiddleware:
         token = request_id_var.set(request_id)
         extra_headers: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id.encode())]
         started = False
+        status = 500
+        began = time.perf_counter()
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal started
+            nonlocal started, status
             if message["type"] == "http.response.start":
                 started = True
+                status = message["status"]
                 headers = list(message.get("headers", []))
                 present = {k.lower() for k, _ in headers}
                 headers.extend(h for h in extra_headers if h[0] not in present)
@@ -121,6 +128,7 @@ class EdgeMiddleware:
                     scope, receive, send_with_headers
                 )
         finally:
+            _log_access(scope, status, began)
             request_id_var.reset(token)
 
     async def _admit(
@@ -170,6 +178,33 @@ class EdgeMiddleware:
                 else settings.rate_limit_client_per_hour
             )
         return await self._counter.check(key, limit, HOUR, exact=False)
+
+
+def _log_access(scope: Scope, status: int, began: float) -> None:
+    """One access log line per request: INFO, or DEBUG for probes and scrapes (which come
+    every few seconds and say nothing about users)."""
+    level = logging.DEBUG if scope["path"] in QUIET_PATHS else logging.INFO
+    if not access_log.isEnabledFor(level):
+        return
+    elapsed_ms = (time.perf_counter() - began) * 1000
+    # The route's template (/api/v1/users/{user_id}), known once the router matched it.
+    route = getattr(scope.get("route"), "path", None)
+    method = scope.get("method", "")
+    access_log.log(
+        level,
+        "%s %s %d %.1f ms",
+        method,
+        scope["path"],
+        status,
+        elapsed_ms,
+        extra={
+            "http_method": method,
+            "route": route,
+            "path": scope["path"],
+            "status": status,
+            "duration_ms": round(elapsed_ms, 2),
+        },
+    )
 
 
 class BodyLimit:

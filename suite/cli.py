@@ -18,6 +18,7 @@ from typing import Any
 from chassis.bus.embedded import IN_MEMORY, EmbeddedBroker
 from chassis.errors import DomainError, InvalidArgument
 from chassis.logging import configure_logging
+from chassis.metrics import serve_metrics
 from chassis.migrations import upgrade
 from chassis.runtime import make_transport
 from chassis.telemetry import configure_telemetry
@@ -62,6 +63,7 @@ Estuary is up (embedded: SQLite, in-process bus) in {elapsed:.1f} s.
   Gateway     {suite.gateway_url}
   API docs    {suite.gateway_url}/docs   (OpenAPI: {suite.gateway_url}/openapi.json)
   Health      {suite.gateway_url}/readyz
+  Metrics     {suite.gateway_url}/metrics   (Prometheus text, the whole process)
   gRPC services (reflection on):
 {grpc_lines}
   Data        {data_dir}
@@ -102,9 +104,19 @@ async def _serve(args: argparse.Namespace) -> None:
         await asyncio.to_thread(upgrade, entry.migrations, settings.database_url)
     service = entry.build(settings, transport=transport)
     await service.start()
+    metrics_server = serve_metrics(settings.grpc_host, settings.metrics_port)
+    if metrics_server is not None:
+        log.info(
+            "%s metrics on http://%s:%s/metrics",
+            entry.name,
+            settings.grpc_host,
+            metrics_server.port,
+        )
     await _until_signalled()
     log.info("%s stopping", entry.name)
     await service.stop()
+    if metrics_server is not None:
+        metrics_server.stop()
 
 
 async def _migrate(args: argparse.Namespace) -> None:

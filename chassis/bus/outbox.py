@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from opentelemetry import propagate, trace
+from opentelemetry.trace import Span, SpanKind, StatusCode
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chassis import metrics
 from chassis.bus.envelope import OutgoingEvent
 from chassis.bus.transport import Transport, Unroutable
 from chassis.clock import Clock
@@ -29,8 +33,13 @@ from chassis.db import Database
 from chassis.tables import outbox
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer(__name__)
 
 MAX_RETRY_DELAY = timedelta(minutes=5)
+# How often the outbox's backlog is measured for estuary.outbox.lag: one aggregate query over
+# the unsent rows, read by scrapes in between.
+LAG_INTERVAL_SECONDS = 5.0
+TRACEPARENT = "ce-traceparent"
 
 
 @dataclass
@@ -83,7 +92,9 @@ class OutboxRelay:
         poll_interval: float = 1.0,
         sweep_grace: timedelta = timedelta(seconds=2),
         max_handed_over: int = 10_000,
+        service: str = "",
     ) -> None:
+        self.service = service
         self._database = database
         self._transport = transport
         self._clock = clock
@@ -93,6 +104,14 @@ class OutboxRelay:
         self._handed_over: deque[CommittedEvent] = deque(maxlen=max_handed_over)
         self._wake = asyncio.Event()
         self.stats = RelayStats()
+        # Event types already warned about as unroutable, until one of them is published: a
+        # type with no consumer yet is said once, not at every sweep (it is counted always).
+        self._unroutable_warned: set[str] = set()
+        self._oldest_unsent: Mapping[str, tuple[datetime, int]] = {}
+        self._attributes = metrics.attributes_cache(
+            lambda event_type: {"service": service, "event_type": event_type}
+        )
+        metrics.observe_outbox(self)
 
     def notify(self, committed: Sequence[CommittedEvent] = ()) -> None:
         """Events were just committed: publish them now rather than at the next sweep.
@@ -145,7 +164,7 @@ class OutboxRelay:
         """Publishes rows nobody holds locked, then marks them in a short transaction."""
         if not pending:
             return 0
-        outcomes = await self._transport.publish([p.event for p in pending])
+        outcomes = await self._publish(pending)
         writer = await self._database.connect(write=True)
         try:
             await self._record(writer, pending, outcomes)
@@ -167,12 +186,37 @@ class OutboxRelay:
             if not pending:
                 await connection.rollback()
                 return 0
-            outcomes = await self._transport.publish([p.event for p in pending])
+            outcomes = await self._publish(pending)
             await self._record(connection, pending, outcomes)
             await connection.commit()
             return len(pending)
         finally:
             await connection.close()
+
+    async def _publish(self, pending: list[_Pending]) -> list[BaseException | None]:
+        """Publishes, each event in a span continuing the trace of the call that emitted it;
+        the event then carries that span's context, so its consumers continue from here."""
+        spans: list[Span | None] = []
+        events: list[OutgoingEvent] = []
+        for item in pending:
+            span, event = _publish_span(item.event)
+            spans.append(span)
+            events.append(event)
+        try:
+            outcomes = await self._transport.publish(events)
+        except BaseException as error:
+            for span in spans:
+                if span is not None:
+                    span.record_exception(error)
+                    span.set_status(StatusCode.ERROR)
+                    span.end()
+            raise
+        for span, outcome in zip(spans, outcomes, strict=True):
+            if span is not None:
+                if outcome is not None:
+                    span.set_status(StatusCode.ERROR, type(outcome).__name__)
+                span.end()
+        return outcomes
 
     async def _due(self, connection: AsyncConnection, *, lock: bool) -> list[_Pending]:
         now = self._clock.now()
@@ -214,9 +258,11 @@ class OutboxRelay:
                 .values(published_at=now)
             )
             self.stats.published += len(sent)
+        published: dict[str, int] = {}
         failures: dict[tuple[str, str, bool], int] = {}
         for item, error in zip(pending, outcomes, strict=True):
             if error is None:
+                published[item.event.type] = published.get(item.event.type, 0) + 1
                 continue
             self.stats.failed_attempts += 1
             unroutable = isinstance(error, Unroutable)
@@ -232,18 +278,31 @@ class OutboxRelay:
                     last_error=str(error)[:2000],
                 )
             )
+        for event_type, count in published.items():
+            metrics.relay_published.add(count, self._attributes(event_type))
+            # Routable now: should it become unroutable again, that is news worth a warning.
+            self._unroutable_warned.discard(event_type)
         for (event_type, error_text, unroutable), count in failures.items():
             context = {"event_type": event_type, "events": count, "error": error_text}
             if unroutable:
+                metrics.bus_unroutable.add(count, self._attributes(event_type))
                 # No consumer is bound yet (a service not deployed, or not written yet): the
-                # events wait in the outbox for one rather than being dropped.
+                # events wait in the outbox for one rather than being dropped. Said once per
+                # event type; every attempt is counted in estuary.bus.unroutable.
+                if event_type in self._unroutable_warned:
+                    log.debug(
+                        "%d %s event(s) still have no queue bound", count, event_type, extra=context
+                    )
+                    continue
+                self._unroutable_warned.add(event_type)
                 log.warning(
-                    "%d %s event(s) have no queue bound; kept in the outbox",
-                    count,
+                    "%s events have no queue bound; they are kept in the outbox and retried "
+                    "with back-off (said once per event type; counted in estuary.bus.unroutable)",
                     event_type,
                     extra=context,
                 )
             else:
+                metrics.relay_failed.add(count, self._attributes(event_type))
                 log.error(
                     "%d %s event(s) not published (%s); kept in the outbox for a retry",
                     count,
@@ -251,6 +310,83 @@ class OutboxRelay:
                     error_text,
                     extra=context,
                 )
+
+    async def measure_lag(self) -> None:
+        """Measures the outbox's backlog: per event type, the oldest unsent row and how many
+        are unsent. A type whose rows have all gone out reads 0 from then on."""
+        query = (
+            sa.select(
+                outbox.c.event_type,
+                sa.func.min(outbox.c.created_at).label("oldest"),
+                sa.func.count().label("unsent"),
+            )
+            .where(outbox.c.published_at.is_(None))
+            .group_by(outbox.c.event_type)
+        )
+        # scan: on SQLite through the driver's thread, not on the event loop's.
+        connection = await self._database.connect(write=False, scan=True)
+        try:
+            rows = (await connection.execute(query)).all()
+        finally:
+            await connection.close()
+        found: dict[str, tuple[datetime, int]] = {
+            row.event_type: (row.oldest, row.unsent) for row in rows
+        }
+        for event_type in self._oldest_unsent:
+            found.setdefault(event_type, (self._clock.now(), 0))
+        # Replaced whole, never changed in place: scrapes read it from another thread.
+        self._oldest_unsent = found
+
+    def outbox_backlog(self) -> Mapping[str, tuple[float, int]]:
+        """Per event type: seconds since the oldest unsent row was written, and unsent rows,
+        as of the last measure (the age keeps growing between measures)."""
+        now = self._clock.now()
+        return {
+            event_type: ((now - oldest).total_seconds() if count else 0.0, count)
+            for event_type, (oldest, count) in self._oldest_unsent.items()
+        }
+
+    async def watch_lag(self, interval: float = LAG_INTERVAL_SECONDS) -> None:
+        """Measures the backlog every interval until cancelled, for estuary.outbox.lag."""
+        failing = False
+        while True:
+            try:
+                await self.measure_lag()
+                failing = False
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if not failing:
+                    log.warning("outbox lag not measured; trying again", exc_info=True)
+                failing = True
+            await asyncio.sleep(interval)
+
+
+def _publish_span(event: OutgoingEvent) -> tuple[Span | None, OutgoingEvent]:
+    """A producer span for an event that carries a trace, and the event carrying the span."""
+    traceparent = event.headers.get(TRACEPARENT)
+    if not traceparent:
+        return None, event
+    parent = propagate.extract({"traceparent": traceparent})
+    span = _tracer.start_span(
+        f"publish {event.type}",
+        context=parent,
+        kind=SpanKind.PRODUCER,
+        attributes={
+            "messaging.system": "rabbitmq",
+            "messaging.operation.type": "send",
+            "messaging.destination.name": event.type,
+            "messaging.message.id": event.id,
+        },
+    )
+    if not span.get_span_context().is_valid:
+        return None, event
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier, context=trace.set_span_in_context(span))
+    if "traceparent" not in carrier:
+        return span, event
+    headers = {**event.headers, TRACEPARENT: carrier["traceparent"]}
+    return span, dataclasses.replace(event, headers=headers)
 
 
 def _event(row: sa.Row) -> OutgoingEvent:

@@ -1,12 +1,13 @@
-"""Liveness, readiness and the public signing keys."""
+"""Liveness, readiness, metrics and the public signing keys."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from google.protobuf import json_format
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.responses import Response
 
+from chassis.metrics import prometheus_text
 from estuary.identity.v1 import identity_pb2 as pb
 from gateway.backends import Backends
 from gateway.routes.common import anonymous, backends, json_response
@@ -16,8 +17,12 @@ router = APIRouter(tags=["operations"])
 
 
 class Health(BaseModel):
-    status: str
-    backends: dict[str, str] = {}
+    status: str = Field(
+        description="ok (liveness); ready, degraded (a backend is not serving) or not ready"
+    )
+    backends: dict[str, str] = Field(
+        default={}, description="Each backend's gRPC health status (SERVING, UNAVAILABLE, ...)."
+    )
 
 
 @router.get("/healthz", response_model=Health)
@@ -27,13 +32,30 @@ async def healthz() -> Response:
 
 
 @router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
-async def readyz(api: Backends = Depends(backends)) -> Response:
-    """Every backend's gRPC health check answers SERVING."""
-    found = await api.health()
-    ready = all(status == "SERVING" for status in found.values())
-    return json_response(
-        Health(status="ready" if ready else "not ready", backends=found), 200 if ready else 503
-    )
+async def readyz(request: Request) -> Response:
+    """Whether this gateway can take traffic, with each backend's health.
+
+    200 from the end of its start-up until its shutdown begins, whatever the backends say:
+    every gateway replica sees the same backends, so taking them all out of rotation for one
+    backend would turn a partial outage into a full one. `status` is "degraded" while a
+    backend is not SERVING (its routes answer 503 meanwhile). 503 "not ready" only while the
+    gateway itself is starting (its backend channels not open yet) or stopping.
+    """
+    state = request.app.state
+    if not getattr(state, "ready", False):
+        return json_response(Health(status="not ready"), 503)
+    backends: Backends = state.backends
+    found = await backends.health()
+    serving = all(status == "SERVING" for status in found.values())
+    return json_response(Health(status="ready" if serving else "degraded", backends=found))
+
+
+@router.get("/metrics", include_in_schema=False)
+async def prometheus_metrics(request: Request) -> Response:
+    """The process's metrics as Prometheus text (OpenMetrics if the scraper asks for it);
+    under `estuary up`, every service's in the process too."""
+    body, content_type = prometheus_text(request.headers.get("accept", ""))
+    return Response(body, headers={"Content-Type": content_type})
 
 
 @router.get("/.well-known/jwks.json", response_model=JsonWebKeySet, tags=["auth"])

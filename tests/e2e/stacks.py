@@ -294,6 +294,7 @@ class ProductionStack(Stack):
 
     def __post_init__(self) -> None:
         self.grpc_ports = {entry.name: free_port() for entry in SERVICES}
+        self.metrics_ports = {entry.name: free_port() for entry in SERVICES}
         self.http_port = free_port()
         self.base_url = f"http://127.0.0.1:{self.http_port}"
         self.identity_address = f"127.0.0.1:{self.grpc_ports['identity']}"
@@ -313,6 +314,7 @@ class ProductionStack(Stack):
                 "ESTUARY_BUS_EXCHANGE": self.exchange,
                 "ESTUARY_BUS_QUEUE_PREFIX": self.queue_prefix,
                 "ESTUARY_GRPC_PORT": str(self.grpc_ports[service]),
+                "ESTUARY_METRICS_PORT": str(self.metrics_ports[service]),
                 "ESTUARY_HTTP_PORT": str(self.http_port),
                 "ESTUARY_REDIS_URL": self.redis_url,
                 "ESTUARY_SERVICE_CREDENTIALS": json.dumps({TEST_CLIENT: self.service_secret}),
@@ -360,7 +362,9 @@ class ProductionStack(Stack):
                 if process.poll() is not None:
                     raise RuntimeError(f"a process exited early; see {self.workdir}")
             try:
-                if httpx.get(f"{self.base_url}/readyz", timeout=1.0).status_code == 200:
+                # 200 once the gateway is up; "ready" once every backend serves too.
+                ready = httpx.get(f"{self.base_url}/readyz", timeout=1.0)
+                if ready.status_code == 200 and ready.json()["status"] == "ready":
                     return
             except httpx.HTTPError:
                 pass
