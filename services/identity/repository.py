@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -33,21 +34,9 @@ from services.identity.tables import (
     users,
 )
 
-_USER_COLUMNS = (
-    users.c.id,
-    users.c.email,
-    users.c.full_name,
-    users.c.password_hash,
-    users.c.status,
-    users.c.email_verified_at,
-    users.c.phone,
-    users.c.timezone,
-    users.c.avatar_url,
-    users.c.bio,
-    users.c.preferences,
-    users.c.created_at,
-    users.c.updated_at,
-)
+# A user's fields as the users table stores them (roles live in user_roles).
+_STORED_FIELDS = tuple(f.name for f in dataclasses.fields(User) if f.name != "roles")
+_USER_COLUMNS = tuple(users.c[name] for name in _STORED_FIELDS)
 
 
 _USER_WITH_ROLES = (
@@ -58,22 +47,9 @@ _USER_WITH_ROLES = (
 
 
 def _user(row: sa.Row, roles: set[str]) -> User:
-    return User(
-        id=row.id,
-        email=row.email,
-        full_name=row.full_name,
-        password_hash=row.password_hash,
-        status=UserStatus(row.status),
-        roles=roles,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        email_verified_at=row.email_verified_at,
-        phone=row.phone,
-        timezone=row.timezone,
-        avatar_url=row.avatar_url,
-        bio=row.bio,
-        preferences=dict(row.preferences or {}),
-    )
+    stored = {name: row._mapping[name] for name in _STORED_FIELDS}
+    stored.update(status=UserStatus(row.status), preferences=dict(row.preferences or {}))
+    return User(**stored, roles=roles)
 
 
 def _like_escape(text: str) -> str:
@@ -160,24 +136,7 @@ class Users:
         return found.first() is not None
 
     async def add(self, user: User) -> None:
-        await self._c.execute(
-            users.insert().values(
-                id=user.id,
-                email=user.email,
-                email_key=email_key(user.email),
-                full_name=user.full_name,
-                password_hash=user.password_hash,
-                status=user.status.value,
-                email_verified_at=user.email_verified_at,
-                phone=user.phone,
-                timezone=user.timezone,
-                avatar_url=user.avatar_url,
-                bio=user.bio,
-                preferences=user.preferences,
-                created_at=user.created_at,
-                updated_at=user.updated_at,
-            )
-        )
+        await self._c.execute(users.insert().values(**_columns(user, _STORED_FIELDS)))
         await self._write_roles(user)
 
     async def save(self, user: User, *fields: str) -> None:
