@@ -116,12 +116,15 @@ async def built_identity(
 
 
 @asynccontextmanager
-async def built_catalog(url: str) -> AsyncIterator[catalog_bootstrap.CatalogService]:
-    """Catalog on its migrated database."""
+async def built_catalog(
+    url: str, *, clock: Clock | None = None, **settings: Any
+) -> AsyncIterator[catalog_bootstrap.CatalogService]:
+    """Catalog on its migrated database, with the settings given, on the test's clock if it
+    brings one."""
     await asyncio.to_thread(upgrade, catalog_bootstrap.MIGRATIONS, url)
-    settings = CatalogSettings(database_url=url, grpc_port=0)
+    configured = CatalogSettings(**settings, database_url=url, grpc_port=0)
     service = catalog_bootstrap.build(
-        settings, transport=EmbeddedTransport(EmbeddedBroker(IN_MEMORY))
+        configured, transport=EmbeddedTransport(EmbeddedBroker(IN_MEMORY)), clock=clock
     )
     try:
         yield service
