@@ -55,7 +55,7 @@ from chassis.db import Database
 from chassis.migrations import upgrade
 from chassis.tables import outbox
 from services.catalog import bootstrap as catalog_bootstrap
-from services.catalog.domain import ServiceStatus
+from services.catalog.domain.services import ServiceStatus
 from services.catalog.settings import CatalogSettings
 from services.catalog.tables import services
 from suite.demo import CITIES, seed_catalog

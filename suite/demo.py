@@ -18,18 +18,15 @@ from chassis.auth.principal import Principal, Role, TokenType
 from chassis.errors import AlreadyExists
 from chassis.ids import new_id
 from chassis.money import minor_unit_exponent
-from services.catalog.domain import (
+from services.catalog.domain.categories import Category
+from services.catalog.domain.practitioners import Location, LocationKind, Profile, Tier
+from services.catalog.domain.services import (
     BundleItem,
-    Category,
     DatedSession,
-    Location,
-    LocationKind,
     PackageTerms,
-    Profile,
     Service,
     ServiceKind,
     ServiceStatus,
-    Tier,
 )
 from services.catalog.service_layer import Catalog
 from services.identity.service_layer.accounts import AccountHandlers

@@ -21,14 +21,8 @@ from chassis.ids import new_id
 from chassis.migrations import upgrade
 from chassis.tables import outbox
 from services.catalog import bootstrap as catalog_bootstrap
-from services.catalog.domain import (
-    Location,
-    LocationKind,
-    Profile,
-    Service,
-    ServiceKind,
-    ServiceStatus,
-)
+from services.catalog.domain.practitioners import Location, LocationKind, Profile
+from services.catalog.domain.services import Service, ServiceKind, ServiceStatus
 from services.catalog.settings import CatalogSettings
 from services.identity import bootstrap as identity_bootstrap
 from services.identity.settings import IdentitySettings

@@ -2,7 +2,7 @@
 
 Enum names are read from the proto descriptors (the sort orders from catalog's own mapping,
 as REST spells them differently from the proto); every bound is catalog's own rule
-(services/catalog/domain.py), so the OpenAPI document states what the service enforces.
+(services/catalog/domain/bounds.py), so the OpenAPI document states what the service enforces.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from estuary.catalog.v1 import catalog_pb2 as pb
 from estuary.payments.v1 import events_pb2 as payments_pb
 from estuary.type.v1 import money_pb2
 from gateway.schemas.common import DEFAULT_LIMIT, Cursor, Int32, Int64, Limit, StrictBody
-from services.catalog import domain as rules
-from services.catalog.domain import Bounds, SortOrder
+from services.catalog.domain import bounds as rules
+from services.catalog.domain.bounds import Bounds
+from services.catalog.domain.discovery import SortOrder
 from services.catalog.wire import SORT_ORDERS
 
 SERVICE_KINDS = ProtoNames(pb.ServiceKind)

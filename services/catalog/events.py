@@ -3,13 +3,23 @@ each domain event as the message it is published as."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from google.protobuf.message import Message
 
 from chassis.bus.envelope import EventType
 from chassis.wire import timestamp
 from estuary.catalog.v1 import events_pb2
 from estuary.payments.v1 import events_pb2 as payments_events
-from services.catalog import domain
+from services.catalog.domain.events import (
+    PractitionerApproved,
+    PractitionerRejected,
+    ServiceArchived,
+    ServicePublished,
+    ServiceTermsChanged,
+    ServiceUpdated,
+)
 from services.catalog.wire import service_terms
 
 PRACTITIONER_APPROVED = EventType.of(events_pb2.PractitionerApproved)
@@ -28,11 +38,17 @@ EMITTED = (
 
 SUBSCRIPTION_TIER_CHANGED = EventType.of(payments_events.SubscriptionTierChanged)
 
+# The events that carry a service's terms, and the messages they are published as.
+_TERMS: dict[type[ServiceTermsChanged], tuple[EventType[Any], Callable[..., Message]]] = {
+    ServicePublished: (SERVICE_PUBLISHED, events_pb2.ServicePublished),
+    ServiceUpdated: (SERVICE_UPDATED, events_pb2.ServiceUpdated),
+}
+
 
 def event_message(event: object) -> tuple[EventType[Message], Message, str]:
     """A domain event as its event type, its message and the subject it is about."""
     match event:
-        case domain.PractitionerApproved():
+        case PractitionerApproved():
             return (
                 PRACTITIONER_APPROVED,
                 events_pb2.PractitionerApproved(
@@ -43,7 +59,7 @@ def event_message(event: object) -> tuple[EventType[Message], Message, str]:
                 ),
                 f"practitioners/{event.practitioner_id}",
             )
-        case domain.PractitionerRejected():
+        case PractitionerRejected():
             return (
                 PRACTITIONER_REJECTED,
                 events_pb2.PractitionerRejected(
@@ -53,21 +69,11 @@ def event_message(event: object) -> tuple[EventType[Message], Message, str]:
                 ),
                 f"practitioners/{event.practitioner_id}",
             )
-        case domain.ServicePublished():
+        case ServiceTermsChanged():
+            event_type, message = _TERMS[type(event)]
             terms = service_terms(event.service, event.practitioner_user_id, event.timezone)
-            return (
-                SERVICE_PUBLISHED,
-                events_pb2.ServicePublished(service=terms),
-                f"services/{event.service.id}",
-            )
-        case domain.ServiceUpdated():
-            terms = service_terms(event.service, event.practitioner_user_id, event.timezone)
-            return (
-                SERVICE_UPDATED,
-                events_pb2.ServiceUpdated(service=terms),
-                f"services/{event.service.id}",
-            )
-        case domain.ServiceArchived():
+            return event_type, message(service=terms), f"services/{event.service.id}"
+        case ServiceArchived():
             return (
                 SERVICE_ARCHIVED,
                 events_pb2.ServiceArchived(

@@ -10,8 +10,8 @@ from chassis.errors import InvalidArgument, Unauthenticated
 from chassis.wire import timestamp
 from estuary.catalog.v1 import catalog_pb2 as pb
 from estuary.catalog.v1 import catalog_pb2_grpc
-from services.catalog import domain
-from services.catalog.domain import PractitionerStatus
+from services.catalog.domain import discovery
+from services.catalog.domain.practitioners import PractitionerStatus
 from services.catalog.search import (
     PractitionerQuery,
     PractitionerView,
@@ -95,20 +95,20 @@ def _point(message: Any) -> tuple[float, float] | None:
         raise InvalidArgument.field(
             "lng" if has_lat else "lat", "is needed together with the other coordinate", "required"
         )
-    return domain.check_point(message.lat, message.lng) if has_lat else None
+    return discovery.check_point(message.lat, message.lng) if has_lat else None
 
 
 def _discovery(message: Any) -> dict[str, Any]:
     """The filters practitioner and service searches share, checked."""
     point = _point(message)
-    text = domain.check_search_text(message.query)
+    text = discovery.check_search_text(message.query)
     return {
         "text": text,
         "language": message.language.lower(),
-        "min_rating": domain.check_rating(_optional(message, "min_rating")),
+        "min_rating": discovery.check_rating(_optional(message, "min_rating")),
         "point": point,
-        "radius_km": domain.check_radius(_optional(message, "radius_km"), point),
-        "sort": domain.choose_sort(
+        "radius_km": discovery.check_radius(_optional(message, "radius_km"), point),
+        "sort": discovery.choose_sort(
             SORT_ORDERS.from_proto(message.sort), has_text=bool(words(text)), point=point
         ),
     }
@@ -267,7 +267,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     ) -> pb.ListServicesResponse:
         price_min = _optional(request, "price_min")
         price_max = _optional(request, "price_max")
-        domain.check_price_range(price_min, price_max)
+        discovery.check_price_range(price_min, price_max)
         query = ServiceQuery(
             kind=SERVICE_KINDS.from_proto(request.kind),
             price_min=price_min,

@@ -15,22 +15,24 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chassis.auth.principal import AccountStatus
 from chassis.db import as_utc
 from chassis.lifecycle import Lifecycle
-from services.catalog.domain import (
+from services.catalog.domain.categories import Category
+from services.catalog.domain.practitioners import (
     APPLICATION,
-    BundleItem,
-    Category,
-    DatedSession,
     Location,
     LocationKind,
-    PackageTerms,
     Practitioner,
     PractitionerStatus,
     Profile,
+    Tier,
+)
+from services.catalog.domain.services import (
+    BundleItem,
+    DatedSession,
+    PackageTerms,
     RefundRule,
     Service,
     ServiceKind,
     ServiceStatus,
-    Tier,
 )
 from services.catalog.tables import (
     bundle_items,

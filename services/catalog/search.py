@@ -24,17 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chassis.auth.principal import AccountStatus
 from chassis.errors import InvalidArgument
 from chassis.pagination import KeyPart
-from services.catalog.domain import (
+from services.catalog.domain.discovery import SortOrder as Sort
+from services.catalog.domain.practitioners import (
     Location,
     LocationKind,
     Practitioner,
     PractitionerStatus,
-    Service,
-    ServiceKind,
-    ServiceStatus,
-    saving_of,
 )
-from services.catalog.domain import SortOrder as Sort
+from services.catalog.domain.services import Service, ServiceKind, ServiceStatus, saving_of
 from services.catalog.repository import Services, service_columns
 from services.catalog.tables import (
     bundle_items,

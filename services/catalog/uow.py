@@ -9,7 +9,9 @@ from google.protobuf.message import Message
 
 from chassis.bus.envelope import EventType
 from chassis.uow import UnitOfWork
-from services.catalog import domain, events
+from services.catalog import events
+from services.catalog.domain.categories import slug_taken
+from services.catalog.domain.practitioners import practitioner_exists
 from services.catalog.repository import Categories, Practitioners, Services
 from services.catalog.search import Listings
 
@@ -21,8 +23,8 @@ class CatalogUnitOfWork(UnitOfWork):
     listings: Listings
 
     conflicts = {
-        "practitioners.user_id": domain.practitioner_exists,
-        "categories.slug": domain.slug_taken,
+        "practitioners.user_id": practitioner_exists,
+        "categories.slug": slug_taken,
     }
 
     async def __aenter__(self) -> Self:

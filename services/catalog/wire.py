@@ -13,22 +13,24 @@ from estuary.catalog.v1 import catalog_pb2 as pb
 from estuary.catalog.v1 import events_pb2
 from estuary.payments.v1 import events_pb2 as payments_pb
 from estuary.type.v1 import money_pb2
-from services.catalog.domain import (
-    BundleItem,
-    Category,
-    DatedSession,
+from services.catalog.domain.categories import Category
+from services.catalog.domain.discovery import SortOrder
+from services.catalog.domain.practitioners import (
     Location,
     LocationKind,
-    PackageTerms,
     Practitioner,
     PractitionerStatus,
     Profile,
+    Tier,
+)
+from services.catalog.domain.services import (
+    BundleItem,
+    DatedSession,
+    PackageTerms,
     RefundRule,
     Service,
     ServiceKind,
     ServiceStatus,
-    SortOrder,
-    Tier,
 )
 
 SERVICE_KINDS = ProtoEnum(pb.ServiceKind, ServiceKind)

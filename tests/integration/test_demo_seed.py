@@ -8,7 +8,7 @@ import sys
 
 from chassis.bus.embedded import IN_MEMORY, EmbeddedBroker, EmbeddedTransport
 from services.catalog import bootstrap
-from services.catalog.domain import SortOrder
+from services.catalog.domain.discovery import SortOrder
 from services.catalog.search import PractitionerQuery, ServiceQuery
 from services.catalog.settings import CatalogSettings
 

@@ -12,7 +12,8 @@ import pytest
 from chassis.auth.principal import Role
 from chassis.errors import FailedPrecondition, InvalidArgument
 from chassis.lifecycle import WrongState
-from services.catalog.domain import Category, Tier
+from services.catalog.domain.categories import Category
+from services.catalog.domain.practitioners import Tier
 from tests.builders import (
     PASSWORD,
     STAFF,

@@ -8,7 +8,9 @@ from __future__ import annotations
 from chassis.auth.principal import Role
 from chassis.errors import AlreadyExists, FailedPrecondition, NotFound
 from chassis.lifecycle import WrongState
-from services.catalog.domain import Category, PractitionerStatus, ServiceStatus
+from services.catalog.domain.categories import Category
+from services.catalog.domain.practitioners import PractitionerStatus
+from services.catalog.domain.services import ServiceStatus
 from services.identity.domain.users import UserStatus
 from tests.builders import (
     PASSWORD,

@@ -16,8 +16,8 @@ from chassis.money import (
 )
 from chassis.validation import Violations, check_timezone
 from estuary.type.v1 import money_pb2
-from services.catalog import domain
-from services.catalog.domain import Location, LocationKind, Profile
+from services.catalog.domain import practitioners as domain
+from services.catalog.domain.practitioners import Location, LocationKind, Profile
 from services.catalog.reference import COUNTRIES, LANGUAGES
 
 

@@ -9,13 +9,8 @@ from chassis.auth.principal import Principal
 from chassis.clock import Clock
 from chassis.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from chassis.ids import is_uuid
-from services.catalog.domain import (
-    Practitioner,
-    RefundRule,
-    Service,
-    ServiceContext,
-    Tier,
-)
+from services.catalog.domain.practitioners import Practitioner, Tier
+from services.catalog.domain.services import RefundRule, Service, ServiceContext
 from services.catalog.search import ServiceView
 from services.catalog.settings import CatalogSettings
 from services.catalog.uow import CatalogUnitOfWork

@@ -10,7 +10,7 @@ from chassis.auth.principal import Principal
 from chassis.errors import NotFound
 from chassis.idempotency import IdempotentRequest
 from chassis.ids import new_id
-from services.catalog.domain import Category, check_category, slug_taken, unknown_parent
+from services.catalog.domain.categories import Category, check_category, slug_taken, unknown_parent
 from services.catalog.service_layer.base import Handlers
 from services.catalog.uow import CatalogUnitOfWork
 

@@ -10,7 +10,7 @@ from chassis.errors import NotFound
 from chassis.idempotency import IdempotentRequest
 from chassis.ids import new_id
 from chassis.validation import Violations
-from services.catalog.domain import Location, check_location
+from services.catalog.domain.practitioners import Location, check_location
 from services.catalog.service_layer.base import Handlers, own_practitioner
 
 

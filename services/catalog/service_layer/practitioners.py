@@ -14,14 +14,14 @@ from chassis.errors import FieldViolation, NotFound, PermissionDenied
 from chassis.idempotency import IdempotentRequest
 from chassis.ids import new_id
 from chassis.pagination import KeyPart, Page, page_request
-from services.catalog.domain import (
+from services.catalog.domain.discovery import check_batch
+from services.catalog.domain.practitioners import (
     Location,
     Practitioner,
     PractitionerStatus,
     Profile,
     Tier,
     check_application,
-    check_batch,
     check_reason,
 )
 from services.catalog.search import PractitionerView

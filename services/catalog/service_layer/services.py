@@ -12,14 +12,9 @@ from chassis.errors import NotFound
 from chassis.idempotency import IdempotentRequest
 from chassis.ids import is_uuid, new_id
 from chassis.pagination import KeyPart, Page, page_request
-from services.catalog.domain import (
-    Practitioner,
-    Quote,
-    Service,
-    check_batch,
-    may_manage,
-    not_a_seller,
-)
+from services.catalog.domain.discovery import check_batch
+from services.catalog.domain.practitioners import Practitioner, may_manage, not_a_seller
+from services.catalog.domain.services import Quote, Service
 from services.catalog.search import ServiceView
 from services.catalog.service_layer.base import (
     Handlers,

@@ -17,19 +17,21 @@ from chassis.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from chassis.ids import new_id
 from chassis.migrations import upgrade
 from services.catalog import bootstrap
-from services.catalog.domain import (
-    BundleItem,
-    Category,
-    DatedSession,
+from services.catalog.domain.categories import Category
+from services.catalog.domain.discovery import SortOrder
+from services.catalog.domain.practitioners import (
     Location,
     LocationKind,
     PractitionerStatus,
     Profile,
+    Tier,
+)
+from services.catalog.domain.services import (
+    BundleItem,
+    DatedSession,
     Service,
     ServiceKind,
     ServiceStatus,
-    SortOrder,
-    Tier,
 )
 from services.catalog.grpc_api import service_view_to_proto
 from services.catalog.search import EARTH_RADIUS_KM, PractitionerQuery, ServiceQuery
@@ -441,7 +443,7 @@ async def test_packages_and_bundles_show_their_saving_and_need_a_discount(catalo
     ana = await seller(catalog, "Ana", LISBON, ["en"])
     hour = await offer(catalog, ana, draft("Hour", cats["yoga"], 5000))
     half = await offer(catalog, ana, draft("Half hour", cats["yoga"], 3000))
-    from services.catalog.domain import PackageTerms
+    from services.catalog.domain.services import PackageTerms
 
     package = replace(
         draft("Five hours", cats["yoga"], 20000, kind=ServiceKind.PACKAGE),

@@ -25,18 +25,20 @@ from chassis.ids import new_id
 from chassis.lifecycle import WrongState
 from chassis.wire import from_struct, instant
 from services.catalog.bootstrap import CatalogService
-from services.catalog.domain import (
-    BundleItem,
-    Category,
-    DatedSession,
+from services.catalog.domain.categories import Category
+from services.catalog.domain.practitioners import (
     Location,
     LocationKind,
     Practitioner,
     PractitionerStatus,
+    Tier,
+)
+from services.catalog.domain.services import (
+    BundleItem,
+    DatedSession,
     Service,
     ServiceKind,
     ServiceStatus,
-    Tier,
 )
 from services.catalog.events import (
     PRACTITIONER_APPROVED,

@@ -22,7 +22,7 @@ from chassis.errors import (
 )
 from chassis.ids import new_id
 from chassis.lifecycle import WrongState
-from services.catalog.domain import (
+from services.catalog.domain.bounds import (
     BUNDLE_QUANTITY,
     COURSE_SESSIONS,
     DURATION_MINUTES,
@@ -30,31 +30,39 @@ from services.catalog.domain import (
     LOCATION_COUNT,
     PACKAGE_SESSIONS,
     WORKSHOP_SESSIONS,
-    BundleItem,
-    Category,
-    DatedSession,
-    Location,
-    LocationKind,
-    PackageTerms,
-    Practitioner,
-    PractitionerApproved,
-    PractitionerRejected,
-    PractitionerStatus,
-    RefundRule,
-    Service,
-    ServiceArchived,
-    ServiceContext,
-    ServiceKind,
-    ServicePublished,
-    ServiceStatus,
-    ServiceUpdated,
+)
+from services.catalog.domain.categories import Category
+from services.catalog.domain.discovery import (
     SortOrder,
-    Tier,
-    check_application,
     check_price_range,
     check_radius,
-    check_service,
     choose_sort,
+)
+from services.catalog.domain.events import (
+    PractitionerApproved,
+    PractitionerRejected,
+    ServiceArchived,
+    ServicePublished,
+    ServiceUpdated,
+)
+from services.catalog.domain.practitioners import (
+    Location,
+    LocationKind,
+    Practitioner,
+    PractitionerStatus,
+    Tier,
+    check_application,
+)
+from services.catalog.domain.services import (
+    BundleItem,
+    DatedSession,
+    PackageTerms,
+    RefundRule,
+    Service,
+    ServiceContext,
+    ServiceKind,
+    ServiceStatus,
+    check_service,
     saving_of,
 )
 from tests.builders import STAFF, person, profile

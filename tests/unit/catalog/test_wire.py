@@ -18,18 +18,21 @@ from estuary.catalog.v1 import events_pb2
 from gateway.app import create_app
 from gateway.schemas import catalog as rest
 from gateway.settings import GatewaySettings
-from services.catalog import domain
-from services.catalog.domain import (
-    BundleItem,
-    DatedSession,
-    PackageTerms,
+from services.catalog.domain import bounds as domain
+from services.catalog.domain.discovery import SortOrder
+from services.catalog.domain.events import (
     PractitionerApproved,
     PractitionerRejected,
     ServiceArchived,
-    ServiceKind,
     ServicePublished,
     ServiceUpdated,
-    SortOrder,
+)
+from services.catalog.domain.practitioners import LocationKind, Tier
+from services.catalog.domain.services import (
+    BundleItem,
+    DatedSession,
+    PackageTerms,
+    ServiceKind,
     check_service,
 )
 from services.catalog.events import event_message
@@ -75,7 +78,7 @@ def test_a_published_or_updated_service_carries_the_terms_booking_needs():
         ServiceKind.PACKAGE,
         package=PackageTerms(part.id, 5, 90),
         price_minor=15_000,
-        location_kind=domain.LocationKind.IN_PERSON,
+        location_kind=LocationKind.IN_PERSON,
         location_id=STUDIO.id,
     )
     checked = check_service(offer, context(seller, part))
@@ -169,7 +172,7 @@ def test_sort_orders_keep_their_rest_spellings_and_the_protos_names():
     assert SORT_ORDERS.from_proto(pb.SORT_ORDER_PRICE_DESCENDING) is SortOrder.PRICE_DESCENDING
     assert rest.sort_to_proto("price_asc") == pb.SORT_ORDER_PRICE_ASCENDING
     assert rest.sort_to_proto(None) == pb.SORT_ORDER_UNSPECIFIED
-    assert TIERS.from_proto(TIERS.to_proto(domain.Tier.PREMIUM)) is domain.Tier.PREMIUM
+    assert TIERS.from_proto(TIERS.to_proto(Tier.PREMIUM)) is Tier.PREMIUM
 
 
 def test_a_create_that_sets_what_the_platform_sets_is_refused_naming_each_field():
