@@ -5,7 +5,13 @@ BIN := $(VENV)/bin
 PROTOS := $(shell find protos -name '*.proto')
 
 .DEFAULT_GOAL := help
-.PHONY: help setup protos run test test-fast lint format bench up down clean
+.PHONY: help setup protos run test test-fast lint format bench manifests up down clean
+
+# `make run PORT=8100` moves the gateway off 8000 (so does ESTUARY_HTTP_PORT=8100);
+# GRPC_PORT_BASE=51051 moves the services' gRPC ports; DATA_DIR chooses the data folder.
+PORT ?=
+GRPC_PORT_BASE ?=
+DATA_DIR ?=
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,8 +34,8 @@ setup: $(VENV)/.installed gen/.generated ## create the virtualenv, install, gene
 
 protos: gen/.generated ## regenerate the gRPC code from protos/
 
-run: setup ## run the whole suite embedded (SQLite, in-process bus) with the gateway on :8000
-	$(BIN)/estuary up
+run: setup ## run the whole suite embedded (SQLite, in-process bus) with the gateway on :8000 (PORT=...)
+	$(BIN)/estuary up $(if $(PORT),--port $(PORT)) $(if $(GRPC_PORT_BASE),--grpc-port-base $(GRPC_PORT_BASE)) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 test: setup ## run every test (the Postgres/RabbitMQ/Redis ones skip with a reason unless CI=true)
 	$(BIN)/python -m pytest
@@ -46,6 +52,9 @@ format: setup ## apply ruff's formatting and fixes
 
 bench: setup ## run the benchmarks (embedded and production shape) and print the figures
 	$(BIN)/python -m bench
+
+manifests: setup ## write docker-compose.yml and deploy/ from the services' declarations
+	$(BIN)/estuary manifests
 
 up: ## run the production shape with docker compose (needs a Docker engine)
 	docker compose up --build

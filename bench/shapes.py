@@ -200,9 +200,9 @@ class EmbeddedShape(Shape):
         """Starts `estuary up`; returns the seconds until /readyz answered 200."""
         for entry in SERVICES:
             # `estuary up` always binds each service's default gRPC port.
-            if not port_is_free(entry.default_grpc_port):
+            if not port_is_free(entry.grpc_port):
                 raise RuntimeError(
-                    f"port {entry.default_grpc_port} ({entry.name}'s gRPC port under estuary up)"
+                    f"port {entry.grpc_port} ({entry.name}'s gRPC port under estuary up)"
                     " is taken: is another embedded suite running?"
                 )
         env = {**os.environ, **BENCH_GATEWAY_ENV}

@@ -1,19 +1,43 @@
-"""Alembic per service: each service keeps migrations/ with an env.py that calls run_env."""
+"""Alembic per service: each service keeps migrations/ with an env.py that calls run_env.
+
+Migrating is safe with several migrators at once (the init containers of a rollout's pods):
+on PostgreSQL they take turns on an advisory lock, and each finds what the one before did.
+A service refuses to serve on a schema older than its code (require_current_schema).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command, context, op
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from chassis.db import UtcDateTime
 from chassis.tables import metadata as chassis_metadata
+
+log = logging.getLogger(__name__)
+
+# One key for every migrator: advisory locks belong to one database, and each service has
+# its own, so the lock serializes exactly the migrations of one service's database.
+MIGRATION_LOCK_KEY = int.from_bytes(
+    hashlib.sha256(b"estuary.migrations").digest()[:8], "big", signed=True
+)
+
+
+class SchemaOutOfDate(Exception):
+    """The database's schema is older than the code that would serve on it."""
 
 
 def alembic_config(script_location: Path, url: str) -> Config:
@@ -26,11 +50,86 @@ def alembic_config(script_location: Path, url: str) -> Config:
 
 
 def upgrade(script_location: Path, url: str, revision: str = "head") -> None:
-    """Migrates a service's database (blocking: run it in a thread from async code)."""
+    """Migrates a service's database (blocking: run it in a thread from async code); on
+    PostgreSQL only while holding the migration lock, so concurrent migrators take turns."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(script_location, url), revision)
+    with migration_lock(url):
+        command.upgrade(alembic_config(script_location, url), revision)
+
+
+@contextmanager
+def migration_lock(url: str) -> Iterator[None]:
+    """Holds the database's migration lock (a PostgreSQL session advisory lock, on a
+    connection of its own) for the duration; waits while another migrator holds it. On
+    SQLite it does nothing: alembic's transaction holds the file's one write lock."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        yield
+        return
+    engine = sa.create_engine(parsed.set(drivername="postgresql+psycopg"), poolclass=NullPool)
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            key = {"key": MIGRATION_LOCK_KEY}
+            if not connection.scalar(sa.text("SELECT pg_try_advisory_lock(:key)"), key):
+                log.info("another migration of this database is running: waiting for it")
+                connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), key)
+            try:
+                yield
+            finally:
+                connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), key)
+    finally:
+        engine.dispose()
+
+
+def database_revision(url: str, service: str) -> str | None:
+    """The revision recorded in the service's version table; None if never migrated."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database in (None, "", ":memory:") or not Path(parsed.database).exists():
+            return None
+        sync = parsed.set(drivername="sqlite")
+    else:
+        sync = parsed.set(drivername="postgresql+psycopg")
+    engine = sa.create_engine(sync, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            migration = MigrationContext.configure(
+                connection, opts={"version_table": f"{service}_alembic_version"}
+            )
+            return migration.get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def require_current_schema(script_location: Path, url: str, service: str) -> None:
+    """SchemaOutOfDate, naming both revisions and the command to run, when the database
+    is older than the code (or was never migrated). A revision the code does not know was
+    written by a newer version: the code serves on it (migrations only add to a schema the
+    running version still reads, so a rollout's old and new pods share one database)."""
+    script = ScriptDirectory.from_config(alembic_config(script_location, url))
+    head = script.get_current_head()
+    current = database_revision(url, service)
+    if current == head:
+        return
+    if current is not None:
+        try:
+            known = script.get_revision(current) is not None
+        except CommandError:
+            known = False
+        if not known:
+            log.warning(
+                "%s's database is at revision %s, which this code does not know (a newer "
+                "version migrated it); serving on it",
+                service,
+                current,
+            )
+            return
+    raise SchemaOutOfDate(
+        f"{service}'s database is at revision {current or 'none (never migrated)'} but this "
+        f"code needs revision {head}: run `estuary migrate {service}` first"
+    )
 
 
 def run_env(target_metadata: sa.MetaData, service: str) -> None:

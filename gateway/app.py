@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -12,12 +12,14 @@ from starlette.responses import Response
 from chassis.auth.remote import identity_jwks
 from chassis.auth.tokens import KeySet, TokenVerifier
 from chassis.clock import Clock
+from chassis.service import ServiceDeclaration
 from gateway.backends import Backends
 from gateway.middleware import BodyLimit, EdgeMiddleware, TooManyRequests, too_many_requests
 from gateway.problems import install_problem_handlers
 from gateway.ratelimit import Counter, MemoryCounter, RedisCounter
 from gateway.routes import admin, auth, docs, health, practitioners, services, users
 from gateway.settings import GatewaySettings
+from suite.registry import SERVICES
 
 DESCRIPTION = """
 The public API of Estuary, a wellness marketplace.
@@ -30,8 +32,14 @@ The public API of Estuary, a wellness marketplace.
 """
 
 
-def create_app(settings: GatewaySettings, *, counter: Counter | None = None) -> FastAPI:
-    """Builds the gateway; its gRPC channels open when the app starts, on the serving loop."""
+def create_app(
+    settings: GatewaySettings,
+    *,
+    counter: Counter | None = None,
+    declarations: Sequence[ServiceDeclaration] = SERVICES,
+) -> FastAPI:
+    """Builds the gateway in front of the declared services; its gRPC channels open when the
+    app starts, on the serving loop."""
     counter = counter or (
         RedisCounter(settings.redis_url) if settings.redis_url else MemoryCounter()
     )
@@ -48,7 +56,7 @@ def create_app(settings: GatewaySettings, *, counter: Counter | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.backends = Backends(settings)
+        app.state.backends = Backends(settings, declarations)
         app.state.ready = True
         yield
         app.state.ready = False

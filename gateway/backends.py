@@ -1,39 +1,48 @@
-"""The gateway's gRPC channels and stubs, one channel per backend service."""
+"""The gateway's gRPC channels and stubs, one channel per declared service."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from chassis.grpc_client import call_metadata, open_channel, retrying
-from estuary.catalog.v1 import catalog_pb2_grpc
-from estuary.identity.v1 import identity_pb2_grpc
+from chassis.service import ServiceDeclaration, resolve
 from gateway.settings import GatewaySettings
+from suite.registry import SERVICES
 
 HEALTH_DEADLINE_SECONDS = 0.5
 
 
 class Backends:
-    """Stubs for every backend the gateway translates to."""
+    """A channel to every declared service and the stubs each declares for the gateway
+    (`backends.identity`, `backends.auth`, `backends.catalog`...), retrying UNAVAILABLE."""
 
-    def __init__(self, settings: GatewaySettings) -> None:
+    def __init__(
+        self, settings: GatewaySettings, declarations: Sequence[ServiceDeclaration] = SERVICES
+    ) -> None:
         deadline = settings.backend_deadline_seconds
-        self.channels: dict[str, grpc.aio.Channel] = {
-            "identity": open_channel(settings.identity_address, deadline=deadline),
-            "catalog": open_channel(settings.catalog_address, deadline=deadline),
-        }
         self.deadline = deadline
-        self.identity = retrying(
-            identity_pb2_grpc.IdentityServiceStub(self.channels["identity"]), deadline=deadline
-        )
-        self.auth = retrying(
-            identity_pb2_grpc.AuthServiceStub(self.channels["identity"]), deadline=deadline
-        )
-        self.catalog = retrying(
-            catalog_pb2_grpc.CatalogServiceStub(self.channels["catalog"]), deadline=deadline
-        )
+        self.channels: dict[str, grpc.aio.Channel] = {}
+        self.stubs: dict[str, Any] = {}
+        for service in declarations:
+            address = settings.backend_address(service.name, service.grpc_port)
+            channel = open_channel(address, deadline=deadline)
+            self.channels[service.name] = channel
+            for attribute, stub in service.stubs.items():
+                if attribute in self.stubs:
+                    raise ValueError(f"two services declare the gateway stub {attribute!r}")
+                self.stubs[attribute] = retrying(resolve(stub)(channel), deadline=deadline)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for names not found otherwise: the stubs the services declared.
+        stubs = self.__dict__.get("stubs", {})
+        if name in stubs:
+            return stubs[name]
+        raise AttributeError(f"no backend declares the gateway stub {name!r}")
 
     async def health(self) -> dict[str, str]:
         """Each backend's gRPC health status, by name, asked of all at once (a readiness

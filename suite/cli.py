@@ -1,17 +1,17 @@
-"""The `estuary` command: run the suite, run one service, migrate, manage admins and keys."""
+"""The `estuary` command: run the suite or one service, migrate, write the deploy files, and
+the operator commands the services declare (identity's `admin` and `keys`)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
-import getpass
 import logging
 import os
-import secrets
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +19,53 @@ from chassis.bus.embedded import IN_MEMORY, EmbeddedBroker
 from chassis.errors import DomainError, InvalidArgument
 from chassis.logging import configure_logging
 from chassis.metrics import serve_metrics
-from chassis.migrations import upgrade
+from chassis.migrations import SchemaOutOfDate, require_current_schema, upgrade
 from chassis.runtime import make_transport
+from chassis.service import CommandLine, Offline, ServiceDeclaration
+from chassis.settings import ServiceSettings
 from chassis.telemetry import configure_telemetry
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
-from services.identity import bootstrap as identity_bootstrap
-from services.identity.settings import IdentitySettings
+from suite import manifests
 from suite.demo import NO_RATINGS_YET, seed_demo
-from suite.embedded import EmbeddedSuite, serve_http
+from suite.embedded import EmbeddedSuite, PortInUse, env_sets, require_free_port, serve_http
 from suite.registry import BY_NAME, SERVICES
 
 log = logging.getLogger("estuary")
+
+DEFAULT_DATA_DIR = "var/data"
+
+
+class Refused(Exception):
+    """A command that cannot go on, with one line saying why and what to do."""
+
+
+def database_in(data_dir: Path, name: str) -> str:
+    """A service's SQLite file in the data folder."""
+    return f"sqlite+aiosqlite:///{(data_dir / f'{name}.db').resolve()}"
+
+
+def service_settings(declaration: ServiceDeclaration, data_dir: Path) -> ServiceSettings:
+    """A service's settings from the environment; unless the environment says otherwise,
+    its database is its file in the data folder and its port the declared one."""
+    defaults: dict[str, Any] = {"service_name": declaration.name}
+    if not env_sets("database_url"):
+        defaults["database_url"] = database_in(data_dir, declaration.name)
+    if not env_sets("grpc_port"):
+        defaults["grpc_port"] = declaration.grpc_port
+    return declaration.settings(**defaults)
+
+
+def _offline(declaration: ServiceDeclaration) -> Offline:
+    async def build(args: argparse.Namespace, *, migrate: bool = False) -> Any:
+        settings = service_settings(declaration, args.data_dir)
+        if migrate:
+            await asyncio.to_thread(upgrade, declaration.migrations, settings.database_url)
+        # It publishes nothing: its events wait in the outbox for the running service's relay.
+        broker = EmbeddedBroker(IN_MEMORY)
+        return declaration.build(settings, transport=make_transport(settings, broker))
+
+    return build
 
 
 async def _until_signalled() -> None:
@@ -45,13 +80,23 @@ async def _up(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     configure_telemetry("estuary", GatewaySettings().otel_exporter_otlp_endpoint)
     data_dir = args.data_dir.resolve()
-    suite = EmbeddedSuite(
-        data_dir=data_dir,
-        gateway_port=args.port,
-        grpc_ports={entry.name: args.grpc_port_base + n for n, entry in enumerate(SERVICES)},
-    )
-    await suite.start()
+    grpc_ports = {}
+    if args.grpc_port_base is not None:
+        grpc_ports = {s.name: args.grpc_port_base + n for n, s in enumerate(SERVICES)}
+    suite = EmbeddedSuite(data_dir=data_dir, gateway_port=args.port, grpc_ports=grpc_ports)
+    try:
+        await suite.start()
+    except PortInUse as error:
+        if error.purpose.startswith("the gateway"):
+            how = f"choose another with `make run PORT={error.port + 100}` or `estuary up --port`"
+        else:
+            how = (
+                "choose other gRPC ports with `make run GRPC_PORT_BASE=51051` or "
+                "`estuary up --grpc-port-base 51051`"
+            )
+        raise Refused(f"{error}; {how}") from None
     elapsed = time.perf_counter() - started
+    data_option = "" if args.data_dir == Path(DEFAULT_DATA_DIR) else f" --data-dir {data_dir}"
     grpc_lines = "\n".join(
         f"    {name:<10} 127.0.0.1:{port}  ({suite.database_url(name)})"
         for name, port in suite.ports.items()
@@ -68,7 +113,7 @@ Estuary is up (embedded: SQLite, in-process bus) in {elapsed:.1f} s.
 {grpc_lines}
   Data        {data_dir}
 
-Make an admin:   .venv/bin/estuary admin create --email you@example.com
+Make an admin:   .venv/bin/estuary admin create --email you@example.com{data_option}
 Stop with Ctrl-C.
 """,
         flush=True,
@@ -84,24 +129,36 @@ async def _serve(args: argparse.Namespace) -> None:
         configure_logging("gateway", gateway_settings.log_level, gateway_settings.log_format)
         configure_telemetry("gateway", gateway_settings.otel_exporter_otlp_endpoint)
         app = create_app(gateway_settings)
-        server, task, port = await serve_http(
-            app, gateway_settings.http_host, gateway_settings.http_port
-        )
+        try:
+            server, task, port = await serve_http(
+                app, gateway_settings.http_host, gateway_settings.http_port
+            )
+        except PortInUse as error:
+            raise Refused(f"{error}; choose another with ESTUARY_HTTP_PORT") from None
         log.info("gateway serving http on %s:%s", gateway_settings.http_host, port)
         await _until_signalled()
         server.should_exit = True
         await task
         return
     entry = BY_NAME[args.service]
-    settings = entry.settings()
+    settings = service_settings(entry, args.data_dir)
     configure_logging(entry.name, settings.log_level, settings.log_format)
     configure_telemetry(entry.name, settings.otel_exporter_otlp_endpoint)
     if settings.bus_url.startswith("memory://"):
         log.warning("ESTUARY_BUS_URL is memory://: this process's events reach no other process")
     # Alone, the embedded bus reaches only this process's consumers; it keeps nothing on disk.
     transport = make_transport(settings, EmbeddedBroker(IN_MEMORY, settings.bus_delivery_limit))
+    try:
+        require_free_port(settings.grpc_host, settings.grpc_port, f"{entry.name}'s gRPC port")
+    except PortInUse as error:
+        raise Refused(f"{error}; choose another with ESTUARY_GRPC_PORT") from None
     if args.migrate:
         await asyncio.to_thread(upgrade, entry.migrations, settings.database_url)
+    # Never on a schema older than the code: the migration runs first (an init container,
+    # the compose file's <service>-migrate, or --migrate).
+    await asyncio.to_thread(
+        require_current_schema, entry.migrations, settings.database_url, entry.name
+    )
     service = entry.build(settings, transport=transport)
     await service.start()
     metrics_server = serve_metrics(settings.grpc_host, settings.metrics_port)
@@ -120,69 +177,28 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 async def _migrate(args: argparse.Namespace) -> None:
-    if args.service == "all" and "ESTUARY_DATABASE_URL" in os.environ:
+    if args.service == "all" and env_sets("database_url"):
         raise InvalidArgument.field(
             "service",
             "each service has its own database: with ESTUARY_DATABASE_URL set, migrate one "
             "service at a time",
         )
-    names = [s.name for s in SERVICES] if args.service == "all" else [args.service]
-    for name in names:
-        entry = BY_NAME[name]
-        settings = entry.settings()
-        await asyncio.to_thread(upgrade, entry.migrations, settings.database_url)
-        log.info("migrated %s", name)
+    chosen = SERVICES if args.service == "all" else (BY_NAME[args.service],)
+    for declaration in chosen:
+        settings = service_settings(declaration, args.data_dir)
+        await asyncio.to_thread(upgrade, declaration.migrations, settings.database_url)
+        log.info("migrated %s", declaration.name)
 
 
-def _identity_offline() -> Any:
-    """Identity's handlers on its database, without a server (for operator commands)."""
-    settings = IdentitySettings()
-    # It publishes nothing: its events wait in the outbox for the running service's relay.
-    broker = EmbeddedBroker(IN_MEMORY)
-    return identity_bootstrap.build(settings, transport=make_transport(settings, broker))
-
-
-async def _admin_create(args: argparse.Namespace) -> None:
-    password = args.password or os.environ.get("ESTUARY_ADMIN_PASSWORD")
-    generated = False
-    if not password:
-        if sys.stdin.isatty():
-            password = getpass.getpass("Password for the new admin (empty to generate): ")
-        if not password:
-            password = secrets.token_urlsafe(18)
-            generated = True
-    service = _identity_offline()
-    settings = service.runtime.settings
-    await asyncio.to_thread(upgrade, identity_bootstrap.MIGRATIONS, settings.database_url)
-    try:
-        user = await service.accounts.create_admin(args.email, password, args.full_name)
-    finally:
-        await service.runtime.database.dispose()
-    print(f"admin created: {user.email} (id {user.id})")
-    if generated:
-        print(f"generated password (shown once): {password}")
-
-
-async def _keys(args: argparse.Namespace) -> None:
-    service = _identity_offline()
-    try:
-        if args.action == "rotate":
-            kid = await service.keyring.rotate(immediately=args.now)
-            when = (
-                "now" if args.now else "after the publish lead (ESTUARY_KEY_PUBLISH_LEAD_SECONDS)"
-            )
-            print(f"new signing key {kid}: in the JWKS now, signing {when}")
-        elif args.action == "retire":
-            await service.keyring.retire(args.kid)
-            print(f"retired {args.kid}")
-        else:
-            async with service.runtime.unit_of_work(identity_bootstrap.IdentityUnitOfWork)(
-                write=False
-            ) as uow:
-                for key in await uow.signing_keys.all():
-                    print(f"{key.kid}  {key.status.value:<9}  {key.created_at:%Y-%m-%d %H:%M}")
-    finally:
-        await service.runtime.database.dispose()
+async def _manifests(args: argparse.Namespace) -> None:
+    stale = manifests.write(args.root, SERVICES, check=args.check)
+    if args.check and stale:
+        raise Refused(
+            f"{', '.join(stale)} differ from what the declarations generate: run `estuary "
+            "manifests`"
+        )
+    for path in stale:
+        print(f"wrote {path}")
 
 
 async def _seed(args: argparse.Namespace) -> None:
@@ -218,65 +234,86 @@ async def _seed(args: argparse.Namespace) -> None:
     print("events (practitioner.approved, service.published, ...) go out when the suite runs.")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _data_folder() -> argparse.ArgumentParser:
+    """The one data-folder option, shared by every command."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(os.environ.get("ESTUARY_DATA_DIR", DEFAULT_DATA_DIR)),
+        help="the embedded suite's folder: one SQLite file per service and bus.db; every "
+        "command uses it unless ESTUARY_DATABASE_URL names a database (default: "
+        f"ESTUARY_DATA_DIR, else {DEFAULT_DATA_DIR})",
+    )
+    return common
+
+
+def _parser(declarations: Sequence[ServiceDeclaration] = SERVICES) -> argparse.ArgumentParser:
+    names = [declaration.name for declaration in declarations]
+    common = [_data_folder()]
     parser = argparse.ArgumentParser(prog="estuary", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    up = commands.add_parser("up", help="run the whole suite embedded (SQLite, in-process bus)")
-    up.add_argument(
-        "--data-dir", type=Path, default=Path(os.environ.get("ESTUARY_DATA_DIR", "var/data"))
+    up = commands.add_parser(
+        "up", help="run the whole suite embedded (SQLite, in-process bus)", parents=common
     )
-    up.add_argument("--port", type=int, default=8000, help="the gateway's HTTP port")
+    up.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("ESTUARY_HTTP_PORT", "8000")),
+        help="the gateway's HTTP port (default: ESTUARY_HTTP_PORT, else 8000)",
+    )
     up.add_argument(
         "--grpc-port-base",
         type=int,
-        default=50051,
-        help="the first service's gRPC port; the others follow (identity 50051, catalog 50052)",
+        help="gRPC ports from this one up, one per service in start order (default: each "
+        "service's declared port: "
+        + ", ".join(f"{d.name} {d.grpc_port}" for d in declarations)
+        + ")",
     )
     up.set_defaults(run=_up)
 
     serve = commands.add_parser(
-        "serve", help="run one service or the gateway, configured by ESTUARY_* variables"
+        "serve",
+        help="run one service or the gateway, configured by ESTUARY_* variables",
+        parents=common,
     )
-    serve.add_argument("service", choices=[*BY_NAME, "gateway"])
+    serve.add_argument("service", choices=[*names, "gateway"])
     serve.add_argument("--migrate", action="store_true", help="migrate the database first")
     serve.set_defaults(run=_serve)
 
-    migrate = commands.add_parser("migrate", help="bring a service's database to the newest schema")
-    migrate.add_argument("service", choices=[*BY_NAME, "all"])
+    migrate = commands.add_parser(
+        "migrate", help="bring a service's database to the newest schema", parents=common
+    )
+    migrate.add_argument("service", choices=[*names, "all"])
     migrate.set_defaults(run=_migrate)
 
-    admin = commands.add_parser("admin", help="operator commands")
-    admin_commands = admin.add_subparsers(dest="admin_command", required=True)
-    create = admin_commands.add_parser("create", help="create an admin user")
-    create.add_argument("--email", required=True)
-    create.add_argument("--full-name", default="Estuary Admin")
-    create.add_argument(
-        "--password", help="else ESTUARY_ADMIN_PASSWORD, a prompt, or a generated one"
+    seed = commands.add_parser(
+        "seed", help="fill the embedded suite with demo data", parents=common
     )
-    create.set_defaults(run=_admin_create)
-
-    seed = commands.add_parser("seed", help="fill the embedded suite with demo data")
     seed.add_argument(
         "--demo",
         action="store_true",
         required=True,
         help="believable practitioners, categories and services",
     )
-    seed.add_argument(
-        "--data-dir", type=Path, default=Path(os.environ.get("ESTUARY_DATA_DIR", "var/data"))
-    )
     seed.add_argument("--practitioners", type=int, default=40)
     seed.add_argument("--services-each", type=int, default=4)
     seed.set_defaults(run=_seed)
 
-    keys = commands.add_parser("keys", help="list, rotate or retire token signing keys")
-    keys.add_argument("action", choices=["list", "rotate", "retire"])
-    keys.add_argument("--kid", help="the key to retire")
-    keys.add_argument(
-        "--now", action="store_true", help="rotate: sign with the new key at once (a leaked key)"
+    generate = commands.add_parser(
+        "manifests",
+        help="write docker-compose.yml, the Postgres init script and deploy/k8s/services/ "
+        "from the services' declarations",
     )
-    keys.set_defaults(run=_keys)
+    generate.add_argument("--root", type=Path, default=Path("."), help="the repository root")
+    generate.add_argument(
+        "--check", action="store_true", help="write nothing; fail if any file is out of date"
+    )
+    generate.set_defaults(run=_manifests)
+
+    for declaration in declarations:
+        declaration.add_commands(CommandLine(commands, common, _offline(declaration)))
     return parser
 
 
@@ -284,20 +321,24 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `estuary` command."""
     args = _parser().parse_args(argv)
     service_name = getattr(args, "service", None) or "estuary"
-    default_format = "console" if args.command in ("up", "admin", "keys", "seed") else "json"
+    # A process run by an orchestrator logs JSON; a person at a terminal reads text.
+    default_format = "json" if args.command in ("serve", "migrate") else "console"
     configure_logging(
         service_name,
         os.environ.get("ESTUARY_LOG_LEVEL", "INFO"),
         os.environ.get("ESTUARY_LOG_FORMAT", default_format),
     )
-    if args.command == "keys" and args.action == "retire" and not args.kid:
-        print("estuary keys retire needs --kid", file=sys.stderr)
-        return 2
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(args.run(args))
     except DomainError as error:
         print(f"estuary: {error.message}", file=sys.stderr)
+        return 1
+    except Refused as error:
+        print(f"estuary: {error}", file=sys.stderr)
+        return 1
+    except SchemaOutOfDate as error:
+        log.error("%s", error)
         return 1
     return 0
 

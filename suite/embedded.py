@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import os
 import secrets
-from collections.abc import Iterator
+import socket
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,9 +23,57 @@ import uvicorn
 from chassis.bus.embedded import EmbeddedBroker, EmbeddedTransport
 from chassis.clock import Clock
 from chassis.migrations import upgrade
+from chassis.service import ServiceDeclaration, in_start_order
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
-from suite.registry import SERVICES, ServiceEntry
+from suite.registry import SERVICES
+
+# The gateway's hourly budgets when a person explores the embedded suite: the production
+# defaults (100 anonymous requests an hour) lock a newcomer out of login after a few minutes
+# of clicking through the docs. The per-minute limits on login and registration stay as in
+# production. Any ESTUARY_RATE_LIMIT_* variable that is set wins.
+EXPLORING_LIMITS: dict[str, Any] = {
+    "rate_limit_anonymous_per_hour": 10_000,
+    "rate_limit_client_per_hour": 10_000,
+    "rate_limit_practitioner_per_hour": 10_000,
+}
+
+
+class PortInUse(Exception):
+    """A port the suite would listen on is taken by another program."""
+
+    def __init__(self, host: str, port: int, purpose: str) -> None:
+        super().__init__(f"port {port} on {host} ({purpose}) is in use by another program")
+        self.host = host
+        self.port = port
+        self.purpose = purpose
+
+
+def listening_socket(host: str, port: int, purpose: str) -> socket.socket:
+    """A socket bound to host:port (not listening yet); PortInUse when the port is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        if error.errno == errno.EADDRINUSE:
+            raise PortInUse(host, port, purpose) from None
+        raise
+    return sock
+
+
+def require_free_port(host: str, port: int, purpose: str) -> None:
+    """PortInUse unless host:port can be bound now (port 0, any free port, always can)."""
+    if port:
+        listening_socket(host, port, purpose).close()
+
+
+def env_sets(field_name: str) -> bool:
+    """Whether the environment sets this setting (ESTUARY_<FIELD>, in any case)."""
+    variable = f"ESTUARY_{field_name}".upper()
+    return any(name.upper() == variable for name in os.environ)
 
 
 class QuietServer(uvicorn.Server):
@@ -33,8 +84,12 @@ class QuietServer(uvicorn.Server):
         yield
 
 
-async def serve_http(app: Any, host: str, port: int) -> tuple[QuietServer, asyncio.Task[None], int]:
-    """Starts uvicorn on the running loop; returns the server, its task and the bound port."""
+async def serve_http(
+    app: Any, host: str, port: int, purpose: str = "the gateway's HTTP port"
+) -> tuple[QuietServer, asyncio.Task[None], int]:
+    """Starts uvicorn on the running loop; returns the server, its task and the bound port.
+    A taken port is PortInUse, before anything starts."""
+    sock = listening_socket(host, port, purpose)
     config = uvicorn.Config(
         app,
         host=host,
@@ -48,7 +103,7 @@ async def serve_http(app: Any, host: str, port: int) -> tuple[QuietServer, async
         loop="none",
     )
     server = QuietServer(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
             task.result()
@@ -60,7 +115,8 @@ async def serve_http(app: Any, host: str, port: int) -> tuple[QuietServer, async
 
 @dataclass
 class EmbeddedSuite:
-    """All of Estuary in this process. Ports of 0 pick free ones (for tests)."""
+    """All of Estuary in this process. Ports of 0 pick free ones (for tests); a service's
+    gRPC port is its declared one unless grpc_ports says otherwise."""
 
     data_dir: Path
     gateway_port: int = 8000
@@ -69,8 +125,10 @@ class EmbeddedSuite:
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     gateway_overrides: dict[str, Any] = field(default_factory=dict)
     clock: Clock = field(default_factory=Clock)
+    declarations: Sequence[ServiceDeclaration] = SERVICES
 
     def __post_init__(self) -> None:
+        self.declarations = in_start_order(self.declarations)
         self._broker: EmbeddedBroker | None = None
         self.services: dict[str, Any] = {}
         self.ports: dict[str, int] = {}
@@ -78,62 +136,82 @@ class EmbeddedSuite:
         self._server: QuietServer | None = None
         self._server_task: asyncio.Task[None] | None = None
         # Each service gets a secret for service tokens, made fresh for this run.
-        self.service_secrets = {s.name: secrets.token_urlsafe(24) for s in SERVICES}
+        self.service_secrets = {s.name: secrets.token_urlsafe(24) for s in self.declarations}
 
     @property
     def broker(self) -> EmbeddedBroker:
         """The suite's bus, opened on first use: its queues are in the data folder's bus.db."""
         if self._broker is None:
             self._broker = EmbeddedBroker(
-                self.data_dir / "bus.db", self.settings_for(SERVICES[0]).bus_delivery_limit
+                self.data_dir / "bus.db",
+                self.settings_for(self.declarations[0]).bus_delivery_limit,
             )
         return self._broker
 
     def database_url(self, name: str) -> str:
         return f"sqlite+aiosqlite:///{(self.data_dir / f'{name}.db').resolve()}"
 
-    def settings_for(self, entry: ServiceEntry) -> Any:
+    def grpc_port(self, declaration: ServiceDeclaration) -> int:
+        return self.grpc_ports.get(declaration.name, declaration.grpc_port)
+
+    def settings_for(self, declaration: ServiceDeclaration) -> Any:
+        """A service's settings in this suite: its file in the data folder, the shared bus,
+        where the services it calls listen (they start first), a secret for service tokens,
+        and every service's secret for the one that issues them."""
         values: dict[str, Any] = {
-            "database_url": self.database_url(entry.name),
+            "service_name": declaration.name,
+            "database_url": self.database_url(declaration.name),
             "bus_url": "memory://",
             "grpc_host": self.host,
-            "grpc_port": self.grpc_ports.get(entry.name, entry.default_grpc_port),
-            "identity_address": f"{self.host}:{self.ports.get('identity', 0)}",
-            "service_client_secret": self.service_secrets[entry.name],
+            "grpc_port": self.grpc_port(declaration),
+            "service_client_secret": self.service_secrets[declaration.name],
             "log_format": "console",
         }
-        if entry.name == "identity":
+        for called in declaration.calls:
+            values[f"{called}_address"] = f"{self.host}:{self.ports.get(called, 0)}"
+        if declaration.issues_service_tokens:
             values["service_credentials"] = self.service_secrets
-        values.update(self.overrides.get(entry.name, {}))
-        return entry.settings(**values)
+        values.update(self.overrides.get(declaration.name, {}))
+        return declaration.settings(**values)
+
+    def gateway_settings(self) -> GatewaySettings:
+        """The gateway's settings: every service's address, and limits fit for exploring."""
+        addresses = {f"{name}_address": f"{self.host}:{port}" for name, port in self.ports.items()}
+        exploring = {name: v for name, v in EXPLORING_LIMITS.items() if not env_sets(name)}
+        return GatewaySettings(
+            http_host=self.host,
+            http_port=self.gateway_port,
+            **{**exploring, **addresses, **self.gateway_overrides},
+        )
+
+    def require_free_ports(self) -> None:
+        """PortInUse naming the first port another program holds, before anything starts."""
+        for declaration in self.declarations:
+            port = self.grpc_port(declaration)
+            require_free_port(self.host, port, f"{declaration.name}'s gRPC port")
+        require_free_port(self.host, self.gateway_port, "the gateway's HTTP port")
 
     async def migrate(self) -> None:
         """Brings every service's database to the newest schema."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        for entry in SERVICES:
-            await asyncio.to_thread(upgrade, entry.migrations, self.database_url(entry.name))
+        for declaration in self.declarations:
+            await asyncio.to_thread(
+                upgrade, declaration.migrations, self.database_url(declaration.name)
+            )
 
     async def start(self) -> None:
         """Migrates, then starts the services in order and the gateway last."""
+        self.require_free_ports()
         await self.migrate()
-        for entry in SERVICES:
-            service = entry.build(
-                self.settings_for(entry),
+        for declaration in self.declarations:
+            service = declaration.build(
+                self.settings_for(declaration),
                 transport=EmbeddedTransport(self.broker),
                 clock=self.clock,
             )
-            self.ports[entry.name] = await service.start()
-            self.services[entry.name] = service
-        addresses: dict[str, Any] = {
-            f"{name}_address": f"{self.host}:{port}" for name, port in self.ports.items()
-        }
-        gateway_settings = GatewaySettings(
-            http_host=self.host,
-            http_port=self.gateway_port,
-            **addresses,
-            **self.gateway_overrides,
-        )
-        self.gateway_app = create_app(gateway_settings)
+            self.ports[declaration.name] = await service.start()
+            self.services[declaration.name] = service
+        self.gateway_app = create_app(self.gateway_settings(), declarations=self.declarations)
         self._server, self._server_task, port = await serve_http(
             self.gateway_app, self.host, self.gateway_port
         )

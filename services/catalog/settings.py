@@ -13,7 +13,6 @@ class CatalogSettings(ServiceSettings):
     service_name: str = "catalog"
     database_url: str = "sqlite+aiosqlite:///var/data/catalog.db"
     metrics_port: int = 9465
-    grpc_port: int = 50052
     free_tier_service_limit: int = Field(2, ge=0, description="Active services on Free.")
     entry_tier_service_limit: int = Field(20, ge=0, description="Active services on Entry.")
     premium_tier_service_limit: int = Field(

@@ -12,7 +12,6 @@ class IdentitySettings(ServiceSettings):
 
     service_name: str = "identity"
     database_url: str = "sqlite+aiosqlite:///var/data/identity.db"
-    grpc_port: int = 50051
     access_token_ttl_minutes: int = Field(60, ge=1, le=24 * 60)
     refresh_token_ttl_days: int = Field(7, ge=1, le=90)
     service_token_ttl_minutes: int = Field(15, ge=1, le=24 * 60)

@@ -1,8 +1,9 @@
 """docker-compose.yml, the image and the broker and database init, checked against the code.
 
 There is no Docker engine here: the files are parsed, and the health checks the containers
-run are run against stand-in servers. A service added to suite.registry.SERVICES without its
-containers, a setting renamed, a CLI change or a new exchange name fails a test here.
+run are run against stand-in servers. docker-compose.yml and the database init script are
+generated from the services' declarations (`estuary manifests`): a committed file that is
+not what they generate, a setting renamed, a CLI change or a new exchange name fails a test.
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from pydantic_settings import BaseSettings
 
 from chassis.bus.rabbitmq import dead_letter_exchange
+from chassis.service import ServiceDeclaration
 from chassis.settings import DEFAULT_EXCHANGE
 from gateway.settings import GatewaySettings
+from suite import manifests
 from suite.cli import _parser
-from suite.registry import BY_NAME, SERVICES, ServiceEntry
+from suite.registry import BY_NAME, SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -68,8 +71,12 @@ def environment(spec: dict[str, Any]) -> dict[str, str]:
 
 
 def settings_fields(settings: type[BaseSettings]) -> set[str]:
-    """The ESTUARY_* variables a settings class reads."""
-    return {f"ESTUARY_{name.upper()}" for name in settings.model_fields}
+    """The ESTUARY_* variables a settings class reads; the gateway also reads each declared
+    service's address."""
+    fields = {f"ESTUARY_{name.upper()}" for name in settings.model_fields}
+    if settings is GatewaySettings:
+        fields |= {entry.address_variable for entry in SERVICES}
+    return fields
 
 
 def role(spec: dict[str, Any]) -> tuple[str, str]:
@@ -85,7 +92,7 @@ def settings_for(spec: dict[str, Any]) -> type[BaseSettings]:
     return GatewaySettings if name == "gateway" else BY_NAME[name].settings
 
 
-def grpc_port(entry: ServiceEntry) -> int:
+def grpc_port(entry: ServiceDeclaration) -> int:
     """The port a service's container listens on: its ESTUARY_GRPC_PORT, else the default."""
     configured = environment(CONTAINERS[entry.name]).get("ESTUARY_GRPC_PORT")
     return int(configured) if configured else entry.settings.model_fields["grpc_port"].default
@@ -124,11 +131,33 @@ def estuary_params() -> list[Any]:
     return [pytest.param(name, spec, id=name) for name, spec in estuary_containers().items()]
 
 
+# Generated from the declarations ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [manifests.COMPOSE, manifests.POSTGRES_INIT])
+def test_the_committed_file_is_what_the_declarations_generate(path: str) -> None:
+    generated = manifests.render(SERVICES)[path]
+    assert (ROOT / path).read_text() == generated, f"{path} is stale: run `estuary manifests`"
+
+
+def test_the_check_names_a_stale_file(tmp_path: Path) -> None:
+    for path, text in manifests.render(SERVICES).items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    assert manifests.write(tmp_path, SERVICES, check=True) == []
+    compose = tmp_path / manifests.COMPOSE
+    compose.write_text(compose.read_text().replace('"50052"', '"50099"'))
+    assert manifests.write(tmp_path, SERVICES, check=True) == [manifests.COMPOSE]
+    assert "50099" in compose.read_text(), "--check writes nothing"
+    assert manifests.write(tmp_path, SERVICES, check=False) == [manifests.COMPOSE]
+    assert manifests.write(tmp_path, SERVICES, check=True) == []
+
+
 # The containers of each service --------------------------------------------------------------
 
 
 @pytest.mark.parametrize("entry", services_params())
-def test_every_service_has_a_migration_and_a_server_container(entry: ServiceEntry) -> None:
+def test_every_service_has_a_migration_and_a_server_container(entry: ServiceDeclaration) -> None:
     containers = estuary_containers()
     migration = containers.get(f"{entry.name}-migrate")
     server = containers.get(entry.name)
@@ -160,9 +189,11 @@ def test_every_variable_is_a_setting_of_the_process_reading_it(
 
 
 @pytest.mark.parametrize("entry", services_params())
-def test_each_service_listens_on_its_default_port_on_every_interface(entry: ServiceEntry) -> None:
+def test_each_service_listens_on_its_default_port_on_every_interface(
+    entry: ServiceDeclaration,
+) -> None:
     assert environment(CONTAINERS[entry.name]).get("ESTUARY_GRPC_HOST") == "0.0.0.0"
-    assert grpc_port(entry) == entry.default_grpc_port
+    assert grpc_port(entry) == entry.grpc_port
 
 
 def test_the_gateway_listens_on_its_published_port_on_every_interface() -> None:
@@ -182,16 +213,18 @@ def test_every_address_is_a_service_container_and_its_port(name: str, spec: dict
 
 
 @pytest.mark.parametrize("entry", services_params())
-def test_the_gateway_knows_where_every_service_is(entry: ServiceEntry) -> None:
+def test_the_gateway_knows_where_every_service_is(entry: ServiceDeclaration) -> None:
     address = environment(CONTAINERS["gateway"]).get(f"ESTUARY_{entry.name.upper()}_ADDRESS")
-    assert address == f"{entry.name}:{entry.default_grpc_port}"
+    assert address == f"{entry.name}:{entry.grpc_port}"
 
 
 # Databases -----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("entry", services_params())
-def test_each_service_migrates_and_serves_its_own_postgres_database(entry: ServiceEntry) -> None:
+def test_each_service_migrates_and_serves_its_own_postgres_database(
+    entry: ServiceDeclaration,
+) -> None:
     postgres = environment(CONTAINERS["postgres"])
     for name in (f"{entry.name}-migrate", entry.name):
         url = environment(CONTAINERS[name]).get("ESTUARY_DATABASE_URL", "")
@@ -235,13 +268,28 @@ def test_every_long_running_container_reports_its_health() -> None:
 
 
 @pytest.mark.parametrize("entry", services_params())
-def test_each_service_starts_after_its_migration_and_the_broker(entry: ServiceEntry) -> None:
+def test_each_service_starts_after_its_migration_and_the_broker(entry: ServiceDeclaration) -> None:
     migration = CONTAINERS[f"{entry.name}-migrate"]
     assert migration["depends_on"] == {"postgres": {"condition": "service_healthy"}}
     assert migration.get("restart") == "no", "a migration runs once"
     server = CONTAINERS[entry.name]["depends_on"]
     assert server[f"{entry.name}-migrate"] == {"condition": "service_completed_successfully"}
     assert server["rabbitmq"] == {"condition": "service_healthy"}
+
+
+@pytest.mark.parametrize("entry", services_params())
+def test_each_service_starts_after_and_knows_where_the_services_it_calls_are(
+    entry: ServiceDeclaration,
+) -> None:
+    server = CONTAINERS[entry.name]
+    for called in map(BY_NAME.__getitem__, entry.calls):
+        assert server["depends_on"][called.name] == {"condition": "service_healthy"}
+        address = environment(server).get(called.address_variable)
+        assert address == f"{called.name}:{called.grpc_port}", called.address_variable
+
+
+def test_a_service_calls_another_so_the_check_above_checks_something() -> None:
+    assert any(entry.calls for entry in SERVICES)
 
 
 def test_the_gateway_starts_after_every_service_and_redis() -> None:
@@ -278,7 +326,9 @@ def grpc_health_server(status: int) -> Iterator[int]:
 
 
 @pytest.mark.parametrize("entry", services_params())
-def test_each_service_health_check_tells_serving_from_not_serving(entry: ServiceEntry) -> None:
+def test_each_service_health_check_tells_serving_from_not_serving(
+    entry: ServiceDeclaration,
+) -> None:
     argv = healthcheck_argv(CONTAINERS[entry.name])
     serving = health_pb2.HealthCheckResponse.SERVING
     not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -395,7 +445,7 @@ def test_the_broker_refuses_to_start_without_a_password(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("entry", services_params())
-def test_each_service_reaches_the_broker_as_the_seeded_user(entry: ServiceEntry) -> None:
+def test_each_service_reaches_the_broker_as_the_seeded_user(entry: ServiceDeclaration) -> None:
     broker = environment(CONTAINERS["rabbitmq"])
     url = environment(CONTAINERS[entry.name]).get("ESTUARY_BUS_URL", "")
     found = BUS_URL.fullmatch(url)

@@ -24,11 +24,12 @@ from starlette.routing import WebSocketRoute
 
 from chassis.audit import EMITTED_BY_EVERY_SERVICE
 from chassis.bus.consumer import Subscription
+from chassis.service import ServiceDeclaration
 from chassis.settings import ServiceSettings
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from services.identity.events import USER_DELETED, USER_REGISTERED
-from suite.registry import SERVICES, ServiceEntry
+from suite.registry import SERVICES
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 NONE = "—"
@@ -129,7 +130,7 @@ def message_fields(full_name: str) -> list[str] | None:
     return [f.name for f in descriptor.fields]
 
 
-def events_in_code(services: Iterable[ServiceEntry]) -> dict[str, CodeEvent]:
+def events_in_code(services: Iterable[ServiceDeclaration]) -> dict[str, CodeEvent]:
     """Every event a service emits or subscribes to, with its producer and consumers."""
     found: dict[str, CodeEvent] = {}
 
@@ -158,7 +159,7 @@ def events_in_code(services: Iterable[ServiceEntry]) -> dict[str, CodeEvent]:
     return found
 
 
-def catalog_problems(text: str, services: Iterable[ServiceEntry]) -> list[str]:
+def catalog_problems(text: str, services: Iterable[ServiceDeclaration]) -> list[str]:
     """What docs/events.md says that the code does not do, and what it leaves out."""
     code = events_in_code(services)
     rows = catalog_rows(text)
@@ -206,9 +207,7 @@ def test_the_event_catalog_matches_the_code():
     assert catalog_problems(read("events.md"), SERVICES) == []
 
 
-ROW_REGISTERED = (
-    "| `user.registered` | identity | — | `estuary.identity.v1.UserRegistered` |"
-)
+ROW_REGISTERED = "| `user.registered` | identity | — | `estuary.identity.v1.UserRegistered` |"
 CATALOG_RULE = "|---|---|---|---|---|\n"
 ROW_STALE = "| `booking.created` | booking | — | `estuary.booking.v1.BookingCreated` | Booked. |\n"
 
