@@ -153,6 +153,17 @@ def test_the_check_names_a_stale_file(tmp_path: Path) -> None:
     assert manifests.write(tmp_path, SERVICES, check=True) == []
 
 
+def test_estuary_manifests_check_passes_on_the_committed_files() -> None:
+    checked = subprocess.run(
+        [sys.executable, "-m", "suite.cli", "manifests", "--check", "--root", str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stderr
+
+
 # The containers of each service --------------------------------------------------------------
 
 

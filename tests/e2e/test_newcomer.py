@@ -104,6 +104,31 @@ async def test_the_admin_that_admin_create_reports_logs_in_to_the_suite_on_that_
         await suite.stop()
 
 
+def test_identity_keys_commands_work_on_the_data_folder(tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    made = estuary(
+        "admin",
+        "create",
+        "--email",
+        new_email(),
+        "--password",
+        PASSWORD,
+        "--data-dir",
+        data,
+        cwd=tmp_path,
+    )
+    assert made.returncode == 0, made.stderr
+    rotated = estuary("keys", "rotate", "--data-dir", data, cwd=tmp_path)
+    assert rotated.returncode == 0, rotated.stderr
+    new_kid = rotated.stdout.split()[3].rstrip(":")
+    listed = estuary("keys", "list", "--data-dir", data, cwd=tmp_path)
+    statuses = dict(line.split()[:2] for line in listed.stdout.splitlines())
+    assert statuses == {new_kid: "next"}
+    retired = estuary("keys", "retire", "--data-dir", data, cwd=tmp_path)
+    assert retired.returncode == 2
+    assert "needs --kid" in retired.stderr
+
+
 def test_every_command_reads_the_same_data_folder(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ESTUARY_DATA_DIR", "/srv/estuary")
     parser = _parser()
