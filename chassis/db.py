@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from chassis.metrics import observe_pool
+from chassis.metrics import forget_pool, observe_pool
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 _HOLDS_WRITER = "estuary_holds_sqlite_writer"
@@ -127,6 +127,7 @@ class Database:
 
     async def dispose(self) -> None:
         """Closes every pooled connection."""
+        forget_pool(self)
         await self.engine.dispose()
         if self._quick_reads is not None:
             self._quick_reads.dispose()

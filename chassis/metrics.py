@@ -35,6 +35,12 @@ rpc_server_duration = _meter.create_histogram(
     description="Duration of gRPC calls served, by method and status code.",
     explicit_bucket_boundaries_advisory=RPC_BUCKETS_MS,
 )
+http_server_request_duration = _meter.create_histogram(
+    "http.server.request.duration",
+    unit="s",
+    description="Duration of HTTP requests served, by route template, method and status.",
+    explicit_bucket_boundaries_advisory=SECONDS_BUCKETS,
+)
 relay_published = _meter.create_counter(
     "estuary.relay.published",
     unit="{event}",
@@ -123,6 +129,18 @@ def observe_pool(name: str, owner: Any, pool: PoolSource, limit: int) -> None:
     lives."""
     with _sources_lock:
         _pools[owner] = _Pool(name, pool, limit)
+
+
+def forget_pool(owner: Any) -> None:
+    """Stops reporting `owner`'s pool (it was disposed)."""
+    with _sources_lock:
+        _pools.pop(owner, None)
+
+
+def forget_outbox(source: LagSource) -> None:
+    """Stops reporting a relay's outbox (its service stopped)."""
+    with _sources_lock:
+        _lag_sources.discard(source)
 
 
 def _live_pools() -> list[_Pool]:

@@ -1,8 +1,9 @@
 """The edge's per-request work, as plain ASGI for speed: request ids, who is calling, rate
-limits, the body limit and the access log."""
+limits, the body limit, the access log and the request duration metric."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Mapping
@@ -11,6 +12,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from chassis import metrics
 from chassis.auth.principal import Role
 from chassis.context import is_valid_request_id, new_request_id, request_id_var
 from chassis.errors import DomainError, http_status_for
@@ -36,6 +38,10 @@ CREDENTIAL_ROUTES = frozenset(
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("estuary.access")
+_request_duration = metrics.http_server_request_duration
+HTTP_METHODS = frozenset(
+    {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE"}
+)
 # Probes and scrapes: their access lines are DEBUG.
 QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
@@ -128,7 +134,7 @@ class EdgeMiddleware:
                     scope, receive, send_with_headers
                 )
         finally:
-            _log_access(scope, status, began)
+            _observe(scope, status, began)
             request_id_var.reset(token)
 
     async def _admit(
@@ -180,16 +186,20 @@ class EdgeMiddleware:
         return await self._counter.check(key, limit, HOUR, exact=False)
 
 
-def _log_access(scope: Scope, status: int, began: float) -> None:
-    """One access log line per request: INFO, or DEBUG for probes and scrapes (which come
-    every few seconds and say nothing about users)."""
+def _observe(scope: Scope, status: int, began: float) -> None:
+    """Records the request's duration (http.server.request.duration, by route template,
+    method and status) and writes its access log line: INFO, or DEBUG for probes and scrapes
+    (which come every few seconds and say nothing about users)."""
+    elapsed = time.perf_counter() - began
+    method = scope.get("method", "")
+    # The route's template (/api/v1/users/{user_id}), known once the router matched one;
+    # never the raw path, which would make a series per id.
+    route = getattr(scope.get("route"), "path", None)
+    _request_duration.record(elapsed, _http_attributes(method, route, status))
     level = logging.DEBUG if scope["path"] in QUIET_PATHS else logging.INFO
     if not access_log.isEnabledFor(level):
         return
-    elapsed_ms = (time.perf_counter() - began) * 1000
-    # The route's template (/api/v1/users/{user_id}), known once the router matched it.
-    route = getattr(scope.get("route"), "path", None)
-    method = scope.get("method", "")
+    elapsed_ms = elapsed * 1000
     access_log.log(
         level,
         "%s %s %d %.1f ms",
@@ -205,6 +215,20 @@ def _log_access(scope: Scope, status: int, began: float) -> None:
             "duration_ms": round(elapsed_ms, 2),
         },
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _http_attributes(method: str, route: str | None, status: int) -> dict[str, Any]:
+    """The attributes of one (method, route, status), built once."""
+    attributes: dict[str, Any] = {
+        "http.request.method": method if method in HTTP_METHODS else "_OTHER",
+        "http.response.status_code": status,
+    }
+    if route is not None:
+        attributes["http.route"] = route
+    if status >= 500:
+        attributes["error.type"] = str(status)
+    return attributes
 
 
 class BodyLimit:

@@ -347,19 +347,24 @@ class OutboxRelay:
         }
 
     async def watch_lag(self, interval: float = LAG_INTERVAL_SECONDS) -> None:
-        """Measures the backlog every interval until cancelled, for estuary.outbox.lag."""
+        """Measures the backlog every interval until cancelled, for estuary.outbox.lag; then
+        stops reporting it."""
         failing = False
-        while True:
-            try:
-                await self.measure_lag()
-                failing = False
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                if not failing:
-                    log.warning("outbox lag not measured; trying again", exc_info=True)
-                failing = True
-            await asyncio.sleep(interval)
+        try:
+            while True:
+                try:
+                    await self.measure_lag()
+                    failing = False
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    if not failing:
+                        log.warning("outbox lag not measured; trying again", exc_info=True)
+                    failing = True
+                await asyncio.sleep(interval)
+        finally:
+            # Stopped: what it last measured is no longer news.
+            metrics.forget_outbox(self)
 
 
 def _publish_span(event: OutgoingEvent) -> tuple[Span | None, OutgoingEvent]:

@@ -9,6 +9,7 @@ of its own (a unique service or queue name) or as a difference before and after.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import urllib.request
 from collections.abc import AsyncIterator
@@ -192,6 +193,15 @@ async def test_unroutable_events_are_warned_once_per_type_counted_and_their_lag_
     assert value(text, "estuary_outbox_lag_seconds", service=service, event_type="nobody.either")
     assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 2
 
+    # The service's periodic measure keeps it current; once stopped, it reports nothing.
+    await emit(bus.database, clock, NOBODY_LISTENS, 1)
+    watching = asyncio.create_task(relay.watch_lag(interval=0.01))
+    await _wait_until(lambda: _async(value(scrape(), "estuary_outbox_pending", **lag) == 1))
+    watching.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watching
+    assert series(scrape(), "estuary_outbox_lag_seconds", service=service) == []
+
 
 async def test_consumer_counters_and_dead_letters(bus):
     clock = FrozenClock()
@@ -259,6 +269,10 @@ async def _first_outbox_event(database: Database) -> OutgoingEvent:
     )
 
 
+async def _async(result: bool) -> bool:
+    return result
+
+
 async def _wait_until(condition, timeout: float = 20.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not await condition():
@@ -287,6 +301,7 @@ async def test_pool_use_is_read_at_each_scrape(empty_database_url):
     assert value(text, "db_client_connections_usage", pool_name=name, state="used") == 0
     assert value(text, "db_client_connections_usage", pool_name=name, state="idle") == 2
     await database.dispose()
+    assert series(scrape(), "db_client_connections_max", pool_name=name) == []
 
 
 # A service's own endpoint --------------------------------------------------------------------
