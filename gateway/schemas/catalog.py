@@ -1,8 +1,9 @@
 """Bodies of the catalog routes: practitioners, locations, categories and services.
 
-Enum names are read from the proto descriptors (the sort orders from catalog's own mapping,
-as REST spells them differently from the proto); every bound is catalog's own rule
+Enum names are read from the proto descriptors (the sort orders matched to the domain's by
+name, as REST spells them differently); every bound is catalog's own rule
 (services/catalog/domain/bounds.py), so the OpenAPI document states what the service enforces.
+The gateway loads only those two pure modules of catalog's domain, no handler or SQL.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from fastapi import Query
 from pydantic import BaseModel, Field
 
-from chassis.wire import ProtoNames, instant, timestamp
+from chassis.wire import ProtoEnum, ProtoNames, instant, timestamp
 from estuary.catalog.v1 import catalog_pb2 as pb
 from estuary.payments.v1 import events_pb2 as payments_pb
 from estuary.type.v1 import money_pb2
@@ -21,13 +22,14 @@ from gateway.schemas.common import DEFAULT_LIMIT, Cursor, Int32, Int64, Limit, S
 from services.catalog.domain import bounds as rules
 from services.catalog.domain.bounds import Bounds
 from services.catalog.domain.discovery import SortOrder
-from services.catalog.wire import SORT_ORDERS
 
 SERVICE_KINDS = ProtoNames(pb.ServiceKind)
 LOCATION_KINDS = ProtoNames(pb.LocationKind)
 PRACTITIONER_STATUSES = ProtoNames(pb.PractitionerStatus)
 SERVICE_STATUSES = ProtoNames(pb.ServiceStatus)
 TIERS = ProtoNames(payments_pb.PlatformTier)
+# REST spells sort orders as the domain's values (price_asc), not the proto's PRICE_ASCENDING.
+SORT_ORDERS = ProtoEnum(pb.SortOrder, SortOrder, by_member_name=True)
 
 if TYPE_CHECKING:
     KindName = str

@@ -4,6 +4,8 @@ enforces, so a client learns a rule in one round."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -291,3 +293,21 @@ def test_the_edge_and_the_domain_agree_on_a_dated_sessions_duration():
     for minutes in (4, 5, 720, 721):
         body = {"start_time": start, "duration_minutes": minutes}
         assert _edge_accepts(rest.SessionBody, body) == (minutes in domain.DURATION_MINUTES)
+
+
+def test_the_gateway_reads_the_rules_bounds_without_loading_handlers_or_sql():
+    probe = (
+        "import sys, gateway.schemas.catalog; "
+        "print(sorted(m for m in sys.modules if m.startswith(('sqlalchemy', 'services.'))))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert loaded.stdout.strip() == str(
+        [
+            "services.catalog",
+            "services.catalog.domain",
+            "services.catalog.domain.bounds",
+            "services.catalog.domain.discovery",
+        ]
+    )
