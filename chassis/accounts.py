@@ -26,12 +26,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chassis.auth.principal import AccountStatus
+from chassis.auth.principal import AccountStatus, refuse_inactive_account
 from chassis.bus.consumer import Subscription
 from chassis.bus.envelope import EventType, ReceivedEvent
 from chassis.clock import Clock
 from chassis.db import Database, as_utc
-from chassis.errors import PermissionDenied
 from chassis.tables import account_statuses
 from chassis.uow import UnitOfWork
 from estuary.identity.v1 import events_pb2 as identity_events
@@ -112,11 +111,7 @@ class AccountStatuses:
 
     def refuse_if_inactive(self, user_id: str) -> None:
         """Raises PermissionDenied for a suspended or deleted account."""
-        status = self._inactive.get(user_id)
-        if status is AccountStatus.SUSPENDED:
-            raise PermissionDenied("this account is suspended", reason="ACCOUNT_SUSPENDED")
-        if status is AccountStatus.DELETED:
-            raise PermissionDenied("this account was deleted", reason="ACCOUNT_DELETED")
+        refuse_inactive_account(self._inactive.get(user_id, AccountStatus.ACTIVE))
 
     def note(self, user_id: str, status: AccountStatus) -> None:
         """A change this process just committed: effective here at once."""

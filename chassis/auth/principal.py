@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from chassis.errors import PermissionDenied
+
 
 class Role(StrEnum):
     """A user's role on the platform, as carried in access tokens."""
@@ -25,6 +27,14 @@ class AccountStatus(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
     DELETED = "deleted"
+
+
+def refuse_inactive_account(status: AccountStatus) -> None:
+    """A suspended or deleted account may not change anything: PermissionDenied (403)."""
+    if status is AccountStatus.SUSPENDED:
+        raise PermissionDenied("this account is suspended", reason="ACCOUNT_SUSPENDED")
+    if status is AccountStatus.DELETED:
+        raise PermissionDenied("this account was deleted", reason="ACCOUNT_DELETED")
 
 
 class TokenType(StrEnum):

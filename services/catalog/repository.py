@@ -76,8 +76,8 @@ class Practitioners:
         found = await self._load(practitioners.c.id == practitioner_id, lock=lock)
         return found[0] if found else None
 
-    async def get_by_user(self, user_id: str) -> Practitioner | None:
-        found = await self._load(practitioners.c.user_id == user_id)
+    async def get_by_user(self, user_id: str, *, lock: bool = False) -> Practitioner | None:
+        found = await self._load(practitioners.c.user_id == user_id, lock=lock)
         return found[0] if found else None
 
     async def get_many(self, ids: Sequence[str]) -> list[Practitioner]:

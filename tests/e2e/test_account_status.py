@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import pytest
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
@@ -427,15 +426,6 @@ async def test_a_suspended_staff_members_token_is_refused_on_staff_routes(stack:
         assert still.json()["status"] == "active"
 
 
-ERASURE_RACE = (
-    "catalog checks the account's status only at the gRPC door (an in-memory view updated "
-    "after the consumer commits), never inside the write's own transaction: a location add or "
-    "a service create that passed the door just before catalog applied user.deleted commits "
-    "after the erasure, so the deleted practitioner keeps that address and an active service"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=ERASURE_RACE)
 async def test_writes_let_in_just_before_the_deletion_is_known_do_not_survive_the_erasure(
     stack: Stack,
 ):

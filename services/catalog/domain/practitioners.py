@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from chassis.auth.principal import AccountStatus, Principal
+from chassis.auth.principal import AccountStatus, Principal, refuse_inactive_account
 from chassis.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -188,6 +188,12 @@ class Practitioner:
 
     def active_location(self, location_id: str) -> Location | None:
         return next((p for p in self.active_locations if p.id == location_id), None)
+
+    def check_owner_may_act(self) -> None:
+        """The owner's own changes need their account active. Checked on the row locked in
+        the change's transaction, so a change let in at the door just before the account was
+        deleted either lands before the erasure (which then takes it too) or is refused."""
+        refuse_inactive_account(self.account_status)
 
     def may_be_managed_by(self, principal: Principal | None) -> bool:
         """Only the practitioner themselves and staff manage a profile and its services."""

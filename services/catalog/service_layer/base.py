@@ -56,13 +56,19 @@ class Handlers:
         )
 
 
-async def own_practitioner(uow: CatalogUnitOfWork, principal: Principal) -> Practitioner:
-    """The caller's practitioner profile."""
-    practitioner = await uow.practitioners.get_by_user(principal.user_id)
+async def own_practitioner(
+    uow: CatalogUnitOfWork, principal: Principal, *, changing: bool = False
+) -> Practitioner:
+    """The caller's practitioner profile. To change it (or what hangs on it), `changing`
+    locks its row for the transaction and refuses a suspended or deleted owner: the account
+    status consumer takes the same lock, so no change slips past an erasure."""
+    practitioner = await uow.practitioners.get_by_user(principal.user_id, lock=changing)
     if practitioner is None:
         raise NotFound(
             "you have no practitioner profile; apply first", reason="NO_PRACTITIONER_PROFILE"
         )
+    if changing:
+        practitioner.check_owner_may_act()
     return practitioner
 
 
@@ -96,10 +102,12 @@ async def managed_service(
     service = await uow.services.get(service_id) if is_uuid(service_id) else None
     if service is None:
         raise NotFound("no such service")
-    practitioner = await uow.practitioners.get(service.practitioner_id)
+    practitioner = await uow.practitioners.get(service.practitioner_id, lock=True)
     assert practitioner is not None
     if not practitioner.may_be_managed_by(principal):
         raise PermissionDenied("only the service's practitioner or staff can change it")
+    if principal.user_id == practitioner.user_id:
+        practitioner.check_owner_may_act()
     return service, practitioner
 
 

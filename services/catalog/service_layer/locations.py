@@ -25,7 +25,7 @@ class LocationHandlers(Handlers):
         idempotent = IdempotentRequest.of("CreateLocation", principal, request_id, repr(place))
         async with self._uow() as uow:
             earlier = await uow.claim(idempotent)
-            practitioner = await own_practitioner(uow, principal)
+            practitioner = await own_practitioner(uow, principal, changing=True)
             if earlier is not None:
                 found = next((p for p in practitioner.locations if p.id == earlier), None)
                 if found is None:
@@ -42,7 +42,7 @@ class LocationHandlers(Handlers):
     ) -> Location:
         """Changes an address or its coordinates (services there move with it)."""
         async with self._uow() as uow:
-            practitioner = await own_practitioner(uow, principal)
+            practitioner = await own_practitioner(uow, principal, changing=True)
             place = practitioner.update_location(location_id, paths, values)
             await uow.practitioners.save_location(place)
             await uow.commit()
@@ -51,7 +51,7 @@ class LocationHandlers(Handlers):
     async def delete_location(self, principal: Principal, location_id: str) -> None:
         """Removes a place no active service takes place at."""
         async with self._uow() as uow:
-            practitioner = await own_practitioner(uow, principal)
+            practitioner = await own_practitioner(uow, principal, changing=True)
             in_use = await uow.practitioners.location_in_use(location_id)
             place = practitioner.remove_location(location_id, self._clock.now(), in_use=in_use)
             await uow.practitioners.save_location(place)

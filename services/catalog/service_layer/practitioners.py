@@ -83,7 +83,7 @@ class PractitionerHandlers(Handlers):
         """Changes the caller's own profile fields (name: practitioners/me, their own id, or
         empty); another practitioner's profile is refused, never silently swapped for it."""
         async with self._uow() as uow:
-            practitioner = await own_practitioner(uow, principal)
+            practitioner = await own_practitioner(uow, principal, changing=True)
             if name not in ("", "practitioners/me", f"practitioners/{practitioner.id}"):
                 raise PermissionDenied(
                     "you can change only your own practitioner profile",
@@ -228,8 +228,10 @@ async def apply_tier(
 
 async def follow_account(uow: CatalogUnitOfWork, user_id: str, status: AccountStatus) -> None:
     """The owner's account changed (the consumer's unit of work): a suspended practitioner
-    leaves discovery until reactivated; a deleted one is erased and their services archived."""
-    practitioner = await uow.practitioners.get_by_user(user_id)
+    leaves discovery until reactivated; a deleted one is erased and their services archived.
+    The profile's row is locked first: the owner's changes take the same lock, so each one
+    either lands before the erasure (and is erased with the rest) or sees the account gone."""
+    practitioner = await uow.practitioners.get_by_user(user_id, lock=True)
     if practitioner is None:
         return
     now = uow.clock.now()

@@ -39,9 +39,11 @@ class ServiceHandlers(Handlers):
             if found is None:
                 raise not_a_seller()
             found.check_may_sell()
-            # Locked: a practitioner's creations run one at a time, so the tier limit holds.
+            # Locked: a practitioner's creations run one at a time, so the tier limit holds,
+            # and none slips past the erasure of a deleted account (see follow_account).
             practitioner = await uow.practitioners.get(found.id, lock=True)
             assert practitioner is not None
+            practitioner.check_owner_may_act()
             context = await self._service_context(uow, draft, practitioner)
             service, published = Service.publish(draft, new_id(), context)
             practitioner.check_service_limit(
