@@ -31,6 +31,7 @@ from chassis.bus.transport import Transport, Unroutable
 from chassis.clock import Clock
 from chassis.db import Database
 from chassis.tables import outbox
+from chassis.telemetry import trace_on
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer(__name__)
@@ -196,6 +197,8 @@ class OutboxRelay:
     async def _publish(self, pending: list[_Pending]) -> list[BaseException | None]:
         """Publishes, each event in a span continuing the trace of the call that emitted it;
         the event then carries that span's context, so its consumers continue from here."""
+        if not trace_on():
+            return await self._transport.publish([item.event for item in pending])
         spans: list[Span | None] = []
         events: list[OutgoingEvent] = []
         for item in pending:
