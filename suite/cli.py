@@ -19,7 +19,6 @@ from chassis.bus.embedded import IN_MEMORY, EmbeddedBroker
 from chassis.errors import DomainError, InvalidArgument
 from chassis.logging import configure_logging
 from chassis.metrics import serve_metrics
-from chassis.metrics import serve_metrics
 from chassis.migrations import SchemaOutOfDate, require_current_schema, upgrade
 from chassis.runtime import make_transport
 from chassis.service import CommandLine, Offline, ServiceDeclaration
@@ -109,7 +108,6 @@ Estuary is up (embedded: SQLite, in-process bus) in {elapsed:.1f} s.
   Gateway     {suite.gateway_url}
   API docs    {suite.gateway_url}/docs   (OpenAPI: {suite.gateway_url}/openapi.json)
   Health      {suite.gateway_url}/readyz
-  Metrics     {suite.gateway_url}/metrics   (Prometheus text, the whole process)
   Metrics     {suite.gateway_url}/metrics   (Prometheus text, the whole process)
   gRPC services (reflection on):
 {grpc_lines}

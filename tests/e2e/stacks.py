@@ -315,7 +315,6 @@ class ProductionStack(Stack):
                 "ESTUARY_BUS_QUEUE_PREFIX": self.queue_prefix,
                 "ESTUARY_GRPC_PORT": str(self.grpc_ports[service]),
                 "ESTUARY_METRICS_PORT": str(self.metrics_ports[service]),
-                "ESTUARY_METRICS_PORT": str(self.metrics_ports[service]),
                 "ESTUARY_HTTP_PORT": str(self.http_port),
                 "ESTUARY_REDIS_URL": self.redis_url,
                 "ESTUARY_SERVICE_CREDENTIALS": json.dumps({TEST_CLIENT: self.service_secret}),
