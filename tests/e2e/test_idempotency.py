@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import httpx
-import pytest
 
 from tests.e2e.accounts import (
     PASSWORD,
