@@ -30,6 +30,7 @@ from chassis.errors import AlreadyExists, DomainError, FailedPrecondition, Field
 from chassis.idempotency import IdempotentRequest
 from chassis.ids import new_id
 from chassis.tables import outbox
+from estuary.chassis.v1.events_pb2 import StaffActionRecorded
 
 if TYPE_CHECKING:
     from chassis.accounts import AccountStatuses
@@ -181,14 +182,12 @@ class UnitOfWork:
         Every service but identity sends it to identity's log as an event; identity, which
         keeps the log, overrides this to write it in place.
         """
-        self.emit(
-            STAFF_ACTION_RECORDED,
-            action.to_proto(
-                service=self.service,
-                request_id=current_request_id() or "",
-                time=self.clock.now(),
-            ),
-            subject=action.target,
+        self.emit(STAFF_ACTION_RECORDED, self.staff_action_message(action), subject=action.target)
+
+    def staff_action_message(self, action: StaffAction) -> StaffActionRecorded:
+        """A staff action as its message: this service's, this request's, now."""
+        return action.to_proto(
+            service=self.service, request_id=current_request_id() or "", time=self.clock.now()
         )
 
     async def commit(self) -> None:

@@ -6,10 +6,9 @@ from chassis.audit import STAFF_ACTION_RECORDED
 from chassis.auth.principal import Role
 from chassis.bus.consumer import Subscription
 from chassis.bus.envelope import EventType, ReceivedEvent
-from chassis.wire import from_struct, optional_instant
 from estuary.catalog.v1 import events_pb2 as catalog_events
 from estuary.chassis.v1 import events_pb2 as chassis_events
-from services.identity.domain.audit import AuditEntry
+from services.identity.events import staff_action_entry
 from services.identity.service_layer.administration import grant_role
 from services.identity.uow import IdentityUnitOfWork
 
@@ -27,24 +26,9 @@ async def file_staff_action(
     uow: IdentityUnitOfWork, event: ReceivedEvent[chassis_events.StaffActionRecorded]
 ) -> None:
     """Another service's staff action: into the one audit log (the event id is its id)."""
-    action = event.message
-    await uow.audit_log.record(
-        AuditEntry(
-            id=event.id,
-            # The CloudEvents source says which service emitted it: "/estuary/<service>".
-            service=event.source.rsplit("/", 1)[-1],
-            actor_id=action.actor_id,
-            action=action.action,
-            target=action.target,
-            target_user_id=action.target_user_id,
-            before=from_struct(action.before),
-            after=from_struct(action.after),
-            reason=action.reason,
-            request_id=action.request_id,
-            created_at=optional_instant(action.record_time, action.HasField("record_time"))
-            or event.time,
-        )
-    )
+    # The CloudEvents source says which service emitted it: "/estuary/<service>".
+    service = event.source.rsplit("/", 1)[-1]
+    await uow.audit_log.record(staff_action_entry(event.id, service, event.message, event.time))
 
 
 SUBSCRIPTIONS = (

@@ -3,13 +3,16 @@ message each domain event is published as."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from google.protobuf.message import Message
 
 from chassis.bus.envelope import EventType
-from chassis.wire import timestamp
+from chassis.wire import from_struct, optional_instant, timestamp
+from estuary.chassis.v1 import events_pb2 as chassis_events
 from estuary.identity.v1 import events_pb2
+from services.identity.domain.audit import AuditEntry
 from services.identity.domain.events import (
     UserDeleted,
     UserEmailVerified,
@@ -76,3 +79,27 @@ def _message(event: UserEvent) -> Message:
         case UserDeleted():
             return events_pb2.UserDeleted(user_id=event.user_id)
     raise TypeError(f"identity publishes no {event!r}")
+
+
+def staff_action_entry(
+    entry_id: str,
+    service: str,
+    action: chassis_events.StaffActionRecorded,
+    received_at: datetime,
+) -> AuditEntry:
+    """A staff action, from any service, as the audit log files it (at the time it was
+    taken, or when it arrived if the message does not say)."""
+    return AuditEntry(
+        id=entry_id,
+        service=service,
+        actor_id=action.actor_id,
+        action=action.action,
+        target=action.target,
+        target_user_id=action.target_user_id,
+        before=from_struct(action.before),
+        after=from_struct(action.after),
+        reason=action.reason,
+        request_id=action.request_id,
+        created_at=optional_instant(action.record_time, action.HasField("record_time"))
+        or received_at,
+    )

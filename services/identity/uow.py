@@ -8,14 +8,12 @@ from google.protobuf.message import Message
 
 from chassis.audit import StaffAction
 from chassis.bus.envelope import EventType
-from chassis.context import current_request_id
 from chassis.db import ConstraintViolation
 from chassis.errors import AlreadyExists, FieldViolation
 from chassis.ids import new_id
 from chassis.uow import UnitOfWork
-from services.identity.events import event_message
+from services.identity.events import event_message, staff_action_entry
 from services.identity.repository import (
-    AuditEntry,
     AuditLog,
     OneTimeTokens,
     Sessions,
@@ -58,17 +56,7 @@ class IdentityUnitOfWork(UnitOfWork):
     async def record_staff_action(self, action: StaffAction) -> None:
         """Identity keeps the audit log: its own staff actions are filed in place."""
         await self.audit_log.record(
-            AuditEntry(
-                id=new_id(),
-                service=self.service,
-                actor_id=action.actor.user_id,
-                action=action.action,
-                target=action.target,
-                target_user_id=action.target_user_id,
-                before=dict(action.before),
-                after=dict(action.after),
-                reason=action.reason,
-                request_id=current_request_id() or "",
-                created_at=self.clock.now(),
+            staff_action_entry(
+                new_id(), self.service, self.staff_action_message(action), self.clock.now()
             )
         )
