@@ -205,6 +205,9 @@ def test_each_service_listens_on_its_default_port_on_every_interface(
 ) -> None:
     assert environment(CONTAINERS[entry.name]).get("ESTUARY_GRPC_HOST") == "0.0.0.0"
     assert grpc_port(entry) == entry.grpc_port
+    # Prometheus text on its own port, reachable on the compose network.
+    metrics = environment(CONTAINERS[entry.name]).get("ESTUARY_METRICS_PORT")
+    assert metrics is not None and int(metrics) not in (0, entry.grpc_port)
 
 
 def test_the_gateway_listens_on_its_published_port_on_every_interface() -> None:

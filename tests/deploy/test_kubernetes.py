@@ -240,6 +240,20 @@ def test_each_service_listens_on_its_declared_port_on_every_interface(
 
 
 @pytest.mark.parametrize("entry", services_params())
+def test_each_service_serves_its_metrics_on_the_port_it_announces_for_scraping(
+    base: Rendered, entry: ServiceDeclaration
+) -> None:
+    workload = base.get("Deployment", entry.name)
+    running = server(workload)
+    port = int(base.environment(running)["ESTUARY_METRICS_PORT"])
+    assert port_named(running.get("ports", []), "metrics", "containerPort") == port
+    annotations = workload["spec"]["template"]["metadata"].get("annotations", {})
+    assert annotations.get("prometheus.io/scrape") == "true"
+    assert annotations.get("prometheus.io/port") == str(port)
+    assert port != entry.grpc_port
+
+
+@pytest.mark.parametrize("entry", services_params())
 def test_each_service_is_reached_on_its_grpc_port_at_every_replica(
     base: Rendered, entry: ServiceDeclaration
 ) -> None:
@@ -448,9 +462,14 @@ def test_production_config_references_resolve(production: Rendered) -> None:
 def test_production_admits_only_the_suite_to_the_services(production: Rendered) -> None:
     policy = production.get("NetworkPolicy", "estuary-services")
     guarded = policy["spec"]["podSelector"]["matchLabels"].items()
-    (rule,) = policy["spec"]["ingress"]
-    (source,) = rule["from"]
+    suite_rule, scrape_rule = policy["spec"]["ingress"]
+    (source,) = suite_rule["from"]
     admitted = source["podSelector"]["matchLabels"].items()
+    # Outside the suite, only a namespace the operator marks for Prometheus, and only the
+    # metrics port.
+    (scraper,) = scrape_rule["from"]
+    assert set(scraper) == {"namespaceSelector"}
+    assert scrape_rule["ports"] == [{"port": "metrics"}]
     pods = {name: pod_labels(d).items() for name, d in production.of("Deployment").items()}
     for entry in SERVICES:
         assert guarded <= pods[entry.name], f"the policy does not guard {entry.name}"
