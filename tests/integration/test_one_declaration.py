@@ -234,7 +234,10 @@ def test_the_toy_comes_out_of_the_rendered_kubernetes_manifests(
     pod = found["Deployment", "toyshop"]["spec"]["template"]["spec"]
     assert pod["initContainers"][0]["args"] == ["migrate", "toyshop"]
     assert pod["containers"][0]["args"] == ["serve", "toyshop"]
-    assert pod["containers"][0]["ports"] == [{"name": "grpc", "containerPort": TOY_PORT}]
+    assert pod["containers"][0]["ports"] == [
+        {"name": "grpc", "containerPort": TOY_PORT},
+        {"name": "metrics", "containerPort": manifests.METRICS_PORT},
+    ]
     env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
     assert env["ESTUARY_IDENTITY_ADDRESS"] == "identity:50051"
     service_ports = found["Service", "toyshop"]["spec"]["ports"]
