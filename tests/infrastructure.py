@@ -1,7 +1,9 @@
 """The real servers the production-shape tests use: PostgreSQL, RabbitMQ and Redis.
 
-Under CI=true a missing server fails the test loudly; elsewhere the test is skipped with
-the reason shown. Each test gets its own database, exchange or key prefix, and drops it.
+Each is found where its test URL says (ESTUARY_TEST_POSTGRES, ESTUARY_TEST_RABBITMQ,
+ESTUARY_TEST_REDIS; the local servers by default), and probed there. Under CI=true a
+missing server fails the test loudly; elsewhere the test is skipped with the reason shown.
+Each test gets its own database, exchange or key prefix, and drops it.
 """
 
 from __future__ import annotations
@@ -11,9 +13,14 @@ import secrets
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import NoReturn
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
+import sqlalchemy as sa
+from psycopg.conninfo import conninfo_to_dict
 
 POSTGRES_ADMIN_DSN = os.environ.get(
     "ESTUARY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -22,6 +29,21 @@ RABBITMQ_URL = os.environ.get("ESTUARY_TEST_RABBITMQ", "amqp://guest:guest@127.0
 REDIS_URL = os.environ.get("ESTUARY_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+DEFAULT_PORTS = {"amqp": 5672, "amqps": 5671, "redis": 6379, "rediss": 6379}
+
+
+def unavailable(message: str) -> NoReturn:
+    """Fails (in CI) or skips (elsewhere) a test whose server is missing."""
+    if IN_CI:
+        pytest.fail(f"{message}; CI requires it (start it, see README)", pytrace=False)
+    pytest.skip(f"{message}; set CI=true to make this a failure")
+
+
+def address(url: str) -> tuple[str, int]:
+    """The host and port a server URL (amqp://, redis://) points at."""
+    parts = urlsplit(url)
+    return parts.hostname or "localhost", parts.port or DEFAULT_PORTS.get(parts.scheme, 0)
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -32,14 +54,16 @@ def _reachable(host: str, port: int) -> bool:
         return False
 
 
-def require(server: str, host: str, port: int) -> None:
-    """Fails (in CI) or skips (elsewhere) when a server is not listening."""
-    if _reachable(host, port):
-        return
-    message = f"{server} is not reachable on {host}:{port}"
-    if IN_CI:
-        pytest.fail(f"{message}; CI requires it (start it, see README)", pytrace=False)
-    pytest.skip(f"{message}; set CI=true to make this a failure")
+def require(server: str, url: str) -> str:
+    """The server's URL, once something listens where it points; else fail or skip."""
+    if url.startswith("unix://"):
+        if Path(urlsplit(url).path).exists():
+            return url
+        unavailable(f"{server} has no socket at {urlsplit(url).path}")
+    host, port = address(url)
+    if not _reachable(host, port):
+        unavailable(f"{server} is not reachable on {host}:{port} (from its test URL)")
+    return url
 
 
 def unique(prefix: str) -> str:
@@ -47,25 +71,51 @@ def unique(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(4)}"
 
 
+def database_url(name: str, admin_dsn: str = POSTGRES_ADMIN_DSN) -> str:
+    """The SQLAlchemy URL of database `name` on the server (and as the user) of the admin
+    DSN, which may be a URL or key=value pairs."""
+    params = conninfo_to_dict(admin_dsn)
+    host = str(params.get("host") or "") or None
+    query = {}
+    if host and host.startswith("/"):  # a Unix socket's folder
+        host, query = None, {"host": str(params["host"])}
+    port = params.get("port")
+    return sa.engine.URL.create(
+        "postgresql+psycopg",
+        username=str(params["user"]) if params.get("user") else None,
+        password=str(params["password"]) if params.get("password") else None,
+        host=host,
+        port=int(port) if port else None,
+        database=name,
+        query=query,
+    ).render_as_string(hide_password=False)
+
+
+def _admin_connection() -> psycopg.Connection:
+    try:
+        return psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True, connect_timeout=2)
+    except psycopg.OperationalError as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
+        unavailable(f"PostgreSQL is not reachable at its test DSN ({reason})")
+
+
 @contextmanager
 def postgres_database() -> Iterator[str]:
-    """A fresh PostgreSQL database for one test; dropped afterwards."""
-    require("PostgreSQL", "127.0.0.1", 5432)
+    """A fresh PostgreSQL database for one test, on the server of ESTUARY_TEST_POSTGRES;
+    dropped afterwards."""
     name = unique("estuary_test")
-    with psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True) as admin:
+    with _admin_connection() as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+        yield database_url(name)
     finally:
-        with psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True) as admin:
+        with _admin_connection() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def require_rabbitmq() -> str:
-    require("RabbitMQ", "127.0.0.1", 5672)
-    return RABBITMQ_URL
+    return require("RabbitMQ", RABBITMQ_URL)
 
 
 def require_redis() -> str:
-    require("Redis", "127.0.0.1", 6379)
-    return REDIS_URL
+    return require("Redis", REDIS_URL)

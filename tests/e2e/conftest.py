@@ -11,7 +11,7 @@ import pytest
 
 from chassis.bus.rabbitmq import DEAD_SUFFIX, dead_letter_exchange
 from suite.registry import SERVICES
-from tests.e2e.stacks import ProductionStack, Stack, start_embedded
+from tests.e2e.stacks import EventTap, ProductionStack, Stack, start_embedded
 from tests.infrastructure import postgres_database, require_rabbitmq, require_redis
 
 
@@ -59,3 +59,14 @@ async def stack(request, tmp_path) -> AsyncIterator[Stack]:
         yield embedded
     finally:
         await embedded.suite.stop()
+
+
+@pytest.fixture
+async def tap(stack: Stack) -> AsyncIterator[EventTap]:
+    """The events the stack publishes from the start of the test on; closed however the
+    test ends, so a failing test leaves no connection behind to fail a later one."""
+    opened = await stack.tap()
+    try:
+        yield opened
+    finally:
+        await opened.close()

@@ -27,6 +27,7 @@ import aio_pika
 import grpc
 import httpx
 import psycopg
+import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
@@ -36,6 +37,7 @@ from chassis.bus.embedded import EmbeddedBroker, EmbeddedTransport
 from chassis.bus.envelope import OutgoingEvent, ReceivedEvent, decode_event
 from chassis.bus.rabbitmq import RabbitTransport
 from chassis.bus.transport import Delivery
+from chassis.tables import inbox
 from suite.embedded import EmbeddedSuite
 from suite.registry import SERVICES
 
@@ -138,12 +140,16 @@ class RabbitTap(EventTap):
 
     async def open(self) -> RabbitTap:
         self._connection = await aio_pika.connect(self._url)
-        channel = await self._connection.channel()
-        exchange = await channel.declare_exchange(
-            self._exchange, aio_pika.ExchangeType.TOPIC, durable=True
-        )
-        self._queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-        await self._queue.bind(exchange, "#")
+        try:
+            channel = await self._connection.channel()
+            exchange = await channel.declare_exchange(
+                self._exchange, aio_pika.ExchangeType.TOPIC, durable=True
+            )
+            self._queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+            await self._queue.bind(exchange, "#")
+        except BaseException:
+            await self._connection.close()
+            raise
         return self
 
     async def _pull(self) -> ReceivedEvent[Any] | None:
@@ -178,6 +184,11 @@ class Stack(ABC):
 
     @abstractmethod
     async def signing_key(self) -> SigningKey: ...
+
+    @abstractmethod
+    async def consumed(self, service: str, event_id: str) -> bool:
+        """Whether a service's consumer has taken an event in (its inbox row committed, with
+        the effect, or with nothing when the handler judged the event stale)."""
 
     service_secret: str = ""
 
@@ -233,6 +244,14 @@ class EmbeddedStack(Stack):
 
     async def signing_key(self) -> SigningKey:
         return await self.suite.services["identity"].keyring.signing_key()
+
+    async def consumed(self, service: str, event_id: str) -> bool:
+        database = self.suite.services[service].runtime.database
+        async with database.engine.connect() as connection:
+            found = await connection.execute(
+                sa.select(inbox.c.event_id).where(inbox.c.event_id == event_id)
+            )
+            return found.first() is not None
 
 
 async def start_embedded(
@@ -407,3 +426,9 @@ class ProductionStack(Stack):
         private = load_pem_private_key(pem.encode(), password=None)
         assert isinstance(private, Ed25519PrivateKey)
         return SigningKey(kid, private)
+
+    async def consumed(self, service: str, event_id: str) -> bool:
+        dsn = self.database_urls[service].replace("postgresql+psycopg://", "postgresql://")
+        async with await psycopg.AsyncConnection.connect(dsn) as connection:
+            found = await connection.execute("SELECT 1 FROM inbox WHERE event_id = %s", (event_id,))
+            return await found.fetchone() is not None

@@ -29,7 +29,7 @@ from tests.e2e.accounts import (
     sign_in_admin,
     sign_up,
 )
-from tests.e2e.stacks import Stack
+from tests.e2e.stacks import EventTap, Stack
 from tests.e2e.test_catalog_journey import APPLICATION, session_body
 from tests.e2e.test_catalog_manage import category
 
@@ -319,9 +319,9 @@ async def test_a_suspended_users_token_is_refused_on_every_write_and_their_listi
 
 async def test_a_deleted_practitioner_is_anonymised_their_services_archived_and_writes_refused(
     stack: Stack,
+    tap: EventTap,
 ):
     tag = "".join(secrets.choice("bcdfghjklmnpqrstvwxz") for _ in range(8))
-    tap = await stack.tap()
     async with stack.client() as client:
         admin = await sign_in_admin(stack, client)
         pat, profile = await open_practice(client, admin, display_name=f"Pat {tag}")
@@ -385,7 +385,6 @@ async def test_a_deleted_practitioner_is_anonymised_their_services_archived_and_
             assert (await client.get(f"/api/v1/services/{service_id}")).status_code == 404
         assert (await client.get(f"/api/v1/practitioners/{profile['id']}")).status_code == 404
         assert (await client.get("/api/v1/services", params={"q": tag})).json()["total"] == 0
-    await tap.close()
 
 
 async def test_a_suspended_staff_members_token_is_refused_on_staff_routes(stack: Stack):

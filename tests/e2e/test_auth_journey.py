@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from tests.e2e.stacks import Stack
+from tests.e2e.stacks import EventTap, Stack
 
 PASSWORD = "river-stone-42-lantern"
 
@@ -28,8 +28,7 @@ async def login(client, address: str, password: str = PASSWORD):
     return await client.post("/api/v1/auth/login", json={"email": address, "password": password})
 
 
-async def test_register_verify_login_profile_refresh_logout(stack: Stack):
-    tap = await stack.tap()
+async def test_register_verify_login_profile_refresh_logout(stack: Stack, tap: EventTap):
     address = email()
     async with stack.client() as client:
         created = await register(client, address)
@@ -77,7 +76,6 @@ async def test_register_verify_login_profile_refresh_logout(stack: Stack):
             "/api/v1/auth/token/refresh", json={"refresh_token": new["refresh_token"]}
         )
         assert dead.status_code == 401
-    await tap.close()
 
 
 async def test_email_is_unique_case_insensitively_and_bad_input_names_the_field(stack: Stack):
@@ -136,8 +134,9 @@ async def test_reusing_a_rotated_refresh_token_revokes_the_whole_family(stack: S
         assert still_fine.status_code == 200
 
 
-async def test_password_reset_answers_the_same_and_revokes_every_session(stack: Stack):
-    tap = await stack.tap()
+async def test_password_reset_answers_the_same_and_revokes_every_session(
+    stack: Stack, tap: EventTap
+):
     address = email()
     async with stack.client() as client:
         user = (await register(client, address)).json()
@@ -164,7 +163,6 @@ async def test_password_reset_answers_the_same_and_revokes_every_session(stack: 
             json={"token": event.message.reset_token, "new_password": "yet-another-password-8"},
         )
         assert reused.status_code == 400
-    await tap.close()
 
 
 async def test_change_password_needs_the_current_one_and_ends_other_sessions(stack: Stack):
@@ -223,8 +221,7 @@ async def test_profile_refuses_protected_fields_and_changes_nothing(stack: Stack
         assert after == before
 
 
-async def test_deleting_the_account_erases_it_and_emits_user_deleted(stack: Stack):
-    tap = await stack.tap()
+async def test_deleting_the_account_erases_it_and_emits_user_deleted(stack: Stack, tap: EventTap):
     address = email()
     async with stack.client() as client:
         user = (await register(client, address)).json()
@@ -239,7 +236,6 @@ async def test_deleting_the_account_erases_it_and_emits_user_deleted(stack: Stac
             )
         ).status_code == 401
         assert (await register(client, address)).status_code == 201
-    await tap.close()
 
 
 async def test_health_readiness_and_public_keys(stack: Stack):

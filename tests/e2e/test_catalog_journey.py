@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from chassis.bus.envelope import EventType, encode_event
 from chassis.ids import new_id
 from estuary.payments.v1 import events_pb2 as payments_pb
-from tests.e2e.stacks import Stack
+from tests.e2e.stacks import EventTap, Stack
 
 PASSWORD = "river-stone-42-lantern"
 ADMIN_PASSWORD = "admin-river-stone-42"
@@ -95,8 +95,9 @@ async def eventually(check, timeout: float = 15.0):
         await asyncio.sleep(0.1)
 
 
-async def test_apply_approve_refresh_role_and_create_services_within_the_tier(stack: Stack):
-    tap = await stack.tap()
+async def test_apply_approve_refresh_role_and_create_services_within_the_tier(
+    stack: Stack, tap: EventTap
+):
     async with stack.client() as client:
         staff = await signed_up(client, stack, admin=True)
         pat = await signed_up(client, stack)
@@ -223,16 +224,22 @@ async def test_apply_approve_refresh_role_and_create_services_within_the_tier(st
             user_id=pat["id"], tier=payments_pb.PLATFORM_TIER_FREE
         )
         stale.effective_time.FromDatetime(datetime.now(UTC) - timedelta(days=1))
+        stale_id = new_id()
         await stack.publish(
             encode_event(
                 TIER_CHANGED,
                 stale,
-                event_id=new_id(),
+                event_id=stale_id,
                 source="/estuary/payments",
                 subject=f"users/{pat['id']}",
                 time=datetime.now(UTC),
             )
         )
+        # Only once catalog has taken the late delivery in does the next answer prove it
+        # was ignored rather than not yet read.
+        await eventually(lambda: stack.consumed("catalog", stale_id))
+        mine = (await client.get("/api/v1/practitioners/me", headers=bearer(token))).json()
+        assert mine["tier"] == "entry"
         third = await client.post(
             "/api/v1/services", json=session_body(category_id, "Third"), headers=bearer(token)
         )
@@ -246,11 +253,11 @@ async def test_apply_approve_refresh_role_and_create_services_within_the_tier(st
         mine = (await client.get("/api/v1/practitioners/me", headers=bearer(token))).json()
         assert mine["onboarding"]["first_service_created"] is True
         assert mine["tier"] == "entry"
-    await tap.close()
 
 
-async def test_rejection_carries_a_reason_and_the_applicant_may_apply_again(stack: Stack):
-    tap = await stack.tap()
+async def test_rejection_carries_a_reason_and_the_applicant_may_apply_again(
+    stack: Stack, tap: EventTap
+):
     async with stack.client() as client:
         staff = await signed_up(client, stack, admin=True)
         pat = await signed_up(client, stack)
@@ -287,4 +294,3 @@ async def test_rejection_carries_a_reason_and_the_applicant_may_apply_again(stac
         )
         assert reapplied.status_code == 201 and reapplied.json()["status"] == "pending"
         assert reapplied.json()["id"] == profile["id"]
-    await tap.close()

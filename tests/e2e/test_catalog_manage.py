@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 
 from tests.e2e.accounts import Account, sign_in_admin, sign_up
-from tests.e2e.stacks import Stack
+from tests.e2e.stacks import EventTap, Stack
 from tests.e2e.test_catalog_journey import APPLICATION, session_body
 
 
@@ -131,8 +131,9 @@ async def test_locations_can_be_added_changed_and_removed_unless_in_use(stack: S
         assert place["id"] not in {loc["id"] for loc in mine["locations"]}
 
 
-async def test_service_updates_and_archiving_are_announced_and_change_discovery(stack: Stack):
-    tap = await stack.tap()
+async def test_service_updates_and_archiving_are_announced_and_change_discovery(
+    stack: Stack, tap: EventTap
+):
     async with stack.client() as client:
         staff = await sign_in_admin(stack, client)
         seller, _ = await approved_practitioner(client, staff)
@@ -195,7 +196,6 @@ async def test_service_updates_and_archiving_are_announced_and_change_discovery(
             f"/api/v1/services/{created['id']}", json={"title": "New"}, headers=seller.headers
         )
         assert frozen.status_code == 409
-    await tap.close()
 
 
 async def test_staff_shape_the_category_tree(stack: Stack):

@@ -32,7 +32,7 @@ from chassis.uow import UnitOfWork
 from estuary.identity.v1 import events_pb2
 from tests.e2e.accounts import PASSWORD, sign_up
 from tests.e2e.stacks import free_port, start_embedded
-from tests.infrastructure import postgres_database, require_rabbitmq, unique
+from tests.infrastructure import postgres_database, unique
 from tests.integration.harness import create_schema, embedded_transport, rabbit_transport
 from tests.scrape import metrics_on, scrape, series, value
 
@@ -129,7 +129,7 @@ async def bus(request, tmp_path, rabbit) -> AsyncIterator[Bus]:
         broker.close()
         await database.dispose()
         return
-    url = require_rabbitmq()
+    url = rabbit.url  # only this shape needs the broker: the SQLite one runs without it
     with postgres_database() as database_url:
         database = Database(database_url)
         await create_schema(database)

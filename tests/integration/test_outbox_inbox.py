@@ -15,7 +15,7 @@ import pytest
 from chassis.db import Database
 from chassis.uow import UnitOfWork
 from estuary.identity.v1 import events_pb2
-from tests.infrastructure import postgres_database, require_rabbitmq
+from tests.infrastructure import postgres_database
 from tests.integration.harness import (
     POISON,
     THING_HAPPENED,
@@ -41,7 +41,7 @@ async def harness(request, tmp_path, rabbit) -> AsyncIterator[BusHarness]:
         broker.close()
         await database.dispose()
         return
-    url = require_rabbitmq()
+    url = rabbit.url  # only this shape needs the broker: the SQLite one runs without it
     with postgres_database() as database_url:
         database = Database(database_url)
         await create_schema(database)

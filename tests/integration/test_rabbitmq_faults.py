@@ -11,12 +11,12 @@ import asyncio
 import json
 import os
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from chassis.db import Database
-from tests.infrastructure import postgres_database, require_rabbitmq
+from tests.infrastructure import address, postgres_database
 from tests.integration.harness import BusHarness, create_schema, rabbit_transport
 from tests.proxy import CuttableProxy
 
@@ -27,11 +27,14 @@ REPORT = Path("var/reports/bus-faults.json")
 
 @pytest.mark.rabbitmq
 async def test_dropped_connections_lose_no_event_and_apply_none_twice(rabbit):
-    url = require_rabbitmq()
-    broker = urlparse(url)
-    proxy = CuttableProxy(broker.hostname or "127.0.0.1", broker.port or 5672)
+    url = rabbit.url
+    proxy = CuttableProxy(*address(url))
     await proxy.start()
-    proxied = url.replace(f"{broker.hostname}:{broker.port}", f"127.0.0.1:{proxy.port}")
+    broker = urlsplit(url)
+    credentials = broker.netloc.rpartition("@")[0]
+    proxied = urlunsplit(
+        broker._replace(netloc=f"{credentials}@127.0.0.1:{proxy.port}".removeprefix("@"))
+    )
     with postgres_database() as database_url:
         database = Database(database_url)
         await create_schema(database)
