@@ -10,11 +10,14 @@ from google.protobuf.message import Message
 
 from chassis.bus.envelope import EventType
 from chassis.wire import timestamp
+from estuary.booking.v1 import events_pb2 as booking_events
 from estuary.catalog.v1 import events_pb2
 from estuary.payments.v1 import events_pb2 as payments_events
 from services.catalog.domain.events import (
     PractitionerApproved,
     PractitionerRejected,
+    ReviewCreated,
+    ReviewReplied,
     ServiceArchived,
     ServicePublished,
     ServiceTermsChanged,
@@ -27,6 +30,8 @@ PRACTITIONER_REJECTED = EventType.of(events_pb2.PractitionerRejected)
 SERVICE_PUBLISHED = EventType.of(events_pb2.ServicePublished)
 SERVICE_UPDATED = EventType.of(events_pb2.ServiceUpdated)
 SERVICE_ARCHIVED = EventType.of(events_pb2.ServiceArchived)
+REVIEW_CREATED = EventType.of(events_pb2.ReviewCreated)
+REVIEW_REPLIED = EventType.of(events_pb2.ReviewReplied)
 
 EMITTED = (
     PRACTITIONER_APPROVED,
@@ -34,9 +39,12 @@ EMITTED = (
     SERVICE_PUBLISHED,
     SERVICE_UPDATED,
     SERVICE_ARCHIVED,
+    REVIEW_CREATED,
+    REVIEW_REPLIED,
 )
 
 SUBSCRIPTION_TIER_CHANGED = EventType.of(payments_events.SubscriptionTierChanged)
+BOOKING_COMPLETED = EventType.of(booking_events.BookingCompleted)
 
 # The events that carry a service's terms, and the messages they are published as.
 _TERMS: dict[type[ServiceTermsChanged], tuple[EventType[Any], Callable[..., Message]]] = {
@@ -82,5 +90,32 @@ def event_message(event: object) -> tuple[EventType[Message], Message, str]:
                     archive_time=timestamp(event.archived_at),
                 ),
                 f"services/{event.service_id}",
+            )
+        case ReviewCreated():
+            return (
+                REVIEW_CREATED,
+                events_pb2.ReviewCreated(
+                    review_id=event.review_id,
+                    booking_id=event.booking_id,
+                    service_id=event.service_id,
+                    practitioner_id=event.practitioner_id,
+                    practitioner_user_id=event.practitioner_user_id,
+                    client_id=event.client_id,
+                    rating=event.rating,
+                    create_time=timestamp(event.created_at),
+                ),
+                f"reviews/{event.review_id}",
+            )
+        case ReviewReplied():
+            return (
+                REVIEW_REPLIED,
+                events_pb2.ReviewReplied(
+                    review_id=event.review_id,
+                    service_id=event.service_id,
+                    practitioner_id=event.practitioner_id,
+                    client_id=event.client_id,
+                    reply_time=timestamp(event.replied_at),
+                ),
+                f"reviews/{event.review_id}",
             )
     raise TypeError(f"catalog publishes no {event!r}")

@@ -20,6 +20,7 @@ from services.catalog.search import (
     words,
 )
 from services.catalog.service_layer import Catalog
+from services.catalog.service_layer.reviews import ReviewView
 from services.catalog.wire import (
     LOCATION_FIELDS,
     LOCATION_KINDS,
@@ -35,6 +36,8 @@ from services.catalog.wire import (
     money,
     practitioner_to_proto,
     profile_from_proto,
+    review_from_proto,
+    review_to_proto,
     service_from_proto,
     service_terms_fields,
 )
@@ -54,10 +57,12 @@ def service_view_to_proto(view: ServiceView) -> pb.Service:
         practitioner=pb.PractitionerSummary(
             id=view.practitioner_id,
             display_name=view.practitioner_name,
-            rating_average=view.rating_average,
-            rating_count=view.rating_count,
+            rating_average=view.practitioner_rating_average,
+            rating_count=view.practitioner_rating_count,
             featured=view.featured,
         ),
+        rating_average=view.rating_average,
+        rating_count=view.rating_count,
         **service_terms_fields(s),
     )
     if view.saving_minor is not None:
@@ -75,6 +80,10 @@ def practitioner_view_to_proto(view: PractitionerView) -> pb.Practitioner:
     if view.distance_km is not None:
         message.distance_km = view.distance_km
     return message
+
+
+def review_view_to_proto(view: ReviewView) -> pb.Review:
+    return review_to_proto(view.review, view.service_title, full=view.full)
 
 
 def _caller() -> Principal:
@@ -331,4 +340,47 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             total=money(quote.total_minor, service.currency),
             quantity=quote.quantity,
             service_update_time=timestamp(service.updated_at),
+        )
+
+    async def CreateReview(self, request: pb.CreateReviewRequest, context: Any) -> pb.Review:
+        rating, text = review_from_proto(request.review)
+        view = await self._catalog.create_review(
+            _caller(), request.parent, rating, text, request.request_id
+        )
+        return review_view_to_proto(view)
+
+    async def ReplyToReview(self, request: pb.ReplyToReviewRequest, context: Any) -> pb.Review:
+        view = await self._catalog.reply_to_review(
+            _caller(), request.name, request.text, request.request_id
+        )
+        return review_view_to_proto(view)
+
+    async def HideReview(self, request: pb.HideReviewRequest, context: Any) -> pb.Review:
+        view = await self._catalog.hide_review(
+            _caller(), request.name, request.hidden, request.reason
+        )
+        return review_view_to_proto(view)
+
+    async def ListPractitionerReviews(
+        self, request: pb.ListPractitionerReviewsRequest, context: Any
+    ) -> pb.ListPractitionerReviewsResponse:
+        page = await self._catalog.list_practitioner_reviews(
+            current_principal(), request.parent, request.page_size, request.page_token
+        )
+        return pb.ListPractitionerReviewsResponse(
+            reviews=[review_view_to_proto(v) for v in page.items],
+            next_page_token=page.next_page_token,
+            total_size=page.total,
+        )
+
+    async def ListServiceReviews(
+        self, request: pb.ListServiceReviewsRequest, context: Any
+    ) -> pb.ListServiceReviewsResponse:
+        page = await self._catalog.list_service_reviews(
+            current_principal(), request.parent, request.page_size, request.page_token
+        )
+        return pb.ListServiceReviewsResponse(
+            reviews=[review_view_to_proto(v) for v in page.items],
+            next_page_token=page.next_page_token,
+            total_size=page.total,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -13,8 +14,9 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chassis.auth.principal import AccountStatus
-from chassis.db import as_utc
-from chassis.lifecycle import Lifecycle
+from chassis.db import as_utc, insert_ignoring_conflicts
+from chassis.lifecycle import Lifecycle, WrongState
+from chassis.tables import account_statuses
 from services.catalog.domain.categories import Category
 from services.catalog.domain.practitioners import (
     APPLICATION,
@@ -25,6 +27,7 @@ from services.catalog.domain.practitioners import (
     Profile,
     Tier,
 )
+from services.catalog.domain.reviews import REVIEW, Eligibility, Rating, RatingChange, Review
 from services.catalog.domain.services import (
     BundleItem,
     DatedSession,
@@ -41,6 +44,8 @@ from services.catalog.tables import (
     platform_tiers,
     practitioner_languages,
     practitioners,
+    review_eligibility,
+    reviews,
     service_sessions,
     services,
 )
@@ -58,6 +63,33 @@ def _location(row: sa.Row) -> Location:
         longitude=row.longitude,
         removed_at=row.removed_at,
     )
+
+
+async def change_rating(
+    connection: AsyncConnection, table: sa.Table, row_id: str, change: RatingChange
+) -> Rating:
+    """Adds a review's stars to (or takes them from) a practitioner's or service's rating.
+
+    The sum and count move in one atomic increment (on PostgreSQL the UPDATE holds the row
+    until commit and re-reads the newest version once a concurrent writer commits, so no
+    review is lost); the average, derived by the domain from the sums it returns, is written
+    in the same transaction, while the row is still held."""
+    row = (
+        await connection.execute(
+            table.update()
+            .where(table.c.id == row_id)
+            .values(
+                rating_total=table.c.rating_total + change.stars,
+                rating_count=table.c.rating_count + change.reviews,
+            )
+            .returning(table.c.rating_total, table.c.rating_count)
+        )
+    ).one()
+    rating = Rating(row.rating_total, row.rating_count)
+    await connection.execute(
+        table.update().where(table.c.id == row_id).values(rating_average=rating.shown)
+    )
+    return rating
 
 
 # A practitioner's review status changes only from the status the reviewer saw.
@@ -353,6 +385,10 @@ class Practitioners:
         ids = [r.id for r in await self._c.execute(query.order_by(practitioners.c.id).limit(limit))]
         found = {p.id: p for p in await self.get_many(ids)}
         return [found[i] for i in ids], total
+
+    async def change_rating(self, practitioner_id: str, change: RatingChange) -> Rating:
+        """A review counted in (or taken out of) the practitioner's rating, atomically."""
+        return await change_rating(self._c, practitioners, practitioner_id, change)
 
     async def tier_of(self, user_id: str) -> tuple[Tier, datetime | None]:
         row = (
@@ -701,6 +737,10 @@ class Services:
                 ],
             )
 
+    async def change_rating(self, service_id: str, change: RatingChange) -> Rating:
+        """A review counted in (or taken out of) the service's rating, atomically."""
+        return await change_rating(self._c, services, service_id, change)
+
     async def count_active(self, practitioner_id: str) -> int:
         return (
             await self._c.execute(
@@ -768,3 +808,231 @@ class Services:
             .limit(1)
         )
         return as_item.first() is not None
+
+
+@dataclass(frozen=True)
+class ReviewRow:
+    """A review as it is read for showing: with its service's title now, and whose
+    practitioner profile it is about (who may see it in full, who may reply)."""
+
+    review: Review
+    service_title: str
+    practitioner_user_id: str
+
+
+_REVIEW_FROM = reviews.join(services, services.c.id == reviews.c.service_id).join(
+    practitioners, practitioners.c.id == reviews.c.practitioner_id
+)
+
+
+def _review(row: sa.Row) -> Review:
+    return Review(
+        id=row.id,
+        booking_id=row.booking_id,
+        client_id=row.client_id,
+        service_id=row.service_id,
+        practitioner_id=row.practitioner_id,
+        rating=row.rating,
+        text=row.text,
+        created_at=row.created_at,
+        reply_text=row.reply_text,
+        replied_at=row.replied_at,
+        hidden_at=row.hidden_at,
+        hidden_reason=row.hidden_reason,
+        author_erased_at=row.author_erased_at,
+    )
+
+
+def _eligibility(row: sa.Row) -> Eligibility:
+    return Eligibility(
+        booking_id=row.booking_id,
+        client_id=row.client_id,
+        service_id=row.service_id,
+        practitioner_id=row.practitioner_id,
+        completed_at=row.completed_at,
+    )
+
+
+class Reviews:
+    """Completed bookings open to review, reviews, and their replies."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    def _locking(self, query: Any) -> Any:
+        # SQLite has one writer: its transaction already holds the database.
+        return query.with_for_update() if self._c.dialect.name == "postgresql" else query
+
+    async def make_reviewable(self, eligibility: Eligibility) -> bool:
+        """Records a completed booking its client may review; False if already recorded."""
+        inserted = await self._c.execute(
+            insert_ignoring_conflicts(
+                self._c.dialect.name, review_eligibility, ["booking_id", "client_id"]
+            )
+            .values(
+                booking_id=eligibility.booking_id,
+                client_id=eligibility.client_id,
+                service_id=eligibility.service_id,
+                practitioner_id=eligibility.practitioner_id,
+                completed_at=eligibility.completed_at,
+            )
+            .returning(review_eligibility.c.booking_id)
+        )
+        return inserted.first() is not None
+
+    async def eligibility_of(self, booking_id: str, *, lock: bool = False) -> list[Eligibility]:
+        """Who may review a booking. Locked, a creation holds its row until it commits, so
+        of concurrent reviews of one booking the later ones see the first, and an erasure
+        of the client (which deletes the row first) waits for it or is waited for."""
+        query = sa.select(review_eligibility).where(review_eligibility.c.booking_id == booking_id)
+        rows = await self._c.execute(self._locking(query) if lock else query)
+        return [_eligibility(row) for row in rows]
+
+    async def forget_eligibility(self, client_id: str) -> None:
+        """A deleted client reviews nothing more."""
+        await self._c.execute(
+            review_eligibility.delete().where(review_eligibility.c.client_id == client_id)
+        )
+
+    async def is_deleted_account(self, user_id: str) -> bool:
+        """Whether identity announced this account deleted (the chassis's record)."""
+        status = (
+            await self._c.execute(
+                sa.select(account_statuses.c.status).where(account_statuses.c.user_id == user_id)
+            )
+        ).scalar()
+        return status == AccountStatus.DELETED.value
+
+    async def exists_for(self, booking_id: str, client_id: str) -> bool:
+        found = await self._c.execute(
+            sa.select(reviews.c.id).where(
+                reviews.c.booking_id == booking_id, reviews.c.client_id == client_id
+            )
+        )
+        return found.first() is not None
+
+    async def add(self, review: Review) -> None:
+        await self._c.execute(
+            reviews.insert().values(
+                id=review.id,
+                booking_id=review.booking_id,
+                client_id=review.client_id,
+                service_id=review.service_id,
+                practitioner_id=review.practitioner_id,
+                rating=review.rating,
+                text=review.text,
+                created_at=review.created_at,
+            )
+        )
+
+    async def get(self, review_id: str) -> ReviewRow | None:
+        found = await self._rows(reviews.c.id == review_id)
+        return found[0] if found else None
+
+    async def _rows(self, *conditions: Any, limit: int | None = None) -> list[ReviewRow]:
+        query = (
+            sa.select(
+                reviews,
+                services.c.title.label("service_title"),
+                practitioners.c.user_id.label("practitioner_user_id"),
+            )
+            .select_from(_REVIEW_FROM)
+            .where(*conditions)
+            .order_by(reviews.c.id.desc())
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        rows = await self._c.execute(query)
+        return [ReviewRow(_review(r), r.service_title, r.practitioner_user_id) for r in rows]
+
+    async def page(
+        self,
+        *,
+        service_id: str = "",
+        practitioner_id: str = "",
+        hidden: bool,
+        after_id: str | None,
+        limit: int,
+    ) -> tuple[list[ReviewRow], int]:
+        """A page of a service's (or a practitioner's) reviews, newest first (ids are
+        time-ordered), and how many there are; hidden ones only when asked."""
+        conditions: list[Any] = [
+            reviews.c.service_id == service_id
+            if service_id
+            else reviews.c.practitioner_id == practitioner_id
+        ]
+        if not hidden:
+            conditions.append(reviews.c.hidden_at.is_(None))
+        total = (
+            await self._c.execute(
+                sa.select(sa.func.count()).select_from(reviews).where(*conditions)
+            )
+        ).scalar_one()
+        if after_id is not None:
+            conditions.append(reviews.c.id < after_id)
+        return await self._rows(*conditions, limit=limit), total
+
+    async def reply(self, review: Review) -> None:
+        """Writes the practitioner's reply, only if the review has none yet."""
+        await self._guarded(
+            review.id,
+            reviews.c.replied_at.is_(None),
+            {"reply_text": review.reply_text, "replied_at": review.replied_at},
+            current="replied",
+            expected="unanswered",
+            reason="ALREADY_REPLIED",
+        )
+
+    async def set_hidden(self, review: Review) -> None:
+        """Writes staff's hiding (or showing), only from the other state."""
+        was_hidden = not review.is_hidden
+        await self._guarded(
+            review.id,
+            reviews.c.hidden_at.is_not(None) if was_hidden else reviews.c.hidden_at.is_(None),
+            {"hidden_at": review.hidden_at, "hidden_reason": review.hidden_reason},
+            current="shown" if was_hidden else "hidden",
+            expected="hidden" if was_hidden else "shown",
+            reason="NOT_HIDDEN" if was_hidden else "ALREADY_HIDDEN",
+        )
+
+    async def _guarded(
+        self,
+        review_id: str,
+        condition: Any,
+        values: dict[str, Any],
+        *,
+        current: str,
+        expected: str,
+        reason: str,
+    ) -> None:
+        # The state a change starts from is in the WHERE clause: of concurrent changes from
+        # one state, exactly one updates the row (see chassis/lifecycle.py).
+        changed = await self._c.execute(
+            reviews.update()
+            .where(reviews.c.id == review_id, condition)
+            .values(**values)
+            .returning(reviews.c.id)
+        )
+        if changed.first() is None:
+            raise WrongState(REVIEW, current, [expected], reason=reason)
+
+    async def by_client(self, client_id: str) -> list[Review]:
+        return [row.review for row in await self._rows(reviews.c.client_id == client_id)]
+
+    async def replied_by(self, practitioner_id: str) -> list[Review]:
+        rows = await self._rows(
+            reviews.c.practitioner_id == practitioner_id, reviews.c.replied_at.is_not(None)
+        )
+        return [row.review for row in rows]
+
+    async def save_erasure(self, review: Review) -> None:
+        """Writes what an erasure left of a review's words."""
+        await self._c.execute(
+            reviews.update()
+            .where(reviews.c.id == review.id)
+            .values(
+                text=review.text,
+                reply_text=review.reply_text,
+                author_erased_at=review.author_erased_at,
+            )
+        )

@@ -182,8 +182,8 @@ PLACE_DISTANCE = sa.case(
     ),
     else_=sa.null(),
 )
-# What a search filters on: the service alone, or with its practitioner when a filter, the
-# sort or SQLite's rank reads the practitioner's own columns.
+# What a search filters on: the service alone, or with its practitioner when SQLite's rank
+# reads the practitioner's own columns.
 WITH_PRACTITIONER = services.join(practitioners, practitioners.c.id == services.c.practitioner_id)
 
 _part = services.alias("part")
@@ -250,8 +250,9 @@ class ServiceView:
     service: Service
     practitioner_id: str
     practitioner_name: str
-    rating_average: float
-    rating_count: int
+    # The practitioner's rating, over all their services.
+    practitioner_rating_average: float
+    practitioner_rating_count: int
     featured: bool
     place: Location | None
     saving_minor: int | None
@@ -259,6 +260,9 @@ class ServiceView:
     # Whose it is, and whether its practitioner is listed (approved, account active).
     practitioner_user_id: str = ""
     practitioner_listed: bool = False
+    # The service's own rating: the average of its visible reviews' stars, and how many.
+    rating_average: float = 0.0
+    rating_count: int = 0
 
     @property
     def on_sale(self) -> bool:
@@ -300,8 +304,8 @@ def _views(rows: Sequence[sa.Row]) -> list[ServiceView]:
             service=service,
             practitioner_id=row.practitioner_id,
             practitioner_name=row.practitioner_display_name,
-            rating_average=row.practitioner_rating_average,
-            rating_count=row.practitioner_rating_count,
+            practitioner_rating_average=row.practitioner_rating_average,
+            practitioner_rating_count=row.practitioner_rating_count,
             featured=row.practitioner_featured,
             place=_place_of(row),
             saving_minor=saving_of(service, row.parts_price_minor),
@@ -311,6 +315,8 @@ def _views(rows: Sequence[sa.Row]) -> list[ServiceView]:
                 row.practitioner_status == PractitionerStatus.APPROVED.value
                 and row.practitioner_account_status == AccountStatus.ACTIVE.value
             ),
+            rating_average=row.rating_average,
+            rating_count=row.rating_count,
         )
         for row, service in zip(rows, Services.from_rows(rows), strict=True)
     ]
@@ -436,7 +442,8 @@ def _service_statements(shape: _ServiceShape) -> _ServiceStatements:
     if shape.location_kind:
         conditions.append(services.c.location_kind == sa.bindparam("location_kind"))
     if shape.min_rating:
-        conditions.append(practitioners.c.rating_average >= sa.bindparam("min_rating"))
+        # The service's own rating, as clients are shown it (two decimals).
+        conditions.append(services.c.rating_average >= sa.bindparam("min_rating"))
     if shape.practitioner:
         conditions.append(services.c.practitioner_id == sa.bindparam("practitioner_id"))
     if shape.language:
@@ -462,9 +469,7 @@ def _service_statements(shape: _ServiceShape) -> _ServiceStatements:
     if not shape.later_page:
         columns.append(sa.func.count().over().label("total_matches"))
     reads_practitioner = (
-        shape.min_rating
-        or shape.sort is Sort.RATING
-        or (shape.sort is Sort.RELEVANCE and shape.word_count > 0 and shape.dialect == "sqlite")
+        shape.sort is Sort.RELEVANCE and shape.word_count > 0 and shape.dialect == "sqlite"
     )
     searched = WITH_PRACTITIONER if reads_practitioner else services
     narrow = sa.select(*columns).select_from(searched).where(*conditions)
@@ -581,7 +586,7 @@ def _service_sort(sort: Sort, rank: Any, distance: Any) -> SortKey:
     if sort is Sort.PRICE_DESCENDING:
         return SortKey(services.c.price_minor, descending=True)
     if sort is Sort.RATING:
-        return SortKey(practitioners.c.rating_average, descending=True)
+        return SortKey(services.c.rating_average, descending=True)
     if sort is Sort.DISTANCE:
         return SortKey(sa.func.coalesce(distance, NO_DISTANCE), descending=False)
     return SortKey(None, descending=True, id_descending=True)

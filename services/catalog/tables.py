@@ -30,8 +30,12 @@ practitioners = sa.Table(
     sa.Column("account_status", sa.String(20), nullable=False, server_default="active"),
     sa.Column("rejection_reason", sa.String(500), nullable=False, server_default=""),
     sa.Column("featured", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The stars of the visible reviews of all their services: the exact sum and count, and
+    # the average derived from them (domain/reviews.py's Rating), kept in the review's
+    # transaction by an atomic increment.
     sa.Column("rating_average", sa.Float, nullable=False, server_default="0"),
     sa.Column("rating_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("rating_total", sa.Integer, nullable=False, server_default="0"),
     sa.Column("first_service_at", UtcDateTime, nullable=True),
     sa.Column("availability_set", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("payouts_connected", sa.Boolean, nullable=False, server_default=sa.false()),
@@ -132,8 +136,14 @@ services = sa.Table(
     sa.Column("practitioner_listed", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("latitude", sa.Float, nullable=True),
     sa.Column("longitude", sa.Float, nullable=True),
+    # The stars of its visible reviews, as on practitioners: discovery filters and sorts
+    # services by their own rating.
+    sa.Column("rating_average", sa.Float, nullable=False, server_default="0"),
+    sa.Column("rating_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("rating_total", sa.Integer, nullable=False, server_default="0"),
     sa.Index("ix_services_practitioner_status", "practitioner_id", "status"),
     sa.Index("ix_services_status_price", "status", "price_minor"),
+    sa.Index("ix_services_status_rating", "status", "rating_average"),
     sa.Index("ix_services_category", "category_id"),
     sa.Index("ix_services_created_at", "created_at"),
 )
@@ -153,4 +163,41 @@ bundle_items = sa.Table(
     sa.Column("bundle_id", sa.String(36), sa.ForeignKey("services.id"), primary_key=True),
     sa.Column("service_id", sa.String(36), sa.ForeignKey("services.id"), primary_key=True),
     sa.Column("quantity", sa.Integer, nullable=False),
+)
+
+# A completed booking its client may review, as booking.completed announced it. The rows of
+# a deleted client are removed (they can no longer review).
+review_eligibility = sa.Table(
+    "review_eligibility",
+    metadata,
+    sa.Column("booking_id", sa.String(36), primary_key=True),
+    sa.Column("client_id", sa.String(36), primary_key=True),
+    sa.Column("service_id", sa.String(36), sa.ForeignKey("services.id"), nullable=False),
+    sa.Column("practitioner_id", sa.String(36), sa.ForeignKey("practitioners.id"), nullable=False),
+    sa.Column("completed_at", UtcDateTime, nullable=False),
+    sa.Index("ix_review_eligibility_client", "client_id"),
+)
+
+reviews = sa.Table(
+    "reviews",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("booking_id", sa.String(36), nullable=False),
+    sa.Column("client_id", sa.String(36), nullable=False),
+    sa.Column("service_id", sa.String(36), sa.ForeignKey("services.id"), nullable=False),
+    sa.Column("practitioner_id", sa.String(36), sa.ForeignKey("practitioners.id"), nullable=False),
+    sa.Column("rating", sa.Integer, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("reply_text", sa.Text, nullable=False, server_default=""),
+    sa.Column("replied_at", UtcDateTime, nullable=True),
+    sa.Column("hidden_at", UtcDateTime, nullable=True),
+    sa.Column("hidden_reason", sa.String(500), nullable=False, server_default=""),
+    sa.Column("author_erased_at", UtcDateTime, nullable=True),
+    # One review per booking and client, whatever races.
+    sa.UniqueConstraint("booking_id", "client_id", name="uq_reviews_booking_client"),
+    sa.CheckConstraint("rating BETWEEN 1 AND 5", name="ck_reviews_rating"),
+    sa.Index("ix_reviews_service", "service_id", "id"),
+    sa.Index("ix_reviews_practitioner", "practitioner_id", "id"),
+    sa.Index("ix_reviews_client", "client_id"),
 )

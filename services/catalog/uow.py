@@ -12,7 +12,8 @@ from chassis.uow import UnitOfWork
 from services.catalog import events
 from services.catalog.domain.categories import slug_taken
 from services.catalog.domain.practitioners import practitioner_exists
-from services.catalog.repository import Categories, Practitioners, Services
+from services.catalog.domain.reviews import already_reviewed
+from services.catalog.repository import Categories, Practitioners, Reviews, Services
 from services.catalog.search import Listings
 
 
@@ -20,11 +21,13 @@ class CatalogUnitOfWork(UnitOfWork):
     practitioners: Practitioners
     categories: Categories
     services: Services
+    reviews: Reviews
     listings: Listings
 
     conflicts = {
         "practitioners.user_id": practitioner_exists,
         "categories.slug": slug_taken,
+        "reviews.booking_id,client_id": already_reviewed,
     }
 
     async def __aenter__(self) -> Self:
@@ -32,6 +35,7 @@ class CatalogUnitOfWork(UnitOfWork):
         self.practitioners = Practitioners(self.connection)
         self.categories = Categories(self.connection)
         self.services = Services(self.connection)
+        self.reviews = Reviews(self.connection)
         self.listings = Listings(self.connection)
         return self
 

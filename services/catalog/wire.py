@@ -3,12 +3,14 @@ domain objects to and from their messages, for the servicer and the events."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from chassis.errors import InvalidArgument
 from chassis.money import Money
 from chassis.validation import Violations
-from chassis.wire import ProtoEnum, instant, timestamp
+from chassis.wire import ProtoEnum, instant, optional_instant, timestamp
+from estuary.booking.v1 import events_pb2 as booking_pb
 from estuary.catalog.v1 import catalog_pb2 as pb
 from estuary.catalog.v1 import events_pb2
 from estuary.payments.v1 import events_pb2 as payments_pb
@@ -23,6 +25,7 @@ from services.catalog.domain.practitioners import (
     Profile,
     Tier,
 )
+from services.catalog.domain.reviews import Eligibility, Review
 from services.catalog.domain.services import (
     BundleItem,
     DatedSession,
@@ -41,8 +44,29 @@ TIERS = ProtoEnum(payments_pb.PlatformTier, Tier, prefix="PLATFORM_TIER_")
 SORT_ORDERS = ProtoEnum(pb.SortOrder, SortOrder, by_member_name=True)
 
 # Output-only fields of a Service: a create that sets them is refused, never half-obeyed.
-SERVICE_SCALAR_OUTPUTS = ("id", "name", "practitioner_id", "status")
+SERVICE_SCALAR_OUTPUTS = (
+    "id",
+    "name",
+    "practitioner_id",
+    "status",
+    "rating_average",
+    "rating_count",
+)
 SERVICE_MESSAGE_OUTPUTS = ("saving", "create_time", "update_time", "practitioner", "place")
+
+# Output-only fields of a Review: a create that sets them is refused.
+REVIEW_SCALAR_OUTPUTS = (
+    "name",
+    "id",
+    "service_id",
+    "service_title",
+    "practitioner_id",
+    "author_erased",
+    "hidden",
+    "booking_id",
+    "client_id",
+)
+REVIEW_MESSAGE_OUTPUTS = ("reply", "create_time")
 
 # Location fields on the wire and in the domain, where their names differ.
 LOCATION_FIELDS = {"country": "country_code", "lat": "latitude", "lng": "longitude"}
@@ -275,3 +299,56 @@ def service_from_proto(message: pb.Service, *, creating: bool) -> Service:
         ),
         bundle_items=[BundleItem(i.service_id, i.quantity) for i in message.bundle_items],
     )
+
+
+def eligibility_from_proto(
+    message: booking_pb.BookingCompleted, event_time: datetime
+) -> Eligibility:
+    """What booking.completed opens to review: the booking, its client, the service and its
+    practitioner, and when the session ended (the event's time if the message has none)."""
+    booking = message.booking
+    completed = optional_instant(message.complete_time, message.HasField("complete_time"))
+    return Eligibility(
+        booking_id=booking.booking_id,
+        client_id=booking.client_id,
+        service_id=booking.service_id,
+        practitioner_id=booking.practitioner_id,
+        completed_at=completed or event_time,
+    )
+
+
+def review_from_proto(message: pb.Review) -> tuple[int, str]:
+    """A review's stars and text from a create request; output-only fields must be empty."""
+    v = Violations()
+    for field in REVIEW_SCALAR_OUTPUTS:
+        if getattr(message, field):
+            v.add(field, "is set by the platform, not by the request", "read_only")
+    for field in REVIEW_MESSAGE_OUTPUTS:
+        if message.HasField(field):
+            v.add(field, "is set by the platform, not by the request", "read_only")
+    v.raise_if_any()
+    return message.rating, message.text
+
+
+def review_to_proto(review: Review, service_title: str, *, full: bool) -> pb.Review:
+    """A review as its reader may see it: the booking and the author only when `full`."""
+    message = pb.Review(
+        name=f"reviews/{review.id}",
+        id=review.id,
+        service_id=review.service_id,
+        service_title=service_title,
+        practitioner_id=review.practitioner_id,
+        rating=review.rating,
+        text=review.text,
+        author_erased=review.is_author_erased,
+        hidden=review.is_hidden,
+        create_time=timestamp(review.created_at),
+    )
+    if review.replied_at is not None:
+        message.reply.CopyFrom(
+            pb.ReviewReply(text=review.reply_text, create_time=timestamp(review.replied_at))
+        )
+    if full:
+        message.booking_id = review.booking_id
+        message.client_id = review.client_id
+    return message

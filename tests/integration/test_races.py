@@ -5,11 +5,16 @@ the advisory lock for the last admin hold; SQLite, with one writer, must agree."
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 from chassis.auth.principal import Role
 from chassis.errors import AlreadyExists, FailedPrecondition, NotFound
+from chassis.ids import new_id
 from chassis.lifecycle import WrongState
 from services.catalog.domain.categories import Category
 from services.catalog.domain.practitioners import PractitionerStatus
+from services.catalog.domain.reviews import Eligibility, Rating
 from services.catalog.domain.services import ServiceStatus
 from services.identity.domain.users import UserStatus
 from tests.builders import (
@@ -174,3 +179,81 @@ async def test_concurrent_deletions_of_one_account_delete_it_once(empty_database
         outcome = await race([lambda: accounts.delete_user(me, "users/me")] * N)
         outcome.one_winner(losers=(FailedPrecondition, NotFound))
         assert await outbox_events(service.runtime.database, "user.deleted") == 1
+
+
+async def _reviewed_practice(catalog, clients: int) -> tuple[Any, str, list[tuple[Any, str]]]:
+    """An approved practitioner's service and this many clients whose bookings of it
+    completed (opened to review through the handler booking.completed's consumer uses)."""
+    user, practitioner = await applicant(catalog)
+    await catalog.approve(STAFF, f"practitioners/{practitioner.id}")
+    owner = person(user.subject, Role.PRACTITIONER)
+    category = await catalog.create_category(STAFF, Category("", "yoga", "Yoga", "", None, 0, ""))
+    service_id = (await catalog.create_service(owner, draft(category.id))).service.id
+    booked = []
+    for _ in range(clients):
+        client, booking_id = person(), new_id()
+        await catalog.record_completed_booking(
+            Eligibility(booking_id, client.user_id, service_id, practitioner.id, datetime.now(UTC))
+        )
+        booked.append((client, booking_id))
+    return owner, service_id, booked
+
+
+async def test_concurrent_reviews_of_one_booking_make_one_review(empty_database_url):
+    async with built_catalog(empty_database_url) as service:
+        catalog = service.catalog
+        _, service_id, [(client, booking_id)] = await _reviewed_practice(catalog, 1)
+        outcome = await race(
+            [
+                lambda stars=stars: catalog.create_review(client, booking_id, stars, "Mine.")
+                for stars in [1, 2, 3, 4, 5] * (N // 5)
+            ]
+        )
+        winner = outcome.one_winner(losers=(AlreadyExists,))
+        assert {e.reason for e in outcome.losses} == {"ALREADY_REVIEWED"}
+        assert await outbox_events(service.runtime.database, "review.created") == 1
+        view = await catalog.get_service(STAFF, service_id)
+        assert (view.rating_count, view.rating_average) == (1, float(winner.review.rating))
+        assert view.practitioner_rating_count == 1
+
+
+async def test_concurrent_reviews_of_one_service_all_count(empty_database_url):
+    async with built_catalog(empty_database_url) as service:
+        catalog = service.catalog
+        _, service_id, booked = await _reviewed_practice(catalog, N)
+        stars = [5, 4, 4, 3, 5, 5, 1, 4, 5, 2][:N]
+        outcome = await race(
+            [
+                lambda client=client, booking_id=booking_id, given=given: catalog.create_review(
+                    client, booking_id, given, "Counted."
+                )
+                for (client, booking_id), given in zip(booked, stars, strict=True)
+            ]
+        )
+        assert not outcome.losses, outcome.losses
+        view = await catalog.get_service(STAFF, service_id)
+        expected = Rating(sum(stars), len(stars)).shown
+        assert (view.rating_count, view.rating_average) == (N, expected)
+        assert (view.practitioner_rating_count, view.practitioner_rating_average) == (N, expected)
+
+
+async def test_concurrent_replies_and_hides_of_one_review_each_happen_once(empty_database_url):
+    async with built_catalog(empty_database_url) as service:
+        catalog = service.catalog
+        owner, service_id, [(client, booking_id)] = await _reviewed_practice(catalog, 1)
+        review = (await catalog.create_review(client, booking_id, 2, "Meh.")).review
+        replies = await race(
+            [lambda n=n: catalog.reply_to_review(owner, review.id, f"Reply {n}") for n in range(N)]
+        )
+        replies.one_winner()
+        assert {e.reason for e in replies.losses} == {"ALREADY_REPLIED"}
+        assert await outbox_events(service.runtime.database, "review.replied") == 1
+        hides = await race([lambda: catalog.hide_review(STAFF, review.id, True, "Abuse.")] * N)
+        hides.one_winner()
+        assert {e.reason for e in hides.losses} == {"ALREADY_HIDDEN"}
+        view = await catalog.get_service(STAFF, service_id)
+        assert (view.rating_count, view.practitioner_rating_count) == (0, 0)
+        shows = await race([lambda: catalog.hide_review(STAFF, review.id, False, "")] * N)
+        shows.one_winner()
+        view = await catalog.get_service(STAFF, service_id)
+        assert (view.rating_count, view.rating_average) == (1, 2.0)

@@ -280,7 +280,9 @@ def registered_row_becomes(change: str, by: str) -> Any:
             id="wrong-fields",
         ),
         pytest.param(
-            lambda text: with_line_replaced(text, "| `practitioner_user_id` | string |", None),
+            lambda text: with_line_replaced(
+                text, "| `practitioner_user_id` | string | Its practitioner's identity", None
+            ),
             "estuary.catalog.v1.ServiceTerms: fields documented",
             id="wrong-message-fields",
         ),

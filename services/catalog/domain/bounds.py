@@ -68,6 +68,10 @@ BUNDLE_QUANTITY = Bounds(1, 20)
 
 SEARCH_TEXT_LENGTH = Bounds(0, 200)
 RATING = Bounds(0, 5)
+# A review's stars, its text and the practitioner's reply.
+STARS = Bounds(1, 5)
+REVIEW_TEXT_LENGTH = Bounds(1, 2000)
+REPLY_TEXT_LENGTH = Bounds(1, 2000)
 # Up to half the earth's circumference: any place on it; a radius must be above 0.
 MAX_RADIUS_KM = 20_000
 BATCH_IDS = Bounds(0, 1000)

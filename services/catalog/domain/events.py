@@ -56,3 +56,28 @@ class ServiceArchived:
     service_id: str
     practitioner_id: str
     archived_at: datetime
+
+
+@dataclass(frozen=True)
+class ReviewCreated:
+    """A client reviewed a completed booking: messaging tells the practitioner."""
+
+    review_id: str
+    booking_id: str
+    service_id: str
+    practitioner_id: str
+    practitioner_user_id: str
+    client_id: str
+    rating: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ReviewReplied:
+    """The practitioner answered a review: messaging tells its author."""
+
+    review_id: str
+    service_id: str
+    practitioner_id: str
+    client_id: str
+    replied_at: datetime

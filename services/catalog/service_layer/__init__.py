@@ -7,11 +7,17 @@ from services.catalog.service_layer.categories import CategoryHandlers
 from services.catalog.service_layer.discovery import DiscoveryHandlers
 from services.catalog.service_layer.locations import LocationHandlers
 from services.catalog.service_layer.practitioners import PractitionerHandlers
+from services.catalog.service_layer.reviews import ReviewHandlers
 from services.catalog.service_layer.services import ServiceHandlers
 
 
 class Catalog(
-    PractitionerHandlers, LocationHandlers, CategoryHandlers, ServiceHandlers, DiscoveryHandlers
+    PractitionerHandlers,
+    LocationHandlers,
+    CategoryHandlers,
+    ServiceHandlers,
+    DiscoveryHandlers,
+    ReviewHandlers,
 ):
     """Every catalog use case on one object, for the servicer, the consumers' composition,
     the demo seed, the benchmarks and the tests."""

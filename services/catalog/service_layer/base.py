@@ -4,6 +4,7 @@ settings' rules, and how a request's names are found (or refused) in the unit of
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from chassis.auth.principal import Principal
 from chassis.clock import Clock
@@ -34,6 +35,9 @@ class Handlers:
             Tier.PREMIUM: settings.premium_tier_service_limit,
         }
         self._default_policy = [RefundRule(h, p) for h, p in settings.default_cancellation_policy]
+        self._review_window = (
+            timedelta(days=settings.review_window_days) if settings.review_window_days else None
+        )
 
     async def _service_context(
         self, uow: CatalogUnitOfWork, service: Service, practitioner: Practitioner

@@ -31,6 +31,7 @@ from services.catalog.service_layer.base import (
     practitioner_named,
     practitioner_or_me,
 )
+from services.catalog.service_layer.reviews import erase_replies
 from services.catalog.uow import CatalogUnitOfWork
 
 
@@ -228,7 +229,8 @@ async def apply_tier(
 
 async def follow_account(uow: CatalogUnitOfWork, user_id: str, status: AccountStatus) -> None:
     """The owner's account changed (the consumer's unit of work): a suspended practitioner
-    leaves discovery until reactivated; a deleted one is erased and their services archived.
+    leaves discovery until reactivated; a deleted one is erased (their replies to reviews
+    too) and their services archived.
     The profile's row is locked first: the owner's changes take the same lock, so each one
     either lands before the erasure (and is erased with the rest) or sees the account gone."""
     practitioner = await uow.practitioners.get_by_user(user_id, lock=True)
@@ -244,6 +246,7 @@ async def follow_account(uow: CatalogUnitOfWork, user_id: str, status: AccountSt
             await uow.services.save(service)
         await uow.practitioners.save_profile(practitioner)
         await uow.practitioners.erase_locations(practitioner.id, now)
+        await erase_replies(uow, practitioner.id)
         await uow.listings.index_practitioner(practitioner)
     await uow.practitioners.set_account_status(practitioner)
 

@@ -37,7 +37,7 @@ from services.catalog.grpc_api import service_view_to_proto
 from services.catalog.search import EARTH_RADIUS_KM, PractitionerQuery, ServiceQuery
 from services.catalog.service_layer import Catalog
 from services.catalog.settings import CatalogSettings
-from services.catalog.tables import practitioners
+from services.catalog.tables import services
 from tests.infrastructure import postgres_database
 
 LISBON = (38.7223, -9.1393)
@@ -469,11 +469,13 @@ async def test_packages_and_bundles_show_their_saving_and_need_a_discount(catalo
 
 
 async def _set_rating(catalog: Catalog, practitioner_id: str, rating: float) -> None:
+    # Discovery filters and sorts services by their own rating (reviews keep it; see
+    # test_reviews.py): here every service of the practitioner reads ten reviews averaging it.
     async with catalog._uow() as uow:
         await uow.connection.execute(
-            sa.update(practitioners)
-            .where(practitioners.c.id == practitioner_id)
-            .values(rating_average=rating, rating_count=10)
+            sa.update(services)
+            .where(services.c.practitioner_id == practitioner_id)
+            .values(rating_average=rating, rating_count=10, rating_total=round(rating * 10))
         )
         await uow.commit()
 
