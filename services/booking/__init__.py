@@ -1,0 +1,1 @@
+"""Booking: availability, slots, bookings and their state machine, holds and group seats."""
