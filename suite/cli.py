@@ -27,7 +27,7 @@ from chassis.telemetry import configure_telemetry
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from suite import manifests
-from suite.demo import NO_RATINGS_YET, seed_demo
+from suite.demo import REVIEWS_FROM_MADE_UP_BOOKINGS, seed_demo
 from suite.embedded import EmbeddedSuite, PortInUse, env_sets, require_free_port, serve_http
 from suite.registry import BY_NAME, SERVICES
 
@@ -227,7 +227,8 @@ async def _seed(args: argparse.Namespace) -> None:
         f"{report.services} services into {args.data_dir}"
     )
     print(f"{report.featured} of them featured; prices in each city's currency")
-    print(NO_RATINGS_YET)
+    print(f"{report.reviews} reviews, which make the ratings discovery sorts and filters by;")
+    print(REVIEWS_FROM_MADE_UP_BOOKINGS)
     print("sign in with (embedded demo only):")
     for email, password in report.accounts:
         print(f"  {email:<32} {password}")

@@ -1,8 +1,13 @@
-"""Believable demo data: categories, practitioners with services in real cities.
+"""Believable demo data: categories, practitioners with services in real cities, and reviews.
 
-It goes through the services' own handlers (apply, approve, create service), so every row is
-validated and every event is emitted as in real use. The same generator, seeded, fills the
-benchmark's catalog.
+It goes through the services' own handlers (apply, approve, create service, review, reply),
+so every row is validated and every event is emitted as in real use. The same generator,
+seeded, fills the benchmark's catalog (without reviews).
+
+Reviews need completed bookings, and booking is not built yet: the demo makes up completed
+bookings by made-up clients (ids with no account) and opens them to review through the very
+handler catalog's booking.completed consumer runs (make_reviewable), then writes each review
+and some replies through the public handlers, so ratings come from reviews as in real use.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from chassis.ids import new_id
 from chassis.money import minor_unit_exponent
 from services.catalog.domain.categories import Category
 from services.catalog.domain.practitioners import Location, LocationKind, Profile, Tier
+from services.catalog.domain.reviews import Eligibility
 from services.catalog.domain.services import (
     BundleItem,
     DatedSession,
@@ -101,9 +107,53 @@ SESSION_PRICES = {
 # Every seventh practitioner is featured by staff (a step prime to the number of cities, so
 # the featured ones are in different cities).
 FEATURED_EVERY = 7
-NO_RATINGS_YET = (
-    "no ratings yet: reviews come with booking, which is not built yet (every rating reads 0)"
+REVIEWS_FROM_MADE_UP_BOOKINGS = (
+    "the reviews come from made-up completed bookings by made-up clients: booking is not built "
+    "yet, so the seed opens them to review through catalog's booking.completed handler"
 )
+# What clients write, by stars; {topic} is the service's category, {first} the practitioner's
+# first name.
+REVIEW_TEXTS = {
+    5: [
+        "{first} made the {topic} session feel effortless. I left calmer than I have in weeks.",
+        "Exactly what I needed: clear guidance, a kind pace, and tips to keep practising at home.",
+        "Warm, attentive and precise. {first} noticed what my body needed before I did.",
+        "My third session with {first} and each one has been better. Highly recommended.",
+        "A lovely hour of {topic}. Thoughtful from the first minute to the last.",
+    ],
+    4: [
+        "Really good {topic} session. It started a few minutes late, but {first} made up for it.",
+        "Very helpful and friendly. I would have liked a little more time for questions.",
+        "Solid, well-structured {topic}. I will book again.",
+        "{first} explains things clearly. The room was a bit warm, otherwise great.",
+    ],
+    3: [
+        "Decent {topic} session, though the end felt rushed.",
+        "Good teacher, but it was more basic than the description suggested.",
+        "Fine overall. The online connection dropped twice, which broke the flow.",
+    ],
+    2: [
+        "The {topic} session moved faster than I expected for a beginner.",
+        "Not quite for me: less hands-on guidance than I hoped for.",
+    ],
+    1: [
+        "The session started twenty minutes late and felt unstructured. Disappointing.",
+    ],
+}
+THANKS = [
+    "Thank you so much! See you at the next one.",
+    "Thank you for the kind words, it was a pleasure.",
+    "So glad it helped. Keep up the practice at home!",
+]
+APOLOGIES = [
+    "Thank you for the honest feedback. I am sorry the pace did not suit you; "
+    "next time, tell me at the start and I will adapt it.",
+    "I am sorry about the late start, that is not how I like to work. "
+    "Please get in touch and I will make it up to you.",
+]
+# Kinds a client books and then reviews (a package's or bundle's sessions are reviewed on
+# the session services themselves).
+REVIEWED_KINDS = (ServiceKind.SESSION, ServiceKind.WORKSHOP, ServiceKind.COURSE)
 STREETS = [
     "Rua das Flores",
     "High Street",
@@ -181,6 +231,7 @@ class SeedReport:
     practitioners: int = 0
     featured: int = 0
     services: int = 0
+    reviews: int = 0
     accounts: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -249,9 +300,11 @@ async def seed_catalog(
     user_ids: Sequence[str] | None = None,
     now: datetime | None = None,
     concurrency: int = 1,
+    reviews: bool = False,
 ) -> SeedReport:
     """Approved practitioners (on the Entry tier, every FEATURED_EVERY-th featured) with
-    services of every kind, priced in their city's currency.
+    services of every kind, priced in their city's currency; with `reviews`, their sessions,
+    workshops and courses are reviewed by made-up clients (see the module's docstring).
 
     Each practitioner draws from their own seeded generator, so the data is the same
     whatever the concurrency.
@@ -273,7 +326,9 @@ async def seed_catalog(
             )
             report.practitioners += 1
             report.featured += featured
-            report.services += made
+            report.services += len(made)
+            if reviews:
+                report.reviews += await _seed_reviews(catalog, rng, user_id, made, now)
 
     await asyncio.gather(*(one(index) for index in range(practitioners)))
     return report
@@ -288,7 +343,7 @@ async def _seed_practitioner(
     services_each: int,
     now: datetime,
     featured: bool,
-) -> int:
+) -> list[Service]:
     city, country, lat, lng, timezone, languages, currency = city_row
     chosen = rng.sample(leaves, 2)
     places = [
@@ -320,7 +375,46 @@ async def _seed_practitioner(
         draft = _service(rng, number, chosen[number % 2], studio, currency, made, now)
         view = await catalog.create_service(_user(user_id, Role.PRACTITIONER), draft)
         made.append(view.service)
-    return len(made)
+    return made
+
+
+async def _seed_reviews(
+    catalog: Catalog, rng: random.Random, user_id: str, made: list[Service], now: datetime
+) -> int:
+    """Reviews of a practitioner's sessions, workshops and courses: each practitioner has a
+    level of their own (most are good, a few middling), each client's stars scatter around
+    it, and about half the reviews get a reply (an apology for the low ones)."""
+    practitioner = _user(user_id, Role.PRACTITIONER)
+    level = rng.choice([4.9, 4.8, 4.6, 4.5, 4.3, 4.1, 3.8, 3.4])
+    written = 0
+    for service in made:
+        if service.kind not in REVIEWED_KINDS:
+            continue
+        view = await catalog.get_service(practitioner, service.id)
+        first = view.practitioner_name.split()[0]
+        topic = " ".join(service.title.split()[1:]).removesuffix(" workshop")
+        topic = topic.removesuffix(" course")
+        for _ in range(rng.choice([0, 1, 2, 3, 3, 4, 5, 6])):
+            client = _user(new_id(), Role.CLIENT)
+            booking_id = new_id()
+            # booking.completed as booking will send it, applied by catalog's own handler.
+            await catalog.record_completed_booking(
+                Eligibility(
+                    booking_id,
+                    client.user_id,
+                    service.id,
+                    service.practitioner_id,
+                    now - timedelta(days=rng.randint(1, 80), hours=rng.randint(0, 12)),
+                )
+            )
+            stars = min(5, max(1, round(rng.gauss(level, 0.8))))
+            text = rng.choice(REVIEW_TEXTS[stars]).format(first=first, topic=topic)
+            review = await catalog.create_review(client, booking_id, stars, text)
+            written += 1
+            if rng.random() < 0.5:
+                reply = rng.choice(THANKS if stars >= 4 else APOLOGIES)
+                await catalog.reply_to_review(practitioner, review.review.id, reply)
+    return written
 
 
 def _service(
@@ -424,10 +518,15 @@ async def seed_demo(
         if index < 3:
             report.accounts.append((email, DEMO_PASSWORD))
     seeded = await seed_catalog(
-        catalog, practitioners=len(user_ids), services_each=services_each, user_ids=user_ids
+        catalog,
+        practitioners=len(user_ids),
+        services_each=services_each,
+        user_ids=user_ids,
+        reviews=True,
     )
     report.categories = seeded.categories
     report.practitioners = seeded.practitioners
     report.featured = seeded.featured
     report.services = seeded.services
+    report.reviews = seeded.reviews
     return report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 
@@ -10,6 +11,7 @@ from chassis.bus.embedded import IN_MEMORY, EmbeddedBroker, EmbeddedTransport
 from services.catalog import bootstrap
 from services.catalog.domain.discovery import SortOrder
 from services.catalog.search import PractitionerQuery, ServiceQuery
+from services.catalog.service_layer import Catalog
 from services.catalog.settings import CatalogSettings
 
 # The first four cities the demo spreads practitioners over, with the money asked there.
@@ -42,10 +44,14 @@ def test_the_seed_command_makes_searchable_practitioners_services_and_sign_ins(t
     )
     assert "4 practitioners, 16 services" in done.stdout
     assert "1 of them featured" in done.stdout
-    # No fake ratings: the output says why there are none.
-    assert "no ratings yet: reviews come with booking" in done.stdout
+    # Ratings come from reviews, and the output says where those come from.
+    found = re.search(r"^(\d+) reviews, which make the ratings", done.stdout, re.MULTILINE)
+    assert found, done.stdout
+    reviews = int(found.group(1))
+    assert reviews >= 8, "a demo whose rating sort shows little"
+    assert "made-up completed bookings by made-up clients" in done.stdout
     assert "admin@estuary.demo" in done.stdout and "practitioner1@estuary.demo" in done.stdout
-    asyncio.run(_check_discovery(tmp_path))
+    asyncio.run(_check_discovery(tmp_path, reviews))
     again = subprocess.run(
         [
             sys.executable,
@@ -67,9 +73,10 @@ def test_the_seed_command_makes_searchable_practitioners_services_and_sign_ins(t
     )
     # Seeding twice keeps the accounts it made and adds nobody twice.
     assert "0 practitioners, 0 services" in again.stdout
+    assert "0 reviews" in again.stdout
 
 
-async def _check_discovery(data_dir) -> None:
+async def _check_discovery(data_dir, reviews: int) -> None:
     settings = CatalogSettings(
         database_url=f"sqlite+aiosqlite:///{data_dir}/catalog.db", grpc_port=0
     )
@@ -88,7 +95,7 @@ async def _check_discovery(data_dir) -> None:
         people = await catalog.list_practitioners(PractitionerQuery(), 10, "")
         assert people.total == 4
         assert all(v.practitioner.is_approved for v in people.items)
-        assert all(v.practitioner.rating_count == 0 for v in people.items)
+        await _check_ratings(catalog, everything.items, people.items, reviews)
 
         city_of = {
             v.practitioner.id: next(p.city for p in v.practitioner.locations if p.city)
@@ -110,3 +117,29 @@ async def _check_discovery(data_dir) -> None:
     finally:
         await service.runtime.database.dispose()
         await service.identity_channel.close()
+
+
+async def _check_ratings(catalog: Catalog, services, people, reviews: int) -> None:
+    """Every rating is what its reviews make it, and discovery sorts and filters by it."""
+    assert sum(v.rating_count for v in services) == reviews
+    replied = 0
+    for view in services:
+        listed = await catalog.list_service_reviews(None, view.service.id, 100, "")
+        assert listed.total == view.rating_count
+        stars = [r.review.rating for r in listed.items]
+        if stars:
+            exact = sum(stars) / len(stars)
+            assert abs(view.rating_average - exact) <= 0.005, (view.rating_average, stars)
+        assert all(r.review.text for r in listed.items)
+        replied += sum(r.review.has_reply for r in listed.items)
+    assert 0 < replied < reviews
+    for person in people:
+        own = [v for v in services if v.practitioner_id == person.practitioner.id]
+        assert person.practitioner.rating_count == sum(v.rating_count for v in own)
+    by_rating = await catalog.list_services(ServiceQuery(sort=SortOrder.RATING), 100, "")
+    averages = [v.rating_average for v in by_rating.items]
+    assert averages == sorted(averages, reverse=True) and averages[0] > averages[-1]
+    good = await catalog.list_services(ServiceQuery(min_rating=4.5), 100, "")
+    assert {v.service.id for v in good.items} == {
+        v.service.id for v in services if v.rating_average >= 4.5
+    }
