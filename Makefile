@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PROTOS := $(shell find protos -name '*.proto')
 
 .DEFAULT_GOAL := help
-.PHONY: help setup protos run test test-fast lint format bench manifests up down clean
+.PHONY: help setup protos run test test-fast lint format bench manifests schemas up down clean
 
 # `make run PORT=8100` moves the gateway off 8000 (so does ESTUARY_HTTP_PORT=8100);
 # GRPC_PORT_BASE=51051 moves the services' gRPC ports; DATA_DIR chooses the data folder.
@@ -55,6 +55,9 @@ bench: setup ## run the benchmarks (embedded and production shape) and print the
 
 manifests: setup ## write docker-compose.yml and deploy/ from the services' declarations
 	$(BIN)/estuary manifests
+
+schemas: setup ## write docs/openapi.json and docs/asyncapi.json (the published API documents)
+	$(BIN)/estuary schemas
 
 up: ## run the production shape with docker compose (needs a Docker engine)
 	docker compose up --build

@@ -15,6 +15,8 @@ from chassis.clock import Clock
 from chassis.service import ServiceDeclaration
 from gateway.backends import Backends
 from gateway.middleware import BodyLimit, EdgeMiddleware, TooManyRequests, too_many_requests
+from gateway.openapi import TAGS
+from gateway.openapi import install as install_openapi
 from gateway.problems import install_problem_handlers
 from gateway.ratelimit import Counter, MemoryCounter, RedisCounter
 from gateway.routes import admin, auth, docs, health, practitioners, services, users
@@ -67,6 +69,7 @@ def create_app(
         title="Estuary API",
         version="1.0.0",
         description=DESCRIPTION,
+        openapi_tags=TAGS,
         lifespan=lifespan,
         # Served by gateway.routes.docs from packaged assets, not FastAPI's CDN pages.
         docs_url=None,
@@ -97,6 +100,7 @@ def create_app(
         services.router,
     ):
         app.include_router(router)
+    install_openapi(app)
     # Inside the edge, so a 413 carries the request id and is counted against the budget.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(EdgeMiddleware, settings=settings, counter=counter, verifier=verifier)

@@ -207,33 +207,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected)
 
 
-# Responses every route may give, for the OpenAPI document.
-COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
-    422: {
-        "model": Problem,
-        "description": "The request's shape is wrong.",
-        "content": {MEDIA_TYPE: {}},
-    },
-    413: {
-        "model": Problem,
-        "description": "The request body is larger than the gateway accepts.",
-        "content": {MEDIA_TYPE: {}},
-    },
-    429: {
-        "model": Problem,
-        "description": "Too many requests; see Retry-After.",
-        "content": {MEDIA_TYPE: {}},
-    },
-}
-
-
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI responses for the given problem statuses plus the common ones."""
-    found = dict(COMMON_RESPONSES)
-    for status in statuses:
-        found[status] = {
-            "model": Problem,
-            "description": TITLES.get(status, "Error"),
-            "content": {MEDIA_TYPE: {}},
-        }
-    return found
+    """The problems of its domain a route declares for the OpenAPI document (a state conflict,
+    a rule broken...). What its dependencies imply (a token, a body, a path id, a backend, the
+    rate limit) gateway.openapi adds itself; it writes each as problem+json."""
+    return {status: {"model": Problem, "description": TITLES[status]} for status in statuses}

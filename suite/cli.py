@@ -1,5 +1,6 @@
-"""The `estuary` command: run the suite or one service, migrate, write the deploy files, and
-the operator commands the services declare (identity's `admin` and `keys`)."""
+"""The `estuary` command: run the suite or one service, migrate, write the deploy files and the
+published API documents, and the operator commands the services declare (identity's `admin`
+and `keys`)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from chassis.settings import ServiceSettings
 from chassis.telemetry import configure_telemetry
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
-from suite import manifests
+from suite import contracts, manifests
 from suite.demo import REVIEWS_FROM_MADE_UP_BOOKINGS, seed_demo
 from suite.embedded import EmbeddedSuite, PortInUse, env_sets, require_free_port, serve_http
 from suite.registry import BY_NAME, SERVICES
@@ -201,6 +202,17 @@ async def _manifests(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
 
 
+async def _schemas(args: argparse.Namespace) -> None:
+    stale = contracts.write(args.root, check=args.check)
+    if args.check and stale:
+        raise Refused(
+            f"{', '.join(map(str, stale))} differ from what the code generates: run `estuary "
+            "schemas`"
+        )
+    for path in stale:
+        print(f"wrote {path}")
+
+
 async def _seed(args: argparse.Namespace) -> None:
     suite = EmbeddedSuite(data_dir=args.data_dir.resolve())
     await suite.migrate()
@@ -312,6 +324,17 @@ def _parser(declarations: Sequence[ServiceDeclaration] = SERVICES) -> argparse.A
         "--check", action="store_true", help="write nothing; fail if any file is out of date"
     )
     generate.set_defaults(run=_manifests)
+
+    schemas = commands.add_parser(
+        "schemas",
+        help="write docs/openapi.json (the REST API) and docs/asyncapi.json (the events) "
+        "from the code",
+    )
+    schemas.add_argument("--root", type=Path, default=Path("."), help="the repository root")
+    schemas.add_argument(
+        "--check", action="store_true", help="write nothing; fail if either is out of date"
+    )
+    schemas.set_defaults(run=_schemas)
 
     for declaration in declarations:
         declaration.add_commands(CommandLine(commands, common, _offline(declaration)))

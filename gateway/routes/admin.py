@@ -24,13 +24,15 @@ from gateway.schemas.identity import (
     User,
 )
 
-router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+router = APIRouter(prefix="/api/v1/admin")
 
 UserId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$", description="The user's id.")]
-ADMIN_ERRORS = responses(400, 401, 403, 404, 409)
+# A rule broken (a reason too long, an unknown role); a state conflict (already suspended, the
+# last admin).
+CHANGE_ERRORS = responses(400, 409)
 
 
-@router.get("/users", response_model=Page[User], responses=ADMIN_ERRORS)
+@router.get("/users", operation_id="users.list", tags=["users"], response_model=Page[User])
 async def list_users(
     q: Annotated[str, Query(max_length=254, description="Email prefix or name word.")] = "",
     role: RoleName | None = None,
@@ -56,7 +58,7 @@ async def list_users(
     )
 
 
-@router.get("/users/{user_id}", response_model=User, responses=ADMIN_ERRORS)
+@router.get("/users/{user_id}", operation_id="users.get", tags=["users"], response_model=User)
 async def get_user(
     user_id: UserId, caller: Caller = Depends(require_staff), api: Backends = Depends(backends)
 ) -> Response:
@@ -67,7 +69,13 @@ async def get_user(
     return json_response(User.from_proto(user))
 
 
-@router.post("/users/{user_id}/suspend", response_model=User, responses=ADMIN_ERRORS)
+@router.post(
+    "/users/{user_id}/suspend",
+    operation_id="users.suspend",
+    tags=["users"],
+    response_model=User,
+    responses=CHANGE_ERRORS,
+)
 async def suspend_user(
     user_id: UserId,
     body: ReasonBody,
@@ -86,7 +94,13 @@ async def suspend_user(
     return json_response(User.from_proto(user))
 
 
-@router.post("/users/{user_id}/reactivate", response_model=User, responses=ADMIN_ERRORS)
+@router.post(
+    "/users/{user_id}/reactivate",
+    operation_id="users.reactivate",
+    tags=["users"],
+    response_model=User,
+    responses=CHANGE_ERRORS,
+)
 async def reactivate_user(
     user_id: UserId,
     body: ReasonBody,
@@ -104,7 +118,13 @@ async def reactivate_user(
     return json_response(User.from_proto(user))
 
 
-@router.put("/users/{user_id}/roles", response_model=User, responses=ADMIN_ERRORS)
+@router.put(
+    "/users/{user_id}/roles",
+    operation_id="users.set_roles",
+    tags=["users"],
+    response_model=User,
+    responses=CHANGE_ERRORS,
+)
 async def set_roles(
     user_id: UserId,
     body: RolesBody,
@@ -123,7 +143,13 @@ async def set_roles(
     return json_response(User.from_proto(user))
 
 
-@router.get("/audit-log", response_model=Page[AuditEntry], responses=ADMIN_ERRORS)
+@router.get(
+    "/audit-log",
+    operation_id="audit_log.list",
+    tags=["audit_log"],
+    response_model=Page[AuditEntry],
+    responses=responses(400),
+)
 async def audit_log(
     target_user_id: Annotated[
         str, Query(max_length=36, description="Only actions concerning this user.")

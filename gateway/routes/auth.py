@@ -50,7 +50,13 @@ def _account(email: str) -> str | None:
         return None
 
 
-@router.post("/register", status_code=201, response_model=User, responses=responses(400, 409))
+@router.post(
+    "/register",
+    operation_id="auth.register",
+    status_code=201,
+    response_model=User,
+    responses=responses(400, 409),
+)
 async def register(
     body: RegisterBody,
     request: Request,
@@ -77,7 +83,9 @@ async def register(
     return json_response(User.from_proto(user), 201)
 
 
-@router.post("/login", response_model=TokenPair, responses=responses(401, 403))
+@router.post(
+    "/login", operation_id="auth.login", response_model=TokenPair, responses=responses(401, 403)
+)
 async def login(body: LoginBody, request: Request, api: Backends = Depends(backends)) -> Response:
     """Exchanges email and password for an access token (60 min) and a refresh token."""
     settings = request.app.state.settings
@@ -99,7 +107,12 @@ async def login(body: LoginBody, request: Request, api: Backends = Depends(backe
     return json_response(TokenPair.from_proto(pair))
 
 
-@router.post("/token/refresh", response_model=TokenPair, responses=responses(401))
+@router.post(
+    "/token/refresh",
+    operation_id="auth.refresh",
+    response_model=TokenPair,
+    responses=responses(401),
+)
 async def refresh(body: RefreshBody, api: Backends = Depends(backends)) -> Response:
     """Rotates a refresh token. Reusing a rotated one ends the whole session."""
     pair = await api.auth.RefreshToken(
@@ -108,7 +121,7 @@ async def refresh(body: RefreshBody, api: Backends = Depends(backends)) -> Respo
     return json_response(TokenPair.from_proto(pair))
 
 
-@router.post("/logout", status_code=204, responses=responses(401))
+@router.post("/logout", operation_id="auth.logout", status_code=204, responses=responses(409))
 async def logout(
     caller: Caller = Depends(require_user), api: Backends = Depends(backends)
 ) -> Response:
@@ -117,7 +130,7 @@ async def logout(
     return Response(status_code=204)
 
 
-@router.post("/logout-all", response_model=LogoutAllResult, responses=responses(401))
+@router.post("/logout-all", operation_id="auth.logout_all", response_model=LogoutAllResult)
 async def logout_all(
     caller: Caller = Depends(require_user), api: Backends = Depends(backends)
 ) -> Response:
@@ -126,7 +139,9 @@ async def logout_all(
     return json_response(LogoutAllResult(revoked_sessions=result.revoked_sessions))
 
 
-@router.post("/verify-email", response_model=User, responses=responses(400))
+@router.post(
+    "/verify-email", operation_id="auth.verify_email", response_model=User, responses=responses(400)
+)
 async def verify_email(body: VerifyEmailBody, api: Backends = Depends(backends)) -> Response:
     """Marks the email verified with the token sent at registration."""
     result = await api.identity.VerifyEmail(
@@ -135,7 +150,12 @@ async def verify_email(body: VerifyEmailBody, api: Backends = Depends(backends))
     return json_response(User.from_proto(result.user))
 
 
-@router.post("/password/reset", status_code=202, response_model=Accepted, responses=responses())
+@router.post(
+    "/password/reset",
+    operation_id="auth.request_password_reset",
+    status_code=202,
+    response_model=Accepted,
+)
 async def request_password_reset(
     body: PasswordResetBody, request: Request, api: Backends = Depends(backends)
 ) -> Response:
@@ -155,7 +175,12 @@ async def request_password_reset(
     )
 
 
-@router.post("/password/reset/confirm", status_code=204, responses=responses(400))
+@router.post(
+    "/password/reset/confirm",
+    operation_id="auth.confirm_password_reset",
+    status_code=204,
+    responses=responses(400),
+)
 async def confirm_password_reset(
     body: PasswordResetConfirmBody, api: Backends = Depends(backends)
 ) -> Response:
@@ -167,7 +192,12 @@ async def confirm_password_reset(
     return Response(status_code=204)
 
 
-@router.post("/password/change", status_code=204, responses=responses(400, 401))
+@router.post(
+    "/password/change",
+    operation_id="auth.change_password",
+    status_code=204,
+    responses=responses(400),
+)
 async def change_password(
     body: PasswordChangeBody,
     caller: Caller = Depends(require_user),

@@ -11,9 +11,11 @@ from starlette.responses import Response
 from chassis.grpc_client import call_metadata
 from gateway.backends import Backends
 
+IDEMPOTENCY_KEY = "Idempotency-Key"
 IdempotencyKey = Annotated[
     str | None,
     Header(
+        alias=IDEMPOTENCY_KEY,
         max_length=100,
         description="Makes a retry safe: a retry with the same key (from the same caller, "
         "with the same body) answers like the first call, and changes nothing again. A key "

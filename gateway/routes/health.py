@@ -11,12 +11,17 @@ from chassis.metrics import prometheus_text
 from estuary.identity.v1 import identity_pb2 as pb
 from gateway.backends import Backends
 from gateway.routes.common import anonymous, backends, json_response
+from gateway.schemas.common import examples
 from gateway.schemas.identity import JsonWebKeySet
 
-router = APIRouter(tags=["operations"])
+router = APIRouter()
 
 
 class Health(BaseModel):
+    model_config = examples(
+        {"status": "ready", "backends": {"identity": "SERVING", "catalog": "SERVING"}}
+    )
+
     status: str = Field(
         description="ok (liveness); ready, degraded (a backend is not serving) or not ready"
     )
@@ -25,13 +30,19 @@ class Health(BaseModel):
     )
 
 
-@router.get("/healthz", response_model=Health)
+@router.get("/healthz", operation_id="health.live", response_model=Health, tags=["health"])
 async def healthz() -> Response:
     """The gateway process is alive."""
     return json_response(Health(status="ok"))
 
 
-@router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+@router.get(
+    "/readyz",
+    operation_id="health.ready",
+    tags=["health"],
+    response_model=Health,
+    responses={503: {"model": Health, "description": "The gateway is starting or stopping."}},
+)
 async def readyz(request: Request) -> Response:
     """Whether this gateway can take traffic, with each backend's health.
 
@@ -58,7 +69,12 @@ async def prometheus_metrics(request: Request) -> Response:
     return Response(body, headers={"Content-Type": content_type})
 
 
-@router.get("/.well-known/jwks.json", response_model=JsonWebKeySet, tags=["auth"])
+@router.get(
+    "/.well-known/jwks.json",
+    operation_id="auth.get_jwks",
+    response_model=JsonWebKeySet,
+    tags=["auth"],
+)
 async def jwks(api: Backends = Depends(backends)) -> Response:
     """The public keys that verify Estuary's access tokens."""
     found = await api.auth.GetJwks(pb.GetJwksRequest(), metadata=anonymous())

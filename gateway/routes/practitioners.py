@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -22,22 +23,31 @@ from gateway.schemas.catalog import (
     LocationOut,
     LocationPatch,
     PractitionerOut,
+    PractitionerPatch,
     PractitionerStatusName,
-    ProfilePatch,
     RejectBody,
     location_to_proto,
 )
 from gateway.schemas.common import DEFAULT_LIMIT, Cursor, Limit, Page, page_of
 
-router = APIRouter(prefix="/api/v1/practitioners", tags=["practitioners"])
-admin_router = APIRouter(prefix="/api/v1/admin/practitioners", tags=["admin"])
+# Tags per resource: the profiles and a practitioner's places of work, under one prefix.
+router = APIRouter(prefix="/api/v1/practitioners")
+admin_router = APIRouter(prefix="/api/v1/admin/practitioners", tags=["practitioners"])
+PRACTITIONERS: list[str | Enum] = ["practitioners"]
+LOCATIONS: list[str | Enum] = ["locations"]
 
 PractitionerId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")]
 LocationId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")]
-ERRORS = responses(400, 401, 403, 404, 409)
 
 
-@router.post("/apply", status_code=201, response_model=PractitionerOut, responses=ERRORS)
+@router.post(
+    "/apply",
+    operation_id="practitioners.apply",
+    tags=PRACTITIONERS,
+    status_code=201,
+    response_model=PractitionerOut,
+    responses=responses(400, 409),
+)
 async def apply(
     body: ApplyBody,
     idempotency_key: IdempotencyKey = None,
@@ -54,7 +64,13 @@ async def apply(
     return json_response(PractitionerOut.from_proto(practitioner), 201)
 
 
-@router.get("/me", response_model=PractitionerOut, responses=ERRORS)
+@router.get(
+    "/me",
+    operation_id="practitioners.get_me",
+    tags=PRACTITIONERS,
+    response_model=PractitionerOut,
+    responses=responses(404),
+)
 async def get_own_profile(
     caller: Caller = Depends(require_user), api: Backends = Depends(backends)
 ) -> Response:
@@ -65,9 +81,17 @@ async def get_own_profile(
     return json_response(PractitionerOut.from_proto(practitioner))
 
 
-@router.patch("/me", response_model=PractitionerOut, responses=ERRORS)
+@router.patch(
+    "/me",
+    operation_id="practitioners.update_me",
+    tags=PRACTITIONERS,
+    response_model=PractitionerOut,
+    responses=responses(400, 404),
+)
 async def update_own_profile(
-    body: ProfilePatch, caller: Caller = Depends(require_user), api: Backends = Depends(backends)
+    body: PractitionerPatch,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
 ) -> Response:
     """Changes profile fields; status, tier and ratings are not the practitioner's to set."""
     paths = sorted(body.model_fields_set)
@@ -85,7 +109,14 @@ async def update_own_profile(
     return json_response(PractitionerOut.from_proto(practitioner))
 
 
-@router.post("/me/locations", status_code=201, response_model=LocationOut, responses=ERRORS)
+@router.post(
+    "/me/locations",
+    operation_id="locations.create",
+    tags=LOCATIONS,
+    status_code=201,
+    response_model=LocationOut,
+    responses=responses(400, 404, 409),
+)
 async def add_location(
     body: LocationIn,
     idempotency_key: IdempotencyKey = None,
@@ -102,7 +133,13 @@ async def add_location(
     return json_response(LocationOut.from_proto(location), 201)
 
 
-@router.patch("/me/locations/{location_id}", response_model=LocationOut, responses=ERRORS)
+@router.patch(
+    "/me/locations/{location_id}",
+    operation_id="locations.update",
+    tags=LOCATIONS,
+    response_model=LocationOut,
+    responses=responses(400),
+)
 async def update_location(
     location_id: LocationId,
     body: LocationPatch,
@@ -123,7 +160,13 @@ async def update_location(
     return json_response(LocationOut.from_proto(location))
 
 
-@router.delete("/me/locations/{location_id}", status_code=204, responses=ERRORS)
+@router.delete(
+    "/me/locations/{location_id}",
+    operation_id="locations.delete",
+    tags=LOCATIONS,
+    status_code=204,
+    responses=responses(409),
+)
 async def remove_location(
     location_id: LocationId,
     caller: Caller = Depends(require_user),
@@ -136,7 +179,13 @@ async def remove_location(
     return Response(status_code=204)
 
 
-@router.get("", response_model=Page[PractitionerOut], responses=ERRORS)
+@router.get(
+    "",
+    operation_id="practitioners.list",
+    tags=PRACTITIONERS,
+    response_model=Page[PractitionerOut],
+    responses=responses(400),
+)
 async def discover_practitioners(
     request: Request,
     filters: Annotated[DiscoveryFilters, Depends()],
@@ -152,7 +201,12 @@ async def discover_practitioners(
     return json_response(practitioners_page(found))
 
 
-@router.get("/{practitioner_id}", response_model=PractitionerOut, responses=ERRORS)
+@router.get(
+    "/{practitioner_id}",
+    operation_id="practitioners.get",
+    tags=PRACTITIONERS,
+    response_model=PractitionerOut,
+)
 async def get_practitioner(
     practitioner_id: PractitionerId, request: Request, api: Backends = Depends(backends)
 ) -> Response:
@@ -165,7 +219,13 @@ async def get_practitioner(
     return json_response(PractitionerOut.from_proto(practitioner))
 
 
-@router.post("/{practitioner_id}/approve", response_model=PractitionerOut, responses=ERRORS)
+@router.post(
+    "/{practitioner_id}/approve",
+    operation_id="practitioners.approve",
+    tags=PRACTITIONERS,
+    response_model=PractitionerOut,
+    responses=responses(409),
+)
 async def approve(
     practitioner_id: PractitionerId,
     idempotency_key: IdempotencyKey = None,
@@ -183,7 +243,13 @@ async def approve(
     return json_response(PractitionerOut.from_proto(practitioner))
 
 
-@router.post("/{practitioner_id}/reject", response_model=PractitionerOut, responses=ERRORS)
+@router.post(
+    "/{practitioner_id}/reject",
+    operation_id="practitioners.reject",
+    tags=PRACTITIONERS,
+    response_model=PractitionerOut,
+    responses=responses(409),
+)
 async def reject(
     practitioner_id: PractitionerId,
     body: RejectBody,
@@ -203,7 +269,13 @@ async def reject(
     return json_response(PractitionerOut.from_proto(practitioner))
 
 
-@router.post("/{practitioner_id}/feature", response_model=PractitionerOut, responses=ERRORS)
+@router.post(
+    "/{practitioner_id}/feature",
+    operation_id="practitioners.feature",
+    tags=PRACTITIONERS,
+    response_model=PractitionerOut,
+    responses=responses(409),
+)
 async def feature(
     practitioner_id: PractitionerId,
     body: FeatureBody,
@@ -220,7 +292,11 @@ async def feature(
     return json_response(PractitionerOut.from_proto(practitioner))
 
 
-@admin_router.get("", response_model=Page[PractitionerOut], responses=ERRORS)
+@admin_router.get(
+    "",
+    operation_id="practitioners.list_applications",
+    response_model=Page[PractitionerOut],
+)
 async def applications(
     status: PractitionerStatusName = "pending",
     limit: Limit = DEFAULT_LIMIT,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -29,13 +30,17 @@ from gateway.schemas.catalog import (
 )
 from gateway.schemas.common import DEFAULT_LIMIT, Cursor, Int64, Limit, Page, page_of
 
-router = APIRouter(prefix="/api/v1/services", tags=["services"])
+# Tags per resource: the category tree and the services, under one prefix.
+router = APIRouter(prefix="/api/v1/services")
+SERVICES: list[str | Enum] = ["services"]
+CATEGORIES: list[str | Enum] = ["categories"]
 
 Id = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")]
-ERRORS = responses(400, 401, 403, 404, 409)
 
 
-@router.get("/categories", response_model=CategoryList)
+@router.get(
+    "/categories", operation_id="categories.list", tags=CATEGORIES, response_model=CategoryList
+)
 async def list_categories(api: Backends = Depends(backends)) -> Response:
     """The category tree, parents before children."""
     found = await api.catalog.ListCategories(pb.ListCategoriesRequest(), metadata=anonymous())
@@ -44,7 +49,14 @@ async def list_categories(api: Backends = Depends(backends)) -> Response:
     )
 
 
-@router.post("/categories", status_code=201, response_model=CategoryOut, responses=ERRORS)
+@router.post(
+    "/categories",
+    operation_id="categories.create",
+    tags=CATEGORIES,
+    status_code=201,
+    response_model=CategoryOut,
+    responses=responses(404, 409),
+)
 async def create_category(
     body: CategoryBody,
     idempotency_key: IdempotencyKey = None,
@@ -68,7 +80,13 @@ async def create_category(
     return json_response(CategoryOut.from_proto(category), 201)
 
 
-@router.patch("/categories/{category_id}", response_model=CategoryOut, responses=ERRORS)
+@router.patch(
+    "/categories/{category_id}",
+    operation_id="categories.update",
+    tags=CATEGORIES,
+    response_model=CategoryOut,
+    responses=responses(409),
+)
 async def update_category(
     category_id: Id,
     body: CategoryPatch,
@@ -89,7 +107,13 @@ async def update_category(
     return json_response(CategoryOut.from_proto(category))
 
 
-@router.delete("/categories/{category_id}", status_code=204, responses=ERRORS)
+@router.delete(
+    "/categories/{category_id}",
+    operation_id="categories.delete",
+    tags=CATEGORIES,
+    status_code=204,
+    responses=responses(409),
+)
 async def delete_category(
     category_id: Id, caller: Caller = Depends(require_staff), api: Backends = Depends(backends)
 ) -> Response:
@@ -100,7 +124,14 @@ async def delete_category(
     return Response(status_code=204)
 
 
-@router.post("", status_code=201, response_model=ServiceOut, responses=ERRORS)
+@router.post(
+    "",
+    operation_id="services.create",
+    tags=SERVICES,
+    status_code=201,
+    response_model=ServiceOut,
+    responses=responses(404, 409),
+)
 async def create_service(
     body: ServiceCreate,
     idempotency_key: IdempotencyKey = None,
@@ -115,7 +146,13 @@ async def create_service(
     return json_response(ServiceOut.from_proto(service), 201)
 
 
-@router.get("", response_model=Page[ServiceOut], responses=ERRORS)
+@router.get(
+    "",
+    operation_id="services.list",
+    tags=SERVICES,
+    response_model=Page[ServiceOut],
+    responses=responses(400),
+)
 async def discover_services(
     request: Request,
     filters: Annotated[DiscoveryFilters, Depends()],
@@ -153,7 +190,9 @@ async def discover_services(
     return json_response(services_page(found))
 
 
-@router.get("/mine", response_model=Page[ServiceOut], responses=ERRORS)
+@router.get(
+    "/mine", operation_id="services.list_mine", tags=SERVICES, response_model=Page[ServiceOut]
+)
 async def list_own_services(
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
@@ -176,7 +215,7 @@ def services_page(found: pb.ListServicesResponse | pb.ListOwnServicesResponse) -
     )
 
 
-@router.get("/{service_id}", response_model=ServiceOut, responses=ERRORS)
+@router.get("/{service_id}", operation_id="services.get", tags=SERVICES, response_model=ServiceOut)
 async def get_service(
     service_id: Id, request: Request, api: Backends = Depends(backends)
 ) -> Response:
@@ -189,7 +228,13 @@ async def get_service(
     return json_response(ServiceOut.from_proto(service))
 
 
-@router.patch("/{service_id}", response_model=ServiceOut, responses=ERRORS)
+@router.patch(
+    "/{service_id}",
+    operation_id="services.update",
+    tags=SERVICES,
+    response_model=ServiceOut,
+    responses=responses(409),
+)
 async def update_service(
     service_id: Id,
     body: ServiceFields,
@@ -207,7 +252,13 @@ async def update_service(
     return json_response(ServiceOut.from_proto(service))
 
 
-@router.post("/{service_id}/archive", response_model=ServiceOut, responses=ERRORS)
+@router.post(
+    "/{service_id}/archive",
+    operation_id="services.archive",
+    tags=SERVICES,
+    response_model=ServiceOut,
+    responses=responses(409),
+)
 async def archive_service(
     service_id: Id, caller: Caller = Depends(require_user), api: Backends = Depends(backends)
 ) -> Response:

@@ -13,12 +13,12 @@ from gateway.auth import Caller, require_user
 from gateway.backends import Backends
 from gateway.problems import responses
 from gateway.routes.common import backends, json_response
-from gateway.schemas.identity import PREFERENCES_MAX_DEPTH, ProfilePatch, User, nesting_depth
+from gateway.schemas.identity import PREFERENCES_MAX_DEPTH, User, UserPatch, nesting_depth
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
 
 
-@router.get("/me", response_model=User, responses=responses(401))
+@router.get("/me", operation_id="users.get_me", response_model=User)
 async def get_me(
     caller: Caller = Depends(require_user), api: Backends = Depends(backends)
 ) -> Response:
@@ -29,9 +29,9 @@ async def get_me(
     return json_response(User.from_proto(user))
 
 
-@router.patch("/me", response_model=User, responses=responses(400, 401))
+@router.patch("/me", operation_id="users.update_me", response_model=User, responses=responses(400))
 async def update_me(
-    body: ProfilePatch,
+    body: UserPatch,
     caller: Caller = Depends(require_user),
     api: Backends = Depends(backends),
 ) -> Response:
@@ -57,7 +57,7 @@ async def update_me(
     return json_response(User.from_proto(updated))
 
 
-@router.delete("/me", status_code=204, responses=responses(401))
+@router.delete("/me", operation_id="users.delete_me", status_code=204, responses=responses(409))
 async def delete_me(
     caller: Caller = Depends(require_user), api: Backends = Depends(backends)
 ) -> Response:

@@ -18,7 +18,15 @@ from chassis.wire import ProtoEnum, ProtoNames, instant, timestamp
 from estuary.catalog.v1 import catalog_pb2 as pb
 from estuary.payments.v1 import events_pb2 as payments_pb
 from estuary.type.v1 import money_pb2
-from gateway.schemas.common import DEFAULT_LIMIT, Cursor, Int32, Int64, Limit, StrictBody
+from gateway.schemas.common import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Int32,
+    Int64,
+    Limit,
+    StrictBody,
+    examples,
+)
 from services.catalog.domain import bounds as rules
 from services.catalog.domain.bounds import Bounds
 from services.catalog.domain.discovery import SortOrder
@@ -47,6 +55,88 @@ else:
     SortName = Literal[SORT_ORDERS.names]
 
 
+# Examples for the OpenAPI document: one of each resource, as the gateway answers it.
+CATEGORY_ID = "0193a7c0-5b1e-7d2f-9a3b-4c5d6e7f8091"
+LOCATION: dict[str, Any] = {
+    "id": "0193b2d4-8e9f-7a0b-9c1d-2e3f4a5b6c7d",
+    "kind": "in_person",
+    "label": "Studio",
+    "address": "Rua das Flores 12",
+    "city": "Lisbon",
+    "country": "PT",
+    "lat": 38.7104,
+    "lng": -9.142,
+}
+CATEGORY: dict[str, Any] = {
+    "id": CATEGORY_ID,
+    "slug": "yoga",
+    "name": "Yoga",
+    "description": "Every style, every level.",
+    "parent_id": None,
+    "position": 1,
+}
+SERVICE: dict[str, Any] = {
+    "id": "0193b3e5-9fa0-7b1c-8d2e-3f4a5b6c7d8e",
+    "practitioner_id": "0193b1c3-7d8e-7f9a-8b0c-1d2e3f4a5b6c",
+    "kind": "session",
+    "title": "Morning vinyasa",
+    "description": "A flowing class for every level.",
+    "category_id": CATEGORY_ID,
+    "price": {"amount_minor": 4500, "currency": "EUR"},
+    "duration_minutes": 60,
+    "location": {"kind": "in_person", "location_id": LOCATION["id"]},
+    "max_participants": 1,
+    "buffer_before_minutes": 0,
+    "buffer_after_minutes": 15,
+    "min_notice_minutes": 720,
+    "booking_window_days": 90,
+    "cancellation_policy": [
+        {"hours_before": 48, "refund_percent": 100},
+        {"hours_before": 24, "refund_percent": 50},
+    ],
+    "sessions": [],
+    "package": None,
+    "bundle_items": [],
+    "saving": None,
+    "status": "active",
+    "practitioner": {
+        "id": "0193b1c3-7d8e-7f9a-8b0c-1d2e3f4a5b6c",
+        "display_name": "Ana Sousa Yoga",
+        "rating_average": 4.8,
+        "rating_count": 37,
+        "featured": True,
+    },
+    "place": LOCATION,
+    "distance_km": 1.2,
+    "created_at": "2025-03-01T12:00:00Z",
+    "updated_at": "2025-03-02T09:30:00Z",
+}
+PRACTITIONER: dict[str, Any] = {
+    "id": "0193b1c3-7d8e-7f9a-8b0c-1d2e3f4a5b6c",
+    "user_id": "0193b0a4-6f1d-7aa0-8e2b-5c9d0f4e7a11",
+    "display_name": "Ana Sousa Yoga",
+    "bio": "Vinyasa and yin yoga.",
+    "specializations": ["yoga"],
+    "certifications": ["RYT-500"],
+    "years_experience": 10,
+    "languages": ["en", "pt"],
+    "timezone": "Europe/Lisbon",
+    "locations": [LOCATION],
+    "status": "approved",
+    "featured": True,
+    "tier": "entry",
+    "rating_average": 4.8,
+    "rating_count": 37,
+    "created_at": "2025-02-20T10:00:00Z",
+    "updated_at": "2025-03-02T09:30:00Z",
+    "approved_at": "2025-02-21T08:15:00Z",
+    "onboarding": None,
+    "rejection_reason": None,
+    "services": [],
+    "distance_km": 1.2,
+}
+
+
 def sort_to_proto(sort: str | None) -> int:
     """A REST sort order (price_asc...) as the proto's, or unspecified for the default."""
     return SORT_ORDERS.to_proto(SortOrder(sort)) if sort else pb.SORT_ORDER_UNSPECIFIED
@@ -71,11 +161,23 @@ ItemsOfAList = Bounds(0, rules.MAX_LIST_ITEMS)
 
 
 class VirtualLocationIn(StrictBody):
+    model_config = examples({"kind": "virtual", "label": "Online"})
     kind: Literal["virtual"]
     label: Label = ""
 
 
 class InPersonLocationIn(StrictBody):
+    model_config = examples(
+        {
+            "kind": "in_person",
+            "label": "Studio",
+            "address": "Rua das Flores 12",
+            "city": "Lisbon",
+            "country": "PT",
+            "lat": 38.7104,
+            "lng": -9.1420,
+        }
+    )
     kind: Literal["in_person"]
     label: Label = ""
     address: str = at_most(rules.ADDRESS_LENGTH)
@@ -103,6 +205,7 @@ def location_to_proto(location: VirtualLocationIn | InPersonLocationIn) -> pb.Lo
 
 
 class LocationPatch(StrictBody):
+    model_config = examples({"address": "Rua das Flores 14", "lat": 38.7105, "lng": -9.1421})
     label: Label | None = None
     address: str | None = at_most(rules.ADDRESS_LENGTH, None)
     city: str | None = at_most(rules.CITY_LENGTH, None)
@@ -112,6 +215,7 @@ class LocationPatch(StrictBody):
 
 
 class LocationOut(BaseModel):
+    model_config = examples(LOCATION)
     id: str
     kind: LocationKindName
     label: str
@@ -136,7 +240,10 @@ class LocationOut(BaseModel):
         )
 
 
-class ProfilePatch(StrictBody):
+class PractitionerPatch(StrictBody):
+    model_config = examples(
+        {"bio": "Vinyasa and yin yoga, ten years of teaching.", "languages": ["en", "pt"]}
+    )
     display_name: str | None = at_most(rules.DISPLAY_NAME_LENGTH, None)
     bio: str | None = at_most(rules.BIO_LENGTH, None)
     specializations: list[Specialization] | None = at_most(ItemsOfAList, None)
@@ -149,6 +256,18 @@ class ProfilePatch(StrictBody):
 
 
 class ApplyBody(StrictBody):
+    model_config = examples(
+        {
+            "display_name": "Ana Sousa Yoga",
+            "bio": "Vinyasa and yin yoga.",
+            "specializations": ["yoga"],
+            "certifications": ["RYT-500"],
+            "years_experience": 10,
+            "languages": ["en", "pt"],
+            "timezone": "Europe/Lisbon",
+            "locations": [{"kind": "virtual", "label": "Online"}],
+        }
+    )
     display_name: str = at_most(rules.DISPLAY_NAME_LENGTH)
     bio: str = at_most(rules.BIO_LENGTH, "")
     specializations: list[Specialization] = Field(
@@ -180,10 +299,12 @@ class ApplyBody(StrictBody):
 
 
 class RejectBody(StrictBody):
+    model_config = examples({"reason": "please add a certification we can check"})
     reason: str = Field(min_length=rules.REASON_LENGTH.low, max_length=rules.REASON_LENGTH.high)
 
 
 class FeatureBody(StrictBody):
+    model_config = examples({"featured": True})
     featured: bool
 
 
@@ -246,6 +367,14 @@ SEATS = Bounds(rules.SESSION_SEATS.low, rules.GROUP_SEATS.high)
 
 class ServiceFields(StrictBody):
     """What a practitioner sets on a service (on create, or any subset on PATCH)."""
+
+    model_config = examples(
+        {
+            "title": "Morning vinyasa (75 min)",
+            "price": {"amount_minor": 5000, "currency": "EUR"},
+            "duration_minutes": 75,
+        }
+    )
 
     title: str | None = at_most(rules.TITLE_LENGTH, None)
     description: str | None = at_most(rules.DESCRIPTION_LENGTH, None)
@@ -320,6 +449,18 @@ class ServiceFields(StrictBody):
 
 
 class ServiceCreate(ServiceFields):
+    model_config = examples(
+        {
+            "kind": "session",
+            "title": "Morning vinyasa",
+            "description": "A flowing class for every level.",
+            "category_id": CATEGORY_ID,
+            "price": {"amount_minor": 4500, "currency": "EUR"},
+            "duration_minutes": 60,
+            "location": {"kind": "virtual"},
+            "cancellation_policy": [{"hours_before": 24, "refund_percent": 100}],
+        }
+    )
     kind: KindName
     title: str = at_most(rules.TITLE_LENGTH)  # type: ignore[assignment]
     category_id: str = Field(max_length=36)  # type: ignore[assignment]
@@ -363,6 +504,7 @@ class ServiceLocation(BaseModel):
 
 
 class ServiceOut(BaseModel):
+    model_config = examples(SERVICE)
     id: str
     practitioner_id: str
     kind: KindName
@@ -456,6 +598,7 @@ class ServiceOut(BaseModel):
 
 
 class PractitionerOut(BaseModel):
+    model_config = examples(PRACTITIONER)
     id: str
     user_id: str
     display_name: str
@@ -521,6 +664,15 @@ class PractitionerOut(BaseModel):
 
 
 class CategoryBody(StrictBody):
+    model_config = examples(
+        {
+            "slug": "sound-healing",
+            "name": "Sound healing",
+            "description": "Gongs, bowls and voice.",
+            "parent_id": None,
+            "position": 3,
+        }
+    )
     slug: str = at_most(rules.SLUG_LENGTH, examples=["sound-healing"])
     name: str = at_most(rules.CATEGORY_NAME_LENGTH)
     description: str = at_most(rules.CATEGORY_DESCRIPTION_LENGTH, "")
@@ -529,6 +681,7 @@ class CategoryBody(StrictBody):
 
 
 class CategoryPatch(StrictBody):
+    model_config = examples({"name": "Sound and vibration", "position": 4})
     slug: str | None = at_most(rules.SLUG_LENGTH, None)
     name: str | None = at_most(rules.CATEGORY_NAME_LENGTH, None)
     description: str | None = at_most(rules.CATEGORY_DESCRIPTION_LENGTH, None)
@@ -537,6 +690,7 @@ class CategoryPatch(StrictBody):
 
 
 class CategoryOut(BaseModel):
+    model_config = examples(CATEGORY)
     id: str
     slug: str
     name: str
@@ -557,6 +711,7 @@ class CategoryOut(BaseModel):
 
 
 class CategoryList(BaseModel):
+    model_config = examples({"results": [CATEGORY]})
     results: list[CategoryOut]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,8 +30,26 @@ Cursor = Annotated[
 ]
 
 
+def _page_example(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """A page's example: one of its items' (their model's first example) and a cursor."""
+    items = model.model_fields["results"].annotation
+    item = next(iter(getattr(items, "__args__", ())), None)
+    extra = getattr(item, "model_config", {}).get("json_schema_extra")
+    if isinstance(extra, dict) and extra.get("examples"):
+        schema["examples"] = [
+            {
+                "results": [extra["examples"][0]],
+                "next_cursor": "eyJrIjpbIjAxOTNiMGE0Il0sInEiOiIifQ.c2lnbmF0dXJl",
+                "has_more": True,
+                "total": 153,
+            }
+        ]
+
+
 class Page(BaseModel, Generic[T]):
     """One page of a list, in a stable order."""
+
+    model_config = ConfigDict(json_schema_extra=_page_example)
 
     results: list[T]
     next_cursor: str | None = Field(
@@ -55,3 +73,9 @@ def page_of(results: list[T], next_token: str, total: int | None) -> Page[T]:
 
 
 DEFAULT_LIMIT = DEFAULT_PAGE_SIZE
+
+
+def examples(*values: dict[str, Any]) -> ConfigDict:
+    """A model's examples for the OpenAPI document; each validates against the model's schema
+    (tests/unit/test_openapi_document.py)."""
+    return ConfigDict(json_schema_extra={"examples": list(values)})

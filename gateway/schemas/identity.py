@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from chassis.wire import ProtoNames, from_struct, instant
 from estuary.identity.v1 import identity_pb2 as pb
-from gateway.schemas.common import Int32, StrictBody
+from gateway.schemas.common import Int32, StrictBody, examples
 
 # Roles and statuses as REST spells them, read from identity's proto: a value added there is
 # accepted and shown here without another table to keep.
@@ -22,38 +22,54 @@ else:
     RoleName = ROLES.literal
     StatusName = STATUSES.literal
 
+# A user id for the examples in the OpenAPI document.
+USER_ID = "0193b0a4-6f1d-7aa0-8e2b-5c9d0f4e7a11"
+
 Password = Field(min_length=1, max_length=1024, description="At least 10 characters.")
 
 
 class RegisterBody(StrictBody):
+    model_config = examples(
+        {"email": "ana@example.com", "password": "river-stone-42-lantern", "full_name": "Ana Sousa"}
+    )
     email: str = Field(min_length=1, max_length=254, examples=["ana@example.com"])
     password: str = Password
     full_name: str = Field(min_length=1, max_length=200, examples=["Ana Sousa"])
 
 
 class LoginBody(StrictBody):
+    model_config = examples({"email": "ana@example.com", "password": "river-stone-42-lantern"})
     email: str = Field(min_length=1, max_length=254)
     password: str = Field(min_length=1, max_length=1024)
 
 
 class RefreshBody(StrictBody):
+    model_config = examples({"refresh_token": "Xq3pYc2m8FqH0tWzv1Jk5Lr7Ns9Bd4Ue"})
     refresh_token: str = Field(min_length=1, max_length=512)
 
 
 class VerifyEmailBody(StrictBody):
+    model_config = examples({"token": "Vt7Ke2Qw9Lm4Rx8Pz1Hs6Dn3Jb5Fy0Ga"})
     token: str = Field(min_length=1, max_length=512)
 
 
 class PasswordResetBody(StrictBody):
+    model_config = examples({"email": "ana@example.com"})
     email: str = Field(min_length=1, max_length=254)
 
 
 class PasswordResetConfirmBody(StrictBody):
+    model_config = examples(
+        {"token": "Rs4Tn8Wq2Lp6Vz0Xk3Hm7Jd1Fb5Gc9Ya", "new_password": "harbour-lamp-17-meadow"}
+    )
     token: str = Field(min_length=1, max_length=512)
     new_password: str = Password
 
 
 class PasswordChangeBody(StrictBody):
+    model_config = examples(
+        {"current_password": "river-stone-42-lantern", "new_password": "harbour-lamp-17-meadow"}
+    )
     current_password: str = Field(min_length=1, max_length=1024)
     new_password: str = Password
 
@@ -76,8 +92,17 @@ def nesting_depth(value: Any) -> int:
     return deepest
 
 
-class ProfilePatch(StrictBody):
+class UserPatch(StrictBody):
     """Only the fields present change; null clears a field. Anything else is refused."""
+
+    model_config = examples(
+        {
+            "full_name": "Ana Sousa",
+            "timezone": "Europe/Lisbon",
+            "bio": "Yoga and breathwork.",
+            "preferences": {"newsletter": False},
+        }
+    )
 
     full_name: str | None = Field(None, max_length=200)
     phone: str | None = Field(None, max_length=32)
@@ -92,15 +117,27 @@ class ProfilePatch(StrictBody):
 
 
 class ReasonBody(StrictBody):
+    model_config = examples({"reason": "reported for spam by three clients"})
     reason: str = Field("", max_length=500)
 
 
 class RolesBody(StrictBody):
+    model_config = examples(
+        {"roles": ["client", "practitioner"], "reason": "onboarding a partner studio"}
+    )
     roles: list[RoleName] = Field(min_length=1, max_length=4)
     reason: str = Field("", max_length=500)
 
 
 class TokenPair(BaseModel):
+    model_config = examples(
+        {
+            "access_token": "eyJhbGciOiJFZERTQSIsImtpZCI6IjIwMjUtMDMifQ.eyJzdWIiOiIwMTkzIn0.c2ln",
+            "refresh_token": "Xq3pYc2m8FqH0tWzv1Jk5Lr7Ns9Bd4Ue",
+            "token_type": "bearer",
+            "expires_in": 3600,
+        }
+    )
     access_token: str
     refresh_token: str
     token_type: Literal["bearer"] = "bearer"
@@ -116,6 +153,23 @@ class TokenPair(BaseModel):
 
 
 class User(BaseModel):
+    model_config = examples(
+        {
+            "id": USER_ID,
+            "email": "ana@example.com",
+            "email_verified": True,
+            "full_name": "Ana Sousa",
+            "phone": "+351912345678",
+            "timezone": "Europe/Lisbon",
+            "avatar_url": "",
+            "bio": "Yoga and breathwork.",
+            "preferences": {"newsletter": False},
+            "roles": ["client"],
+            "status": "active",
+            "created_at": "2025-03-01T12:00:00Z",
+            "updated_at": "2025-03-02T09:30:00Z",
+        }
+    )
     id: str
     email: str
     email_verified: bool
@@ -150,15 +204,35 @@ class User(BaseModel):
 
 
 class LogoutAllResult(BaseModel):
+    model_config = examples({"revoked_sessions": 3})
     revoked_sessions: Int32
 
 
 class Accepted(BaseModel):
+    model_config = examples(
+        {"detail": "if that address has an account, a reset link is on its way"}
+    )
     detail: str
 
 
 class AuditEntry(BaseModel):
     """One staff action in any service, with the state before and after."""
+
+    model_config = examples(
+        {
+            "id": "0193b0c1-2a3b-7c4d-8e5f-6a7b8c9d0e1f",
+            "service": "identity",
+            "actor_id": "0193a000-1111-7222-8333-444455556666",
+            "action": "user.suspend",
+            "target": f"users/{USER_ID}",
+            "target_user_id": USER_ID,
+            "before": {"status": "active"},
+            "after": {"status": "suspended"},
+            "reason": "reported for spam by three clients",
+            "request_id": "3f9c2a7d1b6e4c08",
+            "created_at": "2025-03-01T12:00:00Z",
+        }
+    )
 
     id: str
     service: str = Field(description="The service the action was taken in.")
@@ -190,4 +264,18 @@ class AuditEntry(BaseModel):
 
 
 class JsonWebKeySet(BaseModel):
+    model_config = examples(
+        {
+            "keys": [
+                {
+                    "kty": "OKP",
+                    "crv": "Ed25519",
+                    "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+                    "kid": "2025-03",
+                    "alg": "EdDSA",
+                    "use": "sig",
+                }
+            ]
+        }
+    )
     keys: list[dict[str, str]]

@@ -1,0 +1,242 @@
+"""A breaking change to the published documents (docs/openapi.json, docs/asyncapi.json) fails
+unless docs/api-changes.md declares it (suite/api_changes.py says what breaks and how the
+previous version is found)."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from suite import api_changes, contracts
+from suite.api_changes import NoHistory, asyncapi_breaks, openapi_breaks, previous_version
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def openapi() -> dict[str, Any]:
+    return contracts.openapi_document()
+
+
+@pytest.fixture(scope="module")
+def asyncapi() -> dict[str, Any]:
+    from suite import asyncapi as events
+    from suite.registry import SERVICES
+
+    return events.document(SERVICES)
+
+
+# The real documents against their previous versions -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "check"),
+    [(contracts.OPENAPI, openapi_breaks), (contracts.ASYNCAPI, asyncapi_breaks)],
+    ids=["openapi", "asyncapi"],
+)
+def test_every_breaking_change_since_the_previous_version_is_declared(path, check):
+    import json
+
+    try:
+        previous = previous_version(ROOT, path)
+    except NoHistory as error:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"cannot compare {path} with its previous version: {error}")
+        pytest.skip(f"cannot compare {path} with its previous version: {error}")
+    if previous is None:
+        return  # never committed in another version: nothing to break
+    commit, text = previous
+    current = json.loads((ROOT / path).read_text(encoding="utf-8"))
+    breaks = [f"{path.name}: {b}" for b in check(json.loads(text), current)]
+    declarations = (ROOT / api_changes.DECLARATIONS).read_text(encoding="utf-8")
+    undeclared = api_changes.undeclared(breaks, declarations)
+    assert undeclared == [], (
+        f"{path} breaks clients since {commit[:12]}; if that is meant, declare each change "
+        f"in {api_changes.DECLARATIONS}, in backticks, exactly as written here"
+    )
+
+
+def test_a_declaration_is_a_backticked_change_in_the_changes_file():
+    text = "## 2.0\n\n- `openapi.json: GET /x: operation removed (x.get)`: gone, use /y.\n"
+    assert api_changes.undeclared(
+        [
+            "openapi.json: GET /x: operation removed (x.get)",
+            "openapi.json: GET /z: operation removed (z.get)",
+        ],
+        text,
+    ) == ["openapi.json: GET /z: operation removed (z.get)"]
+
+
+# What breaks a REST client -----------------------------------------------------------------
+
+
+def test_the_same_document_breaks_nothing(openapi, asyncapi):
+    assert openapi_breaks(openapi, copy.deepcopy(openapi)) == []
+    assert asyncapi_breaks(asyncapi, copy.deepcopy(asyncapi)) == []
+
+
+def test_removed_and_renamed_operations_break(openapi):
+    new = copy.deepcopy(openapi)
+    del new["paths"]["/api/v1/services/{service_id}/archive"]
+    new["paths"]["/api/v1/auth/register"]["post"]["operationId"] = "auth.sign_up"
+    assert openapi_breaks(openapi, new) == [
+        "POST /api/v1/auth/register: operation id changed (auth.register -> auth.sign_up)",
+        "POST /api/v1/services/{service_id}/archive: operation removed (services.archive)",
+    ]
+
+
+def test_removed_response_fields_break_everywhere_they_are_answered(openapi):
+    new = copy.deepcopy(openapi)
+    del new["components"]["schemas"]["User"]["properties"]["email"]
+    new["components"]["schemas"]["User"]["required"].remove("email")
+    found = openapi_breaks(openapi, new)
+    assert "GET /api/v1/users/me: response 200 field removed: email" in found
+    assert "GET /api/v1/admin/users: response 200 field removed: results[].email" in found
+    assert "POST /api/v1/auth/register: response 201 field removed: email" in found
+
+
+def test_response_fields_that_may_be_missing_or_null_now_break(openapi):
+    new = copy.deepcopy(openapi)
+    user = new["components"]["schemas"]["User"]
+    user["required"].remove("bio")
+    user["properties"]["timezone"] = {"anyOf": [{"type": "string"}, {"type": "null"}]}
+    found = openapi_breaks(openapi, new)
+    assert "GET /api/v1/users/me: response 200 field no longer always present: bio" in found
+    assert "GET /api/v1/users/me: response 200 field type widened: timezone (now also null)" in (
+        found
+    )
+
+
+def test_new_required_request_fields_narrowed_enums_and_tighter_bounds_break(openapi):
+    new = copy.deepcopy(openapi)
+    register = new["components"]["schemas"]["RegisterBody"]
+    register["properties"]["phone"] = {"type": "string"}
+    register["required"].append("phone")
+    register["properties"]["full_name"]["maxLength"] = 100
+    new["components"]["schemas"]["Role"]["enum"].remove("admin")
+    del new["components"]["schemas"]["PractitionerPatch"]["properties"]["bio"]
+    found = openapi_breaks(openapi, new)
+    assert "POST /api/v1/auth/register: request field newly required: phone" in found
+    assert (
+        "POST /api/v1/auth/register: request field bound tightened: full_name (maxLength 100)"
+        in found
+    )
+    assert (
+        "PUT /api/v1/admin/users/{user_id}/roles: request field enum narrowed: roles[] "
+        "(no longer admin)" in found
+    )
+    assert "GET /api/v1/admin/users: parameter query role: enum narrowed (no longer admin)" in found
+    assert "PATCH /api/v1/practitioners/me: request field removed: bio" in found
+
+
+def test_a_parameter_newly_required_or_removed_breaks(openapi):
+    new = copy.deepcopy(openapi)
+    parameters = new["paths"]["/api/v1/services"]["get"]["parameters"]
+    next(p for p in parameters if p["name"] == "q")["required"] = True
+    parameters.remove(next(p for p in parameters if p["name"] == "currency"))
+    found = openapi_breaks(openapi, new)
+    assert "GET /api/v1/services: parameter newly required: query q" in found
+    assert "GET /api/v1/services: parameter removed: query currency" in found
+
+
+def test_additions_break_nothing(openapi):
+    new = copy.deepcopy(openapi)
+    new["paths"]["/api/v1/reviews"] = {"get": {"operationId": "reviews.list", "responses": {}}}
+    new["components"]["schemas"]["User"]["properties"]["pronouns"] = {"type": "string"}
+    new["components"]["schemas"]["User"]["required"].append("pronouns")  # an answer gains one
+    new["components"]["schemas"]["RegisterBody"]["properties"]["locale"] = {"type": "string"}
+    new["components"]["schemas"]["Role"]["enum"].append("moderator")  # answers may say it
+    new["components"]["schemas"]["RegisterBody"]["properties"]["full_name"]["maxLength"] = 400
+    assert (
+        openapi_breaks(openapi, new)
+        == [
+            # A request enum only widens; Role is answered too, where clients ignore new values.
+        ]
+    )
+
+
+# What breaks an event consumer -------------------------------------------------------------
+
+
+def test_a_removed_event_a_removed_field_or_a_wider_type_breaks_consumers(asyncapi):
+    new = copy.deepcopy(asyncapi)
+    del new["components"]["messages"]["user.deleted"]
+    del new["operations"]["user.deleted.send"]
+    schemas = new["components"]["schemas"]
+    del schemas["estuary.identity.v1.UserRegistered"]["properties"]["full_name"]
+    schemas["estuary.type.v1.Money"]["properties"]["currency"] = {"type": ["string", "null"]}
+    found = asyncapi_breaks(asyncapi, new)
+    assert "event user.deleted: removed" in found
+    assert "operation user.deleted.send: no longer published" in found
+    assert "event user.registered: payload field removed: full_name" in found
+    assert (
+        "event service.published: payload field type widened: service.price.currency "
+        "(now also null)" in found
+    )
+
+
+def test_a_new_event_or_field_breaks_no_consumer(asyncapi):
+    new = copy.deepcopy(asyncapi)
+    schemas = new["components"]["schemas"]
+    schemas["estuary.identity.v1.UserRegistered"]["properties"]["locale"] = {"type": "string"}
+    new["components"]["messages"]["user.renamed"] = new["components"]["messages"]["user.deleted"]
+    assert asyncapi_breaks(asyncapi, new) == []
+
+
+# What "previous" is ------------------------------------------------------------------------
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(root), *args], capture_output=True, text=True, check=True
+    ).stdout
+
+
+@pytest.fixture
+def repo(tmp_path) -> Path:
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "config", "user.email", "ci@example.com")
+    git(tmp_path, "config", "user.name", "CI")
+    (tmp_path / "docs").mkdir()
+    return tmp_path
+
+
+def commit(repo: Path, text: str, message: str) -> str:
+    (repo / "docs" / "openapi.json").write_text(text)
+    git(repo, "add", "docs/openapi.json")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+def test_previous_is_the_newest_committed_version_unlike_the_working_tree(repo):
+    path = Path("docs/openapi.json")
+    first = commit(repo, "v1", "first")
+    # One version committed and checked out: nothing to compare with.
+    assert previous_version(repo, path) is None
+    second = commit(repo, "v2", "second")
+    (repo / "README").write_text("unrelated")
+    git(repo, "add", "README")
+    git(repo, "commit", "-q", "-m", "a commit that leaves the document alone")
+    # CI: the working tree is HEAD; previous is the version before the last change.
+    assert previous_version(repo, path) == (first, "v1")
+    # A developer's uncommitted change: previous is the committed one.
+    (repo / "docs" / "openapi.json").write_text("v3")
+    assert previous_version(repo, path) == (second, "v2")
+
+
+def test_without_history_there_is_nothing_to_compare_with(tmp_path, repo):
+    with pytest.raises(NoHistory, match="not a git working tree"):
+        previous_version(tmp_path / "nowhere", Path("docs/openapi.json"))
+    commit(repo, "v1", "first")
+    commit(repo, "v2", "second")
+    shallow = tmp_path / "shallow"
+    subprocess.run(
+        ["git", "clone", "-q", "--depth", "1", f"file://{repo}", str(shallow)], check=True
+    )
+    with pytest.raises(NoHistory, match="shallow"):
+        previous_version(shallow, Path("docs/openapi.json"))
