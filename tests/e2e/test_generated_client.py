@@ -2,12 +2,18 @@
 with openapi-python-client (any warning fails), then walk a journey through that client
 against the embedded suite: register, a typed 409 on a duplicate registration, a typed 400
 naming the field, login, PATCH /users/me, a typed 401, and discovery page by page.
+
+The same journey in TypeScript: openapi-typescript types the document, openapi-fetch calls it
+(the versions pinned in typescript_client/package-lock.json), tsc --strict compiles it, node
+runs it.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,6 +30,7 @@ from tests.e2e.stacks import BackgroundEmbedded
 
 PACKAGE = "estuary_client"
 BIN = Path(sys.executable).parent
+TYPESCRIPT = Path(__file__).parent / "typescript_client"
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +40,21 @@ def suite(tmp_path_factory) -> Iterator[BackgroundEmbedded]:
         tmp_path_factory.mktemp("sdk-suite"), service_overrides={"identity": cheap_hashing}
     ) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def discoverable(suite: BackgroundEmbedded) -> int:
+    """Three demo practitioners with two services each: discovery has pages to turn."""
+    services = suite.stack.suite.services
+    report = suite.run(
+        seed_demo(
+            services["identity"].accounts,
+            services["catalog"].catalog,
+            practitioners=3,
+            services_each=2,
+        )
+    )
+    return report.services
 
 
 def generate(document: Path, folder: Path) -> subprocess.CompletedProcess[str]:
@@ -83,7 +105,7 @@ def sdk_module(name: str) -> Any:
 
 
 def test_a_generated_client_registers_logs_in_edits_the_profile_and_discovers(
-    suite: BackgroundEmbedded, sdk: ModuleType
+    suite: BackgroundEmbedded, sdk: ModuleType, discoverable: int
 ):
     register = sdk_module("api.auth.auth_register")
     login = sdk_module("api.auth.auth_login")
@@ -144,15 +166,6 @@ def test_a_generated_client_registers_logs_in_edits_the_profile_and_discovers(
     assert unauthenticated.parsed.code == "UNAUTHENTICATED"
 
     # Discovery, page by page with the cursor each page hands out.
-    services = suite.stack.suite.services
-    suite.run(
-        seed_demo(
-            services["identity"].accounts,
-            services["catalog"].catalog,
-            practitioners=3,
-            services_each=2,
-        )
-    )
     seen: list[str] = []
     cursor: Any = sdk_module("types").UNSET  # the first page
     pages = 0
@@ -168,4 +181,42 @@ def test_a_generated_client_registers_logs_in_edits_the_profile_and_discovers(
         assert isinstance(page.next_cursor, str)
         cursor = page.next_cursor
     assert pages == 2
-    assert len(seen) == len(set(seen)) == page.total == 6
+    assert len(seen) == len(set(seen)) == page.total == discoverable == 6
+
+
+def run(command: list[str], folder: Path, timeout: int = 300) -> str:
+    done = subprocess.run(
+        command, cwd=folder, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert done.returncode == 0, f"{' '.join(command)}:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def test_a_typescript_client_compiles_with_tsc_and_walks_the_journey(
+    suite: BackgroundEmbedded, discoverable: int, tmp_path
+):
+    npm, node = shutil.which("npm"), shutil.which("node")
+    if not (npm and node):
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("node and npm are needed for the TypeScript client check")
+        pytest.skip("node and npm are not installed")
+    for name in ("package.json", "package-lock.json", "tsconfig.json", "journey.ts"):
+        shutil.copy(TYPESCRIPT / name, tmp_path / name)
+    run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], tmp_path)
+    served = httpx.get(f"{suite.stack.base_url}/openapi.json")
+    (tmp_path / "openapi.json").write_bytes(served.content)
+    tools = tmp_path / "node_modules" / ".bin"
+    output = run([str(tools / "openapi-typescript"), "openapi.json", "-o", "api.d.ts"], tmp_path)
+    assert "warn" not in output.lower(), output
+    run([str(tools / "tsc"), "-p", "."], tmp_path)
+    email = new_email("ts")
+    seen = json.loads(
+        run([node, "out/journey.js", suite.stack.base_url, email, PASSWORD], tmp_path, 60)
+    )
+    assert seen["register"] == 201
+    assert seen["roles"] == ["client"]
+    assert seen["duplicate"] == [409, "EMAIL_TAKEN", 409]
+    assert seen["update"] == [200, "Ana Sousa Lima", "Europe/Lisbon"]
+    assert seen["unauthenticated"] == [401, "UNAUTHENTICATED"]
+    assert seen["discovery"]["pages"] == 2
+    assert len(set(seen["discovery"]["ids"])) == discoverable == 6
