@@ -10,10 +10,11 @@ event no longer published, or a field of its data removed or of a wider type. Ad
 operation, an optional field, a response enum value: clients ignore values they do not know)
 are not breaking.
 
-"Previous" is the newest committed version of the file that differs from the one in the
-working tree: before a commit, HEAD's version; on CI (a fresh full clone whose working tree is
-HEAD), the version before the last commit that changed the file. A change is declared by
-naming it, exactly as the check prints it, in backticks in docs/api-changes.md.
+Every version is checked against the one before it: each committed version of the file (in
+the order of the commits that changed it) and then the working tree's, so a breaking commit
+cannot hide behind a later one that changed the file again, whether CI runs on every commit
+or on several at once. A change is declared by naming it, exactly as the check prints it, in
+backticks in docs/api-changes.md; declarations stay, as the API's record of what broke.
 """
 
 from __future__ import annotations
@@ -335,23 +336,31 @@ def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def previous_version(root: Path, path: Path) -> tuple[str, str] | None:
-    """(commit, text) of the newest committed version of path that differs from the working
-    tree's; None when every committed version equals it (or none exists)."""
+WORKING_TREE = "working tree"
+
+
+def versions(root: Path, path: Path) -> list[tuple[str, str]]:
+    """(commit, text) of each version of path, oldest first: every commit that changed it,
+    then the working tree's (as "working tree") when it differs from the newest commit's."""
     inside = _git(root, "rev-parse", "--is-inside-work-tree")
     if inside.returncode != 0 or inside.stdout.strip() != "true":
         raise NoHistory(f"{root} is not a git working tree")
     if _git(root, "rev-parse", "--is-shallow-repository").stdout.strip() == "true":
         raise NoHistory("a shallow clone: fetch the full history (git fetch --unshallow)")
-    current = (root / path).read_text(encoding="utf-8")
-    commits = _git(root, "log", "--format=%H", "--", str(path)).stdout.split()
+    found: list[tuple[str, str]] = []
+    commits = _git(root, "log", "--reverse", "--format=%H", "--", str(path)).stdout.split()
     for commit in commits:
         shown = _git(root, "show", f"{commit}:{path.as_posix()}")
         if shown.returncode != 0:
             continue  # the commit that deleted it
-        if shown.stdout != current:
-            return commit, shown.stdout
-    return None
+        if not found or found[-1][1] != shown.stdout:
+            found.append((commit, shown.stdout))
+    target = root / path
+    if target.exists():
+        current = target.read_text(encoding="utf-8")
+        if not found or found[-1][1] != current:
+            found.append((WORKING_TREE, current))
+    return found
 
 
 def declared(text: str) -> set[str]:

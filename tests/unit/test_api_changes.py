@@ -1,10 +1,12 @@
 """A breaking change to the published documents (docs/openapi.json, docs/asyncapi.json) fails
-unless docs/api-changes.md declares it (suite/api_changes.py says what breaks and how the
-previous version is found)."""
+unless docs/api-changes.md declares it (suite/api_changes.py says what breaks, and that each
+version in the history is compared with the one before it)."""
 
 from __future__ import annotations
 
 import copy
+import itertools
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -13,7 +15,7 @@ from typing import Any
 import pytest
 
 from suite import api_changes, contracts
-from suite.api_changes import NoHistory, asyncapi_breaks, openapi_breaks, previous_version
+from suite.api_changes import WORKING_TREE, NoHistory, asyncapi_breaks, openapi_breaks, versions
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,25 +41,21 @@ def asyncapi() -> dict[str, Any]:
     [(contracts.OPENAPI, openapi_breaks), (contracts.ASYNCAPI, asyncapi_breaks)],
     ids=["openapi", "asyncapi"],
 )
-def test_every_breaking_change_since_the_previous_version_is_declared(path, check):
-    import json
-
+def test_every_breaking_change_in_the_history_of_the_documents_is_declared(path, check):
     try:
-        previous = previous_version(ROOT, path)
+        history = versions(ROOT, path)
     except NoHistory as error:
         if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"cannot compare {path} with its previous version: {error}")
-        pytest.skip(f"cannot compare {path} with its previous version: {error}")
-    if previous is None:
-        return  # never committed in another version: nothing to break
-    commit, text = previous
-    current = json.loads((ROOT / path).read_text(encoding="utf-8"))
-    breaks = [f"{path.name}: {b}" for b in check(json.loads(text), current)]
+            pytest.fail(f"cannot compare {path} with its previous versions: {error}")
+        pytest.skip(f"cannot compare {path} with its previous versions: {error}")
     declarations = (ROOT / api_changes.DECLARATIONS).read_text(encoding="utf-8")
-    undeclared = api_changes.undeclared(breaks, declarations)
+    undeclared = []
+    for (_, before), (commit, after) in itertools.pairwise(history):
+        breaks = [f"{path.name}: {b}" for b in check(json.loads(before), json.loads(after))]
+        undeclared += [f"{commit[:12]}: {b}" for b in api_changes.undeclared(breaks, declarations)]
     assert undeclared == [], (
-        f"{path} breaks clients since {commit[:12]}; if that is meant, declare each change "
-        f"in {api_changes.DECLARATIONS}, in backticks, exactly as written here"
+        f"{path} breaks clients; if that is meant, declare each change in "
+        f"{api_changes.DECLARATIONS}, in backticks, exactly as written after the commit"
     )
 
 
@@ -213,25 +211,25 @@ def commit(repo: Path, text: str, message: str) -> str:
     return git(repo, "rev-parse", "HEAD").strip()
 
 
-def test_previous_is_the_newest_committed_version_unlike_the_working_tree(repo):
+def test_every_version_is_compared_with_the_one_before_it(repo):
     path = Path("docs/openapi.json")
     first = commit(repo, "v1", "first")
-    # One version committed and checked out: nothing to compare with.
-    assert previous_version(repo, path) is None
+    assert versions(repo, path) == [(first, "v1")]
     second = commit(repo, "v2", "second")
     (repo / "README").write_text("unrelated")
     git(repo, "add", "README")
     git(repo, "commit", "-q", "-m", "a commit that leaves the document alone")
-    # CI: the working tree is HEAD; previous is the version before the last change.
-    assert previous_version(repo, path) == (first, "v1")
-    # A developer's uncommitted change: previous is the committed one.
+    third = commit(repo, "v1", "back to the first")
+    # CI on several commits at once: each change is there, none hides behind a later one.
+    assert versions(repo, path) == [(first, "v1"), (second, "v2"), (third, "v1")]
+    # A developer's uncommitted change comes last.
     (repo / "docs" / "openapi.json").write_text("v3")
-    assert previous_version(repo, path) == (second, "v2")
+    assert versions(repo, path)[-1] == (WORKING_TREE, "v3")
 
 
 def test_without_history_there_is_nothing_to_compare_with(tmp_path, repo):
     with pytest.raises(NoHistory, match="not a git working tree"):
-        previous_version(tmp_path / "nowhere", Path("docs/openapi.json"))
+        versions(tmp_path / "nowhere", Path("docs/openapi.json"))
     commit(repo, "v1", "first")
     commit(repo, "v2", "second")
     shallow = tmp_path / "shallow"
@@ -239,4 +237,4 @@ def test_without_history_there_is_nothing_to_compare_with(tmp_path, repo):
         ["git", "clone", "-q", "--depth", "1", f"file://{repo}", str(shallow)], check=True
     )
     with pytest.raises(NoHistory, match="shallow"):
-        previous_version(shallow, Path("docs/openapi.json"))
+        versions(shallow, Path("docs/openapi.json"))
