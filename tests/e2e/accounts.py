@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,3 +120,21 @@ async def open_practice(
     )
     assert approved.status_code == 200, approved.text
     return account, approved.json()
+
+
+async def holding_role(
+    client: httpx.AsyncClient, account: Account, role: str, timeout: float = 15.0
+) -> Account:
+    """The account with a token that carries a role it was granted: roles reach a token when
+    it is issued, and a practitioner's arrives at identity as an event, so this refreshes
+    until it shows."""
+    deadline = time.monotonic() + timeout
+    while True:
+        account = await refreshed(client, account)
+        me = await client.get("/api/v1/users/me", headers=account.headers)
+        assert me.status_code == 200, me.text
+        if role in me.json()["roles"]:
+            return account
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{account.email} holds no {role} role after {timeout} s")
+        await asyncio.sleep(0.1)

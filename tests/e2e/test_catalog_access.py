@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import grpc
 import pytest
 from google.protobuf import symbol_database
@@ -12,7 +14,7 @@ from estuary.api.v1 import annotations_pb2
 from estuary.catalog.v1 import catalog_pb2 as pb
 from estuary.catalog.v1 import catalog_pb2_grpc
 from estuary.identity.v1 import identity_pb2, identity_pb2_grpc
-from tests.e2e.accounts import sign_in_admin, sign_up
+from tests.e2e.accounts import holding_role, open_practice, sign_in_admin, sign_up
 from tests.e2e.stacks import Stack
 from tests.e2e.test_catalog_journey import APPLICATION, session_body
 
@@ -106,15 +108,35 @@ async def test_no_route_lets_one_practitioner_change_anothers_service(stack: Sta
     async with stack.client() as client:
         staff = await sign_in_admin(stack, client)
         service_id = await _selling_practitioner(client, staff)
-        rival = await sign_up(client)
+        # The rival is a practitioner too: approved, selling, with the role in their token.
+        rival, _ = await open_practice(client, staff)
+        rival = await holding_role(client, rival, "practitioner")
         headers = rival.headers
+        own = await client.post(
+            "/api/v1/services",
+            json=session_body(await _category(client, staff), "Rival flow"),
+            headers=headers,
+        )
+        assert own.status_code == 201, own.text
+        # What they may do to their own service, they may not do to another's.
+        renamed = await client.patch(
+            f"/api/v1/services/{own.json()['id']}", json={"title": "Still mine"}, headers=headers
+        )
+        assert renamed.status_code == 200, renamed.text
+        theirs = await client.patch(
+            f"/api/v1/services/{service_id}", json={"title": "Mine now"}, headers=headers
+        )
+        assert theirs.status_code == 403, theirs.text
+        archived = await client.post(f"/api/v1/services/{service_id}/archive", headers=headers)
+        assert archived.status_code == 403, archived.text
+        # A plain client fares no better.
+        stranger = await sign_up(client)
         assert (
             await client.patch(
-                f"/api/v1/services/{service_id}", json={"title": "Mine now"}, headers=headers
+                f"/api/v1/services/{service_id}",
+                json={"title": "Mine now"},
+                headers=stranger.headers,
             )
-        ).status_code == 403
-        assert (
-            await client.post(f"/api/v1/services/{service_id}/archive", headers=headers)
         ).status_code == 403
         for path in (
             f"/api/v1/practitioners/{'0' * 8}-0000-7000-8000-{'0' * 12}/approve",
@@ -129,7 +151,7 @@ async def test_no_route_lets_one_practitioner_change_anothers_service(stack: Sta
                 headers=headers,
             )
         ).status_code == 403
-        # A client cannot sell, whatever the body says about owners or prices.
+        # Nobody sells in another's name, whatever the body says about owners.
         sneaky = await client.post(
             "/api/v1/services",
             json={**session_body(staff.id, "Sneaky"), "practitioner_id": staff.id},
@@ -163,6 +185,16 @@ async def test_bad_service_bodies_are_refused_naming_the_field(stack: Stack, bod
         assert refused.status_code == 422, refused.text
         assert refused.headers["content-type"] == "application/problem+json"
         assert field in {e["field"] for e in refused.json()["errors"]}
+
+
+async def _category(client, staff) -> str:
+    created = await client.post(
+        "/api/v1/services/categories",
+        json={"slug": f"cat-{secrets.token_hex(4)}", "name": "Yoga"},
+        headers=staff.headers,
+    )
+    assert created.status_code == 201, created.text
+    return created.json()["id"]
 
 
 async def _selling_practitioner(client, staff) -> str:
