@@ -19,7 +19,7 @@ from gateway.openapi import TAGS
 from gateway.openapi import install as install_openapi
 from gateway.problems import install_problem_handlers
 from gateway.ratelimit import Counter, MemoryCounter, RedisCounter
-from gateway.routes import admin, auth, docs, health, practitioners, services, users
+from gateway.routes import admin, auth, docs, health, practitioners, reviews, services, users
 from gateway.settings import GatewaySettings
 from suite.registry import SERVICES
 
@@ -98,6 +98,7 @@ def create_app(
         practitioners.router,
         practitioners.admin_router,
         services.router,
+        reviews.router,
     ):
         app.include_router(router)
     install_openapi(app)

@@ -48,6 +48,10 @@ TAGS: list[dict[str, str]] = [
     {"name": "locations", "description": "A practitioner's places of work."},
     {"name": "categories", "description": "The category tree services are filed under."},
     {"name": "services", "description": "What practitioners sell, and discovery of it."},
+    {
+        "name": "reviews",
+        "description": "Clients' reviews of their completed bookings, and practitioners' replies.",
+    },
     {"name": "health", "description": "Liveness and readiness of the gateway."},
 ]
 
@@ -62,6 +66,8 @@ SCHEMA_NAMES = {
     "Page_AuditEntry_": "AuditEntryPage",
     "Page_PractitionerOut_": "PractitionerPage",
     "Page_ServiceOut_": "ServicePage",
+    "ReviewOut": "Review",
+    "Page_ReviewOut_": "ReviewPage",
 }
 
 # The enums clients share between requests and answers, named once (a ServiceKind, not a

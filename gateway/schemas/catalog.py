@@ -1,4 +1,4 @@
-"""Bodies of the catalog routes: practitioners, locations, categories and services.
+"""Bodies of the catalog routes: practitioners, locations, categories, services and reviews.
 
 Enum names are read from the proto descriptors (the sort orders matched to the domain's by
 name, as REST spells them differently); every bound is catalog's own rule
@@ -108,8 +108,24 @@ SERVICE: dict[str, Any] = {
     },
     "place": LOCATION,
     "distance_km": 1.2,
+    "rating_average": 4.67,
+    "rating_count": 12,
     "created_at": "2025-03-01T12:00:00Z",
     "updated_at": "2025-03-02T09:30:00Z",
+}
+REVIEW: dict[str, Any] = {
+    "id": "0193c4f6-a0b1-7c2d-9e3f-4a5b6c7d8e9f",
+    "service_id": SERVICE["id"],
+    "service_title": "Morning vinyasa",
+    "practitioner_id": SERVICE["practitioner_id"],
+    "rating": 5,
+    "text": "Calm, clear and kind: I left lighter than I came.",
+    "reply": {"text": "Thank you, see you next week!", "created_at": "2025-03-05T18:20:00Z"},
+    "author_erased": False,
+    "hidden": False,
+    "created_at": "2025-03-04T10:00:00Z",
+    "booking_id": None,
+    "client_id": None,
 }
 PRACTITIONER: dict[str, Any] = {
     "id": "0193b1c3-7d8e-7f9a-8b0c-1d2e3f4a5b6c",
@@ -530,6 +546,11 @@ class ServiceOut(BaseModel):
     practitioner: PractitionerSummary
     place: LocationOut | None
     distance_km: float | None = Field(description="On searches from a point.")
+    rating_average: float = Field(
+        description="The mean of its visible reviews' stars, rounded half up to two decimals "
+        "(0 while it has none); discovery's min_rating and rating sort read it."
+    )
+    rating_count: Int32 = Field(description="How many visible reviews it has.")
     created_at: datetime
     updated_at: datetime
 
@@ -592,6 +613,8 @@ class ServiceOut(BaseModel):
             ),
             place=LocationOut.from_proto(s.place) if s.HasField("place") else None,
             distance_km=s.distance_km if s.HasField("distance_km") else None,
+            rating_average=s.rating_average,
+            rating_count=s.rating_count,
             created_at=instant(s.create_time),
             updated_at=instant(s.update_time),
         )
@@ -713,6 +736,80 @@ class CategoryOut(BaseModel):
 class CategoryList(BaseModel):
     model_config = examples({"results": [CATEGORY]})
     results: list[CategoryOut]
+
+
+class ReviewBody(StrictBody):
+    """A client's review of their completed booking: written once, never changed."""
+
+    model_config = examples({"rating": 5, "text": "Calm, clear and kind."})
+    rating: int = within(rules.STARS, description="Stars, 1 to 5.")
+    text: str = at_most(rules.REVIEW_TEXT_LENGTH)
+
+
+class ReplyBody(StrictBody):
+    """The practitioner's one answer to a review of their service."""
+
+    model_config = examples({"text": "Thank you, see you next week!"})
+    text: str = at_most(rules.REPLY_TEXT_LENGTH)
+
+
+class ReviewHideBody(StrictBody):
+    """Staff hide an abusive review (true) or show it again (false)."""
+
+    model_config = examples({"hidden": True, "reason": "insults the practitioner"})
+    hidden: bool
+    reason: str = at_most(
+        rules.REASON_LENGTH, "", description="Why, for the audit log; required to hide."
+    )
+
+
+class ReviewReply(BaseModel):
+    text: str = Field(description="Empty once its author's or the practitioner's account is gone.")
+    created_at: datetime
+
+
+class ReviewOut(BaseModel):
+    model_config = examples(REVIEW)
+    id: str
+    service_id: str
+    service_title: str
+    practitioner_id: str
+    rating: Int32 = Field(description="Stars, 1 to 5.")
+    text: str
+    reply: ReviewReply | None
+    author_erased: bool = Field(
+        description="The author deleted their account: the text and the reply were erased; "
+        "the stars stay in the ratings."
+    )
+    hidden: bool = Field(description="Hidden by staff (only staff see it); counts nowhere.")
+    created_at: datetime
+    booking_id: str | None = Field(
+        description="Only for the author, the practitioner and staff; else null."
+    )
+    client_id: str | None = Field(
+        description="The author; only for the author, the practitioner and staff; else null."
+    )
+
+    @classmethod
+    def from_proto(cls, r: pb.Review) -> ReviewOut:
+        return cls(
+            id=r.id,
+            service_id=r.service_id,
+            service_title=r.service_title,
+            practitioner_id=r.practitioner_id,
+            rating=r.rating,
+            text=r.text,
+            reply=(
+                ReviewReply(text=r.reply.text, created_at=instant(r.reply.create_time))
+                if r.HasField("reply")
+                else None
+            ),
+            author_erased=r.author_erased,
+            hidden=r.hidden,
+            created_at=instant(r.create_time),
+            booking_id=r.booking_id or None,
+            client_id=r.client_id or None,
+        )
 
 
 class DiscoveryFilters:

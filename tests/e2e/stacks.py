@@ -43,9 +43,14 @@ from suite.registry import SERVICES
 
 T = TypeVar("T")
 
-REGISTRY = {e.name: e for entry in SERVICES for e in entry.emits} | {
-    e.name: e for e in EMITTED_BY_EVERY_SERVICE
-}
+# Every event the suite emits or consumes: a tap also reads what a test publishes in the
+# place of a service not built yet (payments' subscription.tier_changed, booking's
+# booking.completed).
+REGISTRY = (
+    {e.name: e for entry in SERVICES for e in entry.emits}
+    | {e.name: e for entry in SERVICES for s in entry.subscriptions for e in s.events}
+    | {e.name: e for e in EMITTED_BY_EVERY_SERVICE}
+)
 ISSUER = "https://estuary.local/identity"
 AUDIENCE = "estuary"
 TEST_CLIENT = "tests"

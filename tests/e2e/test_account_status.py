@@ -32,6 +32,7 @@ from tests.e2e.accounts import (
 from tests.e2e.stacks import EventTap, Stack
 from tests.e2e.test_catalog_journey import APPLICATION, session_body
 from tests.e2e.test_catalog_manage import category
+from tests.e2e.test_reviews import publish_completed, write_review
 
 USERS = "/api/v1/admin/users"
 # The documented bound: other services learn a suspension from the event, typically well
@@ -48,6 +49,9 @@ class Holdings:
     service_title: str
     location_id: str
     category_id: str
+    # A completed booking of the service by the client, and a review of it by someone else.
+    booking_id: str = ""
+    review_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,12 @@ class WriteRoute:
     actor: str = "practitioner"
 
     def url(self, held: Holdings) -> str:
-        return self.path.format(service_id=held.service_id, location_id=held.location_id)
+        return self.path.format(
+            service_id=held.service_id,
+            location_id=held.location_id,
+            booking_id=held.booking_id,
+            review_id=held.review_id,
+        )
 
 
 # In the order the scenario replays them once the account is active again: the destructive
@@ -103,6 +112,14 @@ WRITE_ROUTES = [
     WriteRoute("POST", "/api/v1/services/{service_id}/archive", 200),
     WriteRoute(
         "POST",
+        "/api/v1/bookings/{booking_id}/review",
+        201,
+        lambda _: {"rating": 4, "text": "Good, once my account was back."},
+        "client",
+    ),
+    WriteRoute("POST", "/api/v1/reviews/{review_id}/reply", 200, lambda _: {"text": "Thanks!"}),
+    WriteRoute(
+        "POST",
         "/api/v1/auth/password/change",
         204,
         lambda _: {"current_password": PASSWORD, "new_password": NEW_PASSWORD},
@@ -134,6 +151,7 @@ EXEMPT = {
     ("POST", "/api/v1/services/categories"): STAFF_ONLY,
     ("PATCH", "/api/v1/services/categories/{category_id}"): STAFF_ONLY,
     ("DELETE", "/api/v1/services/categories/{category_id}"): STAFF_ONLY,
+    ("POST", "/api/v1/reviews/{review_id}/hide"): STAFF_ONLY,
 }
 
 
@@ -223,6 +241,10 @@ async def test_a_suspended_users_token_is_refused_on_every_write_and_their_listi
         held = Holdings(created.json()["id"], title, studio["id"], yoga["id"])
         assert await discovered(client, held, profile) == {held.service_id, profile["id"]}
         stranger = await sign_up(client)
+        # Bea's session took place (she may review it); the stranger's too, and he did.
+        held.booking_id = await publish_completed(stack, created.json(), bea)
+        theirs = await publish_completed(stack, created.json(), stranger)
+        held.review_id = (await write_review(client, stranger, theirs, 5, "Lovely."))["id"]
         old = {"practitioner": pat, "client": bea}
 
         # A harmless write (the title it already has) probes when catalog learns of it.

@@ -9,7 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from estuary.catalog.v1 import catalog_pb2 as pb
 from estuary.type.v1 import money_pb2
-from gateway.schemas.catalog import ServiceOut
+from gateway.schemas.catalog import ReviewOut, ServiceOut
 
 
 def _stamp(moment: datetime) -> Timestamp:
@@ -63,6 +63,8 @@ def _bundle_in_person() -> pb.Service:
             lng=-9.1,
         ),
         distance_km=3.25,
+        rating_average=4.67,
+        rating_count=3,
     )
 
 
@@ -123,9 +125,38 @@ def test_a_listing_carries_every_part_of_the_catalogs_answer() -> None:
     }
     assert built["place"]["city"] == "Lisbon" and built["place"]["lat"] == 38.7
     assert built["distance_km"] == 3.25
+    # The service's own rating, beside its practitioner's over all their services.
+    assert (built["rating_average"], built["rating_count"]) == (4.67, 3)
+    assert (built["practitioner"]["rating_average"], built["practitioner"]["rating_count"]) == (
+        4.75,
+        12,
+    )
     assert built["created_at"] == "2026-11-01T09:30:00Z"
     virtual = ServiceOut.from_proto(_workshop_virtual()).model_dump(mode="json")
     assert virtual["location"] == {"kind": "virtual", "location_id": None}
     assert virtual["place"] is None and virtual["saving"] is None
     assert virtual["distance_km"] is None and virtual["status"] == "archived"
     assert virtual["sessions"] == [{"start_time": "2026-12-05T18:00:00Z", "duration_minutes": 90}]
+
+
+def test_a_review_shows_its_reply_and_leaves_out_whose_it_is_unless_told() -> None:
+    review = pb.Review(
+        id="0193a1c2-0000-7000-8000-000000000021",
+        service_id="0193a1c2-0000-7000-8000-000000000001",
+        service_title="Breath and body",
+        practitioner_id="0193a1c2-0000-7000-8000-000000000002",
+        rating=4,
+        text="Kind and clear.",
+        reply=pb.ReviewReply(
+            text="Thank you!", create_time=_stamp(datetime(2026, 11, 3, 9, 0, tzinfo=UTC))
+        ),
+        create_time=_stamp(datetime(2026, 11, 2, 9, 0, tzinfo=UTC)),
+    )
+    public = ReviewOut.from_proto(review).model_dump(mode="json")
+    assert public["reply"] == {"text": "Thank you!", "created_at": "2026-11-03T09:00:00Z"}
+    assert public["booking_id"] is None and public["client_id"] is None
+    assert not public["hidden"] and not public["author_erased"]
+    review.booking_id, review.client_id = "b", "c"
+    review.ClearField("reply")
+    full = ReviewOut.from_proto(review).model_dump(mode="json")
+    assert (full["booking_id"], full["client_id"], full["reply"]) == ("b", "c", None)

@@ -296,6 +296,8 @@ def test_idempotency_key_is_documented_on_the_routes_that_honour_it(document):
         "practitioners.apply",
         "practitioners.approve",
         "practitioners.reject",
+        "reviews.create",
+        "reviews.reply",
         "services.create",
         "users.reactivate",
         "users.suspend",
