@@ -204,8 +204,11 @@ async def make_reviewable(uow: CatalogUnitOfWork, eligibility: Eligibility) -> b
     """A session took place (booking.completed, in the consumer's unit of work): its client
     may review it. The service must be catalog's, and its practitioner the one named; a
     deleted client's bookings are not opened to review. False if known already."""
-    if not (eligibility.booking_id and eligibility.client_id and is_uuid(eligibility.service_id)):
-        raise ValueError(f"completed booking {eligibility.booking_id!r} names no client or service")
+    named = (eligibility.booking_id, eligibility.client_id, eligibility.service_id)
+    if not all(is_uuid(ident) for ident in named):
+        raise ValueError(
+            f"completed booking {eligibility.booking_id!r} names no booking, client or service id"
+        )
     service = await uow.services.get(eligibility.service_id)
     if service is None:
         raise ValueError(f"completed booking {eligibility.booking_id} names an unknown service")

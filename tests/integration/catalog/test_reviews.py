@@ -212,8 +212,12 @@ async def test_the_event_delivered_twice_or_naming_what_catalog_does_not_know(sh
         await deliver(shop, someone_else, BOOKING_COMPLETED.name)
     no_client = completed(ana.services["Morning yoga"], ana.practitioner_id, client)
     no_client.booking.client_id = ""
-    with pytest.raises(ValueError, match="no client"):
+    with pytest.raises(ValueError, match="no booking, client or service id"):
         await deliver(shop, no_client, BOOKING_COMPLETED.name)
+    not_an_id = completed(ana.services["Morning yoga"], ana.practitioner_id, client)
+    not_an_id.booking.booking_id = "B-17"
+    with pytest.raises(ValueError, match="no booking, client or service id"):
+        await deliver(shop, not_an_id, BOOKING_COMPLETED.name)
 
 
 async def test_a_review_comes_within_the_window(shop, catalog, clock):
