@@ -53,6 +53,14 @@ format: setup ## apply ruff's formatting and fixes
 bench: setup ## run the benchmarks (embedded and production shape) and print the figures
 	$(BIN)/python -m bench
 
+# `make mutation MODULE=chassis.bus` mutates one module (a prefix of the dotted name) only.
+MODULE ?=
+MUTATION_JOBS ?= 2
+
+mutation: setup ## mutation testing (mutmut) of the domains, handlers, chassis bus, uow, auth; slow, not in CI
+	$(BIN)/mutmut run --max-children $(MUTATION_JOBS) $(if $(MODULE),"$(MODULE)*")
+	$(BIN)/python -m tests.mutation $(MODULE)
+
 manifests: setup ## write docker-compose.yml and deploy/ from the services' declarations
 	$(BIN)/estuary manifests
 

@@ -1,0 +1,102 @@
+"""The mutation score per module, from what `mutmut run` left in mutants/ (`make mutation`).
+
+    python -m tests.mutation [PREFIX]        # e.g. chassis.bus, services.identity.domain
+
+A mutant is killed when a test failed (or hung: a timeout is a test noticing), survived when
+every test that runs its function passed, and "no tests" when no fast test runs its function
+at all; the score counts the last two alike, as bugs no test would catch. Mutants judged
+equivalent (no behaviour a caller could tell apart) are listed in EQUIVALENT with the reason,
+and left out of the adjusted score; docs/testing.md explains each kind.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+MUTANTS = Path("mutants")
+
+STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped"}
+STATUS.update({code: "timeout" for code in (36, 24, -24, 152, 255)})
+STATUS.update({37: "type check", -11: "crashed", -9: "crashed"})
+DETECTED = ("killed", "timeout", "type check", "crashed")
+MISSED = ("survived", "no tests", "suspicious")
+
+# The areas the issue scopes, with the modules (mutant name prefixes) in each.
+AREAS = {
+    "chassis unit of work": ("chassis.uow.",),
+    "chassis bus": ("chassis.bus.",),
+    "chassis auth": ("chassis.auth.",),
+    "identity domain": ("services.identity.domain.",),
+    "identity handlers": ("services.identity.service_layer.",),
+    "catalog domain": ("services.catalog.domain.",),
+    "catalog handlers": ("services.catalog.service_layer.",),
+}
+
+# Surviving mutants judged equivalent: no caller can tell them from the original.
+# name -> why. Names are mutmut's (`mutmut show NAME` prints the change).
+EQUIVALENT: dict[str, str] = {}
+
+
+def statuses() -> dict[str, str]:
+    """Every mutant's status, by name."""
+    found: dict[str, str] = {}
+    for meta in sorted(MUTANTS.rglob("*.py.meta")):
+        codes = json.loads(meta.read_text())["exit_code_by_key"]
+        for name, code in codes.items():
+            found[name] = "not checked" if code is None else STATUS.get(code, "suspicious")
+    return found
+
+
+def module_of(name: str) -> str:
+    """chassis.bus.outbox.xǁOutboxRelayǁrun__mutmut_3 -> chassis.bus.outbox"""
+    return name.split(".x_")[0].split(".xǁ")[0]
+
+
+def score(counts: Counter[str], equivalent: int = 0) -> str:
+    detected = sum(counts[s] for s in DETECTED)
+    judged = detected + sum(counts[s] for s in MISSED) - equivalent
+    return f"{100 * detected / judged:5.1f}%" if judged else "    -"
+
+
+def report(prefix: str = "") -> str:
+    found = {n: s for n, s in statuses().items() if n.startswith(prefix)}
+    by_module: dict[str, Counter[str]] = {}
+    for name, status in found.items():
+        by_module.setdefault(module_of(name), Counter())[status] += 1
+    equivalent = Counter(
+        module_of(n) for n in EQUIVALENT if found.get(n) in ("survived", "no tests")
+    )
+    head = f"{'module':44} {'mutants':>7} {'killed':>6} {'surv.':>5} {'untested':>8} "
+    head += f"{'unchecked':>9} {'equiv.':>6} {'score':>6} {'adjusted':>8}"
+    lines = [head]
+
+    def line(label: str, counts: Counter[str], equiv: int) -> str:
+        return (
+            f"{label:44} {sum(counts.values()):7} "
+            f"{sum(counts[s] for s in DETECTED):6} {counts['survived']:5} "
+            f"{counts['no tests']:8} {counts['not checked']:9} {equiv:6} "
+            f"{score(counts):>6} {score(counts, equiv):>8}"
+        )
+
+    for module in sorted(by_module):
+        lines.append(line(module, by_module[module], equivalent[module]))
+    lines.append("")
+    for area, prefixes in AREAS.items():
+        modules = [m for m in by_module if m.startswith(tuple(p.rstrip(".") for p in prefixes))]
+        if not modules:
+            continue
+        counts = sum((by_module[m] for m in modules), Counter())
+        lines.append(line(area, counts, sum(equivalent[m] for m in modules)))
+    stale = sorted(n for n in EQUIVALENT if n.startswith(prefix) and n not in found)
+    if stale:
+        lines.append(f"\nEQUIVALENT names no longer found (the code moved): {', '.join(stale)}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    if not MUTANTS.is_dir():
+        sys.exit("no mutants/ here: run `make mutation` first")
+    print(report(sys.argv[1] if len(sys.argv) > 1 else ""))
