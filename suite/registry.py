@@ -14,6 +14,7 @@ from chassis.service import ServiceDeclaration, in_start_order
 DECLARED = (
     "services.identity.service",
     "services.catalog.service",
+    "services.booking.service",
 )
 
 

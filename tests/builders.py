@@ -17,9 +17,15 @@ from chassis.bus.embedded import IN_MEMORY, EmbeddedBroker, EmbeddedTransport
 from chassis.bus.envelope import EventType, decode_event
 from chassis.clock import Clock
 from chassis.db import Database
+from chassis.errors import FailedPrecondition, NotFound
 from chassis.ids import new_id
 from chassis.migrations import upgrade
+from chassis.money import Money
 from chassis.tables import outbox
+from services.booking import bootstrap as booking_bootstrap
+from services.booking.catalog import Quote
+from services.booking.domain.practitioners import Practitioner
+from services.booking.settings import BookingSettings
 from services.catalog import bootstrap as catalog_bootstrap
 from services.catalog.domain.practitioners import Location, LocationKind, Profile
 from services.catalog.domain.services import Service, ServiceKind, ServiceStatus
@@ -163,3 +169,66 @@ async def outbox_messages(
     return [
         cast(M, decode_event(r.headers, r.content_type, r.body, registry).message) for r in rows
     ]
+
+
+# Booking -------------------------------------------------------------------------------------
+
+
+class FakeCatalog:
+    """Catalog as booking sees it, in memory: the services on sale (their terms) and their
+    practitioners; quotes are the terms' price per seat, refused once a service is off sale."""
+
+    def __init__(self) -> None:
+        self.terms: dict[str, Any] = {}
+        self.people: dict[str, Any] = {}
+        self.quotes = 0
+        self.fetches = 0
+
+    def sells(self, terms: Any) -> Any:
+        self.terms[terms.service_id] = terms
+        self.people[terms.practitioner_id] = Practitioner(
+            terms.practitioner_id, terms.practitioner_user_id, terms.time_zone, terms.updated_at
+        )
+        return terms
+
+    def knows(self, practitioner: Any) -> Any:
+        self.people[practitioner.id] = practitioner
+        return practitioner
+
+    async def quote(self, service_id: str, seats: int) -> Any:
+        self.quotes += 1
+        terms = self.terms.get(service_id)
+        if terms is None:
+            raise NotFound("no such service")
+        if not terms.on_sale:
+            raise FailedPrecondition("the service is not on sale", reason="NOT_ON_SALE")
+        return Quote(Money(terms.price_minor * (seats or 1), terms.currency), terms.updated_at)
+
+    async def services(self, service_ids: Any) -> list[Any]:
+        self.fetches += 1
+        return [self.terms[i] for i in service_ids if i in self.terms]
+
+    async def practitioner(self, practitioner_id: str) -> Any:
+        return self.people.get(practitioner_id)
+
+
+@asynccontextmanager
+async def built_booking(
+    url: str, *, clock: Clock | None = None, catalog: Any = None, **settings: Any
+) -> AsyncIterator[Any]:
+    """Booking on its migrated database with a catalog of the test's own (a FakeCatalog
+    unless given), on the test's clock if it brings one; nothing is started."""
+    await asyncio.to_thread(upgrade, booking_bootstrap.MIGRATIONS, url)
+    configured = BookingSettings(**settings, database_url=url, grpc_port=0)
+    service = booking_bootstrap.build(
+        configured,
+        transport=EmbeddedTransport(EmbeddedBroker(IN_MEMORY)),
+        clock=clock,
+        catalog=catalog or FakeCatalog(),
+    )
+    try:
+        yield service
+    finally:
+        await service.runtime.database.dispose()
+        for channel in service.channels:
+            await channel.close()

@@ -4,3 +4,4 @@
 -- added later needs its database created by hand on an existing volume (see deploy/README.md).
 CREATE DATABASE identity;
 CREATE DATABASE catalog;
+CREATE DATABASE booking;

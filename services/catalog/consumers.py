@@ -9,7 +9,11 @@ from chassis.bus.envelope import ReceivedEvent
 from chassis.wire import optional_instant
 from estuary.booking.v1 import events_pb2 as booking_pb
 from estuary.payments.v1 import events_pb2 as payments_pb
-from services.catalog.events import BOOKING_COMPLETED, SUBSCRIPTION_TIER_CHANGED
+from services.catalog.events import (
+    BOOKING_COMPLETED,
+    SCHEDULE_SAVED,
+    SUBSCRIPTION_TIER_CHANGED,
+)
 from services.catalog.service_layer.practitioners import apply_tier, follow_account
 from services.catalog.service_layer.reviews import follow_author, make_reviewable
 from services.catalog.uow import CatalogUnitOfWork
@@ -35,6 +39,18 @@ async def follow_user(uow: CatalogUnitOfWork, user_id: str, status: AccountStatu
     await follow_author(uow, user_id, status)
 
 
+async def record_availability(
+    uow: CatalogUnitOfWork, event: ReceivedEvent[booking_pb.ScheduleSaved]
+) -> None:
+    """The practitioner saved their hours in booking: onboarding's availability step is done."""
+    saved = event.message
+    practitioner = await uow.practitioners.get(saved.practitioner_id, lock=True)
+    if practitioner is None or practitioner.user_id != saved.practitioner_user_id:
+        raise ValueError(f"schedule.saved {event.id} names no practitioner of catalog's")
+    if practitioner.mark_availability_set(uow.clock.now()):
+        await uow.practitioners.save_onboarding(practitioner)
+
+
 async def record_completed_booking(
     uow: CatalogUnitOfWork, event: ReceivedEvent[booking_pb.BookingCompleted]
 ) -> None:
@@ -54,5 +70,11 @@ SUBSCRIPTIONS = (
         events=[BOOKING_COMPLETED],
         handler=record_completed_booking,
         description="lets the client of a completed booking review it",
+    ),
+    Subscription(
+        queue="catalog.availability",
+        events=[SCHEDULE_SAVED],
+        handler=record_availability,
+        description="marks onboarding's availability step once booking has the hours",
     ),
 )

@@ -45,6 +45,7 @@ EMITTED = (
 
 SUBSCRIPTION_TIER_CHANGED = EventType.of(payments_events.SubscriptionTierChanged)
 BOOKING_COMPLETED = EventType.of(booking_events.BookingCompleted)
+SCHEDULE_SAVED = EventType.of(booking_events.ScheduleSaved)
 
 # The events that carry a service's terms, and the messages they are published as.
 _TERMS: dict[type[ServiceTermsChanged], tuple[EventType[Any], Callable[..., Message]]] = {

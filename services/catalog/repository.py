@@ -212,6 +212,7 @@ class Practitioners:
             .where(practitioners.c.id == practitioner.id)
             .values(
                 first_service_at=practitioner.first_service_at,
+                availability_set=practitioner.availability_set,
                 updated_at=practitioner.updated_at,
             )
         )

@@ -314,6 +314,10 @@ class ProductionStack(Stack):
     exchange: str = field(default_factory=lambda: f"estuary.e2e.{secrets.token_hex(4)}")
     service_secret: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     service_client: str = TEST_CLIENT
+    # Each service's own secret for service tokens (booking calls catalog with one).
+    service_secrets: dict[str, str] = field(
+        default_factory=lambda: {entry.name: secrets.token_urlsafe(16) for entry in SERVICES}
+    )
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -341,7 +345,10 @@ class ProductionStack(Stack):
                 "ESTUARY_METRICS_PORT": str(self.metrics_ports[service]),
                 "ESTUARY_HTTP_PORT": str(self.http_port),
                 "ESTUARY_REDIS_URL": self.redis_url,
-                "ESTUARY_SERVICE_CREDENTIALS": json.dumps({TEST_CLIENT: self.service_secret}),
+                "ESTUARY_SERVICE_CREDENTIALS": json.dumps(
+                    {**self.service_secrets, TEST_CLIENT: self.service_secret}
+                ),
+                "ESTUARY_SERVICE_CLIENT_SECRET": self.service_secrets.get(service, ""),
                 "ESTUARY_LOG_LEVEL": "WARNING",
             }
         )

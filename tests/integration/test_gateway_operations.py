@@ -15,6 +15,7 @@ import pytest
 from chassis.logging import JsonFormatter
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
+from suite.registry import SERVICES
 from tests.e2e.accounts import sign_up
 from tests.e2e.stacks import free_port, start_embedded
 
@@ -29,7 +30,7 @@ async def test_ready_with_one_backend_down_and_its_status_reported(tmp_path):
             assert ready.status_code == 200
             assert ready.json() == {
                 "status": "ready",
-                "backends": {"identity": "SERVING", "catalog": "SERVING"},
+                "backends": {entry.name: "SERVING" for entry in SERVICES},
             }
             catalog = stack.suite.services.pop("catalog")
             await catalog.stop()
@@ -38,7 +39,10 @@ async def test_ready_with_one_backend_down_and_its_status_reported(tmp_path):
             assert degraded.status_code == 200
             assert degraded.json() == {
                 "status": "degraded",
-                "backends": {"identity": "SERVING", "catalog": "UNAVAILABLE"},
+                "backends": {
+                    entry.name: "UNAVAILABLE" if entry.name == "catalog" else "SERVING"
+                    for entry in SERVICES
+                },
             }
             assert (await sign_up(client)).id
             services = await client.get("/api/v1/services")
@@ -49,7 +53,7 @@ async def test_ready_with_one_backend_down_and_its_status_reported(tmp_path):
 
 def _unreachable_backends() -> GatewaySettings:
     return GatewaySettings(
-        identity_address=f"127.0.0.1:{free_port()}", catalog_address=f"127.0.0.1:{free_port()}"
+        **{f"{entry.name}_address": f"127.0.0.1:{free_port()}" for entry in SERVICES}
     )
 
 
@@ -66,7 +70,7 @@ async def test_not_ready_until_started_and_once_stopping():
             assert running.status_code == 200
             assert running.json() == {
                 "status": "degraded",
-                "backends": {"identity": "UNAVAILABLE", "catalog": "UNAVAILABLE"},
+                "backends": {entry.name: "UNAVAILABLE" for entry in SERVICES},
             }
         stopped = await client.get("/readyz")
         assert stopped.status_code == 503

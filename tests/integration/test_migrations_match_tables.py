@@ -16,6 +16,8 @@ from alembic.migration import MigrationContext
 
 from chassis.migrations import upgrade
 from chassis.tables import metadata as chassis_metadata
+from services.booking import bootstrap as booking_bootstrap
+from services.booking.tables import metadata as booking_metadata
 from services.catalog import bootstrap as catalog_bootstrap
 from services.catalog.tables import metadata as catalog_metadata
 from services.identity import bootstrap as identity_bootstrap
@@ -24,6 +26,7 @@ from services.identity.tables import metadata as identity_metadata
 SERVICES = {
     "identity": (identity_bootstrap.MIGRATIONS, identity_metadata),
     "catalog": (catalog_bootstrap.MIGRATIONS, catalog_metadata),
+    "booking": (booking_bootstrap.MIGRATIONS, booking_metadata),
 }
 
 

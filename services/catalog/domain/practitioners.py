@@ -340,6 +340,15 @@ class Practitioner:
                 metadata={"tier": self.tier.value, "limit": str(limit)},
             )
 
+    def mark_availability_set(self, now: datetime) -> bool:
+        """Marks onboarding's availability step (booking saved their hours), once; whether
+        this was it."""
+        if self.availability_set:
+            return False
+        self.availability_set = True
+        self.updated_at = now
+        return True
+
     def mark_first_service(self, now: datetime) -> bool:
         """Marks onboarding's first service, once; whether this was it."""
         if self.first_service_at is not None:

@@ -1,0 +1,167 @@
+"""Schedules, free time and slots: a practitioner's hours (kept by the owner or staff), what
+of them is free, and the starts a client can book of a service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from chassis.auth.principal import AccountStatus, Principal
+from chassis.errors import PermissionDenied
+from chassis.validation import check_timezone
+from services.booking.domain.availability import Interval, Schedule, free_intervals
+from services.booking.domain.practitioners import Practitioner
+from services.booking.domain.slots import GroupSession, group_slots, local_time, session_slots
+from services.booking.domain.terms import ServiceKind, ServiceTerms
+from services.booking.service_layer.base import Handlers, caller, check_span
+from services.booking.uow import BookingUnitOfWork
+
+DEFAULT_SPAN = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class SavedSchedule:
+    practitioner_id: str
+    schedule: Schedule
+    saved_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Slot:
+    start: datetime
+    end: datetime
+    local_start: datetime
+    seats_left: int = 0
+
+
+@dataclass(frozen=True)
+class Slots:
+    terms: ServiceTerms
+    time_zone: str
+    slots: list[Slot]
+
+
+async def busy_for(
+    uow: BookingUnitOfWork, practitioner_id: str, span: Interval, *, excluding_booking: str = ""
+) -> list[Interval]:
+    """What the practitioner cannot take during span: every booking and live hold on any of
+    their services, and the dated sessions of their workshops and courses on sale (even
+    before a seat is sold), buffers included."""
+    busy = await uow.occupancy.busy(practitioner_id, span, excluding_booking=excluding_booking)
+    for group in await uow.terms.group_services_of(practitioner_id):
+        rules = group.slot_rules(1)
+        for meeting in group.sessions:
+            taken = Interval(meeting.start - rules.buffer_before, meeting.end + rules.buffer_after)
+            if taken.overlaps(span):
+                busy.append(taken)
+    return busy
+
+
+async def takes_bookings(uow: BookingUnitOfWork, practitioner_user_id: str) -> bool:
+    """A suspended or deleted practitioner takes no new bookings."""
+    status = await uow.account_statuses.status_of(practitioner_user_id)
+    return status is AccountStatus.ACTIVE
+
+
+class ScheduleHandlers(Handlers):
+    async def get_schedule(self, principal: Principal | None, name: str) -> SavedSchedule:
+        """A practitioner's schedule, for them or staff (an empty one if never saved)."""
+        practitioner = await self._managed(principal, name.removesuffix("/schedule"))
+        async with self._uow(write=False) as uow:
+            saved = await uow.schedules.get(practitioner.id)
+        if saved is None:
+            return SavedSchedule(practitioner.id, Schedule(practitioner.time_zone, ()), None)
+        return SavedSchedule(practitioner.id, saved[0], saved[1])
+
+    async def update_schedule(
+        self, principal: Principal | None, name: str, schedule: Schedule
+    ) -> SavedSchedule:
+        """Replaces a practitioner's weekly windows and overrides; tells catalog (their
+        onboarding's availability step)."""
+        practitioner = await self._managed(principal, name.removesuffix("/schedule"))
+        async with self._uow() as uow:
+            now = self.now()
+            await uow.schedules.save(practitioner.id, schedule, now)
+            uow.record(practitioner.saved(schedule))
+            await uow.commit()
+        return SavedSchedule(practitioner.id, schedule, now)
+
+    async def _managed(self, principal: Principal | None, name: str) -> Practitioner:
+        practitioner = await self.practitioner_of(name)
+        if not practitioner.may_be_managed_by(caller(principal)):
+            raise PermissionDenied("only the practitioner or staff can see or change their hours")
+        return practitioner
+
+    async def availability(
+        self, name: str, start: datetime | None, end: datetime | None
+    ) -> tuple[Practitioner, list[Interval]]:
+        """A practitioner's free working time in [start, end): none while suspended."""
+        practitioner = await self.practitioner_of(name)
+        now = self.now()
+        span = check_span(
+            start, end, now=now, default=DEFAULT_SPAN, longest=self._settings.max_range_days
+        )
+        async with self._uow(write=False) as uow:
+            saved = await uow.schedules.get(practitioner.id)
+            if saved is None or not await takes_bookings(uow, practitioner.user_id):
+                return practitioner, []
+            busy = await busy_for(uow, practitioner.id, span)
+        return practitioner, free_intervals(saved[0], busy, span.start, span.end)
+
+    async def slots(
+        self, service_id: str, start: datetime | None, end: datetime | None, time_zone: str
+    ) -> Slots:
+        """The starts of a service a client can book in [start, end), in UTC and in the
+        viewer's zone (the practitioner's unless given)."""
+        viewer_zone = check_timezone(time_zone, "time_zone")
+        terms = await self.terms_of(service_id)
+        zone = viewer_zone or terms.time_zone
+        now = self.now()
+        span = check_span(
+            start, end, now=now, default=DEFAULT_SPAN, longest=self._settings.max_range_days
+        )
+        found: list[Slot] = []
+        async with self._uow(write=False) as uow:
+            if terms.on_sale and await takes_bookings(uow, terms.practitioner_user_id):
+                if terms.kind is ServiceKind.SESSION:
+                    found = await self._session_slots(uow, terms, span, now, zone)
+                elif terms.is_group:
+                    found = await self._group_slots(uow, terms, span, now, zone)
+        return Slots(terms, zone, found)
+
+    async def _session_slots(
+        self, uow: BookingUnitOfWork, terms: ServiceTerms, span: Interval, now: datetime, zone: str
+    ) -> list[Slot]:
+        saved = await uow.schedules.get(terms.practitioner_id)
+        if saved is None:
+            return []
+        rules = terms.slot_rules(self._settings.slot_step_minutes)
+        # Bookings that reach into the span from either side, buffers included.
+        reach = Interval(
+            span.start - rules.buffer_before - rules.duration - rules.buffer_after,
+            span.end + rules.duration + rules.buffer_after + rules.buffer_before,
+        )
+        busy = await busy_for(uow, terms.practitioner_id, reach)
+        starts = session_slots(saved[0], rules, busy, now, span.start, span.end)
+        return [Slot(at, at + rules.duration, local_time(at, zone)) for at in starts]
+
+    async def _group_slots(
+        self, uow: BookingUnitOfWork, terms: ServiceTerms, span: Interval, now: datetime, zone: str
+    ) -> list[Slot]:
+        held = await uow.group_sessions.of_service(terms.service_id)
+        seats = {start: g.taken + g.offered for start, g in held.items()}
+        sessions = terms.group_sessions(seats)
+        if terms.kind is ServiceKind.COURSE:
+            # A course is one booking of every meeting: it is offered at its first, with
+            # the seats its fullest meeting has left.
+            if not sessions:
+                return []
+            first = min(sessions, key=lambda s: s.start)
+            fewest = min(s.seats_left for s in sessions)
+            sessions = [
+                GroupSession(first.start, first.end, first.capacity, first.capacity - fewest)
+            ]
+        open_ = group_slots(
+            sessions, now, terms.min_notice, terms.booking_window, span.start, span.end
+        )
+        return [Slot(g.start, g.end, local_time(g.start, zone), g.seats_left) for g in open_]
