@@ -162,3 +162,15 @@ async def test_several_events_commit_with_their_change_in_order(service):
     positions = [c.position for c in service.handed_over]
     assert [c.event.subject for c in service.handed_over] == [f"user-{n}" for n in range(3)]
     assert positions == sorted(positions) and len(set(positions)) == 3
+
+
+async def test_a_rollback_forgets_the_events_and_callbacks_before_it(service):
+    async with service.unit_of_work() as uow:
+        await service.change_and_emit(uow, "dropped", 1)
+        await uow.rollback()
+        # The unit of work goes on: what follows the rollback commits alone.
+        await service.change_and_emit(uow, "kept", 2)
+        await uow.commit()
+    assert await service.rows() == (["kept"], ["kept"])
+    assert [c.event.subject for c in service.handed_over] == ["kept"]
+    assert service.after_commit == ["kept"]
