@@ -4,7 +4,7 @@ It goes through the services' own handlers (apply, approve, create service, revi
 so every row is validated and every event is emitted as in real use. The same generator,
 seeded, fills the benchmark's catalog (without reviews).
 
-Reviews need completed bookings, and booking is not built yet: the demo makes up completed
+Reviews need completed bookings, and the demo seeds no bookings: it makes up completed
 bookings by made-up clients (ids with no account) and opens them to review through the very
 handler catalog's booking.completed consumer runs (make_reviewable), then writes each review
 and some replies through the public handlers, so ratings come from reviews as in real use.
@@ -108,8 +108,8 @@ SESSION_PRICES = {
 # the featured ones are in different cities).
 FEATURED_EVERY = 7
 REVIEWS_FROM_MADE_UP_BOOKINGS = (
-    "the reviews come from made-up completed bookings by made-up clients: booking is not built "
-    "yet, so the seed opens them to review through catalog's booking.completed handler"
+    "the reviews come from made-up completed bookings by made-up clients: the demo seeds no "
+    "bookings, so it opens them to review through catalog's booking.completed handler"
 )
 # What clients write, by stars; {topic} is the service's category, {first} the practitioner's
 # first name.
