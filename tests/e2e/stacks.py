@@ -44,8 +44,8 @@ from suite.registry import SERVICES
 T = TypeVar("T")
 
 # Every event the suite emits or consumes: a tap also reads what a test publishes in the
-# place of a service not built yet (payments' subscription.tier_changed, booking's
-# booking.completed).
+# place of another service (payments' subscription.tier_changed, not built yet; a
+# booking.completed that no real booking made).
 REGISTRY = (
     {e.name: e for entry in SERVICES for e in entry.emits}
     | {e.name: e for entry in SERVICES for s in entry.subscriptions for e in s.events}
