@@ -37,6 +37,7 @@ effects = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("event_id", sa.String(36), nullable=False),
     sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("subject", sa.String(200), nullable=False, server_default=""),
 )
 
 
@@ -99,13 +100,16 @@ class BusHarness:
         if left:
             self.flaky.failures_left[user_id] = left - 1
             raise RuntimeError(f"transient failure for {user_id}")
-        await uow.connection.execute(effects.insert().values(event_id=event.id, user_id=user_id))
+        await uow.connection.execute(
+            effects.insert().values(event_id=event.id, user_id=user_id, subject=event.subject)
+        )
 
     async def start(self, *, relay: bool = True, consume: bool = True) -> None:
         await self.transport.start()
-        await self.consumer.declare()
         if consume:
-            await self.transport.consume(self.queue, self.consumer.handle, 32)
+            await self.consumer.start()
+        else:
+            await self.consumer.declare()
         if relay:
             self._tasks.append(asyncio.create_task(self.relay.run()))
 
@@ -133,6 +137,14 @@ class BusHarness:
                 sa.select(effects.c.user_id, sa.func.count()).group_by(effects.c.user_id)
             )
             return {r[0]: r[1] for r in rows}
+
+    async def effects_of(self, user_id: str) -> list[tuple[str, str]]:
+        """The event id and subject of each effect applied for a payload."""
+        async with self.database.engine.connect() as connection:
+            rows = await connection.execute(
+                sa.select(effects.c.event_id, effects.c.subject).where(effects.c.user_id == user_id)
+            )
+            return [(r.event_id, r.subject) for r in rows]
 
     async def unpublished(self) -> int:
         async with self.database.engine.connect() as connection:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from chassis.bus.embedded import EmbeddedBroker, EmbeddedTransport
-from chassis.bus.envelope import OutgoingEvent, encode_event
+from chassis.bus.envelope import OutgoingEvent, decode_event, encode_event
 from chassis.bus.transport import Delivery, Unroutable
 from chassis.db import Database
 from chassis.ids import new_id
@@ -110,7 +110,7 @@ async def test_dead_letters_and_delivery_counts_stay_in_the_file(tmp_path):
     harness = BusHarness(database, transport, QUEUE, broker=broker)
     harness.flaky.always_fail.add("poison")
     await harness.start()
-    await harness.emit("poison", POISON)
+    poison_id = await harness.emit("poison", POISON)
 
     async def dead_lettered() -> bool:
         return len(broker.dead_letters(QUEUE)) == 1
@@ -122,6 +122,14 @@ async def test_dead_letters_and_delivery_counts_stay_in_the_file(tmp_path):
     reopened = EmbeddedBroker(tmp_path / "bus.db", delivery_limit=3)
     [dead] = reopened.dead_letters(QUEUE)
     assert dead.routing_key == POISON.name
+    assert isinstance(dead.id, int)
+    # Kept whole: it reads back as the event that was published.
+    event = decode_event(dead.headers, dead.content_type, dead.body, {POISON.name: POISON})
+    assert (event.id, event.subject, event.message.user_id) == (
+        poison_id,
+        "users/poison",
+        "poison",
+    )
     # The first delivery and three redeliveries failed: past the limit of 3.
     assert dead.previous_deliveries == 4
     assert not reopened.queues[QUEUE].ready

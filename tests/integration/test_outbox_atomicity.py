@@ -174,3 +174,16 @@ async def test_a_rollback_forgets_the_events_and_callbacks_before_it(service):
     assert await service.rows() == (["kept"], ["kept"])
     assert [c.event.subject for c in service.handed_over] == ["kept"]
     assert service.after_commit == ["kept"]
+
+
+async def test_forgetting_a_subject_deletes_its_earlier_events_and_says_how_many(service):
+    async with service.unit_of_work() as uow:
+        for effect_id in (1, 2):
+            await service.change_and_emit(uow, "erased", effect_id)
+        await service.change_and_emit(uow, "other", 3)
+        await uow.commit()
+    async with service.unit_of_work() as uow:
+        assert await uow.forget_subject("erased") == 2
+        assert await uow.forget_subject("erased") == 0
+        await uow.commit()
+    assert (await service.rows())[1] == ["other"]

@@ -137,7 +137,9 @@ async def test_a_running_relay_sweeps_rows_it_was_never_handed(harness):
     # Committed with no hand-over to the relay, as when a process dies right after a commit
     # or another process writes the database: only the sweep can find this row.
     async with UnitOfWork(harness.database, source="/estuary/tests", clock=harness.clock) as uow:
-        uow.emit(THING_HAPPENED, events_pb2.UserDeleted(user_id="orphan"), subject="users/orphan")
+        orphan = uow.emit(
+            THING_HAPPENED, events_pb2.UserDeleted(user_id="orphan"), subject="users/orphan"
+        )
         await uow.commit()
     # Hand-overs keep the relay busy meanwhile; they must not starve the sweep.
     for n in range(5):
@@ -145,6 +147,8 @@ async def test_a_running_relay_sweeps_rows_it_was_never_handed(harness):
         await asyncio.sleep(0.1)
     await harness.wait_until(lambda: _applied_count(harness, 6), timeout=10)
     assert (await harness.applied()).get("orphan") == 1
+    # The sweep reads the event back from its row as it was emitted.
+    assert await harness.effects_of("orphan") == [(orphan, "users/orphan")]
     assert await harness.unpublished() == 0
 
 
