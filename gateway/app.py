@@ -19,7 +19,17 @@ from gateway.openapi import TAGS
 from gateway.openapi import install as install_openapi
 from gateway.problems import install_problem_handlers
 from gateway.ratelimit import Counter, MemoryCounter, RedisCounter
-from gateway.routes import admin, auth, docs, health, practitioners, reviews, services, users
+from gateway.routes import (
+    admin,
+    auth,
+    bookings,
+    docs,
+    health,
+    practitioners,
+    reviews,
+    services,
+    users,
+)
 from gateway.settings import GatewaySettings
 from suite.registry import SERVICES
 
@@ -99,6 +109,7 @@ def create_app(
         practitioners.admin_router,
         services.router,
         reviews.router,
+        bookings.router,
     ):
         app.include_router(router)
     install_openapi(app)

@@ -31,7 +31,7 @@ from gateway.auth import require_staff, require_user
 from gateway.middleware import CREDENTIAL_ROUTES
 from gateway.problems import MEDIA_TYPE, TITLES, Problem
 from gateway.routes.common import IDEMPOTENCY_KEY, backends
-from gateway.schemas import catalog, identity
+from gateway.schemas import booking, catalog, identity
 
 # `<tag>.<verb>`, both snake_case: the SDK's function names (auth_register) come from them.
 OPERATION_ID = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
@@ -52,6 +52,21 @@ TAGS: list[dict[str, str]] = [
         "name": "reviews",
         "description": "Clients' reviews of their completed bookings, and practitioners' replies.",
     },
+    {
+        "name": "availability",
+        "description": "A practitioner's hours and free time, and the times a client can book.",
+    },
+    {
+        "name": "bookings",
+        "description": "Booking sessions, seats, packages and bundles; their life until they "
+        "take place.",
+    },
+    {"name": "entitlements", "description": "The sessions a client's packages and bundles give."},
+    {"name": "waitlist", "description": "Places in line for full workshops and courses."},
+    {
+        "name": "calendar_feeds",
+        "description": "A user's confirmed bookings as iCalendar, at a secret address.",
+    },
     {"name": "health", "description": "Liveness and readiness of the gateway."},
 ]
 
@@ -68,6 +83,16 @@ SCHEMA_NAMES = {
     "Page_ServiceOut_": "ServicePage",
     "ReviewOut": "Review",
     "Page_ReviewOut_": "ReviewPage",
+    "ScheduleOut": "Schedule",
+    "AvailabilityOut": "Availability",
+    "SlotsOut": "Slots",
+    "BookingOut": "Booking",
+    "Page_BookingOut_": "BookingPage",
+    "EntitlementOut": "Entitlement",
+    "Page_EntitlementOut_": "EntitlementPage",
+    "WaitlistEntryOut": "WaitlistEntry",
+    "Page_WaitlistEntryOut_": "WaitlistEntryPage",
+    "CalendarFeedOut": "CalendarFeed",
 }
 
 # The enums clients share between requests and answers, named once (a ServiceKind, not a
@@ -82,6 +107,11 @@ ENUMS: dict[str, tuple[str, ...]] = {
     "PractitionerStatus": catalog.PRACTITIONER_STATUSES.names,
     "PlatformTier": catalog.TIERS.names,
     "SortOrder": catalog.SORT_ORDERS.names,
+    "BookingStatus": booking.BOOKING_STATUSES.names,
+    "EntitlementStatus": booking.ENTITLEMENT_STATUSES.names,
+    "WaitlistStatus": booking.WAITLIST_STATUSES.names,
+    "Weekday": booking.WEEKDAYS.names,
+    "Actor": booking.ACTORS.names,
 }
 
 HEADERS: dict[str, dict[str, Any]] = {

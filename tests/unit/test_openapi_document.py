@@ -291,6 +291,7 @@ def test_idempotency_key_is_documented_on_the_routes_that_honour_it(document):
     )
     assert with_key == [
         "auth.register",
+        "bookings.create",
         "categories.create",
         "locations.create",
         "practitioners.apply",
@@ -301,6 +302,7 @@ def test_idempotency_key_is_documented_on_the_routes_that_honour_it(document):
         "services.create",
         "users.reactivate",
         "users.suspend",
+        "waitlist.join",
     ]
 
 

@@ -131,6 +131,11 @@ class BookingHandlers(Handlers):
             service_id = id_of(asked.service_id, "services", "service")
             terms = await self.terms_of(service_id)
             seats = check_seats(asked.seats, terms)
+            # Refused before asking catalog for a price: said the same way for a paid
+            # service, a free one and a redemption (and checked again when booking).
+            async with self._uow(write=False) as uow:
+                if not await takes_bookings(uow, terms.practitioner_user_id):
+                    raise practitioner_unavailable()
             quote = await self._catalog.quote(service_id, seats)
             if quote.service_updated_at > terms.updated_at:
                 terms = await self.terms_of(service_id, refresh=True)
