@@ -9,7 +9,10 @@ Time moves through the job's handler, told the moment to act as of (see booking_
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
+
+from icalendar import Calendar
 
 from tests.e2e.booking_steps import (
     book,
@@ -99,3 +102,55 @@ async def test_from_hours_to_a_completed_paid_booking(stack: Stack, tap: EventTa
         )
         done = await booking_becomes(client, cleo, booking["id"], "completed")
         assert done["completed_at"] is not None
+
+
+async def test_twenty_clients_asking_for_overlapping_times_get_one_booking_and_409s(
+    stack: Stack,
+):
+    """Through the gateway, across two services of one practitioner: one booking, every
+    other answer 409 SLOT_TAKEN, never a 5xx."""
+    async with stack.client() as client:
+        practice = await open_for_business(
+            client,
+            stack,
+            session_body("", "Yoga", price={"amount_minor": 0, "currency": "EUR"}),
+            session_body("", "Short massage", duration_minutes=30),
+        )
+        hour, half = practice.services
+        start = (await first_slot(client, hour["id"], skip=4))["start_time"]
+        clients = [await new_client(client) for _ in range(4)]
+        asked = [
+            book(client, clients[n % 4], (hour if n % 2 else half)["id"], start) for n in range(20)
+        ]
+        answers = await asyncio.gather(*asked)
+        statuses = sorted(a.status_code for a in answers)
+        assert statuses == [201] + [409] * 19, [a.text for a in answers if a.status_code >= 500]
+        assert {a.json()["code"] for a in answers if a.status_code == 409} == {"SLOT_TAKEN"}
+
+
+async def test_a_calendar_feed_shows_confirmed_bookings_at_a_secret_address_that_rotates(
+    stack: Stack,
+):
+    async with stack.client() as client:
+        practice = await open_for_business(
+            client,
+            stack,
+            session_body("", "Intro call", price={"amount_minor": 0, "currency": "EUR"}),
+        )
+        [service] = practice.services
+        cleo = await new_client(client)
+        slot = await first_slot(client, service["id"])
+        made = await book(client, cleo, service["id"], slot["start_time"])
+        assert made.status_code == 201, made.text
+        feed = await client.post("/api/v1/me/calendar-feed", headers=cleo.headers)
+        assert feed.status_code == 201, feed.text
+        url = feed.json()["url"]
+        assert url.startswith(stack.base_url) and feed.json()["token"] in url
+        ics = await client.get(url)  # no bearer: the secret is the key
+        assert ics.status_code == 200, ics.text
+        assert ics.headers["content-type"].startswith("text/calendar")
+        events = Calendar.from_ical(ics.text).walk("VEVENT")
+        assert [str(e["UID"]) for e in events] == [f"{made.json()['id']}-0@estuary"]
+        rotated = await client.post("/api/v1/me/calendar-feed", headers=cleo.headers)
+        assert (await client.get(url)).status_code == 404
+        assert (await client.get(rotated.json()["url"])).status_code == 200
