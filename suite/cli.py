@@ -13,10 +13,12 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from chassis.bus.embedded import IN_MEMORY, EmbeddedBroker
+from chassis.clock import FrozenClock
 from chassis.errors import DomainError, InvalidArgument
 from chassis.logging import configure_logging
 from chassis.metrics import serve_metrics
@@ -29,6 +31,7 @@ from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from suite import contracts, manifests
 from suite.demo import REVIEWS_FROM_MADE_UP_BOOKINGS, seed_demo
+from suite.demo_bookings import PAST, LocalCatalog, seed_bookings
 from suite.embedded import EmbeddedSuite, PortInUse, env_sets, require_free_port, serve_http
 from suite.registry import BY_NAME, SERVICES
 
@@ -218,18 +221,33 @@ async def _seed(args: argparse.Namespace) -> None:
     await suite.migrate()
     # Nothing is relayed here: the events wait in the outboxes for the next `estuary up`.
     broker = EmbeddedBroker(IN_MEMORY)
-    built = {
-        entry.name: entry.build(
-            suite.settings_for(entry), transport=make_transport(suite.settings_for(entry), broker)
-        )
-        for entry in SERVICES
-    }
+
+    def build(name: str, **wiring: Any) -> Any:
+        entry = BY_NAME[name]
+        settings = suite.settings_for(entry)
+        return entry.build(settings, transport=make_transport(settings, broker), **wiring)
+
+    built = {name: build(name) for name in ("identity", "catalog")}
+    # Booking asks catalog's handlers here (nothing runs while seeding); a second booking,
+    # on a clock two weeks back, makes the demo client's past bookings.
+    local = LocalCatalog(built["catalog"].catalog)
+    built["booking"] = build("booking", catalog=local)
+    built["booking-then"] = build(
+        "booking", catalog=local, clock=FrozenClock(datetime.now(UTC) - PAST)
+    )
     try:
         report = await seed_demo(
             built["identity"].accounts,
             built["catalog"].catalog,
             practitioners=args.practitioners,
             services_each=args.services_each,
+        )
+        booked = await seed_bookings(
+            built["booking"],
+            built["booking-then"],
+            built["catalog"].catalog,
+            practitioner_user_ids=report.practitioner_user_ids,
+            client_id=report.client_id,
         )
     finally:
         for service in built.values():
@@ -241,6 +259,11 @@ async def _seed(args: argparse.Namespace) -> None:
     print(f"{report.featured} of them featured; prices in each city's currency")
     print(f"{report.reviews} reviews, which make the ratings discovery sorts and filters by;")
     print(REVIEWS_FROM_MADE_UP_BOOKINGS)
+    print(
+        f"{booked.hours} practitioners keep weekly hours, so their sessions have slots to book "
+        f"at once; the demo client has {booked.past} past (completed) and {booked.upcoming} "
+        "upcoming bookings"
+    )
     print("sign in with (embedded demo only):")
     for email, password in report.accounts:
         print(f"  {email:<32} {password}")

@@ -4,10 +4,11 @@ It goes through the services' own handlers (apply, approve, create service, revi
 so every row is validated and every event is emitted as in real use. The same generator,
 seeded, fills the benchmark's catalog (without reviews).
 
-Reviews need completed bookings, and the demo seeds no bookings: it makes up completed
-bookings by made-up clients (ids with no account) and opens them to review through the very
-handler catalog's booking.completed consumer runs (make_reviewable), then writes each review
-and some replies through the public handlers, so ratings come from reviews as in real use.
+Reviews need completed bookings, and the demo's own bookings (suite/demo_bookings.py) are the
+demo client's few: it makes up completed bookings by made-up clients (ids with no account)
+and opens them to review through the very handler catalog's booking.completed consumer runs
+(make_reviewable), then writes each review and some replies through the public handlers, so
+ratings come from reviews as in real use.
 """
 
 from __future__ import annotations
@@ -108,8 +109,9 @@ SESSION_PRICES = {
 # the featured ones are in different cities).
 FEATURED_EVERY = 7
 REVIEWS_FROM_MADE_UP_BOOKINGS = (
-    "the reviews come from made-up completed bookings by made-up clients: the demo seeds no "
-    "bookings, so it opens them to review through catalog's booking.completed handler"
+    "the reviews come from made-up completed bookings by made-up clients (the demo's real "
+    "bookings are the demo client's few), opened to review through catalog's "
+    "booking.completed handler"
 )
 # What clients write, by stars; {topic} is the service's category, {first} the practitioner's
 # first name.
@@ -233,6 +235,10 @@ class SeedReport:
     services: int = 0
     reviews: int = 0
     accounts: list[tuple[str, str]] = field(default_factory=list)
+    # Who was made this run, for the demo's bookings: the client ("" when seeded before)
+    # and the practitioners.
+    client_id: str = ""
+    practitioner_user_ids: list[str] = field(default_factory=list)
 
 
 def _user(user_id: str, *roles: Role) -> Principal:
@@ -501,9 +507,10 @@ async def seed_demo(
             if kind == "admin":
                 await identity.create_admin(email, DEMO_PASSWORD, "Demo Admin")
             else:
-                await identity.register(
+                client = await identity.register(
                     email=email, password=DEMO_PASSWORD, full_name="Demo Client"
                 )
+                report.client_id = client.id
         report.accounts.append((email, DEMO_PASSWORD))
     user_ids = []
     for index in range(practitioners):
@@ -529,4 +536,5 @@ async def seed_demo(
     report.featured = seeded.featured
     report.services = seeded.services
     report.reviews = seeded.reviews
+    report.practitioner_user_ids = user_ids
     return report

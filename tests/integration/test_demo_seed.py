@@ -6,13 +6,19 @@ import asyncio
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
 
 from chassis.bus.embedded import IN_MEMORY, EmbeddedBroker, EmbeddedTransport
+from services.booking.tables import bookings
+from services.booking.uow import BookingUnitOfWork
 from services.catalog import bootstrap
 from services.catalog.domain.discovery import SortOrder
 from services.catalog.search import PractitionerQuery, ServiceQuery
 from services.catalog.service_layer import Catalog
 from services.catalog.settings import CatalogSettings
+from tests.builders import built_booking
 
 # The first four cities the demo spreads practitioners over, with the money asked there.
 CITY_CURRENCIES = {"Lisbon": "EUR", "London": "GBP", "New York": "USD", "Tokyo": "JPY"}
@@ -51,7 +57,12 @@ def test_the_seed_command_makes_searchable_practitioners_services_and_sign_ins(t
     assert reviews >= 8, "a demo whose rating sort shows little"
     assert "made-up completed bookings by made-up clients" in done.stdout
     assert "admin@estuary.demo" in done.stdout and "practitioner1@estuary.demo" in done.stdout
+    assert (
+        "4 practitioners keep weekly hours, so their sessions have slots to book at once; the "
+        "demo client has 3 past (completed) and 3 upcoming bookings"
+    ) in done.stdout
     asyncio.run(_check_discovery(tmp_path, reviews))
+    asyncio.run(_check_bookings(tmp_path))
     again = subprocess.run(
         [
             sys.executable,
@@ -74,6 +85,24 @@ def test_the_seed_command_makes_searchable_practitioners_services_and_sign_ins(t
     # Seeding twice keeps the accounts it made and adds nobody twice.
     assert "0 practitioners, 0 services" in again.stdout
     assert "0 reviews" in again.stdout
+
+
+async def _check_bookings(data_dir) -> None:
+    """A newcomer finds slots of every practitioner's sessions at once; the demo client's
+    bookings are past and completed, or coming and confirmed (paid), never overlapping."""
+    async with built_booking(f"sqlite+aiosqlite:///{data_dir}/booking.db") as booking:
+        async with booking.runtime.unit_of_work(BookingUnitOfWork)(write=False) as uow:
+            found = await uow.connection.execute(
+                sa.select(bookings.c.status, bookings.c.service_id, bookings.c.starts_at)
+            )
+            rows = found.all()
+            assert await uow.occupancy.overlapping_active() == 0
+        now = datetime.now(UTC)
+        assert sorted(r.status for r in rows) == ["completed"] * 3 + ["confirmed"] * 3
+        assert all((r.status == "completed") == (r.starts_at < now) for r in rows)
+        for service_id in {r.service_id for r in rows}:
+            offered = await booking.desk.slots(service_id, None, now + timedelta(days=7), "")
+            assert offered.slots, "a demo session with nothing to book this week"
 
 
 async def _check_discovery(data_dir, reviews: int) -> None:
