@@ -96,7 +96,20 @@ def report(prefix: str = "") -> str:
     return "\n".join(lines)
 
 
+def sample(prefix: str, every: int) -> list[str]:
+    """Every `every`-th mutant of a module (by name, so the same ones each time), for a
+    bounded run where a full one would take hours; mutants already checked are left out."""
+    found = statuses()
+    names = sorted(n for n in found if n.startswith(prefix))
+    return [n for i, n in enumerate(names) if i % every == 0 and found[n] == "not checked"]
+
+
 if __name__ == "__main__":
     if not MUTANTS.is_dir():
         sys.exit("no mutants/ here: run `make mutation` first")
-    print(report(sys.argv[1] if len(sys.argv) > 1 else ""))
+    arguments = sys.argv[1:]
+    if arguments[:1] == ["sample"]:
+        # python -m tests.mutation sample PREFIX EVERY: the names to give `mutmut run`
+        print("\n".join(sample(arguments[1], int(arguments[2]))))
+    else:
+        print(report(arguments[0] if arguments else ""))
