@@ -63,8 +63,9 @@ mutation: setup ## mutation testing (mutmut) of the domains, handlers, chassis b
 ifeq ($(SAMPLE),)
 	$(BIN)/mutmut run --max-children $(MUTATION_JOBS) $(if $(MODULE),"$(MODULE)*")
 else
-	@# A pattern that names no mutant makes them (and the map of tests) without running any.
-	test -d mutants || $(BIN)/mutmut run --max-children $(MUTATION_JOBS) "make-only*"
+	@# A pattern that names no mutant makes them and the map of tests, then stops (failing).
+	test -d mutants || $(BIN)/mutmut run --max-children $(MUTATION_JOBS) "make-only*" \
+		|| test -f mutants/mutmut-stats.json
 	names="$$($(BIN)/python -m tests.mutation sample "$(MODULE)" $(SAMPLE))"; \
 	if [ -n "$$names" ]; then $(BIN)/mutmut run --max-children $(MUTATION_JOBS) $$names; fi
 endif

@@ -11,6 +11,7 @@ import pytest
 
 from chassis.auth.remote import ServiceTokens, identity_jwks
 from chassis.clock import FrozenClock
+from chassis.context import request_id_var
 from estuary.identity.v1 import identity_pb2, identity_pb2_grpc
 
 KEY = {"kid": "k1", "kty": "OKP", "crv": "Ed25519", "x": "abc", "alg": "EdDSA", "use": "sig"}
@@ -20,10 +21,12 @@ class StandInIdentity(identity_pb2_grpc.AuthServiceServicer):
     def __init__(self) -> None:
         self.requests: list[identity_pb2.IssueServiceTokenRequest] = []
         self.deadlines: list[float | None] = []
+        self.metadata: list[dict[str, str]] = []
         self.expires_in = 900
 
     async def GetJwks(self, request, context):
         self.deadlines.append(context.time_remaining())
+        self.metadata.append(dict(context.invocation_metadata()))
         return identity_pb2.GetJwksResponse(
             keys=[identity_pb2.JsonWebKey(**KEY), identity_pb2.JsonWebKey(kid="k2", kty="OKP")]
         )
@@ -31,6 +34,7 @@ class StandInIdentity(identity_pb2_grpc.AuthServiceServicer):
     async def IssueServiceToken(self, request, context):
         self.requests.append(request)
         self.deadlines.append(context.time_remaining())
+        self.metadata.append(dict(context.invocation_metadata()))
         return identity_pb2.IssueServiceTokenResponse(
             access_token=f"token-{len(self.requests)}", expires_in=self.expires_in
         )
@@ -52,18 +56,22 @@ async def identity() -> AsyncIterator[tuple[StandInIdentity, grpc.aio.Channel]]:
 
 async def test_the_keys_are_fetched_as_json_web_keys_with_a_deadline(identity):
     stand_in, channel = identity
+    request_id_var.set("req-keys-1")
     keys = await identity_jwks(channel)()
     assert keys == [KEY, {"kid": "k2", "kty": "OKP"}]
     [remaining] = stand_in.deadlines
     assert remaining is not None and 0 < remaining <= 3.0
+    assert stand_in.metadata[0]["x-request-id"] == "req-keys-1"
 
 
 async def test_a_service_token_is_kept_and_renewed_a_minute_before_it_expires(identity):
     stand_in, channel = identity
     clock = FrozenClock(datetime(2026, 1, 1, tzinfo=UTC))
     tokens = ServiceTokens(channel, client_id="catalog", client_secret="s3cret", clock=clock)
+    request_id_var.set("req-token-1")
     assert await tokens.token() == "token-1"
     assert [(r.client_id, r.client_secret) for r in stand_in.requests] == [("catalog", "s3cret")]
+    assert stand_in.metadata[0]["x-request-id"] == "req-token-1"
     assert all(d is not None and 0 < d <= 3.0 for d in stand_in.deadlines)
     clock.advance(timedelta(seconds=900 - 61))
     assert await tokens.token() == "token-1"
