@@ -758,14 +758,24 @@ class Occupancy:
         return found[0] if found else None
 
     async def _guarded(
-        self, statement: Any, wanted: Interval, practitioner_id: str, excluding_booking: str = ""
+        self,
+        statement: Any,
+        wanted: Interval,
+        practitioner_id: str,
+        excluding_booking: str = "",
+        *,
+        known_free: bool = False,
     ) -> None:
         """Runs a write that may make two active ranges of one practitioner overlap: the
-        check first (which alone decides on SQLite, whose writers run one at a time), the
-        exclusion constraint on PostgreSQL for writers that raced past it."""
-        conflict = await self.conflict(practitioner_id, wanted, excluding_booking=excluding_booking)
-        if conflict is not None:
-            raise SlotTaken(wanted, conflict)
+        check first (which alone decides on SQLite, whose writers run one at a time; skipped
+        when the caller found the range free in this same transaction), the exclusion
+        constraint on PostgreSQL for writers that raced past it."""
+        if not known_free:
+            conflict = await self.conflict(
+                practitioner_id, wanted, excluding_booking=excluding_booking
+            )
+            if conflict is not None:
+                raise SlotTaken(wanted, conflict)
         try:
             await self._c.execute(statement)
         except sa.exc.IntegrityError as error:
@@ -774,7 +784,7 @@ class Occupancy:
             raise
 
     async def take_for_booking(
-        self, booking_id: str, practitioner_id: str, blocked: Interval
+        self, booking_id: str, practitioner_id: str, blocked: Interval, *, known_free: bool = False
     ) -> None:
         await self._guarded(
             occupancy.insert().values(
@@ -787,6 +797,7 @@ class Occupancy:
             ),
             blocked,
             practitioner_id,
+            known_free=known_free,
         )
 
     async def move_booking(self, booking_id: str, practitioner_id: str, blocked: Interval) -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from chassis.auth.principal import Principal
+from chassis.auth.principal import AccountStatus, Principal
 from chassis.clock import Clock
-from chassis.errors import InvalidArgument, NotFound, Unauthenticated
+from chassis.errors import FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
 from chassis.ids import is_uuid
 from services.booking.catalog import Catalog
 from services.booking.domain.availability import Interval
@@ -85,8 +85,36 @@ class Handlers:
             await uow.commit()
         return found
 
+    async def bookable_terms(self, service_id: str) -> ServiceTerms:
+        """A service's terms, read with whether its practitioner takes bookings (one read):
+        a suspended or deleted practitioner's are refused before catalog is asked a price."""
+        if not is_uuid(service_id):
+            raise NotFound("no such service")
+        async with self._uow(write=False) as uow:
+            held = await uow.terms.get(service_id)
+            open_ = held is not None and await takes_bookings(uow, held.practitioner_user_id)
+        if held is None:
+            held = await self.terms_of(service_id)
+            async with self._uow(write=False) as uow:
+                open_ = await takes_bookings(uow, held.practitioner_user_id)
+        if not open_:
+            raise practitioner_unavailable()
+        return held
+
     def now(self) -> datetime:
         return self._clock.now()
+
+
+async def takes_bookings(uow: BookingUnitOfWork, practitioner_user_id: str) -> bool:
+    """A suspended or deleted practitioner takes no new bookings."""
+    status = await uow.account_statuses.status_of(practitioner_user_id)
+    return status is AccountStatus.ACTIVE
+
+
+def practitioner_unavailable() -> FailedPrecondition:
+    return FailedPrecondition(
+        "the practitioner is not taking bookings", reason="PRACTITIONER_UNAVAILABLE"
+    )
 
 
 def id_of(name: str, collection: str, field: str = "name") -> str:

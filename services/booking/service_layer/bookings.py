@@ -42,8 +42,10 @@ from services.booking.service_layer.base import (
     caller,
     check_span,
     id_of,
+    practitioner_unavailable,
+    takes_bookings,
 )
-from services.booking.service_layer.schedules import busy_for, takes_bookings
+from services.booking.service_layer.schedules import busy_for
 from services.booking.service_layer.waitlist import offer_freed_seats, seats_of
 from services.booking.settings import BookingSettings
 from services.booking.uow import BookingUnitOfWork
@@ -93,12 +95,6 @@ def why_not_bookable(terms: ServiceTerms, start: datetime, now: datetime) -> str
     return "is not a start the practitioner offers (outside their hours or off the slot grid)"
 
 
-def practitioner_unavailable() -> FailedPrecondition:
-    return FailedPrecondition(
-        "the practitioner is not taking bookings", reason="PRACTITIONER_UNAVAILABLE"
-    )
-
-
 class BookingHandlers(Handlers):
     async def create_booking(
         self, principal: Principal | None, asked: BookingRequest
@@ -118,7 +114,7 @@ class BookingHandlers(Handlers):
                 raise InvalidArgument.field(
                     "service", "is not the service the entitlement is for", "entitlement_mismatch"
                 )
-            terms = await self.terms_of(entitlement.service_id)
+            terms = await self.bookable_terms(entitlement.service_id)
             if terms.is_purchase:
                 raise InvalidArgument.field(
                     "entitlement_id", "is for a purchase, not a bookable service", "invalid"
@@ -129,13 +125,10 @@ class BookingHandlers(Handlers):
             price = Money(0, terms.currency)
         else:
             service_id = id_of(asked.service_id, "services", "service")
-            terms = await self.terms_of(service_id)
+            # A suspended practitioner's service is refused before catalog is asked a price,
+            # the same way for a paid service, a free one and a redemption.
+            terms = await self.bookable_terms(service_id)
             seats = check_seats(asked.seats, terms)
-            # Refused before asking catalog for a price: said the same way for a paid
-            # service, a free one and a redemption (and checked again when booking).
-            async with self._uow(write=False) as uow:
-                if not await takes_bookings(uow, terms.practitioner_user_id):
-                    raise practitioner_unavailable()
             quote = await self._catalog.quote(service_id, seats)
             if quote.service_updated_at > terms.updated_at:
                 terms = await self.terms_of(service_id, refresh=True)
@@ -154,8 +147,6 @@ class BookingHandlers(Handlers):
                 return await self._view(uow, earlier)
             now = self.now()
             terms.check_on_sale()
-            if not await takes_bookings(uow, terms.practitioner_user_id):
-                raise practitioner_unavailable()
             booking_id = new_id()
             times: list[BookedTime] = []
             group_ids: list[str] = []
@@ -188,7 +179,11 @@ class BookingHandlers(Handlers):
             )
             await uow.bookings.add(booking, group_ids)
             if blocked is not None:
-                await uow.occupancy.take_for_booking(booking.id, terms.practitioner_id, blocked)
+                # Found free just now, in this transaction: the exclusion constraint (or, on
+                # SQLite, this writer's lock) keeps it so.
+                await uow.occupancy.take_for_booking(
+                    booking.id, terms.practitioner_id, blocked, known_free=True
+                )
             granted: list[Entitlement] = []
             if booking.is_purchase and booking.status is BookingStatus.CONFIRMED:
                 granted = await grant_purchase(uow, booking, self._settings, now)

@@ -6,14 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from chassis.auth.principal import AccountStatus, Principal
-from chassis.errors import PermissionDenied
+from chassis.auth.principal import Principal
+from chassis.errors import NotFound, PermissionDenied
+from chassis.ids import is_uuid
 from chassis.validation import check_timezone
 from services.booking.domain.availability import Interval, Schedule, free_intervals
 from services.booking.domain.practitioners import Practitioner
 from services.booking.domain.slots import GroupSession, group_slots, local_time, session_slots
 from services.booking.domain.terms import ServiceKind, ServiceTerms
-from services.booking.service_layer.base import Handlers, caller, check_span
+from services.booking.service_layer.base import Handlers, caller, check_span, takes_bookings
 from services.booking.uow import BookingUnitOfWork
 
 DEFAULT_SPAN = timedelta(days=7)
@@ -55,12 +56,6 @@ async def busy_for(
             if taken.overlaps(span):
                 busy.append(taken)
     return busy
-
-
-async def takes_bookings(uow: BookingUnitOfWork, practitioner_user_id: str) -> bool:
-    """A suspended or deleted practitioner takes no new bookings."""
-    status = await uow.account_statuses.status_of(practitioner_user_id)
-    return status is AccountStatus.ACTIVE
 
 
 class ScheduleHandlers(Handlers):
@@ -114,19 +109,37 @@ class ScheduleHandlers(Handlers):
         """The starts of a service a client can book in [start, end), in UTC and in the
         viewer's zone (the practitioner's unless given)."""
         viewer_zone = check_timezone(time_zone, "time_zone")
-        terms = await self.terms_of(service_id)
-        zone = viewer_zone or terms.time_zone
         now = self.now()
         span = check_span(
             start, end, now=now, default=DEFAULT_SPAN, longest=self._settings.max_range_days
         )
-        found: list[Slot] = []
+        if not is_uuid(service_id):
+            raise NotFound("no such service")
+        # One read for the common case, a service booking knows; the rare one it has not
+        # heard of yet is asked of catalog first.
         async with self._uow(write=False) as uow:
-            if terms.on_sale and await takes_bookings(uow, terms.practitioner_user_id):
-                if terms.kind is ServiceKind.SESSION:
-                    found = await self._session_slots(uow, terms, span, now, zone)
-                elif terms.is_group:
-                    found = await self._group_slots(uow, terms, span, now, zone)
+            terms = await uow.terms.get(service_id)
+            if terms is not None:
+                return await self._slots_of(uow, terms, span, now, viewer_zone)
+        terms = await self.terms_of(service_id)
+        async with self._uow(write=False) as uow:
+            return await self._slots_of(uow, terms, span, now, viewer_zone)
+
+    async def _slots_of(
+        self,
+        uow: BookingUnitOfWork,
+        terms: ServiceTerms,
+        span: Interval,
+        now: datetime,
+        viewer_zone: str,
+    ) -> Slots:
+        zone = viewer_zone or terms.time_zone
+        found: list[Slot] = []
+        if terms.on_sale and await takes_bookings(uow, terms.practitioner_user_id):
+            if terms.kind is ServiceKind.SESSION:
+                found = await self._session_slots(uow, terms, span, now, zone)
+            elif terms.is_group:
+                found = await self._group_slots(uow, terms, span, now, zone)
         return Slots(terms, zone, found)
 
     async def _session_slots(
