@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.booking import booking_figures
 from bench.bus import BusOptions, bus_figures
 from bench.catalog import (
     CATALOG,
@@ -46,9 +47,9 @@ from bench.shapes import (
 from suite.registry import SERVICES
 
 SHAPES = ("embedded", "production")
-PARTS = ("start", "http", "catalog", "bus")
+PARTS = ("start", "http", "catalog", "booking", "bus")
 # The parts that run against a started suite (the bus part brings its own services).
-SUITE_PARTS = {"start", "http", "catalog"}
+SUITE_PARTS = {"start", "http", "catalog", "booking"}
 WARM_START_TARGET_SECONDS = 5.0
 RESIDENT_TARGET_MB = 400.0
 RESULTS = REPOSITORY / "bench" / "results"
@@ -97,7 +98,7 @@ async def suite_figures(
             stack.push_async_callback(shape.stop)
             started_in = await shape.start()
         figures = _start_figures(shape, started_in) if "start" in options.parts else []
-        if not {"http", "catalog"} & set(options.parts):
+        if not {"http", "catalog", "booking"} & set(options.parts):
             return figures
         rest = RestBench(shape, run, load, options.load, logs)
         if shape_name == "production":
@@ -108,6 +109,8 @@ async def suite_figures(
             figures += await rest.identity_figures(baseline)
         if "catalog" in options.parts:
             figures += await catalog_figures(rest, shape, run, baseline)
+        if "booking" in options.parts:
+            figures += await booking_figures(rest, shape, run)
         if "start" in options.parts:
             figures.append(_resident("resident memory after the load", shape))
         return figures

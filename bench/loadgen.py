@@ -15,6 +15,7 @@ import asyncio
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -31,12 +32,15 @@ class Endpoint:
     method: str
     path: str
     bearer: str = ""
-    body: dict[str, str] | None = None
+    body: dict[str, Any] | None = None
     # For POST /auth/token/refresh: each answer carries the token the next request must send.
     rotates_refresh_token: bool = False
     # Asked for in turn after path, then path again (service ids, say): a read that touches
     # many rows is not served from one hot row.
     further_paths: tuple[str, ...] = ()
+    # Sent in turn after body (bookings of one time after another, say): a write that must
+    # not repeat itself.
+    further_bodies: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,10 +87,12 @@ class _Connection:
         self._writer: asyncio.StreamWriter | None = None
         # Encoded once each, so the client spends no time on them while measuring.
         self._requests = [self._encode(path) for path in (endpoint.path, *endpoint.further_paths)]
+        self._requests += [self._encode(endpoint.path, body) for body in endpoint.further_bodies]
         self._turn = 0
 
-    def _encode(self, path: str) -> bytes:
+    def _encode(self, path: str, body: dict[str, Any] | None = None) -> bytes:
         endpoint = self.endpoint
+        body = body if body is not None else self._body
         lines = [
             f"{endpoint.method} {path} HTTP/1.1",
             f"Host: {self._plan.host}:{self._plan.port}",
@@ -95,8 +101,8 @@ class _Connection:
         ]
         if endpoint.bearer:
             lines.append(f"Authorization: Bearer {endpoint.bearer}")
-        payload = orjson.dumps(self._body) if self._body is not None else b""
-        if self._body is not None:
+        payload = orjson.dumps(body) if body is not None else b""
+        if body is not None:
             lines += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
         return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -179,6 +180,23 @@ class Shape(ABC):
     def database_url(self, service: str) -> str:
         """Where a service of this suite keeps its data."""
 
+    @abstractmethod
+    def operator_env(self) -> dict[str, str]:
+        """The environment an operator runs identity's `estuary admin` with for this suite."""
+
+    async def make_admin(self, email: str, password: str) -> None:
+        """An admin made as an operator makes one: `estuary admin create`."""
+        made = await asyncio.create_subprocess_exec(
+            *estuary_command("admin", "create", "--email", email, "--password", password),
+            cwd=REPOSITORY,
+            env=self.operator_env(),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await made.communicate()
+        if made.returncode != 0:
+            raise RuntimeError(f"estuary admin create failed:\n{output.decode()}")
+
     def resident_mb(self) -> float:
         """What the suite's processes hold in memory together."""
         return sum(server.resident_mb for server in self.servers)
@@ -197,6 +215,9 @@ class EmbeddedShape(Shape):
 
     def database_url(self, service: str) -> str:
         return EmbeddedSuite(data_dir=self.data_dir).database_url(service)
+
+    def operator_env(self) -> dict[str, str]:
+        return {**os.environ, "ESTUARY_DATA_DIR": str(self.data_dir)}
 
     async def start(self) -> float:
         """Starts `estuary up`; returns the seconds until /readyz answered 200."""
@@ -240,6 +261,9 @@ class ProductionShape(Shape):
         # Queue names are global on a broker: this run's carry its own prefix.
         self.queue_prefix = f"{self.exchange}."
         self.grpc_ports = {entry.name: free_port() for entry in SERVICES}
+        # Each service's secret for service tokens (booking calls catalog with one); identity
+        # holds them all.
+        self.service_secrets = {entry.name: secrets.token_urlsafe(24) for entry in SERVICES}
         self.common_env = {
             **os.environ,
             **BENCH_GATEWAY_ENV,
@@ -248,6 +272,7 @@ class ProductionShape(Shape):
             "ESTUARY_BUS_QUEUE_PREFIX": self.queue_prefix,
             "ESTUARY_HTTP_PORT": str(self.gateway_port),
             "ESTUARY_REDIS_URL": REDIS_URL,
+            "ESTUARY_SERVICE_CREDENTIALS": json.dumps(self.service_secrets),
             **{
                 f"ESTUARY_{name.upper()}_ADDRESS": f"{HOST}:{port}"
                 for name, port in self.grpc_ports.items()
@@ -263,7 +288,11 @@ class ProductionShape(Shape):
             **self.common_env,
             "ESTUARY_DATABASE_URL": self.database_urls[service],
             "ESTUARY_GRPC_PORT": str(self.grpc_ports[service]),
+            "ESTUARY_SERVICE_CLIENT_SECRET": self.service_secrets[service],
         }
+
+    def operator_env(self) -> dict[str, str]:
+        return self.service_env("identity")
 
     async def start(self) -> float:
         """Migrates every service, then starts them and the gateway; returns the seconds
