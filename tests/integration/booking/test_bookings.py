@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from chassis.audit import STAFF_ACTION_RECORDED
 from chassis.auth.principal import AccountStatus
 from chassis.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from chassis.lifecycle import WrongState
-from chassis.wire import instant
+from chassis.wire import from_struct, instant
 from services.booking.domain.bookings import BookingStatus
 from services.booking.events import (
     BOOKING_CANCELLED,
@@ -450,3 +451,16 @@ async def test_hours_from_monday_to_friday_offer_no_weekend_slots(w: World):
     await w.open_hours(time(9), time(12))
     found = await w.desk.slots(w.terms().service_id, at(days=0, hour=0), at(days=7, hour=0), "")
     assert {s.start.weekday() for s in found.slots} == set(range(7))
+
+
+async def test_what_staff_do_to_a_booking_is_filed_in_the_audit_log(w: World):
+    made = await w.book(w.terms(price_minor=0), at(days=2, hour=10))
+    await w.desk.reschedule_booking(w.staff, f"bookings/{made.booking.id}", at(days=2, hour=12))
+    await w.desk.cancel_booking(w.staff, f"bookings/{made.booking.id}", "duplicate account")
+    actions = await outbox(w, STAFF_ACTION_RECORDED, f"bookings/{made.booking.id}")
+    assert [(a.action, a.target_user_id, a.reason) for a in actions] == [
+        ("booking.reschedule", made.booking.client_id, ""),
+        ("booking.cancel", made.booking.client_id, "duplicate account"),
+    ]
+    assert from_struct(actions[1].before)["status"] == "confirmed"
+    assert from_struct(actions[1].after)["refund_percent"] == 100

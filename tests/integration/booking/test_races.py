@@ -14,7 +14,7 @@ from chassis.lifecycle import WrongState
 from services.booking.domain.bookings import BookingStatus
 from services.booking.repository import SeatsTaken, SlotTaken
 from services.booking.uow import BookingUnitOfWork
-from tests.builders import person
+from tests.builders import outbox_events, person
 from tests.integration.booking.world import at, world
 from tests.races import race
 
@@ -103,3 +103,33 @@ async def test_a_payment_racing_the_hold_expiry_ends_one_way(empty_database_url)
         # Whichever came first, a payment for a time still free ends confirmed.
         assert booking.status is BookingStatus.CONFIRMED
         assert await overlapping_pairs(w) == 0
+
+
+async def test_concurrent_cancels_and_marks_of_one_booking_make_one_change_and_one_event(
+    empty_database_url,
+):
+    async with world(empty_database_url) as w:
+        await w.open_hours()
+        client = person()
+        cancelled = await w.book(w.terms(price_minor=0), at(days=2, hour=10), who=client)
+        name = f"bookings/{cancelled.booking.id}"
+        outcome = await race(
+            [lambda: w.desk.cancel_booking(client, name)] * 5
+            + [lambda: w.desk.cancel_booking(w.owner, name)] * 5
+        )
+        assert outcome.one_winner(losers=(WrongState,)).booking.status is BookingStatus.CANCELLED
+        database = w.service.runtime.database
+        assert await outbox_events(database, "booking.cancelled", name) == 1
+
+        started = await w.book(w.terms(price_minor=0), at(days=0, hour=11))
+        name = f"bookings/{started.booking.id}"
+        w.clock.advance(timedelta(hours=2, minutes=5))
+        outcome = await race(
+            [lambda: w.desk.complete_booking(w.owner, name)] * 5
+            + [lambda: w.desk.mark_no_show(w.owner, name)] * 5
+        )
+        winner = outcome.one_winner(losers=(WrongState,))
+        completed = await outbox_events(database, "booking.completed", name)
+        no_shows = await outbox_events(database, "booking.no_show", name)
+        assert completed + no_shows == 1
+        assert (winner.booking.status is BookingStatus.COMPLETED) == (completed == 1)
