@@ -37,7 +37,56 @@ AREAS = {
 
 # Surviving mutants judged equivalent: no caller can tell them from the original.
 # name -> why. Names are mutmut's (`mutmut show NAME` prints the change).
-EQUIVALENT: dict[str, str] = {}
+_PADDING = "a base64url decoder ignores surplus '=' padding"
+_GENERATION = "only whether the key set's generation changed is read, never its value"
+_NO_KID = "PyJWT refuses a header whose kid is not a string before this line runs"
+_FIELD_NAMES = "a JWK's field names are single words, alike in proto and JSON case"
+_SECOND_ROLLBACK = "a second ROLLBACK of a finished transaction does nothing"
+EQUIVALENT: dict[str, str] = {
+    "chassis.auth.tokens.x__b64url__mutmut_4": (
+        "rstrip('XX=XX'): a 32-byte key's base64url never ends in 'X' before its padding"
+    ),
+    "chassis.auth.tokens.x__b64url_decode__mutmut_6": _PADDING,
+    "chassis.auth.tokens.x__b64url_decode__mutmut_7": _PADDING,
+    "chassis.auth.tokens.xǁKeySetǁkey__mutmut_4": (
+        "> or >= against a float from time.monotonic(): equal only at one instant"
+    ),
+    "chassis.auth.tokens.xǁKeySetǁkey__mutmut_7": (
+        "> or >= against a float from time.monotonic(): equal only at one instant"
+    ),
+    "chassis.auth.tokens.xǁKeySetǁrefresh__mutmut_14": _GENERATION,
+    "chassis.auth.tokens.xǁKeySetǁrefresh__mutmut_15": _GENERATION,
+    "chassis.auth.tokens.xǁTokenVerifierǁverify__mutmut_18": (
+        "pop(token) without a default: the token was just read from the cache, so it is there"
+    ),
+    "chassis.auth.tokens.xǁTokenVerifierǁ_verify__mutmut_25": _NO_KID,
+    "chassis.auth.remote.x_identity_jwks__mutmut_5": (
+        "None for GetJwksRequest(): gRPC serializes both as the same empty message"
+    ),
+    "chassis.auth.remote.x_identity_jwks__mutmut_12": _FIELD_NAMES,
+    "chassis.auth.remote.x_identity_jwks__mutmut_14": _FIELD_NAMES,
+    "chassis.auth.remote.x_identity_jwks__mutmut_15": _FIELD_NAMES,
+    "chassis.auth.remote.xǁServiceTokensǁ__init____mutmut_7": (
+        "None or '' for no token yet: both are falsy, so the first call fetches"
+    ),
+    "chassis.auth.remote.xǁServiceTokensǁ__init____mutmut_8": (
+        "'XXXX' for no token: renew_at is now, so the first call fetches all the same"
+    ),
+    "chassis.uow.x_conflict_for__mutmut_11": "reason None: AlreadyExists's default is it",
+    "chassis.uow.x_conflict_for__mutmut_14": "reason left out: AlreadyExists's default is it",
+    "chassis.uow.xǁUnitOfWorkǁ__aenter____mutmut_3": "scan None or False: both falsy",
+    "chassis.uow.xǁUnitOfWorkǁ__aenter____mutmut_5": "scan left out: its default is False",
+    "chassis.uow.xǁUnitOfWorkǁ__aenter____mutmut_8": "_finished None or False: both falsy",
+    "chassis.uow.xǁUnitOfWorkǁ__aexit____mutmut_1": (
+        "'or': the extra ROLLBACKs land on a reader in autocommit or a finished transaction"
+    ),
+    "chassis.uow.xǁUnitOfWorkǁserialize__mutmut_9": "int.from_bytes's byteorder is 'big'",
+    "chassis.uow.xǁUnitOfWorkǁrollback__mutmut_3": _SECOND_ROLLBACK,
+    "chassis.uow.xǁUnitOfWorkǁrollback__mutmut_4": _SECOND_ROLLBACK,
+    "chassis.auth.remote.xǁServiceTokensǁ__init____mutmut_9": (
+        "renew_at None: never read before the first fetch sets it (no token short-circuits)"
+    ),
+}
 
 
 def statuses() -> dict[str, str]:

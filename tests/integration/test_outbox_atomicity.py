@@ -11,6 +11,7 @@ wrong as a change whose event is lost.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -187,3 +188,20 @@ async def test_forgetting_a_subject_deletes_its_earlier_events_and_says_how_many
         assert await uow.forget_subject("erased") == 0
         await uow.commit()
     assert (await service.rows())[1] == ["other"]
+
+
+async def test_a_reader_takes_no_write_lock_so_a_writer_goes_ahead_meanwhile(service):
+    reading = UnitOfWork(
+        service.database, source="/estuary/tests", clock=service.clock, write=False
+    )
+    async with reading as reader:
+
+        async def write() -> None:
+            async with service.unit_of_work() as uow:
+                await service.change_and_emit(uow, "written", 1)
+                await uow.commit()
+
+        await asyncio.wait_for(write(), timeout=5)
+        # A reader runs in autocommit: it sees what committed after it began.
+        seen = await reader.connection.execute(sa.select(effects.c.user_id))
+        assert seen.scalars().all() == ["written"]

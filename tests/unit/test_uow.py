@@ -8,10 +8,13 @@ from typing import Any
 
 import pytest
 
+from chassis.audit import StaffAction
 from chassis.clock import FrozenClock
+from chassis.context import request_id_var
 from chassis.db import ConstraintViolation
 from chassis.errors import AlreadyExists, FailedPrecondition, FieldViolation
 from chassis.uow import UnitOfWork, conflict_for
+from tests.builders import STAFF
 
 
 def test_a_broken_unique_key_is_taken_naming_its_last_column():
@@ -86,3 +89,19 @@ def test_a_unit_of_work_that_maps_no_events_says_what_it_cannot_publish():
     uow, _ = unit_of_work("sqlite")
     with pytest.raises(NotImplementedError, match="UnitOfWork does not publish 'surprise'"):
         uow.record("surprise")
+
+
+def test_a_staff_action_is_filed_as_this_services_with_the_requests_id():
+    uow, _ = unit_of_work("sqlite")
+    action = StaffAction(STAFF, "user.suspend", "users/u1", "u1", {"a": 1}, {"a": 2}, "spam")
+    token = request_id_var.set("req-42")
+    try:
+        message = uow.staff_action_message(action)
+    finally:
+        request_id_var.reset(token)
+    assert (message.service, message.request_id, message.action) == (
+        "tests",
+        "req-42",
+        "user.suspend",
+    )
+    assert uow.staff_action_message(action).request_id == ""  # outside any request
