@@ -89,7 +89,9 @@ async def test_from_hours_to_a_completed_paid_booking(stack: Stack, tap: EventTa
 
         # Time passes: the completion job, as of three hours after the later session ended.
         ended = max(datetime.fromisoformat(b["times"][0]["end_time"]) for b in (intro, confirmed))
-        assert await run_job(stack, "complete_ended", ended + timedelta(hours=3)) == 2
+        # (The production stack is shared by the session's tests: others' ended bookings
+        # complete too.)
+        assert await run_job(stack, "complete_ended", ended + timedelta(hours=3)) >= 2
         completed = await tap.next(
             "booking.completed",
             EVENT_SECONDS,
