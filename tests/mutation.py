@@ -33,6 +33,13 @@ AREAS = {
     "identity handlers": ("services.identity.service_layer.",),
     "catalog domain": ("services.catalog.domain.",),
     "catalog handlers": ("services.catalog.service_layer.",),
+    "booking state machine": ("services.booking.domain.bookings.",),
+    "booking slot rules": (
+        "services.booking.domain.slots.",
+        "services.booking.domain.availability.",
+    ),
+    "booking domain (all)": ("services.booking.domain.",),
+    "booking handlers": ("services.booking.service_layer.",),
 }
 
 # Surviving mutants judged equivalent: no caller can tell them from the original.
