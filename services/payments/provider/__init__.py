@@ -1,0 +1,1 @@
+"""The payment provider: the port payments codes against (port.py) and its adapters."""
