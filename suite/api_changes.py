@@ -5,9 +5,10 @@ Breaking, for the REST API: an operation removed or its id changed (a generated 
 renames a function); a success status removed; a parameter removed or newly required; a
 request field removed (bodies are strict: a client still sending it is refused) or newly
 required; a request value narrowed (an enum value, a type such as null, a bound tightened); a
-response field removed, no longer always present, or of a wider type. For the events: an
-event no longer published, or a field of its data removed or of a wider type. Additions (an
-operation, an optional field, a response enum value: clients ignore values they do not know)
+response field removed, no longer always present, of a wider type, or an enum with a new
+value (a generated SDK refuses a value its enum does not list). For the events: an event no
+longer published, or a field of its data removed or of a wider type (proto enums are open:
+a consumer reads an unknown value as a number). Additions (an operation, an optional field)
 are not breaking.
 
 Every version is checked against the one before it: each committed version of the file (in
@@ -174,8 +175,11 @@ def request_breaks(old: dict[str, Shape], new: dict[str, Shape], label: str) -> 
                 yield _say(label, "bound tightened", path, f"{key} {shape.bounds[key]}")
 
 
-def response_breaks(old: dict[str, Shape], new: dict[str, Shape], label: str) -> Iterator[str]:
-    """What a client that read what the old document promised may now not find."""
+def response_breaks(
+    old: dict[str, Shape], new: dict[str, Shape], label: str, *, closed_enums: bool = True
+) -> Iterator[str]:
+    """What a client that read what the old document promised may now not find, or not
+    understand: with closed_enums, a value its enum does not list."""
     for path in sorted(old.keys() - new.keys()):
         yield _say(label, "removed", path)
     for path in sorted(old.keys() & new.keys()):
@@ -188,6 +192,11 @@ def response_breaks(old: dict[str, Shape], new: dict[str, Shape], label: str) ->
         single = before.enum is not None and len(before.enum) == 1
         if single and shape.enum is not None and shape.enum != before.enum:
             yield _say(label, "constant changed", path)
+        elif closed_enums and before.enum and shape.enum and shape.enum - before.enum:
+            # Generated SDKs parse a response enum strictly (openapi-python-client's StrEnum
+            # raises on a value it does not list), so a new value breaks old clients' reads.
+            gained_values = sorted(map(str, shape.enum - before.enum))
+            yield _say(label, "enum widened", path, "now also " + ", ".join(gained_values))
 
 
 def _operations(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -314,7 +323,10 @@ def asyncapi_breaks(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
             found += [
                 f"event {name}: {b}"
                 for b in response_breaks(
-                    shapes(old, was.get(part, {})), shapes(new, now.get(part, {})), part
+                    shapes(old, was.get(part, {})),
+                    shapes(new, now.get(part, {})),
+                    part,
+                    closed_enums=False,
                 )
             ]
     old_sends = {k for k, v in old.get("operations", {}).items() if v.get("action") == "send"}

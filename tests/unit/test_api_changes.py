@@ -148,14 +148,22 @@ def test_additions_break_nothing(openapi):
     new["components"]["schemas"]["User"]["properties"]["pronouns"] = {"type": "string"}
     new["components"]["schemas"]["User"]["required"].append("pronouns")  # an answer gains one
     new["components"]["schemas"]["RegisterBody"]["properties"]["locale"] = {"type": "string"}
-    new["components"]["schemas"]["Role"]["enum"].append("moderator")  # answers may say it
     new["components"]["schemas"]["RegisterBody"]["properties"]["full_name"]["maxLength"] = 400
+    assert openapi_breaks(openapi, new) == []
+
+
+def test_a_new_value_in_an_answered_enum_breaks_generated_clients(openapi):
+    # openapi-python-client parses a response enum with its StrEnum, which raises on a value
+    # it does not list: an old SDK reading the new value fails.
+    new = copy.deepcopy(openapi)
+    new["components"]["schemas"]["Role"]["enum"].append("moderator")
+    found = openapi_breaks(openapi, new)
     assert (
-        openapi_breaks(openapi, new)
-        == [
-            # A request enum only widens; Role is answered too, where clients ignore new values.
-        ]
+        "GET /api/v1/users/me: response 200 field enum widened: roles[] (now also moderator)"
+        in (found)
     )
+    # Requests only widen: nobody sending what the old document allowed is refused.
+    assert not [b for b in found if "request" in b]
 
 
 # What breaks an event consumer -------------------------------------------------------------
@@ -183,6 +191,8 @@ def test_a_new_event_or_field_breaks_no_consumer(asyncapi):
     schemas = new["components"]["schemas"]
     schemas["estuary.identity.v1.UserRegistered"]["properties"]["locale"] = {"type": "string"}
     new["components"]["messages"]["user.renamed"] = new["components"]["messages"]["user.deleted"]
+    # Proto enums are open: a consumer decoding the event reads an unknown value as a number.
+    schemas["estuary.booking.v1.Actor"]["enum"].append("ACTOR_SYSTEM")
     assert asyncapi_breaks(asyncapi, new) == []
 
 
