@@ -1,1 +1,1 @@
-"""Payments: the double-entry ledger of money moving between clients, practitioners, the platform and the outside world."""
+"""Payments: the double-entry ledger and the money between clients and practitioners."""
