@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import AwareDatetime
 from starlette.responses import Response
 
-from chassis.wire import timestamp
+from chassis.wire import instant, timestamp
 from estuary.booking.v1 import booking_pb2 as pb
 from gateway.auth import Caller, require_user
 from gateway.backends import Backends
@@ -117,6 +117,7 @@ async def put_schedule(
     operation_id="availability.free_time",
     tags=AVAILABILITY,
     response_model=AvailabilityOut,
+    responses=responses(400),
 )
 async def free_time(
     practitioner_id: Id,
@@ -137,7 +138,7 @@ async def free_time(
     operation_id="bookings.list_for_practitioner",
     tags=BOOKINGS,
     response_model=Page[BookingOut],
-    responses=responses(403),
+    responses=responses(400, 403),
 )
 async def practitioner_calendar(
     practitioner_id: Id,
@@ -166,6 +167,7 @@ async def practitioner_calendar(
     operation_id="availability.slots",
     tags=AVAILABILITY,
     response_model=SlotsOut,
+    responses=responses(400),
 )
 async def slots(
     service_id: Id,
@@ -225,7 +227,7 @@ async def join_waitlist(
     tags=BOOKINGS,
     status_code=201,
     response_model=BookingOut,
-    responses=responses(409),
+    responses=responses(404, 409),
 )
 async def create_booking(
     body: BookingBody,
@@ -475,7 +477,7 @@ async def rotate_calendar_feed(
     url = str(request.url_for("calendar_feed").include_query_params(token=feed.token))
     return json_response(
         CalendarFeedOut.model_construct(
-            url=url, token=feed.token, created_at=feed.create_time.ToDatetime()
+            url=url, token=feed.token, created_at=instant(feed.create_time)
         ),
         201,
     )
@@ -486,6 +488,7 @@ async def rotate_calendar_feed(
     operation_id="calendar_feeds.delete",
     tags=FEEDS,
     status_code=204,
+    responses=responses(404),
 )
 async def delete_calendar_feed(
     caller: Caller = Depends(require_user), api: Backends = Depends(backends)
@@ -501,7 +504,10 @@ async def delete_calendar_feed(
     operation_id="calendar_feeds.get",
     tags=FEEDS,
     response_class=Response,
-    responses={200: {"content": {"text/calendar": {}}, "description": "An iCalendar feed."}},
+    responses={
+        200: {"content": {"text/calendar": {}}, "description": "An iCalendar feed."},
+        **responses(404),
+    },
 )
 async def calendar_feed(
     token: Annotated[

@@ -191,7 +191,11 @@ async def discover_services(
 
 
 @router.get(
-    "/mine", operation_id="services.list_mine", tags=SERVICES, response_model=Page[ServiceOut]
+    "/mine",
+    operation_id="services.list_mine",
+    tags=SERVICES,
+    response_model=Page[ServiceOut],
+    responses=responses(404),  # no practitioner profile yet
 )
 async def list_own_services(
     limit: Limit = DEFAULT_LIMIT,

@@ -1,8 +1,10 @@
 """Bad input gets a clear answer naming the field, never a crash.
 
 Two halves: schemathesis throws generated requests (valid and invalid) at every operation of
-the embedded gateway's OpenAPI, signed in and not; then explicit tables, on both shapes, break
-each identity route's body in every way a client plausibly would.
+the embedded gateway's OpenAPI, signed in and not, and holds each answer to the document (a
+status the operation declares, its media type, its body's schema, its headers: what a
+generated SDK relies on); then explicit tables, on both shapes, break each identity route's
+body in every way a client plausibly would.
 """
 
 from __future__ import annotations
@@ -16,6 +18,12 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
@@ -92,6 +100,16 @@ def needs_a_token(operation: Any) -> bool:
     return bool(operation.definition.raw.get("security"))
 
 
+# What a client generated from the document relies on: an undocumented status or a body off
+# its schema (a timestamp without its offset, say) is parsed as nothing, or fails to parse.
+CONFORMANCE = [
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
+
+
 # The document the gateway serves, built from the same code without serving it, so that each
 # operation is a test of its own; the generated requests go to the running embedded suite.
 gateway_schema = schemathesis.openapi.from_dict(create_app(GatewaySettings()).openapi())
@@ -126,6 +144,7 @@ def test_no_generated_request_gets_a_5xx_and_every_refusal_is_a_problem(
         response = case.call(base_url=fuzzed_suite.stack.base_url, headers=headers, timeout=15)
         where = f"{case.operation.label} signed in={bool(headers)}"
         assert response.status_code < 500, (where, response.text)
+        case.validate_response(response, checks=CONFORMANCE)
         if response.status_code >= 400:
             # Schemathesis keeps every value of a header; the gateway sends each once.
             first = {name.lower(): values[0] for name, values in response.headers.items()}
