@@ -42,13 +42,28 @@ MAX_OVERRIDES = 731
 
 _MINUTES_PER_DAY = 24 * 60
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def as_utc(instant: datetime, field_name: str = "instant") -> datetime:
     """The same instant in UTC; refuses a naive datetime, whose instant is unknown."""
+    # Nearly every instant (from the database, from the engine's own arithmetic) is in UTC
+    # already; astimezone would hand back the very same object.
+    if instant.tzinfo is UTC:
+        return instant
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise ValueError(f"{field_name} must be an aware datetime, got {instant!r}")
     return instant.astimezone(UTC)
+
+
+def to_micros(instant: datetime) -> int:
+    """An aware instant as whole microseconds since the epoch (exact: no float on the way)."""
+    return (instant - _EPOCH) // _MICROSECOND
+
+
+def from_micros(micros: int) -> datetime:
+    """The UTC instant ``micros`` microseconds after the epoch."""
+    return _EPOCH + timedelta(microseconds=micros)
 
 
 @dataclass(frozen=True)
@@ -61,12 +76,14 @@ class Interval:
     def __post_init__(self) -> None:
         # Arithmetic on two datetimes of the same zoneinfo zone is wall-clock arithmetic
         # (it ignores fold and DST), so every instant is brought to UTC on the way in.
-        start = as_utc(self.start, "start")
-        end = as_utc(self.end, "end")
+        start, end = self.start, self.end
+        if start.tzinfo is not UTC or end.tzinfo is not UTC:
+            start = as_utc(start, "start")
+            end = as_utc(end, "end")
+            object.__setattr__(self, "start", start)
+            object.__setattr__(self, "end", end)
         if end < start:
             raise ValueError(f"an interval cannot end ({end}) before it starts ({start})")
-        object.__setattr__(self, "start", start)
-        object.__setattr__(self, "end", end)
 
     @property
     def duration(self) -> timedelta:

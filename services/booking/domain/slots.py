@@ -38,9 +38,12 @@ from services.booking.domain.availability import (
     Schedule,
     WorkingTime,
     as_utc,
+    from_micros,
+    to_micros,
 )
 
 _ZERO = timedelta(0)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -112,24 +115,58 @@ def session_slots(
     stretches = schedule.stretches(first_day, last_day)
     # A session starting on the last day may run into the days after it.
     reach_day = schedule.local_date(min(end, latest) + rules.duration)
-    working = stretches + schedule.stretches(last_day + timedelta(days=1), reach_day)
-    fits = _Fit(rules, WorkingTime(working), BusyTime(busy))
+    working = _spans(stretches + schedule.stretches(last_day + timedelta(days=1), reach_day))
+    taken = _spans(busy)
 
+    # One sweep in whole microseconds: the candidates only ever move forward (stretches come
+    # in order and do not overlap), so the working span that may hold a candidate and the
+    # first busy span that may meet its occupied range only ever move forward too.
+    duration, step = _length_micros(rules.duration), _length_micros(rules.step)
+    before, after = _length_micros(rules.buffer_before), _length_micros(rules.buffer_after)
+    first, stop, last = to_micros(earliest), to_micros(end), to_micros(latest)
     slots: list[datetime] = []
+    work = busy_at = 0
     for stretch in stretches:
-        if stretch.end <= earliest:
+        stretch_start, stretch_end = to_micros(stretch.start), to_micros(stretch.end)
+        if stretch_end <= first:
             continue
-        if stretch.start >= end or stretch.start > latest:
+        if stretch_start >= stop or stretch_start > last:
             break
-        at = stretch.start
-        if at < earliest:
+        at = stretch_start
+        if at < first:
             # The first grid point at or after earliest: the grid belongs to the stretch.
-            at += -((at - earliest) // rules.step) * rules.step
-        while at < stretch.end and at < end and at <= latest:
-            if fits(at):
-                slots.append(at)
-            at += rules.step
+            at += -((at - first) // step) * step
+        while at < stretch_end and at < stop and at <= last:
+            session_end = at + duration
+            while work < len(working) and working[work][1] <= at:
+                work += 1
+            if work < len(working) and working[work][0] <= at and session_end <= working[work][1]:
+                blocked_from = at - before
+                while busy_at < len(taken) and taken[busy_at][1] <= blocked_from:
+                    busy_at += 1
+                if busy_at == len(taken) or taken[busy_at][0] >= session_end + after:
+                    slots.append(from_micros(at))
+            at += step
     return slots
+
+
+def _spans(intervals: Sequence[Interval]) -> list[tuple[int, int]]:
+    """Intervals as merged, sorted [start, end) microsecond pairs (touching ones joined)."""
+    spans: list[tuple[int, int]] = []
+    for low, high in sorted((to_micros(i.start), to_micros(i.end)) for i in intervals):
+        if low == high:
+            continue
+        if spans and low <= spans[-1][1]:
+            if high > spans[-1][1]:
+                spans[-1] = (spans[-1][0], high)
+            continue
+        spans.append((low, high))
+    return spans
+
+
+def _length_micros(length: timedelta) -> int:
+    """A length of time in whole microseconds."""
+    return length // _MICROSECOND
 
 
 def is_bookable(
