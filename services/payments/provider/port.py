@@ -100,6 +100,8 @@ class PaymentIntent:
     """Why the last attempt failed (card_declined, payment_intent_authentication_failure...)."""
     failure_message: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    decline_code: str | None = None
+    """The issuer's reason for a card_declined (insufficient_funds, generic_decline...)."""
 
 
 @dataclass(frozen=True)
@@ -407,6 +409,15 @@ class PaymentProvider(Protocol):
 
     async def retrieve_subscription(self, subscription_id: str) -> Subscription:
         """The subscription as it stands now."""
+        ...
+
+    # Lifecycle
+    def start(self) -> None:
+        """Begins the provider's background work (the sandbox delivers its webhooks)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Ends background work and releases connections and files."""
         ...
 
     # Webhooks

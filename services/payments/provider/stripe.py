@@ -8,7 +8,7 @@ against a local server speaking Stripe's HTTP API.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 import stripe
@@ -67,21 +67,23 @@ class StripeProvider:
         self,
         *,
         secret_key: str,
-        webhook_secret: str,
+        webhook_secrets: Sequence[str],
         api_base: str | None = None,
         clock: Clock | None = None,
     ) -> None:
         addresses: BaseAddresses = {}
         if api_base:
             addresses = {"api": api_base, "connect": api_base, "files": api_base}
+        http_client = stripe.HTTPXClient(timeout=TIMEOUT_SECONDS)
         self._client = stripe.StripeClient(
             secret_key,
             base_addresses=addresses,
             max_network_retries=NETWORK_RETRIES,
-            http_client=stripe.HTTPXClient(timeout=TIMEOUT_SECONDS),
+            http_client=http_client,
         )
+        self._http = http_client
         self._v1 = self._client.v1
-        self._webhook_secret = webhook_secret
+        self._webhook_secrets = list(webhook_secrets)
         self._clock = clock or Clock()
 
     async def _call(self, request: Awaitable[T]) -> T:
@@ -352,8 +354,15 @@ class StripeProvider:
         subscription = await self._call(self._v1.subscriptions.retrieve_async(subscription_id))
         return stripe_format.subscription_from(_plain(subscription))
 
+    # Lifecycle
+    def start(self) -> None:
+        """Stripe delivers its own webhooks: nothing runs in the background."""
+
+    async def aclose(self) -> None:
+        await self._http.close_async()
+
     # Webhooks
     def parse_webhook(self, payload: bytes, signature_header: str | None) -> WebhookEvent:
         return stripe_format.verify_webhook(
-            payload, signature_header, self._webhook_secret, now=self._clock.now()
+            payload, signature_header, self._webhook_secrets, now=self._clock.now()
         )

@@ -8,7 +8,7 @@ reading (and one verification) serves both.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -77,9 +77,10 @@ def payment_intent_from(obj: Mapping[str, Any]) -> PaymentIntent:
         order_id=metadata.get("order_id"),
         customer_id=_id_of(obj.get("customer")),
         amount_received=int(obj.get("amount_received") or 0),
-        failure_code=error.get("decline_code") or error.get("code"),
+        failure_code=error.get("code"),
         failure_message=error.get("message"),
         metadata=metadata,
+        decline_code=error.get("decline_code"),
     )
 
 
@@ -209,32 +210,31 @@ def _signed_timestamp(signature_header: str | None) -> int:
 def verify_webhook(
     payload: bytes,
     signature_header: str | None,
-    secret: str,
+    secret: str | Sequence[str],
     *,
     now: datetime | None = None,
     tolerance_seconds: int = WEBHOOK_TOLERANCE_SECONDS,
 ) -> WebhookEvent:
-    """The event in a webhook's raw body, once its signature matches under secret and was made
-    within tolerance_seconds of now; otherwise WebhookMalformed, WebhookSignatureInvalid or
-    WebhookStale.
+    """The event in a webhook's raw body, once its signature matches under secret (or one of
+    several: the platform's endpoint and the Connect endpoint each have their own, and a
+    rolled secret lives beside the old one for a while) and was made within tolerance_seconds
+    of now; otherwise WebhookMalformed, WebhookSignatureInvalid or WebhookStale.
 
     The signature is checked first: a stale timestamp is only worth telling apart when the
     signature over it is genuine (a replay); a forged one is refused as forged whatever its age.
     """
-    if not secret:
+    candidates = [secret] if isinstance(secret, str) else list(secret)
+    if not candidates or not all(candidates):
         raise ValueError("a webhook secret is needed to verify webhooks")
     timestamp = _signed_timestamp(signature_header)
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
         raise WebhookMalformed("the webhook body is not UTF-8") from None
-    try:
-        # No tolerance here: the age is judged below on our own clock.
-        stripe.WebhookSignature.verify_header(text, signature_header, secret, tolerance=None)
-    except stripe.SignatureVerificationError:
+    if not any(_signed_by(text, signature_header, candidate) for candidate in candidates):
         raise WebhookSignatureInvalid(
             "no signature in the Stripe-Signature header matches the body"
-        ) from None
+        )
     age = (now or datetime.now(UTC)).timestamp() - timestamp
     if age > tolerance_seconds:
         raise WebhookStale(
@@ -242,6 +242,15 @@ def verify_webhook(
             "tolerance"
         )
     return event_from(text)
+
+
+def _signed_by(text: str, signature_header: str | None, secret: str) -> bool:
+    try:
+        # No tolerance here: the age is judged on our own clock.
+        stripe.WebhookSignature.verify_header(text, signature_header, secret, tolerance=None)
+    except stripe.SignatureVerificationError:
+        return False
+    return True
 
 
 def event_from(text: str) -> WebhookEvent:
