@@ -1,0 +1,1 @@
+"""Stand-ins for outside parties, speaking each party's real protocol."""

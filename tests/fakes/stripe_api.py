@@ -1,0 +1,454 @@
+"""A small fake of Stripe's HTTP API for what localstripe lacks: Connect accounts, account
+links, transfers, payouts on a connected account (the Stripe-Account header), prices and
+subscriptions, and idempotent replays (the Idempotency-Key header).
+
+It speaks Stripe's wire format as the official library sends and reads it: form-encoded
+bodies with bracketed keys (items[0][price]), JSON answers, errors as {"error": {"type",
+"code", "param", "message"}} with Stripe's status codes, and the first answer to a key given
+again for the same request (Idempotent-Replayed: true) or an idempotency_error for another.
+It runs in a thread of its own, so synchronous fixtures can share it across tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+Params = dict[str, Any]
+Handler = Callable[[web.Request, Params], Awaitable[Params]]
+
+MONTH_SECONDS = 30 * 24 * 3600
+
+
+class StripeFailure(Exception):
+    """An answer in Stripe's error format."""
+
+    def __init__(self, status: int, code: str, message: str, param: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.body = {
+            "error": {
+                "type": "invalid_request_error",
+                "code": code,
+                "param": param,
+                "message": message,
+            }
+        }
+
+
+def nested(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Stripe's bracketed form keys (items[0][price]=p) as nested dicts and lists."""
+    root: dict[str, Any] = {}
+    for key, value in pairs:
+        parts = re.findall(r"[^\[\]]+", key)
+        node: Any = root
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return _lists(root)
+
+
+def _lists(node: Any) -> Any:
+    if isinstance(node, dict):
+        converted = {key: _lists(value) for key, value in node.items()}
+        if converted and all(key.isdigit() for key in converted):
+            return [converted[key] for key in sorted(converted, key=int)]
+        return converted
+    return node
+
+
+def _new_id(prefix: str) -> str:
+    return prefix + secrets.token_hex(12)
+
+
+@dataclass
+class Request:
+    """One request as the fake saw it, for tests to check headers."""
+
+    method: str
+    path: str
+    idempotency_key: str | None
+    stripe_account: str | None
+
+
+@dataclass
+class FakeStripeState:
+    """The fake's objects, idempotent answers and the requests it was sent."""
+
+    objects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    balances: dict[tuple[str, str], int] = field(default_factory=dict)
+    onboarding: dict[str, dict[str, str]] = field(default_factory=dict)
+    answers: dict[tuple[str, str], tuple[str, dict[str, Any], int, dict[str, Any]]] = field(
+        default_factory=dict
+    )
+    requests: list[Request] = field(default_factory=list)
+
+
+class FakeStripe:
+    """Stripe's API for accounts, links, transfers, payouts, prices and subscriptions."""
+
+    def __init__(self) -> None:
+        self.state = FakeStripeState()
+        self.base_url = ""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+
+    # What tests read
+    def writes_without_idempotency_key(self) -> list[Request]:
+        """Every POST or DELETE that came without an Idempotency-Key."""
+        return [
+            request
+            for request in self.state.requests
+            if request.method in ("POST", "DELETE") and not request.idempotency_key
+        ]
+
+    def count(self, kind: str) -> int:
+        """How many objects of a kind (transfer, payout...) the fake holds."""
+        return sum(1 for obj in self.state.objects.values() if obj["object"] == kind)
+
+    # The server
+    def app(self) -> web.Application:
+        app = web.Application()
+        routes: list[tuple[str, str, Handler]] = [
+            ("POST", "/v1/customers", self._create_customer),
+            ("POST", "/v1/accounts", self._create_account),
+            ("GET", "/v1/accounts/{id}", self._retrieve("account")),
+            ("POST", "/v1/account_links", self._create_account_link),
+            ("POST", "/v1/transfers", self._create_transfer),
+            ("POST", "/v1/payouts", self._create_payout),
+            ("GET", "/v1/payouts/{id}", self._retrieve_payout),
+            ("POST", "/v1/prices", self._create_price),
+            ("POST", "/v1/subscriptions", self._create_subscription),
+            ("GET", "/v1/subscriptions/{id}", self._retrieve("subscription")),
+            ("POST", "/v1/subscriptions/{id}", self._update_subscription),
+            ("DELETE", "/v1/subscriptions/{id}", self._cancel_subscription),
+        ]
+        for method, path, handler in routes:
+            app.router.add_route(method, path, self._stripe(handler))
+        app.router.add_get("/onboarding/{token}", self._onboard)
+        return app
+
+    def start(self) -> str:
+        """Serves on a free loopback port in a thread of its own; answers the API base."""
+        ready = threading.Event()
+        port = free_port()
+
+        def serve() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            self._runner = web.AppRunner(self.app(), access_log=None)
+            loop.run_until_complete(self._runner.setup())
+            loop.run_until_complete(web.TCPSite(self._runner, "127.0.0.1", port).start())
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self._runner.cleanup())
+            loop.close()
+
+        self._thread = threading.Thread(target=serve, name="fake-stripe", daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("the fake Stripe API did not start")
+        self.base_url = f"http://127.0.0.1:{port}"
+        return self.base_url
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+    def _stripe(self, handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def answer(request: web.Request) -> web.Response:
+            key = request.headers.get("Idempotency-Key")
+            account = request.headers.get("Stripe-Account")
+            self.state.requests.append(Request(request.method, request.path, key, account))
+            params = nested([(name, str(value)) for name, value in (await request.post()).items()])
+            if request.method == "GET":
+                params.update(nested(list(request.query.items())))
+            scope = (account or "platform", key or "")
+            if key and request.method != "GET":
+                earlier = self.state.answers.get(scope)
+                if earlier is not None:
+                    path, first_params, status, body = earlier
+                    if path != f"{request.method} {request.path}" or first_params != params:
+                        return web.json_response(
+                            {
+                                "error": {
+                                    "type": "idempotency_error",
+                                    "message": "Keys for idempotent requests can only be used "
+                                    "with the same parameters they were first used with.",
+                                }
+                            },
+                            status=400,
+                        )
+                    return web.json_response(
+                        body, status=status, headers={"Idempotent-Replayed": "true"}
+                    )
+            try:
+                body, status = await handler(request, params), 200
+            except StripeFailure as failure:
+                body, status = failure.body, failure.status
+            if key and request.method != "GET":
+                self.state.answers[scope] = (
+                    f"{request.method} {request.path}",
+                    params,
+                    status,
+                    body,
+                )
+            return web.json_response(body, status=status)
+
+        return answer
+
+    def _get(self, kind: str, object_id: str, param: str = "id") -> dict[str, Any]:
+        obj = self.state.objects.get(object_id)
+        if obj is None or obj["object"] != kind:
+            raise StripeFailure(404, "resource_missing", f"No such {kind}: '{object_id}'", param)
+        return obj
+
+    def _retrieve(self, kind: str) -> Handler:
+        async def retrieve(request: web.Request, params: Params) -> Params:
+            return self._get(kind, request.match_info["id"])
+
+        return retrieve
+
+    def _store(self, obj: dict[str, Any]) -> dict[str, Any]:
+        self.state.objects[obj["id"]] = obj
+        return obj
+
+    @staticmethod
+    def _amount(params: dict[str, Any], name: str = "amount") -> int:
+        value = params.get(name, "")
+        if not str(value).isdigit():
+            raise StripeFailure(400, "parameter_invalid_integer", f"Invalid integer: {value}", name)
+        return int(value)
+
+    async def _create_customer(
+        self, request: web.Request, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self._store(
+            {
+                "id": _new_id("cus_"),
+                "object": "customer",
+                "email": params.get("email"),
+                "name": params.get("name"),
+                "metadata": params.get("metadata", {}),
+                "created": int(time.time()),
+            }
+        )
+
+    async def _create_account(self, request: web.Request, params: Params) -> Params:
+        if params.get("type") != "express":
+            raise StripeFailure(400, "parameter_invalid_empty", "type must be express", "type")
+        return self._store(
+            {
+                "id": _new_id("acct_"),
+                "object": "account",
+                "type": "express",
+                "country": params.get("country"),
+                "email": params.get("email"),
+                "capabilities": {"transfers": "inactive"},
+                "charges_enabled": False,
+                "details_submitted": False,
+                "payouts_enabled": False,
+                "metadata": params.get("metadata", {}),
+            }
+        )
+
+    async def _create_account_link(
+        self, request: web.Request, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        account = self._get("account", params.get("account", ""), "account")
+        if params.get("type") != "account_onboarding":
+            raise StripeFailure(400, "parameter_invalid_empty", "Invalid type", "type")
+        token = secrets.token_hex(8)
+        self.state.onboarding[token] = {
+            "account": account["id"],
+            "return_url": params["return_url"],
+        }
+        now = int(time.time())
+        return {
+            "object": "account_link",
+            "created": now,
+            "expires_at": now + 300,
+            "url": f"{self.base_url}/onboarding/{token}",
+        }
+
+    async def _onboard(self, request: web.Request) -> web.Response:
+        """Stripe's hosted onboarding, finished at once: the account can be paid out."""
+        link = self.state.onboarding.pop(request.match_info["token"], None)
+        if link is None:
+            return web.Response(status=404, text="this onboarding link has been used or expired")
+        account = self.state.objects[link["account"]]
+        account.update(
+            capabilities={"transfers": "active"},
+            charges_enabled=True,
+            details_submitted=True,
+            payouts_enabled=True,
+        )
+        raise web.HTTPFound(link["return_url"])
+
+    async def _create_transfer(
+        self, request: web.Request, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        amount = self._amount(params)
+        account = self._get("account", params.get("destination", ""), "destination")
+        if account["capabilities"]["transfers"] != "active":
+            raise StripeFailure(
+                400,
+                "insufficient_capabilities_for_transfer",
+                "Your destination account needs to have at least one of the following "
+                "capabilities enabled: transfers, crypto_transfers, legacy_payments",
+                "destination",
+            )
+        currency = params["currency"]
+        balance = (account["id"], currency)
+        self.state.balances[balance] = self.state.balances.get(balance, 0) + amount
+        return self._store(
+            {
+                "id": _new_id("tr_"),
+                "object": "transfer",
+                "amount": amount,
+                "currency": currency,
+                "destination": account["id"],
+                "transfer_group": params.get("transfer_group"),
+                "metadata": params.get("metadata", {}),
+                "created": int(time.time()),
+            }
+        )
+
+    async def _create_payout(self, request: web.Request, params: Params) -> Params:
+        account_id = request.headers.get("Stripe-Account")
+        if not account_id:
+            raise StripeFailure(
+                400, "balance_insufficient", "The platform has no balance to pay out", "amount"
+            )
+        self._get("account", account_id, "Stripe-Account")
+        amount = self._amount(params)
+        balance = (account_id, params["currency"])
+        if self.state.balances.get(balance, 0) < amount:
+            raise StripeFailure(
+                400,
+                "balance_insufficient",
+                "You have insufficient funds in your Stripe account for this transfer.",
+                "amount",
+            )
+        self.state.balances[balance] -= amount
+        payout = self._store(
+            {
+                "id": _new_id("po_"),
+                "object": "payout",
+                "amount": amount,
+                "currency": params["currency"],
+                "status": "pending",
+                "failure_code": None,
+                "failure_message": None,
+                "metadata": params.get("metadata", {}),
+                "created": int(time.time()),
+            }
+        )
+        payout["_account"] = account_id
+        return {key: value for key, value in payout.items() if not key.startswith("_")}
+
+    async def _retrieve_payout(
+        self, request: web.Request, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        payout = self._get("payout", request.match_info["id"])
+        if payout["_account"] != request.headers.get("Stripe-Account"):
+            raise StripeFailure(404, "resource_missing", "No such payout", "id")
+        return {key: value for key, value in payout.items() if not key.startswith("_")}
+
+    async def _create_price(self, request: web.Request, params: Params) -> Params:
+        recurring = params.get("recurring", {})
+        if recurring.get("interval") not in ("day", "week", "month", "year"):
+            raise StripeFailure(
+                400, "parameter_invalid_empty", "Invalid interval", "recurring[interval]"
+            )
+        if "product_data" not in params and "product" not in params:
+            raise StripeFailure(400, "parameter_missing", "Missing product", "product")
+        return self._store(
+            {
+                "id": _new_id("price_"),
+                "object": "price",
+                "active": True,
+                "currency": params["currency"],
+                "unit_amount": self._amount(params, "unit_amount"),
+                "recurring": {"interval": recurring["interval"], "interval_count": 1},
+                "product": _new_id("prod_"),
+                "metadata": params.get("metadata", {}),
+            }
+        )
+
+    def _item(self, price: dict[str, Any], start: int) -> dict[str, Any]:
+        return {
+            "id": _new_id("si_"),
+            "object": "subscription_item",
+            "price": price,
+            "current_period_start": start,
+            "current_period_end": start + MONTH_SECONDS,
+        }
+
+    async def _create_subscription(
+        self, request: web.Request, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        customer = self._get("customer", params.get("customer", ""), "customer")
+        items = params.get("items") or [{}]
+        price = self._get("price", items[0].get("price", ""), "items[0][price]")
+        return self._store(
+            {
+                "id": _new_id("sub_"),
+                "object": "subscription",
+                "customer": customer["id"],
+                "status": "active",
+                "cancel_at_period_end": False,
+                "default_payment_method": params.get("default_payment_method"),
+                "metadata": params.get("metadata", {}),
+                "items": {"object": "list", "data": [self._item(price, int(time.time()))]},
+            }
+        )
+
+    async def _update_subscription(
+        self, request: web.Request, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        subscription = self._get("subscription", request.match_info["id"])
+        if subscription["status"] == "canceled":
+            raise StripeFailure(
+                400, "resource_missing", "A canceled subscription can only update metadata"
+            )
+        for change in params.get("items", []):
+            item = subscription["items"]["data"][0]
+            if change.get("id") != item["id"]:
+                raise StripeFailure(400, "resource_missing", "No such item", "items[0][id]")
+            item["price"] = self._get("price", change["price"], "items[0][price]")
+        if params.get("proration_behavior") not in (
+            None,
+            "none",
+            "always_invoice",
+            "create_prorations",
+        ):
+            raise StripeFailure(400, "parameter_invalid", "Invalid proration_behavior")
+        if "cancel_at_period_end" in params:
+            subscription["cancel_at_period_end"] = params["cancel_at_period_end"] == "true"
+        return subscription
+
+    async def _cancel_subscription(
+        self, request: web.Request, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        subscription = self._get("subscription", request.match_info["id"])
+        subscription["status"] = "canceled"
+        return subscription
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (port 0 cannot be handed to a child process)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
