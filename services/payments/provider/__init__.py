@@ -1,1 +1,3 @@
-"""The payment provider: the port payments codes against (port.py) and its adapters."""
+"""The payment provider: the port payments codes against (port.py), Stripe's format and
+webhook signatures (stripe_format.py), the Stripe adapter (stripe.py), the sandbox of the
+embedded mode (sandbox.py), and the choice between them by configuration (config.py)."""

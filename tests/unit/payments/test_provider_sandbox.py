@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -618,3 +619,63 @@ async def test_its_state_and_secret_survive_a_restart(tmp_path: Path, clock):
         assert await second.deliver_webhooks() == 2
     finally:
         await second.aclose()
+
+
+def test_two_sandboxes_on_one_file_retrying_one_transfer_at_once_move_the_money_once(
+    tmp_path: Path,
+):
+    """Two processes' sandboxes (here two threads, each with its own connection and loop)
+    sending the same transfer at the same moment: one transfer, one balance increase."""
+    path = tmp_path / "sandbox.db"
+
+    async def prepare() -> str:
+        sandbox = SandboxProvider(path)
+        try:
+            return await onboarded_account(sandbox)
+        finally:
+            await sandbox.aclose()
+
+    account_id = asyncio.run(prepare())
+    start = threading.Barrier(2)
+    answers: list[str] = []
+
+    def retry_transfer() -> None:
+        async def send() -> None:
+            sandbox = SandboxProvider(path)
+            try:
+                start.wait()
+                for _ in range(5):
+                    transfer = await sandbox.create_transfer(
+                        amount=5000,
+                        currency="EUR",
+                        destination_account_id=account_id,
+                        idempotency_key="transfer:payout-1",
+                    )
+                    answers.append(transfer.id)
+            finally:
+                await sandbox.aclose()
+
+        asyncio.run(send())
+
+    threads = [threading.Thread(target=retry_transfer) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    async def check() -> None:
+        sandbox = SandboxProvider(path)
+        try:
+            await sandbox.create_payout(
+                account_id=account_id, amount=5000, currency="EUR", idempotency_key="payout"
+            )
+            with pytest.raises(ProviderRejected):
+                await sandbox.create_payout(
+                    account_id=account_id, amount=1, currency="EUR", idempotency_key="payout:2"
+                )
+        finally:
+            await sandbox.aclose()
+
+    assert len(answers) == 10
+    assert len(set(answers)) == 1
+    asyncio.run(check())
