@@ -7,6 +7,8 @@ import re
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
+from chassis.errors import Unauthenticated
+
 if TYPE_CHECKING:
     from chassis.auth.principal import Principal
 
@@ -37,3 +39,12 @@ def current_request_id() -> str | None:
 def current_principal() -> Principal | None:
     """Who is calling, as verified by the authentication interceptor."""
     return principal_var.get()
+
+
+def current_user() -> Principal:
+    """The signed-in user calling (a method whose access is ACCESS_USER has one);
+    Unauthenticated for a service or nobody."""
+    principal = principal_var.get()
+    if principal is None or not principal.is_user:
+        raise Unauthenticated("this needs a signed-in user")
+    return principal

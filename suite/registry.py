@@ -15,6 +15,7 @@ DECLARED = (
     "services.identity.service",
     "services.catalog.service",
     "services.booking.service",
+    "services.messaging.service",
 )
 
 

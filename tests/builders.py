@@ -32,6 +32,8 @@ from services.catalog.domain.services import Service, ServiceKind, ServiceStatus
 from services.catalog.settings import CatalogSettings
 from services.identity import bootstrap as identity_bootstrap
 from services.identity.settings import IdentitySettings
+from services.messaging import bootstrap as messaging_bootstrap
+from services.messaging.settings import MessagingSettings
 
 
 def person(user_id: str | None = None, *roles: Role) -> Principal:
@@ -225,6 +227,28 @@ async def built_booking(
         transport=EmbeddedTransport(EmbeddedBroker(IN_MEMORY)),
         clock=clock,
         catalog=catalog or FakeCatalog(),
+    )
+    try:
+        yield service
+    finally:
+        await service.runtime.database.dispose()
+        for channel in service.channels:
+            await channel.close()
+
+
+@asynccontextmanager
+async def built_messaging(
+    url: str, *, clock: Clock | None = None, mailer: Any = None, **settings: Any
+) -> AsyncIterator[Any]:
+    """Messaging on its migrated database, sending mail to the test's mailer if it brings
+    one; nothing is started."""
+    await asyncio.to_thread(upgrade, messaging_bootstrap.MIGRATIONS, url)
+    configured = MessagingSettings(**settings, database_url=url, grpc_port=0)
+    service = messaging_bootstrap.build(
+        configured,
+        transport=EmbeddedTransport(EmbeddedBroker(IN_MEMORY)),
+        clock=clock,
+        mailer=mailer,
     )
     try:
         yield service

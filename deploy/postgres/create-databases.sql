@@ -5,3 +5,4 @@
 CREATE DATABASE identity;
 CREATE DATABASE catalog;
 CREATE DATABASE booking;
+CREATE DATABASE messaging;

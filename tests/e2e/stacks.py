@@ -350,6 +350,8 @@ class ProductionStack(Stack):
                 ),
                 "ESTUARY_SERVICE_CLIENT_SECRET": self.service_secrets.get(service, ""),
                 "ESTUARY_LOG_LEVEL": "WARNING",
+                # Messaging's mail, when no SMTP server is set, stays with the stack's logs.
+                "ESTUARY_MAIL_DIR": str(self.workdir / "mail"),
             }
         )
         env.update(

@@ -22,11 +22,14 @@ from services.catalog import bootstrap as catalog_bootstrap
 from services.catalog.tables import metadata as catalog_metadata
 from services.identity import bootstrap as identity_bootstrap
 from services.identity.tables import metadata as identity_metadata
+from services.messaging import bootstrap as messaging_bootstrap
+from services.messaging.tables import metadata as messaging_metadata
 
 SERVICES = {
     "identity": (identity_bootstrap.MIGRATIONS, identity_metadata),
     "catalog": (catalog_bootstrap.MIGRATIONS, catalog_metadata),
     "booking": (booking_bootstrap.MIGRATIONS, booking_metadata),
+    "messaging": (messaging_bootstrap.MIGRATIONS, messaging_metadata),
 }
 
 

@@ -266,7 +266,9 @@ def test_each_service_starts_after_those_it_calls() -> None:
     # ServiceSettings reads identity_address only, so these call identity or nothing.
     identity, a, b = declaration("identity"), declaration("a", "identity"), declaration("b")
     assert [d.name for d in in_start_order([a, b, identity])] == ["identity", "a", "b"]
-    assert [d.name for d in SERVICES] == ["identity", "catalog", "booking"]
+    order = [d.name for d in SERVICES]
+    assert order[0] == "identity"
+    assert all(order.index(called) < order.index(d.name) for d in SERVICES for called in d.calls)
 
 
 def test_a_declaration_that_cannot_work_is_refused() -> None:
@@ -302,7 +304,7 @@ def test_reading_the_declarations_loads_no_service() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
     # Only the packages that hold the declarations (services.<name>/__init__.py, a docstring).
-    assert loaded.stdout.strip() == "['services.booking', 'services.catalog', 'services.identity']"
+    assert loaded.stdout.strip() == str(sorted(f"services.{s.name}" for s in SERVICES))
 
 
 def test_events_are_loaded_when_first_read() -> None:

@@ -207,7 +207,8 @@ def test_the_event_catalog_matches_the_code():
     assert catalog_problems(read("events.md"), SERVICES) == []
 
 
-ROW_REGISTERED = "| `user.registered` | identity | — | `estuary.identity.v1.UserRegistered` |"
+# A row of an event nobody consumes (messaging consumes user.registered now).
+ROW_UNCONSUMED = "| `booking.no_show` | booking | — | `estuary.booking.v1.BookingNoShow` |"
 CATALOG_RULE = "|---|---|---|---|---|\n"
 ROW_STALE = "| `payout.paid` | payments | — | `estuary.payments.v1.PayoutPaid` | Paid out. |\n"
 
@@ -228,10 +229,10 @@ def line_starting(text: str, prefix: str) -> str:
     return next(line for line in text.splitlines() if line.startswith(prefix))
 
 
-def registered_row_becomes(change: str, by: str) -> Any:
+def unconsumed_row_becomes(change: str, by: str) -> Any:
     def mutate(text: str) -> str:
-        line = line_starting(text, ROW_REGISTERED)
-        return with_line_replaced(text, ROW_REGISTERED, line.replace(change, by, 1))
+        line = line_starting(text, ROW_UNCONSUMED)
+        return with_line_replaced(text, ROW_UNCONSUMED, line.replace(change, by, 1))
 
     return mutate
 
@@ -240,31 +241,31 @@ def registered_row_becomes(change: str, by: str) -> Any:
     ("mutate", "expected"),
     [
         pytest.param(
-            lambda text: with_line_replaced(text, ROW_REGISTERED, None),
-            "user.registered: in the code but missing from the catalog",
+            lambda text: with_line_replaced(text, ROW_UNCONSUMED, None),
+            "booking.no_show: in the code but missing from the catalog",
             id="missing-row",
         ),
         pytest.param(
-            registered_row_becomes("| identity |", "| catalog |"),
-            "user.registered: producer documented catalog, code identity",
+            unconsumed_row_becomes("| booking |", "| catalog |"),
+            "booking.no_show: producer documented catalog, code booking",
             id="wrong-producer",
         ),
         pytest.param(
-            registered_row_becomes("UserRegistered", "UserCreated"),
-            "user.registered: message documented estuary.identity.v1.UserCreated,"
-            " code estuary.identity.v1.UserRegistered",
+            unconsumed_row_becomes("BookingNoShow", "BookingMissed"),
+            "booking.no_show: message documented estuary.booking.v1.BookingMissed,"
+            " code estuary.booking.v1.BookingNoShow",
             id="wrong-message",
         ),
         pytest.param(
-            registered_row_becomes("| — |", "| `messaging.erase` |"),
-            "user.registered: consumer queue messaging.erase documented but does not subscribe",
+            unconsumed_row_becomes("| — |", "| `messaging.erase` |"),
+            "booking.no_show: consumer queue messaging.erase documented but does not subscribe",
             id="stale-consumer",
         ),
         pytest.param(
             lambda text: text.replace(
-                CATALOG_RULE, CATALOG_RULE + line_starting(text, ROW_REGISTERED) + "\n", 1
+                CATALOG_RULE, CATALOG_RULE + line_starting(text, ROW_UNCONSUMED) + "\n", 1
             ),
-            "user.registered: documented twice",
+            "booking.no_show: documented twice",
             id="duplicate-row",
         ),
         pytest.param(

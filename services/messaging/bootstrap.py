@@ -1,0 +1,89 @@
+"""Messaging's composition root: builds the service on a chassis runtime and starts it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chassis.auth.remote import identity_jwks
+from chassis.auth.tokens import KeySet, TokenVerifier
+from chassis.bus.consumer import Subscription
+from chassis.bus.transport import Transport
+from chassis.clock import Clock
+from chassis.grpc_client import open_channel
+from chassis.grpc_server import ServicerBinding
+from chassis.runtime import ServiceRuntime
+from estuary.messaging.v1 import messaging_pb2, messaging_pb2_grpc
+from services.messaging.consumers import subscriptions
+from services.messaging.grpc_api import NotificationServicer
+from services.messaging.mail import Mailer, MailSender, mailer_for
+from services.messaging.service_layer import NotificationDesk
+from services.messaging.settings import MessagingSettings
+from services.messaging.templates import Templates
+from services.messaging.uow import MessagingUnitOfWork
+
+NAME = "messaging"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass
+class MessagingService:
+    """A built messaging service: its runtime, its handlers and what it holds open."""
+
+    runtime: ServiceRuntime
+    notifications: NotificationDesk
+    mail: MailSender
+    verifier: TokenVerifier
+    subscriptions: tuple[Subscription, ...]
+    channels: list[Any] = field(default_factory=list)
+    port: int = 0
+
+    async def start(self) -> int:
+        self.port = await self.runtime.start(
+            bindings=[
+                ServicerBinding(
+                    NotificationServicer(self.notifications),
+                    messaging_pb2_grpc.add_NotificationServiceServicer_to_server,
+                    messaging_pb2.DESCRIPTOR.services_by_name["NotificationService"].full_name,
+                )
+            ],
+            verifier=self.verifier,
+            subscriptions=self.subscriptions,
+            unit_of_work=self.runtime.unit_of_work(MessagingUnitOfWork),
+            jobs=[self.mail.job()],
+        )
+        return self.port
+
+    async def stop(self) -> None:
+        await self.runtime.stop()
+        for channel in self.channels:
+            await channel.close()
+
+
+def build(
+    settings: MessagingSettings,
+    *,
+    transport: Transport,
+    clock: Clock | None = None,
+    mailer: Mailer | None = None,
+) -> MessagingService:
+    """Wires messaging's handlers, servicer, consumers and mail job onto a runtime (nothing
+    starts yet). Mail goes where the settings say unless the caller brings a mailer."""
+    runtime = ServiceRuntime(settings, transport=transport, clock=clock)
+    identity_channel = open_channel(settings.identity_address)
+    verifier = TokenVerifier(
+        KeySet(identity_jwks(identity_channel)),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        clock=runtime.clock,
+    )
+    unit_of_work = runtime.unit_of_work(MessagingUnitOfWork)
+    return MessagingService(
+        runtime,
+        NotificationDesk(unit_of_work, runtime.clock),
+        MailSender(unit_of_work, mailer or mailer_for(settings), settings, runtime.clock),
+        verifier,
+        subscriptions(settings, Templates()),
+        [identity_channel],
+    )

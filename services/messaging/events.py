@@ -1,0 +1,24 @@
+"""The events messaging consumes (names and schemas are declared in the protos). It emits
+none yet: message.sent and notification.delivered come with conversations and real time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chassis.bus.envelope import EventType
+from estuary.booking.v1 import events_pb2 as booking_events
+from estuary.catalog.v1 import events_pb2 as catalog_events
+from estuary.identity.v1 import events_pb2 as identity_events
+
+EMITTED: tuple[EventType[Any], ...] = ()
+
+USER_REGISTERED = EventType.of(identity_events.UserRegistered)
+USER_EMAIL_VERIFIED = EventType.of(identity_events.UserEmailVerified)
+USER_PASSWORD_RESET_REQUESTED = EventType.of(identity_events.UserPasswordResetRequested)
+PRACTITIONER_APPROVED = EventType.of(catalog_events.PractitionerApproved)
+PRACTITIONER_REJECTED = EventType.of(catalog_events.PractitionerRejected)
+BOOKING_CONFIRMED = EventType.of(booking_events.BookingConfirmed)
+BOOKING_RESCHEDULED = EventType.of(booking_events.BookingRescheduled)
+BOOKING_CANCELLED = EventType.of(booking_events.BookingCancelled)
+BOOKING_REMINDER_DUE = EventType.of(booking_events.BookingReminderDue)
+BOOKING_COMPLETED = EventType.of(booking_events.BookingCompleted)

@@ -1,0 +1,181 @@
+"""What each consumed event means to whom: the notices an event makes, with what their
+templates need. Messages in, domain notices out; nothing is written here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chassis.bus.envelope import ReceivedEvent
+from chassis.wire import instant
+from estuary.booking.v1 import events_pb2 as booking_pb
+from estuary.catalog.v1 import events_pb2 as catalog_pb
+from estuary.identity.v1 import events_pb2 as identity_pb
+from services.messaging import events
+from services.messaging.domain.notifications import Kind, Notice
+
+ACTORS = {
+    booking_pb.ACTOR_CLIENT: "the client",
+    booking_pb.ACTOR_PRACTITIONER: "the practitioner",
+    booking_pb.ACTOR_STAFF: "Estuary's staff",
+    booking_pb.ACTOR_SYSTEM: "Estuary",
+}
+
+
+def _times(booked: Any) -> list[Any]:
+    return [instant(t.start_time) for t in booked if t.HasField("start_time")]
+
+
+def _booking_context(booking: booking_pb.BookingSnapshot, app_url: str) -> dict[str, Any]:
+    times = _times(booking.times)
+    return {
+        "title": booking.service_title,
+        "times": times,
+        "start": times[0] if times else None,
+        "seats": booking.seats or 1,
+        # The client's own zone is not known to messaging yet: the practitioner's, named.
+        "time_zone": booking.time_zone,
+        "link": f"{app_url}/bookings/{booking.booking_id}",
+    }
+
+
+def _to_both(
+    event: ReceivedEvent[Any], kind: Kind, booking: booking_pb.BookingSnapshot, context: Any
+) -> list[Notice]:
+    subject = f"bookings/{booking.booking_id}"
+    return [
+        Notice(event.id, kind, user_id, subject, {**context, "role": role})
+        for role, user_id in (
+            ("client", booking.client_id),
+            ("practitioner", booking.practitioner_user_id),
+        )
+        if user_id
+    ]
+
+
+def notices_for(event: ReceivedEvent[Any], app_url: str) -> list[Notice]:
+    """The notices one event makes (none for an event that concerns no one here)."""
+    message = event.message
+    match event.type:
+        case events.USER_REGISTERED.name:
+            registered: identity_pb.UserRegistered = message
+            if not registered.verification_token:
+                return []
+            return [
+                Notice(
+                    event.id,
+                    Kind.EMAIL_VERIFICATION,
+                    registered.user_id,
+                    f"users/{registered.user_id}",
+                    {
+                        "email": registered.email,
+                        "token": registered.verification_token,
+                        "expires": instant(registered.verification_expire_time),
+                        "link": f"{app_url}/verify-email?token={registered.verification_token}",
+                    },
+                    email=registered.email,
+                )
+            ]
+        case events.USER_PASSWORD_RESET_REQUESTED.name:
+            reset: identity_pb.UserPasswordResetRequested = message
+            return [
+                Notice(
+                    event.id,
+                    Kind.PASSWORD_RESET,
+                    reset.user_id,
+                    f"users/{reset.user_id}",
+                    {
+                        "email": reset.email,
+                        "token": reset.reset_token,
+                        "expires": instant(reset.expire_time),
+                        "link": f"{app_url}/reset-password?token={reset.reset_token}",
+                    },
+                    # The address the reset was asked for, even if messaging holds another.
+                    email=reset.email,
+                )
+            ]
+        case events.PRACTITIONER_APPROVED.name:
+            approved: catalog_pb.PractitionerApproved = message
+            return [
+                Notice(
+                    event.id,
+                    Kind.PRACTITIONER_APPROVED,
+                    approved.user_id,
+                    f"practitioners/{approved.practitioner_id}",
+                    {
+                        "display_name": approved.display_name,
+                        "link": f"{app_url}/practitioners/{approved.practitioner_id}",
+                    },
+                )
+            ]
+        case events.PRACTITIONER_REJECTED.name:
+            rejected: catalog_pb.PractitionerRejected = message
+            return [
+                Notice(
+                    event.id,
+                    Kind.PRACTITIONER_REJECTED,
+                    rejected.user_id,
+                    f"practitioners/{rejected.practitioner_id}",
+                    {
+                        "reason": rejected.reason,
+                        "link": f"{app_url}/practitioners/{rejected.practitioner_id}",
+                    },
+                )
+            ]
+        case events.BOOKING_CONFIRMED.name:
+            booking = message.booking
+            return _to_both(
+                event, Kind.BOOKING_CONFIRMED, booking, _booking_context(booking, app_url)
+            )
+        case events.BOOKING_RESCHEDULED.name:
+            moved: booking_pb.BookingRescheduled = message
+            previous = _times(moved.previous_times)
+            context = {
+                **_booking_context(moved.booking, app_url),
+                "previous": previous[0] if previous else None,
+            }
+            return _to_both(event, Kind.BOOKING_RESCHEDULED, moved.booking, context)
+        case events.BOOKING_CANCELLED.name:
+            cancelled: booking_pb.BookingCancelled = message
+            context = {
+                **_booking_context(cancelled.booking, app_url),
+                "cancelled_by": ACTORS.get(cancelled.cancelled_by, ""),
+                "reason": cancelled.reason,
+                "refund_percent": cancelled.refund_percent,
+            }
+            return _to_both(event, Kind.BOOKING_CANCELLED, cancelled.booking, context)
+        case events.BOOKING_REMINDER_DUE.name:
+            due: booking_pb.BookingReminderDue = message
+            context = _booking_context(due.booking, app_url)
+            if due.time.HasField("start_time"):
+                context["start"] = instant(due.time.start_time)
+            # A group session's reminder to its practitioner names no one booking.
+            subject = f"bookings/{due.booking.booking_id}" if due.booking.booking_id else ""
+            if not due.booking.booking_id:
+                context["link"] = f"{app_url}/services/{due.booking.service_id}"
+            context |= {
+                "soon": due.reminder == booking_pb.REMINDER_HALF_HOUR_BEFORE,
+                "attendees": due.attendees,
+                "role": "client"
+                if due.recipient_user_id == due.booking.client_id
+                else "practitioner",
+            }
+            return [
+                Notice(event.id, Kind.BOOKING_REMINDER, due.recipient_user_id, subject, context)
+            ]
+        case events.BOOKING_COMPLETED.name:
+            booking = message.booking
+            context = {
+                **_booking_context(booking, app_url),
+                "role": "client",
+                "link": f"{app_url}/bookings/{booking.booking_id}/review",
+            }
+            return [
+                Notice(
+                    event.id,
+                    Kind.BOOKING_COMPLETED,
+                    booking.client_id,
+                    f"bookings/{booking.booking_id}",
+                    context,
+                )
+            ]
+    return []

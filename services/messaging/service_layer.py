@@ -1,0 +1,173 @@
+"""Messaging's handlers: notices from events become in-app notifications and queued mail,
+once per event, recipient and kind; a user reads and marks their notifications and chooses
+what reaches them where."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from chassis.auth.principal import Principal
+from chassis.bus.envelope import ReceivedEvent
+from chassis.clock import Clock
+from chassis.errors import InvalidArgument, NotFound
+from chassis.ids import is_uuid
+from chassis.pagination import KeyPart, Page, page_request
+from services.messaging import events
+from services.messaging.domain.notifications import (
+    Channel,
+    Kind,
+    Notice,
+    Notification,
+    Preference,
+    Recipient,
+    validate_changes,
+)
+from services.messaging.notices import notices_for
+from services.messaging.settings import MessagingSettings
+from services.messaging.templates import Templates
+from services.messaging.uow import MessagingUnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+async def keep_recipient(uow: MessagingUnitOfWork, event: ReceivedEvent[Any]) -> None:
+    """user.registered and user.email_verified: the address (and name) to write to."""
+    message = event.message
+    changed: dict[str, str] = {"email": message.email}
+    if event.type == events.USER_REGISTERED.name:
+        changed["full_name"] = message.full_name
+    await uow.recipients.remember(Recipient(message.user_id), uow.clock.now(), **changed)
+
+
+async def forget_recipient(uow: MessagingUnitOfWork, user_id: str) -> None:
+    """user.deleted: the address, name, notifications, choices and mail of the user go."""
+    await uow.recipients.erase(user_id)
+    await uow.notifications.erase(user_id)
+    await uow.preferences.erase(user_id)
+    await uow.mails.erase(user_id)
+
+
+async def deliver(
+    uow: MessagingUnitOfWork, notice: Notice, templates: Templates, settings: MessagingSettings
+) -> None:
+    """Makes a notice's in-app notification and queues its mail, as the recipient's
+    preferences allow; a second delivery of the same event changes nothing."""
+    if await uow.recipients.is_deleted(notice.recipient_user_id):
+        return
+    recipient = await uow.recipients.get(notice.recipient_user_id) or Recipient(
+        notice.recipient_user_id
+    )
+    channels = (await uow.preferences.of(recipient.user_id)).channels_for(notice.kind)
+    if not channels:
+        return
+    rendered = templates.render(
+        notice.kind,
+        recipient.locale or settings.default_locale,
+        {
+            "name": recipient.full_name,
+            "zone": recipient.time_zone or notice.context.get("time_zone", ""),
+            "app_url": settings.app_url,
+            **notice.context,
+        },
+    )
+    now = uow.clock.now()
+    if Channel.IN_APP in channels:
+        await uow.notifications.add(notice, rendered.subject, rendered.summary, now)
+    if Channel.EMAIL in channels:
+        address = notice.email or recipient.email
+        if not address:
+            log.warning(
+                "no address known for %s: %s mail not sent",
+                notice.recipient_user_id,
+                notice.kind.value,
+                extra={"event_id": notice.event_id},
+            )
+            return
+        await uow.mails.queue(notice, address, rendered.subject, rendered.text, rendered.html, now)
+
+
+def notifying(
+    templates: Templates, settings: MessagingSettings
+) -> Callable[[MessagingUnitOfWork, ReceivedEvent[Any]], Any]:
+    """The consumer's handler: the event's copies of users kept, then its notices."""
+
+    async def handle(uow: MessagingUnitOfWork, event: ReceivedEvent[Any]) -> None:
+        if event.type in (events.USER_REGISTERED.name, events.USER_EMAIL_VERIFIED.name):
+            await keep_recipient(uow, event)
+        for notice in notices_for(event, settings.app_url):
+            await deliver(uow, notice, templates, settings)
+
+    return handle
+
+
+NOTIFICATION_PREFIX = "notifications/"
+
+
+def _notification_id(name: str) -> str:
+    notification_id = name.removeprefix(NOTIFICATION_PREFIX)
+    if not name.startswith(NOTIFICATION_PREFIX) or not is_uuid(notification_id):
+        raise InvalidArgument.field("name", "must be notifications/{id}", "invalid")
+    return notification_id
+
+
+@dataclass
+class NotificationDesk:
+    """What a signed-in user does with their notifications and preferences."""
+
+    unit_of_work: Callable[..., MessagingUnitOfWork]
+    clock: Clock
+
+    async def page(
+        self, caller: Principal, page_size: int, page_token: str, *, unread_only: bool
+    ) -> Page[Notification]:
+        request = page_request(
+            page_size,
+            page_token,
+            query={"user": caller.user_id, "unread_only": unread_only},
+            key=[KeyPart.ID],
+        )
+        async with self.unit_of_work(write=False) as uow:
+            found, total = await uow.notifications.page(
+                caller.user_id,
+                unread_only=unread_only,
+                before=request.after[0] if request.after else None,
+                fetch=request.fetch,
+            )
+        return request.page(found, total, lambda n: [n.id])
+
+    async def mark_read(self, caller: Principal, name: str) -> Notification:
+        notification_id = _notification_id(name)
+        async with self.unit_of_work() as uow:
+            await uow.notifications.mark_read(caller.user_id, self.clock.now(), notification_id)
+            found = await uow.notifications.get(caller.user_id, notification_id)
+            if found is None:
+                raise NotFound(f"{name} was not found", reason="NOTIFICATION_NOT_FOUND")
+            await uow.commit()
+        return found
+
+    async def mark_all_read(self, caller: Principal) -> int:
+        async with self.unit_of_work() as uow:
+            marked = await uow.notifications.mark_read(caller.user_id, self.clock.now())
+            await uow.commit()
+        return marked
+
+    async def unread(self, caller: Principal) -> int:
+        async with self.unit_of_work(write=False) as uow:
+            return await uow.notifications.unread(caller.user_id)
+
+    async def preferences(self, caller: Principal) -> list[Preference]:
+        async with self.unit_of_work(write=False) as uow:
+            return (await uow.preferences.of(caller.user_id)).all()
+
+    async def update_preferences(
+        self, caller: Principal, changes: list[tuple[Kind | None, Channel | None, bool]]
+    ) -> list[Preference]:
+        accepted = validate_changes(changes)
+        async with self.unit_of_work() as uow:
+            await uow.preferences.save(caller.user_id, accepted, self.clock.now())
+            chosen = await uow.preferences.of(caller.user_id)
+            await uow.commit()
+        return chosen.all()

@@ -1,0 +1,64 @@
+"""Messaging's configuration: the chassis's settings plus where and how mail goes out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from chassis.settings import ServiceSettings
+
+SQLITE_PREFIX = "sqlite+aiosqlite:///"
+
+
+class MessagingSettings(ServiceSettings):
+    """ESTUARY_* environment variables read by the messaging service."""
+
+    service_name: str = "messaging"
+    database_url: str = "sqlite+aiosqlite:///var/data/messaging.db"
+    metrics_port: int = 9468
+    smtp_host: str = Field(
+        "",
+        description="The SMTP server mail is sent through; empty: mail is written to files "
+        "in the mail folder instead (the embedded mode).",
+    )
+    smtp_port: int = Field(587, ge=1, le=65535, description="The SMTP server's port.")
+    smtp_username: str = Field("", description="The SMTP login, if the server wants one.")
+    smtp_password: str = Field("", description="The SMTP password (a secret).")
+    smtp_starttls: bool = Field(
+        True, description="Upgrade the SMTP connection with STARTTLS before logging in."
+    )
+    smtp_timeout_seconds: float = Field(
+        30.0, gt=0, le=300, description="How long one SMTP conversation may take."
+    )
+    mail_from: str = Field(
+        "Estuary <no-reply@estuary.local>", description="The From of every mail sent."
+    )
+    mail_dir: str = Field(
+        "",
+        description="Where mail is written when no SMTP host is set; empty: the mail/ folder "
+        "beside the SQLite database (<data-dir>/mail).",
+    )
+    app_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="The public address links in mail point to (verification, reset, bookings).",
+    )
+    mail_poll_seconds: float = Field(
+        1.0, gt=0, le=3600, description="How often queued mail is sent."
+    )
+    mail_batch_size: int = Field(50, ge=1, le=1000, description="Mails one sending run takes.")
+    mail_retry_seconds: float = Field(
+        5.0, gt=0, description="The wait after a first failed send; it doubles per failure."
+    )
+    mail_retry_max_seconds: float = Field(
+        3600.0, gt=0, description="The longest wait between two attempts at one mail."
+    )
+    default_locale: str = Field("en", description="The language of mail to users who chose none.")
+
+    def mail_folder(self) -> Path:
+        """Where the file sink writes: mail_dir, else mail/ beside the SQLite database."""
+        if self.mail_dir:
+            return Path(self.mail_dir)
+        if self.database_url.startswith(SQLITE_PREFIX):
+            return Path(self.database_url.removeprefix(SQLITE_PREFIX)).parent / "mail"
+        return Path("var/data/mail")

@@ -1,0 +1,77 @@
+"""Messaging's tables (SQLAlchemy Core); the chassis adds its own beside them.
+
+Once per event and recipient is the database's to enforce: a notification and a queued
+mail are each unique on (event, recipient, kind), beside the consumer's inbox row.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from chassis.db import UtcDateTime
+
+metadata = sa.MetaData()
+
+# Each user as identity's events describe them: where to write, in which language and zone.
+recipients = sa.Table(
+    "recipients",
+    metadata,
+    sa.Column("user_id", sa.String(36), primary_key=True),
+    sa.Column("email", sa.String(254), nullable=False, server_default=""),
+    sa.Column("full_name", sa.String(200), nullable=False, server_default=""),
+    sa.Column("locale", sa.String(35), nullable=False, server_default=""),
+    sa.Column("time_zone", sa.String(64), nullable=False, server_default=""),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# In-app notifications; ids are UUIDv7, so id order is the order they were made in.
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("recipient_user_id", sa.String(36), nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("event_id", sa.String(36), nullable=False),
+    sa.Column("title", sa.String(300), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("subject", sa.String(200), nullable=False, server_default=""),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("read_at", UtcDateTime, nullable=True),
+    sa.UniqueConstraint("event_id", "recipient_user_id", "kind", name="uq_notifications_event"),
+    sa.Index("ix_notifications_recipient", "recipient_user_id", "id"),
+)
+
+# The pairs a user switched (on or off); every other offered pair is on.
+notification_preferences = sa.Table(
+    "notification_preferences",
+    metadata,
+    sa.Column("user_id", sa.String(36), primary_key=True),
+    sa.Column("kind", sa.String(40), primary_key=True),
+    sa.Column("channel", sa.String(20), primary_key=True),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# The outbox of mail: rendered in the transaction that decided it, sent by the mail job,
+# retried with back-off until the server takes it.
+mails = sa.Table(
+    "mails",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("event_id", sa.String(36), nullable=False),
+    sa.Column("recipient_user_id", sa.String(36), nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("to_address", sa.String(254), nullable=False),
+    sa.Column("subject", sa.String(300), nullable=False),
+    sa.Column("text_body", sa.Text, nullable=False),
+    sa.Column("html_body", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UtcDateTime, nullable=False),
+    sa.Column("claimed_until", UtcDateTime, nullable=True),
+    sa.Column("sent_at", UtcDateTime, nullable=True),
+    sa.Column("last_error", sa.String(500), nullable=False, server_default=""),
+    sa.UniqueConstraint("event_id", "recipient_user_id", "kind", name="uq_mails_event"),
+    sa.Index("ix_mails_due", "sent_at", "next_attempt_at"),
+    sa.Index("ix_mails_recipient", "recipient_user_id"),
+)

@@ -1,0 +1,101 @@
+"""Mail and in-app texts from Jinja2 templates per locale: templates/<locale>/<kind>.txt.j2
+gives the subject, the in-app summary and the plain-text mail; the locale's mail.html.j2
+lays the same text out as HTML. Times are written in the recipient's time zone."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    pass_context,
+    select_autoescape,
+)
+from jinja2.runtime import Context
+
+from services.messaging.domain.notifications import Kind
+
+ROOT = Path(__file__).parent / "templates"
+FALLBACK_LOCALE = "en"
+_PARAGRAPHS = re.compile(r"\n\s*\n")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One notice in words: a subject (also the in-app title), a summary (the in-app body)
+    and the mail's plain text and HTML."""
+
+    subject: str
+    summary: str
+    text: str
+    html: str
+
+
+def zone_named(name: str) -> ZoneInfo:
+    """The IANA zone of that name, or UTC for a name that is not one."""
+    try:
+        return ZoneInfo(name) if name else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+@pass_context
+def local_time(context: Context, instant: datetime | None) -> str:
+    """An instant as the recipient reads it: in their zone, the zone named."""
+    if instant is None:
+        return ""
+    zone = zone_named(context.get("zone", ""))
+    return f"{instant.astimezone(zone):%A %d %B %Y, %H:%M} ({zone.key})"
+
+
+class Templates:
+    """The templates of every locale, loaded once."""
+
+    def __init__(self, root: Path = ROOT) -> None:
+        self._env = Environment(
+            loader=FileSystemLoader(root),
+            autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self._env.filters["local"] = local_time
+        self.locales = frozenset(p.name for p in root.iterdir() if p.is_dir())
+
+    def locale_for(self, wanted: str) -> str:
+        """The locale written for: the wanted one, its language ("pt" for "pt-BR"), or
+        English."""
+        for candidate in (wanted, wanted.split("-")[0].lower()):
+            if candidate in self.locales:
+                return candidate
+        return FALLBACK_LOCALE
+
+    def render(self, kind: Kind, locale: str, context: Mapping[str, Any]) -> Rendered:
+        locale = self.locale_for(locale)
+        values = {**context, "locale": locale}
+        template = self._env.get_template(f"{locale}/{kind.value}.txt.j2")
+        subject = _block(template, "subject", values)
+        text = template.render(values).strip() + "\n"
+        body = _block(template, "body", values)
+        html = self._env.get_template(f"{locale}/mail.html.j2").render(
+            {
+                **values,
+                "subject": subject,
+                "paragraphs": [p.strip() for p in _PARAGRAPHS.split(body) if p.strip()],
+                "link_label": _block(template, "link_label", values),
+            }
+        )
+        return Rendered(subject, _block(template, "summary", values), text, html)
+
+
+def _block(template: Template, name: str, values: Mapping[str, Any]) -> str:
+    return "".join(template.blocks[name](template.new_context(dict(values)))).strip()

@@ -1,0 +1,24 @@
+"""Messaging's unit of work: the chassis's transaction with messaging's repositories on it."""
+
+from __future__ import annotations
+
+from typing import Self
+
+from chassis.uow import UnitOfWork
+from services.messaging.repository import Mails, Notifications, PreferenceRows, Recipients
+
+
+class MessagingUnitOfWork(UnitOfWork):
+    recipients: Recipients
+    notifications: Notifications
+    preferences: PreferenceRows
+    mails: Mails
+
+    async def __aenter__(self) -> Self:
+        await super().__aenter__()
+        connection = self.connection
+        self.recipients = Recipients(connection)
+        self.notifications = Notifications(connection)
+        self.preferences = PreferenceRows(connection)
+        self.mails = Mails(connection)
+        return self

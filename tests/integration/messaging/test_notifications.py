@@ -1,0 +1,284 @@
+"""Notifications from events, on the real unit of work and consumer, on both databases:
+each event reaches each of its recipients once (in-app and by mail, as they chose), the
+verification and reset mail carry their tokens and cannot be switched off, times are
+written in the recipient's zone, a user reads and marks only their own notifications, and
+an erased user's copies go."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from chassis.errors import InvalidArgument, NotFound
+from chassis.ids import new_id
+from chassis.wire import timestamp
+from estuary.booking.v1 import events_pb2 as booking_pb
+from estuary.catalog.v1 import events_pb2 as catalog_pb
+from estuary.identity.v1 import events_pb2 as identity_pb
+from services.messaging import events
+from services.messaging.domain.notifications import Channel, Kind
+from services.messaging.mail import mail_id_of
+from services.messaging.tables import recipients
+from tests.builders import person
+from tests.integration.messaging.world import START, registered, snapshot, wire_event, world
+
+
+def text_of(message) -> str:
+    return message.get_body(preferencelist=("plain",)).get_content()
+
+
+async def test_a_newcomer_gets_one_verification_mail_with_the_token_however_often_the_event_comes(
+    empty_database_url,
+):
+    async with world(empty_database_url) as w:
+        user_id = new_id()
+        event = wire_event(events.USER_REGISTERED, registered(user_id, "ana@example.com"))
+        for _ in range(3):
+            assert (await w.deliver(event)).settled == ["ack"]
+        assert await w.send_mail() == 1
+        assert await w.send_mail() == 0
+        [mail] = w.mailer.sent
+        assert mail["To"] == "ana@example.com"
+        assert mail["Subject"] == "Verify your email address"
+        text = text_of(mail)
+        assert "Vt7Ke2Qw9Lm4Rx8Pz1Hs6Dn3Jb5Fy0Ga" in text
+        assert "/verify-email?token=Vt7Ke2Qw9Lm4Rx8Pz1Hs6Dn3Jb5Fy0Ga" in text
+        assert "Hello Ana Sousa" in text
+        html = mail.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+        assert (
+            'href="http://127.0.0.1:8000/verify-email?token=Vt7Ke2Qw9Lm4Rx8Pz1Hs6Dn3Jb5Fy0Ga"'
+            in html
+        )
+        assert mail_id_of(mail)
+        # Verification is mail only: nothing in-app.
+        assert await w.notifications_of(user_id) == 0
+
+
+async def test_a_reset_mail_goes_to_the_address_it_was_asked_for_with_its_token(
+    empty_database_url,
+):
+    async with world(empty_database_url) as w:
+        user_id = await w.register("ana@example.com")
+        reset = identity_pb.UserPasswordResetRequested(
+            user_id=user_id, email="ana@example.com", reset_token="Rs4Tn8Wq2Lp6Vz0Xk3Hm7Jd1Fb5Gc9Ya"
+        )
+        reset.expire_time.CopyFrom(timestamp(START + timedelta(hours=1)))
+        event = await w.publish(events.USER_PASSWORD_RESET_REQUESTED, reset)
+        await w.deliver(event)
+        await w.send_mail()
+        resets = [m for m in w.mailer.sent if m["Subject"] == "Reset your password"]
+        assert len(resets) == 1
+        assert "reset-password?token=Rs4Tn8Wq2Lp6Vz0Xk3Hm7Jd1Fb5Gc9Ya" in text_of(resets[0])
+        # The expiry in UTC (no zone known for the user), the zone named.
+        assert "Tuesday 01 December 2026, 10:00 (UTC)" in text_of(resets[0])
+
+
+async def test_transactional_mail_cannot_be_switched_off_and_nothing_changes_when_asked(
+    empty_database_url,
+):
+    async with world(empty_database_url) as w:
+        user_id = await w.register()
+        ana = person(user_id)
+        with pytest.raises(InvalidArgument) as refused:
+            await w.desk.update_preferences(
+                ana,
+                [
+                    (Kind.BOOKING_CONFIRMED, Channel.EMAIL, False),
+                    (Kind.PASSWORD_RESET, Channel.EMAIL, False),
+                ],
+            )
+        [violation] = refused.value.violations
+        assert (violation.field, violation.code) == ("preferences[1].enabled", "required")
+        # Refused whole: the booking mail, asked in the same request, is still on.
+        chosen = {(p.kind, p.channel): p for p in await w.desk.preferences(ana)}
+        assert chosen[Kind.BOOKING_CONFIRMED, Channel.EMAIL].enabled
+        assert chosen[Kind.PASSWORD_RESET, Channel.EMAIL].required
+        assert (Kind.PASSWORD_RESET, Channel.IN_APP) not in chosen
+
+
+async def test_bad_preference_changes_name_each_field(empty_database_url):
+    async with world(empty_database_url) as w:
+        ana = person(new_id())
+        with pytest.raises(InvalidArgument) as refused:
+            await w.desk.update_preferences(
+                ana,
+                [
+                    (None, Channel.EMAIL, True),
+                    (Kind.BOOKING_REMINDER, None, True),
+                    (Kind.EMAIL_VERIFICATION, Channel.IN_APP, True),
+                    (Kind.BOOKING_REMINDER, Channel.EMAIL, False),
+                    (Kind.BOOKING_REMINDER, Channel.EMAIL, True),
+                ],
+            )
+        assert [(v.field, v.code) for v in refused.value.violations] == [
+            ("preferences[0].kind", "invalid"),
+            ("preferences[1].channel", "invalid"),
+            ("preferences[2].channel", "not_offered"),
+            ("preferences[4]", "twice"),
+        ]
+        with pytest.raises(InvalidArgument) as empty:
+            await w.desk.update_preferences(ana, [])
+        assert empty.value.violations[0].field == "preferences"
+
+
+async def test_a_confirmed_booking_reaches_client_and_practitioner_as_each_chose(
+    empty_database_url,
+):
+    async with world(empty_database_url) as w:
+        client = await w.register("client@example.com")
+        practitioner = await w.register("pat@example.com")
+        await w.send_mail()
+        w.mailer.sent.clear()
+        # The practitioner wants no booking mail, only the in-app notice.
+        await w.desk.update_preferences(
+            person(practitioner), [(Kind.BOOKING_CONFIRMED, Channel.EMAIL, False)]
+        )
+        confirmed = booking_pb.BookingConfirmed(booking=snapshot(client, practitioner))
+        event = await w.publish(events.BOOKING_CONFIRMED, confirmed)
+        await w.deliver(event)
+        await w.send_mail()
+        assert [m["To"] for m in w.mailer.sent] == ["client@example.com"]
+        # The client's zone is not known: the practitioner's, named (10:00 UTC is 10:00 in
+        # Lisbon in winter).
+        assert "Wednesday 02 December 2026, 09:00 (Europe/Lisbon)" in text_of(w.mailer.sent[0])
+        assert await w.notifications_of(client) == 1
+        assert await w.notifications_of(practitioner) == 1
+        page = await w.desk.page(person(practitioner), 0, "", unread_only=False)
+        assert page.items[0].title == "New booking: Deep tissue massage"
+        assert page.items[0].subject == f"bookings/{confirmed.booking.booking_id}"
+
+
+async def test_switched_off_in_app_notices_are_not_stored_and_mail_still_goes(
+    empty_database_url,
+):
+    async with world(empty_database_url) as w:
+        client = await w.register("client@example.com")
+        await w.desk.update_preferences(
+            person(client), [(Kind.BOOKING_CANCELLED, Channel.IN_APP, False)]
+        )
+        cancelled = booking_pb.BookingCancelled(
+            booking=snapshot(client, new_id()),
+            cancelled_by=booking_pb.ACTOR_PRACTITIONER,
+            refund_percent=100,
+            reason="I am ill",
+        )
+        await w.publish(events.BOOKING_CANCELLED, cancelled)
+        await w.send_mail()
+        assert await w.notifications_of(client) == 0
+        [mail] = [m for m in w.mailer.sent if m["Subject"].startswith("Cancelled")]
+        text = text_of(mail)
+        assert "cancelled by the practitioner" in text
+        assert "I am ill" in text
+        assert "100% of what you paid is refunded" in text
+
+
+async def test_each_business_event_makes_its_notice(empty_database_url):
+    async with world(empty_database_url) as w:
+        client, practitioner = await w.register("c@example.com"), await w.register("p@example.com")
+        booking = snapshot(client, practitioner)
+        moved = booking_pb.BookingRescheduled(booking=booking)
+        moved.previous_times.add(start_time=timestamp(START))
+        due = booking_pb.BookingReminderDue(
+            booking=booking,
+            reminder=booking_pb.REMINDER_HALF_HOUR_BEFORE,
+            recipient_user_id=client,
+        )
+        due.time.start_time.CopyFrom(booking.times[0].start_time)
+        sent = [
+            (
+                events.PRACTITIONER_APPROVED,
+                catalog_pb.PractitionerApproved(
+                    practitioner_id=new_id(), user_id=practitioner, display_name="Pat Ray"
+                ),
+            ),
+            (
+                events.PRACTITIONER_REJECTED,
+                catalog_pb.PractitionerRejected(
+                    practitioner_id=new_id(), user_id=client, reason="no certificate"
+                ),
+            ),
+            (events.BOOKING_RESCHEDULED, moved),
+            (events.BOOKING_REMINDER_DUE, due),
+            (events.BOOKING_COMPLETED, booking_pb.BookingCompleted(booking=booking)),
+        ]
+        for event_type, message in sent:
+            await w.publish(event_type, message)
+        titles = {
+            n.title for n in (await w.desk.page(person(client), 0, "", unread_only=False)).items
+        }
+        assert titles == {
+            "Your practitioner application",
+            "Moved: Deep tissue massage",
+            "Starting soon: Deep tissue massage",
+            "How was Deep tissue massage?",
+        }
+        theirs = (await w.desk.page(person(practitioner), 0, "", unread_only=False)).items
+        # The practitioner hears of the move too; the client's reminder and review are theirs.
+        assert {n.kind for n in theirs} == {Kind.PRACTITIONER_APPROVED, Kind.BOOKING_RESCHEDULED}
+        approved = next(n for n in theirs if n.kind is Kind.PRACTITIONER_APPROVED)
+        assert "Pat Ray" in approved.body
+        await w.send_mail()
+        review = next(m for m in w.mailer.sent if m["Subject"] == "How was Deep tissue massage?")
+        assert f"/bookings/{booking.booking_id}/review" in text_of(review)
+
+
+async def test_a_user_reads_and_marks_only_their_own_notifications(empty_database_url):
+    async with world(empty_database_url) as w:
+        client, other = await w.register("c@example.com"), await w.register("o@example.com")
+        for _ in range(3):
+            await w.publish(
+                events.BOOKING_CONFIRMED,
+                booking_pb.BookingConfirmed(booking=snapshot(client, new_id())),
+            )
+        ana, eve = person(client), person(other)
+        assert await w.desk.unread(ana) == 3
+        first = await w.desk.page(ana, 2, "", unread_only=False)
+        assert len(first.items) == 2 and first.total == 3 and first.next_page_token
+        rest = await w.desk.page(ana, 2, first.next_page_token, unread_only=False)
+        assert len(rest.items) == 1 and not rest.next_page_token
+        # Newest first.
+        ids = [n.id for n in first.items + rest.items]
+        assert ids == sorted(ids, reverse=True)
+        name = f"notifications/{ids[0]}"
+        with pytest.raises(NotFound):
+            await w.desk.mark_read(eve, name)
+        assert await w.desk.unread(ana) == 3
+        assert (await w.desk.page(eve, 0, "", unread_only=False)).items == []
+        read = await w.desk.mark_read(ana, name)
+        assert read.read_at == START
+        assert await w.desk.unread(ana) == 2
+        unread = await w.desk.page(ana, 0, "", unread_only=True)
+        assert [n.id for n in unread.items] == ids[1:]
+        assert await w.desk.mark_all_read(eve) == 0
+        assert await w.desk.mark_all_read(ana) == 2
+        assert await w.desk.unread(ana) == 0
+        with pytest.raises(InvalidArgument) as bad:
+            await w.desk.mark_read(ana, "notifications/nope")
+        assert bad.value.violations[0].field == "name"
+        with pytest.raises(InvalidArgument) as token:
+            await w.desk.page(ana, 1, first.next_page_token, unread_only=True)
+        assert token.value.violations[0].field == "page_token"
+
+
+async def test_an_erased_user_loses_address_notifications_and_mail_and_gets_no_more(
+    empty_database_url,
+):
+    async with world(empty_database_url) as w:
+        client = await w.register("c@example.com")
+        await w.publish(
+            events.BOOKING_CONFIRMED,
+            booking_pb.BookingConfirmed(booking=snapshot(client, new_id())),
+        )
+        assert await w.mails_to(client) == 2
+        assert await w.notifications_of(client) == 1
+        await w.erase(client)
+        assert await w.mails_to(client) == 0
+        assert await w.notifications_of(client) == 0
+        assert await w.count(recipients, user_id=client) == 0
+        await w.publish(
+            events.BOOKING_CANCELLED,
+            booking_pb.BookingCancelled(booking=snapshot(client, new_id())),
+        )
+        assert await w.mails_to(client) == 0
+        assert await w.notifications_of(client) == 0
