@@ -149,6 +149,36 @@ def _window(stored: dict[str, str]) -> LocalWindow:
     return LocalWindow(time.fromisoformat(stored["start"]), time.fromisoformat(stored["end"]))
 
 
+def _schedule(row: sa.Row) -> Schedule:
+    weekly = tuple(WeeklyWindow(w["weekday"], _window(w)) for w in row.weekly)
+    overrides = tuple(
+        DateOverride(date.fromisoformat(o["date"]), tuple(_window(w) for w in o["windows"]))
+        for o in row.overrides
+    )
+    return Schedule(row.time_zone, weekly, overrides)
+
+
+@dataclass(frozen=True)
+class Hours:
+    """A practitioner's schedule, and whether the dated sessions of their workshops and
+    courses on sale must be read as busy time too."""
+
+    schedule: Schedule
+    sells_group_sessions: bool
+
+
+# Whether the schedule's practitioner has a workshop or course on sale.
+_SELLS_GROUP_SESSIONS = (
+    sa.exists()
+    .where(
+        service_terms.c.practitioner_id == schedules.c.practitioner_id,
+        service_terms.c.kind.in_([k.value for k in GROUP_KINDS]),
+        service_terms.c.on_sale.is_(True),
+    )
+    .label("sells_group_sessions")
+)
+
+
 class Schedules:
     def __init__(self, connection: AsyncConnection) -> None:
         self._c = connection
@@ -160,14 +190,19 @@ class Schedules:
                 sa.select(schedules).where(schedules.c.practitioner_id == practitioner_id)
             )
         ).first()
-        if row is None:
-            return None
-        weekly = tuple(WeeklyWindow(w["weekday"], _window(w)) for w in row.weekly)
-        overrides = tuple(
-            DateOverride(date.fromisoformat(o["date"]), tuple(_window(w) for w in o["windows"]))
-            for o in row.overrides
-        )
-        return Schedule(row.time_zone, weekly, overrides), row.updated_at
+        return (_schedule(row), row.updated_at) if row is not None else None
+
+    async def hours(self, practitioner_id: str) -> Hours | None:
+        """The practitioner's schedule, if ever saved, with whether a workshop or course of
+        theirs is on sale (whose dates are busy time): one read."""
+        row = (
+            await self._c.execute(
+                sa.select(schedules, _SELLS_GROUP_SESSIONS).where(
+                    schedules.c.practitioner_id == practitioner_id
+                )
+            )
+        ).first()
+        return Hours(_schedule(row), row.sells_group_sessions) if row is not None else None
 
     async def save(self, practitioner_id: str, schedule: Schedule, now: datetime) -> None:
         values = {
@@ -274,6 +309,22 @@ class Terms:
     async def get(self, service_id: str) -> ServiceTerms | None:
         found = await self.get_many([service_id])
         return found[0] if found else None
+
+    async def get_with_status(self, service_id: str) -> tuple[ServiceTerms, AccountStatus] | None:
+        """A service's terms and its practitioner's account status, in one read."""
+        row = (
+            await self._c.execute(
+                sa.select(service_terms, account_statuses.c.status.label("practitioner_status"))
+                .outerjoin(
+                    account_statuses,
+                    account_statuses.c.user_id == service_terms.c.practitioner_user_id,
+                )
+                .where(service_terms.c.service_id == service_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        return _terms(row), account_status(row.practitioner_status)
 
     async def get_many(self, service_ids: Collection[str]) -> list[ServiceTerms]:
         if not service_ids:
@@ -422,7 +473,9 @@ class Bookings:
         self._c = connection
 
     async def add(self, booking: Booking, group_session_ids: Sequence[str | None] = ()) -> None:
-        await self._c.execute(bookings.insert().values(id=booking.id, **_booking_columns(booking)))
+        # One cached statement with the values as parameters: a statement built with
+        # .values() is compiled (and its cache key made) anew for every booking.
+        await self._c.execute(bookings.insert(), {"id": booking.id, **_booking_columns(booking)})
         await self._write_times(booking, group_session_ids)
 
     async def _write_times(
@@ -749,7 +802,7 @@ class Occupancy:
             .where(*conditions)
             .order_by(occupancy.c.blocked_from)
         )
-        return [Interval(r.blocked_from, r.blocked_until) for r in rows]
+        return [Interval(start, end) for start, end in rows.all()]
 
     async def conflict(
         self, practitioner_id: str, wanted: Interval, *, excluding_booking: str = ""
@@ -765,6 +818,7 @@ class Occupancy:
         excluding_booking: str = "",
         *,
         known_free: bool = False,
+        parameters: dict[str, Any] | None = None,
     ) -> None:
         """Runs a write that may make two active ranges of one practitioner overlap: the
         check first (which alone decides on SQLite, whose writers run one at a time; skipped
@@ -777,7 +831,7 @@ class Occupancy:
             if conflict is not None:
                 raise SlotTaken(wanted, conflict)
         try:
-            await self._c.execute(statement)
+            await self._c.execute(statement, parameters)
         except sa.exc.IntegrityError as error:
             if _is_exclusion_violation(error):
                 raise SlotTaken(wanted) from error
@@ -787,17 +841,18 @@ class Occupancy:
         self, booking_id: str, practitioner_id: str, blocked: Interval, *, known_free: bool = False
     ) -> None:
         await self._guarded(
-            occupancy.insert().values(
-                id=new_id(),
-                practitioner_id=practitioner_id,
-                blocked_from=blocked.start,
-                blocked_until=blocked.end,
-                active=True,
-                booking_id=booking_id,
-            ),
+            occupancy.insert(),
             blocked,
             practitioner_id,
             known_free=known_free,
+            parameters={
+                "id": new_id(),
+                "practitioner_id": practitioner_id,
+                "blocked_from": blocked.start,
+                "blocked_until": blocked.end,
+                "active": True,
+                "booking_id": booking_id,
+            },
         )
 
     async def move_booking(self, booking_id: str, practitioner_id: str, blocked: Interval) -> None:
@@ -1393,4 +1448,9 @@ class Accounts:
                 sa.select(account_statuses.c.status).where(account_statuses.c.user_id == user_id)
             )
         ).scalar()
-        return AccountStatus(found) if found else AccountStatus.ACTIVE
+        return account_status(found)
+
+
+def account_status(stored: str | None) -> AccountStatus:
+    """An account identity never announced a change of is active."""
+    return AccountStatus(stored) if stored else AccountStatus.ACTIVE

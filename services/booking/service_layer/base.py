@@ -91,15 +91,17 @@ class Handlers:
         if not is_uuid(service_id):
             raise NotFound("no such service")
         async with self._uow(write=False) as uow:
-            held = await uow.terms.get(service_id)
-            open_ = held is not None and await takes_bookings(uow, held.practitioner_user_id)
+            held = await uow.terms.get_with_status(service_id)
         if held is None:
-            held = await self.terms_of(service_id)
+            terms = await self.terms_of(service_id)
             async with self._uow(write=False) as uow:
-                open_ = await takes_bookings(uow, held.practitioner_user_id)
+                open_ = await takes_bookings(uow, terms.practitioner_user_id)
+        else:
+            terms, status = held
+            open_ = status is AccountStatus.ACTIVE
         if not open_:
             raise practitioner_unavailable()
-        return held
+        return terms
 
     def now(self) -> datetime:
         return self._clock.now()

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chassis.audit import StaffAction
-from chassis.auth.principal import Principal
+from chassis.auth.principal import AccountStatus, Principal
 from chassis.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -43,7 +43,6 @@ from services.booking.service_layer.base import (
     check_span,
     id_of,
     practitioner_unavailable,
-    takes_bookings,
 )
 from services.booking.service_layer.schedules import busy_for
 from services.booking.service_layer.waitlist import offer_freed_seats, seats_of
@@ -223,17 +222,21 @@ class BookingHandlers(Handlers):
         """The range a session at `start` would occupy, if the practitioner offers that start
         and nothing of theirs is in its way; else SlotTaken naming what is, or
         SlotUnavailable saying why not."""
-        saved = await uow.schedules.get(terms.practitioner_id)
-        if saved is None:
+        hours = await uow.schedules.hours(terms.practitioner_id)
+        if hours is None:
             raise FailedPrecondition(
                 "the practitioner has not opened their hours yet", reason="NO_SCHEDULE"
             )
         rules = terms.slot_rules(self._settings.slot_step_minutes)
         blocked = occupied(rules, start)
         busy = await busy_for(
-            uow, terms.practitioner_id, blocked, excluding_booking=excluding_booking
+            uow,
+            terms.practitioner_id,
+            blocked,
+            excluding_booking=excluding_booking,
+            sells_group_sessions=hours.sells_group_sessions,
         )
-        if not is_bookable(saved[0], rules, busy, now, start):
+        if not is_bookable(hours.schedule, rules, busy, now, start):
             conflict = next((b for b in busy if b.overlaps(blocked)), None)
             if conflict is not None:
                 raise SlotTaken(blocked, conflict)
@@ -399,15 +402,16 @@ class BookingHandlers(Handlers):
             raise InvalidArgument.field("start_time", "is required", "required")
         async with self._uow() as uow:
             booking, actor = await booking_for(uow, user, name)
-            terms = await uow.terms.get(booking.service_id)
-            if terms is None:
+            held = await uow.terms.get_with_status(booking.service_id)
+            if held is None:
                 raise NotFound("no such service")
+            terms, practitioner_status = held
             before_status = booking.status
             before = _audit_view(booking)
             now = self.now()
             rules = terms.slot_rules(self._settings.slot_step_minutes)
             event = booking.reschedule([BookedTime(start, start + rules.duration)], actor, now)
-            if not await takes_bookings(uow, terms.practitioner_user_id):
+            if practitioner_status is not AccountStatus.ACTIVE:
                 raise practitioner_unavailable()
             blocked = await self._check_session_start(
                 uow, terms, start, now, excluding_booking=booking.id

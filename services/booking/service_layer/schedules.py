@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from chassis.auth.principal import Principal
+from chassis.auth.principal import AccountStatus, Principal
 from chassis.errors import NotFound, PermissionDenied
 from chassis.ids import is_uuid
 from chassis.validation import check_timezone
@@ -43,12 +43,20 @@ class Slots:
 
 
 async def busy_for(
-    uow: BookingUnitOfWork, practitioner_id: str, span: Interval, *, excluding_booking: str = ""
+    uow: BookingUnitOfWork,
+    practitioner_id: str,
+    span: Interval,
+    *,
+    excluding_booking: str = "",
+    sells_group_sessions: bool = True,
 ) -> list[Interval]:
     """What the practitioner cannot take during span: every booking and live hold on any of
     their services, and the dated sessions of their workshops and courses on sale (even
-    before a seat is sold), buffers included."""
+    before a seat is sold), buffers included. A caller that read (with the hours) that none
+    is on sale spares the read of them."""
     busy = await uow.occupancy.busy(practitioner_id, span, excluding_booking=excluding_booking)
+    if not sells_group_sessions:
+        return busy
     for group in await uow.terms.group_services_of(practitioner_id):
         rules = group.slot_rules(1)
         for meeting in group.sessions:
@@ -97,11 +105,13 @@ class ScheduleHandlers(Handlers):
             start, end, now=now, default=DEFAULT_SPAN, longest=self._settings.max_range_days
         )
         async with self._uow(write=False) as uow:
-            saved = await uow.schedules.get(practitioner.id)
-            if saved is None or not await takes_bookings(uow, practitioner.user_id):
+            hours = await uow.schedules.hours(practitioner.id)
+            if hours is None or not await takes_bookings(uow, practitioner.user_id):
                 return practitioner, []
-            busy = await busy_for(uow, practitioner.id, span)
-        return practitioner, free_intervals(saved[0], busy, span.start, span.end)
+            busy = await busy_for(
+                uow, practitioner.id, span, sells_group_sessions=hours.sells_group_sessions
+            )
+        return practitioner, free_intervals(hours.schedule, busy, span.start, span.end)
 
     async def slots(
         self, service_id: str, start: datetime | None, end: datetime | None, time_zone: str
@@ -118,24 +128,29 @@ class ScheduleHandlers(Handlers):
         # One read for the common case, a service booking knows; the rare one it has not
         # heard of yet is asked of catalog first.
         async with self._uow(write=False) as uow:
-            terms = await uow.terms.get(service_id)
-            if terms is not None:
-                return await self._slots_of(uow, terms, span, now, viewer_zone)
+            held = await uow.terms.get_with_status(service_id)
+            if held is not None:
+                terms, status = held
+                return await self._slots_of(
+                    uow, terms, status is AccountStatus.ACTIVE, span, now, viewer_zone
+                )
         terms = await self.terms_of(service_id)
         async with self._uow(write=False) as uow:
-            return await self._slots_of(uow, terms, span, now, viewer_zone)
+            open_ = await takes_bookings(uow, terms.practitioner_user_id)
+            return await self._slots_of(uow, terms, open_, span, now, viewer_zone)
 
     async def _slots_of(
         self,
         uow: BookingUnitOfWork,
         terms: ServiceTerms,
+        practitioner_open: bool,
         span: Interval,
         now: datetime,
         viewer_zone: str,
     ) -> Slots:
         zone = viewer_zone or terms.time_zone
         found: list[Slot] = []
-        if terms.on_sale and await takes_bookings(uow, terms.practitioner_user_id):
+        if terms.on_sale and practitioner_open:
             if terms.kind is ServiceKind.SESSION:
                 found = await self._session_slots(uow, terms, span, now, zone)
             elif terms.is_group:
@@ -145,8 +160,8 @@ class ScheduleHandlers(Handlers):
     async def _session_slots(
         self, uow: BookingUnitOfWork, terms: ServiceTerms, span: Interval, now: datetime, zone: str
     ) -> list[Slot]:
-        saved = await uow.schedules.get(terms.practitioner_id)
-        if saved is None:
+        hours = await uow.schedules.hours(terms.practitioner_id)
+        if hours is None:
             return []
         rules = terms.slot_rules(self._settings.slot_step_minutes)
         # Bookings that reach into the span from either side, buffers included.
@@ -154,8 +169,10 @@ class ScheduleHandlers(Handlers):
             span.start - rules.buffer_before - rules.duration - rules.buffer_after,
             span.end + rules.duration + rules.buffer_after + rules.buffer_before,
         )
-        busy = await busy_for(uow, terms.practitioner_id, reach)
-        starts = session_slots(saved[0], rules, busy, now, span.start, span.end)
+        busy = await busy_for(
+            uow, terms.practitioner_id, reach, sells_group_sessions=hours.sells_group_sessions
+        )
+        starts = session_slots(hours.schedule, rules, busy, now, span.start, span.end)
         return [Slot(at, at + rules.duration, local_time(at, zone)) for at in starts]
 
     async def _group_slots(
