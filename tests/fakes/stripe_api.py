@@ -78,6 +78,7 @@ class Request:
     path: str
     idempotency_key: str | None
     stripe_account: str | None
+    params: Params
 
 
 @dataclass
@@ -170,10 +171,10 @@ class FakeStripe:
         async def answer(request: web.Request) -> web.Response:
             key = request.headers.get("Idempotency-Key")
             account = request.headers.get("Stripe-Account")
-            self.state.requests.append(Request(request.method, request.path, key, account))
             params = nested([(name, str(value)) for name, value in (await request.post()).items()])
             if request.method == "GET":
                 params.update(nested(list(request.query.items())))
+            self.state.requests.append(Request(request.method, request.path, key, account, params))
             scope = (account or "platform", key or "")
             if key and request.method != "GET":
                 earlier = self.state.answers.get(scope)

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from chassis.clock import Clock
 from services.payments.provider.port import PaymentProvider
-from services.payments.provider.sandbox import SandboxProvider, WebhookDelivery
+from services.payments.provider.sandbox import ONBOARDING_URL, SandboxProvider, WebhookDelivery
 from services.payments.provider.stripe import StripeProvider
 
 SECRET_KEY_SETTING = "ESTUARY_STRIPE_SECRET_KEY"
@@ -35,10 +35,13 @@ def payment_provider(
     data_dir: Path,
     deliver: WebhookDelivery | None = None,
     clock: Clock | None = None,
+    sandbox_onboarding_url: str | None = None,
 ) -> PaymentProvider:
     """The provider these settings ask for: Stripe (at api_base, if set) with a secret key and
     its webhook secrets; with neither, the sandbox in data_dir's payments-sandbox.db, whose
-    webhooks go to deliver. Anything in between is refused."""
+    webhooks go to deliver and whose onboarding links start with sandbox_onboarding_url (a
+    route that hands the link to SandboxProvider.complete_onboarding). Anything in between is
+    refused."""
     key = (secret_key or "").strip()
     secrets = webhook_secrets(webhook_secrets_setting)
     base = (api_base or "").strip()
@@ -57,7 +60,12 @@ def payment_provider(
             f"{API_BASE_SETTING} is set but {SECRET_KEY_SETTING} is not: the sandbox calls no API"
         )
     if not key:
-        return SandboxProvider(data_dir / SANDBOX_FILE, deliver=deliver, clock=clock)
+        return SandboxProvider(
+            data_dir / SANDBOX_FILE,
+            deliver=deliver,
+            clock=clock,
+            onboarding_url=sandbox_onboarding_url or ONBOARDING_URL,
+        )
     if not key.startswith(("sk_", "rk_")):
         raise ProviderMisconfigured(
             f"{SECRET_KEY_SETTING} must be a Stripe secret or restricted key (sk_... or rk_...)"

@@ -60,6 +60,8 @@ API_VERSION = "2026-10-28.endive"
 ACCOUNT_LINK_SECONDS = 300
 MAX_AMOUNT = 99_999_999  # Stripe's ceiling: eight digits of minor units
 INTERVAL_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
+ONBOARDING_URL = "http://127.0.0.1:8000/sandbox/connect/onboarding"
+"""Where the sandbox's onboarding links point unless told: the embedded gateway's address."""
 PLATFORM = "platform"
 """The idempotency scope of calls made as the platform (not on a connected account)."""
 
@@ -272,7 +274,7 @@ class SandboxProvider:
         webhook_secret: str | None = None,
         deliver: WebhookDelivery | None = None,
         clock: Clock | None = None,
-        onboarding_url: str = "http://127.0.0.1:8000/sandbox/connect/onboarding",
+        onboarding_url: str = ONBOARDING_URL,
     ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)

@@ -193,6 +193,9 @@ class StripeProvider:
             "type": "express",
             "country": country,
             "capabilities": {"transfers": {"requested": True}},
+            # We pay out per payout of ours (one transfer, one payout, each with its key);
+            # Stripe's automatic schedule would drain the balance on its own.
+            "settings": {"payouts": {"schedule": {"interval": "manual"}}},
             "metadata": {"practitioner_id": practitioner_id},
         }
         if email:

@@ -481,6 +481,9 @@ async def test_every_write_carries_its_idempotency_key_and_payouts_their_account
     assert by_path["/v1/transfers"].stripe_account is None
     assert by_path["/v1/payouts"].idempotency_key == "estuary:payout:payout-9"
     assert by_path["/v1/payouts"].stripe_account == account_id
+    # Our payouts alone move the account's balance to its bank: Stripe's schedule is off.
+    schedule = by_path["/v1/accounts"].params["settings"]["payouts"]["schedule"]
+    assert schedule == {"interval": "manual"}
 
 
 async def test_a_provider_out_of_reach_is_unavailable_not_rejected():

@@ -21,6 +21,29 @@ async def test_nothing_configured_runs_the_sandbox_in_the_data_folder(tmp_path: 
     assert (tmp_path / "payments-sandbox.db").exists()
 
 
+async def test_the_sandboxs_onboarding_links_point_where_we_say(tmp_path: Path):
+    provider = payment_provider(
+        secret_key=None,
+        webhook_secrets_setting=None,
+        api_base=None,
+        data_dir=tmp_path,
+        sandbox_onboarding_url="http://127.0.0.1:8100/api/v1/sandbox/onboarding/",
+    )
+    try:
+        account = await provider.create_connected_account(
+            practitioner_id="p1", email=None, country="DE", idempotency_key="account:p1"
+        )
+        link = await provider.create_account_link(
+            account_id=account.id,
+            refresh_url="https://app/refresh",
+            return_url="https://app/done",
+            idempotency_key="link:p1",
+        )
+    finally:
+        await provider.aclose()
+    assert link.url.startswith("http://127.0.0.1:8100/api/v1/sandbox/onboarding/al_")
+
+
 async def test_a_key_and_webhook_secrets_run_stripe(tmp_path: Path):
     provider = payment_provider(
         secret_key="sk_test_123",
