@@ -265,11 +265,18 @@ def event_from(text: str) -> WebhookEvent:
             object_id=_required_text(obj, "id"),
             object_kind=_required_text(obj, "object"),
             object=obj,
-            account_id=body.get("account"),
+            account_id=_optional_text(body, "account"),
         )
-    except (ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, OverflowError, OSError) as error:
         raise WebhookMalformed(f"the webhook body is not a Stripe event ({error})") from None
     return event
+
+
+def _optional_text(obj: Mapping[str, Any], key: str) -> str | None:
+    value = obj.get(key)
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ValueError(f"{key} must be a non-empty string when present")
+    return value
 
 
 def _required_text(obj: Mapping[str, Any], key: str) -> str:

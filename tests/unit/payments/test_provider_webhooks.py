@@ -118,7 +118,19 @@ def test_a_malformed_signature_header_is_refused_as_malformed(header):
 
 @pytest.mark.parametrize(
     "payload",
-    [b"not json", b'{"id": "evt_1"}', stripe_event(id=""), stripe_event(created="soon"), b"\xff"],
+    [
+        b"not json",
+        b"[]",
+        b'{"id": "evt_1"}',
+        stripe_event(id=""),
+        stripe_event(type=7),
+        stripe_event(created="soon"),
+        stripe_event(created=10**20),
+        stripe_event(account=5),
+        stripe_event(data={"object": ["pi_1"]}),
+        stripe_event(data={"object": {"id": "pi_1"}}),
+        b"\xff",
+    ],
 )
 def test_a_signed_body_that_is_not_a_stripe_event_is_refused_as_malformed(payload):
     with pytest.raises(WebhookMalformed):
