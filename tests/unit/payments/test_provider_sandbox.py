@@ -679,3 +679,36 @@ def test_two_sandboxes_on_one_file_retrying_one_transfer_at_once_move_the_money_
     assert len(answers) == 10
     assert len(set(answers)) == 1
     asyncio.run(check())
+
+
+async def test_bad_prices_transfers_payouts_and_refunds_are_refused_naming_the_field(sandbox):
+    account_id = await onboarded_account(sandbox)
+    intent = await paid_intent(sandbox)
+    attempts = {
+        "unit_amount": sandbox.create_price(
+            tier="entry", amount=-1, currency="EUR", idempotency_key="a"
+        ),
+        "recurring[interval]": sandbox.create_price(
+            tier="entry", amount=1900, currency="EUR", idempotency_key="b", interval="fortnight"
+        ),
+        "amount": sandbox.create_transfer(
+            amount=0, currency="EUR", destination_account_id=account_id, idempotency_key="c"
+        ),
+        "currency": sandbox.create_payout(
+            account_id=account_id, amount=100, currency="XYZ", idempotency_key="d"
+        ),
+        "destination": sandbox.create_transfer(
+            amount=100, currency="EUR", destination_account_id="acct_nobody", idempotency_key="e"
+        ),
+        "payment_intent": sandbox.create_refund(payment_intent_id="pi_nobody", idempotency_key="f"),
+    }
+    for field, attempt in attempts.items():
+        with pytest.raises(ProviderRejected) as refused:
+            await attempt
+        assert refused.value.param == field, field
+    with pytest.raises(ProviderRejected) as zero:
+        await sandbox.create_refund(payment_intent_id=intent.id, amount=0, idempotency_key="g")
+    assert zero.value.param == "amount"
+    # Nothing moved: the whole payment is still refundable.
+    whole = await sandbox.create_refund(payment_intent_id=intent.id, idempotency_key="h")
+    assert whole.amount == intent.amount
