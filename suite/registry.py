@@ -15,6 +15,7 @@ DECLARED = (
     "services.identity.service",
     "services.catalog.service",
     "services.booking.service",
+    "services.payments.service",
     "services.messaging.service",
 )
 

@@ -5,4 +5,5 @@
 CREATE DATABASE identity;
 CREATE DATABASE catalog;
 CREATE DATABASE booking;
+CREATE DATABASE payments;
 CREATE DATABASE messaging;

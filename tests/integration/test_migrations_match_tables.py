@@ -24,11 +24,14 @@ from services.identity import bootstrap as identity_bootstrap
 from services.identity.tables import metadata as identity_metadata
 from services.messaging import bootstrap as messaging_bootstrap
 from services.messaging.tables import metadata as messaging_metadata
+from services.payments import bootstrap as payments_bootstrap
+from services.payments.tables import metadata as payments_metadata
 
 SERVICES = {
     "identity": (identity_bootstrap.MIGRATIONS, identity_metadata),
     "catalog": (catalog_bootstrap.MIGRATIONS, catalog_metadata),
     "booking": (booking_bootstrap.MIGRATIONS, booking_metadata),
+    "payments": (payments_bootstrap.MIGRATIONS, payments_metadata),
     "messaging": (messaging_bootstrap.MIGRATIONS, messaging_metadata),
 }
 

@@ -1,0 +1,79 @@
+"""Payments' composition root: builds the service on a chassis runtime and starts it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chassis.auth.remote import identity_jwks
+from chassis.auth.tokens import KeySet, TokenVerifier
+from chassis.bus.consumer import Subscription
+from chassis.bus.transport import Transport
+from chassis.clock import Clock
+from chassis.grpc_client import open_channel
+from chassis.grpc_server import ServicerBinding
+from chassis.runtime import ServiceRuntime
+from estuary.payments.v1 import payments_pb2, payments_pb2_grpc
+from services.payments.consumers import subscriptions
+from services.payments.grpc_api import PaymentsServicer
+from services.payments.service_layer import Treasury
+from services.payments.settings import PaymentsSettings
+from services.payments.uow import PaymentsUnitOfWork
+
+NAME = "payments"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass
+class PaymentsService:
+    """A built payments service: its runtime, its handlers and what it holds open."""
+
+    runtime: ServiceRuntime
+    treasury: Treasury
+    verifier: TokenVerifier
+    subscriptions: tuple[Subscription, ...]
+    channels: list[Any] = field(default_factory=list)
+    port: int = 0
+
+    async def start(self) -> int:
+        self.port = await self.runtime.start(
+            bindings=[
+                ServicerBinding(
+                    PaymentsServicer(self.treasury),
+                    payments_pb2_grpc.add_PaymentsServiceServicer_to_server,
+                    payments_pb2.DESCRIPTOR.services_by_name["PaymentsService"].full_name,
+                )
+            ],
+            verifier=self.verifier,
+            subscriptions=self.subscriptions,
+            unit_of_work=self.runtime.unit_of_work(PaymentsUnitOfWork),
+            jobs=self.treasury.periodic_jobs(),
+        )
+        return self.port
+
+    async def stop(self) -> None:
+        await self.runtime.stop()
+        for channel in self.channels:
+            await channel.close()
+
+
+def build(
+    settings: PaymentsSettings, *, transport: Transport, clock: Clock | None = None
+) -> PaymentsService:
+    """Wires payments' handlers, servicer, consumers and jobs onto a runtime (nothing starts
+    yet)."""
+    runtime = ServiceRuntime(settings, transport=transport, clock=clock)
+    identity_channel = open_channel(settings.identity_address)
+    verifier = TokenVerifier(
+        KeySet(identity_jwks(identity_channel)),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        clock=runtime.clock,
+    )
+    treasury = Treasury(
+        unit_of_work=runtime.unit_of_work(PaymentsUnitOfWork),
+        settings=settings,
+        clock=runtime.clock,
+    )
+    return PaymentsService(runtime, treasury, verifier, subscriptions(settings), [identity_channel])

@@ -1,0 +1,58 @@
+"""The events payments emits and consumes (names and schemas are declared in the protos),
+and each domain event as the message it is published as."""
+
+from __future__ import annotations
+
+from google.protobuf.message import Message
+
+from chassis.bus.envelope import EventType
+from chassis.wire import timestamp
+from estuary.booking.v1 import events_pb2 as booking_events
+from estuary.payments.v1 import events_pb2
+from services.payments.domain.earnings import EarningAvailable, EarningRecorded
+from services.payments.wire import TIERS, money
+
+EARNING_RECORDED = EventType.of(events_pb2.EarningRecorded)
+EARNING_AVAILABLE = EventType.of(events_pb2.EarningAvailable)
+
+EMITTED = (EARNING_RECORDED, EARNING_AVAILABLE)
+
+# What payments consumes.
+BOOKING_COMPLETED = EventType.of(booking_events.BookingCompleted)
+
+
+def event_message(event: object) -> tuple[EventType[Message], Message, str]:
+    """A domain event as its event type, its message and the subject it is about."""
+    match event:
+        case EarningRecorded(earning=earning):
+            return (
+                EARNING_RECORDED,
+                events_pb2.EarningRecorded(
+                    earning_id=earning.id,
+                    booking_id=earning.booking_id,
+                    practitioner_user_id=earning.practitioner_user_id,
+                    practitioner_id=earning.practitioner_id,
+                    service_id=earning.service_id,
+                    amount_paid=money(earning.amount_paid),
+                    commission=money(earning.commission),
+                    earning=money(earning.net),
+                    tier=TIERS.to_proto(earning.tier),
+                    commission_rate_bps=earning.commission_bps,
+                    complete_time=timestamp(earning.completed_at),
+                    available_time=timestamp(earning.available_at),
+                ),
+                f"earnings/{earning.id}",
+            )
+        case EarningAvailable(earning=earning, at=at):
+            return (
+                EARNING_AVAILABLE,
+                events_pb2.EarningAvailable(
+                    earning_id=earning.id,
+                    booking_id=earning.booking_id,
+                    practitioner_user_id=earning.practitioner_user_id,
+                    earning=money(earning.net),
+                    available_time=timestamp(at),
+                ),
+                f"earnings/{earning.id}",
+            )
+    raise TypeError(f"payments publishes no {event!r}")

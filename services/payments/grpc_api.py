@@ -1,0 +1,34 @@
+"""Payments' gRPC servicer: proto messages in and out (mapped in wire.py), nothing else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chassis.context import current_principal
+from estuary.payments.v1 import payments_pb2 as pb
+from estuary.payments.v1 import payments_pb2_grpc
+from services.payments.service_layer import Treasury
+from services.payments.wire import summary_to_proto, transaction_to_proto
+
+
+class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
+    def __init__(self, treasury: Treasury) -> None:
+        self._treasury = treasury
+
+    async def GetEarningsSummary(
+        self, request: pb.GetEarningsSummaryRequest, context: Any
+    ) -> pb.EarningsSummary:
+        name, balances = await self._treasury.earnings_summary(current_principal(), request.name)
+        return summary_to_proto(name, balances)
+
+    async def ListLedgerTransactions(
+        self, request: pb.ListLedgerTransactionsRequest, context: Any
+    ) -> pb.ListLedgerTransactionsResponse:
+        page = await self._treasury.list_transactions(
+            current_principal(), request.owner, request.page_size, request.page_token
+        )
+        return pb.ListLedgerTransactionsResponse(
+            transactions=[transaction_to_proto(t) for t in page.items],
+            next_page_token=page.next_page_token,
+            total_size=page.total,
+        )

@@ -1,0 +1,548 @@
+"""Every query payments runs, on the unit of work's connection: the ledger, earnings,
+practitioners' tiers and the audit of the ledger's invariants."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chassis.clock import Clock
+from chassis.db import insert_ignoring_conflicts
+from chassis.ids import new_id
+from chassis.lifecycle import Lifecycle
+from chassis.money import Money
+from services.payments.domain.earnings import Earning, EarningStatus, Tier
+from services.payments.domain.ledger import (
+    Account,
+    AccountKind,
+    Overdrawn,
+    Posting,
+    Transaction,
+    TransactionKind,
+)
+from services.payments.tables import (
+    earnings,
+    ledger_accounts,
+    ledger_postings,
+    ledger_transactions,
+    practitioner_tiers,
+)
+
+accounts_t, transactions_t, postings_t = ledger_accounts, ledger_transactions, ledger_postings
+
+
+@dataclass(frozen=True)
+class HeldAccount:
+    """An account's row: its id and whether its cached balance guards it."""
+
+    id: str
+    account: Account
+    non_negative: bool
+
+
+class Ledger:
+    """The double-entry ledger in the database: transactions posted whole, once per cause."""
+
+    def __init__(self, connection: AsyncConnection, clock: Clock) -> None:
+        self._c = connection
+        self._dialect = connection.dialect.name
+        self._clock = clock
+
+    async def post(self, transaction: Transaction) -> bool:
+        """Posts a balanced transaction in this unit of work: False (and nothing changed) if
+        its kind and cause were already posted; Overdrawn (and nothing changed) if it would
+        take an account that must not go negative below zero."""
+        transaction.check()
+        savepoint = await self._c.begin_nested()
+        try:
+            claimed = await self._c.execute(
+                insert_ignoring_conflicts(self._dialect, transactions_t, ["kind", "cause"])
+                .values(
+                    id=transaction.id,
+                    kind=transaction.kind.value,
+                    cause=transaction.cause,
+                    booking_id=transaction.booking_id or None,
+                    description=transaction.description[:500],
+                    created_at=transaction.created_at,
+                )
+                .returning(transactions_t.c.id)
+            )
+            if claimed.first() is None:
+                await savepoint.commit()
+                return False
+            held = await self.accounts([p.account for p in transaction.postings])
+            # Sorted, so two transactions touching the same accounts lock them in one order.
+            for posting in sorted(transaction.postings, key=lambda p: p.account):
+                account = held[posting.account]
+                if account.non_negative:
+                    await self._move_guarded(account, posting.amount_minor)
+            await self._c.execute(
+                postings_t.insert(),
+                [
+                    {
+                        "transaction_id": transaction.id,
+                        "account_id": held[p.account].id,
+                        "amount_minor": p.amount_minor,
+                    }
+                    for p in transaction.postings
+                ],
+            )
+        except BaseException:
+            await savepoint.rollback()
+            raise
+        await savepoint.commit()
+        return True
+
+    async def _move_guarded(self, account: HeldAccount, delta: int) -> None:
+        # PostgreSQL re-checks the WHERE clause on the newest row version once a concurrent
+        # writer commits, so of many spends racing for one balance none overdraws it.
+        moved = await self._c.execute(
+            accounts_t.update()
+            .where(accounts_t.c.id == account.id, accounts_t.c.balance_minor + delta >= 0)
+            .values(balance_minor=accounts_t.c.balance_minor + delta)
+            .returning(accounts_t.c.balance_minor)
+        )
+        if moved.first() is None:
+            raise Overdrawn(account.account, await self.balance(account.account), delta)
+
+    async def accounts(self, wanted: Iterable[Account]) -> dict[Account, HeldAccount]:
+        """The rows of these accounts, opened (balance zero) where they did not exist."""
+        unique = sorted(set(wanted))
+        now = self._clock.now()
+        await self._c.execute(
+            insert_ignoring_conflicts(self._dialect, accounts_t, ["owner", "kind", "currency"]),
+            [
+                {
+                    "id": new_id(),
+                    "owner": a.owner,
+                    "kind": a.kind.value,
+                    "currency": a.currency,
+                    "non_negative": a.kind.non_negative,
+                    "balance_minor": 0 if a.kind.non_negative else None,
+                    "created_at": now,
+                }
+                for a in unique
+            ],
+        )
+        rows = await self._c.execute(
+            sa.select(
+                accounts_t.c.id,
+                accounts_t.c.owner,
+                accounts_t.c.kind,
+                accounts_t.c.currency,
+                accounts_t.c.non_negative,
+            ).where(
+                sa.tuple_(accounts_t.c.owner, accounts_t.c.kind, accounts_t.c.currency).in_(
+                    [(a.owner, a.kind.value, a.currency) for a in unique]
+                )
+            )
+        )
+        found = {}
+        for row in rows:
+            account = Account(row.owner, AccountKind(row.kind), row.currency)
+            found[account] = HeldAccount(row.id, account, row.non_negative)
+        return found
+
+    async def balance(self, account: Account) -> int:
+        """An account's balance: the sum of its postings (0 for one never used)."""
+        return (await self.balances_of(account.owner)).get(account, 0)
+
+    async def balances_of(self, owner: str) -> dict[Account, int]:
+        """Every account of an owner with its balance, the sum of its postings."""
+        rows = await self._c.execute(
+            sa.select(
+                accounts_t.c.kind,
+                accounts_t.c.currency,
+                sa.func.coalesce(sa.func.sum(postings_t.c.amount_minor), 0).label("balance"),
+            )
+            .select_from(accounts_t.outerjoin(postings_t))
+            .where(accounts_t.c.owner == owner)
+            .group_by(accounts_t.c.id, accounts_t.c.kind, accounts_t.c.currency)
+        )
+        return {
+            Account(owner, AccountKind(row.kind), row.currency): int(row.balance) for row in rows
+        }
+
+    async def page_of_owner(
+        self, owner: str, *, after: str | None, limit: int, all_postings: bool
+    ) -> tuple[list[Transaction], int]:
+        """The transactions touching an owner's accounts, newest first, with the postings on
+        the owner's accounts (every posting when all_postings), and how many there are."""
+        touching = (
+            sa.select(postings_t.c.transaction_id)
+            .join(accounts_t, accounts_t.c.id == postings_t.c.account_id)
+            .where(accounts_t.c.owner == owner)
+            .distinct()
+        )
+        total = (
+            await self._c.execute(sa.select(sa.func.count()).select_from(touching.subquery()))
+        ).scalar_one()
+        ids_query = touching.order_by(postings_t.c.transaction_id.desc()).limit(limit)
+        if after is not None:
+            ids_query = ids_query.where(postings_t.c.transaction_id < after)
+        ids = list((await self._c.execute(ids_query)).scalars())
+        return await self.transactions(ids, owner=None if all_postings else owner), int(total)
+
+    async def transactions(
+        self, ids: Sequence[str], *, owner: str | None = None
+    ) -> list[Transaction]:
+        """Transactions by id, in the order given, with their postings (only the owner's
+        when an owner is named)."""
+        if not ids:
+            return []
+        query = (
+            sa.select(
+                transactions_t,
+                accounts_t.c.owner,
+                accounts_t.c.kind.label("account_kind"),
+                accounts_t.c.currency,
+                postings_t.c.amount_minor,
+            )
+            .join(postings_t, postings_t.c.transaction_id == transactions_t.c.id)
+            .join(accounts_t, accounts_t.c.id == postings_t.c.account_id)
+            .where(transactions_t.c.id.in_(ids))
+            .order_by(accounts_t.c.owner, accounts_t.c.kind, accounts_t.c.currency)
+        )
+        if owner is not None:
+            query = query.where(accounts_t.c.owner == owner)
+        postings: dict[str, list[Posting]] = {}
+        heads: dict[str, sa.Row] = {}
+        for row in await self._c.execute(query):
+            heads.setdefault(row.id, row)
+            postings.setdefault(row.id, []).append(
+                Posting(
+                    Account(row.owner, AccountKind(row.account_kind), row.currency),
+                    int(row.amount_minor),
+                )
+            )
+        return [
+            Transaction(
+                id=i,
+                kind=TransactionKind(heads[i].kind),
+                cause=heads[i].cause,
+                postings=tuple(postings[i]),
+                created_at=heads[i].created_at,
+                booking_id=heads[i].booking_id or "",
+                description=heads[i].description,
+            )
+            for i in ids
+            if i in heads
+        ]
+
+    async def find(self, kind: TransactionKind, cause: str) -> str | None:
+        """The id of the transaction of a kind posted for a cause, if one was."""
+        return (
+            await self._c.execute(
+                sa.select(transactions_t.c.id).where(
+                    transactions_t.c.kind == kind.value, transactions_t.c.cause == cause
+                )
+            )
+        ).scalar()
+
+    async def charged_for(self, booking_id: str) -> bool:
+        """Whether a payment for a booking is in the ledger."""
+        found = await self._c.execute(
+            sa.select(transactions_t.c.id)
+            .where(
+                transactions_t.c.booking_id == booking_id,
+                transactions_t.c.kind == TransactionKind.CHARGE.value,
+            )
+            .limit(1)
+        )
+        return found.first() is not None
+
+
+EARNINGS = Lifecycle(earnings, "earning")
+
+
+class Earnings:
+    """Practitioners' earnings, one per booking."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+        self._dialect = connection.dialect.name
+
+    async def add(self, earning: Earning, now: datetime) -> bool:
+        """Records an earning; False if its booking already has one (nothing changed)."""
+        added = await self._c.execute(
+            insert_ignoring_conflicts(self._dialect, earnings, ["booking_id"])
+            .values(**_earning_row(earning), created_at=now, updated_at=now)
+            .returning(earnings.c.id)
+        )
+        return added.first() is not None
+
+    async def get_by_booking(self, booking_id: str) -> Earning | None:
+        row = (
+            await self._c.execute(sa.select(earnings).where(earnings.c.booking_id == booking_id))
+        ).first()
+        return _earning(row) if row is not None else None
+
+    async def due(self, now: datetime, limit: int) -> list[Earning]:
+        """Pending earnings whose hold has ended, the longest due first."""
+        rows = await self._c.execute(
+            sa.select(earnings)
+            .where(earnings.c.status == EarningStatus.PENDING.value, earnings.c.available_at <= now)
+            .order_by(earnings.c.available_at, earnings.c.id)
+            .limit(limit)
+        )
+        return [_earning(row) for row in rows]
+
+    async def move(self, earning: Earning, expected: EarningStatus, now: datetime) -> None:
+        """Saves an earning's new state if it is still in the state expected (WrongState
+        otherwise: a refund reversed it meanwhile, or another replica released it)."""
+        await EARNINGS.move(
+            self._c,
+            earning.id,
+            expected=expected.value,
+            values={
+                "status": earning.status.value,
+                "release_transaction_id": earning.release_transaction_id,
+                "updated_at": now,
+            },
+        )
+
+
+def _earning_row(earning: Earning) -> dict[str, object]:
+    return {
+        "id": earning.id,
+        "booking_id": earning.booking_id,
+        "practitioner_user_id": earning.practitioner_user_id,
+        "practitioner_id": earning.practitioner_id,
+        "service_id": earning.service_id,
+        "client_id": earning.client_id,
+        "currency": earning.amount_paid.currency,
+        "amount_paid_minor": earning.amount_paid.amount_minor,
+        "commission_minor": earning.commission.amount_minor,
+        "net_minor": earning.net.amount_minor,
+        "tier": earning.tier.value,
+        "commission_bps": earning.commission_bps,
+        "status": earning.status.value,
+        "completed_at": earning.completed_at,
+        "available_at": earning.available_at,
+        "transaction_id": earning.transaction_id,
+        "release_transaction_id": earning.release_transaction_id,
+    }
+
+
+def _earning(row: sa.Row) -> Earning:
+    currency = row.currency
+    return Earning(
+        id=row.id,
+        booking_id=row.booking_id,
+        practitioner_user_id=row.practitioner_user_id,
+        practitioner_id=row.practitioner_id,
+        service_id=row.service_id,
+        client_id=row.client_id,
+        amount_paid=Money(row.amount_paid_minor, currency),
+        commission=Money(row.commission_minor, currency),
+        net=Money(row.net_minor, currency),
+        tier=Tier(row.tier),
+        commission_bps=row.commission_bps,
+        status=EarningStatus(row.status),
+        completed_at=row.completed_at,
+        available_at=row.available_at,
+        transaction_id=row.transaction_id,
+        release_transaction_id=row.release_transaction_id,
+    )
+
+
+class Tiers:
+    """Practitioners' platform tiers over time; Free for anyone never subscribed."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+        self._dialect = connection.dialect.name
+
+    async def tier_at(self, user_id: str, at: datetime) -> Tier:
+        """The tier in effect for a practitioner at a moment."""
+        found = (
+            await self._c.execute(
+                sa.select(practitioner_tiers.c.tier)
+                .where(
+                    practitioner_tiers.c.user_id == user_id,
+                    practitioner_tiers.c.effective_from <= at,
+                )
+                .order_by(practitioner_tiers.c.effective_from.desc())
+                .limit(1)
+            )
+        ).scalar()
+        return Tier(found) if found else Tier.FREE
+
+    async def set(self, user_id: str, tier: Tier, effective_from: datetime) -> None:
+        """Records that a practitioner is on a tier from a moment on (the same moment
+        twice keeps the first)."""
+        await self._c.execute(
+            insert_ignoring_conflicts(
+                self._dialect, practitioner_tiers, ["user_id", "effective_from"]
+            ).values(user_id=user_id, tier=tier.value, effective_from=effective_from)
+        )
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken invariant of the ledger: which rule, about what, and how."""
+
+    rule: str
+    subject: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {self.subject}: {self.detail}"
+
+
+class LedgerAudit:
+    """The ledger's invariants, checked over everything it holds."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def violations(self) -> list[Violation]:
+        """Every broken invariant: unbalanced transactions, overdrawn accounts, cached
+        balances that differ from their postings, completed bookings whose split does not
+        add up to their charge."""
+        return [
+            *await self.unbalanced(),
+            *await self.overdrawn(),
+            *await self.unsplit_charges(),
+        ]
+
+    async def unbalanced(self) -> list[Violation]:
+        """Transactions whose postings do not sum to zero in a currency, or that have fewer
+        than two postings."""
+        sums = await self._c.execute(
+            sa.select(
+                postings_t.c.transaction_id,
+                accounts_t.c.currency,
+                sa.func.sum(postings_t.c.amount_minor).label("total"),
+            )
+            .join(accounts_t, accounts_t.c.id == postings_t.c.account_id)
+            .group_by(postings_t.c.transaction_id, accounts_t.c.currency)
+            .having(sa.func.sum(postings_t.c.amount_minor) != 0)
+            .order_by(postings_t.c.transaction_id, accounts_t.c.currency)
+        )
+        found = [
+            Violation(
+                "unbalanced",
+                f"transaction {row.transaction_id}",
+                f"its {row.currency} postings sum to {row.total}, not 0",
+            )
+            for row in sums
+        ]
+        lonely = await self._c.execute(
+            sa.select(transactions_t.c.id, sa.func.count(postings_t.c.account_id).label("legs"))
+            .select_from(transactions_t.outerjoin(postings_t))
+            .group_by(transactions_t.c.id)
+            .having(sa.func.count(postings_t.c.account_id) < 2)
+            .order_by(transactions_t.c.id)
+        )
+        found += [
+            Violation("unbalanced", f"transaction {row.id}", f"it has {row.legs} posting(s)")
+            for row in lonely
+        ]
+        return found
+
+    async def overdrawn(self) -> list[Violation]:
+        """Accounts that must not go negative and did, by their postings or their cached
+        balance, and cached balances that are not the sum of the postings."""
+        rows = await self._c.execute(
+            sa.select(
+                accounts_t.c.owner,
+                accounts_t.c.kind,
+                accounts_t.c.currency,
+                accounts_t.c.balance_minor,
+                sa.func.coalesce(sa.func.sum(postings_t.c.amount_minor), 0).label("total"),
+            )
+            .select_from(accounts_t.outerjoin(postings_t))
+            .where(accounts_t.c.non_negative)
+            .group_by(accounts_t.c.id)
+            .order_by(accounts_t.c.owner, accounts_t.c.kind, accounts_t.c.currency)
+        )
+        found = []
+        for row in rows:
+            name = f"account {row.owner}/{row.kind}/{row.currency}"
+            total = int(row.total)
+            if total < 0 or (row.balance_minor or 0) < 0:
+                found.append(Violation("overdrawn", name, f"its postings sum to {total}"))
+            if row.balance_minor != total:
+                found.append(
+                    Violation(
+                        "balance_drift",
+                        name,
+                        f"its balance says {row.balance_minor}, its postings sum to {total}",
+                    )
+                )
+        return found
+
+    async def unsplit_charges(self) -> list[Violation]:
+        """Completed bookings (those with an earning) whose charge is not their earning plus
+        the commission plus fees, or whose earning has no ledger transaction."""
+        earned = (
+            sa.select(
+                transactions_t.c.booking_id,
+                sa.func.sum(postings_t.c.amount_minor).label("split"),
+            )
+            .join(postings_t, postings_t.c.transaction_id == transactions_t.c.id)
+            .join(accounts_t, accounts_t.c.id == postings_t.c.account_id)
+            .where(
+                transactions_t.c.kind == TransactionKind.EARNING.value,
+                accounts_t.c.kind.in_(
+                    [
+                        AccountKind.PRACTITIONER_PENDING.value,
+                        AccountKind.PLATFORM_REVENUE.value,
+                        AccountKind.PROVIDER_FEES.value,
+                    ]
+                ),
+            )
+            .group_by(transactions_t.c.booking_id)
+            .subquery()
+        )
+        charged = (
+            sa.select(
+                transactions_t.c.booking_id,
+                sa.func.sum(postings_t.c.amount_minor).label("charge"),
+            )
+            .join(postings_t, postings_t.c.transaction_id == transactions_t.c.id)
+            .join(accounts_t, accounts_t.c.id == postings_t.c.account_id)
+            .where(
+                transactions_t.c.kind == TransactionKind.CHARGE.value,
+                accounts_t.c.kind == AccountKind.PLATFORM_CLEARING.value,
+            )
+            .group_by(transactions_t.c.booking_id)
+            .subquery()
+        )
+        rows = await self._c.execute(
+            sa.select(
+                earnings.c.booking_id,
+                earnings.c.amount_paid_minor,
+                earnings.c.currency,
+                earned.c.split,
+                charged.c.charge,
+            )
+            .select_from(
+                earnings.outerjoin(earned, earned.c.booking_id == earnings.c.booking_id).outerjoin(
+                    charged, charged.c.booking_id == earnings.c.booking_id
+                )
+            )
+            .order_by(earnings.c.booking_id)
+        )
+        found = []
+        for row in rows:
+            name = f"booking {row.booking_id}"
+            if row.split is None:
+                found.append(Violation("charge_split", name, "its earning is not in the ledger"))
+                continue
+            charge = int(row.charge or 0)
+            if charge != int(row.split):
+                found.append(
+                    Violation(
+                        "charge_split",
+                        name,
+                        f"charged {charge} {row.currency}, but earning + commission + fees "
+                        f"= {int(row.split)}",
+                    )
+                )
+        return found

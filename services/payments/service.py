@@ -1,0 +1,22 @@
+"""Payments, as the suite, the gateway and the deploy files know it (cheap to import)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chassis.service import Imported, ServiceDeclaration
+from services.payments.settings import PaymentsSettings
+
+SERVICE = ServiceDeclaration(
+    name="payments",
+    grpc_port=50054,
+    settings=PaymentsSettings,
+    bootstrap="services.payments.bootstrap:build",
+    migrations=Path(__file__).parent / "migrations",
+    emits=Imported("services.payments.events:EMITTED"),
+    subscriptions=Imported("services.payments.consumers:SUBSCRIPTIONS"),
+    # Identity's keys verify the tokens of those who read their earnings and ledger.
+    calls=("identity",),
+    stubs={"payments": "estuary.payments.v1.payments_pb2_grpc:PaymentsServiceStub"},
+    commands="services.payments.commands:add_commands",
+)

@@ -1,0 +1,98 @@
+"""Payments' configuration: the chassis's settings plus commissions, holds and payouts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import ROUND_CEILING, Decimal
+
+from pydantic import BaseModel, Field, field_validator
+
+from chassis.money import Money, is_currency, minor_unit_exponent
+from chassis.settings import ServiceSettings
+
+
+class CommissionRates(BaseModel):
+    """The platform's commission per tier, in basis points (2000 = 20%), from a moment on."""
+
+    effective_from: datetime
+    free_bps: int = Field(ge=0, le=10_000)
+    entry_bps: int = Field(ge=0, le=10_000)
+    premium_bps: int = Field(ge=0, le=10_000)
+
+    @field_validator("effective_from")
+    @classmethod
+    def _an_instant(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("must name its offset, e.g. 2026-01-01T00:00:00Z")
+        return value.astimezone(UTC)
+
+
+# The design's tiers from the start of time: Free 20%, Entry 15%, Premium 10%. Written as
+# the environment would write it (JSON), and validated like it.
+DEFAULT_COMMISSIONS = [
+    {
+        "effective_from": "2000-01-01T00:00:00Z",
+        "free_bps": 2000,
+        "entry_bps": 1500,
+        "premium_bps": 1000,
+    }
+]
+
+
+class PaymentsSettings(ServiceSettings):
+    """ESTUARY_* environment variables read by the payments service."""
+
+    service_name: str = "payments"
+    database_url: str = "sqlite+aiosqlite:///var/data/payments.db"
+    metrics_port: int = 9467
+    commission_rates: list[CommissionRates] = Field(
+        default_factory=lambda: [dict(rates) for rates in DEFAULT_COMMISSIONS],
+        validate_default=True,
+        min_length=1,
+        description="The commission schedule, as JSON: a list of {effective_from, free_bps, "
+        "entry_bps, premium_bps}; a booking pays the rates in effect when it completed.",
+    )
+    earning_hold_hours: int = Field(
+        48,
+        ge=0,
+        le=24 * 365,
+        description="How long after a booking completes its earning stays pending before it "
+        "may be paid out (refunds and disputes come in this window).",
+    )
+    payout_minimum: Decimal = Field(
+        Decimal("50.00"),
+        gt=0,
+        description="The smallest payout, in each currency's major units (50.00 EUR, 50 JPY).",
+    )
+    payout_minimums: dict[str, Decimal] = Field(
+        default_factory=dict,
+        description='Per-currency exceptions to payout_minimum, as JSON: {"JPY": 5000}.',
+    )
+    job_interval_seconds: float = Field(
+        15.0, gt=0, description="How often the earnings release job runs."
+    )
+    job_batch_size: int = Field(200, ge=1, le=10_000, description="Rows one job run handles.")
+
+    @field_validator("commission_rates")
+    @classmethod
+    def _distinct_moments(cls, value: list[CommissionRates]) -> list[CommissionRates]:
+        moments = [rates.effective_from for rates in value]
+        if len(set(moments)) != len(moments):
+            raise ValueError("two rate sets take effect at the same moment")
+        return sorted(value, key=lambda rates: rates.effective_from)
+
+    @field_validator("payout_minimums")
+    @classmethod
+    def _currencies(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        for currency, minimum in value.items():
+            if not is_currency(currency):
+                raise ValueError(f"{currency!r} is not an ISO 4217 currency code")
+            if minimum <= 0:
+                raise ValueError(f"the minimum for {currency} must be above zero")
+        return value
+
+    def payout_minimum_for(self, currency: str) -> Money:
+        """The smallest payout in a currency, in its minor units (rounded up to one)."""
+        minimum = self.payout_minimums.get(currency, self.payout_minimum)
+        minor = (minimum * 10 ** minor_unit_exponent(currency)).to_integral_value(ROUND_CEILING)
+        return Money(int(minor), currency)

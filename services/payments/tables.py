@@ -1,0 +1,96 @@
+"""Payments' tables (SQLAlchemy Core); the chassis adds its own beside them.
+
+The ledger is append-only: accounts, transactions (unique by kind and cause, so one cause
+makes one transaction) and their postings. A balance is the sum of an account's postings.
+Accounts that must not go negative also keep it in `balance_minor`, moved in the same
+transaction as the postings by a guarded UPDATE (`balance_minor + delta >= 0`) and held by
+a CHECK, so concurrent spends can never overdraw them; the platform's and the world's
+accounts keep no cached balance, so that every booking's earning does not queue on their
+rows.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from chassis.db import UtcDateTime
+
+metadata = sa.MetaData()
+
+# One owner's money of one kind in one currency. Owner: a user id, "platform" or "external".
+ledger_accounts = sa.Table(
+    "ledger_accounts",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("owner", sa.String(36), nullable=False),
+    sa.Column("kind", sa.String(30), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("non_negative", sa.Boolean, nullable=False),
+    # The sum of the postings, kept for accounts that must not go negative; NULL otherwise.
+    sa.Column("balance_minor", sa.BigInteger, nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("owner", "kind", "currency"),
+    sa.CheckConstraint(
+        "NOT non_negative OR balance_minor >= 0", name="ck_ledger_accounts_not_overdrawn"
+    ),
+)
+
+ledger_transactions = sa.Table(
+    "ledger_transactions",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("kind", sa.String(30), nullable=False),
+    # What caused it (e.g. "bookings/{id}", a provider's object id): one per kind.
+    sa.Column("cause", sa.String(200), nullable=False),
+    sa.Column("booking_id", sa.String(36), nullable=True, index=True),
+    sa.Column("description", sa.String(500), nullable=False, server_default=""),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("kind", "cause"),
+)
+
+ledger_postings = sa.Table(
+    "ledger_postings",
+    metadata,
+    sa.Column(
+        "transaction_id", sa.String(36), sa.ForeignKey("ledger_transactions.id"), primary_key=True
+    ),
+    sa.Column("account_id", sa.String(36), sa.ForeignKey("ledger_accounts.id"), primary_key=True),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Index("ix_ledger_postings_account", "account_id", "transaction_id"),
+)
+
+# A practitioner's share of one completed booking, and where it is in its life.
+earnings = sa.Table(
+    "earnings",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("booking_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("practitioner_user_id", sa.String(36), nullable=False, index=True),
+    sa.Column("practitioner_id", sa.String(36), nullable=False),
+    sa.Column("service_id", sa.String(36), nullable=False),
+    sa.Column("client_id", sa.String(36), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("amount_paid_minor", sa.BigInteger, nullable=False),
+    sa.Column("commission_minor", sa.BigInteger, nullable=False),
+    sa.Column("net_minor", sa.BigInteger, nullable=False),
+    sa.Column("tier", sa.String(20), nullable=False),
+    sa.Column("commission_bps", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("completed_at", UtcDateTime, nullable=False),
+    sa.Column("available_at", UtcDateTime, nullable=False),
+    sa.Column("transaction_id", sa.String(36), nullable=False),
+    sa.Column("release_transaction_id", sa.String(36), nullable=False, server_default=""),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Index("ix_earnings_due", "status", "available_at"),
+)
+
+# Practitioners' platform tiers over time (the subscription slice will write them; until
+# then everyone is Free): the tier in effect at a moment is the latest row before it.
+practitioner_tiers = sa.Table(
+    "practitioner_tiers",
+    metadata,
+    sa.Column("user_id", sa.String(36), primary_key=True),
+    sa.Column("effective_from", UtcDateTime, primary_key=True),
+    sa.Column("tier", sa.String(20), nullable=False),
+)

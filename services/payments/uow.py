@@ -1,0 +1,32 @@
+"""Payments' unit of work: the chassis's transaction with payments' repositories on it, and
+payments' domain events recorded as the messages events.py maps them to."""
+
+from __future__ import annotations
+
+from typing import Self
+
+from google.protobuf.message import Message
+
+from chassis.bus.envelope import EventType
+from chassis.uow import UnitOfWork
+from services.payments import events
+from services.payments.repository import Earnings, Ledger, LedgerAudit, Tiers
+
+
+class PaymentsUnitOfWork(UnitOfWork):
+    ledger: Ledger
+    earnings: Earnings
+    tiers: Tiers
+    audit: LedgerAudit
+
+    async def __aenter__(self) -> Self:
+        await super().__aenter__()
+        connection = self.connection
+        self.ledger = Ledger(connection, self.clock)
+        self.earnings = Earnings(connection)
+        self.tiers = Tiers(connection)
+        self.audit = LedgerAudit(connection)
+        return self
+
+    def event_message(self, event: object) -> tuple[EventType[Message], Message, str]:
+        return events.event_message(event)

@@ -1,0 +1,81 @@
+"""Payments' proto mapping: enums, money, ledger transactions and earnings summaries."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from chassis.money import Money
+from chassis.wire import ProtoEnum, timestamp
+from estuary.payments.v1 import events_pb2
+from estuary.payments.v1 import payments_pb2 as pb
+from estuary.type.v1 import money_pb2
+from services.payments.domain.earnings import Tier
+from services.payments.domain.ledger import (
+    EXTERNAL,
+    PLATFORM,
+    Account,
+    AccountKind,
+    Transaction,
+    TransactionKind,
+)
+
+TIERS = ProtoEnum(events_pb2.PlatformTier, Tier)
+ACCOUNT_KINDS = ProtoEnum(pb.AccountKind, AccountKind)
+TRANSACTION_KINDS = ProtoEnum(pb.TransactionKind, TransactionKind)
+
+
+def money(value: Money) -> money_pb2.Money:
+    return value.to_proto()
+
+
+def owner_name(owner: str) -> str:
+    """An account owner as the API names it: "users/{id}", "platform" or "external"."""
+    return owner if owner in (PLATFORM, EXTERNAL) else f"users/{owner}"
+
+
+def account_to_proto(account: Account) -> pb.LedgerAccount:
+    return pb.LedgerAccount(
+        owner=owner_name(account.owner),
+        kind=ACCOUNT_KINDS.to_proto(account.kind),
+        currency=account.currency,
+    )
+
+
+def transaction_to_proto(transaction: Transaction) -> pb.LedgerTransaction:
+    return pb.LedgerTransaction(
+        id=transaction.id,
+        kind=TRANSACTION_KINDS.to_proto(transaction.kind),
+        cause=transaction.cause,
+        booking_id=transaction.booking_id,
+        description=transaction.description,
+        create_time=timestamp(transaction.created_at),
+        postings=[
+            pb.Posting(account=account_to_proto(p.account), amount=money(p.amount))
+            for p in transaction.postings
+        ],
+    )
+
+
+def summary_to_proto(name: str, balances: Mapping[Account, int]) -> pb.EarningsSummary:
+    """A practitioner's pending, available and paid-out balances, one entry per currency."""
+    kinds = {
+        AccountKind.PRACTITIONER_PENDING: "pending",
+        AccountKind.PRACTITIONER_AVAILABLE: "available",
+        AccountKind.PRACTITIONER_PAID_OUT: "paid_out",
+    }
+    by_currency: dict[str, dict[str, int]] = {}
+    for account, balance in balances.items():
+        if account.kind in kinds:
+            by_currency.setdefault(account.currency, {})[kinds[account.kind]] = balance
+    return pb.EarningsSummary(
+        name=name,
+        currencies=[
+            pb.CurrencyEarnings(
+                currency=currency,
+                **{
+                    field: money(Money(amounts.get(field, 0), currency)) for field in kinds.values()
+                },
+            )
+            for currency, amounts in sorted(by_currency.items())
+        ],
+    )

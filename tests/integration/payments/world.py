@@ -1,0 +1,145 @@
+"""Payments built on a database of the test's own, on a frozen clock, with booking's
+completions delivered through the real consumer (its inbox) as the bus would."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from google.protobuf.message import Message
+
+from chassis.bus.consumer import EventConsumer
+from chassis.bus.embedded import IN_MEMORY, EmbeddedBroker, EmbeddedTransport
+from chassis.bus.envelope import EventType, encode_event
+from chassis.bus.transport import Delivery
+from chassis.clock import FrozenClock
+from chassis.ids import new_id
+from chassis.migrations import upgrade
+from chassis.money import Money
+from chassis.wire import timestamp
+from estuary.booking.v1 import events_pb2 as booking_events
+from services.payments import bootstrap
+from services.payments.bootstrap import PaymentsService
+from services.payments.events import BOOKING_COMPLETED
+from services.payments.service_layer import Treasury
+from services.payments.settings import PaymentsSettings
+from services.payments.uow import PaymentsUnitOfWork
+from tests.builders import outbox_messages
+
+COMPLETED = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+M = TypeVar("M", bound=Message)
+
+
+class HeldDelivery(Delivery):
+    """One delivery of a message, remembering how it was settled."""
+
+    def __init__(self, headers: dict[str, object], content_type: str | None, body: bytes):
+        self.headers = headers
+        self.content_type = content_type
+        self.body = body
+        self.previous_deliveries = 0
+        self.settled = ""
+
+    async def ack(self) -> None:
+        self.settled = "ack"
+
+    async def retry(self) -> None:
+        self.settled = "retry"
+
+    async def dead_letter(self) -> None:
+        self.settled = "dead_letter"
+
+
+@dataclass
+class World:
+    """One practitioner whose bookings complete, and payments hearing of it."""
+
+    service: PaymentsService
+    clock: FrozenClock
+    practitioner_user_id: str = field(default_factory=new_id)
+    practitioner_id: str = field(default_factory=new_id)
+
+    @property
+    def treasury(self) -> Treasury:
+        return self.service.treasury
+
+    def uow(self, **options: Any) -> PaymentsUnitOfWork:
+        return self.service.runtime.unit_of_work(PaymentsUnitOfWork)(**options)
+
+    def completion(
+        self,
+        amount_minor: int = 10_000,
+        currency: str = "EUR",
+        *,
+        booking_id: str | None = None,
+        completed_at: datetime = COMPLETED,
+    ) -> booking_events.BookingCompleted:
+        """booking.completed of a session paid amount_minor."""
+        message = booking_events.BookingCompleted(
+            booking=booking_events.BookingSnapshot(
+                booking_id=booking_id or new_id(),
+                service_id=new_id(),
+                practitioner_id=self.practitioner_id,
+                practitioner_user_id=self.practitioner_user_id,
+                client_id=new_id(),
+            ),
+            complete_time=timestamp(completed_at),
+        )
+        if amount_minor or currency:
+            message.amount_paid.CopyFrom(Money(amount_minor, currency).to_proto())
+        return message
+
+    def delivery(
+        self, message: booking_events.BookingCompleted, event_id: str | None = None
+    ) -> HeldDelivery:
+        """The message as the bus delivers it (the same event id twice: a redelivery)."""
+        event = encode_event(
+            BOOKING_COMPLETED,
+            message,
+            event_id=event_id or new_id(),
+            source="/estuary/booking",
+            subject=f"bookings/{message.booking.booking_id}",
+            time=self.clock.now(),
+        )
+        return HeldDelivery(dict(event.headers), event.content_type, event.body)
+
+    def consumer(self) -> EventConsumer:
+        """Payments' earnings consumer, with its inbox, on no broker."""
+        subscription = next(s for s in self.service.subscriptions if s.queue == "payments.earnings")
+        return EventConsumer(
+            subscription,
+            unit_of_work=self.service.runtime.unit_of_work(PaymentsUnitOfWork),
+            transport=self.service.runtime.transport,
+            backoff=0,
+            backoff_max=0,
+        )
+
+    async def deliver(self, delivery: HeldDelivery) -> str:
+        """Hands one delivery to the consumer; how it was settled."""
+        await self.consumer().handle(delivery)
+        return delivery.settled
+
+    async def events(self, event_type: EventType[M]) -> list[M]:
+        """The messages of a type payments' outbox holds, oldest first."""
+        return await outbox_messages(self.service.runtime.database, event_type)
+
+
+@asynccontextmanager
+async def world(url: str, **settings: Any) -> AsyncIterator[World]:
+    """Payments on its migrated database; nothing started."""
+    await asyncio.to_thread(upgrade, bootstrap.MIGRATIONS, url)
+    clock = FrozenClock(COMPLETED)
+    configured = PaymentsSettings(**settings, database_url=url, grpc_port=0)
+    service = bootstrap.build(
+        configured, transport=EmbeddedTransport(EmbeddedBroker(IN_MEMORY)), clock=clock
+    )
+    try:
+        yield World(service, clock)
+    finally:
+        await service.runtime.database.dispose()
+        for channel in service.channels:
+            await channel.close()
