@@ -31,6 +31,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from chassis.clock import Clock
 from chassis.money import is_currency
 from services.payments.provider import stripe_format
@@ -1101,6 +1103,25 @@ class SandboxProvider:
                 await self._deliverer
             self._deliverer = None
         self._db.close()
+
+
+def posting_to(url: str, *, timeout_seconds: float = 10.0) -> WebhookDelivery:
+    """A delivery that POSTs each webhook to url as Stripe does (JSON body, Stripe-Signature
+    header); an answer other than 2xx, or none, leaves the event to be delivered again."""
+
+    async def post(payload: bytes, signature: str) -> None:
+        async with httpx.AsyncClient(timeout=timeout_seconds) as client:
+            answer = await client.post(
+                url,
+                content=payload,
+                headers={
+                    "Content-Type": "application/json; charset=utf-8",
+                    "Stripe-Signature": signature,
+                },
+            )
+        answer.raise_for_status()
+
+    return post
 
 
 def _unexpected_state(intent: Mapping[str, Any], action: str) -> ProviderRejected:
