@@ -7,6 +7,7 @@ import functools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -146,12 +147,12 @@ class Practitioners:
         ):
             places.setdefault(row.practitioner_id, []).append(_location(row))
         return [
-            self._practitioner(r, sorted(languages.get(r.id, [])), places.get(r.id, []))
-            for r in rows
+            self.from_row(r, sorted(languages.get(r.id, [])), places.get(r.id, [])) for r in rows
         ]
 
     @staticmethod
-    def _practitioner(row: sa.Row, languages: list[str], places: list[Location]) -> Practitioner:
+    def from_row(row: Any, languages: list[str], places: list[Location]) -> Practitioner:
+        """A practitioner from a row of the practitioners table joined with its tier."""
         return Practitioner(
             id=row.id,
             user_id=row.user_id,
@@ -581,6 +582,14 @@ def _bundle_parts(dialect: str) -> Any:
     )
 
 
+# The practitioner's columns beside a service's, named apart from the service's own.
+_SELLER = "seller_"
+_SELLER_COLUMNS = (
+    *(c.label(_SELLER + c.key) for c in practitioners.c if c.key != "search_vector"),
+    platform_tiers.c.tier.label(_SELLER + "tier"),
+)
+
+
 class Services:
     """Services and the parts of a service that have their own rows."""
 
@@ -600,6 +609,29 @@ class Services:
             )
         ).all()
         return self.from_rows(rows)
+
+    async def get_with_seller(self, service_id: str) -> tuple[Service, Practitioner] | None:
+        """A service and its practitioner's standing and tier, in one read, as a quote needs
+        them: the practitioner's languages and locations are not read (no price depends on
+        them), so their lists are empty."""
+        row = (
+            await self._c.execute(
+                sa.select(*service_columns(self._c.dialect.name), *_SELLER_COLUMNS)
+                .join(practitioners, practitioners.c.id == services.c.practitioner_id)
+                .outerjoin(platform_tiers, platform_tiers.c.user_id == practitioners.c.user_id)
+                .where(services.c.id == service_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        seller = SimpleNamespace(
+            **{
+                name.removeprefix(_SELLER): value
+                for name, value in row._mapping.items()
+                if name.startswith(_SELLER)
+            }
+        )
+        return self.from_rows([row])[0], Practitioners.from_row(seller, [], [])
 
     @classmethod
     def from_rows(cls, rows: Sequence[sa.Row]) -> list[Service]:

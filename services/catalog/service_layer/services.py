@@ -121,11 +121,13 @@ class ServiceHandlers(Handlers):
 
     async def quote(self, service_id: str, quantity: int) -> Quote:
         """The price to charge for a service on sale now; never a figure from a client."""
-        async with self._uow(write=False) as uow:
-            service = await uow.services.get(service_id) if is_uuid(service_id) else None
-            practitioner = await uow.practitioners.get(service.practitioner_id) if service else None
-        if service is None or practitioner is None:
+        if not is_uuid(service_id):
             raise NotFound("no such service")
+        async with self._uow(write=False) as uow:
+            found = await uow.services.get_with_seller(service_id)
+        if found is None:
+            raise NotFound("no such service")
+        service, practitioner = found
         return service.quote(practitioner, quantity)
 
 
