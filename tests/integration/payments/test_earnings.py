@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from services.payments.domain.earnings import EarningStatus, Tier
 from services.payments.domain.ledger import PLATFORM, Account, AccountKind
 from services.payments.events import EARNING_AVAILABLE, EARNING_RECORDED
@@ -81,3 +83,64 @@ async def test_earnings_become_available_after_the_hold_once(empty_database_url)
         }
         [available] = await w.events(EARNING_AVAILABLE)
         assert available.earning.amount_minor == 8000
+
+
+async def test_the_tier_and_rates_at_the_moment_of_completion_apply(empty_database_url):
+    rates = [
+        {
+            "effective_from": "2000-01-01T00:00:00Z",
+            "free_bps": 2000,
+            "entry_bps": 1500,
+            "premium_bps": 1000,
+        },
+        {
+            "effective_from": "2026-03-02T12:00:00Z",
+            "free_bps": 2000,
+            "entry_bps": 1500,
+            "premium_bps": 500,
+        },
+    ]
+    async with world(empty_database_url, commission_rates=rates) as w:
+        async with w.uow() as uow:
+            await uow.tiers.set(w.practitioner_user_id, Tier.PREMIUM, COMPLETED - timedelta(days=1))
+            await uow.tiers.set(w.practitioner_user_id, Tier.ENTRY, COMPLETED + timedelta(days=1))
+            await uow.commit()
+        before = w.completion(10_000, completed_at=COMPLETED - timedelta(hours=1))
+        at = w.completion(10_000, completed_at=COMPLETED)
+        after = w.completion(10_000, completed_at=COMPLETED + timedelta(days=2))
+        for message in (before, at, after):
+            assert await w.deliver(w.delivery(message)) == "ack"
+        found = [await w.treasury.earning_of(m.booking.booking_id) for m in (before, at, after)]
+        assert [(e.tier, e.commission_bps) for e in found if e] == [
+            (Tier.PREMIUM, 1000),
+            (Tier.PREMIUM, 500),
+            (Tier.ENTRY, 1500),
+        ]
+        async with w.uow(write=False) as uow:
+            # A practitioner never subscribed is on Free.
+            assert (
+                await uow.tiers.tier_at(w.practitioner_user_id, COMPLETED - timedelta(days=2))
+                is Tier.FREE
+            )
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda m: setattr(m.booking, "booking_id", ""),
+        lambda m: setattr(m.booking, "practitioner_user_id", "someone"),
+        lambda m: setattr(m.amount_paid, "currency", "EURO"),
+        lambda m: setattr(m.amount_paid, "amount_minor", -100),
+    ],
+    ids=["no booking", "no practitioner", "no currency", "negative"],
+)
+async def test_a_completion_that_is_not_one_is_retried_and_changes_nothing(
+    empty_database_url, spoil
+):
+    async with world(empty_database_url) as w:
+        message = w.completion(10_000)
+        spoil(message)
+        assert await w.deliver(w.delivery(message)) == "retry"
+        async with w.uow(write=False) as uow:
+            assert await uow.ledger.balances_of(w.practitioner_user_id) == {}
+        assert await w.events(EARNING_RECORDED) == []
