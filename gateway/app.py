@@ -25,6 +25,7 @@ from gateway.routes import (
     bookings,
     docs,
     health,
+    notifications,
     practitioners,
     reviews,
     services,
@@ -110,6 +111,7 @@ def create_app(
         services.router,
         reviews.router,
         bookings.router,
+        notifications.router,
     ):
         app.include_router(router)
     install_openapi(app)

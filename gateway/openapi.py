@@ -31,7 +31,7 @@ from gateway.auth import require_staff, require_user
 from gateway.middleware import CREDENTIAL_ROUTES
 from gateway.problems import MEDIA_TYPE, TITLES, Problem
 from gateway.routes.common import IDEMPOTENCY_KEY, backends
-from gateway.schemas import booking, catalog, identity
+from gateway.schemas import booking, catalog, identity, messaging
 
 # `<tag>.<verb>`, both snake_case: the SDK's function names (auth_register) come from them.
 OPERATION_ID = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
@@ -67,6 +67,14 @@ TAGS: list[dict[str, str]] = [
         "name": "calendar_feeds",
         "description": "A user's confirmed bookings as iCalendar, at a secret address.",
     },
+    {
+        "name": "notifications",
+        "description": "The signed-in user's in-app notifications: read, mark read, count.",
+    },
+    {
+        "name": "notification_preferences",
+        "description": "Which notifications reach the signed-in user on which channel.",
+    },
     {"name": "health", "description": "Liveness and readiness of the gateway."},
 ]
 
@@ -93,6 +101,12 @@ SCHEMA_NAMES = {
     "WaitlistEntryOut": "WaitlistEntry",
     "Page_WaitlistEntryOut_": "WaitlistEntryPage",
     "CalendarFeedOut": "CalendarFeed",
+    "NotificationOut": "Notification",
+    "Page_NotificationOut_": "NotificationPage",
+    "UnreadCountOut": "UnreadCount",
+    "MarkedReadOut": "MarkedRead",
+    "PreferenceOut": "NotificationPreference",
+    "PreferencesOut": "NotificationPreferences",
 }
 
 # The enums clients share between requests and answers, named once (a ServiceKind, not a
@@ -112,6 +126,8 @@ ENUMS: dict[str, tuple[str, ...]] = {
     "WaitlistStatus": booking.WAITLIST_STATUSES.names,
     "Weekday": booking.WEEKDAYS.names,
     "Actor": booking.ACTORS.names,
+    "NotificationKind": messaging.KINDS.names,
+    "NotificationChannel": messaging.CHANNELS.names,
 }
 
 HEADERS: dict[str, dict[str, Any]] = {

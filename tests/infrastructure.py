@@ -66,6 +66,13 @@ def require(server: str, url: str) -> str:
     return url
 
 
+def free_port() -> int:
+    """A port on 127.0.0.1 that is free now (for servers that cannot bind port 0 and say)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def unique(prefix: str) -> str:
     """A name no other test run uses."""
     return f"{prefix}_{secrets.token_hex(4)}"

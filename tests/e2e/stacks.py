@@ -11,7 +11,6 @@ import asyncio
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,8 +38,11 @@ from chassis.bus.envelope import OutgoingEvent, ReceivedEvent, decode_event
 from chassis.bus.rabbitmq import RabbitTransport
 from chassis.bus.transport import Delivery
 from chassis.tables import inbox
+from services.messaging.commands import mails_in
 from suite.embedded import EmbeddedSuite
 from suite.registry import SERVICES
+from tests.infrastructure import free_port
+from tests.smtp import SmtpInbox
 
 T = TypeVar("T")
 
@@ -62,12 +65,6 @@ RELAXED_LIMITS = {
     "rate_limit_register_per_minute": 100_000,
     "rate_limit_login_per_minute": 100_000,
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class EventTap(ABC):
@@ -191,6 +188,11 @@ class Stack(ABC):
     async def signing_key(self) -> SigningKey: ...
 
     @abstractmethod
+    def mail_to(self, address: str) -> list[EmailMessage]:
+        """The mail messaging sent to an address so far: the embedded mode's files, or what
+        the production shape's SMTP server received."""
+
+    @abstractmethod
     async def consumed(self, service: str, event_id: str) -> bool:
         """Whether a service's consumer has taken an event in (its inbox row committed, with
         the effect, or with nothing when the handler judged the event stale)."""
@@ -249,6 +251,11 @@ class EmbeddedStack(Stack):
 
     async def signing_key(self) -> SigningKey:
         return await self.suite.services["identity"].keyring.signing_key()
+
+    def mail_to(self, address: str) -> list[EmailMessage]:
+        # Read as `estuary mail list` reads them.
+        found = mails_in(self.suite.data_dir / "mail")
+        return [message for _, message in found if message["To"] == address]
 
     async def consumed(self, service: str, event_id: str) -> bool:
         database = self.suite.services[service].runtime.database
@@ -319,6 +326,8 @@ class ProductionStack(Stack):
         default_factory=lambda: {entry.name: secrets.token_urlsafe(16) for entry in SERVICES}
     )
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    # The mail provider: messaging sends to it over SMTP, as in production.
+    smtp: SmtpInbox = field(default_factory=SmtpInbox)
 
     def __post_init__(self) -> None:
         self.grpc_ports = {entry.name: free_port() for entry in SERVICES}
@@ -350,8 +359,9 @@ class ProductionStack(Stack):
                 ),
                 "ESTUARY_SERVICE_CLIENT_SECRET": self.service_secrets.get(service, ""),
                 "ESTUARY_LOG_LEVEL": "WARNING",
-                # Messaging's mail, when no SMTP server is set, stays with the stack's logs.
-                "ESTUARY_MAIL_DIR": str(self.workdir / "mail"),
+                "ESTUARY_SMTP_HOST": "127.0.0.1",
+                "ESTUARY_SMTP_PORT": str(self.smtp.port),
+                "ESTUARY_SMTP_STARTTLS": "false",
             }
         )
         env.update(
@@ -385,6 +395,7 @@ class ProductionStack(Stack):
         )
 
     def start(self) -> None:
+        self.smtp.start()
         for entry in SERVICES:
             self.estuary("migrate", entry.name, service=entry.name)
             self._spawn(entry.name, entry.name)
@@ -412,6 +423,7 @@ class ProductionStack(Stack):
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+        self.smtp.stop()
 
     async def tap(self) -> EventTap:
         return await RabbitTap(self.rabbit_url, self.exchange).open()
@@ -430,6 +442,9 @@ class ProductionStack(Stack):
         await asyncio.to_thread(
             self.estuary, "admin", "create", "--email", email, "--password", password
         )
+
+    def mail_to(self, address: str) -> list[EmailMessage]:
+        return self.smtp.to(address)
 
     async def signing_key(self) -> SigningKey:
         dsn = self.database_urls["identity"].replace("postgresql+psycopg://", "postgresql://")

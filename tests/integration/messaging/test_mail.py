@@ -4,47 +4,24 @@ the embedded mode's file sink and the `estuary mail` commands read what it wrote
 
 from __future__ import annotations
 
-import socket
-from datetime import timedelta
-from email import message_from_bytes
-from email.policy import default as default_policy
+import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 
 from chassis.clock import Clock
 from chassis.ids import new_id
 from services.messaging.commands import mails_in, plain_text
-from services.messaging.mail import FileMailer, MailSender, SmtpMailer
+from services.messaging.mail import FileMailer, MailSender, SmtpMailer, message_of
+from services.messaging.repository import QueuedMail
 from services.messaging.settings import MessagingSettings
 from services.messaging.tables import mails
 from services.messaging.uow import MessagingUnitOfWork
+from suite.cli import main
 from tests.integration.messaging.world import world
-
-
-def free_port() -> int:
-    # aiosmtpd's controller cannot bind port 0 and report the port: find one first.
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Inbox:
-    """An SMTP server's handler that keeps each message it accepts."""
-
-    def __init__(self) -> None:
-        self.received: list = []
-
-    async def handle_DATA(self, server, session, envelope) -> str:
-        self.received.append(message_from_bytes(envelope.content, policy=default_policy))
-        return "250 OK"
-
-
-def smtp_server(inbox: Inbox, port: int) -> Controller:
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    return controller
+from tests.smtp import SmtpInbox
 
 
 async def queued(w) -> list:
@@ -54,20 +31,22 @@ async def queued(w) -> list:
 
 
 async def test_an_smtp_server_stopped_and_restarted_loses_and_doubles_no_mail(tmp_path):
-    port = free_port()
-    inbox = Inbox()
-    server = smtp_server(inbox, port)
-    url = f"sqlite+aiosqlite:///{tmp_path}/messaging.db"
-    async with world(
-        url, smtp_host="127.0.0.1", smtp_port=port, smtp_starttls=False, mail_retry_seconds=5
-    ) as w:
+    inbox = SmtpInbox().start()
+    try:
+        await _stopped_and_restarted(inbox, f"sqlite+aiosqlite:///{tmp_path}/messaging.db")
+    finally:
+        inbox.stop()
+
+
+async def _stopped_and_restarted(inbox: SmtpInbox, url: str) -> None:
+    async with world(url, **inbox.settings(), mail_retry_seconds=5) as w:
         # The world's mailer stands in unless told otherwise: this test speaks SMTP.
         w.service.mail.mailer = SmtpMailer(w.service.runtime.settings)
         await w.register("ana@example.com")
         assert await w.send_mail() == 1
         assert [m["To"] for m in inbox.received] == ["ana@example.com"]
 
-        server.stop()
+        inbox.stop()
         await w.register("bea@example.com")
         await w.register("cai@example.com")
         assert await w.send_mail() == 0
@@ -84,13 +63,10 @@ async def test_an_smtp_server_stopped_and_restarted_loses_and_doubles_no_mail(tm
         assert [r.attempts for r in waiting] == [2, 2]
         assert {r.next_attempt_at - w.clock.now() for r in waiting} == {timedelta(seconds=10)}
 
-        server = smtp_server(inbox, port)
-        try:
-            w.clock.advance(timedelta(seconds=10))
-            assert await w.send_mail() == 2
-            assert await w.send_mail() == 0
-        finally:
-            server.stop()
+        inbox.start()
+        w.clock.advance(timedelta(seconds=10))
+        assert await w.send_mail() == 2
+        assert await w.send_mail() == 0
         assert sorted(m["To"] for m in inbox.received) == [
             "ana@example.com",
             "bea@example.com",
@@ -135,3 +111,26 @@ def test_retry_waits_double_up_to_the_cap():
         60,
         60,
     ]
+
+
+def test_estuary_mail_list_and_show_print_the_embedded_mail(tmp_path, capsys):
+    mail = QueuedMail(
+        new_id(),
+        "ana@example.com",
+        "Verify your email address",
+        "Open the link.",
+        "<p>Open</p>",
+        0,
+        datetime(2026, 12, 1, 9, 0, tzinfo=UTC),
+    )
+    asyncio.run(FileMailer(tmp_path / "mail").send(message_of(mail, "Estuary <no-reply@e.local>")))
+    assert main(["mail", "list", "--data-dir", str(tmp_path)]) == 0
+    listed = capsys.readouterr().out
+    assert mail.id in listed and "ana@example.com" in listed and "Verify your email" in listed
+    assert main(["mail", "show", mail.id[:30], "--data-dir", str(tmp_path)]) == 0
+    shown = capsys.readouterr().out
+    assert "To: ana@example.com" in shown and "Open the link." in shown
+    assert main(["mail", "show", mail.id[:30], "--html", "--data-dir", str(tmp_path)]) == 0
+    assert "<p>Open</p>" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["mail", "show", "nothing-like-it", "--data-dir", str(tmp_path)])

@@ -1,0 +1,147 @@
+"""Bodies of the notification routes: a user's notifications and their preferences.
+
+Kinds and channels are read from the proto descriptors; the gateway loads no messaging
+module."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, Field
+
+from chassis.wire import ProtoNames, instant, optional_instant
+from estuary.messaging.v1 import messaging_pb2 as pb
+from gateway.schemas.common import Int32, StrictBody, examples
+
+KINDS = ProtoNames(pb.NotificationKind)
+CHANNELS = ProtoNames(pb.Channel)
+
+if TYPE_CHECKING:
+    NotificationKindName = str
+    ChannelName = str
+else:
+    NotificationKindName = KINDS.literal
+    ChannelName = CHANNELS.literal
+
+# Every kind and channel a user may list in one change, with room for none twice.
+MAX_PREFERENCES = len(KINDS.names) * len(CHANNELS.names)
+
+
+class NotificationOut(BaseModel):
+    model_config = examples(
+        {
+            "id": "0193c6b8-c2d3-7e4f-8a5b-6c7d8e9f0a1b",
+            "kind": "booking_confirmed",
+            "title": "Booked: Deep tissue massage",
+            "body": "Deep tissue massage, Wednesday 02 December 2026, 09:00 (Europe/Lisbon).",
+            "subject": "bookings/0193c6b8-a1b2-7c3d-8e4f-5a6b7c8d9e0f",
+            "created_at": "2026-12-01T09:00:00Z",
+            "read_at": None,
+        }
+    )
+    id: str
+    kind: NotificationKindName
+    title: str
+    body: str
+    subject: str = Field(description='What it is about, e.g. "bookings/{id}"; may be empty.')
+    created_at: datetime
+    read_at: datetime | None = Field(description="When it was read; null while unread.")
+
+    @classmethod
+    def from_proto(cls, n: pb.Notification) -> NotificationOut:
+        return cls.model_construct(
+            id=n.name.removeprefix("notifications/"),
+            kind=KINDS.from_proto(n.kind) or "",
+            title=n.title,
+            body=n.body,
+            subject=n.subject,
+            created_at=instant(n.create_time),
+            read_at=optional_instant(n.read_time, n.HasField("read_time")),
+        )
+
+
+class UnreadCountOut(BaseModel):
+    model_config = examples({"unread": 3})
+    unread: Int32 = Field(description="The caller's unread notifications.")
+
+
+class MarkedReadOut(BaseModel):
+    model_config = examples({"marked": 3})
+    marked: Int32 = Field(description="How many were unread and are read now.")
+
+
+class PreferenceOut(BaseModel):
+    kind: NotificationKindName
+    channel: ChannelName
+    enabled: bool
+    required: bool = Field(
+        description="Transactional mail (verification, reset) that cannot be switched off."
+    )
+
+
+class PreferencesOut(BaseModel):
+    model_config = examples(
+        {
+            "preferences": [
+                {
+                    "kind": "password_reset",
+                    "channel": "email",
+                    "enabled": True,
+                    "required": True,
+                },
+                {
+                    "kind": "booking_reminder",
+                    "channel": "email",
+                    "enabled": False,
+                    "required": False,
+                },
+            ]
+        }
+    )
+    preferences: list[PreferenceOut] = Field(
+        description="Every kind and channel the user can receive, with its setting."
+    )
+
+    @classmethod
+    def from_proto(cls, p: pb.NotificationPreferences) -> PreferencesOut:
+        return cls.model_construct(
+            preferences=[
+                PreferenceOut.model_construct(
+                    kind=KINDS.from_proto(each.kind) or "",
+                    channel=CHANNELS.from_proto(each.channel) or "",
+                    enabled=each.enabled,
+                    required=each.required,
+                )
+                for each in p.preferences
+            ]
+        )
+
+
+class NotificationPreferenceChange(StrictBody):
+    kind: NotificationKindName
+    channel: ChannelName
+    enabled: bool
+
+
+class NotificationPreferencesBody(StrictBody):
+    model_config = examples(
+        {"preferences": [{"kind": "booking_reminder", "channel": "email", "enabled": False}]}
+    )
+    preferences: list[NotificationPreferenceChange] = Field(
+        min_length=1,
+        max_length=MAX_PREFERENCES,
+        description="The pairs to change; the others keep their setting.",
+    )
+
+    def to_proto(self) -> pb.UpdateNotificationPreferencesRequest:
+        return pb.UpdateNotificationPreferencesRequest(
+            preferences=[
+                pb.NotificationPreference(
+                    kind=KINDS.to_proto(p.kind),  # type: ignore[arg-type]
+                    channel=CHANNELS.to_proto(p.channel),  # type: ignore[arg-type]
+                    enabled=p.enabled,
+                )
+                for p in self.preferences
+            ]
+        )
