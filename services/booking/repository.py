@@ -24,6 +24,7 @@ from services.booking.domain.availability import (
     Interval,
     LocalWindow,
     Schedule,
+    Span,
     WeeklyWindow,
 )
 from services.booking.domain.bookings import (
@@ -776,11 +777,44 @@ def _from_micros(value: int) -> datetime:
 # Occupied time and group seats ----------------------------------------------------------------
 
 
+def _epoch_micros(instant: Any, dialect: str) -> Any:
+    """An instant column as whole microseconds since the epoch, exactly (no float on the way)."""
+    if dialect == "postgresql":
+        # Whole seconds and the second's microseconds apart: EXTRACT gives a float before
+        # PostgreSQL 14, too coarse for microseconds at today's epoch.
+        whole = sa.extract("epoch", sa.func.date_trunc("second", instant))
+        fraction = sa.cast(sa.extract("microseconds", instant), sa.BigInteger) % 1_000_000
+        return sa.cast(whole, sa.BigInteger) * 1_000_000 + fraction
+    # SQLite holds naive UTC text, 'YYYY-MM-DD HH:MM:SS.ffffff'; strftime would round the
+    # fraction, so the whole seconds are read without it.
+    seconds = sa.cast(sa.func.strftime("%s", sa.func.substr(instant, 1, 19)), sa.BigInteger)
+    return seconds * 1_000_000 + sa.cast(sa.func.substr(instant, 21, 6), sa.BigInteger)
+
+
 class Occupancy:
     """The practitioner's time that bookings and group sessions take, buffers included."""
 
     def __init__(self, connection: AsyncConnection) -> None:
         self._c = connection
+
+    async def busy_spans(self, practitioner_id: str, span: Interval) -> list[Span]:
+        """Active occupied ranges of a practitioner that meet span, as whole microseconds
+        since the epoch worked out by the database: a month of a busy calendar is hundreds
+        of ranges, read for every request of its slots, and no datetime is made of them."""
+        dialect = self._c.dialect.name
+        rows = await self._c.execute(
+            sa.select(
+                _epoch_micros(occupancy.c.blocked_from, dialect),
+                _epoch_micros(occupancy.c.blocked_until, dialect),
+            )
+            .where(
+                occupancy.c.practitioner_id == practitioner_id,
+                occupancy.c.active.is_(True),
+                overlapping(occupancy.c.blocked_from, occupancy.c.blocked_until, span),
+            )
+            .order_by(occupancy.c.blocked_from)
+        )
+        return [(start, end) for start, end in rows.all()]
 
     async def busy(
         self, practitioner_id: str, span: Interval, *, excluding_booking: str = ""

@@ -56,6 +56,11 @@ def as_utc(instant: datetime, field_name: str = "instant") -> datetime:
     return instant.astimezone(UTC)
 
 
+# A stretch of real time as [start, end) in whole microseconds since the epoch: what the slot
+# engine sweeps over, and how busy time is read for it.
+Span = tuple[int, int]
+
+
 def to_micros(instant: datetime) -> int:
     """An aware instant as whole microseconds since the epoch (exact: no float on the way)."""
     return (instant - _EPOCH) // _MICROSECOND

@@ -27,7 +27,7 @@ No clock is read here: every function takes ``now``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -36,6 +36,7 @@ from services.booking.domain.availability import (
     BusyTime,
     Interval,
     Schedule,
+    Span,
     WorkingTime,
     as_utc,
     from_micros,
@@ -105,6 +106,19 @@ def session_slots(
     end: datetime,
 ) -> list[datetime]:
     """Every bookable start in [start, end), in UTC, ascending (the module's four rules)."""
+    spans = [(to_micros(interval.start), to_micros(interval.end)) for interval in busy]
+    return session_slots_among(schedule, rules, spans, now, start, end)
+
+
+def session_slots_among(
+    schedule: Schedule,
+    rules: SlotRules,
+    busy: Sequence[Span],
+    now: datetime,
+    start: datetime,
+    end: datetime,
+) -> list[datetime]:
+    """session_slots, with busy time given as microsecond spans (as the database reads it)."""
     now, start, end = as_utc(now, "now"), as_utc(start, "start"), as_utc(end, "end")
     earliest = max(start, now + rules.min_notice)
     latest = now + rules.booking_window
@@ -115,8 +129,11 @@ def session_slots(
     stretches = schedule.stretches(first_day, last_day)
     # A session starting on the last day may run into the days after it.
     reach_day = schedule.local_date(min(end, latest) + rules.duration)
-    working = _spans(stretches + schedule.stretches(last_day + timedelta(days=1), reach_day))
-    taken = _spans(busy)
+    working = _merged(
+        (to_micros(stretch.start), to_micros(stretch.end))
+        for stretch in stretches + schedule.stretches(last_day + timedelta(days=1), reach_day)
+    )
+    taken = _merged(busy)
 
     # One sweep in whole microseconds: the candidates only ever move forward (stretches come
     # in order and do not overlap), so the working span that may hold a candidate and the
@@ -150,18 +167,18 @@ def session_slots(
     return slots
 
 
-def _spans(intervals: Sequence[Interval]) -> list[tuple[int, int]]:
-    """Intervals as merged, sorted [start, end) microsecond pairs (touching ones joined)."""
-    spans: list[tuple[int, int]] = []
-    for low, high in sorted((to_micros(i.start), to_micros(i.end)) for i in intervals):
+def _merged(spans: Iterable[Span]) -> list[Span]:
+    """The union of spans, sorted, touching ones joined, empty ones dropped."""
+    merged: list[Span] = []
+    for low, high in sorted(spans):
         if low == high:
             continue
-        if spans and low <= spans[-1][1]:
-            if high > spans[-1][1]:
-                spans[-1] = (spans[-1][0], high)
+        if merged and low <= merged[-1][1]:
+            if high > merged[-1][1]:
+                merged[-1] = (merged[-1][0], high)
             continue
-        spans.append((low, high))
-    return spans
+        merged.append((low, high))
+    return merged
 
 
 def _length_micros(length: timedelta) -> int:

@@ -10,9 +10,14 @@ from chassis.auth.principal import AccountStatus, Principal
 from chassis.errors import NotFound, PermissionDenied
 from chassis.ids import is_uuid
 from chassis.validation import check_timezone
-from services.booking.domain.availability import Interval, Schedule, free_intervals
+from services.booking.domain.availability import Interval, Schedule, free_intervals, to_micros
 from services.booking.domain.practitioners import Practitioner
-from services.booking.domain.slots import GroupSession, group_slots, local_time, session_slots
+from services.booking.domain.slots import (
+    GroupSession,
+    group_slots,
+    local_time,
+    session_slots_among,
+)
 from services.booking.domain.terms import ServiceKind, ServiceTerms
 from services.booking.service_layer.base import Handlers, caller, check_span, takes_bookings
 from services.booking.uow import BookingUnitOfWork
@@ -55,8 +60,17 @@ async def busy_for(
     before a seat is sold), buffers included. A caller that read (with the hours) that none
     is on sale spares the read of them."""
     busy = await uow.occupancy.busy(practitioner_id, span, excluding_booking=excluding_booking)
-    if not sells_group_sessions:
-        return busy
+    if sells_group_sessions:
+        busy += await _group_sessions_busy(uow, practitioner_id, span)
+    return busy
+
+
+async def _group_sessions_busy(
+    uow: BookingUnitOfWork, practitioner_id: str, span: Interval
+) -> list[Interval]:
+    """The dated sessions of the practitioner's workshops and courses on sale that meet span,
+    buffers included."""
+    busy = []
     for group in await uow.terms.group_services_of(practitioner_id):
         rules = group.slot_rules(1)
         for meeting in group.sessions:
@@ -169,10 +183,14 @@ class ScheduleHandlers(Handlers):
             span.start - rules.buffer_before - rules.duration - rules.buffer_after,
             span.end + rules.duration + rules.buffer_after + rules.buffer_before,
         )
-        busy = await busy_for(
-            uow, terms.practitioner_id, reach, sells_group_sessions=hours.sells_group_sessions
-        )
-        starts = session_slots(hours.schedule, rules, busy, now, span.start, span.end)
+        # What busy_for reads, as numbers: the occupied ranges straight from the database.
+        busy = await uow.occupancy.busy_spans(terms.practitioner_id, reach)
+        if hours.sells_group_sessions:
+            busy += [
+                (to_micros(taken.start), to_micros(taken.end))
+                for taken in await _group_sessions_busy(uow, terms.practitioner_id, reach)
+            ]
+        starts = session_slots_among(hours.schedule, rules, busy, now, span.start, span.end)
         return [Slot(at, at + rules.duration, local_time(at, zone)) for at in starts]
 
     async def _group_slots(
