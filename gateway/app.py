@@ -23,6 +23,7 @@ from gateway.routes import (
     admin,
     auth,
     bookings,
+    conversations,
     docs,
     health,
     notifications,
@@ -112,6 +113,7 @@ def create_app(
         reviews.router,
         bookings.router,
         notifications.router,
+        conversations.router,
     ):
         app.include_router(router)
     install_openapi(app)

@@ -75,6 +75,12 @@ TAGS: list[dict[str, str]] = [
         "name": "notification_preferences",
         "description": "Which notifications reach the signed-in user on which channel.",
     },
+    {
+        "name": "conversations",
+        "description": "Direct conversations between clients and practitioners, and their "
+        "messages.",
+    },
+    {"name": "blocks", "description": "People the signed-in user has blocked from writing."},
     {"name": "health", "description": "Liveness and readiness of the gateway."},
 ]
 
@@ -107,6 +113,10 @@ SCHEMA_NAMES = {
     "MarkedReadOut": "MarkedRead",
     "PreferenceOut": "NotificationPreference",
     "PreferencesOut": "NotificationPreferences",
+    "ConversationOut": "Conversation",
+    "Page_ConversationOut_": "ConversationPage",
+    "MessageOut": "Message",
+    "Page_MessageOut_": "MessagePage",
 }
 
 # The enums clients share between requests and answers, named once (a ServiceKind, not a

@@ -145,3 +145,95 @@ class NotificationPreferencesBody(StrictBody):
                 for p in self.preferences
             ]
         )
+
+
+# Conversations -----------------------------------------------------------------------------
+
+MESSAGE_MAX_LENGTH = 4000  # messaging's rule (services/messaging/domain/conversations.py)
+CONVERSATION_ID = "0193c6b8-d1e2-7f30-8a4b-5c6d7e8f9a0b"
+MESSAGE = {
+    "id": "0193c6b9-0a1b-7c2d-8e3f-4a5b6c7d8e9f",
+    "conversation_id": CONVERSATION_ID,
+    "sender_user_id": "0193b0a4-6f1d-7aa0-8e2b-5c9d0f4e7a11",
+    "text": "Hello! Is Tuesday at 10 still free?",
+    "reply_to": None,
+    "created_at": "2026-12-01T09:00:00Z",
+    "sender_erased": False,
+}
+
+
+def _id_in(name: str) -> str:
+    return name.rsplit("/", 1)[-1]
+
+
+class MessageOut(BaseModel):
+    model_config = examples(MESSAGE)
+    id: str
+    conversation_id: str
+    sender_user_id: str
+    text: str = Field(description="Empty once its sender's account was deleted.")
+    reply_to: str | None = Field(description="The message it answers, in this conversation.")
+    created_at: datetime
+    sender_erased: bool
+
+    @classmethod
+    def from_proto(cls, m: pb.Message) -> MessageOut:
+        return cls.model_construct(
+            id=_id_in(m.name),
+            conversation_id=m.name.split("/")[1],
+            sender_user_id=m.sender_user_id,
+            text=m.text,
+            reply_to=_id_in(m.reply_to) if m.reply_to else None,
+            created_at=instant(m.create_time),
+            sender_erased=m.sender_erased,
+        )
+
+
+class ConversationOut(BaseModel):
+    model_config = examples(
+        {
+            "id": CONVERSATION_ID,
+            "participant_user_ids": [
+                "0193b0a4-6f1d-7aa0-8e2b-5c9d0f4e7a11",
+                "0193b0a5-1c2d-7e3f-8a4b-6c7d8e9f0a1b",
+            ],
+            "unread": 1,
+            "last_message": MESSAGE,
+            "created_at": "2026-12-01T08:55:00Z",
+            "updated_at": "2026-12-01T09:00:00Z",
+        }
+    )
+    id: str
+    participant_user_ids: list[str]
+    unread: Int32 = Field(description="Messages others sent that the caller has not read.")
+    last_message: MessageOut | None
+    created_at: datetime
+    updated_at: datetime = Field(description="When the newest message was sent.")
+
+    @classmethod
+    def from_proto(cls, c: pb.Conversation) -> ConversationOut:
+        return cls.model_construct(
+            id=_id_in(c.name),
+            participant_user_ids=list(c.participant_user_ids),
+            unread=c.unread_count,
+            last_message=(
+                MessageOut.from_proto(c.last_message) if c.HasField("last_message") else None
+            ),
+            created_at=instant(c.create_time),
+            updated_at=instant(c.update_time),
+        )
+
+
+class ConversationBody(StrictBody):
+    model_config = examples({"participant_user_id": "0193b0a5-1c2d-7e3f-8a4b-6c7d8e9f0a1b"})
+    participant_user_id: str = Field(
+        pattern=r"^[0-9a-f-]{36}$", description="The other participant's user id."
+    )
+
+
+class MessageBody(StrictBody):
+    model_config = examples({"text": "Hello! Is Tuesday at 10 still free?"})
+    text: str = Field(min_length=1, max_length=MESSAGE_MAX_LENGTH)
+    reply_to: str | None = Field(
+        None, pattern=r"^[0-9a-f-]{36}$", description="A message of this conversation."
+    )

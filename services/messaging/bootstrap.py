@@ -16,7 +16,8 @@ from chassis.grpc_server import ServicerBinding
 from chassis.runtime import ServiceRuntime
 from estuary.messaging.v1 import messaging_pb2, messaging_pb2_grpc
 from services.messaging.consumers import subscriptions
-from services.messaging.grpc_api import NotificationServicer
+from services.messaging.conversations import ConversationDesk
+from services.messaging.grpc_api import ConversationServicer, NotificationServicer
 from services.messaging.mail import Mailer, MailSender, mailer_for
 from services.messaging.service_layer import NotificationDesk
 from services.messaging.settings import MessagingSettings
@@ -33,6 +34,7 @@ class MessagingService:
 
     runtime: ServiceRuntime
     notifications: NotificationDesk
+    conversations: ConversationDesk
     mail: MailSender
     verifier: TokenVerifier
     subscriptions: tuple[Subscription, ...]
@@ -46,7 +48,12 @@ class MessagingService:
                     NotificationServicer(self.notifications),
                     messaging_pb2_grpc.add_NotificationServiceServicer_to_server,
                     messaging_pb2.DESCRIPTOR.services_by_name["NotificationService"].full_name,
-                )
+                ),
+                ServicerBinding(
+                    ConversationServicer(self.conversations),
+                    messaging_pb2_grpc.add_ConversationServiceServicer_to_server,
+                    messaging_pb2.DESCRIPTOR.services_by_name["ConversationService"].full_name,
+                ),
             ],
             verifier=self.verifier,
             subscriptions=self.subscriptions,
@@ -82,6 +89,7 @@ def build(
     return MessagingService(
         runtime,
         NotificationDesk(unit_of_work, runtime.clock),
+        ConversationDesk(unit_of_work, runtime.clock),
         MailSender(unit_of_work, mailer or mailer_for(settings), settings, runtime.clock),
         verifier,
         subscriptions(settings, Templates()),

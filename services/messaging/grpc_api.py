@@ -8,6 +8,8 @@ from chassis.context import current_user
 from chassis.wire import ProtoEnum, timestamp
 from estuary.messaging.v1 import messaging_pb2 as pb
 from estuary.messaging.v1 import messaging_pb2_grpc
+from services.messaging.conversations import CONVERSATION_PREFIX, ConversationDesk
+from services.messaging.domain.conversations import Conversation, Message
 from services.messaging.domain.notifications import Channel, Kind, Notification, Preference
 from services.messaging.service_layer import NOTIFICATION_PREFIX, NotificationDesk
 
@@ -97,3 +99,88 @@ class NotificationServicer(messaging_pb2_grpc.NotificationServiceServicer):
             ],
         )
         return preferences_to_proto(caller.user_id, chosen)
+
+
+def message_to_proto(message: Message) -> pb.Message:
+    conversation = f"{CONVERSATION_PREFIX}{message.conversation_id}"
+    return pb.Message(
+        name=f"{conversation}/messages/{message.id}",
+        sender_user_id=message.sender_id,
+        text=message.text,
+        reply_to=f"{conversation}/messages/{message.reply_to_id}" if message.reply_to_id else "",
+        create_time=timestamp(message.created_at),
+        sender_erased=message.sender_erased,
+    )
+
+
+def conversation_to_proto(conversation: Conversation) -> pb.Conversation:
+    found = pb.Conversation(
+        name=f"{CONVERSATION_PREFIX}{conversation.id}",
+        participant_user_ids=list(conversation.participant_ids),
+        unread_count=conversation.unread,
+        create_time=timestamp(conversation.created_at),
+        update_time=timestamp(conversation.updated_at),
+    )
+    if conversation.last_message is not None:
+        found.last_message.CopyFrom(message_to_proto(conversation.last_message))
+    return found
+
+
+class ConversationServicer(messaging_pb2_grpc.ConversationServiceServicer):
+    def __init__(self, desk: ConversationDesk) -> None:
+        self._desk = desk
+
+    async def CreateConversation(
+        self, request: pb.CreateConversationRequest, context: Any
+    ) -> pb.Conversation:
+        found = await self._desk.start(current_user(), request.participant_user_id)
+        return conversation_to_proto(found)
+
+    async def GetConversation(
+        self, request: pb.GetConversationRequest, context: Any
+    ) -> pb.Conversation:
+        return conversation_to_proto(await self._desk.get(current_user(), request.name))
+
+    async def ListConversations(
+        self, request: pb.ListConversationsRequest, context: Any
+    ) -> pb.ListConversationsResponse:
+        found = await self._desk.page(current_user(), request.page_size, request.page_token)
+        return pb.ListConversationsResponse(
+            conversations=[conversation_to_proto(c) for c in found.page.items],
+            next_page_token=found.page.next_page_token,
+            total_size=found.page.total,
+            total_unread_count=found.unread,
+        )
+
+    async def SendMessage(self, request: pb.SendMessageRequest, context: Any) -> pb.Message:
+        sent = await self._desk.send(
+            current_user(), request.conversation, request.text, request.reply_to
+        )
+        return message_to_proto(sent)
+
+    async def ListMessages(
+        self, request: pb.ListMessagesRequest, context: Any
+    ) -> pb.ListMessagesResponse:
+        page = await self._desk.messages(
+            current_user(), request.conversation, request.page_size, request.page_token
+        )
+        return pb.ListMessagesResponse(
+            messages=[message_to_proto(m) for m in page.items],
+            next_page_token=page.next_page_token,
+            total_size=page.total,
+        )
+
+    async def MarkConversationRead(
+        self, request: pb.MarkConversationReadRequest, context: Any
+    ) -> pb.Conversation:
+        return conversation_to_proto(await self._desk.mark_read(current_user(), request.name))
+
+    async def BlockUser(self, request: pb.BlockUserRequest, context: Any) -> pb.BlockUserResponse:
+        await self._desk.block(current_user(), request.user_id)
+        return pb.BlockUserResponse()
+
+    async def UnblockUser(
+        self, request: pb.UnblockUserRequest, context: Any
+    ) -> pb.UnblockUserResponse:
+        await self._desk.unblock(current_user(), request.user_id)
+        return pb.UnblockUserResponse()

@@ -4,7 +4,7 @@ work holds one of each."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,6 +14,7 @@ from chassis.auth.principal import AccountStatus
 from chassis.db import insert_ignoring_conflicts
 from chassis.ids import new_id
 from chassis.tables import account_statuses
+from services.messaging.domain.conversations import Conversation, Message, direct_key
 from services.messaging.domain.notifications import (
     Channel,
     Kind,
@@ -23,7 +24,18 @@ from services.messaging.domain.notifications import (
     Preferences,
     Recipient,
 )
-from services.messaging.tables import mails, notification_preferences, notifications, recipients
+from services.messaging.tables import (
+    blocks,
+    client_relations,
+    conversation_participants,
+    conversations,
+    mails,
+    messages,
+    notification_preferences,
+    notifications,
+    practitioner_users,
+    recipients,
+)
 
 # Rows of a kind or channel this version no longer offers are left unread.
 KIND_VALUES = frozenset(k.value for k in Kind)
@@ -319,3 +331,321 @@ class Mails:
 
     async def erase(self, user_id: str) -> None:
         await self._c.execute(mails.delete().where(mails.c.recipient_user_id == user_id))
+
+
+# Conversations ---------------------------------------------------------------------------
+
+
+class Relations:
+    """Who is a practitioner, and who booked whom, as catalog's and booking's events say."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def practitioner(self, user_id: str, practitioner_id: str, at: datetime) -> None:
+        await self._c.execute(
+            insert_ignoring_conflicts(self._c.dialect.name, practitioner_users, ["user_id"]),
+            {"user_id": user_id, "practitioner_id": practitioner_id, "approved_at": at},
+        )
+
+    async def client(self, practitioner_user_id: str, client_id: str, at: datetime) -> None:
+        await self._c.execute(
+            insert_ignoring_conflicts(
+                self._c.dialect.name, client_relations, ["practitioner_user_id", "client_id"]
+            ),
+            {"practitioner_user_id": practitioner_user_id, "client_id": client_id, "since": at},
+        )
+
+    async def is_practitioner(self, user_id: str) -> bool:
+        found = await self._c.execute(
+            sa.select(practitioner_users.c.user_id).where(practitioner_users.c.user_id == user_id)
+        )
+        return found.first() is not None
+
+    async def is_client_of(self, client_id: str, practitioner_user_id: str) -> bool:
+        found = await self._c.execute(
+            sa.select(client_relations.c.client_id).where(
+                client_relations.c.practitioner_user_id == practitioner_user_id,
+                client_relations.c.client_id == client_id,
+            )
+        )
+        return found.first() is not None
+
+    async def blocked_between(self, one: str, other: str) -> bool:
+        found = await self._c.execute(
+            sa.select(blocks.c.blocker_id).where(
+                sa.or_(
+                    sa.and_(blocks.c.blocker_id == one, blocks.c.blocked_id == other),
+                    sa.and_(blocks.c.blocker_id == other, blocks.c.blocked_id == one),
+                )
+            )
+        )
+        return found.first() is not None
+
+    async def block(self, blocker_id: str, blocked_id: str, at: datetime) -> None:
+        await self._c.execute(
+            insert_ignoring_conflicts(self._c.dialect.name, blocks, ["blocker_id", "blocked_id"]),
+            {"blocker_id": blocker_id, "blocked_id": blocked_id, "created_at": at},
+        )
+
+    async def unblock(self, blocker_id: str, blocked_id: str) -> None:
+        await self._c.execute(
+            blocks.delete().where(
+                blocks.c.blocker_id == blocker_id, blocks.c.blocked_id == blocked_id
+            )
+        )
+
+
+def _message(row: Any) -> Message:
+    return Message(
+        row.id,
+        row.conversation_id,
+        row.sender_id,
+        row.text,
+        row.reply_to_id,
+        row.created_at,
+        row.sender_erased,
+    )
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+
+def _micros(at: datetime) -> int:
+    return (at - EPOCH) // MICROSECOND
+
+
+def activity_key(conversation: Conversation) -> list[Any]:
+    """A conversation's place in a list: the most recently active first."""
+    return [_micros(conversation.updated_at), conversation.id]
+
+
+class Conversations:
+    """Direct conversations, their participants and messages."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def direct(self, one: str, other: str) -> str | None:
+        """The id of the pair's conversation, if they have one."""
+        return (
+            await self._c.execute(
+                sa.select(conversations.c.id).where(
+                    conversations.c.direct_key == direct_key(one, other)
+                )
+            )
+        ).scalar()
+
+    async def start_direct(self, one: str, other: str, at: datetime) -> str:
+        """The pair's conversation: made now, or the one that exists (also when another
+        request made it at the same moment)."""
+        made = await self._c.execute(
+            insert_ignoring_conflicts(
+                self._c.dialect.name, conversations, ["direct_key"]
+            ).returning(conversations.c.id),
+            {
+                "id": new_id(),
+                "direct_key": direct_key(one, other),
+                "created_at": at,
+                "updated_at": at,
+            },
+        )
+        conversation_id = made.scalar()
+        if conversation_id is None:
+            existing = await self.direct(one, other)
+            assert existing is not None
+            return existing
+        await self._c.execute(
+            conversation_participants.insert(),
+            [
+                {"conversation_id": conversation_id, "user_id": user_id, "joined_at": at}
+                for user_id in (one, other)
+            ],
+        )
+        return conversation_id
+
+    async def participants(self, conversation_id: str) -> tuple[str, ...]:
+        rows = await self._c.execute(
+            sa.select(conversation_participants.c.user_id)
+            .where(conversation_participants.c.conversation_id == conversation_id)
+            .order_by(conversation_participants.c.user_id)
+        )
+        return tuple(rows.scalars())
+
+    def _unread(self, user_id: str) -> Any:
+        """The caller's unread messages per conversation: others' after their last read."""
+        p = conversation_participants
+        return (
+            sa.select(messages.c.conversation_id, sa.func.count().label("unread"))
+            .join(
+                p,
+                sa.and_(p.c.conversation_id == messages.c.conversation_id, p.c.user_id == user_id),
+            )
+            .where(messages.c.sender_id != user_id, messages.c.id > p.c.last_read_message_id)
+            .group_by(messages.c.conversation_id)
+        )
+
+    async def _seen_by(self, user_id: str, rows: list[Any]) -> list[Conversation]:
+        ids = [r.id for r in rows]
+        if not ids:
+            return []
+        counted = await self._c.execute(
+            self._unread(user_id).where(messages.c.conversation_id.in_(ids))
+        )
+        unread = {conversation_id: count for conversation_id, count in counted}
+        people: dict[str, list[str]] = {i: [] for i in ids}
+        for conversation_id, member in await self._c.execute(
+            sa.select(
+                conversation_participants.c.conversation_id, conversation_participants.c.user_id
+            )
+            .where(conversation_participants.c.conversation_id.in_(ids))
+            .order_by(conversation_participants.c.user_id)
+        ):
+            people[conversation_id].append(member)
+        newest = (
+            sa.select(sa.func.max(messages.c.id))
+            .where(messages.c.conversation_id.in_(ids))
+            .group_by(messages.c.conversation_id)
+        )
+        last = {
+            m.conversation_id: _message(m)
+            for m in await self._c.execute(sa.select(messages).where(messages.c.id.in_(newest)))
+        }
+        return [
+            Conversation(
+                r.id,
+                tuple(people[r.id]),
+                r.created_at,
+                r.updated_at,
+                unread.get(r.id, 0),
+                last.get(r.id),
+            )
+            for r in rows
+        ]
+
+    async def get(self, user_id: str, conversation_id: str) -> Conversation | None:
+        """A conversation the user is in; None for any other."""
+        row = (
+            await self._c.execute(
+                sa.select(conversations)
+                .join(
+                    conversation_participants,
+                    conversation_participants.c.conversation_id == conversations.c.id,
+                )
+                .where(
+                    conversations.c.id == conversation_id,
+                    conversation_participants.c.user_id == user_id,
+                )
+            )
+        ).first()
+        return None if row is None else (await self._seen_by(user_id, [row]))[0]
+
+    async def page(
+        self, user_id: str, *, after: tuple[Any, ...] | None, fetch: int
+    ) -> tuple[list[Conversation], int, int]:
+        """The user's conversations, most recently active first; how many in all; how many
+        messages they have not read."""
+        mine = sa.select(conversation_participants.c.conversation_id).where(
+            conversation_participants.c.user_id == user_id
+        )
+        where: list[sa.ColumnElement[bool]] = [conversations.c.id.in_(mine)]
+        total = (
+            await self._c.execute(
+                sa.select(sa.func.count()).select_from(conversations).where(*where)
+            )
+        ).scalar_one()
+        unread_total = (
+            await self._c.execute(
+                sa.select(
+                    sa.func.coalesce(sa.func.sum(self._unread(user_id).subquery().c.unread), 0)
+                )
+            )
+        ).scalar_one()
+        if after is not None:
+            micros, last_id = after
+            at = EPOCH + micros * MICROSECOND
+            where.append(
+                sa.or_(
+                    conversations.c.updated_at < at,
+                    sa.and_(conversations.c.updated_at == at, conversations.c.id < last_id),
+                )
+            )
+        rows = list(
+            await self._c.execute(
+                sa.select(conversations)
+                .where(*where)
+                .order_by(conversations.c.updated_at.desc(), conversations.c.id.desc())
+                .limit(fetch)
+            )
+        )
+        return await self._seen_by(user_id, rows), total, int(unread_total)
+
+    async def add_message(self, message: Message) -> None:
+        await self._c.execute(
+            messages.insert().values(
+                id=message.id,
+                conversation_id=message.conversation_id,
+                sender_id=message.sender_id,
+                text=message.text,
+                reply_to_id=message.reply_to_id,
+                created_at=message.created_at,
+            )
+        )
+        await self._c.execute(
+            conversations.update()
+            .where(conversations.c.id == message.conversation_id)
+            .values(updated_at=message.created_at)
+        )
+
+    async def message(self, conversation_id: str, message_id: str) -> Message | None:
+        row = (
+            await self._c.execute(
+                sa.select(messages).where(
+                    messages.c.id == message_id, messages.c.conversation_id == conversation_id
+                )
+            )
+        ).first()
+        return None if row is None else _message(row)
+
+    async def messages(
+        self, conversation_id: str, *, before: str | None, fetch: int
+    ) -> tuple[list[Message], int]:
+        """A conversation's messages, newest first, older than `before` (an id)."""
+        where = [messages.c.conversation_id == conversation_id]
+        total = (
+            await self._c.execute(sa.select(sa.func.count()).select_from(messages).where(*where))
+        ).scalar_one()
+        if before is not None:
+            where.append(messages.c.id < before)
+        rows = await self._c.execute(
+            sa.select(messages).where(*where).order_by(messages.c.id.desc()).limit(fetch)
+        )
+        return [_message(r) for r in rows], total
+
+    async def mark_read(self, user_id: str, conversation_id: str) -> None:
+        """Everything in the conversation up to its newest message is read by the user."""
+        newest = (
+            sa.select(sa.func.max(messages.c.id))
+            .where(messages.c.conversation_id == conversation_id)
+            .scalar_subquery()
+        )
+        p = conversation_participants
+        await self._c.execute(
+            p.update()
+            .where(
+                p.c.conversation_id == conversation_id,
+                p.c.user_id == user_id,
+                newest.is_not(None),
+                p.c.last_read_message_id < newest,
+            )
+            .values(last_read_message_id=newest)
+        )
+
+    async def erase_sender(self, user_id: str) -> None:
+        """An erased user's messages keep their place, not their words."""
+        await self._c.execute(
+            messages.update()
+            .where(messages.c.sender_id == user_id)
+            .values(text="", sender_erased=True)
+        )

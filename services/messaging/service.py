@@ -19,6 +19,7 @@ SERVICE = ServiceDeclaration(
     calls=("identity",),
     stubs={
         "notifications": "estuary.messaging.v1.messaging_pb2_grpc:NotificationServiceStub",
+        "conversations": "estuary.messaging.v1.messaging_pb2_grpc:ConversationServiceStub",
     },
     commands="services.messaging.commands:add_commands",
     # The SMTP login's password; the host, port, user and sender are plain settings.

@@ -42,12 +42,26 @@ async def keep_recipient(uow: MessagingUnitOfWork, event: ReceivedEvent[Any]) ->
     await uow.recipients.remember(Recipient(message.user_id), uow.clock.now(), **changed)
 
 
+async def keep_relations(uow: MessagingUnitOfWork, event: ReceivedEvent[Any]) -> None:
+    """practitioner.approved: anyone may write to them; booking.confirmed: the practitioner
+    may write to the client."""
+    now = uow.clock.now()
+    if event.type == events.PRACTITIONER_APPROVED.name:
+        await uow.relations.practitioner(event.message.user_id, event.message.practitioner_id, now)
+    elif event.type == events.BOOKING_CONFIRMED.name:
+        booking = event.message.booking
+        if booking.practitioner_user_id and booking.client_id:
+            await uow.relations.client(booking.practitioner_user_id, booking.client_id, now)
+
+
 async def forget_recipient(uow: MessagingUnitOfWork, user_id: str) -> None:
-    """user.deleted: the address, name, notifications, choices and mail of the user go."""
+    """user.deleted: the address, name, notifications, choices and mail of the user go; their
+    messages stay in the others' conversations, without their words."""
     await uow.recipients.erase(user_id)
     await uow.notifications.erase(user_id)
     await uow.preferences.erase(user_id)
     await uow.mails.erase(user_id)
+    await uow.conversations.erase_sender(user_id)
 
 
 async def deliver(
@@ -97,6 +111,7 @@ def notifying(
     async def handle(uow: MessagingUnitOfWork, event: ReceivedEvent[Any]) -> None:
         if event.type in (events.USER_REGISTERED.name, events.USER_EMAIL_VERIFIED.name):
             await keep_recipient(uow, event)
+        await keep_relations(uow, event)
         for notice in notices_for(event, settings.app_url):
             await deliver(uow, notice, templates, settings)
 

@@ -75,3 +75,68 @@ mails = sa.Table(
     sa.Index("ix_mails_due", "sent_at", "next_attempt_at"),
     sa.Index("ix_mails_recipient", "recipient_user_id"),
 )
+
+# Conversations ---------------------------------------------------------------------------
+
+# Users catalog approved as practitioners (practitioner.approved): anyone may write to them.
+practitioner_users = sa.Table(
+    "practitioner_users",
+    metadata,
+    sa.Column("user_id", sa.String(36), primary_key=True),
+    sa.Column("practitioner_id", sa.String(36), nullable=False),
+    sa.Column("approved_at", UtcDateTime, nullable=False),
+)
+
+# Who booked whom (booking.confirmed): a practitioner may write to their clients.
+client_relations = sa.Table(
+    "client_relations",
+    metadata,
+    sa.Column("practitioner_user_id", sa.String(36), primary_key=True),
+    sa.Column("client_id", sa.String(36), primary_key=True),
+    sa.Column("since", UtcDateTime, nullable=False),
+)
+
+# A direct conversation: one per pair of users (direct_key is the sorted pair).
+conversations = sa.Table(
+    "conversations",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("direct_key", sa.String(80), nullable=False, unique=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+conversation_participants = sa.Table(
+    "conversation_participants",
+    metadata,
+    sa.Column("conversation_id", sa.String(36), primary_key=True),
+    sa.Column("user_id", sa.String(36), primary_key=True),
+    # The newest message the participant has read ("" before any); ids are UUIDv7, so every
+    # message with a greater id is unread.
+    sa.Column("last_read_message_id", sa.String(36), nullable=False, server_default=""),
+    sa.Column("joined_at", UtcDateTime, nullable=False),
+    sa.Index("ix_conversation_participants_user", "user_id"),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("conversation_id", sa.String(36), nullable=False),
+    sa.Column("sender_id", sa.String(36), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("reply_to_id", sa.String(36), nullable=False, server_default=""),
+    sa.Column("sender_erased", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Index("ix_messages_conversation", "conversation_id", "id"),
+    sa.Index("ix_messages_sender", "sender_id"),
+)
+
+# A user's block of another: no new messages either way, no new conversation.
+blocks = sa.Table(
+    "blocks",
+    metadata,
+    sa.Column("blocker_id", sa.String(36), primary_key=True),
+    sa.Column("blocked_id", sa.String(36), primary_key=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)

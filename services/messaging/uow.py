@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Self
 
 from chassis.uow import UnitOfWork
-from services.messaging.repository import Mails, Notifications, PreferenceRows, Recipients
+from services.messaging.repository import (
+    Conversations,
+    Mails,
+    Notifications,
+    PreferenceRows,
+    Recipients,
+    Relations,
+)
 
 
 class MessagingUnitOfWork(UnitOfWork):
@@ -13,6 +20,8 @@ class MessagingUnitOfWork(UnitOfWork):
     notifications: Notifications
     preferences: PreferenceRows
     mails: Mails
+    relations: Relations
+    conversations: Conversations
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
@@ -21,4 +30,6 @@ class MessagingUnitOfWork(UnitOfWork):
         self.notifications = Notifications(connection)
         self.preferences = PreferenceRows(connection)
         self.mails = Mails(connection)
+        self.relations = Relations(connection)
+        self.conversations = Conversations(connection)
         return self

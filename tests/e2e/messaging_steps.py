@@ -11,11 +11,33 @@ SWITCH_OFF_REMINDERS = {
     "preferences": [{"kind": "booking_reminder", "channel": "email", "enabled": False}]
 }
 
+CONVERSATIONS = "/api/v1/conversations"
+BLOCKS = "/api/v1/me/blocks"
+
 # Every write route messaging serves, with a request that reaches messaging while the
-# account is active (the guard in test_account_status.py reads this table); the last is
-# answered 404: nobody's notification, the rule behind the door.
-MESSAGING_WRITE_ROUTES: dict[tuple[str, str], tuple[Any, int]] = {
-    ("PUT", PREFERENCES): (SWITCH_OFF_REMINDERS, 200),
-    ("POST", f"{NOTIFICATIONS}/read-all"): (None, 200),
-    ("POST", f"{NOTIFICATIONS}/{{notification_id}}/read"): (None, 404),
+# account is active (the guard in test_account_status.py reads this table): the answer's
+# status and problem code. Paths name nobody's notification, conversation or user, so
+# some are answered by the rule behind the door (404, or 403 for a stranger).
+MESSAGING_WRITE_ROUTES: dict[tuple[str, str], tuple[Any, int, str | None]] = {
+    ("PUT", PREFERENCES): (SWITCH_OFF_REMINDERS, 200, None),
+    ("POST", f"{NOTIFICATIONS}/read-all"): (None, 200, None),
+    ("POST", f"{NOTIFICATIONS}/{{notification_id}}/read"): (None, 404, "NOTIFICATION_NOT_FOUND"),
+    ("POST", CONVERSATIONS): (
+        {"participant_user_id": NOBODYS},
+        403,
+        "NOT_A_PRACTITIONER_OR_CLIENT",
+    ),
+    ("POST", f"{CONVERSATIONS}/{{conversation_id}}/messages"): (
+        {"text": "Hello"},
+        404,
+        "CONVERSATION_NOT_FOUND",
+    ),
+    ("POST", f"{CONVERSATIONS}/{{conversation_id}}/read"): (None, 404, "CONVERSATION_NOT_FOUND"),
+    ("PUT", f"{BLOCKS}/{{user_id}}"): (None, 204, None),
+    ("DELETE", f"{BLOCKS}/{{user_id}}"): (None, 204, None),
 }
+
+
+def nobodys(path: str) -> str:
+    """A table's path with nobody's ids in it."""
+    return path.format(notification_id=NOBODYS, conversation_id=NOBODYS, user_id=NOBODYS)

@@ -11,6 +11,7 @@ import secrets
 import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from typing import Any
 
 import httpx
 
@@ -21,10 +22,10 @@ from services.messaging.events import PRACTITIONER_REJECTED
 from tests.e2e.accounts import Account, new_email, register, sign_in, sign_in_admin, sign_up
 from tests.e2e.messaging_steps import (
     MESSAGING_WRITE_ROUTES,
-    NOBODYS,
     NOTIFICATIONS,
     PREFERENCES,
     SWITCH_OFF_REMINDERS,
+    nobodys,
 )
 from tests.e2e.stacks import Stack
 from tests.e2e.test_account_status import USERS, first_refusal, until
@@ -192,12 +193,11 @@ async def test_a_suspended_users_notification_writes_are_refused_then_accepted_a
         admin = await sign_in_admin(stack, client)
         ana = await sign_up(client, new_email("ana"))
 
-        async def each_write() -> list[tuple[tuple[str, str], int, httpx.Response]]:
+        async def each_write() -> list[tuple[tuple[str, str], tuple[int, str | None], Any]]:
             answers = []
-            for (method, path), (body, ok) in MESSAGING_WRITE_ROUTES.items():
-                url = path.format(notification_id=NOBODYS)
-                answer = await client.request(method, url, json=body, headers=ana.headers)
-                answers.append(((method, path), ok, answer))
+            for (method, path), (body, ok, code) in MESSAGING_WRITE_ROUTES.items():
+                answer = await client.request(method, nobodys(path), json=body, headers=ana.headers)
+                answers.append(((method, path), (ok, code), answer))
             return answers
 
         suspended = await client.post(
@@ -225,5 +225,6 @@ async def test_a_suspended_users_notification_writes_are_refused_then_accepted_a
             return answer.status_code == 200
 
         await until(accepted_again, "the old token writes notifications again")
-        for route, ok, answer in await each_write():
+        for route, (ok, code), answer in await each_write():
             assert answer.status_code == ok, (route, answer.text)
+            assert code is None or answer.json()["code"] == code, (route, answer.text)

@@ -1,0 +1,224 @@
+"""Conversations at the edge: direct conversations between a client and a practitioner
+(/api/v1/conversations), their messages, and the caller's blocks (/api/v1/me/blocks)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+from starlette.responses import Response
+
+from estuary.messaging.v1 import messaging_pb2 as pb
+from gateway.auth import Caller, require_user
+from gateway.backends import Backends
+from gateway.problems import responses
+from gateway.routes.common import backends, json_response
+from gateway.schemas.common import DEFAULT_LIMIT, Cursor, Limit, Page, page_of
+from gateway.schemas.messaging import (
+    ConversationBody,
+    ConversationOut,
+    MessageBody,
+    MessageOut,
+    UnreadCountOut,
+)
+
+router = APIRouter(prefix="/api/v1")
+CONVERSATIONS: list[str | Enum] = ["conversations"]
+BLOCKS: list[str | Enum] = ["blocks"]
+
+Id = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")]
+
+
+def _name(conversation_id: str) -> str:
+    return f"conversations/{conversation_id}"
+
+
+@router.post(
+    "/conversations",
+    operation_id="conversations.create",
+    tags=CONVERSATIONS,
+    response_model=ConversationOut,
+    status_code=201,
+    responses=responses(403, 409),
+)
+async def create_conversation(
+    body: ConversationBody,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Starts the caller's direct conversation with someone (or answers the one they have):
+    a client may write to a practitioner, a practitioner to their clients, staff to anyone
+    (403 otherwise); 409 BLOCKED while either has blocked the other."""
+    found = await api.conversations.CreateConversation(
+        pb.CreateConversationRequest(participant_user_id=body.participant_user_id),
+        metadata=caller.metadata(),
+    )
+    return json_response(ConversationOut.from_proto(found), status_code=201)
+
+
+@router.get(
+    "/conversations",
+    operation_id="conversations.list",
+    tags=CONVERSATIONS,
+    response_model=Page[ConversationOut],
+)
+async def list_conversations(
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """The caller's conversations, the most recently active first, each with its unread
+    count and newest message."""
+    found = await api.conversations.ListConversations(
+        pb.ListConversationsRequest(page_size=limit, page_token=cursor or ""),
+        metadata=caller.metadata(),
+    )
+    return json_response(
+        page_of(
+            [ConversationOut.from_proto(c) for c in found.conversations],
+            found.next_page_token,
+            found.total_size,
+        )
+    )
+
+
+@router.get(
+    "/conversations/unread-count",
+    operation_id="conversations.unread_count",
+    tags=CONVERSATIONS,
+    response_model=UnreadCountOut,
+)
+async def unread_messages(
+    caller: Caller = Depends(require_user), api: Backends = Depends(backends)
+) -> Response:
+    """The caller's unread messages in all their conversations."""
+    found = await api.conversations.ListConversations(
+        pb.ListConversationsRequest(page_size=1), metadata=caller.metadata()
+    )
+    return json_response(UnreadCountOut(unread=found.total_unread_count))
+
+
+@router.get(
+    "/conversations/{conversation_id}",
+    operation_id="conversations.get",
+    tags=CONVERSATIONS,
+    response_model=ConversationOut,
+    responses=responses(404),
+)
+async def get_conversation(
+    conversation_id: Id, caller: Caller = Depends(require_user), api: Backends = Depends(backends)
+) -> Response:
+    """A conversation of the caller's; anyone else's is 404."""
+    found = await api.conversations.GetConversation(
+        pb.GetConversationRequest(name=_name(conversation_id)), metadata=caller.metadata()
+    )
+    return json_response(ConversationOut.from_proto(found))
+
+
+@router.get(
+    "/conversations/{conversation_id}/messages",
+    operation_id="conversations.list_messages",
+    tags=CONVERSATIONS,
+    response_model=Page[MessageOut],
+    responses=responses(404),
+)
+async def list_messages(
+    conversation_id: Id,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """A conversation's messages, newest first."""
+    found = await api.conversations.ListMessages(
+        pb.ListMessagesRequest(
+            conversation=_name(conversation_id), page_size=limit, page_token=cursor or ""
+        ),
+        metadata=caller.metadata(),
+    )
+    return json_response(
+        page_of(
+            [MessageOut.from_proto(m) for m in found.messages],
+            found.next_page_token,
+            found.total_size,
+        )
+    )
+
+
+@router.post(
+    "/conversations/{conversation_id}/messages",
+    operation_id="conversations.send_message",
+    tags=CONVERSATIONS,
+    response_model=MessageOut,
+    status_code=201,
+    responses=responses(404, 409),
+)
+async def send_message(
+    conversation_id: Id,
+    body: MessageBody,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Sends a message (1-4000 characters, optionally answering one of this conversation);
+    409 BLOCKED while either participant has blocked the other."""
+    name = _name(conversation_id)
+    sent = await api.conversations.SendMessage(
+        pb.SendMessageRequest(
+            conversation=name,
+            text=body.text,
+            reply_to=f"{name}/messages/{body.reply_to}" if body.reply_to else "",
+        ),
+        metadata=caller.metadata(),
+    )
+    return json_response(MessageOut.from_proto(sent), status_code=201)
+
+
+@router.post(
+    "/conversations/{conversation_id}/read",
+    operation_id="conversations.mark_read",
+    tags=CONVERSATIONS,
+    response_model=ConversationOut,
+    responses=responses(404),
+)
+async def mark_conversation_read(
+    conversation_id: Id, caller: Caller = Depends(require_user), api: Backends = Depends(backends)
+) -> Response:
+    """Marks everything in the conversation read for the caller."""
+    found = await api.conversations.MarkConversationRead(
+        pb.MarkConversationReadRequest(name=_name(conversation_id)), metadata=caller.metadata()
+    )
+    return json_response(ConversationOut.from_proto(found))
+
+
+@router.put(
+    "/me/blocks/{user_id}",
+    operation_id="blocks.put",
+    tags=BLOCKS,
+    status_code=204,
+)
+async def block_user(
+    user_id: Id, caller: Caller = Depends(require_user), api: Backends = Depends(backends)
+) -> Response:
+    """Blocks a user: no new messages either way and no new conversation (again: no change)."""
+    await api.conversations.BlockUser(
+        pb.BlockUserRequest(user_id=user_id), metadata=caller.metadata()
+    )
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/me/blocks/{user_id}",
+    operation_id="blocks.delete",
+    tags=BLOCKS,
+    status_code=204,
+)
+async def unblock_user(
+    user_id: Id, caller: Caller = Depends(require_user), api: Backends = Depends(backends)
+) -> Response:
+    """Lifts a block of the caller's (none: no change)."""
+    await api.conversations.UnblockUser(
+        pb.UnblockUserRequest(user_id=user_id), metadata=caller.metadata()
+    )
+    return Response(status_code=204)

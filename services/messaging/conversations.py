@@ -1,0 +1,183 @@
+"""Messaging's conversation handlers: a user starts a direct conversation with someone they
+may write to, sends and reads messages in the conversations they are in, and blocks people.
+Nobody learns anything of a conversation they are not in (NOT_FOUND, as for one that does
+not exist)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chassis.auth.principal import Principal
+from chassis.clock import Clock
+from chassis.errors import InvalidArgument, NotFound
+from chassis.ids import is_uuid, new_id
+from chassis.pagination import KeyPart, Page, page_request
+from services.messaging.domain.conversations import (
+    Conversation,
+    Message,
+    Standing,
+    blocked,
+    may_start,
+    message_text,
+)
+from services.messaging.repository import activity_key
+from services.messaging.uow import MessagingUnitOfWork
+
+CONVERSATION_PREFIX = "conversations/"
+
+
+def user_id_in(field: str, value: str) -> str:
+    if not is_uuid(value):
+        raise InvalidArgument.field(field, "must be a user id", "invalid")
+    return value
+
+
+def conversation_id_in(field: str, name: str) -> str:
+    conversation_id = name.removeprefix(CONVERSATION_PREFIX)
+    if not name.startswith(CONVERSATION_PREFIX) or not is_uuid(conversation_id):
+        raise InvalidArgument.field(field, "must be conversations/{id}", "invalid")
+    return conversation_id
+
+
+def message_id_in(field: str, name: str, conversation_id: str) -> str:
+    prefix = f"{CONVERSATION_PREFIX}{conversation_id}/messages/"
+    message_id = name.removeprefix(prefix)
+    if not name.startswith(prefix) or not is_uuid(message_id):
+        raise InvalidArgument.field(
+            field, f"must be a message of this conversation ({prefix}{{id}})", "invalid"
+        )
+    return message_id
+
+
+def _not_found(conversation_id: str) -> NotFound:
+    return NotFound(
+        f"{CONVERSATION_PREFIX}{conversation_id} was not found", reason="CONVERSATION_NOT_FOUND"
+    )
+
+
+@dataclass(frozen=True)
+class ConversationPage:
+    page: Page[Conversation]
+    unread: int
+
+
+@dataclass
+class ConversationDesk:
+    """What a signed-in user does with their conversations."""
+
+    unit_of_work: Callable[..., MessagingUnitOfWork]
+    clock: Clock
+
+    async def start(self, caller: Principal, other_id: str) -> Conversation:
+        other_id = user_id_in("participant_user_id", other_id)
+        me = caller.user_id
+        async with self.unit_of_work() as uow:
+            conversation_id = await uow.conversations.direct(me, other_id)
+            if conversation_id is None:
+                relations = uow.relations
+                may_start(
+                    me,
+                    other_id,
+                    Standing(
+                        caller_is_staff=caller.is_staff,
+                        other_is_practitioner=await relations.is_practitioner(other_id),
+                        other_is_callers_client=await relations.is_client_of(other_id, me),
+                        blocked=await relations.blocked_between(me, other_id),
+                    ),
+                )
+                conversation_id = await uow.conversations.start_direct(
+                    me, other_id, self.clock.now()
+                )
+            found = await uow.conversations.get(me, conversation_id)
+            await uow.commit()
+        assert found is not None
+        return found
+
+    async def get(self, caller: Principal, name: str) -> Conversation:
+        conversation_id = conversation_id_in("name", name)
+        async with self.unit_of_work(write=False) as uow:
+            found = await uow.conversations.get(caller.user_id, conversation_id)
+        if found is None:
+            raise _not_found(conversation_id)
+        return found
+
+    async def page(self, caller: Principal, page_size: int, page_token: str) -> ConversationPage:
+        request = page_request(
+            page_size,
+            page_token,
+            query={"user": caller.user_id},
+            key=[KeyPart.NUMBER_OR_NULL, KeyPart.ID],
+        )
+        async with self.unit_of_work(write=False) as uow:
+            found, total, unread = await uow.conversations.page(
+                caller.user_id, after=request.after, fetch=request.fetch
+            )
+        return ConversationPage(request.page(found, total, activity_key), unread)
+
+    async def send(self, caller: Principal, conversation: str, text: str, reply_to: str) -> Message:
+        conversation_id = conversation_id_in("conversation", conversation)
+        text = message_text(text)
+        reply_to_id = message_id_in("reply_to", reply_to, conversation_id) if reply_to else ""
+        me = caller.user_id
+        async with self.unit_of_work() as uow:
+            found = await uow.conversations.get(me, conversation_id)
+            if found is None:
+                raise _not_found(conversation_id)
+            for other in found.participant_ids:
+                if other != me and await uow.relations.blocked_between(me, other):
+                    raise blocked()
+            if (
+                reply_to_id
+                and await uow.conversations.message(conversation_id, reply_to_id) is None
+            ):
+                raise InvalidArgument.field(
+                    "reply_to", "is not a message of this conversation", "not_found"
+                )
+            message = Message(new_id(), conversation_id, me, text, reply_to_id, self.clock.now())
+            await uow.conversations.add_message(message)
+            # A sender has read what they answer.
+            await uow.conversations.mark_read(me, conversation_id)
+            await uow.commit()
+        return message
+
+    async def messages(
+        self, caller: Principal, conversation: str, page_size: int, page_token: str
+    ) -> Page[Message]:
+        conversation_id = conversation_id_in("conversation", conversation)
+        request = page_request(
+            page_size, page_token, query={"conversation": conversation_id}, key=[KeyPart.ID]
+        )
+        async with self.unit_of_work(write=False) as uow:
+            if await uow.conversations.get(caller.user_id, conversation_id) is None:
+                raise _not_found(conversation_id)
+            found, total = await uow.conversations.messages(
+                conversation_id,
+                before=request.after[0] if request.after else None,
+                fetch=request.fetch,
+            )
+        return request.page(found, total, lambda m: [m.id])
+
+    async def mark_read(self, caller: Principal, name: str) -> Conversation:
+        conversation_id = conversation_id_in("name", name)
+        async with self.unit_of_work() as uow:
+            await uow.conversations.mark_read(caller.user_id, conversation_id)
+            found = await uow.conversations.get(caller.user_id, conversation_id)
+            if found is None:
+                raise _not_found(conversation_id)
+            await uow.commit()
+        return found
+
+    async def block(self, caller: Principal, user_id: str) -> None:
+        user_id = user_id_in("user_id", user_id)
+        if user_id == caller.user_id:
+            raise InvalidArgument.field("user_id", "is you", "self")
+        async with self.unit_of_work() as uow:
+            await uow.relations.block(caller.user_id, user_id, self.clock.now())
+            await uow.commit()
+
+    async def unblock(self, caller: Principal, user_id: str) -> None:
+        user_id = user_id_in("user_id", user_id)
+        async with self.unit_of_work() as uow:
+            await uow.relations.unblock(caller.user_id, user_id)
+            await uow.commit()

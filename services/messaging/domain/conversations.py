@@ -1,0 +1,92 @@
+"""Conversations: who may start one with whom, and what a message may hold."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+
+from chassis.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+
+MESSAGE_MAX_LENGTH = 4000
+# Newlines and tabs are text; other control characters are not (they hide or reorder it).
+ALLOWED_CONTROLS = frozenset("\n\t")
+
+
+@dataclass(frozen=True)
+class Message:
+    id: str
+    conversation_id: str
+    sender_id: str
+    text: str
+    reply_to_id: str
+    created_at: datetime
+    sender_erased: bool = False
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A direct conversation as one participant sees it."""
+
+    id: str
+    participant_ids: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+    unread: int = 0
+    last_message: Message | None = None
+
+
+def direct_key(one: str, other: str) -> str:
+    """What makes a direct conversation one per pair, whoever started it."""
+    return ":".join(sorted((one, other)))
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What messaging knows of a would-be pair when one asks to write to the other."""
+
+    caller_is_staff: bool
+    other_is_practitioner: bool
+    other_is_callers_client: bool
+    blocked: bool
+
+
+def may_start(caller_id: str, other_id: str, standing: Standing) -> None:
+    """A client may write to a practitioner, a practitioner to their clients (someone who
+    booked them), staff to anyone; never to oneself, never across a block."""
+    if caller_id == other_id:
+        raise InvalidArgument.field(
+            "participant_user_id", "is you: a conversation needs someone else", "self"
+        )
+    if standing.blocked:
+        raise blocked()
+    if not (
+        standing.caller_is_staff
+        or standing.other_is_practitioner
+        or standing.other_is_callers_client
+    ):
+        raise PermissionDenied(
+            "you may write to practitioners, and a practitioner to their clients",
+            reason="NOT_A_PRACTITIONER_OR_CLIENT",
+        )
+
+
+def blocked() -> FailedPrecondition:
+    return FailedPrecondition(
+        "one of you has blocked the other: no messages either way", reason="BLOCKED"
+    )
+
+
+def message_text(text: str) -> str:
+    """The text of a message, or an error naming the field."""
+    if not text.strip():
+        raise InvalidArgument.field("text", "must not be empty", "required")
+    if len(text) > MESSAGE_MAX_LENGTH:
+        raise InvalidArgument.field(
+            "text", f"must be at most {MESSAGE_MAX_LENGTH} characters", "too_long"
+        )
+    if any(unicodedata.category(c) == "Cc" and c not in ALLOWED_CONTROLS for c in text):
+        raise InvalidArgument.field(
+            "text", "must not hold control characters (newlines and tabs are fine)", "invalid"
+        )
+    return text

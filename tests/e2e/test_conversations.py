@@ -1,0 +1,128 @@
+"""Conversations through the gateway, on both shapes: a client writes to a practitioner, who
+reads and answers; a stranger reads and writes nothing of it (404 on every route); a block
+stops messages either way; bad input names the field."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from chassis.bus.envelope import encode_event
+from chassis.ids import new_id
+from estuary.catalog.v1 import events_pb2 as catalog_pb
+from services.messaging.events import PRACTITIONER_APPROVED
+from tests.e2e.accounts import Account, new_email, sign_up
+from tests.e2e.messaging_steps import BLOCKS, CONVERSATIONS
+from tests.e2e.stacks import Stack
+from tests.e2e.test_account_status import until
+
+
+async def approved(stack: Stack, account: Account) -> None:
+    """Catalog's word that the account's practitioner application was approved."""
+    message = catalog_pb.PractitionerApproved(
+        practitioner_id=new_id(), user_id=account.id, display_name="Pat Ray"
+    )
+    await stack.publish(
+        encode_event(
+            PRACTITIONER_APPROVED,
+            message,
+            event_id=new_id(),
+            source="/estuary/catalog",
+            subject=f"practitioners/{message.practitioner_id}",
+            time=datetime.now(UTC),
+        )
+    )
+
+
+async def start(client: httpx.AsyncClient, caller: Account, other: Account) -> httpx.Response:
+    return await client.post(
+        CONVERSATIONS, json={"participant_user_id": other.id}, headers=caller.headers
+    )
+
+
+async def test_a_client_writes_to_a_practitioner_who_answers_and_no_one_else_reads_it(
+    stack: Stack,
+):
+    async with stack.client() as client:
+        pat = await sign_up(client, new_email("pat"))
+        ana, eve = await sign_up(client, new_email("ana")), await sign_up(client, new_email("eve"))
+        refused = await start(client, ana, pat)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["code"] == "NOT_A_PRACTITIONER_OR_CLIENT"
+        await approved(stack, pat)
+
+        async def open_to_clients() -> bool:
+            return (await start(client, ana, pat)).status_code == 201
+
+        await until(open_to_clients, "messaging hears pat was approved")
+        conversation = (await start(client, ana, pat)).json()
+        assert sorted(conversation["participant_user_ids"]) == sorted([ana.id, pat.id])
+        path = f"{CONVERSATIONS}/{conversation['id']}"
+
+        hello = await client.post(
+            f"{path}/messages", json={"text": "Is Tuesday at 10 free?"}, headers=ana.headers
+        )
+        assert hello.status_code == 201, hello.text
+        listed = (await client.get(CONVERSATIONS, headers=pat.headers)).json()
+        [theirs] = listed["results"]
+        assert theirs["unread"] == 1 and theirs["last_message"]["text"] == "Is Tuesday at 10 free?"
+        count = await client.get(f"{CONVERSATIONS}/unread-count", headers=pat.headers)
+        assert count.json() == {"unread": 1}
+
+        answer = await client.post(
+            f"{path}/messages",
+            json={"text": "Yes, see you then.", "reply_to": hello.json()["id"]},
+            headers=pat.headers,
+        )
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["reply_to"] == hello.json()["id"]
+        page = (await client.get(f"{path}/messages", headers=ana.headers)).json()
+        assert [m["text"] for m in page["results"]] == [
+            "Yes, see you then.",
+            "Is Tuesday at 10 free?",
+        ]
+        read = await client.post(f"{path}/read", headers=ana.headers)
+        assert read.status_code == 200 and read.json()["unread"] == 0
+
+        for method, url, body in (
+            ("GET", path, None),
+            ("GET", f"{path}/messages", None),
+            ("POST", f"{path}/messages", {"text": "Let me in"}),
+            ("POST", f"{path}/read", None),
+        ):
+            hidden = await client.request(method, url, json=body, headers=eve.headers)
+            assert hidden.status_code == 404, (method, url, hidden.text)
+            assert hidden.json()["code"] == "CONVERSATION_NOT_FOUND"
+        assert (await client.get(CONVERSATIONS, headers=eve.headers)).json()["results"] == []
+        assert (await client.get(path)).status_code == 401
+
+        blocked = await client.put(f"{BLOCKS}/{ana.id}", headers=pat.headers)
+        assert blocked.status_code == 204, blocked.text
+        for sender in (ana, pat):
+            refused = await client.post(
+                f"{path}/messages", json={"text": "Still there?"}, headers=sender.headers
+            )
+            assert refused.status_code == 409 and refused.json()["code"] == "BLOCKED"
+        assert (await client.delete(f"{BLOCKS}/{ana.id}", headers=pat.headers)).status_code == 204
+        again = await client.post(f"{path}/messages", json={"text": "Thanks!"}, headers=ana.headers)
+        assert again.status_code == 201, again.text
+
+        bad: list[tuple[dict[str, Any], int, str]] = [
+            ({"text": ""}, 422, "text"),
+            ({"text": "x" * 4001}, 422, "text"),
+            ({"text": "hi", "reply_to": "nope"}, 422, "reply_to"),
+            ({"text": "hi", "reply_to": new_id()}, 400, "reply_to"),
+            ({"text": "hi", "extra": 1}, 422, "extra"),
+        ]
+        for body, status, field in bad:
+            answer = await client.post(f"{path}/messages", json=body, headers=ana.headers)
+            assert answer.status_code == status, (body, answer.text)
+            assert [e["field"] for e in answer.json()["errors"]] == [field], (body, answer.text)
+        assert (await client.get(f"{path}/messages", headers=ana.headers)).json()["total"] == 3
+        not_an_id = await client.post(
+            CONVERSATIONS, json={"participant_user_id": "nope"}, headers=ana.headers
+        )
+        assert not_an_id.status_code == 422
+        assert [e["field"] for e in not_an_id.json()["errors"]] == ["participant_user_id"]
