@@ -196,8 +196,11 @@ class Earning:
             f"({self.tier.value})",
         )
 
-    def release_transaction(self, transaction_id: str, now: datetime) -> Transaction:
-        """The earning from the practitioner's pending account to their available one."""
+    def release_transaction(self, transaction_id: str, now: datetime) -> Transaction | None:
+        """The earning from the practitioner's pending account to their available one (None
+        for an earning of nothing: a commission configured at 100%)."""
+        if self.net.amount_minor == 0:
+            return None
         return Transaction.balanced(
             transaction_id,
             TransactionKind.EARNING_RELEASE,

@@ -60,7 +60,9 @@ class EarningHandlers(Handlers):
                     await uow.earnings.move(moved, EarningStatus.PENDING, now)
                 except WrongState:
                     continue
-                await uow.ledger.post(moved.release_transaction(moved.release_transaction_id, now))
+                moving = moved.release_transaction(moved.release_transaction_id, now)
+                if moving is not None:
+                    await uow.ledger.post(moving)
                 uow.record(event)
                 released += 1
             await uow.commit()

@@ -144,3 +144,24 @@ async def test_a_completion_that_is_not_one_is_retried_and_changes_nothing(
         async with w.uow(write=False) as uow:
             assert await uow.ledger.balances_of(w.practitioner_user_id) == {}
         assert await w.events(EARNING_RECORDED) == []
+
+
+async def test_a_commission_of_everything_releases_without_moving_money(empty_database_url):
+    everything = [
+        {
+            "effective_from": "2000-01-01T00:00:00Z",
+            "free_bps": 10_000,
+            "entry_bps": 10_000,
+            "premium_bps": 10_000,
+        }
+    ]
+    async with world(empty_database_url, commission_rates=everything) as w:
+        message = w.completion(2_000)
+        await w.deliver(w.delivery(message))
+        w.clock.advance(timedelta(hours=48))
+        assert await w.treasury.release_earnings() == 1
+        earning = await w.treasury.earning_of(message.booking.booking_id)
+        assert earning is not None and earning.status is EarningStatus.AVAILABLE
+        async with w.uow(write=False) as uow:
+            assert await uow.ledger.balances_of(w.practitioner_user_id) == {}
+            assert await uow.audit.violations() == []

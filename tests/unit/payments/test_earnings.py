@@ -102,6 +102,7 @@ def test_a_release_waits_for_the_hold_and_happens_once():
     released, event = earning.release("t-2", DONE + timedelta(hours=48))
     assert released.status is EarningStatus.AVAILABLE and event.earning is released
     moved = released.release_transaction("t-2", DONE)
+    assert moved is not None
     assert moved.posting_to(earning.pending_account) == -8000
     assert moved.posting_to(earning.available_account) == 8000
     with pytest.raises(WrongState, match="the earning is available, not pending"):
@@ -150,3 +151,19 @@ def test_the_payout_minimum_is_in_each_currencys_minor_units():
     assert configured.payout_minimum_for("JPY") == Money(5000, "JPY")
     with pytest.raises(ValidationError, match="not an ISO 4217 currency"):
         PaymentsSettings(payout_minimums={"EURO": "1"})
+
+
+def test_an_earning_of_nothing_moves_no_money_but_its_state():
+    everything = CommissionSchedule([CommissionRates(DONE, dict.fromkeys(Tier, 10_000))])
+    earning, _ = Earning.record(
+        "e-1", booking(), tier=Tier.FREE, schedule=everything, hold=timedelta(0), transaction_id="t"
+    )
+    assert (earning.net.amount_minor, earning.commission.amount_minor) == (0, 10_000)
+    posted = earning.earning_transaction(DONE)
+    assert [p.account.kind for p in posted.postings] == [
+        AccountKind.PLATFORM_CLEARING,
+        AccountKind.PLATFORM_REVENUE,
+    ]
+    released, _ = earning.release("t-2", DONE)
+    assert released.status is EarningStatus.AVAILABLE
+    assert released.release_transaction("t-2", DONE) is None
