@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_EXCHANGE = "estuary.events"
+SQLITE_PREFIX = "sqlite+aiosqlite:///"
 
 
 class ServiceSettings(BaseSettings):
@@ -71,6 +74,13 @@ class ServiceSettings(BaseSettings):
         le=65535,
         description="Where `estuary serve` answers Prometheus scrapes (on grpc_host); 0: off.",
     )
+
+    def data_folder(self) -> Path:
+        """Where a service keeps files of its own: beside its SQLite database (the embedded
+        suite's data folder), else var/data."""
+        if self.database_url.startswith(SQLITE_PREFIX):
+            return Path(self.database_url.removeprefix(SQLITE_PREFIX)).parent
+        return Path("var/data")
 
     @field_validator("database_url")
     @classmethod

@@ -216,6 +216,10 @@ class EmbeddedSuite:
             self.gateway_app, self.host, self.gateway_port
         )
         self.gateway_url = f"http://{self.host}:{port}"
+        for service in self.services.values():
+            # A service that answers the gateway's webhooks (payments' sandbox) learns where.
+            if hasattr(service, "gateway_started"):
+                service.gateway_started(self.gateway_url)
 
     async def stop(self) -> None:
         """Stops the gateway first, then the services in reverse order, then closes the bus;
