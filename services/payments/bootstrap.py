@@ -17,12 +17,27 @@ from chassis.runtime import ServiceRuntime
 from estuary.payments.v1 import payments_pb2, payments_pb2_grpc
 from services.payments.consumers import subscriptions
 from services.payments.grpc_api import PaymentsServicer
+from services.payments.provider.config import payment_provider
+from services.payments.provider.port import PaymentProvider
+from services.payments.provider.sandbox import posting_to
 from services.payments.service_layer import Treasury
 from services.payments.settings import PaymentsSettings
 from services.payments.uow import PaymentsUnitOfWork
 
 NAME = "payments"
 MIGRATIONS = Path(__file__).parent / "migrations"
+WEBHOOK_ROUTE = "/api/v1/webhooks/stripe"
+
+
+class GatewayWebhooks:
+    """The sandbox's delivery to the gateway's webhook route, as Stripe delivers to it; the
+    embedded suite names its gateway once it listens (its port may be picked then)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    async def __call__(self, payload: bytes, signature: str) -> None:
+        await posting_to(self.url)(payload, signature)
 
 
 @dataclass
@@ -33,8 +48,14 @@ class PaymentsService:
     treasury: Treasury
     verifier: TokenVerifier
     subscriptions: tuple[Subscription, ...]
+    provider: PaymentProvider
+    webhooks: GatewayWebhooks
     channels: list[Any] = field(default_factory=list)
     port: int = 0
+
+    def gateway_started(self, base_url: str) -> None:
+        """Where the gateway listens: the sandbox's webhooks go to its route there."""
+        self.webhooks.url = base_url.rstrip("/") + WEBHOOK_ROUTE
 
     async def start(self) -> int:
         self.port = await self.runtime.start(
@@ -50,10 +71,12 @@ class PaymentsService:
             unit_of_work=self.runtime.unit_of_work(PaymentsUnitOfWork),
             jobs=self.treasury.periodic_jobs(),
         )
+        self.provider.start()
         return self.port
 
     async def stop(self) -> None:
         await self.runtime.stop()
+        await self.provider.aclose()
         for channel in self.channels:
             await channel.close()
 
@@ -71,9 +94,28 @@ def build(
         audience=settings.jwt_audience,
         clock=runtime.clock,
     )
+    webhooks = GatewayWebhooks(settings.sandbox_webhook_url)
+    # Half a Stripe configuration stops the start here, naming the setting.
+    provider = payment_provider(
+        secret_key=settings.stripe_secret_key,
+        webhook_secrets_setting=settings.stripe_webhook_secrets,
+        api_base=settings.stripe_api_base,
+        data_dir=settings.sandbox_folder(),
+        deliver=webhooks,
+        clock=runtime.clock,
+    )
     treasury = Treasury(
         unit_of_work=runtime.unit_of_work(PaymentsUnitOfWork),
         settings=settings,
         clock=runtime.clock,
+        provider=provider,
     )
-    return PaymentsService(runtime, treasury, verifier, subscriptions(settings), [identity_channel])
+    return PaymentsService(
+        runtime,
+        treasury,
+        verifier,
+        subscriptions(settings),
+        provider,
+        webhooks,
+        [identity_channel],
+    )

@@ -19,4 +19,7 @@ SERVICE = ServiceDeclaration(
     calls=("identity",),
     stubs={"payments": "estuary.payments.v1.payments_pb2_grpc:PaymentsServiceStub"},
     commands="services.payments.commands:add_commands",
+    # Stripe's key and webhook secrets, from the operator's secret store, never a manifest;
+    # with neither, payments runs on its sandbox.
+    operator_settings={"ESTUARY_STRIPE_SECRET_KEY": False, "ESTUARY_STRIPE_WEBHOOK_SECRETS": False},
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, Decimal
+from pathlib import Path
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -72,6 +73,28 @@ class PaymentsSettings(ServiceSettings):
         15.0, gt=0, description="How often the earnings release job runs."
     )
     job_batch_size: int = Field(200, ge=1, le=10_000, description="Rows one job run handles.")
+    stripe_secret_key: str = Field(
+        "",
+        repr=False,
+        description="A Stripe secret or restricted key: set, payments runs on Stripe; unset "
+        "(with the two below), on the sandbox.",
+    )
+    stripe_webhook_secrets: str = Field(
+        "",
+        repr=False,
+        description="Stripe's webhook signing secrets (whsec_...), separated by commas.",
+    )
+    stripe_api_base: str = Field("", description="Where Stripe's API is; unset for Stripe.")
+    sandbox_dir: str = Field(
+        "",
+        description="Where the sandbox keeps its file (payments-sandbox.db): beside a SQLite "
+        "database when unset, else var/data.",
+    )
+    sandbox_webhook_url: str = Field(
+        "http://127.0.0.1:8000/api/v1/webhooks/stripe",
+        description="The gateway's Stripe webhook route, which the sandbox delivers its "
+        "events to (the embedded suite points it at its own gateway).",
+    )
 
     @field_validator("commission_rates")
     @classmethod
@@ -90,6 +113,10 @@ class PaymentsSettings(ServiceSettings):
             if minimum <= 0:
                 raise ValueError(f"the minimum for {currency} must be above zero")
         return value
+
+    def sandbox_folder(self) -> Path:
+        """Where the sandbox's file lives: sandbox_dir, else beside the SQLite database."""
+        return Path(self.sandbox_dir) if self.sandbox_dir else self.data_folder()
 
     def payout_minimum_for(self, currency: str) -> Money:
         """The smallest payout in a currency, in its minor units (rounded up to one)."""

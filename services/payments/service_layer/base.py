@@ -10,12 +10,14 @@ from chassis.auth.principal import Principal
 from chassis.clock import Clock
 from chassis.errors import Unauthenticated
 from services.payments.domain.earnings import CommissionRates, CommissionSchedule, Tier
+from services.payments.provider.port import PaymentProvider
 from services.payments.settings import PaymentsSettings
 from services.payments.uow import PaymentsUnitOfWork
 
 
 class Handlers:
-    """The use cases' shared dependencies; each module adds the use cases of one aggregate."""
+    """The use cases' shared dependencies (the payment provider among them); each module
+    adds the use cases of one aggregate."""
 
     def __init__(
         self,
@@ -23,10 +25,12 @@ class Handlers:
         unit_of_work: Callable[..., PaymentsUnitOfWork],
         settings: PaymentsSettings,
         clock: Clock,
+        provider: PaymentProvider,
     ) -> None:
         self._uow = unit_of_work
         self._settings = settings
         self._clock = clock
+        self._provider = provider
 
     def now(self) -> datetime:
         return self._clock.now()

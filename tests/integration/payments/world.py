@@ -4,6 +4,7 @@ completions delivered through the real consumer (its inbox) as the bus would."""
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -130,9 +131,11 @@ class World:
 
 @asynccontextmanager
 async def world(url: str, **settings: Any) -> AsyncIterator[World]:
-    """Payments on its migrated database; nothing started."""
+    """Payments on its migrated database, its sandbox in a folder of its own (delivering
+    nowhere unless the test says where); nothing started."""
     await asyncio.to_thread(upgrade, bootstrap.MIGRATIONS, url)
     clock = FrozenClock(COMPLETED)
+    settings.setdefault("sandbox_dir", tempfile.mkdtemp(prefix="payments-sandbox-"))
     configured = PaymentsSettings(**settings, database_url=url, grpc_port=0)
     service = bootstrap.build(
         configured, transport=EmbeddedTransport(EmbeddedBroker(IN_MEMORY)), clock=clock
@@ -140,6 +143,7 @@ async def world(url: str, **settings: Any) -> AsyncIterator[World]:
     try:
         yield World(service, clock)
     finally:
+        await service.provider.aclose()
         await service.runtime.database.dispose()
         for channel in service.channels:
             await channel.close()
