@@ -93,6 +93,32 @@ EQUIVALENT: dict[str, str] = {
     "chassis.auth.remote.xǁServiceTokensǁ__init____mutmut_9": (
         "renew_at None: never read before the first fetch sets it (no token short-circuits)"
     ),
+    # Booking's domain.
+    "services.booking.domain.slots.x_session_slots__mutmut_81": (
+        "'and' in the sweep's break: a stretch from the range's end or past the window offers"
+        " nothing anyway (the loop's own at < stop and at <= last), the break only saves time"
+    ),
+    "services.booking.domain.slots.x_is_bookable__mutmut_28": (
+        "a start at a stretch's very end: no session fits after it (a day's touching windows"
+        " are one stretch, the next day's starts on the next local date), so covers refuses it"
+    ),
+    "services.booking.domain.availability.x_subtract__mutmut_17": (
+        "a busy interval starting at the interval's very end: the loop appends the same tail"
+        " the code after it would, and merged busy intervals never touch, so nothing else"
+    ),
+    "services.booking.domain.availability.x_local_instant__mutmut_17": (
+        "astimezone(None): the same instant in the machine's zone; _jump_within reads only"
+        " the instant"
+    ),
+    "services.booking.domain.availability.x__check_window__mutmut_25": (
+        "sound None or False: both falsy, only read as a condition"
+    ),
+    "services.booking.domain.availability.x__check_window__mutmut_47": (
+        "code left out: Violations.add's default is 'invalid'"
+    ),
+    "services.booking.domain.availability.x_check_schedule__mutmut_16": (
+        "v.check's default: its value is never read, the zone's violations are what count"
+    ),
 }
 
 
