@@ -118,6 +118,7 @@ Estuary is up (embedded: SQLite, in-process bus) in {elapsed:.1f} s.
   Data        {data_dir}
 
 Make an admin:   .venv/bin/estuary admin create --email you@example.com{data_option}
+Read the mail:   .venv/bin/estuary mail list{data_option}   (verification, password reset)
 Stop with Ctrl-C.
 """,
         flush=True,

@@ -16,6 +16,7 @@ from gateway.problems import responses
 from gateway.routes.common import backends, json_response
 from gateway.schemas.common import DEFAULT_LIMIT, Cursor, Limit, Page, page_of
 from gateway.schemas.messaging import (
+    ID_PATTERN,
     ConversationBody,
     ConversationOut,
     MessageBody,
@@ -27,7 +28,7 @@ router = APIRouter(prefix="/api/v1")
 CONVERSATIONS: list[str | Enum] = ["conversations"]
 BLOCKS: list[str | Enum] = ["blocks"]
 
-Id = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")]
+Id = Annotated[str, Path(pattern=ID_PATTERN)]
 
 
 def _name(conversation_id: str) -> str:
@@ -40,7 +41,7 @@ def _name(conversation_id: str) -> str:
     tags=CONVERSATIONS,
     response_model=ConversationOut,
     status_code=201,
-    responses=responses(403, 409),
+    responses=responses(400, 403, 409),
 )
 async def create_conversation(
     body: ConversationBody,
@@ -153,7 +154,7 @@ async def list_messages(
     tags=CONVERSATIONS,
     response_model=MessageOut,
     status_code=201,
-    responses=responses(404, 409),
+    responses=responses(400, 404, 409),
 )
 async def send_message(
     conversation_id: Id,
@@ -197,6 +198,7 @@ async def mark_conversation_read(
     operation_id="blocks.put",
     tags=BLOCKS,
     status_code=204,
+    responses=responses(400),
 )
 async def block_user(
     user_id: Id, caller: Caller = Depends(require_user), api: Backends = Depends(backends)

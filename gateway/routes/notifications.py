@@ -16,6 +16,7 @@ from gateway.problems import responses
 from gateway.routes.common import backends, json_response
 from gateway.schemas.common import DEFAULT_LIMIT, Cursor, Limit, Page, page_of
 from gateway.schemas.messaging import (
+    ID_PATTERN,
     MarkedReadOut,
     NotificationOut,
     NotificationPreferencesBody,
@@ -27,7 +28,7 @@ router = APIRouter(prefix="/api/v1/me")
 NOTIFICATIONS: list[str | Enum] = ["notifications"]
 PREFERENCES: list[str | Enum] = ["notification_preferences"]
 
-Id = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")]
+Id = Annotated[str, Path(pattern=ID_PATTERN)]
 UnreadOnly = Annotated[bool, Query(description="Only the unread ones.")]
 
 

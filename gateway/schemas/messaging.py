@@ -162,6 +162,10 @@ MESSAGE = {
 }
 
 
+# A canonical UUID, as messaging's ids are: anything else is refused here, naming the field.
+ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+
 def _id_in(name: str) -> str:
     return name.rsplit("/", 1)[-1]
 
@@ -227,7 +231,7 @@ class ConversationOut(BaseModel):
 class ConversationBody(StrictBody):
     model_config = examples({"participant_user_id": "0193b0a5-1c2d-7e3f-8a4b-6c7d8e9f0a1b"})
     participant_user_id: str = Field(
-        pattern=r"^[0-9a-f-]{36}$", description="The other participant's user id."
+        pattern=ID_PATTERN, description="The other participant's user id."
     )
 
 
@@ -235,5 +239,5 @@ class MessageBody(StrictBody):
     model_config = examples({"text": "Hello! Is Tuesday at 10 still free?"})
     text: str = Field(min_length=1, max_length=MESSAGE_MAX_LENGTH)
     reply_to: str | None = Field(
-        None, pattern=r"^[0-9a-f-]{36}$", description="A message of this conversation."
+        None, pattern=ID_PATTERN, description="A message of this conversation."
     )

@@ -22,6 +22,12 @@ SERVICE = ServiceDeclaration(
         "conversations": "estuary.messaging.v1.messaging_pb2_grpc:ConversationServiceStub",
     },
     commands="services.messaging.commands:add_commands",
-    # The SMTP login's password; the host, port, user and sender are plain settings.
-    operator_settings={"ESTUARY_SMTP_PASSWORD": False},
+    # Where mail goes, and the login: unset, mail is written to files in the container
+    # (fine for a trial, lost with the pod). Port, STARTTLS and sender keep their defaults
+    # unless set beside them (ESTUARY_SMTP_PORT, ESTUARY_SMTP_STARTTLS, ESTUARY_MAIL_FROM).
+    operator_settings={
+        "ESTUARY_SMTP_HOST": False,
+        "ESTUARY_SMTP_USERNAME": False,
+        "ESTUARY_SMTP_PASSWORD": False,
+    },
 )

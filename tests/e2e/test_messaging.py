@@ -1,7 +1,8 @@
 """Messaging through the gateway, on both shapes: a newcomer reads the verification mail
 (the embedded mode's files, or the production shape's SMTP server) and verifies the address
 with its token; notifications are their recipient's alone; bad input names the field; a
-suspended user's notification writes are refused, and accepted again once reactivated."""
+suspended user's notification writes are refused, and accepted again once reactivated. And
+the README's way: `estuary mail list` / `show` on the embedded data folder, then verify."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import secrets
 import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,6 +31,7 @@ from tests.e2e.messaging_steps import (
 )
 from tests.e2e.stacks import Stack
 from tests.e2e.test_account_status import USERS, first_refusal, until
+from tests.e2e.test_newcomer import embedded, estuary
 
 BOUND_SECONDS = 30
 IN_APP_VERIFICATION = {"kind": "email_verification", "channel": "in_app", "enabled": True}
@@ -228,3 +231,47 @@ async def test_a_suspended_users_notification_writes_are_refused_then_accepted_a
         for route, (ok, code), answer in await each_write():
             assert answer.status_code == ok, (route, answer.text)
             assert code is None or answer.json()["code"] == code, (route, answer.text)
+
+
+async def test_a_newcomer_verifies_their_address_with_estuary_mail_as_the_readme_says(
+    tmp_path: Path,
+):
+    data, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    suite = embedded(data)
+    await suite.start()
+    try:
+        email = new_email("newcomer")
+        async with httpx.AsyncClient(base_url=suite.gateway_url, timeout=15.0) as client:
+            await register(client, email)
+            deadline = time.monotonic() + BOUND_SECONDS
+            while True:
+                listed = await asyncio.to_thread(
+                    estuary, "mail", "list", "--data-dir", str(data), cwd=elsewhere
+                )
+                assert listed.returncode == 0, listed.stderr
+                line = next((x for x in listed.stdout.splitlines() if email in x), None)
+                if line is not None:
+                    break
+                assert time.monotonic() < deadline, listed.stdout
+                await asyncio.sleep(0.2)
+            assert "Verify your email address" in line
+            # An id's first characters will do, as the README says.
+            shown = await asyncio.to_thread(
+                estuary,
+                "mail",
+                "show",
+                line.split()[0][:13],
+                "--data-dir",
+                str(data),
+                cwd=elsewhere,
+            )
+            assert shown.returncode == 0, shown.stderr
+            assert f"To: {email}" in shown.stdout
+            token = re.search(r"/verify-email\?token=(\S+)", shown.stdout)
+            assert token is not None, shown.stdout
+            verified = await client.post("/api/v1/auth/verify-email", json={"token": token[1]})
+            assert verified.status_code == 200, verified.text
+            assert verified.json()["email_verified"] is True
+    finally:
+        await suite.stop()
