@@ -97,6 +97,33 @@ async def test_a_newcomer_reads_the_verification_mail_and_verifies_with_its_toke
         assert await unread(client, account) == 0
 
 
+async def test_a_forgotten_password_is_reset_with_the_token_from_the_reset_mail(stack: Stack):
+    email = new_email("forgetful")
+    async with stack.client() as client:
+        await register(client, email)
+        asked = await client.post("/api/v1/auth/password/reset", json={"email": email})
+        assert asked.status_code == 202, asked.text
+        [reset] = [
+            m for m in await mail_to(stack, email, 2) if m["Subject"] == "Reset your password"
+        ]
+        token = re.search(r"/reset-password\?token=(\S+)", plain_text(reset))
+        assert token is not None, plain_text(reset)
+        new_password = "harbour-lamp-17-meadow"
+        confirmed = await client.post(
+            "/api/v1/auth/password/reset/confirm",
+            json={"token": token[1], "new_password": new_password},
+        )
+        assert confirmed.status_code in (200, 204), confirmed.text
+        account = await sign_in(client, email, new_password)
+        assert account.email == email
+        # An address with no account gets the same answer and no mail.
+        nobody = new_email("nobody")
+        quiet = await client.post("/api/v1/auth/password/reset", json={"email": nobody})
+        assert quiet.status_code == 202
+        await asyncio.sleep(1.5)
+        assert stack.mail_to(nobody) == []
+
+
 async def test_notifications_are_their_recipients_alone(stack: Stack):
     async with stack.client() as client:
         ana, eve = await sign_up(client, new_email("ana")), await sign_up(client, new_email("eve"))
