@@ -58,7 +58,7 @@ class MessagingService:
             verifier=self.verifier,
             subscriptions=self.subscriptions,
             unit_of_work=self.runtime.unit_of_work(MessagingUnitOfWork),
-            jobs=[self.mail.job()],
+            jobs=self.mail.jobs(),
         )
         return self.port
 

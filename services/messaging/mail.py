@@ -158,9 +158,17 @@ class MailSender:
             sent += 1
         return sent
 
-    def job(self) -> PeriodicJob:
-        return PeriodicJob(
-            "messaging.send_mail",
-            timedelta(seconds=self._settings.mail_poll_seconds),
-            self.send_due,
-        )
+    async def trim_sent(self) -> int:
+        """Forgets mail sent longer ago than the retention: its tokens are long spent."""
+        before = self._clock.now() - timedelta(hours=self._settings.mail_retention_hours)
+        async with self._unit_of_work() as uow:
+            trimmed = await uow.mails.forget_sent(before)
+            await uow.commit()
+        return trimmed
+
+    def jobs(self) -> list[PeriodicJob]:
+        interval = timedelta(seconds=self._settings.mail_poll_seconds)
+        return [
+            PeriodicJob("messaging.send_mail", interval, self.send_due),
+            PeriodicJob("messaging.trim_mail", timedelta(hours=1), self.trim_sent),
+        ]

@@ -322,6 +322,13 @@ class Mails:
             )
         )
 
+    async def forget_sent(self, before: datetime) -> int:
+        """Deletes mail sent before then; how many."""
+        done = await self._c.execute(
+            mails.delete().where(mails.c.sent_at.is_not(None), mails.c.sent_at < before)
+        )
+        return done.rowcount
+
     async def unsent(self) -> int:
         return (
             await self._c.execute(

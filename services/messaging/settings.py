@@ -54,6 +54,12 @@ class MessagingSettings(ServiceSettings):
         3600.0, gt=0, description="The longest wait between two attempts at one mail."
     )
     default_locale: str = Field("en", description="The language of mail to users who chose none.")
+    mail_retention_hours: int = Field(
+        168,
+        ge=1,
+        description="How long a sent mail (whose text may hold a verification or reset "
+        "token) is kept; unsent mail is never deleted.",
+    )
 
     def mail_folder(self) -> Path:
         """Where the file sink writes: mail_dir, else mail/ beside the SQLite database."""

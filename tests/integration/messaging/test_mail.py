@@ -93,6 +93,24 @@ async def test_the_file_sink_writes_each_mail_once_and_the_commands_read_it(tmp_
         assert [i for i, _ in mails_in(tmp_path / "mail")] == [mail_id] == [row.id]
 
 
+async def test_sent_mail_is_forgotten_after_the_retention_and_unsent_mail_never(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path}/messaging.db"
+    async with world(url, mail_retention_hours=24) as w:
+        await w.register("ana@example.com")
+        assert await w.send_mail() == 1
+        w.mailer.down = True
+        await w.register("bea@example.com")
+        assert await w.send_mail() == 0
+        w.clock.advance(timedelta(hours=24))
+        assert await w.service.mail.trim_sent() == 0  # sent exactly a retention ago: kept
+        w.clock.advance(timedelta(seconds=1))
+        assert await w.service.mail.trim_sent() == 1
+        [left] = await queued(w)
+        assert left.to_address == "bea@example.com" and left.sent_at is None
+        w.mailer.down = False
+        assert await w.send_mail() == 1
+
+
 def test_the_mail_folder_follows_the_database_or_the_setting(tmp_path: Path):
     beside = MessagingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path}/data/messaging.db")
     assert beside.mail_folder() == tmp_path / "data" / "mail"
