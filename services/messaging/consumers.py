@@ -24,6 +24,8 @@ NOTIFIED = (
     events.BOOKING_CANCELLED,
     events.BOOKING_REMINDER_DUE,
     events.BOOKING_COMPLETED,
+    events.REVIEW_CREATED,
+    events.PAYMENT_FAILED,
 )
 
 

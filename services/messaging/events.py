@@ -9,6 +9,7 @@ from chassis.bus.envelope import EventType
 from estuary.booking.v1 import events_pb2 as booking_events
 from estuary.catalog.v1 import events_pb2 as catalog_events
 from estuary.identity.v1 import events_pb2 as identity_events
+from estuary.payments.v1 import events_pb2 as payments_events
 
 EMITTED: tuple[EventType[Any], ...] = ()
 
@@ -22,3 +23,5 @@ BOOKING_RESCHEDULED = EventType.of(booking_events.BookingRescheduled)
 BOOKING_CANCELLED = EventType.of(booking_events.BookingCancelled)
 BOOKING_REMINDER_DUE = EventType.of(booking_events.BookingReminderDue)
 BOOKING_COMPLETED = EventType.of(booking_events.BookingCompleted)
+REVIEW_CREATED = EventType.of(catalog_events.ReviewCreated)
+PAYMENT_FAILED = EventType.of(payments_events.PaymentFailed)

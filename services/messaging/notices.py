@@ -10,6 +10,7 @@ from chassis.wire import instant
 from estuary.booking.v1 import events_pb2 as booking_pb
 from estuary.catalog.v1 import events_pb2 as catalog_pb
 from estuary.identity.v1 import events_pb2 as identity_pb
+from estuary.payments.v1 import events_pb2 as payments_pb
 from services.messaging import events
 from services.messaging.domain.notifications import Kind, Notice
 
@@ -178,4 +179,37 @@ def notices_for(event: ReceivedEvent[Any], app_url: str) -> list[Notice]:
                     context,
                 )
             ]
+        case events.REVIEW_CREATED.name:
+            review: catalog_pb.ReviewCreated = message
+            return [
+                Notice(
+                    event.id,
+                    Kind.REVIEW_CREATED,
+                    review.practitioner_user_id,
+                    f"reviews/{review.review_id}",
+                    {
+                        "rating": review.rating,
+                        "link": f"{app_url}/services/{review.service_id}/reviews",
+                    },
+                )
+            ]
+        case events.PAYMENT_FAILED.name:
+            failed: payments_pb.PaymentFailed = message
+            return [
+                Notice(
+                    event.id,
+                    Kind.PAYMENT_FAILED,
+                    failed.user_id,
+                    f"payments/{failed.payment_id}",
+                    {
+                        "reason": failed.reason.replace("_", " "),
+                        "link": _paid_for(app_url, failed.booking_id),
+                    },
+                )
+            ]
     return []
+
+
+def _paid_for(app_url: str, booking_id: str) -> str:
+    """Where a payment's notice points: its booking, or the payer's orders."""
+    return f"{app_url}/bookings/{booking_id}" if booking_id else f"{app_url}/orders"

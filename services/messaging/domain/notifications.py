@@ -24,6 +24,8 @@ class Kind(StrEnum):
     BOOKING_CANCELLED = "booking_cancelled"
     BOOKING_REMINDER = "booking_reminder"
     BOOKING_COMPLETED = "booking_completed"
+    REVIEW_CREATED = "review_created"
+    PAYMENT_FAILED = "payment_failed"
 
 
 class Channel(StrEnum):
@@ -49,8 +51,18 @@ TRANSACTIONAL = KindRule(frozenset({Channel.EMAIL}), required=frozenset({Channel
 RULES: Mapping[Kind, KindRule] = {
     Kind.EMAIL_VERIFICATION: TRANSACTIONAL,
     Kind.PASSWORD_RESET: TRANSACTIONAL,
-    **{kind: KindRule(BOTH) for kind in Kind if kind.name.startswith(("PRACTITIONER", "BOOKING"))},
+    Kind.PRACTITIONER_APPROVED: KindRule(BOTH),
+    Kind.PRACTITIONER_REJECTED: KindRule(BOTH),
+    Kind.BOOKING_CONFIRMED: KindRule(BOTH),
+    Kind.BOOKING_RESCHEDULED: KindRule(BOTH),
+    Kind.BOOKING_CANCELLED: KindRule(BOTH),
+    Kind.BOOKING_REMINDER: KindRule(BOTH),
+    Kind.BOOKING_COMPLETED: KindRule(BOTH),
+    Kind.REVIEW_CREATED: KindRule(BOTH),
+    Kind.PAYMENT_FAILED: KindRule(BOTH),
 }
+if RULES.keys() != set(Kind):
+    raise ValueError(f"kinds without a rule: {sorted(set(Kind) - RULES.keys())}")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from chassis.wire import timestamp
 from estuary.booking.v1 import events_pb2 as booking_pb
 from estuary.catalog.v1 import events_pb2 as catalog_pb
 from estuary.identity.v1 import events_pb2 as identity_pb
+from estuary.payments.v1 import events_pb2 as payments_pb
 from services.messaging import events
 from services.messaging.domain.notifications import Channel, Kind
 from services.messaging.mail import mail_id_of
@@ -282,3 +283,51 @@ async def test_an_erased_user_loses_address_notifications_and_mail_and_gets_no_m
         )
         assert await w.mails_to(client) == 0
         assert await w.notifications_of(client) == 0
+
+
+async def test_a_review_and_a_failed_payment_reach_whom_they_concern(
+    empty_database_url,
+):
+    async with world(empty_database_url) as w:
+        client = await w.register("c@example.com")
+        practitioner = await w.register("p@example.com")
+        booking_id = new_id()
+        sent = [
+            (
+                events.REVIEW_CREATED,
+                catalog_pb.ReviewCreated(
+                    review_id=new_id(),
+                    booking_id=booking_id,
+                    service_id=new_id(),
+                    practitioner_user_id=practitioner,
+                    client_id=client,
+                    rating=4,
+                ),
+            ),
+            (
+                events.PAYMENT_FAILED,
+                payments_pb.PaymentFailed(
+                    payment_id=new_id(),
+                    booking_id=booking_id,
+                    user_id=client,
+                    reason="card_declined",
+                ),
+            ),
+        ]
+        for event_type, message in sent:
+            await w.publish(event_type, message)
+        theirs = (await w.desk.page(person(practitioner), 0, "", unread_only=False)).items
+        assert [(n.kind, n.title) for n in theirs] == [
+            (Kind.REVIEW_CREATED, "A new review: 4 stars")
+        ]
+        mine = (await w.desk.page(person(client), 0, "", unread_only=False)).items
+        assert [(n.kind, n.title) for n in mine] == [
+            (Kind.PAYMENT_FAILED, "Your payment did not go through"),
+        ]
+        assert "(card declined)" in mine[0].body
+        await w.send_mail()
+        subjects = {m["To"]: [] for m in w.mailer.sent}
+        for mail in w.mailer.sent:
+            subjects[mail["To"]].append(mail["Subject"])
+        assert "Your payment did not go through" in subjects["c@example.com"]
+        assert "A new review: 4 stars" in subjects["p@example.com"]
