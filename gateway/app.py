@@ -27,6 +27,7 @@ from gateway.routes import (
     docs,
     health,
     notifications,
+    payments,
     practitioners,
     reviews,
     services,
@@ -114,6 +115,7 @@ def create_app(
         bookings.router,
         notifications.router,
         conversations.router,
+        payments.router,
     ):
         app.include_router(router)
     install_openapi(app)

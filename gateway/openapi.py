@@ -31,7 +31,7 @@ from gateway.auth import require_staff, require_user
 from gateway.middleware import CREDENTIAL_ROUTES
 from gateway.problems import MEDIA_TYPE, TITLES, Problem
 from gateway.routes.common import IDEMPOTENCY_KEY, backends
-from gateway.schemas import booking, catalog, identity, messaging
+from gateway.schemas import booking, catalog, identity, messaging, payments
 
 # `<tag>.<verb>`, both snake_case: the SDK's function names (auth_register) come from them.
 OPERATION_ID = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
@@ -81,6 +81,16 @@ TAGS: list[dict[str, str]] = [
         "messages.",
     },
     {"name": "blocks", "description": "People the signed-in user has blocked from writing."},
+    {
+        "name": "checkout",
+        "description": "Paying for a booking: credits first, the rest by card (a payment intent).",
+    },
+    {"name": "webhooks", "description": "Events from outside parties (Stripe), signed by them."},
+    {
+        "name": "sandbox",
+        "description": "The sandbox payment provider's stand-ins for Stripe.js (embedded mode "
+        "only; 404 on Stripe).",
+    },
     {"name": "health", "description": "Liveness and readiness of the gateway."},
 ]
 
@@ -117,6 +127,7 @@ SCHEMA_NAMES = {
     "Page_ConversationOut_": "ConversationPage",
     "MessageOut": "Message",
     "Page_MessageOut_": "MessagePage",
+    "CheckoutOut": "Checkout",
 }
 
 # The enums clients share between requests and answers, named once (a ServiceKind, not a
@@ -138,6 +149,7 @@ ENUMS: dict[str, tuple[str, ...]] = {
     "Actor": booking.ACTORS.names,
     "NotificationKind": messaging.KINDS.names,
     "NotificationChannel": messaging.CHANNELS.names,
+    "CheckoutStatus": payments.CHECKOUT_STATUSES.names,
 }
 
 HEADERS: dict[str, dict[str, Any]] = {

@@ -19,7 +19,7 @@ from services.payments.consumers import subscriptions
 from services.payments.grpc_api import PaymentsServicer
 from services.payments.provider.config import payment_provider
 from services.payments.provider.port import PaymentProvider
-from services.payments.provider.sandbox import posting_to
+from services.payments.provider.sandbox import WebhookDelivery, posting_to
 from services.payments.service_layer import Treasury
 from services.payments.settings import PaymentsSettings
 from services.payments.uow import PaymentsUnitOfWork
@@ -49,13 +49,14 @@ class PaymentsService:
     verifier: TokenVerifier
     subscriptions: tuple[Subscription, ...]
     provider: PaymentProvider
-    webhooks: GatewayWebhooks
+    webhooks: GatewayWebhooks | None
     channels: list[Any] = field(default_factory=list)
     port: int = 0
 
     def gateway_started(self, base_url: str) -> None:
         """Where the gateway listens: the sandbox's webhooks go to its route there."""
-        self.webhooks.url = base_url.rstrip("/") + WEBHOOK_ROUTE
+        if self.webhooks is not None:
+            self.webhooks.url = base_url.rstrip("/") + WEBHOOK_ROUTE
 
     async def start(self) -> int:
         self.port = await self.runtime.start(
@@ -82,10 +83,15 @@ class PaymentsService:
 
 
 def build(
-    settings: PaymentsSettings, *, transport: Transport, clock: Clock | None = None
+    settings: PaymentsSettings,
+    *,
+    transport: Transport,
+    clock: Clock | None = None,
+    deliver: WebhookDelivery | None = None,
 ) -> PaymentsService:
     """Wires payments' handlers, servicer, consumers and jobs onto a runtime (nothing starts
-    yet)."""
+    yet). The sandbox's webhooks go to the gateway's route unless the caller takes them
+    (tests do)."""
     runtime = ServiceRuntime(settings, transport=transport, clock=clock)
     identity_channel = open_channel(settings.identity_address)
     verifier = TokenVerifier(
@@ -94,14 +100,14 @@ def build(
         audience=settings.jwt_audience,
         clock=runtime.clock,
     )
-    webhooks = GatewayWebhooks(settings.sandbox_webhook_url)
+    webhooks = GatewayWebhooks(settings.sandbox_webhook_url) if deliver is None else None
     # Half a Stripe configuration stops the start here, naming the setting.
     provider = payment_provider(
         secret_key=settings.stripe_secret_key,
         webhook_secrets_setting=settings.stripe_webhook_secrets,
         api_base=settings.stripe_api_base,
         data_dir=settings.sandbox_folder(),
-        deliver=webhooks,
+        deliver=deliver or webhooks,
         clock=runtime.clock,
     )
     treasury = Treasury(
@@ -114,7 +120,7 @@ def build(
         runtime,
         treasury,
         verifier,
-        subscriptions(settings),
+        subscriptions(settings, provider),
         provider,
         webhooks,
         [identity_channel],

@@ -1,5 +1,6 @@
-"""What payments does when other services' events arrive: booking's completions make
-earnings; identity's account statuses are followed like every service's."""
+"""What payments does when other services' events arrive: booking's new paid bookings are
+what checkout charges, its cancellations and unpayable payments are refunded, its completions
+make earnings; identity's account statuses are followed like every service's."""
 
 from __future__ import annotations
 
@@ -13,7 +14,17 @@ from chassis.money import money_from_proto
 from chassis.wire import instant
 from estuary.booking.v1 import events_pb2 as booking_pb
 from services.payments.domain.earnings import CompletedBooking
-from services.payments.events import BOOKING_COMPLETED
+from services.payments.domain.orders import PayableBooking, PayableStatus
+from services.payments.events import (
+    BOOKING_CANCELLED,
+    BOOKING_COMPLETED,
+    BOOKING_CONFIRMED,
+    BOOKING_CREATED,
+    BOOKING_EXPIRED,
+    BOOKING_REFUND_REQUESTED,
+)
+from services.payments.provider.port import PaymentProvider
+from services.payments.service_layer.checkout import refund_booking
 from services.payments.service_layer.earnings import record_earning
 from services.payments.settings import PaymentsSettings
 from services.payments.uow import PaymentsUnitOfWork
@@ -46,10 +57,56 @@ def completed_booking(event: ReceivedEvent[Any]) -> CompletedBooking | None:
     )
 
 
-def subscriptions(settings: PaymentsSettings | None = None) -> tuple[Subscription, ...]:
-    """Payments' consumers, with its settings (None: the queues and events alone, as the
-    declaration lists them)."""
+def payable_booking(event: ReceivedEvent[Any]) -> PayableBooking | None:
+    """What a booking.created says is owed: its price and client, for a booking that waits
+    for payment (None for one confirmed at once: free, or a redemption)."""
+    message: booking_pb.BookingCreated = event.message
+    booking = message.booking
+    if not message.HasField("hold_expire_time") or message.booking.price.amount_minor <= 0:
+        return None
+    for field in ("booking_id", "client_id"):
+        if not is_uuid(getattr(booking, field)):
+            raise ValueError(f"booking.created {event.id}: booking.{field} is not an id")
+    return PayableBooking(
+        booking.booking_id,
+        booking.client_id,
+        money_from_proto(booking.price, "booking.price"),
+        PayableStatus.PENDING_PAYMENT,
+    )
+
+
+SETTLED = {
+    BOOKING_CONFIRMED.name: PayableStatus.CONFIRMED,
+    BOOKING_CANCELLED.name: PayableStatus.CANCELLED,
+    BOOKING_EXPIRED.name: PayableStatus.EXPIRED,
+}
+
+
+def subscriptions(
+    settings: PaymentsSettings | None = None, provider: PaymentProvider | None = None
+) -> tuple[Subscription, ...]:
+    """Payments' consumers, with its settings and provider (None: the queues and events
+    alone, as the declaration lists them)."""
     configured = settings or PaymentsSettings()
+
+    async def follow_booking(uow: PaymentsUnitOfWork, event: ReceivedEvent[Any]) -> None:
+        now = uow.clock.now()
+        if event.type == BOOKING_CREATED.name:
+            payable = payable_booking(event)
+            if payable is not None:
+                await uow.payable.add(payable, now)
+            return
+        if event.type == BOOKING_REFUND_REQUESTED.name:
+            # A payment booking could not honour (its time was taken, or it was cancelled
+            # before the payment arrived): all of it goes back.
+            assert provider is not None
+            await refund_booking(uow, provider, event.message.booking_id, 100)
+            return
+        booking_id = event.message.booking.booking_id
+        await uow.payable.settle(booking_id, SETTLED[event.type], now)
+        if event.type == BOOKING_CANCELLED.name:
+            assert provider is not None
+            await refund_booking(uow, provider, booking_id, event.message.refund_percent)
 
     async def earn(uow: PaymentsUnitOfWork, event: ReceivedEvent[Any]) -> None:
         booking = completed_booking(event)
@@ -63,6 +120,18 @@ def subscriptions(settings: PaymentsSettings | None = None) -> tuple[Subscriptio
             events=[BOOKING_COMPLETED],
             handler=earn,
             description="records each completed booking's earning and commission",
+        ),
+        Subscription(
+            queue="payments.bookings",
+            events=[
+                BOOKING_CREATED,
+                BOOKING_CONFIRMED,
+                BOOKING_CANCELLED,
+                BOOKING_EXPIRED,
+                BOOKING_REFUND_REQUESTED,
+            ],
+            handler=follow_booking,
+            description="keeps what each paid booking costs and refunds what booking says to",
         ),
     )
 

@@ -10,15 +10,25 @@ from chassis.wire import timestamp
 from estuary.booking.v1 import events_pb2 as booking_events
 from estuary.payments.v1 import events_pb2
 from services.payments.domain.earnings import EarningAvailable, EarningRecorded
+from services.payments.domain.orders import PaymentFailed, PaymentSucceeded, RefundIssued
 from services.payments.wire import TIERS, money
 
 EARNING_RECORDED = EventType.of(events_pb2.EarningRecorded)
 EARNING_AVAILABLE = EventType.of(events_pb2.EarningAvailable)
 
-EMITTED = (EARNING_RECORDED, EARNING_AVAILABLE)
+PAYMENT_SUCCEEDED = EventType.of(events_pb2.PaymentSucceeded)
+PAYMENT_FAILED = EventType.of(events_pb2.PaymentFailed)
+REFUND_ISSUED = EventType.of(events_pb2.RefundIssued)
+
+EMITTED = (EARNING_RECORDED, EARNING_AVAILABLE, PAYMENT_SUCCEEDED, PAYMENT_FAILED, REFUND_ISSUED)
 
 # What payments consumes.
 BOOKING_COMPLETED = EventType.of(booking_events.BookingCompleted)
+BOOKING_CREATED = EventType.of(booking_events.BookingCreated)
+BOOKING_CONFIRMED = EventType.of(booking_events.BookingConfirmed)
+BOOKING_CANCELLED = EventType.of(booking_events.BookingCancelled)
+BOOKING_EXPIRED = EventType.of(booking_events.BookingExpired)
+BOOKING_REFUND_REQUESTED = EventType.of(booking_events.BookingRefundRequested)
 
 
 def event_message(event: object) -> tuple[EventType[Message], Message, str]:
@@ -54,5 +64,46 @@ def event_message(event: object) -> tuple[EventType[Message], Message, str]:
                     available_time=timestamp(at),
                 ),
                 f"earnings/{earning.id}",
+            )
+        case PaymentSucceeded(payment_id=payment_id, order=order, at=at):
+            return (
+                PAYMENT_SUCCEEDED,
+                events_pb2.PaymentSucceeded(
+                    payment_id=payment_id,
+                    order_id=order.id,
+                    booking_id=order.booking_id,
+                    user_id=order.client_id,
+                    amount=money(order.amount),
+                    succeed_time=timestamp(at),
+                ),
+                f"orders/{order.id}",
+            )
+        case PaymentFailed(payment_id=payment_id, order=order, reason=reason, at=at):
+            return (
+                PAYMENT_FAILED,
+                events_pb2.PaymentFailed(
+                    payment_id=payment_id,
+                    order_id=order.id,
+                    booking_id=order.booking_id,
+                    user_id=order.client_id,
+                    reason=reason,
+                    fail_time=timestamp(at),
+                ),
+                f"orders/{order.id}",
+            )
+        case RefundIssued(
+            refund_id=refund_id, payment_id=payment_id, order=order, amount=amount, at=at
+        ):
+            return (
+                REFUND_ISSUED,
+                events_pb2.RefundIssued(
+                    refund_id=refund_id,
+                    payment_id=payment_id,
+                    booking_id=order.booking_id,
+                    user_id=order.client_id,
+                    amount=money(amount),
+                    issue_time=timestamp(at),
+                ),
+                f"orders/{order.id}",
             )
     raise TypeError(f"payments publishes no {event!r}")

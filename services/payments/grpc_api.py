@@ -8,7 +8,7 @@ from chassis.context import current_principal
 from estuary.payments.v1 import payments_pb2 as pb
 from estuary.payments.v1 import payments_pb2_grpc
 from services.payments.service_layer import Treasury
-from services.payments.wire import summary_to_proto, transaction_to_proto
+from services.payments.wire import checkout_to_proto, summary_to_proto, transaction_to_proto
 
 
 class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
@@ -32,3 +32,25 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
             next_page_token=page.next_page_token,
             total_size=page.total,
         )
+
+    async def CreateCheckout(self, request: pb.CreateCheckoutRequest, context: Any) -> pb.Checkout:
+        view = await self._treasury.create_checkout(
+            current_principal(), request.booking, request.request_id
+        )
+        return checkout_to_proto(view)
+
+    async def ReceiveStripeEvent(
+        self, request: pb.ReceiveStripeEventRequest, context: Any
+    ) -> pb.ReceiveStripeEventResponse:
+        event_id, applied = await self._treasury.receive_stripe_event(
+            request.payload, request.signature
+        )
+        return pb.ReceiveStripeEventResponse(event_id=event_id, applied=applied)
+
+    async def ConfirmSandboxPayment(
+        self, request: pb.ConfirmSandboxPaymentRequest, context: Any
+    ) -> pb.Checkout:
+        view = await self._treasury.confirm_sandbox_payment(
+            current_principal(), request.payment_intent_id, request.payment_method
+        )
+        return checkout_to_proto(view)

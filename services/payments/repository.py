@@ -24,15 +24,21 @@ from services.payments.domain.ledger import (
     Transaction,
     TransactionKind,
 )
+from services.payments.domain.orders import Order, OrderStatus, PayableBooking, PayableStatus
 from services.payments.tables import (
     earnings,
+    external_events,
     ledger_accounts,
     ledger_postings,
     ledger_transactions,
+    orders,
+    payable_bookings,
     practitioner_tiers,
 )
 
 accounts_t, transactions_t, postings_t = ledger_accounts, ledger_transactions, ledger_postings
+# What brings a client's payment into clearing: their card, their credits.
+PAYMENT_KINDS = (TransactionKind.CHARGE.value, TransactionKind.CREDIT_SPEND.value)
 
 
 @dataclass(frozen=True)
@@ -244,12 +250,12 @@ class Ledger:
         ).scalar()
 
     async def charged_for(self, booking_id: str) -> bool:
-        """Whether a payment for a booking is in the ledger."""
+        """Whether a payment for a booking (by card or by credits) is in the ledger."""
         found = await self._c.execute(
             sa.select(transactions_t.c.id)
             .where(
                 transactions_t.c.booking_id == booking_id,
-                transactions_t.c.kind == TransactionKind.CHARGE.value,
+                transactions_t.c.kind.in_(PAYMENT_KINDS),
             )
             .limit(1)
         )
@@ -257,6 +263,145 @@ class Ledger:
 
 
 EARNINGS = Lifecycle(earnings, "earning")
+ORDERS = Lifecycle(orders, "order")
+
+
+class PayableBookings:
+    """Paid bookings as booking's events describe them: their price and where they stand."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+        self._dialect = connection.dialect.name
+
+    async def add(self, booking: PayableBooking, now: datetime) -> None:
+        """Records a booking awaiting payment (booking.created; a redelivery changes nothing)."""
+        await self._c.execute(
+            insert_ignoring_conflicts(self._dialect, payable_bookings, ["booking_id"]).values(
+                booking_id=booking.booking_id,
+                client_id=booking.client_id,
+                currency=booking.price.currency,
+                amount_minor=booking.price.amount_minor,
+                status=booking.status.value,
+                updated_at=now,
+            )
+        )
+
+    async def settle(self, booking_id: str, status: PayableStatus, now: datetime) -> None:
+        """A booking left pending payment (confirmed, cancelled, expired)."""
+        await self._c.execute(
+            payable_bookings.update()
+            .where(payable_bookings.c.booking_id == booking_id)
+            .values(status=status.value, updated_at=now)
+        )
+
+    async def get(self, booking_id: str) -> PayableBooking | None:
+        row = (
+            await self._c.execute(
+                sa.select(payable_bookings).where(payable_bookings.c.booking_id == booking_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        return PayableBooking(
+            row.booking_id,
+            row.client_id,
+            Money(row.amount_minor, row.currency),
+            PayableStatus(row.status),
+        )
+
+
+class Orders:
+    """Orders, one per booking, each with at most one payment intent."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+        self._dialect = connection.dialect.name
+
+    async def add(self, order: Order, now: datetime) -> bool:
+        """Records an order; False (nothing changed) if its booking already has one."""
+        added = await self._c.execute(
+            insert_ignoring_conflicts(self._dialect, orders, ["booking_id"])
+            .values(
+                id=order.id,
+                client_id=order.client_id,
+                booking_id=order.booking_id,
+                currency=order.amount.currency,
+                amount_minor=order.amount.amount_minor,
+                credit_minor=order.credit_minor,
+                status=order.status.value,
+                payment_intent_id=None,
+                client_secret="",
+                created_at=order.created_at,
+                updated_at=now,
+            )
+            .returning(orders.c.id)
+        )
+        return added.first() is not None
+
+    async def get(self, order_id: str) -> Order | None:
+        return await self._one(orders.c.id == order_id)
+
+    async def for_booking(self, booking_id: str) -> Order | None:
+        return await self._one(orders.c.booking_id == booking_id)
+
+    async def for_intent(self, intent_id: str) -> Order | None:
+        return await self._one(orders.c.payment_intent_id == intent_id)
+
+    async def _one(self, condition: sa.ColumnElement[bool]) -> Order | None:
+        row = (await self._c.execute(sa.select(orders).where(condition))).first()
+        if row is None:
+            return None
+        return Order(
+            id=row.id,
+            client_id=row.client_id,
+            booking_id=row.booking_id,
+            amount=Money(row.amount_minor, row.currency),
+            credit_minor=row.credit_minor,
+            status=OrderStatus(row.status),
+            created_at=row.created_at,
+            payment_intent_id=row.payment_intent_id,
+            client_secret=row.client_secret,
+        )
+
+    async def attach_intent(self, order_id: str, intent_id: str, client_secret: str) -> None:
+        """The order's payment intent (the same one for every retry: its idempotency key is
+        the order's id)."""
+        await self._c.execute(
+            orders.update()
+            .where(orders.c.id == order_id)
+            .values(payment_intent_id=intent_id, client_secret=client_secret)
+        )
+
+    async def mark_paid(self, order_id: str, now: datetime) -> None:
+        """OPEN -> PAID; WrongState if another delivery paid it first."""
+        await ORDERS.move(
+            self._c,
+            order_id,
+            expected=OrderStatus.OPEN.value,
+            values={"status": OrderStatus.PAID.value, "updated_at": now},
+        )
+
+
+class ExternalEvents:
+    """The inbox of the provider's events: each applied once."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+        self._dialect = connection.dialect.name
+
+    async def claim(
+        self, source: str, event_id: str, type: str, object_id: str, now: datetime
+    ) -> bool:
+        """Claims an event for this unit of work; False if it was applied already (or is
+        being applied by a concurrent delivery, which this one waits for)."""
+        claimed = await self._c.execute(
+            insert_ignoring_conflicts(self._dialect, external_events, ["source", "event_id"])
+            .values(
+                source=source, event_id=event_id, type=type, object_id=object_id, received_at=now
+            )
+            .returning(external_events.c.event_id)
+        )
+        return claimed.first() is not None
 
 
 class Earnings:
@@ -508,7 +653,7 @@ class LedgerAudit:
             .join(postings_t, postings_t.c.transaction_id == transactions_t.c.id)
             .join(accounts_t, accounts_t.c.id == postings_t.c.account_id)
             .where(
-                transactions_t.c.kind == TransactionKind.CHARGE.value,
+                transactions_t.c.kind.in_(PAYMENT_KINDS),
                 accounts_t.c.kind == AccountKind.PLATFORM_CLEARING.value,
             )
             .group_by(transactions_t.c.booking_id)

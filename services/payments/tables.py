@@ -94,3 +94,46 @@ practitioner_tiers = sa.Table(
     sa.Column("effective_from", UtcDateTime, primary_key=True),
     sa.Column("tier", sa.String(20), nullable=False),
 )
+
+# What booking says each paid booking costs and where it stands (from booking's events:
+# booking.created's price and hold, then confirmed, cancelled or expired): what checkout
+# charges, never a price the client sends.
+payable_bookings = sa.Table(
+    "payable_bookings",
+    metadata,
+    sa.Column("booking_id", sa.String(36), primary_key=True),
+    sa.Column("client_id", sa.String(36), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# An order: one booking's checkout, paid by credits first, the rest by one payment intent.
+orders = sa.Table(
+    "orders",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("client_id", sa.String(36), nullable=False, index=True),
+    sa.Column("booking_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("credit_minor", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("payment_intent_id", sa.String(100), nullable=True, unique=True),
+    sa.Column("client_secret", sa.String(200), nullable=False, server_default=""),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Stripe's events as applied, one row per event id, claimed in the unit of work that applies
+# the event: a redelivery, concurrent or late, finds the row and changes nothing.
+external_events = sa.Table(
+    "external_events",
+    metadata,
+    sa.Column("source", sa.String(20), primary_key=True),
+    sa.Column("event_id", sa.String(100), primary_key=True),
+    sa.Column("type", sa.String(100), nullable=False),
+    sa.Column("object_id", sa.String(100), nullable=False),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+)

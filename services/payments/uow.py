@@ -10,7 +10,15 @@ from google.protobuf.message import Message
 from chassis.bus.envelope import EventType
 from chassis.uow import UnitOfWork
 from services.payments import events
-from services.payments.repository import Earnings, Ledger, LedgerAudit, Tiers
+from services.payments.repository import (
+    Earnings,
+    ExternalEvents,
+    Ledger,
+    LedgerAudit,
+    Orders,
+    PayableBookings,
+    Tiers,
+)
 
 
 class PaymentsUnitOfWork(UnitOfWork):
@@ -18,6 +26,9 @@ class PaymentsUnitOfWork(UnitOfWork):
     earnings: Earnings
     tiers: Tiers
     audit: LedgerAudit
+    payable: PayableBookings
+    orders: Orders
+    external_events: ExternalEvents
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
@@ -26,6 +37,9 @@ class PaymentsUnitOfWork(UnitOfWork):
         self.earnings = Earnings(connection)
         self.tiers = Tiers(connection)
         self.audit = LedgerAudit(connection)
+        self.payable = PayableBookings(connection)
+        self.orders = Orders(connection)
+        self.external_events = ExternalEvents(connection)
         return self
 
     def event_message(self, event: object) -> tuple[EventType[Message], Message, str]:

@@ -18,6 +18,8 @@ from services.payments.domain.ledger import (
     Transaction,
     TransactionKind,
 )
+from services.payments.provider.port import PaymentStatus
+from services.payments.service_layer.checkout import CheckoutView
 
 TIERS = ProtoEnum(events_pb2.PlatformTier, Tier)
 ACCOUNT_KINDS = ProtoEnum(pb.AccountKind, AccountKind)
@@ -78,4 +80,31 @@ def summary_to_proto(name: str, balances: Mapping[Account, int]) -> pb.EarningsS
             )
             for currency, amounts in sorted(by_currency.items())
         ],
+    )
+
+
+CHECKOUT_STATUSES = {
+    PaymentStatus.REQUIRES_PAYMENT_METHOD: pb.CHECKOUT_STATUS_REQUIRES_PAYMENT_METHOD,
+    PaymentStatus.REQUIRES_CONFIRMATION: pb.CHECKOUT_STATUS_REQUIRES_PAYMENT_METHOD,
+    PaymentStatus.REQUIRES_ACTION: pb.CHECKOUT_STATUS_REQUIRES_ACTION,
+    PaymentStatus.PROCESSING: pb.CHECKOUT_STATUS_PROCESSING,
+    PaymentStatus.REQUIRES_CAPTURE: pb.CHECKOUT_STATUS_PROCESSING,
+    PaymentStatus.SUCCEEDED: pb.CHECKOUT_STATUS_SUCCEEDED,
+    PaymentStatus.CANCELED: pb.CHECKOUT_STATUS_CANCELED,
+}
+
+
+def checkout_to_proto(view: CheckoutView) -> pb.Checkout:
+    """An order and its payment's state, as the client's payment form needs them."""
+    order = view.order
+    return pb.Checkout(
+        name=f"orders/{order.id}",
+        booking_id=order.booking_id,
+        status=CHECKOUT_STATUSES[view.status],
+        amount=money(order.amount),
+        credit_applied=money(order.credit),
+        amount_due=money(order.card),
+        payment_intent_id=order.payment_intent_id or "",
+        client_secret=order.client_secret,
+        create_time=timestamp(order.created_at),
     )

@@ -362,6 +362,10 @@ class ProductionStack(Stack):
                 "ESTUARY_SMTP_HOST": "127.0.0.1",
                 "ESTUARY_SMTP_PORT": str(self.smtp.port),
                 "ESTUARY_SMTP_STARTTLS": "false",
+                # Payments runs on its sandbox, in this stack's folder, and delivers its
+                # signed webhooks to this stack's gateway, as Stripe would.
+                "ESTUARY_SANDBOX_DIR": str(self.workdir),
+                "ESTUARY_SANDBOX_WEBHOOK_URL": f"{self.base_url}/api/v1/webhooks/stripe",
             }
         )
         env.update(

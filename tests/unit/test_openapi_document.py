@@ -293,6 +293,7 @@ def test_idempotency_key_is_documented_on_the_routes_that_honour_it(document):
         "auth.register",
         "bookings.create",
         "categories.create",
+        "checkout.create",
         "locations.create",
         "practitioners.apply",
         "practitioners.approve",

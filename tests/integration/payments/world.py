@@ -1,5 +1,6 @@
 """Payments built on a database of the test's own, on a frozen clock, with booking's
-completions delivered through the real consumer (its inbox) as the bus would."""
+events delivered through the real consumers (their inbox) as the bus would, and the
+sandbox's webhooks kept for the test to hand to the webhook handler."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from estuary.booking.v1 import events_pb2 as booking_events
 from services.payments import bootstrap
 from services.payments.bootstrap import PaymentsService
 from services.payments.events import BOOKING_COMPLETED
+from services.payments.provider.sandbox import SandboxProvider
 from services.payments.service_layer import Treasury
 from services.payments.settings import PaymentsSettings
 from services.payments.uow import PaymentsUnitOfWork
@@ -61,8 +63,53 @@ class World:
 
     service: PaymentsService
     clock: FrozenClock
+    webhooks: list[tuple[bytes, str]]
     practitioner_user_id: str = field(default_factory=new_id)
     practitioner_id: str = field(default_factory=new_id)
+
+    @property
+    def sandbox(self) -> SandboxProvider:
+        assert isinstance(self.service.provider, SandboxProvider)
+        return self.service.provider
+
+    async def sent_webhooks(self) -> list[tuple[bytes, str]]:
+        """The sandbox's events not yet taken, each signed as Stripe signs them."""
+        await self.sandbox.deliver_webhooks()
+        sent, self.webhooks[:] = list(self.webhooks), []
+        return sent
+
+    async def apply_webhooks(self) -> int:
+        """Hands every webhook the sandbox sent to payments' webhook handler; how many applied."""
+        applied = 0
+        for payload, signature in await self.sent_webhooks():
+            _, done = await self.treasury.receive_stripe_event(payload, signature)
+            applied += done
+        return applied
+
+    def created(
+        self, client_id: str, amount_minor: int = 4_500, currency: str = "EUR"
+    ) -> booking_events.BookingCreated:
+        """booking.created of a session awaiting payment of amount_minor."""
+        message = booking_events.BookingCreated(
+            booking=booking_events.BookingSnapshot(
+                booking_id=new_id(),
+                service_id=new_id(),
+                practitioner_id=self.practitioner_id,
+                practitioner_user_id=self.practitioner_user_id,
+                client_id=client_id,
+                price=Money(amount_minor, currency).to_proto(),
+            ),
+            hold_expire_time=timestamp(self.clock.now()),
+        )
+        return message
+
+    async def booking_event(
+        self, event_type: EventType[Any], message: Message, event_id: str | None = None
+    ) -> str:
+        """One of booking's events through payments' bookings consumer; how it was settled."""
+        delivery = self.delivery(message, event_id, event_type)
+        await self.consumer("payments.bookings").handle(delivery)
+        return delivery.settled
 
     @property
     def treasury(self) -> Treasury:
@@ -95,22 +142,25 @@ class World:
         return message
 
     def delivery(
-        self, message: booking_events.BookingCompleted, event_id: str | None = None
+        self,
+        message: Message,
+        event_id: str | None = None,
+        event_type: EventType[Any] = BOOKING_COMPLETED,
     ) -> HeldDelivery:
         """The message as the bus delivers it (the same event id twice: a redelivery)."""
         event = encode_event(
-            BOOKING_COMPLETED,
+            event_type,
             message,
             event_id=event_id or new_id(),
             source="/estuary/booking",
-            subject=f"bookings/{message.booking.booking_id}",
+            subject="bookings",
             time=self.clock.now(),
         )
         return HeldDelivery(dict(event.headers), event.content_type, event.body)
 
-    def consumer(self) -> EventConsumer:
-        """Payments' earnings consumer, with its inbox, on no broker."""
-        subscription = next(s for s in self.service.subscriptions if s.queue == "payments.earnings")
+    def consumer(self, queue: str = "payments.earnings") -> EventConsumer:
+        """One of payments' consumers, with its inbox, on no broker."""
+        subscription = next(s for s in self.service.subscriptions if s.queue == queue)
         return EventConsumer(
             subscription,
             unit_of_work=self.service.runtime.unit_of_work(PaymentsUnitOfWork),
@@ -137,11 +187,19 @@ async def world(url: str, **settings: Any) -> AsyncIterator[World]:
     clock = FrozenClock(COMPLETED)
     settings.setdefault("sandbox_dir", tempfile.mkdtemp(prefix="payments-sandbox-"))
     configured = PaymentsSettings(**settings, database_url=url, grpc_port=0)
+    webhooks: list[tuple[bytes, str]] = []
+
+    async def keep(payload: bytes, signature: str) -> None:
+        webhooks.append((payload, signature))
+
     service = bootstrap.build(
-        configured, transport=EmbeddedTransport(EmbeddedBroker(IN_MEMORY)), clock=clock
+        configured,
+        transport=EmbeddedTransport(EmbeddedBroker(IN_MEMORY)),
+        clock=clock,
+        deliver=keep,
     )
     try:
-        yield World(service, clock)
+        yield World(service, clock, webhooks)
     finally:
         await service.provider.aclose()
         await service.runtime.database.dispose()

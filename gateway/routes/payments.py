@@ -1,0 +1,107 @@
+"""Payments at the edge: checkout (/api/v1/checkout), Stripe's webhooks
+(/api/v1/webhooks/stripe) and, on the sandbox provider only, the client's card step
+(/api/v1/sandbox/payment-intents/{id}/confirm)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Path, Request
+from starlette.responses import Response
+
+from estuary.payments.v1 import payments_pb2 as pb
+from gateway.auth import Caller, require_user
+from gateway.backends import Backends
+from gateway.problems import responses
+from gateway.routes.common import IdempotencyKey, anonymous, backends, json_response
+from gateway.schemas.payments import CheckoutBody, CheckoutOut, SandboxConfirmBody, WebhookReceived
+
+router = APIRouter(prefix="/api/v1")
+CHECKOUT: list[str | Enum] = ["checkout"]
+WEBHOOKS: list[str | Enum] = ["webhooks"]
+SANDBOX: list[str | Enum] = ["sandbox"]
+
+IntentId = Annotated[str, Path(pattern=r"^pi_[A-Za-z0-9]{1,100}$")]
+
+
+@router.post(
+    "/checkout",
+    operation_id="checkout.create",
+    tags=CHECKOUT,
+    status_code=201,
+    response_model=CheckoutOut,
+    responses=responses(404, 409),
+)
+async def create_checkout(
+    body: CheckoutBody,
+    idempotency_key: IdempotencyKey = None,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Checks out a booking of yours awaiting payment: the price is booking's, your credits
+    pay first, and the rest is a payment intent to confirm with its client_secret (status
+    succeeded when credits covered it all). One order per booking: checking out again
+    answers the same order. 404 for a booking that is not yours (or was made a moment ago
+    and is not known yet: retry); 409 BOOKING_NOT_PENDING_PAYMENT for one paid, cancelled or
+    lapsed."""
+    checkout = await api.payments.CreateCheckout(
+        pb.CreateCheckoutRequest(
+            booking=f"bookings/{body.booking_id}", request_id=idempotency_key or ""
+        ),
+        metadata=caller.metadata(),
+    )
+    return json_response(CheckoutOut.from_proto(checkout), 201)
+
+
+@router.post(
+    "/webhooks/stripe",
+    operation_id="webhooks.stripe",
+    tags=WEBHOOKS,
+    response_model=WebhookReceived,
+    responses=responses(400),
+)
+async def stripe_webhook(
+    request: Request,
+    stripe_signature: Annotated[
+        str | None, Header(alias="Stripe-Signature", max_length=2000)
+    ] = None,
+    api: Backends = Depends(backends),
+) -> Response:
+    """Stripe's events (the raw body, signed in Stripe-Signature): verified by payments and
+    applied once each, however often they come. 400 WEBHOOK_BAD_SIGNATURE, WEBHOOK_STALE
+    (signed over 300 s ago) or WEBHOOK_MALFORMED, and nothing applied."""
+    received = await api.payments.ReceiveStripeEvent(
+        pb.ReceiveStripeEventRequest(
+            payload=await request.body(), signature=stripe_signature or ""
+        ),
+        metadata=anonymous(),
+    )
+    return json_response(
+        WebhookReceived.model_construct(event_id=received.event_id, applied=received.applied)
+    )
+
+
+@router.post(
+    "/sandbox/payment-intents/{payment_intent_id}/confirm",
+    operation_id="sandbox.confirm_payment",
+    tags=SANDBOX,
+    response_model=CheckoutOut,
+    responses=responses(404, 409),
+)
+async def confirm_sandbox_payment(
+    payment_intent_id: IntentId,
+    body: SandboxConfirmBody,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """The sandbox provider's stand-in for the card form (Stripe.js): pays your payment
+    intent with a test payment method; the outcome reaches the booking through the webhook,
+    as with Stripe. 404 when payments runs on Stripe, or for an intent not yours."""
+    checkout = await api.payments.ConfirmSandboxPayment(
+        pb.ConfirmSandboxPaymentRequest(
+            payment_intent_id=payment_intent_id, payment_method=body.payment_method
+        ),
+        metadata=caller.metadata(),
+    )
+    return json_response(CheckoutOut.from_proto(checkout))

@@ -1,0 +1,85 @@
+"""Bodies of the payments routes: checkout and the sandbox's card step."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, Field
+
+from chassis.wire import ProtoNames, instant
+from estuary.payments.v1 import payments_pb2 as pb
+from gateway.schemas.catalog import Money
+from gateway.schemas.common import StrictBody, examples
+
+CHECKOUT_STATUSES = ProtoNames(pb.CheckoutStatus)
+
+if TYPE_CHECKING:
+    CheckoutStatusName = str
+else:
+    CheckoutStatusName = CHECKOUT_STATUSES.literal
+
+ID = r"^[0-9a-f-]{36}$"
+CHECKOUT = {
+    "order_id": "0b9f0c3e-5a55-4c57-9d3b-7f7b8f3c2a11",
+    "booking_id": "5f0c8f64-2f2e-4f8e-8a8e-0c1f1f6f2b7d",
+    "status": "requires_payment_method",
+    "amount": {"amount_minor": 4500, "currency": "EUR"},
+    "credit_applied": {"amount_minor": 1000, "currency": "EUR"},
+    "amount_due": {"amount_minor": 3500, "currency": "EUR"},
+    "payment_intent_id": "pi_3Qk8sZ2eZvKYlo2C0x1y2z3a",
+    "client_secret": "pi_3Qk8sZ2eZvKYlo2C0x1y2z3a_secret_9xYzAbCdEfGh",
+    "created_at": "2026-03-10T09:30:00Z",
+}
+
+
+class CheckoutBody(StrictBody):
+    model_config = examples({"booking_id": CHECKOUT["booking_id"]})
+    booking_id: str = Field(pattern=ID, description="A booking of yours awaiting payment.")
+
+
+class CheckoutOut(BaseModel):
+    """An order and what the client's payment form needs to pay what is due."""
+
+    model_config = examples(CHECKOUT)
+    order_id: str
+    booking_id: str
+    status: CheckoutStatusName
+    amount: Money = Field(description="The booking's price (booking's, never the client's).")
+    credit_applied: Money = Field(description="What the client's credits covered.")
+    amount_due: Money = Field(description="What is left for the card.")
+    payment_intent_id: str | None = Field(description="None when credits covered it all.")
+    client_secret: str | None = Field(
+        description="For Stripe.js (confirmCardPayment); None when nothing is due."
+    )
+    created_at: datetime
+
+    @classmethod
+    def from_proto(cls, c: pb.Checkout) -> CheckoutOut:
+        return cls.model_construct(
+            order_id=c.name.removeprefix("orders/"),
+            booking_id=c.booking_id,
+            status=CHECKOUT_STATUSES.from_proto(c.status) or "requires_payment_method",
+            amount=Money.from_proto(c.amount),
+            credit_applied=Money.from_proto(c.credit_applied),
+            amount_due=Money.from_proto(c.amount_due),
+            payment_intent_id=c.payment_intent_id or None,
+            client_secret=c.client_secret or None,
+            created_at=instant(c.create_time),
+        )
+
+
+class SandboxConfirmBody(StrictBody):
+    model_config = examples({"payment_method": "pm_card_visa"})
+    payment_method: str = Field(
+        min_length=1,
+        max_length=100,
+        description="A test payment method: pm_card_visa pays, pm_card_chargeDeclined is "
+        "declined, pm_card_authenticationRequired waits for 3-D Secure.",
+    )
+
+
+class WebhookReceived(BaseModel):
+    model_config = examples({"event_id": "evt_1Qk8sZ2eZvKYlo2C", "applied": True})
+    event_id: str
+    applied: bool = Field(description="False for an event already applied (a redelivery).")

@@ -1,0 +1,250 @@
+"""Money coming in: checkout (credits first, the rest by a payment intent), the provider's
+webhooks applied once and only forward, and refunds of cancelled or unpayable bookings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from chassis.auth.principal import Principal
+from chassis.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from chassis.idempotency import IdempotentRequest
+from chassis.ids import is_uuid, new_id
+from chassis.lifecycle import WrongState
+from chassis.money import Money
+from services.payments.domain.ledger import Account, AccountKind, TransactionKind
+from services.payments.domain.orders import (
+    Order,
+    OrderStatus,
+    PayableStatus,
+    PaymentFailed,
+    PaymentSucceeded,
+    RefundIssued,
+)
+from services.payments.provider.port import (
+    PaymentIntent,
+    PaymentProvider,
+    PaymentStatus,
+    ProviderError,
+    ProviderRejected,
+    WebhookRejected,
+    idempotency_key,
+)
+from services.payments.provider.sandbox import SandboxProvider
+from services.payments.service_layer.base import Handlers, caller
+from services.payments.uow import PaymentsUnitOfWork
+
+STRIPE = "stripe"
+INTENT_SUCCEEDED = "payment_intent.succeeded"
+INTENT_FAILED = "payment_intent.payment_failed"
+
+
+@dataclass(frozen=True)
+class CheckoutView:
+    """An order and where its payment stands."""
+
+    order: Order
+    status: PaymentStatus
+
+
+class WebhookRefused(InvalidArgument):
+    """A webhook that is not Stripe's, or too old to trust (nothing applied)."""
+
+    default_reason = "WEBHOOK_REFUSED"
+
+
+class CheckoutHandlers(Handlers):
+    async def create_checkout(
+        self, principal: Principal | None, booking_name: str, request_id: str
+    ) -> CheckoutView:
+        """The order for a booking awaiting payment, made once whatever the retries: its
+        client's credits applied first, then one payment intent for the rest."""
+        user = caller(principal)
+        booking_id = booking_name.removeprefix("bookings/")
+        if not booking_name.startswith("bookings/") or not is_uuid(booking_id):
+            raise InvalidArgument.field("booking", "must be bookings/{booking_id}", "invalid")
+        idempotent = IdempotentRequest.of("CreateCheckout", user, request_id, booking_id)
+        async with self._uow() as uow:
+            earlier = await uow.claim(idempotent)
+            order = await uow.orders.get(earlier) if earlier else None
+            if order is None:
+                order = await self._order_for(uow, user, booking_id)
+            await uow.remember(idempotent, order.id)
+            await uow.commit()
+        return await self._with_intent(order)
+
+    async def _order_for(self, uow: PaymentsUnitOfWork, user: Principal, booking_id: str) -> Order:
+        booking = await uow.payable.get(booking_id)
+        if booking is None or booking.client_id != user.user_id:
+            # Booking's announcement of a new booking may still be on its way: a client
+            # retries; anyone else's booking is not theirs to see.
+            raise NotFound("no such booking awaiting payment")
+        order = await uow.orders.for_booking(booking_id)
+        if order is not None:
+            if (
+                order.status is OrderStatus.OPEN
+                and booking.status is not PayableStatus.PENDING_PAYMENT
+            ):
+                raise _not_payable(booking.status)
+            return order
+        if booking.status is not PayableStatus.PENDING_PAYMENT:
+            raise _not_payable(booking.status)
+        now = self.now()
+        credit = Account(user.user_id, AccountKind.CLIENT_CREDIT, booking.price.currency)
+        order = Order.open(new_id(), booking, await uow.ledger.balance(credit), now)
+        if not await uow.orders.add(order, now):
+            # A concurrent checkout of the same booking made it: theirs is the order.
+            found = await uow.orders.for_booking(booking_id)
+            assert found is not None
+            return found
+        if order.credit_minor:
+            await uow.ledger.post(order.credit_spend(new_id(), now))
+        if order.status is OrderStatus.PAID:
+            uow.record(PaymentSucceeded(order.id, order, now))
+        return order
+
+    async def _with_intent(self, order: Order) -> CheckoutView:
+        """The order with its payment intent, made now if it has none yet (a crash after
+        the order committed is mended by the next checkout: the same key, the same intent)."""
+        if order.status is OrderStatus.PAID and order.payment_intent_id is None:
+            return CheckoutView(order, PaymentStatus.SUCCEEDED)
+        try:
+            if order.payment_intent_id:
+                intent = await self._provider.retrieve_payment_intent(order.payment_intent_id)
+            else:
+                intent = await self._provider.create_payment_intent(
+                    amount=order.card_minor,
+                    currency=order.amount.currency,
+                    order_id=order.id,
+                    idempotency_key=idempotency_key("payment_intent", order.id),
+                    metadata={"booking_id": order.booking_id, "client_id": order.client_id},
+                )
+        except ProviderError as error:
+            raise Unavailable(f"the payment provider did not answer: {error.message}") from error
+        if order.payment_intent_id is None:
+            async with self._uow() as uow:
+                await uow.orders.attach_intent(order.id, intent.id, intent.client_secret)
+                await uow.commit()
+            order = replace(order, payment_intent_id=intent.id, client_secret=intent.client_secret)
+        return CheckoutView(order, intent.status)
+
+    async def receive_stripe_event(self, payload: bytes, signature: str) -> tuple[str, bool]:
+        """A webhook verified, then applied once: the intent is read again from the provider
+        (a late or repeated event's copy may be stale) and the order only moves forward.
+        Answers the event id and whether this delivery applied it."""
+        try:
+            event = self._provider.parse_webhook(payload, signature or None)
+        except WebhookRejected as refused:
+            raise WebhookRefused(
+                f"webhook refused: {refused}", reason=f"WEBHOOK_{refused.reason.upper()}"
+            ) from None
+        intent: PaymentIntent | None = None
+        if event.type in (INTENT_SUCCEEDED, INTENT_FAILED):
+            try:
+                intent = await self._provider.retrieve_payment_intent(event.object_id)
+            except ProviderRejected:
+                intent = None  # not an intent this provider knows: nothing of ours
+            except ProviderError as error:
+                raise Unavailable(
+                    f"the payment provider did not answer: {error.message}"
+                ) from error
+        async with self._uow() as uow:
+            now = self.now()
+            if not await uow.external_events.claim(
+                STRIPE, event.id, event.type, event.object_id, now
+            ):
+                return event.id, False
+            order = await uow.orders.for_intent(intent.id) if intent is not None else None
+            if intent is not None and order is not None:
+                await self._apply_intent(uow, order, intent, event.type)
+            await uow.commit()
+        return event.id, True
+
+    async def _apply_intent(
+        self, uow: PaymentsUnitOfWork, order: Order, intent: PaymentIntent, event_type: str
+    ) -> None:
+        now = self.now()
+        if intent.status is PaymentStatus.SUCCEEDED:
+            try:
+                await uow.orders.mark_paid(order.id, now)
+            except WrongState:
+                return  # paid by an earlier event about the same intent
+            await uow.ledger.post(
+                order.card_charge(new_id(), intent.id, intent.amount_received, now)
+            )
+            uow.record(PaymentSucceeded(intent.id, order, now))
+        elif (
+            event_type == INTENT_FAILED
+            and order.status is OrderStatus.OPEN
+            and intent.status is PaymentStatus.REQUIRES_PAYMENT_METHOD
+        ):
+            # Each decline is an event of its own; the intent as it stands now says it failed.
+            reason = intent.failure_code or "payment_failed"
+            uow.record(PaymentFailed(intent.id, order, reason, now))
+
+    async def confirm_sandbox_payment(
+        self, principal: Principal | None, intent_id: str, payment_method: str
+    ) -> CheckoutView:
+        """The sandbox's card step, for a client trying the suite without Stripe.js."""
+        user = caller(principal)
+        if not isinstance(self._provider, SandboxProvider):
+            raise NotFound("there is no sandbox: payments runs on Stripe")
+        if not payment_method:
+            raise InvalidArgument.field("payment_method", "is required", "required")
+        async with self._uow(write=False) as uow:
+            order = await uow.orders.for_intent(intent_id) if intent_id else None
+        if order is None or order.client_id != user.user_id:
+            raise NotFound("no such payment intent")
+        try:
+            intent = await self._provider.confirm_payment_intent(
+                intent_id,
+                idempotency_key=idempotency_key("confirm", intent_id, payment_method),
+                payment_method=payment_method,
+            )
+        except ProviderRejected as refused:
+            raise FailedPrecondition(refused.message, reason="PAYMENT_NOT_CONFIRMABLE") from None
+        return CheckoutView(order, intent.status)
+
+
+async def refund_booking(
+    uow: PaymentsUnitOfWork, provider: PaymentProvider, booking_id: str, percent: int
+) -> None:
+    """Gives back percent of what a booking's order was paid: to the card (the provider's
+    refund keyed by the booking, so a retry refunds once) and to credits, posted once per
+    booking (refund.issued). Nothing for a booking never paid."""
+    order = await uow.orders.for_booking(booking_id)
+    if order is None or order.status is not OrderStatus.PAID:
+        return
+    if await uow.ledger.find(TransactionKind.REFUND, f"bookings/{booking_id}") is not None:
+        return
+    card_minor, credit_minor = order.refund_shares(percent)
+    if card_minor + credit_minor == 0:
+        return
+    now = uow.clock.now()
+    refund_id = f"credit:{order.id}"
+    if card_minor:
+        assert order.payment_intent_id is not None
+        refund = await provider.create_refund(
+            payment_intent_id=order.payment_intent_id,
+            idempotency_key=idempotency_key("refund", booking_id),
+            amount=card_minor,
+            metadata={"booking_id": booking_id, "order_id": order.id},
+        )
+        refund_id = refund.id
+    await uow.ledger.post(order.refund(new_id(), card_minor, credit_minor, now))
+    uow.record(
+        RefundIssued(
+            refund_id,
+            order.payment_intent_id or order.id,
+            order,
+            Money(card_minor + credit_minor, order.amount.currency),
+            now,
+        )
+    )
+
+
+def _not_payable(status: PayableStatus) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"the booking is {status.value}, not awaiting payment",
+        reason="BOOKING_NOT_PENDING_PAYMENT",
+        metadata={"status": status.value},
+    )
