@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from chassis.money import Money
 from chassis.wire import ProtoEnum, timestamp
@@ -19,7 +20,11 @@ from services.payments.domain.ledger import (
     TransactionKind,
 )
 from services.payments.provider.port import PaymentStatus
-from services.payments.service_layer.checkout import CheckoutView
+
+if TYPE_CHECKING:
+    # The handlers import this module's mappings (through events), so the view is named for
+    # the checker only: importing it here first made a cycle whichever module came first.
+    from services.payments.service_layer.checkout import CheckoutView
 
 TIERS = ProtoEnum(events_pb2.PlatformTier, Tier)
 ACCOUNT_KINDS = ProtoEnum(pb.AccountKind, AccountKind)
