@@ -230,7 +230,8 @@ async def refund_booking(
             metadata={"booking_id": booking_id, "order_id": order.id},
         )
         refund_id = refund.id
-    await uow.ledger.post(order.refund(new_id(), card_minor, credit_minor, now))
+    if not await uow.ledger.post(order.refund(new_id(), card_minor, credit_minor, now)):
+        return  # a concurrent delivery about the booking posted it (and told of it) first
     uow.record(
         RefundIssued(
             refund_id,

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from chassis.errors import FailedPrecondition, InvalidArgument, NotFound
+from chassis.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from chassis.ids import new_id
 from estuary.booking.v1 import events_pb2 as booking_events
 from services.payments.domain.ledger import (
@@ -30,7 +30,7 @@ from services.payments.events import (
     PAYMENT_SUCCEEDED,
     REFUND_ISSUED,
 )
-from services.payments.provider.port import PaymentStatus
+from services.payments.provider.port import PaymentStatus, ProviderUnavailable
 from services.payments.service_layer.checkout import WebhookRefused
 from tests.builders import person
 from tests.integration.payments.world import World, world
@@ -88,6 +88,26 @@ async def test_a_checkout_asks_the_card_for_bookings_price_once(empty_database_u
         again = await w.treasury.create_checkout(client, f"bookings/{booking_id}", "k1")
         other = await w.treasury.create_checkout(client, f"bookings/{booking_id}", "k2")
         assert again.order == other.order == first.order
+
+
+async def test_an_intent_whose_answer_was_lost_is_the_one_the_retry_gets(
+    empty_database_url, monkeypatch
+):
+    async with world(empty_database_url) as w:
+        client, booking_id = await awaiting_payment(w)
+        made = []
+        create = w.sandbox.create_payment_intent
+
+        async def lost(**asked):
+            made.append(await create(**asked))
+            raise ProviderUnavailable("the connection dropped before the answer")
+
+        monkeypatch.setattr(w.sandbox, "create_payment_intent", lost)
+        with pytest.raises(Unavailable):
+            await w.treasury.create_checkout(client, f"bookings/{booking_id}", "k")
+        monkeypatch.setattr(w.sandbox, "create_payment_intent", create)
+        retried = await w.treasury.create_checkout(client, f"bookings/{booking_id}", "k")
+        assert retried.order.payment_intent_id == made[0].id
 
 
 async def test_only_the_bookings_client_checks_it_out(empty_database_url):
