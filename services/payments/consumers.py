@@ -24,7 +24,7 @@ from services.payments.events import (
     BOOKING_REFUND_REQUESTED,
 )
 from services.payments.provider.port import PaymentProvider
-from services.payments.service_layer.checkout import refund_booking
+from services.payments.service_layer.checkout import refund_booking, release_order
 from services.payments.service_layer.earnings import record_earning
 from services.payments.settings import PaymentsSettings
 from services.payments.uow import PaymentsUnitOfWork
@@ -104,8 +104,11 @@ def subscriptions(
             return
         booking_id = event.message.booking.booking_id
         await uow.payable.settle(booking_id, SETTLED[event.type], now)
+        if event.type == BOOKING_CONFIRMED.name:
+            return
+        assert provider is not None
+        await release_order(uow, provider, booking_id)
         if event.type == BOOKING_CANCELLED.name:
-            assert provider is not None
             await refund_booking(uow, provider, booking_id, event.message.refund_percent)
 
     async def earn(uow: PaymentsUnitOfWork, event: ReceivedEvent[Any]) -> None:

@@ -372,13 +372,13 @@ class Orders:
             .values(payment_intent_id=intent_id, client_secret=client_secret)
         )
 
-    async def mark_paid(self, order_id: str, now: datetime) -> None:
-        """OPEN -> PAID; WrongState if another delivery paid it first."""
+    async def close(self, order_id: str, status: OrderStatus, now: datetime) -> None:
+        """OPEN -> PAID or RELEASED; WrongState if another delivery closed it first."""
         await ORDERS.move(
             self._c,
             order_id,
             expected=OrderStatus.OPEN.value,
-            values={"status": OrderStatus.PAID.value, "updated_at": now},
+            values={"status": status.value, "updated_at": now},
         )
 
 

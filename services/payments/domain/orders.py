@@ -40,10 +40,12 @@ class PayableBooking:
 
 
 class OrderStatus(StrEnum):
-    """OPEN until paid; PAID once credits and the card have covered the price."""
+    """OPEN until paid; PAID once credits and the card have covered the price; RELEASED when
+    its booking ended unpaid (its intent cancelled, its credits given back)."""
 
     OPEN = "open"
     PAID = "paid"
+    RELEASED = "released"
 
 
 @dataclass(frozen=True)

@@ -80,9 +80,10 @@ class CheckoutHandlers(Handlers):
             raise NotFound("no such booking awaiting payment")
         order = await uow.orders.for_booking(booking_id)
         if order is not None:
-            if (
-                order.status is OrderStatus.OPEN
-                and booking.status is not PayableStatus.PENDING_PAYMENT
+            # A paid order is answered as it is; one not paid is for a booking still held.
+            released = order.status is OrderStatus.RELEASED
+            if order.status is not OrderStatus.PAID and (
+                released or booking.status is not PayableStatus.PENDING_PAYMENT
             ):
                 raise _not_payable(booking.status)
             return order
@@ -165,7 +166,7 @@ class CheckoutHandlers(Handlers):
         now = self.now()
         if intent.status is PaymentStatus.SUCCEEDED:
             try:
-                await uow.orders.mark_paid(order.id, now)
+                await uow.orders.close(order.id, OrderStatus.PAID, now)
             except WrongState:
                 return  # paid by an earlier event about the same intent
             await uow.ledger.post(
@@ -241,6 +242,35 @@ async def refund_booking(
             now,
         )
     )
+
+
+async def release_order(
+    uow: PaymentsUnitOfWork, provider: PaymentProvider, booking_id: str
+) -> None:
+    """A booking that ended unpaid (lapsed, declined, cancelled) lets its order go: its
+    payment intent is cancelled at the provider, so nobody pays for it later, and the credits
+    it held go back to the client (refund.issued), once. An intent the client paid meanwhile
+    cannot be cancelled: its webhook pays the order, and booking sends that payment back."""
+    order = await uow.orders.for_booking(booking_id)
+    if order is None or order.status is not OrderStatus.OPEN:
+        return
+    if order.payment_intent_id:
+        try:
+            await provider.cancel_payment_intent(
+                order.payment_intent_id, idempotency_key=idempotency_key("cancel", order.id)
+            )
+        except ProviderRejected:
+            intent = await provider.retrieve_payment_intent(order.payment_intent_id)
+            if intent.status is not PaymentStatus.CANCELED:
+                return  # paid meanwhile: the webhook settles it
+    now = uow.clock.now()
+    try:
+        await uow.orders.close(order.id, OrderStatus.RELEASED, now)
+    except WrongState:
+        return  # another delivery released it
+    if order.credit_minor:
+        await uow.ledger.post(order.refund(new_id(), 0, order.credit_minor, now))
+        uow.record(RefundIssued(f"credit:{order.id}", order.id, order, order.credit, now))
 
 
 def _not_payable(status: PayableStatus) -> FailedPrecondition:

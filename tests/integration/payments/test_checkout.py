@@ -25,6 +25,7 @@ from services.payments.domain.ledger import (
 from services.payments.events import (
     BOOKING_CANCELLED,
     BOOKING_CREATED,
+    BOOKING_EXPIRED,
     BOOKING_REFUND_REQUESTED,
     PAYMENT_FAILED,
     PAYMENT_SUCCEEDED,
@@ -149,6 +150,55 @@ async def test_credits_pay_first_and_the_card_the_rest(empty_database_url):
             credit = Account(client.user_id, AccountKind.CLIENT_CREDIT, "EUR")
             assert await uow.ledger.balance(credit) == 0
             assert await uow.ledger.balance(CLEARING) == 1_000
+
+
+async def test_a_booking_that_lapses_unpaid_gives_its_credits_back_once(empty_database_url):
+    async with world(empty_database_url) as w:
+        client, booking_id = await awaiting_payment(w, 4_500)
+        await give_credit(w, client.user_id, 1_000)
+        view = await w.treasury.create_checkout(client, f"bookings/{booking_id}", "")
+        assert view.order.payment_intent_id is not None
+        expired = booking_events.BookingExpired(
+            booking=booking_events.BookingSnapshot(booking_id=booking_id)
+        )
+        assert await w.booking_event(BOOKING_EXPIRED, expired) == "ack"
+        assert await w.booking_event(BOOKING_EXPIRED, expired) == "ack"
+        intent = await w.sandbox.retrieve_payment_intent(view.order.payment_intent_id)
+        assert intent.status is PaymentStatus.CANCELED
+        [issued] = await w.events(REFUND_ISSUED)
+        assert (issued.amount.amount_minor, issued.booking_id) == (1_000, booking_id)
+        async with w.uow(write=False) as uow:
+            credit = Account(client.user_id, AccountKind.CLIENT_CREDIT, "EUR")
+            assert await uow.ledger.balance(credit) == 1_000
+            assert await uow.ledger.balance(CLEARING) == 0
+            assert await uow.audit.violations() == []
+        with pytest.raises(FailedPrecondition):
+            await w.treasury.create_checkout(client, f"bookings/{booking_id}", "")
+        # Its intent can no longer be paid.
+        with pytest.raises(FailedPrecondition):
+            await w.treasury.confirm_sandbox_payment(
+                client, view.order.payment_intent_id, "pm_card_visa"
+            )
+
+
+async def test_an_intent_paid_before_the_booking_lapsed_is_not_released(empty_database_url):
+    async with world(empty_database_url) as w:
+        client, booking_id = await awaiting_payment(w, 4_500)
+        view = await w.treasury.create_checkout(client, f"bookings/{booking_id}", "")
+        assert view.order.payment_intent_id is not None
+        await w.treasury.confirm_sandbox_payment(
+            client, view.order.payment_intent_id, "pm_card_visa"
+        )
+        expired = booking_events.BookingExpired(
+            booking=booking_events.BookingSnapshot(booking_id=booking_id)
+        )
+        assert await w.booking_event(BOOKING_EXPIRED, expired) == "ack"
+        await w.apply_webhooks()
+        # Paid, and booking is told so (it confirms the booking if its time is still free,
+        # or asks for the payment back).
+        [paid] = await w.events(PAYMENT_SUCCEEDED)
+        assert paid.booking_id == booking_id
+        assert await w.events(REFUND_ISSUED) == []
 
 
 async def test_an_order_credits_cover_succeeds_at_once(empty_database_url):
