@@ -9,6 +9,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -63,6 +64,17 @@ class TooManyRequests(Exception):
     def __init__(self, verdict: Verdict) -> None:
         super().__init__("rate limit exceeded")
         self.verdict = verdict
+
+
+MINUTE = 60
+
+
+async def limit_per_minute(request: Request, key: str, limit: int) -> None:
+    """Counts one more request under `key` in the current minute; TooManyRequests (429) past
+    `limit`: the stricter budgets of some routes (login, registration, messages)."""
+    verdict = await request.app.state.counter.check(key, limit, MINUTE)
+    if not verdict.allowed:
+        raise TooManyRequests(verdict)
 
 
 def too_many_requests(verdict: Verdict) -> Any:

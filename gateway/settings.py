@@ -58,6 +58,9 @@ class GatewaySettings(BaseSettings):
     rate_limit_practitioner_per_hour: int = Field(2000, ge=1)
     rate_limit_register_per_minute: int = Field(5, ge=1)
     rate_limit_login_per_minute: int = Field(10, ge=1)
+    rate_limit_messages_per_minute: int = Field(
+        30, ge=1, description="Messages one user may send a minute, in all conversations."
+    )
     trust_forwarded_for: bool = Field(
         False,
         description="Take the client address from the last X-Forwarded-For entry, the one "

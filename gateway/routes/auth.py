@@ -10,7 +10,7 @@ from chassis.errors import InvalidArgument
 from estuary.identity.v1 import identity_pb2 as pb
 from gateway.auth import Caller, require_user
 from gateway.backends import Backends
-from gateway.middleware import TooManyRequests, client_address
+from gateway.middleware import client_address, limit_per_minute
 from gateway.problems import responses
 from gateway.routes.common import IdempotencyKey, anonymous, backends, json_response
 from gateway.schemas.identity import (
@@ -28,14 +28,6 @@ from gateway.schemas.identity import (
 )
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
-
-MINUTE = 60
-
-
-async def _limit(request: Request, key: str, limit: int) -> None:
-    verdict = await request.app.state.counter.check(key, limit, MINUTE)
-    if not verdict.allowed:
-        raise TooManyRequests(verdict)
 
 
 def _address(request: Request) -> str:
@@ -67,10 +59,10 @@ async def register(
     settings = request.app.state.settings
     if settings.rate_limit_enabled:
         limit = settings.rate_limit_register_per_minute
-        await _limit(request, f"register:{_address(request)}", limit)
+        await limit_per_minute(request, f"register:{_address(request)}", limit)
         account = _account(body.email)
         if account is not None:  # else identity refuses the address, whoever asks
-            await _limit(request, f"register:email:{account}", limit)
+            await limit_per_minute(request, f"register:email:{account}", limit)
     user = await api.identity.RegisterUser(
         pb.RegisterUserRequest(
             email=body.email,
@@ -93,7 +85,7 @@ async def login(body: LoginBody, request: Request, api: Backends = Depends(backe
         # Every spelling identity reads as one account shares its bucket; spellings that name
         # no account (identity answers 401 to them all) share one bucket per address.
         account = _account(body.email) or "not-an-account"
-        await _limit(
+        await limit_per_minute(
             request, f"login:{_address(request)}:{account}", settings.rate_limit_login_per_minute
         )
     pair = await api.auth.Login(
@@ -163,10 +155,10 @@ async def request_password_reset(
     settings = request.app.state.settings
     if settings.rate_limit_enabled:
         limit = settings.rate_limit_login_per_minute
-        await _limit(request, f"reset:{_address(request)}", limit)
+        await limit_per_minute(request, f"reset:{_address(request)}", limit)
         account = _account(body.email)
         if account is not None:  # else identity sends nothing, whoever asks
-            await _limit(request, f"reset:email:{account}", limit)
+            await limit_per_minute(request, f"reset:email:{account}", limit)
     await api.identity.RequestPasswordReset(
         pb.RequestPasswordResetRequest(email=body.email), metadata=anonymous()
     )

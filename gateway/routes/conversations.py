@@ -6,12 +6,13 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
 from starlette.responses import Response
 
 from estuary.messaging.v1 import messaging_pb2 as pb
 from gateway.auth import Caller, require_user
 from gateway.backends import Backends
+from gateway.middleware import limit_per_minute
 from gateway.problems import responses
 from gateway.routes.common import backends, json_response
 from gateway.schemas.common import DEFAULT_LIMIT, Cursor, Limit, Page, page_of
@@ -159,11 +160,18 @@ async def list_messages(
 async def send_message(
     conversation_id: Id,
     body: MessageBody,
+    request: Request,
     caller: Caller = Depends(require_user),
     api: Backends = Depends(backends),
 ) -> Response:
     """Sends a message (1-4000 characters, optionally answering one of this conversation);
-    409 BLOCKED while either participant has blocked the other."""
+    409 BLOCKED while either participant has blocked the other; 429 past
+    ESTUARY_RATE_LIMIT_MESSAGES_PER_MINUTE (30) messages a minute."""
+    settings = request.app.state.settings
+    if settings.rate_limit_enabled:
+        await limit_per_minute(
+            request, f"messages:{caller.principal.subject}", settings.rate_limit_messages_per_minute
+        )
     name = _name(conversation_id)
     sent = await api.conversations.SendMessage(
         pb.SendMessageRequest(

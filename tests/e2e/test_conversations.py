@@ -1,10 +1,12 @@
 """Conversations through the gateway, on both shapes: a client writes to a practitioner, who
 reads and answers; a stranger reads and writes nothing of it (404 on every route); a block
-stops messages either way; bad input names the field."""
+stops messages either way; bad input names the field; a sender past their budget a minute is
+refused (429) while others write on."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,7 +17,7 @@ from estuary.catalog.v1 import events_pb2 as catalog_pb
 from services.messaging.events import PRACTITIONER_APPROVED
 from tests.e2e.accounts import Account, new_email, sign_up
 from tests.e2e.messaging_steps import BLOCKS, CONVERSATIONS
-from tests.e2e.stacks import Stack
+from tests.e2e.stacks import Stack, start_embedded
 from tests.e2e.test_account_status import until
 
 
@@ -126,3 +128,40 @@ async def test_a_client_writes_to_a_practitioner_who_answers_and_no_one_else_rea
         )
         assert not_an_id.status_code == 422
         assert [e["field"] for e in not_an_id.json()["errors"]] == ["participant_user_id"]
+
+
+async def test_a_user_sends_only_so_many_messages_a_minute(tmp_path: Path):
+    stack = await start_embedded(tmp_path / "data", rate_limit_messages_per_minute=2)
+    try:
+        async with stack.client() as client:
+            pat = await sign_up(client, new_email("pat"))
+            ana, bea = (
+                await sign_up(client, new_email("ana")),
+                await sign_up(client, new_email("bea")),
+            )
+            await approved(stack, pat)
+
+            async def opened(who: Account) -> bool:
+                return (await start(client, who, pat)).status_code == 201
+
+            await until(lambda: opened(ana), "messaging hears pat was approved")
+            await until(lambda: opened(bea), "bea may write too")
+            ours = (await start(client, ana, pat)).json()["id"]
+            path = f"{CONVERSATIONS}/{ours}/messages"
+            for n in range(2):
+                sent = await client.post(path, json={"text": f"{n}"}, headers=ana.headers)
+                assert sent.status_code == 201, sent.text
+            refused = await client.post(path, json={"text": "again"}, headers=ana.headers)
+            assert refused.status_code == 429, refused.text
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert refused.json()["code"] == "RATE_LIMITED"
+            assert int(refused.headers["retry-after"]) > 0
+            # The budget is the sender's: another writes on.
+            theirs = (await start(client, bea, pat)).json()["id"]
+            other = await client.post(
+                f"{CONVERSATIONS}/{theirs}/messages", json={"text": "hi"}, headers=bea.headers
+            )
+            assert other.status_code == 201, other.text
+            assert (await client.get(path, headers=ana.headers)).json()["total"] == 2
+    finally:
+        await stack.suite.stop()
