@@ -26,6 +26,7 @@ NOTIFIED = (
     events.BOOKING_COMPLETED,
     events.REVIEW_CREATED,
     events.PAYMENT_FAILED,
+    events.REFUND_ISSUED,
 )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from chassis.bus.envelope import ReceivedEvent
+from chassis.money import Money
 from chassis.wire import instant
 from estuary.booking.v1 import events_pb2 as booking_pb
 from estuary.catalog.v1 import events_pb2 as catalog_pb
@@ -204,6 +205,20 @@ def notices_for(event: ReceivedEvent[Any], app_url: str) -> list[Notice]:
                     {
                         "reason": failed.reason.replace("_", " "),
                         "link": _paid_for(app_url, failed.booking_id),
+                    },
+                )
+            ]
+        case events.REFUND_ISSUED.name:
+            refund: payments_pb.RefundIssued = message
+            return [
+                Notice(
+                    event.id,
+                    Kind.REFUND_ISSUED,
+                    refund.user_id,
+                    f"refunds/{refund.refund_id}",
+                    {
+                        "amount": Money(refund.amount.amount_minor, refund.amount.currency),
+                        "link": _paid_for(app_url, refund.booking_id),
                     },
                 )
             ]

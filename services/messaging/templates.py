@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -22,6 +23,7 @@ from jinja2 import (
 )
 from jinja2.runtime import Context
 
+from chassis.money import Money
 from services.messaging.domain.notifications import Kind
 
 ROOT = Path(__file__).parent / "templates"
@@ -57,6 +59,12 @@ def local_time(context: Context, instant: datetime | None) -> str:
     return f"{instant.astimezone(zone):%A %d %B %Y, %H:%M} ({zone.key})"
 
 
+def money_text(amount: Money) -> str:
+    """An amount as a reader writes it: 1,234.50 EUR, 5,000 JPY."""
+    value = Decimal(amount.amount_minor).scaleb(-amount.exponent)
+    return f"{value:,.{amount.exponent}f} {amount.currency}"
+
+
 class Templates:
     """The templates of every locale, loaded once."""
 
@@ -69,6 +77,7 @@ class Templates:
             lstrip_blocks=True,
         )
         self._env.filters["local"] = local_time
+        self._env.filters["money"] = money_text
         self.locales = frozenset(p.name for p in root.iterdir() if p.is_dir())
 
     def locale_for(self, wanted: str) -> str:

@@ -26,6 +26,7 @@ class Kind(StrEnum):
     BOOKING_COMPLETED = "booking_completed"
     REVIEW_CREATED = "review_created"
     PAYMENT_FAILED = "payment_failed"
+    REFUND_ISSUED = "refund_issued"
 
 
 class Channel(StrEnum):
@@ -60,6 +61,7 @@ RULES: Mapping[Kind, KindRule] = {
     Kind.BOOKING_COMPLETED: KindRule(BOTH),
     Kind.REVIEW_CREATED: KindRule(BOTH),
     Kind.PAYMENT_FAILED: KindRule(BOTH),
+    Kind.REFUND_ISSUED: KindRule(BOTH),
 }
 if RULES.keys() != set(Kind):
     raise ValueError(f"kinds without a rule: {sorted(set(Kind) - RULES.keys())}")

@@ -17,6 +17,7 @@ from estuary.booking.v1 import events_pb2 as booking_pb
 from estuary.catalog.v1 import events_pb2 as catalog_pb
 from estuary.identity.v1 import events_pb2 as identity_pb
 from estuary.payments.v1 import events_pb2 as payments_pb
+from estuary.type.v1 import money_pb2 as money_pb
 from services.messaging import events
 from services.messaging.domain.notifications import Channel, Kind
 from services.messaging.mail import mail_id_of
@@ -285,7 +286,7 @@ async def test_an_erased_user_loses_address_notifications_and_mail_and_gets_no_m
         assert await w.notifications_of(client) == 0
 
 
-async def test_a_review_and_a_failed_payment_reach_whom_they_concern(
+async def test_a_review_a_failed_payment_and_refunds_reach_whom_they_concern(
     empty_database_url,
 ):
     async with world(empty_database_url) as w:
@@ -313,6 +314,23 @@ async def test_a_review_and_a_failed_payment_reach_whom_they_concern(
                     reason="card_declined",
                 ),
             ),
+            (
+                events.REFUND_ISSUED,
+                payments_pb.RefundIssued(
+                    refund_id=new_id(),
+                    booking_id=booking_id,
+                    user_id=client,
+                    amount=money_pb.Money(amount_minor=123450, currency="EUR"),
+                ),
+            ),
+            (
+                events.REFUND_ISSUED,
+                payments_pb.RefundIssued(
+                    refund_id=new_id(),
+                    user_id=client,
+                    amount=money_pb.Money(amount_minor=5000, currency="JPY"),
+                ),
+            ),
         ]
         for event_type, message in sent:
             await w.publish(event_type, message)
@@ -322,12 +340,16 @@ async def test_a_review_and_a_failed_payment_reach_whom_they_concern(
         ]
         mine = (await w.desk.page(person(client), 0, "", unread_only=False)).items
         assert [(n.kind, n.title) for n in mine] == [
+            (Kind.REFUND_ISSUED, "A refund of 5,000 JPY is on its way"),
+            (Kind.REFUND_ISSUED, "A refund of 1,234.50 EUR is on its way"),
             (Kind.PAYMENT_FAILED, "Your payment did not go through"),
         ]
-        assert "(card declined)" in mine[0].body
+        assert "(card declined)" in mine[2].body
         await w.send_mail()
         subjects = {m["To"]: [] for m in w.mailer.sent}
         for mail in w.mailer.sent:
             subjects[mail["To"]].append(mail["Subject"])
         assert "Your payment did not go through" in subjects["c@example.com"]
+        refund = next(m for m in w.mailer.sent if "1,234.50 EUR" in m["Subject"])
+        assert "/bookings/" in text_of(refund)
         assert "A new review: 4 stars" in subjects["p@example.com"]
