@@ -106,7 +106,7 @@ class CheckoutHandlers(Handlers):
     async def _with_intent(self, order: Order) -> CheckoutView:
         """The order with its payment intent, made now if it has none yet (a crash after
         the order committed is mended by the next checkout: the same key, the same intent)."""
-        if order.status is OrderStatus.PAID and order.payment_intent_id is None:
+        if order.card_minor == 0:
             return CheckoutView(order, PaymentStatus.SUCCEEDED)
         try:
             if order.payment_intent_id:
@@ -154,7 +154,7 @@ class CheckoutHandlers(Handlers):
                 STRIPE, event.id, event.type, event.object_id, now
             ):
                 return event.id, False
-            order = await uow.orders.for_intent(intent.id) if intent is not None else None
+            order = await _order_of(uow, intent) if intent is not None else None
             if intent is not None and order is not None:
                 await self._apply_intent(uow, order, intent, event.type)
             await uow.commit()
@@ -169,6 +169,8 @@ class CheckoutHandlers(Handlers):
                 await uow.orders.close(order.id, OrderStatus.PAID, now)
             except WrongState:
                 return  # paid by an earlier event about the same intent
+            if order.payment_intent_id is None:
+                await uow.orders.attach_intent(order.id, intent.id, intent.client_secret)
             await uow.ledger.post(
                 order.card_charge(new_id(), intent.id, intent.amount_received, now)
             )
@@ -271,6 +273,17 @@ async def release_order(
     if order.credit_minor:
         await uow.ledger.post(order.refund(new_id(), 0, order.credit_minor, now))
         uow.record(RefundIssued(f"credit:{order.id}", order.id, order, order.credit, now))
+
+
+async def _order_of(uow: PaymentsUnitOfWork, intent: PaymentIntent) -> Order | None:
+    """The order an intent pays: by the intent's id, or by the order id in its metadata for
+    an intent whose creation's answer never reached the order (a crash, a timeout)."""
+    order = await uow.orders.for_intent(intent.id)
+    if order is None and intent.order_id:
+        order = await uow.orders.get(intent.order_id)
+        if order is not None and order.payment_intent_id not in (None, intent.id):
+            return None  # another intent is this order's: not one of ours to apply
+    return order
 
 
 def _not_payable(status: PayableStatus) -> FailedPrecondition:
