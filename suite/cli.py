@@ -32,6 +32,7 @@ from gateway.settings import GatewaySettings
 from suite import contracts, manifests
 from suite.demo import REVIEWS_FROM_MADE_UP_BOOKINGS, seed_demo
 from suite.demo_bookings import PAST, LocalCatalog, seed_bookings
+from suite.demo_messages import seed_conversations
 from suite.embedded import EmbeddedSuite, PortInUse, env_sets, require_free_port, serve_http
 from suite.registry import BY_NAME, SERVICES
 
@@ -236,6 +237,7 @@ async def _seed(args: argparse.Namespace) -> None:
     built["booking-then"] = build(
         "booking", catalog=local, clock=FrozenClock(datetime.now(UTC) - PAST)
     )
+    built["messaging"] = build("messaging")
     try:
         report = await seed_demo(
             built["identity"].accounts,
@@ -246,6 +248,12 @@ async def _seed(args: argparse.Namespace) -> None:
         booked = await seed_bookings(
             built["booking"],
             built["booking-then"],
+            built["catalog"].catalog,
+            practitioner_user_ids=report.practitioner_user_ids,
+            client_id=report.client_id,
+        )
+        conversations = await seed_conversations(
+            built["messaging"],
             built["catalog"].catalog,
             practitioner_user_ids=report.practitioner_user_ids,
             client_id=report.client_id,
@@ -264,6 +272,10 @@ async def _seed(args: argparse.Namespace) -> None:
         f"{booked.hours} practitioners keep weekly hours, so their sessions have slots to book "
         f"at once; the demo client has {booked.past} past (completed) and {booked.upcoming} "
         "upcoming bookings"
+    )
+    print(
+        f"the demo client has {conversations} conversations with practitioners they booked, "
+        "each with an answer to read"
     )
     print("sign in with (embedded demo only):")
     for email, password in report.accounts:

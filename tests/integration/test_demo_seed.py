@@ -18,7 +18,8 @@ from services.catalog.domain.discovery import SortOrder
 from services.catalog.search import PractitionerQuery, ServiceQuery
 from services.catalog.service_layer import Catalog
 from services.catalog.settings import CatalogSettings
-from tests.builders import built_booking
+from tests.builders import built_booking, built_messaging
+from tests.builders import person as signed_in
 
 # The first four cities the demo spreads practitioners over, with the money asked there.
 CITY_CURRENCIES = {"Lisbon": "EUR", "London": "GBP", "New York": "USD", "Tokyo": "JPY"}
@@ -63,6 +64,8 @@ def test_the_seed_command_makes_searchable_practitioners_services_and_sign_ins(t
     ) in done.stdout
     asyncio.run(_check_discovery(tmp_path, reviews))
     asyncio.run(_check_bookings(tmp_path))
+    assert "the demo client has 2 conversations with practitioners they booked" in done.stdout
+    asyncio.run(_check_conversations(tmp_path))
     again = subprocess.run(
         [
             sys.executable,
@@ -103,6 +106,26 @@ async def _check_bookings(data_dir) -> None:
         for service_id in {r.service_id for r in rows}:
             offered = await booking.desk.slots(service_id, None, now + timedelta(days=7), "")
             assert offered.slots, "a demo session with nothing to book this week"
+
+
+async def _check_conversations(data_dir) -> None:
+    """The demo client has two conversations, each a question and an unread answer to it."""
+    booking_db = f"sqlite+aiosqlite:///{data_dir}/booking.db"
+    async with (
+        built_booking(booking_db) as booking,
+        booking.runtime.unit_of_work(BookingUnitOfWork)(write=False) as uow,
+    ):
+        client_id = (
+            await uow.connection.execute(sa.select(bookings.c.client_id).limit(1))
+        ).scalar_one()
+    async with built_messaging(f"sqlite+aiosqlite:///{data_dir}/messaging.db") as messaging:
+        client = signed_in(client_id)
+        found = await messaging.conversations.page(client, 0, "")
+        assert found.page.total == 2 and found.unread == 2
+        for conversation in found.page.items:
+            name = f"conversations/{conversation.id}"
+            answer, question = (await messaging.conversations.messages(client, name, 0, "")).items
+            assert question.sender_id == client_id and answer.reply_to_id == question.id
 
 
 async def _check_discovery(data_dir, reviews: int) -> None:
