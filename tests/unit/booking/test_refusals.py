@@ -125,6 +125,14 @@ def test_a_paid_booking_records_its_terms_and_waits_for_payment():
     assert made.holds_time and not made.is_purchase and not made.is_redemption
 
 
+def test_an_event_keeps_the_times_the_booking_had_when_it_was_raised():
+    made, [created] = booking()
+    assert isinstance(created, BookingCreated)
+    kept = list(made.times)
+    made.times.append(BookedTime(NOW, NOW))  # a later change in place, whoever makes it
+    assert created.booking.times == kept
+
+
 def test_a_redemption_is_confirmed_at_once_for_the_share_of_the_package_it_uses():
     made, events = Booking.place(
         booking_id="b2",
@@ -206,6 +214,7 @@ def test_a_cancellation_reason_up_to_500_characters_is_kept_trimmed_and_longer_r
     ("seats", "sold", "limit"),
     [
         (2, terms(), 1),
+        (2, terms(max_participants=3), 1),  # one-to-one, whatever the terms say
         (-1, terms(), 1),
         (6, workshop(), 5),
         (1001, replace(workshop(), max_participants=5000), 1000),
