@@ -49,6 +49,7 @@ _GENERATION = "only whether the key set's generation changed is read, never its 
 _NO_KID = "PyJWT refuses a header whose kid is not a string before this line runs"
 _FIELD_NAMES = "a JWK's field names are single words, alike in proto and JSON case"
 _SECOND_ROLLBACK = "a second ROLLBACK of a finished transaction does nothing"
+_ADD_DEFAULT = "code left out: Violations.add's default is 'invalid'"
 EQUIVALENT: dict[str, str] = {
     "chassis.auth.tokens.x__b64url__mutmut_4": (
         "rstrip('XX=XX'): a 32-byte key's base64url never ends in 'X' before its padding"
@@ -113,9 +114,8 @@ EQUIVALENT: dict[str, str] = {
     "services.booking.domain.availability.x__check_window__mutmut_25": (
         "sound None or False: both falsy, only read as a condition"
     ),
-    "services.booking.domain.availability.x__check_window__mutmut_47": (
-        "code left out: Violations.add's default is 'invalid'"
-    ),
+    "services.booking.domain.availability.x__check_window__mutmut_47": _ADD_DEFAULT,
+    "services.booking.domain.availability.x_check_schedule__mutmut_78": _ADD_DEFAULT,
     "services.booking.domain.availability.x_check_schedule__mutmut_16": (
         "v.check's default: its value is never read, the zone's violations are what count"
     ),

@@ -5,14 +5,11 @@ datetime is refused by name. Public behaviour only: what the engine offers, neve
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 import pytest
 
-from services.booking.domain.availability import (
-    Interval,
-    free_intervals,
-)
+from services.booking.domain.availability import Interval, as_utc, free_intervals
 from services.booking.domain.slots import (
     GroupSession,
     SlotRules,
@@ -71,11 +68,31 @@ DAYS = timedelta(days=30)
         ("start", lambda: NINE_TO_NOON.open_intervals(NAIVE, at(23))),
         ("end", lambda: NINE_TO_NOON.open_intervals(at(0), NAIVE)),
         ("start", lambda: free_intervals(NINE_TO_NOON, [], NAIVE, at(23))),
+        ("start", lambda: Interval(NAIVE, at(10))),
+        ("end", lambda: Interval(at(9), NAIVE)),
     ],
 )
 def test_a_naive_datetime_is_refused_naming_the_argument(name, call):
     with pytest.raises(ValueError, match=rf"^{name} must be an aware datetime, got "):
         call()
+
+
+class NoOffset(tzinfo):
+    """A zone that knows no offset: its datetimes are as naive as those without one."""
+
+    def utcoffset(self, dt: datetime | None) -> None:
+        return None
+
+    def dst(self, dt: datetime | None) -> None:
+        return None
+
+    def tzname(self, dt: datetime | None) -> None:
+        return None
+
+
+def test_a_datetime_whose_zone_gives_no_offset_is_refused_as_naive():
+    with pytest.raises(ValueError, match=r"^now must be an aware datetime, got "):
+        as_utc(datetime(2025, 1, 13, 9, tzinfo=NoOffset()), "now")
 
 
 # The edges of the four rules ----------------------------------------------------------------
