@@ -553,7 +553,72 @@ class LedgerAudit:
             *await self.unbalanced(),
             *await self.overdrawn(),
             *await self.unsplit_charges(),
+            *await self.unmatched_orders(),
         ]
+
+    async def unmatched_orders(self) -> list[Violation]:
+        """Orders whose money is not in the ledger as it was paid: a paid order's card
+        payment is one charge of its intent into clearing, and any order's credits one credit
+        spend; either missing, or of another amount, is a violation."""
+
+        def into_clearing(kind: TransactionKind) -> sa.Subquery:
+            return (
+                sa.select(
+                    transactions_t.c.cause,
+                    sa.func.sum(postings_t.c.amount_minor).label("amount"),
+                )
+                .join(postings_t, postings_t.c.transaction_id == transactions_t.c.id)
+                .join(accounts_t, accounts_t.c.id == postings_t.c.account_id)
+                .where(
+                    transactions_t.c.kind == kind.value,
+                    accounts_t.c.kind == AccountKind.PLATFORM_CLEARING.value,
+                )
+                .group_by(transactions_t.c.cause)
+                .subquery()
+            )
+
+        charges = into_clearing(TransactionKind.CHARGE)
+        spends = into_clearing(TransactionKind.CREDIT_SPEND)
+        rows = await self._c.execute(
+            sa.select(
+                orders.c.id,
+                orders.c.status,
+                orders.c.amount_minor,
+                orders.c.credit_minor,
+                orders.c.currency,
+                charges.c.amount.label("charged"),
+                spends.c.amount.label("spent"),
+            )
+            .select_from(
+                orders.outerjoin(
+                    charges, charges.c.cause == "payment_intents/" + orders.c.payment_intent_id
+                ).outerjoin(spends, spends.c.cause == "orders/" + orders.c.id)
+            )
+            .order_by(orders.c.id)
+        )
+        found = []
+        for row in rows:
+            name = f"order {row.id}"
+            card = row.amount_minor - row.credit_minor
+            charged = int(row.charged or 0)
+            if row.status == OrderStatus.PAID.value and charged != card:
+                found.append(
+                    Violation(
+                        "order_payment",
+                        name,
+                        f"paid {card} {row.currency} by card, charged {charged} in the ledger",
+                    )
+                )
+            if int(row.spent or 0) != row.credit_minor:
+                found.append(
+                    Violation(
+                        "order_payment",
+                        name,
+                        f"applied {row.credit_minor} "
+                        f"{row.currency} of credits, spent {int(row.spent or 0)} in the ledger",
+                    )
+                )
+        return found
 
     async def unbalanced(self) -> list[Violation]:
         """Transactions whose postings do not sum to zero in a currency, or that have fewer

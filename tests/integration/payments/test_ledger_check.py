@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from chassis.ids import new_id
+from chassis.money import Money
 from services.payments.domain.ledger import (
     EXTERNAL,
     PLATFORM,
@@ -20,8 +21,10 @@ from services.payments.domain.ledger import (
     TransactionKind,
     transfer,
 )
+from services.payments.domain.orders import Order, OrderStatus
 from services.payments.tables import ledger_accounts, ledger_postings, ledger_transactions
 from suite.cli import _parser
+from tests.integration.payments.test_checkout import paid_booking
 from tests.integration.payments.world import world
 
 
@@ -101,4 +104,35 @@ async def test_ledger_check_passes_a_sound_ledger_and_names_each_planted_fault(
         f"balance_drift: {pending}: its balance says 8000, its postings sum to -1000",
         f"charge_split: booking {booking_id}: charged 10500 EUR, but earning + commission + "
         "fees = 10000",
+    ]
+
+
+async def test_ledger_check_names_orders_whose_money_is_not_in_the_ledger(
+    empty_database_url, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("ESTUARY_DATABASE_URL", empty_database_url)
+    async with world(empty_database_url) as w:
+        # A sound one: paid by card through checkout and its webhook.
+        client, _, _ = await paid_booking(w)
+        assert await ledger_check(tmp_path, capsys) == (0, "ledger check: every invariant holds\n")
+        # Written behind the ledger's back: an order paid by card and credits whose money
+        # never reached the ledger.
+        planted = Order(
+            new_id(),
+            client.user_id,
+            new_id(),
+            Money(4_500, "EUR"),
+            1_000,
+            OrderStatus.PAID,
+            w.clock.now(),
+        )
+        async with w.uow() as uow:
+            await uow.orders.add(planted, w.clock.now())
+            await uow.orders.attach_intent(planted.id, "pi_planted", "")
+            await uow.commit()
+        code, printed = await ledger_check(tmp_path, capsys)
+    assert code == 1
+    assert printed.splitlines() == [
+        f"order_payment: order {planted.id}: paid 3500 EUR by card, charged 0 in the ledger",
+        f"order_payment: order {planted.id}: applied 1000 EUR of credits, spent 0 in the ledger",
     ]
