@@ -93,21 +93,22 @@ def build(
     yet). The sandbox's webhooks go to the gateway's route unless the caller takes them
     (tests do)."""
     runtime = ServiceRuntime(settings, transport=transport, clock=clock)
-    identity_channel = open_channel(settings.identity_address)
-    verifier = TokenVerifier(
-        KeySet(identity_jwks(identity_channel)),
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
-        clock=runtime.clock,
-    )
     webhooks = GatewayWebhooks(settings.sandbox_webhook_url) if deliver is None else None
-    # Half a Stripe configuration stops the start here, naming the setting.
+    # Half a Stripe configuration stops the start here, naming the setting, before anything
+    # is opened.
     provider = payment_provider(
         secret_key=settings.stripe_secret_key,
         webhook_secrets_setting=settings.stripe_webhook_secrets,
         api_base=settings.stripe_api_base,
         data_dir=settings.sandbox_folder(),
         deliver=deliver or webhooks,
+        clock=runtime.clock,
+    )
+    identity_channel = open_channel(settings.identity_address)
+    verifier = TokenVerifier(
+        KeySet(identity_jwks(identity_channel)),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
         clock=runtime.clock,
     )
     treasury = Treasury(
