@@ -37,20 +37,12 @@ from services.payments.provider.port import (
 )
 from services.payments.provider.sandbox import SandboxProvider
 from services.payments.provider.stripe import StripeProvider
-from tests.fakes.localstripe import running_localstripe
 from tests.fakes.stripe_api import FakeStripe, free_port
 
 WEBHOOK_SECRET = "whsec_adapter_tests"
 
 # stripe's HTTPXClient hands httpx its form body as data=bytes, which httpx 0.28 deprecates.
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
-
-
-@pytest.fixture(scope="session")
-def localstripe_base() -> Iterator[str]:
-    """localstripe for this session, on a free port, the machine's one instance."""
-    with running_localstripe() as base:
-        yield base
 
 
 @pytest.fixture(scope="session")
