@@ -127,6 +127,7 @@ SCHEMA_NAMES = {
     "Page_ConversationOut_": "ConversationPage",
     "MessageOut": "Message",
     "Page_MessageOut_": "MessagePage",
+    "ReadReceiptOut": "ReadReceipt",
     "CheckoutOut": "Checkout",
 }
 

@@ -193,6 +193,13 @@ class MessageOut(BaseModel):
         )
 
 
+class ReadReceiptOut(BaseModel):
+    user_id: str
+    last_read_message_id: str | None = Field(
+        description="The newest message they have read; null while none."
+    )
+
+
 class ConversationOut(BaseModel):
     model_config = examples(
         {
@@ -205,6 +212,13 @@ class ConversationOut(BaseModel):
             "last_message": MESSAGE,
             "created_at": "2026-12-01T08:55:00Z",
             "updated_at": "2026-12-01T09:00:00Z",
+            "read_receipts": [
+                {
+                    "user_id": "0193b0a4-6f1d-7aa0-8e2b-5c9d0f4e7a11",
+                    "last_read_message_id": MESSAGE["id"],
+                },
+                {"user_id": "0193b0a5-1c2d-7e3f-8a4b-6c7d8e9f0a1b", "last_read_message_id": None},
+            ],
         }
     )
     id: str
@@ -213,6 +227,7 @@ class ConversationOut(BaseModel):
     last_message: MessageOut | None
     created_at: datetime
     updated_at: datetime = Field(description="When the newest message was sent.")
+    read_receipts: list[ReadReceiptOut] = Field(description="How far each participant has read.")
 
     @classmethod
     def from_proto(cls, c: pb.Conversation) -> ConversationOut:
@@ -225,6 +240,15 @@ class ConversationOut(BaseModel):
             ),
             created_at=instant(c.create_time),
             updated_at=instant(c.update_time),
+            read_receipts=[
+                ReadReceiptOut.model_construct(
+                    user_id=r.user_id,
+                    last_read_message_id=(
+                        _id_in(r.last_read_message) if r.last_read_message else None
+                    ),
+                )
+                for r in c.read_receipts
+            ],
         )
 
 

@@ -123,6 +123,11 @@ def conversation_to_proto(conversation: Conversation) -> pb.Conversation:
     )
     if conversation.last_message is not None:
         found.last_message.CopyFrom(message_to_proto(conversation.last_message))
+    for user_id, message_id in conversation.read_up_to.items():
+        found.read_receipts.add(
+            user_id=user_id,
+            last_read_message=f"{found.name}/messages/{message_id}" if message_id else "",
+        )
     return found
 
 

@@ -501,15 +501,17 @@ class Conversations:
             self._unread(user_id).where(messages.c.conversation_id.in_(ids))
         )
         unread = {conversation_id: count for conversation_id, count in counted}
-        people: dict[str, list[str]] = {i: [] for i in ids}
-        for conversation_id, member in await self._c.execute(
+        people: dict[str, dict[str, str]] = {i: {} for i in ids}
+        for conversation_id, member, read in await self._c.execute(
             sa.select(
-                conversation_participants.c.conversation_id, conversation_participants.c.user_id
+                conversation_participants.c.conversation_id,
+                conversation_participants.c.user_id,
+                conversation_participants.c.last_read_message_id,
             )
             .where(conversation_participants.c.conversation_id.in_(ids))
             .order_by(conversation_participants.c.user_id)
         ):
-            people[conversation_id].append(member)
+            people[conversation_id][member] = read
         newest = (
             sa.select(sa.func.max(messages.c.id))
             .where(messages.c.conversation_id.in_(ids))
@@ -527,6 +529,7 @@ class Conversations:
                 r.updated_at,
                 unread.get(r.id, 0),
                 last.get(r.id),
+                people[r.id],
             )
             for r in rows
         ]

@@ -87,6 +87,11 @@ async def test_a_client_writes_to_a_practitioner_who_answers_and_no_one_else_rea
         ]
         read = await client.post(f"{path}/read", headers=ana.headers)
         assert read.status_code == 200 and read.json()["unread"] == 0
+        seen = (await client.get(path, headers=pat.headers)).json()["read_receipts"]
+        assert {r["user_id"]: r["last_read_message_id"] for r in seen} == {
+            ana.id: answer.json()["id"],
+            pat.id: answer.json()["id"],
+        }
 
         for method, url, body in (
             ("GET", path, None),

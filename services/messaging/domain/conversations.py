@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from chassis.errors import FailedPrecondition, InvalidArgument, PermissionDenied
@@ -34,6 +35,8 @@ class Conversation:
     updated_at: datetime
     unread: int = 0
     last_message: Message | None = None
+    # Each participant's newest read message ("" before any): read receipts.
+    read_up_to: Mapping[str, str] = field(default_factory=dict)
 
 
 def direct_key(one: str, other: str) -> str:

@@ -100,6 +100,10 @@ async def test_messages_replies_unread_counts_and_reads(empty_database_url):
 
         read = await desk.mark_read(person(ana), name)
         assert read.unread == 0 and (await desk.page(person(ana), 0, "")).unread == 0
+        # Read receipts: each side sees how far the other has read.
+        assert read.read_up_to == {ana: answer.id, pat: answer.id}
+        await desk.send(person(ana), name, "Great", "")
+        assert (await desk.get(person(pat), name)).read_up_to[pat] == answer.id
 
         other = f"conversations/{(await desk.start(person(new_id()), pat)).id}"
         bad_inputs = [
@@ -113,7 +117,7 @@ async def test_messages_replies_unread_counts_and_reads(empty_database_url):
             with pytest.raises(InvalidArgument) as bad:
                 await desk.send(person(ana), name, text, reply_to)
             assert bad.value.violations[0].field == field, (text, reply_to)
-        assert (await desk.messages(person(ana), name, 0, "")).total == 4
+        assert (await desk.messages(person(ana), name, 0, "")).total == 5
 
 
 async def test_conversations_list_the_most_recently_active_first_page_by_page(
