@@ -119,6 +119,11 @@ class CheckoutHandlers(Handlers):
                     idempotency_key=idempotency_key("payment_intent", order.id),
                     metadata={"booking_id": order.booking_id, "client_id": order.client_id},
                 )
+        except ProviderRejected as refused:
+            raise FailedPrecondition(
+                f"the payment provider refused the payment: {refused.message}",
+                reason="PAYMENT_PROVIDER_REFUSED",
+            ) from refused
         except ProviderError as error:
             raise Unavailable(f"the payment provider did not answer: {error.message}") from error
         if order.payment_intent_id is None:

@@ -120,6 +120,18 @@ async def test_an_intent_whose_answer_was_lost_is_the_one_the_retry_gets(
         assert retried.status is PaymentStatus.SUCCEEDED
 
 
+async def test_a_payment_the_provider_refuses_is_a_conflict_not_an_outage(empty_database_url):
+    async with world(empty_database_url) as w:
+        # Above the eight digits of minor units Stripe takes in one payment.
+        client, booking_id = await awaiting_payment(w, 100_000_000)
+        with pytest.raises(FailedPrecondition) as refused:
+            await w.treasury.create_checkout(client, f"bookings/{booking_id}", "")
+        assert refused.value.reason == "PAYMENT_PROVIDER_REFUSED"
+        async with w.uow(write=False) as uow:
+            order = await uow.orders.for_booking(booking_id)
+        assert order is not None and order.payment_intent_id is None
+
+
 async def test_only_the_bookings_client_checks_it_out(empty_database_url):
     async with world(empty_database_url) as w:
         _, booking_id = await awaiting_payment(w)
