@@ -100,7 +100,8 @@ def subscriptions(
             # A payment booking could not honour (its time was taken, or it was cancelled
             # before the payment arrived): all of it goes back.
             assert provider is not None
-            await refund_booking(uow, provider, event.message.booking_id, 100)
+            requested = event.message
+            await refund_booking(uow, provider, requested.booking_id, 100, requested.payment_id)
             return
         booking_id = event.message.booking.booking_id
         await uow.payable.settle(booking_id, SETTLED[event.type], now)

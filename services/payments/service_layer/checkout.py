@@ -215,13 +215,20 @@ class CheckoutHandlers(Handlers):
 
 
 async def refund_booking(
-    uow: PaymentsUnitOfWork, provider: PaymentProvider, booking_id: str, percent: int
+    uow: PaymentsUnitOfWork,
+    provider: PaymentProvider,
+    booking_id: str,
+    percent: int,
+    payment_id: str | None = None,
 ) -> None:
     """Gives back percent of what a booking's order was paid: to the card (the provider's
     refund keyed by the booking, so a retry refunds once) and to credits, posted once per
-    booking (refund.issued). Nothing for a booking never paid."""
+    booking (refund.issued). Nothing for a booking never paid, nor when the payment named is
+    not its order's (one payments never took)."""
     order = await uow.orders.for_booking(booking_id)
     if order is None or order.status is not OrderStatus.PAID:
+        return
+    if payment_id is not None and payment_id not in (order.payment_intent_id, order.id):
         return
     if await uow.ledger.find(TransactionKind.REFUND, f"bookings/{booking_id}") is not None:
         return

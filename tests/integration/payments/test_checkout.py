@@ -423,6 +423,16 @@ async def test_a_refund_request_gives_everything_back_to_card_and_credits(empty_
             assert await uow.audit.violations() == []
 
 
+async def test_a_refund_request_for_a_payment_not_ours_refunds_nothing(empty_database_url):
+    async with world(empty_database_url) as w:
+        _, booking_id, _ = await paid_booking(w)
+        requested = booking_events.BookingRefundRequested(
+            booking_id=booking_id, payment_id="pay_elsewhere"
+        )
+        assert await w.booking_event(BOOKING_REFUND_REQUESTED, requested) == "ack"
+        assert await w.events(REFUND_ISSUED) == []
+
+
 async def test_a_booking_cancelled_before_it_was_paid_refunds_nothing(empty_database_url):
     async with world(empty_database_url) as w:
         _, booking_id = await awaiting_payment(w)
