@@ -168,16 +168,18 @@ class Hours:
     sells_group_sessions: bool
 
 
-# Whether the schedule's practitioner has a workshop or course on sale.
-_SELLS_GROUP_SESSIONS = (
+# A practitioner's schedule, with whether they have a workshop or course on sale; built once
+# (see _TERMS_WITH_STATUS).
+_HOURS = sa.select(
+    schedules,
     sa.exists()
     .where(
         service_terms.c.practitioner_id == schedules.c.practitioner_id,
         service_terms.c.kind.in_([k.value for k in GROUP_KINDS]),
         service_terms.c.on_sale.is_(True),
     )
-    .label("sells_group_sessions")
-)
+    .label("sells_group_sessions"),
+).where(schedules.c.practitioner_id == sa.bindparam("practitioner_id"))
 
 
 class Schedules:
@@ -196,13 +198,7 @@ class Schedules:
     async def hours(self, practitioner_id: str) -> Hours | None:
         """The practitioner's schedule, if ever saved, with whether a workshop or course of
         theirs is on sale (whose dates are busy time): one read."""
-        row = (
-            await self._c.execute(
-                sa.select(schedules, _SELLS_GROUP_SESSIONS).where(
-                    schedules.c.practitioner_id == practitioner_id
-                )
-            )
-        ).first()
+        row = (await self._c.execute(_HOURS, {"practitioner_id": practitioner_id})).first()
         return Hours(_schedule(row), row.sells_group_sessions) if row is not None else None
 
     async def save(self, practitioner_id: str, schedule: Schedule, now: datetime) -> None:
@@ -301,6 +297,15 @@ def policy_of(stored: Iterable[Sequence[int]]) -> tuple[RefundRule, ...]:
     return tuple(RefundRule(hours, percent) for hours, percent in stored)
 
 
+# The reads every booking or request for slots makes, built once: building a statement and
+# its cache key again for each call costs about as much CPU as running it.
+_TERMS_WITH_STATUS = (
+    sa.select(service_terms, account_statuses.c.status.label("practitioner_status"))
+    .outerjoin(account_statuses, account_statuses.c.user_id == service_terms.c.practitioner_user_id)
+    .where(service_terms.c.service_id == sa.bindparam("service_id"))
+)
+
+
 class Terms:
     """The copy of each service's terms."""
 
@@ -313,16 +318,7 @@ class Terms:
 
     async def get_with_status(self, service_id: str) -> tuple[ServiceTerms, AccountStatus] | None:
         """A service's terms and its practitioner's account status, in one read."""
-        row = (
-            await self._c.execute(
-                sa.select(service_terms, account_statuses.c.status.label("practitioner_status"))
-                .outerjoin(
-                    account_statuses,
-                    account_statuses.c.user_id == service_terms.c.practitioner_user_id,
-                )
-                .where(service_terms.c.service_id == service_id)
-            )
-        ).first()
+        row = (await self._c.execute(_TERMS_WITH_STATUS, {"service_id": service_id})).first()
         if row is None:
             return None
         return _terms(row), account_status(row.practitioner_status)
@@ -777,6 +773,41 @@ def _from_micros(value: int) -> datetime:
 # Occupied time and group seats ----------------------------------------------------------------
 
 
+# Active occupied ranges of a practitioner meeting [span_start, span_end), by start; built
+# once (see _TERMS_WITH_STATUS).
+_BUSY_WHERE = (
+    occupancy.c.practitioner_id == sa.bindparam("practitioner_id"),
+    occupancy.c.active.is_(True),
+    occupancy.c.blocked_from < sa.bindparam("span_end"),
+    occupancy.c.blocked_until > sa.bindparam("span_start"),
+)
+_BUSY = (
+    sa.select(occupancy.c.blocked_from, occupancy.c.blocked_until)
+    .where(*_BUSY_WHERE)
+    .order_by(occupancy.c.blocked_from)
+)
+# The same but for one booking's own range (a reschedule moves it).
+_BUSY_EXCLUDING = _BUSY.where(
+    sa.or_(
+        occupancy.c.booking_id.is_(None),
+        occupancy.c.booking_id != sa.bindparam("excluding_booking"),
+    )
+)
+
+
+@functools.cache
+def _busy_spans(dialect: str) -> sa.Select[Any]:
+    """The busy ranges as microseconds since the epoch, built once per dialect."""
+    return (
+        sa.select(
+            _epoch_micros(occupancy.c.blocked_from, dialect),
+            _epoch_micros(occupancy.c.blocked_until, dialect),
+        )
+        .where(*_BUSY_WHERE)
+        .order_by(occupancy.c.blocked_from)
+    )
+
+
 def _epoch_micros(instant: Any, dialect: str) -> Any:
     """An instant column as whole microseconds since the epoch, exactly (no float on the way)."""
     if dialect == "postgresql":
@@ -801,18 +832,9 @@ class Occupancy:
         """Active occupied ranges of a practitioner that meet span, as whole microseconds
         since the epoch worked out by the database: a month of a busy calendar is hundreds
         of ranges, read for every request of its slots, and no datetime is made of them."""
-        dialect = self._c.dialect.name
         rows = await self._c.execute(
-            sa.select(
-                _epoch_micros(occupancy.c.blocked_from, dialect),
-                _epoch_micros(occupancy.c.blocked_until, dialect),
-            )
-            .where(
-                occupancy.c.practitioner_id == practitioner_id,
-                occupancy.c.active.is_(True),
-                overlapping(occupancy.c.blocked_from, occupancy.c.blocked_until, span),
-            )
-            .order_by(occupancy.c.blocked_from)
+            _busy_spans(self._c.dialect.name),
+            {"practitioner_id": practitioner_id, "span_start": span.start, "span_end": span.end},
         )
         return [(start, end) for start, end in rows.all()]
 
@@ -820,21 +842,14 @@ class Occupancy:
         self, practitioner_id: str, span: Interval, *, excluding_booking: str = ""
     ) -> list[Interval]:
         """Active occupied ranges of a practitioner that meet span."""
-        conditions = [
-            occupancy.c.practitioner_id == practitioner_id,
-            occupancy.c.active.is_(True),
-            overlapping(occupancy.c.blocked_from, occupancy.c.blocked_until, span),
-        ]
-        if excluding_booking:
-            conditions.append(
-                sa.or_(
-                    occupancy.c.booking_id.is_(None), occupancy.c.booking_id != excluding_booking
-                )
-            )
         rows = await self._c.execute(
-            sa.select(occupancy.c.blocked_from, occupancy.c.blocked_until)
-            .where(*conditions)
-            .order_by(occupancy.c.blocked_from)
+            _BUSY_EXCLUDING if excluding_booking else _BUSY,
+            {
+                "practitioner_id": practitioner_id,
+                "span_start": span.start,
+                "span_end": span.end,
+                "excluding_booking": excluding_booking,
+            },
         )
         return [Interval(start, end) for start, end in rows.all()]
 
