@@ -82,6 +82,10 @@ TAGS: list[dict[str, str]] = [
     },
     {"name": "blocks", "description": "People the signed-in user has blocked from writing."},
     {
+        "name": "message_reports",
+        "description": "Messages participants reported to staff, and staff's list of them.",
+    },
+    {
         "name": "checkout",
         "description": "Paying for a booking: credits first, the rest by card (a payment intent).",
     },
@@ -128,6 +132,8 @@ SCHEMA_NAMES = {
     "MessageOut": "Message",
     "Page_MessageOut_": "MessagePage",
     "ReadReceiptOut": "ReadReceipt",
+    "MessageReportOut": "MessageReport",
+    "Page_MessageReportOut_": "MessageReportPage",
     "CheckoutOut": "Checkout",
 }
 

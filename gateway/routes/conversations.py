@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from starlette.responses import Response
 
 from estuary.messaging.v1 import messaging_pb2 as pb
-from gateway.auth import Caller, require_user
+from gateway.auth import Caller, require_staff, require_user
 from gateway.backends import Backends
 from gateway.middleware import limit_per_minute
 from gateway.problems import responses
@@ -22,11 +22,14 @@ from gateway.schemas.messaging import (
     ConversationOut,
     MessageBody,
     MessageOut,
+    MessageReportOut,
+    ReportBody,
     UnreadCountOut,
 )
 
 router = APIRouter(prefix="/api/v1")
 CONVERSATIONS: list[str | Enum] = ["conversations"]
+REPORTS: list[str | Enum] = ["message_reports"]
 BLOCKS: list[str | Enum] = ["blocks"]
 
 Id = Annotated[str, Path(pattern=ID_PATTERN)]
@@ -182,6 +185,59 @@ async def send_message(
         metadata=caller.metadata(),
     )
     return json_response(MessageOut.from_proto(sent), status_code=201)
+
+
+@router.post(
+    "/conversations/{conversation_id}/messages/{message_id}/report",
+    operation_id="message_reports.create",
+    tags=REPORTS,
+    response_model=MessageReportOut,
+    status_code=201,
+    responses=responses(400, 404),
+)
+async def report_message(
+    conversation_id: Id,
+    message_id: Id,
+    body: ReportBody,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Reports another participant's message to staff, saying why; reporting it again
+    answers the first report (400 for one's own message)."""
+    report = await api.conversations.ReportMessage(
+        pb.ReportMessageRequest(
+            message=f"{_name(conversation_id)}/messages/{message_id}", reason=body.reason
+        ),
+        metadata=caller.metadata(),
+    )
+    return json_response(MessageReportOut.from_proto(report), status_code=201)
+
+
+@router.get(
+    "/admin/message-reports",
+    operation_id="message_reports.list",
+    tags=REPORTS,
+    response_model=Page[MessageReportOut],
+    responses=responses(403),
+)
+async def list_message_reports(
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    caller: Caller = Depends(require_staff),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Messages reported to staff, the newest first (staff only)."""
+    found = await api.conversations.ListMessageReports(
+        pb.ListMessageReportsRequest(page_size=limit, page_token=cursor or ""),
+        metadata=caller.metadata(),
+    )
+    return json_response(
+        page_of(
+            [MessageReportOut.from_proto(r) for r in found.reports],
+            found.next_page_token,
+            found.total_size,
+        )
+    )
 
 
 @router.post(

@@ -265,3 +265,38 @@ class MessageBody(StrictBody):
     reply_to: str | None = Field(
         None, pattern=ID_PATTERN, description="A message of this conversation."
     )
+
+
+REPORT_REASON_LENGTH = 500  # messaging's rule (services/messaging/domain/conversations.py)
+
+
+class MessageReportOut(BaseModel):
+    model_config = examples(
+        {
+            "id": "0193c6ba-1b2c-7d3e-8f4a-5b6c7d8e9f0a",
+            "message": MESSAGE,
+            "reporter_user_id": "0193b0a5-1c2d-7e3f-8a4b-6c7d8e9f0a1b",
+            "reason": "Insulting",
+            "created_at": "2026-12-01T09:05:00Z",
+        }
+    )
+    id: str
+    message: MessageOut = Field(description="The message reported, as it is now.")
+    reporter_user_id: str
+    reason: str
+    created_at: datetime
+
+    @classmethod
+    def from_proto(cls, r: pb.MessageReport) -> MessageReportOut:
+        return cls.model_construct(
+            id=_id_in(r.name),
+            message=MessageOut.from_proto(r.message),
+            reporter_user_id=r.reporter_user_id,
+            reason=r.reason,
+            created_at=instant(r.create_time),
+        )
+
+
+class ReportBody(StrictBody):
+    model_config = examples({"reason": "Insulting"})
+    reason: str = Field(min_length=1, max_length=REPORT_REASON_LENGTH, description="Why.")

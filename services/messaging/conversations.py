@@ -10,16 +10,18 @@ from dataclasses import dataclass
 
 from chassis.auth.principal import Principal
 from chassis.clock import Clock
-from chassis.errors import InvalidArgument, NotFound
+from chassis.errors import InvalidArgument, NotFound, PermissionDenied
 from chassis.ids import is_uuid, new_id
 from chassis.pagination import KeyPart, Page, page_request
 from services.messaging.domain.conversations import (
     Conversation,
     Message,
+    MessageReport,
     Standing,
     blocked,
     may_start,
     message_text,
+    report_reason,
 )
 from services.messaging.repository import activity_key
 from services.messaging.uow import MessagingUnitOfWork
@@ -48,6 +50,19 @@ def message_id_in(field: str, name: str, conversation_id: str) -> str:
             field, f"must be a message of this conversation ({prefix}{{id}})", "invalid"
         )
     return message_id
+
+
+def message_name_in(field: str, name: str) -> tuple[str, str]:
+    """The conversation and message ids of "conversations/{id}/messages/{id}"."""
+    parts = name.split("/")
+    if (
+        len(parts) != 4
+        or parts[0] != "conversations"
+        or parts[2] != "messages"
+        or not (is_uuid(parts[1]) and is_uuid(parts[3]))
+    ):
+        raise InvalidArgument.field(field, "must be conversations/{id}/messages/{id}", "invalid")
+    return parts[1], parts[3]
 
 
 def _not_found(conversation_id: str) -> NotFound:
@@ -181,3 +196,34 @@ class ConversationDesk:
         async with self.unit_of_work() as uow:
             await uow.relations.unblock(caller.user_id, user_id)
             await uow.commit()
+
+    async def report(self, caller: Principal, message: str, reason: str) -> MessageReport:
+        """A participant reports another's message to staff; again, the first report."""
+        conversation_id, message_id = message_name_in("message", message)
+        reason = report_reason(reason)
+        me = caller.user_id
+        async with self.unit_of_work() as uow:
+            if await uow.conversations.get(me, conversation_id) is None:
+                raise _not_found(conversation_id)
+            found = await uow.conversations.message(conversation_id, message_id)
+            if found is None:
+                raise NotFound(f"{message} was not found", reason="MESSAGE_NOT_FOUND")
+            if found.sender_id == me:
+                raise InvalidArgument.field("message", "is your own message", "own")
+            report_id = await uow.reports.add(message_id, me, reason, self.clock.now())
+            report = await uow.reports.get(report_id)
+            await uow.commit()
+        return report
+
+    async def reports(
+        self, caller: Principal, page_size: int, page_token: str
+    ) -> Page[MessageReport]:
+        """Every report, the newest first: for staff."""
+        if not caller.is_staff:
+            raise PermissionDenied("only staff read reports", reason="STAFF_ONLY")
+        request = page_request(page_size, page_token, query={"reports": "all"}, key=[KeyPart.ID])
+        async with self.unit_of_work(write=False) as uow:
+            found, total = await uow.reports.page(
+                before=request.after[0] if request.after else None, fetch=request.fetch
+            )
+        return request.page(found, total, lambda r: [r.id])

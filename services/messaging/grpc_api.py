@@ -9,7 +9,7 @@ from chassis.wire import ProtoEnum, timestamp
 from estuary.messaging.v1 import messaging_pb2 as pb
 from estuary.messaging.v1 import messaging_pb2_grpc
 from services.messaging.conversations import CONVERSATION_PREFIX, ConversationDesk
-from services.messaging.domain.conversations import Conversation, Message
+from services.messaging.domain.conversations import Conversation, Message, MessageReport
 from services.messaging.domain.notifications import Channel, Kind, Notification, Preference
 from services.messaging.service_layer import NOTIFICATION_PREFIX, NotificationDesk
 
@@ -189,3 +189,29 @@ class ConversationServicer(messaging_pb2_grpc.ConversationServiceServicer):
     ) -> pb.UnblockUserResponse:
         await self._desk.unblock(current_user(), request.user_id)
         return pb.UnblockUserResponse()
+
+    async def ReportMessage(
+        self, request: pb.ReportMessageRequest, context: Any
+    ) -> pb.MessageReport:
+        report = await self._desk.report(current_user(), request.message, request.reason)
+        return report_to_proto(report)
+
+    async def ListMessageReports(
+        self, request: pb.ListMessageReportsRequest, context: Any
+    ) -> pb.ListMessageReportsResponse:
+        page = await self._desk.reports(current_user(), request.page_size, request.page_token)
+        return pb.ListMessageReportsResponse(
+            reports=[report_to_proto(r) for r in page.items],
+            next_page_token=page.next_page_token,
+            total_size=page.total,
+        )
+
+
+def report_to_proto(report: MessageReport) -> pb.MessageReport:
+    return pb.MessageReport(
+        name=f"messageReports/{report.id}",
+        message=message_to_proto(report.message),
+        reporter_user_id=report.reporter_id,
+        reason=report.reason,
+        create_time=timestamp(report.created_at),
+    )

@@ -14,7 +14,12 @@ from chassis.auth.principal import AccountStatus
 from chassis.db import insert_ignoring_conflicts
 from chassis.ids import new_id
 from chassis.tables import account_statuses
-from services.messaging.domain.conversations import Conversation, Message, direct_key
+from services.messaging.domain.conversations import (
+    Conversation,
+    Message,
+    MessageReport,
+    direct_key,
+)
 from services.messaging.domain.notifications import (
     Channel,
     Kind,
@@ -30,6 +35,7 @@ from services.messaging.tables import (
     conversation_participants,
     conversations,
     mails,
+    message_reports,
     messages,
     notification_preferences,
     notifications,
@@ -659,3 +665,76 @@ class Conversations:
             .where(messages.c.sender_id == user_id)
             .values(text="", sender_erased=True)
         )
+
+
+class Reports:
+    """Messages reported to staff."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def add(self, message_id: str, reporter_id: str, reason: str, at: datetime) -> str:
+        """The report of a message by a reporter: filed now, or the one they filed before."""
+        made = await self._c.execute(
+            insert_ignoring_conflicts(
+                self._c.dialect.name, message_reports, ["message_id", "reporter_id"]
+            ).returning(message_reports.c.id),
+            {
+                "id": new_id(),
+                "message_id": message_id,
+                "reporter_id": reporter_id,
+                "reason": reason,
+                "created_at": at,
+            },
+        )
+        report_id = made.scalar()
+        if report_id is None:
+            report_id = (
+                await self._c.execute(
+                    sa.select(message_reports.c.id).where(
+                        message_reports.c.message_id == message_id,
+                        message_reports.c.reporter_id == reporter_id,
+                    )
+                )
+            ).scalar_one()
+        return str(report_id)
+
+    def _joined(self) -> Any:
+        return sa.select(message_reports, messages).join(
+            messages, messages.c.id == message_reports.c.message_id
+        )
+
+    @staticmethod
+    def _report(row: Any) -> MessageReport:
+        m = row._mapping
+        message = Message(
+            m[messages.c.id],
+            m[messages.c.conversation_id],
+            m[messages.c.sender_id],
+            m[messages.c.text],
+            m[messages.c.reply_to_id],
+            m[messages.c.created_at],
+            m[messages.c.sender_erased],
+        )
+        return MessageReport(
+            m[message_reports.c.id],
+            message,
+            m[message_reports.c.reporter_id],
+            m[message_reports.c.reason],
+            m[message_reports.c.created_at],
+        )
+
+    async def get(self, report_id: str) -> MessageReport:
+        row = (await self._c.execute(self._joined().where(message_reports.c.id == report_id))).one()
+        return self._report(row)
+
+    async def page(self, *, before: str | None, fetch: int) -> tuple[list[MessageReport], int]:
+        """Every report, the newest first, older than `before` (an id)."""
+        total = (
+            await self._c.execute(sa.select(sa.func.count()).select_from(message_reports))
+        ).scalar_one()
+        query = self._joined()
+        if before is not None:
+            query = query.where(message_reports.c.id < before)
+        rows = await self._c.execute(query.order_by(message_reports.c.id.desc()).limit(fetch))
+        return [self._report(r) for r in rows], total

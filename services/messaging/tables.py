@@ -140,3 +140,15 @@ blocks = sa.Table(
     sa.Column("blocked_id", sa.String(36), primary_key=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
 )
+
+# Messages participants reported to staff: one report per message and reporter.
+message_reports = sa.Table(
+    "message_reports",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("message_id", sa.String(36), nullable=False),
+    sa.Column("reporter_id", sa.String(36), nullable=False),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("message_id", "reporter_id", name="uq_message_reports_reporter"),
+)

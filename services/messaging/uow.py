@@ -12,6 +12,7 @@ from services.messaging.repository import (
     PreferenceRows,
     Recipients,
     Relations,
+    Reports,
 )
 
 
@@ -22,6 +23,7 @@ class MessagingUnitOfWork(UnitOfWork):
     mails: Mails
     relations: Relations
     conversations: Conversations
+    reports: Reports
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
@@ -32,4 +34,5 @@ class MessagingUnitOfWork(UnitOfWork):
         self.mails = Mails(connection)
         self.relations = Relations(connection)
         self.conversations = Conversations(connection)
+        self.reports = Reports(connection)
         return self

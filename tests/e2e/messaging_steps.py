@@ -33,6 +33,11 @@ MESSAGING_WRITE_ROUTES: dict[tuple[str, str], tuple[Any, int, str | None]] = {
         "CONVERSATION_NOT_FOUND",
     ),
     ("POST", f"{CONVERSATIONS}/{{conversation_id}}/read"): (None, 404, "CONVERSATION_NOT_FOUND"),
+    ("POST", f"{CONVERSATIONS}/{{conversation_id}}/messages/{{message_id}}/report"): (
+        {"reason": "Spam"},
+        404,
+        "CONVERSATION_NOT_FOUND",
+    ),
     ("PUT", f"{BLOCKS}/{{user_id}}"): (None, 204, None),
     ("DELETE", f"{BLOCKS}/{{user_id}}"): (None, 204, None),
 }
@@ -40,4 +45,6 @@ MESSAGING_WRITE_ROUTES: dict[tuple[str, str], tuple[Any, int, str | None]] = {
 
 def nobodys(path: str) -> str:
     """A table's path with nobody's ids in it."""
-    return path.format(notification_id=NOBODYS, conversation_id=NOBODYS, user_id=NOBODYS)
+    return path.format(
+        notification_id=NOBODYS, conversation_id=NOBODYS, message_id=NOBODYS, user_id=NOBODYS
+    )

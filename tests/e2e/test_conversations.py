@@ -15,7 +15,7 @@ from chassis.bus.envelope import encode_event
 from chassis.ids import new_id
 from estuary.catalog.v1 import events_pb2 as catalog_pb
 from services.messaging.events import PRACTITIONER_APPROVED
-from tests.e2e.accounts import Account, new_email, sign_up
+from tests.e2e.accounts import Account, new_email, sign_in_admin, sign_up
 from tests.e2e.messaging_steps import BLOCKS, CONVERSATIONS
 from tests.e2e.stacks import Stack, start_embedded
 from tests.e2e.test_account_status import until
@@ -124,10 +124,29 @@ async def test_a_client_writes_to_a_practitioner_who_answers_and_no_one_else_rea
             ({"text": "hi", "extra": 1}, 422, "extra"),
         ]
         for body, status, field in bad:
-            answer = await client.post(f"{path}/messages", json=body, headers=ana.headers)
-            assert answer.status_code == status, (body, answer.text)
-            assert [e["field"] for e in answer.json()["errors"]] == [field], (body, answer.text)
+            refused = await client.post(f"{path}/messages", json=body, headers=ana.headers)
+            assert refused.status_code == status, (body, refused.text)
+            assert [e["field"] for e in refused.json()["errors"]] == [field], (body, refused.text)
         assert (await client.get(f"{path}/messages", headers=ana.headers)).json()["total"] == 3
+        reported = await client.post(
+            f"{path}/messages/{answer.json()['id']}/report",
+            json={"reason": "Not what we agreed"},
+            headers=ana.headers,
+        )
+        assert reported.status_code == 201, reported.text
+        assert reported.json()["message"]["text"] == "Yes, see you then."
+        own = await client.post(
+            f"{path}/messages/{hello.json()['id']}/report",
+            json={"reason": "x"},
+            headers=ana.headers,
+        )
+        assert own.status_code == 400 and own.json()["errors"][0]["field"] == "message"
+        admin = await sign_in_admin(stack, client)
+        reports = await client.get("/api/v1/admin/message-reports", headers=admin.headers)
+        assert reported.json()["id"] in [r["id"] for r in reports.json()["results"]]
+        staff_only = await client.get("/api/v1/admin/message-reports", headers=ana.headers)
+        assert staff_only.status_code == 403
+
         not_an_id = await client.post(
             CONVERSATIONS, json={"participant_user_id": "nope"}, headers=ana.headers
         )

@@ -93,3 +93,29 @@ def message_text(text: str) -> str:
             "text", "must not hold control characters (newlines and tabs are fine)", "invalid"
         )
     return text
+
+
+REPORT_REASON_MAX_LENGTH = 500
+
+
+@dataclass(frozen=True)
+class MessageReport:
+    """A message a participant reported to staff."""
+
+    id: str
+    message: Message
+    reporter_id: str
+    reason: str
+    created_at: datetime
+
+
+def report_reason(reason: str) -> str:
+    """Why a message is reported, or an error naming the field."""
+    reason = reason.strip()
+    if not reason:
+        raise InvalidArgument.field("reason", "must say why", "required")
+    if len(reason) > REPORT_REASON_MAX_LENGTH:
+        raise InvalidArgument.field(
+            "reason", f"must be at most {REPORT_REASON_MAX_LENGTH} characters", "too_long"
+        )
+    return reason

@@ -208,3 +208,41 @@ async def test_concurrent_starts_by_a_pair_make_one_conversation(empty_database_
         assert outcome.losses == []
         assert len({c.id for c in outcome.wins}) == 1
         assert (await desk.page(person(ana), 0, "")).page.total == 1
+
+
+async def test_a_participant_reports_anothers_message_to_staff_once(empty_database_url):
+    async with world(empty_database_url) as w:
+        desk = w.service.conversations
+        pat, ana, eve = await practitioner(w), new_id(), new_id()
+        name = f"conversations/{(await desk.start(person(ana), pat)).id}"
+        mine = await desk.send(person(ana), name, "Hello", "")
+        rude = await desk.send(person(pat), name, "Something rude", "")
+        message = f"{name}/messages/{rude.id}"
+        report = await desk.report(person(ana), message, "  Insulting  ")
+        assert (report.reporter_id, report.reason, report.message.text) == (
+            ana,
+            "Insulting",
+            "Something rude",
+        )
+        assert (await desk.report(person(ana), message, "again")).id == report.id
+
+        refusals = [
+            (person(ana), f"{name}/messages/{mine.id}", "x", InvalidArgument, "message"),
+            (person(ana), "messages/nope", "x", InvalidArgument, "message"),
+            (person(ana), message, " ", InvalidArgument, "reason"),
+            (person(ana), message, "x" * 501, InvalidArgument, "reason"),
+            (person(eve), message, "x", NotFound, None),
+            (person(ana), f"{name}/messages/{new_id()}", "x", NotFound, None),
+        ]
+        for caller, reported, reason, error, field in refusals:
+            with pytest.raises(error) as refused:
+                await desk.report(caller, reported, reason)
+            if field is not None:
+                assert refused.value.violations[0].field == field, (reported, reason)
+
+        staff = person(new_id(), Role.STAFF)
+        listed = await desk.reports(staff, 0, "")
+        assert [(r.id, r.message.id) for r in listed.items] == [(report.id, rude.id)]
+        assert listed.total == 1
+        with pytest.raises(PermissionDenied):
+            await desk.reports(person(ana), 0, "")
