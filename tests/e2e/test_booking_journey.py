@@ -2,7 +2,8 @@
 on both shapes: a practitioner approved, hours saved (catalog's onboarding follows), a free
 and a paid session on sale, slots in the client's zone, a free booking confirmed at once, a
 paid one held and confirmed by payments' payment.succeeded (put on the bus by the test),
-completion by booking's job, booking.completed on the bus with what was paid.
+completion by booking's job, booking.completed on the bus with what was paid, and the
+client's review of it, whose rating discovery then filters and sorts by.
 
 Time moves through the job's handler, told the moment to act as of (see booking_steps.py).
 """
@@ -25,6 +26,7 @@ from tests.e2e.booking_steps import (
 )
 from tests.e2e.stacks import EventTap, Stack
 from tests.e2e.test_catalog_journey import eventually, session_body
+from tests.e2e.test_reviews import review_and_see_the_rating
 
 EVENT_SECONDS = 20.0
 
@@ -104,6 +106,19 @@ async def test_from_hours_to_a_completed_paid_booking(stack: Stack, tap: EventTa
         )
         done = await booking_becomes(client, cleo, booking["id"], "completed")
         assert done["completed_at"] is not None
+
+        # The session took place: its client reviews it, and discovery rates the service.
+        await review_and_see_the_rating(
+            client, cleo, booking["id"], paid, 5, "Kind hands, and right on time."
+        )
+        rated = await client.get(
+            "/api/v1/services",
+            params={"practitioner_id": practice.practitioner_id, "min_rating": 5},
+        )
+        assert rated.status_code == 200, rated.text
+        assert [
+            (s["id"], s["rating_average"], s["rating_count"]) for s in rated.json()["results"]
+        ] == [(paid["id"], 5.0, 1)]
 
 
 async def test_twenty_clients_asking_for_overlapping_times_get_one_booking_and_409s(
