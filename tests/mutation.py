@@ -119,6 +119,10 @@ EQUIVALENT: dict[str, str] = {
     "services.booking.domain.availability.x_check_schedule__mutmut_16": (
         "v.check's default: its value is never read, the zone's violations are what count"
     ),
+    "services.booking.domain.entitlements.x__allocate__mutmut_7": (
+        "equal weights of 2 rather than 1: scaling every weight changes no share and no"
+        " order of remainders"
+    ),
 }
 
 

@@ -102,7 +102,8 @@ def test_a_session_given_back_is_usable_again_and_nothing_goes_below_unused():
 def test_a_price_is_split_by_the_largest_remainders_first():
     assert _allocate(10, [1, 2]) == [3, 7]
     assert _allocate(10, [1, 1, 1]) == [4, 3, 3]
-    assert _allocate(7, [0, 0]) == [4, 3]
+    assert _allocate(7, [0, 0]) == [4, 3]  # nothing to go by: equal parts
+    assert _allocate(10, [1, 0]) == [10, 0]  # a free item stands for nothing
     assert _allocate(5, []) == []
 
 

@@ -290,10 +290,11 @@ def test_a_cancellation_records_who_why_and_the_refund():
     assert not made.holds_time
 
 
-def test_cancelling_a_held_booking_ends_its_hold():
+def test_cancelling_a_held_booking_ends_its_hold_and_no_reason_is_recorded_as_none():
     made, _ = booking()
-    made.cancel(Actor.CLIENT, LATER)
+    event = made.cancel(Actor.CLIENT, LATER)
     assert made.hold_expires_at is None and made.refund_percent == 0
+    assert event.reason == made.cancel_reason == ""
 
 
 def test_a_too_long_reason_refuses_the_cancellation():
