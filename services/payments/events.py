@@ -11,6 +11,7 @@ from estuary.booking.v1 import events_pb2 as booking_events
 from estuary.payments.v1 import events_pb2
 from services.payments.domain.earnings import EarningAvailable, EarningRecorded
 from services.payments.domain.orders import PaymentFailed, PaymentSucceeded, RefundIssued
+from services.payments.domain.payouts import PayoutFailed, PayoutPaid
 from services.payments.wire import TIERS, money
 
 EARNING_RECORDED = EventType.of(events_pb2.EarningRecorded)
@@ -19,8 +20,18 @@ EARNING_AVAILABLE = EventType.of(events_pb2.EarningAvailable)
 PAYMENT_SUCCEEDED = EventType.of(events_pb2.PaymentSucceeded)
 PAYMENT_FAILED = EventType.of(events_pb2.PaymentFailed)
 REFUND_ISSUED = EventType.of(events_pb2.RefundIssued)
+PAYOUT_PAID = EventType.of(events_pb2.PayoutPaid)
+PAYOUT_FAILED = EventType.of(events_pb2.PayoutFailed)
 
-EMITTED = (EARNING_RECORDED, EARNING_AVAILABLE, PAYMENT_SUCCEEDED, PAYMENT_FAILED, REFUND_ISSUED)
+EMITTED = (
+    EARNING_RECORDED,
+    EARNING_AVAILABLE,
+    PAYMENT_SUCCEEDED,
+    PAYMENT_FAILED,
+    REFUND_ISSUED,
+    PAYOUT_PAID,
+    PAYOUT_FAILED,
+)
 
 # What payments consumes.
 BOOKING_COMPLETED = EventType.of(booking_events.BookingCompleted)
@@ -105,5 +116,28 @@ def event_message(event: object) -> tuple[EventType[Message], Message, str]:
                     issue_time=timestamp(at),
                 ),
                 f"orders/{order.id}",
+            )
+        case PayoutPaid(payout=payout, at=at):
+            return (
+                PAYOUT_PAID,
+                events_pb2.PayoutPaid(
+                    payout_id=payout.id,
+                    practitioner_user_id=payout.user_id,
+                    amount=money(payout.amount),
+                    paid_time=timestamp(at),
+                ),
+                f"payouts/{payout.id}",
+            )
+        case PayoutFailed(payout=payout, reason=reason, at=at):
+            return (
+                PAYOUT_FAILED,
+                events_pb2.PayoutFailed(
+                    payout_id=payout.id,
+                    practitioner_user_id=payout.user_id,
+                    amount=money(payout.amount),
+                    reason=reason,
+                    fail_time=timestamp(at),
+                ),
+                f"payouts/{payout.id}",
             )
     raise TypeError(f"payments publishes no {event!r}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -25,6 +26,7 @@ from services.payments.domain.ledger import (
     TransactionKind,
 )
 from services.payments.domain.orders import Order, OrderStatus, PayableBooking, PayableStatus
+from services.payments.domain.payouts import IN_FLIGHT, Payout, PayoutAccount, PayoutStatus
 from services.payments.tables import (
     earnings,
     external_events,
@@ -33,6 +35,8 @@ from services.payments.tables import (
     ledger_transactions,
     orders,
     payable_bookings,
+    payout_accounts,
+    payouts,
     practitioner_tiers,
 )
 
@@ -264,6 +268,7 @@ class Ledger:
 
 EARNINGS = Lifecycle(earnings, "earning")
 ORDERS = Lifecycle(orders, "order")
+PAYOUTS = Lifecycle(payouts, "payout")
 
 
 class PayableBookings:
@@ -402,6 +407,150 @@ class ExternalEvents:
             .returning(external_events.c.event_id)
         )
         return claimed.first() is not None
+
+
+class PayoutAccounts:
+    """Practitioners' connected accounts, one each."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+        self._dialect = connection.dialect.name
+
+    async def add(self, account: PayoutAccount) -> bool:
+        """Records a practitioner's account; False if they already have one."""
+        added = await self._c.execute(
+            insert_ignoring_conflicts(self._dialect, payout_accounts, ["user_id"])
+            .values(
+                user_id=account.user_id,
+                account_id=account.account_id,
+                payouts_enabled=account.payouts_enabled,
+                created_at=account.created_at,
+                updated_at=account.updated_at,
+            )
+            .returning(payout_accounts.c.user_id)
+        )
+        return added.first() is not None
+
+    async def of_user(self, user_id: str) -> PayoutAccount | None:
+        return await self._one(payout_accounts.c.user_id == user_id)
+
+    async def by_account(self, account_id: str) -> PayoutAccount | None:
+        return await self._one(payout_accounts.c.account_id == account_id)
+
+    async def _one(self, condition: sa.ColumnElement[bool]) -> PayoutAccount | None:
+        row = (await self._c.execute(sa.select(payout_accounts).where(condition))).first()
+        if row is None:
+            return None
+        return PayoutAccount(
+            row.user_id, row.account_id, row.payouts_enabled, row.created_at, row.updated_at
+        )
+
+    async def set_payouts_enabled(self, account_id: str, enabled: bool, now: datetime) -> None:
+        await self._c.execute(
+            payout_accounts.update()
+            .where(payout_accounts.c.account_id == account_id)
+            .values(payouts_enabled=enabled, updated_at=now)
+        )
+
+    async def ready(self) -> list[PayoutAccount]:
+        """Every account whose payouts are enabled."""
+        rows = await self._c.execute(
+            sa.select(payout_accounts.c.user_id).where(payout_accounts.c.payouts_enabled)
+        )
+        found = [await self.of_user(user_id) for user_id in rows.scalars()]
+        return [account for account in found if account is not None]
+
+
+class Payouts:
+    """Payouts, newest first by id (ids are time-ordered)."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def add(self, payout: Payout) -> None:
+        await self._c.execute(
+            payouts.insert().values(
+                id=payout.id,
+                user_id=payout.user_id,
+                account_id=payout.account_id,
+                currency=payout.amount.currency,
+                amount_minor=payout.amount.amount_minor,
+                status=payout.status.value,
+                created_at=payout.created_at,
+                updated_at=payout.updated_at,
+            )
+        )
+
+    async def get(self, payout_id: str) -> Payout | None:
+        row = (await self._c.execute(sa.select(payouts).where(payouts.c.id == payout_id))).first()
+        return None if row is None else _payout(row)
+
+    async def pending(self, limit: int) -> list[Payout]:
+        """Payouts committed whose provider calls have not been recorded, oldest first."""
+        rows = await self._c.execute(
+            sa.select(payouts)
+            .where(payouts.c.status == PayoutStatus.PENDING.value)
+            .order_by(payouts.c.id)
+            .limit(limit)
+        )
+        return [_payout(row) for row in rows]
+
+    async def page_of_user(
+        self, user_id: str, *, after: str | None, limit: int
+    ) -> tuple[list[Payout], int]:
+        """A user's payouts newest first, after a payout id, and how many they have."""
+        total = (
+            await self._c.execute(
+                sa.select(sa.func.count()).select_from(payouts).where(payouts.c.user_id == user_id)
+            )
+        ).scalar_one()
+        query = (
+            sa.select(payouts)
+            .where(payouts.c.user_id == user_id)
+            .order_by(payouts.c.id.desc())
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(payouts.c.id < after)
+        return [_payout(row) for row in await self._c.execute(query)], int(total)
+
+    async def submitted(self, payout_id: str, transfer_id: str, provider_payout_id: str) -> None:
+        """PENDING -> SUBMITTED with the provider's ids; nothing if a webhook settled it first."""
+        await self._c.execute(
+            payouts.update()
+            .where(payouts.c.id == payout_id, payouts.c.status == PayoutStatus.PENDING.value)
+            .values(
+                status=PayoutStatus.SUBMITTED.value,
+                transfer_id=transfer_id,
+                provider_payout_id=provider_payout_id,
+            )
+        )
+
+    async def settle(
+        self, payout_id: str, status: PayoutStatus, failure_code: str, now: datetime
+    ) -> None:
+        """In flight -> PAID or FAILED; WrongState if it was settled already."""
+        await PAYOUTS.move(
+            self._c,
+            payout_id,
+            expected=IN_FLIGHT,
+            values={"status": status.value, "failure_code": failure_code, "updated_at": now},
+        )
+
+
+def _payout(row: sa.Row[Any]) -> Payout:
+    return Payout(
+        id=row.id,
+        user_id=row.user_id,
+        account_id=row.account_id,
+        amount=Money(row.amount_minor, row.currency),
+        status=PayoutStatus(row.status),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        transfer_id=row.transfer_id,
+        provider_payout_id=row.provider_payout_id,
+        failure_code=row.failure_code,
+    )
 
 
 class Earnings:

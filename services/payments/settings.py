@@ -69,6 +69,22 @@ class PaymentsSettings(ServiceSettings):
         default_factory=dict,
         description='Per-currency exceptions to payout_minimum, as JSON: {"JPY": 5000}.',
     )
+    payout_interval_hours: float = Field(
+        24 * 7,
+        gt=0,
+        description="How often every practitioner with payouts enabled is paid out their "
+        "available balance (weekly).",
+    )
+    payout_country: str = Field(
+        "DE",
+        pattern="^[A-Z]{2}$",
+        description="The country practitioners' connected accounts are opened in (ISO 3166).",
+    )
+    payout_onboarding_url: str = Field(
+        "http://127.0.0.1:8000/api/v1/me/payout-account",
+        description="Where a practitioner returns from the provider's onboarding pages (and "
+        "is sent again when a link has expired).",
+    )
     job_interval_seconds: float = Field(
         15.0, gt=0, description="How often the earnings release job runs."
     )

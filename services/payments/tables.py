@@ -137,3 +137,35 @@ external_events = sa.Table(
     sa.Column("object_id", sa.String(100), nullable=False),
     sa.Column("received_at", UtcDateTime, nullable=False),
 )
+
+# A practitioner's connected account at the provider, made once per practitioner.
+payout_accounts = sa.Table(
+    "payout_accounts",
+    metadata,
+    sa.Column("user_id", sa.String(36), primary_key=True),
+    sa.Column("account_id", sa.String(100), nullable=False, unique=True),
+    sa.Column("payouts_enabled", sa.Boolean, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# A practitioner's available earnings in one currency sent to their bank. Its ledger
+# transaction is posted with the row; the provider's transfer and payout follow, keyed by
+# the payout's id, so a payout re-sent after a crash is paid once.
+payouts = sa.Table(
+    "payouts",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("user_id", sa.String(36), nullable=False),
+    sa.Column("account_id", sa.String(100), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("transfer_id", sa.String(100), nullable=False, server_default=""),
+    sa.Column("provider_payout_id", sa.String(100), nullable=False, server_default=""),
+    sa.Column("failure_code", sa.String(100), nullable=False, server_default=""),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Index("ix_payouts_user", "user_id", "id"),
+    sa.Index("ix_payouts_status", "status", "id"),
+)

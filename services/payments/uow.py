@@ -17,6 +17,8 @@ from services.payments.repository import (
     LedgerAudit,
     Orders,
     PayableBookings,
+    PayoutAccounts,
+    Payouts,
     Tiers,
 )
 
@@ -29,6 +31,8 @@ class PaymentsUnitOfWork(UnitOfWork):
     payable: PayableBookings
     orders: Orders
     external_events: ExternalEvents
+    payout_accounts: PayoutAccounts
+    payouts: Payouts
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
@@ -40,6 +44,8 @@ class PaymentsUnitOfWork(UnitOfWork):
         self.payable = PayableBookings(connection)
         self.orders = Orders(connection)
         self.external_events = ExternalEvents(connection)
+        self.payout_accounts = PayoutAccounts(connection)
+        self.payouts = Payouts(connection)
         return self
 
     def event_message(self, event: object) -> tuple[EventType[Message], Message, str]:

@@ -210,7 +210,7 @@ def test_the_event_catalog_matches_the_code():
 # A row of an event nobody consumes (messaging consumes user.registered now).
 ROW_UNCONSUMED = "| `booking.no_show` | booking | — | `estuary.booking.v1.BookingNoShow` |"
 CATALOG_RULE = "|---|---|---|---|---|\n"
-ROW_STALE = "| `payout.paid` | payments | — | `estuary.payments.v1.PayoutPaid` | Paid out. |\n"
+ROW_STALE = "| `credit.expired` | payments | — | `estuary.payments.v1.CreditExpired` | Expired. |\n"
 
 
 def with_line_replaced(text: str, prefix: str, new_line: str | None) -> str:
@@ -270,7 +270,7 @@ def unconsumed_row_becomes(change: str, by: str) -> Any:
         ),
         pytest.param(
             lambda text: text.replace(CATALOG_RULE, CATALOG_RULE + ROW_STALE, 1),
-            "payout.paid: documented but no service emits or consumes it",
+            "credit.expired: documented but no service emits or consumes it",
             id="stale-row",
         ),
         pytest.param(

@@ -801,6 +801,11 @@ class SandboxProvider:
 
         await self._read(mark)
 
+    async def count(self, kind: str) -> int:
+        """How many objects of a kind ("transfer", "payout") the sandbox holds, for a test
+        that checks something was made once. Sandbox only."""
+        return int((await self._read(lambda state: {"n": len(state.of_kind(kind))}))["n"])
+
     async def retrieve_payout(self, *, account_id: str, payout_id: str) -> Payout:
         def read(state: _State) -> dict[str, Any]:
             payout = state.get("payout", payout_id)

@@ -3,11 +3,16 @@ lets the domain decide, posts to the ledger and records the events the domain re
 
 from __future__ import annotations
 
+from chassis.jobs import PeriodicJob
 from services.payments.service_layer.checkout import CheckoutHandlers
 from services.payments.service_layer.earnings import EarningHandlers
 from services.payments.service_layer.ledger import LedgerHandlers
+from services.payments.service_layer.payouts import PayoutHandlers
 
 
-class Treasury(CheckoutHandlers, EarningHandlers, LedgerHandlers):
+class Treasury(CheckoutHandlers, EarningHandlers, LedgerHandlers, PayoutHandlers):
     """Every payments use case on one object, for the servicer, the consumers, the jobs,
     the operator commands and the tests."""
+
+    def periodic_jobs(self) -> list[PeriodicJob]:
+        return [*EarningHandlers.periodic_jobs(self), *self.payout_jobs()]

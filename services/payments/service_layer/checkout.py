@@ -31,6 +31,7 @@ from services.payments.provider.port import (
 )
 from services.payments.provider.sandbox import SandboxProvider
 from services.payments.service_layer.base import Handlers, caller
+from services.payments.service_layer.payouts import apply_connect_object, fetch_connect_object
 from services.payments.uow import PaymentsUnitOfWork
 
 STRIPE = "stripe"
@@ -153,6 +154,7 @@ class CheckoutHandlers(Handlers):
                 raise Unavailable(
                     f"the payment provider did not answer: {error.message}"
                 ) from error
+        connect_object = await fetch_connect_object(self._provider, event)
         async with self._uow() as uow:
             now = self.now()
             if not await uow.external_events.claim(
@@ -162,6 +164,7 @@ class CheckoutHandlers(Handlers):
             order = await _order_of(uow, intent) if intent is not None else None
             if intent is not None and order is not None:
                 await self._apply_intent(uow, order, intent, event.type)
+            await apply_connect_object(uow, connect_object)
             await uow.commit()
         return event.id, True
 

@@ -1,0 +1,244 @@
+"""Payouts through Connect on the sandbox, on both databases: onboarding by an account link,
+a practitioner's whole available balance paid out once (the ledger moves it when the payout
+is made; the provider's transfer and payout are keyed by the payout's id), refused below the
+minimum or before onboarding, a failed payout's money available again, a crash between our
+commit and the provider's calls completed by the job with one transfer, the weekly batch,
+and nobody reading another's payouts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from chassis.auth.principal import Principal, Role
+from chassis.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from chassis.ids import new_id
+from services.payments.domain.ledger import Account, AccountKind
+from services.payments.domain.payouts import Payout, PayoutStatus
+from services.payments.events import PAYOUT_FAILED, PAYOUT_PAID
+from tests.builders import person
+from tests.integration.payments.world import World, world
+from tests.races import race
+
+
+def practitioner(w: World) -> Principal:
+    return person(w.practitioner_user_id, Role.PRACTITIONER)
+
+
+async def earn(w: World, amount_minor: int = 10_000) -> None:
+    """A completed booking whose earning (80%) has become available."""
+    await w.deliver(w.delivery(w.completion(amount_minor)))
+    w.clock.advance(timedelta(hours=48))
+    await w.treasury.release_earnings()
+
+
+async def onboard(w: World) -> str:
+    """The practitioner's connected account, onboarded at the sandbox; its id."""
+    account, link = await w.treasury.create_payout_account(practitioner(w))
+    await w.sandbox.complete_onboarding(link)
+    return account.account_id
+
+
+async def balances(w: World, currency: str = "EUR") -> tuple[int, int]:
+    """The practitioner's available and paid-out balances; the ledger checked."""
+    owner = w.practitioner_user_id
+    async with w.uow(write=False) as uow:
+        assert await uow.audit.violations() == []
+        return (
+            await uow.ledger.balance(Account(owner, AccountKind.PRACTITIONER_AVAILABLE, currency)),
+            await uow.ledger.balance(Account(owner, AccountKind.PRACTITIONER_PAID_OUT, currency)),
+        )
+
+
+async def status_of(w: World, payout: Payout) -> PayoutStatus:
+    async with w.uow(write=False) as uow:
+        found = await uow.payouts.get(payout.id)
+    assert found is not None
+    return found.status
+
+
+async def test_onboarding_makes_one_account_and_enables_payouts(empty_database_url):
+    async with world(empty_database_url) as w:
+        me = practitioner(w)
+        first, link = await w.treasury.create_payout_account(me)
+        again, second_link = await w.treasury.create_payout_account(me)
+        assert again.account_id == first.account_id
+        assert link != second_link  # a link is single-use: each request gets a fresh one
+        assert await w.sandbox.count("account") == 1
+        assert not (await w.treasury.payout_account(me)).payouts_enabled
+        await w.sandbox.complete_onboarding(link)
+        # Read again from the provider while the webhook is on its way...
+        assert (await w.treasury.payout_account(me)).payouts_enabled
+        # ...and account.updated says so too.
+        assert await w.apply_webhooks() == 1
+        async with w.uow(write=False) as uow:
+            stored = await uow.payout_accounts.of_user(w.practitioner_user_id)
+        assert stored is not None and stored.payouts_enabled
+
+
+async def test_only_a_practitioner_opens_a_payout_account_and_reads_only_their_own(
+    empty_database_url,
+):
+    async with world(empty_database_url) as w:
+        with pytest.raises(PermissionDenied):
+            await w.treasury.create_payout_account(person())
+        with pytest.raises(PermissionDenied):
+            await w.treasury.create_payout(person(), "EUR", new_id())
+        with pytest.raises(NotFound):
+            await w.treasury.payout_account(person(None, Role.PRACTITIONER))
+
+
+async def test_a_payout_moves_exactly_the_available_balance(empty_database_url):
+    async with world(empty_database_url) as w:
+        await earn(w)
+        await w.deliver(w.delivery(w.completion(5_000)))  # still pending: not paid out
+        await onboard(w)
+        payout = await w.treasury.create_payout(practitioner(w), "EUR", new_id())
+        assert payout.amount.amount_minor == 8_000
+        assert payout.status is PayoutStatus.SUBMITTED
+        assert await balances(w) == (0, 8_000)
+        assert await w.sandbox.count("transfer") == 1
+        await w.apply_webhooks()
+        assert await status_of(w, payout) is PayoutStatus.PAID
+        [paid] = await w.events(PAYOUT_PAID)
+        assert (paid.payout_id, paid.amount.amount_minor) == (payout.id, 8_000)
+        # Nothing left to pay out now.
+        with pytest.raises(FailedPrecondition) as refused:
+            await w.treasury.create_payout(practitioner(w), "EUR", new_id())
+        assert refused.value.reason == "BELOW_PAYOUT_MINIMUM"
+
+
+async def test_a_payout_below_the_minimum_is_refused_and_changes_nothing(empty_database_url):
+    async with world(empty_database_url) as w:
+        await earn(w, 6_000)  # 48.00 EUR available, the minimum is 50.00
+        await onboard(w)
+        with pytest.raises(FailedPrecondition) as refused:
+            await w.treasury.create_payout(practitioner(w), "EUR", new_id())
+        assert refused.value.reason == "BELOW_PAYOUT_MINIMUM"
+        assert refused.value.metadata == {"minimum_minor": "5000", "currency": "EUR"}
+        assert await balances(w) == (4_800, 0)
+        assert await w.sandbox.count("transfer") == 0
+
+
+async def test_a_payout_without_payouts_enabled_is_refused(empty_database_url):
+    async with world(empty_database_url) as w:
+        await earn(w)
+        me = practitioner(w)
+        with pytest.raises(FailedPrecondition) as refused:
+            await w.treasury.create_payout(me, "EUR", new_id())
+        assert refused.value.reason == "PAYOUTS_NOT_ENABLED"
+        await w.treasury.create_payout_account(me)  # onboarding not finished
+        with pytest.raises(FailedPrecondition) as refused:
+            await w.treasury.create_payout(me, "EUR", new_id())
+        assert refused.value.reason == "PAYOUTS_NOT_ENABLED"
+        assert await balances(w) == (8_000, 0)
+
+
+async def test_a_payout_names_a_currency(empty_database_url):
+    async with world(empty_database_url) as w:
+        with pytest.raises(InvalidArgument) as refused:
+            await w.treasury.create_payout(practitioner(w), "euro", new_id())
+        assert refused.value.violations[0].field == "currency"
+
+
+async def test_a_failed_payout_returns_the_money_to_available(empty_database_url):
+    async with world(empty_database_url) as w:
+        await earn(w)
+        account_id = await onboard(w)
+        await w.sandbox.make_payouts_fail(account_id)
+        payout = await w.treasury.create_payout(practitioner(w), "EUR", new_id())
+        assert await balances(w) == (0, 8_000)
+        await w.apply_webhooks()
+        assert await status_of(w, payout) is PayoutStatus.FAILED
+        assert await balances(w) == (8_000, 0)
+        [failed] = await w.events(PAYOUT_FAILED)
+        assert (failed.payout_id, failed.reason) == (payout.id, "account_closed")
+        assert await w.events(PAYOUT_PAID) == []
+        # A late redelivery of the failure moves nothing again.
+        await w.apply_webhooks()
+        assert await balances(w) == (8_000, 0)
+
+
+async def test_the_same_idempotency_key_replays_the_payout(empty_database_url):
+    async with world(empty_database_url) as w:
+        await earn(w)
+        await onboard(w)
+        key = new_id()
+        first = await w.treasury.create_payout(practitioner(w), "EUR", key)
+        again = await w.treasury.create_payout(practitioner(w), "EUR", key)
+        assert again.id == first.id
+        assert await w.sandbox.count("transfer") == 1
+        assert await balances(w) == (0, 8_000)
+        with pytest.raises(InvalidArgument):
+            await w.treasury.create_payout(practitioner(w), "JPY", key)
+
+
+async def test_a_crash_after_commit_is_completed_by_the_job_with_one_transfer(
+    empty_database_url, monkeypatch
+):
+    async with world(empty_database_url) as w:
+        await earn(w)
+        await onboard(w)
+
+        async def crash(payout: Payout) -> Payout:
+            return payout  # the process died before the provider heard of the payout
+
+        with monkeypatch.context() as patched:
+            patched.setattr(w.treasury, "_submit", crash)
+            payout = await w.treasury.create_payout(practitioner(w), "EUR", new_id())
+        assert payout.status is PayoutStatus.PENDING
+        assert await w.sandbox.count("transfer") == 0
+        # The job (twice at once, and once more) sends it with the payout's keys: once.
+        await race([w.treasury.send_pending_payouts] * 2)
+        await w.treasury.send_pending_payouts()
+        assert await w.sandbox.count("transfer") == 1
+        assert await w.sandbox.count("payout") == 1
+        await w.apply_webhooks()
+        assert await status_of(w, payout) is PayoutStatus.PAID
+        assert await balances(w) == (0, 8_000)
+
+
+async def test_the_weekly_batch_pays_out_who_is_enabled_and_above_the_minimum(
+    empty_database_url,
+):
+    async with world(empty_database_url) as w:
+        await earn(w)
+        await onboard(w)
+        assert await w.treasury.pay_out_everyone() == 0  # not enabled until account.updated
+        await w.apply_webhooks()
+        assert await w.treasury.pay_out_everyone() == 1
+        assert await w.treasury.pay_out_everyone() == 0
+        assert await balances(w) == (0, 8_000)
+        assert await w.sandbox.count("transfer") == 1
+
+
+async def test_nobody_sees_another_ones_payouts_and_pages_run_newest_first(empty_database_url):
+    async with world(empty_database_url) as w:
+        await onboard(w)
+        made = []
+        for _ in range(3):
+            await earn(w)
+            made.append(await w.treasury.create_payout(practitioner(w), "EUR", new_id()))
+        first = await w.treasury.list_payouts(practitioner(w), 2, "")
+        assert [p.id for p in first.items] == [made[2].id, made[1].id]
+        assert first.total == 3
+        rest = await w.treasury.list_payouts(practitioner(w), 2, first.next_page_token)
+        assert [p.id for p in rest.items] == [made[0].id] and rest.next_page_token == ""
+        stranger = await w.treasury.list_payouts(person(None, Role.PRACTITIONER), 0, "")
+        assert stranger.items == [] and stranger.total == 0
+        with pytest.raises(InvalidArgument):
+            await w.treasury.list_payouts(person(), 2, first.next_page_token)
+
+
+async def test_ten_concurrent_payout_requests_make_one_payout(empty_database_url):
+    async with world(empty_database_url) as w:
+        await earn(w)
+        await onboard(w)
+        outcome = await race(
+            [lambda: w.treasury.create_payout(practitioner(w), "EUR", new_id())] * 10
+        )
+        assert len(outcome.wins) == 1, outcome.outcomes
+        assert all(isinstance(e, FailedPrecondition) for e in outcome.losses), outcome.losses
+        assert await balances(w) == (0, 8_000)
+        assert await w.sandbox.count("transfer") == 1
