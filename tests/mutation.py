@@ -50,6 +50,10 @@ _NO_KID = "PyJWT refuses a header whose kid is not a string before this line run
 _FIELD_NAMES = "a JWK's field names are single words, alike in proto and JSON case"
 _SECOND_ROLLBACK = "a second ROLLBACK of a finished transaction does nothing"
 _ADD_DEFAULT = "code left out: Violations.add's default is 'invalid'"
+_SWEEP_EXIT = (
+    "an early way out of the slot sweep moved: a range empty after the notice, or from or"
+    " past the window's end, offers nothing anyway (the sweep's at < stop and at <= last)"
+)
 EQUIVALENT: dict[str, str] = {
     "chassis.auth.tokens.x__b64url__mutmut_4": (
         "rstrip('XX=XX'): a 32-byte key's base64url never ends in 'X' before its padding"
@@ -95,9 +99,13 @@ EQUIVALENT: dict[str, str] = {
         "renew_at None: never read before the first fetch sets it (no token short-circuits)"
     ),
     # Booking's domain.
-    "services.booking.domain.slots.x_session_slots__mutmut_81": (
-        "'and' in the sweep's break: a stretch from the range's end or past the window offers"
-        " nothing anyway (the loop's own at < stop and at <= last), the break only saves time"
+    "services.booking.domain.slots.x_session_slots_among__mutmut_28": _SWEEP_EXIT,
+    "services.booking.domain.slots.x_session_slots_among__mutmut_29": _SWEEP_EXIT,
+    "services.booking.domain.slots.x_session_slots_among__mutmut_83": _SWEEP_EXIT,
+    "services.booking.domain.slots.x_session_slots_among__mutmut_84": _SWEEP_EXIT,
+    "services.booking.domain.slots.x_session_slots_among__mutmut_60": (
+        "working time read from the day before the last too: its spans lie before every"
+        " candidate or merge into ones already read, and an earlier start contains the same"
     ),
     "services.booking.domain.slots.x_is_bookable__mutmut_28": (
         "a start at a stretch's very end: no session fits after it (a day's touching windows"

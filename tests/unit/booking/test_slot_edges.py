@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, tzinfo
 
 import pytest
 
-from services.booking.domain.availability import Interval, as_utc, free_intervals
+from services.booking.domain.availability import Interval, Schedule, as_utc, free_intervals
 from services.booking.domain.slots import (
     GroupSession,
     SlotRules,
@@ -21,6 +21,7 @@ from services.booking.domain.slots import (
     session_interval,
     session_slots,
 )
+from tests.unit.booking.test_availability import MON, TUE, weekly
 from tests.unit.booking.test_slots import NINE_TO_NOON, at
 from tests.unit.booking.test_slots import rules as slot_rules
 
@@ -131,6 +132,14 @@ def test_busy_time_and_buffers_may_touch_a_slot_but_not_overlap_it():
 
 def test_a_session_ends_with_working_time_at_the_latest():
     assert offered(rules(step=30), [], at(0)) == [at(9), at(9, 30), at(10), at(10, 30), at(11)]
+
+
+def test_a_session_starting_on_the_ranges_last_day_may_run_into_the_next_ones_window():
+    late = Schedule("UTC", (weekly(MON, "22:00", "24:00"), weekly(TUE, "00:00", "02:00")))
+    long_session = rules(duration=90)
+    slots = session_slots(late, long_session, [], at(0), at(0), at(23, 30))
+    assert slots == [at(22), at(23)]  # 23:00 to 00:30 runs into Tuesday's window
+    assert is_bookable(late, long_session, [], at(0), at(23))
 
 
 def test_the_notice_offers_its_own_instant_and_nothing_before():
