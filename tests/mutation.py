@@ -50,6 +50,7 @@ _NO_KID = "PyJWT refuses a header whose kid is not a string before this line run
 _FIELD_NAMES = "a JWK's field names are single words, alike in proto and JSON case"
 _SECOND_ROLLBACK = "a second ROLLBACK of a finished transaction does nothing"
 _ADD_DEFAULT = "code left out: Violations.add's default is 'invalid'"
+_ONE_SHARE_EACH = "zip's strict check: _allocate returns exactly one share per bundle item"
 _SWEEP_EXIT = (
     "an early way out of the slot sweep moved: a range empty after the notice, or from or"
     " past the window's end, offers nothing anyway (the sweep's at < stop and at <= last)"
@@ -103,6 +104,20 @@ EQUIVALENT: dict[str, str] = {
     "services.booking.domain.slots.x_session_slots_among__mutmut_29": _SWEEP_EXIT,
     "services.booking.domain.slots.x_session_slots_among__mutmut_83": _SWEEP_EXIT,
     "services.booking.domain.slots.x_session_slots_among__mutmut_84": _SWEEP_EXIT,
+    "services.booking.domain.slots.x_session_slots_among__mutmut_81": (
+        "a stretch ending exactly at the earliest start read rather than skipped: its grid"
+        " jumps to the earliest start, where the stretch has already ended"
+    ),
+    "services.booking.domain.slots.x_session_slots_among__mutmut_88": (
+        "at <= first: a grid point exactly at the earliest start moves by zero steps"
+    ),
+    "services.booking.domain.entitlements.x_grant__mutmut_44": _ONE_SHARE_EACH,
+    "services.booking.domain.entitlements.x_grant__mutmut_47": _ONE_SHARE_EACH,
+    "services.booking.domain.entitlements.x_grant__mutmut_48": _ONE_SHARE_EACH,
+    "services.booking.domain.entitlements.x_grant__mutmut_49": (
+        "'or': a package's terms always carry its package terms (catalog requires them) and"
+        " no other kind's do"
+    ),
     "services.booking.domain.slots.x_session_slots_among__mutmut_60": (
         "working time read from the day before the last too: its spans lie before every"
         " candidate or merge into ones already read, and an earlier start contains the same"

@@ -142,6 +142,18 @@ def test_a_session_starting_on_the_ranges_last_day_may_run_into_the_next_ones_wi
     assert is_bookable(late, long_session, [], at(0), at(23))
 
 
+def test_a_day_with_two_windows_offers_each_within_the_range_and_after_the_notice():
+    split = Schedule("UTC", (weekly(MON, "09:00", "11:00"), weekly(MON, "14:00", "16:00")))
+    assert session_slots(split, rules(), [], at(11), at(0), at(23)) == [at(14), at(15)]
+    assert session_slots(split, rules(), [], at(0), at(0), at(12)) == [at(9), at(10)]
+    assert session_slots(split, rules(), [], at(0), at(0), at(23)) == [
+        at(9),
+        at(10),
+        at(14),
+        at(15),
+    ]
+
+
 def test_the_notice_offers_its_own_instant_and_nothing_before():
     assert offered(rules(notice=60), [], at(9)) == [at(10), at(11)]
     assert offered(rules(notice=60), [], at(9) - TICK) == [at(10), at(11)]
