@@ -89,6 +89,11 @@ TAGS: list[dict[str, str]] = [
         "name": "checkout",
         "description": "Paying for a booking: credits first, the rest by card (a payment intent).",
     },
+    {
+        "name": "payouts",
+        "description": "A practitioner's Stripe Connect account and the payouts of their "
+        "available earnings to their bank.",
+    },
     {"name": "webhooks", "description": "Events from outside parties (Stripe), signed by them."},
     {
         "name": "sandbox",
@@ -135,6 +140,10 @@ SCHEMA_NAMES = {
     "MessageReportOut": "MessageReport",
     "Page_MessageReportOut_": "MessageReportPage",
     "CheckoutOut": "Checkout",
+    "PayoutAccountOut": "PayoutAccount",
+    "PayoutOnboardingOut": "PayoutOnboarding",
+    "PayoutOut": "Payout",
+    "Page_PayoutOut_": "PayoutPage",
 }
 
 # The enums clients share between requests and answers, named once (a ServiceKind, not a

@@ -1,5 +1,6 @@
 """Payments at the edge: checkout (/api/v1/checkout), Stripe's webhooks
-(/api/v1/webhooks/stripe) and, on the sandbox provider only, the client's card step
+(/api/v1/webhooks/stripe), a practitioner's payout account and payouts (/api/v1/me/...) and,
+on the sandbox provider only, the client's card step
 (/api/v1/sandbox/payment-intents/{id}/confirm)."""
 
 from __future__ import annotations
@@ -15,12 +16,23 @@ from gateway.auth import Caller, require_user
 from gateway.backends import Backends
 from gateway.problems import responses
 from gateway.routes.common import IdempotencyKey, anonymous, backends, json_response
-from gateway.schemas.payments import CheckoutBody, CheckoutOut, SandboxConfirmBody, WebhookReceived
+from gateway.schemas.common import DEFAULT_LIMIT, Cursor, Limit, Page, page_of
+from gateway.schemas.payments import (
+    CheckoutBody,
+    CheckoutOut,
+    PayoutAccountOut,
+    PayoutBody,
+    PayoutOnboardingOut,
+    PayoutOut,
+    SandboxConfirmBody,
+    WebhookReceived,
+)
 
 router = APIRouter(prefix="/api/v1")
 CHECKOUT: list[str | Enum] = ["checkout"]
 WEBHOOKS: list[str | Enum] = ["webhooks"]
 SANDBOX: list[str | Enum] = ["sandbox"]
+PAYOUTS: list[str | Enum] = ["payouts"]
 
 IntentId = Annotated[str, Path(pattern=r"^pi_[A-Za-z0-9]{1,100}$")]
 
@@ -105,3 +117,94 @@ async def confirm_sandbox_payment(
         metadata=caller.metadata(),
     )
     return json_response(CheckoutOut.from_proto(checkout))
+
+
+@router.post(
+    "/me/payout-account",
+    operation_id="payouts.create_account",
+    tags=PAYOUTS,
+    status_code=201,
+    response_model=PayoutOnboardingOut,
+    responses=responses(403),
+)
+async def create_payout_account(
+    caller: Caller = Depends(require_user), api: Backends = Depends(backends)
+) -> Response:
+    """Your Stripe Connect account (made once, whatever the retries) and a fresh single-use
+    link to onboard it: send the practitioner to onboarding_url. 403 for anyone not a
+    practitioner."""
+    onboarding = await api.payments.CreatePayoutAccount(
+        pb.CreatePayoutAccountRequest(), metadata=caller.metadata()
+    )
+    return json_response(PayoutOnboardingOut.from_proto(onboarding), 201)
+
+
+@router.get(
+    "/me/payout-account",
+    operation_id="payouts.get_account",
+    tags=PAYOUTS,
+    response_model=PayoutAccountOut,
+    responses=responses(404),
+)
+async def get_payout_account(
+    caller: Caller = Depends(require_user), api: Backends = Depends(backends)
+) -> Response:
+    """Your payout account and whether payouts are enabled (onboarding done). 404 before
+    POST /me/payout-account."""
+    account = await api.payments.GetPayoutAccount(
+        pb.GetPayoutAccountRequest(), metadata=caller.metadata()
+    )
+    return json_response(PayoutAccountOut.from_proto(account))
+
+
+@router.post(
+    "/me/payouts",
+    operation_id="payouts.create",
+    tags=PAYOUTS,
+    status_code=201,
+    response_model=PayoutOut,
+    responses=responses(400, 403, 409),
+)
+async def create_payout(
+    body: PayoutBody,
+    idempotency_key: IdempotencyKey = None,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Pays your whole available balance in a currency out to your bank. 409
+    PAYOUTS_NOT_ENABLED before onboarding is done, BELOW_PAYOUT_MINIMUM under the
+    currency's minimum (50.00 by default), INSUFFICIENT_FUNDS when a concurrent payout took
+    it first; 403 for anyone not a practitioner. A retry with the same Idempotency-Key
+    answers the same payout."""
+    payout = await api.payments.CreatePayout(
+        pb.CreatePayoutRequest(currency=body.currency, request_id=idempotency_key or ""),
+        metadata=caller.metadata(),
+    )
+    return json_response(PayoutOut.from_proto(payout), 201)
+
+
+@router.get(
+    "/me/payouts",
+    operation_id="payouts.list",
+    tags=PAYOUTS,
+    response_model=Page[PayoutOut],
+    responses=responses(400),
+)
+async def list_payouts(
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Your payouts, newest first."""
+    found = await api.payments.ListPayouts(
+        pb.ListPayoutsRequest(page_size=limit, page_token=cursor or ""),
+        metadata=caller.metadata(),
+    )
+    return json_response(
+        page_of(
+            [PayoutOut.from_proto(p) for p in found.payouts],
+            found.next_page_token,
+            found.total_size,
+        )
+    )

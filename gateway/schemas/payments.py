@@ -83,3 +83,96 @@ class WebhookReceived(BaseModel):
     model_config = examples({"event_id": "evt_1Qk8sZ2eZvKYlo2C", "applied": True})
     event_id: str
     applied: bool = Field(description="False for an event already applied (a redelivery).")
+
+
+PAYOUT_STATUSES = ProtoNames(pb.PayoutStatus)
+
+if TYPE_CHECKING:
+    PayoutStatusName = str
+else:
+    PayoutStatusName = PAYOUT_STATUSES.literal
+
+PAYOUT_ACCOUNT = {
+    "account_id": "acct_1Qk8sZ2eZvKYlo2C",
+    "payouts_enabled": False,
+    "created_at": "2026-03-10T09:30:00Z",
+}
+PAYOUT = {
+    "payout_id": "0b9f0c3e-5a55-4c57-9d3b-7f7b8f3c2a12",
+    "amount": {"amount_minor": 8000, "currency": "EUR"},
+    "status": "submitted",
+    "failure_code": None,
+    "created_at": "2026-03-10T09:30:00Z",
+    "updated_at": "2026-03-10T09:30:00Z",
+}
+
+
+class PayoutAccountOut(BaseModel):
+    """A practitioner's Stripe Connect account and whether it may be paid out yet."""
+
+    model_config = examples(PAYOUT_ACCOUNT)
+    account_id: str = Field(description="The provider's account id.")
+    payouts_enabled: bool = Field(description="Onboarding is done: payouts may be made.")
+    created_at: datetime
+
+    @classmethod
+    def from_proto(cls, a: pb.PayoutAccount) -> PayoutAccountOut:
+        return cls.model_construct(
+            account_id=a.account_id,
+            payouts_enabled=a.payouts_enabled,
+            created_at=instant(a.create_time),
+        )
+
+
+class PayoutOnboardingOut(BaseModel):
+    """The account, and where to send the practitioner to onboard it."""
+
+    model_config = examples(
+        {
+            "payout_account": PAYOUT_ACCOUNT,
+            "onboarding_url": "https://connect.stripe.com/setup/e/acct_1Qk8sZ2eZvKYlo2C/x1y2z3",
+        }
+    )
+    payout_account: PayoutAccountOut
+    onboarding_url: str = Field(description="Single-use; it expires within minutes.")
+
+    @classmethod
+    def from_proto(cls, o: pb.PayoutAccountOnboarding) -> PayoutOnboardingOut:
+        return cls.model_construct(
+            payout_account=PayoutAccountOut.from_proto(o.payout_account),
+            onboarding_url=o.onboarding_url,
+        )
+
+
+class PayoutBody(StrictBody):
+    model_config = examples({"currency": "EUR"})
+    currency: str = Field(
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217: the currency whose whole available balance is paid out.",
+    )
+
+
+class PayoutOut(BaseModel):
+    """A payout of a practitioner's available earnings to their bank."""
+
+    model_config = examples(PAYOUT)
+    payout_id: str
+    amount: Money
+    status: PayoutStatusName = Field(
+        description="pending (the provider not yet told), submitted, paid, or failed (its "
+        "money available again)."
+    )
+    failure_code: str | None = Field(description="The provider's, when failed.")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_proto(cls, p: pb.Payout) -> PayoutOut:
+        return cls.model_construct(
+            payout_id=p.name.removeprefix("payouts/"),
+            amount=Money.from_proto(p.amount),
+            status=PAYOUT_STATUSES.from_proto(p.status) or "pending",
+            failure_code=p.failure_code or None,
+            created_at=instant(p.create_time),
+            updated_at=instant(p.update_time),
+        )

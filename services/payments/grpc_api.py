@@ -8,7 +8,13 @@ from chassis.context import current_principal
 from estuary.payments.v1 import payments_pb2 as pb
 from estuary.payments.v1 import payments_pb2_grpc
 from services.payments.service_layer import Treasury
-from services.payments.wire import checkout_to_proto, summary_to_proto, transaction_to_proto
+from services.payments.wire import (
+    checkout_to_proto,
+    payout_account_to_proto,
+    payout_to_proto,
+    summary_to_proto,
+    transaction_to_proto,
+)
 
 
 class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
@@ -54,3 +60,34 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
             current_principal(), request.payment_intent_id, request.payment_method
         )
         return checkout_to_proto(view)
+
+    async def CreatePayoutAccount(
+        self, request: pb.CreatePayoutAccountRequest, context: Any
+    ) -> pb.PayoutAccountOnboarding:
+        account, url = await self._treasury.create_payout_account(current_principal())
+        return pb.PayoutAccountOnboarding(
+            payout_account=payout_account_to_proto(account), onboarding_url=url
+        )
+
+    async def GetPayoutAccount(
+        self, request: pb.GetPayoutAccountRequest, context: Any
+    ) -> pb.PayoutAccount:
+        return payout_account_to_proto(await self._treasury.payout_account(current_principal()))
+
+    async def CreatePayout(self, request: pb.CreatePayoutRequest, context: Any) -> pb.Payout:
+        payout = await self._treasury.create_payout(
+            current_principal(), request.currency, request.request_id
+        )
+        return payout_to_proto(payout)
+
+    async def ListPayouts(
+        self, request: pb.ListPayoutsRequest, context: Any
+    ) -> pb.ListPayoutsResponse:
+        page = await self._treasury.list_payouts(
+            current_principal(), request.page_size, request.page_token
+        )
+        return pb.ListPayoutsResponse(
+            payouts=[payout_to_proto(p) for p in page.items],
+            next_page_token=page.next_page_token,
+            total_size=page.total,
+        )

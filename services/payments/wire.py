@@ -19,6 +19,7 @@ from services.payments.domain.ledger import (
     Transaction,
     TransactionKind,
 )
+from services.payments.domain.payouts import Payout, PayoutAccount, PayoutStatus
 from services.payments.provider.port import PaymentStatus
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 TIERS = ProtoEnum(events_pb2.PlatformTier, Tier)
 ACCOUNT_KINDS = ProtoEnum(pb.AccountKind, AccountKind)
 TRANSACTION_KINDS = ProtoEnum(pb.TransactionKind, TransactionKind)
+PAYOUT_STATUSES = ProtoEnum(pb.PayoutStatus, PayoutStatus)
 
 
 def money(value: Money) -> money_pb2.Money:
@@ -112,4 +114,23 @@ def checkout_to_proto(view: CheckoutView) -> pb.Checkout:
         payment_intent_id=order.payment_intent_id or "",
         client_secret=order.client_secret,
         create_time=timestamp(order.created_at),
+    )
+
+
+def payout_account_to_proto(account: PayoutAccount) -> pb.PayoutAccount:
+    return pb.PayoutAccount(
+        account_id=account.account_id,
+        payouts_enabled=account.payouts_enabled,
+        create_time=timestamp(account.created_at),
+    )
+
+
+def payout_to_proto(payout: Payout) -> pb.Payout:
+    return pb.Payout(
+        name=f"payouts/{payout.id}",
+        amount=money(payout.amount),
+        status=PAYOUT_STATUSES.to_proto(payout.status),
+        failure_code=payout.failure_code,
+        create_time=timestamp(payout.created_at),
+        update_time=timestamp(payout.updated_at),
     )

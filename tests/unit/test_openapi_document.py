@@ -295,6 +295,7 @@ def test_idempotency_key_is_documented_on_the_routes_that_honour_it(document):
         "categories.create",
         "checkout.create",
         "locations.create",
+        "payouts.create",
         "practitioners.apply",
         "practitioners.approve",
         "practitioners.reject",
