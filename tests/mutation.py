@@ -108,6 +108,10 @@ EQUIVALENT: dict[str, str] = {
         "a stretch ending exactly at the earliest start read rather than skipped: its grid"
         " jumps to the earliest start, where the stretch has already ended"
     ),
+    "services.booking.domain.slots.x_session_slots_among__mutmut_103": (
+        "work <= len(working): every candidate lies in a stretch that is working time, so the"
+        " pointer stops at its span and never reaches the end"
+    ),
     "services.booking.domain.slots.x_session_slots_among__mutmut_88": (
         "at <= first: a grid point exactly at the earliest start moves by zero steps"
     ),

@@ -140,6 +140,14 @@ def test_a_session_starting_on_the_ranges_last_day_may_run_into_the_next_ones_wi
     slots = session_slots(late, long_session, [], at(0), at(0), at(23, 30))
     assert slots == [at(22), at(23)]  # 23:00 to 00:30 runs into Tuesday's window
     assert is_bookable(late, long_session, [], at(0), at(23))
+    # Across midnight each day's grid offers its own starts, midnight once (Tuesday's).
+    tuesday = at(0) + timedelta(days=1)
+    assert session_slots(late, rules(), [], at(0), at(0), tuesday + timedelta(hours=23)) == [
+        at(22),
+        at(23),
+        tuesday,
+        tuesday + timedelta(hours=1),
+    ]
 
 
 def test_a_day_with_two_windows_offers_each_within_the_range_and_after_the_notice():
