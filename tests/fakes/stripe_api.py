@@ -1,6 +1,6 @@
 """A small fake of Stripe's HTTP API for what localstripe lacks: Connect accounts, account
-links, transfers, payouts on a connected account (the Stripe-Account header), prices and
-subscriptions, and idempotent replays (the Idempotency-Key header).
+links, transfers and their reversals, payouts on a connected account (the Stripe-Account
+header), prices and subscriptions, and idempotent replays (the Idempotency-Key header).
 
 It speaks Stripe's wire format as the official library sends and reads it: form-encoded
 bodies with bracketed keys (items[0][price]), JSON answers, errors as {"error": {"type",
@@ -126,6 +126,7 @@ class FakeStripe:
             ("GET", "/v1/accounts/{id}", self._retrieve("account")),
             ("POST", "/v1/account_links", self._create_account_link),
             ("POST", "/v1/transfers", self._create_transfer),
+            ("POST", "/v1/transfers/{id}/reversals", self._create_transfer_reversal),
             ("POST", "/v1/payouts", self._create_payout),
             ("GET", "/v1/payouts/{id}", self._retrieve_payout),
             ("POST", "/v1/prices", self._create_price),
@@ -321,6 +322,42 @@ class FakeStripe:
                 "currency": currency,
                 "destination": account["id"],
                 "transfer_group": params.get("transfer_group"),
+                "metadata": params.get("metadata", {}),
+                "created": int(time.time()),
+                "amount_reversed": 0,
+                "reversed": False,
+            }
+        )
+
+    async def _create_transfer_reversal(self, request: web.Request, params: Params) -> Params:
+        transfer = self._get("transfer", request.match_info["id"])
+        left = transfer["amount"] - transfer["amount_reversed"]
+        amount = self._amount(params) if "amount" in params else left
+        if amount < 1 or amount > left:
+            raise StripeFailure(
+                400,
+                "parameter_invalid_integer",
+                f"Transfer {transfer['id']} has only {left} left to reverse",
+                "amount",
+            )
+        balance = (transfer["destination"], transfer["currency"])
+        if self.state.balances.get(balance, 0) < amount:
+            raise StripeFailure(
+                400,
+                "balance_insufficient",
+                "The destination account has insufficient funds to reverse this transfer.",
+                "amount",
+            )
+        self.state.balances[balance] -= amount
+        transfer["amount_reversed"] += amount
+        transfer["reversed"] = transfer["amount_reversed"] == transfer["amount"]
+        return self._store(
+            {
+                "id": _new_id("trr_"),
+                "object": "transfer_reversal",
+                "amount": amount,
+                "currency": transfer["currency"],
+                "transfer": transfer["id"],
                 "metadata": params.get("metadata", {}),
                 "created": int(time.time()),
             }

@@ -161,6 +161,17 @@ class Transfer:
 
 
 @dataclass(frozen=True)
+class TransferReversal:
+    """Money taken back from a connected account to the platform, out of one transfer."""
+
+    id: str
+    transfer_id: str
+    amount: int
+    currency: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Payout:
     """Money sent from a connected account's balance to its bank account."""
 
@@ -351,6 +362,13 @@ class PaymentProvider(Protocol):
         metadata: Mapping[str, str] | None = None,
     ) -> Transfer:
         """Moves amount from the platform to a connected account's balance."""
+        ...
+
+    async def create_transfer_reversal(
+        self, transfer_id: str, *, idempotency_key: str, amount: int | None = None
+    ) -> TransferReversal:
+        """Takes amount (all that is not reversed yet when None) of a transfer back from the
+        connected account's balance to the platform's."""
         ...
 
     async def create_payout(

@@ -49,6 +49,7 @@ from services.payments.provider.port import (
     Refund,
     Subscription,
     Transfer,
+    TransferReversal,
     WebhookEvent,
 )
 from services.payments.provider.stripe_format import stripe_currency
@@ -723,6 +724,7 @@ class SandboxProvider:
                 "transfer_group": transfer_group,
                 "metadata": dict(metadata or {}),
                 "reversed": False,
+                "amount_reversed": 0,
             }
             state.put(created, {})
             state.emit("transfer.created", created)
@@ -730,6 +732,55 @@ class SandboxProvider:
 
         return stripe_format.transfer_from(
             await self._write("transfers.create", idempotency_key, params, transfer)
+        )
+
+    async def create_transfer_reversal(
+        self, transfer_id: str, *, idempotency_key: str, amount: int | None = None
+    ) -> TransferReversal:
+        params = {"transfer": transfer_id, "amount": amount}
+
+        def reverse(state: _State) -> dict[str, Any]:
+            transfer = state.get("transfer", transfer_id)
+            left = transfer["amount"] - transfer.get("amount_reversed", 0)
+            taken = left if amount is None else amount
+            _check_amount(taken)
+            if taken > left:
+                raise _rejected(
+                    f"Transfer {transfer_id} has only {left} left to reverse",
+                    "parameter_invalid_integer",
+                    "amount",
+                )
+            code = transfer["currency"]
+            account = state.get("account", transfer["destination"])
+            private = state.private(account["id"])
+            held = private["balance"].get(code, 0)
+            if taken > held:
+                raise _rejected(
+                    f"The connected account has insufficient funds to reverse this transfer "
+                    f"({held} {code} available)",
+                    "balance_insufficient",
+                    "amount",
+                )
+            private["balance"][code] = held - taken
+            state.put(account, private)
+            reversal = {
+                "id": _new_id("trr_"),
+                "object": "transfer_reversal",
+                "amount": taken,
+                "currency": code,
+                "created": state.timestamp,
+                "transfer": transfer_id,
+                "metadata": {},
+            }
+            state.put(reversal, {})
+            transfer["amount_reversed"] = transfer.get("amount_reversed", 0) + taken
+            transfer["reversed"] = transfer["amount_reversed"] == transfer["amount"]
+            state.put(transfer)
+            state.emit("transfer.reversed", transfer)
+            return reversal
+
+        return stripe_format.transfer_reversal_from(
+            await self._write("transfers.reversals.create", idempotency_key, params, reverse)
         )
 
     async def create_payout(
@@ -800,6 +851,17 @@ class SandboxProvider:
             return account
 
         await self._read(mark)
+
+    async def balance(self, account_id: str, currency: str) -> int:
+        """What a connected account holds in a currency (transfers in, payouts and
+        reversals out), for a test that checks money came back. Sandbox only."""
+        code = _check_currency(currency)
+
+        def read(state: _State) -> dict[str, Any]:
+            state.get("account", account_id)
+            return {"n": state.private(account_id)["balance"].get(code, 0)}
+
+        return int((await self._read(read))["n"])
 
     async def count(self, kind: str) -> int:
         """How many objects of a kind ("transfer", "payout") the sandbox holds, for a test

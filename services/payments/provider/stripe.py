@@ -31,6 +31,7 @@ from services.payments.provider.port import (
     Refund,
     Subscription,
     Transfer,
+    TransferReversal,
     WebhookEvent,
 )
 from services.payments.provider.stripe_format import stripe_currency
@@ -247,6 +248,19 @@ class StripeProvider:
             self._v1.transfers.create_async(params, {"idempotency_key": idempotency_key})
         )
         return stripe_format.transfer_from(_plain(transfer))
+
+    async def create_transfer_reversal(
+        self, transfer_id: str, *, idempotency_key: str, amount: int | None = None
+    ) -> TransferReversal:
+        params: stripe.params.TransferReversalCreateParams = {}
+        if amount is not None:
+            params["amount"] = amount
+        reversal = await self._call(
+            self._v1.transfers.reversals.create_async(
+                transfer_id, params, {"idempotency_key": idempotency_key}
+            )
+        )
+        return stripe_format.transfer_reversal_from(_plain(reversal))
 
     async def create_payout(
         self,

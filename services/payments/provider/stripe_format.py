@@ -29,6 +29,7 @@ from services.payments.provider.port import (
     Subscription,
     SubscriptionStatus,
     Transfer,
+    TransferReversal,
     WebhookEvent,
     WebhookMalformed,
     WebhookSignatureInvalid,
@@ -137,6 +138,17 @@ def transfer_from(obj: Mapping[str, Any]) -> Transfer:
         currency=our_currency(obj["currency"]),
         destination_account_id=_id_of(obj.get("destination")) or "",
         transfer_group=obj.get("transfer_group"),
+        metadata=_metadata(obj),
+    )
+
+
+def transfer_reversal_from(obj: Mapping[str, Any]) -> TransferReversal:
+    """A reversal from Stripe's transfer_reversal object."""
+    return TransferReversal(
+        id=obj["id"],
+        transfer_id=_id_of(obj.get("transfer")) or "",
+        amount=int(obj["amount"]),
+        currency=our_currency(obj["currency"]),
         metadata=_metadata(obj),
     )
 

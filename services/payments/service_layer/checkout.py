@@ -164,7 +164,7 @@ class CheckoutHandlers(Handlers):
             order = await _order_of(uow, intent) if intent is not None else None
             if intent is not None and order is not None:
                 await self._apply_intent(uow, order, intent, event.type)
-            await apply_connect_object(uow, connect_object)
+            await apply_connect_object(uow, self._provider, connect_object)
             await uow.commit()
         return event.id, True
 

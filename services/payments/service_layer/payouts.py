@@ -41,6 +41,7 @@ from services.payments.provider.port import (
     PaymentProvider,
     ProviderError,
     ProviderRejected,
+    Transfer,
     WebhookEvent,
     idempotency_key,
 )
@@ -180,17 +181,12 @@ class PayoutHandlers(Handlers):
 
     async def _submit(self, payout: Payout) -> Payout:
         """The provider's transfer and payout for a committed payout, keyed by its id (a
-        second sending gets the first's answers). A provider that refuses fails the payout
-        (its money available again); one that does not answer leaves it for the job."""
+        second sending gets the first's answers). A provider that refuses the payout fails
+        it (its transfer reversed, its money available again); one that does not answer
+        leaves it for the job."""
+        transfer: Transfer | None = None
         try:
-            transfer = await self._provider.create_transfer(
-                amount=payout.amount.amount_minor,
-                currency=payout.amount.currency,
-                destination_account_id=payout.account_id,
-                idempotency_key=idempotency_key("payout_transfer", payout.id),
-                transfer_group=f"payouts/{payout.id}",
-                metadata={"payout_id": payout.id},
-            )
+            transfer = await _transfer(self._provider, payout)
             sent = await self._provider.create_payout(
                 account_id=payout.account_id,
                 amount=payout.amount.amount_minor,
@@ -199,10 +195,9 @@ class PayoutHandlers(Handlers):
                 metadata={"payout_id": payout.id},
             )
         except ProviderRejected as refused:
-            async with self._uow() as uow:
-                settled = await _settle(uow, payout, PayoutStatus.FAILED, refused.code or "")
-                await uow.commit()
-            return settled or payout
+            if transfer is not None:
+                payout = replace(payout, transfer_id=transfer.id)
+            return await self._refused(payout, refused, transferred=transfer is not None)
         except ProviderError as error:
             log.warning("payout %s not sent yet, the job retries: %s", payout.id, error.message)
             return payout
@@ -211,6 +206,27 @@ class PayoutHandlers(Handlers):
             await uow.commit()
             found = await uow.payouts.get(payout.id)
         return found or payout
+
+    async def _refused(
+        self, payout: Payout, refused: ProviderRejected, *, transferred: bool
+    ) -> Payout:
+        """A payout the provider refused (its transfer or its payout) fails; one whose
+        transfer cannot be reversed yet stays PENDING for the job to send again."""
+        try:
+            async with self._uow() as uow:
+                settled = await _settle(
+                    uow,
+                    self._provider,
+                    payout,
+                    PayoutStatus.FAILED,
+                    refused.code or "",
+                    transferred=transferred,
+                )
+                await uow.commit()
+        except Unavailable as error:
+            log.warning("payout %s refused, its return waits for the job: %s", payout.id, error)
+            return payout
+        return settled or payout
 
     def payout_jobs(self) -> list[PeriodicJob]:
         every = timedelta(seconds=self._settings.job_interval_seconds)
@@ -286,7 +302,9 @@ async def fetch_connect_object(
 
 
 async def apply_connect_object(
-    uow: PaymentsUnitOfWork, found: ConnectedAccount | ProviderPayout | None
+    uow: PaymentsUnitOfWork,
+    provider: PaymentProvider,
+    found: ConnectedAccount | ProviderPayout | None,
 ) -> None:
     """Moves an account or a payout forward to what the provider says it is now."""
     now = uow.clock.now()
@@ -299,16 +317,28 @@ async def apply_connect_object(
     if payout is None or payout.account_id != found.account_id:
         return
     if found.status is ProviderPayoutStatus.PAID:
-        await _settle(uow, payout, PayoutStatus.PAID, "")
+        await _settle(uow, provider, payout, PayoutStatus.PAID, "")
     elif found.status in (ProviderPayoutStatus.FAILED, ProviderPayoutStatus.CANCELED):
-        await _settle(uow, payout, PayoutStatus.FAILED, found.failure_code or found.status.value)
+        await _settle(
+            uow, provider, payout, PayoutStatus.FAILED, found.failure_code or found.status.value
+        )
 
 
 async def _settle(
-    uow: PaymentsUnitOfWork, payout: Payout, status: PayoutStatus, failure_code: str
+    uow: PaymentsUnitOfWork,
+    provider: PaymentProvider,
+    payout: Payout,
+    status: PayoutStatus,
+    failure_code: str,
+    *,
+    transferred: bool = True,
 ) -> Payout | None:
-    """A payout in flight paid or failed, once (None: settled already); a failed one's
-    money returns to available in the same unit of work."""
+    """A payout in flight paid or failed, once (None: settled already). A failed one's
+    transfer is reversed at the provider and its money returns to available in the same
+    unit of work: a retry after a crash reverses nothing more (the reversal's key) and
+    returns the money once (the return's cause); a payout refused at its transfer has
+    none to reverse (transferred False). A reversal the provider cannot make now
+    raises Unavailable, so nothing is settled and the payout is tried again."""
     now = uow.clock.now()
     try:
         await uow.payouts.settle(payout.id, status, failure_code, now)
@@ -316,11 +346,43 @@ async def _settle(
         return None
     settled = replace(payout, status=status, failure_code=failure_code, updated_at=now)
     if status is PayoutStatus.FAILED:
+        if transferred:
+            await _reverse_transfer(provider, payout)
         await uow.ledger.post(payout.returned(new_id(), now))
         uow.record(PayoutFailed(settled, failure_code, now))
     else:
         uow.record(PayoutPaid(settled, now))
     return settled
+
+
+async def _transfer(provider: PaymentProvider, payout: Payout) -> Transfer:
+    """The payout's transfer to the connected account: made once, the first answer after."""
+    return await provider.create_transfer(
+        amount=payout.amount.amount_minor,
+        currency=payout.amount.currency,
+        destination_account_id=payout.account_id,
+        idempotency_key=idempotency_key("payout_transfer", payout.id),
+        transfer_group=f"payouts/{payout.id}",
+        metadata={"payout_id": payout.id},
+    )
+
+
+async def _reverse_transfer(provider: PaymentProvider, payout: Payout) -> None:
+    """Takes a failed payout's transfer back to the platform, so its money is not left on
+    the connected account to be transferred again by the next payout. One whose transfer
+    id is not recorded yet (its webhook came first) asks for the transfer again under its
+    key, which answers the one made."""
+    try:
+        transfer_id = payout.transfer_id or (await _transfer(provider, payout)).id
+        await provider.create_transfer_reversal(
+            transfer_id, idempotency_key=idempotency_key("payout_reversal", payout.id)
+        )
+    except ProviderRejected as refused:
+        raise Unavailable(
+            f"the transfer of payout {payout.id} cannot be reversed: {refused.message}"
+        ) from refused
+    except ProviderError as error:
+        raise Unavailable(f"the payment provider did not answer: {error.message}") from error
 
 
 def _practitioner(principal: Principal | None) -> Principal:

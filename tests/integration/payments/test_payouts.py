@@ -1,7 +1,8 @@
 """Payouts through Connect on the sandbox, on both databases: onboarding by an account link,
 a practitioner's whole available balance paid out once (the ledger moves it when the payout
 is made; the provider's transfer and payout are keyed by the payout's id), refused below the
-minimum or before onboarding, a failed payout's money available again, a crash between our
+minimum or before onboarding, a failed payout's money available again and its transfer
+reversed at the provider once (so the next payout transfers it once), a crash between our
 commit and the provider's calls completed by the job with one transfer, the weekly batch,
 and nobody reading another's payouts."""
 
@@ -12,11 +13,19 @@ from datetime import timedelta
 import pytest
 
 from chassis.auth.principal import Principal, Role
-from chassis.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from chassis.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+)
 from chassis.ids import new_id
 from services.payments.domain.ledger import Account, AccountKind
 from services.payments.domain.payouts import Payout, PayoutStatus
 from services.payments.events import PAYOUT_FAILED, PAYOUT_PAID
+from services.payments.provider.port import ProviderRejected, ProviderUnavailable
+from services.payments.service_layer.payouts import apply_connect_object
 from tests.builders import person
 from tests.integration.payments.world import World, world
 from tests.races import race
@@ -242,3 +251,96 @@ async def test_ten_concurrent_payout_requests_make_one_payout(empty_database_url
         assert all(isinstance(e, FailedPrecondition) for e in outcome.losses), outcome.losses
         assert await balances(w) == (0, 8_000)
         assert await w.sandbox.count("transfer") == 1
+
+
+async def redeliver(w: World, webhooks: list[tuple[bytes, str]]) -> None:
+    for payload, signature in webhooks:
+        await w.treasury.receive_stripe_event(payload, signature)
+
+
+async def test_a_failed_payout_reverses_its_transfer_once_and_the_next_pays_it_once(
+    empty_database_url,
+):
+    async with world(empty_database_url) as w:
+        await earn(w)
+        account_id = await onboard(w)
+        await w.sandbox.make_payouts_fail(account_id)
+        payout = await w.treasury.create_payout(practitioner(w), "EUR", new_id())
+        # The bank refused: the transferred money sits on the connected account.
+        assert await w.sandbox.balance(account_id, "EUR") == 8_000
+        webhooks = await w.sent_webhooks()
+        # Two deliveries of payout.failed at once, then a late one: one reversal.
+        await race([lambda: redeliver(w, webhooks)] * 2)
+        await redeliver(w, webhooks)
+        assert await status_of(w, payout) is PayoutStatus.FAILED
+        assert await w.sandbox.balance(account_id, "EUR") == 0
+        assert await w.sandbox.count("transfer_reversal") == 1
+        assert await balances(w) == (8_000, 0)
+        # Another event about the same failed payout reverses and returns nothing more.
+        async with w.uow(write=False) as uow:
+            stored = await uow.payouts.get(payout.id)
+        assert stored is not None
+        failed = await w.sandbox.retrieve_payout(
+            account_id=account_id, payout_id=stored.provider_payout_id
+        )
+        async with w.uow() as uow:
+            await apply_connect_object(uow, w.sandbox, failed)
+            await uow.commit()
+        assert await w.sandbox.count("transfer_reversal") == 1
+        assert await balances(w) == (8_000, 0)
+        # The next payout transfers the returned money once, and it leaves the account.
+        await w.sandbox.make_payouts_fail(account_id, fail=False)
+        again = await w.treasury.create_payout(practitioner(w), "EUR", new_id())
+        assert again.amount.amount_minor == 8_000
+        assert await w.sandbox.count("transfer") == 2
+        assert await w.sandbox.balance(account_id, "EUR") == 0
+        assert await balances(w) == (0, 8_000)
+
+
+async def test_a_payout_refused_after_its_transfer_reverses_the_transfer(
+    empty_database_url, monkeypatch
+):
+    async with world(empty_database_url) as w:
+        await earn(w)
+        account_id = await onboard(w)
+
+        async def refuse(**_: object) -> None:
+            raise ProviderRejected("Payouts are paused on this account", code="payouts_paused")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(w.sandbox, "create_payout", refuse)
+            payout = await w.treasury.create_payout(practitioner(w), "EUR", new_id())
+        assert (payout.status, payout.failure_code) == (PayoutStatus.FAILED, "payouts_paused")
+        assert await w.sandbox.count("transfer") == 1
+        assert await w.sandbox.count("transfer_reversal") == 1
+        assert await w.sandbox.balance(account_id, "EUR") == 0
+        assert await balances(w) == (8_000, 0)
+
+
+async def test_a_reversal_the_provider_cannot_make_leaves_the_payout_to_retry(
+    empty_database_url, monkeypatch
+):
+    async with world(empty_database_url) as w:
+        await earn(w)
+        account_id = await onboard(w)
+        await w.sandbox.make_payouts_fail(account_id)
+        payout = await w.treasury.create_payout(practitioner(w), "EUR", new_id())
+        webhooks = await w.sent_webhooks()
+
+        async def unreachable(*_: object, **__: object) -> None:
+            raise ProviderUnavailable("connection reset")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(w.sandbox, "create_transfer_reversal", unreachable)
+            with pytest.raises(Unavailable):
+                await redeliver(w, webhooks)
+        # Not returned yet: the money is still on the connected account, not available.
+        assert await status_of(w, payout) is PayoutStatus.SUBMITTED
+        assert await balances(w) == (0, 8_000)
+        assert await w.sandbox.balance(account_id, "EUR") == 8_000
+        # Stripe delivers the event again: now reversed and returned, once.
+        await redeliver(w, webhooks)
+        assert await status_of(w, payout) is PayoutStatus.FAILED
+        assert await balances(w) == (8_000, 0)
+        assert await w.sandbox.balance(account_id, "EUR") == 0
+        assert await w.sandbox.count("transfer_reversal") == 1

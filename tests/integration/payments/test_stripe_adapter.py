@@ -354,6 +354,51 @@ async def test_a_retried_transfer_moves_money_once(connect_backend: Backend):
     assert refused.value.code == "balance_insufficient"
 
 
+async def test_a_reversal_takes_a_transfer_back_once(connect_backend: Backend):
+    provider = connect_backend.provider
+    account_id = await onboarded(connect_backend)
+    transfer = await provider.create_transfer(
+        amount=5000, currency="EUR", destination_account_id=account_id, idempotency_key=key("t")
+    )
+    same = key("reversal")
+    reversal = await provider.create_transfer_reversal(transfer.id, idempotency_key=same)
+    assert (reversal.transfer_id, reversal.amount, reversal.currency) == (transfer.id, 5000, "EUR")
+    assert await provider.create_transfer_reversal(transfer.id, idempotency_key=same) == reversal
+    # The money left the connected account: nothing there to pay out, nothing left to reverse.
+    with pytest.raises(ProviderRejected) as refused:
+        await provider.create_payout(
+            account_id=account_id, amount=1, currency="EUR", idempotency_key=key("payout")
+        )
+    assert refused.value.code == "balance_insufficient"
+    with pytest.raises(ProviderRejected) as refused:
+        await provider.create_transfer_reversal(
+            transfer.id, idempotency_key=key("reversal"), amount=1
+        )
+    assert refused.value.param == "amount"
+
+
+async def test_a_reversal_in_part_leaves_the_rest(connect_backend: Backend):
+    provider = connect_backend.provider
+    account_id = await onboarded(connect_backend)
+    transfer = await provider.create_transfer(
+        amount=5000, currency="EUR", destination_account_id=account_id, idempotency_key=key("t")
+    )
+    same = key("reversal")
+    part = await provider.create_transfer_reversal(transfer.id, idempotency_key=same, amount=2000)
+    assert part.amount == 2000
+    with pytest.raises(IdempotencyConflict):
+        await provider.create_transfer_reversal(transfer.id, idempotency_key=same, amount=1000)
+    # What was not reversed is still the account's to pay out, and no more.
+    await provider.create_payout(
+        account_id=account_id, amount=3000, currency="EUR", idempotency_key=key("payout")
+    )
+    with pytest.raises(ProviderRejected) as refused:
+        await provider.create_payout(
+            account_id=account_id, amount=1, currency="EUR", idempotency_key=key("payout")
+        )
+    assert refused.value.code == "balance_insufficient"
+
+
 async def test_a_retried_payout_pays_once(connect_backend: Backend):
     provider = connect_backend.provider
     account_id = await onboarded(connect_backend)

@@ -447,6 +447,46 @@ async def test_a_payout_to_a_closed_bank_account_fails_and_the_money_stays(sandb
     assert "payout.failed" in inbox.types()
 
 
+async def test_a_reversal_takes_a_transfer_back_from_the_account_once(sandbox, inbox):
+    account_id = await onboarded_account(sandbox)
+    transfer = await sandbox.create_transfer(
+        amount=5000, currency="EUR", destination_account_id=account_id, idempotency_key="t"
+    )
+    assert await sandbox.balance(account_id, "EUR") == 5000
+    reversal = await sandbox.create_transfer_reversal(transfer.id, idempotency_key="r1")
+    assert (reversal.transfer_id, reversal.amount, reversal.currency) == (transfer.id, 5000, "EUR")
+    assert await sandbox.balance(account_id, "EUR") == 0
+    # A replay answers the first reversal and takes nothing more.
+    assert await sandbox.create_transfer_reversal(transfer.id, idempotency_key="r1") == reversal
+    assert await sandbox.balance(account_id, "EUR") == 0
+    assert await sandbox.count("transfer_reversal") == 1
+    with pytest.raises(IdempotencyConflict):
+        await sandbox.create_transfer_reversal(transfer.id, idempotency_key="r1", amount=10)
+    await sandbox.deliver_webhooks()
+    assert inbox.types().count("transfer.reversed") == 1
+
+
+async def test_a_reversal_takes_no_more_than_the_transfer_or_the_account_holds(sandbox):
+    account_id = await onboarded_account(sandbox)
+    transfer = await sandbox.create_transfer(
+        amount=5000, currency="EUR", destination_account_id=account_id, idempotency_key="t"
+    )
+    await sandbox.create_transfer_reversal(transfer.id, idempotency_key="r1", amount=2000)
+    with pytest.raises(ProviderRejected) as refused:
+        await sandbox.create_transfer_reversal(transfer.id, idempotency_key="r2", amount=3001)
+    assert (refused.value.code, refused.value.param) == ("parameter_invalid_integer", "amount")
+    await sandbox.create_payout(
+        account_id=account_id, amount=3000, currency="EUR", idempotency_key="p1"
+    )
+    with pytest.raises(ProviderRejected) as refused:
+        await sandbox.create_transfer_reversal(transfer.id, idempotency_key="r3")
+    assert refused.value.code == "balance_insufficient"
+    with pytest.raises(ProviderRejected) as refused:
+        await sandbox.create_transfer_reversal("tr_unknown", idempotency_key="r4")
+    assert refused.value.code == "resource_missing"
+    assert await sandbox.balance(account_id, "EUR") == 0
+
+
 async def test_another_accounts_payout_is_not_found(sandbox):
     first = await onboarded_account(sandbox, "p1")
     second = await onboarded_account(sandbox, "p2")
