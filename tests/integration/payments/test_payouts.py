@@ -344,3 +344,33 @@ async def test_a_reversal_the_provider_cannot_make_leaves_the_payout_to_retry(
         assert await balances(w) == (8_000, 0)
         assert await w.sandbox.balance(account_id, "EUR") == 0
         assert await w.sandbox.count("transfer_reversal") == 1
+
+
+async def test_a_refused_payout_whose_reversal_waits_is_returned_by_the_job_once(
+    empty_database_url, monkeypatch
+):
+    async with world(empty_database_url) as w:
+        await earn(w)
+        account_id = await onboard(w)
+
+        async def refuse(**_: object) -> None:
+            raise ProviderRejected("Payouts are paused on this account", code="payouts_paused")
+
+        async def unreachable(*_: object, **__: object) -> None:
+            raise ProviderUnavailable("connection reset")
+
+        monkeypatch.setattr(w.sandbox, "create_payout", refuse)
+        with monkeypatch.context() as patched:
+            patched.setattr(w.sandbox, "create_transfer_reversal", unreachable)
+            payout = await w.treasury.create_payout(practitioner(w), "EUR", new_id())
+        assert payout.status is PayoutStatus.PENDING
+        assert await balances(w) == (0, 8_000)
+        assert await w.sandbox.balance(account_id, "EUR") == 8_000
+        # The job sends it again (twice at once): the same transfer, one reversal, one return.
+        await race([w.treasury.send_pending_payouts] * 2)
+        await w.treasury.send_pending_payouts()
+        assert await status_of(w, payout) is PayoutStatus.FAILED
+        assert await w.sandbox.count("transfer") == 1
+        assert await w.sandbox.count("transfer_reversal") == 1
+        assert await w.sandbox.balance(account_id, "EUR") == 0
+        assert await balances(w) == (8_000, 0)
