@@ -51,6 +51,10 @@ _FIELD_NAMES = "a JWK's field names are single words, alike in proto and JSON ca
 _SECOND_ROLLBACK = "a second ROLLBACK of a finished transaction does nothing"
 _ADD_DEFAULT = "code left out: Violations.add's default is 'invalid'"
 _ONE_SHARE_EACH = "zip's strict check: _allocate returns exactly one share per bundle item"
+_IN_WORKING_TIME = (
+    "work <= len(working): every candidate lies in a stretch that is working time, so the"
+    " pointer stops at its span and never reaches the end"
+)
 _SWEEP_EXIT = (
     "an early way out of the slot sweep moved: a range empty after the notice, or from or"
     " past the window's end, offers nothing anyway (the sweep's at < stop and at <= last)"
@@ -108,9 +112,11 @@ EQUIVALENT: dict[str, str] = {
         "a stretch ending exactly at the earliest start read rather than skipped: its grid"
         " jumps to the earliest start, where the stretch has already ended"
     ),
-    "services.booking.domain.slots.x_session_slots_among__mutmut_103": (
-        "work <= len(working): every candidate lies in a stretch that is working time, so the"
-        " pointer stops at its span and never reaches the end"
+    "services.booking.domain.slots.x_session_slots_among__mutmut_103": _IN_WORKING_TIME,
+    "services.booking.domain.slots.x_session_slots_among__mutmut_111": _IN_WORKING_TIME,
+    "services.booking.domain.slots.x_session_slots_among__mutmut_105": (
+        "< rather than <= in skipping working spans: no span ends exactly at a candidate (it"
+        " lies in working time, and merged spans never touch)"
     ),
     "services.booking.domain.slots.x_session_slots_among__mutmut_88": (
         "at <= first: a grid point exactly at the earliest start moves by zero steps"

@@ -162,6 +162,20 @@ def test_a_day_with_two_windows_offers_each_within_the_range_and_after_the_notic
     ]
 
 
+def test_a_day_of_many_windows_and_bookings_offers_each_free_window():
+    hourly = Schedule(
+        "UTC", tuple(weekly(MON, f"{h:02}:00", f"{h + 1:02}:00") for h in (8, 10, 12, 14))
+    )
+    assert session_slots(hourly, rules(), [], at(0), at(0), at(23)) == [
+        at(8),
+        at(10),
+        at(12),
+        at(14),
+    ]
+    booked = [Interval(at(8), at(9)), Interval(at(10), at(11)), Interval(at(12), at(13))]
+    assert session_slots(hourly, rules(), booked, at(0), at(0), at(23)) == [at(14)]
+
+
 def test_the_notice_offers_its_own_instant_and_nothing_before():
     assert offered(rules(notice=60), [], at(9)) == [at(10), at(11)]
     assert offered(rules(notice=60), [], at(9) - TICK) == [at(10), at(11)]
