@@ -114,6 +114,13 @@ EQUIVALENT: dict[str, str] = {
     ),
     "services.booking.domain.slots.x_session_slots_among__mutmut_103": _IN_WORKING_TIME,
     "services.booking.domain.slots.x_session_slots_among__mutmut_111": _IN_WORKING_TIME,
+    "services.booking.domain.slots.x__merged__mutmut_10": (
+        ">= in joining spans: an end equal to the one held is written over with itself"
+    ),
+    "services.booking.domain.slots.x__length_micros__mutmut_1": (
+        "/ rather than //: a whole number of microseconds as a float, exact below 2**53 and"
+        " rounded back by from_micros"
+    ),
     "services.booking.domain.slots.x_session_slots_among__mutmut_105": (
         "< rather than <= in skipping working spans: no span ends exactly at a candidate (it"
         " lies in working time, and merged spans never touch)"

@@ -176,6 +176,19 @@ def test_a_day_of_many_windows_and_bookings_offers_each_free_window():
     assert session_slots(hourly, rules(), booked, at(0), at(0), at(23)) == [at(14)]
 
 
+def test_busy_time_given_overlapping_nested_touching_or_empty_counts_as_its_union():
+    busy = [
+        Interval(at(8), at(8)),  # empty: takes nothing
+        Interval(at(9, 10), at(9, 40)),
+        Interval(at(9), at(9, 20)),  # overlaps the one before
+        Interval(at(9, 15), at(9, 30)),  # inside both
+        Interval(at(9, 40), at(10)),  # touches: 9:00 to 10:00 is taken
+        Interval(at(11), at(11, 10)),  # and ten minutes at 11:00
+    ]
+    slots = session_slots(NINE_TO_NOON, rules(step=30), busy, at(0), at(0), at(23))
+    assert slots == [at(10)]
+
+
 def test_the_notice_offers_its_own_instant_and_nothing_before():
     assert offered(rules(notice=60), [], at(9)) == [at(10), at(11)]
     assert offered(rules(notice=60), [], at(9) - TICK) == [at(10), at(11)]
