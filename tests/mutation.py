@@ -40,6 +40,10 @@ AREAS = {
     ),
     "booking domain (all)": ("services.booking.domain.",),
     "booking handlers": ("services.booking.service_layer.",),
+    "payments ledger": ("services.payments.domain.ledger.",),
+    "payments domain (all)": ("services.payments.domain.",),
+    "payments handlers": ("services.payments.service_layer.",),
+    "messaging domain": ("services.messaging.domain.",),
 }
 
 # Surviving mutants judged equivalent: no caller can tell them from the original.
