@@ -14,6 +14,11 @@ from chassis.clock import FrozenClock
 from chassis.context import request_id_var
 from estuary.identity.v1 import identity_pb2, identity_pb2_grpc
 
+# gRPC rounds a deadline up when it writes it on the wire (grpc-timeout) and the server
+# reckons it on its own clock, so a 3 s deadline arrives as up to about 3.01 s remaining
+# (measured: 284 of 300 calls above 3.0, none above 3.01).
+WIRE_ROUNDING = 0.05
+
 KEY = {"kid": "k1", "kty": "OKP", "crv": "Ed25519", "x": "abc", "alg": "EdDSA", "use": "sig"}
 
 
@@ -60,7 +65,7 @@ async def test_the_keys_are_fetched_as_json_web_keys_with_a_deadline(identity):
     keys = await identity_jwks(channel)()
     assert keys == [KEY, {"kid": "k2", "kty": "OKP"}]
     [remaining] = stand_in.deadlines
-    assert remaining is not None and 0 < remaining <= 3.0
+    assert remaining is not None and 0 < remaining <= 3.0 + WIRE_ROUNDING
     assert stand_in.metadata[0]["x-request-id"] == "req-keys-1"
 
 
@@ -72,7 +77,7 @@ async def test_a_service_token_is_kept_and_renewed_a_minute_before_it_expires(id
     assert await tokens.token() == "token-1"
     assert [(r.client_id, r.client_secret) for r in stand_in.requests] == [("catalog", "s3cret")]
     assert stand_in.metadata[0]["x-request-id"] == "req-token-1"
-    assert all(d is not None and 0 < d <= 3.0 for d in stand_in.deadlines)
+    assert all(d is not None and 0 < d <= 3.0 + WIRE_ROUNDING for d in stand_in.deadlines)
     clock.advance(timedelta(seconds=900 - 61))
     assert await tokens.token() == "token-1"
     clock.advance(timedelta(seconds=1))  # 60 s before it expires: renewed
