@@ -94,6 +94,11 @@ TAGS: list[dict[str, str]] = [
         "description": "A practitioner's Stripe Connect account and the payouts of their "
         "available earnings to their bank.",
     },
+    {
+        "name": "platform_subscriptions",
+        "description": "A practitioner's monthly subscription to a paid platform tier (entry, "
+        "premium): their service limit and the commission they pay.",
+    },
     {"name": "webhooks", "description": "Events from outside parties (Stripe), signed by them."},
     {
         "name": "sandbox",
@@ -143,6 +148,7 @@ SCHEMA_NAMES = {
     "PayoutAccountOut": "PayoutAccount",
     "PayoutOnboardingOut": "PayoutOnboarding",
     "PayoutOut": "Payout",
+    "PlatformSubscriptionOut": "PlatformSubscription",
     "Page_PayoutOut_": "PayoutPage",
 }
 

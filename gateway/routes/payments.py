@@ -1,6 +1,6 @@
 """Payments at the edge: checkout (/api/v1/checkout), Stripe's webhooks
-(/api/v1/webhooks/stripe), a practitioner's payout account and payouts (/api/v1/me/...) and,
-on the sandbox provider only, the client's card step
+(/api/v1/webhooks/stripe), a practitioner's payout account, payouts and platform
+subscription (/api/v1/me/...) and, on the sandbox provider only, the client's card step
 (/api/v1/sandbox/payment-intents/{id}/confirm)."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from gateway.auth import Caller, require_user
 from gateway.backends import Backends
 from gateway.problems import responses
 from gateway.routes.common import IdempotencyKey, anonymous, backends, json_response
+from gateway.schemas.catalog import TIERS
 from gateway.schemas.common import DEFAULT_LIMIT, Cursor, Limit, Page, page_of
 from gateway.schemas.payments import (
     CheckoutBody,
@@ -24,7 +25,10 @@ from gateway.schemas.payments import (
     PayoutBody,
     PayoutOnboardingOut,
     PayoutOut,
+    PlatformSubscriptionOut,
     SandboxConfirmBody,
+    SubscribeBody,
+    TierChangeBody,
     WebhookReceived,
 )
 
@@ -33,6 +37,7 @@ CHECKOUT: list[str | Enum] = ["checkout"]
 WEBHOOKS: list[str | Enum] = ["webhooks"]
 SANDBOX: list[str | Enum] = ["sandbox"]
 PAYOUTS: list[str | Enum] = ["payouts"]
+SUBSCRIPTIONS: list[str | Enum] = ["platform_subscriptions"]
 
 IntentId = Annotated[str, Path(pattern=r"^pi_[A-Za-z0-9]{1,100}$")]
 
@@ -208,3 +213,95 @@ async def list_payouts(
             found.total_size,
         )
     )
+
+
+@router.get(
+    "/me/platform-subscription",
+    operation_id="platform_subscriptions.get",
+    tags=SUBSCRIPTIONS,
+    response_model=PlatformSubscriptionOut,
+    responses=responses(404),
+)
+async def get_platform_subscription(
+    caller: Caller = Depends(require_user), api: Backends = Depends(backends)
+) -> Response:
+    """Your latest platform subscription, live or ended; held_tier is the tier you have now
+    (your service limit and commission). 404 if you never subscribed: you are on free."""
+    found = await api.payments.GetPlatformSubscription(
+        pb.GetPlatformSubscriptionRequest(), metadata=caller.metadata()
+    )
+    return json_response(PlatformSubscriptionOut.from_proto(found))
+
+
+@router.post(
+    "/me/platform-subscription",
+    operation_id="platform_subscriptions.create",
+    tags=SUBSCRIPTIONS,
+    status_code=201,
+    response_model=PlatformSubscriptionOut,
+    responses=responses(400, 403, 409),
+)
+async def create_platform_subscription(
+    body: SubscribeBody,
+    idempotency_key: IdempotencyKey = None,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Subscribes you (a practitioner) to entry or premium, the first month charged to the
+    payment method at once: the tier is yours when it is paid (catalog's service limit and
+    your commission follow). 409 SUBSCRIPTION_EXISTS when you have one (change its tier
+    instead), PAYMENT_DECLINED when the first payment is refused (nothing charged or
+    granted; try another card); 403 for anyone not a practitioner. A retry with the same
+    Idempotency-Key answers the same subscription."""
+    made = await api.payments.CreatePlatformSubscription(
+        pb.CreatePlatformSubscriptionRequest(
+            tier=TIERS.to_proto(body.tier),
+            payment_method=body.payment_method,
+            request_id=idempotency_key or "",
+        ),
+        metadata=caller.metadata(),
+    )
+    return json_response(PlatformSubscriptionOut.from_proto(made), 201)
+
+
+@router.patch(
+    "/me/platform-subscription",
+    operation_id="platform_subscriptions.change_tier",
+    tags=SUBSCRIPTIONS,
+    response_model=PlatformSubscriptionOut,
+    responses=responses(400, 403, 404, 409),
+)
+async def change_platform_tier(
+    body: TierChangeBody,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Moves your subscription to another tier: up at once (the rest of the period charged
+    now), down from the next period (the paid one kept), free by cancelling at the period's
+    end; the tier you hold undoes a downgrade asked for. 404 without a paid subscription;
+    409 SUBSCRIPTION_ENDING once cancelled, PAYMENT_DECLINED when an upgrade's charge is
+    refused."""
+    changed = await api.payments.UpdatePlatformSubscription(
+        pb.UpdatePlatformSubscriptionRequest(tier=TIERS.to_proto(body.tier)),
+        metadata=caller.metadata(),
+    )
+    return json_response(PlatformSubscriptionOut.from_proto(changed))
+
+
+@router.delete(
+    "/me/platform-subscription",
+    operation_id="platform_subscriptions.cancel",
+    tags=SUBSCRIPTIONS,
+    response_model=PlatformSubscriptionOut,
+    responses=responses(403, 404),
+)
+async def cancel_platform_subscription(
+    caller: Caller = Depends(require_user), api: Backends = Depends(backends)
+) -> Response:
+    """Cancels your subscription at the end of its paid period: you keep its tier until
+    then, then you are on free. Asking again changes nothing. 404 without a paid
+    subscription."""
+    cancelled = await api.payments.CancelPlatformSubscription(
+        pb.CancelPlatformSubscriptionRequest(), metadata=caller.metadata()
+    )
+    return json_response(PlatformSubscriptionOut.from_proto(cancelled))

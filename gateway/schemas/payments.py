@@ -1,15 +1,16 @@
-"""Bodies of the payments routes: checkout and the sandbox's card step."""
+"""Bodies of the payments routes: checkout, the sandbox's card step, payouts and platform
+subscriptions."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
 from chassis.wire import ProtoNames, instant
 from estuary.payments.v1 import payments_pb2 as pb
-from gateway.schemas.catalog import Money
+from gateway.schemas.catalog import TIERS, Money, TierName
 from gateway.schemas.common import StrictBody, examples
 
 CHECKOUT_STATUSES = ProtoNames(pb.CheckoutStatus)
@@ -175,4 +176,89 @@ class PayoutOut(BaseModel):
             failure_code=p.failure_code or None,
             created_at=instant(p.create_time),
             updated_at=instant(p.update_time),
+        )
+
+
+SUBSCRIPTION_STATUSES = ProtoNames(pb.PlatformSubscriptionStatus)
+
+if TYPE_CHECKING:
+    SubscriptionStatusName = str
+else:
+    SubscriptionStatusName = SUBSCRIPTION_STATUSES.literal
+
+PLATFORM_SUBSCRIPTION = {
+    "subscription_id": "0b9f0c3e-5a55-4c57-9d3b-7f7b8f3c2a13",
+    "tier": "premium",
+    "next_tier": "entry",
+    "held_tier": "premium",
+    "status": "active",
+    "current_period_end": "2026-04-09T09:30:00Z",
+    "cancel_at_period_end": False,
+    "failure_code": None,
+    "created_at": "2026-03-10T09:30:00Z",
+    "updated_at": "2026-03-25T14:00:00Z",
+}
+
+
+class SubscribeBody(StrictBody):
+    model_config = examples({"tier": "entry", "payment_method": "pm_card_visa"})
+    tier: Literal["entry", "premium"] = Field(description="The paid tier to subscribe to.")
+    payment_method: str = Field(
+        min_length=1,
+        max_length=100,
+        description="The provider's payment method id (pm_...) from its card form; on the "
+        "sandbox, a test one: pm_card_visa pays, pm_card_chargeDeclined is declined.",
+    )
+
+
+class TierChangeBody(StrictBody):
+    model_config = examples({"tier": "premium"})
+    tier: Literal["free", "entry", "premium"] = Field(
+        description="Up: at once, the rest of the period charged now. Down: from the next "
+        "period. free: cancels at the period's end."
+    )
+
+
+class PlatformSubscriptionOut(BaseModel):
+    """A practitioner's subscription to a paid platform tier (service limit, commission)."""
+
+    model_config = examples(PLATFORM_SUBSCRIPTION)
+    subscription_id: str
+    tier: TierName = Field(description="The tier subscribed to (the paid period's).")
+    next_tier: TierName | None = Field(
+        description="A downgrade asked for, billed and held from the next period."
+    )
+    held_tier: TierName = Field(
+        description="The tier this subscription gives now: its tier while active or past "
+        "due, else free."
+    )
+    status: SubscriptionStatusName = Field(
+        description="pending (first payment not made yet), active, past_due (a renewal is "
+        "retried; the tier kept), ended (back to free), failed (the first payment refused)."
+    )
+    current_period_end: datetime | None = Field(
+        description="The next renewal, or the end after a cancellation."
+    )
+    cancel_at_period_end: bool
+    failure_code: str | None = Field(description="The provider's reason, when failed.")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_proto(cls, s: pb.PlatformSubscription) -> PlatformSubscriptionOut:
+        return cls.model_construct(
+            subscription_id=s.name.removeprefix("platformSubscriptions/"),
+            tier=TIERS.from_proto(s.tier) or "free",
+            next_tier=TIERS.from_proto(s.next_tier),
+            held_tier=TIERS.from_proto(s.held_tier) or "free",
+            status=SUBSCRIPTION_STATUSES.from_proto(s.status) or "pending",
+            current_period_end=(
+                instant(s.current_period_end_time)
+                if s.HasField("current_period_end_time")
+                else None
+            ),
+            cancel_at_period_end=s.cancel_at_period_end,
+            failure_code=s.failure_code or None,
+            created_at=instant(s.create_time),
+            updated_at=instant(s.update_time),
         )

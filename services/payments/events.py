@@ -12,6 +12,7 @@ from estuary.payments.v1 import events_pb2
 from services.payments.domain.earnings import EarningAvailable, EarningRecorded
 from services.payments.domain.orders import PaymentFailed, PaymentSucceeded, RefundIssued
 from services.payments.domain.payouts import PayoutFailed, PayoutPaid
+from services.payments.domain.subscriptions import TierChanged
 from services.payments.wire import TIERS, money
 
 EARNING_RECORDED = EventType.of(events_pb2.EarningRecorded)
@@ -22,6 +23,7 @@ PAYMENT_FAILED = EventType.of(events_pb2.PaymentFailed)
 REFUND_ISSUED = EventType.of(events_pb2.RefundIssued)
 PAYOUT_PAID = EventType.of(events_pb2.PayoutPaid)
 PAYOUT_FAILED = EventType.of(events_pb2.PayoutFailed)
+SUBSCRIPTION_TIER_CHANGED = EventType.of(events_pb2.SubscriptionTierChanged)
 
 EMITTED = (
     EARNING_RECORDED,
@@ -31,6 +33,7 @@ EMITTED = (
     REFUND_ISSUED,
     PAYOUT_PAID,
     PAYOUT_FAILED,
+    SUBSCRIPTION_TIER_CHANGED,
 )
 
 # What payments consumes.
@@ -139,5 +142,16 @@ def event_message(event: object) -> tuple[EventType[Message], Message, str]:
                     fail_time=timestamp(at),
                 ),
                 f"payouts/{payout.id}",
+            )
+        case TierChanged(user_id=user_id, previous=previous, tier=tier, at=at):
+            return (
+                SUBSCRIPTION_TIER_CHANGED,
+                events_pb2.SubscriptionTierChanged(
+                    user_id=user_id,
+                    previous_tier=TIERS.to_proto(previous),
+                    tier=TIERS.to_proto(tier),
+                    effective_time=timestamp(at),
+                ),
+                f"users/{user_id}",
             )
     raise TypeError(f"payments publishes no {event!r}")

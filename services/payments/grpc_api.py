@@ -12,7 +12,9 @@ from services.payments.wire import (
     checkout_to_proto,
     payout_account_to_proto,
     payout_to_proto,
+    subscription_to_proto,
     summary_to_proto,
+    tier_name,
     transaction_to_proto,
 )
 
@@ -91,3 +93,34 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
             next_page_token=page.next_page_token,
             total_size=page.total,
         )
+
+    async def GetPlatformSubscription(
+        self, request: pb.GetPlatformSubscriptionRequest, context: Any
+    ) -> pb.PlatformSubscription:
+        found = await self._treasury.platform_subscription(current_principal())
+        return subscription_to_proto(found)
+
+    async def CreatePlatformSubscription(
+        self, request: pb.CreatePlatformSubscriptionRequest, context: Any
+    ) -> pb.PlatformSubscription:
+        made = await self._treasury.subscribe(
+            current_principal(),
+            tier_name(request.tier),
+            request.payment_method,
+            request.request_id,
+        )
+        return subscription_to_proto(made)
+
+    async def UpdatePlatformSubscription(
+        self, request: pb.UpdatePlatformSubscriptionRequest, context: Any
+    ) -> pb.PlatformSubscription:
+        changed = await self._treasury.change_platform_tier(
+            current_principal(), tier_name(request.tier)
+        )
+        return subscription_to_proto(changed)
+
+    async def CancelPlatformSubscription(
+        self, request: pb.CancelPlatformSubscriptionRequest, context: Any
+    ) -> pb.PlatformSubscription:
+        cancelled = await self._treasury.cancel_platform_subscription(current_principal())
+        return subscription_to_proto(cancelled)

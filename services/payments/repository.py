@@ -1,5 +1,6 @@
 """Every query payments runs, on the unit of work's connection: the ledger, earnings,
-practitioners' tiers and the audit of the ledger's invariants."""
+practitioners' tiers and subscriptions, orders, payouts and the audit of the ledger's
+invariants."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from services.payments.domain.ledger import (
 )
 from services.payments.domain.orders import Order, OrderStatus, PayableBooking, PayableStatus
 from services.payments.domain.payouts import IN_FLIGHT, Payout, PayoutAccount, PayoutStatus
+from services.payments.domain.subscriptions import LIVE, PlatformSubscription, SubscriptionStatus
 from services.payments.tables import (
     earnings,
     external_events,
@@ -37,7 +39,9 @@ from services.payments.tables import (
     payable_bookings,
     payout_accounts,
     payouts,
+    platform_subscriptions,
     practitioner_tiers,
+    tier_prices,
 )
 
 accounts_t, transactions_t, postings_t = ledger_accounts, ledger_transactions, ledger_postings
@@ -649,7 +653,6 @@ class Tiers:
 
     def __init__(self, connection: AsyncConnection) -> None:
         self._c = connection
-        self._dialect = connection.dialect.name
 
     async def tier_at(self, user_id: str, at: datetime) -> Tier:
         """The tier in effect for a practitioner at a moment."""
@@ -667,12 +670,168 @@ class Tiers:
         return Tier(found) if found else Tier.FREE
 
     async def set(self, user_id: str, tier: Tier, effective_from: datetime) -> None:
-        """Records that a practitioner is on a tier from a moment on (the same moment
-        twice keeps the first)."""
+        """Records that a practitioner is on a tier from a moment on; a second tier at the
+        same moment replaces the first (an upgrade in the instant of the subscription). The
+        caller holds the practitioner's subscription row, so writers of one user queue."""
+        at_that_moment = sa.and_(
+            practitioner_tiers.c.user_id == user_id,
+            practitioner_tiers.c.effective_from == effective_from,
+        )
+        await self._c.execute(practitioner_tiers.delete().where(at_that_moment))
+        await self._c.execute(
+            practitioner_tiers.insert().values(
+                user_id=user_id, tier=tier.value, effective_from=effective_from
+            )
+        )
+
+
+class PlatformSubscriptions:
+    """Practitioners' platform subscriptions; at most one live per practitioner."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+        self._dialect = connection.dialect.name
+
+    async def add(self, subscription: PlatformSubscription) -> bool:
+        """Records a new live subscription; False if the practitioner has one already."""
+        added = await self._c.execute(
+            insert_ignoring_conflicts(self._dialect, platform_subscriptions, ["live_user_id"])
+            .values(**_subscription_values(subscription), live_user_id=subscription.user_id)
+            .returning(platform_subscriptions.c.id)
+        )
+        return added.first() is not None
+
+    async def live_of(self, user_id: str, *, lock: bool = False) -> PlatformSubscription | None:
+        """The practitioner's live subscription, locked for this unit of work if asked."""
+        return await self._one(platform_subscriptions.c.live_user_id == user_id, lock)
+
+    async def customer_of(self, user_id: str) -> str:
+        """The provider customer a practitioner's earlier subscriptions were billed to."""
+        found = (
+            await self._c.execute(
+                sa.select(platform_subscriptions.c.customer_id)
+                .where(
+                    platform_subscriptions.c.user_id == user_id,
+                    platform_subscriptions.c.customer_id != "",
+                )
+                .limit(1)
+            )
+        ).scalar()
+        return found or ""
+
+    async def latest_of(self, user_id: str) -> PlatformSubscription | None:
+        """The practitioner's most recent subscription, live or not."""
+        row = (
+            await self._c.execute(
+                sa.select(platform_subscriptions)
+                .where(platform_subscriptions.c.user_id == user_id)
+                .order_by(platform_subscriptions.c.id.desc())
+                .limit(1)
+            )
+        ).first()
+        return None if row is None else _subscription(row)
+
+    async def get(self, subscription_id: str, *, lock: bool = False) -> PlatformSubscription | None:
+        return await self._one(platform_subscriptions.c.id == subscription_id, lock)
+
+    async def _one(
+        self, condition: sa.ColumnElement[bool], lock: bool
+    ) -> PlatformSubscription | None:
+        query = sa.select(platform_subscriptions).where(condition)
+        if lock and self._dialect == "postgresql":
+            query = query.with_for_update()
+        row = (await self._c.execute(query)).first()
+        return None if row is None else _subscription(row)
+
+    async def save(self, subscription: PlatformSubscription) -> None:
+        """Writes a subscription's state; one no longer live frees its practitioner to
+        subscribe again."""
+        await self._c.execute(
+            platform_subscriptions.update()
+            .where(platform_subscriptions.c.id == subscription.id)
+            .values(
+                **_subscription_values(subscription),
+                live_user_id=subscription.user_id if subscription.status in LIVE else None,
+            )
+        )
+
+
+def _subscription_values(subscription: PlatformSubscription) -> dict[str, Any]:
+    return {
+        "id": subscription.id,
+        "user_id": subscription.user_id,
+        "tier": subscription.tier.value,
+        "next_tier": subscription.next_tier.value if subscription.next_tier else "",
+        "status": subscription.status.value,
+        "payment_method": subscription.payment_method,
+        "provider_subscription_id": subscription.provider_subscription_id,
+        "customer_id": subscription.customer_id,
+        "current_period_end": subscription.current_period_end,
+        "cancel_at_period_end": subscription.cancel_at_period_end,
+        "failure_code": subscription.failure_code,
+        "revision": subscription.revision,
+        "created_at": subscription.created_at,
+        "updated_at": subscription.updated_at,
+    }
+
+
+def _subscription(row: sa.Row[Any]) -> PlatformSubscription:
+    return PlatformSubscription(
+        id=row.id,
+        user_id=row.user_id,
+        tier=Tier(row.tier),
+        status=SubscriptionStatus(row.status),
+        payment_method=row.payment_method,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        next_tier=Tier(row.next_tier) if row.next_tier else None,
+        provider_subscription_id=row.provider_subscription_id,
+        customer_id=row.customer_id,
+        current_period_end=row.current_period_end,
+        cancel_at_period_end=row.cancel_at_period_end,
+        failure_code=row.failure_code,
+        revision=row.revision,
+    )
+
+
+class TierPrices:
+    """The provider's price id of each paid tier at each amount."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+        self._dialect = connection.dialect.name
+
+    async def price_of(self, tier: Tier, price: Money) -> str | None:
+        return (
+            await self._c.execute(
+                sa.select(tier_prices.c.price_id).where(
+                    tier_prices.c.tier == tier.value,
+                    tier_prices.c.currency == price.currency,
+                    tier_prices.c.amount_minor == price.amount_minor,
+                )
+            )
+        ).scalar()
+
+    async def tier_of(self, price_id: str) -> Tier | None:
+        found = (
+            await self._c.execute(
+                sa.select(tier_prices.c.tier).where(tier_prices.c.price_id == price_id)
+            )
+        ).scalar()
+        return Tier(found) if found else None
+
+    async def remember(self, tier: Tier, price: Money, price_id: str) -> None:
+        """Records a tier's price (the provider made it once under a key of these, so a
+        second recording names the same price)."""
         await self._c.execute(
             insert_ignoring_conflicts(
-                self._dialect, practitioner_tiers, ["user_id", "effective_from"]
-            ).values(user_id=user_id, tier=tier.value, effective_from=effective_from)
+                self._dialect, tier_prices, ["tier", "currency", "amount_minor"]
+            ).values(
+                tier=tier.value,
+                currency=price.currency,
+                amount_minor=price.amount_minor,
+                price_id=price_id,
+            )
         )
 
 

@@ -85,6 +85,19 @@ class PaymentsSettings(ServiceSettings):
         description="Where a practitioner returns from the provider's onboarding pages (and "
         "is sent again when a link has expired).",
     )
+    platform_currency: str = Field(
+        "USD",
+        pattern="^[A-Z]{3}$",
+        description="The currency practitioners' platform subscriptions are billed in.",
+    )
+    platform_tier_prices: dict[str, Decimal] = Field(
+        # Written as the environment would write it (JSON), and validated like it.
+        default_factory=lambda: {"entry": "29.00", "premium": "79.00"},
+        validate_default=True,
+        description="The monthly price of each paid platform tier in major units, as JSON: "
+        '{"entry": 29.00, "premium": 79.00}. A changed price applies to new subscriptions '
+        "and changes of tier; subscribers keep theirs until they change.",
+    )
     job_interval_seconds: float = Field(
         15.0, gt=0, description="How often the earnings release job runs."
     )
@@ -129,6 +142,28 @@ class PaymentsSettings(ServiceSettings):
             if minimum <= 0:
                 raise ValueError(f"the minimum for {currency} must be above zero")
         return value
+
+    @field_validator("platform_tier_prices")
+    @classmethod
+    def _paid_tiers(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        if set(value) != {"entry", "premium"}:
+            raise ValueError("name the price of exactly the paid tiers: entry and premium")
+        if any(price <= 0 for price in value.values()):
+            raise ValueError("a paid tier's price must be above zero")
+        return value
+
+    @field_validator("platform_currency")
+    @classmethod
+    def _platform_currency(cls, value: str) -> str:
+        if not is_currency(value):
+            raise ValueError(f"{value!r} is not an ISO 4217 currency code")
+        return value
+
+    def tier_price(self, tier: str) -> Money:
+        """A paid tier's monthly price in the platform's currency, in minor units."""
+        exponent = minor_unit_exponent(self.platform_currency)
+        minor = (self.platform_tier_prices[tier] * 10**exponent).to_integral_value(ROUND_CEILING)
+        return Money(int(minor), self.platform_currency)
 
     def sandbox_folder(self) -> Path:
         """Where the sandbox's file lives: sandbox_dir, else beside the SQLite database."""

@@ -85,8 +85,8 @@ earnings = sa.Table(
     sa.Index("ix_earnings_due", "status", "available_at"),
 )
 
-# Practitioners' platform tiers over time (the subscription slice will write them; until
-# then everyone is Free): the tier in effect at a moment is the latest row before it.
+# Practitioners' platform tiers over time, written as their subscriptions move (Free for
+# anyone never subscribed): the tier in effect at a moment is the latest row before it.
 practitioner_tiers = sa.Table(
     "practitioner_tiers",
     metadata,
@@ -168,4 +168,38 @@ payouts = sa.Table(
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.Index("ix_payouts_user", "user_id", "id"),
     sa.Index("ix_payouts_status", "status", "id"),
+)
+
+# A practitioner's platform subscription to a paid tier. live_user_id is the user's id while
+# the subscription is pending, active or past due and NULL after: unique, so a practitioner
+# has one live subscription at most, under any concurrency, on either database.
+platform_subscriptions = sa.Table(
+    "platform_subscriptions",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("user_id", sa.String(36), nullable=False, index=True),
+    sa.Column("live_user_id", sa.String(36), nullable=True, unique=True),
+    sa.Column("tier", sa.String(20), nullable=False),
+    sa.Column("next_tier", sa.String(20), nullable=False, server_default=""),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("payment_method", sa.String(100), nullable=False),
+    sa.Column("provider_subscription_id", sa.String(100), nullable=False, server_default=""),
+    sa.Column("customer_id", sa.String(100), nullable=False, server_default=""),
+    sa.Column("current_period_end", UtcDateTime, nullable=True),
+    sa.Column("cancel_at_period_end", sa.Boolean, nullable=False),
+    sa.Column("failure_code", sa.String(100), nullable=False, server_default=""),
+    sa.Column("revision", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# The provider's price for each paid tier at each amount: made once (its key derived from
+# the tier, currency and amount), so a changed price setting makes a new price.
+tier_prices = sa.Table(
+    "tier_prices",
+    metadata,
+    sa.Column("tier", sa.String(20), primary_key=True),
+    sa.Column("currency", sa.String(3), primary_key=True),
+    sa.Column("amount_minor", sa.BigInteger, primary_key=True),
+    sa.Column("price_id", sa.String(100), nullable=False, unique=True),
 )

@@ -19,6 +19,8 @@ from services.payments.repository import (
     PayableBookings,
     PayoutAccounts,
     Payouts,
+    PlatformSubscriptions,
+    TierPrices,
     Tiers,
 )
 
@@ -33,6 +35,8 @@ class PaymentsUnitOfWork(UnitOfWork):
     external_events: ExternalEvents
     payout_accounts: PayoutAccounts
     payouts: Payouts
+    subscriptions: PlatformSubscriptions
+    tier_prices: TierPrices
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
@@ -46,6 +50,8 @@ class PaymentsUnitOfWork(UnitOfWork):
         self.external_events = ExternalEvents(connection)
         self.payout_accounts = PayoutAccounts(connection)
         self.payouts = Payouts(connection)
+        self.subscriptions = PlatformSubscriptions(connection)
+        self.tier_prices = TierPrices(connection)
         return self
 
     def event_message(self, event: object) -> tuple[EventType[Message], Message, str]:

@@ -1,4 +1,5 @@
-"""Payments' proto mapping: enums, money, ledger transactions and earnings summaries."""
+"""Payments' proto mapping: enums, money, ledger transactions, earnings summaries, checkouts,
+payouts and platform subscriptions."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from services.payments.domain.ledger import (
     TransactionKind,
 )
 from services.payments.domain.payouts import Payout, PayoutAccount, PayoutStatus
+from services.payments.domain.subscriptions import PlatformSubscription, SubscriptionStatus
 from services.payments.provider.port import PaymentStatus
 
 if TYPE_CHECKING:
@@ -31,6 +33,7 @@ TIERS = ProtoEnum(events_pb2.PlatformTier, Tier)
 ACCOUNT_KINDS = ProtoEnum(pb.AccountKind, AccountKind)
 TRANSACTION_KINDS = ProtoEnum(pb.TransactionKind, TransactionKind)
 PAYOUT_STATUSES = ProtoEnum(pb.PayoutStatus, PayoutStatus)
+SUBSCRIPTION_STATUSES = ProtoEnum(pb.PlatformSubscriptionStatus, SubscriptionStatus)
 
 
 def money(value: Money) -> money_pb2.Money:
@@ -134,3 +137,27 @@ def payout_to_proto(payout: Payout) -> pb.Payout:
         create_time=timestamp(payout.created_at),
         update_time=timestamp(payout.updated_at),
     )
+
+
+def tier_name(tier: int) -> str:
+    """A tier as the handlers name it; "" for one not given."""
+    found = TIERS.from_proto(tier)
+    return found.value if found is not None else ""
+
+
+def subscription_to_proto(subscription: PlatformSubscription) -> pb.PlatformSubscription:
+    made = pb.PlatformSubscription(
+        name=f"platformSubscriptions/{subscription.id}",
+        tier=TIERS.to_proto(subscription.tier),
+        held_tier=TIERS.to_proto(subscription.granted_tier),
+        status=SUBSCRIPTION_STATUSES.to_proto(subscription.status),
+        cancel_at_period_end=subscription.cancel_at_period_end,
+        failure_code=subscription.failure_code,
+        create_time=timestamp(subscription.created_at),
+        update_time=timestamp(subscription.updated_at),
+    )
+    if subscription.next_tier is not None:
+        made.next_tier = TIERS.to_proto(subscription.next_tier)
+    if subscription.current_period_end is not None:
+        made.current_period_end_time.CopyFrom(timestamp(subscription.current_period_end))
+    return made

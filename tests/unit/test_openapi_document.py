@@ -296,6 +296,7 @@ def test_idempotency_key_is_documented_on_the_routes_that_honour_it(document):
         "checkout.create",
         "locations.create",
         "payouts.create",
+        "platform_subscriptions.create",
         "practitioners.apply",
         "practitioners.approve",
         "practitioners.reject",

@@ -67,6 +67,7 @@ class TransactionKind(StrEnum):
     CREDIT_SPEND = "credit_spend"
     PAYOUT = "payout"
     ADJUSTMENT = "adjustment"
+    SUBSCRIPTION = "subscription"
 
 
 @dataclass(frozen=True, order=True)

@@ -8,11 +8,18 @@ from services.payments.service_layer.checkout import CheckoutHandlers
 from services.payments.service_layer.earnings import EarningHandlers
 from services.payments.service_layer.ledger import LedgerHandlers
 from services.payments.service_layer.payouts import PayoutHandlers
+from services.payments.service_layer.subscriptions import SubscriptionHandlers
 
 
-class Treasury(CheckoutHandlers, EarningHandlers, LedgerHandlers, PayoutHandlers):
+class Treasury(
+    CheckoutHandlers, EarningHandlers, LedgerHandlers, PayoutHandlers, SubscriptionHandlers
+):
     """Every payments use case on one object, for the servicer, the consumers, the jobs,
     the operator commands and the tests."""
 
     def periodic_jobs(self) -> list[PeriodicJob]:
-        return [*EarningHandlers.periodic_jobs(self), *self.payout_jobs()]
+        return [
+            *EarningHandlers.periodic_jobs(self),
+            *self.payout_jobs(),
+            *self.subscription_jobs(),
+        ]

@@ -32,6 +32,10 @@ from services.payments.provider.port import (
 from services.payments.provider.sandbox import SandboxProvider
 from services.payments.service_layer.base import Handlers, caller
 from services.payments.service_layer.payouts import apply_connect_object, fetch_connect_object
+from services.payments.service_layer.subscriptions import (
+    apply_subscription_event,
+    fetch_subscription,
+)
 from services.payments.uow import PaymentsUnitOfWork
 
 STRIPE = "stripe"
@@ -155,6 +159,7 @@ class CheckoutHandlers(Handlers):
                     f"the payment provider did not answer: {error.message}"
                 ) from error
         connect_object = await fetch_connect_object(self._provider, event)
+        subscription = await fetch_subscription(self._provider, event)
         async with self._uow() as uow:
             now = self.now()
             if not await uow.external_events.claim(
@@ -165,6 +170,7 @@ class CheckoutHandlers(Handlers):
             if intent is not None and order is not None:
                 await self._apply_intent(uow, order, intent, event.type)
             await apply_connect_object(uow, self._provider, connect_object)
+            await apply_subscription_event(uow, event, subscription)
             await uow.commit()
         return event.id, True
 
