@@ -47,7 +47,7 @@ from tests.smtp import SmtpInbox
 T = TypeVar("T")
 
 # Every event the suite emits or consumes: a tap also reads what a test publishes in the
-# place of another service (payments' subscription.tier_changed, not built yet; a
+# place of another service (a subscription.tier_changed with a chosen effective time; a
 # booking.completed that no real booking made).
 REGISTRY = (
     {e.name: e for entry in SERVICES for e in entry.emits}
@@ -182,7 +182,7 @@ class Stack(ABC):
 
     @abstractmethod
     async def publish(self, event: OutgoingEvent) -> None:
-        """Publishes an event as another service would (e.g. payments, not built yet)."""
+        """Publishes an event as another service would (e.g. a late, stale tier change)."""
 
     @abstractmethod
     async def signing_key(self) -> SigningKey: ...

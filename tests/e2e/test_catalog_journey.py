@@ -196,7 +196,8 @@ async def test_apply_approve_refresh_role_and_create_services_within_the_tier(
         assert third.status_code == 409
         assert third.json()["code"] == "SERVICE_LIMIT_REACHED"
 
-        # Payments (not built yet) announces an upgrade; catalog's consumer lifts the limit.
+        # An upgrade announced as payments announces it (test_platform_subscriptions.py makes
+        # one through payments); catalog's consumer lifts the limit.
         change = payments_pb.SubscriptionTierChanged(
             user_id=pat["id"],
             previous_tier=payments_pb.PLATFORM_TIER_FREE,
