@@ -8,7 +8,7 @@ from pathlib import Path
 import aio_pika
 import pytest
 
-from chassis.bus.rabbitmq import DEAD_SUFFIX, dead_letter_exchange
+from chassis.bus.rabbitmq import DEAD_SUFFIX, dead_letter_exchange, live_exchange
 from tests.infrastructure import postgres_database, require_rabbitmq, unique
 
 
@@ -63,6 +63,7 @@ class RabbitScope:
                 await channel.queue_delete(name + DEAD_SUFFIX)
             await channel.exchange_delete(self.exchange)
             await channel.exchange_delete(dead_letter_exchange(self.exchange))
+            await channel.exchange_delete(live_exchange(self.exchange))
 
 
 @pytest.fixture

@@ -28,7 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chassis.bus.envelope import OutgoingEvent
-from chassis.bus.transport import Delivery, DeliveryHandler, Transport, Unroutable, topic_matches
+from chassis.bus.transport import (
+    BroadcastHandler,
+    Delivery,
+    DeliveryHandler,
+    Transport,
+    Unroutable,
+    topic_matches,
+)
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +117,8 @@ class EmbeddedBroker:
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
         self.queues: dict[str, _Queue] = {}
+        # Live broadcasts' listeners by topic: in memory, as nothing keeps a broadcast.
+        self.listeners: dict[str, list[BroadcastHandler]] = {}
         self._next_id = 1
         self._load()
 
@@ -279,11 +288,16 @@ class EmbeddedTransport(Transport):
     def __init__(self, broker: EmbeddedBroker) -> None:
         self.broker = broker
         self._consumers: list[asyncio.Task[None]] = []
+        self._listening: list[tuple[str, BroadcastHandler]] = []
+        self._handing: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         return None
 
     async def close(self) -> None:
+        for topic, handler in self._listening:
+            self.broker.listeners[topic].remove(handler)
+        self._listening.clear()
         for task in self._consumers:
             task.cancel()
         for task in self._consumers:
@@ -300,6 +314,18 @@ class EmbeddedTransport(Transport):
     async def consume(self, queue: str, handler: DeliveryHandler, prefetch: int) -> None:
         task = asyncio.create_task(self._deliver(self.broker.queues[queue], handler, prefetch))
         self._consumers.append(task)
+
+    async def broadcast(self, topic: str, payload: bytes) -> None:
+        # Each listener on a task of its own, as each RabbitMQ listener has its own queue: a
+        # slow or failing one holds up neither the others nor the broadcaster.
+        for handler in list(self.broker.listeners.get(topic, ())):
+            task = asyncio.create_task(_hand(handler, topic, payload))
+            self._handing.add(task)
+            task.add_done_callback(self._handing.discard)
+
+    async def listen(self, topic: str, handler: BroadcastHandler) -> None:
+        self.broker.listeners.setdefault(topic, []).append(handler)
+        self._listening.append((topic, handler))
 
     async def _deliver(self, queue: _Queue, handler: DeliveryHandler, prefetch: int) -> None:
         slots = asyncio.Semaphore(prefetch)
@@ -341,3 +367,10 @@ class EmbeddedTransport(Transport):
                 # The handler returned without settling: a bug, so it counts as a failure.
                 await delivery.retry()
             slots.release()
+
+
+async def _hand(handler: BroadcastHandler, topic: str, payload: bytes) -> None:
+    try:
+        await handler(payload)
+    except Exception:
+        log.exception("a listener of %s failed; that broadcast is lost to it", topic)

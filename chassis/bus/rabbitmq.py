@@ -5,6 +5,10 @@ exchange; its dead letters land in "<queue>.dead". Publishes are persistent, man
 unroutable event raises instead of vanishing) and wait for the broker's confirm. Connections
 are robust: after a drop they reconnect and consumers resume; unsettled messages return to
 their queue and are delivered again, which the consumers' inbox absorbs.
+
+Live broadcasts go through a second topic exchange, "<exchange>.live": each listening process
+binds an exclusive, auto-deleted queue of its own (named by the client, so a reconnect
+declares the same name again), and nothing is persistent or confirmed to a listener.
 """
 
 from __future__ import annotations
@@ -25,7 +29,14 @@ from aio_pika.exceptions import PublishError
 from pamqp.commands import Basic
 
 from chassis.bus.envelope import OutgoingEvent
-from chassis.bus.transport import Delivery, DeliveryHandler, Transport, Unroutable
+from chassis.bus.transport import (
+    BroadcastHandler,
+    Delivery,
+    DeliveryHandler,
+    Transport,
+    Unroutable,
+)
+from chassis.ids import new_id
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +61,11 @@ def queue_arguments(queue: str, exchange: str, delivery_limit: int) -> dict[str,
         "x-dead-letter-strategy": "at-least-once",
         "x-overflow": "reject-publish",
     }
+
+
+def live_exchange(exchange: str) -> str:
+    """The topic exchange of live broadcasts, beside the events' exchange."""
+    return f"{exchange}.live"
 
 
 def dead_letter_exchange(exchange: str) -> str:
@@ -94,6 +110,7 @@ class RabbitTransport(Transport):
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractRobustChannel | None = None
         self._exchange: AbstractExchange | None = None
+        self._live: AbstractExchange | None = None
         self._consumer_channels: list[AbstractRobustChannel] = []
 
     async def start(self) -> None:
@@ -109,6 +126,9 @@ class RabbitTransport(Transport):
         )
         await channel.declare_exchange(
             dead_letter_exchange(self._exchange_name), aio_pika.ExchangeType.DIRECT, durable=True
+        )
+        self._live = await channel.declare_exchange(
+            live_exchange(self._exchange_name), aio_pika.ExchangeType.TOPIC, durable=True
         )
 
     async def close(self) -> None:
@@ -179,6 +199,38 @@ class RabbitTransport(Transport):
                 await delivery.retry()
 
         await declared.consume(on_message, no_ack=False)
+
+    async def broadcast(self, topic: str, payload: bytes) -> None:
+        live = self._live
+        if live is None:
+            raise RuntimeError("transport not started")
+        # Not mandatory: no process listening is not an error for a live update.
+        await live.publish(
+            aio_pika.Message(payload, delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT),
+            routing_key=topic,
+            mandatory=False,
+        )
+
+    async def listen(self, topic: str, handler: BroadcastHandler) -> None:
+        connection = self._connection
+        if connection is None:
+            raise RuntimeError("transport not started")
+        channel = await connection.channel()
+        self._consumer_channels.append(channel)  # type: ignore[arg-type]
+        queue = await channel.declare_queue(
+            f"{live_exchange(self._exchange_name)}.{topic}.{new_id()}",
+            exclusive=True,
+            auto_delete=True,
+        )
+        await queue.bind(live_exchange(self._exchange_name), topic)
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            try:
+                await handler(message.body)
+            except Exception:
+                log.exception("a listener of %s failed; that broadcast is lost to it", topic)
+
+        await queue.consume(on_message, no_ack=True)
 
     def _require_channel(self) -> AbstractRobustChannel:
         if self._publish_channel is None:

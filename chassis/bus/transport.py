@@ -36,10 +36,12 @@ class Delivery(ABC):
 
 
 DeliveryHandler = Callable[[Delivery], Awaitable[None]]
+BroadcastHandler = Callable[[bytes], Awaitable[None]]
 
 
 class Transport(ABC):
-    """A topic exchange with durable per-purpose queues, confirms and dead letters."""
+    """A topic exchange with durable per-purpose queues, confirms and dead letters; and, for
+    live updates, broadcasts that reach every listening process at most once."""
 
     @abstractmethod
     async def start(self) -> None:
@@ -60,6 +62,17 @@ class Transport(ABC):
     @abstractmethod
     async def consume(self, queue: str, handler: DeliveryHandler, prefetch: int) -> None:
         """Starts delivering the queue's messages to handler, at most prefetch at a time."""
+
+    @abstractmethod
+    async def broadcast(self, topic: str, payload: bytes) -> None:
+        """Hands payload to every process listening to topic now, at most once. No queue keeps
+        it for a process that is not listening: for live updates whose record is a
+        database, which a listener that missed one reads again (never for events)."""
+
+    @abstractmethod
+    async def listen(self, topic: str, handler: BroadcastHandler) -> None:
+        """Calls handler with each broadcast of topic from now until the transport closes; a
+        handler that raises loses that one payload, nothing else."""
 
 
 @lru_cache(maxsize=4096)
