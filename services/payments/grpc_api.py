@@ -5,16 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 from chassis.context import current_principal
+from chassis.money import money_from_proto
+from chassis.wire import optional_instant
 from estuary.payments.v1 import payments_pb2 as pb
 from estuary.payments.v1 import payments_pb2_grpc
 from services.payments.service_layer import Treasury
+from services.payments.service_layer.credits import CreditPurchaseView
 from services.payments.wire import (
     checkout_to_proto,
+    credit_purchase_to_proto,
+    credits_to_proto,
     payout_account_to_proto,
     payout_to_proto,
+    promo_code_to_proto,
+    redemption_to_proto,
     subscription_to_proto,
     summary_to_proto,
     tier_name,
+    top_up_checkout_to_proto,
     transaction_to_proto,
 )
 
@@ -61,6 +69,8 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         view = await self._treasury.confirm_sandbox_payment(
             current_principal(), request.payment_intent_id, request.payment_method
         )
+        if isinstance(view, CreditPurchaseView):
+            return top_up_checkout_to_proto(view)
         return checkout_to_proto(view)
 
     async def CreatePayoutAccount(
@@ -124,3 +134,47 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
     ) -> pb.PlatformSubscription:
         cancelled = await self._treasury.cancel_platform_subscription(current_principal())
         return subscription_to_proto(cancelled)
+
+    async def CreateCreditPurchase(
+        self, request: pb.CreateCreditPurchaseRequest, context: Any
+    ) -> pb.CreditPurchase:
+        view = await self._treasury.top_up_credits(
+            current_principal(), money_from_proto(request.amount, "amount"), request.request_id
+        )
+        return credit_purchase_to_proto(view.purchase)
+
+    async def GetCredits(self, request: pb.GetCreditsRequest, context: Any) -> pb.Credits:
+        credits = await self._treasury.credits(
+            current_principal(), request.page_size, request.page_token
+        )
+        return credits_to_proto(credits)
+
+    async def RedeemPromoCode(
+        self, request: pb.RedeemPromoCodeRequest, context: Any
+    ) -> pb.PromoCodeRedemption:
+        redeemed = await self._treasury.redeem_promo_code(current_principal(), request.code)
+        return redemption_to_proto(redeemed)
+
+    async def CreatePromoCode(
+        self, request: pb.CreatePromoCodeRequest, context: Any
+    ) -> pb.PromoCode:
+        made = await self._treasury.create_promo_code(
+            current_principal(),
+            request.code,
+            money_from_proto(request.amount, "amount"),
+            request.max_redemptions,
+            optional_instant(request.expire_time, request.HasField("expire_time")),
+        )
+        return promo_code_to_proto(made)
+
+    async def ListPromoCodes(
+        self, request: pb.ListPromoCodesRequest, context: Any
+    ) -> pb.ListPromoCodesResponse:
+        page = await self._treasury.list_promo_codes(
+            current_principal(), request.page_size, request.page_token
+        )
+        return pb.ListPromoCodesResponse(
+            promo_codes=[promo_code_to_proto(p) for p in page.items],
+            next_page_token=page.next_page_token,
+            total_size=page.total,
+        )

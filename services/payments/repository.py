@@ -5,7 +5,7 @@ invariants."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from chassis.db import insert_ignoring_conflicts
 from chassis.ids import new_id
 from chassis.lifecycle import Lifecycle
 from chassis.money import Money
+from services.payments.domain.credits import CreditPurchase, CreditPurchaseStatus, PromoCode
 from services.payments.domain.earnings import Earning, EarningStatus, Tier
 from services.payments.domain.ledger import (
     Account,
@@ -30,6 +31,7 @@ from services.payments.domain.orders import Order, OrderStatus, PayableBooking, 
 from services.payments.domain.payouts import IN_FLIGHT, Payout, PayoutAccount, PayoutStatus
 from services.payments.domain.subscriptions import LIVE, PlatformSubscription, SubscriptionStatus
 from services.payments.tables import (
+    credit_purchases,
     earnings,
     external_events,
     ledger_accounts,
@@ -41,6 +43,7 @@ from services.payments.tables import (
     payouts,
     platform_subscriptions,
     practitioner_tiers,
+    promo_codes,
     tier_prices,
 )
 
@@ -182,16 +185,25 @@ class Ledger:
         }
 
     async def page_of_owner(
-        self, owner: str, *, after: str | None, limit: int, all_postings: bool
+        self,
+        owner: str,
+        *,
+        after: str | None,
+        limit: int,
+        all_postings: bool,
+        kind: AccountKind | None = None,
     ) -> tuple[list[Transaction], int]:
-        """The transactions touching an owner's accounts, newest first, with the postings on
-        the owner's accounts (every posting when all_postings), and how many there are."""
+        """The transactions touching an owner's accounts (of one kind, when named), newest
+        first, with the postings on the owner's accounts (every posting when all_postings),
+        and how many there are."""
         touching = (
             sa.select(postings_t.c.transaction_id)
             .join(accounts_t, accounts_t.c.id == postings_t.c.account_id)
             .where(accounts_t.c.owner == owner)
             .distinct()
         )
+        if kind is not None:
+            touching = touching.where(accounts_t.c.kind == kind.value)
         total = (
             await self._c.execute(sa.select(sa.func.count()).select_from(touching.subquery()))
         ).scalar_one()
@@ -199,7 +211,13 @@ class Ledger:
         if after is not None:
             ids_query = ids_query.where(postings_t.c.transaction_id < after)
         ids = list((await self._c.execute(ids_query)).scalars())
-        return await self.transactions(ids, owner=None if all_postings else owner), int(total)
+        found = await self.transactions(ids, owner=None if all_postings else owner)
+        if kind is not None:
+            found = [
+                replace(t, postings=tuple(p for p in t.postings if p.account.kind is kind))
+                for t in found
+            ]
+        return found, int(total)
 
     async def transactions(
         self, ids: Sequence[str], *, owner: str | None = None
@@ -273,6 +291,7 @@ class Ledger:
 EARNINGS = Lifecycle(earnings, "earning")
 ORDERS = Lifecycle(orders, "order")
 PAYOUTS = Lifecycle(payouts, "payout")
+CREDIT_PURCHASES = Lifecycle(credit_purchases, "credit purchase")
 
 
 class PayableBookings:
@@ -835,6 +854,161 @@ class TierPrices:
         )
 
 
+class CreditPurchases:
+    """Clients' credit top-ups, each with at most one payment intent."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def add(self, purchase: CreditPurchase) -> None:
+        await self._c.execute(
+            credit_purchases.insert().values(
+                id=purchase.id,
+                client_id=purchase.client_id,
+                currency=purchase.amount.currency,
+                amount_minor=purchase.amount.amount_minor,
+                status=purchase.status.value,
+                payment_intent_id=None,
+                client_secret="",
+                created_at=purchase.created_at,
+                updated_at=purchase.updated_at,
+            )
+        )
+
+    async def get(self, purchase_id: str) -> CreditPurchase | None:
+        return await self._one(credit_purchases.c.id == purchase_id)
+
+    async def for_intent(self, intent_id: str) -> CreditPurchase | None:
+        return await self._one(credit_purchases.c.payment_intent_id == intent_id)
+
+    async def _one(self, condition: sa.ColumnElement[bool]) -> CreditPurchase | None:
+        row = (await self._c.execute(sa.select(credit_purchases).where(condition))).first()
+        if row is None:
+            return None
+        return CreditPurchase(
+            id=row.id,
+            client_id=row.client_id,
+            amount=Money(row.amount_minor, row.currency),
+            status=CreditPurchaseStatus(row.status),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            payment_intent_id=row.payment_intent_id,
+            client_secret=row.client_secret,
+            failure_code=row.failure_code,
+        )
+
+    async def attach_intent(self, purchase_id: str, intent_id: str, client_secret: str) -> None:
+        """The purchase's payment intent (the same for every retry: keyed by its id)."""
+        await self._c.execute(
+            credit_purchases.update()
+            .where(credit_purchases.c.id == purchase_id)
+            .values(payment_intent_id=intent_id, client_secret=client_secret)
+        )
+
+    async def settle(
+        self,
+        purchase_id: str,
+        status: CreditPurchaseStatus,
+        expected: Sequence[CreditPurchaseStatus],
+        failure_code: str,
+        now: datetime,
+    ) -> None:
+        """Moves a purchase on from a state expected; WrongState if another delivery did."""
+        await CREDIT_PURCHASES.move(
+            self._c,
+            purchase_id,
+            expected=[e.value for e in expected],
+            values={"status": status.value, "failure_code": failure_code, "updated_at": now},
+        )
+
+
+class PromoCodes:
+    """Staff's promo codes and their guarded redemption counters."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+        self._dialect = connection.dialect.name
+
+    async def add(self, promo: PromoCode) -> bool:
+        """Records a code; False if one with its spelling exists."""
+        added = await self._c.execute(
+            insert_ignoring_conflicts(self._dialect, promo_codes, ["code"])
+            .values(
+                id=promo.id,
+                code=promo.code,
+                currency=promo.amount.currency,
+                amount_minor=promo.amount.amount_minor,
+                max_redemptions=promo.max_redemptions,
+                redemptions=promo.redemptions,
+                expires_at=promo.expires_at,
+                created_by=promo.created_by,
+                created_at=promo.created_at,
+            )
+            .returning(promo_codes.c.id)
+        )
+        return added.first() is not None
+
+    async def by_code(self, code: str) -> PromoCode | None:
+        row = (
+            await self._c.execute(sa.select(promo_codes).where(promo_codes.c.code == code))
+        ).first()
+        return None if row is None else _promo(row)
+
+    async def count_redemption(self, promo_id: str, now: datetime) -> bool:
+        """One more client redeemed the code, if it is not exhausted nor expired; False (and
+        nothing counted) otherwise. PostgreSQL re-checks the condition on the newest row once
+        a concurrent redemption commits, so the limit holds under any concurrency."""
+        counted = await self._c.execute(
+            promo_codes.update()
+            .where(
+                promo_codes.c.id == promo_id,
+                promo_codes.c.redemptions < promo_codes.c.max_redemptions,
+                promo_codes.c.expires_at > now,
+            )
+            .values(redemptions=promo_codes.c.redemptions + 1)
+            .returning(promo_codes.c.id)
+        )
+        return counted.first() is not None
+
+    async def page(self, *, after: str | None, limit: int) -> tuple[list[PromoCode], int]:
+        """Every code newest first, after a code's id, and how many there are."""
+        total = (
+            await self._c.execute(sa.select(sa.func.count()).select_from(promo_codes))
+        ).scalar_one()
+        query = sa.select(promo_codes).order_by(promo_codes.c.id.desc()).limit(limit)
+        if after is not None:
+            query = query.where(promo_codes.c.id < after)
+        return [_promo(row) for row in await self._c.execute(query)], int(total)
+
+
+def _promo(row: sa.Row[Any]) -> PromoCode:
+    return PromoCode(
+        id=row.id,
+        code=row.code,
+        amount=Money(row.amount_minor, row.currency),
+        max_redemptions=row.max_redemptions,
+        redemptions=row.redemptions,
+        expires_at=row.expires_at,
+        created_by=row.created_by,
+        created_at=row.created_at,
+    )
+
+
+def _moved_by_cause(kind: TransactionKind, into: AccountKind) -> sa.Subquery:
+    """What transactions of a kind moved into accounts of a kind, summed per cause."""
+    return (
+        sa.select(
+            transactions_t.c.cause,
+            sa.func.sum(postings_t.c.amount_minor).label("amount"),
+        )
+        .join(postings_t, postings_t.c.transaction_id == transactions_t.c.id)
+        .join(accounts_t, accounts_t.c.id == postings_t.c.account_id)
+        .where(transactions_t.c.kind == kind.value, accounts_t.c.kind == into.value)
+        .group_by(transactions_t.c.cause)
+        .subquery()
+    )
+
+
 @dataclass(frozen=True)
 class Violation:
     """One broken invariant of the ledger: which rule, about what, and how."""
@@ -862,31 +1036,51 @@ class LedgerAudit:
             *await self.overdrawn(),
             *await self.unsplit_charges(),
             *await self.unmatched_orders(),
+            *await self.uncredited_purchases(),
         ]
+
+    async def uncredited_purchases(self) -> list[Violation]:
+        """Credit purchases whose money is not in the ledger as they stand: a paid one is one
+        credit purchase of its amount into its client's credit, any other none."""
+        credited = _moved_by_cause(TransactionKind.CREDIT_PURCHASE, AccountKind.CLIENT_CREDIT)
+        rows = await self._c.execute(
+            sa.select(
+                credit_purchases.c.id,
+                credit_purchases.c.status,
+                credit_purchases.c.amount_minor,
+                credit_purchases.c.currency,
+                credited.c.amount.label("credited"),
+            )
+            .select_from(
+                credit_purchases.outerjoin(
+                    credited, credited.c.cause == "credit_purchases/" + credit_purchases.c.id
+                )
+            )
+            .order_by(credit_purchases.c.id)
+        )
+        found = []
+        for row in rows:
+            paid = row.status == CreditPurchaseStatus.PAID.value
+            expected = row.amount_minor if paid else 0
+            credited_minor = int(row.credited or 0)
+            if credited_minor != expected:
+                found.append(
+                    Violation(
+                        "credit_purchase",
+                        f"credit purchase {row.id}",
+                        f"{row.status} for {row.amount_minor} {row.currency}, credited "
+                        f"{credited_minor} in the ledger",
+                    )
+                )
+        return found
 
     async def unmatched_orders(self) -> list[Violation]:
         """Orders whose money is not in the ledger as it was paid: a paid order's card
         payment is one charge of its intent into clearing, and any order's credits one credit
         spend; either missing, or of another amount, is a violation."""
 
-        def into_clearing(kind: TransactionKind) -> sa.Subquery:
-            return (
-                sa.select(
-                    transactions_t.c.cause,
-                    sa.func.sum(postings_t.c.amount_minor).label("amount"),
-                )
-                .join(postings_t, postings_t.c.transaction_id == transactions_t.c.id)
-                .join(accounts_t, accounts_t.c.id == postings_t.c.account_id)
-                .where(
-                    transactions_t.c.kind == kind.value,
-                    accounts_t.c.kind == AccountKind.PLATFORM_CLEARING.value,
-                )
-                .group_by(transactions_t.c.cause)
-                .subquery()
-            )
-
-        charges = into_clearing(TransactionKind.CHARGE)
-        spends = into_clearing(TransactionKind.CREDIT_SPEND)
+        charges = _moved_by_cause(TransactionKind.CHARGE, AccountKind.PLATFORM_CLEARING)
+        spends = _moved_by_cause(TransactionKind.CREDIT_SPEND, AccountKind.PLATFORM_CLEARING)
         rows = await self._c.execute(
             sa.select(
                 orders.c.id,

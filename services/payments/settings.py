@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from chassis.money import Money, is_currency, minor_unit_exponent
 from chassis.settings import ServiceSettings
@@ -98,6 +98,16 @@ class PaymentsSettings(ServiceSettings):
         '{"entry": 29.00, "premium": 79.00}. A changed price applies to new subscriptions '
         "and changes of tier; subscribers keep theirs until they change.",
     )
+    credit_top_up_minimum: Decimal = Field(
+        Decimal("5.00"),
+        gt=0,
+        description="The smallest credit top-up by card, in each currency's major units.",
+    )
+    credit_top_up_maximum: Decimal = Field(
+        Decimal("500.00"),
+        gt=0,
+        description="The largest credit top-up by card, in each currency's major units.",
+    )
     job_interval_seconds: float = Field(
         15.0, gt=0, description="How often the earnings release job runs."
     )
@@ -171,6 +181,23 @@ class PaymentsSettings(ServiceSettings):
 
     def payout_minimum_for(self, currency: str) -> Money:
         """The smallest payout in a currency, in its minor units (rounded up to one)."""
-        minimum = self.payout_minimums.get(currency, self.payout_minimum)
-        minor = (minimum * 10 ** minor_unit_exponent(currency)).to_integral_value(ROUND_CEILING)
-        return Money(int(minor), currency)
+        return _in_minor(self.payout_minimums.get(currency, self.payout_minimum), currency)
+
+    def credit_top_up_bounds(self, currency: str) -> tuple[Money, Money]:
+        """The smallest and largest credit top-up in a currency, in its minor units."""
+        return (
+            _in_minor(self.credit_top_up_minimum, currency),
+            _in_minor(self.credit_top_up_maximum, currency, ROUND_FLOOR),
+        )
+
+    @model_validator(mode="after")
+    def _top_up_bounds_in_order(self) -> PaymentsSettings:
+        if self.credit_top_up_minimum > self.credit_top_up_maximum:
+            raise ValueError("credit_top_up_minimum is above credit_top_up_maximum")
+        return self
+
+
+def _in_minor(major: Decimal, currency: str, rounding: str = ROUND_CEILING) -> Money:
+    """An amount in a currency's major units as its minor units (rounded up by default)."""
+    minor = (major * 10 ** minor_unit_exponent(currency)).to_integral_value(rounding)
+    return Money(int(minor), currency)

@@ -203,3 +203,42 @@ tier_prices = sa.Table(
     sa.Column("amount_minor", sa.BigInteger, primary_key=True),
     sa.Column("price_id", sa.String(100), nullable=False, unique=True),
 )
+
+# A client's credit top-up by card: written before the provider is asked, its payment intent
+# keyed by its id (unique once known), credited once when the intent succeeds.
+credit_purchases = sa.Table(
+    "credit_purchases",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("client_id", sa.String(36), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("payment_intent_id", sa.String(100), nullable=True, unique=True),
+    sa.Column("client_secret", sa.String(200), nullable=False, server_default=""),
+    sa.Column("failure_code", sa.String(100), nullable=False, server_default=""),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Index("ix_credit_purchases_client", "client_id", "id"),
+)
+
+# Promo codes staff made. `redemptions` counts the clients who redeemed one, moved by a
+# guarded UPDATE (below max_redemptions and before expires_at) in the redemption's unit of
+# work, so concurrent redemptions never pass the limit; each client's redemption is one
+# ledger transaction whose cause names the code and the client (unique: once each).
+promo_codes = sa.Table(
+    "promo_codes",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("code", sa.String(40), nullable=False, unique=True),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("max_redemptions", sa.Integer, nullable=False),
+    sa.Column("redemptions", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("created_by", sa.String(36), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.CheckConstraint(
+        "redemptions <= max_redemptions", name="ck_promo_codes_within_max_redemptions"
+    ),
+)

@@ -11,6 +11,7 @@ from chassis.bus.envelope import EventType
 from chassis.uow import UnitOfWork
 from services.payments import events
 from services.payments.repository import (
+    CreditPurchases,
     Earnings,
     ExternalEvents,
     Ledger,
@@ -20,6 +21,7 @@ from services.payments.repository import (
     PayoutAccounts,
     Payouts,
     PlatformSubscriptions,
+    PromoCodes,
     TierPrices,
     Tiers,
 )
@@ -37,6 +39,8 @@ class PaymentsUnitOfWork(UnitOfWork):
     payouts: Payouts
     subscriptions: PlatformSubscriptions
     tier_prices: TierPrices
+    credit_purchases: CreditPurchases
+    promo_codes: PromoCodes
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
@@ -52,6 +56,8 @@ class PaymentsUnitOfWork(UnitOfWork):
         self.payouts = Payouts(connection)
         self.subscriptions = PlatformSubscriptions(connection)
         self.tier_prices = TierPrices(connection)
+        self.credit_purchases = CreditPurchases(connection)
+        self.promo_codes = PromoCodes(connection)
         return self
 
     def event_message(self, event: object) -> tuple[EventType[Message], Message, str]:

@@ -1,5 +1,5 @@
 """Payments' proto mapping: enums, money, ledger transactions, earnings summaries, checkouts,
-payouts and platform subscriptions."""
+credits, payouts and platform subscriptions."""
 
 from __future__ import annotations
 
@@ -11,6 +11,12 @@ from chassis.wire import ProtoEnum, timestamp
 from estuary.payments.v1 import events_pb2
 from estuary.payments.v1 import payments_pb2 as pb
 from estuary.type.v1 import money_pb2
+from services.payments.domain.credits import (
+    CreditPurchase,
+    CreditPurchaseStatus,
+    PromoCode,
+    Redemption,
+)
 from services.payments.domain.earnings import Tier
 from services.payments.domain.ledger import (
     EXTERNAL,
@@ -28,12 +34,14 @@ if TYPE_CHECKING:
     # The handlers import this module's mappings (through events), so the view is named for
     # the checker only: importing it here first made a cycle whichever module came first.
     from services.payments.service_layer.checkout import CheckoutView
+    from services.payments.service_layer.credits import CreditPurchaseView, Credits
 
 TIERS = ProtoEnum(events_pb2.PlatformTier, Tier)
 ACCOUNT_KINDS = ProtoEnum(pb.AccountKind, AccountKind)
 TRANSACTION_KINDS = ProtoEnum(pb.TransactionKind, TransactionKind)
 PAYOUT_STATUSES = ProtoEnum(pb.PayoutStatus, PayoutStatus)
 SUBSCRIPTION_STATUSES = ProtoEnum(pb.PlatformSubscriptionStatus, SubscriptionStatus)
+CREDIT_PURCHASE_STATUSES = ProtoEnum(pb.CreditPurchaseStatus, CreditPurchaseStatus)
 
 
 def money(value: Money) -> money_pb2.Money:
@@ -117,6 +125,77 @@ def checkout_to_proto(view: CheckoutView) -> pb.Checkout:
         payment_intent_id=order.payment_intent_id or "",
         client_secret=order.client_secret,
         create_time=timestamp(order.created_at),
+    )
+
+
+def top_up_checkout_to_proto(view: CreditPurchaseView) -> pb.Checkout:
+    """A credit top-up's intent as the sandbox's card step answers it: nothing of a booking,
+    all of its amount due by card."""
+    purchase = view.purchase
+    return pb.Checkout(
+        name=f"creditPurchases/{purchase.id}",
+        status=CHECKOUT_STATUSES[view.status],
+        amount=money(purchase.amount),
+        credit_applied=money(Money(0, purchase.amount.currency)),
+        amount_due=money(purchase.amount),
+        payment_intent_id=purchase.payment_intent_id or "",
+        client_secret=purchase.client_secret,
+        create_time=timestamp(purchase.created_at),
+    )
+
+
+def credit_purchase_to_proto(purchase: CreditPurchase) -> pb.CreditPurchase:
+    return pb.CreditPurchase(
+        name=f"creditPurchases/{purchase.id}",
+        amount=money(purchase.amount),
+        status=CREDIT_PURCHASE_STATUSES.to_proto(purchase.status),
+        payment_intent_id=purchase.payment_intent_id or "",
+        client_secret=purchase.client_secret,
+        failure_code=purchase.failure_code,
+        create_time=timestamp(purchase.created_at),
+        update_time=timestamp(purchase.updated_at),
+    )
+
+
+def credits_to_proto(credits: Credits) -> pb.Credits:
+    """A client's balances by currency and a page of their credit's movements (each the sum
+    of the transaction's postings on their credit)."""
+    return pb.Credits(
+        balances=[money(Money(b, c)) for c, b in sorted(credits.balances.items())],
+        movements=[
+            pb.CreditMovement(
+                id=t.id,
+                kind=TRANSACTION_KINDS.to_proto(t.kind),
+                amount=money(Money(sum(p.amount_minor for p in t.postings), currency)),
+                booking_id=t.booking_id,
+                description=t.description,
+                create_time=timestamp(t.created_at),
+            )
+            for t in credits.history.items
+            for currency in sorted({p.account.currency for p in t.postings})
+        ],
+        next_page_token=credits.history.next_page_token,
+        total_size=credits.history.total,
+    )
+
+
+def redemption_to_proto(redemption: Redemption) -> pb.PromoCodeRedemption:
+    return pb.PromoCodeRedemption(
+        code=redemption.code,
+        amount=money(redemption.amount),
+        redeem_time=timestamp(redemption.redeemed_at),
+    )
+
+
+def promo_code_to_proto(promo: PromoCode) -> pb.PromoCode:
+    return pb.PromoCode(
+        name=f"promoCodes/{promo.id}",
+        code=promo.code,
+        amount=money(promo.amount),
+        max_redemptions=promo.max_redemptions,
+        redemptions=promo.redemptions,
+        expire_time=timestamp(promo.expires_at),
+        create_time=timestamp(promo.created_at),
     )
 
 

@@ -31,6 +31,7 @@ class AccountKind(StrEnum):
     CLIENT_CREDIT = "client_credit"
     PLATFORM_CLEARING = "platform_clearing"
     PLATFORM_REVENUE = "platform_revenue"
+    PLATFORM_PROMOTIONS = "platform_promotions"
     PROVIDER_FEES = "provider_fees"
     PRACTITIONER_PENDING = "practitioner_pending"
     PRACTITIONER_AVAILABLE = "practitioner_available"
@@ -41,8 +42,8 @@ class AccountKind(StrEnum):
     def non_negative(self) -> bool:
         """Whether the account holds what someone may spend or be paid, which cannot go
         below zero. The platform's and the world's accounts may: clearing is briefly
-        short while a refund races a charge, and the world's is the mirror of everything
-        that came in."""
+        short while a refund races a charge, promotions is what the platform has given away
+        in promo codes, and the world's is the mirror of everything that came in."""
         return self in NON_NEGATIVE
 
 
@@ -68,6 +69,7 @@ class TransactionKind(StrEnum):
     PAYOUT = "payout"
     ADJUSTMENT = "adjustment"
     SUBSCRIPTION = "subscription"
+    PROMOTION = "promotion"
 
 
 @dataclass(frozen=True, order=True)

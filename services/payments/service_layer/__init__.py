@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from chassis.jobs import PeriodicJob
 from services.payments.service_layer.checkout import CheckoutHandlers
+from services.payments.service_layer.credits import CreditHandlers
 from services.payments.service_layer.earnings import EarningHandlers
 from services.payments.service_layer.ledger import LedgerHandlers
 from services.payments.service_layer.payouts import PayoutHandlers
@@ -12,7 +13,12 @@ from services.payments.service_layer.subscriptions import SubscriptionHandlers
 
 
 class Treasury(
-    CheckoutHandlers, EarningHandlers, LedgerHandlers, PayoutHandlers, SubscriptionHandlers
+    CheckoutHandlers,
+    CreditHandlers,
+    EarningHandlers,
+    LedgerHandlers,
+    PayoutHandlers,
+    SubscriptionHandlers,
 ):
     """Every payments use case on one object, for the servicer, the consumers, the jobs,
     the operator commands and the tests."""

@@ -3,14 +3,20 @@ settings, and who the caller is."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from chassis.auth.principal import Principal
 from chassis.clock import Clock
-from chassis.errors import Unauthenticated
+from chassis.errors import FailedPrecondition, Unauthenticated, Unavailable
+from chassis.money import Money
 from services.payments.domain.earnings import CommissionRates, CommissionSchedule, Tier
-from services.payments.provider.port import PaymentProvider
+from services.payments.provider.port import (
+    PaymentIntent,
+    PaymentProvider,
+    ProviderError,
+    ProviderRejected,
+)
 from services.payments.settings import PaymentsSettings
 from services.payments.uow import PaymentsUnitOfWork
 
@@ -34,6 +40,35 @@ class Handlers:
 
     def now(self) -> datetime:
         return self._clock.now()
+
+    async def _payment_intent(
+        self,
+        known_id: str | None,
+        *,
+        amount: Money,
+        order_id: str,
+        key: str,
+        metadata: Mapping[str, str],
+    ) -> PaymentIntent:
+        """The intent known by its id, else the one made under key (the same one for every
+        retry); a payment the provider will not take is a conflict, its silence Unavailable."""
+        try:
+            if known_id:
+                return await self._provider.retrieve_payment_intent(known_id)
+            return await self._provider.create_payment_intent(
+                amount=amount.amount_minor,
+                currency=amount.currency,
+                order_id=order_id,
+                idempotency_key=key,
+                metadata=metadata,
+            )
+        except ProviderRejected as refused:
+            raise FailedPrecondition(
+                f"the payment provider refused the payment: {refused.message}",
+                reason="PAYMENT_PROVIDER_REFUSED",
+            ) from refused
+        except ProviderError as error:
+            raise Unavailable(f"the payment provider did not answer: {error.message}") from error
 
 
 def commission_schedule(settings: PaymentsSettings) -> CommissionSchedule:

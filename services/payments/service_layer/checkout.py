@@ -31,6 +31,11 @@ from services.payments.provider.port import (
 )
 from services.payments.provider.sandbox import SandboxProvider
 from services.payments.service_layer.base import Handlers, caller
+from services.payments.service_layer.credits import (
+    CreditPurchaseView,
+    apply_purchase_intent,
+    purchase_of,
+)
 from services.payments.service_layer.payouts import apply_connect_object, fetch_connect_object
 from services.payments.service_layer.subscriptions import (
     apply_subscription_event,
@@ -113,24 +118,13 @@ class CheckoutHandlers(Handlers):
         the order committed is mended by the next checkout: the same key, the same intent)."""
         if order.card_minor == 0:
             return CheckoutView(order, PaymentStatus.SUCCEEDED)
-        try:
-            if order.payment_intent_id:
-                intent = await self._provider.retrieve_payment_intent(order.payment_intent_id)
-            else:
-                intent = await self._provider.create_payment_intent(
-                    amount=order.card_minor,
-                    currency=order.amount.currency,
-                    order_id=order.id,
-                    idempotency_key=idempotency_key("payment_intent", order.id),
-                    metadata={"booking_id": order.booking_id, "client_id": order.client_id},
-                )
-        except ProviderRejected as refused:
-            raise FailedPrecondition(
-                f"the payment provider refused the payment: {refused.message}",
-                reason="PAYMENT_PROVIDER_REFUSED",
-            ) from refused
-        except ProviderError as error:
-            raise Unavailable(f"the payment provider did not answer: {error.message}") from error
+        intent = await self._payment_intent(
+            order.payment_intent_id,
+            amount=order.card,
+            order_id=order.id,
+            key=idempotency_key("payment_intent", order.id),
+            metadata={"booking_id": order.booking_id, "client_id": order.client_id},
+        )
         if order.payment_intent_id is None:
             async with self._uow() as uow:
                 await uow.orders.attach_intent(order.id, intent.id, intent.client_secret)
@@ -169,6 +163,10 @@ class CheckoutHandlers(Handlers):
             order = await _order_of(uow, intent) if intent is not None else None
             if intent is not None and order is not None:
                 await self._apply_intent(uow, order, intent, event.type)
+            elif intent is not None and (purchase := await purchase_of(uow, intent)):
+                await apply_purchase_intent(
+                    uow, purchase, intent, declined=event.type == INTENT_FAILED
+                )
             await apply_connect_object(uow, self._provider, connect_object)
             await apply_subscription_event(uow, event, subscription)
             await uow.commit()
@@ -201,8 +199,9 @@ class CheckoutHandlers(Handlers):
 
     async def confirm_sandbox_payment(
         self, principal: Principal | None, intent_id: str, payment_method: str
-    ) -> CheckoutView:
-        """The sandbox's card step, for a client trying the suite without Stripe.js."""
+    ) -> CheckoutView | CreditPurchaseView:
+        """The sandbox's card step, for a client trying the suite without Stripe.js: on the
+        intent of a checkout or of a credit top-up of theirs."""
         user = caller(principal)
         if not isinstance(self._provider, SandboxProvider):
             raise NotFound("there is no sandbox: payments runs on Stripe")
@@ -210,7 +209,9 @@ class CheckoutHandlers(Handlers):
             raise InvalidArgument.field("payment_method", "is required", "required")
         async with self._uow(write=False) as uow:
             order = await uow.orders.for_intent(intent_id) if intent_id else None
-        if order is None or order.client_id != user.user_id:
+            purchase = await uow.credit_purchases.for_intent(intent_id) if intent_id else None
+        payer = order.client_id if order else purchase.client_id if purchase else None
+        if payer is None or payer != user.user_id:
             raise NotFound("no such payment intent")
         try:
             intent = await self._provider.confirm_payment_intent(
@@ -220,6 +221,9 @@ class CheckoutHandlers(Handlers):
             )
         except ProviderRejected as refused:
             raise FailedPrecondition(refused.message, reason="PAYMENT_NOT_CONFIRMABLE") from None
+        if order is None:
+            assert purchase is not None
+            return CreditPurchaseView(purchase, intent.status)
         return CheckoutView(order, intent.status)
 
 

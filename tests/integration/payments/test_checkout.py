@@ -31,7 +31,7 @@ from services.payments.events import (
     PAYMENT_SUCCEEDED,
     REFUND_ISSUED,
 )
-from services.payments.provider.port import PaymentStatus, ProviderUnavailable
+from services.payments.provider.port import PaymentStatus
 from services.payments.service_layer.checkout import WebhookRefused
 from tests.builders import person
 from tests.integration.payments.world import World, world
@@ -91,20 +91,10 @@ async def test_a_checkout_asks_the_card_for_bookings_price_once(empty_database_u
         assert again.order == other.order == first.order
 
 
-async def test_an_intent_whose_answer_was_lost_is_the_one_the_retry_gets(
-    empty_database_url, monkeypatch
-):
+async def test_an_intent_whose_answer_was_lost_is_the_one_the_retry_gets(empty_database_url):
     async with world(empty_database_url) as w:
         client, booking_id = await awaiting_payment(w)
-        made = []
-        create = w.sandbox.create_payment_intent
-
-        async def lost(**asked):
-            made.append(await create(**asked))
-            raise ProviderUnavailable("the connection dropped before the answer")
-
-        monkeypatch.setattr(w.sandbox, "create_payment_intent", lost)
-        with pytest.raises(Unavailable):
+        with w.intent_answers_lost() as made, pytest.raises(Unavailable):
             await w.treasury.create_checkout(client, f"bookings/{booking_id}", "k")
         # Paid before any checkout recorded it (the client had its secret from the provider
         # some other way): the webhook still finds the order by the id in its metadata.
@@ -114,7 +104,6 @@ async def test_an_intent_whose_answer_was_lost_is_the_one_the_retry_gets(
         assert await w.apply_webhooks() >= 1
         [paid] = await w.events(PAYMENT_SUCCEEDED)
         assert (paid.booking_id, paid.payment_id) == (booking_id, made[0].id)
-        monkeypatch.setattr(w.sandbox, "create_payment_intent", create)
         retried = await w.treasury.create_checkout(client, f"bookings/{booking_id}", "k")
         assert retried.order.payment_intent_id == made[0].id
         assert retried.status is PaymentStatus.SUCCEEDED

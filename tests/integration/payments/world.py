@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -27,6 +27,7 @@ from estuary.booking.v1 import events_pb2 as booking_events
 from services.payments import bootstrap
 from services.payments.bootstrap import PaymentsService
 from services.payments.events import BOOKING_COMPLETED
+from services.payments.provider.port import PaymentIntent, ProviderUnavailable
 from services.payments.provider.sandbox import SandboxProvider
 from services.payments.service_layer import Treasury
 from services.payments.settings import PaymentsSettings
@@ -77,6 +78,23 @@ class World:
         await self.sandbox.deliver_webhooks()
         sent, self.webhooks[:] = list(self.webhooks), []
         return sent
+
+    @contextmanager
+    def intent_answers_lost(self) -> Iterator[list[PaymentIntent]]:
+        """While open, the sandbox makes each payment intent asked for but the answer is lost
+        (the connection drops): the intents made, for the test to pay behind our back."""
+        made: list[PaymentIntent] = []
+        create = self.sandbox.create_payment_intent
+
+        async def lost(**asked: Any) -> PaymentIntent:
+            made.append(await create(**asked))
+            raise ProviderUnavailable("the connection dropped before the answer")
+
+        setattr(self.sandbox, "create_payment_intent", lost)  # noqa: B010
+        try:
+            yield made
+        finally:
+            delattr(self.sandbox, "create_payment_intent")
 
     async def apply_webhooks(self) -> int:
         """Hands every webhook the sandbox sent to payments' webhook handler; how many applied."""
