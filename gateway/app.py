@@ -26,6 +26,7 @@ from gateway.routes import (
     conversations,
     docs,
     health,
+    live,
     notifications,
     payments,
     practitioners,
@@ -116,6 +117,7 @@ def create_app(
         notifications.router,
         conversations.router,
         payments.router,
+        live.router,
     ):
         app.include_router(router)
     install_openapi(app)

@@ -17,7 +17,8 @@ from chassis.runtime import ServiceRuntime
 from estuary.messaging.v1 import messaging_pb2, messaging_pb2_grpc
 from services.messaging.consumers import subscriptions
 from services.messaging.conversations import ConversationDesk
-from services.messaging.grpc_api import ConversationServicer, NotificationServicer
+from services.messaging.grpc_api import ConversationServicer, LiveServicer, NotificationServicer
+from services.messaging.live import LiveHub
 from services.messaging.mail import Mailer, MailSender, mailer_for
 from services.messaging.service_layer import NotificationDesk
 from services.messaging.settings import MessagingSettings
@@ -36,6 +37,7 @@ class MessagingService:
     notifications: NotificationDesk
     conversations: ConversationDesk
     mail: MailSender
+    live: LiveHub
     verifier: TokenVerifier
     subscriptions: tuple[Subscription, ...]
     channels: list[Any] = field(default_factory=list)
@@ -54,12 +56,18 @@ class MessagingService:
                     messaging_pb2_grpc.add_ConversationServiceServicer_to_server,
                     messaging_pb2.DESCRIPTOR.services_by_name["ConversationService"].full_name,
                 ),
+                ServicerBinding(
+                    LiveServicer(self.live),
+                    messaging_pb2_grpc.add_LiveServiceServicer_to_server,
+                    messaging_pb2.DESCRIPTOR.services_by_name["LiveService"].full_name,
+                ),
             ],
             verifier=self.verifier,
             subscriptions=self.subscriptions,
             unit_of_work=self.runtime.unit_of_work(MessagingUnitOfWork),
             jobs=self.mail.jobs(),
         )
+        await self.live.start()
         return self.port
 
     async def stop(self) -> None:
@@ -86,12 +94,19 @@ def build(
         clock=runtime.clock,
     )
     unit_of_work = runtime.unit_of_work(MessagingUnitOfWork)
+    live = LiveHub(
+        runtime.transport,
+        runtime.accounts,
+        runtime.clock,
+        check_seconds=settings.live_check_seconds,
+    )
     return MessagingService(
         runtime,
         NotificationDesk(unit_of_work, runtime.clock),
-        ConversationDesk(unit_of_work, runtime.clock),
+        ConversationDesk(unit_of_work, runtime.clock, live),
         MailSender(unit_of_work, mailer or mailer_for(settings), settings, runtime.clock),
+        live,
         verifier,
-        subscriptions(settings, Templates()),
+        subscriptions(settings, Templates(), live),
         [identity_channel],
     )

@@ -9,6 +9,7 @@ from chassis.accounts import account_status_subscription
 from chassis.auth.principal import AccountStatus
 from chassis.bus.consumer import Subscription
 from services.messaging import events
+from services.messaging.live import LiveHub
 from services.messaging.service_layer import forget_recipient, notifying
 from services.messaging.settings import MessagingSettings
 from services.messaging.templates import Templates
@@ -31,10 +32,12 @@ NOTIFIED = (
 
 
 def subscriptions(
-    settings: MessagingSettings | None = None, templates: Templates | None = None
+    settings: MessagingSettings | None = None,
+    templates: Templates | None = None,
+    live: LiveHub | None = None,
 ) -> tuple[Subscription, ...]:
-    """Messaging's consumers, with its settings and templates (None: the queues and events
-    alone, as the declaration lists them)."""
+    """Messaging's consumers, with its settings, templates and live streams (None: the queues
+    and events alone, as the declaration lists them)."""
     configured = settings or MessagingSettings()
 
     async def account(uow: Any, user_id: str, status: AccountStatus) -> None:
@@ -46,7 +49,7 @@ def subscriptions(
         Subscription(
             queue="messaging.notifications",
             events=list(NOTIFIED),
-            handler=notifying(templates or Templates(), configured),
+            handler=notifying(templates or Templates(), configured, live),
             description="notifies users (in-app, mail) of what concerns them, once per event",
         ),
     )

@@ -14,6 +14,7 @@ from chassis.errors import InvalidArgument, NotFound, PermissionDenied
 from chassis.ids import is_uuid, new_id
 from chassis.pagination import KeyPart, Page, page_request
 from services.messaging.domain.conversations import (
+    CONVERSATION_PREFIX,
     Conversation,
     Message,
     MessageReport,
@@ -23,10 +24,9 @@ from services.messaging.domain.conversations import (
     message_text,
     report_reason,
 )
+from services.messaging.live import LiveHub
 from services.messaging.repository import activity_key
 from services.messaging.uow import MessagingUnitOfWork
-
-CONVERSATION_PREFIX = "conversations/"
 
 
 def user_id_in(field: str, value: str) -> str:
@@ -83,6 +83,7 @@ class ConversationDesk:
 
     unit_of_work: Callable[..., MessagingUnitOfWork]
     clock: Clock
+    live: LiveHub
 
     async def start(self, caller: Principal, other_id: str) -> Conversation:
         other_id = user_id_in("participant_user_id", other_id)
@@ -153,6 +154,7 @@ class ConversationDesk:
             await uow.conversations.add_message(message)
             # A sender has read what they answer.
             await uow.conversations.mark_read(me, conversation_id)
+            self.live.message_sent(uow, found, message)
             await uow.commit()
         return message
 
@@ -180,8 +182,22 @@ class ConversationDesk:
             found = await uow.conversations.get(caller.user_id, conversation_id)
             if found is None:
                 raise _not_found(conversation_id)
+            self.live.conversation_read(uow, found, caller.user_id)
             await uow.commit()
         return found
+
+    async def typing(self, caller: Principal, name: str) -> None:
+        """Tells the other participants, live, that the caller is typing."""
+        conversation_id = conversation_id_in("conversation", name)
+        me = caller.user_id
+        async with self.unit_of_work(write=False) as uow:
+            found = await uow.conversations.get(me, conversation_id)
+            if found is None:
+                raise _not_found(conversation_id)
+            for other in found.participant_ids:
+                if other != me and await uow.relations.blocked_between(me, other):
+                    raise blocked()
+        self.live.typing(found, me)
 
     async def block(self, caller: Principal, user_id: str) -> None:
         user_id = user_id_in("user_id", user_id)

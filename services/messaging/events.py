@@ -1,5 +1,6 @@
 """The events messaging consumes (names and schemas are declared in the protos). It emits
-none yet: message.sent and notification.delivered come with conversations and real time."""
+none: what others must see live goes as broadcasts to the streams (live.py), not as events;
+message.sent and notification.delivered, for other services, are still to come."""
 
 from __future__ import annotations
 

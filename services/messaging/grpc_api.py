@@ -2,48 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from chassis.context import current_user
-from chassis.wire import ProtoEnum, timestamp
 from estuary.messaging.v1 import messaging_pb2 as pb
 from estuary.messaging.v1 import messaging_pb2_grpc
-from services.messaging.conversations import CONVERSATION_PREFIX, ConversationDesk
-from services.messaging.domain.conversations import Conversation, Message, MessageReport
-from services.messaging.domain.notifications import Channel, Kind, Notification, Preference
-from services.messaging.service_layer import NOTIFICATION_PREFIX, NotificationDesk
-
-KINDS = ProtoEnum(pb.NotificationKind, Kind)
-CHANNELS = ProtoEnum(pb.Channel, Channel)
-
-
-def notification_to_proto(notification: Notification) -> pb.Notification:
-    message = pb.Notification(
-        name=NOTIFICATION_PREFIX + notification.id,
-        kind=KINDS.to_proto(notification.kind),  # type: ignore[arg-type]
-        title=notification.title,
-        body=notification.body,
-        subject=notification.subject,
-        create_time=timestamp(notification.created_at),
-    )
-    if notification.read_at is not None:
-        message.read_time.CopyFrom(timestamp(notification.read_at))
-    return message
-
-
-def preferences_to_proto(user_id: str, chosen: list[Preference]) -> pb.NotificationPreferences:
-    return pb.NotificationPreferences(
-        name=f"users/{user_id}/notificationPreferences",
-        preferences=[
-            pb.NotificationPreference(
-                kind=KINDS.to_proto(p.kind),  # type: ignore[arg-type]
-                channel=CHANNELS.to_proto(p.channel),  # type: ignore[arg-type]
-                enabled=p.enabled,
-                required=p.required,
-            )
-            for p in chosen
-        ],
-    )
+from services.messaging.conversations import ConversationDesk
+from services.messaging.live import LiveHub
+from services.messaging.service_layer import NotificationDesk
+from services.messaging.wire import (
+    CHANNELS,
+    KINDS,
+    conversation_to_proto,
+    message_to_proto,
+    notification_to_proto,
+    preferences_to_proto,
+    report_to_proto,
+)
 
 
 class NotificationServicer(messaging_pb2_grpc.NotificationServiceServicer):
@@ -99,36 +75,6 @@ class NotificationServicer(messaging_pb2_grpc.NotificationServiceServicer):
             ],
         )
         return preferences_to_proto(caller.user_id, chosen)
-
-
-def message_to_proto(message: Message) -> pb.Message:
-    conversation = f"{CONVERSATION_PREFIX}{message.conversation_id}"
-    return pb.Message(
-        name=f"{conversation}/messages/{message.id}",
-        sender_user_id=message.sender_id,
-        text=message.text,
-        reply_to=f"{conversation}/messages/{message.reply_to_id}" if message.reply_to_id else "",
-        create_time=timestamp(message.created_at),
-        sender_erased=message.sender_erased,
-    )
-
-
-def conversation_to_proto(conversation: Conversation) -> pb.Conversation:
-    found = pb.Conversation(
-        name=f"{CONVERSATION_PREFIX}{conversation.id}",
-        participant_user_ids=list(conversation.participant_ids),
-        unread_count=conversation.unread,
-        create_time=timestamp(conversation.created_at),
-        update_time=timestamp(conversation.updated_at),
-    )
-    if conversation.last_message is not None:
-        found.last_message.CopyFrom(message_to_proto(conversation.last_message))
-    for user_id, message_id in conversation.read_up_to.items():
-        found.read_receipts.add(
-            user_id=user_id,
-            last_read_message=f"{found.name}/messages/{message_id}" if message_id else "",
-        )
-    return found
 
 
 class ConversationServicer(messaging_pb2_grpc.ConversationServiceServicer):
@@ -196,6 +142,12 @@ class ConversationServicer(messaging_pb2_grpc.ConversationServiceServicer):
         report = await self._desk.report(current_user(), request.message, request.reason)
         return report_to_proto(report)
 
+    async def SendTyping(
+        self, request: pb.SendTypingRequest, context: Any
+    ) -> pb.SendTypingResponse:
+        await self._desk.typing(current_user(), request.conversation)
+        return pb.SendTypingResponse()
+
     async def ListMessageReports(
         self, request: pb.ListMessageReportsRequest, context: Any
     ) -> pb.ListMessageReportsResponse:
@@ -207,11 +159,12 @@ class ConversationServicer(messaging_pb2_grpc.ConversationServiceServicer):
         )
 
 
-def report_to_proto(report: MessageReport) -> pb.MessageReport:
-    return pb.MessageReport(
-        name=f"messageReports/{report.id}",
-        message=message_to_proto(report.message),
-        reporter_user_id=report.reporter_id,
-        reason=report.reason,
-        create_time=timestamp(report.created_at),
-    )
+class LiveServicer(messaging_pb2_grpc.LiveServiceServicer):
+    def __init__(self, hub: LiveHub) -> None:
+        self._hub = hub
+
+    async def StreamEvents(self, request: pb.StreamEventsRequest, context: Any) -> None:
+        # Closed however the call ends, so the stream's listener never outlives it.
+        async with contextlib.aclosing(self._hub.updates(current_user())) as updates:
+            async for event in updates:
+                await context.write(event)

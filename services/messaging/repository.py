@@ -107,8 +107,17 @@ class Notifications:
     def __init__(self, connection: AsyncConnection) -> None:
         self._c = connection
 
-    async def add(self, notice: Notice, title: str, body: str, at: datetime) -> bool:
-        """Stores a notice's notification unless this event already made it; whether it did."""
+    async def add(self, notice: Notice, title: str, body: str, at: datetime) -> Notification | None:
+        """Stores a notice's notification unless this event already made it; the one made."""
+        made = Notification(
+            new_id(),
+            notice.recipient_user_id,
+            notice.kind,
+            title[:300],
+            body,
+            notice.subject,
+            at,
+        )
         inserted = await self._c.execute(
             insert_ignoring_conflicts(
                 self._c.dialect.name,
@@ -116,17 +125,17 @@ class Notifications:
                 ["event_id", "recipient_user_id", "kind"],
             ).returning(notifications.c.id),
             {
-                "id": new_id(),
-                "recipient_user_id": notice.recipient_user_id,
-                "kind": notice.kind.value,
+                "id": made.id,
+                "recipient_user_id": made.recipient_user_id,
+                "kind": made.kind.value,
                 "event_id": notice.event_id,
-                "title": title[:300],
-                "body": body,
-                "subject": notice.subject,
-                "created_at": at,
+                "title": made.title,
+                "body": made.body,
+                "subject": made.subject,
+                "created_at": made.created_at,
             },
         )
-        return inserted.first() is not None
+        return made if inserted.first() is not None else None
 
     def _of(self, user_id: str, unread_only: bool) -> list[sa.ColumnElement[bool]]:
         where = [notifications.c.recipient_user_id == user_id]

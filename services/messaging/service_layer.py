@@ -17,6 +17,7 @@ from chassis.ids import is_uuid
 from chassis.pagination import KeyPart, Page, page_request
 from services.messaging import events
 from services.messaging.domain.notifications import (
+    NOTIFICATION_PREFIX,
     Channel,
     Kind,
     Notice,
@@ -25,6 +26,7 @@ from services.messaging.domain.notifications import (
     Recipient,
     validate_changes,
 )
+from services.messaging.live import LiveHub
 from services.messaging.notices import notices_for
 from services.messaging.settings import MessagingSettings
 from services.messaging.templates import Templates
@@ -65,10 +67,15 @@ async def forget_recipient(uow: MessagingUnitOfWork, user_id: str) -> None:
 
 
 async def deliver(
-    uow: MessagingUnitOfWork, notice: Notice, templates: Templates, settings: MessagingSettings
+    uow: MessagingUnitOfWork,
+    notice: Notice,
+    templates: Templates,
+    settings: MessagingSettings,
+    live: LiveHub | None = None,
 ) -> None:
-    """Makes a notice's in-app notification and queues its mail, as the recipient's
-    preferences allow; a second delivery of the same event changes nothing."""
+    """Makes a notice's in-app notification (pushed live to the recipient's open streams
+    once committed) and queues its mail, as the recipient's preferences allow; a second
+    delivery of the same event changes nothing."""
     if await uow.recipients.is_deleted(notice.recipient_user_id):
         return
     recipient = await uow.recipients.get(notice.recipient_user_id) or Recipient(
@@ -89,7 +96,9 @@ async def deliver(
     )
     now = uow.clock.now()
     if Channel.IN_APP in channels:
-        await uow.notifications.add(notice, rendered.subject, rendered.summary, now)
+        made = await uow.notifications.add(notice, rendered.subject, rendered.summary, now)
+        if made is not None and live is not None:
+            live.notification_made(uow, made)
     if Channel.EMAIL in channels:
         address = notice.email or recipient.email
         if not address:
@@ -104,7 +113,7 @@ async def deliver(
 
 
 def notifying(
-    templates: Templates, settings: MessagingSettings
+    templates: Templates, settings: MessagingSettings, live: LiveHub | None = None
 ) -> Callable[[MessagingUnitOfWork, ReceivedEvent[Any]], Any]:
     """The consumer's handler: the event's copies of users kept, then its notices."""
 
@@ -113,12 +122,9 @@ def notifying(
             await keep_recipient(uow, event)
         await keep_relations(uow, event)
         for notice in notices_for(event, settings.app_url):
-            await deliver(uow, notice, templates, settings)
+            await deliver(uow, notice, templates, settings, live)
 
     return handle
-
-
-NOTIFICATION_PREFIX = "notifications/"
 
 
 def _notification_id(name: str) -> str:

@@ -17,6 +17,13 @@ class MessagingSettings(ServiceSettings):
     service_name: str = "messaging"
     database_url: str = "sqlite+aiosqlite:///var/data/messaging.db"
     metrics_port: int = 9468
+    live_check_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="How often an open live stream checks its user's account status and "
+        "token: a suspended user's socket closes at most this late.",
+    )
     smtp_host: str = Field(
         "",
         description="The SMTP server mail is sent through; empty: mail is written to files "

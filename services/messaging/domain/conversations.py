@@ -9,6 +9,8 @@ from datetime import datetime
 
 from chassis.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 
+# A conversation's resource name: "conversations/{id}".
+CONVERSATION_PREFIX = "conversations/"
 MESSAGE_MAX_LENGTH = 4000
 # Newlines and tabs are text; other control characters are not (they hide or reorder it).
 ALLOWED_CONTROLS = frozenset("\n\t")

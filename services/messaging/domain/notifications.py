@@ -11,6 +11,9 @@ from typing import Any
 
 from chassis.errors import FieldViolation, InvalidArgument
 
+# A notification's resource name: "notifications/{id}".
+NOTIFICATION_PREFIX = "notifications/"
+
 
 class Kind(StrEnum):
     """What a notification is about."""

@@ -1,0 +1,221 @@
+"""The live WebSocket, /ws: one per signed-in client, carrying new messages, read receipts,
+typing and notifications as they happen.
+
+The gateway keeps no state: each socket is bridged to a server-streaming call to messaging
+(LiveService.StreamEvents), which ends the call, and so the socket, when the token expires or
+the account is suspended; what the client sends (typing, read) becomes messaging's unary
+calls. The access token comes at the handshake, in an Authorization header or, from a
+browser (which cannot set headers on a WebSocket), as the subprotocol "bearer.<token>"
+beside "estuary.v1": never in the URL, which proxies log. Delivery is at most once; after a
+reconnect a client lists what changed (docs/api.md, "Live updates")."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import time
+from typing import Any
+
+import grpc
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from chassis.errors import DomainError, Unauthenticated, rpc_failure
+from chassis.wire import instant
+from estuary.messaging.v1 import messaging_pb2 as pb
+from estuary.messaging.v1 import messaging_pb2_grpc
+from gateway.auth import Caller, token_of_header
+from gateway.backends import Backends
+from gateway.schemas.messaging import ID_PATTERN, MessageOut, NotificationOut
+
+router = APIRouter()
+
+SUBPROTOCOL = "estuary.v1"
+TOKEN_SUBPROTOCOL_PREFIX = "bearer."
+MAX_FRAME_BYTES = 4096
+# What one socket may send per second (typing, read, ping); more is answered RATE_LIMITED.
+FRAMES_PER_SECOND = 20
+
+# Closing codes: the 4000s are the application's (4000 + the HTTP status they stand for).
+CLOSE_CODES = {
+    grpc.StatusCode.UNAUTHENTICATED: 4401,
+    grpc.StatusCode.PERMISSION_DENIED: 4403,
+    grpc.StatusCode.NOT_FOUND: 4404,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 4429,
+    grpc.StatusCode.UNAVAILABLE: 1013,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 1013,
+}
+INTERNAL_ERROR, TOO_BIG, NORMAL = 1011, 1009, 1000
+CONVERSATION_ID = re.compile(ID_PATTERN)
+
+
+def close_code_for(code: grpc.StatusCode) -> int:
+    """The socket's closing code for the status its stream ended with."""
+    return CLOSE_CODES.get(code, INTERNAL_ERROR)
+
+
+def offered_token(authorization: str | None, subprotocols: list[str]) -> str | None:
+    """The access token of the handshake: its Authorization header, else the subprotocol
+    "bearer.<token>"."""
+    token = token_of_header(authorization)
+    if token:
+        return token
+    for offered in subprotocols:
+        if offered.startswith(TOKEN_SUBPROTOCOL_PREFIX) and len(offered) > 7:
+            return offered.removeprefix(TOKEN_SUBPROTOCOL_PREFIX)
+    return None
+
+
+def frame_of(event: pb.LiveEvent) -> dict[str, Any]:
+    """A live event as the JSON frame the client reads."""
+    kind = event.WhichOneof("event")
+    if kind == "message":
+        return {"type": "message", "message": _json(MessageOut.from_proto(event.message))}
+    if kind == "notification":
+        notification = NotificationOut.from_proto(event.notification)
+        return {"type": "notification", "notification": _json(notification)}
+    if kind == "read":
+        last = event.read.receipt.last_read_message
+        return {
+            "type": "read",
+            "conversation_id": event.read.conversation.removeprefix("conversations/"),
+            "user_id": event.read.receipt.user_id,
+            "last_read_message_id": last.rsplit("/", 1)[-1] if last else None,
+        }
+    if kind == "typing":
+        return {
+            "type": "typing",
+            "conversation_id": event.typing.conversation.removeprefix("conversations/"),
+            "user_id": event.typing.user_id,
+        }
+    return {"type": "ready", "connected_at": instant(event.ready.connect_time).isoformat()}
+
+
+def _json(model: Any) -> dict[str, Any]:
+    dumped: dict[str, Any] = model.model_dump(mode="json")
+    return dumped
+
+
+@router.websocket("/ws")
+async def live(websocket: WebSocket) -> None:
+    """The signed-in client's live updates (see the module's docstring)."""
+    subprotocols = list(websocket.scope.get("subprotocols") or [])
+    chosen = SUBPROTOCOL if SUBPROTOCOL in subprotocols else None
+    try:
+        token = offered_token(websocket.headers.get("authorization"), subprotocols)
+        if token is None:
+            raise Unauthenticated(
+                "the socket needs an access token: an Authorization header, or the "
+                f"subprotocol {TOKEN_SUBPROTOCOL_PREFIX}<token>"
+            )
+        principal = await websocket.app.state.verifier.verify(token)
+        if not principal.is_user:
+            raise Unauthenticated("the socket is for a signed-in user")
+    except DomainError as refused:
+        # Accepted only to say why: a refused handshake shows a browser no reason at all.
+        await websocket.accept(subprotocol=chosen)
+        await websocket.close(code=4401, reason=refused.reason)
+        return
+    await websocket.accept(subprotocol=chosen)
+    caller = Caller(principal, token)
+    api: Backends = websocket.app.state.backends
+    stream = messaging_pb2_grpc.LiveServiceStub(api.channels["messaging"]).StreamEvents(
+        pb.StreamEventsRequest(), metadata=caller.metadata()
+    )
+    pump = asyncio.create_task(_forward(websocket, stream))
+    reader = asyncio.create_task(_client_frames(websocket, api, caller))
+    done, _ = await asyncio.wait({pump, reader}, return_when=asyncio.FIRST_COMPLETED)
+    stream.cancel()
+    for task in (pump, reader):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    closing = pump.result() if pump in done and not pump.cancelled() else None
+    if closing is None and reader in done and not reader.cancelled():
+        closing = reader.result()
+    if closing is not None:
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+            await websocket.close(code=closing[0], reason=closing[1][:120])
+
+
+async def _forward(websocket: WebSocket, stream: Any) -> tuple[int, str] | None:
+    """Messaging's live events to the socket until the stream ends; the closing it calls for
+    (None when the client went away)."""
+    try:
+        async for event in stream:
+            await websocket.send_text(json.dumps(frame_of(event)))
+    except grpc.aio.AioRpcError as ended:
+        failure = rpc_failure(ended)
+        return close_code_for(failure.code), failure.reason
+    except (WebSocketDisconnect, RuntimeError):
+        return None
+    return NORMAL, "STREAM_ENDED"
+
+
+async def _client_frames(
+    websocket: WebSocket, api: Backends, caller: Caller
+) -> tuple[int, str] | None:
+    """What the client sends, until it goes away (None) or breaks the rules (a closing)."""
+    window, sent = time.monotonic(), 0
+    while True:
+        try:
+            text = await websocket.receive_text()
+        except (WebSocketDisconnect, RuntimeError):
+            return None
+        if len(text.encode()) > MAX_FRAME_BYTES:
+            return TOO_BIG, "FRAME_TOO_LARGE"
+        if time.monotonic() - window >= 1.0:
+            window, sent = time.monotonic(), 0
+        sent += 1
+        if sent > FRAMES_PER_SECOND:
+            await _error(websocket, "RATE_LIMITED", f"at most {FRAMES_PER_SECOND} frames a second")
+            continue
+        await _answer(websocket, api, caller, text)
+
+
+async def _answer(websocket: WebSocket, api: Backends, caller: Caller, text: str) -> None:
+    """One client frame: ping, typing or read (an error frame names what was wrong)."""
+    try:
+        frame = json.loads(text)
+    except ValueError:
+        await _error(websocket, "INVALID_FRAME", "a frame is one JSON object")
+        return
+    kind = frame.get("type") if isinstance(frame, dict) else None
+    if kind == "ping":
+        await websocket.send_text(json.dumps({"type": "pong"}))
+        return
+    if kind not in ("typing", "read"):
+        await _error(websocket, "INVALID_FRAME", "type must be ping, typing or read", "type")
+        return
+    conversation_id = frame.get("conversation_id")
+    if not isinstance(conversation_id, str) or not CONVERSATION_ID.match(conversation_id):
+        await _error(
+            websocket,
+            "INVALID_FRAME",
+            "conversation_id must be a conversation's id",
+            "conversation_id",
+        )
+        return
+    name = f"conversations/{conversation_id}"
+    # Answered by the live updates themselves (the others', and the caller's other devices').
+    try:
+        if kind == "typing":
+            await api.conversations.SendTyping(
+                pb.SendTypingRequest(conversation=name), metadata=caller.metadata()
+            )
+        else:
+            await api.conversations.MarkConversationRead(
+                pb.MarkConversationReadRequest(name=name), metadata=caller.metadata()
+            )
+    except grpc.aio.AioRpcError as refused:
+        failure = rpc_failure(refused)
+        await _error(websocket, failure.reason, failure.message)
+
+
+async def _error(websocket: WebSocket, code: str, detail: str, field: str | None = None) -> None:
+    frame: dict[str, Any] = {"type": "error", "code": code, "detail": detail}
+    if field:
+        frame["field"] = field
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        await websocket.send_text(json.dumps(frame))

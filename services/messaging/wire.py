@@ -1,0 +1,92 @@
+"""Messaging's proto mapping: notifications, preferences, conversations, messages and
+reports, for the servicers and the live stream alike."""
+
+from __future__ import annotations
+
+from chassis.wire import ProtoEnum, timestamp
+from estuary.messaging.v1 import messaging_pb2 as pb
+from services.messaging.domain.conversations import (
+    CONVERSATION_PREFIX,
+    Conversation,
+    Message,
+    MessageReport,
+)
+from services.messaging.domain.notifications import (
+    NOTIFICATION_PREFIX,
+    Channel,
+    Kind,
+    Notification,
+    Preference,
+)
+
+KINDS = ProtoEnum(pb.NotificationKind, Kind)
+CHANNELS = ProtoEnum(pb.Channel, Channel)
+
+
+def notification_to_proto(notification: Notification) -> pb.Notification:
+    message = pb.Notification(
+        name=NOTIFICATION_PREFIX + notification.id,
+        kind=KINDS.to_proto(notification.kind),  # type: ignore[arg-type]
+        title=notification.title,
+        body=notification.body,
+        subject=notification.subject,
+        create_time=timestamp(notification.created_at),
+    )
+    if notification.read_at is not None:
+        message.read_time.CopyFrom(timestamp(notification.read_at))
+    return message
+
+
+def preferences_to_proto(user_id: str, chosen: list[Preference]) -> pb.NotificationPreferences:
+    return pb.NotificationPreferences(
+        name=f"users/{user_id}/notificationPreferences",
+        preferences=[
+            pb.NotificationPreference(
+                kind=KINDS.to_proto(p.kind),  # type: ignore[arg-type]
+                channel=CHANNELS.to_proto(p.channel),  # type: ignore[arg-type]
+                enabled=p.enabled,
+                required=p.required,
+            )
+            for p in chosen
+        ],
+    )
+
+
+def message_to_proto(message: Message) -> pb.Message:
+    conversation = f"{CONVERSATION_PREFIX}{message.conversation_id}"
+    return pb.Message(
+        name=f"{conversation}/messages/{message.id}",
+        sender_user_id=message.sender_id,
+        text=message.text,
+        reply_to=f"{conversation}/messages/{message.reply_to_id}" if message.reply_to_id else "",
+        create_time=timestamp(message.created_at),
+        sender_erased=message.sender_erased,
+    )
+
+
+def conversation_to_proto(conversation: Conversation) -> pb.Conversation:
+    found = pb.Conversation(
+        name=f"{CONVERSATION_PREFIX}{conversation.id}",
+        participant_user_ids=list(conversation.participant_ids),
+        unread_count=conversation.unread,
+        create_time=timestamp(conversation.created_at),
+        update_time=timestamp(conversation.updated_at),
+    )
+    if conversation.last_message is not None:
+        found.last_message.CopyFrom(message_to_proto(conversation.last_message))
+    for user_id, message_id in conversation.read_up_to.items():
+        found.read_receipts.add(
+            user_id=user_id,
+            last_read_message=f"{found.name}/messages/{message_id}" if message_id else "",
+        )
+    return found
+
+
+def report_to_proto(report: MessageReport) -> pb.MessageReport:
+    return pb.MessageReport(
+        name=f"messageReports/{report.id}",
+        message=message_to_proto(report.message),
+        reporter_user_id=report.reporter_id,
+        reason=report.reason,
+        create_time=timestamp(report.created_at),
+    )
