@@ -63,6 +63,10 @@ _SWEEP_EXIT = (
     "an early way out of the slot sweep moved: a range empty after the notice, or from or"
     " past the window's end, offers nothing anyway (the sweep's at < stop and at <= last)"
 )
+_PARENT_BY_MOVE = (
+    "parent_id let into Category.update's copy: check_category never reads it and update"
+    " keeps only slug, name, description and position, so only move_under moves a category"
+)
 EQUIVALENT: dict[str, str] = {
     "chassis.auth.tokens.x__b64url__mutmut_4": (
         "rstrip('XX=XX'): a 32-byte key's base64url never ends in 'X' before its padding"
@@ -166,6 +170,13 @@ EQUIVALENT: dict[str, str] = {
     "services.booking.domain.entitlements.x__allocate__mutmut_7": (
         "equal weights of 2 rather than 1: scaling every weight changes no share and no"
         " order of remainders"
+    ),
+    # Catalog's domain.
+    "services.catalog.domain.categories.xǁCategoryǁupdate__mutmut_14": _PARENT_BY_MOVE,
+    "services.catalog.domain.categories.xǁCategoryǁupdate__mutmut_15": _PARENT_BY_MOVE,
+    "services.catalog.domain.services.xǁServiceǁquote__mutmut_17": (
+        "every kind but workshops and courses seats one: check_service stores a session,"
+        " package or bundle with max_participants 1, so its seats are 1 either way"
     ),
 }
 

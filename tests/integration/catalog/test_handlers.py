@@ -16,6 +16,7 @@ from chassis.audit import STAFF_ACTION_RECORDED
 from chassis.auth.principal import AccountStatus, Principal, Role
 from chassis.clock import FrozenClock
 from chassis.errors import (
+    AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
@@ -397,6 +398,32 @@ async def test_a_category_moves_with_its_subtree_but_never_under_itself(catalog)
     await catalog.update_category(STAFF, top.id, ["parent_id"], replace(top, parent_id=other.id))
     paths = {c.slug: c.path for c in await catalog.list_categories()}
     assert paths["hatha"] == f"/{other.id}/{top.id}/{child.id}/"
+
+
+async def test_a_taken_slug_or_an_unknown_parent_is_refused_by_name(catalog):
+    top = await yoga(catalog)
+    other = await yoga(catalog, "mindfulness")
+    for attempt in (
+        catalog.create_category(STAFF, Category("", "yoga", "Yoga again", "", None, 0, "")),
+        catalog.update_category(STAFF, other.id, ["slug"], replace(other, slug="yoga")),
+    ):
+        with pytest.raises(AlreadyExists) as taken:
+            await attempt
+        assert (taken.value.reason, taken.value.message) == ("SLUG_TAKEN", "that slug is taken")
+        assert [(v.field, v.message, v.code) for v in taken.value.violations] == [
+            ("slug", "is already taken", "taken")
+        ]
+    nowhere = new_id()
+    for attempt in (
+        catalog.create_category(STAFF, Category("", "hatha", "Hatha", "", nowhere, 0, "")),
+        catalog.update_category(STAFF, top.id, ["parent_id"], replace(top, parent_id=nowhere)),
+    ):
+        with pytest.raises(InvalidArgument) as unknown:
+            await attempt
+        assert [(v.field, v.message, v.code) for v in unknown.value.violations] == [
+            ("parent_id", "is not a category", "unknown_category")
+        ]
+    assert sorted(c.slug for c in await catalog.list_categories()) == ["mindfulness", "yoga"]
 
 
 # Places ------------------------------------------------------------------------------------

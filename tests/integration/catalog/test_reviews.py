@@ -154,6 +154,10 @@ async def test_a_completed_booking_is_reviewed_once_by_its_client(shop, catalog)
     with pytest.raises(AlreadyExists) as again:
         await catalog.create_review(client, booking, 1, "Changed my mind.")
     assert again.value.reason == "ALREADY_REVIEWED"
+    assert again.value.message == "you have already reviewed this booking"
+    assert [(v.field, v.message, v.code) for v in again.value.violations] == [
+        ("booking_id", "is already reviewed", "taken")
+    ]
     [stored] = (
         await catalog.list_service_reviews(None, ana.services["Morning yoga"], 10, "")
     ).items

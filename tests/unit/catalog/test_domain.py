@@ -5,6 +5,7 @@ but the instants passed in."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from chassis.auth.principal import AccountStatus, Role
 from chassis.errors import (
     AlreadyExists,
+    DomainError,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
@@ -50,6 +52,7 @@ from services.catalog.domain.practitioners import (
     LocationKind,
     Practitioner,
     PractitionerStatus,
+    Profile,
     Tier,
     check_application,
 )
@@ -131,6 +134,20 @@ def refused(check: object, *args: object) -> list[tuple[str, str]]:
     with pytest.raises(InvalidArgument) as error:
         check(*args)  # type: ignore[operator]
     return [(v.field, v.code) for v in error.value.violations]
+
+
+def said(check: object, *args: object) -> list[tuple[str, str, str]]:
+    """What a refusal tells the caller of each field: (field, message, code)."""
+    with pytest.raises(InvalidArgument) as error:
+        check(*args)  # type: ignore[operator]
+    return [(v.field, v.message, v.code) for v in error.value.violations]
+
+
+def denial(change: Callable[[], object]) -> tuple[str, str]:
+    """The reason and message a refused change answers with."""
+    with pytest.raises(DomainError) as error:
+        change()
+    return error.value.reason, error.value.message
 
 
 def workshop(seller: Practitioner, sessions: list[DatedSession], **values: object) -> Service:
@@ -225,6 +242,30 @@ def test_an_approved_practitioner_is_featured_and_unfeatured():
     assert not approved.featured
 
 
+def test_a_rejection_reason_says_what_it_lacks():
+    pending = practitioner(PractitionerStatus.PENDING)
+    assert said(pending.reject, "  ", LATER) == [("reason", "is required", "required")]
+    assert said(pending.reject, "x" * 501, LATER) == [
+        ("reason", "must be at most 500 characters", "too_long")
+    ]
+    pending.reject("x" * 500, LATER)
+    assert pending.rejection_reason == "x" * 500
+
+
+def test_applying_twice_says_the_profile_exists():
+    assert denial(lambda: practitioner().reapply(profile(), [], LATER)) == (
+        "PRACTITIONER_EXISTS",
+        "you already have a practitioner profile",
+    )
+
+
+def test_unfeaturing_takes_the_practitioner_out_of_the_featured_at_that_time():
+    approved = practitioner()
+    approved.feature(NOW)
+    approved.unfeature(LATER)
+    assert approved.featured is False and approved.updated_at == LATER
+
+
 # Who manages a profile and its services ----------------------------------------------------
 
 
@@ -261,6 +302,15 @@ def test_a_deleted_practitioner_keeps_nothing_personal_and_no_place():
     assert [p.removed_at for p in approved.locations] == [NOW, LATER]
     assert all(p.address == p.city == p.label == "" for p in approved.locations)
     assert all(p.latitude is None and p.longitude is None for p in approved.locations)
+
+
+def test_a_deleted_practitioner_keeps_no_experience_specialization_or_certification():
+    approved = practitioner()
+    approved.profile = replace(profile(), certifications=["RYT-200"], years_experience=12)
+    approved.erase(LATER)
+    assert approved.profile == Profile(
+        "Deleted practitioner", "", [], [], 0, [], approved.profile.timezone
+    )
 
 
 # The profile and places --------------------------------------------------------------------
@@ -337,6 +387,25 @@ def test_a_place_changes_only_as_a_valid_place():
     assert refused(seller.update_location, STUDIO.id, ["kind"], STUDIO) == [("kind", "read_only")]
 
 
+def test_a_refused_place_says_why():
+    seller = practitioner()
+    seller.locations = [Location(new_id(), LocationKind.VIRTUAL) for _ in range(20)]
+    place = Location(new_id(), LocationKind.VIRTUAL)
+    assert denial(lambda: seller.add_location(place)) == (
+        "TOO_MANY_LOCATIONS",
+        "at most 20 locations",
+    )
+    seller = practitioner()
+    assert denial(lambda: seller.remove_location(STUDIO.id, LATER, in_use=True)) == (
+        "LOCATION_IN_USE",
+        "an active service takes place there; move or archive it first",
+    )
+    assert denial(lambda: seller.own_location(new_id())) == (
+        "NOT_FOUND",
+        "no such location of yours",
+    )
+
+
 # Selling -----------------------------------------------------------------------------------
 
 
@@ -381,6 +450,29 @@ def test_a_tier_allows_so_many_active_services(tier, active, allowed):
         seller.check_service_limit(LIMITS, active)
     assert error.value.reason == "SERVICE_LIMIT_REACHED"
     assert error.value.metadata == {"tier": tier.value, "limit": str(LIMITS[tier])}
+
+
+def test_the_tier_limit_says_the_plan_and_how_to_sell_more():
+    seller = practitioner()
+    seller.tier = Tier.FREE
+    assert denial(lambda: seller.check_service_limit(LIMITS, 2)) == (
+        "SERVICE_LIMIT_REACHED",
+        "your free plan allows 2 active services; archive one or upgrade",
+    )
+
+
+def test_only_an_approved_practitioner_is_told_they_cannot_sell_yet():
+    pending = practitioner(PractitionerStatus.PENDING)
+    assert denial(lambda: Service.publish(service(pending), new_id(), context(pending))) == (
+        "NOT_A_PRACTITIONER",
+        "only approved practitioners can create services",
+    )
+
+
+def test_availability_is_marked_once_for_onboarding():
+    seller = practitioner()
+    assert seller.mark_availability_set(NOW) and seller.onboarding.availability_set
+    assert seller.mark_availability_set(LATER) is False and seller.updated_at == NOW
 
 
 def test_the_first_service_is_marked_once():
@@ -453,6 +545,45 @@ def test_a_quote_sells_a_session_once_and_a_workshop_by_the_seat():
     assert refused(group.quote, seller, 13) == [("quantity", "out_of_range")]
 
 
+def test_publishing_puts_the_service_on_sale_now_whatever_the_draft_says():
+    seller = practitioner()
+    stale = NOW - timedelta(days=30)
+    draft = service(seller, status=ServiceStatus.ARCHIVED, created_at=stale, updated_at=stale)
+    made, _ = Service.publish(draft, new_id(), context(seller, now=LATER))
+    assert made.is_active and made.created_at == made.updated_at == LATER
+
+
+def test_a_service_off_sale_or_in_use_says_why_it_cannot_change():
+    seller = practitioner()
+    sold = service(seller)
+    assert denial(lambda: sold.archive(LATER, in_use=True)) == (
+        "IN_USE",
+        "an active package or bundle contains this service; archive it first",
+    )
+    assert denial(lambda: sold.quote(practitioner(PractitionerStatus.PENDING), 1)) == (
+        "NOT_ON_SALE",
+        "the service is not on sale",
+    )
+    assert said(sold.quote, seller, 2) == [("quantity", "must be between 1 and 1", "out_of_range")]
+    sold.archive(LATER)
+    assert denial(lambda: sold.archive(LATER)) == ("ARCHIVED", "the service is already archived")
+    retitled = replace(sold, title="Again")
+    assert denial(lambda: sold.update(["title"], retitled, context(seller))) == (
+        "ARCHIVED",
+        "archived services cannot change",
+    )
+
+
+def test_a_session_seats_one_client_and_has_no_dated_sessions():
+    seller = practitioner()
+    assert said(check_service, service(seller, max_participants=2), context(seller)) == [
+        ("max_participants", "must be 1 for a session (one client)", "out_of_range")
+    ]
+    assert said(check_service, service(seller, sessions=dated(24)), context(seller)) == [
+        ("kind", "a session has no dated sessions, package terms or bundle items", "kind_mismatch")
+    ]
+
+
 # Dated sessions ----------------------------------------------------------------------------
 
 
@@ -469,6 +600,32 @@ def test_overlapping_dated_sessions_are_refused_naming_the_later_one():
     overlapping = workshop(seller, dated(48, 24, 24.5))
     assert refused(check_service, overlapping, context(seller)) == [
         ("sessions[1].start_time", "overlap")
+    ]
+
+
+def test_a_refused_workshop_names_each_bad_session_and_why():
+    seller = practitioner()
+    sessions = [DatedSession(NOW, 60), DatedSession(NOW + timedelta(minutes=30), 4)]
+    assert said(check_service, workshop(seller, sessions), context(seller)) == [
+        ("sessions[0].start_time", "must be in the future", "in_the_past"),
+        ("sessions[1].duration_minutes", "must be between 5 and 720", "out_of_range"),
+        ("sessions[1].start_time", "overlaps the session before it", "overlap"),
+    ]
+
+
+def test_a_workshop_lasts_a_bounded_time_and_has_no_package_terms():
+    seller = practitioner()
+    short = workshop(seller, dated(24), duration_minutes=4)
+    assert said(check_service, short, context(seller)) == [
+        ("duration_minutes", "must be between 5 and 720", "out_of_range")
+    ]
+    sold_as_package = workshop(seller, dated(24), package=PackageTerms(new_id(), 5, 90))
+    assert said(check_service, sold_as_package, context(seller)) == [
+        ("kind", "a workshop has no package terms or bundle items", "kind_mismatch")
+    ]
+    undated = replace(workshop(seller, dated(24, 48)), kind=ServiceKind.COURSE, sessions=[])
+    assert said(check_service, undated, context(seller)) == [
+        ("sessions", "a course needs between 2 and 100 dated sessions", "out_of_range")
     ]
 
 
@@ -591,6 +748,38 @@ def test_a_package_is_made_of_an_active_session_of_the_same_currency():
     ]
 
 
+def test_a_refused_package_names_its_terms_and_why():
+    seller = practitioner()
+    part = service(seller)
+    without_terms = replace(package(seller, part, 5, 100), package=None)
+    assert said(check_service, without_terms, context(seller)) == [
+        ("package", "is required for a package", "required")
+    ]
+    dated_package = package(seller, part, 1, 100, sessions=dated(24))
+    dated_package.package = PackageTerms(part.id, 1, 0)
+    assert said(check_service, dated_package, context(seller, part)) == [
+        ("kind", "a package has no dated sessions or bundle items", "kind_mismatch"),
+        ("package.session_count", "must be between 2 and 100", "out_of_range"),
+        ("package.validity_days", "must be between 1 and 730", "out_of_range"),
+    ]
+    assert said(check_service, package(seller, part, 5, 100), context(seller)) == [
+        (
+            "package.session_service_id",
+            "must be one of your active session services",
+            "unknown_service",
+        )
+    ]
+    dollars = package(seller, part, 2, 8000, currency="USD")
+    assert said(check_service, dollars, context(seller, part)) == [
+        ("price.currency", "must match the session service's currency EUR", "currency_mismatch"),
+        (
+            "price.amount_minor",
+            "must be less than the sessions bought one by one",
+            "no_discount",
+        ),
+    ]
+
+
 # Bundles -----------------------------------------------------------------------------------
 
 
@@ -629,6 +818,46 @@ def test_a_bundle_has_no_dated_sessions_or_package_terms_and_no_bundle_inside():
     assert refused(check_service, inner, context(seller, part, nested)) == [
         ("bundle_items[1].service_id", "unknown_service")
     ]
+
+
+def test_a_refused_bundle_names_each_bad_item_and_why():
+    seller = practitioner()
+    euros, dollars = service(seller), service(seller, currency="USD")
+    alone = bundle(seller, [BundleItem(euros.id, 1)], 100, package=PackageTerms(euros.id, 2, 9))
+    assert said(check_service, alone, context(seller, euros)) == [
+        ("kind", "a bundle has no dated sessions or package terms", "kind_mismatch"),
+        ("bundle_items", "a bundle holds between 2 and 20 services", "out_of_range"),
+    ]
+    items = [BundleItem(new_id(), 1), BundleItem(euros.id, 0), BundleItem(dollars.id, 1)]
+    assert said(check_service, bundle(seller, items, 100), context(seller, euros, dollars)) == [
+        (
+            "bundle_items[0].service_id",
+            "must be one of your active services (not a bundle)",
+            "unknown_service",
+        ),
+        ("bundle_items[1].quantity", "must be between 1 and 20", "out_of_range"),
+        ("bundle_items[2].service_id", "is priced in USD, not EUR", "currency_mismatch"),
+    ]
+    twice = bundle(seller, [BundleItem(euros.id, 1), BundleItem(euros.id, 1)], 8000)
+    assert said(check_service, twice, context(seller, euros)) == [
+        ("bundle_items", "must not list a service twice", "duplicate"),
+        (
+            "price.amount_minor",
+            "must be less than the services bought separately",
+            "no_discount",
+        ),
+    ]
+
+
+def test_a_package_or_bundle_seats_one_whatever_its_draft_said():
+    seller = practitioner()
+    parts = service(seller), service(seller)
+    items = [BundleItem(p.id, 1) for p in parts]
+    for offer in (
+        package(seller, parts[0], 5, 100, max_participants=8),
+        bundle(seller, items, 100, max_participants=8),
+    ):
+        assert check_service(offer, context(seller, *parts)).max_participants == 1
 
 
 def test_a_session_has_no_parts_of_other_kinds():
@@ -740,6 +969,60 @@ def test_a_category_is_named_by_a_slug_and_filed_at_a_bounded_position():
     ]
     top = category("yoga")
     assert refused(top.update, ["path"], top) == [("path", "read_only")]
+
+
+def test_a_slug_is_at_most_80_characters():
+    assert category("a" * 80).slug == "a" * 80
+    values = Category("", "a" * 81, "Long", "", None, 0, "")
+    assert said(Category.create, new_id(), values, None) == [
+        (
+            "slug",
+            "must be lower-case words joined by hyphens, e.g. sound-healing",
+            "invalid_slug",
+        )
+    ]
+
+
+def test_a_category_in_use_or_moved_beneath_itself_says_why():
+    top = category("yoga")
+    assert denial(lambda: top.check_removable(has_children=True, has_services=True)) == (
+        "IN_USE",
+        "the category has subcategories",
+    )
+    assert denial(lambda: top.check_removable(has_children=False, has_services=True)) == (
+        "IN_USE",
+        "services are filed under it",
+    )
+    assert said(top.move_under, top) == [
+        ("parent_id", "cannot be the category itself or one beneath it", "cycle")
+    ]
+
+
+def test_staff_rename_a_category_and_only_move_it_under_another_by_moving_it():
+    top, other = category("yoga"), category("mindfulness")
+    child = category("hatha", top)
+    values = Category("", "hatha-flow", " Hatha flow ", "Slow.", other.id, 3, "")
+    child.update(["slug", "name", "description", "position", "parent_id"], values)
+    assert (child.slug, child.name, child.description, child.position) == (
+        "hatha-flow",
+        "Hatha flow",
+        "Slow.",
+        3,
+    )
+    assert (child.parent_id, child.path) == (top.id, f"/{top.id}/{child.id}/")
+    child.update(["name"], replace(values, name="Hatha"))
+    assert (child.name, child.slug, child.description) == ("Hatha", "hatha-flow", "Slow.")
+
+
+def test_an_update_says_it_names_no_field_or_one_that_cannot_change():
+    top = category("yoga")
+    assert said(top.update, [], top) == [
+        ("update_mask", "must name at least one field", "required")
+    ]
+    assert said(top.update, ["id", "path"], top) == [
+        ("id", "cannot be changed here", "read_only"),
+        ("path", "cannot be changed here", "read_only"),
+    ]
 
 
 # Discovery ---------------------------------------------------------------------------------

@@ -132,6 +132,8 @@ def test_a_review_takes_one_reply_and_none_once_withdrawn_or_hidden():
     with pytest.raises(WrongState) as twice:
         review.reply("Again", NOW)
     assert twice.value.reason == "ALREADY_REPLIED" and twice.value.current == "replied"
+    assert twice.value.message == "the review is replied, not unanswered"
+    assert twice.value.metadata == {"current_state": "replied", "expected_state": "unanswered"}
     with pytest.raises(InvalidArgument):
         written().reply("", NOW)
 
@@ -140,11 +142,13 @@ def test_a_review_takes_one_reply_and_none_once_withdrawn_or_hidden():
     with pytest.raises(FailedPrecondition) as erased:
         withdrawn.reply("Thanks", NOW)
     assert erased.value.reason == "AUTHOR_ERASED"
+    assert erased.value.message == "the review's author deleted their account"
     hidden = written()
     hidden.hide("Insults the practitioner.", NOW)
     with pytest.raises(FailedPrecondition) as hid:
         hidden.reply("Thanks", NOW)
     assert hid.value.reason == "REVIEW_HIDDEN"
+    assert hid.value.message == "staff hid this review"
 
 
 def test_staff_hiding_takes_the_stars_out_and_showing_puts_them_back():
@@ -154,11 +158,15 @@ def test_staff_hiding_takes_the_stars_out_and_showing_puts_them_back():
     with pytest.raises(WrongState) as again:
         review.hide("Abusive.", NOW)
     assert again.value.reason == "ALREADY_HIDDEN"
+    assert again.value.message == "the review is hidden, not shown"
+    assert again.value.metadata == {"current_state": "hidden", "expected_state": "shown"}
     assert review.show() == RatingChange(2, 1)
     assert not review.is_hidden and review.hidden_reason == ""
     with pytest.raises(WrongState) as shown:
         review.show()
     assert shown.value.reason == "NOT_HIDDEN"
+    assert shown.value.message == "the review is shown, not hidden"
+    assert shown.value.metadata == {"current_state": "shown", "expected_state": "hidden"}
     with pytest.raises(InvalidArgument) as no_reason:
         review.hide("  ", NOW)
     assert [v.field for v in no_reason.value.violations] == ["reason"]
@@ -293,3 +301,32 @@ def test_a_review_request_that_sets_what_the_platform_sets_is_refused():
             pb.Review(rating=4, text="Good.", client_id="x", hidden=True, reply=pb.ReviewReply())
         )
     assert sorted(v.field for v in refused.value.violations) == ["client_id", "hidden", "reply"]
+
+
+def test_a_refused_review_tells_its_author_why():
+    with pytest.raises(PermissionDenied) as other:
+        Review.write("r", eligibility(), person(), "p", 5, "Great.", now=NOW, window=WINDOW)
+    assert other.value.message == "only the booking's client can review it"
+    with pytest.raises(PermissionDenied) as own:
+        Review.write(
+            "r", eligibility(), CLIENT, CLIENT.user_id, 5, "Great.", now=NOW, window=WINDOW
+        )
+    assert own.value.message == "you cannot review your own service"
+    late = eligibility(ended=NOW - timedelta(days=31))
+    with pytest.raises(FailedPrecondition) as closed:
+        Review.write("r", late, CLIENT, "p", 5, "Late.", now=NOW, window=timedelta(days=30))
+    assert closed.value.message == "a session is reviewed within 30 days of it"
+
+
+def test_an_empty_reply_is_refused_saying_its_text_is_required():
+    with pytest.raises(InvalidArgument) as empty:
+        written().reply("  ", NOW)
+    assert [(v.field, v.message, v.code) for v in empty.value.violations] == [
+        ("text", "is required", "required")
+    ]
+
+
+def test_an_impossible_rating_names_its_figures():
+    with pytest.raises(ValueError) as impossible:
+        Rating(11, 2)
+    assert str(impossible.value) == "11 stars cannot come from 2 reviews"
