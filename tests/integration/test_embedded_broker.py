@@ -8,14 +8,18 @@ broker opens the same file, as `estuary up` does after a kill -9.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from chassis.bus.consumer import EventConsumer, Subscription
 from chassis.bus.embedded import EmbeddedBroker, EmbeddedTransport
-from chassis.bus.envelope import OutgoingEvent, decode_event, encode_event
-from chassis.bus.transport import Delivery, Unroutable
+from chassis.bus.envelope import OutgoingEvent, ReceivedEvent, decode_event, encode_event
+from chassis.bus.outbox import OutboxRelay
+from chassis.bus.transport import Delivery, DeliveryHandler, Unroutable
+from chassis.clock import FrozenClock
 from chassis.db import Database
 from chassis.ids import new_id
+from chassis.uow import UnitOfWork
 from estuary.identity.v1 import events_pb2
 from tests.integration.harness import (
     POISON,
@@ -24,6 +28,7 @@ from tests.integration.harness import (
     create_schema,
     embedded_transport,
 )
+from tests.scrape import metrics_on, scrape, value
 
 QUEUE = "tests.things"
 
@@ -154,16 +159,8 @@ async def test_a_redelivery_after_a_restart_carries_the_count_so_far(tmp_path):
     await asyncio.wait_for(second_delivery.wait(), timeout=10)
 
     reopened = EmbeddedBroker(tmp_path / "bus.db", delivery_limit=5)
-    seen: list[Delivery] = []
-
-    async def record(delivery: Delivery) -> None:
-        seen.append(delivery)
-        await delivery.ack()
-
     transport_after = EmbeddedTransport(reopened)
-    await transport_after.consume(QUEUE, record, 1)
-    while not seen:
-        await asyncio.sleep(0.01)
+    seen = await _acked(transport_after, 1)
     assert seen[0].previous_deliveries == 1
     assert seen[0].headers["x-delivery-count"] == 1
     await transport.close()
@@ -191,9 +188,173 @@ async def test_bindings_outlive_the_process_and_unbound_events_are_refused(tmp_p
     reopened.close()
 
 
+async def _acked(transport: EmbeddedTransport, count: int) -> list[Delivery]:
+    """The first `count` deliveries of the queue to a consumer that acks each, in order."""
+    seen: list[Delivery] = []
+
+    async def record(delivery: Delivery) -> None:
+        seen.append(delivery)
+        await delivery.ack()
+
+    await transport.consume(QUEUE, record, 1)
+    while len(seen) < count:
+        await asyncio.sleep(0.01)
+    return seen
+
+
 async def _unpublished(harness: BusHarness, expected: int) -> bool:
     return await harness.unpublished() == expected
 
 
 async def _failed(harness: BusHarness, at_least: int) -> bool:
     return harness.consumer.stats.failures >= at_least
+
+
+async def test_a_purged_queue_delivers_nothing_it_held_even_after_a_restart(tmp_path):
+    broker = EmbeddedBroker(tmp_path / "bus.db")
+    broker.declare_queue(QUEUE, [THING_HAPPENED.name])
+    broker.publish([thing_happened("old"), thing_happened("older")])
+    broker.purge(QUEUE)
+    assert not broker.queues[QUEUE].ready
+    broker.close()
+
+    reopened = EmbeddedBroker(tmp_path / "bus.db")
+    assert not reopened.queues[QUEUE].ready
+    # The queue itself stays: what is published next is kept.
+    assert reopened.publish([thing_happened("new")]) == [None]
+    assert len(reopened.queues[QUEUE].ready) == 1
+    reopened.close()
+
+
+async def test_a_message_that_is_no_event_is_dead_lettered_at_once_and_the_rest_flow(tmp_path):
+    metrics_on()
+    queue = f"tests.malformed-{new_id()}"
+    database = await _database(tmp_path)
+    transport, broker = embedded_transport(tmp_path / "bus.db")
+    harness = BusHarness(database, transport, queue, broker=broker)
+    await harness.start()
+    claiming = {"ce-type": THING_HAPPENED.name}
+    garbage = [
+        OutgoingEvent(new_id(), THING_HAPPENED.name, claiming, "text/plain", b"not an event"),
+        OutgoingEvent(new_id(), THING_HAPPENED.name, {}, "application/json", b"{}"),
+    ]
+    assert broker.publish(garbage) == [None, None]
+    await harness.emit("fine")
+    await harness.wait_until(lambda: _applied(harness, {"fine": 1}))
+
+    async def dead_lettered() -> bool:
+        return len(broker.dead_letters(queue)) == 2
+
+    await harness.wait_until(dead_lettered)
+    # Never retried, and kept as they came for whoever looks into the dead letters.
+    assert [
+        (d.routing_key, d.headers, d.content_type, d.body, d.previous_deliveries)
+        for d in broker.dead_letters(queue)
+    ] == [(THING_HAPPENED.name, g.headers, g.content_type, g.body, 0) for g in garbage]
+    assert harness.consumer.stats.malformed == 2
+    assert harness.consumer.stats.failures == 0
+    # Counted by the type a message claims when it is one the queue takes, else by none.
+    text = scrape()
+    dead = "estuary_consumer_dead_lettered_total"
+    for claimed in (THING_HAPPENED.name, ""):
+        assert value(text, dead, queue=queue, event_type=claimed, reason="malformed") == 1
+    await harness.stop()
+    broker.close()
+    await database.dispose()
+
+
+async def test_a_handler_receives_the_event_as_it_was_emitted(tmp_path):
+    database = await _database(tmp_path)
+    transport, broker = embedded_transport(tmp_path / "bus.db")
+    clock = FrozenClock()
+    received: list[ReceivedEvent] = []
+
+    async def keep(uow, event: ReceivedEvent) -> None:
+        received.append(event)
+
+    consumer = EventConsumer(
+        Subscription(QUEUE, [THING_HAPPENED], keep),
+        unit_of_work=lambda: UnitOfWork(database, source="/estuary/tests", clock=clock),
+        transport=transport,
+    )
+    await consumer.start()
+    async with UnitOfWork(database, source="/estuary/tests", clock=clock) as uow:
+        event_id = uow.emit(
+            THING_HAPPENED, events_pb2.UserDeleted(user_id="kept"), subject="users/kept"
+        )
+        await uow.commit()
+    relay = OutboxRelay(database, transport, clock=clock, sweep_grace=timedelta(0))
+    assert await relay.relay_once() == 1
+    while not received:
+        await asyncio.sleep(0.01)
+    [event] = received
+    assert (event.id, event.type, event.source, event.subject, event.time) == (
+        event_id,
+        THING_HAPPENED.name,
+        "/estuary/tests",
+        "users/kept",
+        clock.now(),
+    )
+    assert event.message == events_pb2.UserDeleted(user_id="kept")
+    assert event.extensions == {
+        "datacontenttype": "application/json",
+        "dataschema": THING_HAPPENED.schema,
+    }
+    await transport.close()
+    broker.close()
+    await database.dispose()
+
+
+async def test_a_delivery_cut_short_by_a_stop_goes_back_first_in_line_uncounted(tmp_path):
+    broker = EmbeddedBroker(tmp_path / "bus.db")
+    broker.declare_queue(QUEUE, [THING_HAPPENED.name])
+    first, second = thing_happened("first"), thing_happened("second")
+    broker.publish([first, second])
+    transport = EmbeddedTransport(broker)
+    handling = asyncio.Event()
+
+    async def stuck(delivery: Delivery) -> None:
+        handling.set()
+        await asyncio.Event().wait()
+
+    await transport.consume(QUEUE, stuck, 1)
+    await asyncio.wait_for(handling.wait(), timeout=10)
+    await transport.close()
+
+    transport_after = EmbeddedTransport(broker)
+    seen = await _acked(transport_after, 2)
+    assert [d.headers["ce-id"] for d in seen] == [first.id, second.id]
+    assert [d.previous_deliveries for d in seen] == [0, 0]
+    assert "x-delivery-count" not in seen[0].headers
+    await transport_after.close()
+    broker.close()
+
+
+async def test_a_consumer_asks_the_broker_for_32_deliveries_at_a_time_unless_told_otherwise(
+    tmp_path,
+):
+    asked: list[int] = []
+
+    class Recording(EmbeddedTransport):
+        async def consume(self, queue: str, handler: DeliveryHandler, prefetch: int) -> None:
+            asked.append(prefetch)
+            await super().consume(queue, handler, prefetch)
+
+    broker = EmbeddedBroker(tmp_path / "bus.db")
+    transport = Recording(broker)
+    subscription = Subscription(QUEUE, [THING_HAPPENED], _never_called)
+    await EventConsumer(subscription, unit_of_work=_no_unit_of_work, transport=transport).start()
+    await EventConsumer(
+        subscription, unit_of_work=_no_unit_of_work, transport=transport, prefetch=4
+    ).start()
+    assert asked == [32, 4]
+    await transport.close()
+    broker.close()
+
+
+async def _never_called(uow, event) -> None:
+    raise AssertionError("nothing is published")
+
+
+def _no_unit_of_work() -> UnitOfWork:
+    raise AssertionError("nothing is delivered")

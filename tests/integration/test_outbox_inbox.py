@@ -8,10 +8,21 @@ poison message ends in the dead-letter queue while the rest keep flowing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
 
+from chassis.bus import consumer as consumer_module
+from chassis.bus import outbox as outbox_module
+from chassis.bus.envelope import EventType
 from chassis.db import Database
 from chassis.uow import UnitOfWork
 from estuary.identity.v1 import events_pb2
@@ -28,18 +39,27 @@ from tests.integration.harness import (
 SHAPES = ["sqlite+embedded", "postgres+rabbitmq"]
 
 
+@contextlib.asynccontextmanager
+async def embedded_harness(tmp_path: Path) -> AsyncIterator[BusHarness]:
+    """A service on SQLite with its embedded broker, torn down after use."""
+    database = Database(f"sqlite+aiosqlite:///{tmp_path}/service.db")
+    transport, broker = embedded_transport(tmp_path / "bus.db")
+    await create_schema(database)
+    built = BusHarness(database, transport, "tests.things", broker=broker)
+    try:
+        yield built
+    finally:
+        await built.stop()
+        broker.close()
+        await database.dispose()
+
+
 @pytest.fixture(params=SHAPES)
 async def harness(request, tmp_path, rabbit) -> AsyncIterator[BusHarness]:
     shape = request.param
     if shape == "sqlite+embedded":
-        database = Database(f"sqlite+aiosqlite:///{tmp_path}/service.db")
-        transport, broker = embedded_transport(tmp_path / "bus.db")
-        await create_schema(database)
-        built = BusHarness(database, transport, "tests.things", broker=broker)
-        yield built
-        await built.stop()
-        broker.close()
-        await database.dispose()
+        async with embedded_harness(tmp_path) as built:
+            yield built
         return
     url = rabbit.url  # only this shape needs the broker: the SQLite one runs without it
     with postgres_database() as database_url:
@@ -177,3 +197,133 @@ async def _duplicates_absorbed(harness: BusHarness, expected: int) -> bool:
     return (
         harness.consumer.stats.duplicates >= expected and harness.consumer.stats.applied >= expected
     )
+
+
+# One trace from the emitting call to the consumer --------------------------------------------
+# On the embedded shape only: what is checked is the relay's and the consumer's spans, the
+# same whatever carries the event between them.
+
+
+@dataclass
+class Spans:
+    """What the relay and the consumers traced, and a tracer for the calls that emit."""
+
+    exporter: InMemorySpanExporter
+    tracer: trace.Tracer
+
+    def named(self, name: str) -> list[ReadableSpan]:
+        return [s for s in self.exporter.get_finished_spans() if s.name == name]
+
+
+@pytest.fixture
+def spans(monkeypatch) -> Iterator[Spans]:
+    """Tracing on for the relay and the consumers of this process, spans kept in memory (a
+    provider of the test's own: the process-wide one is set once and for all)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(outbox_module, "_tracer", provider.get_tracer("chassis.bus.outbox"))
+    monkeypatch.setattr(outbox_module, "trace_on", lambda: True)
+    monkeypatch.setattr(consumer_module, "_tracer", provider.get_tracer("chassis.bus.consumer"))
+    yield Spans(exporter, provider.get_tracer("tests"))
+    provider.shutdown()
+
+
+@pytest.fixture
+async def embedded(tmp_path) -> AsyncIterator[BusHarness]:
+    async with embedded_harness(tmp_path) as built:
+        yield built
+
+
+async def test_one_trace_runs_from_the_emitting_call_through_the_publish_to_the_consumer(
+    embedded, spans
+):
+    await embedded.start()
+    with spans.tracer.start_as_current_span("request") as request:
+        event_id = await embedded.emit("traced")
+    await embedded.wait_until(lambda: _applied_count(embedded, 1))
+    [publish] = spans.named("publish thing.happened")
+    [process] = spans.named("process thing.happened")
+    caller = request.get_span_context()
+    assert publish.kind == SpanKind.PRODUCER
+    assert publish.parent is not None and publish.parent.span_id == caller.span_id
+    assert publish.context.trace_id == caller.trace_id
+    assert dict(publish.attributes or {}) == {
+        "messaging.system": "rabbitmq",
+        "messaging.operation.type": "send",
+        "messaging.destination.name": "thing.happened",
+        "messaging.message.id": event_id,
+    }
+    assert publish.status.status_code == StatusCode.UNSET
+    # The event on the wire carried the publish span: the consumer continues from it.
+    assert process.kind == SpanKind.CONSUMER
+    assert process.parent is not None and process.parent.span_id == publish.context.span_id
+    assert process.context.trace_id == caller.trace_id
+    assert dict(process.attributes or {}) == {
+        "messaging.system": "rabbitmq",
+        "messaging.operation.type": "process",
+        "messaging.destination.name": "thing.happened",
+        "messaging.consumer.group.name": "tests.things",
+        "messaging.message.id": event_id,
+    }
+    assert process.status.status_code == StatusCode.UNSET
+
+
+async def test_an_event_emitted_outside_any_trace_is_published_unspanned_and_starts_its_own(
+    embedded, spans
+):
+    await embedded.start()
+    await embedded.emit("untraced")
+    await embedded.wait_until(lambda: _applied_count(embedded, 1))
+    assert spans.named("publish thing.happened") == []
+    [process] = spans.named("process thing.happened")
+    assert process.parent is None
+
+
+async def test_a_failing_handler_marks_its_process_span_failed(embedded, spans):
+    embedded.flaky.failures_left["flaky"] = 1
+    await embedded.start()
+    await embedded.emit("flaky")
+    await embedded.wait_until(lambda: _applied_count(embedded, 1))
+    failed, applied = spans.named("process thing.happened")
+    assert failed.status.status_code == StatusCode.ERROR
+    assert applied.status.status_code == StatusCode.UNSET
+
+
+async def test_an_unroutable_event_ends_its_publish_span_failed_naming_why(embedded, spans):
+    await embedded.start(relay=False, consume=False)
+    nobody_listens = EventType("nobody.listens", events_pb2.UserDeleted, "tests")
+    with spans.tracer.start_as_current_span("request"):
+        await embedded.emit("routed")
+        async with embedded.unit_of_work() as uow:
+            uow.emit(nobody_listens, events_pb2.UserDeleted(user_id="x"), subject="users/x")
+            await uow.commit()
+    assert await embedded.relay.relay_once() == 2
+    [routed] = spans.named("publish thing.happened")
+    [unroutable] = spans.named("publish nobody.listens")
+    assert routed.status.status_code == StatusCode.UNSET
+    assert unroutable.status.status_code == StatusCode.ERROR
+    assert unroutable.status.description == "Unroutable"
+    assert await embedded.unpublished() == 1
+
+
+async def test_a_broker_that_fails_the_publish_ends_every_publish_span_with_the_error(
+    embedded, spans
+):
+    await embedded.start(relay=False, consume=False)
+    with spans.tracer.start_as_current_span("request"):
+        await embedded.emit("first")
+        await embedded.emit("second")
+
+    async def broker_gone(events):
+        raise ConnectionError("broker gone")
+
+    embedded.transport.publish = broker_gone  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        await embedded.relay.relay_once()
+    published = spans.named("publish thing.happened")
+    assert len(published) == 2
+    for span in published:
+        assert span.status.status_code == StatusCode.ERROR
+        assert [e.attributes["exception.type"] for e in span.events] == ["ConnectionError"]
+    assert await embedded.unpublished() == 2
