@@ -11,9 +11,11 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -23,7 +25,10 @@ from opentelemetry.trace import SpanKind, StatusCode
 from chassis.bus import consumer as consumer_module
 from chassis.bus import outbox as outbox_module
 from chassis.bus.envelope import EventType
+from chassis.clock import Clock, FrozenClock
 from chassis.db import Database
+from chassis.ids import new_id
+from chassis.tables import outbox
 from chassis.uow import UnitOfWork
 from estuary.identity.v1 import events_pb2
 from tests.infrastructure import postgres_database
@@ -35,17 +40,18 @@ from tests.integration.harness import (
     embedded_transport,
     rabbit_transport,
 )
+from tests.scrape import metrics_on, scrape, value
 
 SHAPES = ["sqlite+embedded", "postgres+rabbitmq"]
 
 
 @contextlib.asynccontextmanager
-async def embedded_harness(tmp_path: Path) -> AsyncIterator[BusHarness]:
+async def embedded_harness(tmp_path: Path, clock: Clock | None = None) -> AsyncIterator[BusHarness]:
     """A service on SQLite with its embedded broker, torn down after use."""
     database = Database(f"sqlite+aiosqlite:///{tmp_path}/service.db")
     transport, broker = embedded_transport(tmp_path / "bus.db")
     await create_schema(database)
-    built = BusHarness(database, transport, "tests.things", broker=broker)
+    built = BusHarness(database, transport, "tests.things", clock=clock or Clock(), broker=broker)
     try:
         yield built
     finally:
@@ -327,3 +333,75 @@ async def test_a_broker_that_fails_the_publish_ends_every_publish_span_with_the_
         assert span.status.status_code == StatusCode.ERROR
         assert [e.attributes["exception.type"] for e in span.events] == ["ConnectionError"]
     assert await embedded.unpublished() == 2
+
+
+# The relay's retries, on a frozen clock --------------------------------------------------------
+
+
+async def test_an_event_the_bus_refuses_is_retried_later_and_later_until_it_goes_out(tmp_path):
+    clock = FrozenClock()
+    async with embedded_harness(tmp_path, clock=clock) as harness:
+        await harness.start(relay=False, consume=False)
+        nobody_listens = EventType("nobody.listens", events_pb2.UserDeleted, "tests")
+        async with harness.unit_of_work() as uow:
+            uow.emit(nobody_listens, events_pb2.UserDeleted(user_id="x"), subject="users/x")
+            await uow.commit()
+        created = clock.now()
+        # The hand-over fails at once; the sweep takes the row only once its grace (0.5 s)
+        # and its back-off (0.25 s, then 0.5 s, 1 s...) are over.
+        assert await harness.relay.relay_once() == 1
+        assert await _retry_state(harness) == (1, created + timedelta(milliseconds=250))
+        clock.advance(timedelta(milliseconds=499))
+        assert await harness.relay.relay_once() == 0
+        clock.advance(timedelta(milliseconds=1))
+        assert await harness.relay.relay_once() == 1
+        assert await _retry_state(harness) == (2, clock.now() + timedelta(milliseconds=500))
+        clock.advance(timedelta(milliseconds=499))
+        assert await harness.relay.relay_once() == 0
+        clock.advance(timedelta(milliseconds=1))
+        assert await harness.relay.relay_once() == 1
+        assert await _retry_state(harness) == (3, clock.now() + timedelta(seconds=1))
+        assert harness.relay.stats.failed_attempts == 3
+        assert harness.relay.stats.unroutable == 3
+        assert harness.relay.stats.published == 0
+
+        await harness.transport.declare_queue("tests.late", ["nobody.listens"])
+        clock.advance(timedelta(seconds=1))
+        assert await harness.relay.relay_once() == 1
+        assert await harness.unpublished() == 0
+        assert harness.relay.stats.published == 1
+        assert harness.broker is not None
+        [late] = harness.broker.queues["tests.late"].ready
+        assert late.routing_key == "nobody.listens"
+
+
+async def _retry_state(harness: BusHarness) -> tuple[int, datetime]:
+    """The row's failed attempts and when it is next due; its error says why it waits."""
+    async with harness.database.engine.connect() as connection:
+        row = (await connection.execute(sa.select(outbox))).one()
+    assert row.published_at is None
+    assert row.last_error == "no queue is bound for nobody.listens"
+    return row.attempts, row.next_attempt_at
+
+
+async def test_a_failed_publish_is_counted_by_service_and_type_and_kept(tmp_path):
+    metrics_on()
+    failing = EventType(f"tests.failing-{new_id()}", events_pb2.UserDeleted, "tests")
+    async with embedded_harness(tmp_path) as harness:
+        await harness.start(relay=False, consume=False)
+
+        async def broker_refuses(events):
+            return [ConnectionError("channel closed") for _ in events]
+
+        harness.transport.publish = broker_refuses  # type: ignore[method-assign]
+        for user_id in ("a", "b"):
+            async with harness.unit_of_work() as uow:
+                uow.emit(failing, events_pb2.UserDeleted(user_id=user_id), subject="users/x")
+                await uow.commit()
+        assert await harness.relay.relay_once() == 2
+        # A relay not told its service counts under none.
+        mine = {"service": "", "event_type": failing.name}
+        assert value(scrape(), "estuary_relay_failed_total", **mine) == 2
+        assert value(scrape(), "estuary_bus_unroutable_total", **mine) == 0
+        assert (harness.relay.stats.failed_attempts, harness.relay.stats.unroutable) == (2, 0)
+        assert await harness.unpublished() == 2
