@@ -210,6 +210,17 @@ def test_only_a_pending_application_is_decided(status, decide):
     assert decided.status is status and decided.updated_at == NOW
 
 
+def test_a_decided_application_says_its_state():
+    assert denial(lambda: practitioner().approve(LATER)) == (
+        "NOT_PENDING",
+        "the application is approved, not pending",
+    )
+    assert denial(lambda: practitioner(PractitionerStatus.PENDING).feature(LATER)) == (
+        "NOT_APPROVED",
+        "the application is pending, not approved",
+    )
+
+
 def test_only_a_rejected_applicant_applies_again_with_new_places():
     rejected = practitioner(PractitionerStatus.REJECTED)
     rejected.rejection_reason = "Add certifications."
@@ -290,6 +301,15 @@ def test_a_suspended_practitioner_leaves_discovery_until_reactivated():
     assert approved.is_listed
 
 
+def test_only_an_active_owner_changes_their_profile():
+    owner = practitioner()
+    owner.check_owner_may_act()
+    owner.suspend(LATER)
+    assert denial(owner.check_owner_may_act) == ("ACCOUNT_SUSPENDED", "this account is suspended")
+    owner.erase(LATER)
+    assert denial(owner.check_owner_may_act) == ("ACCOUNT_DELETED", "this account was deleted")
+
+
 def test_a_deleted_practitioner_keeps_nothing_personal_and_no_place():
     approved = practitioner()
     approved.locations[0].removed_at = NOW
@@ -349,6 +369,60 @@ def test_an_application_needs_one_place_and_at_most_the_limit():
     assert ("locations[0].country", "invalid_country") in refused(
         check_application, profile(), [nowhere]
     )
+
+
+def test_a_refused_application_names_every_bad_field_of_the_profile_and_why():
+    sloppy = Profile(
+        display_name="A",
+        bio="x" * 5001,
+        specializations=["yoga"] * 21,
+        certifications=["RYT-200", "bell\x07", "  "],
+        years_experience=81,
+        languages=[],
+        timezone="Mars/Olympus",
+    )
+    assert said(check_application, sloppy, [Location(new_id(), LocationKind.VIRTUAL)]) == [
+        ("languages", "must name at least one language (ISO 639-1, e.g. en)", "required"),
+        ("years_experience", "must be between 0 and 80", "out_of_range"),
+        ("display_name", "must be at least 2 characters", "too_short"),
+        ("bio", "must be at most 5000 characters", "too_long"),
+        ("specializations", "must hold at most 20 items", "too_many"),
+        ("certifications[1]", "must not contain control characters", "invalid"),
+        ("certifications[2]", "is required", "required"),
+        ("timezone", "must be an IANA time zone name such as Europe/Lisbon", "invalid_timezone"),
+    ]
+    babel = replace(profile(), languages=["en", "xx", *["pt"] * 9])
+    assert said(check_application, babel, []) == [
+        ("languages", "must hold at most 10 languages", "too_many"),
+        ("languages[1]", "must be an ISO 639-1 code such as en or pt", "invalid_language"),
+        ("locations", "must hold at least one location (virtual or an address)", "required"),
+    ]
+
+
+def test_a_refused_application_names_every_bad_field_of_a_place_and_why():
+    nowhere = Location(new_id(), LocationKind.IN_PERSON, "", " ", "x" * 101, "zz", 91.0, -181.0)
+    assert said(check_application, profile(), [STUDIO, nowhere]) == [
+        ("locations[1].address", "is required", "required"),
+        ("locations[1].city", "must be at most 100 characters", "too_long"),
+        (
+            "locations[1].country",
+            "must be an ISO 3166-1 alpha-2 code such as PT",
+            "invalid_country",
+        ),
+        ("locations[1].lat", "must be a latitude between -90 and 90", "out_of_range"),
+        ("locations[1].lng", "must be a longitude between -180 and 180", "out_of_range"),
+    ]
+    assert said(check_application, profile(), [STUDIO] * 21) == [
+        ("locations", "must hold at most 20", "too_many")
+    ]
+
+
+def test_a_virtual_place_keeps_only_a_short_label():
+    online = Location(
+        new_id(), LocationKind.VIRTUAL, " " + "L" * 120, "Rua 1", "Lisboa", "PT", 1, 2
+    )
+    _, [kept] = check_application(profile(), [online])
+    assert kept == Location(online.id, LocationKind.VIRTUAL, "L" * 100)
 
 
 def test_a_practitioner_has_at_most_so_many_places():
