@@ -90,6 +90,16 @@ TAGS: list[dict[str, str]] = [
         "description": "Paying for a booking: credits first, the rest by card (a payment intent).",
     },
     {
+        "name": "credits",
+        "description": "A client's prepaid credit, spent first at checkout: top-ups by card, "
+        "promo codes redeemed, the balance and its history.",
+    },
+    {
+        "name": "promo_codes",
+        "description": "Promo codes staff make, each giving clients credit once, up to a limit, "
+        "until it expires.",
+    },
+    {
         "name": "payouts",
         "description": "A practitioner's Stripe Connect account and the payouts of their "
         "available earnings to their bank.",
@@ -150,6 +160,13 @@ SCHEMA_NAMES = {
     "PayoutOut": "Payout",
     "PlatformSubscriptionOut": "PlatformSubscription",
     "Page_PayoutOut_": "PayoutPage",
+    "TopUpOut": "CreditTopUp",
+    "CreditsOut": "Credits",
+    "CreditMovementOut": "CreditMovement",
+    "Page_CreditMovementOut_": "CreditMovementPage",
+    "RedemptionOut": "PromoCodeRedemption",
+    "PromoCodeOut": "PromoCode",
+    "Page_PromoCodeOut_": "PromoCodePage",
 }
 
 # The enums clients share between requests and answers, named once (a ServiceKind, not a

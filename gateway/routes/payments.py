@@ -1,6 +1,7 @@
 """Payments at the edge: checkout (/api/v1/checkout), Stripe's webhooks
-(/api/v1/webhooks/stripe), a practitioner's payout account, payouts and platform
-subscription (/api/v1/me/...) and, on the sandbox provider only, the client's card step
+(/api/v1/webhooks/stripe), a client's credits, a practitioner's payout account, payouts and
+platform subscription (/api/v1/me/...), staff's promo codes (/api/v1/admin/promo-codes) and,
+on the sandbox provider only, the client's card step
 (/api/v1/sandbox/payment-intents/{id}/confirm)."""
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Path, Request
 from starlette.responses import Response
 
+from chassis.wire import timestamp
 from estuary.payments.v1 import payments_pb2 as pb
-from gateway.auth import Caller, require_user
+from gateway.auth import Caller, require_staff, require_user
 from gateway.backends import Backends
 from gateway.problems import responses
 from gateway.routes.common import IdempotencyKey, anonymous, backends, json_response
@@ -21,14 +23,21 @@ from gateway.schemas.common import DEFAULT_LIMIT, Cursor, Limit, Page, page_of
 from gateway.schemas.payments import (
     CheckoutBody,
     CheckoutOut,
+    CreditsOut,
     PayoutAccountOut,
     PayoutBody,
     PayoutOnboardingOut,
     PayoutOut,
     PlatformSubscriptionOut,
+    PromoCodeBody,
+    PromoCodeOut,
+    RedeemBody,
+    RedemptionOut,
     SandboxConfirmBody,
     SubscribeBody,
     TierChangeBody,
+    TopUpBody,
+    TopUpOut,
     WebhookReceived,
 )
 
@@ -38,6 +47,8 @@ WEBHOOKS: list[str | Enum] = ["webhooks"]
 SANDBOX: list[str | Enum] = ["sandbox"]
 PAYOUTS: list[str | Enum] = ["payouts"]
 SUBSCRIPTIONS: list[str | Enum] = ["platform_subscriptions"]
+CREDITS: list[str | Enum] = ["credits"]
+PROMO_CODES: list[str | Enum] = ["promo_codes"]
 
 IntentId = Annotated[str, Path(pattern=r"^pi_[A-Za-z0-9]{1,100}$")]
 
@@ -113,8 +124,9 @@ async def confirm_sandbox_payment(
     api: Backends = Depends(backends),
 ) -> Response:
     """The sandbox provider's stand-in for the card form (Stripe.js): pays your payment
-    intent with a test payment method; the outcome reaches the booking through the webhook,
-    as with Stripe. 404 when payments runs on Stripe, or for an intent not yours."""
+    intent (a checkout's, or a credit top-up's) with a test payment method; the outcome
+    reaches the booking or your credit through the webhook, as with Stripe. 404 when payments
+    runs on Stripe, or for an intent not yours."""
     checkout = await api.payments.ConfirmSandboxPayment(
         pb.ConfirmSandboxPaymentRequest(
             payment_intent_id=payment_intent_id, payment_method=body.payment_method
@@ -305,3 +317,130 @@ async def cancel_platform_subscription(
         pb.CancelPlatformSubscriptionRequest(), metadata=caller.metadata()
     )
     return json_response(PlatformSubscriptionOut.from_proto(cancelled))
+
+
+@router.post(
+    "/me/credits/top-ups",
+    operation_id="credits.top_up",
+    tags=CREDITS,
+    status_code=201,
+    response_model=TopUpOut,
+    responses=responses(400, 409),
+)
+async def top_up_credits(
+    body: TopUpBody,
+    idempotency_key: IdempotencyKey = None,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Tops up your credit by card: a payment intent for the amount, to confirm with its
+    client_secret; the credit is yours once the provider says it is paid (its webhook), and
+    checkout spends it first. 400 naming amount.amount_minor outside the bounds (5.00 to
+    500.00 by default); 409 PAYMENT_PROVIDER_REFUSED. A retry with the same Idempotency-Key
+    answers the same top-up and intent."""
+    made = await api.payments.CreateCreditPurchase(
+        pb.CreateCreditPurchaseRequest(
+            amount=body.amount.to_proto(), request_id=idempotency_key or ""
+        ),
+        metadata=caller.metadata(),
+    )
+    return json_response(TopUpOut.from_proto(made), 201)
+
+
+@router.get(
+    "/me/credits",
+    operation_id="credits.get",
+    tags=CREDITS,
+    response_model=CreditsOut,
+    responses=responses(400),
+)
+async def get_credits(
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Your credit balance in each currency, and its movements newest first (top-ups, promo
+    codes, spends at checkout, refunds to credit), paged by cursor."""
+    found = await api.payments.GetCredits(
+        pb.GetCreditsRequest(page_size=limit, page_token=cursor or ""),
+        metadata=caller.metadata(),
+    )
+    return json_response(CreditsOut.from_proto(found))
+
+
+@router.post(
+    "/me/credits/redemptions",
+    operation_id="credits.redeem",
+    tags=CREDITS,
+    status_code=201,
+    response_model=RedemptionOut,
+    responses=responses(400, 404, 409),
+)
+async def redeem_promo_code(
+    body: RedeemBody,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Redeems a promo code: its amount goes into your credit, once per client. 404 for an
+    unknown code; 409 PROMO_CODE_EXPIRED, PROMO_CODE_EXHAUSTED (redeemed by as many clients
+    as it may be), PROMO_CODE_ALREADY_REDEEMED."""
+    redeemed = await api.payments.RedeemPromoCode(
+        pb.RedeemPromoCodeRequest(code=body.code), metadata=caller.metadata()
+    )
+    return json_response(RedemptionOut.from_proto(redeemed), 201)
+
+
+@router.post(
+    "/admin/promo-codes",
+    operation_id="promo_codes.create",
+    tags=PROMO_CODES,
+    status_code=201,
+    response_model=PromoCodeOut,
+    responses=responses(400, 409),
+)
+async def create_promo_code(
+    body: PromoCodeBody,
+    caller: Caller = Depends(require_staff),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Staff make a promo code giving each client who redeems it its amount in credit, up to
+    max_redemptions clients, until expires_at; filed in the audit log. 409
+    PROMO_CODE_EXISTS for a code taken (whatever its case)."""
+    made = await api.payments.CreatePromoCode(
+        pb.CreatePromoCodeRequest(
+            code=body.code,
+            amount=body.amount.to_proto(),
+            max_redemptions=body.max_redemptions,
+            expire_time=timestamp(body.expires_at),
+        ),
+        metadata=caller.metadata(),
+    )
+    return json_response(PromoCodeOut.from_proto(made), 201)
+
+
+@router.get(
+    "/admin/promo-codes",
+    operation_id="promo_codes.list",
+    tags=PROMO_CODES,
+    response_model=Page[PromoCodeOut],
+    responses=responses(400),
+)
+async def list_promo_codes(
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    caller: Caller = Depends(require_staff),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Every promo code, newest first, with how many clients redeemed each (staff)."""
+    found = await api.payments.ListPromoCodes(
+        pb.ListPromoCodesRequest(page_size=limit, page_token=cursor or ""),
+        metadata=caller.metadata(),
+    )
+    return json_response(
+        page_of(
+            [PromoCodeOut.from_proto(p) for p in found.promo_codes],
+            found.next_page_token,
+            found.total_size,
+        )
+    )

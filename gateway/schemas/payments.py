@@ -1,17 +1,20 @@
-"""Bodies of the payments routes: checkout, the sandbox's card step, payouts and platform
-subscriptions."""
+"""Bodies of the payments routes: checkout, the sandbox's card step, credits (top-ups, promo
+codes), payouts and platform subscriptions."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from chassis.wire import ProtoNames, instant
 from estuary.payments.v1 import payments_pb2 as pb
-from gateway.schemas.catalog import TIERS, Money, TierName
-from gateway.schemas.common import StrictBody, examples
+from gateway.schemas.catalog import TIERS, Money, MoneyIn, TierName
+from gateway.schemas.common import Int32, Page, StrictBody, examples, page_of
+
+# As many clients as a promo code may serve (the payments service's bound).
+MAX_REDEMPTIONS = 1_000_000
 
 CHECKOUT_STATUSES = ProtoNames(pb.CheckoutStatus)
 
@@ -43,7 +46,10 @@ class CheckoutOut(BaseModel):
     """An order and what the client's payment form needs to pay what is due."""
 
     model_config = examples(CHECKOUT)
-    order_id: str
+    order_id: str = Field(
+        description="The order; from the sandbox's card step on a credit top-up's intent, the "
+        "top-up's id (booking_id is empty then)."
+    )
     booking_id: str
     status: CheckoutStatusName
     amount: Money = Field(description="The booking's price (booking's, never the client's).")
@@ -58,7 +64,8 @@ class CheckoutOut(BaseModel):
     @classmethod
     def from_proto(cls, c: pb.Checkout) -> CheckoutOut:
         return cls.model_construct(
-            order_id=c.name.removeprefix("orders/"),
+            # The sandbox's card step on a credit top-up's intent names the top-up.
+            order_id=c.name.rpartition("/")[2],
             booking_id=c.booking_id,
             status=CHECKOUT_STATUSES.from_proto(c.status) or "requires_payment_method",
             amount=Money.from_proto(c.amount),
@@ -261,4 +268,206 @@ class PlatformSubscriptionOut(BaseModel):
             failure_code=s.failure_code or None,
             created_at=instant(s.create_time),
             updated_at=instant(s.update_time),
+        )
+
+
+CREDIT_PURCHASE_STATUSES = ProtoNames(pb.CreditPurchaseStatus)
+TRANSACTION_KINDS = ProtoNames(pb.TransactionKind)
+
+if TYPE_CHECKING:
+    CreditPurchaseStatusName = str
+    TransactionKindName = str
+else:
+    CreditPurchaseStatusName = CREDIT_PURCHASE_STATUSES.literal
+    TransactionKindName = TRANSACTION_KINDS.literal
+
+EUR_25 = {"amount_minor": 2500, "currency": "EUR"}
+TOP_UP = {
+    "top_up_id": "0b9f0c3e-5a55-4c57-9d3b-7f7b8f3c2a14",
+    "status": "pending",
+    "amount": EUR_25,
+    "payment_intent_id": "pi_3Qk8sZ2eZvKYlo2C0x1y2z3b",
+    "client_secret": "pi_3Qk8sZ2eZvKYlo2C0x1y2z3b_secret_9xYzAbCdEfGh",
+    "failure_code": None,
+    "created_at": "2026-03-10T09:30:00Z",
+    "updated_at": "2026-03-10T09:30:00Z",
+}
+PROMO_CODE = {
+    "promo_code_id": "0b9f0c3e-5a55-4c57-9d3b-7f7b8f3c2a15",
+    "code": "SPRING-26",
+    "amount": {"amount_minor": 1000, "currency": "EUR"},
+    "max_redemptions": 100,
+    "redemptions": 12,
+    "expires_at": "2026-06-01T00:00:00Z",
+    "created_at": "2026-03-01T09:00:00Z",
+}
+MOVEMENT = {
+    "movement_id": "0b9f0c3e-5a55-4c57-9d3b-7f7b8f3c2a16",
+    "kind": "credit_spend",
+    "amount": {"amount_minor": -4500, "currency": "EUR"},
+    "booking_id": CHECKOUT["booking_id"],
+    "description": "credits applied at checkout",
+    "created_at": "2026-03-10T09:30:00Z",
+}
+
+
+class TopUpBody(StrictBody):
+    model_config = examples({"amount": EUR_25})
+    amount: MoneyIn = Field(
+        description="What to add to your credit by card: 5.00 to 500.00 of the currency by "
+        "default (ESTUARY_CREDIT_TOP_UP_MINIMUM, ESTUARY_CREDIT_TOP_UP_MAXIMUM)."
+    )
+
+
+class TopUpOut(BaseModel):
+    """A top-up of your credit by card and what your payment form needs to pay it."""
+
+    model_config = examples(TOP_UP)
+    top_up_id: str
+    status: CreditPurchaseStatusName = Field(
+        description="pending (waiting for the card), paid (the amount is in your credit), "
+        "failed (the card was refused: confirm the same intent with another card)."
+    )
+    amount: Money
+    payment_intent_id: str = Field(description="The payment intent to confirm.")
+    client_secret: str = Field(description="For Stripe.js (confirmCardPayment).")
+    failure_code: str | None = Field(description="The provider's reason, when failed.")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_proto(cls, p: pb.CreditPurchase) -> TopUpOut:
+        return cls.model_construct(
+            top_up_id=p.name.removeprefix("creditPurchases/"),
+            status=CREDIT_PURCHASE_STATUSES.from_proto(p.status) or "pending",
+            amount=Money.from_proto(p.amount),
+            payment_intent_id=p.payment_intent_id,
+            client_secret=p.client_secret,
+            failure_code=p.failure_code or None,
+            created_at=instant(p.create_time),
+            updated_at=instant(p.update_time),
+        )
+
+
+class CreditMovementOut(BaseModel):
+    """One movement of your credit: a top-up (credit_purchase), a promo code (promotion), a
+    spend at checkout (credit_spend) or a refund to credit (refund)."""
+
+    model_config = examples(MOVEMENT)
+    movement_id: str
+    kind: TransactionKindName
+    amount: Money = Field(description="Into (positive) or out of (negative) your credit.")
+    booking_id: str | None = Field(description="The booking it paid or refunded, if any.")
+    description: str
+    created_at: datetime
+
+    @classmethod
+    def from_proto(cls, m: pb.CreditMovement) -> CreditMovementOut:
+        return cls.model_construct(
+            movement_id=m.id,
+            kind=TRANSACTION_KINDS.from_proto(m.kind) or "adjustment",
+            amount=Money.from_proto(m.amount),
+            booking_id=m.booking_id or None,
+            description=m.description,
+            created_at=instant(m.create_time),
+        )
+
+
+class CreditsOut(BaseModel):
+    """Your credit: the balance in each currency, and its movements, newest first."""
+
+    model_config = examples(
+        {
+            "balances": [EUR_25],
+            "history": {
+                "results": [MOVEMENT],
+                "next_cursor": None,
+                "has_more": False,
+                "total": 1,
+            },
+        }
+    )
+    balances: list[Money] = Field(description="One per currency you have held credit in.")
+    history: Page[CreditMovementOut]
+
+    @classmethod
+    def from_proto(cls, c: pb.Credits) -> CreditsOut:
+        return cls.model_construct(
+            balances=[Money.from_proto(b) for b in c.balances],
+            history=page_of(
+                [CreditMovementOut.from_proto(m) for m in c.movements],
+                c.next_page_token,
+                c.total_size,
+            ),
+        )
+
+
+class RedeemBody(StrictBody):
+    model_config = examples({"code": "SPRING-26"})
+    code: str = Field(
+        min_length=1, max_length=40, description="The promo code (matched whatever its case)."
+    )
+
+
+class RedemptionOut(BaseModel):
+    """A promo code you redeemed and what it put in your credit."""
+
+    model_config = examples(
+        {"code": "SPRING-26", "amount": PROMO_CODE["amount"], "redeemed_at": "2026-03-10T09:30:00Z"}
+    )
+    code: str
+    amount: Money
+    redeemed_at: datetime
+
+    @classmethod
+    def from_proto(cls, r: pb.PromoCodeRedemption) -> RedemptionOut:
+        return cls.model_construct(
+            code=r.code, amount=Money.from_proto(r.amount), redeemed_at=instant(r.redeem_time)
+        )
+
+
+class PromoCodeBody(StrictBody):
+    model_config = examples(
+        {
+            "code": "SPRING-26",
+            "amount": PROMO_CODE["amount"],
+            "max_redemptions": 100,
+            "expires_at": "2026-06-01T00:00:00Z",
+        }
+    )
+    code: str = Field(
+        min_length=3,
+        max_length=40,
+        description="3 to 40 letters, digits, - or _, starting with a letter or digit; kept "
+        "in upper case.",
+    )
+    amount: MoneyIn = Field(description="The credit each redemption gives (above zero).")
+    max_redemptions: int = Field(
+        ge=1, le=MAX_REDEMPTIONS, description="How many clients may redeem it, each once."
+    )
+    expires_at: AwareDatetime = Field(description="When it stops being redeemable (future).")
+
+
+class PromoCodeOut(BaseModel):
+    """A promo code staff made, and how many clients redeemed it."""
+
+    model_config = examples(PROMO_CODE)
+    promo_code_id: str
+    code: str
+    amount: Money
+    max_redemptions: Int32
+    redemptions: Int32
+    expires_at: datetime
+    created_at: datetime
+
+    @classmethod
+    def from_proto(cls, p: pb.PromoCode) -> PromoCodeOut:
+        return cls.model_construct(
+            promo_code_id=p.name.removeprefix("promoCodes/"),
+            code=p.code,
+            amount=Money.from_proto(p.amount),
+            max_redemptions=p.max_redemptions,
+            redemptions=p.redemptions,
+            expires_at=instant(p.expire_time),
+            created_at=instant(p.create_time),
         )

@@ -155,6 +155,7 @@ EXEMPT = {
     ("PATCH", "/api/v1/services/categories/{category_id}"): STAFF_ONLY,
     ("DELETE", "/api/v1/services/categories/{category_id}"): STAFF_ONLY,
     ("POST", "/api/v1/reviews/{review_id}/hide"): STAFF_ONLY,
+    ("POST", "/api/v1/admin/promo-codes"): STAFF_ONLY,
     ("POST", "/api/v1/webhooks/stripe"): (
         "Stripe's call: no account token, only its signature (checked by payments)"
     ),

@@ -294,6 +294,7 @@ def test_idempotency_key_is_documented_on_the_routes_that_honour_it(document):
         "bookings.create",
         "categories.create",
         "checkout.create",
+        "credits.top_up",
         "locations.create",
         "payouts.create",
         "platform_subscriptions.create",
