@@ -28,6 +28,9 @@ NOTIFIED = (
     events.REVIEW_CREATED,
     events.PAYMENT_FAILED,
     events.REFUND_ISSUED,
+    events.PAYOUT_PAID,
+    events.PAYOUT_FAILED,
+    events.SUBSCRIPTION_TIER_CHANGED,
 )
 
 

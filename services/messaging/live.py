@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass, field
 
 from chassis.accounts import AccountStatuses
@@ -152,7 +152,7 @@ class LiveHub:
         """How many streams of a user this replica serves."""
         return len(self._listeners.get(user_id, ()))
 
-    async def updates(self, user: Principal) -> AsyncIterator[pb.LiveEvent]:
+    async def updates(self, user: Principal) -> AsyncGenerator[pb.LiveEvent, None]:
         """A user's live stream: READY, then each update for them as it comes, until their
         token expires (Unauthenticated TOKEN_EXPIRED), their account is suspended or deleted
         (PermissionDenied ACCOUNT_SUSPENDED or ACCOUNT_DELETED, within check_seconds), or they

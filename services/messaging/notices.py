@@ -222,7 +222,64 @@ def notices_for(event: ReceivedEvent[Any], app_url: str) -> list[Notice]:
                     },
                 )
             ]
+        case events.PAYOUT_PAID.name:
+            paid: payments_pb.PayoutPaid = message
+            return [
+                Notice(
+                    event.id,
+                    Kind.PAYOUT_PAID,
+                    paid.practitioner_user_id,
+                    f"payouts/{paid.payout_id}",
+                    {
+                        "amount": Money(paid.amount.amount_minor, paid.amount.currency),
+                        "link": f"{app_url}/payouts",
+                    },
+                )
+            ]
+        case events.PAYOUT_FAILED.name:
+            refused: payments_pb.PayoutFailed = message
+            return [
+                Notice(
+                    event.id,
+                    Kind.PAYOUT_FAILED,
+                    refused.practitioner_user_id,
+                    f"payouts/{refused.payout_id}",
+                    {
+                        "amount": Money(refused.amount.amount_minor, refused.amount.currency),
+                        "reason": refused.reason.replace("_", " "),
+                        "link": f"{app_url}/payouts",
+                    },
+                )
+            ]
+        case events.SUBSCRIPTION_TIER_CHANGED.name:
+            changed: payments_pb.SubscriptionTierChanged = message
+            held = _TIER_NAMES.get(changed.tier)
+            if held is None or not changed.user_id:
+                return []
+            return [
+                Notice(
+                    event.id,
+                    Kind.PLATFORM_TIER_CHANGED,
+                    changed.user_id,
+                    f"users/{changed.user_id}/platformSubscription",
+                    {
+                        "tier": held,
+                        "previous": _TIER_NAMES.get(changed.previous_tier, "Free"),
+                        "limit": _SERVICE_LIMITS[held],
+                        "link": f"{app_url}/subscription",
+                    },
+                )
+            ]
     return []
+
+
+# A tier as practitioners read it, and what it allows (catalog's limits, payments' rates).
+_TIER_NAMES = {
+    payments_pb.PLATFORM_TIER_FREE: "Free",
+    payments_pb.PLATFORM_TIER_ENTRY: "Entry",
+    payments_pb.PLATFORM_TIER_PREMIUM: "Premium",
+}
+_SERVICE_LIMITS = {"Free": "2 services", "Entry": "20 services", "Premium": "unlimited services"}
 
 
 def _paid_for(app_url: str, booking_id: str) -> str:

@@ -30,6 +30,9 @@ class Kind(StrEnum):
     REVIEW_CREATED = "review_created"
     PAYMENT_FAILED = "payment_failed"
     REFUND_ISSUED = "refund_issued"
+    PAYOUT_PAID = "payout_paid"
+    PAYOUT_FAILED = "payout_failed"
+    PLATFORM_TIER_CHANGED = "platform_tier_changed"
 
 
 class Channel(StrEnum):
@@ -65,6 +68,9 @@ RULES: Mapping[Kind, KindRule] = {
     Kind.REVIEW_CREATED: KindRule(BOTH),
     Kind.PAYMENT_FAILED: KindRule(BOTH),
     Kind.REFUND_ISSUED: KindRule(BOTH),
+    Kind.PAYOUT_PAID: KindRule(BOTH),
+    Kind.PAYOUT_FAILED: KindRule(BOTH),
+    Kind.PLATFORM_TIER_CHANGED: KindRule(BOTH),
 }
 if RULES.keys() != set(Kind):
     raise ValueError(f"kinds without a rule: {sorted(set(Kind) - RULES.keys())}")

@@ -353,3 +353,56 @@ async def test_a_review_a_failed_payment_and_refunds_reach_whom_they_concern(
         refund = next(m for m in w.mailer.sent if "1,234.50 EUR" in m["Subject"])
         assert "/bookings/" in text_of(refund)
         assert "A new review: 4 stars" in subjects["p@example.com"]
+
+
+async def test_payouts_and_tier_changes_reach_the_practitioner(empty_database_url):
+    async with world(empty_database_url) as w:
+        practitioner = await w.register("p@example.com")
+        sent = [
+            (
+                events.PAYOUT_PAID,
+                payments_pb.PayoutPaid(
+                    payout_id=new_id(),
+                    practitioner_user_id=practitioner,
+                    amount=money_pb.Money(amount_minor=8000, currency="EUR"),
+                ),
+            ),
+            (
+                events.PAYOUT_FAILED,
+                payments_pb.PayoutFailed(
+                    payout_id=new_id(),
+                    practitioner_user_id=practitioner,
+                    amount=money_pb.Money(amount_minor=5000, currency="EUR"),
+                    reason="account_closed",
+                ),
+            ),
+            (
+                events.SUBSCRIPTION_TIER_CHANGED,
+                payments_pb.SubscriptionTierChanged(
+                    user_id=practitioner,
+                    previous_tier=payments_pb.PLATFORM_TIER_FREE,
+                    tier=payments_pb.PLATFORM_TIER_ENTRY,
+                ),
+            ),
+            # A change naming no tier concerns no one: nothing is made of it.
+            (events.SUBSCRIPTION_TIER_CHANGED, payments_pb.SubscriptionTierChanged()),
+        ]
+        for event_type, message in sent:
+            await w.publish(event_type, message)
+        theirs = (await w.desk.page(person(practitioner), 0, "", unread_only=False)).items
+        assert [(n.kind, n.title) for n in theirs] == [
+            (Kind.PLATFORM_TIER_CHANGED, "You are now on the Entry plan"),
+            (Kind.PAYOUT_FAILED, "Your payout of 50.00 EUR did not go through"),
+            (Kind.PAYOUT_PAID, "Your payout of 80.00 EUR is on its way"),
+        ]
+        assert "Free to Entry: 20 services on sale" in theirs[0].body
+        assert "(account closed)" in theirs[1].body
+        assert theirs[2].subject.startswith("payouts/")
+        await w.send_mail()
+        assert sorted(m["Subject"] for m in w.mailer.sent) == [
+            "Verify your email address",
+            "You are now on the Entry plan",
+            "Your payout of 50.00 EUR did not go through",
+            "Your payout of 80.00 EUR is on its way",
+        ]
+        assert all(m["To"] == "p@example.com" for m in w.mailer.sent)
