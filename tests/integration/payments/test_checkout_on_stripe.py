@@ -43,6 +43,31 @@ async def card(base: str, number: str) -> str:
         return str(made.json()["id"])
 
 
+async def pay(base: str, intent_id: str) -> None:
+    """The client's card step, done as Stripe.js would in localstripe's words: a payment
+    method from a card's number set on the intent, then the intent confirmed."""
+    method = await card(base, "4242424242424242")
+    async with httpx.AsyncClient(base_url=base, auth=("sk_test_estuary", "")) as stripe_js:
+        chosen = await stripe_js.post(
+            f"/v1/payment_intents/{intent_id}", data={"payment_method": method}
+        )
+        chosen.raise_for_status()
+        confirmed = await stripe_js.post(f"/v1/payment_intents/{intent_id}/confirm")
+        confirmed.raise_for_status()
+
+
+async def webhook_about(received: list[tuple[bytes, str]], intent_id: str) -> tuple[bytes, str]:
+    """The one webhook localstripe sent about an intent (it waits a second before it sends)."""
+    ours: list[tuple[bytes, str]] = []
+    for _ in range(100):
+        ours = [(b, h) for b, h in received if intent_id.encode() in b]
+        if ours:
+            break
+        await asyncio.sleep(0.1)
+    assert len(ours) == 1
+    return ours[0]
+
+
 @pytest.fixture
 async def stripe_webhooks(localstripe_base: str) -> AsyncIterator[list[tuple[bytes, str]]]:
     """What localstripe sends to a webhook endpoint registered for this test."""
@@ -95,28 +120,10 @@ async def test_a_checkout_paid_at_stripe_confirms_and_a_cancellation_refunds_the
         view = await w.treasury.create_checkout(client, f"bookings/{booking_id}", "")
         intent_id = view.order.payment_intent_id
         assert intent_id is not None and view.status is PaymentStatus.REQUIRES_PAYMENT_METHOD
-        # The client's card step, done as Stripe.js would in localstripe's words: a payment
-        # method from the card's number set on the intent, then the intent confirmed.
-        method = await card(localstripe_base, "4242424242424242")
-        async with httpx.AsyncClient(
-            base_url=localstripe_base, auth=("sk_test_estuary", "")
-        ) as stripe_js:
-            chosen = await stripe_js.post(
-                f"/v1/payment_intents/{intent_id}", data={"payment_method": method}
-            )
-            chosen.raise_for_status()
-            confirmed = await stripe_js.post(f"/v1/payment_intents/{intent_id}/confirm")
-            confirmed.raise_for_status()
+        await pay(localstripe_base, intent_id)
         paid = await w.service.provider.retrieve_payment_intent(intent_id)
         assert paid.status is PaymentStatus.SUCCEEDED and paid.amount == 4_500
-        ours: list[tuple[bytes, str]] = []
-        for _ in range(100):  # localstripe waits a second before it sends
-            ours = [(b, h) for b, h in stripe_webhooks if intent_id.encode() in b]
-            if ours:
-                break
-            await asyncio.sleep(0.1)
-        assert len(ours) == 1
-        body, header = ours[0]
+        body, header = await webhook_about(stripe_webhooks, intent_id)
         event_id, applied = await w.treasury.receive_stripe_event(body, header)
         assert applied
         assert await w.treasury.receive_stripe_event(body, header) == (event_id, False)

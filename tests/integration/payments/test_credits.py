@@ -1,9 +1,10 @@
 """Clients' credits on the real unit of work and sandbox, on both databases: a top-up by card
-credited once whatever the webhook's redeliveries, races or lost answers; a declined card
-crediting nothing; promo codes redeemed once per client, never beyond their limit (ten
-clients racing on PostgreSQL) nor after they expire, their making filed in the audit log;
-the balance and history a client reads; and checkout spending the credit topped up. The
-ledger's invariants hold after each."""
+credited once whatever the webhook's redeliveries, races or lost answers (and once on the
+Stripe adapter against localstripe); a declined card crediting nothing; promo codes redeemed
+once per client, never beyond their limit (ten clients racing on PostgreSQL) nor after they
+expire, their making filed in the audit log; the balance and history a client reads; and
+checkout spending the credit topped up. The ledger's invariants hold after each, and its
+check reports a paid top-up never credited."""
 
 from __future__ import annotations
 
@@ -30,10 +31,13 @@ from services.payments.events import BOOKING_CREATED, PAYMENT_SUCCEEDED
 from services.payments.provider.port import PaymentStatus
 from services.payments.service_layer.credits import CreditPurchaseView
 from tests.builders import outbox_messages, person
+from tests.integration.payments import test_checkout_on_stripe as on_stripe
 from tests.integration.payments.world import World, world
 from tests.races import race
 
 VISA, DECLINED = "pm_card_visa", "pm_card_chargeDeclined"
+# localstripe's webhooks for this module's tests, as the checkout's tests on Stripe get them.
+stripe_webhooks = on_stripe.stripe_webhooks
 EUR = "EUR"
 
 
@@ -303,3 +307,44 @@ async def test_staff_list_promo_codes_newest_first_with_their_redemptions(empty_
         assert [(p.id, p.redemptions) for p in page.items] == [(newer.id, 0), (older.id, 1)]
         with pytest.raises(PermissionDenied):
             await w.treasury.list_promo_codes(person(), 10, "")
+
+
+@pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
+async def test_a_top_up_paid_at_stripe_is_credited_once_by_its_webhook(
+    tmp_path, localstripe_base, stripe_webhooks
+):
+    settings = {
+        "stripe_secret_key": "sk_test_estuary",
+        "stripe_webhook_secrets": on_stripe.SECRET,
+        "stripe_api_base": localstripe_base,
+    }
+    async with world(f"sqlite+aiosqlite:///{tmp_path}/payments.db", **settings) as w:
+        client = person()
+        purchase = (await w.treasury.top_up_credits(client, eur(3_000), "")).purchase
+        intent_id = purchase.payment_intent_id
+        assert intent_id is not None
+        await on_stripe.pay(localstripe_base, intent_id)
+        body, header = await on_stripe.webhook_about(stripe_webhooks, intent_id)
+        event_id, applied = await w.treasury.receive_stripe_event(body, header)
+        assert applied
+        assert await w.treasury.receive_stripe_event(body, header) == (event_id, False)
+        assert await purchase_status(w, purchase.id) is CreditPurchaseStatus.PAID
+        assert await credit_of(w, client) == 3_000
+
+
+async def test_the_ledger_check_reports_a_paid_top_up_never_credited(empty_database_url):
+    async with world(empty_database_url) as w:
+        purchase = (await w.treasury.top_up_credits(person(), eur(1_000), "")).purchase
+        async with w.uow() as uow:
+            await uow.credit_purchases.settle(
+                purchase.id,
+                CreditPurchaseStatus.PAID,
+                (CreditPurchaseStatus.PENDING,),
+                "",
+                w.clock.now(),
+            )
+            await uow.commit()
+        async with w.uow(write=False) as uow:
+            [found] = await uow.audit.violations()
+        assert (found.rule, found.subject) == ("credit_purchase", f"credit purchase {purchase.id}")
+        assert "credited 0" in found.detail
