@@ -17,6 +17,7 @@ from chassis.runtime import ServiceRuntime
 from estuary.messaging.v1 import messaging_pb2, messaging_pb2_grpc
 from services.messaging.consumers import subscriptions
 from services.messaging.conversations import ConversationDesk
+from services.messaging.digests import MessageDigests
 from services.messaging.grpc_api import ConversationServicer, LiveServicer, NotificationServicer
 from services.messaging.live import LiveHub
 from services.messaging.mail import Mailer, MailSender, mailer_for
@@ -37,6 +38,7 @@ class MessagingService:
     notifications: NotificationDesk
     conversations: ConversationDesk
     mail: MailSender
+    digests: MessageDigests
     live: LiveHub
     verifier: TokenVerifier
     subscriptions: tuple[Subscription, ...]
@@ -65,7 +67,7 @@ class MessagingService:
             verifier=self.verifier,
             subscriptions=self.subscriptions,
             unit_of_work=self.runtime.unit_of_work(MessagingUnitOfWork),
-            jobs=self.mail.jobs(),
+            jobs=[*self.mail.jobs(), *self.digests.jobs()],
         )
         await self.live.start()
         return self.port
@@ -105,6 +107,7 @@ def build(
         NotificationDesk(unit_of_work, runtime.clock),
         ConversationDesk(unit_of_work, runtime.clock, live),
         MailSender(unit_of_work, mailer or mailer_for(settings), settings, runtime.clock),
+        MessageDigests(unit_of_work, Templates(), settings, runtime.clock),
         live,
         verifier,
         subscriptions(settings, Templates(), live),

@@ -282,6 +282,17 @@ class Mails:
         )
         return inserted.first() is not None
 
+    async def last_queued(self, user_id: str, kind: Kind) -> datetime | None:
+        """When the newest mail of a kind to a user was queued."""
+        found: datetime | None = (
+            await self._c.execute(
+                sa.select(sa.func.max(mails.c.created_at)).where(
+                    mails.c.recipient_user_id == user_id, mails.c.kind == kind.value
+                )
+            )
+        ).scalar()
+        return found
+
     async def claim_due(self, now: datetime, limit: int, hold: timedelta) -> list[QueuedMail]:
         """Takes up to `limit` mails due for an attempt, each for `hold` (a run that dies
         leaves them to the next one after that); mails another run holds are skipped."""
@@ -416,6 +427,14 @@ class Relations:
                 blocks.c.blocker_id == blocker_id, blocks.c.blocked_id == blocked_id
             )
         )
+
+
+@dataclass(frozen=True)
+class Untold:
+    """A conversation's messages a digest is to tell of: how many, and the newest."""
+
+    count: int
+    newest: Message
 
 
 def _message(row: Any) -> Message:
@@ -665,6 +684,66 @@ class Conversations:
                 p.c.last_read_message_id < newest,
             )
             .values(last_read_message_id=newest)
+        )
+
+    def _untold(self, before: datetime) -> sa.ColumnElement[bool]:
+        """Others' messages a participant has neither read nor been told of by a digest,
+        sent at or before a moment (the participants table joined)."""
+        p = conversation_participants
+        return sa.and_(
+            messages.c.conversation_id == p.c.conversation_id,
+            messages.c.sender_id != p.c.user_id,
+            messages.c.id > p.c.last_read_message_id,
+            messages.c.id > p.c.digested_message_id,
+            messages.c.created_at <= before,
+        )
+
+    async def awaiting_digest(self, before: datetime, limit: int) -> list[str]:
+        """Users with messages unread and untold since before, the longest waiting first."""
+        p = conversation_participants
+        rows = await self._c.execute(
+            sa.select(p.c.user_id)
+            .join(messages, self._untold(before))
+            .group_by(p.c.user_id)
+            .order_by(sa.func.min(messages.c.id))
+            .limit(limit)
+        )
+        return list(rows.scalars())
+
+    async def untold(self, user_id: str, before: datetime) -> list[Untold]:
+        """Per conversation of a user: how many messages are unread and untold since before,
+        and the newest of them; the most recent conversation first."""
+        p = conversation_participants
+        counted = (
+            sa.select(
+                messages.c.conversation_id,
+                sa.func.count().label("untold"),
+                sa.func.max(messages.c.id).label("newest"),
+            )
+            .select_from(p)
+            .join(messages, self._untold(before))
+            .where(p.c.user_id == user_id)
+            .group_by(messages.c.conversation_id)
+            .subquery()
+        )
+        rows = await self._c.execute(
+            sa.select(counted.c.untold, messages)
+            .join(messages, messages.c.id == counted.c.newest)
+            .order_by(messages.c.id.desc())
+        )
+        return [Untold(row.untold, _message(row)) for row in rows]
+
+    async def mark_told(self, user_id: str, conversation_id: str, message_id: str) -> None:
+        """A digest told the participant of the conversation's messages up to this one."""
+        p = conversation_participants
+        await self._c.execute(
+            p.update()
+            .where(
+                p.c.conversation_id == conversation_id,
+                p.c.user_id == user_id,
+                p.c.digested_message_id < message_id,
+            )
+            .values(digested_message_id=message_id)
         )
 
     async def erase_sender(self, user_id: str) -> None:

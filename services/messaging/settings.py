@@ -17,6 +17,16 @@ class MessagingSettings(ServiceSettings):
     service_name: str = "messaging"
     database_url: str = "sqlite+aiosqlite:///var/data/messaging.db"
     metrics_port: int = 9468
+    message_digest_delay_minutes: int = Field(
+        15,
+        ge=1,
+        le=7 * 24 * 60,
+        description="How long a message stays unread before a digest mail tells its "
+        "recipient of it; also the least time between two digests to one user.",
+    )
+    message_digest_poll_seconds: float = Field(
+        60.0, gt=0, description="How often the digest job looks for unread messages."
+    )
     live_check_seconds: float = Field(
         1.0,
         gt=0,

@@ -114,6 +114,9 @@ conversation_participants = sa.Table(
     # The newest message the participant has read ("" before any); ids are UUIDv7, so every
     # message with a greater id is unread.
     sa.Column("last_read_message_id", sa.String(36), nullable=False, server_default=""),
+    # The newest message a digest mail told the participant of ("" before any): a digest
+    # tells only of unread messages after it.
+    sa.Column("digested_message_id", sa.String(36), nullable=False, server_default=""),
     sa.Column("joined_at", UtcDateTime, nullable=False),
     sa.Index("ix_conversation_participants_user", "user_id"),
 )

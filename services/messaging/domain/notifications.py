@@ -33,6 +33,7 @@ class Kind(StrEnum):
     PAYOUT_PAID = "payout_paid"
     PAYOUT_FAILED = "payout_failed"
     PLATFORM_TIER_CHANGED = "platform_tier_changed"
+    MESSAGE_DIGEST = "message_digest"
 
 
 class Channel(StrEnum):
@@ -71,6 +72,8 @@ RULES: Mapping[Kind, KindRule] = {
     Kind.PAYOUT_PAID: KindRule(BOTH),
     Kind.PAYOUT_FAILED: KindRule(BOTH),
     Kind.PLATFORM_TIER_CHANGED: KindRule(BOTH),
+    # The messages themselves are in-app already: the digest is the mail of them.
+    Kind.MESSAGE_DIGEST: KindRule(frozenset({Channel.EMAIL})),
 }
 if RULES.keys() != set(Kind):
     raise ValueError(f"kinds without a rule: {sorted(set(Kind) - RULES.keys())}")
