@@ -132,6 +132,10 @@ def decode_event(
             content_type=content_type,
             body=body,
         )
+        if "ce-id" not in {name.lower() for name in wire.headers}:
+            # The binding would make an id up, a new one at each redelivery: the inbox would
+            # then take every redelivery for a new event and apply it again.
+            raise KeyError("id")
         cloud_event = rabbitmq.from_binary(wire, _FORMAT)
         attributes = cloud_event.get_attributes()
         event_type = registry[attributes["type"]]

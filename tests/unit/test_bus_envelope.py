@@ -159,3 +159,14 @@ def test_an_event_without_a_source_is_malformed_saying_so():
     headers = {k: v for k, v in sent.headers.items() if k != "ce-source"}
     with pytest.raises(MalformedEvent, match="Missing required attribute: 'source'"):
         decode_event(headers, sent.content_type, sent.body, REGISTRY)
+
+
+@pytest.mark.parametrize("name", ["ce-id", "CE-ID"])
+def test_an_event_without_an_id_is_malformed_rather_than_given_a_new_one_each_delivery(name):
+    sent = user_deleted()
+    headers = {k: v for k, v in sent.headers.items() if k != "ce-id"}
+    with pytest.raises(MalformedEvent, match=r"^unknown or missing attribute 'id'$"):
+        decode_event(headers, sent.content_type, sent.body, REGISTRY)
+    # The header's name is read whatever its case, as the binding reads it.
+    headers[name] = "evt-1"
+    assert decode_event(headers, sent.content_type, sent.body, REGISTRY).id == "evt-1"
