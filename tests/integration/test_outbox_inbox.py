@@ -249,7 +249,8 @@ async def test_one_trace_runs_from_the_emitting_call_through_the_publish_to_the_
         event_id = await embedded.emit("traced")
     await embedded.wait_until(lambda: _applied_count(embedded, 1))
     [publish] = spans.named("publish thing.happened")
-    [process] = spans.named("process thing.happened")
+    # The last delivery applied it (a busy SQLite file may have failed one before).
+    *_, process = spans.named("process thing.happened")
     caller = request.get_span_context()
     assert publish.kind == SpanKind.PRODUCER
     assert publish.parent is not None and publish.parent.span_id == caller.span_id
@@ -282,8 +283,9 @@ async def test_an_event_emitted_outside_any_trace_is_published_unspanned_and_sta
     await embedded.emit("untraced")
     await embedded.wait_until(lambda: _applied_count(embedded, 1))
     assert spans.named("publish thing.happened") == []
-    [process] = spans.named("process thing.happened")
-    assert process.parent is None
+    processes = spans.named("process thing.happened")
+    assert processes
+    assert [p.parent for p in processes] == [None] * len(processes)
 
 
 async def test_a_failing_handler_marks_its_process_span_failed(embedded, spans):
@@ -291,8 +293,9 @@ async def test_a_failing_handler_marks_its_process_span_failed(embedded, spans):
     await embedded.start()
     await embedded.emit("flaky")
     await embedded.wait_until(lambda: _applied_count(embedded, 1))
-    failed, applied = spans.named("process thing.happened")
-    assert failed.status.status_code == StatusCode.ERROR
+    *failed, applied = spans.named("process thing.happened")
+    assert failed
+    assert {f.status.status_code for f in failed} == {StatusCode.ERROR}
     assert applied.status.status_code == StatusCode.UNSET
 
 

@@ -1,0 +1,153 @@
+"""The relay's sweep on PostgreSQL, where replicas share the outbox: it takes only rows no
+other replica holds locked, publishes them and marks them under that lock, in one
+transaction. Run against a recording connection: the run of mutation tests has no server."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from chassis.bus.envelope import OutgoingEvent
+from chassis.bus.outbox import OutboxRelay, retry_delay
+from chassis.bus.transport import Unroutable
+from chassis.clock import FrozenClock
+
+
+class Recording:
+    """A PostgreSQL connection that answers the sweep's query with `rows` and records the
+    statements it runs and how its transaction ends."""
+
+    def __init__(self, rows: list[SimpleNamespace]) -> None:
+        self.rows = rows
+        self.statements: list[Any] = []
+        self.ended: list[str] = []
+
+    async def execute(self, statement: Any) -> SimpleNamespace:
+        self.statements.append(statement)
+        rows = self.rows if isinstance(statement, sa.Select) else []
+        return SimpleNamespace(all=lambda: rows)
+
+    async def commit(self) -> None:
+        self.ended.append("commit")
+
+    async def rollback(self) -> None:
+        self.ended.append("rollback")
+
+    async def close(self) -> None:
+        self.ended.append("close")
+
+
+class Server:
+    """A PostgreSQL database as the relay sees it."""
+
+    is_sqlite = False
+
+    def __init__(self, connection: Recording) -> None:
+        self.connection = connection
+        self.asked_to_write: list[bool] = []
+
+    async def connect(self, *, write: bool = True, scan: bool = False) -> Recording:
+        self.asked_to_write.append(write)
+        return self.connection
+
+
+class Broker:
+    """Takes every event, refusing those of the types it has no queue for."""
+
+    def __init__(self, unbound: frozenset[str] = frozenset(), down: bool = False) -> None:
+        self.unbound = unbound
+        self.down = down
+        self.published: list[OutgoingEvent] = []
+
+    async def publish(self, events: list[OutgoingEvent]) -> list[BaseException | None]:
+        if self.down:
+            raise ConnectionError("broker gone")
+        self.published.extend(events)
+        return [Unroutable("no queue") if e.type in self.unbound else None for e in events]
+
+
+def row(position: int, event_type: str, attempts: int = 0) -> SimpleNamespace:
+    return SimpleNamespace(
+        position=position,
+        event_id=f"evt-{position}",
+        event_type=event_type,
+        subject=f"users/{position}",
+        headers={"ce-id": f"evt-{position}"},
+        content_type="application/json",
+        body=b'{"user_id": "u"}',
+        attempts=attempts,
+    )
+
+
+def relay(connection: Recording, broker: Broker, clock: FrozenClock) -> OutboxRelay:
+    return OutboxRelay(
+        Server(connection),  # type: ignore[arg-type]
+        broker,  # type: ignore[arg-type]
+        clock=clock,
+        batch_size=50,
+        sweep_grace=timedelta(seconds=2),
+    )
+
+
+def sql(statement: Any) -> tuple[str, dict[str, Any]]:
+    compiled = statement.compile(dialect=postgresql.dialect())
+    return " ".join(str(compiled).split()), compiled.params
+
+
+async def test_a_sweep_takes_unlocked_due_rows_publishes_and_marks_them_in_one_transaction():
+    clock = FrozenClock()
+    connection = Recording([row(7, "thing.happened"), row(8, "nobody.listens", attempts=2)])
+    broker = Broker(unbound=frozenset({"nobody.listens"}))
+    sweeper = relay(connection, broker, clock)
+    assert await sweeper.relay_once() == 2
+    assert sweeper._database.asked_to_write == [True]  # type: ignore[attr-defined]
+    query, params = sql(connection.statements[0])
+    assert query.endswith(
+        "ORDER BY outbox.position LIMIT %(param_1)s::INTEGER FOR UPDATE SKIP LOCKED"
+    )
+    assert "outbox.published_at IS NULL" in query
+    assert params["param_1"] == 50
+    assert params["created_at_1"] == clock.now() - timedelta(seconds=2)
+    # Each row goes out as it was stored.
+    assert broker.published == [
+        OutgoingEvent(
+            id=f"evt-{n}",
+            type=kind,
+            headers={"ce-id": f"evt-{n}"},
+            content_type="application/json",
+            body=b'{"user_id": "u"}',
+            subject=f"users/{n}",
+        )
+        for n, kind in ((7, "thing.happened"), (8, "nobody.listens"))
+    ]
+    mark, retry = (sql(s) for s in connection.statements[1:])
+    assert mark[0].startswith("UPDATE outbox SET published_at=")
+    assert mark[1]["position_1"] == [7]
+    assert mark[1]["published_at"] == clock.now()
+    assert retry[1]["position_1"] == 8
+    assert retry[1]["next_attempt_at"] == clock.now() + retry_delay(2)
+    assert retry[1]["last_error"] == "no queue"
+    assert connection.ended == ["commit", "close"]
+    assert (sweeper.stats.published, sweeper.stats.failed_attempts) == (1, 1)
+
+
+async def test_a_sweep_that_finds_nothing_due_ends_its_transaction_and_publishes_nothing():
+    connection = Recording([])
+    broker = Broker()
+    assert await relay(connection, broker, FrozenClock()).relay_once() == 0
+    assert broker.published == []
+    assert connection.ended == ["rollback", "close"]
+
+
+async def test_a_sweep_the_broker_fails_marks_nothing_and_lets_the_rows_go():
+    connection = Recording([row(7, "thing.happened")])
+    with pytest.raises(ConnectionError):
+        await relay(connection, Broker(down=True), FrozenClock()).relay_once()
+    # Closing without a commit rolls back: the locks go, the rows wait for the next sweep.
+    assert len(connection.statements) == 1
+    assert connection.ended == ["close"]
