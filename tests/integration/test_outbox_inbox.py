@@ -25,6 +25,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from chassis.bus import consumer as consumer_module
 from chassis.bus import outbox as outbox_module
 from chassis.bus.envelope import EventType
+from chassis.bus.outbox import purge_published
 from chassis.clock import Clock, FrozenClock
 from chassis.db import Database
 from chassis.ids import new_id
@@ -408,3 +409,38 @@ async def test_a_failed_publish_is_counted_by_service_and_type_and_kept(tmp_path
         assert value(scrape(), "estuary_bus_unroutable_total", **mine) == 0
         assert (harness.relay.stats.failed_attempts, harness.relay.stats.unroutable) == (2, 0)
         assert await harness.unpublished() == 2
+
+
+async def test_published_events_are_purged_once_older_than_the_retention_never_before(tmp_path):
+    clock = FrozenClock()
+    async with embedded_harness(tmp_path, clock=clock) as harness:
+        await harness.start(relay=False)
+        await harness.emit("kept a week")
+        assert await harness.relay.relay_once() == 1
+        await harness.emit("not yet published")
+        week = timedelta(days=7)
+        clock.advance(week)
+        assert await purge_published(harness.database, clock, week) == 0
+        clock.advance(timedelta(microseconds=1))
+        assert await purge_published(harness.database, clock, week) == 1
+        # An event not yet published is kept however old: it has still to go out.
+        assert await harness.unpublished() == 1
+        assert await purge_published(harness.database, clock, timedelta(0)) == 0
+
+
+async def test_the_backlog_reads_each_type_s_oldest_unsent_row_and_zero_once_all_went_out(
+    tmp_path,
+):
+    clock = FrozenClock()
+    async with embedded_harness(tmp_path, clock=clock) as harness:
+        await harness.start(relay=False, consume=False)
+        await harness.emit("first")
+        clock.advance(timedelta(seconds=30))
+        await harness.emit("second")
+        await harness.relay.measure_lag()
+        clock.advance(timedelta(seconds=10))
+        assert harness.relay.outbox_backlog() == {THING_HAPPENED.name: (40.0, 2)}
+        assert await harness.relay.relay_once() == 2
+        await harness.relay.measure_lag()
+        clock.advance(timedelta(minutes=5))
+        assert harness.relay.outbox_backlog() == {THING_HAPPENED.name: (0.0, 0)}
