@@ -555,6 +555,17 @@ def test_the_first_service_is_marked_once():
     assert not seller.mark_first_service(LATER) and seller.first_service_at == NOW
 
 
+def test_a_refused_service_names_its_title_description_and_category_and_why():
+    seller = practitioner()
+    offer = service(seller, title=" Yo ", description="x" * 5001)
+    unfiled = replace(context(seller), category_exists=False)
+    assert said(check_service, offer, unfiled) == [
+        ("title", "must be at least 3 characters", "too_short"),
+        ("description", "must be at most 5000 characters", "too_long"),
+        ("category_id", "is not a category", "unknown_category"),
+    ]
+
+
 def test_an_update_is_checked_whole_and_announced():
     seller = practitioner()
     sold = service(seller)
@@ -1043,6 +1054,13 @@ def test_a_category_is_named_by_a_slug_and_filed_at_a_bounded_position():
     ]
     top = category("yoga")
     assert refused(top.update, ["path"], top) == [("path", "read_only")]
+
+
+def test_a_category_description_is_at_most_1000_characters():
+    values = Category("", "yoga", "Yoga", "x" * 1001, None, 0, "")
+    assert said(Category.create, new_id(), values, None) == [
+        ("description", "must be at most 1000 characters", "too_long")
+    ]
 
 
 def test_a_slug_is_at_most_80_characters():
