@@ -67,6 +67,11 @@ _PARENT_BY_MOVE = (
     "parent_id let into Category.update's copy: check_category never reads it and update"
     " keeps only slug, name, description and position, so only move_under moves a category"
 )
+_SQL_CASE = "SQL keywords, names and SQLite's pragma values are case-insensitive"
+_NO_EXCEPTION_LEAVES = (
+    "record_exception of the consumer's span: _apply returns a failure rather than raising,"
+    " and a cancellation is no Exception, which is all a span records"
+)
 EQUIVALENT: dict[str, str] = {
     "chassis.auth.tokens.x__b64url__mutmut_4": (
         "rstrip('XX=XX'): a 32-byte key's base64url never ends in 'X' before its padding"
@@ -178,6 +183,53 @@ EQUIVALENT: dict[str, str] = {
         "every kind but workshops and courses seats one: check_service stores a session,"
         " package or bundle with max_participants 1, so its seats are 1 either way"
     ),
+    # The chassis's bus.
+    "chassis.bus.envelope.x_encode_event__mutmut_57": (
+        "'and' for 'or' on the wire's content type: the binding always sets it, from the"
+        " datacontenttype encode_event always gives, so both read application/json"
+    ),
+    "chassis.bus.consumer.xǁEventConsumerǁhandle__mutmut_16": (
+        "a missing ce-type read as None: str(None) names no subscribed type either, so the"
+        " dead letter is counted under no type all the same"
+    ),
+    "chassis.bus.consumer.xǁEventConsumerǁhandle__mutmut_52": (
+        "an event without a traceparent given an empty extracted context rather than the"
+        " current one: consumers start outside any span, so both make a trace of its own"
+    ),
+    "chassis.bus.consumer.xǁEventConsumerǁhandle__mutmut_60": _NO_EXCEPTION_LEAVES,
+    "chassis.bus.consumer.xǁEventConsumerǁhandle__mutmut_65": _NO_EXCEPTION_LEAVES,
+    "chassis.bus.consumer.xǁEventConsumerǁhandle__mutmut_80": _NO_EXCEPTION_LEAVES,
+    "chassis.bus.embedded.xǁEmbeddedBrokerǁretry__mutmut_5": (
+        "dead_letter(None, message): the broker's dead_letter reads only the message's row"
+    ),
+    "chassis.bus.outbox.x_retry_delay__mutmut_14": (
+        "the back-off exponent capped at 21 rather than 20: both are far past the 5 minute ceiling"
+    ),
+    "chassis.bus.outbox.xǁOutboxRelayǁ_publish__mutmut_20": (
+        "zip's strict check: a transport returns exactly one outcome per event"
+    ),
+    "chassis.bus.outbox.xǁOutboxRelayǁmeasure_lag__mutmut_23": (
+        "scan only picks the thread the query runs on (aiosqlite's or the loop's): the same"
+        " rows come back"
+    ),
+    "chassis.bus.embedded.xǁEmbeddedBrokerǁ__init____mutmut_22": _SQL_CASE,
+    "chassis.bus.embedded.xǁEmbeddedBrokerǁ__init____mutmut_23": _SQL_CASE,
+    "chassis.bus.embedded.xǁEmbeddedBrokerǁ__init____mutmut_26": _SQL_CASE,
+    "chassis.bus.embedded.xǁEmbeddedBrokerǁ__init____mutmut_27": _SQL_CASE,
+    "chassis.bus.embedded.xǁEmbeddedBrokerǁ__init____mutmut_30": _SQL_CASE,
+    "chassis.bus.embedded.xǁEmbeddedBrokerǁ__init____mutmut_31": _SQL_CASE,
+    "chassis.bus.embedded.xǁEmbeddedBrokerǁ_load__mutmut_3": _SQL_CASE,
+    "chassis.bus.embedded.xǁEmbeddedBrokerǁ_load__mutmut_4": _SQL_CASE,
+    "chassis.bus.embedded.xǁEmbeddedBrokerǁ_load__mutmut_9": _SQL_CASE,
+    "chassis.bus.embedded.xǁEmbeddedBrokerǁ_load__mutmut_10": _SQL_CASE,
+    "chassis.bus.embedded.xǁEmbeddedBrokerǁdeclare_queue__mutmut_6": _SQL_CASE,
+    "chassis.bus.embedded.xǁEmbeddedBrokerǁdeclare_queue__mutmut_7": _SQL_CASE,
+    "chassis.bus.embedded.xǁEmbeddedBrokerǁack__mutmut_6": _SQL_CASE,
+    "chassis.bus.embedded.xǁEmbeddedBrokerǁack__mutmut_7": _SQL_CASE,
+    "chassis.bus.embedded.xǁEmbeddedBrokerǁdead_letter__mutmut_10": _SQL_CASE,
+    "chassis.bus.embedded.xǁEmbeddedBrokerǁdead_letter__mutmut_11": _SQL_CASE,
+    "chassis.bus.embedded.xǁEmbeddedBrokerǁpurge__mutmut_6": _SQL_CASE,
+    "chassis.bus.embedded.xǁEmbeddedBrokerǁpurge__mutmut_7": _SQL_CASE,
 }
 
 
