@@ -1,5 +1,6 @@
-"""Conversations at the edge: direct conversations between a client and a practitioner
-(/api/v1/conversations), their messages, and the caller's blocks (/api/v1/me/blocks)."""
+"""Conversations at the edge: direct conversations between a client and a practitioner and
+groups (/api/v1/conversations), their messages and participants, and the caller's blocks
+(/api/v1/me/blocks)."""
 
 from __future__ import annotations
 
@@ -20,9 +21,12 @@ from gateway.schemas.messaging import (
     ID_PATTERN,
     ConversationBody,
     ConversationOut,
+    GroupBody,
+    GroupTitleBody,
     MessageBody,
     MessageOut,
     MessageReportOut,
+    ParticipantBody,
     ReportBody,
     UnreadCountOut,
 )
@@ -60,6 +64,99 @@ async def create_conversation(
         metadata=caller.metadata(),
     )
     return json_response(ConversationOut.from_proto(found), status_code=201)
+
+
+@router.post(
+    "/conversations/groups",
+    operation_id="conversations.create_group",
+    tags=CONVERSATIONS,
+    response_model=ConversationOut,
+    status_code=201,
+    responses=responses(400, 403, 409),
+)
+async def create_group(
+    body: GroupBody,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Starts a group: you (its admin) and up to 49 others, each someone you may write to on
+    your own (403 NOT_A_PRACTITIONER_OR_CLIENT for anyone else, 409 BLOCKED across a block;
+    400 naming participant_user_ids[i] for yourself or someone listed twice)."""
+    made = await api.conversations.CreateGroupConversation(
+        pb.CreateGroupConversationRequest(
+            title=body.title, participant_user_ids=body.participant_user_ids
+        ),
+        metadata=caller.metadata(),
+    )
+    return json_response(ConversationOut.from_proto(made), status_code=201)
+
+
+@router.patch(
+    "/conversations/{conversation_id}",
+    operation_id="conversations.rename",
+    tags=CONVERSATIONS,
+    response_model=ConversationOut,
+    responses=responses(400, 403, 404, 409),
+)
+async def rename_group(
+    conversation_id: Id,
+    body: GroupTitleBody,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Renames a group you are an admin of (403 NOT_A_GROUP_ADMIN; 409 NOT_A_GROUP for a
+    direct conversation; 404 for one you are not in)."""
+    renamed = await api.conversations.UpdateConversation(
+        pb.UpdateConversationRequest(name=_name(conversation_id), title=body.title),
+        metadata=caller.metadata(),
+    )
+    return json_response(ConversationOut.from_proto(renamed))
+
+
+@router.post(
+    "/conversations/{conversation_id}/participants",
+    operation_id="conversations.add_participant",
+    tags=CONVERSATIONS,
+    response_model=ConversationOut,
+    responses=responses(400, 403, 404, 409),
+)
+async def add_participant(
+    conversation_id: Id,
+    body: ParticipantBody,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Brings someone you may write to into a group you are an admin of (someone in it
+    already: unchanged); they read its history and have nothing unread. 403
+    NOT_A_GROUP_ADMIN, 409 NOT_A_GROUP, GROUP_FULL (50) or BLOCKED."""
+    found = await api.conversations.AddParticipant(
+        pb.AddParticipantRequest(conversation=_name(conversation_id), user_id=body.user_id),
+        metadata=caller.metadata(),
+    )
+    return json_response(ConversationOut.from_proto(found))
+
+
+@router.delete(
+    "/conversations/{conversation_id}/participants/{user_id}",
+    operation_id="conversations.remove_participant",
+    tags=CONVERSATIONS,
+    status_code=204,
+    responses=responses(400, 403, 404, 409),
+)
+async def remove_participant(
+    conversation_id: Id,
+    user_id: Id,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Leaves a group (your own user id) or, as its admin, takes someone out; a group left
+    without an admin makes its longest-standing participant one. 404
+    PARTICIPANT_NOT_FOUND for someone not in it."""
+    await api.conversations.RemoveParticipant(
+        pb.RemoveParticipantRequest(conversation=_name(conversation_id), user_id=user_id),
+        metadata=caller.metadata(),
+    )
+    return Response(status_code=204)
 
 
 @router.get(

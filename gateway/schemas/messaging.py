@@ -6,7 +6,7 @@ module."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, Field
 
@@ -16,13 +16,16 @@ from gateway.schemas.common import Int32, StrictBody, examples
 
 KINDS = ProtoNames(pb.NotificationKind)
 CHANNELS = ProtoNames(pb.Channel)
+CONVERSATION_KINDS = ProtoNames(pb.ConversationKind)
 
 if TYPE_CHECKING:
     NotificationKindName = str
     ChannelName = str
+    ConversationKindName = str
 else:
     NotificationKindName = KINDS.literal
     ChannelName = CHANNELS.literal
+    ConversationKindName = CONVERSATION_KINDS.literal
 
 # Every kind and channel a user may list in one change, with room for none twice.
 MAX_PREFERENCES = len(KINDS.names) * len(CHANNELS.names)
@@ -219,6 +222,9 @@ class ConversationOut(BaseModel):
                 },
                 {"user_id": "0193b0a5-1c2d-7e3f-8a4b-6c7d8e9f0a1b", "last_read_message_id": None},
             ],
+            "kind": "direct",
+            "title": None,
+            "admin_user_ids": [],
         }
     )
     id: str
@@ -228,6 +234,13 @@ class ConversationOut(BaseModel):
     created_at: datetime
     updated_at: datetime = Field(description="When the newest message was sent.")
     read_receipts: list[ReadReceiptOut] = Field(description="How far each participant has read.")
+    kind: ConversationKindName = Field(
+        description="direct (two people, one conversation per pair) or group."
+    )
+    title: str | None = Field(description="A group's title; null for a direct conversation.")
+    admin_user_ids: list[str] = Field(
+        description="A group's admins, who add and remove people and rename it."
+    )
 
     @classmethod
     def from_proto(cls, c: pb.Conversation) -> ConversationOut:
@@ -240,6 +253,9 @@ class ConversationOut(BaseModel):
             ),
             created_at=instant(c.create_time),
             updated_at=instant(c.update_time),
+            kind=CONVERSATION_KINDS.from_proto(c.kind) or "direct",
+            title=c.title or None,
+            admin_user_ids=list(c.admin_user_ids),
             read_receipts=[
                 ReadReceiptOut.model_construct(
                     user_id=r.user_id,
@@ -257,6 +273,38 @@ class ConversationBody(StrictBody):
     participant_user_id: str = Field(
         pattern=ID_PATTERN, description="The other participant's user id."
     )
+
+
+GROUP_TITLE_LENGTH = 100  # messaging's rule (services/messaging/domain/conversations.py)
+GROUP_OTHERS = 49
+
+
+class GroupBody(StrictBody):
+    model_config = examples(
+        {
+            "title": "Tuesday yoga",
+            "participant_user_ids": [
+                "0193b0a5-1c2d-7e3f-8a4b-6c7d8e9f0a1b",
+                "0193b0a6-2d3e-7f40-9b5c-7d8e9f0a1b2c",
+            ],
+        }
+    )
+    title: str = Field(min_length=1, max_length=GROUP_TITLE_LENGTH)
+    participant_user_ids: list[Annotated[str, Field(pattern=ID_PATTERN)]] = Field(
+        min_length=1,
+        max_length=GROUP_OTHERS,
+        description="The others in it (you are too), each someone you may write to.",
+    )
+
+
+class GroupTitleBody(StrictBody):
+    model_config = examples({"title": "Yoga, Tuesdays"})
+    title: str = Field(min_length=1, max_length=GROUP_TITLE_LENGTH)
+
+
+class ParticipantBody(StrictBody):
+    model_config = examples({"user_id": "0193b0a6-2d3e-7f40-9b5c-7d8e9f0a1b2c"})
+    user_id: str = Field(pattern=ID_PATTERN, description="Someone you may write to.")
 
 
 class MessageBody(StrictBody):

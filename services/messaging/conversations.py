@@ -1,12 +1,13 @@
 """Messaging's conversation handlers: a user starts a direct conversation with someone they
-may write to, sends and reads messages in the conversations they are in, and blocks people.
-Nobody learns anything of a conversation they are not in (NOT_FOUND, as for one that does
-not exist)."""
+may write to, or a group of such people (its admins bring people in, take them out and
+rename it; anyone may leave), sends and reads messages in the conversations they are in, and
+blocks people. Nobody learns anything of a conversation they are not in (NOT_FOUND, as for
+one that does not exist)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 from chassis.auth.principal import Principal
 from chassis.clock import Clock
@@ -15,13 +16,18 @@ from chassis.ids import is_uuid, new_id
 from chassis.pagination import KeyPart, Page, page_request
 from services.messaging.domain.conversations import (
     CONVERSATION_PREFIX,
+    GROUP_MAX_PARTICIPANTS,
     Conversation,
     Message,
     MessageReport,
     Standing,
     blocked,
+    group_full,
+    group_title,
     may_start,
     message_text,
+    not_a_group,
+    not_an_admin,
     report_reason,
 )
 from services.messaging.live import LiveHub
@@ -91,23 +97,109 @@ class ConversationDesk:
         async with self.unit_of_work() as uow:
             conversation_id = await uow.conversations.direct(me, other_id)
             if conversation_id is None:
-                relations = uow.relations
-                may_start(
-                    me,
-                    other_id,
-                    Standing(
-                        caller_is_staff=caller.is_staff,
-                        other_is_practitioner=await relations.is_practitioner(other_id),
-                        other_is_callers_client=await relations.is_client_of(other_id, me),
-                        blocked=await relations.blocked_between(me, other_id),
-                    ),
-                )
+                may_start(me, other_id, await _standing(uow, caller, other_id))
                 conversation_id = await uow.conversations.start_direct(
                     me, other_id, self.clock.now()
                 )
             found = await uow.conversations.get(me, conversation_id)
             await uow.commit()
         assert found is not None
+        return found
+
+    async def start_group(
+        self, caller: Principal, title: str, participant_ids: Sequence[str]
+    ) -> Conversation:
+        """A new group of the caller (its admin) and people each of whom the caller may
+        write to on their own."""
+        title = group_title(title)
+        me = caller.user_id
+        others: list[str] = []
+        for i, raw in enumerate(participant_ids):
+            field = f"participant_user_ids[{i}]"
+            other = user_id_in(field, raw)
+            if other in others:
+                raise InvalidArgument.field(field, "is listed twice", "duplicate")
+            others.append(other)
+        if not others:
+            raise InvalidArgument.field(
+                "participant_user_ids", "must name at least one other person", "required"
+            )
+        if len(others) >= GROUP_MAX_PARTICIPANTS:
+            raise InvalidArgument.field(
+                "participant_user_ids",
+                f"must name at most {GROUP_MAX_PARTICIPANTS - 1} others",
+                "too_many",
+            )
+        async with self.unit_of_work() as uow:
+            for i, other in enumerate(others):
+                standing = await _standing(uow, caller, other)
+                may_start(me, other, standing, f"participant_user_ids[{i}]")
+            conversation_id = await uow.conversations.start_group(
+                me, others, title, self.clock.now()
+            )
+            found = await uow.conversations.get(me, conversation_id)
+            await uow.commit()
+        assert found is not None
+        return found
+
+    async def add_participant(self, caller: Principal, name: str, user_id: str) -> Conversation:
+        """A group's admin brings someone in (whom they may write to); again: unchanged."""
+        conversation_id = conversation_id_in("name", name)
+        user_id = user_id_in("user_id", user_id)
+        me = caller.user_id
+        async with self.unit_of_work() as uow:
+            found = await self._group_to_change(uow, me, conversation_id)
+            if me not in found.admin_ids:
+                raise not_an_admin()
+            if user_id not in found.participant_ids:
+                may_start(me, user_id, await _standing(uow, caller, user_id), "user_id")
+                if len(found.participant_ids) >= GROUP_MAX_PARTICIPANTS:
+                    raise group_full()
+                await uow.conversations.join(conversation_id, user_id, self.clock.now())
+                joined = await uow.conversations.get(me, conversation_id)
+                assert joined is not None
+                found = joined
+            await uow.commit()
+        return found
+
+    async def remove_participant(self, caller: Principal, name: str, user_id: str) -> None:
+        """Someone leaves a group (themselves), or an admin takes someone out."""
+        conversation_id = conversation_id_in("name", name)
+        user_id = user_id_in("user_id", user_id)
+        me = caller.user_id
+        async with self.unit_of_work() as uow:
+            found = await self._group_to_change(uow, me, conversation_id)
+            if user_id != me and me not in found.admin_ids:
+                raise not_an_admin()
+            if not await uow.conversations.leave(conversation_id, user_id):
+                raise NotFound(
+                    f"{user_id} is not in this conversation", reason="PARTICIPANT_NOT_FOUND"
+                )
+            await uow.commit()
+
+    async def rename(self, caller: Principal, name: str, title: str) -> Conversation:
+        """A group's admin gives it another title."""
+        conversation_id = conversation_id_in("name", name)
+        title = group_title(title)
+        me = caller.user_id
+        async with self.unit_of_work() as uow:
+            found = await self._group_to_change(uow, me, conversation_id)
+            if me not in found.admin_ids:
+                raise not_an_admin()
+            await uow.conversations.rename(conversation_id, title)
+            await uow.commit()
+        return replace(found, title=title)
+
+    async def _group_to_change(
+        self, uow: MessagingUnitOfWork, me: str, conversation_id: str
+    ) -> Conversation:
+        """A group of the caller's, its row held so changes of its members queue."""
+        await uow.conversations.lock(conversation_id)
+        found = await uow.conversations.get(me, conversation_id)
+        if found is None:
+            raise _not_found(conversation_id)
+        if not found.is_group:
+            raise not_a_group()
         return found
 
     async def get(self, caller: Principal, name: str) -> Conversation:
@@ -140,9 +232,7 @@ class ConversationDesk:
             found = await uow.conversations.get(me, conversation_id)
             if found is None:
                 raise _not_found(conversation_id)
-            for other in found.participant_ids:
-                if other != me and await uow.relations.blocked_between(me, other):
-                    raise blocked()
+            await _refuse_across_a_block(uow, found, me)
             if (
                 reply_to_id
                 and await uow.conversations.message(conversation_id, reply_to_id) is None
@@ -194,9 +284,7 @@ class ConversationDesk:
             found = await uow.conversations.get(me, conversation_id)
             if found is None:
                 raise _not_found(conversation_id)
-            for other in found.participant_ids:
-                if other != me and await uow.relations.blocked_between(me, other):
-                    raise blocked()
+            await _refuse_across_a_block(uow, found, me)
         self.live.typing(found, me)
 
     async def block(self, caller: Principal, user_id: str) -> None:
@@ -243,3 +331,27 @@ class ConversationDesk:
                 before=request.after[0] if request.after else None, fetch=request.fetch
             )
         return request.page(found, total, lambda r: [r.id])
+
+
+async def _standing(uow: MessagingUnitOfWork, caller: Principal, other_id: str) -> Standing:
+    """What messaging knows of the caller and another, for whether one may write to the other."""
+    relations = uow.relations
+    me = caller.user_id
+    return Standing(
+        caller_is_staff=caller.is_staff,
+        other_is_practitioner=await relations.is_practitioner(other_id),
+        other_is_callers_client=await relations.is_client_of(other_id, me),
+        blocked=await relations.blocked_between(me, other_id),
+    )
+
+
+async def _refuse_across_a_block(
+    uow: MessagingUnitOfWork, conversation: Conversation, me: str
+) -> None:
+    """No messages either way between two people one of whom blocked the other. A group
+    goes on for its other members: a block there only stops bringing the other in."""
+    if conversation.is_group:
+        return
+    for other in conversation.participant_ids:
+        if other != me and await uow.relations.blocked_between(me, other):
+            raise blocked()

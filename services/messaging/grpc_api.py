@@ -87,6 +87,34 @@ class ConversationServicer(messaging_pb2_grpc.ConversationServiceServicer):
         found = await self._desk.start(current_user(), request.participant_user_id)
         return conversation_to_proto(found)
 
+    async def CreateGroupConversation(
+        self, request: pb.CreateGroupConversationRequest, context: Any
+    ) -> pb.Conversation:
+        made = await self._desk.start_group(
+            current_user(), request.title, list(request.participant_user_ids)
+        )
+        return conversation_to_proto(made)
+
+    async def AddParticipant(
+        self, request: pb.AddParticipantRequest, context: Any
+    ) -> pb.Conversation:
+        found = await self._desk.add_participant(
+            current_user(), request.conversation, request.user_id
+        )
+        return conversation_to_proto(found)
+
+    async def RemoveParticipant(
+        self, request: pb.RemoveParticipantRequest, context: Any
+    ) -> pb.RemoveParticipantResponse:
+        await self._desk.remove_participant(current_user(), request.conversation, request.user_id)
+        return pb.RemoveParticipantResponse()
+
+    async def UpdateConversation(
+        self, request: pb.UpdateConversationRequest, context: Any
+    ) -> pb.Conversation:
+        renamed = await self._desk.rename(current_user(), request.name, request.title)
+        return conversation_to_proto(renamed)
+
     async def GetConversation(
         self, request: pb.GetConversationRequest, context: Any
     ) -> pb.Conversation:

@@ -506,6 +506,92 @@ class Conversations:
         )
         return conversation_id
 
+    async def start_group(self, creator: str, others: list[str], title: str, at: datetime) -> str:
+        """A new group of its creator (its first admin) and others."""
+        conversation_id = new_id()
+        await self._c.execute(
+            conversations.insert().values(
+                id=conversation_id, direct_key=None, title=title, created_at=at, updated_at=at
+            )
+        )
+        await self._c.execute(
+            conversation_participants.insert(),
+            [
+                {
+                    "conversation_id": conversation_id,
+                    "user_id": user_id,
+                    "admin": user_id == creator,
+                    "joined_at": at,
+                }
+                for user_id in (creator, *others)
+            ],
+        )
+        return conversation_id
+
+    async def lock(self, conversation_id: str) -> None:
+        """Holds the conversation's row until this transaction ends (PostgreSQL; a SQLite
+        writer holds the whole database already), so changes of its members queue."""
+        if self._c.dialect.name == "postgresql":
+            await self._c.execute(
+                sa.select(conversations.c.id)
+                .where(conversations.c.id == conversation_id)
+                .with_for_update()
+            )
+
+    async def join(self, conversation_id: str, user_id: str, at: datetime) -> bool:
+        """Adds a participant, who has read what came before they joined; False if they
+        are in already."""
+        newest = (
+            sa.select(sa.func.coalesce(sa.func.max(messages.c.id), ""))
+            .where(messages.c.conversation_id == conversation_id)
+            .scalar_subquery()
+        )
+        added = await self._c.execute(
+            insert_ignoring_conflicts(
+                self._c.dialect.name, conversation_participants, ["conversation_id", "user_id"]
+            )
+            .values(
+                conversation_id=conversation_id,
+                user_id=user_id,
+                last_read_message_id=newest,
+                joined_at=at,
+            )
+            .returning(conversation_participants.c.user_id)
+        )
+        return added.first() is not None
+
+    async def leave(self, conversation_id: str, user_id: str) -> bool:
+        """Removes a participant; False if they were not in it. A group left without an
+        admin gets its longest-standing participant as one."""
+        p = conversation_participants
+        gone = await self._c.execute(
+            p.delete()
+            .where(p.c.conversation_id == conversation_id, p.c.user_id == user_id)
+            .returning(p.c.user_id)
+        )
+        if gone.first() is None:
+            return False
+        admins = sa.select(p.c.user_id).where(p.c.conversation_id == conversation_id, p.c.admin)
+        if (await self._c.execute(admins.limit(1))).first() is None:
+            eldest = (
+                sa.select(p.c.user_id)
+                .where(p.c.conversation_id == conversation_id)
+                .order_by(p.c.joined_at, p.c.user_id)
+                .limit(1)
+                .scalar_subquery()
+            )
+            await self._c.execute(
+                p.update()
+                .where(p.c.conversation_id == conversation_id, p.c.user_id == eldest)
+                .values(admin=True)
+            )
+        return True
+
+    async def rename(self, conversation_id: str, title: str) -> None:
+        await self._c.execute(
+            conversations.update().where(conversations.c.id == conversation_id).values(title=title)
+        )
+
     async def participants(self, conversation_id: str) -> tuple[str, ...]:
         rows = await self._c.execute(
             sa.select(conversation_participants.c.user_id)
@@ -536,16 +622,20 @@ class Conversations:
         )
         unread = {conversation_id: count for conversation_id, count in counted}
         people: dict[str, dict[str, str]] = {i: {} for i in ids}
-        for conversation_id, member, read in await self._c.execute(
+        admins: dict[str, list[str]] = {i: [] for i in ids}
+        for conversation_id, member, read, admin in await self._c.execute(
             sa.select(
                 conversation_participants.c.conversation_id,
                 conversation_participants.c.user_id,
                 conversation_participants.c.last_read_message_id,
+                conversation_participants.c.admin,
             )
             .where(conversation_participants.c.conversation_id.in_(ids))
             .order_by(conversation_participants.c.user_id)
         ):
             people[conversation_id][member] = read
+            if admin:
+                admins[conversation_id].append(member)
         newest = (
             sa.select(sa.func.max(messages.c.id))
             .where(messages.c.conversation_id.in_(ids))
@@ -564,6 +654,9 @@ class Conversations:
                 unread.get(r.id, 0),
                 last.get(r.id),
                 people[r.id],
+                is_group=r.direct_key is None,
+                title=r.title,
+                admin_ids=tuple(admins[r.id]),
             )
             for r in rows
         ]

@@ -96,12 +96,14 @@ client_relations = sa.Table(
     sa.Column("since", UtcDateTime, nullable=False),
 )
 
-# A direct conversation: one per pair of users (direct_key is the sorted pair).
+# A conversation: direct, one per pair of users (direct_key is the sorted pair), or a group
+# (no direct_key, a title, admins among its participants).
 conversations = sa.Table(
     "conversations",
     metadata,
     sa.Column("id", sa.String(36), primary_key=True),
-    sa.Column("direct_key", sa.String(80), nullable=False, unique=True),
+    sa.Column("direct_key", sa.String(80), nullable=True, unique=True),
+    sa.Column("title", sa.String(100), nullable=False, server_default=""),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
@@ -117,6 +119,8 @@ conversation_participants = sa.Table(
     # The newest message a digest mail told the participant of ("" before any): a digest
     # tells only of unread messages after it.
     sa.Column("digested_message_id", sa.String(36), nullable=False, server_default=""),
+    # A group's admins add and remove participants and rename it.
+    sa.Column("admin", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("joined_at", UtcDateTime, nullable=False),
     sa.Index("ix_conversation_participants_user", "user_id"),
 )

@@ -72,6 +72,11 @@ def conversation_to_proto(conversation: Conversation) -> pb.Conversation:
         create_time=timestamp(conversation.created_at),
         update_time=timestamp(conversation.updated_at),
     )
+    found.kind = (
+        pb.CONVERSATION_KIND_GROUP if conversation.is_group else pb.CONVERSATION_KIND_DIRECT
+    )
+    found.title = conversation.title
+    found.admin_user_ids.extend(conversation.admin_ids)
     if conversation.last_message is not None:
         found.last_message.CopyFrom(message_to_proto(conversation.last_message))
     for user_id, message_id in conversation.read_up_to.items():

@@ -33,6 +33,26 @@ MESSAGING_WRITE_ROUTES: dict[tuple[str, str], tuple[Any, int, str | None]] = {
         "CONVERSATION_NOT_FOUND",
     ),
     ("POST", f"{CONVERSATIONS}/{{conversation_id}}/read"): (None, 404, "CONVERSATION_NOT_FOUND"),
+    ("POST", f"{CONVERSATIONS}/groups"): (
+        {"title": "Yoga", "participant_user_ids": [NOBODYS]},
+        403,
+        "NOT_A_PRACTITIONER_OR_CLIENT",
+    ),
+    ("PATCH", f"{CONVERSATIONS}/{{conversation_id}}"): (
+        {"title": "Yoga"},
+        404,
+        "CONVERSATION_NOT_FOUND",
+    ),
+    ("POST", f"{CONVERSATIONS}/{{conversation_id}}/participants"): (
+        {"user_id": NOBODYS},
+        404,
+        "CONVERSATION_NOT_FOUND",
+    ),
+    ("DELETE", f"{CONVERSATIONS}/{{conversation_id}}/participants/{{user_id}}"): (
+        None,
+        404,
+        "CONVERSATION_NOT_FOUND",
+    ),
     ("POST", f"{CONVERSATIONS}/{{conversation_id}}/messages/{{message_id}}/report"): (
         {"reason": "Spam"},
         404,

@@ -29,7 +29,7 @@ class Message:
 
 @dataclass(frozen=True)
 class Conversation:
-    """A direct conversation as one participant sees it."""
+    """A conversation, direct or a group, as one participant sees it."""
 
     id: str
     participant_ids: tuple[str, ...]
@@ -39,6 +39,47 @@ class Conversation:
     last_message: Message | None = None
     # Each participant's newest read message ("" before any): read receipts.
     read_up_to: Mapping[str, str] = field(default_factory=dict)
+    is_group: bool = False
+    title: str = ""
+    admin_ids: tuple[str, ...] = ()
+
+
+GROUP_TITLE_MAX_LENGTH = 100
+# Everyone in a group, its maker included.
+GROUP_MAX_PARTICIPANTS = 50
+
+
+def group_title(title: str) -> str:
+    """A group's title, or an error naming the field."""
+    title = title.strip()
+    if not title:
+        raise InvalidArgument.field("title", "must name the group", "required")
+    if len(title) > GROUP_TITLE_MAX_LENGTH:
+        raise InvalidArgument.field(
+            "title", f"must be at most {GROUP_TITLE_MAX_LENGTH} characters", "too_long"
+        )
+    if any(unicodedata.category(c) == "Cc" for c in title):
+        raise InvalidArgument.field("title", "must not hold control characters", "invalid")
+    return title
+
+
+def group_full() -> FailedPrecondition:
+    return FailedPrecondition(
+        f"a group holds at most {GROUP_MAX_PARTICIPANTS} people", reason="GROUP_FULL"
+    )
+
+
+def not_a_group() -> FailedPrecondition:
+    return FailedPrecondition(
+        "a direct conversation keeps its two participants: start a group instead",
+        reason="NOT_A_GROUP",
+    )
+
+
+def not_an_admin() -> PermissionDenied:
+    return PermissionDenied(
+        "only the group's admins add or remove others and rename it", reason="NOT_A_GROUP_ADMIN"
+    )
 
 
 def direct_key(one: str, other: str) -> str:
@@ -56,13 +97,14 @@ class Standing:
     blocked: bool
 
 
-def may_start(caller_id: str, other_id: str, standing: Standing) -> None:
+def may_start(
+    caller_id: str, other_id: str, standing: Standing, field: str = "participant_user_id"
+) -> None:
     """A client may write to a practitioner, a practitioner to their clients (someone who
-    booked them), staff to anyone; never to oneself, never across a block."""
+    booked them), staff to anyone; never to oneself, never across a block. The same rule
+    says whom one may bring into a group."""
     if caller_id == other_id:
-        raise InvalidArgument.field(
-            "participant_user_id", "is you: a conversation needs someone else", "self"
-        )
+        raise InvalidArgument.field(field, "is you: a conversation needs someone else", "self")
     if standing.blocked:
         raise blocked()
     if not (

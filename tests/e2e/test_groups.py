@@ -1,0 +1,72 @@
+"""Group conversations through the gateway, on both shapes: staff (who may write to anyone)
+start a group; its members read and write it; only the admin brings people in, takes them out
+and renames it; someone who leaves reads nothing more of it; bad input names the field."""
+
+from __future__ import annotations
+
+from tests.e2e.accounts import new_email, sign_in_admin, sign_up
+from tests.e2e.messaging_steps import CONVERSATIONS
+from tests.e2e.stacks import Stack
+
+GROUPS = f"{CONVERSATIONS}/groups"
+
+
+async def test_a_group_is_read_and_written_by_its_members_and_run_by_its_admin(stack: Stack):
+    async with stack.client() as client:
+        admin = await sign_in_admin(stack, client)
+        ana, bo, cy = [await sign_up(client, new_email(n)) for n in ("ana", "bo", "cy")]
+        made = await client.post(
+            GROUPS,
+            json={"title": "Retreat planning", "participant_user_ids": [ana.id, bo.id]},
+            headers=admin.headers,
+        )
+        assert made.status_code == 201, made.text
+        group = made.json()
+        assert (group["kind"], group["title"], group["admin_user_ids"]) == (
+            "group",
+            "Retreat planning",
+            [admin.id],
+        )
+        path = f"{CONVERSATIONS}/{group['id']}"
+        sent = await client.post(
+            f"{path}/messages", json={"text": "Who brings the mats?"}, headers=ana.headers
+        )
+        assert sent.status_code == 201, sent.text
+        listed = (await client.get(CONVERSATIONS, headers=bo.headers)).json()["results"]
+        assert [(c["id"], c["kind"], c["unread"]) for c in listed] == [(group["id"], "group", 1)]
+
+        by_member = await client.post(
+            f"{path}/participants", json={"user_id": cy.id}, headers=ana.headers
+        )
+        assert by_member.status_code == 403, by_member.text
+        assert by_member.json()["code"] == "NOT_A_GROUP_ADMIN"
+        grown = await client.post(
+            f"{path}/participants", json={"user_id": cy.id}, headers=admin.headers
+        )
+        assert grown.status_code == 200, grown.text
+        assert cy.id in grown.json()["participant_user_ids"]
+        history = await client.get(f"{path}/messages", headers=cy.headers)
+        assert [m["text"] for m in history.json()["results"]] == ["Who brings the mats?"]
+
+        renamed = await client.patch(path, json={"title": "Retreat, May"}, headers=admin.headers)
+        assert renamed.status_code == 200 and renamed.json()["title"] == "Retreat, May"
+        left = await client.delete(f"{path}/participants/{bo.id}", headers=bo.headers)
+        assert left.status_code == 204, left.text
+        gone = await client.get(path, headers=bo.headers)
+        assert gone.status_code == 404 and gone.json()["code"] == "CONVERSATION_NOT_FOUND"
+
+        bad = await client.post(
+            GROUPS, json={"title": "", "participant_user_ids": ["nope"]}, headers=admin.headers
+        )
+        assert bad.status_code == 422, bad.text
+        assert sorted(e["field"] for e in bad.json()["errors"]) == [
+            "participant_user_ids.0",
+            "title",
+        ]
+        twice = await client.post(
+            GROUPS,
+            json={"title": "Twice", "participant_user_ids": [ana.id, ana.id]},
+            headers=admin.headers,
+        )
+        assert twice.status_code == 400, twice.text
+        assert [v["field"] for v in twice.json()["errors"]] == ["participant_user_ids[1]"]
