@@ -179,6 +179,9 @@ EQUIVALENT: dict[str, str] = {
     # Catalog's domain.
     "services.catalog.domain.categories.xǁCategoryǁupdate__mutmut_14": _PARENT_BY_MOVE,
     "services.catalog.domain.categories.xǁCategoryǁupdate__mutmut_15": _PARENT_BY_MOVE,
+    "services.catalog.domain.services.x_check_service__mutmut_46": (
+        "v.check's default: its value is never read, the currency's violations are what count"
+    ),
     "services.catalog.domain.services.xǁServiceǁquote__mutmut_17": (
         "every kind but workshops and courses seats one: check_service stores a session,"
         " package or bundle with max_participants 1, so its seats are 1 either way"

@@ -566,6 +566,27 @@ def test_a_refused_service_names_its_title_description_and_category_and_why():
     ]
 
 
+def test_a_refused_service_names_each_term_out_of_bounds_and_why():
+    seller = practitioner()
+    offer = service(
+        seller,
+        currency="EURO",
+        price_minor=-1,
+        buffer_before_minutes=241,
+        buffer_after_minutes=-1,
+        min_notice_minutes=30 * 24 * 60 + 1,
+        booking_window_days=0,
+    )
+    assert said(check_service, offer, context(seller)) == [
+        ("price.currency", "must be an ISO 4217 currency code such as EUR", "invalid_currency"),
+        ("price.amount_minor", "must be between 0 and 10000000000", "out_of_range"),
+        ("buffer_before_minutes", "must be between 0 and 240", "out_of_range"),
+        ("buffer_after_minutes", "must be between 0 and 240", "out_of_range"),
+        ("min_notice_minutes", "must be between 0 and 43200", "out_of_range"),
+        ("booking_window_days", "must be between 1 and 730", "out_of_range"),
+    ]
+
+
 def test_an_update_is_checked_whole_and_announced():
     seller = practitioner()
     sold = service(seller)
