@@ -587,6 +587,45 @@ def test_a_refused_service_names_each_term_out_of_bounds_and_why():
     ]
 
 
+def test_an_in_person_service_takes_place_at_one_of_its_sellers_studios():
+    seller = practitioner()
+    online = seller.locations[0]
+    for place_id, refusal in (
+        (None, ("location.location_id", "is required for an in-person service", "required")),
+        (
+            online.id,
+            ("location.location_id", "is not one of your in-person locations", "unknown_location"),
+        ),
+        (
+            new_id(),
+            ("location.location_id", "is not one of your in-person locations", "unknown_location"),
+        ),
+    ):
+        offer = service(seller, location_kind=LocationKind.IN_PERSON, location_id=place_id)
+        assert said(check_service, offer, context(seller)) == [refusal]
+    at_studio = service(seller, location_kind=LocationKind.IN_PERSON, location_id=STUDIO.id)
+    assert check_service(at_studio, context(seller)).location_id == STUDIO.id
+    online_only = service(seller, location_id=STUDIO.id)
+    assert check_service(online_only, context(seller)).location_id is None
+
+
+def test_a_refused_cancellation_policy_names_each_bad_rule_and_why():
+    seller = practitioner()
+    eleven = [RefundRule(h, 50) for h in range(11)]
+    assert said(check_service, service(seller, cancellation_policy=eleven), context(seller)) == [
+        ("cancellation_policy", "must hold at most 10 rules", "too_many")
+    ]
+    ten = check_service(service(seller, cancellation_policy=eleven[:10]), context(seller))
+    assert [rule.hours_before for rule in ten.cancellation_policy] == list(range(9, -1, -1))
+    rules = [RefundRule(24, 101), RefundRule(9000, 50), RefundRule(24, 0)]
+    assert said(check_service, service(seller, cancellation_policy=rules), context(seller)) == [
+        ("cancellation_policy[0].hours_before", "must be between 0 and 8760", "out_of_range"),
+        ("cancellation_policy[1].refund_percent", "must be between 0 and 100", "out_of_range"),
+        ("cancellation_policy", "must not repeat an hours_before", "duplicate"),
+        ("cancellation_policy", "must not refund more for cancelling later", "not_monotonic"),
+    ]
+
+
 def test_an_update_is_checked_whole_and_announced():
     seller = practitioner()
     sold = service(seller)
