@@ -24,6 +24,8 @@ from gateway.schemas.messaging import (
     GroupBody,
     GroupTitleBody,
     MessageBody,
+    MessageEditBody,
+    MessageHistoryOut,
     MessageOut,
     MessageReportOut,
     ParticipantBody,
@@ -282,6 +284,75 @@ async def send_message(
         metadata=caller.metadata(),
     )
     return json_response(MessageOut.from_proto(sent), status_code=201)
+
+
+@router.patch(
+    "/conversations/{conversation_id}/messages/{message_id}",
+    operation_id="messages.edit",
+    tags=CONVERSATIONS,
+    response_model=MessageOut,
+    responses=responses(400, 403, 404, 409),
+)
+async def edit_message(
+    conversation_id: Id,
+    message_id: Id,
+    body: MessageEditBody,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Changes the text of a message you sent (what it said is kept for staff); its readers
+    see edited_at. 403 NOT_YOUR_MESSAGE, 409 MESSAGE_DELETED."""
+    edited = await api.conversations.UpdateMessage(
+        pb.UpdateMessageRequest(
+            name=f"{_name(conversation_id)}/messages/{message_id}", text=body.text
+        ),
+        metadata=caller.metadata(),
+    )
+    return json_response(MessageOut.from_proto(edited))
+
+
+@router.delete(
+    "/conversations/{conversation_id}/messages/{message_id}",
+    operation_id="messages.delete",
+    tags=CONVERSATIONS,
+    status_code=204,
+    responses=responses(400, 403, 404),
+)
+async def delete_message(
+    conversation_id: Id,
+    message_id: Id,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Deletes a message you sent: its place stays (deleted, no text), its words are kept
+    for staff only; again: no change. 403 NOT_YOUR_MESSAGE."""
+    await api.conversations.DeleteMessage(
+        pb.DeleteMessageRequest(name=f"{_name(conversation_id)}/messages/{message_id}"),
+        metadata=caller.metadata(),
+    )
+    return Response(status_code=204)
+
+
+@router.get(
+    "/admin/conversations/{conversation_id}/messages/{message_id}/revisions",
+    operation_id="messages.history",
+    tags=REPORTS,
+    response_model=MessageHistoryOut,
+    responses=responses(403, 404),
+)
+async def message_history(
+    conversation_id: Id,
+    message_id: Id,
+    caller: Caller = Depends(require_staff),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Staff: a message of any conversation as it is, and what it said before each edit or
+    its deletion (for a report's review)."""
+    history = await api.conversations.ListMessageRevisions(
+        pb.ListMessageRevisionsRequest(name=f"{_name(conversation_id)}/messages/{message_id}"),
+        metadata=caller.metadata(),
+    )
+    return json_response(MessageHistoryOut.from_proto(history))
 
 
 @router.post(

@@ -162,6 +162,8 @@ MESSAGE = {
     "reply_to": None,
     "created_at": "2026-12-01T09:00:00Z",
     "sender_erased": False,
+    "edited_at": None,
+    "deleted": False,
 }
 
 
@@ -182,6 +184,8 @@ class MessageOut(BaseModel):
     reply_to: str | None = Field(description="The message it answers, in this conversation.")
     created_at: datetime
     sender_erased: bool
+    edited_at: datetime | None = Field(description="When its sender last changed it.")
+    deleted: bool = Field(description="Its sender deleted it: the text is gone.")
 
     @classmethod
     def from_proto(cls, m: pb.Message) -> MessageOut:
@@ -193,6 +197,8 @@ class MessageOut(BaseModel):
             reply_to=_id_in(m.reply_to) if m.reply_to else None,
             created_at=instant(m.create_time),
             sender_erased=m.sender_erased,
+            edited_at=optional_instant(m.edit_time, m.HasField("edit_time")),
+            deleted=m.HasField("delete_time"),
         )
 
 
@@ -342,6 +348,44 @@ class MessageReportOut(BaseModel):
             reporter_user_id=r.reporter_user_id,
             reason=r.reason,
             created_at=instant(r.create_time),
+        )
+
+
+class MessageEditBody(StrictBody):
+    model_config = examples({"text": "Hello! Is Tuesday at 11 still free?"})
+    text: str = Field(min_length=1, max_length=MESSAGE_MAX_LENGTH)
+
+
+class MessageRevisionOut(BaseModel):
+    text: str
+    reason: str = Field(description="edited or deleted: what replaced this text.")
+    replaced_at: datetime
+
+
+class MessageHistoryOut(BaseModel):
+    """A message as it is, and what it said before each edit or its deletion (staff)."""
+
+    model_config = examples(
+        {
+            "message": MESSAGE,
+            "revisions": [
+                {"text": "Hello!", "reason": "edited", "replaced_at": "2026-12-01T09:01:00Z"}
+            ],
+        }
+    )
+    message: MessageOut
+    revisions: list[MessageRevisionOut] = Field(description="Oldest first.")
+
+    @classmethod
+    def from_proto(cls, h: pb.ListMessageRevisionsResponse) -> MessageHistoryOut:
+        return cls.model_construct(
+            message=MessageOut.from_proto(h.message),
+            revisions=[
+                MessageRevisionOut.model_construct(
+                    text=r.text, reason=r.reason, replaced_at=instant(r.replace_time)
+                )
+                for r in h.revisions
+            ],
         )
 
 

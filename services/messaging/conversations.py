@@ -20,14 +20,17 @@ from services.messaging.domain.conversations import (
     Conversation,
     Message,
     MessageReport,
+    Revision,
     Standing,
     blocked,
     group_full,
     group_title,
     may_start,
+    message_deleted,
     message_text,
     not_a_group,
     not_an_admin,
+    not_your_message,
     report_reason,
 )
 from services.messaging.live import LiveHub
@@ -300,6 +303,57 @@ class ConversationDesk:
         async with self.unit_of_work() as uow:
             await uow.relations.unblock(caller.user_id, user_id)
             await uow.commit()
+
+    async def edit(self, caller: Principal, name: str, text: str) -> Message:
+        """The sender changes a message's text (what it said is kept for staff)."""
+        text = message_text(text)
+        async with self.unit_of_work() as uow:
+            conversation, found = await self._own_message(uow, caller, name)
+            if found.deleted_at is not None:
+                raise message_deleted()
+            if found.text != text:
+                found = await uow.conversations.replace_text(
+                    found, text, "edited", self.clock.now()
+                )
+                self.live.message_sent(uow, conversation, found)
+            await uow.commit()
+        return found
+
+    async def delete(self, caller: Principal, name: str) -> Message:
+        """The sender deletes a message: its place stays, its words go (kept for staff);
+        again: unchanged."""
+        async with self.unit_of_work() as uow:
+            conversation, found = await self._own_message(uow, caller, name)
+            if found.deleted_at is None:
+                found = await uow.conversations.replace_text(found, "", "deleted", self.clock.now())
+                self.live.message_sent(uow, conversation, found)
+            await uow.commit()
+        return found
+
+    async def _own_message(
+        self, uow: MessagingUnitOfWork, caller: Principal, name: str
+    ) -> tuple[Conversation, Message]:
+        conversation_id, message_id = message_name_in("name", name)
+        conversation = await uow.conversations.get(caller.user_id, conversation_id)
+        if conversation is None:
+            raise _not_found(conversation_id)
+        found = await uow.conversations.message(conversation_id, message_id, lock=True)
+        if found is None:
+            raise NotFound(f"{name} was not found", reason="MESSAGE_NOT_FOUND")
+        if found.sender_id != caller.user_id:
+            raise not_your_message()
+        return conversation, found
+
+    async def history(self, caller: Principal, name: str) -> tuple[Message, list[Revision]]:
+        """Staff read a message as it is and what it said before each edit or deletion."""
+        if not caller.is_staff:
+            raise PermissionDenied("staff only")
+        conversation_id, message_id = message_name_in("name", name)
+        async with self.unit_of_work(write=False) as uow:
+            found = await uow.conversations.message(conversation_id, message_id)
+            if found is None:
+                raise NotFound(f"{name} was not found", reason="MESSAGE_NOT_FOUND")
+            return found, await uow.conversations.revisions(message_id)
 
     async def report(self, caller: Principal, message: str, reason: str) -> MessageReport:
         """A participant reports another's message to staff; again, the first report."""

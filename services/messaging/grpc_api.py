@@ -19,6 +19,7 @@ from services.messaging.wire import (
     notification_to_proto,
     preferences_to_proto,
     report_to_proto,
+    revision_to_proto,
 )
 
 
@@ -136,6 +137,21 @@ class ConversationServicer(messaging_pb2_grpc.ConversationServiceServicer):
             current_user(), request.conversation, request.text, request.reply_to
         )
         return message_to_proto(sent)
+
+    async def UpdateMessage(self, request: pb.UpdateMessageRequest, context: Any) -> pb.Message:
+        edited = await self._desk.edit(current_user(), request.name, request.text)
+        return message_to_proto(edited)
+
+    async def DeleteMessage(self, request: pb.DeleteMessageRequest, context: Any) -> pb.Message:
+        return message_to_proto(await self._desk.delete(current_user(), request.name))
+
+    async def ListMessageRevisions(
+        self, request: pb.ListMessageRevisionsRequest, context: Any
+    ) -> pb.ListMessageRevisionsResponse:
+        found, revisions = await self._desk.history(current_user(), request.name)
+        return pb.ListMessageRevisionsResponse(
+            message=message_to_proto(found), revisions=[revision_to_proto(r) for r in revisions]
+        )
 
     async def ListMessages(
         self, request: pb.ListMessagesRequest, context: Any

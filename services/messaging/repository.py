@@ -18,6 +18,7 @@ from services.messaging.domain.conversations import (
     Conversation,
     Message,
     MessageReport,
+    Revision,
     direct_key,
 )
 from services.messaging.domain.notifications import (
@@ -36,6 +37,7 @@ from services.messaging.tables import (
     conversations,
     mails,
     message_reports,
+    message_revisions,
     messages,
     notification_preferences,
     notifications,
@@ -446,6 +448,8 @@ def _message(row: Any) -> Message:
         row.reply_to_id,
         row.created_at,
         row.sender_erased,
+        row.edited_at,
+        row.deleted_at,
     )
 
 
@@ -735,14 +739,17 @@ class Conversations:
             .values(updated_at=message.created_at)
         )
 
-    async def message(self, conversation_id: str, message_id: str) -> Message | None:
-        row = (
-            await self._c.execute(
-                sa.select(messages).where(
-                    messages.c.id == message_id, messages.c.conversation_id == conversation_id
-                )
-            )
-        ).first()
+    async def message(
+        self, conversation_id: str, message_id: str, *, lock: bool = False
+    ) -> Message | None:
+        """A message of a conversation; locked for this transaction if asked (PostgreSQL: a
+        SQLite writer holds the whole database), so an edit and a deletion queue."""
+        query = sa.select(messages).where(
+            messages.c.id == message_id, messages.c.conversation_id == conversation_id
+        )
+        if lock and self._c.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = (await self._c.execute(query)).first()
         return None if row is None else _message(row)
 
     async def messages(
@@ -839,8 +846,39 @@ class Conversations:
             .values(digested_message_id=message_id)
         )
 
+    async def replace_text(self, message: Message, text: str, reason: str, at: datetime) -> Message:
+        """A message edited (reason "edited") or deleted ("deleted", its text emptied), what
+        it said kept as a revision; the message as it now is."""
+        await self._c.execute(
+            message_revisions.insert().values(
+                id=new_id(), message_id=message.id, text=message.text, reason=reason, replaced_at=at
+            )
+        )
+        changed: dict[str, Any] = {"text": text}
+        changed["edited_at" if reason == "edited" else "deleted_at"] = at
+        await self._c.execute(
+            messages.update().where(messages.c.id == message.id).values(**changed)
+        )
+        found = await self.message(message.conversation_id, message.id)
+        assert found is not None
+        return found
+
+    async def revisions(self, message_id: str) -> list[Revision]:
+        """What a message said before each change, oldest first."""
+        rows = await self._c.execute(
+            sa.select(message_revisions)
+            .where(message_revisions.c.message_id == message_id)
+            .order_by(message_revisions.c.id)
+        )
+        return [Revision(r.text, r.reason, r.replaced_at) for r in rows]
+
     async def erase_sender(self, user_id: str) -> None:
-        """An erased user's messages keep their place, not their words."""
+        """An erased user's messages keep their place, not their words (nor their earlier
+        words, kept for staff)."""
+        theirs = sa.select(messages.c.id).where(messages.c.sender_id == user_id)
+        await self._c.execute(
+            message_revisions.delete().where(message_revisions.c.message_id.in_(theirs))
+        )
         await self._c.execute(
             messages.update()
             .where(messages.c.sender_id == user_id)

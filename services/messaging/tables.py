@@ -135,6 +135,8 @@ messages = sa.Table(
     sa.Column("reply_to_id", sa.String(36), nullable=False, server_default=""),
     sa.Column("sender_erased", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("edited_at", UtcDateTime, nullable=True),
+    sa.Column("deleted_at", UtcDateTime, nullable=True),
     sa.Index("ix_messages_conversation", "conversation_id", "id"),
     sa.Index("ix_messages_sender", "sender_id"),
 )
@@ -158,4 +160,16 @@ message_reports = sa.Table(
     sa.Column("reason", sa.String(500), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.UniqueConstraint("message_id", "reporter_id", name="uq_message_reports_reporter"),
+)
+
+# What a message said before each edit or its deletion: for staff, never its readers.
+message_revisions = sa.Table(
+    "message_revisions",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("message_id", sa.String(36), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("reason", sa.String(20), nullable=False),
+    sa.Column("replaced_at", UtcDateTime, nullable=False),
+    sa.Index("ix_message_revisions_message", "message_id", "id"),
 )

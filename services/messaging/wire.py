@@ -10,6 +10,7 @@ from services.messaging.domain.conversations import (
     Conversation,
     Message,
     MessageReport,
+    Revision,
 )
 from services.messaging.domain.notifications import (
     NOTIFICATION_PREFIX,
@@ -54,13 +55,24 @@ def preferences_to_proto(user_id: str, chosen: list[Preference]) -> pb.Notificat
 
 def message_to_proto(message: Message) -> pb.Message:
     conversation = f"{CONVERSATION_PREFIX}{message.conversation_id}"
-    return pb.Message(
+    made = pb.Message(
         name=f"{conversation}/messages/{message.id}",
         sender_user_id=message.sender_id,
         text=message.text,
         reply_to=f"{conversation}/messages/{message.reply_to_id}" if message.reply_to_id else "",
         create_time=timestamp(message.created_at),
         sender_erased=message.sender_erased,
+    )
+    if message.edited_at is not None:
+        made.edit_time.CopyFrom(timestamp(message.edited_at))
+    if message.deleted_at is not None:
+        made.delete_time.CopyFrom(timestamp(message.deleted_at))
+    return made
+
+
+def revision_to_proto(revision: Revision) -> pb.MessageRevision:
+    return pb.MessageRevision(
+        text=revision.text, reason=revision.reason, replace_time=timestamp(revision.replaced_at)
     )
 
 

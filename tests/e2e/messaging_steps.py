@@ -33,6 +33,16 @@ MESSAGING_WRITE_ROUTES: dict[tuple[str, str], tuple[Any, int, str | None]] = {
         "CONVERSATION_NOT_FOUND",
     ),
     ("POST", f"{CONVERSATIONS}/{{conversation_id}}/read"): (None, 404, "CONVERSATION_NOT_FOUND"),
+    ("PATCH", f"{CONVERSATIONS}/{{conversation_id}}/messages/{{message_id}}"): (
+        {"text": "Hello"},
+        404,
+        "CONVERSATION_NOT_FOUND",
+    ),
+    ("DELETE", f"{CONVERSATIONS}/{{conversation_id}}/messages/{{message_id}}"): (
+        None,
+        404,
+        "CONVERSATION_NOT_FOUND",
+    ),
     ("POST", f"{CONVERSATIONS}/groups"): (
         {"title": "Yoga", "participant_user_ids": [NOBODYS]},
         403,

@@ -70,3 +70,39 @@ async def test_a_group_is_read_and_written_by_its_members_and_run_by_its_admin(s
         )
         assert twice.status_code == 400, twice.text
         assert [v["field"] for v in twice.json()["errors"]] == ["participant_user_ids[1]"]
+
+
+async def test_a_sender_edits_and_deletes_and_staff_read_what_it_said(stack: Stack):
+    async with stack.client() as client:
+        admin = await sign_in_admin(stack, client)
+        ana, bo = [await sign_up(client, new_email(n)) for n in ("ana", "bo")]
+        made = await client.post(
+            GROUPS,
+            json={"title": "Retreat", "participant_user_ids": [ana.id, bo.id]},
+            headers=admin.headers,
+        )
+        path = f"{CONVERSATIONS}/{made.json()['id']}"
+        sent = (
+            await client.post(f"{path}/messages", json={"text": "At 10?"}, headers=ana.headers)
+        ).json()
+        message = f"{path}/messages/{sent['id']}"
+        not_hers = await client.patch(message, json={"text": "At 9"}, headers=bo.headers)
+        assert not_hers.status_code == 403 and not_hers.json()["code"] == "NOT_YOUR_MESSAGE"
+        edited = await client.patch(message, json={"text": "At 11?"}, headers=ana.headers)
+        assert edited.status_code == 200, edited.text
+        assert edited.json()["text"] == "At 11?" and edited.json()["edited_at"]
+        deleted = await client.delete(message, headers=ana.headers)
+        assert deleted.status_code == 204, deleted.text
+        [seen] = (await client.get(f"{path}/messages", headers=bo.headers)).json()["results"]
+        assert (seen["deleted"], seen["text"]) == (True, "")
+        history_path = (
+            f"/api/v1/admin/conversations/{made.json()['id']}/messages/{sent['id']}/revisions"
+        )
+        refused = await client.get(history_path, headers=bo.headers)
+        assert refused.status_code == 403, refused.text
+        history = await client.get(history_path, headers=admin.headers)
+        assert history.status_code == 200, history.text
+        assert [(r["text"], r["reason"]) for r in history.json()["revisions"]] == [
+            ("At 10?", "edited"),
+            ("At 11?", "deleted"),
+        ]

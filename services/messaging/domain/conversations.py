@@ -25,6 +25,26 @@ class Message:
     reply_to_id: str
     created_at: datetime
     sender_erased: bool = False
+    edited_at: datetime | None = None
+    # Deleted by its sender: the text is gone for its readers (staff keep what it said).
+    deleted_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Revision:
+    """What a message said before an edit ("edited") or its deletion ("deleted")."""
+
+    text: str
+    reason: str
+    replaced_at: datetime
+
+
+def not_your_message() -> PermissionDenied:
+    return PermissionDenied("only its sender edits or deletes a message", reason="NOT_YOUR_MESSAGE")
+
+
+def message_deleted() -> FailedPrecondition:
+    return FailedPrecondition("the message was deleted", reason="MESSAGE_DELETED")
 
 
 @dataclass(frozen=True)
