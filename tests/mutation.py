@@ -211,6 +211,12 @@ EQUIVALENT: dict[str, str] = {
     "chassis.bus.outbox.xǁOutboxRelayǁ_publish__mutmut_20": (
         "zip's strict check: a transport returns exactly one outcome per event"
     ),
+    "chassis.bus.outbox.xǁOutboxRelayǁrun__mutmut_4": (
+        "sweep_again None or False: both falsy, only read as a condition"
+    ),
+    "chassis.bus.outbox.xǁOutboxRelayǁwatch_lag__mutmut_4": (
+        "failing None or False: both falsy, only read as a condition"
+    ),
     "chassis.bus.outbox.xǁOutboxRelayǁmeasure_lag__mutmut_23": (
         "scan only picks the thread the query runs on (aiosqlite's or the loop's): the same"
         " rows come back"
