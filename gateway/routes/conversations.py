@@ -7,7 +7,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
 from estuary.messaging.v1 import messaging_pb2 as pb
@@ -170,13 +170,17 @@ async def remove_participant(
 async def list_conversations(
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
+    archived: Annotated[
+        bool, Query(description="List only the conversations you archived.")
+    ] = False,
     caller: Caller = Depends(require_user),
     api: Backends = Depends(backends),
 ) -> Response:
-    """The caller's conversations, the most recently active first, each with its unread
-    count and newest message."""
+    """The caller's conversations (those not archived, or with archived=true those
+    archived), the most recently active first, each with its unread count and newest
+    message."""
     found = await api.conversations.ListConversations(
-        pb.ListConversationsRequest(page_size=limit, page_token=cursor or ""),
+        pb.ListConversationsRequest(page_size=limit, page_token=cursor or "", archived=archived),
         metadata=caller.metadata(),
     )
     return json_response(
@@ -284,6 +288,41 @@ async def send_message(
         metadata=caller.metadata(),
     )
     return json_response(MessageOut.from_proto(sent), status_code=201)
+
+
+@router.put(
+    "/conversations/{conversation_id}/archive",
+    operation_id="conversations.archive",
+    tags=CONVERSATIONS,
+    response_model=ConversationOut,
+    responses=responses(404),
+)
+async def archive_conversation(
+    conversation_id: Id, caller: Caller = Depends(require_user), api: Backends = Depends(backends)
+) -> Response:
+    """Archives a conversation of yours: out of your list (GET with archived=true lists it)
+    until someone else writes in it; again: no change."""
+    found = await api.conversations.ArchiveConversation(
+        pb.ArchiveConversationRequest(name=_name(conversation_id)), metadata=caller.metadata()
+    )
+    return json_response(ConversationOut.from_proto(found))
+
+
+@router.delete(
+    "/conversations/{conversation_id}/archive",
+    operation_id="conversations.unarchive",
+    tags=CONVERSATIONS,
+    response_model=ConversationOut,
+    responses=responses(404),
+)
+async def unarchive_conversation(
+    conversation_id: Id, caller: Caller = Depends(require_user), api: Backends = Depends(backends)
+) -> Response:
+    """Brings an archived conversation of yours back into your list."""
+    found = await api.conversations.UnarchiveConversation(
+        pb.UnarchiveConversationRequest(name=_name(conversation_id)), metadata=caller.metadata()
+    )
+    return json_response(ConversationOut.from_proto(found))
 
 
 @router.patch(

@@ -231,6 +231,7 @@ class ConversationOut(BaseModel):
             "kind": "direct",
             "title": None,
             "admin_user_ids": [],
+            "archived": False,
         }
     )
     id: str
@@ -247,6 +248,9 @@ class ConversationOut(BaseModel):
     admin_user_ids: list[str] = Field(
         description="A group's admins, who add and remove people and rename it."
     )
+    archived: bool = Field(
+        description="You archived it: out of your list until someone writes in it again."
+    )
 
     @classmethod
     def from_proto(cls, c: pb.Conversation) -> ConversationOut:
@@ -262,6 +266,7 @@ class ConversationOut(BaseModel):
             kind=CONVERSATION_KINDS.from_proto(c.kind) or "direct",
             title=c.title or None,
             admin_user_ids=list(c.admin_user_ids),
+            archived=c.archived,
             read_receipts=[
                 ReadReceiptOut.model_construct(
                     user_id=r.user_id,

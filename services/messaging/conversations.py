@@ -213,16 +213,18 @@ class ConversationDesk:
             raise _not_found(conversation_id)
         return found
 
-    async def page(self, caller: Principal, page_size: int, page_token: str) -> ConversationPage:
+    async def page(
+        self, caller: Principal, page_size: int, page_token: str, archived: bool = False
+    ) -> ConversationPage:
         request = page_request(
             page_size,
             page_token,
-            query={"user": caller.user_id},
+            query={"user": caller.user_id, "archived": archived},
             key=[KeyPart.NUMBER_OR_NULL, KeyPart.ID],
         )
         async with self.unit_of_work(write=False) as uow:
             found, total, unread = await uow.conversations.page(
-                caller.user_id, after=request.after, fetch=request.fetch
+                caller.user_id, after=request.after, fetch=request.fetch, archived=archived
             )
         return ConversationPage(request.page(found, total, activity_key), unread)
 
@@ -278,6 +280,19 @@ class ConversationDesk:
             self.live.conversation_read(uow, found, caller.user_id)
             await uow.commit()
         return found
+
+    async def archive(self, caller: Principal, name: str, archived: bool) -> Conversation:
+        """Takes a conversation out of the caller's list (archived) or back in; a new
+        message from someone else brings it back by itself."""
+        conversation_id = conversation_id_in("name", name)
+        async with self.unit_of_work() as uow:
+            found = await uow.conversations.get(caller.user_id, conversation_id)
+            if found is None:
+                raise _not_found(conversation_id)
+            at = self.clock.now() if archived else None
+            await uow.conversations.set_archived(caller.user_id, conversation_id, at)
+            await uow.commit()
+        return replace(found, archived=archived)
 
     async def typing(self, caller: Principal, name: str) -> None:
         """Tells the other participants, live, that the caller is typing."""

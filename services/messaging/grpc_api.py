@@ -124,13 +124,27 @@ class ConversationServicer(messaging_pb2_grpc.ConversationServiceServicer):
     async def ListConversations(
         self, request: pb.ListConversationsRequest, context: Any
     ) -> pb.ListConversationsResponse:
-        found = await self._desk.page(current_user(), request.page_size, request.page_token)
+        found = await self._desk.page(
+            current_user(), request.page_size, request.page_token, request.archived
+        )
         return pb.ListConversationsResponse(
             conversations=[conversation_to_proto(c) for c in found.page.items],
             next_page_token=found.page.next_page_token,
             total_size=found.page.total,
             total_unread_count=found.unread,
         )
+
+    async def ArchiveConversation(
+        self, request: pb.ArchiveConversationRequest, context: Any
+    ) -> pb.Conversation:
+        found = await self._desk.archive(current_user(), request.name, archived=True)
+        return conversation_to_proto(found)
+
+    async def UnarchiveConversation(
+        self, request: pb.UnarchiveConversationRequest, context: Any
+    ) -> pb.Conversation:
+        found = await self._desk.archive(current_user(), request.name, archived=False)
+        return conversation_to_proto(found)
 
     async def SendMessage(self, request: pb.SendMessageRequest, context: Any) -> pb.Message:
         sent = await self._desk.send(

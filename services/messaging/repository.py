@@ -627,12 +627,14 @@ class Conversations:
         unread = {conversation_id: count for conversation_id, count in counted}
         people: dict[str, dict[str, str]] = {i: {} for i in ids}
         admins: dict[str, list[str]] = {i: [] for i in ids}
-        for conversation_id, member, read, admin in await self._c.execute(
+        archived: set[str] = set()
+        for conversation_id, member, read, admin, archived_at in await self._c.execute(
             sa.select(
                 conversation_participants.c.conversation_id,
                 conversation_participants.c.user_id,
                 conversation_participants.c.last_read_message_id,
                 conversation_participants.c.admin,
+                conversation_participants.c.archived_at,
             )
             .where(conversation_participants.c.conversation_id.in_(ids))
             .order_by(conversation_participants.c.user_id)
@@ -640,6 +642,8 @@ class Conversations:
             people[conversation_id][member] = read
             if admin:
                 admins[conversation_id].append(member)
+            if member == user_id and archived_at is not None:
+                archived.add(conversation_id)
         newest = (
             sa.select(sa.func.max(messages.c.id))
             .where(messages.c.conversation_id.in_(ids))
@@ -661,9 +665,19 @@ class Conversations:
                 is_group=r.direct_key is None,
                 title=r.title,
                 admin_ids=tuple(admins[r.id]),
+                archived=r.id in archived,
             )
             for r in rows
         ]
+
+    async def set_archived(self, user_id: str, conversation_id: str, at: datetime | None) -> None:
+        """Archives a conversation for one participant (None: back in their list)."""
+        p = conversation_participants
+        await self._c.execute(
+            p.update()
+            .where(p.c.conversation_id == conversation_id, p.c.user_id == user_id)
+            .values(archived_at=at)
+        )
 
     async def get(self, user_id: str, conversation_id: str) -> Conversation | None:
         """A conversation the user is in; None for any other."""
@@ -683,12 +697,14 @@ class Conversations:
         return None if row is None else (await self._seen_by(user_id, [row]))[0]
 
     async def page(
-        self, user_id: str, *, after: tuple[Any, ...] | None, fetch: int
+        self, user_id: str, *, after: tuple[Any, ...] | None, fetch: int, archived: bool = False
     ) -> tuple[list[Conversation], int, int]:
-        """The user's conversations, most recently active first; how many in all; how many
-        messages they have not read."""
-        mine = sa.select(conversation_participants.c.conversation_id).where(
-            conversation_participants.c.user_id == user_id
+        """The user's conversations (those they archived, or the others), most recently
+        active first; how many in all; how many messages they have not read anywhere."""
+        p = conversation_participants
+        mine = sa.select(p.c.conversation_id).where(
+            p.c.user_id == user_id,
+            p.c.archived_at.is_not(None) if archived else p.c.archived_at.is_(None),
         )
         where: list[sa.ColumnElement[bool]] = [conversations.c.id.in_(mine)]
         total = (
@@ -737,6 +753,17 @@ class Conversations:
             conversations.update()
             .where(conversations.c.id == message.conversation_id)
             .values(updated_at=message.created_at)
+        )
+        # Someone wrote: the conversation is back in the others' lists.
+        p = conversation_participants
+        await self._c.execute(
+            p.update()
+            .where(
+                p.c.conversation_id == message.conversation_id,
+                p.c.user_id != message.sender_id,
+                p.c.archived_at.is_not(None),
+            )
+            .values(archived_at=None)
         )
 
     async def message(

@@ -121,6 +121,8 @@ conversation_participants = sa.Table(
     sa.Column("digested_message_id", sa.String(36), nullable=False, server_default=""),
     # A group's admins add and remove participants and rename it.
     sa.Column("admin", sa.Boolean, nullable=False, server_default=sa.false()),
+    # When the participant archived it (out of their list until a new message comes).
+    sa.Column("archived_at", UtcDateTime, nullable=True),
     sa.Column("joined_at", UtcDateTime, nullable=False),
     sa.Index("ix_conversation_participants_user", "user_id"),
 )

@@ -89,6 +89,7 @@ def conversation_to_proto(conversation: Conversation) -> pb.Conversation:
     )
     found.title = conversation.title
     found.admin_user_ids.extend(conversation.admin_ids)
+    found.archived = conversation.archived
     if conversation.last_message is not None:
         found.last_message.CopyFrom(message_to_proto(conversation.last_message))
     for user_id, message_id in conversation.read_up_to.items():

@@ -43,6 +43,12 @@ MESSAGING_WRITE_ROUTES: dict[tuple[str, str], tuple[Any, int, str | None]] = {
         404,
         "CONVERSATION_NOT_FOUND",
     ),
+    ("PUT", f"{CONVERSATIONS}/{{conversation_id}}/archive"): (None, 404, "CONVERSATION_NOT_FOUND"),
+    ("DELETE", f"{CONVERSATIONS}/{{conversation_id}}/archive"): (
+        None,
+        404,
+        "CONVERSATION_NOT_FOUND",
+    ),
     ("POST", f"{CONVERSATIONS}/groups"): (
         {"title": "Yoga", "participant_user_ids": [NOBODYS]},
         403,

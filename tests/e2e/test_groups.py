@@ -91,9 +91,17 @@ async def test_a_sender_edits_and_deletes_and_staff_read_what_it_said(stack: Sta
         edited = await client.patch(message, json={"text": "At 11?"}, headers=ana.headers)
         assert edited.status_code == 200, edited.text
         assert edited.json()["text"] == "At 11?" and edited.json()["edited_at"]
+        shelved = await client.put(f"{path}/archive", headers=bo.headers)
+        assert shelved.status_code == 200 and shelved.json()["archived"] is True, shelved.text
+        assert (await client.get(CONVERSATIONS, headers=bo.headers)).json()["results"] == []
+        archived = await client.get(CONVERSATIONS, params={"archived": "true"}, headers=bo.headers)
+        assert [c["id"] for c in archived.json()["results"]] == [made.json()["id"]]
         deleted = await client.delete(message, headers=ana.headers)
         assert deleted.status_code == 204, deleted.text
-        [seen] = (await client.get(f"{path}/messages", headers=bo.headers)).json()["results"]
+        await client.post(f"{path}/messages", json={"text": "Mats, anyone?"}, headers=ana.headers)
+        back = (await client.get(CONVERSATIONS, headers=bo.headers)).json()["results"]
+        assert [(c["id"], c["archived"]) for c in back] == [(made.json()["id"], False)]
+        _, seen = (await client.get(f"{path}/messages", headers=bo.headers)).json()["results"]
         assert (seen["deleted"], seen["text"]) == (True, "")
         history_path = (
             f"/api/v1/admin/conversations/{made.json()['id']}/messages/{sent['id']}/revisions"

@@ -62,6 +62,8 @@ class Conversation:
     is_group: bool = False
     title: str = ""
     admin_ids: tuple[str, ...] = ()
+    # The viewer archived it: out of their list until someone writes in it again.
+    archived: bool = False
 
 
 GROUP_TITLE_MAX_LENGTH = 100
