@@ -7,6 +7,7 @@ from typing import Any
 from chassis.auth.principal import Principal
 from chassis.context import current_principal
 from chassis.errors import InvalidArgument, Unauthenticated
+from chassis.text_search import words
 from chassis.wire import timestamp
 from estuary.catalog.v1 import catalog_pb2 as pb
 from estuary.catalog.v1 import catalog_pb2_grpc
@@ -17,7 +18,6 @@ from services.catalog.search import (
     PractitionerView,
     ServiceQuery,
     ServiceView,
-    words,
 )
 from services.catalog.service_layer import Catalog
 from services.catalog.service_layer.reviews import ReviewView

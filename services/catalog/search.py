@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chassis.auth.principal import AccountStatus
 from chassis.errors import InvalidArgument
 from chassis.pagination import KeyPart
+from chassis.text_search import TEXT_CONFIG, fts5_query, words
 from services.catalog.domain.discovery import SortOrder as Sort
 from services.catalog.domain.practitioners import (
     Location,
@@ -45,7 +45,6 @@ from services.catalog.tables import (
 EARTH_RADIUS_KM = 6371.0088
 # Where virtual services sort when ordering by distance: after every real place.
 NO_DISTANCE = 1.0e9
-TEXT_CONFIG = "english"
 # A discovery cursor: the last item's sort value (null when sorted newest first), then its id.
 CURSOR_KEY = (KeyPart.NUMBER_OR_NULL, KeyPart.ID)
 
@@ -53,16 +52,6 @@ services_fts = sa.table("services_fts", sa.column("service_id"), sa.column("serv
 practitioners_fts = sa.table(
     "practitioners_fts", sa.column("practitioner_id"), sa.column("practitioners_fts")
 )
-
-
-def words(text: str) -> list[str]:
-    """The searchable words of a query, lower-cased, at most 10."""
-    return re.findall(r"\w+", text.lower())[:10]
-
-
-def fts5_query(text: str) -> str:
-    """An FTS5 query matching documents that contain every word (quoted: no syntax to abuse)."""
-    return " ".join(f'"{w}"' for w in words(text))
 
 
 # The point a search measures from is bound when the statement runs, so the distance
