@@ -290,6 +290,42 @@ async def send_message(
     return json_response(MessageOut.from_proto(sent), status_code=201)
 
 
+@router.get(
+    "/me/messages",
+    operation_id="messages.search",
+    tags=CONVERSATIONS,
+    response_model=Page[MessageOut],
+    responses=responses(400),
+)
+async def search_messages(
+    query: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=200,
+            description="The words to look for: a message must hold every one.",
+        ),
+    ],
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Your messages, in every conversation you are in, that hold every word of query
+    (deleted ones hold none), newest first; 400 naming query for one without a word."""
+    found = await api.conversations.SearchMessages(
+        pb.SearchMessagesRequest(query=query, page_size=limit, page_token=cursor or ""),
+        metadata=caller.metadata(),
+    )
+    return json_response(
+        page_of(
+            [MessageOut.from_proto(m) for m in found.messages],
+            found.next_page_token,
+            found.total_size,
+        )
+    )
+
+
 @router.put(
     "/conversations/{conversation_id}/archive",
     operation_id="conversations.archive",

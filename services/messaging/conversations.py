@@ -14,6 +14,7 @@ from chassis.clock import Clock
 from chassis.errors import InvalidArgument, NotFound, PermissionDenied
 from chassis.ids import is_uuid, new_id
 from chassis.pagination import KeyPart, Page, page_request
+from chassis.text_search import words
 from services.messaging.domain.conversations import (
     CONVERSATION_PREFIX,
     GROUP_MAX_PARTICIPANTS,
@@ -84,6 +85,9 @@ def _not_found(conversation_id: str) -> NotFound:
 class ConversationPage:
     page: Page[Conversation]
     unread: int
+
+
+SEARCH_MAX_LENGTH = 200
 
 
 @dataclass
@@ -265,6 +269,28 @@ class ConversationDesk:
                 raise _not_found(conversation_id)
             found, total = await uow.conversations.messages(
                 conversation_id,
+                before=request.after[0] if request.after else None,
+                fetch=request.fetch,
+            )
+        return request.page(found, total, lambda m: [m.id])
+
+    async def search(
+        self, caller: Principal, query: str, page_size: int, page_token: str
+    ) -> Page[Message]:
+        """The caller's messages (in every conversation they are in) holding every word of
+        the query, newest first."""
+        query = query.strip()
+        if not words(query) or len(query) > SEARCH_MAX_LENGTH:
+            raise InvalidArgument.field(
+                "query", f"must hold a word to look for, in at most {SEARCH_MAX_LENGTH} characters"
+            )
+        request = page_request(
+            page_size, page_token, query={"user": caller.user_id, "q": query}, key=[KeyPart.ID]
+        )
+        async with self.unit_of_work(write=False) as uow:
+            found, total = await uow.conversations.search(
+                caller.user_id,
+                query,
                 before=request.after[0] if request.after else None,
                 fetch=request.fetch,
             )

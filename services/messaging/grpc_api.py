@@ -152,6 +152,18 @@ class ConversationServicer(messaging_pb2_grpc.ConversationServiceServicer):
         )
         return message_to_proto(sent)
 
+    async def SearchMessages(
+        self, request: pb.SearchMessagesRequest, context: Any
+    ) -> pb.SearchMessagesResponse:
+        page = await self._desk.search(
+            current_user(), request.query, request.page_size, request.page_token
+        )
+        return pb.SearchMessagesResponse(
+            messages=[message_to_proto(m) for m in page.items],
+            next_page_token=page.next_page_token,
+            total_size=page.total,
+        )
+
     async def UpdateMessage(self, request: pb.UpdateMessageRequest, context: Any) -> pb.Message:
         edited = await self._desk.edit(current_user(), request.name, request.text)
         return message_to_proto(edited)

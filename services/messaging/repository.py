@@ -14,6 +14,7 @@ from chassis.auth.principal import AccountStatus
 from chassis.db import insert_ignoring_conflicts
 from chassis.ids import new_id
 from chassis.tables import account_statuses
+from chassis.text_search import TEXT_CONFIG, fts5_query, words
 from services.messaging.domain.conversations import (
     Conversation,
     Message,
@@ -44,6 +45,9 @@ from services.messaging.tables import (
     practitioner_users,
     recipients,
 )
+
+# SQLite's full-text index of the messages (made, and kept in step, by migration 0008).
+_messages_fts = sa.table("messages_fts", sa.column("message_id"))
 
 # Rows of a kind or channel this version no longer offers are left unread.
 KIND_VALUES = frozenset(k.value for k in Kind)
@@ -765,6 +769,37 @@ class Conversations:
             )
             .values(archived_at=None)
         )
+
+    async def search(
+        self, user_id: str, text: str, *, before: str | None, fetch: int
+    ) -> tuple[list[Message], int]:
+        """The messages of the user's conversations that hold every word of text (deleted
+        and erased ones hold none), newest first, older than `before` (an id); how many."""
+        mine = sa.select(conversation_participants.c.conversation_id).where(
+            conversation_participants.c.user_id == user_id
+        )
+        matches: sa.ColumnElement[bool]
+        if self._c.dialect.name == "postgresql":
+            # Every word, and nothing but words (no OR or quotes from the searcher).
+            matches = sa.func.to_tsvector(TEXT_CONFIG, messages.c.text).op("@@")(
+                sa.func.plainto_tsquery(TEXT_CONFIG, " ".join(words(text)))
+            )
+        else:
+            matches = messages.c.id.in_(
+                sa.select(_messages_fts.c.message_id).where(
+                    sa.literal_column("messages_fts").op("MATCH")(fts5_query(text))
+                )
+            )
+        where: list[sa.ColumnElement[bool]] = [messages.c.conversation_id.in_(mine), matches]
+        total = (
+            await self._c.execute(sa.select(sa.func.count()).select_from(messages).where(*where))
+        ).scalar_one()
+        if before is not None:
+            where.append(messages.c.id < before)
+        rows = await self._c.execute(
+            sa.select(messages).where(*where).order_by(messages.c.id.desc()).limit(fetch)
+        )
+        return [_message(r) for r in rows], int(total)
 
     async def message(
         self, conversation_id: str, message_id: str, *, lock: bool = False

@@ -36,9 +36,9 @@ SERVICES = {
 }
 
 
-# What the migrations make on purpose without a declaration in tables.py: catalog's GIN
-# indexes for full-text search (PostgreSQL only; SQLite has FTS5 tables instead).
-POSTGRES_SEARCH_INDEXES = {"ix_practitioners_search", "ix_services_search"}
+# What the migrations make on purpose without a declaration in tables.py: catalog's and
+# messaging's GIN indexes for full-text search (PostgreSQL only; SQLite has FTS5 tables instead).
+POSTGRES_SEARCH_INDEXES = {"ix_messages_search", "ix_practitioners_search", "ix_services_search"}
 
 
 def _ours(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
