@@ -25,7 +25,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from chassis.bus import consumer as consumer_module
 from chassis.bus import outbox as outbox_module
 from chassis.bus.envelope import EventType
-from chassis.bus.outbox import purge_published
+from chassis.bus.outbox import OutboxRelay, purge_published
 from chassis.clock import Clock, FrozenClock
 from chassis.db import Database
 from chassis.ids import new_id
@@ -444,3 +444,105 @@ async def test_the_backlog_reads_each_type_s_oldest_unsent_row_and_zero_once_all
         await harness.relay.measure_lag()
         clock.advance(timedelta(minutes=5))
         assert harness.relay.outbox_backlog() == {THING_HAPPENED.name: (0.0, 0)}
+
+
+async def test_a_relay_that_sweeps_a_full_batch_sweeps_again_at_once(tmp_path):
+    clock = FrozenClock()
+    async with embedded_harness(tmp_path, clock=clock) as harness:
+        await harness.start(relay=False, consume=False)
+        # Rows no relay was handed, as after a crash: only sweeps find them.
+        async with UnitOfWork(harness.database, source="/estuary/tests", clock=clock) as uow:
+            for n in range(5):
+                uow.emit(THING_HAPPENED, events_pb2.UserDeleted(user_id=f"u{n}"), subject="x")
+            await uow.commit()
+        clock.advance(timedelta(seconds=3))
+        # Batches of two and a minute between sweeps: the backlog goes out in three sweeps
+        # one after the other, not in three minutes.
+        relay = _relay_of_two(harness, clock)
+        running = asyncio.create_task(relay.run())
+        try:
+            await harness.wait_until(lambda: _unpublished_is(harness, 0), timeout=10)
+        finally:
+            await _stop(running)
+        assert relay.stats.published == 5
+
+
+async def _unpublished_is(harness: BusHarness, expected: int) -> bool:
+    return await harness.unpublished() == expected
+
+
+async def test_a_relay_handed_more_than_a_batch_publishes_them_all_without_waiting(tmp_path):
+    clock = FrozenClock()
+    async with embedded_harness(tmp_path, clock=clock) as harness:
+        await harness.start(relay=False, consume=False)
+        relay = _relay_of_two(harness, clock)
+        running = asyncio.create_task(relay.run())
+        try:
+            async with UnitOfWork(
+                harness.database,
+                source="/estuary/tests",
+                clock=clock,
+                on_events_committed=relay.notify,
+            ) as uow:
+                for n in range(5):
+                    uow.emit(THING_HAPPENED, events_pb2.UserDeleted(user_id=f"u{n}"), subject="x")
+                await uow.commit()
+            await harness.wait_until(lambda: _unpublished_is(harness, 0), timeout=10)
+        finally:
+            await _stop(running)
+        assert relay.stats.published == 5
+
+
+async def test_an_idle_relay_still_sweeps_on_its_interval(tmp_path):
+    clock = FrozenClock()
+    async with embedded_harness(tmp_path, clock=clock) as harness:
+        await harness.start(relay=False, consume=False)
+        relay = _relay_of_two(harness, clock, poll_interval=0.1)
+        running = asyncio.create_task(relay.run())
+        try:
+            await asyncio.sleep(0.2)  # its first sweep found nothing: it waits
+            # Written by another process: nothing hands it over or wakes the relay.
+            async with UnitOfWork(harness.database, source="/estuary/tests", clock=clock) as uow:
+                uow.emit(THING_HAPPENED, events_pb2.UserDeleted(user_id="late"), subject="x")
+                await uow.commit()
+            clock.advance(timedelta(seconds=3))
+            await harness.wait_until(lambda: _unpublished_is(harness, 0), timeout=10)
+        finally:
+            await _stop(running)
+
+
+def _relay_of_two(
+    harness: BusHarness, clock: FrozenClock, poll_interval: float = 60.0
+) -> OutboxRelay:
+    return OutboxRelay(
+        harness.database,
+        harness.transport,
+        clock=clock,
+        batch_size=2,
+        poll_interval=poll_interval,
+        sweep_grace=timedelta(seconds=2),
+    )
+
+
+async def _stop(running: asyncio.Task[None]) -> None:
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+
+
+async def test_a_relay_whose_sweep_fails_tries_again_after_its_interval_not_at_once(
+    tmp_path, caplog
+):
+    clock = FrozenClock()
+    async with embedded_harness(tmp_path, clock=clock) as harness:
+        async with harness.database.engine.begin() as connection:
+            await connection.execute(sa.text("DROP TABLE outbox"))
+        relay = _relay_of_two(harness, clock)
+        running = asyncio.create_task(relay.run())
+        try:
+            await asyncio.sleep(0.5)
+        finally:
+            await _stop(running)
+    # One failed sweep said once, not a loop of them flooding the log and the database.
+    failed = [r for r in caplog.records if r.name == "chassis.bus.outbox" and r.exc_info]
+    assert len(failed) == 1
