@@ -68,6 +68,7 @@ _PARENT_BY_MOVE = (
     " keeps only slug, name, description and position, so only move_under moves a category"
 )
 _SQL_CASE = "SQL keywords, names and SQLite's pragma values are case-insensitive"
+_NOW_PAST_ONE = "a sweep due from 1.0 rather than 0.0 on time.monotonic(), which is far past either"
 _NO_EXCEPTION_LEAVES = (
     "record_exception of the consumer's span: _apply returns a failure rather than raising,"
     " and a cancellation is no Exception, which is all a span records"
@@ -210,6 +211,11 @@ EQUIVALENT: dict[str, str] = {
     ),
     "chassis.bus.outbox.xǁOutboxRelayǁ_publish__mutmut_20": (
         "zip's strict check: a transport returns exactly one outcome per event"
+    ),
+    "chassis.bus.outbox.xǁOutboxRelayǁrun__mutmut_2": _NOW_PAST_ONE,
+    "chassis.bus.outbox.xǁOutboxRelayǁrun__mutmut_12": _NOW_PAST_ONE,
+    "chassis.bus.outbox.xǁOutboxRelayǁrun__mutmut_6": (
+        "> or >= against a float from time.monotonic(): equal only at one instant"
     ),
     "chassis.bus.outbox.xǁOutboxRelayǁrun__mutmut_4": (
         "sweep_again None or False: both falsy, only read as a condition"
