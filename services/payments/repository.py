@@ -431,6 +431,21 @@ class ExternalEvents:
         )
         return claimed.first() is not None
 
+    async def trim(self, received_before: datetime, limit: int) -> int:
+        """Forgets up to `limit` events received before a moment; how many."""
+        oldest = (
+            sa.select(external_events.c.source, external_events.c.event_id)
+            .where(external_events.c.received_at < received_before)
+            .order_by(external_events.c.received_at)
+            .limit(limit)
+        )
+        gone = await self._c.execute(
+            external_events.delete()
+            .where(sa.tuple_(external_events.c.source, external_events.c.event_id).in_(oldest))
+            .returning(external_events.c.event_id)
+        )
+        return len(gone.all())
+
 
 class PayoutAccounts:
     """Practitioners' connected accounts, one each."""

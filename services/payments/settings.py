@@ -108,6 +108,14 @@ class PaymentsSettings(ServiceSettings):
         gt=0,
         description="The largest credit top-up by card, in each currency's major units.",
     )
+    external_event_retention_days: int = Field(
+        30,
+        ge=4,
+        le=3650,
+        description="How long an applied Stripe event's id is kept to refuse a redelivery; "
+        "Stripe retries a delivery for up to three days, and a signature older than 300 s is "
+        "refused anyway.",
+    )
     job_interval_seconds: float = Field(
         15.0, gt=0, description="How often the earnings release job runs."
     )

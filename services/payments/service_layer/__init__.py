@@ -28,4 +28,5 @@ class Treasury(
             *EarningHandlers.periodic_jobs(self),
             *self.payout_jobs(),
             *self.subscription_jobs(),
+            *self.webhook_jobs(),
         ]

@@ -4,11 +4,13 @@ webhooks applied once and only forward, and refunds of cancelled or unpayable bo
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import timedelta
 
 from chassis.auth.principal import Principal
 from chassis.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from chassis.idempotency import IdempotentRequest
 from chassis.ids import is_uuid, new_id
+from chassis.jobs import PeriodicJob
 from chassis.lifecycle import WrongState
 from chassis.money import Money
 from services.payments.domain.ledger import Account, AccountKind, TransactionKind
@@ -196,6 +198,25 @@ class CheckoutHandlers(Handlers):
             # Each decline is an event of its own; the intent as it stands now says it failed.
             reason = intent.failure_code or "payment_failed"
             uow.record(PaymentFailed(intent.id, order, reason, now))
+
+    async def trim_external_events(self) -> int:
+        """Forgets applied provider events past their retention, a batch at a time; how many."""
+        before = self.now() - timedelta(days=self._settings.external_event_retention_days)
+        trimmed = 0
+        while True:
+            async with self._uow() as uow:
+                gone = await uow.external_events.trim(before, self._settings.job_batch_size)
+                await uow.commit()
+            trimmed += gone
+            if gone < self._settings.job_batch_size:
+                return trimmed
+
+    def webhook_jobs(self) -> list[PeriodicJob]:
+        return [
+            PeriodicJob(
+                "payments.trim_external_events", timedelta(hours=1), self.trim_external_events
+            )
+        ]
 
     async def confirm_sandbox_payment(
         self, principal: Principal | None, intent_id: str, payment_method: str
