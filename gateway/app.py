@@ -32,6 +32,7 @@ from gateway.routes import (
     practitioners,
     reviews,
     services,
+    streams,
     users,
 )
 from gateway.settings import GatewaySettings
@@ -117,6 +118,7 @@ def create_app(
         notifications.router,
         conversations.router,
         payments.router,
+        streams.router,
         live.router,
     ):
         app.include_router(router)

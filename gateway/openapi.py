@@ -31,7 +31,7 @@ from gateway.auth import require_staff, require_user
 from gateway.middleware import CREDENTIAL_ROUTES
 from gateway.problems import MEDIA_TYPE, TITLES, Problem
 from gateway.routes.common import IDEMPOTENCY_KEY, backends
-from gateway.schemas import booking, catalog, identity, messaging, payments
+from gateway.schemas import booking, catalog, identity, messaging, payments, streams
 
 # `<tag>.<verb>`, both snake_case: the SDK's function names (auth_register) come from them.
 OPERATION_ID = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
@@ -109,6 +109,17 @@ TAGS: list[dict[str, str]] = [
         "description": "A practitioner's monthly subscription to a paid platform tier (entry, "
         "premium): their service limit and the commission they pay.",
     },
+    {
+        "name": "streams",
+        "description": "A practitioner's paid content stream, its tiers (level 0 free; a "
+        "higher level reads all a lower one does) and who follows it.",
+    },
+    {
+        "name": "stream_posts",
+        "description": "A stream's posts: drafts its owner writes and publishes, read whole "
+        "at or above their level and as locked teasers below it.",
+    },
+    {"name": "feed", "description": "The posts of the streams the signed-in user follows."},
     {"name": "webhooks", "description": "Events from outside parties (Stripe), signed by them."},
     {
         "name": "sandbox",
@@ -167,6 +178,11 @@ SCHEMA_NAMES = {
     "RedemptionOut": "PromoCodeRedemption",
     "PromoCodeOut": "PromoCode",
     "Page_PromoCodeOut_": "PromoCodePage",
+    "StreamOut": "Stream",
+    "TierOut": "StreamTier",
+    "PostOut": "StreamPost",
+    "Page_PostOut_": "StreamPostPage",
+    "FollowOut": "StreamFollow",
 }
 
 # The enums clients share between requests and answers, named once (a ServiceKind, not a
@@ -189,6 +205,7 @@ ENUMS: dict[str, tuple[str, ...]] = {
     "NotificationKind": messaging.KINDS.names,
     "NotificationChannel": messaging.CHANNELS.names,
     "CheckoutStatus": payments.CHECKOUT_STATUSES.names,
+    "PostState": streams.POST_STATES.names,
 }
 
 HEADERS: dict[str, dict[str, Any]] = {

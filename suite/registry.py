@@ -17,6 +17,7 @@ DECLARED = (
     "services.booking.service",
     "services.payments.service",
     "services.messaging.service",
+    "services.streams.service",
 )
 
 

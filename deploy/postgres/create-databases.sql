@@ -7,3 +7,4 @@ CREATE DATABASE catalog;
 CREATE DATABASE booking;
 CREATE DATABASE payments;
 CREATE DATABASE messaging;
+CREATE DATABASE streams;

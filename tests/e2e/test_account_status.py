@@ -33,6 +33,7 @@ from tests.e2e.booking_steps import BOOKING_WRITE_ROUTES
 from tests.e2e.messaging_steps import MESSAGING_WRITE_ROUTES
 from tests.e2e.payments_steps import PAYMENTS_WRITE_ROUTES
 from tests.e2e.stacks import EventTap, Stack
+from tests.e2e.streams_steps import STREAM_WRITE_ROUTES
 from tests.e2e.test_catalog_journey import APPLICATION, session_body
 from tests.e2e.test_catalog_manage import category
 from tests.e2e.test_reviews import publish_completed, write_review
@@ -171,13 +172,15 @@ def test_every_write_route_of_the_gateway_is_in_the_table_or_exempt_with_a_reaso
         if path.startswith("/api/v1/") and method in ("post", "put", "patch", "delete")
     }
     assert ("PATCH", "/api/v1/services/{service_id}") in served, "route discovery is broken"
-    # Booking's, messaging's and payments' write routes have their own scenarios
-    # (test_booking_accounts.py, test_messaging.py, test_payments_accounts.py).
+    # Booking's, messaging's, payments' and streams' write routes have their own scenarios
+    # (test_booking_accounts.py, test_messaging.py, test_payments_accounts.py,
+    # test_streams.py).
     tabled = (
         {(r.method, r.path) for r in WRITE_ROUTES}
         | set(BOOKING_WRITE_ROUTES)
         | set(MESSAGING_WRITE_ROUTES)
         | set(PAYMENTS_WRITE_ROUTES)
+        | set(STREAM_WRITE_ROUTES)
     )
     missing = set(served) - tabled - set(EXEMPT)
     assert not missing, f"write routes in neither WRITE_ROUTES nor EXEMPT: {sorted(missing)}"

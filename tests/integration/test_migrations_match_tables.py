@@ -26,6 +26,8 @@ from services.messaging import bootstrap as messaging_bootstrap
 from services.messaging.tables import metadata as messaging_metadata
 from services.payments import bootstrap as payments_bootstrap
 from services.payments.tables import metadata as payments_metadata
+from services.streams import bootstrap as streams_bootstrap
+from services.streams.tables import metadata as streams_metadata
 
 SERVICES = {
     "identity": (identity_bootstrap.MIGRATIONS, identity_metadata),
@@ -33,6 +35,7 @@ SERVICES = {
     "booking": (booking_bootstrap.MIGRATIONS, booking_metadata),
     "payments": (payments_bootstrap.MIGRATIONS, payments_metadata),
     "messaging": (messaging_bootstrap.MIGRATIONS, messaging_metadata),
+    "streams": (streams_bootstrap.MIGRATIONS, streams_metadata),
 }
 
 

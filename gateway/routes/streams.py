@@ -1,0 +1,348 @@
+"""Streams at the edge: a practitioner's stream, its tiers and posts
+(/api/v1/streams/...), following one, and the reader's feed (/api/v1/me/feed). Who may
+change or read what is the streams service's to decide."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+from google.protobuf.field_mask_pb2 import FieldMask
+from starlette.responses import Response
+
+from estuary.streams.v1 import streams_pb2 as pb
+from gateway.auth import Caller, require_user
+from gateway.backends import Backends
+from gateway.problems import responses
+from gateway.routes.common import backends, json_response
+from gateway.schemas.common import DEFAULT_LIMIT, INT32_MAX, Cursor, Limit, Page, page_of
+from gateway.schemas.streams import (
+    FollowOut,
+    PostBody,
+    PostOut,
+    PostPatch,
+    StreamBody,
+    StreamOut,
+    StreamPatch,
+    TierBody,
+    TierOut,
+    TierPatch,
+)
+
+router = APIRouter(prefix="/api/v1")
+STREAMS: list[str | Enum] = ["streams"]
+POSTS: list[str | Enum] = ["stream_posts"]
+FEED: list[str | Enum] = ["feed"]
+
+Id = Annotated[str, Path(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
+Level = Annotated[int, Path(ge=0, le=INT32_MAX)]
+
+
+def _stream(stream_id: str) -> str:
+    return f"streams/{stream_id}"
+
+
+def _post(stream_id: str, post_id: str) -> str:
+    return f"streams/{stream_id}/posts/{post_id}"
+
+
+@router.post(
+    "/streams",
+    operation_id="streams.create",
+    tags=STREAMS,
+    status_code=201,
+    response_model=StreamOut,
+    responses=responses(400, 403, 409),
+)
+async def create_stream(
+    body: StreamBody, caller: Caller = Depends(require_user), api: Backends = Depends(backends)
+) -> Response:
+    """Starts your stream, with its free tier (level 0). Practitioners only (403 otherwise);
+    one each (409 STREAM_EXISTS)."""
+    stream = await api.streams.CreateStream(
+        pb.CreateStreamRequest(stream=pb.Stream(title=body.title, description=body.description)),
+        metadata=caller.metadata(),
+    )
+    return json_response(StreamOut.from_proto(stream), 201)
+
+
+@router.get(
+    "/streams/{stream_id}",
+    operation_id="streams.get",
+    tags=STREAMS,
+    response_model=StreamOut,
+    responses=responses(400, 404),
+)
+async def get_stream(
+    stream_id: Id, caller: Caller = Depends(require_user), api: Backends = Depends(backends)
+) -> Response:
+    """A stream and its tiers (their names and monthly prices), lowest level first."""
+    stream = await api.streams.GetStream(
+        pb.GetStreamRequest(name=_stream(stream_id)), metadata=caller.metadata()
+    )
+    return json_response(StreamOut.from_proto(stream))
+
+
+@router.patch(
+    "/streams/{stream_id}",
+    operation_id="streams.update",
+    tags=STREAMS,
+    response_model=StreamOut,
+    responses=responses(400, 403, 404),
+)
+async def update_stream(
+    stream_id: Id,
+    body: StreamPatch,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Changes the fields sent (title, description) of your stream; 403 for anyone else's."""
+    paths = sorted(body.model_fields_set)
+    stream = await api.streams.UpdateStream(
+        pb.UpdateStreamRequest(
+            stream=pb.Stream(
+                name=_stream(stream_id),
+                title=body.title or "",
+                description=body.description or "",
+            ),
+            update_mask=FieldMask(paths=paths),
+        ),
+        metadata=caller.metadata(),
+    )
+    return json_response(StreamOut.from_proto(stream))
+
+
+@router.post(
+    "/streams/{stream_id}/tiers",
+    operation_id="streams.create_tier",
+    tags=STREAMS,
+    status_code=201,
+    response_model=TierOut,
+    responses=responses(400, 403, 404, 409),
+)
+async def create_tier(
+    stream_id: Id,
+    body: TierBody,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Adds a paid tier one level above your stream's highest; 403 for anyone else's stream."""
+    tier = await api.streams.CreateTier(
+        pb.CreateTierRequest(
+            parent=_stream(stream_id),
+            tier=pb.Tier(display_name=body.display_name, price=body.price.to_proto()),
+        ),
+        metadata=caller.metadata(),
+    )
+    return json_response(TierOut.from_proto(tier), 201)
+
+
+@router.patch(
+    "/streams/{stream_id}/tiers/{level}",
+    operation_id="streams.update_tier",
+    tags=STREAMS,
+    response_model=TierOut,
+    responses=responses(400, 403, 404),
+)
+async def update_tier(
+    stream_id: Id,
+    level: Level,
+    body: TierPatch,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Renames or reprices a tier of your stream (the free tier keeps its price of 0)."""
+    paths = sorted(body.model_fields_set)
+    tier = pb.Tier(name=f"{_stream(stream_id)}/tiers/{level}", display_name=body.display_name or "")
+    if body.price is not None:
+        tier.price.CopyFrom(body.price.to_proto())
+    found = await api.streams.UpdateTier(
+        pb.UpdateTierRequest(tier=tier, update_mask=FieldMask(paths=paths)),
+        metadata=caller.metadata(),
+    )
+    return json_response(TierOut.from_proto(found))
+
+
+@router.post(
+    "/streams/{stream_id}/posts",
+    operation_id="stream_posts.create",
+    tags=POSTS,
+    status_code=201,
+    response_model=PostOut,
+    responses=responses(400, 403, 404),
+)
+async def create_post(
+    stream_id: Id,
+    body: PostBody,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Writes a draft on your stream, for readers at `level` (a level your stream has) and
+    above; nobody else sees it until it is published."""
+    post = await api.streams.CreatePost(
+        pb.CreatePostRequest(
+            parent=_stream(stream_id),
+            post=pb.Post(title=body.title, body=body.body, level=body.level),
+        ),
+        metadata=caller.metadata(),
+    )
+    return json_response(PostOut.from_proto(post), 201)
+
+
+@router.patch(
+    "/streams/{stream_id}/posts/{post_id}",
+    operation_id="stream_posts.update",
+    tags=POSTS,
+    response_model=PostOut,
+    responses=responses(400, 403, 404),
+)
+async def update_post(
+    stream_id: Id,
+    post_id: Id,
+    body: PostPatch,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Changes the fields sent (title, body, level) of a post of yours."""
+    paths = sorted(body.model_fields_set)
+    post = await api.streams.UpdatePost(
+        pb.UpdatePostRequest(
+            post=pb.Post(
+                name=_post(stream_id, post_id),
+                title=body.title or "",
+                body=body.body or "",
+                level=body.level or 0,
+            ),
+            update_mask=FieldMask(paths=paths),
+        ),
+        metadata=caller.metadata(),
+    )
+    return json_response(PostOut.from_proto(post))
+
+
+@router.post(
+    "/streams/{stream_id}/posts/{post_id}/publish",
+    operation_id="stream_posts.publish",
+    tags=POSTS,
+    response_model=PostOut,
+    responses=responses(400, 403, 404, 409),
+)
+async def publish_post(
+    stream_id: Id,
+    post_id: Id,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Publishes a draft of yours: it reaches your followers' feeds. 409 POST_PUBLISHED
+    when it is out already."""
+    post = await api.streams.PublishPost(
+        pb.PublishPostRequest(name=_post(stream_id, post_id)), metadata=caller.metadata()
+    )
+    return json_response(PostOut.from_proto(post))
+
+
+@router.get(
+    "/streams/{stream_id}/posts",
+    operation_id="stream_posts.list",
+    tags=POSTS,
+    response_model=Page[PostOut],
+    responses=responses(400, 404),
+)
+async def list_posts(
+    stream_id: Id,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """A stream's posts, newest first: whole at or below the level you follow it at, locked
+    teasers (title and level) above it or when you do not follow; drafts for the owner."""
+    found = await api.streams.ListPosts(
+        pb.ListPostsRequest(parent=_stream(stream_id), page_size=limit, page_token=cursor or ""),
+        metadata=caller.metadata(),
+    )
+    return json_response(
+        page_of(
+            [PostOut.from_proto(p) for p in found.posts], found.next_page_token, found.total_size
+        )
+    )
+
+
+@router.get(
+    "/streams/{stream_id}/posts/{post_id}",
+    operation_id="stream_posts.get",
+    tags=POSTS,
+    response_model=PostOut,
+    responses=responses(400, 404),
+)
+async def get_post(
+    stream_id: Id,
+    post_id: Id,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """A post as you may read it (a draft is 404 to anyone but its owner)."""
+    post = await api.streams.GetPost(
+        pb.GetPostRequest(name=_post(stream_id, post_id)), metadata=caller.metadata()
+    )
+    return json_response(PostOut.from_proto(post))
+
+
+@router.post(
+    "/streams/{stream_id}/follow",
+    operation_id="streams.follow",
+    tags=STREAMS,
+    response_model=FollowOut,
+    responses=responses(400, 404),
+)
+async def follow_stream(
+    stream_id: Id, caller: Caller = Depends(require_user), api: Backends = Depends(backends)
+) -> Response:
+    """Follows a stream at the free level (again: nothing changes, a paid level stays)."""
+    follow = await api.streams.FollowStream(
+        pb.FollowStreamRequest(name=_stream(stream_id)), metadata=caller.metadata()
+    )
+    return json_response(FollowOut.from_proto(stream_id, follow))
+
+
+@router.delete(
+    "/streams/{stream_id}/follow",
+    operation_id="streams.unfollow",
+    tags=STREAMS,
+    status_code=204,
+    responses=responses(400, 404),
+)
+async def unfollow_stream(
+    stream_id: Id, caller: Caller = Depends(require_user), api: Backends = Depends(backends)
+) -> Response:
+    """Stops following a stream."""
+    await api.streams.UnfollowStream(
+        pb.UnfollowStreamRequest(name=_stream(stream_id)), metadata=caller.metadata()
+    )
+    return Response(status_code=204)
+
+
+@router.get(
+    "/me/feed",
+    operation_id="feed.list",
+    tags=FEED,
+    response_model=Page[PostOut],
+    responses=responses(400),
+)
+async def list_feed(
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """The posts of the streams you follow, newest first, each whole or locked as your
+    level allows."""
+    found = await api.streams.ListFeed(
+        pb.ListFeedRequest(page_size=limit, page_token=cursor or ""), metadata=caller.metadata()
+    )
+    return json_response(
+        page_of(
+            [PostOut.from_proto(p) for p in found.posts], found.next_page_token, found.total_size
+        )
+    )

@@ -1,0 +1,178 @@
+"""Bodies of the streams routes: a practitioner's stream, its tiers and posts, follows and
+the reader's feed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, Field
+
+from chassis.wire import ProtoNames, instant
+from estuary.streams.v1 import streams_pb2 as pb
+from gateway.schemas.catalog import Money, MoneyIn
+from gateway.schemas.common import INT32_MAX, Int32, StrictBody, examples
+
+POST_STATES = ProtoNames(pb.PostState)
+
+if TYPE_CHECKING:
+    PostStateName = str
+else:
+    PostStateName = POST_STATES.literal
+
+# The service checks each bound (and names the field); these keep absurd bodies out early.
+TITLE = 200
+DESCRIPTION = 2000
+BODY = 20000
+TIER_NAME = 60
+
+STREAM_ID = "0b9f0c3e-5a55-4c57-9d3b-7f7b8f3c2a11"
+TIER = {"level": 1, "display_name": "Friends", "price": {"amount_minor": 500, "currency": "EUR"}}
+STREAM = {
+    "stream_id": STREAM_ID,
+    "owner_user_id": "5f0c8f64-2f2e-4f8e-8a8e-0c1f1f6f2b7d",
+    "title": "Morning yoga",
+    "description": "A short practice every day.",
+    "tiers": [
+        {"level": 0, "display_name": "Free", "price": {"amount_minor": 0, "currency": "EUR"}},
+        TIER,
+    ],
+    "created_at": "2026-03-10T09:30:00Z",
+    "updated_at": "2026-03-10T09:30:00Z",
+}
+POST = {
+    "post_id": "0b9f0c3e-5a55-4c57-9d3b-7f7b8f3c2a12",
+    "stream_id": STREAM_ID,
+    "title": "Breathing for sleep",
+    "body": "",
+    "level": 1,
+    "state": "published",
+    "locked": True,
+    "created_at": "2026-03-10T09:30:00Z",
+    "published_at": "2026-03-10T10:00:00Z",
+}
+
+
+class StreamBody(StrictBody):
+    model_config = examples({"title": STREAM["title"], "description": STREAM["description"]})
+    title: str = Field(max_length=TITLE)
+    description: str = Field("", max_length=DESCRIPTION)
+
+
+class StreamPatch(StrictBody):
+    model_config = examples({"description": "Ten minutes a day."})
+    title: str | None = Field(None, max_length=TITLE)
+    description: str | None = Field(None, max_length=DESCRIPTION)
+
+
+class TierBody(StrictBody):
+    model_config = examples({"display_name": "Friends", "price": TIER["price"]})
+    display_name: str = Field(max_length=TIER_NAME, description="Your own name for it.")
+    price: MoneyIn = Field(description="Monthly, above 0.")
+
+
+class TierPatch(StrictBody):
+    model_config = examples({"price": {"amount_minor": 700, "currency": "EUR"}})
+    display_name: str | None = Field(None, max_length=TIER_NAME)
+    price: MoneyIn | None = Field(None, description="Monthly, above 0 (not for level 0).")
+
+
+class PostBody(StrictBody):
+    model_config = examples({"title": POST["title"], "body": "Lie down, breathe out.", "level": 1})
+    title: str = Field(max_length=TITLE)
+    body: str = Field(max_length=BODY)
+    level: Int32 = Field(0, description="The least tier level that reads it whole.")
+
+
+class PostPatch(StrictBody):
+    model_config = examples({"level": 0})
+    title: str | None = Field(None, max_length=TITLE)
+    body: str | None = Field(None, max_length=BODY)
+    level: Int32 | None = None
+
+
+class TierOut(BaseModel):
+    """A tier of a stream: level 0 is free; a higher level reads all a lower one does."""
+
+    model_config = examples(TIER)
+    level: int = Field(ge=0, le=INT32_MAX)
+    display_name: str
+    price: Money
+
+    @classmethod
+    def from_proto(cls, t: pb.Tier) -> TierOut:
+        return cls.model_construct(
+            level=t.level, display_name=t.display_name, price=Money.from_proto(t.price)
+        )
+
+
+class StreamOut(BaseModel):
+    """A practitioner's stream and its tiers, lowest level first."""
+
+    model_config = examples(STREAM)
+    stream_id: str
+    owner_user_id: str
+    title: str
+    description: str
+    tiers: list[TierOut]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_proto(cls, s: pb.Stream) -> StreamOut:
+        return cls.model_construct(
+            stream_id=s.name.removeprefix("streams/"),
+            owner_user_id=s.owner_user_id,
+            title=s.title,
+            description=s.description,
+            tiers=[TierOut.from_proto(t) for t in s.tiers],
+            created_at=instant(s.create_time),
+            updated_at=instant(s.update_time),
+        )
+
+
+class PostOut(BaseModel):
+    """A post as you may read it: whole, or locked (title and level, no body) when your
+    level is below its own."""
+
+    model_config = examples(POST)
+    post_id: str
+    stream_id: str
+    title: str
+    body: str = Field(description="Empty when locked.")
+    level: int = Field(ge=0, le=INT32_MAX, description="The least tier level that reads it whole.")
+    state: PostStateName
+    locked: bool
+    created_at: datetime
+    published_at: datetime | None = Field(description="None while a draft.")
+
+    @classmethod
+    def from_proto(cls, p: pb.Post) -> PostOut:
+        return cls.model_construct(
+            post_id=p.name.rsplit("/", 1)[-1],
+            stream_id=p.stream.removeprefix("streams/"),
+            title=p.title,
+            body=p.body,
+            level=p.level,
+            state=POST_STATES.from_proto(p.state) or "draft",
+            locked=p.locked,
+            created_at=instant(p.create_time),
+            published_at=instant(p.publish_time) if p.HasField("publish_time") else None,
+        )
+
+
+class FollowOut(BaseModel):
+    """You follow a stream at this level (0, free, until a paid tier is subscribed)."""
+
+    model_config = examples(
+        {"stream_id": STREAM_ID, "level": 0, "created_at": "2026-03-10T09:30:00Z"}
+    )
+    stream_id: str
+    level: int = Field(ge=0, le=INT32_MAX)
+    created_at: datetime
+
+    @classmethod
+    def from_proto(cls, stream_id: str, f: pb.Follow) -> FollowOut:
+        return cls.model_construct(
+            stream_id=stream_id, level=f.level, created_at=instant(f.create_time)
+        )

@@ -1,0 +1,334 @@
+"""Streams' handlers: a practitioner runs their stream (its tiers and posts), readers follow
+it and read what their level allows. Only a stream's owner changes it; a draft is NOT_FOUND
+to anyone else, as a stream or post that does not exist."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from chassis.auth.principal import Principal, Role
+from chassis.clock import Clock
+from chassis.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from chassis.ids import is_uuid, new_id
+from chassis.money import Money
+from chassis.pagination import KeyPart, Page, page_request
+from services.streams.domain.streams import (
+    FREE_LEVEL,
+    FREE_TIER_CURRENCY,
+    FREE_TIER_NAME,
+    STREAM_PREFIX,
+    Follow,
+    Post,
+    PostPublished,
+    PostState,
+    Stream,
+    Tier,
+    paid_price,
+    post_fields,
+    post_level,
+    stream_fields,
+    tier_name,
+)
+from services.streams.repository import MICROS, feed_key
+from services.streams.uow import StreamsUnitOfWork
+
+STREAM_FIELDS = frozenset({"title", "description"})
+TIER_FIELDS = frozenset({"display_name", "price"})
+POST_FIELDS = frozenset({"title", "body", "level"})
+
+
+def stream_id_in(field: str, name: str) -> str:
+    stream_id = name.removeprefix(STREAM_PREFIX)
+    if not name.startswith(STREAM_PREFIX) or not is_uuid(stream_id):
+        raise InvalidArgument.field(field, "must be streams/{id}", "invalid")
+    return stream_id
+
+
+def _child_in(field: str, name: str, collection: str) -> tuple[str, str]:
+    parts = name.split("/")
+    if len(parts) != 4 or parts[0] != "streams" or parts[2] != collection or not is_uuid(parts[1]):
+        raise InvalidArgument.field(field, f"must be streams/{{id}}/{collection}/{{id}}", "invalid")
+    return parts[1], parts[3]
+
+
+def post_name_in(field: str, name: str) -> tuple[str, str]:
+    """The stream and post ids of "streams/{id}/posts/{id}"."""
+    stream_id, post_id = _child_in(field, name, "posts")
+    if not is_uuid(post_id):
+        raise InvalidArgument.field(field, "must be streams/{id}/posts/{id}", "invalid")
+    return stream_id, post_id
+
+
+def tier_name_in(field: str, name: str) -> tuple[str, int]:
+    """The stream id and level of "streams/{id}/tiers/{level}"."""
+    stream_id, level = _child_in(field, name, "tiers")
+    if not level.isdigit() or len(level) > 9:
+        raise InvalidArgument.field(field, "must be streams/{id}/tiers/{level}", "invalid")
+    return stream_id, int(level)
+
+
+def update_paths(field: str, paths: list[str], allowed: frozenset[str]) -> set[str]:
+    """The fields an update_mask names; each must be one the update may change."""
+    if not paths:
+        raise InvalidArgument.field(field, "must name the fields to change", "required")
+    unknown = sorted(set(paths) - allowed)
+    if unknown:
+        raise InvalidArgument.field(
+            field, f"cannot change {', '.join(unknown)} (only {', '.join(sorted(allowed))})"
+        )
+    return set(paths)
+
+
+def _instant(micros: object) -> datetime:
+    """The publish time a feed cursor carries; a value no issued cursor holds is refused."""
+    try:
+        return datetime.fromtimestamp(micros / MICROS, UTC)  # type: ignore[operator]
+    except (TypeError, ValueError, OverflowError, OSError) as error:
+        raise InvalidArgument.field("page_token", "is not a token this API issued") from error
+
+
+def _stream_not_found(stream_id: str) -> NotFound:
+    return NotFound(f"{STREAM_PREFIX}{stream_id} was not found", reason="STREAM_NOT_FOUND")
+
+
+def _post_not_found(stream_id: str, post_id: str) -> NotFound:
+    return NotFound(
+        f"{STREAM_PREFIX}{stream_id}/posts/{post_id} was not found", reason="POST_NOT_FOUND"
+    )
+
+
+def _require_owner(caller: Principal, stream: Stream) -> None:
+    if not stream.owned_by(caller.user_id):
+        raise PermissionDenied("only the stream's owner may change it", reason="NOT_STREAM_OWNER")
+
+
+@dataclass
+class StreamDesk:
+    """What practitioners and readers do with streams."""
+
+    unit_of_work: Callable[..., StreamsUnitOfWork]
+    clock: Clock
+
+    async def _stream(self, uow: StreamsUnitOfWork, stream_id: str) -> Stream:
+        found = await uow.streams.get(stream_id)
+        if found is None:
+            raise _stream_not_found(stream_id)
+        return found
+
+    async def _owned(self, uow: StreamsUnitOfWork, caller: Principal, stream_id: str) -> Stream:
+        found = await self._stream(uow, stream_id)
+        _require_owner(caller, found)
+        return found
+
+    async def create_stream(self, caller: Principal, title: str, description: str) -> Stream:
+        title, description = stream_fields(title, description)
+        if Role.PRACTITIONER.value not in caller.roles:
+            raise PermissionDenied("only practitioners run streams", reason="NOT_PRACTITIONER")
+        now = self.clock.now()
+        stream_id = new_id()
+        free = Tier(stream_id, FREE_LEVEL, FREE_TIER_NAME, Money(0, FREE_TIER_CURRENCY))
+        stream = Stream(stream_id, caller.user_id, title, description, now, now, (free,))
+        async with self.unit_of_work() as uow:
+            # The unique owner settles a race between two first streams (AlreadyExists).
+            await uow.streams.add(stream)
+            await uow.commit()
+        return stream
+
+    async def get_stream(self, name: str) -> Stream:
+        stream_id = stream_id_in("name", name)
+        async with self.unit_of_work(write=False) as uow:
+            return await self._stream(uow, stream_id)
+
+    async def update_stream(
+        self, caller: Principal, name: str, paths: list[str], title: str, description: str
+    ) -> Stream:
+        stream_id = stream_id_in("stream.name", name)
+        changed = update_paths("update_mask", paths, STREAM_FIELDS)
+        async with self.unit_of_work() as uow:
+            stream = await self._owned(uow, caller, stream_id)
+            title, description = stream_fields(
+                title if "title" in changed else stream.title,
+                description if "description" in changed else stream.description,
+            )
+            stream = replace(
+                stream, title=title, description=description, updated_at=self.clock.now()
+            )
+            await uow.streams.update(stream)
+            await uow.commit()
+        return stream
+
+    async def create_tier(
+        self, caller: Principal, parent: str, display_name: str, price: Money
+    ) -> Tier:
+        stream_id = stream_id_in("parent", parent)
+        name = tier_name(display_name)
+        price = paid_price(price)
+        async with self.unit_of_work() as uow:
+            stream = await self._owned(uow, caller, stream_id)
+            # Two tiers added at once would take one level: the primary key refuses the second.
+            tier = Tier(stream_id, stream.next_level, name, price)
+            await uow.streams.add_tier(tier)
+            await uow.commit()
+        return tier
+
+    async def update_tier(
+        self,
+        caller: Principal,
+        name: str,
+        paths: list[str],
+        display_name: str,
+        price: Money | None,
+    ) -> Tier:
+        stream_id, level = tier_name_in("tier.name", name)
+        changed = update_paths("update_mask", paths, TIER_FIELDS)
+        async with self.unit_of_work() as uow:
+            stream = await self._owned(uow, caller, stream_id)
+            tier = next((t for t in stream.tiers if t.level == level), None)
+            if tier is None:
+                raise NotFound(f"{name} was not found", reason="TIER_NOT_FOUND")
+            if "price" in changed and level == FREE_LEVEL:
+                raise InvalidArgument.field("tier.price", "the free tier stays free", "free_tier")
+            tier = replace(
+                tier,
+                display_name=tier_name(display_name)
+                if "display_name" in changed
+                else tier.display_name,
+                price=tier.price if price is None else paid_price(price),
+            )
+            await uow.streams.update_tier(tier)
+            await uow.commit()
+        return tier
+
+    async def create_post(
+        self, caller: Principal, parent: str, title: str, body: str, level: int
+    ) -> Post:
+        stream_id = stream_id_in("parent", parent)
+        title, body = post_fields(title, body)
+        async with self.unit_of_work() as uow:
+            stream = await self._owned(uow, caller, stream_id)
+            post = Post(
+                new_id(),
+                stream_id,
+                title,
+                body,
+                post_level(stream, level),
+                PostState.DRAFT,
+                self.clock.now(),
+            )
+            await uow.posts.add(post)
+            await uow.commit()
+        return post
+
+    async def update_post(
+        self, caller: Principal, name: str, paths: list[str], title: str, body: str, level: int
+    ) -> Post:
+        stream_id, post_id = post_name_in("post.name", name)
+        changed = update_paths("update_mask", paths, POST_FIELDS)
+        async with self.unit_of_work() as uow:
+            stream = await self._owned(uow, caller, stream_id)
+            post = await uow.posts.get(stream_id, post_id)
+            if post is None:
+                raise _post_not_found(stream_id, post_id)
+            title, body = post_fields(
+                title if "title" in changed else post.title,
+                body if "body" in changed else post.body,
+            )
+            level = post_level(stream, level) if "level" in changed else post.level
+            post = replace(post, title=title, body=body, level=level)
+            await uow.posts.update(post)
+            await uow.commit()
+        return post
+
+    async def publish_post(self, caller: Principal, name: str) -> Post:
+        stream_id, post_id = post_name_in("name", name)
+        async with self.unit_of_work() as uow:
+            stream = await self._owned(uow, caller, stream_id)
+            post = await uow.posts.get(stream_id, post_id)
+            if post is None:
+                raise _post_not_found(stream_id, post_id)
+            published = post.publish(self.clock.now())
+            # Of two publishes at once, the one whose update finds the draft wins.
+            if not await uow.posts.publish(published):
+                raise FailedPrecondition("the post is already published", reason="POST_PUBLISHED")
+            uow.record(PostPublished(published, stream.owner_user_id))
+            await uow.commit()
+        return published
+
+    async def _reader_level(
+        self, uow: StreamsUnitOfWork, caller: Principal, stream: Stream
+    ) -> int | None:
+        """The level the caller reads a stream at: every level for its owner, their
+        follow's for a follower, none (teasers only) for anyone else."""
+        if stream.owned_by(caller.user_id):
+            return max(t.level for t in stream.tiers)
+        follow = await uow.follows.get(stream.id, caller.user_id)
+        return None if follow is None else follow.level
+
+    async def get_post(self, caller: Principal, name: str) -> Post:
+        stream_id, post_id = post_name_in("name", name)
+        async with self.unit_of_work(write=False) as uow:
+            stream = await self._stream(uow, stream_id)
+            post = await uow.posts.get(stream_id, post_id)
+            if post is None or (
+                post.state is PostState.DRAFT and not stream.owned_by(caller.user_id)
+            ):
+                raise _post_not_found(stream_id, post_id)
+            return post.as_read_at(await self._reader_level(uow, caller, stream))
+
+    async def list_posts(
+        self, caller: Principal, parent: str, page_size: int, page_token: str
+    ) -> Page[Post]:
+        stream_id = stream_id_in("parent", parent)
+        request = page_request(
+            page_size,
+            page_token,
+            query={"stream": stream_id, "reader": caller.user_id},
+            key=[KeyPart.ID],
+        )
+        async with self.unit_of_work(write=False) as uow:
+            stream = await self._stream(uow, stream_id)
+            level = await self._reader_level(uow, caller, stream)
+            found, total = await uow.posts.page(
+                stream_id,
+                drafts=stream.owned_by(caller.user_id),
+                before=request.after[0] if request.after else None,
+                fetch=request.fetch,
+            )
+        page = request.page(found, total, lambda p: [p.id])
+        return replace(page, items=[p.as_read_at(level) for p in page.items])
+
+    async def follow(self, caller: Principal, name: str) -> Follow:
+        stream_id = stream_id_in("name", name)
+        async with self.unit_of_work() as uow:
+            await self._stream(uow, stream_id)
+            # Paid levels come from payments (a stream subscription paid raises the follow's
+            # level); following here only ever grants the free one and keeps a paid one.
+            await uow.follows.add(Follow(stream_id, caller.user_id, FREE_LEVEL, self.clock.now()))
+            found = await uow.follows.get(stream_id, caller.user_id)
+            await uow.commit()
+        assert found is not None
+        return found
+
+    async def unfollow(self, caller: Principal, name: str) -> None:
+        stream_id = stream_id_in("name", name)
+        async with self.unit_of_work() as uow:
+            await self._stream(uow, stream_id)
+            await uow.follows.remove(stream_id, caller.user_id)
+            await uow.commit()
+
+    async def feed(self, caller: Principal, page_size: int, page_token: str) -> Page[Post]:
+        request = page_request(
+            page_size,
+            page_token,
+            query={"feed": caller.user_id},
+            key=[KeyPart.NUMBER_OR_NULL, KeyPart.ID],
+        )
+        after = None if request.after is None else (_instant(request.after[0]), request.after[1])
+        async with self.unit_of_work(write=False) as uow:
+            found, total = await uow.posts.feed(caller.user_id, after=after, fetch=request.fetch)
+        page = request.page(found, total, lambda pair: feed_key(pair[0]))
+        return Page(
+            [post.as_read_at(level) for post, level in page.items], page.next_page_token, total
+        )

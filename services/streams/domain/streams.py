@@ -1,0 +1,158 @@
+"""Streams' business rules on plain values: a stream, its tiers by level, posts and who
+reads what. A reader at level n reads whole every post of level n or below; the others show
+their title and level only (a locked teaser)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+
+from chassis.errors import FailedPrecondition, InvalidArgument
+from chassis.money import Money
+from chassis.validation import Violations
+
+STREAM_PREFIX = "streams/"
+FREE_LEVEL = 0
+FREE_TIER_NAME = "Free"
+# The free tier's price is nothing; its currency only follows the paid tiers' convention.
+FREE_TIER_CURRENCY = "EUR"
+MAX_TITLE = 200
+MAX_DESCRIPTION = 2000
+MAX_TIER_NAME = 60
+MAX_BODY = 20000
+
+
+class PostState(StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+
+
+@dataclass(frozen=True)
+class Tier:
+    stream_id: str
+    level: int
+    display_name: str
+    price: Money
+
+
+@dataclass(frozen=True)
+class Stream:
+    id: str
+    owner_user_id: str
+    title: str
+    description: str
+    created_at: datetime
+    updated_at: datetime
+    tiers: tuple[Tier, ...] = ()
+
+    def owned_by(self, user_id: str) -> bool:
+        return self.owner_user_id == user_id
+
+    def has_level(self, level: int) -> bool:
+        return any(t.level == level for t in self.tiers)
+
+    @property
+    def next_level(self) -> int:
+        return max((t.level for t in self.tiers), default=FREE_LEVEL) + 1
+
+
+@dataclass(frozen=True)
+class Post:
+    id: str
+    stream_id: str
+    title: str
+    body: str
+    level: int
+    state: PostState
+    created_at: datetime
+    published_at: datetime | None = None
+    locked: bool = False
+
+    def publish(self, now: datetime) -> Post:
+        """The post published now; a post already out cannot be published again."""
+        if self.state is not PostState.DRAFT:
+            raise FailedPrecondition("the post is already published", reason="POST_PUBLISHED")
+        return replace(self, state=PostState.PUBLISHED, published_at=now)
+
+    def as_read_at(self, level: int | None) -> Post:
+        """The post as a reader at `level` sees it (None: not a follower): whole at or
+        above its level, else a teaser without its body."""
+        if level is not None and level >= self.level:
+            return self
+        return replace(self, body="", locked=True)
+
+
+@dataclass(frozen=True)
+class Follow:
+    stream_id: str
+    user_id: str
+    level: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class PostPublished:
+    """A draft went out: its followers' feeds show it."""
+
+    post: Post
+    owner_user_id: str
+
+
+def _title(v: Violations, title: str, field: str) -> str:
+    """A title of 1 to 200 characters, trimmed; what is wrong with it goes to v."""
+    title = title.strip()
+    if not title:
+        v.add(field, "must not be empty", "required")
+    elif len(title) > MAX_TITLE:
+        v.add(field, f"must be at most {MAX_TITLE} characters", "too_long")
+    return title
+
+
+def stream_fields(title: str, description: str, *, prefix: str = "stream") -> tuple[str, str]:
+    """A stream's title (1 to 200 characters) and description (up to 2000), trimmed."""
+    v = Violations()
+    title = _title(v, title, f"{prefix}.title")
+    description = description.strip()
+    if len(description) > MAX_DESCRIPTION:
+        v.add(f"{prefix}.description", f"must be at most {MAX_DESCRIPTION} characters", "too_long")
+    v.raise_if_any()
+    return title, description
+
+
+def tier_name(display_name: str, field: str = "tier.display_name") -> str:
+    """A tier's own name: 1 to 60 characters, trimmed."""
+    name = display_name.strip()
+    if not name:
+        raise InvalidArgument.field(field, "must not be empty", "required")
+    if len(name) > MAX_TIER_NAME:
+        raise InvalidArgument.field(
+            field, f"must be at most {MAX_TIER_NAME} characters", "too_long"
+        )
+    return name
+
+
+def paid_price(price: Money, field: str = "tier.price") -> Money:
+    """A paid tier's monthly price: above nothing (level 0 alone is free)."""
+    if price.amount_minor <= 0:
+        raise InvalidArgument.field(f"{field}.amount_minor", "must be above 0", "out_of_range")
+    return price
+
+
+def post_fields(title: str, body: str, *, prefix: str = "post") -> tuple[str, str]:
+    """A post's title (1 to 200 characters, trimmed) and text (1 to 20000)."""
+    v = Violations()
+    title = _title(v, title, f"{prefix}.title")
+    if not body.strip():
+        v.add(f"{prefix}.body", "must not be empty", "required")
+    elif len(body) > MAX_BODY:
+        v.add(f"{prefix}.body", f"must be at most {MAX_BODY} characters", "too_long")
+    v.raise_if_any()
+    return title, body
+
+
+def post_level(stream: Stream, level: int, field: str = "post.level") -> int:
+    """A level the stream has a tier at."""
+    if not stream.has_level(level):
+        raise InvalidArgument.field(field, "is not a tier level of this stream", "not_found")
+    return level

@@ -1,0 +1,108 @@
+"""Streams' gRPC servicer: proto messages in and out, nothing else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chassis.context import current_user
+from chassis.money import money_from_proto
+from estuary.streams.v1 import streams_pb2 as pb
+from estuary.streams.v1 import streams_pb2_grpc
+from services.streams.desk import StreamDesk
+from services.streams.wire import follow_to_proto, post_to_proto, stream_to_proto, tier_to_proto
+
+
+class StreamsServicer(streams_pb2_grpc.StreamsServiceServicer):
+    def __init__(self, desk: StreamDesk) -> None:
+        self._desk = desk
+
+    async def CreateStream(self, request: pb.CreateStreamRequest, context: Any) -> pb.Stream:
+        stream = await self._desk.create_stream(
+            current_user(), request.stream.title, request.stream.description
+        )
+        return stream_to_proto(stream)
+
+    async def GetStream(self, request: pb.GetStreamRequest, context: Any) -> pb.Stream:
+        return stream_to_proto(await self._desk.get_stream(request.name))
+
+    async def UpdateStream(self, request: pb.UpdateStreamRequest, context: Any) -> pb.Stream:
+        stream = await self._desk.update_stream(
+            current_user(),
+            request.stream.name,
+            list(request.update_mask.paths),
+            request.stream.title,
+            request.stream.description,
+        )
+        return stream_to_proto(stream)
+
+    async def CreateTier(self, request: pb.CreateTierRequest, context: Any) -> pb.Tier:
+        tier = await self._desk.create_tier(
+            current_user(),
+            request.parent,
+            request.tier.display_name,
+            money_from_proto(request.tier.price, "tier.price"),
+        )
+        return tier_to_proto(tier)
+
+    async def UpdateTier(self, request: pb.UpdateTierRequest, context: Any) -> pb.Tier:
+        paths = list(request.update_mask.paths)
+        # The price is read only when it changes; an absent one is not an error then.
+        price = money_from_proto(request.tier.price, "tier.price") if "price" in paths else None
+        tier = await self._desk.update_tier(
+            current_user(), request.tier.name, paths, request.tier.display_name, price
+        )
+        return tier_to_proto(tier)
+
+    async def CreatePost(self, request: pb.CreatePostRequest, context: Any) -> pb.Post:
+        post = await self._desk.create_post(
+            current_user(),
+            request.parent,
+            request.post.title,
+            request.post.body,
+            request.post.level,
+        )
+        return post_to_proto(post)
+
+    async def UpdatePost(self, request: pb.UpdatePostRequest, context: Any) -> pb.Post:
+        post = await self._desk.update_post(
+            current_user(),
+            request.post.name,
+            list(request.update_mask.paths),
+            request.post.title,
+            request.post.body,
+            request.post.level,
+        )
+        return post_to_proto(post)
+
+    async def PublishPost(self, request: pb.PublishPostRequest, context: Any) -> pb.Post:
+        return post_to_proto(await self._desk.publish_post(current_user(), request.name))
+
+    async def GetPost(self, request: pb.GetPostRequest, context: Any) -> pb.Post:
+        return post_to_proto(await self._desk.get_post(current_user(), request.name))
+
+    async def ListPosts(self, request: pb.ListPostsRequest, context: Any) -> pb.ListPostsResponse:
+        page = await self._desk.list_posts(
+            current_user(), request.parent, request.page_size, request.page_token
+        )
+        return pb.ListPostsResponse(
+            posts=[post_to_proto(p) for p in page.items],
+            next_page_token=page.next_page_token,
+            total_size=page.total,
+        )
+
+    async def FollowStream(self, request: pb.FollowStreamRequest, context: Any) -> pb.Follow:
+        return follow_to_proto(await self._desk.follow(current_user(), request.name))
+
+    async def UnfollowStream(
+        self, request: pb.UnfollowStreamRequest, context: Any
+    ) -> pb.UnfollowStreamResponse:
+        await self._desk.unfollow(current_user(), request.name)
+        return pb.UnfollowStreamResponse()
+
+    async def ListFeed(self, request: pb.ListFeedRequest, context: Any) -> pb.ListFeedResponse:
+        page = await self._desk.feed(current_user(), request.page_size, request.page_token)
+        return pb.ListFeedResponse(
+            posts=[post_to_proto(p) for p in page.items],
+            next_page_token=page.next_page_token,
+            total_size=page.total,
+        )

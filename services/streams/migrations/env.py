@@ -1,0 +1,6 @@
+"""Alembic environment for streams' database."""
+
+from chassis.migrations import run_env
+from services.streams.tables import metadata
+
+run_env(metadata, "streams")

@@ -1,0 +1,37 @@
+"""Streams' unit of work: the chassis's transaction with streams' repositories on it."""
+
+from __future__ import annotations
+
+from typing import Self
+
+from google.protobuf.message import Message
+
+from chassis.bus.envelope import EventType
+from chassis.db import ConstraintViolation
+from chassis.errors import AlreadyExists, DomainError
+from chassis.uow import UnitOfWork
+from services.streams.events import event_message
+from services.streams.repository import Follows, Posts, Streams
+
+
+def stream_taken(violation: ConstraintViolation) -> DomainError:
+    return AlreadyExists("the caller already has a stream", reason="STREAM_EXISTS")
+
+
+class StreamsUnitOfWork(UnitOfWork):
+    streams: Streams
+    posts: Posts
+    follows: Follows
+
+    conflicts = {"streams.owner_user_id": stream_taken}
+
+    async def __aenter__(self) -> Self:
+        await super().__aenter__()
+        connection = self.connection
+        self.streams = Streams(connection)
+        self.posts = Posts(connection)
+        self.follows = Follows(connection, self.dialect)
+        return self
+
+    def event_message(self, event: object) -> tuple[EventType[Message], Message, str]:
+        return event_message(event)

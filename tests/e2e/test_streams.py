@@ -1,0 +1,251 @@
+"""A practitioner's stream through the gateway, on both shapes: they start it with a paid
+tier, publish a free post and a paid one (stream.post_published each); a follower reads the
+free post whole and the paid one as a teaser, in the stream and in their feed; a stranger
+changes nothing and sees no draft. A suspended practitioner's token changes nothing on any
+streams write route until they are reactivated."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.e2e.accounts import Account, holding_role, open_practice, sign_in_admin, sign_up
+from tests.e2e.stacks import EventTap, Stack
+from tests.e2e.streams_steps import STREAM_WRITE_ROUTES
+from tests.e2e.test_account_status import USERS, first_refusal, until
+
+STREAMS = "/api/v1/streams"
+EVENT_SECONDS = 20.0
+
+
+async def practitioner(client: httpx.AsyncClient, stack: Stack) -> Account:
+    admin = await sign_in_admin(stack, client)
+    applicant, _ = await open_practice(client, admin)
+    return await holding_role(client, applicant, "practitioner")
+
+
+async def created(answer: httpx.Response, status: int = 201) -> Any:
+    assert answer.status_code == status, answer.text
+    return answer.json()
+
+
+async def test_a_follower_reads_the_free_post_whole_and_the_paid_one_as_a_teaser(
+    stack: Stack, tap: EventTap
+):
+    async with stack.client() as client:
+        pia = await practitioner(client, stack)
+        stream = await created(
+            await client.post(
+                STREAMS,
+                json={"title": "Morning breath", "description": "Ten minutes a day."},
+                headers=pia.headers,
+            )
+        )
+        base = f"{STREAMS}/{stream['stream_id']}"
+        tier = await created(
+            await client.post(
+                f"{base}/tiers",
+                json={"display_name": "Friends", "price": {"amount_minor": 500, "currency": "EUR"}},
+                headers=pia.headers,
+            )
+        )
+        assert (tier["level"], tier["display_name"]) == (1, "Friends")
+        posts = {}
+        for title, level in (("Welcome", 0), ("Deep practice", 1)):
+            draft = await created(
+                await client.post(
+                    f"{base}/posts",
+                    json={"title": title, "body": f"{title}: breathe out.", "level": level},
+                    headers=pia.headers,
+                )
+            )
+            assert draft["state"] == "draft"
+            published = await client.post(
+                f"{base}/posts/{draft['post_id']}/publish", headers=pia.headers
+            )
+            assert published.status_code == 200, published.text
+            posts[title] = draft["post_id"]
+            event = await tap.next(
+                "stream.post_published",
+                timeout=EVENT_SECONDS,
+                post=f"streams/{stream['stream_id']}/posts/{draft['post_id']}",
+            )
+            assert (event.message.level, event.message.owner_user_id) == (level, pia.id)
+        again = await client.post(f"{base}/posts/{posts['Welcome']}/publish", headers=pia.headers)
+        assert again.status_code == 409 and again.json()["code"] == "POST_PUBLISHED", again.text
+        hidden = await created(
+            await client.post(
+                f"{base}/posts",
+                json={"title": "Unfinished", "body": "Not yet.", "level": 0},
+                headers=pia.headers,
+            )
+        )
+
+        reader = await sign_up(client)
+        follow = await client.post(f"{base}/follow", headers=reader.headers)
+        assert follow.status_code == 200 and follow.json()["level"] == 0, follow.text
+        listed = await client.get(f"{base}/posts", headers=reader.headers)
+        assert listed.status_code == 200, listed.text
+        seen = [(p["title"], p["body"], p["locked"]) for p in listed.json()["results"]]
+        assert seen == [
+            ("Deep practice", "", True),
+            ("Welcome", "Welcome: breathe out.", False),
+        ]
+        feed = await client.get("/api/v1/me/feed", params={"limit": 1}, headers=reader.headers)
+        assert feed.status_code == 200, feed.text
+        rest = await client.get(
+            "/api/v1/me/feed",
+            params={"limit": 1, "cursor": feed.json()["next_cursor"]},
+            headers=reader.headers,
+        )
+        assert [p["title"] for p in feed.json()["results"] + rest.json()["results"]] == [
+            "Deep practice",
+            "Welcome",
+        ]
+        assert [p["locked"] for p in feed.json()["results"] + rest.json()["results"]] == [
+            True,
+            False,
+        ]
+
+        stranger = await practitioner(client, stack)
+        attempts = [
+            client.patch(base, json={"title": "Mine now"}, headers=stranger.headers),
+            client.post(
+                f"{base}/tiers",
+                json={"display_name": "Cheap", "price": {"amount_minor": 1, "currency": "EUR"}},
+                headers=stranger.headers,
+            ),
+            client.post(
+                f"{base}/posts",
+                json={"title": "Spam", "body": "Spam", "level": 0},
+                headers=stranger.headers,
+            ),
+            client.post(f"{base}/posts/{hidden['post_id']}/publish", headers=stranger.headers),
+        ]
+        for attempt in attempts:
+            answer = await attempt
+            assert answer.status_code == 403, answer.text
+            assert answer.json()["code"] == "NOT_STREAM_OWNER", answer.text
+        draft_seen = await client.get(f"{base}/posts/{hidden['post_id']}", headers=stranger.headers)
+        assert draft_seen.status_code == 404, draft_seen.text
+        read = await client.get(base, headers=stranger.headers)
+        assert read.json()["title"] == "Morning breath"
+        assert [t["display_name"] for t in read.json()["tiers"]] == ["Free", "Friends"]
+        bad = await client.post(
+            f"{base}/posts",
+            json={"title": "Hello", "body": "Text", "level": 7},
+            headers=pia.headers,
+        )
+        assert bad.status_code == 400, bad.text
+        assert [e["field"] for e in bad.json()["errors"]] == ["post.level"], bad.text
+
+
+async def test_a_suspended_practitioner_changes_nothing_on_their_stream_until_reactivated(
+    stack: Stack,
+):
+    async with stack.client() as client:
+        admin = await sign_in_admin(stack, client)
+        pia = await practitioner(client, stack)
+        stream = await created(
+            await client.post(STREAMS, json={"title": "Breath"}, headers=pia.headers)
+        )
+        base = f"{STREAMS}/{stream['stream_id']}"
+        post = await created(
+            await client.post(
+                f"{base}/posts",
+                json={"title": "Hello", "body": "Text", "level": 0},
+                headers=pia.headers,
+            )
+        )
+
+        def renames():
+            return client.patch(base, json={"title": "Breath"}, headers=pia.headers)
+
+        price = {"amount_minor": 500, "currency": "EUR"}
+        steps = [
+            (
+                "POST",
+                STREAMS,
+                lambda: client.post(STREAMS, json={"title": "Two"}, headers=pia.headers),
+            ),
+            ("PATCH", f"{STREAMS}/{{stream_id}}", renames),
+            (
+                "POST",
+                f"{STREAMS}/{{stream_id}}/tiers",
+                lambda: client.post(
+                    f"{base}/tiers",
+                    json={"display_name": "Friends", "price": price},
+                    headers=pia.headers,
+                ),
+            ),
+            (
+                "PATCH",
+                f"{STREAMS}/{{stream_id}}/tiers/{{level}}",
+                lambda: client.patch(
+                    f"{base}/tiers/0", json={"display_name": "Open"}, headers=pia.headers
+                ),
+            ),
+            (
+                "POST",
+                f"{STREAMS}/{{stream_id}}/posts",
+                lambda: client.post(
+                    f"{base}/posts",
+                    json={"title": "Hi", "body": "Text", "level": 0},
+                    headers=pia.headers,
+                ),
+            ),
+            (
+                "PATCH",
+                f"{STREAMS}/{{stream_id}}/posts/{{post_id}}",
+                lambda: client.patch(
+                    f"{base}/posts/{post['post_id']}", json={"body": "New"}, headers=pia.headers
+                ),
+            ),
+            (
+                "POST",
+                f"{STREAMS}/{{stream_id}}/posts/{{post_id}}/publish",
+                lambda: client.post(f"{base}/posts/{post['post_id']}/publish", headers=pia.headers),
+            ),
+            (
+                "POST",
+                f"{STREAMS}/{{stream_id}}/follow",
+                lambda: client.post(f"{base}/follow", headers=pia.headers),
+            ),
+            (
+                "DELETE",
+                f"{STREAMS}/{{stream_id}}/follow",
+                lambda: client.delete(f"{base}/follow", headers=pia.headers),
+            ),
+        ]
+        assert [(m, p) for m, p, _ in steps] == STREAM_WRITE_ROUTES
+
+        suspended = await client.post(
+            f"{USERS}/{pia.id}/suspend", headers=admin.headers, json={"reason": "fraud review"}
+        )
+        assert suspended.status_code == 200, suspended.text
+        # Renaming to the same title changes nothing: it probes when streams knows.
+        await first_refusal(renames, "ACCOUNT_SUSPENDED")
+        for method, path, send in steps:
+            answer = await send()
+            assert answer.status_code == 403, (method, path, answer.text)
+            assert answer.json()["code"] == "ACCOUNT_SUSPENDED", (method, path, answer.text)
+        unpublished = await client.get(f"{base}/posts/{post['post_id']}", headers=pia.headers)
+        assert (unpublished.json()["state"], unpublished.json()["body"]) == ("draft", "Text")
+        assert len((await client.get(base, headers=pia.headers)).json()["tiers"]) == 1
+
+        back = await client.post(
+            f"{USERS}/{pia.id}/reactivate", headers=admin.headers, json={"reason": "cleared"}
+        )
+        assert back.status_code == 200, back.text
+
+        async def accepted_again() -> bool:
+            answer = await renames()
+            assert answer.status_code in (200, 403), answer.text
+            return answer.status_code == 200
+
+        await until(accepted_again, "the old token changes the stream again")
+        published = await client.post(
+            f"{base}/posts/{post['post_id']}/publish", headers=pia.headers
+        )
+        assert published.status_code == 200 and published.json()["state"] == "published"
