@@ -399,6 +399,13 @@ def test_a_refused_application_names_every_bad_field_of_the_profile_and_why():
     ]
 
 
+def test_a_practitioner_speaks_up_to_ten_languages_written_in_any_case():
+    polyglot = ["en", "pt", "es", "fr", "de", "it", "nl", "sv", "pl", "ja"]
+    spoken = [" EN ", *polyglot[1:]]
+    checked, _ = check_application(replace(profile(), languages=spoken), [STUDIO])
+    assert checked.languages == polyglot
+
+
 def test_a_refused_application_names_every_bad_field_of_a_place_and_why():
     nowhere = Location(new_id(), LocationKind.IN_PERSON, "", " ", "x" * 101, "zz", 91.0, -181.0)
     assert said(check_application, profile(), [STUDIO, nowhere]) == [
