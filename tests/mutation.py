@@ -183,6 +183,10 @@ EQUIVALENT: dict[str, str] = {
     "services.catalog.domain.services.x_check_service__mutmut_46": (
         "v.check's default: its value is never read, the currency's violations are what count"
     ),
+    "services.catalog.domain.practitioners.x_check_profile__mutmut_111": (
+        "None for a refused time zone: it stands only when the zone was refused, and then the"
+        " violations raise before anyone reads the profile"
+    ),
     "services.catalog.domain.services.xǁServiceǁquote__mutmut_17": (
         "every kind but workshops and courses seats one: check_service stores a session,"
         " package or bundle with max_participants 1, so its seats are 1 either way"

@@ -406,6 +406,12 @@ def test_a_practitioner_speaks_up_to_ten_languages_written_in_any_case():
     assert checked.languages == polyglot
 
 
+def test_a_profile_needs_a_time_zone():
+    assert said(check_application, replace(profile(), timezone=""), [STUDIO]) == [
+        ("timezone", "is required", "required")
+    ]
+
+
 def test_a_refused_application_names_every_bad_field_of_a_place_and_why():
     nowhere = Location(new_id(), LocationKind.IN_PERSON, "", " ", "x" * 101, "zz", 91.0, -181.0)
     assert said(check_application, profile(), [STUDIO, nowhere]) == [
