@@ -33,6 +33,7 @@ from bench.catalog import (
     prepare_seeds,
 )
 from bench.figures import Figure, render_table, say
+from bench.live import live_figures
 from bench.process import SeparateProcess
 from bench.rest import LoadOptions, RestBench
 from bench.shapes import (
@@ -47,9 +48,9 @@ from bench.shapes import (
 from suite.registry import SERVICES
 
 SHAPES = ("embedded", "production")
-PARTS = ("start", "http", "catalog", "booking", "bus")
+PARTS = ("start", "http", "catalog", "booking", "live", "bus")
 # The parts that run against a started suite (the bus part brings its own services).
-SUITE_PARTS = {"start", "http", "catalog", "booking"}
+SUITE_PARTS = {"start", "http", "catalog", "booking", "live"}
 WARM_START_TARGET_SECONDS = 5.0
 RESIDENT_TARGET_MB = 400.0
 RESULTS = REPOSITORY / "bench" / "results"
@@ -98,6 +99,8 @@ async def suite_figures(
             stack.push_async_callback(shape.stop)
             started_in = await shape.start()
         figures = _start_figures(shape, started_in) if "start" in options.parts else []
+        if "live" in options.parts:
+            figures += await live_figures(shape, run, options.load.duration_seconds)
         if not {"http", "catalog", "booking"} & set(options.parts):
             return figures
         rest = RestBench(shape, run, load, options.load, logs)

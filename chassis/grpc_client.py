@@ -27,13 +27,18 @@ MAX_BACKOFF_SECONDS = 1.0
 S = TypeVar("S")
 
 
-def open_channel(target: str, *, deadline: float = DEFAULT_DEADLINE_SECONDS) -> grpc.aio.Channel:
-    """A channel whose every method has a default deadline, balanced across replicas."""
-    service_config = {
+def open_channel(
+    target: str, *, deadline: float | None = DEFAULT_DEADLINE_SECONDS
+) -> grpc.aio.Channel:
+    """A channel whose every method has a default deadline, balanced across replicas; with
+    deadline None, one for long-lived streams, which end on their own terms (a service
+    config's timeout also caps any longer deadline a call asks for)."""
+    service_config: dict[str, Any] = {
         # Behind a headless Service every replica is an address: spread calls across them.
         "loadBalancingConfig": [{"round_robin": {}}],
-        "methodConfig": [{"name": [{}], "timeout": f"{deadline}s"}],
     }
+    if deadline is not None:
+        service_config["methodConfig"] = [{"name": [{}], "timeout": f"{deadline}s"}]
     return grpc.aio.insecure_channel(
         target,
         options=[

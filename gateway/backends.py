@@ -28,6 +28,9 @@ class Backends:
         self.deadline = deadline
         self.channels: dict[str, grpc.aio.Channel] = {}
         self.stubs: dict[str, Any] = {}
+        self._settings = settings
+        self._ports = {service.name: service.grpc_port for service in declarations}
+        self._stream_channels: dict[str, grpc.aio.Channel] = {}
         for service in declarations:
             address = settings.backend_address(service.name, service.grpc_port)
             channel = open_channel(address, deadline=deadline)
@@ -64,6 +67,15 @@ class Backends:
         found = await asyncio.gather(*(check(self.channels[name]) for name in names))
         return dict(zip(names, found, strict=True))
 
+    def stream_channel(self, name: str) -> grpc.aio.Channel:
+        """A channel to a service for long-lived streams (the live socket's): no default
+        deadline, made on first use."""
+        channel = self._stream_channels.get(name)
+        if channel is None:
+            address = self._settings.backend_address(name, self._ports[name])
+            channel = self._stream_channels[name] = open_channel(address, deadline=None)
+        return channel
+
     async def close(self) -> None:
-        for channel in self.channels.values():
+        for channel in [*self.channels.values(), *self._stream_channels.values()]:
             await channel.close()

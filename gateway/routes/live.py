@@ -120,7 +120,7 @@ async def live(websocket: WebSocket) -> None:
     await websocket.accept(subprotocol=chosen)
     caller = Caller(principal, token)
     api: Backends = websocket.app.state.backends
-    stream = messaging_pb2_grpc.LiveServiceStub(api.channels["messaging"]).StreamEvents(
+    stream = messaging_pb2_grpc.LiveServiceStub(api.stream_channel("messaging")).StreamEvents(
         pb.StreamEventsRequest(), metadata=caller.metadata()
     )
     pump = asyncio.create_task(_forward(websocket, stream))

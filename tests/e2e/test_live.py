@@ -17,6 +17,7 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from gateway.settings import GatewaySettings
 from tests.e2e.accounts import Account, new_email, sign_in_admin, sign_up
 from tests.e2e.messaging_steps import CONVERSATIONS
 from tests.e2e.stacks import Stack
@@ -173,3 +174,21 @@ async def test_a_suspended_users_socket_is_closed_4403(stack: Stack):
             async with socket(stack, ana):
                 pass
         assert again.value.rcvd is not None and again.value.rcvd.code == 4403
+
+
+async def test_a_quiet_socket_outlives_the_backends_call_deadline(stack: Stack):
+    # A socket is one long gRPC stream: the deadline that bounds every other backend call
+    # (3 s) must not end it.
+    deadline = GatewaySettings().backend_deadline_seconds
+    async with stack.client() as client:
+        ana, pat, conversation_id = await conversation(stack, client)
+        async with socket(stack, pat) as pat_socket:
+            await asyncio.sleep(deadline + 1)
+            sent = await client.post(
+                f"{CONVERSATIONS}/{conversation_id}/messages",
+                json={"text": "Still there?"},
+                headers=ana.headers,
+            )
+            assert sent.status_code == 201, sent.text
+            heard = await next_frame(pat_socket, "message")
+            assert heard["message"]["id"] == sent.json()["id"]
