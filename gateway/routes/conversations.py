@@ -284,6 +284,7 @@ async def send_message(
             conversation=name,
             text=body.text,
             reply_to=f"{name}/messages/{body.reply_to}" if body.reply_to else "",
+            attachments=body.attachments,
         ),
         metadata=caller.metadata(),
     )

@@ -6,7 +6,7 @@ module."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, Field
 
@@ -154,7 +154,7 @@ class NotificationPreferencesBody(StrictBody):
 
 MESSAGE_MAX_LENGTH = 4000  # messaging's rule (services/messaging/domain/conversations.py)
 CONVERSATION_ID = "0193c6b8-d1e2-7f30-8a4b-5c6d7e8f9a0b"
-MESSAGE = {
+MESSAGE: dict[str, Any] = {
     "id": "0193c6b9-0a1b-7c2d-8e3f-4a5b6c7d8e9f",
     "conversation_id": CONVERSATION_ID,
     "sender_user_id": "0193b0a4-6f1d-7aa0-8e2b-5c9d0f4e7a11",
@@ -164,6 +164,7 @@ MESSAGE = {
     "sender_erased": False,
     "edited_at": None,
     "deleted": False,
+    "attachments": [],
 }
 
 
@@ -186,6 +187,9 @@ class MessageOut(BaseModel):
     sender_erased: bool
     edited_at: datetime | None = Field(description="When its sender last changed it.")
     deleted: bool = Field(description="Its sender deleted it: the text is gone.")
+    attachments: list[str] = Field(
+        description="Uploaded objects it carries (media/{id}); none once deleted."
+    )
 
     @classmethod
     def from_proto(cls, m: pb.Message) -> MessageOut:
@@ -199,6 +203,7 @@ class MessageOut(BaseModel):
             sender_erased=m.sender_erased,
             edited_at=optional_instant(m.edit_time, m.HasField("edit_time")),
             deleted=m.HasField("delete_time"),
+            attachments=list(m.attachments),
         )
 
 
@@ -318,9 +323,22 @@ class ParticipantBody(StrictBody):
     user_id: str = Field(pattern=ID_PATTERN, description="Someone you may write to.")
 
 
+MEDIA_REFERENCE = r"^media/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+ATTACHMENTS_MAX = 10  # messaging's rule (services/messaging/domain/conversations.py)
+
+
 class MessageBody(StrictBody):
     model_config = examples({"text": "Hello! Is Tuesday at 10 still free?"})
-    text: str = Field(min_length=1, max_length=MESSAGE_MAX_LENGTH)
+    text: str = Field(
+        "",
+        max_length=MESSAGE_MAX_LENGTH,
+        description="1-4000 characters; may be left out beside attachments.",
+    )
+    attachments: list[Annotated[str, Field(pattern=MEDIA_REFERENCE)]] = Field(
+        default_factory=list,
+        max_length=ATTACHMENTS_MAX,
+        description="Uploaded objects it carries, by reference (media/{id}).",
+    )
     reply_to: str | None = Field(
         None, pattern=ID_PATTERN, description="A message of this conversation."
     )

@@ -23,6 +23,7 @@ from services.messaging.domain.conversations import (
     MessageReport,
     Revision,
     Standing,
+    attachment_references,
     blocked,
     group_full,
     group_title,
@@ -232,9 +233,17 @@ class ConversationDesk:
             )
         return ConversationPage(request.page(found, total, activity_key), unread)
 
-    async def send(self, caller: Principal, conversation: str, text: str, reply_to: str) -> Message:
+    async def send(
+        self,
+        caller: Principal,
+        conversation: str,
+        text: str,
+        reply_to: str,
+        attachments: Sequence[str] = (),
+    ) -> Message:
         conversation_id = conversation_id_in("conversation", conversation)
-        text = message_text(text)
+        carried = attachment_references(attachments)
+        text = message_text(text, attachments=bool(carried))
         reply_to_id = message_id_in("reply_to", reply_to, conversation_id) if reply_to else ""
         me = caller.user_id
         async with self.unit_of_work() as uow:
@@ -249,7 +258,15 @@ class ConversationDesk:
                 raise InvalidArgument.field(
                     "reply_to", "is not a message of this conversation", "not_found"
                 )
-            message = Message(new_id(), conversation_id, me, text, reply_to_id, self.clock.now())
+            message = Message(
+                new_id(),
+                conversation_id,
+                me,
+                text,
+                reply_to_id,
+                self.clock.now(),
+                attachments=carried,
+            )
             await uow.conversations.add_message(message)
             # A sender has read what they answer.
             await uow.conversations.mark_read(me, conversation_id)

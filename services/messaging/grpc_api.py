@@ -148,7 +148,11 @@ class ConversationServicer(messaging_pb2_grpc.ConversationServiceServicer):
 
     async def SendMessage(self, request: pb.SendMessageRequest, context: Any) -> pb.Message:
         sent = await self._desk.send(
-            current_user(), request.conversation, request.text, request.reply_to
+            current_user(),
+            request.conversation,
+            request.text,
+            request.reply_to,
+            list(request.attachments),
         )
         return message_to_proto(sent)
 

@@ -454,6 +454,7 @@ def _message(row: Any) -> Message:
         row.sender_erased,
         row.edited_at,
         row.deleted_at,
+        tuple(row.attachments or ()),
     )
 
 
@@ -751,6 +752,7 @@ class Conversations:
                 text=message.text,
                 reply_to_id=message.reply_to_id,
                 created_at=message.created_at,
+                attachments=list(message.attachments),
             )
         )
         await self._c.execute(
@@ -917,7 +919,10 @@ class Conversations:
             )
         )
         changed: dict[str, Any] = {"text": text}
-        changed["edited_at" if reason == "edited" else "deleted_at"] = at
+        if reason == "edited":
+            changed["edited_at"] = at
+        else:
+            changed.update(deleted_at=at, attachments=[])
         await self._c.execute(
             messages.update().where(messages.c.id == message.id).values(**changed)
         )
@@ -944,7 +949,7 @@ class Conversations:
         await self._c.execute(
             messages.update()
             .where(messages.c.sender_id == user_id)
-            .values(text="", sender_erased=True)
+            .values(text="", attachments=[], sender_erased=True)
         )
 
 

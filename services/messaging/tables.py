@@ -139,6 +139,7 @@ messages = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("edited_at", UtcDateTime, nullable=True),
     sa.Column("deleted_at", UtcDateTime, nullable=True),
+    sa.Column("attachments", sa.JSON, nullable=False, server_default="[]"),
     sa.Index("ix_messages_conversation", "conversation_id", "id"),
     sa.Index("ix_messages_sender", "sender_id"),
 )

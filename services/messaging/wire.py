@@ -62,6 +62,7 @@ def message_to_proto(message: Message) -> pb.Message:
         reply_to=f"{conversation}/messages/{message.reply_to_id}" if message.reply_to_id else "",
         create_time=timestamp(message.created_at),
         sender_erased=message.sender_erased,
+        attachments=list(message.attachments),
     )
     if message.edited_at is not None:
         made.edit_time.CopyFrom(timestamp(message.edited_at))

@@ -149,7 +149,23 @@ def test_additions_break_nothing(openapi):
     new["components"]["schemas"]["User"]["required"].append("pronouns")  # an answer gains one
     new["components"]["schemas"]["RegisterBody"]["properties"]["locale"] = {"type": "string"}
     new["components"]["schemas"]["RegisterBody"]["properties"]["full_name"]["maxLength"] = 400
+    # A new optional list: its items are required within it, and no old client sends it.
+    new["components"]["schemas"]["RegisterBody"]["properties"]["interests"] = {
+        "type": "array",
+        "items": {"type": "string", "pattern": "^[a-z]+$"},
+    }
     assert openapi_breaks(openapi, new) == []
+
+
+def test_a_list_an_old_client_sends_that_now_requires_more_of_its_items_breaks(openapi):
+    new = copy.deepcopy(openapi)
+    register = new["components"]["schemas"]["RegisterBody"]
+    register["properties"]["interests"] = {"type": "array", "items": {"type": "string"}}
+    old = copy.deepcopy(new)
+    register["properties"]["interests"]["items"]["minLength"] = 3
+    assert openapi_breaks(old, new) == [
+        "POST /api/v1/auth/register: request field bound tightened: interests[] (minLength 3)"
+    ]
 
 
 def test_a_new_value_in_an_answered_enum_breaks_generated_clients(openapi):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from chassis.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from chassis.ids import is_uuid
 
 # A conversation's resource name: "conversations/{id}".
 CONVERSATION_PREFIX = "conversations/"
@@ -28,6 +29,30 @@ class Message:
     edited_at: datetime | None = None
     # Deleted by its sender: the text is gone for its readers (staff keep what it said).
     deleted_at: datetime | None = None
+    # Uploaded objects it carries, by reference ("media/{id}"), in the order sent.
+    attachments: tuple[str, ...] = ()
+
+
+ATTACHMENTS_MAX = 10
+# An uploaded object's resource name in the media store (streams' uploads).
+_MEDIA_REFERENCE = "media/"
+
+
+def attachment_references(references: Sequence[str]) -> tuple[str, ...]:
+    """A message's attachments: at most ATTACHMENTS_MAX distinct "media/{id}" references,
+    or an error naming the one at fault. (The store that makes them checks they exist.)"""
+    if len(references) > ATTACHMENTS_MAX:
+        raise InvalidArgument.field(
+            "attachments", f"must hold at most {ATTACHMENTS_MAX} references", "too_many"
+        )
+    for i, reference in enumerate(references):
+        field = f"attachments[{i}]"
+        media_id = reference.removeprefix(_MEDIA_REFERENCE)
+        if not reference.startswith(_MEDIA_REFERENCE) or not is_uuid(media_id):
+            raise InvalidArgument.field(field, "must be an uploaded object's media/{id}", "invalid")
+        if reference in references[:i]:
+            raise InvalidArgument.field(field, "is listed twice", "duplicate")
+    return tuple(references)
 
 
 @dataclass(frozen=True)
@@ -146,9 +171,11 @@ def blocked() -> FailedPrecondition:
     )
 
 
-def message_text(text: str) -> str:
-    """The text of a message, or an error naming the field."""
+def message_text(text: str, *, attachments: bool = False) -> str:
+    """The text of a message, or an error naming the field; empty only beside attachments."""
     if not text.strip():
+        if attachments and not text:
+            return text
         raise InvalidArgument.field("text", "must not be empty", "required")
     if len(text) > MESSAGE_MAX_LENGTH:
         raise InvalidArgument.field(
