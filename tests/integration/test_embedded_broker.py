@@ -8,6 +8,7 @@ broker opens the same file, as `estuary up` does after a kill -9.
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -300,6 +301,8 @@ async def test_a_handler_receives_the_event_as_it_was_emitted(tmp_path):
         "datacontenttype": "application/json",
         "dataschema": THING_HAPPENED.schema,
     }
+    # A consumer that runs for months keeps no list of what it applied unless asked to.
+    assert (consumer.stats.applied, consumer.stats.applied_ids) == (1, [])
     await transport.close()
     broker.close()
     await database.dispose()
@@ -358,3 +361,31 @@ async def _never_called(uow, event) -> None:
 
 def _no_unit_of_work() -> UnitOfWork:
     raise AssertionError("nothing is delivered")
+
+
+async def test_a_failed_delivery_is_retried_after_a_fifth_of_a_second_unless_told_otherwise(
+    tmp_path,
+):
+    database = await _database(tmp_path)
+    transport, broker = embedded_transport(tmp_path / "bus.db")
+    attempts: list[float] = []
+
+    async def fails_once(uow, event) -> None:
+        attempts.append(time.monotonic())
+        if len(attempts) == 1:
+            raise RuntimeError("transient")
+
+    consumer = EventConsumer(
+        Subscription(QUEUE, [THING_HAPPENED], fails_once),
+        unit_of_work=lambda: UnitOfWork(database, source="/estuary/tests", clock=FrozenClock()),
+        transport=transport,
+    )
+    await consumer.start()
+    broker.publish([thing_happened("retried")])
+    while consumer.stats.applied < 1:
+        await asyncio.sleep(0.01)
+    waited = attempts[1] - attempts[0]
+    assert 0.2 <= waited < 1.0
+    await transport.close()
+    broker.close()
+    await database.dispose()
