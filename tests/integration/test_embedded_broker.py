@@ -389,3 +389,25 @@ async def test_a_failed_delivery_is_retried_after_a_fifth_of_a_second_unless_tol
     await transport.close()
     broker.close()
     await database.dispose()
+
+
+async def test_a_broker_opened_in_a_folder_not_made_yet_makes_it_and_reads_its_queues_back(
+    tmp_path,
+):
+    path = tmp_path / "data" / "bus" / "bus.db"
+    broker = EmbeddedBroker(path)
+    broker.declare_queue(QUEUE, [THING_HAPPENED.name])
+    sent = thing_happened("kept")
+    broker.publish([sent])
+    broker.close()
+
+    reopened = EmbeddedBroker(path)
+    [message] = reopened.queues[QUEUE].ready
+    assert (message.routing_key, message.headers, message.content_type, message.body) == (
+        THING_HAPPENED.name,
+        sent.headers,
+        sent.content_type,
+        sent.body,
+    )
+    assert message.previous_deliveries == 0
+    reopened.close()
