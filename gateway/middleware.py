@@ -45,6 +45,8 @@ HTTP_METHODS = frozenset(
 )
 # Probes and scrapes: their access lines are DEBUG.
 QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+# Where outside parties deliver their signed events: a budget of their own (per minute).
+WEBHOOK_ROUTES = frozenset({"/api/v1/webhooks/stripe"})
 
 
 def client_address(scope: Scope, trust_forwarded_for: bool) -> str:
@@ -184,6 +186,11 @@ class EdgeMiddleware:
 
     async def _budget(self, scope: Scope, caller: Caller | None) -> Verdict:
         settings = self._settings
+        if scope["path"] in WEBHOOK_ROUTES:
+            address = client_address(scope, settings.trust_forwarded_for)
+            return await self._counter.check(
+                "webhook:" + address, settings.rate_limit_webhooks_per_minute, MINUTE, exact=False
+            )
         if caller is None:
             key = "ip:" + client_address(scope, settings.trust_forwarded_for)
             limit = settings.rate_limit_anonymous_per_hour

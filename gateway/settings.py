@@ -58,6 +58,12 @@ class GatewaySettings(BaseSettings):
     rate_limit_practitioner_per_hour: int = Field(2000, ge=1)
     rate_limit_register_per_minute: int = Field(5, ge=1)
     rate_limit_login_per_minute: int = Field(10, ge=1)
+    rate_limit_webhooks_per_minute: int = Field(
+        600,
+        ge=1,
+        description="Deliveries a minute per address to the providers' webhook routes (signed "
+        "by the provider, so not in the anonymous budget a busy day of events would exhaust).",
+    )
     rate_limit_messages_per_minute: int = Field(
         30, ge=1, description="Messages one user may send a minute, in all conversations."
     )

@@ -369,3 +369,23 @@ async def test_gateway_replicas_share_one_budget_through_redis(tmp_path, redis_p
             await asyncio.sleep(FLUSH_WAIT)
             assert_throttled(await two.get("/api/v1/users/me"), HOUR)
             assert_throttled(await one.get("/api/v1/users/me"), HOUR)
+
+
+async def test_webhook_deliveries_have_a_budget_of_their_own(tmp_path):
+    await a_fresh_window(MINUTE)
+    async with (
+        limited_stack(
+            tmp_path, rate_limit_anonymous_per_hour=2, rate_limit_webhooks_per_minute=4
+        ) as stack,
+        stack.client() as client,
+    ):
+        # Unsigned, so refused by payments (400), but none spends the anonymous budget.
+        for _ in range(4):
+            delivered = await client.post("/api/v1/webhooks/stripe", content=b"{}")
+            assert delivered.status_code == 400, delivered.text
+            assert delivered.headers["ratelimit-limit"] == "4"
+        assert_throttled(await client.post("/api/v1/webhooks/stripe", content=b"{}"), MINUTE)
+        for _ in range(2):
+            anonymous = await client.get("/api/v1/users/me")
+            assert anonymous.status_code == 401, anonymous.text
+        assert_throttled(await client.get("/api/v1/users/me"), HOUR)
