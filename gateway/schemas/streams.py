@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from chassis.wire import ProtoNames, instant
 from estuary.streams.v1 import streams_pb2 as pb
@@ -53,13 +53,25 @@ POST = {
 }
 
 
+class Patch(StrictBody):
+    """A PATCH body: each field sent is changed to its value, so a null (no value to change
+    it to, never "the default") is refused naming the field."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("must not be null; leave the field out to keep it")
+        return value
+
+
 class StreamBody(StrictBody):
     model_config = examples({"title": STREAM["title"], "description": STREAM["description"]})
     title: str = Field(max_length=TITLE)
     description: str = Field("", max_length=DESCRIPTION)
 
 
-class StreamPatch(StrictBody):
+class StreamPatch(Patch):
     model_config = examples({"description": "Ten minutes a day."})
     title: str | None = Field(None, max_length=TITLE)
     description: str | None = Field(None, max_length=DESCRIPTION)
@@ -71,7 +83,7 @@ class TierBody(StrictBody):
     price: MoneyIn = Field(description="Monthly, above 0.")
 
 
-class TierPatch(StrictBody):
+class TierPatch(Patch):
     model_config = examples({"price": {"amount_minor": 700, "currency": "EUR"}})
     display_name: str | None = Field(None, max_length=TIER_NAME)
     price: MoneyIn | None = Field(None, description="Monthly, above 0 (not for level 0).")
@@ -84,7 +96,7 @@ class PostBody(StrictBody):
     level: Int32 = Field(0, description="The least tier level that reads it whole.")
 
 
-class PostPatch(StrictBody):
+class PostPatch(Patch):
     model_config = examples({"level": 0})
     title: str | None = Field(None, max_length=TITLE)
     body: str | None = Field(None, max_length=BODY)

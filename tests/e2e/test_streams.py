@@ -10,7 +10,14 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.accounts import Account, holding_role, open_practice, sign_in_admin, sign_up
+from tests.e2e.accounts import (
+    Account,
+    holding_role,
+    open_practice,
+    refreshed,
+    sign_in_admin,
+    sign_up,
+)
 from tests.e2e.stacks import EventTap, Stack
 from tests.e2e.streams_steps import STREAM_WRITE_ROUTES
 from tests.e2e.test_account_status import USERS, first_refusal, until
@@ -22,7 +29,10 @@ EVENT_SECONDS = 20.0
 async def practitioner(client: httpx.AsyncClient, stack: Stack) -> Account:
     admin = await sign_in_admin(stack, client)
     applicant, _ = await open_practice(client, admin)
-    return await holding_role(client, applicant, "practitioner")
+    held = await holding_role(client, applicant, "practitioner")
+    # holding_role reads the role from identity after refreshing, so its token may predate
+    # the grant by a moment; a token issued now carries the role streams checks.
+    return await refreshed(client, held)
 
 
 async def created(answer: httpx.Response, status: int = 201) -> Any:
@@ -139,6 +149,14 @@ async def test_a_follower_reads_the_free_post_whole_and_the_paid_one_as_a_teaser
         )
         assert bad.status_code == 400, bad.text
         assert [e["field"] for e in bad.json()["errors"]] == ["post.level"], bad.text
+        # A null is no level: it is refused, never read as the free one.
+        unlocked = await client.patch(
+            f"{base}/posts/{posts['Deep practice']}", json={"level": None}, headers=pia.headers
+        )
+        assert unlocked.status_code == 422, unlocked.text
+        assert [e["field"] for e in unlocked.json()["errors"]] == ["level"], unlocked.text
+        still = await client.get(f"{base}/posts/{posts['Deep practice']}", headers=reader.headers)
+        assert (still.json()["level"], still.json()["locked"]) == (1, True), still.text
 
 
 async def test_a_suspended_practitioner_changes_nothing_on_their_stream_until_reactivated(
