@@ -293,7 +293,7 @@ async def send_message(
 
 @router.get(
     "/me/messages",
-    operation_id="messages.search",
+    operation_id="conversations.search_messages",
     tags=CONVERSATIONS,
     response_model=Page[MessageOut],
     responses=responses(400),
@@ -364,7 +364,7 @@ async def unarchive_conversation(
 
 @router.patch(
     "/conversations/{conversation_id}/messages/{message_id}",
-    operation_id="messages.edit",
+    operation_id="conversations.edit_message",
     tags=CONVERSATIONS,
     response_model=MessageOut,
     responses=responses(400, 403, 404, 409),
@@ -389,7 +389,7 @@ async def edit_message(
 
 @router.delete(
     "/conversations/{conversation_id}/messages/{message_id}",
-    operation_id="messages.delete",
+    operation_id="conversations.delete_message",
     tags=CONVERSATIONS,
     status_code=204,
     responses=responses(400, 403, 404),
@@ -411,7 +411,7 @@ async def delete_message(
 
 @router.get(
     "/admin/conversations/{conversation_id}/messages/{message_id}/revisions",
-    operation_id="messages.history",
+    operation_id="message_reports.message_history",
     tags=REPORTS,
     response_model=MessageHistoryOut,
     responses=responses(403, 404),
