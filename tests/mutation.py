@@ -78,6 +78,10 @@ _NO_EXCEPTION_LEAVES = (
     "record_exception of the consumer's span: _apply returns a failure rather than raising,"
     " and a cancellation is no Exception, which is all a span records"
 )
+_REFUSED_ZONE = (
+    "the default for a refused time zone (None or 'XXXX'): it stands only when the zone was"
+    " refused, and then the violations raise before anyone reads the profile"
+)
 EQUIVALENT: dict[str, str] = {
     "chassis.auth.tokens.x__b64url__mutmut_4": (
         "rstrip('XX=XX'): a 32-byte key's base64url never ends in 'X' before its padding"
@@ -188,10 +192,8 @@ EQUIVALENT: dict[str, str] = {
     "services.catalog.domain.services.x_check_service__mutmut_46": (
         "v.check's default: its value is never read, the currency's violations are what count"
     ),
-    "services.catalog.domain.practitioners.x_check_profile__mutmut_111": (
-        "None for a refused time zone: it stands only when the zone was refused, and then the"
-        " violations raise before anyone reads the profile"
-    ),
+    "services.catalog.domain.practitioners.x_check_profile__mutmut_111": _REFUSED_ZONE,
+    "services.catalog.domain.practitioners.x_check_profile__mutmut_120": _REFUSED_ZONE,
     "services.catalog.domain.services.xǁServiceǁquote__mutmut_17": (
         "every kind but workshops and courses seats one: check_service stores a session,"
         " package or bundle with max_participants 1, so its seats are 1 either way"

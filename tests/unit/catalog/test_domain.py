@@ -430,6 +430,16 @@ def test_a_refused_application_names_every_bad_field_of_a_place_and_why():
     ]
 
 
+def test_a_studio_and_a_name_may_be_as_long_as_their_bounds_and_no_longer():
+    named = replace(profile(), display_name="N" * 100)
+    studio = replace(STUDIO, label=" " + "S" * 100 + " ")
+    checked, [kept] = check_application(named, [studio])
+    assert checked.display_name == "N" * 100 and kept.label == "S" * 100
+    assert said(check_application, profile(), [replace(STUDIO, label="S" * 101)]) == [
+        ("locations[0].label", "must be at most 100 characters", "too_long")
+    ]
+
+
 def test_a_virtual_place_keeps_only_a_short_label():
     online = Location(
         new_id(), LocationKind.VIRTUAL, " " + "L" * 120, "Rua 1", "Lisboa", "PT", 1, 2
