@@ -155,10 +155,7 @@ def request_breaks(old: dict[str, Shape], new: dict[str, Shape], label: str) -> 
         shape = new[path]
         before = old.get(path)
         # An array's items belong to the array ("tags[]" to "tags"), a field to its object.
-        if path.endswith("[]"):
-            parent = path[:-2]
-        else:
-            parent = path.rsplit(".", 1)[0] if "." in path else ""
+        parent = path.removesuffix("[]") if path.endswith("[]") else path.rpartition(".")[0]
         # The root is required as a whole; what may be new is a field inside something sent.
         newly = shape.required and (before is None or not before.required)
         if path and newly and parent in old:

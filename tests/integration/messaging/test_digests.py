@@ -61,7 +61,7 @@ async def test_messages_unread_past_the_delay_are_mailed_once_in_one_digest(empt
         assert digest["Subject"] == "3 unread messages on Estuary"
         body = text_of(digest)
         assert '- Ana Sousa (2): "Or Wednesday?"' in body  # registered() names everyone Ana
-        assert "(1): \"" + "x" * 139 + "…\"" in body
+        assert '(1): "' + "x" * 139 + '…"' in body
         assert "/messages" in body
         # Told once: a second run, or a later one, makes no second mail of them.
         assert await w.service.digests.send_due() == 0
