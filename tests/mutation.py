@@ -244,6 +244,12 @@ EQUIVALENT: dict[str, str] = {
     "chassis.bus.outbox.xǁOutboxRelayǁwatch_lag__mutmut_4": (
         "failing None or False: both falsy, only read as a condition"
     ),
+    "chassis.bus.outbox.xǁOutboxRelayǁ_sweep__mutmut_3": (
+        "lock None or False: both falsy, only read as a condition"
+    ),
+    "chassis.bus.outbox.xǁOutboxRelayǁmeasure_lag__mutmut_21": (
+        "scan left out (False): it only picks the thread the query runs on, the same rows come back"
+    ),
     "chassis.bus.outbox.xǁOutboxRelayǁmeasure_lag__mutmut_23": (
         "scan only picks the thread the query runs on (aiosqlite's or the loop's): the same"
         " rows come back"
