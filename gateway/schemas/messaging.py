@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from chassis.wire import ProtoNames, instant, optional_instant
 from estuary.messaging.v1 import messaging_pb2 as pb
@@ -329,16 +329,25 @@ ATTACHMENTS_MAX = 10  # messaging's rule (services/messaging/domain/conversation
 
 class MessageBody(StrictBody):
     model_config = examples({"text": "Hello! Is Tuesday at 10 still free?"})
-    text: str = Field(
-        "",
-        max_length=MESSAGE_MAX_LENGTH,
-        description="1-4000 characters; may be left out beside attachments.",
-    )
+    # Before the text, so the text's check knows whether attachments came.
     attachments: list[Annotated[str, Field(pattern=MEDIA_REFERENCE)]] = Field(
         default_factory=list,
         max_length=ATTACHMENTS_MAX,
         description="Uploaded objects it carries, by reference (media/{id}).",
     )
+    text: str = Field(
+        "",
+        max_length=MESSAGE_MAX_LENGTH,
+        description="1-4000 characters; may be left out beside attachments.",
+    )
+
+    @field_validator("text")
+    @classmethod
+    def _something_to_send(cls, text: str, info: ValidationInfo) -> str:
+        if not text and not info.data.get("attachments"):
+            raise ValueError("must not be empty without attachments")
+        return text
+
     reply_to: str | None = Field(
         None, pattern=ID_PATTERN, description="A message of this conversation."
     )
