@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from chassis.auth.principal import Principal
+from chassis.auth.principal import Principal, Role
 from chassis.clock import Clock
-from chassis.errors import FailedPrecondition, Unauthenticated, Unavailable
+from chassis.errors import FailedPrecondition, PermissionDenied, Unauthenticated, Unavailable
 from chassis.money import Money
 from services.payments.domain.earnings import CommissionRates, CommissionSchedule, Tier
 from services.payments.provider.port import (
@@ -92,3 +92,11 @@ def caller(principal: Principal | None) -> Principal:
     if principal is None or not principal.is_user:
         raise Unauthenticated("this needs a signed-in user")
     return principal
+
+
+def practitioner(principal: Principal | None, refusal: str) -> Principal:
+    """The signed-in practitioner calling, or PermissionDenied saying what only they do."""
+    user = caller(principal)
+    if Role.PRACTITIONER not in user.roles:
+        raise PermissionDenied(refusal)
+    return user

@@ -14,12 +14,11 @@ import logging
 from dataclasses import replace
 from datetime import timedelta
 
-from chassis.auth.principal import Principal, Role
+from chassis.auth.principal import Principal
 from chassis.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
-    PermissionDenied,
     Unavailable,
 )
 from chassis.idempotency import IdempotentRequest
@@ -47,7 +46,7 @@ from services.payments.provider.port import (
 )
 from services.payments.provider.port import Payout as ProviderPayout
 from services.payments.provider.port import PayoutStatus as ProviderPayoutStatus
-from services.payments.service_layer.base import Handlers, caller
+from services.payments.service_layer.base import Handlers, caller, practitioner
 from services.payments.uow import PaymentsUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -61,7 +60,7 @@ class PayoutHandlers(Handlers):
     async def create_payout_account(self, principal: Principal | None) -> tuple[PayoutAccount, str]:
         """The practitioner's connected account (made once: its provider key is their user
         id) and a fresh onboarding link to it (links are single-use and expire)."""
-        user = _practitioner(principal)
+        user = practitioner(principal, "only a practitioner is paid out")
         async with self._uow(write=False) as uow:
             account = await uow.payout_accounts.of_user(user.user_id)
         try:
@@ -124,7 +123,7 @@ class PayoutHandlers(Handlers):
     ) -> Payout:
         """The practitioner's whole available balance in a currency, paid out once per
         request_id; refused below the currency's minimum or without payouts enabled."""
-        user = _practitioner(principal)
+        user = practitioner(principal, "only a practitioner is paid out")
         if not is_currency(currency):
             raise InvalidArgument.field("currency", "must be an ISO 4217 code such as EUR")
         idempotent = IdempotentRequest.of("CreatePayout", user, request_id, currency)
@@ -383,10 +382,3 @@ async def _reverse_transfer(provider: PaymentProvider, payout: Payout) -> None:
         ) from refused
     except ProviderError as error:
         raise Unavailable(f"the payment provider did not answer: {error.message}") from error
-
-
-def _practitioner(principal: Principal | None) -> Principal:
-    user = caller(principal)
-    if Role.PRACTITIONER not in user.roles:
-        raise PermissionDenied("only a practitioner is paid out")
-    return user

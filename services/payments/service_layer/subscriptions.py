@@ -14,12 +14,11 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from chassis.auth.principal import Principal, Role
+from chassis.auth.principal import Principal
 from chassis.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
-    PermissionDenied,
     Unavailable,
 )
 from chassis.idempotency import IdempotentRequest
@@ -47,7 +46,7 @@ from services.payments.provider.port import (
 from services.payments.provider.port import Subscription as ProviderSubscription
 from services.payments.provider.port import SubscriptionStatus as ProviderStatus
 from services.payments.provider.sandbox import SandboxProvider
-from services.payments.service_layer.base import Handlers, caller
+from services.payments.service_layer.base import Handlers, caller, practitioner
 from services.payments.uow import PaymentsUnitOfWork
 
 SUBSCRIPTION_EVENTS = (
@@ -89,7 +88,7 @@ class SubscriptionHandlers(Handlers):
         """Subscribes the calling practitioner to a paid tier, its first month charged to the
         payment method at once; the tier is theirs once that payment is made. One live
         subscription per practitioner; a retry with the same request_id answers the first."""
-        user = _practitioner(principal)
+        user = practitioner(principal, "only a practitioner subscribes to a platform tier")
         tier = _paid_tier_named(tier_name)
         if not payment_method or len(payment_method) > PAYMENT_METHOD_MAX_LENGTH:
             raise InvalidArgument.field(
@@ -225,7 +224,7 @@ class SubscriptionHandlers(Handlers):
         """Moves the caller's live subscription to another tier: up at once (the rest of the
         period charged now), down from the next period (the paid one kept), to free by
         cancelling at the period's end. Asking for the tier held undoes a downgrade asked."""
-        user = _practitioner(principal)
+        user = practitioner(principal, "only a practitioner subscribes to a platform tier")
         tier = _tier_named(tier_name)
         if tier is Tier.FREE:
             return await self.cancel_platform_subscription(principal)
@@ -269,7 +268,7 @@ class SubscriptionHandlers(Handlers):
     ) -> PlatformSubscription:
         """Ends the caller's subscription when its paid period ends (the tier kept until
         then, then Free); asking again changes nothing."""
-        user = _practitioner(principal)
+        user = practitioner(principal, "only a practitioner subscribes to a platform tier")
         async with self._uow(write=False) as uow:
             current = await self._live(uow, user.user_id)
         if current.cancel_at_period_end:
@@ -373,13 +372,6 @@ async def follow_provider(
         await uow.tiers.set(change.user_id, change.tier, now)
         uow.record(change)
     return after
-
-
-def _practitioner(principal: Principal | None) -> Principal:
-    user = caller(principal)
-    if Role.PRACTITIONER not in user.roles:
-        raise PermissionDenied("only a practitioner subscribes to a platform tier")
-    return user
 
 
 def _tier_named(name: str) -> Tier:
