@@ -52,7 +52,10 @@ class PortInUse(Exception):
 def listening_socket(host: str, port: int, purpose: str) -> socket.socket:
     """A socket bound to host:port (not listening yet); PortInUse when the port is taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named, not left 0: asyncio sets TCP_NODELAY only on accepted sockets whose
+    # listener says TCP, and without it a keep-alive response written in two parts waits
+    # ~40 ms for the client's delayed ACK (Nagle), on every request after a connection's first.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
