@@ -190,6 +190,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before each one")
     parser.add_argument("--concurrency", type=int, default=32, help="connections (REST)")
     parser.add_argument(
+        "--wrk-concurrency",
+        type=int,
+        default=64,
+        help="connections of wrk's pair (baseline and GET /users/me), when wrk is installed",
+    )
+    parser.add_argument(
         "--login-concurrency",
         type=int,
         default=8,
@@ -226,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             login_concurrency=args.login_concurrency,
             warmup_seconds=args.warmup,
             duration_seconds=args.duration,
+            wrk_concurrency=args.wrk_concurrency,
         ),
         bus=BusOptions(args.events_per_second, args.bus_seconds, args.drain_events),
         catalog=CatalogOptions(args.catalog_practitioners, args.catalog_services_each, args.reseed),

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from bench import wrk
 from bench.baseline import ECHO_PATH
 from bench.figures import Figure, say
 from bench.loadgen import Endpoint, LoadPlan, LoadResult, drive
@@ -37,6 +38,8 @@ class LoadOptions:
     login_concurrency: int
     warmup_seconds: float
     duration_seconds: float
+    # Connections of the wrk pair (the baseline and GET /users/me), as the issue measured.
+    wrk_concurrency: int = 64
 
 
 @dataclass(frozen=True)
@@ -123,13 +126,14 @@ class RestBench:
         self._logs = logs
         self.account: Account | None = None
 
-    async def baseline(self) -> LoadResult:
+    async def baseline(self, *, by_wrk: bool = False) -> LoadResult:
         """The bare FastAPI -> grpc.aio echo, in the shape's process layout."""
-        say(f"{self._shape.name}: baseline GET /echo")
+        say(f"{self._shape.name}: baseline GET /echo{' (wrk)' if by_wrk else ''}")
         servers, baseline_port = await start_baseline(self._shape, self._logs)
         try:
-            echo = [Endpoint("GET", ECHO_PATH)] * self.options.concurrency
-            return await self.measure(echo, port=baseline_port, servers=servers)
+            connections = self.options.wrk_concurrency if by_wrk else self.options.concurrency
+            echo = [Endpoint("GET", ECHO_PATH)] * connections
+            return await self.measure(echo, port=baseline_port, servers=servers, by_wrk=by_wrk)
         finally:
             for server in servers:
                 await server.stop()
@@ -148,6 +152,19 @@ class RestBench:
             ]
         )
         figures = self.summarise("GET /users/me", me)
+        generator = "the Python load generator (wrk is not installed: apt install wrk)"
+        if wrk.available():
+            # The comparison the target is set by: wrk's C client beside both servers.
+            generator = f"wrk -t2 -c{options.wrk_concurrency}"
+            baseline = await self.baseline(by_wrk=True)
+            figures += self.summarise("baseline GET /echo (wrk)", baseline)
+            say(f"{shape}: GET /users/me (wrk)")
+            token = account.sessions[0].access_token
+            me = await self.measure(
+                [Endpoint("GET", "/api/v1/users/me", bearer=token)] * options.wrk_concurrency,
+                by_wrk=True,
+            )
+            figures += self.summarise("GET /users/me (wrk)", me)
         ratio = me.per_second / baseline.per_second if baseline.per_second else math.nan
         figures.append(
             Figure(
@@ -157,7 +174,8 @@ class RestBench:
                 "x",
                 target=f">= {ME_TARGET_RATIO}x",
                 met=ratio >= ME_TARGET_RATIO,
-                detail=f"server CPU/request {me.server_cpu_ms_per_request:.2f} ms against "
+                detail=f"by {generator}; server CPU/request "
+                f"{me.server_cpu_ms_per_request:.2f} ms against "
                 f"{baseline.server_cpu_ms_per_request:.2f} ms",
             )
         )
@@ -190,8 +208,10 @@ class RestBench:
         *,
         port: int | None = None,
         servers: list[ServerProcess] | None = None,
+        by_wrk: bool = False,
     ) -> LoadResult:
-        """Drives the endpoints at the shape's gateway, or at the given port and servers."""
+        """Drives the endpoints at the shape's gateway, or at the given port and servers,
+        from the separate load process, or by wrk."""
         plan = LoadPlan(
             host=HOST,
             port=port or self._shape.gateway_port,
@@ -201,6 +221,8 @@ class RestBench:
             forwarded_for=self._run.client_address,
             server_pids=tuple(s.pid for s in servers or self._shape.servers),
         )
+        if by_wrk:
+            return await wrk.drive(plan)
         return await self._load.run(drive, plan)
 
     def summarise(self, label: str, result: LoadResult) -> list[Figure]:
