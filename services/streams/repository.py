@@ -371,12 +371,12 @@ class Engagement:
 
     async def vote(self, post_id: str, voter_user_id: str, position: int, at: datetime) -> bool:
         """Records a voter's one vote; False if they had voted in this poll already."""
-        result = await self._c.execute(
-            insert_ignoring_conflicts(
-                self._dialect, poll_votes, ["post_id", "voter_user_id"]
-            ).values(post_id=post_id, voter_user_id=voter_user_id, position=position, created_at=at)
+        cast = await self._c.execute(
+            insert_ignoring_conflicts(self._dialect, poll_votes, ["post_id", "voter_user_id"])
+            .values(post_id=post_id, voter_user_id=voter_user_id, position=position, created_at=at)
+            .returning(poll_votes.c.post_id)
         )
-        return result.rowcount == 1
+        return cast.first() is not None
 
     async def forget(self, user_id: str) -> None:
         """Removes an erased user's saved posts."""
