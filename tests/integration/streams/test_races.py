@@ -36,7 +36,9 @@ async def test_a_post_published_at_once_goes_out_once(empty_database_url):
         assert len(await outbox_messages(service.runtime.database, POST_PUBLISHED)) == 1
 
 
-async def test_a_reader_liking_a_post_many_times_at_once_likes_it_once(empty_database_url):
+async def test_a_reader_liking_and_saving_a_post_many_times_at_once_does_each_once(
+    empty_database_url,
+):
     async with built_streams(empty_database_url, FrozenClock(START)) as service:
         desk, owner, reader = service.desk, practitioner(), person()
         stream = await desk.create_stream(owner, "Breath", "")
@@ -51,6 +53,11 @@ async def test_a_reader_liking_a_post_many_times_at_once_likes_it_once(empty_dat
         read = await desk.get_post(owner, name)
         assert read.like_count == 1
         assert (await desk.get_post(reader, name)).liked_by_me
+        saves = await race(
+            [partial(service.engagement.save, reader, name) for _ in range(ATTEMPTS)]
+        )
+        assert (len(saves.wins), saves.losses) == (ATTEMPTS, [])
+        assert (await service.engagement.saved_posts(reader, 10, "")).total == 1
 
 
 async def test_a_voter_voting_many_times_at_once_casts_one_vote(empty_database_url):
