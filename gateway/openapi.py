@@ -117,9 +117,16 @@ TAGS: list[dict[str, str]] = [
     {
         "name": "stream_posts",
         "description": "A stream's posts: drafts its owner writes and publishes, read whole "
-        "at or above their level and as locked teasers below it.",
+        "at or above their level and as locked teasers below it; likes, saves and poll votes "
+        "by the readers who read them whole.",
+    },
+    {
+        "name": "stream_comments",
+        "description": "Comments on a stream's posts and replies to them: their authors edit "
+        "and delete them, the stream's owner hides them.",
     },
     {"name": "feed", "description": "The posts of the streams the signed-in user follows."},
+    {"name": "saved_posts", "description": "The posts the signed-in user saved."},
     {"name": "webhooks", "description": "Events from outside parties (Stripe), signed by them."},
     {
         "name": "sandbox",
@@ -183,6 +190,10 @@ SCHEMA_NAMES = {
     "PostOut": "StreamPost",
     "Page_PostOut_": "StreamPostPage",
     "FollowOut": "StreamFollow",
+    "PollOut": "StreamPoll",
+    "PollOptionOut": "StreamPollOption",
+    "CommentOut": "StreamComment",
+    "Page_CommentOut_": "StreamCommentPage",
 }
 
 # The enums clients share between requests and answers, named once (a ServiceKind, not a

@@ -16,9 +16,8 @@ from gateway.backends import Backends
 from gateway.middleware import limit_per_minute
 from gateway.problems import responses
 from gateway.routes.common import backends, json_response
-from gateway.schemas.common import DEFAULT_LIMIT, Cursor, Limit, Page, page_of
+from gateway.schemas.common import DEFAULT_LIMIT, ID_PATTERN, Cursor, Limit, Page, page_of
 from gateway.schemas.messaging import (
-    ID_PATTERN,
     ConversationBody,
     ConversationOut,
     GroupBody,

@@ -27,7 +27,8 @@ from estuary.messaging.v1 import messaging_pb2 as pb
 from estuary.messaging.v1 import messaging_pb2_grpc
 from gateway.auth import Caller, token_of_header
 from gateway.backends import Backends
-from gateway.schemas.messaging import ID_PATTERN, MessageOut, NotificationOut
+from gateway.schemas.common import ID_PATTERN
+from gateway.schemas.messaging import MessageOut, NotificationOut
 
 router = APIRouter()
 

@@ -14,9 +14,8 @@ from gateway.auth import Caller, require_user
 from gateway.backends import Backends
 from gateway.problems import responses
 from gateway.routes.common import backends, json_response
-from gateway.schemas.common import DEFAULT_LIMIT, Cursor, Limit, Page, page_of
+from gateway.schemas.common import DEFAULT_LIMIT, ID_PATTERN, Cursor, Limit, Page, page_of
 from gateway.schemas.messaging import (
-    ID_PATTERN,
     MarkedReadOut,
     NotificationOut,
     NotificationPreferencesBody,

@@ -1,6 +1,7 @@
 """Streams at the edge: a practitioner's stream, its tiers and posts
-(/api/v1/streams/...), following one, and the reader's feed (/api/v1/me/feed). Who may
-change or read what is the streams service's to decide."""
+(/api/v1/streams/...), following one, the reader's feed (/api/v1/me/feed) and saved posts
+(/api/v1/me/saved-posts), likes, saves, poll votes and comments on posts. Who may change or
+read what is the streams service's to decide."""
 
 from __future__ import annotations
 
@@ -16,8 +17,19 @@ from gateway.auth import Caller, require_user
 from gateway.backends import Backends
 from gateway.problems import responses
 from gateway.routes.common import backends, json_response
-from gateway.schemas.common import DEFAULT_LIMIT, INT32_MAX, Cursor, Limit, Page, page_of
+from gateway.schemas.common import (
+    DEFAULT_LIMIT,
+    ID_PATTERN,
+    INT32_MAX,
+    Cursor,
+    Limit,
+    Page,
+    page_of,
+)
 from gateway.schemas.streams import (
+    CommentBody,
+    CommentOut,
+    CommentPatch,
     FollowOut,
     PostBody,
     PostOut,
@@ -28,14 +40,18 @@ from gateway.schemas.streams import (
     TierBody,
     TierOut,
     TierPatch,
+    VoteBody,
+    poll_to_proto,
 )
 
 router = APIRouter(prefix="/api/v1")
 STREAMS: list[str | Enum] = ["streams"]
 POSTS: list[str | Enum] = ["stream_posts"]
 FEED: list[str | Enum] = ["feed"]
+SAVED: list[str | Enum] = ["saved_posts"]
+COMMENTS: list[str | Enum] = ["stream_comments"]
 
-Id = Annotated[str, Path(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
+Id = Annotated[str, Path(pattern=ID_PATTERN)]
 Level = Annotated[int, Path(ge=0, le=INT32_MAX)]
 
 
@@ -45,6 +61,10 @@ def _stream(stream_id: str) -> str:
 
 def _post(stream_id: str, post_id: str) -> str:
     return f"streams/{stream_id}/posts/{post_id}"
+
+
+def _comment(stream_id: str, post_id: str, comment_id: str) -> str:
+    return f"streams/{stream_id}/posts/{post_id}/comments/{comment_id}"
 
 
 @router.post(
@@ -179,11 +199,16 @@ async def create_post(
     api: Backends = Depends(backends),
 ) -> Response:
     """Writes a draft on your stream, for readers at `level` (a level your stream has) and
-    above; nobody else sees it until it is published."""
+    above, with a poll if `poll` has options; nobody else sees it until it is published."""
     post = await api.streams.CreatePost(
         pb.CreatePostRequest(
             parent=_stream(stream_id),
-            post=pb.Post(title=body.title, body=body.body, level=body.level),
+            post=pb.Post(
+                title=body.title,
+                body=body.body,
+                level=body.level,
+                poll=poll_to_proto(body.poll),
+            ),
         ),
         metadata=caller.metadata(),
     )
@@ -204,7 +229,8 @@ async def update_post(
     caller: Caller = Depends(require_user),
     api: Backends = Depends(backends),
 ) -> Response:
-    """Changes the fields sent (title, body, level) of a post of yours."""
+    """Changes the fields sent (title, body, level, poll) of a post of yours; the poll only
+    while a draft (409 POST_PUBLISHED after)."""
     paths = sorted(body.model_fields_set)
     post = await api.streams.UpdatePost(
         pb.UpdatePostRequest(
@@ -213,6 +239,7 @@ async def update_post(
                 title=body.title or "",
                 body=body.body or "",
                 level=body.level or 0,
+                poll=poll_to_proto(body.poll),
             ),
             update_mask=FieldMask(paths=paths),
         ),
@@ -346,3 +373,290 @@ async def list_feed(
             [PostOut.from_proto(p) for p in found.posts], found.next_page_token, found.total_size
         )
     )
+
+
+@router.post(
+    "/streams/{stream_id}/posts/{post_id}/like",
+    operation_id="stream_posts.like",
+    tags=POSTS,
+    response_model=PostOut,
+    responses=responses(400, 403, 404, 409),
+)
+async def like_post(
+    stream_id: Id,
+    post_id: Id,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Likes a post you read whole (again: nothing changes); answers it with its new count.
+    403 POST_LOCKED for a post above your level; 409 POST_NOT_PUBLISHED for your draft."""
+    post = await api.streams.LikePost(
+        pb.LikePostRequest(name=_post(stream_id, post_id)), metadata=caller.metadata()
+    )
+    return json_response(PostOut.from_proto(post))
+
+
+@router.delete(
+    "/streams/{stream_id}/posts/{post_id}/like",
+    operation_id="stream_posts.unlike",
+    tags=POSTS,
+    response_model=PostOut,
+    responses=responses(400, 404),
+)
+async def unlike_post(
+    stream_id: Id,
+    post_id: Id,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Takes back your like, if any; answers the post as you read it now."""
+    post = await api.streams.UnlikePost(
+        pb.UnlikePostRequest(name=_post(stream_id, post_id)), metadata=caller.metadata()
+    )
+    return json_response(PostOut.from_proto(post))
+
+
+@router.post(
+    "/streams/{stream_id}/posts/{post_id}/save",
+    operation_id="stream_posts.save",
+    tags=POSTS,
+    response_model=PostOut,
+    responses=responses(400, 403, 404, 409),
+)
+async def save_post(
+    stream_id: Id,
+    post_id: Id,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Adds a post you read whole to your saved posts (again: nothing changes). 403
+    POST_LOCKED for a post above your level."""
+    post = await api.streams.SavePost(
+        pb.SavePostRequest(name=_post(stream_id, post_id)), metadata=caller.metadata()
+    )
+    return json_response(PostOut.from_proto(post))
+
+
+@router.delete(
+    "/streams/{stream_id}/posts/{post_id}/save",
+    operation_id="stream_posts.unsave",
+    tags=POSTS,
+    response_model=PostOut,
+    responses=responses(400, 404),
+)
+async def unsave_post(
+    stream_id: Id,
+    post_id: Id,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Removes a post from your saved posts, if it was there."""
+    post = await api.streams.UnsavePost(
+        pb.UnsavePostRequest(name=_post(stream_id, post_id)), metadata=caller.metadata()
+    )
+    return json_response(PostOut.from_proto(post))
+
+
+@router.post(
+    "/streams/{stream_id}/posts/{post_id}/poll/vote",
+    operation_id="stream_posts.vote",
+    tags=POSTS,
+    response_model=PostOut,
+    responses=responses(400, 403, 404, 409),
+)
+async def vote_in_poll(
+    stream_id: Id,
+    post_id: Id,
+    body: VoteBody,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Your one vote in a post's poll, for the option at `option`; answers the post with the
+    results. A vote is final: 409 ALREADY_VOTED for a second, 409 NO_POLL without a poll."""
+    post = await api.streams.VotePoll(
+        pb.VotePollRequest(name=_post(stream_id, post_id), option=body.option),
+        metadata=caller.metadata(),
+    )
+    return json_response(PostOut.from_proto(post))
+
+
+@router.get(
+    "/me/saved-posts",
+    operation_id="saved_posts.list",
+    tags=SAVED,
+    response_model=Page[PostOut],
+    responses=responses(400),
+)
+async def list_saved_posts(
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """The posts you saved, newest saved first, each whole or locked as your level allows
+    now."""
+    found = await api.streams.ListSavedPosts(
+        pb.ListSavedPostsRequest(page_size=limit, page_token=cursor or ""),
+        metadata=caller.metadata(),
+    )
+    return json_response(
+        page_of(
+            [PostOut.from_proto(p) for p in found.posts], found.next_page_token, found.total_size
+        )
+    )
+
+
+@router.post(
+    "/streams/{stream_id}/posts/{post_id}/comments",
+    operation_id="stream_comments.create",
+    tags=COMMENTS,
+    status_code=201,
+    response_model=CommentOut,
+    responses=responses(400, 403, 404, 409),
+)
+async def create_comment(
+    stream_id: Id,
+    post_id: Id,
+    body: CommentBody,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Comments on a post you read whole, or replies to one of its top-level comments
+    (`reply_to`; a reply to a reply is 400). 403 POST_LOCKED above your level."""
+    reply_to = "" if body.reply_to is None else _comment(stream_id, post_id, body.reply_to)
+    comment = await api.streams.CreateComment(
+        pb.CreateCommentRequest(
+            parent=_post(stream_id, post_id),
+            comment=pb.Comment(text=body.text, reply_to=reply_to),
+        ),
+        metadata=caller.metadata(),
+    )
+    return json_response(CommentOut.from_proto(comment), 201)
+
+
+@router.get(
+    "/streams/{stream_id}/posts/{post_id}/comments",
+    operation_id="stream_comments.list",
+    tags=COMMENTS,
+    response_model=Page[CommentOut],
+    responses=responses(400, 403, 404, 409),
+)
+async def list_comments(
+    stream_id: Id,
+    post_id: Id,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """A post's comments and replies, oldest first (a reply names its top-level comment in
+    `reply_to`); hidden ones only to the stream's owner and their author. 403 POST_LOCKED
+    above your level."""
+    found = await api.streams.ListComments(
+        pb.ListCommentsRequest(
+            parent=_post(stream_id, post_id), page_size=limit, page_token=cursor or ""
+        ),
+        metadata=caller.metadata(),
+    )
+    return json_response(
+        page_of(
+            [CommentOut.from_proto(c) for c in found.comments],
+            found.next_page_token,
+            found.total_size,
+        )
+    )
+
+
+@router.patch(
+    "/streams/{stream_id}/posts/{post_id}/comments/{comment_id}",
+    operation_id="stream_comments.update",
+    tags=COMMENTS,
+    response_model=CommentOut,
+    responses=responses(400, 403, 404, 409),
+)
+async def update_comment(
+    stream_id: Id,
+    post_id: Id,
+    comment_id: Id,
+    body: CommentPatch,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """New text for your own comment; it shows when it was edited. 403 NOT_COMMENT_AUTHOR
+    for anyone else's; 409 COMMENT_DELETED once deleted."""
+    comment = await api.streams.UpdateComment(
+        pb.UpdateCommentRequest(
+            comment=pb.Comment(name=_comment(stream_id, post_id, comment_id), text=body.text),
+            update_mask=FieldMask(paths=sorted(body.model_fields_set)),
+        ),
+        metadata=caller.metadata(),
+    )
+    return json_response(CommentOut.from_proto(comment))
+
+
+@router.delete(
+    "/streams/{stream_id}/posts/{post_id}/comments/{comment_id}",
+    operation_id="stream_comments.delete",
+    tags=COMMENTS,
+    response_model=CommentOut,
+    responses=responses(400, 403, 404),
+)
+async def delete_comment(
+    stream_id: Id,
+    post_id: Id,
+    comment_id: Id,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Erases your own comment's text; a placeholder keeps its place in the thread, which it
+    answers. 403 NOT_COMMENT_AUTHOR for anyone else's."""
+    comment = await api.streams.DeleteComment(
+        pb.DeleteCommentRequest(name=_comment(stream_id, post_id, comment_id)),
+        metadata=caller.metadata(),
+    )
+    return json_response(CommentOut.from_proto(comment))
+
+
+@router.post(
+    "/streams/{stream_id}/posts/{post_id}/comments/{comment_id}/hide",
+    operation_id="stream_comments.hide",
+    tags=COMMENTS,
+    response_model=CommentOut,
+    responses=responses(400, 403, 404),
+)
+async def hide_comment(
+    stream_id: Id,
+    post_id: Id,
+    comment_id: Id,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Hides a comment on your stream's post from everyone but its author. 403
+    NOT_STREAM_OWNER for anyone else's stream."""
+    comment = await api.streams.HideComment(
+        pb.HideCommentRequest(name=_comment(stream_id, post_id, comment_id)),
+        metadata=caller.metadata(),
+    )
+    return json_response(CommentOut.from_proto(comment))
+
+
+@router.post(
+    "/streams/{stream_id}/posts/{post_id}/comments/{comment_id}/unhide",
+    operation_id="stream_comments.unhide",
+    tags=COMMENTS,
+    response_model=CommentOut,
+    responses=responses(400, 403, 404),
+)
+async def unhide_comment(
+    stream_id: Id,
+    post_id: Id,
+    comment_id: Id,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Shows a comment you hid again. 403 NOT_STREAM_OWNER for anyone else's stream."""
+    comment = await api.streams.UnhideComment(
+        pb.UnhideCommentRequest(name=_comment(stream_id, post_id, comment_id)),
+        metadata=caller.metadata(),
+    )
+    return json_response(CommentOut.from_proto(comment))

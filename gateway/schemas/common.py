@@ -74,6 +74,9 @@ def page_of(results: list[T], next_token: str, total: int | None) -> Page[T]:
 
 DEFAULT_LIMIT = DEFAULT_PAGE_SIZE
 
+# A canonical UUID, as the services' ids are: anything else is refused here, naming the field.
+ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
 
 def examples(*values: dict[str, Any]) -> ConfigDict:
     """A model's examples for the OpenAPI document; each validates against the model's schema

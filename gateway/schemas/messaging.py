@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from chassis.wire import ProtoNames, instant, optional_instant
 from estuary.messaging.v1 import messaging_pb2 as pb
-from gateway.schemas.common import Int32, StrictBody, examples
+from gateway.schemas.common import ID_PATTERN, Int32, StrictBody, examples
 
 KINDS = ProtoNames(pb.NotificationKind)
 CHANNELS = ProtoNames(pb.Channel)
@@ -166,10 +166,6 @@ MESSAGE: dict[str, Any] = {
     "deleted": False,
     "attachments": [],
 }
-
-
-# A canonical UUID, as messaging's ids are: anything else is refused here, naming the field.
-ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 
 def _id_in(name: str) -> str:

@@ -1,5 +1,5 @@
-"""Bodies of the streams routes: a practitioner's stream, its tiers and posts, follows and
-the reader's feed."""
+"""Bodies of the streams routes: a practitioner's stream, its tiers and posts (with their
+polls), follows, the reader's feed and saved posts, and comments on posts."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, field_validator
 from chassis.wire import ProtoNames, instant
 from estuary.streams.v1 import streams_pb2 as pb
 from gateway.schemas.catalog import Money, MoneyIn
-from gateway.schemas.common import INT32_MAX, Int32, StrictBody, examples
+from gateway.schemas.common import ID_PATTERN, INT32_MAX, Int32, StrictBody, examples
 
 POST_STATES = ProtoNames(pb.PostState)
 
@@ -25,6 +25,9 @@ TITLE = 200
 DESCRIPTION = 2000
 BODY = 20000
 TIER_NAME = 60
+COMMENT = 2000
+POLL_OPTIONS = 10
+POLL_OPTION = 100
 
 STREAM_ID = "0b9f0c3e-5a55-4c57-9d3b-7f7b8f3c2a11"
 TIER = {"level": 1, "display_name": "Friends", "price": {"amount_minor": 500, "currency": "EUR"}}
@@ -50,6 +53,29 @@ POST = {
     "locked": True,
     "created_at": "2026-03-10T09:30:00Z",
     "published_at": "2026-03-10T10:00:00Z",
+    "poll": None,
+    "like_count": 12,
+    "comment_count": 3,
+    "liked_by_me": False,
+    "saved_by_me": False,
+}
+POLL = {
+    "options": [
+        {"text": "Morning", "vote_count": 7, "chosen_by_me": True},
+        {"text": "Evening", "vote_count": 4, "chosen_by_me": False},
+    ]
+}
+COMMENT_EXAMPLE = {
+    "comment_id": "0b9f0c3e-5a55-4c57-9d3b-7f7b8f3c2a13",
+    "post_id": POST["post_id"],
+    "stream_id": STREAM_ID,
+    "reply_to": None,
+    "author_user_id": "5f0c8f64-2f2e-4f8e-8a8e-0c1f1f6f2b7e",
+    "text": "This helped me sleep.",
+    "deleted": False,
+    "hidden": False,
+    "created_at": "2026-03-10T10:30:00Z",
+    "edited_at": None,
 }
 
 
@@ -89,11 +115,20 @@ class TierPatch(Patch):
     price: MoneyIn | None = Field(None, description="Monthly, above 0 (not for level 0).")
 
 
+class PollBody(StrictBody):
+    model_config = examples({"options": ["Morning", "Evening"]})
+    options: list[str] = Field(
+        max_length=POLL_OPTIONS,
+        description="2 to 10 option texts of up to 100 characters; none: no poll.",
+    )
+
+
 class PostBody(StrictBody):
     model_config = examples({"title": POST["title"], "body": "Lie down, breathe out.", "level": 1})
     title: str = Field(max_length=TITLE)
     body: str = Field(max_length=BODY)
     level: Int32 = Field(0, description="The least tier level that reads it whole.")
+    poll: PollBody | None = Field(None, description="A poll readers vote in once each.")
 
 
 class PostPatch(Patch):
@@ -101,6 +136,34 @@ class PostPatch(Patch):
     title: str | None = Field(None, max_length=TITLE)
     body: str | None = Field(None, max_length=BODY)
     level: Int32 | None = None
+    poll: PollBody | None = Field(
+        None, description="A draft's new poll (no options: none); 409 once published."
+    )
+
+
+def poll_to_proto(poll: PollBody | None) -> pb.Poll:
+    """A body's poll as the service reads it (no options: no poll)."""
+    return pb.Poll(options=[pb.PollOption(text=t) for t in (poll.options if poll else [])])
+
+
+class VoteBody(StrictBody):
+    model_config = examples({"option": 0})
+    option: Int32 = Field(ge=0, description="The position of the chosen option (0: the first).")
+
+
+class CommentBody(StrictBody):
+    model_config = examples({"text": COMMENT_EXAMPLE["text"], "reply_to": None})
+    text: str = Field(max_length=COMMENT)
+    reply_to: str | None = Field(
+        None,
+        pattern=ID_PATTERN,
+        description="The id of the post's top-level comment this replies to.",
+    )
+
+
+class CommentPatch(Patch):
+    model_config = examples({"text": "This helped me sleep, twice."})
+    text: str = Field(max_length=COMMENT)
 
 
 class TierOut(BaseModel):
@@ -143,6 +206,32 @@ class StreamOut(BaseModel):
         )
 
 
+class PollOptionOut(BaseModel):
+    """One option of a poll, with how many voted for it and whether you did."""
+
+    text: str
+    vote_count: int = Field(ge=0, le=INT32_MAX)
+    chosen_by_me: bool
+
+
+class PollOut(BaseModel):
+    """A post's poll and its results; each reader votes once."""
+
+    model_config = examples(POLL)
+    options: list[PollOptionOut]
+
+    @classmethod
+    def from_proto(cls, p: pb.Poll) -> PollOut:
+        return cls.model_construct(
+            options=[
+                PollOptionOut.model_construct(
+                    text=o.text, vote_count=o.vote_count, chosen_by_me=o.chosen_by_me
+                )
+                for o in p.options
+            ]
+        )
+
+
 class PostOut(BaseModel):
     """A post as you may read it: whole, or locked (title and level, no body) when your
     level is below its own."""
@@ -157,6 +246,13 @@ class PostOut(BaseModel):
     locked: bool
     created_at: datetime
     published_at: datetime | None = Field(description="None while a draft.")
+    poll: PollOut | None = Field(description="None without a poll, or when locked.")
+    like_count: int = Field(ge=0, le=INT32_MAX)
+    comment_count: int = Field(
+        ge=0, le=INT32_MAX, description="The comments everyone sees (not hidden nor deleted)."
+    )
+    liked_by_me: bool
+    saved_by_me: bool
 
     @classmethod
     def from_proto(cls, p: pb.Post) -> PostOut:
@@ -170,6 +266,11 @@ class PostOut(BaseModel):
             locked=p.locked,
             created_at=instant(p.create_time),
             published_at=instant(p.publish_time) if p.HasField("publish_time") else None,
+            poll=PollOut.from_proto(p.poll) if p.HasField("poll") else None,
+            like_count=p.like_count,
+            comment_count=p.comment_count,
+            liked_by_me=p.liked_by_me,
+            saved_by_me=p.saved_by_me,
         )
 
 
@@ -187,4 +288,37 @@ class FollowOut(BaseModel):
     def from_proto(cls, stream_id: str, f: pb.Follow) -> FollowOut:
         return cls.model_construct(
             stream_id=stream_id, level=f.level, created_at=instant(f.create_time)
+        )
+
+
+class CommentOut(BaseModel):
+    """A comment on a post, or a reply to one of its top-level comments. A deleted one keeps
+    its place with no text; a hidden one shows only to its author and the stream's owner."""
+
+    model_config = examples(COMMENT_EXAMPLE)
+    comment_id: str
+    post_id: str
+    stream_id: str
+    reply_to: str | None = Field(description="The top-level comment it replies to.")
+    author_user_id: str
+    text: str = Field(description="Empty once deleted.")
+    deleted: bool
+    hidden: bool
+    created_at: datetime
+    edited_at: datetime | None = Field(description="None unless its text was changed.")
+
+    @classmethod
+    def from_proto(cls, c: pb.Comment) -> CommentOut:
+        _, stream_id, _, post_id, _, comment_id = c.name.split("/")
+        return cls.model_construct(
+            comment_id=comment_id,
+            post_id=post_id,
+            stream_id=stream_id,
+            reply_to=c.reply_to.rsplit("/", 1)[-1] if c.reply_to else None,
+            author_user_id=c.author_user_id,
+            text=c.text,
+            deleted=c.deleted,
+            hidden=c.hidden,
+            created_at=instant(c.create_time),
+            edited_at=instant(c.edit_time) if c.HasField("edit_time") else None,
         )

@@ -17,6 +17,7 @@ from chassis.runtime import ServiceRuntime
 from estuary.streams.v1 import streams_pb2, streams_pb2_grpc
 from services.streams.consumers import SUBSCRIPTIONS
 from services.streams.desk import StreamDesk
+from services.streams.engagement import EngagementDesk
 from services.streams.grpc_api import StreamsServicer
 from services.streams.settings import StreamsSettings
 from services.streams.uow import StreamsUnitOfWork
@@ -31,6 +32,7 @@ class StreamsService:
 
     runtime: ServiceRuntime
     desk: StreamDesk
+    engagement: EngagementDesk
     verifier: TokenVerifier
     subscriptions: tuple[Subscription, ...]
     channels: list[Any] = field(default_factory=list)
@@ -40,7 +42,7 @@ class StreamsService:
         self.port = await self.runtime.start(
             bindings=[
                 ServicerBinding(
-                    StreamsServicer(self.desk),
+                    StreamsServicer(self.desk, self.engagement),
                     streams_pb2_grpc.add_StreamsServiceServicer_to_server,
                     streams_pb2.DESCRIPTOR.services_by_name["StreamsService"].full_name,
                 ),
@@ -69,9 +71,11 @@ def build(
         audience=settings.jwt_audience,
         clock=runtime.clock,
     )
+    unit_of_work = runtime.unit_of_work(StreamsUnitOfWork)
     return StreamsService(
         runtime,
-        StreamDesk(runtime.unit_of_work(StreamsUnitOfWork), runtime.clock),
+        StreamDesk(unit_of_work, runtime.clock),
+        EngagementDesk(unit_of_work, runtime.clock),
         verifier,
         SUBSCRIPTIONS,
         [identity_channel],

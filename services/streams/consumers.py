@@ -1,5 +1,6 @@
 """What streams does when identity's account statuses arrive: refuses a suspended user's
-writes (the chassis) and forgets an erased user's follows."""
+writes (the chassis); an erased user's follows and saved posts go, and their comments keep
+their place in their threads without their words."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from chassis.bus.consumer import Subscription
 async def _account(uow: Any, user_id: str, status: AccountStatus) -> None:
     if status is AccountStatus.DELETED:
         await uow.follows.forget(user_id)
+        await uow.engagement.forget(user_id)
+        await uow.comments.erase_author(user_id)
 
 
 SUBSCRIPTIONS: tuple[Subscription, ...] = (

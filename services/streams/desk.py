@@ -14,6 +14,7 @@ from chassis.errors import FailedPrecondition, InvalidArgument, NotFound, Permis
 from chassis.ids import is_uuid, new_id
 from chassis.money import Money
 from chassis.pagination import KeyPart, Page, page_request
+from services.streams.domain.engagement import poll_options
 from services.streams.domain.streams import (
     FREE_LEVEL,
     FREE_TIER_CURRENCY,
@@ -36,7 +37,7 @@ from services.streams.uow import StreamsUnitOfWork
 
 STREAM_FIELDS = frozenset({"title", "description"})
 TIER_FIELDS = frozenset({"display_name", "price"})
-POST_FIELDS = frozenset({"title", "body", "level"})
+POST_FIELDS = frozenset({"title", "body", "level", "poll"})
 
 
 def stream_id_in(field: str, name: str) -> str:
@@ -81,8 +82,9 @@ def update_paths(field: str, paths: list[str], allowed: frozenset[str]) -> set[s
     return set(paths)
 
 
-def _instant(micros: object) -> datetime:
-    """The publish time a feed cursor carries; a value no issued cursor holds is refused."""
+def instant(micros: object) -> datetime:
+    """The instant (µs) a feed or saved-posts cursor carries; a value no issued cursor holds
+    is refused."""
     try:
         return datetime.fromtimestamp(micros / MICROS, UTC)  # type: ignore[operator]
     except (TypeError, ValueError, OverflowError, OSError) as error:
@@ -93,7 +95,7 @@ def _stream_not_found(stream_id: str) -> NotFound:
     return NotFound(f"{STREAM_PREFIX}{stream_id} was not found", reason="STREAM_NOT_FOUND")
 
 
-def _post_not_found(stream_id: str, post_id: str) -> NotFound:
+def post_not_found(stream_id: str, post_id: str) -> NotFound:
     return NotFound(
         f"{STREAM_PREFIX}{stream_id}/posts/{post_id} was not found", reason="POST_NOT_FOUND"
     )
@@ -104,6 +106,33 @@ def _require_owner(caller: Principal, stream: Stream) -> None:
         raise PermissionDenied("only the stream's owner may change it", reason="NOT_STREAM_OWNER")
 
 
+async def stream_of(uow: StreamsUnitOfWork, stream_id: str) -> Stream:
+    """The stream; NOT_FOUND if there is none."""
+    found = await uow.streams.get(stream_id)
+    if found is None:
+        raise _stream_not_found(stream_id)
+    return found
+
+
+async def reader_level(uow: StreamsUnitOfWork, caller: Principal, stream: Stream) -> int | None:
+    """The level the caller reads a stream at: every level for its owner, their follow's
+    for a follower, none (teasers only) for anyone else."""
+    if stream.owned_by(caller.user_id):
+        return max(t.level for t in stream.tiers)
+    follow = await uow.follows.get(stream.id, caller.user_id)
+    return None if follow is None else follow.level
+
+
+async def visible_post(
+    uow: StreamsUnitOfWork, caller: Principal, stream: Stream, post_id: str
+) -> Post:
+    """A post the caller may see (whole or not): a draft is NOT_FOUND to all but its owner."""
+    post = await uow.posts.get(stream.id, post_id)
+    if post is None or (post.state is PostState.DRAFT and not stream.owned_by(caller.user_id)):
+        raise post_not_found(stream.id, post_id)
+    return post
+
+
 @dataclass
 class StreamDesk:
     """What practitioners and readers do with streams."""
@@ -111,14 +140,8 @@ class StreamDesk:
     unit_of_work: Callable[..., StreamsUnitOfWork]
     clock: Clock
 
-    async def _stream(self, uow: StreamsUnitOfWork, stream_id: str) -> Stream:
-        found = await uow.streams.get(stream_id)
-        if found is None:
-            raise _stream_not_found(stream_id)
-        return found
-
     async def _owned(self, uow: StreamsUnitOfWork, caller: Principal, stream_id: str) -> Stream:
-        found = await self._stream(uow, stream_id)
+        found = await stream_of(uow, stream_id)
         _require_owner(caller, found)
         return found
 
@@ -139,7 +162,7 @@ class StreamDesk:
     async def get_stream(self, name: str) -> Stream:
         stream_id = stream_id_in("name", name)
         async with self.unit_of_work(write=False) as uow:
-            return await self._stream(uow, stream_id)
+            return await stream_of(uow, stream_id)
 
     async def update_stream(
         self, caller: Principal, name: str, paths: list[str], title: str, description: str
@@ -202,10 +225,18 @@ class StreamDesk:
         return tier
 
     async def create_post(
-        self, caller: Principal, parent: str, title: str, body: str, level: int
+        self,
+        caller: Principal,
+        parent: str,
+        title: str,
+        body: str,
+        level: int,
+        poll: list[str] | None = None,
     ) -> Post:
+        """A draft; with a poll when `poll` names its options."""
         stream_id = stream_id_in("parent", parent)
         title, body = post_fields(title, body)
+        options = poll_options(poll or [])
         async with self.unit_of_work() as uow:
             stream = await self._owned(uow, caller, stream_id)
             post = Post(
@@ -216,28 +247,47 @@ class StreamDesk:
                 post_level(stream, level),
                 PostState.DRAFT,
                 self.clock.now(),
+                poll=options,
             )
             await uow.posts.add(post)
+            await uow.engagement.set_poll(post.id, options)
             await uow.commit()
         return post
 
     async def update_post(
-        self, caller: Principal, name: str, paths: list[str], title: str, body: str, level: int
+        self,
+        caller: Principal,
+        name: str,
+        paths: list[str],
+        title: str,
+        body: str,
+        level: int,
+        poll: list[str] | None = None,
     ) -> Post:
+        """Changes the fields `paths` names; a poll only while the post is a draft (no
+        options: no poll), so no vote is ever cast on options that change."""
         stream_id, post_id = post_name_in("post.name", name)
         changed = update_paths("update_mask", paths, POST_FIELDS)
         async with self.unit_of_work() as uow:
             stream = await self._owned(uow, caller, stream_id)
             post = await uow.posts.get(stream_id, post_id)
             if post is None:
-                raise _post_not_found(stream_id, post_id)
+                raise post_not_found(stream_id, post_id)
             title, body = post_fields(
                 title if "title" in changed else post.title,
                 body if "body" in changed else post.body,
             )
             level = post_level(stream, level) if "level" in changed else post.level
             post = replace(post, title=title, body=body, level=level)
+            if "poll" in changed:
+                options = poll_options(poll or [])
+                if post.state is not PostState.DRAFT:
+                    raise FailedPrecondition(
+                        "a published post's poll stays as it is", reason="POST_PUBLISHED"
+                    )
+                await uow.engagement.set_poll(post.id, options)
             await uow.posts.update(post)
+            (post,) = await uow.engagement.as_read_by([post], caller.user_id)
             await uow.commit()
         return post
 
@@ -247,35 +297,23 @@ class StreamDesk:
             stream = await self._owned(uow, caller, stream_id)
             post = await uow.posts.get(stream_id, post_id)
             if post is None:
-                raise _post_not_found(stream_id, post_id)
+                raise post_not_found(stream_id, post_id)
             published = post.publish(self.clock.now())
             # Of two publishes at once, the one whose update finds the draft wins.
             if not await uow.posts.publish(published):
                 raise FailedPrecondition("the post is already published", reason="POST_PUBLISHED")
             uow.record(PostPublished(published, stream.owner_user_id))
+            (published,) = await uow.engagement.as_read_by([published], caller.user_id)
             await uow.commit()
         return published
-
-    async def _reader_level(
-        self, uow: StreamsUnitOfWork, caller: Principal, stream: Stream
-    ) -> int | None:
-        """The level the caller reads a stream at: every level for its owner, their
-        follow's for a follower, none (teasers only) for anyone else."""
-        if stream.owned_by(caller.user_id):
-            return max(t.level for t in stream.tiers)
-        follow = await uow.follows.get(stream.id, caller.user_id)
-        return None if follow is None else follow.level
 
     async def get_post(self, caller: Principal, name: str) -> Post:
         stream_id, post_id = post_name_in("name", name)
         async with self.unit_of_work(write=False) as uow:
-            stream = await self._stream(uow, stream_id)
-            post = await uow.posts.get(stream_id, post_id)
-            if post is None or (
-                post.state is PostState.DRAFT and not stream.owned_by(caller.user_id)
-            ):
-                raise _post_not_found(stream_id, post_id)
-            return post.as_read_at(await self._reader_level(uow, caller, stream))
+            stream = await stream_of(uow, stream_id)
+            post = await visible_post(uow, caller, stream, post_id)
+            (read,) = await uow.engagement.as_read_by([post], caller.user_id)
+            return read.as_read_at(await reader_level(uow, caller, stream))
 
     async def list_posts(
         self, caller: Principal, parent: str, page_size: int, page_token: str
@@ -288,21 +326,22 @@ class StreamDesk:
             key=[KeyPart.ID],
         )
         async with self.unit_of_work(write=False) as uow:
-            stream = await self._stream(uow, stream_id)
-            level = await self._reader_level(uow, caller, stream)
+            stream = await stream_of(uow, stream_id)
+            level = await reader_level(uow, caller, stream)
             found, total = await uow.posts.page(
                 stream_id,
                 drafts=stream.owned_by(caller.user_id),
                 before=request.after[0] if request.after else None,
                 fetch=request.fetch,
             )
+            found = await uow.engagement.as_read_by(found, caller.user_id)
         page = request.page(found, total, lambda p: [p.id])
         return replace(page, items=[p.as_read_at(level) for p in page.items])
 
     async def follow(self, caller: Principal, name: str) -> Follow:
         stream_id = stream_id_in("name", name)
         async with self.unit_of_work() as uow:
-            await self._stream(uow, stream_id)
+            await stream_of(uow, stream_id)
             # Paid levels come from payments (a stream subscription paid raises the follow's
             # level); following here only ever grants the free one and keeps a paid one.
             await uow.follows.add(Follow(stream_id, caller.user_id, FREE_LEVEL, self.clock.now()))
@@ -314,7 +353,7 @@ class StreamDesk:
     async def unfollow(self, caller: Principal, name: str) -> None:
         stream_id = stream_id_in("name", name)
         async with self.unit_of_work() as uow:
-            await self._stream(uow, stream_id)
+            await stream_of(uow, stream_id)
             await uow.follows.remove(stream_id, caller.user_id)
             await uow.commit()
 
@@ -325,9 +364,11 @@ class StreamDesk:
             query={"feed": caller.user_id},
             key=[KeyPart.NUMBER_OR_NULL, KeyPart.ID],
         )
-        after = None if request.after is None else (_instant(request.after[0]), request.after[1])
+        after = None if request.after is None else (instant(request.after[0]), request.after[1])
         async with self.unit_of_work(write=False) as uow:
             found, total = await uow.posts.feed(caller.user_id, after=after, fetch=request.fetch)
+            read = await uow.engagement.as_read_by([post for post, _ in found], caller.user_id)
+            found = [(post, level) for post, (_, level) in zip(read, found, strict=True)]
         page = request.page(found, total, lambda pair: feed_key(pair[0]))
         return Page(
             [post.as_read_at(level) for post, level in page.items], page.next_page_token, total

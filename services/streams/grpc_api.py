@@ -9,12 +9,21 @@ from chassis.money import money_from_proto
 from estuary.streams.v1 import streams_pb2 as pb
 from estuary.streams.v1 import streams_pb2_grpc
 from services.streams.desk import StreamDesk
-from services.streams.wire import follow_to_proto, post_to_proto, stream_to_proto, tier_to_proto
+from services.streams.engagement import EngagementDesk
+from services.streams.wire import (
+    comment_to_proto,
+    follow_to_proto,
+    poll_texts,
+    post_to_proto,
+    stream_to_proto,
+    tier_to_proto,
+)
 
 
 class StreamsServicer(streams_pb2_grpc.StreamsServiceServicer):
-    def __init__(self, desk: StreamDesk) -> None:
+    def __init__(self, desk: StreamDesk, engagement: EngagementDesk) -> None:
         self._desk = desk
+        self._engagement = engagement
 
     async def CreateStream(self, request: pb.CreateStreamRequest, context: Any) -> pb.Stream:
         stream = await self._desk.create_stream(
@@ -60,6 +69,7 @@ class StreamsServicer(streams_pb2_grpc.StreamsServiceServicer):
             request.post.title,
             request.post.body,
             request.post.level,
+            poll_texts(request.post),
         )
         return post_to_proto(post)
 
@@ -71,6 +81,7 @@ class StreamsServicer(streams_pb2_grpc.StreamsServiceServicer):
             request.post.title,
             request.post.body,
             request.post.level,
+            poll_texts(request.post),
         )
         return post_to_proto(post)
 
@@ -106,3 +117,69 @@ class StreamsServicer(streams_pb2_grpc.StreamsServiceServicer):
             next_page_token=page.next_page_token,
             total_size=page.total,
         )
+
+    async def LikePost(self, request: pb.LikePostRequest, context: Any) -> pb.Post:
+        return post_to_proto(await self._engagement.like(current_user(), request.name))
+
+    async def UnlikePost(self, request: pb.UnlikePostRequest, context: Any) -> pb.Post:
+        return post_to_proto(await self._engagement.unlike(current_user(), request.name))
+
+    async def SavePost(self, request: pb.SavePostRequest, context: Any) -> pb.Post:
+        return post_to_proto(await self._engagement.save(current_user(), request.name))
+
+    async def UnsavePost(self, request: pb.UnsavePostRequest, context: Any) -> pb.Post:
+        return post_to_proto(await self._engagement.unsave(current_user(), request.name))
+
+    async def ListSavedPosts(
+        self, request: pb.ListSavedPostsRequest, context: Any
+    ) -> pb.ListSavedPostsResponse:
+        page = await self._engagement.saved_posts(
+            current_user(), request.page_size, request.page_token
+        )
+        return pb.ListSavedPostsResponse(
+            posts=[post_to_proto(p) for p in page.items],
+            next_page_token=page.next_page_token,
+            total_size=page.total,
+        )
+
+    async def VotePoll(self, request: pb.VotePollRequest, context: Any) -> pb.Post:
+        post = await self._engagement.vote(current_user(), request.name, request.option)
+        return post_to_proto(post)
+
+    async def CreateComment(self, request: pb.CreateCommentRequest, context: Any) -> pb.Comment:
+        comment = await self._engagement.comment(
+            current_user(), request.parent, request.comment.text, request.comment.reply_to
+        )
+        return comment_to_proto(comment)
+
+    async def ListComments(
+        self, request: pb.ListCommentsRequest, context: Any
+    ) -> pb.ListCommentsResponse:
+        page = await self._engagement.comments(
+            current_user(), request.parent, request.page_size, request.page_token
+        )
+        return pb.ListCommentsResponse(
+            comments=[comment_to_proto(c) for c in page.items],
+            next_page_token=page.next_page_token,
+            total_size=page.total,
+        )
+
+    async def UpdateComment(self, request: pb.UpdateCommentRequest, context: Any) -> pb.Comment:
+        comment = await self._engagement.edit_comment(
+            current_user(),
+            request.comment.name,
+            list(request.update_mask.paths),
+            request.comment.text,
+        )
+        return comment_to_proto(comment)
+
+    async def DeleteComment(self, request: pb.DeleteCommentRequest, context: Any) -> pb.Comment:
+        return comment_to_proto(await self._engagement.delete_comment(current_user(), request.name))
+
+    async def HideComment(self, request: pb.HideCommentRequest, context: Any) -> pb.Comment:
+        comment = await self._engagement.hide_comment(current_user(), request.name, hidden=True)
+        return comment_to_proto(comment)
+
+    async def UnhideComment(self, request: pb.UnhideCommentRequest, context: Any) -> pb.Comment:
+        comment = await self._engagement.hide_comment(current_user(), request.name, hidden=False)
+        return comment_to_proto(comment)

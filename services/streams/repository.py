@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -10,8 +11,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chassis.db import insert_ignoring_conflicts
 from chassis.money import Money
+from services.streams.domain.engagement import Comment, Poll, PollOption
 from services.streams.domain.streams import Follow, Post, PostState, Stream, Tier
-from services.streams.tables import follows, posts, streams, tiers
+from services.streams.tables import (
+    comments,
+    follows,
+    poll_options,
+    poll_votes,
+    post_likes,
+    post_saves,
+    posts,
+    streams,
+    tiers,
+)
 
 MICROS = 1_000_000
 
@@ -20,6 +32,11 @@ def feed_key(post: Post) -> list[Any]:
     """A feed post's sort key, as its cursor carries it: publish time (µs) and id."""
     assert post.published_at is not None
     return [round(post.published_at.timestamp() * MICROS), post.id]
+
+
+def saved_key(saved: tuple[Post, int | None, datetime]) -> list[Any]:
+    """A saved post's sort key, as its cursor carries it: when it was saved (µs) and its id."""
+    return [round(saved[2].timestamp() * MICROS), saved[0].id]
 
 
 def _tier(row: Any) -> Tier:
@@ -239,3 +256,264 @@ class Follows:
     async def forget(self, user_id: str) -> None:
         """Removes every follow of an erased user."""
         await self._c.execute(follows.delete().where(follows.c.user_id == user_id))
+
+
+def _comment(row: Any) -> Comment:
+    return Comment(
+        row.id,
+        row.stream_id,
+        row.post_id,
+        row.author_user_id,
+        row.text,
+        row.created_at,
+        row.reply_to,
+        row.edited_at,
+        row.deleted,
+        row.hidden,
+    )
+
+
+# A comment others see: neither deleted nor hidden; a post's comment count counts these.
+_COUNTED = sa.and_(comments.c.deleted.is_(False), comments.c.hidden.is_(False))
+
+
+class Engagement:
+    """Likes, saves and poll votes, and what they add up to on the posts a reader reads."""
+
+    def __init__(self, connection: AsyncConnection, dialect: str) -> None:
+        self._c = connection
+        self._dialect = dialect
+
+    async def like(self, post_id: str, user_id: str, at: datetime) -> None:
+        """Records a like unless the user already likes the post."""
+        await self._c.execute(
+            insert_ignoring_conflicts(self._dialect, post_likes, ["post_id", "user_id"]).values(
+                post_id=post_id, user_id=user_id, created_at=at
+            )
+        )
+
+    async def unlike(self, post_id: str, user_id: str) -> None:
+        await self._c.execute(
+            post_likes.delete().where(
+                post_likes.c.post_id == post_id, post_likes.c.user_id == user_id
+            )
+        )
+
+    async def save(self, post_id: str, user_id: str, at: datetime) -> None:
+        """Records a save unless the user already saved the post (it keeps its first time)."""
+        await self._c.execute(
+            insert_ignoring_conflicts(self._dialect, post_saves, ["user_id", "post_id"]).values(
+                user_id=user_id, post_id=post_id, created_at=at
+            )
+        )
+
+    async def unsave(self, post_id: str, user_id: str) -> None:
+        await self._c.execute(
+            post_saves.delete().where(
+                post_saves.c.post_id == post_id, post_saves.c.user_id == user_id
+            )
+        )
+
+    async def saved(
+        self, user_id: str, *, after: tuple[datetime, str] | None, fetch: int
+    ) -> tuple[list[tuple[Post, int | None, datetime]], int]:
+        """A user's saved posts, newest saved first, each with the level the user follows
+        its stream at (None: not a follower) and when it was saved; and how many there are."""
+        joined = (
+            post_saves.join(posts, posts.c.id == post_saves.c.post_id)
+            .join(streams, streams.c.id == posts.c.stream_id)
+            .outerjoin(
+                follows,
+                sa.and_(follows.c.stream_id == posts.c.stream_id, follows.c.user_id == user_id),
+            )
+        )
+        conditions = [post_saves.c.user_id == user_id]
+        total = (
+            await self._c.execute(sa.select(sa.func.count()).select_from(joined).where(*conditions))
+        ).scalar_one()
+        if after is not None:
+            saved_at, last_id = after
+            conditions.append(
+                sa.or_(
+                    post_saves.c.created_at < saved_at,
+                    sa.and_(post_saves.c.created_at == saved_at, post_saves.c.post_id < last_id),
+                )
+            )
+        rows = await self._c.execute(
+            sa.select(
+                posts,
+                follows.c.level.label("reader_level"),
+                streams.c.owner_user_id,
+                post_saves.c.created_at.label("saved_at"),
+            )
+            .select_from(joined)
+            .where(*conditions)
+            .order_by(post_saves.c.created_at.desc(), post_saves.c.post_id.desc())
+            .limit(fetch)
+        )
+        return [
+            # A stream's owner reads each of its posts whole.
+            (_post(r), r.level if r.owner_user_id == user_id else r.reader_level, r.saved_at)
+            for r in rows
+        ], total
+
+    async def set_poll(self, post_id: str, poll: Poll | None) -> None:
+        """Replaces a draft's poll options (None: the post carries no poll)."""
+        await self._c.execute(poll_options.delete().where(poll_options.c.post_id == post_id))
+        if poll is not None:
+            await self._c.execute(
+                poll_options.insert(),
+                [
+                    {"post_id": post_id, "position": n, "text": o.text}
+                    for n, o in enumerate(poll.options)
+                ],
+            )
+
+    async def vote(self, post_id: str, voter_user_id: str, position: int, at: datetime) -> bool:
+        """Records a voter's one vote; False if they had voted in this poll already."""
+        cast = await self._c.execute(
+            insert_ignoring_conflicts(self._dialect, poll_votes, ["post_id", "voter_user_id"])
+            .values(post_id=post_id, voter_user_id=voter_user_id, position=position, created_at=at)
+            .returning(poll_votes.c.post_id)
+        )
+        return cast.first() is not None
+
+    async def forget(self, user_id: str) -> None:
+        """Removes an erased user's saved posts."""
+        await self._c.execute(post_saves.delete().where(post_saves.c.user_id == user_id))
+
+    async def as_read_by(self, found: list[Post], user_id: str) -> list[Post]:
+        """The posts with their like and comment counts, poll and results, and the reader's
+        own like, save and vote."""
+        ids = [p.id for p in found]
+        if not ids:
+            return found
+        likes = await self._counts(post_likes, post_likes.c.post_id.in_(ids))
+        counted = await self._counts(comments, comments.c.post_id.in_(ids), _COUNTED)
+        liked = await self._mine(post_likes, post_likes.c.user_id == user_id, ids)
+        saved = await self._mine(post_saves, post_saves.c.user_id == user_id, ids)
+        polls = await self._polls(ids, user_id)
+        return [
+            replace(
+                p,
+                like_count=likes.get(p.id, 0),
+                comment_count=counted.get(p.id, 0),
+                liked_by_me=p.id in liked,
+                saved_by_me=p.id in saved,
+                poll=polls.get(p.id),
+            )
+            for p in found
+        ]
+
+    async def _counts(self, table: sa.Table, *conditions: Any) -> dict[str, int]:
+        rows = await self._c.execute(
+            sa.select(table.c.post_id, sa.func.count()).where(*conditions).group_by(table.c.post_id)
+        )
+        return {post_id: count for post_id, count in rows}
+
+    async def _mine(self, table: sa.Table, condition: Any, ids: list[str]) -> set[str]:
+        rows = await self._c.execute(
+            sa.select(table.c.post_id).where(condition, table.c.post_id.in_(ids))
+        )
+        return set(rows.scalars())
+
+    async def _polls(self, ids: list[str], user_id: str) -> dict[str, Poll]:
+        options = await self._c.execute(
+            sa.select(poll_options)
+            .where(poll_options.c.post_id.in_(ids))
+            .order_by(poll_options.c.post_id, poll_options.c.position)
+        )
+        votes = await self._c.execute(
+            sa.select(poll_votes.c.post_id, poll_votes.c.position, sa.func.count())
+            .where(poll_votes.c.post_id.in_(ids))
+            .group_by(poll_votes.c.post_id, poll_votes.c.position)
+        )
+        counts = {(post_id, position): n for post_id, position, n in votes}
+        mine = await self._c.execute(
+            sa.select(poll_votes.c.post_id, poll_votes.c.position).where(
+                poll_votes.c.voter_user_id == user_id, poll_votes.c.post_id.in_(ids)
+            )
+        )
+        chosen = {(post_id, position) for post_id, position in mine}
+        texts: dict[str, list[PollOption]] = {}
+        for row in options:
+            key = (row.post_id, row.position)
+            texts.setdefault(row.post_id, []).append(
+                PollOption(row.text, counts.get(key, 0), key in chosen)
+            )
+        return {post_id: Poll(tuple(found)) for post_id, found in texts.items()}
+
+
+class Comments:
+    """Comments on posts and replies to them."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def add(self, comment: Comment) -> None:
+        await self._c.execute(
+            comments.insert().values(
+                id=comment.id,
+                stream_id=comment.stream_id,
+                post_id=comment.post_id,
+                reply_to=comment.reply_to,
+                author_user_id=comment.author_user_id,
+                text=comment.text,
+                created_at=comment.created_at,
+                edited_at=comment.edited_at,
+                deleted=comment.deleted,
+                hidden=comment.hidden,
+            )
+        )
+
+    async def get(self, post_id: str, comment_id: str) -> Comment | None:
+        row = (
+            await self._c.execute(
+                sa.select(comments).where(
+                    comments.c.id == comment_id, comments.c.post_id == post_id
+                )
+            )
+        ).first()
+        return None if row is None else _comment(row)
+
+    async def update(self, comment: Comment) -> None:
+        await self._c.execute(
+            comments.update()
+            .where(comments.c.id == comment.id)
+            .values(
+                text=comment.text,
+                edited_at=comment.edited_at,
+                deleted=comment.deleted,
+                hidden=comment.hidden,
+            )
+        )
+
+    async def page(
+        self, post_id: str, *, reader: str, hidden_too: bool, after: str | None, fetch: int
+    ) -> tuple[list[Comment], int]:
+        """A post's comments oldest first; hidden ones only when hidden_too or the reader's
+        own; and how many there are."""
+        conditions = [comments.c.post_id == post_id]
+        if not hidden_too:
+            conditions.append(
+                sa.or_(comments.c.hidden.is_(False), comments.c.author_user_id == reader)
+            )
+        total = (
+            await self._c.execute(
+                sa.select(sa.func.count()).select_from(comments).where(*conditions)
+            )
+        ).scalar_one()
+        if after is not None:
+            conditions.append(comments.c.id > after)
+        rows = await self._c.execute(
+            sa.select(comments).where(*conditions).order_by(comments.c.id).limit(fetch)
+        )
+        return [_comment(r) for r in rows], total
+
+    async def erase_author(self, user_id: str) -> None:
+        """An erased user's comments keep their place in their threads, not their words."""
+        await self._c.execute(
+            comments.update()
+            .where(comments.c.author_user_id == user_id)
+            .values(text="", deleted=True)
+        )

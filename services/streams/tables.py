@@ -1,7 +1,8 @@
 """Streams' tables (SQLAlchemy Core); the chassis adds its own beside them.
 
 One stream per practitioner is the database's to enforce (unique owner), as is one tier
-per level of a stream and one follow per reader of a stream.
+per level of a stream and one follow per reader of a stream; so are one like and one save
+per reader of a post and one vote per voter in a poll (their primary keys).
 """
 
 from __future__ import annotations
@@ -60,4 +61,61 @@ follows = sa.Table(
     sa.Column("level", sa.Integer, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Index("ix_follows_user", "user_id"),
+)
+
+# A reader's like of a post; the count of a post's rows is its like count.
+post_likes = sa.Table(
+    "post_likes",
+    metadata,
+    sa.Column("post_id", sa.String(36), primary_key=True),
+    sa.Column("user_id", sa.String(36), primary_key=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+# A reader's saved posts, listed newest saved first.
+post_saves = sa.Table(
+    "post_saves",
+    metadata,
+    sa.Column("user_id", sa.String(36), primary_key=True),
+    sa.Column("post_id", sa.String(36), primary_key=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Index("ix_post_saves_user", "user_id", "created_at", "post_id"),
+)
+
+# A post's poll options in order (position 0 first); a post without rows has no poll.
+poll_options = sa.Table(
+    "poll_options",
+    metadata,
+    sa.Column("post_id", sa.String(36), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("text", sa.String(100), nullable=False),
+)
+
+# One vote per voter in a post's poll, for the option at `position`.
+poll_votes = sa.Table(
+    "poll_votes",
+    metadata,
+    sa.Column("post_id", sa.String(36), primary_key=True),
+    sa.Column("voter_user_id", sa.String(36), primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+# Comments on posts; ids are UUIDv7 (id order is the order they were written in). A reply
+# names the top-level comment it answers; a deleted one keeps its row without its text.
+comments = sa.Table(
+    "comments",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("stream_id", sa.String(36), nullable=False),
+    sa.Column("post_id", sa.String(36), nullable=False),
+    sa.Column("reply_to", sa.String(36), nullable=True),
+    sa.Column("author_user_id", sa.String(36), nullable=False),
+    sa.Column("text", sa.String(2000), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("edited_at", UtcDateTime, nullable=True),
+    sa.Column("deleted", sa.Boolean, nullable=False),
+    sa.Column("hidden", sa.Boolean, nullable=False),
+    sa.Index("ix_comments_post", "post_id", "id"),
+    sa.Index("ix_comments_author", "author_user_id"),
 )

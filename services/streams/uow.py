@@ -11,7 +11,7 @@ from chassis.db import ConstraintViolation
 from chassis.errors import AlreadyExists, DomainError
 from chassis.uow import UnitOfWork
 from services.streams.events import event_message
-from services.streams.repository import Follows, Posts, Streams
+from services.streams.repository import Comments, Engagement, Follows, Posts, Streams
 
 
 def stream_taken(violation: ConstraintViolation) -> DomainError:
@@ -22,6 +22,8 @@ class StreamsUnitOfWork(UnitOfWork):
     streams: Streams
     posts: Posts
     follows: Follows
+    engagement: Engagement
+    comments: Comments
 
     conflicts = {"streams.owner_user_id": stream_taken}
 
@@ -31,6 +33,8 @@ class StreamsUnitOfWork(UnitOfWork):
         self.streams = Streams(connection)
         self.posts = Posts(connection)
         self.follows = Follows(connection, self.dialect)
+        self.engagement = Engagement(connection, self.dialect)
+        self.comments = Comments(connection)
         return self
 
     def event_message(self, event: object) -> tuple[EventType[Message], Message, str]:

@@ -1,9 +1,10 @@
-"""Streams' proto mapping: streams, tiers, posts and follows."""
+"""Streams' proto mapping: streams, tiers, posts (with their polls), follows and comments."""
 
 from __future__ import annotations
 
 from chassis.wire import ProtoEnum, timestamp
 from estuary.streams.v1 import streams_pb2 as pb
+from services.streams.domain.engagement import Comment, Poll
 from services.streams.domain.streams import STREAM_PREFIX, Follow, Post, PostState, Stream, Tier
 
 POST_STATES = ProtoEnum(pb.PostState, PostState)
@@ -41,9 +42,50 @@ def post_to_proto(post: Post) -> pb.Post:
         state=POST_STATES.to_proto(post.state),  # type: ignore[arg-type]
         locked=post.locked,
         create_time=timestamp(post.created_at),
+        like_count=post.like_count,
+        comment_count=post.comment_count,
+        liked_by_me=post.liked_by_me,
+        saved_by_me=post.saved_by_me,
     )
     if post.published_at is not None:
         message.publish_time.CopyFrom(timestamp(post.published_at))
+    if post.poll is not None:
+        message.poll.CopyFrom(poll_to_proto(post.poll))
+    return message
+
+
+def poll_to_proto(poll: Poll) -> pb.Poll:
+    return pb.Poll(
+        options=[
+            pb.PollOption(text=o.text, vote_count=o.votes, chosen_by_me=o.chosen_by_me)
+            for o in poll.options
+        ]
+    )
+
+
+def poll_texts(post: pb.Post) -> list[str]:
+    """The option texts a post's poll names (none: no poll)."""
+    return [o.text for o in post.poll.options]
+
+
+def comment_name(stream_id: str, post_id: str, comment_id: str) -> str:
+    return f"{STREAM_PREFIX}{stream_id}/posts/{post_id}/comments/{comment_id}"
+
+
+def comment_to_proto(comment: Comment) -> pb.Comment:
+    message = pb.Comment(
+        name=comment_name(comment.stream_id, comment.post_id, comment.id),
+        reply_to=""
+        if comment.reply_to is None
+        else comment_name(comment.stream_id, comment.post_id, comment.reply_to),
+        author_user_id=comment.author_user_id,
+        text=comment.text,
+        deleted=comment.deleted,
+        hidden=comment.hidden,
+        create_time=timestamp(comment.created_at),
+    )
+    if comment.edited_at is not None:
+        message.edit_time.CopyFrom(timestamp(comment.edited_at))
     return message
 
 

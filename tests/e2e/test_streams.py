@@ -1,8 +1,9 @@
 """A practitioner's stream through the gateway, on both shapes: they start it with a paid
 tier, publish a free post and a paid one (stream.post_published each); a follower reads the
 free post whole and the paid one as a teaser, in the stream and in their feed; a stranger
-changes nothing and sees no draft. A suspended practitioner's token changes nothing on any
-streams write route until they are reactivated."""
+changes nothing and sees no draft. Readers like, save, vote in and comment on what they read
+whole, and not on a teaser. A suspended practitioner's token changes nothing on any streams
+write route until they are reactivated."""
 
 from __future__ import annotations
 
@@ -159,6 +160,104 @@ async def test_a_follower_reads_the_free_post_whole_and_the_paid_one_as_a_teaser
         assert (still.json()["level"], still.json()["locked"]) == (1, True), still.text
 
 
+async def test_readers_like_save_vote_and_comment_on_what_they_read_whole_and_the_owner_hides(
+    stack: Stack,
+):
+    async with stack.client() as client:
+        pia = await practitioner(client, stack)
+        stream = await created(
+            await client.post(STREAMS, json={"title": "Breath"}, headers=pia.headers)
+        )
+        base = f"{STREAMS}/{stream['stream_id']}"
+        price = {"amount_minor": 500, "currency": "EUR"}
+        await created(
+            await client.post(
+                f"{base}/tiers",
+                json={"display_name": "Friends", "price": price},
+                headers=pia.headers,
+            )
+        )
+        urls = {}
+        for title, level in (("Ask", 0), ("Paid", 1)):
+            draft = await created(
+                await client.post(
+                    f"{base}/posts",
+                    json={
+                        "title": title,
+                        "body": "Text",
+                        "level": level,
+                        "poll": {"options": ["Morning", "Evening"]},
+                    },
+                    headers=pia.headers,
+                )
+            )
+            urls[title] = f"{base}/posts/{draft['post_id']}"
+            published = await client.post(f"{urls[title]}/publish", headers=pia.headers)
+            assert published.status_code == 200, published.text
+        free, paid = urls["Ask"], urls["Paid"]
+        reader, other = await sign_up(client), await sign_up(client)
+        for who in (reader, other):
+            assert (await client.post(f"{base}/follow", headers=who.headers)).status_code == 200
+
+        liked = await client.post(f"{free}/like", headers=reader.headers)
+        assert liked.status_code == 200, liked.text
+        assert (liked.json()["like_count"], liked.json()["liked_by_me"]) == (1, True)
+        again = await client.post(f"{free}/like", headers=reader.headers)
+        assert again.json()["like_count"] == 1, again.text
+        locked = await client.post(f"{paid}/like", headers=reader.headers)
+        assert (locked.status_code, locked.json()["code"]) == (403, "POST_LOCKED"), locked.text
+        teaser = (await client.get(paid, headers=reader.headers)).json()
+        assert (teaser["locked"], teaser["poll"]) == (True, None), teaser
+
+        assert (await client.post(f"{free}/save", headers=reader.headers)).status_code == 200
+        saved = await client.get("/api/v1/me/saved-posts", headers=reader.headers)
+        assert [p["title"] for p in saved.json()["results"]] == ["Ask"], saved.text
+
+        voted = await client.post(f"{free}/poll/vote", json={"option": 1}, headers=reader.headers)
+        assert voted.status_code == 200, voted.text
+        assert [(o["vote_count"], o["chosen_by_me"]) for o in voted.json()["poll"]["options"]] == [
+            (0, False),
+            (1, True),
+        ]
+        twice = await client.post(f"{free}/poll/vote", json={"option": 0}, headers=reader.headers)
+        assert (twice.status_code, twice.json()["code"]) == (409, "ALREADY_VOTED"), twice.text
+
+        said = await created(
+            await client.post(f"{free}/comments", json={"text": "Lovely"}, headers=reader.headers)
+        )
+        reply = await created(
+            await client.post(
+                f"{free}/comments",
+                json={"text": "Agreed", "reply_to": said["comment_id"]},
+                headers=other.headers,
+            )
+        )
+        assert reply["reply_to"] == said["comment_id"]
+        empty = await client.post(f"{free}/comments", json={"text": " "}, headers=reader.headers)
+        assert empty.status_code == 400, empty.text
+        assert [e["field"] for e in empty.json()["errors"]] == ["comment.text"], empty.text
+        said_at = f"{free}/comments/{said['comment_id']}"
+        edit = await client.patch(said_at, json={"text": "Spam"}, headers=other.headers)
+        assert (edit.status_code, edit.json()["code"]) == (403, "NOT_COMMENT_AUTHOR"), edit.text
+        hidden = await client.post(f"{said_at}/hide", headers=pia.headers)
+        assert hidden.status_code == 200 and hidden.json()["hidden"], hidden.text
+
+        def texts(answer: httpx.Response) -> list[tuple[str, bool]]:
+            return [(c["text"], c["hidden"]) for c in answer.json()["results"]]
+
+        assert texts(await client.get(f"{free}/comments", headers=other.headers)) == [
+            ("Agreed", False)
+        ]
+        assert texts(await client.get(f"{free}/comments", headers=reader.headers)) == [
+            ("Lovely", True),
+            ("Agreed", False),
+        ]
+        gone = await client.delete(f"{free}/comments/{reply['comment_id']}", headers=other.headers)
+        assert (gone.json()["text"], gone.json()["deleted"]) == ("", True), gone.text
+        post = (await client.get(free, headers=other.headers)).json()
+        assert (post["like_count"], post["comment_count"], post["liked_by_me"]) == (1, 0, False)
+
+
 async def test_a_suspended_practitioner_changes_nothing_on_their_stream_until_reactivated(
     stack: Stack,
 ):
@@ -176,6 +275,23 @@ async def test_a_suspended_practitioner_changes_nothing_on_their_stream_until_re
                 headers=pia.headers,
             )
         )
+        # A published post with a poll and a comment, so that each engagement write below
+        # would change something if it were let through.
+        asked = await created(
+            await client.post(
+                f"{base}/posts",
+                json={"title": "Ask", "body": "Which?", "poll": {"options": ["A", "B"]}},
+                headers=pia.headers,
+            )
+        )
+        out = f"{base}/posts/{asked['post_id']}"
+        assert (await client.post(f"{out}/publish", headers=pia.headers)).status_code == 200
+        said = await created(
+            await client.post(f"{out}/comments", json={"text": "Hi"}, headers=pia.headers)
+        )
+        said_at = f"{out}/comments/{said['comment_id']}"
+        engaged = f"{STREAMS}/{{stream_id}}/posts/{{post_id}}"
+        comment_at = f"{engaged}/comments/{{comment_id}}"
 
         def renames():
             return client.patch(base, json={"title": "Breath"}, headers=pia.headers)
@@ -235,6 +351,44 @@ async def test_a_suspended_practitioner_changes_nothing_on_their_stream_until_re
                 f"{STREAMS}/{{stream_id}}/follow",
                 lambda: client.delete(f"{base}/follow", headers=pia.headers),
             ),
+            ("POST", f"{engaged}/like", lambda: client.post(f"{out}/like", headers=pia.headers)),
+            (
+                "DELETE",
+                f"{engaged}/like",
+                lambda: client.delete(f"{out}/like", headers=pia.headers),
+            ),
+            ("POST", f"{engaged}/save", lambda: client.post(f"{out}/save", headers=pia.headers)),
+            (
+                "DELETE",
+                f"{engaged}/save",
+                lambda: client.delete(f"{out}/save", headers=pia.headers),
+            ),
+            (
+                "POST",
+                f"{engaged}/poll/vote",
+                lambda: client.post(f"{out}/poll/vote", json={"option": 0}, headers=pia.headers),
+            ),
+            (
+                "POST",
+                f"{engaged}/comments",
+                lambda: client.post(f"{out}/comments", json={"text": "Hi"}, headers=pia.headers),
+            ),
+            (
+                "PATCH",
+                comment_at,
+                lambda: client.patch(said_at, json={"text": "Hello"}, headers=pia.headers),
+            ),
+            ("DELETE", comment_at, lambda: client.delete(said_at, headers=pia.headers)),
+            (
+                "POST",
+                f"{comment_at}/hide",
+                lambda: client.post(f"{said_at}/hide", headers=pia.headers),
+            ),
+            (
+                "POST",
+                f"{comment_at}/unhide",
+                lambda: client.post(f"{said_at}/unhide", headers=pia.headers),
+            ),
         ]
         assert [(m, p) for m, p, _ in steps] == STREAM_WRITE_ROUTES
 
@@ -251,6 +405,11 @@ async def test_a_suspended_practitioner_changes_nothing_on_their_stream_until_re
         unpublished = await client.get(f"{base}/posts/{post['post_id']}", headers=pia.headers)
         assert (unpublished.json()["state"], unpublished.json()["body"]) == ("draft", "Text")
         assert len((await client.get(base, headers=pia.headers)).json()["tiers"]) == 1
+        untouched = (await client.get(out, headers=pia.headers)).json()
+        assert (untouched["like_count"], untouched["saved_by_me"]) == (0, False), untouched
+        assert [o["vote_count"] for o in untouched["poll"]["options"]] == [0, 0], untouched
+        thread = (await client.get(f"{out}/comments", headers=pia.headers)).json()["results"]
+        assert [(c["text"], c["hidden"], c["edited_at"]) for c in thread] == [("Hi", False, None)]
 
         back = await client.post(
             f"{USERS}/{pia.id}/reactivate", headers=admin.headers, json={"reason": "cleared"}

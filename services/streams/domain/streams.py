@@ -11,6 +11,7 @@ from enum import StrEnum
 from chassis.errors import FailedPrecondition, InvalidArgument
 from chassis.money import Money
 from chassis.validation import Violations
+from services.streams.domain.engagement import Poll
 
 STREAM_PREFIX = "streams/"
 FREE_LEVEL = 0
@@ -68,6 +69,12 @@ class Post:
     created_at: datetime
     published_at: datetime | None = None
     locked: bool = False
+    poll: Poll | None = None
+    # What readers did with it, as one reader reads it (counts and that reader's own marks).
+    like_count: int = 0
+    comment_count: int = 0
+    liked_by_me: bool = False
+    saved_by_me: bool = False
 
     def publish(self, now: datetime) -> Post:
         """The post published now; a post already out cannot be published again."""
@@ -77,10 +84,14 @@ class Post:
 
     def as_read_at(self, level: int | None) -> Post:
         """The post as a reader at `level` sees it (None: not a follower): whole at or
-        above its level, else a teaser without its body."""
-        if level is not None and level >= self.level:
+        above its level, else a teaser without its body or poll."""
+        if self.readable_at(level):
             return self
-        return replace(self, body="", locked=True)
+        return replace(self, body="", poll=None, locked=True)
+
+    def readable_at(self, level: int | None) -> bool:
+        """Whether a reader at `level` (None: not a follower) reads it whole."""
+        return level is not None and level >= self.level
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Identity's account statuses as streams hears them, through its real consumer: an erased
-user's follows go (their feed is empty, the streams they read show them teasers only) and
-another follower's stay."""
+user's follows and saved posts go (their feed is empty, the streams they read show them
+teasers only), their comments keep their place without their words, and another follower's
+follows and comments stay."""
 
 from __future__ import annotations
 
@@ -23,8 +24,14 @@ async def test_an_erased_users_follows_are_forgotten_and_others_stay(empty_datab
         parent = f"streams/{stream.id}"
         post = await desk.create_post(owner, parent, "Welcome", "Breathe in.", 0)
         await desk.publish_post(owner, f"{parent}/posts/{post.id}")
+        post_name = f"{parent}/posts/{post.id}"
         for reader in (erased, staying):
             await desk.follow(reader, parent)
+        said = await service.engagement.comment(erased, post_name, "My address is ...", "")
+        await service.engagement.comment(
+            staying, post_name, "Hello", f"{post_name}/comments/{said.id}"
+        )
+        await service.engagement.save(erased, post_name)
 
         consumer = EventConsumer(
             SUBSCRIPTIONS[0],
@@ -40,3 +47,9 @@ async def test_an_erased_users_follows_are_forgotten_and_others_stay(empty_datab
         assert (await desk.feed(erased, 10, "")).items == []
         assert [p.locked for p in (await desk.list_posts(erased, parent, 10, "")).items] == [True]
         assert [p.body for p in (await desk.feed(staying, 10, "")).items] == ["Breathe in."]
+        thread = (await service.engagement.comments(owner, post_name, 10, "")).items
+        assert [(c.author_user_id, c.text, c.deleted) for c in thread] == [
+            (erased.user_id, "", True),
+            (staying.user_id, "Hello", False),
+        ]
+        assert (await service.engagement.saved_posts(erased, 10, "")).items == []

@@ -14,7 +14,9 @@ from chassis.clock import FrozenClock
 from chassis.migrations import upgrade
 from services.streams import bootstrap
 from services.streams.bootstrap import StreamsService
+from services.streams.domain.streams import Follow
 from services.streams.settings import StreamsSettings
+from services.streams.uow import StreamsUnitOfWork
 from tests.builders import person
 
 START = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -39,3 +41,10 @@ async def built_streams(url: str, clock: FrozenClock) -> AsyncIterator[StreamsSe
         await service.runtime.database.dispose()
         for channel in service.channels:
             await channel.close()
+
+
+async def follow_at(service: StreamsService, stream_id: str, reader: Principal, level: int) -> None:
+    """The reader follows the stream at a paid level, as payments will set it once paid."""
+    async with service.runtime.unit_of_work(StreamsUnitOfWork)() as uow:
+        await uow.follows.add(Follow(stream_id, reader.user_id, level, START))
+        await uow.commit()
