@@ -20,6 +20,7 @@ SERVICE = ServiceDeclaration(
     stubs={
         "notifications": "estuary.messaging.v1.messaging_pb2_grpc:NotificationServiceStub",
         "conversations": "estuary.messaging.v1.messaging_pb2_grpc:ConversationServiceStub",
+        "partner_webhooks": "estuary.messaging.v1.messaging_pb2_grpc:PartnerWebhookServiceStub",
     },
     commands="services.messaging.commands:add_commands",
     # Where mail goes, and the login: unset, mail is written to files in the container
