@@ -86,7 +86,7 @@ class MessagingSettings(ServiceSettings):
         5.0, gt=0, le=30, description="How long one delivery attempt to a partner may take."
     )
     partner_webhook_poll_seconds: float = Field(
-        5.0, gt=0, le=3600, description="How often due partner webhook deliveries are sent."
+        1.0, gt=0, le=3600, description="How often due partner webhook deliveries are sent."
     )
     partner_webhook_batch_size: int = Field(
         50, ge=1, le=500, description="Deliveries one sending run takes (sent concurrently)."

@@ -32,8 +32,8 @@ from services.messaging.domain.webhooks import (
 from services.messaging.tables import partner_webhook_deliveries
 from services.messaging.uow import MessagingUnitOfWork
 from tests.builders import person
-from tests.integration.messaging.receiver import HANG, PartnerReceiver, partner_receiver
 from tests.integration.messaging.world import OneDelivery, World, snapshot, wire_event, world
+from tests.partner_receiver import HANG, PartnerReceiver, partner_receiver
 from tests.races import race
 from tests.scrape import metrics_on, scrape, value
 
@@ -432,3 +432,15 @@ async def test_two_concurrent_runs_send_each_due_delivery_once(empty_database_ur
         ids = [r.webhook_id for r in receiver.received]
         assert sorted(ids) == sorted({d.id for d in await log_of(w, webhook)})
         assert all(r.verified for r in receiver.received)
+
+
+async def test_a_retried_create_answers_the_same_endpoint_and_secret(tmp_path):
+    async with world(f"sqlite+aiosqlite:///{tmp_path}/messaging.db", **FAST) as w:
+        desk = w.service.partner_webhooks
+        asked = wanted("https://partner.example/hooks", "review.created")
+        first = await desk.create(STAFF, asked, "retry-1")
+        again = await desk.create(STAFF, asked, "retry-1")
+        assert (again.id, again.secret) == (first.id, first.secret)
+        other = await desk.create(STAFF, asked, "retry-2")
+        assert other.id != first.id
+        assert (await desk.page(STAFF, 0, "")).total == 2
