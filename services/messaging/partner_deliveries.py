@@ -145,6 +145,19 @@ class PartnerWebhookSender:
                 )
             await uow.commit()
 
+    async def trim_finished(self) -> int:
+        """Forgets deliveries finished longer ago than the retention (the log's old lines,
+        and the copies of events they carry)."""
+        hours = self._settings.partner_webhook_retention_hours
+        before = self._clock.now() - timedelta(hours=hours)
+        async with self._unit_of_work() as uow:
+            trimmed = await uow.deliveries.forget_finished(before)
+            await uow.commit()
+        return trimmed
+
     def jobs(self) -> list[PeriodicJob]:
         every = timedelta(seconds=self._settings.partner_webhook_poll_seconds)
-        return [PeriodicJob("messaging.send_partner_webhooks", every, self.send_due)]
+        return [
+            PeriodicJob("messaging.send_partner_webhooks", every, self.send_due),
+            PeriodicJob("messaging.trim_partner_webhooks", timedelta(hours=1), self.trim_finished),
+        ]

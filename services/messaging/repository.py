@@ -1320,6 +1320,19 @@ class WebhookDeliveries:
             )
         )
 
+    async def forget_finished(self, before: datetime) -> int:
+        """Deletes deliveries delivered or given up on before then; how many. Pending ones
+        (still to be tried) are never deleted."""
+        d = partner_webhook_deliveries
+        done = await self._c.execute(
+            d.delete().where(
+                d.c.state != DeliveryState.PENDING.value,
+                d.c.last_attempt_at.is_not(None),
+                d.c.last_attempt_at < before,
+            )
+        )
+        return done.rowcount
+
     async def replay(self, delivery_id: str, at: datetime) -> None:
         """Due again now, with a fresh round of attempts."""
         d = partner_webhook_deliveries

@@ -118,6 +118,13 @@ class MessagingSettings(ServiceSettings):
         description="Deliveries given up on in a row after which an endpoint is switched "
         "off (until staff enable it again).",
     )
+    partner_webhook_retention_hours: int = Field(
+        720,
+        ge=1,
+        description="How long a delivered or failed partner webhook delivery (its body, and "
+        "its line in the delivery log) is kept after its last attempt; pending ones are never "
+        "deleted.",
+    )
 
     def mail_folder(self) -> Path:
         """Where the file sink writes: mail_dir, else mail/ beside the SQLite database."""

@@ -7,6 +7,8 @@ shows once and is never logged."""
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -29,6 +31,7 @@ from services.messaging.domain.webhooks import (
     DeliveryState,
     PartnerWebhook,
 )
+from services.messaging.partner_deliveries import PartnerWebhookSender
 from services.messaging.tables import partner_webhook_deliveries
 from services.messaging.uow import MessagingUnitOfWork
 from tests.builders import person
@@ -45,6 +48,20 @@ FAST = {"partner_webhooks_allow_loopback": True, "partner_webhook_retry_jitter":
 
 def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
+
+
+def on_sqlite(tmp_path: Any) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path}/messaging.db"
+
+
+@asynccontextmanager
+async def partnered(url: str, **settings: Any) -> AsyncIterator[tuple[PartnerReceiver, World]]:
+    """A partner's receiver and messaging on `url`, its clock starting now."""
+    async with (
+        partner_receiver() as receiver,
+        world(url, start=now(), **{**FAST, **settings}) as w,
+    ):
+        yield receiver, w
 
 
 def wanted(url: str, *event_types: str, description: str = "Acme Wellness") -> PartnerWebhook:
@@ -76,6 +93,13 @@ async def send(w: World) -> int:
     return await w.service.webhook_sender.send_due()
 
 
+def second_replica(w: World) -> PartnerWebhookSender:
+    """Another replica's delivery job: its own sender over the same database."""
+    return PartnerWebhookSender(
+        w.service.runtime.unit_of_work(MessagingUnitOfWork), w.service.runtime.settings, w.clock
+    )
+
+
 async def log_of(w: World, webhook: PartnerWebhook) -> list[Any]:
     page = await w.service.partner_webhooks.deliveries(
         STAFF, f"partnerWebhooks/{webhook.id}", 0, ""
@@ -86,7 +110,7 @@ async def log_of(w: World, webhook: PartnerWebhook) -> list[Any]:
 async def test_an_event_reaches_a_subscribed_partner_once_signed_across_redeliveries(
     empty_database_url,
 ):
-    async with partner_receiver() as receiver, world(empty_database_url, start=now(), **FAST) as w:
+    async with partnered(empty_database_url) as (receiver, w):
         webhook = await subscribe(w, receiver, "booking.confirmed", "payment.succeeded")
         other = await w.service.partner_webhooks.create(
             STAFF, wanted(receiver.url, "payout.paid", description="Payouts only")
@@ -134,9 +158,8 @@ async def test_an_event_reaches_a_subscribed_partner_once_signed_across_redelive
 async def test_a_failing_partner_is_retried_with_doubling_waits_until_it_takes_the_delivery(
     tmp_path,
 ):
-    url = f"sqlite+aiosqlite:///{tmp_path}/messaging.db"
-    settings = {**FAST, "partner_webhook_retry_seconds": 10, "partner_webhook_timeout_seconds": 0.2}
-    async with partner_receiver() as receiver, world(url, start=now(), **settings) as w:
+    settings = {"partner_webhook_retry_seconds": 10, "partner_webhook_timeout_seconds": 0.2}
+    async with partnered(on_sqlite(tmp_path), **settings) as (receiver, w):
         webhook = await subscribe(w, receiver)
         await publish(w, events.BOOKING_CONFIRMED, confirmed())
         receiver.answers = [HANG, 500, 200]
@@ -182,14 +205,12 @@ async def test_a_failing_partner_is_retried_with_doubling_waits_until_it_takes_t
 async def test_an_endpoint_failing_delivery_after_delivery_is_disabled_until_staff_enable_it(
     tmp_path,
 ):
-    url = f"sqlite+aiosqlite:///{tmp_path}/messaging.db"
     settings = {
-        **FAST,
         "partner_webhook_retry_seconds": 1,
         "partner_webhook_max_attempts": 2,
         "partner_webhook_disable_after_failures": 2,
     }
-    async with partner_receiver() as receiver, world(url, start=now(), **settings) as w:
+    async with partnered(on_sqlite(tmp_path), **settings) as (receiver, w):
         webhook = await subscribe(w, receiver)
         desk = w.service.partner_webhooks
         name = f"partnerWebhooks/{webhook.id}"
@@ -228,8 +249,7 @@ async def test_an_endpoint_failing_delivery_after_delivery_is_disabled_until_sta
 
 
 async def test_staff_page_through_the_delivery_log_and_replay_a_delivery(tmp_path):
-    url = f"sqlite+aiosqlite:///{tmp_path}/messaging.db"
-    async with partner_receiver() as receiver, world(url, start=now(), **FAST) as w:
+    async with partnered(on_sqlite(tmp_path)) as (receiver, w):
         webhook = await subscribe(w, receiver, "booking.confirmed", "payment.succeeded")
         desk = w.service.partner_webhooks
         parent = f"partnerWebhooks/{webhook.id}"
@@ -277,8 +297,7 @@ async def test_staff_page_through_the_delivery_log_and_replay_a_delivery(tmp_pat
 
 
 async def test_staff_alone_manage_partner_webhooks_in_the_service(tmp_path):
-    url = f"sqlite+aiosqlite:///{tmp_path}/messaging.db"
-    async with world(url, **FAST) as w:
+    async with world(on_sqlite(tmp_path), **FAST) as w:
         desk = w.service.partner_webhooks
         made = await desk.create(STAFF, wanted("https://partner.example/hooks", "review.created"))
         name = f"partnerWebhooks/{made.id}"
@@ -319,7 +338,7 @@ async def test_staff_alone_manage_partner_webhooks_in_the_service(tmp_path):
 async def test_bad_endpoints_are_refused_naming_the_field_and_nothing_is_made(
     tmp_path, url, event_types, field
 ):
-    async with world(f"sqlite+aiosqlite:///{tmp_path}/messaging.db", **FAST) as w:
+    async with world(on_sqlite(tmp_path), **FAST) as w:
         desk = w.service.partner_webhooks
         with pytest.raises(InvalidArgument) as refused:
             await desk.create(STAFF, wanted(url, *event_types))
@@ -328,7 +347,7 @@ async def test_bad_endpoints_are_refused_naming_the_field_and_nothing_is_made(
 
 
 async def test_plain_http_to_loopback_only_where_the_operator_allows_it(tmp_path):
-    async with world(f"sqlite+aiosqlite:///{tmp_path}/messaging.db") as w:
+    async with world(on_sqlite(tmp_path)) as w:
         with pytest.raises(InvalidArgument, match="https"):
             await w.service.partner_webhooks.create(
                 STAFF, wanted("http://127.0.0.1:9/hooks", "booking.confirmed")
@@ -339,7 +358,7 @@ async def test_plain_http_to_loopback_only_where_the_operator_allows_it(tmp_path
 
 
 async def test_an_update_changes_only_what_it_may(tmp_path):
-    async with world(f"sqlite+aiosqlite:///{tmp_path}/messaging.db", **FAST) as w:
+    async with world(on_sqlite(tmp_path), **FAST) as w:
         desk = w.service.partner_webhooks
         made = await desk.create(STAFF, wanted("https://partner.example/hooks", "review.created"))
         changed = replace(made, url="https://elsewhere.example/", event_types=("payout.paid",))
@@ -360,9 +379,8 @@ async def test_the_secret_shows_once_is_never_logged_nor_audited_and_rotation_re
     # Every line the service would write at DEBUG, libraries kept quiet as it keeps them.
     quieten_libraries()
     caplog.set_level(logging.DEBUG)
-    url = f"sqlite+aiosqlite:///{tmp_path}/messaging.db"
-    settings = {**FAST, "partner_webhook_retry_seconds": 1}
-    async with partner_receiver() as receiver, world(url, start=now(), **settings) as w:
+    settings = {"partner_webhook_retry_seconds": 1}
+    async with partnered(on_sqlite(tmp_path), **settings) as (receiver, w):
         desk = w.service.partner_webhooks
         made = await subscribe(w, receiver)
         name = f"partnerWebhooks/{made.id}"
@@ -399,11 +417,10 @@ async def test_the_secret_shows_once_is_never_logged_nor_audited_and_rotation_re
 
 async def test_deliveries_are_counted_by_outcome(tmp_path):
     metrics_on()
-    url = f"sqlite+aiosqlite:///{tmp_path}/messaging.db"
-    settings = {**FAST, "partner_webhook_retry_seconds": 1, "partner_webhook_max_attempts": 2}
+    settings = {"partner_webhook_retry_seconds": 1, "partner_webhook_max_attempts": 2}
     metric = "estuary_partner_webhooks_attempts_total"
     before = {o: value(scrape(), metric, outcome=o) for o in ("delivered", "retrying", "failed")}
-    async with partner_receiver() as receiver, world(url, start=now(), **settings) as w:
+    async with partnered(on_sqlite(tmp_path), **settings) as (receiver, w):
         await subscribe(w, receiver)
         receiver.answers = [500, 500, 500]
         await publish(w, events.BOOKING_CONFIRMED, confirmed())
@@ -416,16 +433,11 @@ async def test_deliveries_are_counted_by_outcome(tmp_path):
 
 
 async def test_two_concurrent_runs_send_each_due_delivery_once(empty_database_url):
-    async with partner_receiver() as receiver, world(empty_database_url, start=now(), **FAST) as w:
+    async with partnered(empty_database_url) as (receiver, w):
         webhook = await subscribe(w, receiver)
         for _ in range(6):
             await publish(w, events.BOOKING_CONFIRMED, confirmed())
-        # Two replicas' jobs: each its own sender over the same database.
-        other = type(w.service.webhook_sender)(
-            w.service.runtime.unit_of_work(MessagingUnitOfWork),
-            w.service.runtime.settings,
-            w.clock,
-        )
+        other = second_replica(w)
         outcome = await race([w.service.webhook_sender.send_due, other.send_due] * 2)
         assert outcome.losses == []
         assert sum(outcome.wins) == 6
@@ -435,7 +447,7 @@ async def test_two_concurrent_runs_send_each_due_delivery_once(empty_database_ur
 
 
 async def test_a_retried_create_answers_the_same_endpoint_and_secret(tmp_path):
-    async with world(f"sqlite+aiosqlite:///{tmp_path}/messaging.db", **FAST) as w:
+    async with world(on_sqlite(tmp_path), **FAST) as w:
         desk = w.service.partner_webhooks
         asked = wanted("https://partner.example/hooks", "review.created")
         first = await desk.create(STAFF, asked, "retry-1")
@@ -444,3 +456,72 @@ async def test_a_retried_create_answers_the_same_endpoint_and_secret(tmp_path):
         other = await desk.create(STAFF, asked, "retry-2")
         assert other.id != first.id
         assert (await desk.page(STAFF, 0, "")).total == 2
+
+
+async def test_finished_deliveries_are_forgotten_after_the_retention_and_pending_ones_never(
+    tmp_path,
+):
+    settings = {"partner_webhook_retention_hours": 24, "partner_webhook_max_attempts": 1}
+    async with partnered(on_sqlite(tmp_path), **settings) as (receiver, w):
+        webhook = await subscribe(w, receiver)
+        desk = w.service.partner_webhooks
+        other = await desk.create(STAFF, wanted(receiver.url, "booking.confirmed"))
+        await publish(w, events.BOOKING_CONFIRMED, confirmed())
+        # The other endpoint's delivery stays pending, never attempted, while it is off.
+        await desk.update(STAFF, replace(other, enabled=False), ["enabled"])
+        assert await send(w) == 1
+        receiver.answers = [500]
+        await publish(w, events.BOOKING_CONFIRMED, confirmed())
+        assert await send(w) == 0
+        states = sorted(d.state.value for d in await log_of(w, webhook))
+        assert states == ["delivered", "failed"]
+
+        w.clock.advance(timedelta(hours=24))
+        assert await w.service.webhook_sender.trim_finished() == 0
+        w.clock.advance(timedelta(seconds=1))
+        assert await w.service.webhook_sender.trim_finished() == 2
+        assert await log_of(w, webhook) == []
+        assert [d.state for d in await log_of(w, other)] == [DeliveryState.PENDING]
+
+
+async def test_concurrent_deliveries_of_one_event_make_one_delivery_per_endpoint(
+    empty_database_url,
+):
+    async with partnered(empty_database_url) as (receiver, w):
+        webhook = await subscribe(w, receiver)
+        event = wire_event(events.BOOKING_CONFIRMED, confirmed())
+        replay = EventConsumer(
+            replace(w.partners.subscription, queue="messaging.partner-webhooks-replay"),
+            unit_of_work=w.service.runtime.unit_of_work(MessagingUnitOfWork),
+            transport=w.service.runtime.transport,
+        )
+        deliveries = [OneDelivery(event) for _ in range(8)]
+        consumers = [w.partners if n % 2 else replay for n in range(8)]
+        outcome = await race(
+            [partial(c.handle, d) for c, d in zip(consumers, deliveries, strict=True)]
+        )
+        assert outcome.losses == []
+        assert [d.settled for d in deliveries] == [["ack"]] * 8
+        assert await w.count(partner_webhook_deliveries, webhook_id=webhook.id) == 1
+
+
+async def test_failures_recorded_at_once_by_two_runs_all_count_towards_disabling(
+    empty_database_url,
+):
+    settings = {
+        "partner_webhook_max_attempts": 1,
+        "partner_webhook_disable_after_failures": 4,
+    }
+    async with partnered(empty_database_url, **settings) as (receiver, w):
+        webhook = await subscribe(w, receiver)
+        receiver.answers = [500] * 4
+        for _ in range(4):
+            await publish(w, events.BOOKING_CONFIRMED, confirmed())
+        other = second_replica(w)
+        # Each run takes two of the four; their failures are recorded side by side.
+        w.service.runtime.settings.partner_webhook_batch_size = 2
+        outcome = await race([w.service.webhook_sender.send_due, other.send_due])
+        assert outcome.losses == []
+        assert len(receiver.received) == 4
+        found = await w.service.partner_webhooks.get(STAFF, f"partnerWebhooks/{webhook.id}")
+        assert (found.consecutive_failures, found.enabled) == (4, False)
