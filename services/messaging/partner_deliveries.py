@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 
 import httpx
@@ -93,15 +94,25 @@ class PartnerWebhookSender:
             "webhook-signature": signature(delivery.secret, delivery.id, stamp, body),
         }
         started = time.perf_counter()
+        limit = self._settings.partner_webhook_timeout_seconds
+
+        def elapsed() -> int:
+            return round((time.perf_counter() - started) * 1000)
+
         try:
-            # Streamed and closed unread: a partner's answer body is never taken in.
-            async with client.stream("POST", delivery.url, content=body, headers=headers) as r:
-                status = r.status_code
+            # One bound on the whole attempt (httpx's own bounds each phase), so a claim
+            # always outlives it; the answer's body is never read.
+            async with asyncio.timeout(limit):
+                async with client.stream(
+                    "POST", delivery.url, content=body, headers=headers
+                ) as answer:
+                    status = answer.status_code
+        except TimeoutError:
+            return Outcome(0, elapsed(), f"TimeoutError: no answer within {limit} s")
         except httpx.HTTPError as error:
-            elapsed = round((time.perf_counter() - started) * 1000)
-            return Outcome(0, elapsed, f"{type(error).__name__}: {error}"[:500])
-        elapsed = round((time.perf_counter() - started) * 1000)
-        return Outcome(status, elapsed, "" if 200 <= status < 300 else f"HTTP {status}")
+            return Outcome(0, elapsed(), f"{type(error).__name__}: {error}"[:500])
+        outcome = Outcome(status, elapsed())
+        return outcome if outcome.delivered else replace(outcome, error=f"HTTP {status}")
 
     async def _record(self, delivery: DueDelivery, outcome: Outcome) -> None:
         now = self._clock.now()

@@ -148,6 +148,8 @@ def check_url(url: str, *, allow_loopback: bool) -> str:
         v.add("url", "is required", "required")
     elif len(url) > URL_LENGTH:
         v.add("url", f"must be at most {URL_LENGTH} characters", "too_long")
+    elif any(c.isspace() or not c.isprintable() for c in url):
+        v.add("url", "must not hold spaces or control characters")
     else:
         try:
             parts = urlsplit(url)

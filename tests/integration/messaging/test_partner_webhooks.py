@@ -35,6 +35,7 @@ from services.messaging.partner_deliveries import PartnerWebhookSender
 from services.messaging.tables import partner_webhook_deliveries
 from services.messaging.uow import MessagingUnitOfWork
 from tests.builders import person
+from tests.infrastructure import free_port
 from tests.integration.messaging.world import OneDelivery, World, snapshot, wire_event, world
 from tests.partner_receiver import HANG, PartnerReceiver, partner_receiver
 from tests.races import race
@@ -162,7 +163,7 @@ async def test_a_failing_partner_is_retried_with_doubling_waits_until_it_takes_t
     async with partnered(on_sqlite(tmp_path), **settings) as (receiver, w):
         webhook = await subscribe(w, receiver)
         await publish(w, events.BOOKING_CONFIRMED, confirmed())
-        receiver.answers = [HANG, 500, 200]
+        receiver.answers = [HANG, 500, 302, 200]
 
         assert await send(w) == 0
         [delivery] = await log_of(w, webhook)
@@ -187,19 +188,26 @@ async def test_a_failing_partner_is_retried_with_doubling_waits_until_it_takes_t
         )
         assert delivery.next_attempt_at == w.clock.now() + timedelta(seconds=20)
 
+        # A redirect is not followed: a failed attempt like any other answer but a 2xx.
         w.clock.advance(timedelta(seconds=20))
+        assert await send(w) == 0
+        [delivery] = await log_of(w, webhook)
+        assert (delivery.attempts, delivery.last_error) == (3, "HTTP 302")
+        assert delivery.next_attempt_at == w.clock.now() + timedelta(seconds=40)
+
+        w.clock.advance(timedelta(seconds=40))
         assert await send(w) == 1
         [delivery] = await log_of(w, webhook)
         assert (delivery.state, delivery.attempts, delivery.last_error) == (
             DeliveryState.DELIVERED,
-            3,
+            4,
             "",
         )
         # One message to the partner: the same webhook-id on every attempt, each signed anew.
-        assert len(receiver.received) == 3
+        assert len(receiver.received) == 4
         assert {r.webhook_id for r in receiver.received} == {delivery.id}
-        assert [r.verified for r in receiver.received] == [True] * 3
-        assert len({r.headers["webhook-timestamp"] for r in receiver.received}) == 3
+        assert [r.verified for r in receiver.received] == [True] * 4
+        assert len({r.headers["webhook-timestamp"] for r in receiver.received}) == 4
 
 
 async def test_an_endpoint_failing_delivery_after_delivery_is_disabled_until_staff_enable_it(
@@ -327,6 +335,7 @@ async def test_staff_alone_manage_partner_webhooks_in_the_service(tmp_path):
         ("ftp://partner.example/hooks", ["booking.confirmed"], "url"),
         ("https://user:pw@partner.example/hooks", ["booking.confirmed"], "url"),
         ("partner.example/hooks", ["booking.confirmed"], "url"),
+        ("https://partner.example/a hook", ["booking.confirmed"], "url"),
         ("https://partner.example/hooks", [], "event_types"),
         (
             "https://partner.example/hooks",
@@ -525,3 +534,18 @@ async def test_failures_recorded_at_once_by_two_runs_all_count_towards_disabling
         assert len(receiver.received) == 4
         found = await w.service.partner_webhooks.get(STAFF, f"partnerWebhooks/{webhook.id}")
         assert (found.consecutive_failures, found.enabled) == (4, False)
+
+
+async def test_an_endpoint_nobody_listens_on_is_a_failed_attempt_tried_again(tmp_path):
+    async with world(on_sqlite(tmp_path), start=now(), **FAST) as w:
+        closed = f"http://127.0.0.1:{free_port()}/hooks"
+        webhook = await w.service.partner_webhooks.create(STAFF, wanted(closed, "payout.paid"))
+        await publish(w, events.PAYOUT_PAID, payments_pb.PayoutPaid(payout_id=new_id()))
+        assert await send(w) == 0
+        [delivery] = await log_of(w, webhook)
+        assert (delivery.state, delivery.attempts, delivery.last_status_code) == (
+            DeliveryState.PENDING,
+            1,
+            0,
+        )
+        assert delivery.last_error.startswith("ConnectError")
