@@ -355,6 +355,30 @@ async def test_staff_subscribe_a_partner_that_receives_signed_events_and_replays
 
             rotated = await client.post(f"{hook}/rotate-secret", headers=admin.headers)
             assert rotated.json()["secret"] not in ("", partner.secret)
+
+            async def audited() -> list[dict[str, Any]]:
+                answer = await client.get(
+                    "/api/v1/admin/audit-log",
+                    params={
+                        "service": "messaging",
+                        "target": f"partnerWebhooks/{made.json()['id']}",
+                    },
+                    headers=admin.headers,
+                )
+                return list(answer.json()["results"])
+
+            async def both_audited() -> bool:
+                return len(await audited()) == 2
+
+            # Filed in the one audit log by identity; the secrets are in neither entry.
+            await until(both_audited, "messaging's staff actions reached the audit log")
+            entries = await audited()
+            assert sorted(e["action"] for e in entries) == [
+                "partner_webhook.create",
+                "partner_webhook.rotate_secret",
+            ]
+            for secret in (partner.secret, rotated.json()["secret"]):
+                assert secret.removeprefix("whsec_") not in str(entries)
             off = await client.patch(hook, json={"enabled": False}, headers=admin.headers)
             assert (off.status_code, off.json()["enabled"]) == (200, False)
         finally:
