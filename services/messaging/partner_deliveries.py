@@ -109,7 +109,9 @@ class PartnerWebhookSender:
                     status = answer.status_code
         except TimeoutError:
             return Outcome(0, elapsed(), f"TimeoutError: no answer within {limit} s")
-        except httpx.HTTPError as error:
+        except Exception as error:
+            # Whatever stopped it (refused, reset, TLS, a URL httpx will not take) is a failed
+            # attempt on the delivery's record, never a run that dies with its claims held.
             return Outcome(0, elapsed(), f"{type(error).__name__}: {error}"[:500])
         outcome = Outcome(status, elapsed())
         return outcome if outcome.delivered else replace(outcome, error=f"HTTP {status}")
