@@ -379,6 +379,11 @@ async def test_staff_subscribe_a_partner_that_receives_signed_events_and_replays
             ]
             for secret in (partner.secret, rotated.json()["secret"]):
                 assert secret.removeprefix("whsec_") not in str(entries)
+            moved = await client.patch(
+                hook, json={"url": "https://elsewhere.example/"}, headers=admin.headers
+            )
+            assert moved.status_code == 422, moved.text
+            assert [e["field"] for e in moved.json()["errors"]] == ["url"]
             off = await client.patch(hook, json={"enabled": False}, headers=admin.headers)
             assert (off.status_code, off.json()["enabled"]) == (200, False)
         finally:
