@@ -58,6 +58,24 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # Quieten chatty libraries; their warnings still show.
-    for name in ("aio_pika", "aiormq", "uvicorn.access", "alembic.runtime.migration"):
+    quieten_libraries()
+
+
+# Chatty libraries, kept to their warnings at any level. aiosqlite's debug lines carry every
+# statement's parameters (password hashes, one-time tokens, partners' signing secrets), and
+# httpx's and httpcore's every partner URL called: none of that belongs in a log.
+QUIET_LIBRARIES = (
+    "aio_pika",
+    "aiormq",
+    "uvicorn.access",
+    "alembic.runtime.migration",
+    "aiosqlite",
+    "httpx",
+    "httpcore",
+)
+
+
+def quieten_libraries() -> None:
+    """Keeps the chatty libraries to their warnings, whatever the root level."""
+    for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(logging.WARNING)

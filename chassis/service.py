@@ -121,6 +121,9 @@ class ServiceDeclaration:
     operator_settings: Mapping[str, bool] = field(default_factory=dict)
     """Secret settings the operator supplies (its Secret in Kubernetes, .env in compose), by
     variable name; True when the service cannot start without it."""
+    embedded_settings: Mapping[str, Any] = field(default_factory=dict)
+    """Settings the embedded suite (one machine, loopback) gives it unless the environment
+    sets them, by field name (messaging's partner webhooks to loopback URLs)."""
 
     def __post_init__(self) -> None:
         if not NAME.fullmatch(self.name):

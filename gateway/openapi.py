@@ -86,6 +86,11 @@ TAGS: list[dict[str, str]] = [
         "description": "Messages participants reported to staff, and staff's list of them.",
     },
     {
+        "name": "partner_webhooks",
+        "description": "Partners' endpoints that receive business events as signed webhooks "
+        "(Standard Webhooks), their delivery logs and replays (staff only).",
+    },
+    {
         "name": "checkout",
         "description": "Paying for a booking: credits first, the rest by card (a payment intent).",
     },
@@ -172,6 +177,10 @@ SCHEMA_NAMES = {
     "ReadReceiptOut": "ReadReceipt",
     "MessageReportOut": "MessageReport",
     "Page_MessageReportOut_": "MessageReportPage",
+    "PartnerWebhookOut": "PartnerWebhook",
+    "Page_PartnerWebhookOut_": "PartnerWebhookPage",
+    "PartnerWebhookDeliveryOut": "PartnerWebhookDelivery",
+    "Page_PartnerWebhookDeliveryOut_": "PartnerWebhookDeliveryPage",
     "CheckoutOut": "Checkout",
     "PayoutAccountOut": "PayoutAccount",
     "PayoutOnboardingOut": "PayoutOnboarding",

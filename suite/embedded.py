@@ -174,6 +174,7 @@ class EmbeddedSuite:
             values[f"{called}_address"] = f"{self.host}:{self.ports.get(called, 0)}"
         if declaration.issues_service_tokens:
             values["service_credentials"] = self.service_secrets
+        values.update({k: v for k, v in declaration.embedded_settings.items() if not env_sets(k)})
         values.update(self.overrides.get(declaration.name, {}))
         return declaration.settings(**values)
 

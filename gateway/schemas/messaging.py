@@ -420,3 +420,148 @@ class MessageHistoryOut(BaseModel):
 class ReportBody(StrictBody):
     model_config = examples({"reason": "Insulting"})
     reason: str = Field(min_length=1, max_length=REPORT_REASON_LENGTH, description="Why.")
+
+
+# Partner webhooks -----------------------------------------------------------------------
+
+DELIVERY_STATES = ProtoNames(pb.PartnerWebhookDeliveryState)
+if TYPE_CHECKING:
+    DeliveryStateName = str
+else:
+    DeliveryStateName = DELIVERY_STATES.literal
+
+# The service checks each type against what partners may subscribe to and names the bad one.
+EventTypeName = Annotated[str, Field(min_length=1, max_length=100, examples=["booking.confirmed"])]
+MAX_EVENT_TYPES = 50
+PARTNER_WEBHOOK = {
+    "id": "0193c6bb-2c3d-7e4f-8a5b-6c7d8e9f0a1b",
+    "url": "https://partner.example/estuary/webhooks",
+    "description": "Acme Wellness (bookings feed)",
+    "event_types": ["booking.confirmed", "booking.cancelled", "payment.succeeded"],
+    "enabled": True,
+    "disabled_reason": "",
+    "consecutive_failures": 0,
+    "created_at": "2026-12-01T09:00:00Z",
+    "updated_at": "2026-12-01T09:00:00Z",
+}
+
+
+class PartnerWebhookBody(StrictBody):
+    model_config = examples(
+        {
+            "url": PARTNER_WEBHOOK["url"],
+            "description": PARTNER_WEBHOOK["description"],
+            "event_types": PARTNER_WEBHOOK["event_types"],
+        }
+    )
+    url: str = Field(max_length=2000, description="https (the partner's endpoint).")
+    description: str = Field("", max_length=200, description="Who the partner is, for staff.")
+    event_types: list[EventTypeName] = Field(
+        max_length=MAX_EVENT_TYPES, description="The event types sent to it."
+    )
+
+
+class PartnerWebhookPatch(StrictBody):
+    model_config = examples({"enabled": True}, {"event_types": ["booking.confirmed"]})
+    event_types: list[EventTypeName] | None = Field(None, max_length=MAX_EVENT_TYPES)
+    enabled: bool | None = Field(
+        None, description="Enabling an endpoint disabled for failing resets its failure count."
+    )
+    description: str | None = Field(None, max_length=200)
+
+
+class PartnerWebhookOut(BaseModel):
+    model_config = examples(PARTNER_WEBHOOK)
+    id: str
+    url: str
+    description: str
+    event_types: list[str]
+    enabled: bool
+    disabled_reason: str = Field(
+        description='"failing": switched off after failing delivery after delivery; "" otherwise.'
+    )
+    consecutive_failures: Int32 = Field(
+        description="Deliveries given up on in a row since the last one delivered."
+    )
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def fields_of(cls, w: pb.PartnerWebhook) -> dict[str, Any]:
+        return {
+            "id": _id_in(w.name),
+            "url": w.url,
+            "description": w.description,
+            "event_types": list(w.event_types),
+            "enabled": w.enabled,
+            "disabled_reason": w.disabled_reason,
+            "consecutive_failures": w.consecutive_failures,
+            "created_at": instant(w.create_time),
+            "updated_at": instant(w.update_time),
+        }
+
+    @classmethod
+    def from_proto(cls, w: pb.PartnerWebhook) -> PartnerWebhookOut:
+        return cls.model_construct(**cls.fields_of(w))
+
+
+class PartnerWebhookWithSecret(PartnerWebhookOut):
+    model_config = examples(
+        {**PARTNER_WEBHOOK, "secret": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD3n5dqFpYnwI="}
+    )
+    secret: str = Field(
+        description="The signing secret: shown here only (at creation and rotation); keep it "
+        "where the partner's receiver can read it."
+    )
+
+    @classmethod
+    def with_secret(cls, w: pb.PartnerWebhook) -> PartnerWebhookWithSecret:
+        return cls.model_construct(**cls.fields_of(w), secret=w.secret)
+
+
+class PartnerWebhookDeliveryOut(BaseModel):
+    model_config = examples(
+        {
+            "id": "0193c6bc-3d4e-7f5a-8b6c-7d8e9f0a1b2c",
+            "event_id": "0193c6bb-9a8b-7c6d-8e5f-4a3b2c1d0e9f",
+            "event_type": "booking.confirmed",
+            "state": "pending",
+            "attempts": 2,
+            "last_status_code": 503,
+            "last_latency_ms": 41,
+            "last_error": "HTTP 503",
+            "last_attempt_at": "2026-12-01T09:10:00Z",
+            "next_attempt_at": "2026-12-01T09:30:00Z",
+            "delivered_at": None,
+            "created_at": "2026-12-01T09:00:00Z",
+        }
+    )
+    id: str = Field(description="Also the webhook-id header the partner receives.")
+    event_id: str
+    event_type: str
+    state: DeliveryStateName
+    attempts: Int32 = Field(description="Attempts made (a replay starts again from 0).")
+    last_status_code: Int32 = Field(description="The latest answer's status; 0: none came.")
+    last_latency_ms: Int32
+    last_error: str
+    last_attempt_at: datetime | None
+    next_attempt_at: datetime | None = Field(description="When it is tried next (pending).")
+    delivered_at: datetime | None
+    created_at: datetime
+
+    @classmethod
+    def from_proto(cls, d: pb.PartnerWebhookDelivery) -> PartnerWebhookDeliveryOut:
+        return cls.model_construct(
+            id=_id_in(d.name),
+            event_id=d.event_id,
+            event_type=d.event_type,
+            state=DELIVERY_STATES.from_proto(d.state) or "",
+            attempts=d.attempts,
+            last_status_code=d.last_status_code,
+            last_latency_ms=d.last_latency_ms,
+            last_error=d.last_error,
+            last_attempt_at=optional_instant(d.last_attempt_time, d.HasField("last_attempt_time")),
+            next_attempt_at=optional_instant(d.next_attempt_time, d.HasField("next_attempt_time")),
+            delivered_at=optional_instant(d.deliver_time, d.HasField("deliver_time")),
+            created_at=instant(d.create_time),
+        )

@@ -18,9 +18,16 @@ from estuary.messaging.v1 import messaging_pb2, messaging_pb2_grpc
 from services.messaging.consumers import subscriptions
 from services.messaging.conversations import ConversationDesk
 from services.messaging.digests import MessageDigests
-from services.messaging.grpc_api import ConversationServicer, LiveServicer, NotificationServicer
+from services.messaging.grpc_api import (
+    ConversationServicer,
+    LiveServicer,
+    NotificationServicer,
+    PartnerWebhookServicer,
+)
 from services.messaging.live import LiveHub
 from services.messaging.mail import Mailer, MailSender, mailer_for
+from services.messaging.partner_deliveries import PartnerWebhookSender
+from services.messaging.partner_webhooks import PartnerWebhookDesk
 from services.messaging.service_layer import NotificationDesk
 from services.messaging.settings import MessagingSettings
 from services.messaging.templates import Templates
@@ -39,6 +46,8 @@ class MessagingService:
     conversations: ConversationDesk
     mail: MailSender
     digests: MessageDigests
+    partner_webhooks: PartnerWebhookDesk
+    webhook_sender: PartnerWebhookSender
     live: LiveHub
     verifier: TokenVerifier
     subscriptions: tuple[Subscription, ...]
@@ -59,6 +68,11 @@ class MessagingService:
                     messaging_pb2.DESCRIPTOR.services_by_name["ConversationService"].full_name,
                 ),
                 ServicerBinding(
+                    PartnerWebhookServicer(self.partner_webhooks),
+                    messaging_pb2_grpc.add_PartnerWebhookServiceServicer_to_server,
+                    messaging_pb2.DESCRIPTOR.services_by_name["PartnerWebhookService"].full_name,
+                ),
+                ServicerBinding(
                     LiveServicer(self.live),
                     messaging_pb2_grpc.add_LiveServiceServicer_to_server,
                     messaging_pb2.DESCRIPTOR.services_by_name["LiveService"].full_name,
@@ -67,7 +81,7 @@ class MessagingService:
             verifier=self.verifier,
             subscriptions=self.subscriptions,
             unit_of_work=self.runtime.unit_of_work(MessagingUnitOfWork),
-            jobs=[*self.mail.jobs(), *self.digests.jobs()],
+            jobs=[*self.mail.jobs(), *self.digests.jobs(), *self.webhook_sender.jobs()],
         )
         await self.live.start()
         return self.port
@@ -108,6 +122,8 @@ def build(
         ConversationDesk(unit_of_work, runtime.clock, live),
         MailSender(unit_of_work, mailer or mailer_for(settings), settings, runtime.clock),
         MessageDigests(unit_of_work, Templates(), settings, runtime.clock),
+        PartnerWebhookDesk(unit_of_work, runtime.clock, settings.partner_webhooks_allow_loopback),
+        PartnerWebhookSender(unit_of_work, settings, runtime.clock),
         live,
         verifier,
         subscriptions(settings, Templates(), live),

@@ -10,6 +10,7 @@ from chassis.auth.principal import AccountStatus
 from chassis.bus.consumer import Subscription
 from services.messaging import events
 from services.messaging.live import LiveHub
+from services.messaging.partner_webhooks import queue_deliveries
 from services.messaging.service_layer import forget_recipient, notifying
 from services.messaging.settings import MessagingSettings
 from services.messaging.templates import Templates
@@ -54,6 +55,13 @@ def subscriptions(
             events=list(NOTIFIED),
             handler=notifying(templates or Templates(), configured, live),
             description="notifies users (in-app, mail) of what concerns them, once per event",
+        ),
+        Subscription(
+            queue="messaging.partner-webhooks",
+            events=list(events.PARTNER_EVENTS),
+            handler=queue_deliveries,
+            description="queues each event partners subscribed to for their webhook endpoints, "
+            "once per event and endpoint",
         ),
     )
 

@@ -25,8 +25,29 @@ BOOKING_CANCELLED = EventType.of(booking_events.BookingCancelled)
 BOOKING_REMINDER_DUE = EventType.of(booking_events.BookingReminderDue)
 BOOKING_COMPLETED = EventType.of(booking_events.BookingCompleted)
 REVIEW_CREATED = EventType.of(catalog_events.ReviewCreated)
+PAYMENT_SUCCEEDED = EventType.of(payments_events.PaymentSucceeded)
 PAYMENT_FAILED = EventType.of(payments_events.PaymentFailed)
 REFUND_ISSUED = EventType.of(payments_events.RefundIssued)
 PAYOUT_PAID = EventType.of(payments_events.PayoutPaid)
 PAYOUT_FAILED = EventType.of(payments_events.PayoutFailed)
 SUBSCRIPTION_TIER_CHANGED = EventType.of(payments_events.SubscriptionTierChanged)
+
+# What partners' endpoints may subscribe to: the business facts messaging consumes. Not
+# identity's user events (they carry one-time tokens and addresses) nor reminders (a nudge
+# to one person, not a fact about the business).
+PARTNER_EVENTS = (
+    PRACTITIONER_APPROVED,
+    PRACTITIONER_REJECTED,
+    BOOKING_CONFIRMED,
+    BOOKING_RESCHEDULED,
+    BOOKING_CANCELLED,
+    BOOKING_COMPLETED,
+    REVIEW_CREATED,
+    PAYMENT_SUCCEEDED,
+    PAYMENT_FAILED,
+    REFUND_ISSUED,
+    PAYOUT_PAID,
+    PAYOUT_FAILED,
+    SUBSCRIPTION_TIER_CHANGED,
+)
+PARTNER_EVENT_TYPES = frozenset(e.name for e in PARTNER_EVENTS)

@@ -10,13 +10,17 @@ from estuary.messaging.v1 import messaging_pb2 as pb
 from estuary.messaging.v1 import messaging_pb2_grpc
 from services.messaging.conversations import ConversationDesk
 from services.messaging.live import LiveHub
+from services.messaging.partner_webhooks import PartnerWebhookDesk, webhook_id_of
 from services.messaging.service_layer import NotificationDesk
 from services.messaging.wire import (
     CHANNELS,
     KINDS,
     conversation_to_proto,
+    delivery_to_proto,
     message_to_proto,
     notification_to_proto,
+    partner_webhook_from_proto,
+    partner_webhook_to_proto,
     preferences_to_proto,
     report_to_proto,
     revision_to_proto,
@@ -242,3 +246,69 @@ class LiveServicer(messaging_pb2_grpc.LiveServiceServicer):
         async with contextlib.aclosing(self._hub.updates(current_user())) as updates:
             async for event in updates:
                 await context.write(event)
+
+
+class PartnerWebhookServicer(messaging_pb2_grpc.PartnerWebhookServiceServicer):
+    def __init__(self, desk: PartnerWebhookDesk) -> None:
+        self._desk = desk
+
+    async def CreatePartnerWebhook(
+        self, request: pb.CreatePartnerWebhookRequest, context: Any
+    ) -> pb.PartnerWebhook:
+        made = await self._desk.create(
+            current_user(), partner_webhook_from_proto(request.partner_webhook), request.request_id
+        )
+        return partner_webhook_to_proto(made, with_secret=True)
+
+    async def ListPartnerWebhooks(
+        self, request: pb.ListPartnerWebhooksRequest, context: Any
+    ) -> pb.ListPartnerWebhooksResponse:
+        page = await self._desk.page(current_user(), request.page_size, request.page_token)
+        return pb.ListPartnerWebhooksResponse(
+            partner_webhooks=[partner_webhook_to_proto(w) for w in page.items],
+            next_page_token=page.next_page_token,
+            total_size=page.total,
+        )
+
+    async def GetPartnerWebhook(
+        self, request: pb.GetPartnerWebhookRequest, context: Any
+    ) -> pb.PartnerWebhook:
+        return partner_webhook_to_proto(await self._desk.get(current_user(), request.name))
+
+    async def UpdatePartnerWebhook(
+        self, request: pb.UpdatePartnerWebhookRequest, context: Any
+    ) -> pb.PartnerWebhook:
+        caller = current_user()
+        values = partner_webhook_from_proto(request.partner_webhook)
+        values.id = webhook_id_of(request.partner_webhook.name, "partner_webhook.name")
+        updated = await self._desk.update(caller, values, list(request.update_mask.paths))
+        return partner_webhook_to_proto(updated)
+
+    async def DeletePartnerWebhook(
+        self, request: pb.DeletePartnerWebhookRequest, context: Any
+    ) -> pb.DeletePartnerWebhookResponse:
+        await self._desk.delete(current_user(), request.name)
+        return pb.DeletePartnerWebhookResponse()
+
+    async def RotatePartnerWebhookSecret(
+        self, request: pb.RotatePartnerWebhookSecretRequest, context: Any
+    ) -> pb.PartnerWebhook:
+        rotated = await self._desk.rotate_secret(current_user(), request.name)
+        return partner_webhook_to_proto(rotated, with_secret=True)
+
+    async def ListPartnerWebhookDeliveries(
+        self, request: pb.ListPartnerWebhookDeliveriesRequest, context: Any
+    ) -> pb.ListPartnerWebhookDeliveriesResponse:
+        page = await self._desk.deliveries(
+            current_user(), request.parent, request.page_size, request.page_token
+        )
+        return pb.ListPartnerWebhookDeliveriesResponse(
+            deliveries=[delivery_to_proto(d) for d in page.items],
+            next_page_token=page.next_page_token,
+            total_size=page.total,
+        )
+
+    async def ReplayPartnerWebhookDelivery(
+        self, request: pb.ReplayPartnerWebhookDeliveryRequest, context: Any
+    ) -> pb.PartnerWebhookDelivery:
+        return delivery_to_proto(await self._desk.replay(current_user(), request.name))

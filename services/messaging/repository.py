@@ -3,7 +3,7 @@ work holds one of each."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,6 +31,13 @@ from services.messaging.domain.notifications import (
     Preferences,
     Recipient,
 )
+from services.messaging.domain.webhooks import (
+    DISABLED_FAILING,
+    Delivery,
+    DeliveryState,
+    Outcome,
+    PartnerWebhook,
+)
 from services.messaging.tables import (
     blocks,
     client_relations,
@@ -42,6 +49,8 @@ from services.messaging.tables import (
     messages,
     notification_preferences,
     notifications,
+    partner_webhook_deliveries,
+    partner_webhooks,
     practitioner_users,
     recipients,
 )
@@ -1024,3 +1033,316 @@ class Reports:
             query = query.where(message_reports.c.id < before)
         rows = await self._c.execute(query.order_by(message_reports.c.id.desc()).limit(fetch))
         return [self._report(r) for r in rows], total
+
+
+# Partner webhooks ------------------------------------------------------------------------
+
+
+def _webhook(row: Any) -> PartnerWebhook:
+    return PartnerWebhook(
+        row.id,
+        row.url,
+        row.description,
+        tuple(row.event_types),
+        row.enabled,
+        row.created_at,
+        row.updated_at,
+        row.disabled_reason,
+        row.consecutive_failures,
+        row.secret,
+    )
+
+
+class PartnerWebhooks:
+    """Partners' endpoints."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def add(self, webhook: PartnerWebhook) -> None:
+        await self._c.execute(
+            partner_webhooks.insert().values(
+                id=webhook.id,
+                url=webhook.url,
+                description=webhook.description,
+                event_types=list(webhook.event_types),
+                enabled=webhook.enabled,
+                secret=webhook.secret,
+                created_at=webhook.created_at,
+                updated_at=webhook.updated_at,
+            )
+        )
+
+    async def get(self, webhook_id: str, *, lock: bool = False) -> PartnerWebhook | None:
+        query = sa.select(partner_webhooks).where(partner_webhooks.c.id == webhook_id)
+        if lock:
+            query = query.with_for_update()
+        row = (await self._c.execute(query)).first()
+        return _webhook(row) if row is not None else None
+
+    async def save(self, webhook: PartnerWebhook) -> None:
+        """Writes what staff may change (the failure count only as enabling resets it)."""
+        await self._c.execute(
+            partner_webhooks.update()
+            .where(partner_webhooks.c.id == webhook.id)
+            .values(
+                description=webhook.description,
+                event_types=list(webhook.event_types),
+                enabled=webhook.enabled,
+                disabled_reason=webhook.disabled_reason,
+                consecutive_failures=webhook.consecutive_failures,
+                secret=webhook.secret,
+                updated_at=webhook.updated_at,
+            )
+        )
+
+    async def delete(self, webhook_id: str) -> None:
+        await self._c.execute(
+            partner_webhook_deliveries.delete().where(
+                partner_webhook_deliveries.c.webhook_id == webhook_id
+            )
+        )
+        await self._c.execute(partner_webhooks.delete().where(partner_webhooks.c.id == webhook_id))
+
+    async def page(self, *, before: str | None, fetch: int) -> tuple[list[PartnerWebhook], int]:
+        """Every endpoint, the newest first, older than `before` (an id)."""
+        total = (
+            await self._c.execute(sa.select(sa.func.count()).select_from(partner_webhooks))
+        ).scalar_one()
+        query = sa.select(partner_webhooks)
+        if before is not None:
+            query = query.where(partner_webhooks.c.id < before)
+        rows = await self._c.execute(query.order_by(partner_webhooks.c.id.desc()).limit(fetch))
+        return [_webhook(r) for r in rows], total
+
+    async def subscribed(self, event_type: str) -> list[str]:
+        """The enabled endpoints subscribed to an event type (the table is small: staff make
+        each row, so the types are matched here rather than in SQL on two dialects' JSON)."""
+        rows = await self._c.execute(
+            sa.select(partner_webhooks.c.id, partner_webhooks.c.event_types).where(
+                partner_webhooks.c.enabled.is_(True)
+            )
+        )
+        return [r.id for r in rows if event_type in r.event_types]
+
+    async def succeeded(self, webhook_id: str, at: datetime) -> None:
+        """A delivery got through: the run of failures is over."""
+        await self._c.execute(
+            partner_webhooks.update()
+            .where(partner_webhooks.c.id == webhook_id, partner_webhooks.c.consecutive_failures > 0)
+            .values(consecutive_failures=0, updated_at=at)
+        )
+
+    async def gave_up_once_more(self, webhook_id: str, at: datetime, disable_after: int) -> bool:
+        """Counts a delivery given up on; switches the endpoint off once `disable_after`
+        come in a row. Whether this switched it off."""
+        await self._c.execute(
+            partner_webhooks.update()
+            .where(partner_webhooks.c.id == webhook_id)
+            .values(consecutive_failures=partner_webhooks.c.consecutive_failures + 1)
+        )
+        disabled = await self._c.execute(
+            partner_webhooks.update()
+            .where(
+                partner_webhooks.c.id == webhook_id,
+                partner_webhooks.c.enabled.is_(True),
+                partner_webhooks.c.consecutive_failures >= disable_after,
+            )
+            .values(enabled=False, disabled_reason=DISABLED_FAILING, updated_at=at)
+        )
+        return bool(disabled.rowcount)
+
+
+@dataclass(frozen=True)
+class DueDelivery:
+    """A claimed delivery with what sending it needs: its body, where and with which secret."""
+
+    id: str
+    webhook_id: str
+    body: str
+    attempts: int
+    url: str
+    secret: str = field(repr=False)
+
+
+_DELIVERY_COLUMNS = (
+    partner_webhook_deliveries.c.id,
+    partner_webhook_deliveries.c.webhook_id,
+    partner_webhook_deliveries.c.event_id,
+    partner_webhook_deliveries.c.event_type,
+    partner_webhook_deliveries.c.state,
+    partner_webhook_deliveries.c.attempts,
+    partner_webhook_deliveries.c.created_at,
+    partner_webhook_deliveries.c.next_attempt_at,
+    partner_webhook_deliveries.c.last_attempt_at,
+    partner_webhook_deliveries.c.last_status_code,
+    partner_webhook_deliveries.c.last_latency_ms,
+    partner_webhook_deliveries.c.last_error,
+    partner_webhook_deliveries.c.delivered_at,
+)
+
+
+def _delivery(row: Any) -> Delivery:
+    values = list(row)
+    values[4] = DeliveryState(values[4])
+    return Delivery(*values)
+
+
+class WebhookDeliveries:
+    """Events on their way to partners' endpoints, and the log of how each went."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def add(
+        self, webhook_ids: list[str], event_id: str, event_type: str, body: str, at: datetime
+    ) -> int:
+        """One delivery per endpoint, unless this event already made it; how many made."""
+        made = 0
+        for webhook_id in webhook_ids:
+            inserted = await self._c.execute(
+                insert_ignoring_conflicts(
+                    self._c.dialect.name, partner_webhook_deliveries, ["webhook_id", "event_id"]
+                ).returning(partner_webhook_deliveries.c.id),
+                {
+                    "id": new_id(),
+                    "webhook_id": webhook_id,
+                    "event_id": event_id,
+                    "event_type": event_type,
+                    "body": body,
+                    "state": DeliveryState.PENDING.value,
+                    "next_attempt_at": at,
+                    "created_at": at,
+                },
+            )
+            made += inserted.first() is not None
+        return made
+
+    async def get(self, webhook_id: str, delivery_id: str) -> Delivery | None:
+        """A delivery of this endpoint's (another endpoint's id finds nothing)."""
+        row = (
+            await self._c.execute(
+                sa.select(*_DELIVERY_COLUMNS).where(
+                    partner_webhook_deliveries.c.id == delivery_id,
+                    partner_webhook_deliveries.c.webhook_id == webhook_id,
+                )
+            )
+        ).first()
+        return _delivery(row) if row is not None else None
+
+    async def page(
+        self, webhook_id: str, *, before: str | None, fetch: int
+    ) -> tuple[list[Delivery], int]:
+        """An endpoint's deliveries, the newest first, older than `before` (an id)."""
+        mine = partner_webhook_deliveries.c.webhook_id == webhook_id
+        total = (
+            await self._c.execute(
+                sa.select(sa.func.count()).select_from(partner_webhook_deliveries).where(mine)
+            )
+        ).scalar_one()
+        query = sa.select(*_DELIVERY_COLUMNS).where(mine)
+        if before is not None:
+            query = query.where(partner_webhook_deliveries.c.id < before)
+        rows = await self._c.execute(
+            query.order_by(partner_webhook_deliveries.c.id.desc()).limit(fetch)
+        )
+        return [_delivery(r) for r in rows], total
+
+    async def claim_due(self, now: datetime, limit: int, hold: timedelta) -> list[DueDelivery]:
+        """Takes up to `limit` deliveries due for an attempt to an enabled endpoint, each for
+        `hold` (a run that dies leaves them to the next one after that). Rows another run
+        holds, or is taking at this moment (PostgreSQL: locked, skipped), are not taken."""
+        d = partner_webhook_deliveries
+        free = sa.or_(d.c.claimed_until.is_(None), d.c.claimed_until < now)
+        due = (
+            sa.select(d.c.id)
+            .join(partner_webhooks, partner_webhooks.c.id == d.c.webhook_id)
+            .where(
+                d.c.state == DeliveryState.PENDING.value,
+                d.c.next_attempt_at <= now,
+                free,
+                partner_webhooks.c.enabled.is_(True),
+            )
+            .order_by(d.c.next_attempt_at)
+            .limit(limit)
+            .with_for_update(of=d, skip_locked=True)
+        )
+        ids = list((await self._c.execute(due)).scalars())
+        claimed: list[DueDelivery] = []
+        for delivery_id in ids:
+            # Guarded: a row another run claimed between the two statements is left to it.
+            taken = await self._c.execute(
+                d.update()
+                .where(d.c.id == delivery_id, d.c.state == DeliveryState.PENDING.value, free)
+                .values(claimed_until=now + hold)
+                .returning(d.c.id, d.c.webhook_id, d.c.body, d.c.attempts)
+            )
+            row = taken.first()
+            if row is None:
+                continue
+            endpoint = (
+                await self._c.execute(
+                    sa.select(partner_webhooks.c.url, partner_webhooks.c.secret).where(
+                        partner_webhooks.c.id == row.webhook_id
+                    )
+                )
+            ).one()
+            claimed.append(
+                DueDelivery(
+                    row.id, row.webhook_id, row.body, row.attempts, endpoint.url, endpoint.secret
+                )
+            )
+        return claimed
+
+    async def attempted(
+        self,
+        delivery_id: str,
+        at: datetime,
+        outcome: Outcome,
+        state: DeliveryState,
+        retry_at: datetime | None,
+    ) -> None:
+        """Records an attempt: delivered, waiting for `retry_at`, or given up."""
+        d = partner_webhook_deliveries
+        await self._c.execute(
+            d.update()
+            .where(d.c.id == delivery_id)
+            .values(
+                state=state.value,
+                attempts=d.c.attempts + 1,
+                claimed_until=None,
+                next_attempt_at=retry_at,
+                last_attempt_at=at,
+                last_status_code=outcome.status_code,
+                last_latency_ms=outcome.latency_ms,
+                last_error=outcome.error[:500],
+                delivered_at=at if state is DeliveryState.DELIVERED else None,
+            )
+        )
+
+    async def forget_finished(self, before: datetime) -> int:
+        """Deletes deliveries delivered or given up on before then; how many. Pending ones
+        (still to be tried) are never deleted."""
+        d = partner_webhook_deliveries
+        done = await self._c.execute(
+            d.delete().where(
+                d.c.state != DeliveryState.PENDING.value,
+                d.c.last_attempt_at.is_not(None),
+                d.c.last_attempt_at < before,
+            )
+        )
+        return done.rowcount
+
+    async def replay(self, delivery_id: str, at: datetime) -> None:
+        """Due again now, with a fresh round of attempts."""
+        d = partner_webhook_deliveries
+        await self._c.execute(
+            d.update()
+            .where(d.c.id == delivery_id)
+            .values(
+                state=DeliveryState.PENDING.value,
+                attempts=0,
+                next_attempt_at=at,
+                delivered_at=None,
+            )
+        )

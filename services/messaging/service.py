@@ -20,11 +20,14 @@ SERVICE = ServiceDeclaration(
     stubs={
         "notifications": "estuary.messaging.v1.messaging_pb2_grpc:NotificationServiceStub",
         "conversations": "estuary.messaging.v1.messaging_pb2_grpc:ConversationServiceStub",
+        "partner_webhooks": "estuary.messaging.v1.messaging_pb2_grpc:PartnerWebhookServiceStub",
     },
     commands="services.messaging.commands:add_commands",
     # Where mail goes, and the login: unset, mail is written to files in the container
     # (fine for a trial, lost with the pod). Port, STARTTLS and sender keep their defaults
     # unless set beside them (ESTUARY_SMTP_PORT, ESTUARY_SMTP_STARTTLS, ESTUARY_MAIL_FROM).
+    # A newcomer tries partner webhooks against a receiver on their own machine.
+    embedded_settings={"partner_webhooks_allow_loopback": True},
     operator_settings={
         "ESTUARY_SMTP_HOST": False,
         "ESTUARY_SMTP_USERNAME": False,

@@ -77,6 +77,54 @@ class MessagingSettings(ServiceSettings):
         description="How long a sent mail (whose text may hold a verification or reset "
         "token) is kept; unsent mail is never deleted.",
     )
+    partner_webhooks_allow_loopback: bool = Field(
+        False,
+        description="Accept partner webhook URLs over plain http to a loopback host "
+        "(127.0.0.1, ::1, localhost): for tests and the embedded mode, never production.",
+    )
+    partner_webhook_timeout_seconds: float = Field(
+        5.0, gt=0, le=30, description="How long one delivery attempt to a partner may take."
+    )
+    partner_webhook_poll_seconds: float = Field(
+        1.0, gt=0, le=3600, description="How often due partner webhook deliveries are sent."
+    )
+    partner_webhook_batch_size: int = Field(
+        50, ge=1, le=500, description="Deliveries one sending run takes (sent concurrently)."
+    )
+    partner_webhook_max_attempts: int = Field(
+        8, ge=1, le=20, description="Attempts at one delivery before it is given up on."
+    )
+    partner_webhook_retry_seconds: float = Field(
+        600.0,
+        gt=0,
+        le=86400,
+        description="The wait after a delivery's first failed attempt; it doubles per "
+        "failure (600 s and 8 attempts: the last about 21 hours after the first).",
+    )
+    partner_webhook_retry_max_seconds: float = Field(
+        43200.0, gt=0, description="The longest wait between two attempts at one delivery."
+    )
+    partner_webhook_retry_jitter: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="Each wait is stretched or shrunk by up to this share, at random, so "
+        "retries to a partner back from an outage do not all land at once.",
+    )
+    partner_webhook_disable_after_failures: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="Deliveries given up on in a row after which an endpoint is switched "
+        "off (until staff enable it again).",
+    )
+    partner_webhook_retention_hours: int = Field(
+        720,
+        ge=1,
+        description="How long a delivered or failed partner webhook delivery (its body, and "
+        "its line in the delivery log) is kept after its last attempt; pending ones are never "
+        "deleted.",
+    )
 
     def mail_folder(self) -> Path:
         """Where the file sink writes: mail_dir, else mail/ beside the SQLite database."""

@@ -176,3 +176,48 @@ message_revisions = sa.Table(
     sa.Column("replaced_at", UtcDateTime, nullable=False),
     sa.Index("ix_message_revisions_message", "message_id", "id"),
 )
+
+# Partner webhooks ------------------------------------------------------------------------
+
+# Partners' endpoints (staff-managed); the secret signs their deliveries, so it is kept as
+# issued (symmetric) and only ever answered at creation and rotation.
+partner_webhooks = sa.Table(
+    "partner_webhooks",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("description", sa.String(200), nullable=False, server_default=""),
+    sa.Column("event_types", sa.JSON, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("disabled_reason", sa.String(20), nullable=False, server_default=""),
+    sa.Column("consecutive_failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("secret", sa.String(100), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# One event to one endpoint: made with the consumer's inbox row (unique per endpoint and
+# event, so a redelivered event adds none), sent by the delivery job, retried with back-off.
+# The body is fixed when made, so every attempt (and a replay) sends the same bytes.
+partner_webhook_deliveries = sa.Table(
+    "partner_webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("webhook_id", sa.String(36), nullable=False),
+    sa.Column("event_id", sa.String(36), nullable=False),
+    sa.Column("event_type", sa.String(100), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UtcDateTime, nullable=True),
+    sa.Column("claimed_until", UtcDateTime, nullable=True),
+    sa.Column("last_attempt_at", UtcDateTime, nullable=True),
+    sa.Column("last_status_code", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_latency_ms", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.String(500), nullable=False, server_default=""),
+    sa.Column("delivered_at", UtcDateTime, nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("webhook_id", "event_id", name="uq_partner_webhook_deliveries_event"),
+    sa.Index("ix_partner_webhook_deliveries_due", "state", "next_attempt_at"),
+    sa.Index("ix_partner_webhook_deliveries_webhook", "webhook_id", "id"),
+)

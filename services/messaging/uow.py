@@ -9,10 +9,12 @@ from services.messaging.repository import (
     Conversations,
     Mails,
     Notifications,
+    PartnerWebhooks,
     PreferenceRows,
     Recipients,
     Relations,
     Reports,
+    WebhookDeliveries,
 )
 
 
@@ -24,6 +26,8 @@ class MessagingUnitOfWork(UnitOfWork):
     relations: Relations
     conversations: Conversations
     reports: Reports
+    partner_webhooks: PartnerWebhooks
+    deliveries: WebhookDeliveries
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
@@ -35,4 +39,6 @@ class MessagingUnitOfWork(UnitOfWork):
         self.relations = Relations(connection)
         self.conversations = Conversations(connection)
         self.reports = Reports(connection)
+        self.partner_webhooks = PartnerWebhooks(connection)
+        self.deliveries = WebhookDeliveries(connection)
         return self

@@ -3,6 +3,8 @@ reports, for the servicers and the live stream alike."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from chassis.wire import ProtoEnum, timestamp
 from estuary.messaging.v1 import messaging_pb2 as pb
 from services.messaging.domain.conversations import (
@@ -19,8 +21,16 @@ from services.messaging.domain.notifications import (
     Notification,
     Preference,
 )
+from services.messaging.domain.webhooks import (
+    DELIVERIES,
+    WEBHOOK_PREFIX,
+    Delivery,
+    DeliveryState,
+    PartnerWebhook,
+)
 
 KINDS = ProtoEnum(pb.NotificationKind, Kind)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CHANNELS = ProtoEnum(pb.Channel, Channel)
 
 
@@ -109,3 +119,59 @@ def report_to_proto(report: MessageReport) -> pb.MessageReport:
         reason=report.reason,
         create_time=timestamp(report.created_at),
     )
+
+
+DELIVERY_STATES = ProtoEnum(pb.PartnerWebhookDeliveryState, DeliveryState)
+
+
+def partner_webhook_to_proto(
+    webhook: PartnerWebhook, *, with_secret: bool = False
+) -> pb.PartnerWebhook:
+    """An endpoint; its secret only where the caller was just given it (create, rotate)."""
+    return pb.PartnerWebhook(
+        name=WEBHOOK_PREFIX + webhook.id,
+        url=webhook.url,
+        description=webhook.description,
+        event_types=list(webhook.event_types),
+        enabled=webhook.enabled,
+        disabled_reason=webhook.disabled_reason,
+        consecutive_failures=webhook.consecutive_failures,
+        secret=webhook.secret if with_secret else "",
+        create_time=timestamp(webhook.created_at),
+        update_time=timestamp(webhook.updated_at),
+    )
+
+
+def partner_webhook_from_proto(message: pb.PartnerWebhook) -> PartnerWebhook:
+    """What a request says of an endpoint (its id is the caller's to check)."""
+    return PartnerWebhook(
+        message.name.removeprefix(WEBHOOK_PREFIX),
+        message.url,
+        message.description,
+        tuple(message.event_types),
+        message.enabled,
+        EPOCH,
+        EPOCH,
+    )
+
+
+def delivery_to_proto(delivery: Delivery) -> pb.PartnerWebhookDelivery:
+    made = pb.PartnerWebhookDelivery(
+        name=f"{WEBHOOK_PREFIX}{delivery.webhook_id}{DELIVERIES}{delivery.id}",
+        event_id=delivery.event_id,
+        event_type=delivery.event_type,
+        state=DELIVERY_STATES.to_proto(delivery.state),  # type: ignore[arg-type]
+        attempts=delivery.attempts,
+        last_status_code=delivery.last_status_code,
+        last_latency_ms=delivery.last_latency_ms,
+        last_error=delivery.last_error,
+        create_time=timestamp(delivery.created_at),
+    )
+    for field, at in (
+        ("last_attempt_time", delivery.last_attempt_at),
+        ("next_attempt_time", delivery.next_attempt_at),
+        ("deliver_time", delivery.delivered_at),
+    ):
+        if at is not None:
+            getattr(made, field).CopyFrom(timestamp(at))
+    return made

@@ -366,6 +366,8 @@ class ProductionStack(Stack):
                 # signed webhooks to this stack's gateway, as Stripe would.
                 "ESTUARY_SANDBOX_DIR": str(self.workdir),
                 "ESTUARY_SANDBOX_WEBHOOK_URL": f"{self.base_url}/api/v1/webhooks/stripe",
+                # Partners' test endpoints listen on this machine, over plain http.
+                "ESTUARY_PARTNER_WEBHOOKS_ALLOW_LOOPBACK": "true",
             }
         )
         env.update(

@@ -157,6 +157,13 @@ EXEMPT = {
     ("DELETE", "/api/v1/services/categories/{category_id}"): STAFF_ONLY,
     ("POST", "/api/v1/reviews/{review_id}/hide"): STAFF_ONLY,
     ("POST", "/api/v1/admin/promo-codes"): STAFF_ONLY,
+    ("POST", "/api/v1/admin/partner-webhooks"): STAFF_ONLY,
+    ("PATCH", "/api/v1/admin/partner-webhooks/{webhook_id}"): STAFF_ONLY,
+    ("DELETE", "/api/v1/admin/partner-webhooks/{webhook_id}"): STAFF_ONLY,
+    ("POST", "/api/v1/admin/partner-webhooks/{webhook_id}/rotate-secret"): STAFF_ONLY,
+    ("POST", "/api/v1/admin/partner-webhooks/{webhook_id}/deliveries/{delivery_id}/replay"): (
+        STAFF_ONLY
+    ),
     ("POST", "/api/v1/webhooks/stripe"): (
         "Stripe's call: no account token, only its signature (checked by payments)"
     ),

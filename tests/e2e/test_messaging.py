@@ -32,6 +32,7 @@ from tests.e2e.messaging_steps import (
 from tests.e2e.stacks import Stack
 from tests.e2e.test_account_status import USERS, first_refusal, until
 from tests.e2e.test_newcomer import embedded, estuary
+from tests.partner_receiver import partner_receiver
 
 BOUND_SECONDS = 30
 IN_APP_VERIFICATION = {"kind": "email_verification", "channel": "in_app", "enabled": True}
@@ -302,3 +303,90 @@ async def test_a_newcomer_verifies_their_address_with_estuary_mail_as_the_readme
             assert verified.json()["email_verified"] is True
     finally:
         await suite.stop()
+
+
+async def test_staff_subscribe_a_partner_that_receives_signed_events_and_replays(stack: Stack):
+    hooks = "/api/v1/admin/partner-webhooks"
+    async with stack.client() as client, partner_receiver() as partner:
+        admin = await sign_in_admin(stack, client)
+        ana = await sign_up(client, new_email("ana"))
+        wanted = {"url": partner.url, "event_types": ["practitioner.rejected"]}
+        refused = await client.post(hooks, json=wanted, headers=ana.headers)
+        assert refused.status_code == 403, refused.text
+        bad = await client.post(
+            hooks, json={**wanted, "url": "http://partner.example/"}, headers=admin.headers
+        )
+        assert bad.status_code == 400, bad.text
+        assert [e["field"] for e in bad.json()["errors"]] == ["url"]
+
+        made = await client.post(hooks, json=wanted, headers=admin.headers)
+        assert made.status_code == 201, made.text
+        partner.secret = made.json()["secret"]
+        hook = f"{hooks}/{made.json()['id']}"
+        try:
+            listed = (await client.get(hooks, headers=admin.headers)).json()["results"]
+            assert made.json()["id"] in [h["id"] for h in listed]
+            assert all("secret" not in h for h in listed)
+
+            await rejected(stack, ana.id, "Incomplete certificates")
+
+            async def log() -> list[dict[str, Any]]:
+                answer = await client.get(f"{hook}/deliveries", headers=admin.headers)
+                return list(answer.json()["results"])
+
+            async def delivered() -> bool:
+                return [d["state"] for d in await log()] == ["delivered"]
+
+            await until(delivered, "the partner took the delivery")
+            [got] = partner.received
+            assert got.verified
+            assert got.payload["type"] == "practitioner.rejected"
+            assert got.payload["data"]["reason"] == "Incomplete certificates"
+            [delivery] = await log()
+            assert delivery["id"] == got.webhook_id
+
+            replayed = await client.post(
+                f"{hook}/deliveries/{delivery['id']}/replay", headers=admin.headers
+            )
+            assert (replayed.status_code, replayed.json()["state"]) == (200, "pending")
+            await until(delivered, "the replay was taken")
+            assert [r.webhook_id for r in partner.received] == [got.webhook_id] * 2
+            assert partner.received[1].verified
+
+            rotated = await client.post(f"{hook}/rotate-secret", headers=admin.headers)
+            assert rotated.json()["secret"] not in ("", partner.secret)
+
+            async def audited() -> list[dict[str, Any]]:
+                answer = await client.get(
+                    "/api/v1/admin/audit-log",
+                    params={
+                        "service": "messaging",
+                        "target": f"partnerWebhooks/{made.json()['id']}",
+                    },
+                    headers=admin.headers,
+                )
+                return list(answer.json()["results"])
+
+            async def both_audited() -> bool:
+                return len(await audited()) == 2
+
+            # Filed in the one audit log by identity; the secrets are in neither entry.
+            await until(both_audited, "messaging's staff actions reached the audit log")
+            entries = await audited()
+            assert sorted(e["action"] for e in entries) == [
+                "partner_webhook.create",
+                "partner_webhook.rotate_secret",
+            ]
+            for secret in (partner.secret, rotated.json()["secret"]):
+                assert secret.removeprefix("whsec_") not in str(entries)
+            moved = await client.patch(
+                hook, json={"url": "https://elsewhere.example/"}, headers=admin.headers
+            )
+            assert moved.status_code == 422, moved.text
+            assert [e["field"] for e in moved.json()["errors"]] == ["url"]
+            off = await client.patch(hook, json={"enabled": False}, headers=admin.headers)
+            assert (off.status_code, off.json()["enabled"]) == (200, False)
+        finally:
+            gone = await client.delete(hook, headers=admin.headers)
+        assert gone.status_code == 204, gone.text
+        assert (await client.get(hook, headers=admin.headers)).status_code == 404

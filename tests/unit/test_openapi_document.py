@@ -296,6 +296,7 @@ def test_idempotency_key_is_documented_on_the_routes_that_honour_it(document):
         "checkout.create",
         "credits.top_up",
         "locations.create",
+        "partner_webhooks.create",
         "payouts.create",
         "platform_subscriptions.create",
         "practitioners.apply",

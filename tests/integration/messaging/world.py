@@ -115,6 +115,8 @@ class World:
     clock: FrozenClock
     consumer: EventConsumer
     statuses: EventConsumer
+    # messaging.partner-webhooks: events queued for partners' endpoints.
+    partners: EventConsumer
 
     async def deliver(self, event: OutgoingEvent) -> OneDelivery:
         delivery = OneDelivery(event)
@@ -161,8 +163,8 @@ class World:
 
 
 @asynccontextmanager
-async def world(url: str, **settings: Any) -> AsyncIterator[World]:
-    clock = FrozenClock(START)
+async def world(url: str, *, start: datetime = START, **settings: Any) -> AsyncIterator[World]:
+    clock = FrozenClock(start)
     mailer = MemoryMailer()
     async with built_messaging(url, clock=clock, mailer=mailer, **settings) as service:
         consumers = {
@@ -179,4 +181,5 @@ async def world(url: str, **settings: Any) -> AsyncIterator[World]:
             clock,
             consumers["messaging.notifications"],
             consumers["messaging.account-status"],
+            consumers["messaging.partner-webhooks"],
         )
