@@ -20,6 +20,7 @@ from chassis.media import (
 from chassis.media.port import KEY_MAX_LENGTH, check_key, check_upload
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
+from suite.embedded import EmbeddedSuite
 
 S3 = {
     "backend": "s3",
@@ -129,3 +130,13 @@ async def test_the_upload_route_takes_the_largest_upload_and_no_more(tmp_path: P
             "/api/v1/media-uploads", content=b"x" * limit, headers={"content-type": "a/b"}
         )
         assert within.status_code == 422
+
+
+def test_the_embedded_suite_shares_one_folder_store_with_a_secret_of_its_own(tmp_path: Path):
+    suite = EmbeddedSuite(data_dir=tmp_path)
+    media = suite.gateway_settings().media
+    assert media is suite.media
+    assert (media.backend, Path(media.folder)) == ("folder", (tmp_path / "media").resolve())
+    assert len(media.signing_secret) >= 32
+    assert EmbeddedSuite(data_dir=tmp_path).media.signing_secret != media.signing_secret
+    assert create_app(suite.gateway_settings()).state.media is not None
