@@ -8,7 +8,7 @@ import asyncio
 import base64
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -22,17 +22,10 @@ from chassis.clock import FrozenClock
 from chassis.media import FolderMediaStore, MediaSettings, MediaStore, S3MediaStore, UploadForm
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
-from tests.seaweedfs import SeaweedS3, running_seaweedfs
+from tests.seaweedfs import SeaweedS3
 
 PUBLIC_URL = "http://gateway.test"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
-
-
-@pytest.fixture(scope="session")
-def seaweed() -> Iterator[SeaweedS3]:
-    """One S3 server for the session (it takes a few seconds to start)."""
-    with running_seaweedfs() as server:
-        yield server
 
 
 @dataclass
@@ -130,6 +123,10 @@ async def test_an_upload_through_the_form_is_stored_and_read_through_a_signed_ur
     assert read.status_code == 200
     assert read.content == PNG
     assert read.headers["content-type"] == "image/png"
+    # Players seek: a range of the object answers 206 with those bytes.
+    part = await media.http.get(link.url, headers={"Range": "bytes=0-3"})
+    assert part.status_code == 206
+    assert part.content == PNG[:4]
 
 
 async def test_a_file_over_the_forms_size_or_empty_is_refused_by_the_server(media: Media):
