@@ -30,6 +30,8 @@ KEY_FIELD = "key"
 TYPE_FIELD = "Content-Type"
 POLICY_FIELD = "policy"
 SIGNATURE_FIELD = "signature"
+# Beside an incoming file, its content type until both are moved into place.
+TYPE_SUFFIX = ".type"
 
 
 class MediaMisconfigured(ValueError):
@@ -124,6 +126,7 @@ class FolderMediaStore:
             await asyncio.to_thread(self._keep, partial, key, content_type)
         finally:
             partial.unlink(missing_ok=True)
+            partial.with_suffix(TYPE_SUFFIX).unlink(missing_ok=True)
         return StoredObject(key=key, size=size, content_type=content_type)
 
     async def stat(self, key: str) -> StoredObject | None:
@@ -202,7 +205,7 @@ class FolderMediaStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         type_file.parent.mkdir(parents=True, exist_ok=True)
         # The type first: a reader who finds the object finds its type beside it.
-        typed = partial.with_suffix(".type")
+        typed = partial.with_suffix(TYPE_SUFFIX)
         typed.write_text(content_type)
         os.replace(typed, type_file)
         os.replace(partial, target)

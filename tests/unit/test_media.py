@@ -38,6 +38,16 @@ def test_a_half_configured_s3_store_refuses_to_start_naming_what_is_missing(left
     assert f"ESTUARY_MEDIA_{left_out.upper()} must be set" in str(refused.value)
 
 
+def test_a_gateway_on_a_half_configured_s3_store_refuses_to_start(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setenv("ESTUARY_MEDIA_BACKEND", "s3")
+    monkeypatch.setenv("ESTUARY_MEDIA_BUCKET", "media")
+    with pytest.raises(ValidationError) as refused:
+        GatewaySettings()
+    assert "ESTUARY_MEDIA_ACCESS_KEY, ESTUARY_MEDIA_SECRET_KEY must be set" in str(refused.value)
+
+
 def test_s3_settings_on_the_folder_store_are_refused_rather_than_ignored():
     with pytest.raises(ValidationError) as refused:
         MediaSettings(backend="folder", bucket="media")
