@@ -24,9 +24,12 @@ ABSENT = frozenset({"404", "NoSuchKey", "NotFound"})
 class S3MediaStore:
     """Media objects in one private bucket; the client opens on first use."""
 
-    def __init__(self, settings: MediaSettings, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, settings: MediaSettings, *, clock: Clock | None = None, attempts: int = 3
+    ) -> None:
         self.settings = settings
         self._clock = clock or Clock()
+        self._attempts = attempts
         self._exit_stack = AsyncExitStack()
         self._client: Any = None
         self._opening = asyncio.Lock()
@@ -40,7 +43,7 @@ class S3MediaStore:
                     s3={"addressing_style": "path" if settings.path_style else "virtual"},
                     connect_timeout=5,
                     read_timeout=30,
-                    retries={"max_attempts": 3, "mode": "standard"},
+                    retries={"max_attempts": self._attempts, "mode": "standard"},
                     # Checksums beyond Content-MD5 are AWS's newer default, which not every
                     # S3-compatible server accepts; nothing here needs them.
                     request_checksum_calculation="when_required",

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from chassis.errors import InvalidArgument
+from chassis.errors import InvalidArgument, Unavailable
 from chassis.media import (
     FolderMediaStore,
     MediaMisconfigured,
@@ -21,6 +21,7 @@ from chassis.media.port import KEY_MAX_LENGTH, check_key, check_upload
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from suite.embedded import EmbeddedSuite
+from tests.infrastructure import free_port
 
 S3 = {
     "backend": "s3",
@@ -150,3 +151,15 @@ def test_the_embedded_suite_shares_one_folder_store_with_a_secret_of_its_own(tmp
     assert len(media.signing_secret) >= 32
     assert EmbeddedSuite(data_dir=tmp_path).media.signing_secret != media.signing_secret
     assert create_app(suite.gateway_settings()).state.media is not None
+
+
+async def test_an_unreachable_s3_store_is_unavailable_not_an_internal_error():
+    nowhere = MediaSettings(**{**S3, "endpoint": f"http://127.0.0.1:{free_port()}"})
+    store = S3MediaStore(nowhere, attempts=1)
+    try:
+        with pytest.raises(Unavailable, match="the media store is unreachable"):
+            await store.stat("a/b.png")
+        with pytest.raises(Unavailable):
+            await store.delete("a/b.png")
+    finally:
+        await store.close()
