@@ -20,7 +20,14 @@ from urllib.parse import quote, urlencode
 
 from chassis.clock import Clock
 from chassis.errors import InvalidArgument, NotFound, PermissionDenied
-from chassis.media.port import SignedUrl, StoredObject, UploadForm, check_key, check_upload
+from chassis.media.port import (
+    SignedUrl,
+    StoredObject,
+    UploadForm,
+    check_key,
+    check_lifetime,
+    check_upload,
+)
 from chassis.media.settings import MediaSettings
 
 UPLOADS_PATH = "/api/v1/media-uploads"
@@ -65,11 +72,16 @@ class FolderMediaStore:
         self._incoming = root / ".incoming"
 
     async def presign_upload(
-        self, key: str, content_type: str, *, max_bytes: int | None = None
+        self,
+        key: str,
+        content_type: str,
+        *,
+        max_bytes: int | None = None,
+        expires_in: int | None = None,
     ) -> UploadForm:
         """A form for the gateway's upload route, its policy signed."""
-        upload = check_upload(self.settings, key, content_type, max_bytes)
-        expires_at = self._expiry(self.settings.upload_url_ttl_seconds)
+        upload = check_upload(self.settings, key, content_type, max_bytes, expires_in)
+        expires_at = self._expiry(upload.expires_in)
         policy = _encode(
             {
                 "key": upload.key,
@@ -133,10 +145,12 @@ class FolderMediaStore:
         """The stored file's size and content type, or None."""
         return await asyncio.to_thread(self._stat, check_key(key))
 
-    async def download_url(self, key: str) -> SignedUrl:
-        """A signed URL of the gateway's object route, valid for download_url_ttl_seconds."""
+    async def download_url(self, key: str, *, expires_in: int | None = None) -> SignedUrl:
+        """A signed URL of the gateway's object route."""
         key = check_key(key)
-        expires_at = self._expiry(self.settings.download_url_ttl_seconds)
+        expires_at = self._expiry(
+            check_lifetime(expires_in, self.settings.download_url_ttl_seconds)
+        )
         expires = str(int(expires_at.timestamp()))
         query = urlencode({"expires": expires, "signature": self._sign("GET", key, expires)})
         url = f"{self.settings.public_url}{OBJECTS_PATH}/{quote(key)}?{query}"

@@ -49,11 +49,13 @@ class StoredObject:
 
 @dataclass(frozen=True)
 class UploadRequest:
-    """An upload the settings allow: its key, content type and largest size."""
+    """An upload the settings allow: its key, content type, largest size and the seconds its
+    form lives."""
 
     key: str
     content_type: str
     max_bytes: int
+    expires_in: int
 
 
 class MediaStore(Protocol):
@@ -62,17 +64,24 @@ class MediaStore(Protocol):
     settings: MediaSettings
 
     async def presign_upload(
-        self, key: str, content_type: str, *, max_bytes: int | None = None
+        self,
+        key: str,
+        content_type: str,
+        *,
+        max_bytes: int | None = None,
+        expires_in: int | None = None,
     ) -> UploadForm:
-        """A form that uploads one object of this type and at most this size to the key."""
+        """A form that uploads one object of this type and at most this size to the key,
+        valid for expires_in seconds (at most, and by default, the setting's)."""
         ...
 
     async def stat(self, key: str) -> StoredObject | None:
         """What is stored under the key, or None."""
         ...
 
-    async def download_url(self, key: str) -> SignedUrl:
-        """A short-lived URL that reads the object."""
+    async def download_url(self, key: str, *, expires_in: int | None = None) -> SignedUrl:
+        """A URL that reads the object for expires_in seconds (at most, and by default, the
+        setting's)."""
         ...
 
     async def delete(self, key: str) -> None:
@@ -102,8 +111,23 @@ def check_key(key: str) -> str:
     return key
 
 
+def check_lifetime(expires_in: int | None, longest: int) -> int:
+    """The seconds a form or URL lives: as asked, from 1 to the setting's; else the setting's."""
+    if expires_in is None:
+        return longest
+    if not 1 <= expires_in <= longest:
+        raise InvalidArgument.field(
+            "expires_in", f"must be between 1 and {longest} seconds", "out_of_range"
+        )
+    return expires_in
+
+
 def check_upload(
-    settings: MediaSettings, key: str, content_type: str, max_bytes: int | None
+    settings: MediaSettings,
+    key: str,
+    content_type: str,
+    max_bytes: int | None,
+    expires_in: int | None = None,
 ) -> UploadRequest:
     """The upload these settings allow, or an error naming the field at fault."""
     media_type = content_type.strip().lower()
@@ -122,4 +146,9 @@ def check_upload(
             f"must be between 1 and {largest} bytes for {media_type}",
             "out_of_range",
         )
-    return UploadRequest(check_key(key), media_type, max_bytes)
+    return UploadRequest(
+        check_key(key),
+        media_type,
+        max_bytes,
+        check_lifetime(expires_in, settings.upload_url_ttl_seconds),
+    )

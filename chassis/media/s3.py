@@ -14,7 +14,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chassis.clock import Clock
 from chassis.errors import Unavailable
-from chassis.media.port import SignedUrl, StoredObject, UploadForm, check_key, check_upload
+from chassis.media.port import (
+    SignedUrl,
+    StoredObject,
+    UploadForm,
+    check_key,
+    check_lifetime,
+    check_upload,
+)
 from chassis.media.settings import MediaSettings
 
 # What S3 answers for a key that holds nothing (HEAD has no body, so only the status).
@@ -62,12 +69,16 @@ class S3MediaStore:
             return self._client
 
     async def presign_upload(
-        self, key: str, content_type: str, *, max_bytes: int | None = None
+        self,
+        key: str,
+        content_type: str,
+        *,
+        max_bytes: int | None = None,
+        expires_in: int | None = None,
     ) -> UploadForm:
         """A POST policy naming the exact key and content type, and 1..max_bytes bytes."""
-        upload = check_upload(self.settings, key, content_type, max_bytes)
-        ttl = self.settings.upload_url_ttl_seconds
-        expires_at = self._clock.now() + timedelta(seconds=ttl)
+        upload = check_upload(self.settings, key, content_type, max_bytes, expires_in)
+        expires_at = self._clock.now() + timedelta(seconds=upload.expires_in)
         client = await self._s3()
         post = await client.generate_presigned_post(
             self.settings.bucket,
@@ -77,7 +88,7 @@ class S3MediaStore:
                 {"Content-Type": upload.content_type},
                 ["content-length-range", 1, upload.max_bytes],
             ],
-            ExpiresIn=ttl,
+            ExpiresIn=upload.expires_in,
         )
         return UploadForm(
             url=post["url"],
@@ -105,9 +116,9 @@ class S3MediaStore:
             content_type=str(head.get("ContentType") or "application/octet-stream"),
         )
 
-    async def download_url(self, key: str) -> SignedUrl:
-        """A presigned GET of the object, valid for download_url_ttl_seconds."""
-        ttl = self.settings.download_url_ttl_seconds
+    async def download_url(self, key: str, *, expires_in: int | None = None) -> SignedUrl:
+        """A presigned GET of the object."""
+        ttl = check_lifetime(expires_in, self.settings.download_url_ttl_seconds)
         expires_at = self._clock.now() + timedelta(seconds=ttl)
         client = await self._s3()
         url = await client.generate_presigned_url(

@@ -214,14 +214,14 @@ async def test_a_deleted_object_is_gone(media: Media):
 
 
 async def test_s3_forms_and_urls_work_until_they_expire(seaweed: SeaweedS3):
-    store = S3MediaStore(s3_settings(seaweed, upload_url_ttl_seconds=1, download_url_ttl_seconds=1))
+    store = S3MediaStore(s3_settings(seaweed))
     async with httpx.AsyncClient() as http:
         media = Media(store, http, "s3")
-        uploaded = await store.presign_upload(unique_key("soon.png"), "image/png")
+        uploaded = await store.presign_upload(unique_key("soon.png"), "image/png", expires_in=1)
         assert (await media.upload(uploaded, PNG)).status_code == 204
-        link = await store.download_url(uploaded.key)
+        link = await store.download_url(uploaded.key, expires_in=1)
         assert (await http.get(link.url)).status_code == 200
-        late = await store.presign_upload(unique_key("late.png"), "image/png")
+        late = await store.presign_upload(unique_key("late.png"), "image/png", expires_in=1)
         # Whole seconds on both sides: past the second after the one the URLs expire in.
         await asyncio.sleep(2.1)
         expired_read = await http.get(link.url)

@@ -17,7 +17,7 @@ from chassis.media import (
     S3MediaStore,
     media_store,
 )
-from chassis.media.port import KEY_MAX_LENGTH, check_key, check_upload
+from chassis.media.port import KEY_MAX_LENGTH, check_key, check_lifetime, check_upload
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from suite.embedded import EmbeddedSuite
@@ -104,6 +104,17 @@ def test_an_upload_names_an_allowed_type_and_at_most_its_largest_size():
         with pytest.raises(InvalidArgument) as refused:
             check_upload(settings, "a/b.png", content_type, max_bytes)
         assert [v.field for v in refused.value.violations] == [field]
+
+
+def test_a_form_or_url_lives_at_most_as_long_as_the_settings_say():
+    settings = MediaSettings(upload_url_ttl_seconds=600)
+    assert check_upload(settings, "a/b.png", "image/png", None).expires_in == 600
+    assert check_upload(settings, "a/b.png", "image/png", None, 60).expires_in == 60
+    assert check_lifetime(None, 300) == 300
+    for asked in (0, 601):
+        with pytest.raises(InvalidArgument) as refused:
+            check_upload(settings, "a/b.png", "image/png", None, asked)
+        assert [v.field for v in refused.value.violations] == ["expires_in"]
 
 
 async def test_a_gateway_on_the_s3_store_serves_no_media_routes():
