@@ -54,7 +54,9 @@ class Download:
 
 
 class FolderMediaStore:
-    """Objects as files under `settings.folder` (objects/<key>, their types in types/<key>)."""
+    """Objects as files under `settings.folder`, named by their key's SHA-256 (objects/ab/
+    abcd...), their content types beside them in types/: any key S3 takes ('a' and 'a/b'
+    both, segments of any length) makes a file name."""
 
     def __init__(self, settings: MediaSettings, *, clock: Clock | None = None) -> None:
         if not settings.signing_secret:
@@ -164,16 +166,21 @@ class FolderMediaStore:
         stored = await self.stat(key)
         if stored is None:
             raise NotFound("no such media object", reason="MEDIA_OBJECT_NOT_FOUND")
-        return Download(path=self._objects / key, stored=stored)
+        return Download(path=self._file(self._objects, key), stored=stored)
 
     async def delete(self, key: str) -> None:
         """Removes the file and its type; removing what is not there succeeds."""
         key = check_key(key)
         for folder in (self._objects, self._types):
-            await asyncio.to_thread((folder / key).unlink, missing_ok=True)
+            await asyncio.to_thread(self._file(folder, key).unlink, missing_ok=True)
 
     async def close(self) -> None:
         """Nothing to release: each call opens and closes its own files."""
+
+    @staticmethod
+    def _file(folder: Path, key: str) -> Path:
+        name = hashlib.sha256(key.encode()).hexdigest()
+        return folder / name[:2] / name
 
     def _now(self) -> int:
         # Whole seconds, as expiries are signed and as S3 compares them.
@@ -215,7 +222,7 @@ class FolderMediaStore:
         return size
 
     def _keep(self, partial: Path, key: str, content_type: str) -> None:
-        target, type_file = self._objects / key, self._types / key
+        target, type_file = self._file(self._objects, key), self._file(self._types, key)
         target.parent.mkdir(parents=True, exist_ok=True)
         type_file.parent.mkdir(parents=True, exist_ok=True)
         # The type first: a reader who finds the object finds its type beside it.
@@ -226,9 +233,9 @@ class FolderMediaStore:
 
     def _stat(self, key: str) -> StoredObject | None:
         try:
-            size = (self._objects / key).stat().st_size
-            content_type = (self._types / key).read_text()
-        except (FileNotFoundError, NotADirectoryError):
+            size = self._file(self._objects, key).stat().st_size
+            content_type = self._file(self._types, key).read_text()
+        except FileNotFoundError:
             return None
         return StoredObject(key=key, size=size, content_type=content_type)
 

@@ -12,6 +12,8 @@ from chassis.errors import InvalidArgument
 from chassis.media.settings import MediaSettings
 
 KEY_MAX_LENGTH = 512
+# S3 allows longer ones; SeaweedFS and MinIO keep each segment as a file name, at most 255.
+SEGMENT_MAX_LENGTH = 255
 # Segments of letters, digits, '.', '_' and '-', none starting with a dot: no '..', no hidden
 # files, nothing a file system or a URL reads otherwise than as written.
 KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*")
@@ -107,6 +109,12 @@ def check_key(key: str) -> str:
             "must be segments of letters, digits, '.', '_' and '-' separated by '/', "
             "none empty or starting with '.'",
             "invalid_key",
+        )
+    if any(len(segment) > SEGMENT_MAX_LENGTH for segment in key.split("/")):
+        raise InvalidArgument.field(
+            "key",
+            f"must have segments of at most {SEGMENT_MAX_LENGTH} characters between '/'",
+            "too_long",
         )
     return key
 

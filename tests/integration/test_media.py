@@ -203,6 +203,19 @@ async def test_objects_are_private_and_a_tampered_url_is_refused(media: Media):
     assert b"another object" not in refused.content
 
 
+async def test_a_key_a_key_under_it_and_a_long_name_are_separate_objects(media: Media):
+    parent = unique_key("album")
+    keys = [parent, f"{parent}/1.png", f"{parent}/{'n' * 251}.png"]
+    for number, key in enumerate(keys):
+        form = await media.store.presign_upload(key, "image/png")
+        assert (await media.upload(form, PNG * (number + 1))).status_code == 204
+    assert [(await media.store.stat(key)).size for key in keys] == [  # type: ignore[union-attr]
+        len(PNG),
+        2 * len(PNG),
+        3 * len(PNG),
+    ]
+
+
 async def test_a_deleted_object_is_gone(media: Media):
     form = await media.store.presign_upload(unique_key("gone.png"), "image/png")
     assert (await media.upload(form, PNG)).status_code == 204

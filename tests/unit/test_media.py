@@ -85,9 +85,12 @@ def test_a_key_that_is_not_plain_segments_is_refused_naming_the_key(key: str):
 
 def test_keys_of_plain_segments_are_taken_up_to_their_length():
     assert check_key("streams/s_1/posts/p-2/cover.v2.png") == "streams/s_1/posts/p-2/cover.v2.png"
-    assert check_key("k" * KEY_MAX_LENGTH)
-    with pytest.raises(InvalidArgument):
-        check_key("k" * (KEY_MAX_LENGTH + 1))
+    longest = "/".join(["k" * 255, "k" * 255])
+    assert check_key(longest[:KEY_MAX_LENGTH]) == longest[:KEY_MAX_LENGTH]
+    for too_long in (longest[: KEY_MAX_LENGTH - 1] + "/k", "k" * 256):
+        with pytest.raises(InvalidArgument) as refused:
+            check_key(too_long)
+        assert refused.value.violations[0].code == "too_long"
 
 
 def test_an_upload_names_an_allowed_type_and_at_most_its_largest_size():
