@@ -18,12 +18,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chassis.media import MediaSettings
 from tests.infrastructure import free_port, unavailable
 
 ACCESS_KEY = "estuary-test"
@@ -55,6 +56,18 @@ class SeaweedS3:
     secret_key: str
     region: str
     started_in_seconds: float
+
+    def media_settings(self, **overrides: Any) -> MediaSettings:
+        """The media store's settings for this server's bucket."""
+        return MediaSettings(
+            backend="s3",
+            endpoint=self.endpoint,
+            bucket=self.bucket,
+            region=self.region,
+            access_key=self.access_key,
+            secret_key=self.secret_key,
+            **overrides,
+        )
 
 
 def weed_binary() -> str | None:

@@ -47,18 +47,6 @@ class Media:
         )
 
 
-def s3_settings(server: SeaweedS3, **overrides: Any) -> MediaSettings:
-    return MediaSettings(
-        backend="s3",
-        endpoint=server.endpoint,
-        bucket=server.bucket,
-        region=server.region,
-        access_key=server.access_key,
-        secret_key=server.secret_key,
-        **overrides,
-    )
-
-
 def folder_settings(folder: Path, **overrides: Any) -> MediaSettings:
     return MediaSettings(
         backend="folder",
@@ -94,7 +82,7 @@ async def media(
 ) -> AsyncIterator[Media]:
     if request.param == "s3":
         server: SeaweedS3 = request.getfixturevalue("seaweed")
-        store: MediaStore = S3MediaStore(s3_settings(server))
+        store: MediaStore = S3MediaStore(server.media_settings())
         http = httpx.AsyncClient()
     else:
         store = FolderMediaStore(folder_settings(tmp_path / "media"), clock=clock)
@@ -227,7 +215,7 @@ async def test_a_deleted_object_is_gone(media: Media):
 
 
 async def test_s3_forms_and_urls_work_until_they_expire(seaweed: SeaweedS3):
-    store = S3MediaStore(s3_settings(seaweed))
+    store = S3MediaStore(seaweed.media_settings())
     async with httpx.AsyncClient() as http:
         media = Media(store, http, "s3")
         uploaded = await store.presign_upload(unique_key("soon.png"), "image/png", expires_in=1)
