@@ -14,7 +14,14 @@ from starlette.responses import FileResponse, Response
 
 from chassis.errors import NotFound
 from chassis.media import FolderMediaStore
-from chassis.media.folder import OBJECTS_PATH, UPLOADS_PATH
+from chassis.media.folder import (
+    KEY_FIELD,
+    OBJECTS_PATH,
+    POLICY_FIELD,
+    SIGNATURE_FIELD,
+    TYPE_FIELD,
+    UPLOADS_PATH,
+)
 from chassis.media.port import KEY_MAX_LENGTH
 from gateway.problems import responses
 
@@ -66,10 +73,10 @@ async def upload(
     file): refused unless its policy is signed and unexpired and the file has the policy's
     content type and at most its size."""
     fields = {
-        "key": form.key,
-        "Content-Type": form.content_type,
-        "policy": form.policy,
-        "signature": form.signature,
+        KEY_FIELD: form.key,
+        TYPE_FIELD: form.content_type,
+        POLICY_FIELD: form.policy,
+        SIGNATURE_FIELD: form.signature,
     }
     await folder_store(request).accept_upload(fields, _chunks(form.file))
     return Response(status_code=204)
