@@ -22,6 +22,7 @@ from chassis.clock import FrozenClock
 from chassis.media import FolderMediaStore, MediaSettings, MediaStore, S3MediaStore, UploadForm
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
+from suite.embedded import EmbeddedSuite
 from tests.seaweedfs import SeaweedS3
 
 PUBLIC_URL = "http://gateway.test"
@@ -257,3 +258,23 @@ async def test_folder_forms_and_urls_work_until_they_expire(
     assert expired_upload.status_code == 403
     assert expired_upload.json()["code"] == "MEDIA_URL_EXPIRED"
     assert await store.stat(late.key) is None
+
+
+async def test_the_embedded_suite_serves_the_folder_stores_forms_and_urls_where_it_listens(
+    tmp_path: Path,
+):
+    # The gateway alone: the services would share suite.media as the store below does.
+    suite = EmbeddedSuite(data_dir=tmp_path / "data", gateway_port=0, declarations=[])
+    await suite.start()
+    try:
+        store = FolderMediaStore(suite.media)
+        form = await store.presign_upload("streams/s1/cover.png", "image/png")
+        assert form.url == f"{suite.gateway_url}/api/v1/media-uploads"
+        async with httpx.AsyncClient() as http:
+            media = Media(store, http, "folder")
+            assert (await media.upload(form, PNG)).status_code == 204
+            read = await http.get((await store.download_url(form.key)).url)
+            assert (read.status_code, read.content) == (200, PNG)
+    finally:
+        await suite.stop()
+    assert (tmp_path / "data" / "media" / "objects").is_dir()
