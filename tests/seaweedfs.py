@@ -121,7 +121,7 @@ def running_seaweedfs() -> Iterator[SeaweedS3]:
             process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
             try:
                 endpoint = f"http://127.0.0.1:{ports['s3.port']}"
-                _make_bucket(endpoint, process, output)
+                _make_bucket_when_writable(endpoint, process, output)
                 yield SeaweedS3(
                     endpoint=endpoint,
                     bucket=BUCKET,
@@ -144,8 +144,11 @@ def _grpc_sockets(ports: dict[str, int]) -> list[Path]:
     return [Path(f"/tmp/seaweedfs-{part}-grpc-{ports[f'{part}.port.grpc']}.sock") for part in parts]
 
 
-def _make_bucket(endpoint: str, process: subprocess.Popen[bytes], output: IO[bytes]) -> None:
-    """Makes the bucket, retrying until the server takes the request (it is ready then)."""
+def _make_bucket_when_writable(
+    endpoint: str, process: subprocess.Popen[bytes], output: IO[bytes]
+) -> None:
+    """Makes the bucket and writes a first object, retrying until the server takes both: the
+    first write to a new server waits while it grows its volumes, seconds at times."""
     client = botocore.session.get_session().create_client(
         "s3",
         endpoint_url=endpoint,
@@ -155,7 +158,7 @@ def _make_bucket(endpoint: str, process: subprocess.Popen[bytes], output: IO[byt
         config=Config(
             s3={"addressing_style": "path"},
             connect_timeout=1,
-            read_timeout=5,
+            read_timeout=10,
             retries={"max_attempts": 1},
         ),
     )
@@ -163,7 +166,10 @@ def _make_bucket(endpoint: str, process: subprocess.Popen[bytes], output: IO[byt
     failure: Exception | None = None
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            client.create_bucket(Bucket=BUCKET)
+            if not client.list_buckets()["Buckets"]:
+                client.create_bucket(Bucket=BUCKET)
+            client.put_object(Bucket=BUCKET, Key="ready", Body=b"ready")
+            client.delete_object(Bucket=BUCKET, Key="ready")
             return
         except (BotoCoreError, ClientError) as error:
             failure = error
