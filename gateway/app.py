@@ -12,6 +12,8 @@ from starlette.responses import Response
 from chassis.auth.remote import identity_jwks
 from chassis.auth.tokens import KeySet, TokenVerifier
 from chassis.clock import Clock
+from chassis.media import FolderMediaStore
+from chassis.media.folder import UPLOADS_PATH
 from chassis.service import ServiceDeclaration
 from gateway.backends import Backends
 from gateway.middleware import BodyLimit, EdgeMiddleware, TooManyRequests, too_many_requests
@@ -27,6 +29,7 @@ from gateway.routes import (
     docs,
     health,
     live,
+    media,
     notifications,
     partner_webhooks,
     payments,
@@ -98,6 +101,9 @@ def create_app(
     app.state.settings = settings
     app.state.counter = counter
     app.state.verifier = verifier
+    # The folder store's signed URLs point here; with S3 (or no signing secret) none can.
+    serves_media = settings.media.backend == "folder" and bool(settings.media.signing_secret)
+    app.state.media = FolderMediaStore(settings.media) if serves_media else None
     install_problem_handlers(app)
 
     async def rate_limited(request: Request, error: Exception) -> Response:
@@ -122,11 +128,15 @@ def create_app(
         payments.router,
         streams.router,
         live.router,
+        media.router,
     ):
         app.include_router(router)
     install_openapi(app)
     # Inside the edge, so a 413 carries the request id and is counted against the budget.
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    larger = {UPLOADS_PATH: max(settings.media.max_bytes.values()) + media.FORM_OVERHEAD_BYTES}
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_body_bytes, larger=larger if serves_media else None
+    )
     app.add_middleware(EdgeMiddleware, settings=settings, counter=counter, verifier=verifier)
     # Added last, so outermost: even the edge's own 429s and 500s carry CORS headers.
     if settings.cors_origins:

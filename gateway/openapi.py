@@ -132,6 +132,11 @@ TAGS: list[dict[str, str]] = [
     },
     {"name": "feed", "description": "The posts of the streams the signed-in user follows."},
     {"name": "saved_posts", "description": "The posts the signed-in user saved."},
+    {
+        "name": "media",
+        "description": "The folder media store's signed upload form and object URLs "
+        "(embedded mode only; 404 when media live in S3, where the URLs point instead).",
+    },
     {"name": "webhooks", "description": "Events from outside parties (Stripe), signed by them."},
     {
         "name": "sandbox",

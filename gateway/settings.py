@@ -14,6 +14,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from chassis.media import MediaSettings
+
 BACKEND_ADDRESS = re.compile(r"ESTUARY_([A-Z][A-Z0-9]*)_ADDRESS", re.IGNORECASE)
 
 
@@ -73,6 +75,11 @@ class GatewaySettings(BaseSettings):
         "our proxy appended (behind exactly one proxy).",
     )
     cors_origins: list[str] = Field(default_factory=list)
+    media: MediaSettings = Field(
+        default_factory=MediaSettings,
+        description="The media store's settings (ESTUARY_MEDIA_*): the folder store's files "
+        "and signing secret, whose upload and download URLs the gateway serves.",
+    )
     log_level: str = "INFO"
     log_format: str = Field("json", pattern="^(json|console)$")
     otel_exporter_otlp_endpoint: str | None = None

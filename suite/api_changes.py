@@ -353,15 +353,20 @@ WORKING_TREE = "working tree"
 
 
 def versions(root: Path, path: Path) -> list[tuple[str, str]]:
-    """(commit, text) of each version of path, oldest first: every commit that changed it,
-    then the working tree's (as "working tree") when it differs from the newest commit's."""
+    """(commit, text) of each version of path, oldest first: every commit of the current
+    branch's first-parent line that changed it, then the working tree's (as "working tree")
+    when it differs from the newest commit's."""
     inside = _git(root, "rev-parse", "--is-inside-work-tree")
     if inside.returncode != 0 or inside.stdout.strip() != "true":
         raise NoHistory(f"{root} is not a git working tree")
     if _git(root, "rev-parse", "--is-shallow-repository").stdout.strip() == "true":
         raise NoHistory("a shallow clone: fetch the full history (git fetch --unshallow)")
     found: list[tuple[str, str]] = []
-    commits = _git(root, "log", "--reverse", "--format=%H", "--", str(path)).stdout.split()
+    # Main's own line (a merge counts as one change): a merged branch's commits interleaved
+    # by date would compare one branch's document with another's.
+    commits = _git(
+        root, "log", "--first-parent", "--reverse", "--format=%H", "--", str(path)
+    ).stdout.split()
     for commit in commits:
         shown = _git(root, "show", f"{commit}:{path.as_posix()}")
         if shown.returncode != 0:

@@ -22,6 +22,7 @@ import uvicorn
 
 from chassis.bus.embedded import EmbeddedBroker, EmbeddedTransport
 from chassis.clock import Clock
+from chassis.media import MediaSettings
 from chassis.migrations import upgrade
 from chassis.service import ServiceDeclaration, in_start_order
 from gateway.app import create_app
@@ -140,6 +141,7 @@ class EmbeddedSuite:
         self._server_task: asyncio.Task[None] | None = None
         # Each service gets a secret for service tokens, made fresh for this run.
         self.service_secrets = {s.name: secrets.token_urlsafe(24) for s in self.declarations}
+        self.media = self.media_settings()
 
     @property
     def broker(self) -> EmbeddedBroker:
@@ -153,6 +155,19 @@ class EmbeddedSuite:
 
     def database_url(self, name: str) -> str:
         return f"sqlite+aiosqlite:///{(self.data_dir / f'{name}.db').resolve()}"
+
+    def media_settings(self) -> MediaSettings:
+        """The media store the services and the gateway share: the environment's, else files
+        in the data folder's media/, signed with a secret made for this run. One object for
+        all, so the gateway's address reaches every store once it listens."""
+        media = MediaSettings()
+        if media.backend != "folder":
+            return media
+        if not env_sets("media_folder"):
+            media.folder = str((self.data_dir / "media").resolve())
+        if not media.signing_secret:
+            media.signing_secret = secrets.token_urlsafe(32)
+        return media
 
     def grpc_port(self, declaration: ServiceDeclaration) -> int:
         return self.grpc_ports.get(declaration.name, declaration.grpc_port)
@@ -175,6 +190,8 @@ class EmbeddedSuite:
         if declaration.issues_service_tokens:
             values["service_credentials"] = self.service_secrets
         values.update({k: v for k, v in declaration.embedded_settings.items() if not env_sets(k)})
+        if "media" in declaration.settings.model_fields:
+            values["media"] = self.media
         values.update(self.overrides.get(declaration.name, {}))
         return declaration.settings(**values)
 
@@ -185,6 +202,7 @@ class EmbeddedSuite:
         return GatewaySettings(
             http_host=self.host,
             http_port=self.gateway_port,
+            media=self.media,
             **{**exploring, **addresses, **self.gateway_overrides},
         )
 
@@ -220,6 +238,9 @@ class EmbeddedSuite:
             self.gateway_app, self.host, self.gateway_port
         )
         self.gateway_url = f"http://{self.host}:{port}"
+        if self.media.backend == "folder" and not env_sets("media_public_url"):
+            # The folder store's forms and URLs point at this gateway.
+            self.media.public_url = self.gateway_url
         for service in self.services.values():
             # A service that answers the gateway's webhooks (payments' sandbox) learns where.
             if hasattr(service, "gateway_started"):

@@ -10,6 +10,7 @@ import pytest
 
 from chassis.bus.rabbitmq import DEAD_SUFFIX, dead_letter_exchange, live_exchange
 from tests.infrastructure import postgres_database, require_rabbitmq, unique
+from tests.seaweedfs import SeaweedS3, running_seaweedfs
 
 
 @pytest.fixture
@@ -75,3 +76,11 @@ async def rabbit() -> AsyncIterator[RabbitScope]:
         yield scope
     finally:
         await scope.drop()
+
+
+@pytest.fixture(scope="session")
+def seaweed() -> Iterator[SeaweedS3]:
+    """One real S3 server (SeaweedFS) for the whole session: it takes seconds to start.
+    Tests share its bucket, so each uses keys of its own."""
+    with running_seaweedfs() as server:
+        yield server

@@ -167,6 +167,10 @@ EXEMPT = {
     ("POST", "/api/v1/webhooks/stripe"): (
         "Stripe's call: no account token, only its signature (checked by payments)"
     ),
+    ("POST", "/api/v1/media-uploads"): (
+        "an upload by a form a service signed: no account token, only the form's signature "
+        "(checked by the folder media store); a suspended user gets no form from the service"
+    ),
 }
 
 

@@ -215,9 +215,9 @@ def test_a_new_event_or_field_breaks_no_consumer(asyncapi):
 # What "previous" is ------------------------------------------------------------------------
 
 
-def git(root: Path, *args: str) -> str:
+def git(root: Path, *args: str, check: bool = True) -> str:
     return subprocess.run(
-        ["git", "-C", str(root), *args], capture_output=True, text=True, check=True
+        ["git", "-C", str(root), *args], capture_output=True, text=True, check=check
     ).stdout
 
 
@@ -251,6 +251,28 @@ def test_every_version_is_compared_with_the_one_before_it(repo):
     # A developer's uncommitted change comes last.
     (repo / "docs" / "openapi.json").write_text("v3")
     assert versions(repo, path)[-1] == (WORKING_TREE, "v3")
+
+
+def test_a_merged_branch_is_one_change_on_mains_line(repo):
+    path = Path("docs/openapi.json")
+    first = commit(repo, "v1", "first")
+    git(repo, "branch", "-M", "main")
+    git(repo, "checkout", "-q", "-b", "feature")
+    commit(repo, "v1 + feature", "a branch's own document")
+    git(repo, "checkout", "-q", "main")
+    second = commit(repo, "v1 + main", "main moves on meanwhile")
+    git(repo, "merge", "-q", "--no-commit", "feature", check=False)  # conflicts, resolved:
+    (repo / "docs" / "openapi.json").write_text("v1 + main + feature")
+    git(repo, "add", "docs/openapi.json")
+    git(repo, "commit", "-q", "-m", "merge feature")
+    merged = git(repo, "rev-parse", "HEAD").strip()
+    assert git(repo, "rev-parse", "HEAD^2").strip()  # a merge, with the branch as parent
+    # Not the branch's version between main's two: it never was main's document.
+    assert versions(repo, path) == [
+        (first, "v1"),
+        (second, "v1 + main"),
+        (merged, "v1 + main + feature"),
+    ]
 
 
 def test_without_history_there_is_nothing_to_compare_with(tmp_path, repo):

@@ -24,6 +24,7 @@ from starlette.routing import WebSocketRoute
 
 from chassis.audit import EMITTED_BY_EVERY_SERVICE
 from chassis.bus.consumer import Subscription
+from chassis.media import MediaSettings
 from chassis.service import ServiceDeclaration
 from chassis.settings import ServiceSettings
 from gateway.app import create_app
@@ -403,8 +404,19 @@ def rendered_default(field: FieldInfo) -> str:
 
 
 def settings_classes() -> list[type[BaseSettings]]:
-    """The chassis's settings, each service's subclass of it, and the gateway's."""
-    return [ServiceSettings, *dict.fromkeys(s.settings for s in SERVICES), GatewaySettings]
+    """The chassis's settings, each service's subclass of it, the gateway's and the media
+    store's."""
+    return [
+        ServiceSettings,
+        *dict.fromkeys(s.settings for s in SERVICES),
+        GatewaySettings,
+        MediaSettings,
+    ]
+
+
+def is_nested_settings(field: FieldInfo) -> bool:
+    """A field holding settings of their own (the gateway's media), listed under their class."""
+    return isinstance(field.annotation, type) and issubclass(field.annotation, BaseSettings)
 
 
 def settings_in_code(cls: type[BaseSettings]) -> dict[str, str]:
@@ -412,10 +424,12 @@ def settings_in_code(cls: type[BaseSettings]) -> dict[str, str]:
     what it adds to ServiceSettings or whose default it changes."""
     is_service = issubclass(cls, ServiceSettings) and cls is not ServiceSettings
     base = ServiceSettings.model_fields if is_service else {}
+    prefix = cls.model_config.get("env_prefix", "")
     return {
-        f"ESTUARY_{name.upper()}": rendered_default(field)
+        f"{prefix}{name}".upper(): rendered_default(field)
         for name, field in cls.model_fields.items()
-        if name not in base or rendered_default(base[name]) != rendered_default(field)
+        if not is_nested_settings(field)
+        and (name not in base or rendered_default(base[name]) != rendered_default(field))
     }
 
 

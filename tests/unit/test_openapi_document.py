@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from gateway.app import create_app
 from gateway.auth import require_staff
 from gateway.openapi import OPERATION_ID, SCHEMA_NAME
 from gateway.problems import MEDIA_TYPE
+from gateway.routes.common import backends
 from gateway.settings import GatewaySettings
 from suite import contracts
 
@@ -150,8 +151,8 @@ def test_schema_names_are_intentional_and_unique(document):
 # Problems ----------------------------------------------------------------------------------
 
 
-def staff_only(app: Any) -> set[str]:
-    """Operation ids of the routes that need staff, read from their dependencies."""
+def operations_by_dependency(app: Any) -> dict[str, set[Any]]:
+    """Each documented route's operation id and everything it depends on."""
 
     def calls(dependant: Any) -> Iterator[Any]:
         yield dependant.call
@@ -159,23 +160,37 @@ def staff_only(app: Any) -> set[str]:
             yield from calls(sub)
 
     return {
-        route.operation_id
+        route.operation_id: set(calls(route.dependant))
         for context in iter_route_contexts(app.routes)
-        if isinstance(route := context.original_route, APIRoute)
-        and route.operation_id
-        and require_staff in set(calls(route.dependant))
+        if isinstance(route := context.original_route, APIRoute) and route.operation_id
     }
 
 
+def staff_only(app: Any) -> set[str]:
+    """Operation ids of the routes that need staff, read from their dependencies."""
+    return {op for op, calls in operations_by_dependency(app).items() if require_staff in calls}
+
+
+def without_backends(app: Any) -> set[str]:
+    """Operation ids of the routes that call no backend (the folder media store's)."""
+    return {op for op, calls in operations_by_dependency(app).items() if backends not in calls}
+
+
 def expected_problems(
-    method: str, path: str, operation: dict[str, Any], staff: set[str]
+    method: str,
+    path: str,
+    operation: dict[str, Any],
+    staff: set[str],
+    offline: Collection[str] = (),
 ) -> set[int]:
     """What an operation must list, read from the document itself: a token it needs, a path
     id, parameters, a body, an Idempotency-Key, a cursor, the rate limit, a backend."""
     found: set[int] = set()
     parameters = {p["name"] for p in operation.get("parameters", [])}
     if path.startswith("/api/"):
-        found |= {429, 503, 504}
+        found.add(429)
+        if operation["operationId"] not in offline:
+            found |= {503, 504}
     if operation.get("security"):
         found.add(401)
         if method != "GET":
@@ -193,7 +208,11 @@ def expected_problems(
     return found
 
 
-def problem_problems(document: dict[str, Any], staff: set[str]) -> list[str]:
+def problem_problems(
+    document: dict[str, Any],
+    staff: set[str],
+    offline: Collection[str] = (),
+) -> list[str]:
     found = []
     problem = document["components"]["schemas"].get("Problem", {})
     violation = document["components"]["schemas"].get("Violation", {})
@@ -206,7 +225,7 @@ def problem_problems(document: dict[str, Any], staff: set[str]) -> list[str]:
     for method, path, operation in operations(document):
         where = f"{method} {path}"
         listed = {int(s) for s in operation["responses"] if int(s) >= 400}
-        for status in sorted(expected_problems(method, path, operation, staff) - listed):
+        for status in sorted(expected_problems(method, path, operation, staff, offline) - listed):
             found.append(f"{where}: does not list {status}")
         for status in sorted(listed):
             if path == "/readyz" and status == 503:
@@ -226,7 +245,7 @@ def problem_problems(document: dict[str, Any], staff: set[str]) -> list[str]:
 
 
 def test_every_operation_lists_each_problem_it_can_answer_as_problem_json(app, document):
-    assert problem_problems(document, staff_only(app)) == []
+    assert problem_problems(document, staff_only(app), without_backends(app)) == []
 
 
 def test_problems_per_route_are_what_the_route_can_answer(document):
