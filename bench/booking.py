@@ -37,7 +37,6 @@ import httpx
 
 from bench.figures import Figure, say
 from bench.loadgen import Endpoint, LoadResult
-from bench.process import cpu_seconds
 from bench.rest import PASSWORD, RestBench
 from bench.shapes import POSTGRES_ADMIN_DSN, BenchRun, Shape, postgres_databases
 from chassis.db import Database
@@ -278,7 +277,7 @@ async def booking_figures(rest: RestBench, shape: Shape, run: BenchRun) -> list[
         sellers = [await setup.seller(ALL_DAY) for _ in range(CREATE_PRACTITIONERS)]
         tokens = [(await setup.account("client"))[0] for _ in range(rest.options.concurrency)]
         say(f"{shape.name}: POST /bookings (a tenth asking for times others ask for)")
-        made, split = await _measured(rest, shape, booking_endpoints(sellers, tokens, _tomorrow()))
+        made, split = await rest.measure_by_process(booking_endpoints(sellers, tokens, _tomorrow()))
         figures += _creation_figures(shape, made, split)
         overlapping = await overlapping_bookings(shape)
         figures.append(
@@ -318,26 +317,6 @@ async def booking_figures(rest: RestBench, shape: Shape, run: BenchRun) -> list[
     finally:
         await setup.close()
     return figures
-
-
-async def _measured(
-    rest: RestBench, shape: Shape, endpoints: list[Endpoint]
-) -> tuple[LoadResult, str]:
-    """A measurement, and its CPU per request divided between the shape's processes (the
-    shares over the whole run, warm-up included; one process in the embedded shape)."""
-    before = {server.name: cpu_seconds([server.pid]) for server in shape.servers}
-    result = await rest.measure(endpoints)
-    used = {
-        server.name: cpu_seconds([server.pid]) - before[server.name] for server in shape.servers
-    }
-    total = sum(used.values())
-    if len(used) < 2 or not total:
-        return result, ""
-    per_request = result.server_cpu_ms_per_request
-    shares = sorted(used.items(), key=lambda item: -item[1])
-    return result, "; by process: " + ", ".join(
-        f"{name} {per_request * seconds / total:.1f}" for name, seconds in shares
-    )
 
 
 def _creation_figures(shape: Shape, made: LoadResult, split: str) -> list[Figure]:
@@ -406,7 +385,7 @@ async def _month_of_slots(rest: RestBench, shape: Shape, setup: Setup) -> list[F
     )
     path = f"/api/v1/services/{seller.service_id}/slots?{query}"
     say(f"{shape.name}: GET /services/{{id}}/slots, a month, {SLOTS_CONNECTIONS} connections")
-    found, split = await _measured(rest, shape, [Endpoint("GET", path)] * SLOTS_CONNECTIONS)
+    found, split = await rest.measure_by_process([Endpoint("GET", path)] * SLOTS_CONNECTIONS)
     label = f"GET slots, a month of 300 bookings ({SLOTS_CONNECTIONS} conns)"
     figures = rest.summarise(label, found)
     p99 = found.latencies.p99_ms
