@@ -115,6 +115,7 @@ def build(
         runtime.accounts,
         runtime.clock,
         check_seconds=settings.live_check_seconds,
+        streams_per_user=settings.live_streams_per_user,
     )
     return MessagingService(
         runtime,

@@ -61,11 +61,13 @@ class LiveHub:
         clock: Clock,
         *,
         check_seconds: float = 1.0,
+        streams_per_user: int = 8,
     ) -> None:
         self._transport = transport
         self._accounts = accounts
         self._clock = clock
         self._check_seconds = check_seconds
+        self._streams_per_user = streams_per_user
         self._listeners: dict[str, set[Listener]] = {}
         self._sending: set[asyncio.Task[None]] = set()
 
@@ -156,7 +158,15 @@ class LiveHub:
         """A user's live stream: READY, then each update for them as it comes, until their
         token expires (Unauthenticated TOKEN_EXPIRED), their account is suspended or deleted
         (PermissionDenied ACCOUNT_SUSPENDED or ACCOUNT_DELETED, within check_seconds), or they
-        fall BACKLOG updates behind (ResourceExhausted FELL_BEHIND: reconnect and list)."""
+        fall BACKLOG updates behind (ResourceExhausted FELL_BEHIND: reconnect and list).
+        A user already holding streams_per_user streams here is refused one more
+        (ResourceExhausted TOO_MANY_STREAMS)."""
+        if self.streams_of(user.user_id) >= self._streams_per_user:
+            raise ResourceExhausted(
+                f"at most {self._streams_per_user} live connections per user: close one "
+                "before opening another",
+                reason="TOO_MANY_STREAMS",
+            )
         listener = self._register(user.user_id)
         try:
             yield pb.LiveEvent(ready=pb.StreamReady(connect_time=timestamp(self._clock.now())))

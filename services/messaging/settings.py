@@ -34,6 +34,14 @@ class MessagingSettings(ServiceSettings):
         description="How often an open live stream checks its user's account status and "
         "token: a suspended user's socket closes at most this late.",
     )
+    live_streams_per_user: int = Field(
+        8,
+        ge=1,
+        le=1000,
+        description="Live streams (WebSockets) one user may hold open on one messaging "
+        "replica at once; one more is refused (the socket closes 4429 TOO_MANY_STREAMS), so "
+        "one account cannot exhaust a replica's memory with idle sockets.",
+    )
     smtp_host: str = Field(
         "",
         description="The SMTP server mail is sent through; empty: mail is written to files "

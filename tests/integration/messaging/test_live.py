@@ -161,6 +161,25 @@ async def test_a_reader_too_far_behind_is_told_to_reconnect(empty_database_url):
         assert w.service.live.streams_of(ana.user_id) == 0  # its listener is gone
 
 
+async def test_a_user_holds_only_so_many_streams_and_a_closed_one_frees_its_place(
+    empty_database_url,
+):
+    async with world(empty_database_url, live_streams_per_user=2, **CHECK) as w:
+        ana, bea = who(w), who(w)
+        first, second = await opened(w, ana), await opened(w, ana)
+        with pytest.raises(ResourceExhausted) as refused:
+            await opened(w, ana)
+        assert refused.value.reason == "TOO_MANY_STREAMS"
+        assert w.service.live.streams_of(ana.user_id) == 2
+        await opened(w, bea)  # another user's streams are theirs alone
+        await first.aclose()
+        third = await opened(w, ana)
+        assert w.service.live.streams_of(ana.user_id) == 2
+        await second.aclose()
+        await third.aclose()
+        assert w.service.live.streams_of(ana.user_id) == 0
+
+
 @pytest.mark.rabbitmq
 async def test_a_message_sent_through_one_replica_reaches_a_stream_on_another_postgres(
     rabbit: RabbitScope,
