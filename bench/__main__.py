@@ -33,7 +33,7 @@ from bench.catalog import (
     prepare_seeds,
 )
 from bench.figures import Figure, render_table, say
-from bench.live import live_figures
+from bench.live import idle_socket_figures, live_figures
 from bench.process import SeparateProcess
 from bench.rest import LoadOptions, RestBench
 from bench.shapes import (
@@ -63,6 +63,7 @@ class Options:
     load: LoadOptions
     bus: BusOptions
     catalog: CatalogOptions
+    idle_sockets: int
 
 
 async def suite_figures(
@@ -101,6 +102,7 @@ async def suite_figures(
         figures = _start_figures(shape, started_in) if "start" in options.parts else []
         if "live" in options.parts:
             figures += await live_figures(shape, run, options.load.duration_seconds)
+            figures += await idle_socket_figures(shape, run, options.idle_sockets)
         if not {"http", "catalog", "booking"} & set(options.parts):
             return figures
         rest = RestBench(shape, run, load, options.load, logs)
@@ -201,6 +203,9 @@ def _parser() -> argparse.ArgumentParser:
         default=8,
         help="connections for login: argon2 is slow on purpose, so more only adds queueing",
     )
+    parser.add_argument(
+        "--idle-sockets", type=int, default=5000, help="idle WebSockets held open (live)"
+    )
     parser.add_argument("--events-per-second", type=int, default=500)
     parser.add_argument("--bus-seconds", type=float, default=10.0)
     parser.add_argument("--drain-events", type=int, default=20_000)
@@ -236,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         bus=BusOptions(args.events_per_second, args.bus_seconds, args.drain_events),
         catalog=CatalogOptions(args.catalog_practitioners, args.catalog_services_each, args.reseed),
+        idle_sockets=args.idle_sockets,
     )
     started = datetime.now(UTC)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
