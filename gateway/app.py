@@ -31,6 +31,7 @@ from gateway.routes import (
     payments,
     practitioners,
     reviews,
+    rooms,
     services,
     streams,
     users,
@@ -119,6 +120,7 @@ def create_app(
         conversations.router,
         payments.router,
         streams.router,
+        rooms.router,
         live.router,
     ):
         app.include_router(router)

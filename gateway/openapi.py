@@ -127,7 +127,20 @@ TAGS: list[dict[str, str]] = [
     },
     {"name": "feed", "description": "The posts of the streams the signed-in user follows."},
     {"name": "saved_posts", "description": "The posts the signed-in user saved."},
-    {"name": "webhooks", "description": "Events from outside parties (Stripe), signed by them."},
+    {
+        "name": "live",
+        "description": "A stream's live video on LiveKit: its owner hosts and publishes, "
+        "followers at the live's tier level watch.",
+    },
+    {
+        "name": "session_rooms",
+        "description": "A confirmed virtual booking's video room on LiveKit, for its "
+        "practitioner and client, from shortly before the session until its end.",
+    },
+    {
+        "name": "webhooks",
+        "description": "Events from outside parties (Stripe, LiveKit), signed by them.",
+    },
     {
         "name": "sandbox",
         "description": "The sandbox payment provider's stand-ins for Stripe.js (embedded mode "
@@ -194,6 +207,8 @@ SCHEMA_NAMES = {
     "PollOptionOut": "StreamPollOption",
     "CommentOut": "StreamComment",
     "Page_CommentOut_": "StreamCommentPage",
+    "LiveOut": "Live",
+    "RoomTokenOut": "RoomToken",
 }
 
 # The enums clients share between requests and answers, named once (a ServiceKind, not a

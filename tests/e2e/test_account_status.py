@@ -160,6 +160,9 @@ EXEMPT = {
     ("POST", "/api/v1/webhooks/stripe"): (
         "Stripe's call: no account token, only its signature (checked by payments)"
     ),
+    ("POST", "/api/v1/webhooks/livekit"): (
+        "LiveKit's call: no account token, only its signature (checked by streams)"
+    ),
 }
 
 
