@@ -358,3 +358,44 @@ async def test_a_half_configured_livekit_is_refused_naming_what_is_missing(tmp_p
             livekit_api_secret="short",
         ):
             pass
+
+
+async def test_names_that_are_not_ours_and_webhooks_that_are_not_livekits_name_the_field(
+    empty_database_url,
+):
+    async with on_livekit(empty_database_url, FrozenClock(START)) as (service, fake):
+        rooms, caller = service.rooms, person()
+        for call, field in [
+            (rooms.live_token(caller, "streams/not-an-id/live"), "name"),
+            (rooms.end_live(caller, "lives/1"), "name"),
+            (rooms.start_live(caller, "streams/x", 0), "parent"),
+            (rooms.session_token(caller, "bookings/../admin"), "booking"),
+        ]:
+            with pytest.raises(InvalidArgument) as bad:
+                await call
+            assert [v.field for v in bad.value.violations] == [field]
+        # Signed with the secret over its very body, but not a webhook: malformed, not applied.
+        not_json = b"participant_joined"
+        token = AccessToken(API_KEY, API_SECRET).with_sha256(body_hash(not_json)).to_jwt()
+        with pytest.raises(InvalidArgument) as malformed:
+            await rooms.receive_webhook(not_json, token)
+        assert malformed.value.reason == "WEBHOOK_MALFORMED"
+        assert fake.calls == []
+
+
+async def test_a_finished_room_forgets_who_was_in_it(empty_database_url):
+    async with on_livekit(empty_database_url, FrozenClock(START)) as (service, fake):
+        _, room, _, client = await session_room_of(service)
+        await fake.join(room, client)
+        body, token = signed_webhook(fake.webhook("room_finished", room, ""))
+        assert (await service.rooms.receive_webhook(body, token))[1] is True
+        async with service.runtime.unit_of_work(StreamsUnitOfWork)(write=False) as uow:
+            assert await uow.rooms.rooms_of(client) == []
+        # Nothing left to remove when the client is suspended afterwards.
+        await consume(
+            service,
+            "streams.account-status",
+            USER_SUSPENDED,
+            identity_pb.UserSuspended(user_id=client),
+        )
+        assert fake.called("RemoveParticipant") == []
