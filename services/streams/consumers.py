@@ -1,14 +1,14 @@
 """What streams does when other services' events arrive. Identity's account statuses: a
-suspended user's writes are refused (the chassis) and they leave every video room at once;
-an erased user's follows and saved posts go, and their comments keep their place in their
-threads without their words. Booking's confirmations, moves and cancellations of virtual
-bookings open, move and close their session rooms."""
+suspended user's writes are refused (the chassis) and, through a queue of its own, they leave
+every video room at once; an erased user's follows and saved posts go, and their comments
+keep their place in their threads without their words. Booking's confirmations, moves and
+cancellations of virtual bookings open, move and close their session rooms."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from chassis.accounts import account_status_subscription
+from chassis.accounts import USER_DELETED, USER_SUSPENDED, account_status_subscription
 from chassis.auth.principal import AccountStatus
 from chassis.bus.consumer import Subscription
 from chassis.bus.envelope import ReceivedEvent
@@ -43,18 +43,23 @@ def session_room_of(event: ReceivedEvent[Any]) -> SessionRoom | None:
     )
 
 
+async def _account(uow: StreamsUnitOfWork, user_id: str, status: AccountStatus) -> None:
+    if status is AccountStatus.DELETED:
+        await uow.follows.forget(user_id)
+        await uow.engagement.forget(user_id)
+        await uow.comments.erase_author(user_id)
+
+
 def subscriptions(video: RoomService | None = None) -> tuple[Subscription, ...]:
     """Streams' consumers on its room service (None: the queues and events alone, as the
     declaration lists them)."""
     rooms = video or LocalRooms()
 
-    async def account(uow: StreamsUnitOfWork, user_id: str, status: AccountStatus) -> None:
-        if status is not AccountStatus.ACTIVE:
-            await leave_every_room(uow, rooms, user_id)
-        if status is AccountStatus.DELETED:
-            await uow.follows.forget(user_id)
-            await uow.engagement.forget(user_id)
-            await uow.comments.erase_author(user_id)
+    async def evict(uow: StreamsUnitOfWork, event: ReceivedEvent[Any]) -> None:
+        user_id = event.message.user_id
+        if not is_uuid(user_id):
+            raise ValueError(f"{event.type} {event.id}: user_id is not an id")
+        await leave_every_room(uow, rooms, user_id)
 
     async def follow_booking(uow: StreamsUnitOfWork, event: ReceivedEvent[Any]) -> None:
         if event.type == BOOKING_CANCELLED.name:
@@ -72,7 +77,15 @@ def subscriptions(video: RoomService | None = None) -> tuple[Subscription, ...]:
             await move_session_room(uow, room)
 
     return (
-        account_status_subscription("streams", on_change=account),
+        account_status_subscription("streams", on_change=_account),
+        # A queue of its own: a LiveKit that does not answer delays the removal (retried),
+        # never the refusal of the account's writes.
+        Subscription(
+            queue="streams.room-evictions",
+            events=[USER_SUSPENDED, USER_DELETED],
+            handler=evict,
+            description="removes a suspended or erased user from every video room",
+        ),
         Subscription(
             queue="streams.session-rooms",
             events=[BOOKING_CONFIRMED, BOOKING_RESCHEDULED, BOOKING_CANCELLED],

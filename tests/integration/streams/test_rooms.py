@@ -313,7 +313,7 @@ async def test_a_suspended_user_is_removed_from_the_live_at_once(empty_database_
             await fake.join(live.room, reader.user_id)
         delivery = await consume(
             service,
-            "streams.account-status",
+            "streams.room-evictions",
             USER_SUSPENDED,
             identity_pb.UserSuspended(user_id=viewer.user_id),
         )
@@ -394,7 +394,7 @@ async def test_a_finished_room_forgets_who_was_in_it(empty_database_url):
         # Nothing left to remove when the client is suspended afterwards.
         await consume(
             service,
-            "streams.account-status",
+            "streams.room-evictions",
             USER_SUSPENDED,
             identity_pb.UserSuspended(user_id=client),
         )
