@@ -4,8 +4,8 @@ the signed webhooks it sends when participants join and leave.
 It speaks LiveKit's wire format as livekit-api sends and reads it: POST
 /twirp/livekit.RoomService/<Method> with a protobuf body (livekit-protocol's messages), an
 HS256 bearer token signed with the API secret whose video grants must allow the call
-(roomCreate for CreateRoom and DeleteRoom, roomList for ListRooms, roomAdmin on the very room
-for participant calls), and errors as Twirp JSON ({"code", "msg"}) with Twirp's HTTP statuses.
+(roomCreate for CreateRoom and DeleteRoom, roomAdmin on the very room for RemoveParticipant),
+and errors as Twirp JSON ({"code", "msg"}) with Twirp's HTTP statuses.
 Its webhooks are a JSON body (the WebhookEvent's proto3 JSON) with an Authorization header: a
 JWT signed with the API secret whose sha256 claim is the body's base64 digest. It runs on the
 test's own event loop.
@@ -22,7 +22,7 @@ from datetime import timedelta
 from typing import Any
 
 import jwt
-from aiohttp import ClientSession, web
+from aiohttp import web
 from google.protobuf.json_format import MessageToJson
 from google.protobuf.message import DecodeError, Message
 from livekit.api import AccessToken, TokenVerifier
@@ -31,10 +31,6 @@ from livekit.protocol.room import (
     CreateRoomRequest,
     DeleteRoomRequest,
     DeleteRoomResponse,
-    ListParticipantsRequest,
-    ListParticipantsResponse,
-    ListRoomsRequest,
-    ListRoomsResponse,
     RemoveParticipantResponse,
     RoomParticipantIdentity,
 )
@@ -179,8 +175,6 @@ class FakeLiveKit:
         return {
             "CreateRoom": (CreateRoomRequest, self._create_room),
             "DeleteRoom": (DeleteRoomRequest, self._delete_room),
-            "ListRooms": (ListRoomsRequest, self._list_rooms),
-            "ListParticipants": (ListParticipantsRequest, self._list_participants),
             "RemoveParticipant": (RoomParticipantIdentity, self._remove_participant),
         }
 
@@ -211,19 +205,6 @@ class FakeLiveKit:
         self.participants.pop(request.room, None)
         return DeleteRoomResponse()
 
-    def _list_rooms(self, grants: dict[str, Any], request: ListRoomsRequest) -> Message:
-        self._require(grants, "roomList")
-        names = set(request.names) or set(self.rooms)
-        return ListRoomsResponse(rooms=[r for n, r in self.rooms.items() if n in names])
-
-    def _list_participants(
-        self, grants: dict[str, Any], request: ListParticipantsRequest
-    ) -> Message:
-        self._require(grants, "roomAdmin", request.room)
-        return ListParticipantsResponse(
-            participants=list(self.participants.get(request.room, {}).values())
-        )
-
     def _remove_participant(
         self, grants: dict[str, Any], request: RoomParticipantIdentity
     ) -> Message:
@@ -231,20 +212,3 @@ class FakeLiveKit:
         if self.participants.get(request.room, {}).pop(request.identity, None) is None:
             raise TwirpFailure("not_found", "participant not found")
         return RemoveParticipantResponse()
-
-
-def deliver_over_http(url: str) -> Delivery:
-    """Webhook delivery to a URL (the gateway's LiveKit route), as LiveKit posts them."""
-
-    async def deliver(body: bytes, token: str) -> Any:
-        async with (
-            ClientSession() as session,
-            session.post(
-                url,
-                data=body,
-                headers={"Authorization": token, "Content-Type": "application/webhook+json"},
-            ) as answer,
-        ):
-            return answer.status, await answer.json()
-
-    return deliver

@@ -8,11 +8,9 @@ from dataclasses import dataclass, field
 
 @dataclass
 class LocalRooms:
-    """Rooms and who is in them, in memory; what was removed, for whoever asks."""
+    """Rooms and who is in them, in memory."""
 
-    url: str = ""
     rooms: dict[str, set[str]] = field(default_factory=dict)
-    removed: list[tuple[str, str]] = field(default_factory=list)
 
     async def create_room(self, room: str) -> None:
         self.rooms.setdefault(room, set())
@@ -22,7 +20,6 @@ class LocalRooms:
 
     async def remove_participant(self, room: str, identity: str) -> None:
         self.rooms.get(room, set()).discard(identity)
-        self.removed.append((room, identity))
 
     async def close(self) -> None:
         """Nothing to let go of."""

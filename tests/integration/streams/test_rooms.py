@@ -10,9 +10,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 import jwt
 import pytest
-from livekit.api import AccessToken
+from livekit.api import AccessToken, VideoGrants
+from livekit.protocol.room import CreateRoomRequest, RoomParticipantIdentity
 
 from chassis.accounts import USER_SUSPENDED
 from chassis.clock import FrozenClock
@@ -42,7 +44,7 @@ from services.streams.uow import StreamsUnitOfWork
 from services.streams.video.config import RoomsMisconfigured
 from services.streams.video.port import body_hash
 from tests.builders import outbox_messages, person
-from tests.fakes.livekit import API_KEY, API_SECRET, signed_webhook
+from tests.fakes.livekit import API_KEY, API_SECRET, FakeLiveKit, signed_webhook
 from tests.integration.streams.world import (
     START,
     TTL,
@@ -399,3 +401,35 @@ async def test_a_finished_room_forgets_who_was_in_it(empty_database_url):
             identity_pb.UserSuspended(user_id=client),
         )
         assert fake.called("RemoveParticipant") == []
+
+
+async def test_the_fake_livekit_refuses_calls_whose_token_lacks_the_grant():
+    """The grants the fake checks are what makes "RoomService reached with valid auth" mean
+    something: a join grant cannot make a room, another room's admin cannot remove here."""
+    joiner = VideoGrants(room_join=True, room="live-x")
+    other_admin = VideoGrants(room_admin=True, room="live-y")
+    calls = [
+        ("CreateRoom", joiner, CreateRoomRequest(name="live-x")),
+        ("RemoveParticipant", other_admin, RoomParticipantIdentity(room="live-x", identity="a")),
+    ]
+    fake = FakeLiveKit()
+    await fake.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            for method, grants_given, request in calls:
+                token = (
+                    AccessToken(API_KEY, API_SECRET)
+                    .with_identity("someone")
+                    .with_grants(grants_given)
+                    .to_jwt()
+                )
+                async with session.post(
+                    f"{fake.url}/twirp/livekit.RoomService/{method}",
+                    data=request.SerializeToString(),
+                    headers={"Authorization": f"Bearer {token}"},
+                ) as answer:
+                    assert answer.status == 403, method
+                    assert (await answer.json())["code"] == "permission_denied"
+        assert fake.rooms == {}
+    finally:
+        await fake.stop()
