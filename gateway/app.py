@@ -35,6 +35,7 @@ from gateway.routes import (
     payments,
     practitioners,
     reviews,
+    rooms,
     services,
     streams,
     users,
@@ -127,6 +128,7 @@ def create_app(
         partner_webhooks.router,
         payments.router,
         streams.router,
+        rooms.router,
         live.router,
         media.router,
     ):

@@ -137,7 +137,20 @@ TAGS: list[dict[str, str]] = [
         "description": "The folder media store's signed upload form and object URLs "
         "(embedded mode only; 404 when media live in S3, where the URLs point instead).",
     },
-    {"name": "webhooks", "description": "Events from outside parties (Stripe), signed by them."},
+    {
+        "name": "live",
+        "description": "A stream's live video on LiveKit: its owner hosts and publishes, "
+        "followers at the live's tier level watch.",
+    },
+    {
+        "name": "session_rooms",
+        "description": "A confirmed virtual booking's video room on LiveKit, for its "
+        "practitioner and client, from shortly before the session until its end.",
+    },
+    {
+        "name": "webhooks",
+        "description": "Events from outside parties (Stripe, LiveKit), signed by them.",
+    },
     {
         "name": "sandbox",
         "description": "The sandbox payment provider's stand-ins for Stripe.js (embedded mode "
@@ -208,6 +221,8 @@ SCHEMA_NAMES = {
     "PollOptionOut": "StreamPollOption",
     "CommentOut": "StreamComment",
     "Page_CommentOut_": "StreamCommentPage",
+    "LiveOut": "Live",
+    "RoomTokenOut": "RoomToken",
 }
 
 # The enums clients share between requests and answers, named once (a ServiceKind, not a

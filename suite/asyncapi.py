@@ -214,6 +214,8 @@ class SchemaBuilder:
             schema = {"type": "array", "items": self.single(descriptor)}
         else:
             schema = self.single(descriptor)
+        # Every field read here belongs to a message (types-protobuf allows None).
+        assert descriptor.containing_type is not None
         comment = self.comments.get(f"{descriptor.containing_type.full_name}.{descriptor.name}")
         if comment:
             schema = (
@@ -227,7 +229,9 @@ class SchemaBuilder:
         if descriptor.type in SCALARS:
             return dict(SCALARS[descriptor.type])
         if descriptor.type == FieldDescriptor.TYPE_ENUM:
+            assert descriptor.enum_type is not None
             return self.enum(descriptor.enum_type)
+        assert descriptor.message_type is not None
         return self.message(descriptor.message_type)
 
     def _describe(self, schema: dict[str, Any], name: str, extra: Sequence[str] = ()) -> None:

@@ -65,6 +65,21 @@ def _inbox_insert(dialect: str) -> sa.Insert:
     )
 
 
+async def claim_inbox(uow: UnitOfWork, consumer: str, event_id: str, event_type: str) -> bool:
+    """Claims an event for a consumer in the unit of work (the inbox row commits with the
+    effect); False when it was claimed before: a redelivery, to change nothing."""
+    inserted = await uow.connection.execute(
+        _inbox_insert(uow.dialect),
+        {
+            "consumer": consumer,
+            "event_id": event_id,
+            "event_type": event_type,
+            "received_at": uow.clock.now(),
+        },
+    )
+    return inserted.first() is not None
+
+
 class EventConsumer:
     """Runs one subscription against the bus."""
 
@@ -165,16 +180,7 @@ class EventConsumer:
         """Runs the handler with the inbox row in one unit of work; whether it failed."""
         try:
             async with self._unit_of_work() as uow:
-                inserted = await uow.connection.execute(
-                    _inbox_insert(uow.dialect),
-                    {
-                        "consumer": self.queue,
-                        "event_id": event.id,
-                        "event_type": event.type,
-                        "received_at": uow.clock.now(),
-                    },
-                )
-                if inserted.first() is None:
+                if not await claim_inbox(uow, self.queue, event.id, event.type):
                     self.stats.duplicates += 1
                     metrics.consumer_duplicates.add(1, attributes)
                 else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +15,15 @@ from chassis.clock import Clock
 from chassis.grpc_client import open_channel
 from chassis.grpc_server import ServicerBinding
 from chassis.runtime import ServiceRuntime
-from estuary.streams.v1 import streams_pb2, streams_pb2_grpc
-from services.streams.consumers import SUBSCRIPTIONS
+from estuary.streams.v1 import rooms_pb2, rooms_pb2_grpc, streams_pb2, streams_pb2_grpc
+from services.streams.consumers import subscriptions
 from services.streams.desk import StreamDesk
 from services.streams.engagement import EngagementDesk
-from services.streams.grpc_api import StreamsServicer
+from services.streams.grpc_api import RoomsServicer, StreamsServicer
+from services.streams.rooms import RoomDesk
 from services.streams.settings import StreamsSettings
 from services.streams.uow import StreamsUnitOfWork
+from services.streams.video.config import room_service
 
 NAME = "streams"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -33,6 +36,7 @@ class StreamsService:
     runtime: ServiceRuntime
     desk: StreamDesk
     engagement: EngagementDesk
+    rooms: RoomDesk
     verifier: TokenVerifier
     subscriptions: tuple[Subscription, ...]
     channels: list[Any] = field(default_factory=list)
@@ -46,6 +50,11 @@ class StreamsService:
                     streams_pb2_grpc.add_StreamsServiceServicer_to_server,
                     streams_pb2.DESCRIPTOR.services_by_name["StreamsService"].full_name,
                 ),
+                ServicerBinding(
+                    RoomsServicer(self.rooms),
+                    rooms_pb2_grpc.add_RoomsServiceServicer_to_server,
+                    rooms_pb2.DESCRIPTOR.services_by_name["RoomsService"].full_name,
+                ),
             ],
             verifier=self.verifier,
             subscriptions=self.subscriptions,
@@ -55,6 +64,7 @@ class StreamsService:
 
     async def stop(self) -> None:
         await self.runtime.stop()
+        await self.rooms.video.close()
         for channel in self.channels:
             await channel.close()
 
@@ -62,7 +72,14 @@ class StreamsService:
 def build(
     settings: StreamsSettings, *, transport: Transport, clock: Clock | None = None
 ) -> StreamsService:
-    """Wires streams' handlers, servicer and consumers onto a runtime (nothing starts yet)."""
+    """Wires streams' handlers, servicers and consumers onto a runtime (nothing starts yet);
+    a half-configured LiveKit is refused here (RoomsMisconfigured), naming the setting."""
+    video, keys, video_url = room_service(
+        url=settings.livekit_url,
+        api_key=settings.livekit_api_key,
+        api_secret=settings.livekit_api_secret,
+        empty_timeout_seconds=settings.room_empty_timeout_seconds,
+    )
     runtime = ServiceRuntime(settings, transport=transport, clock=clock)
     identity_channel = open_channel(settings.identity_address)
     verifier = TokenVerifier(
@@ -74,9 +91,18 @@ def build(
     unit_of_work = runtime.unit_of_work(StreamsUnitOfWork)
     return StreamsService(
         runtime,
-        StreamDesk(unit_of_work, runtime.clock),
+        StreamDesk(unit_of_work, runtime.clock, video),
         EngagementDesk(unit_of_work, runtime.clock),
+        RoomDesk(
+            unit_of_work,
+            runtime.clock,
+            video,
+            keys,
+            video_url,
+            token_ttl=timedelta(seconds=settings.room_token_ttl_seconds),
+            lead=timedelta(minutes=settings.session_room_lead_minutes),
+        ),
         verifier,
-        SUBSCRIPTIONS,
+        subscriptions(video),
         [identity_channel],
     )

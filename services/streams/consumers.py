@@ -1,23 +1,98 @@
-"""What streams does when identity's account statuses arrive: refuses a suspended user's
-writes (the chassis); an erased user's follows and saved posts go, and their comments keep
-their place in their threads without their words."""
+"""What streams does when other services' events arrive. Identity's account statuses: a
+suspended user's writes are refused (the chassis) and, through a queue of its own, they leave
+every video room at once; an erased user's follows and saved posts go, and their comments
+keep their place in their threads without their words. Booking's confirmations, moves and
+cancellations of virtual bookings open, move and close their session rooms."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from chassis.accounts import account_status_subscription
+from chassis.accounts import USER_DELETED, USER_SUSPENDED, account_status_subscription
 from chassis.auth.principal import AccountStatus
 from chassis.bus.consumer import Subscription
+from chassis.bus.envelope import ReceivedEvent
+from chassis.ids import is_uuid
+from chassis.wire import instant
+from estuary.booking.v1 import events_pb2 as booking_pb
+from estuary.catalog.v1 import catalog_pb2
+from services.streams.domain.rooms import Meeting, SessionRoom
+from services.streams.events import BOOKING_CANCELLED, BOOKING_CONFIRMED, BOOKING_RESCHEDULED
+from services.streams.evictions import leave_every_room
+from services.streams.rooms import close_session_room, move_session_room, open_session_room
+from services.streams.uow import StreamsUnitOfWork
+from services.streams.video.local import LocalRooms
+from services.streams.video.port import RoomService
 
 
-async def _account(uow: Any, user_id: str, status: AccountStatus) -> None:
+def session_room_of(event: ReceivedEvent[Any]) -> SessionRoom | None:
+    """The room a booking event describes: None for a booking that is not virtual or has no
+    dated meeting (a package). A message that names no booking or people, or a meeting that
+    ends before it starts, is refused (retried, then dead-lettered), never guessed at."""
+    booking: booking_pb.BookingSnapshot = event.message.booking
+    if booking.location_kind != catalog_pb2.LOCATION_KIND_VIRTUAL or not booking.times:
+        return None
+    for field in ("booking_id", "practitioner_user_id", "client_id"):
+        if not is_uuid(getattr(booking, field)):
+            raise ValueError(f"{event.type} {event.id}: booking.{field} is not an id")
+    meetings = tuple(Meeting(instant(t.start_time), instant(t.end_time)) for t in booking.times)
+    if any(m.end <= m.start for m in meetings):
+        raise ValueError(f"{event.type} {event.id}: a meeting ends before it starts")
+    return SessionRoom(
+        booking.booking_id, booking.practitioner_user_id, booking.client_id, meetings
+    )
+
+
+async def _account(uow: StreamsUnitOfWork, user_id: str, status: AccountStatus) -> None:
     if status is AccountStatus.DELETED:
         await uow.follows.forget(user_id)
         await uow.engagement.forget(user_id)
         await uow.comments.erase_author(user_id)
 
 
-SUBSCRIPTIONS: tuple[Subscription, ...] = (
-    account_status_subscription("streams", on_change=_account),
-)
+def subscriptions(video: RoomService | None = None) -> tuple[Subscription, ...]:
+    """Streams' consumers on its room service (None: the queues and events alone, as the
+    declaration lists them)."""
+    rooms = video or LocalRooms()
+
+    async def evict(uow: StreamsUnitOfWork, event: ReceivedEvent[Any]) -> None:
+        user_id = event.message.user_id
+        if not is_uuid(user_id):
+            raise ValueError(f"{event.type} {event.id}: user_id is not an id")
+        await leave_every_room(uow, rooms, user_id)
+
+    async def follow_booking(uow: StreamsUnitOfWork, event: ReceivedEvent[Any]) -> None:
+        if event.type == BOOKING_CANCELLED.name:
+            booking_id = event.message.booking.booking_id
+            if not is_uuid(booking_id):
+                raise ValueError(f"{event.type} {event.id}: booking.booking_id is not an id")
+            await close_session_room(uow, rooms, booking_id)
+            return
+        room = session_room_of(event)
+        if room is None:
+            return
+        if event.type == BOOKING_CONFIRMED.name:
+            await open_session_room(uow, rooms, room)
+        else:
+            await move_session_room(uow, room)
+
+    return (
+        account_status_subscription("streams", on_change=_account),
+        # A queue of its own: a LiveKit that does not answer delays the removal (retried),
+        # never the refusal of the account's writes.
+        Subscription(
+            queue="streams.room-evictions",
+            events=[USER_SUSPENDED, USER_DELETED],
+            handler=evict,
+            description="removes a suspended or erased user from every video room",
+        ),
+        Subscription(
+            queue="streams.session-rooms",
+            events=[BOOKING_CONFIRMED, BOOKING_RESCHEDULED, BOOKING_CANCELLED],
+            handler=follow_booking,
+            description="opens, moves and closes the rooms of virtual bookings",
+        ),
+    )
+
+
+SUBSCRIPTIONS = subscriptions()

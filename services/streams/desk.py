@@ -32,8 +32,10 @@ from services.streams.domain.streams import (
     stream_fields,
     tier_name,
 )
+from services.streams.evictions import leave_live
 from services.streams.repository import MICROS, feed_key
 from services.streams.uow import StreamsUnitOfWork
+from services.streams.video.port import RoomService
 
 STREAM_FIELDS = frozenset({"title", "description"})
 TIER_FIELDS = frozenset({"display_name", "price"})
@@ -139,6 +141,7 @@ class StreamDesk:
 
     unit_of_work: Callable[..., StreamsUnitOfWork]
     clock: Clock
+    video: RoomService
 
     async def _owned(self, uow: StreamsUnitOfWork, caller: Principal, stream_id: str) -> Stream:
         found = await stream_of(uow, stream_id)
@@ -355,6 +358,8 @@ class StreamDesk:
         async with self.unit_of_work() as uow:
             await stream_of(uow, stream_id)
             await uow.follows.remove(stream_id, caller.user_id)
+            # A follower watching the stream's live may not any more: out of its room now.
+            await leave_live(uow, self.video, stream_id, caller.user_id)
             await uow.commit()
 
     async def feed(self, caller: Principal, page_size: int, page_token: str) -> Page[Post]:

@@ -1,5 +1,6 @@
 """The events streams emits (names and schemas are declared in the protos), and each domain
-event as the message it is published as. It consumes identity's account statuses only."""
+event as the message it is published as. It consumes identity's account statuses and
+booking's confirmations, moves and cancellations (session rooms)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,25 @@ from google.protobuf.message import Message
 
 from chassis.bus.envelope import EventType
 from chassis.wire import timestamp
+from estuary.booking.v1 import events_pb2 as booking_events
 from estuary.streams.v1 import events_pb2
+from services.streams.domain.rooms import RoomRole, SessionAttended
 from services.streams.domain.streams import STREAM_PREFIX, PostPublished
 
 POST_PUBLISHED = EventType.of(events_pb2.PostPublished)
+PARTICIPANT_JOINED = EventType.of(events_pb2.ParticipantJoined)
+PARTICIPANT_LEFT = EventType.of(events_pb2.ParticipantLeft)
 
-EMITTED = (POST_PUBLISHED,)
+EMITTED = (POST_PUBLISHED, PARTICIPANT_JOINED, PARTICIPANT_LEFT)
+
+BOOKING_CONFIRMED = EventType.of(booking_events.BookingConfirmed)
+BOOKING_RESCHEDULED = EventType.of(booking_events.BookingRescheduled)
+BOOKING_CANCELLED = EventType.of(booking_events.BookingCancelled)
+
+ROOM_ROLES = {
+    RoomRole.PRACTITIONER: events_pb2.ROOM_ROLE_PRACTITIONER,
+    RoomRole.CLIENT: events_pb2.ROOM_ROLE_CLIENT,
+}
 
 
 def event_message(event: object) -> tuple[EventType[Message], Message, str]:
@@ -33,5 +47,29 @@ def event_message(event: object) -> tuple[EventType[Message], Message, str]:
                     publish_time=timestamp(post.published_at),
                 ),
                 name,
+            )
+        case SessionAttended(joined=True) as attended:
+            return (
+                PARTICIPANT_JOINED,
+                events_pb2.ParticipantJoined(
+                    booking_id=attended.booking_id,
+                    user_id=attended.user_id,
+                    role=ROOM_ROLES[attended.role],
+                    room=attended.room,
+                    join_time=timestamp(attended.at),
+                ),
+                f"bookings/{attended.booking_id}",
+            )
+        case SessionAttended(joined=False) as attended:
+            return (
+                PARTICIPANT_LEFT,
+                events_pb2.ParticipantLeft(
+                    booking_id=attended.booking_id,
+                    user_id=attended.user_id,
+                    role=ROOM_ROLES[attended.role],
+                    room=attended.room,
+                    leave_time=timestamp(attended.at),
+                ),
+                f"bookings/{attended.booking_id}",
             )
     raise NotImplementedError(f"streams does not publish {event!r}")

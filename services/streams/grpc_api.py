@@ -1,4 +1,5 @@
-"""Streams' gRPC servicer: proto messages in and out, nothing else."""
+"""Streams' gRPC servicers (streams and their posts; video rooms): proto messages in and out,
+nothing else."""
 
 from __future__ import annotations
 
@@ -6,15 +7,18 @@ from typing import Any
 
 from chassis.context import current_user
 from chassis.money import money_from_proto
+from estuary.streams.v1 import rooms_pb2, rooms_pb2_grpc, streams_pb2_grpc
 from estuary.streams.v1 import streams_pb2 as pb
-from estuary.streams.v1 import streams_pb2_grpc
 from services.streams.desk import StreamDesk
 from services.streams.engagement import EngagementDesk
+from services.streams.rooms import RoomDesk
 from services.streams.wire import (
     comment_to_proto,
     follow_to_proto,
+    live_to_proto,
     poll_texts,
     post_to_proto,
+    room_pass_to_proto,
     stream_to_proto,
     tier_to_proto,
 )
@@ -183,3 +187,35 @@ class StreamsServicer(streams_pb2_grpc.StreamsServiceServicer):
     async def UnhideComment(self, request: pb.UnhideCommentRequest, context: Any) -> pb.Comment:
         comment = await self._engagement.hide_comment(current_user(), request.name, hidden=False)
         return comment_to_proto(comment)
+
+
+class RoomsServicer(rooms_pb2_grpc.RoomsServiceServicer):
+    def __init__(self, desk: RoomDesk) -> None:
+        self._desk = desk
+
+    async def StartLive(self, request: rooms_pb2.StartLiveRequest, context: Any) -> rooms_pb2.Live:
+        live = await self._desk.start_live(current_user(), request.parent, request.level)
+        return live_to_proto(live)
+
+    async def EndLive(
+        self, request: rooms_pb2.EndLiveRequest, context: Any
+    ) -> rooms_pb2.EndLiveResponse:
+        await self._desk.end_live(current_user(), request.name)
+        return rooms_pb2.EndLiveResponse()
+
+    async def CreateLiveToken(
+        self, request: rooms_pb2.CreateLiveTokenRequest, context: Any
+    ) -> rooms_pb2.RoomToken:
+        return room_pass_to_proto(await self._desk.live_token(current_user(), request.name))
+
+    async def CreateSessionToken(
+        self, request: rooms_pb2.CreateSessionTokenRequest, context: Any
+    ) -> rooms_pb2.RoomToken:
+        granted = await self._desk.session_token(current_user(), request.booking)
+        return room_pass_to_proto(granted)
+
+    async def ReceiveLiveKitWebhook(
+        self, request: rooms_pb2.ReceiveLiveKitWebhookRequest, context: Any
+    ) -> rooms_pb2.ReceiveLiveKitWebhookResponse:
+        event_id, applied = await self._desk.receive_webhook(request.payload, request.authorization)
+        return rooms_pb2.ReceiveLiveKitWebhookResponse(event_id=event_id, applied=applied)

@@ -9,18 +9,26 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chassis.auth.principal import AccountStatus
 from chassis.db import insert_ignoring_conflicts
 from chassis.money import Money
+from chassis.tables import account_statuses
 from services.streams.domain.engagement import Comment, Poll, PollOption
+from services.streams.domain.rooms import Live, Meeting, RoomRole, SessionRoom
 from services.streams.domain.streams import Follow, Post, PostState, Stream, Tier
 from services.streams.tables import (
     comments,
     follows,
+    lives,
     poll_options,
     poll_votes,
     post_likes,
     post_saves,
     posts,
+    room_presence,
+    session_attendance,
+    session_meetings,
+    session_rooms,
     streams,
     tiers,
 )
@@ -517,3 +525,189 @@ class Comments:
             .where(comments.c.author_user_id == user_id)
             .values(text="", deleted=True)
         )
+
+
+def _live(row: Any) -> Live:
+    return Live(row.id, row.stream_id, row.host_user_id, row.level, row.started_at)
+
+
+class Rooms:
+    """Lives, session rooms, who is in which room now and who attended which session."""
+
+    def __init__(self, connection: AsyncConnection, dialect: str) -> None:
+        self._c = connection
+        self._dialect = dialect
+
+    async def start_live(self, live: Live) -> None:
+        """Records a stream's live; a second at once breaks the primary key (one per stream)."""
+        await self._c.execute(
+            lives.insert().values(
+                stream_id=live.stream_id,
+                id=live.id,
+                host_user_id=live.host_user_id,
+                level=live.level,
+                started_at=live.started_at,
+            )
+        )
+
+    async def live_of(self, stream_id: str) -> Live | None:
+        row = (
+            await self._c.execute(sa.select(lives).where(lives.c.stream_id == stream_id))
+        ).first()
+        return None if row is None else _live(row)
+
+    async def live_by_id(self, live_id: str) -> Live | None:
+        row = (await self._c.execute(sa.select(lives).where(lives.c.id == live_id))).first()
+        return None if row is None else _live(row)
+
+    async def end_live(self, stream_id: str) -> Live | None:
+        """Removes the stream's live; None if there was none (or another call ended it)."""
+        row = (
+            await self._c.execute(
+                lives.delete().where(lives.c.stream_id == stream_id).returning(*lives.c)
+            )
+        ).first()
+        return None if row is None else _live(row)
+
+    async def add_session(self, room: SessionRoom, at: datetime) -> bool:
+        """Records a booking's room unless it has one already; whether this call made it."""
+        made = await self._c.execute(
+            insert_ignoring_conflicts(self._dialect, session_rooms, ["booking_id"])
+            .values(
+                booking_id=room.booking_id,
+                practitioner_user_id=room.practitioner_user_id,
+                client_user_id=room.client_user_id,
+                created_at=at,
+            )
+            .returning(session_rooms.c.booking_id)
+        )
+        if made.first() is None:
+            return False
+        await self.set_meetings(room.booking_id, room.meetings)
+        return True
+
+    async def set_meetings(self, booking_id: str, meetings: tuple[Meeting, ...]) -> None:
+        """Replaces the dated meetings a session room opens for."""
+        await self._c.execute(
+            session_meetings.delete().where(session_meetings.c.booking_id == booking_id)
+        )
+        if meetings:
+            await self._c.execute(
+                session_meetings.insert(),
+                [
+                    {"booking_id": booking_id, "start_at": m.start, "end_at": m.end}
+                    for m in meetings
+                ],
+            )
+
+    async def session(self, booking_id: str) -> SessionRoom | None:
+        row = (
+            await self._c.execute(
+                sa.select(session_rooms).where(session_rooms.c.booking_id == booking_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        meetings = await self._c.execute(
+            sa.select(session_meetings)
+            .where(session_meetings.c.booking_id == booking_id)
+            .order_by(session_meetings.c.start_at)
+        )
+        return SessionRoom(
+            row.booking_id,
+            row.practitioner_user_id,
+            row.client_user_id,
+            tuple(Meeting(m.start_at, m.end_at) for m in meetings),
+        )
+
+    async def remove_session(self, booking_id: str) -> bool:
+        """Removes a booking's room; whether it had one."""
+        await self._c.execute(
+            session_meetings.delete().where(session_meetings.c.booking_id == booking_id)
+        )
+        gone = await self._c.execute(
+            session_rooms.delete()
+            .where(session_rooms.c.booking_id == booking_id)
+            .returning(session_rooms.c.booking_id)
+        )
+        return gone.first() is not None
+
+    async def joined(self, room: str, user_id: str, at: datetime) -> None:
+        """Notes a participant in a room (again: their first join stands)."""
+        await self._c.execute(
+            insert_ignoring_conflicts(self._dialect, room_presence, ["room", "user_id"]).values(
+                room=room, user_id=user_id, joined_at=at
+            )
+        )
+
+    async def left(self, room: str, user_id: str) -> None:
+        await self._c.execute(
+            room_presence.delete().where(
+                room_presence.c.room == room, room_presence.c.user_id == user_id
+            )
+        )
+
+    async def emptied(self, room: str) -> list[str]:
+        """Forgets everyone in a closed room; who was there."""
+        gone = await self._c.execute(
+            room_presence.delete()
+            .where(room_presence.c.room == room)
+            .returning(room_presence.c.user_id)
+        )
+        return sorted(gone.scalars())
+
+    async def rooms_of(self, user_id: str) -> list[str]:
+        """The rooms a user is in now."""
+        found = await self._c.execute(
+            sa.select(room_presence.c.room)
+            .where(room_presence.c.user_id == user_id)
+            .order_by(room_presence.c.room)
+        )
+        return list(found.scalars())
+
+    async def is_in(self, room: str, user_id: str) -> bool:
+        found = await self._c.execute(
+            sa.select(room_presence.c.room).where(
+                room_presence.c.room == room, room_presence.c.user_id == user_id
+            )
+        )
+        return found.first() is not None
+
+    async def active(self, user_id: str) -> bool:
+        """Whether the user's account is active, as identity's events last said."""
+        status = (
+            await self._c.execute(
+                sa.select(account_statuses.c.status).where(account_statuses.c.user_id == user_id)
+            )
+        ).scalar()
+        return status is None or status == AccountStatus.ACTIVE.value
+
+    async def attended(
+        self,
+        webhook_id: str,
+        booking_id: str,
+        user_id: str,
+        role: RoomRole,
+        kind: str,
+        at: datetime,
+    ) -> None:
+        """Records one join or leave of a session room (kind "joined" or "left")."""
+        await self._c.execute(
+            session_attendance.insert().values(
+                webhook_id=webhook_id,
+                booking_id=booking_id,
+                user_id=user_id,
+                role=role.value,
+                kind=kind,
+                at=at,
+            )
+        )
+
+    async def attendance(self, booking_id: str) -> list[tuple[str, RoomRole, str, datetime]]:
+        """Who joined and left a booking's room, in order: (user, role, kind, when)."""
+        rows = await self._c.execute(
+            sa.select(session_attendance)
+            .where(session_attendance.c.booking_id == booking_id)
+            .order_by(session_attendance.c.at, session_attendance.c.webhook_id)
+        )
+        return [(r.user_id, RoomRole(r.role), r.kind, r.at) for r in rows]

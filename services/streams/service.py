@@ -17,5 +17,13 @@ SERVICE = ServiceDeclaration(
     subscriptions=Imported("services.streams.consumers:SUBSCRIPTIONS"),
     # Identity's keys verify the tokens of the users reading and writing streams.
     calls=("identity",),
-    stubs={"streams": "estuary.streams.v1.streams_pb2_grpc:StreamsServiceStub"},
+    stubs={
+        "streams": "estuary.streams.v1.streams_pb2_grpc:StreamsServiceStub",
+        "rooms": "estuary.streams.v1.rooms_pb2_grpc:RoomsServiceStub",
+    },
+    operator_settings={
+        "ESTUARY_LIVEKIT_URL": False,
+        "ESTUARY_LIVEKIT_API_KEY": False,
+        "ESTUARY_LIVEKIT_API_SECRET": False,
+    },
 )

@@ -1,6 +1,9 @@
-"""Streams' configuration: the chassis's settings, its own database and metrics port."""
+"""Streams' configuration: the chassis's settings, its own database and metrics port, and
+its video rooms (LiveKit, or the embedded rooms when LiveKit is not configured)."""
 
 from __future__ import annotations
+
+from pydantic import Field
 
 from chassis.settings import ServiceSettings
 
@@ -11,3 +14,35 @@ class StreamsSettings(ServiceSettings):
     service_name: str = "streams"
     database_url: str = "sqlite+aiosqlite:///var/data/streams.db"
     metrics_port: int = 9469
+    livekit_url: str = Field(
+        "",
+        description="LiveKit's address (wss://... or https://...): set with the API key and "
+        "secret, rooms run on LiveKit; all three unset, on the embedded rooms.",
+    )
+    livekit_api_key: str = Field("", description="LiveKit's API key.")
+    livekit_api_secret: str = Field(
+        "",
+        repr=False,
+        description="LiveKit's API secret (32 characters or more): signs join tokens and "
+        "verifies LiveKit's webhooks.",
+    )
+    room_token_ttl_seconds: int = Field(
+        300,
+        ge=30,
+        le=3600,
+        description="How long a room join token may be used to join (a participant in the "
+        "room stays until they leave or are removed).",
+    )
+    session_room_lead_minutes: int = Field(
+        10,
+        ge=0,
+        le=24 * 60,
+        description="How long before a virtual session starts its room admits its "
+        "practitioner and client.",
+    )
+    room_empty_timeout_seconds: int = Field(
+        600,
+        ge=10,
+        le=24 * 3600,
+        description="How long LiveKit keeps a room nobody is in before closing it.",
+    )

@@ -2,7 +2,8 @@
 
 One stream per practitioner is the database's to enforce (unique owner), as is one tier
 per level of a stream and one follow per reader of a stream; so are one like and one save
-per reader of a post and one vote per voter in a poll (their primary keys).
+per reader of a post and one vote per voter in a poll (their primary keys); so are one live
+per stream at a time and one session room per booking.
 """
 
 from __future__ import annotations
@@ -118,4 +119,59 @@ comments = sa.Table(
     sa.Column("hidden", sa.Boolean, nullable=False),
     sa.Index("ix_comments_post", "post_id", "id"),
     sa.Index("ix_comments_author", "author_user_id"),
+)
+
+# A stream's live in progress: one row per stream at most (its primary key), so of two lives
+# started at once the second is refused; the row goes when the live ends.
+lives = sa.Table(
+    "lives",
+    metadata,
+    sa.Column("stream_id", sa.String(36), primary_key=True),
+    sa.Column("id", sa.String(36), nullable=False, unique=True),
+    sa.Column("host_user_id", sa.String(36), nullable=False),
+    sa.Column("level", sa.Integer, nullable=False),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+)
+
+# A confirmed virtual booking's room, as booking's events describe the booking: one per
+# booking (its primary key), however often or concurrently booking.confirmed arrives.
+session_rooms = sa.Table(
+    "session_rooms",
+    metadata,
+    sa.Column("booking_id", sa.String(36), primary_key=True),
+    sa.Column("practitioner_user_id", sa.String(36), nullable=False),
+    sa.Column("client_user_id", sa.String(36), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+# The dated meetings a session room opens for (one for a session, one per course meeting).
+session_meetings = sa.Table(
+    "session_meetings",
+    metadata,
+    sa.Column("booking_id", sa.String(36), primary_key=True),
+    sa.Column("start_at", UtcDateTime, primary_key=True),
+    sa.Column("end_at", UtcDateTime, nullable=False),
+)
+
+# Who is in which room now, from LiveKit's webhooks: whom to remove when their access ends.
+room_presence = sa.Table(
+    "room_presence",
+    metadata,
+    sa.Column("room", sa.String(80), primary_key=True),
+    sa.Column("user_id", sa.String(36), primary_key=True),
+    sa.Column("joined_at", UtcDateTime, nullable=False),
+    sa.Index("ix_room_presence_user", "user_id"),
+)
+
+# Who joined and left a session room when, one row per LiveKit webhook.
+session_attendance = sa.Table(
+    "session_attendance",
+    metadata,
+    sa.Column("webhook_id", sa.String(64), primary_key=True),
+    sa.Column("booking_id", sa.String(36), nullable=False),
+    sa.Column("user_id", sa.String(36), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("kind", sa.String(10), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Index("ix_session_attendance_booking", "booking_id", "at"),
 )

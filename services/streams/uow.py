@@ -11,11 +11,17 @@ from chassis.db import ConstraintViolation
 from chassis.errors import AlreadyExists, DomainError
 from chassis.uow import UnitOfWork
 from services.streams.events import event_message
-from services.streams.repository import Comments, Engagement, Follows, Posts, Streams
+from services.streams.repository import Comments, Engagement, Follows, Posts, Rooms, Streams
 
 
 def stream_taken(violation: ConstraintViolation) -> DomainError:
     return AlreadyExists("the caller already has a stream", reason="STREAM_EXISTS")
+
+
+def live_in_progress(violation: ConstraintViolation) -> DomainError:
+    return AlreadyExists(
+        "the stream is live already; end that live first", reason="LIVE_IN_PROGRESS"
+    )
 
 
 class StreamsUnitOfWork(UnitOfWork):
@@ -24,8 +30,9 @@ class StreamsUnitOfWork(UnitOfWork):
     follows: Follows
     engagement: Engagement
     comments: Comments
+    rooms: Rooms
 
-    conflicts = {"streams.owner_user_id": stream_taken}
+    conflicts = {"streams.owner_user_id": stream_taken, "lives.stream_id": live_in_progress}
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
@@ -35,6 +42,7 @@ class StreamsUnitOfWork(UnitOfWork):
         self.follows = Follows(connection, self.dialect)
         self.engagement = Engagement(connection, self.dialect)
         self.comments = Comments(connection)
+        self.rooms = Rooms(connection, self.dialect)
         return self
 
     def event_message(self, event: object) -> tuple[EventType[Message], Message, str]:

@@ -1,11 +1,15 @@
-"""Streams' proto mapping: streams, tiers, posts (with their polls), follows and comments."""
+"""Streams' proto mapping: streams, tiers, posts (with their polls), follows, comments, lives
+and room tokens."""
 
 from __future__ import annotations
 
 from chassis.wire import ProtoEnum, timestamp
+from estuary.streams.v1 import rooms_pb2 as pb_rooms
 from estuary.streams.v1 import streams_pb2 as pb
 from services.streams.domain.engagement import Comment, Poll
+from services.streams.domain.rooms import Live
 from services.streams.domain.streams import STREAM_PREFIX, Follow, Post, PostState, Stream, Tier
+from services.streams.rooms import RoomPass
 
 POST_STATES = ProtoEnum(pb.PostState, PostState)
 
@@ -95,4 +99,26 @@ def follow_to_proto(follow: Follow) -> pb.Follow:
         user_id=follow.user_id,
         level=follow.level,
         create_time=timestamp(follow.created_at),
+    )
+
+
+def live_to_proto(live: Live) -> pb_rooms.Live:
+    stream = STREAM_PREFIX + live.stream_id
+    return pb_rooms.Live(
+        name=f"{stream}/live",
+        stream=stream,
+        room=live.room,
+        level=live.level,
+        start_time=timestamp(live.started_at),
+    )
+
+
+def room_pass_to_proto(granted: RoomPass) -> pb_rooms.RoomToken:
+    return pb_rooms.RoomToken(
+        room=granted.admission.room,
+        token=granted.token,
+        url=granted.url,
+        identity=granted.admission.user_id,
+        can_publish=granted.admission.can_publish,
+        expire_time=timestamp(granted.expires_at),
     )

@@ -171,6 +171,9 @@ EXEMPT = {
         "an upload by a form a service signed: no account token, only the form's signature "
         "(checked by the folder media store); a suspended user gets no form from the service"
     ),
+    ("POST", "/api/v1/webhooks/livekit"): (
+        "LiveKit's call: no account token, only its signature (checked by streams)"
+    ),
 }
 
 

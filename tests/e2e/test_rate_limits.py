@@ -379,11 +379,22 @@ async def test_webhook_deliveries_have_a_budget_of_their_own(tmp_path):
         ) as stack,
         stack.client() as client,
     ):
-        # Unsigned, so refused by payments (400), but none spends the anonymous budget.
-        for _ in range(4):
+        # Unsigned or forged, so refused by payments (400) and streams (401), but none spends
+        # the anonymous budget; LiveKit's Authorization is its signature, not a user's token.
+        for _ in range(2):
             delivered = await client.post("/api/v1/webhooks/stripe", content=b"{}")
             assert delivered.status_code == 400, delivered.text
             assert delivered.headers["ratelimit-limit"] == "4"
+            forged = await client.post(
+                "/api/v1/webhooks/livekit",
+                content=b"{}",
+                headers={"Authorization": "Bearer a.forged.signature"},
+            )
+            assert (forged.status_code, forged.json()["code"]) == (
+                401,
+                "WEBHOOK_BAD_SIGNATURE",
+            ), forged.text
+            assert forged.headers["ratelimit-limit"] == "4"
         assert_throttled(await client.post("/api/v1/webhooks/stripe", content=b"{}"), MINUTE)
         for _ in range(2):
             anonymous = await client.get("/api/v1/users/me")

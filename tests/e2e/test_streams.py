@@ -2,8 +2,9 @@
 tier, publish a free post and a paid one (stream.post_published each); a follower reads the
 free post whole and the paid one as a teaser, in the stream and in their feed; a stranger
 changes nothing and sees no draft. Readers like, save, vote in and comment on what they read
-whole, and not on a teaser. A suspended practitioner's token changes nothing on any streams
-write route until they are reactivated."""
+whole, and not on a teaser. A live admits its host to publish and followers at its level to
+watch. A suspended practitioner's token changes nothing on any streams write route until they
+are reactivated."""
 
 from __future__ import annotations
 
@@ -39,6 +40,21 @@ async def practitioner(client: httpx.AsyncClient, stack: Stack) -> Account:
 async def created(answer: httpx.Response, status: int = 201) -> Any:
     assert answer.status_code == status, answer.text
     return answer.json()
+
+
+async def stream_with_a_paid_tier(client: httpx.AsyncClient, owner: Account) -> str:
+    """The owner's new stream with a paid tier (level 1) beside the free one; its path."""
+    stream = await created(
+        await client.post(STREAMS, json={"title": "Breath"}, headers=owner.headers)
+    )
+    base = f"{STREAMS}/{stream['stream_id']}"
+    price = {"amount_minor": 500, "currency": "EUR"}
+    await created(
+        await client.post(
+            f"{base}/tiers", json={"display_name": "Friends", "price": price}, headers=owner.headers
+        )
+    )
+    return base
 
 
 async def test_a_follower_reads_the_free_post_whole_and_the_paid_one_as_a_teaser(
@@ -165,18 +181,7 @@ async def test_readers_like_save_vote_and_comment_on_what_they_read_whole_and_th
 ):
     async with stack.client() as client:
         pia = await practitioner(client, stack)
-        stream = await created(
-            await client.post(STREAMS, json={"title": "Breath"}, headers=pia.headers)
-        )
-        base = f"{STREAMS}/{stream['stream_id']}"
-        price = {"amount_minor": 500, "currency": "EUR"}
-        await created(
-            await client.post(
-                f"{base}/tiers",
-                json={"display_name": "Friends", "price": price},
-                headers=pia.headers,
-            )
-        )
+        base = await stream_with_a_paid_tier(client, pia)
         urls = {}
         for title, level in (("Ask", 0), ("Paid", 1)):
             draft = await created(
@@ -258,6 +263,49 @@ async def test_readers_like_save_vote_and_comment_on_what_they_read_whole_and_th
         assert (post["like_count"], post["comment_count"], post["liked_by_me"]) == (1, 0, False)
 
 
+async def test_a_live_admits_its_host_to_publish_and_followers_at_its_level_to_watch(
+    stack: Stack,
+):
+    async with stack.client() as client:
+        pia = await practitioner(client, stack)
+        base = await stream_with_a_paid_tier(client, pia)
+        follower, stranger = await sign_up(client), await sign_up(client)
+        assert (await client.post(f"{base}/follow", headers=follower.headers)).status_code == 200
+        not_yet = await client.post(f"{base}/live/token", headers=follower.headers)
+        assert (not_yet.status_code, not_yet.json()["code"]) == (404, "LIVE_NOT_FOUND")
+        theirs = await client.post(f"{base}/live", json={"level": 0}, headers=stranger.headers)
+        assert (theirs.status_code, theirs.json()["code"]) == (403, "NOT_STREAM_OWNER")
+
+        live = await created(
+            await client.post(f"{base}/live", json={"level": 1}, headers=pia.headers)
+        )
+        assert (live["level"], live["room"].startswith("live-")) == (1, True), live
+        again = await client.post(f"{base}/live", json={"level": 0}, headers=pia.headers)
+        assert (again.status_code, again.json()["code"]) == (409, "LIVE_IN_PROGRESS")
+        host = await client.post(f"{base}/live/token", headers=pia.headers)
+        assert host.status_code == 200, host.text
+        assert (host.json()["room"], host.json()["identity"], host.json()["can_publish"]) == (
+            live["room"],
+            pia.id,
+            True,
+        )
+        low = await client.post(f"{base}/live/token", headers=follower.headers)
+        assert (low.status_code, low.json()["code"]) == (403, "TIER_TOO_LOW"), low.text
+        outside = await client.post(f"{base}/live/token", headers=stranger.headers)
+        assert (outside.status_code, outside.json()["code"]) == (403, "NOT_A_FOLLOWER")
+        forged = await client.post(
+            "/api/v1/webhooks/livekit",
+            content=b'{"event": "participant_joined", "id": "EV_forged"}',
+            headers={"Authorization": "not.a.signature"},
+        )
+        assert (forged.status_code, forged.json()["code"]) == (401, "WEBHOOK_BAD_SIGNATURE")
+
+        ended = await client.delete(f"{base}/live", headers=pia.headers)
+        assert ended.status_code == 204, ended.text
+        over = await client.post(f"{base}/live/token", headers=pia.headers)
+        assert (over.status_code, over.json()["code"]) == (404, "LIVE_NOT_FOUND")
+
+
 async def test_a_suspended_practitioner_changes_nothing_on_their_stream_until_reactivated(
     stack: Stack,
 ):
@@ -290,6 +338,8 @@ async def test_a_suspended_practitioner_changes_nothing_on_their_stream_until_re
             await client.post(f"{out}/comments", json={"text": "Hi"}, headers=pia.headers)
         )
         said_at = f"{out}/comments/{said['comment_id']}"
+        # A live in progress, which ending it (refused below) would stop.
+        await created(await client.post(f"{base}/live", json={"level": 0}, headers=pia.headers))
         engaged = f"{STREAMS}/{{stream_id}}/posts/{{post_id}}"
         comment_at = f"{engaged}/comments/{{comment_id}}"
 
@@ -389,6 +439,26 @@ async def test_a_suspended_practitioner_changes_nothing_on_their_stream_until_re
                 f"{comment_at}/unhide",
                 lambda: client.post(f"{said_at}/unhide", headers=pia.headers),
             ),
+            (
+                "POST",
+                f"{STREAMS}/{{stream_id}}/live",
+                lambda: client.post(f"{base}/live", json={"level": 0}, headers=pia.headers),
+            ),
+            (
+                "DELETE",
+                f"{STREAMS}/{{stream_id}}/live",
+                lambda: client.delete(f"{base}/live", headers=pia.headers),
+            ),
+            (
+                "POST",
+                f"{STREAMS}/{{stream_id}}/live/token",
+                lambda: client.post(f"{base}/live/token", headers=pia.headers),
+            ),
+            (
+                "POST",
+                "/api/v1/bookings/{booking_id}/room/token",
+                lambda: client.post(f"/api/v1/bookings/{pia.id}/room/token", headers=pia.headers),
+            ),
         ]
         assert [(m, p) for m, p, _ in steps] == STREAM_WRITE_ROUTES
 
@@ -422,6 +492,8 @@ async def test_a_suspended_practitioner_changes_nothing_on_their_stream_until_re
             return answer.status_code == 200
 
         await until(accepted_again, "the old token changes the stream again")
+        ended = await client.delete(f"{base}/live", headers=pia.headers)
+        assert ended.status_code == 204, ended.text
         published = await client.post(
             f"{base}/posts/{post['post_id']}/publish", headers=pia.headers
         )

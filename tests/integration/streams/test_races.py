@@ -1,15 +1,25 @@
-"""One stream per practitioner, one publication per post, one like per reader and one vote
-per voter, under concurrency on PostgreSQL (and SQLite): of many attempts at once exactly one
-wins and the others conflict, or (a like, idempotent) all succeed and count once."""
+"""One stream per practitioner, one publication per post, one like per reader, one vote per
+voter, one live per stream and one session room per booking, under concurrency on
+PostgreSQL (and SQLite): of many attempts at once exactly one wins and the others conflict,
+or (a like, a booking confirmed again, idempotent) all succeed and count once."""
 
 from __future__ import annotations
 
 from functools import partial
 
 from chassis.clock import FrozenClock
-from services.streams.events import POST_PUBLISHED
+from estuary.booking.v1 import events_pb2 as booking_pb
+from services.streams.events import BOOKING_CONFIRMED, POST_PUBLISHED
+from services.streams.uow import StreamsUnitOfWork
 from tests.builders import outbox_messages, person
-from tests.integration.streams.world import START, built_streams, practitioner
+from tests.integration.streams.world import (
+    START,
+    built_streams,
+    consume,
+    on_livekit,
+    practitioner,
+    snapshot,
+)
 from tests.races import race
 
 ATTEMPTS = 8
@@ -78,3 +88,39 @@ async def test_a_voter_voting_many_times_at_once_casts_one_vote(empty_database_u
         assert read.poll is not None and won.poll is not None
         assert sum(o.votes for o in read.poll.options) == 1
         assert [o.votes for o in read.poll.options] == [o.votes for o in won.poll.options]
+
+
+async def test_lives_started_at_once_on_one_stream_make_one_live_and_one_room(
+    empty_database_url,
+):
+    async with on_livekit(empty_database_url, FrozenClock(START)) as (service, fake):
+        owner = practitioner()
+        stream = await service.desk.create_stream(owner, "Breath", "")
+        parent = f"streams/{stream.id}"
+        outcome = await race(
+            [partial(service.rooms.start_live, owner, parent, 0) for _ in range(ATTEMPTS)]
+        )
+        won = outcome.one_winner()
+        async with service.runtime.unit_of_work(StreamsUnitOfWork)(write=False) as uow:
+            assert await uow.rooms.live_of(stream.id) == won
+        assert won.room in fake.rooms
+
+
+async def test_a_booking_confirmed_many_times_at_once_gets_one_room(empty_database_url):
+    async with on_livekit(empty_database_url, FrozenClock(START)) as (service, fake):
+        host, client = practitioner(), person()
+        booking_id = person().user_id
+        confirmed = booking_pb.BookingConfirmed(
+            booking=snapshot(booking_id, host.user_id, client.user_id, START)
+        )
+        # Distinct deliveries (each its own event id), so the inbox alone cannot settle it.
+        outcome = await race(
+            [
+                partial(consume, service, "streams.session-rooms", BOOKING_CONFIRMED, confirmed)
+                for _ in range(ATTEMPTS)
+            ]
+        )
+        assert [d.settled for d in outcome.wins] == [["ack"]] * ATTEMPTS
+        assert [r.name for r in fake.called("CreateRoom")] == [f"session-{booking_id}"]
+        token = await service.rooms.session_token(client, f"bookings/{booking_id}")
+        assert token.admission.room == f"session-{booking_id}"

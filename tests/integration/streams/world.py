@@ -1,23 +1,37 @@
 """Streams built on a database of the test's own (nothing started): its handlers run on the
-real unit of work, against SQLite or PostgreSQL, on a clock the test moves."""
+real unit of work, against SQLite or PostgreSQL, on a clock the test moves; with a fake
+LiveKit over HTTP for its video rooms, and other services' events through its consumers."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from google.protobuf.message import Message
 
 from chassis.auth.principal import Principal, Role
+from chassis.bus.consumer import EventConsumer
 from chassis.bus.embedded import IN_MEMORY, EmbeddedBroker, EmbeddedTransport
+from chassis.bus.envelope import EventType
 from chassis.clock import FrozenClock
 from chassis.migrations import upgrade
+from chassis.wire import timestamp
+from estuary.booking.v1 import events_pb2 as booking_pb
+from estuary.catalog.v1 import catalog_pb2
 from services.streams import bootstrap
 from services.streams.bootstrap import StreamsService
 from services.streams.domain.streams import Follow
 from services.streams.settings import StreamsSettings
 from services.streams.uow import StreamsUnitOfWork
 from tests.builders import person
+from tests.fakes.livekit import API_KEY, API_SECRET, FakeLiveKit
+from tests.integration.messaging.world import OneDelivery, wire_event
+
+# How long join tokens last in these tests.
+TTL = 300
 
 START = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
@@ -27,11 +41,14 @@ def practitioner() -> Principal:
 
 
 @asynccontextmanager
-async def built_streams(url: str, clock: FrozenClock) -> AsyncIterator[StreamsService]:
-    """Streams on its migrated database, on the test's clock; nothing is started."""
+async def built_streams(
+    url: str, clock: FrozenClock, **settings: Any
+) -> AsyncIterator[StreamsService]:
+    """Streams on its migrated database, on the test's clock, with these settings (LiveKit's,
+    say); nothing is started."""
     await asyncio.to_thread(upgrade, bootstrap.MIGRATIONS, url)
     service = bootstrap.build(
-        StreamsSettings(database_url=url, grpc_port=0),
+        StreamsSettings(database_url=url, grpc_port=0, **settings),
         transport=EmbeddedTransport(EmbeddedBroker(IN_MEMORY)),
         clock=clock,
     )
@@ -39,6 +56,7 @@ async def built_streams(url: str, clock: FrozenClock) -> AsyncIterator[StreamsSe
         yield service
     finally:
         await service.runtime.database.dispose()
+        await service.rooms.video.close()
         for channel in service.channels:
             await channel.close()
 
@@ -48,3 +66,64 @@ async def follow_at(service: StreamsService, stream_id: str, reader: Principal, 
     async with service.runtime.unit_of_work(StreamsUnitOfWork)() as uow:
         await uow.follows.add(Follow(stream_id, reader.user_id, level, START))
         await uow.commit()
+
+
+@asynccontextmanager
+async def on_livekit(
+    url: str, clock: FrozenClock, secret: str = API_SECRET
+) -> AsyncIterator[tuple[StreamsService, FakeLiveKit]]:
+    """Streams configured for the fake LiveKit (signing with `secret`), its webhooks
+    delivered to streams' handler as the gateway would hand them on."""
+    fake = FakeLiveKit()
+    await fake.start()
+    try:
+        async with built_streams(
+            url,
+            clock,
+            livekit_url=fake.url,
+            livekit_api_key=API_KEY,
+            livekit_api_secret=secret,
+            room_token_ttl_seconds=TTL,
+        ) as service:
+            fake.deliver = service.rooms.receive_webhook
+            yield service, fake
+    finally:
+        await fake.stop()
+
+
+async def consume(
+    service: StreamsService, queue: str, event_type: EventType[Any], message: Message
+):
+    """One event through streams' real consumer of that queue; how it was settled."""
+    subscription = next(s for s in service.subscriptions if s.queue == queue)
+    consumer = EventConsumer(
+        subscription,
+        unit_of_work=service.runtime.unit_of_work(StreamsUnitOfWork),
+        transport=service.runtime.transport,
+    )
+    delivery = OneDelivery(wire_event(event_type, message))
+    await consumer.handle(delivery)
+    return delivery
+
+
+def snapshot(
+    booking_id: str,
+    practitioner_user_id: str,
+    client_id: str,
+    start: datetime,
+    *,
+    virtual: bool = True,
+) -> booking_pb.BookingSnapshot:
+    kind = catalog_pb2.LOCATION_KIND_VIRTUAL if virtual else catalog_pb2.LOCATION_KIND_IN_PERSON
+    return booking_pb.BookingSnapshot(
+        booking_id=booking_id,
+        practitioner_id=person().user_id,
+        practitioner_user_id=practitioner_user_id,
+        client_id=client_id,
+        times=[
+            booking_pb.BookedTime(
+                start_time=timestamp(start), end_time=timestamp(start + timedelta(hours=1))
+            )
+        ],
+        location_kind=kind,
+    )

@@ -1,0 +1,46 @@
+"""Sending people away from video rooms the moment their access ends (an unfollow, a
+suspension), through RemoveParticipant: a token already handed out would otherwise let them
+stay until they leave."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+
+from chassis.errors import Unavailable
+from services.streams.uow import StreamsUnitOfWork
+from services.streams.video.port import RoomService, RoomServiceError
+
+
+async def reaching(call: Awaitable[None]) -> None:
+    """A call to the video server; its failure is UNAVAILABLE (the caller may retry)."""
+    try:
+        await call
+    except RoomServiceError as error:
+        raise Unavailable(f"the video service did not answer: {error}") from error
+
+
+async def send_away(
+    uow: StreamsUnitOfWork, video: RoomService, user_id: str, rooms: list[str]
+) -> None:
+    """Removes a user from rooms they are in (RemoveParticipant) and forgets them there."""
+    for room in rooms:
+        await reaching(video.remove_participant(room, user_id))
+        await uow.rooms.left(room, user_id)
+
+
+async def leave_live(
+    uow: StreamsUnitOfWork, video: RoomService, stream_id: str, user_id: str
+) -> None:
+    """A user who may no longer watch a stream's live (their follow ended) leaves it now."""
+    live = await uow.rooms.live_of(stream_id)
+    if (
+        live is not None
+        and user_id != live.host_user_id
+        and await uow.rooms.is_in(live.room, user_id)
+    ):
+        await send_away(uow, video, user_id, [live.room])
+
+
+async def leave_every_room(uow: StreamsUnitOfWork, video: RoomService, user_id: str) -> None:
+    """A suspended or erased account leaves every room it is in, now, not at token expiry."""
+    await send_away(uow, video, user_id, await uow.rooms.rooms_of(user_id))
