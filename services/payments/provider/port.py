@@ -364,6 +364,12 @@ class PaymentProvider(Protocol):
         """Moves amount from the platform to a connected account's balance."""
         ...
 
+    async def find_transfer(self, *, transfer_group: str) -> Transfer | None:
+        """The transfer made in a transfer group (ours holds one payout's), None if none was:
+        a transfer made before a crash is recognised by it after the provider has forgotten
+        its idempotency key (Stripe keeps keys for 24 hours)."""
+        ...
+
     async def create_transfer_reversal(
         self, transfer_id: str, *, idempotency_key: str, amount: int | None = None
     ) -> TransferReversal:

@@ -734,6 +734,16 @@ class SandboxProvider:
             await self._write("transfers.create", idempotency_key, params, transfer)
         )
 
+    async def find_transfer(self, *, transfer_group: str) -> Transfer | None:
+        def read(state: _State) -> dict[str, Any]:
+            made = [
+                t for t in state.of_kind("transfer") if t.get("transfer_group") == transfer_group
+            ]
+            return made[0] if made else {}
+
+        found = await self._read(read)
+        return stripe_format.transfer_from(found) if found else None
+
     async def create_transfer_reversal(
         self, transfer_id: str, *, idempotency_key: str, amount: int | None = None
     ) -> TransferReversal:

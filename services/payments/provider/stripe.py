@@ -249,6 +249,12 @@ class StripeProvider:
         )
         return stripe_format.transfer_from(_plain(transfer))
 
+    async def find_transfer(self, *, transfer_group: str) -> Transfer | None:
+        found = await self._call(
+            self._v1.transfers.list_async({"transfer_group": transfer_group, "limit": 1})
+        )
+        return stripe_format.transfer_from(_plain(found.data[0])) if found.data else None
+
     async def create_transfer_reversal(
         self, transfer_id: str, *, idempotency_key: str, amount: int | None = None
     ) -> TransferReversal:
