@@ -163,6 +163,7 @@ class FakeStripe:
             ("POST", "/v1/payment_intents/{id}/confirm", self._confirm_payment_intent),
             ("POST", "/v1/refunds", self._create_refund),
             ("GET", "/v1/refunds/{id}", self._retrieve("refund")),
+            ("GET", "/v1/refunds", self._list_refunds),
             ("POST", "/v1/accounts", self._create_account),
             ("GET", "/v1/accounts/{id}", self._retrieve("account")),
             ("POST", "/v1/account_links", self._create_account_link),
@@ -357,6 +358,16 @@ class FakeStripe:
             }
         )
 
+    async def _list_refunds(self, request: web.Request, params: Params) -> Params:
+        """An intent's refunds, newest first, up to limit."""
+        intent = self._get("payment_intent", params.get("payment_intent", ""), "payment_intent")
+        made = [
+            obj
+            for obj in reversed(self.state.objects.values())
+            if obj["object"] == "refund" and obj["payment_intent"] == intent["id"]
+        ]
+        return _page("/v1/refunds", made, int(params.get("limit", 10)))
+
     async def _create_account(self, request: web.Request, params: Params) -> Params:
         if params.get("type") != "express":
             raise StripeFailure(400, "parameter_invalid_empty", "type must be express", "type")
@@ -448,13 +459,7 @@ class FakeStripe:
             for obj in reversed(self.state.objects.values())
             if obj["object"] == "transfer" and group in (None, obj["transfer_group"])
         ]
-        limit = int(params.get("limit", 10))
-        return {
-            "object": "list",
-            "url": "/v1/transfers",
-            "has_more": len(made) > limit,
-            "data": made[:limit],
-        }
+        return _page("/v1/transfers", made, int(params.get("limit", 10)))
 
     async def _create_transfer_reversal(self, request: web.Request, params: Params) -> Params:
         transfer = self._get("transfer", request.match_info["id"])
@@ -608,6 +613,11 @@ class FakeStripe:
         subscription = self._get("subscription", request.match_info["id"])
         subscription["status"] = "canceled"
         return subscription
+
+
+def _page(url: str, found: list[dict[str, Any]], limit: int) -> dict[str, Any]:
+    """The first page of a list, as Stripe answers one."""
+    return {"object": "list", "url": url, "has_more": len(found) > limit, "data": found[:limit]}
 
 
 def free_port() -> int:

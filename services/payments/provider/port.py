@@ -327,6 +327,12 @@ class PaymentProvider(Protocol):
         """The refund as the provider has it now."""
         ...
 
+    async def refunds_of(self, payment_intent_id: str) -> list[Refund]:
+        """The refunds made on an intent: a refund made before a crash is
+        recognised among them (by our ids in its metadata) after the provider has forgotten
+        its idempotency key."""
+        ...
+
     # Customers
     async def create_customer(
         self, *, user_id: str, email: str | None, name: str | None, idempotency_key: str

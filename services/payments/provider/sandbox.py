@@ -571,6 +571,14 @@ class SandboxProvider:
             await self._write("refunds.create", idempotency_key, params, refund)
         )
 
+    async def refunds_of(self, payment_intent_id: str) -> list[Refund]:
+        def read(state: _State) -> dict[str, Any]:
+            state.get("payment_intent", payment_intent_id, "payment_intent")
+            made = [r for r in state.of_kind("refund") if r["payment_intent"] == payment_intent_id]
+            return {"data": made[::-1]}
+
+        return [stripe_format.refund_from(refund) for refund in (await self._read(read))["data"]]
+
     async def retrieve_refund(self, refund_id: str) -> Refund:
         return stripe_format.refund_from(
             await self._read(lambda state: state.get("refund", refund_id))

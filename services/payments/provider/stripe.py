@@ -172,6 +172,13 @@ class StripeProvider:
         refund = await self._call(self._v1.refunds.retrieve_async(refund_id))
         return stripe_format.refund_from(_plain(refund))
 
+    async def refunds_of(self, payment_intent_id: str) -> list[Refund]:
+        # An intent is refunded a handful of times at most: one page holds them all.
+        found = await self._call(
+            self._v1.refunds.list_async({"payment_intent": payment_intent_id, "limit": 100})
+        )
+        return [stripe_format.refund_from(_plain(refund)) for refund in found.data]
+
     # Customers
     async def create_customer(
         self, *, user_id: str, email: str | None, name: str | None, idempotency_key: str

@@ -200,7 +200,10 @@ async def test_a_refund_killed_after_the_provider_answered_is_made_and_recorded_
         [made] = fake_stripe.objects_with("refund", booking_id=booking_id)
         assert await ledger_count(w, TransactionKind.REFUND) == 0
 
-        # The bus delivers the unacknowledged booking.cancelled again.
+        # The bus delivers the unacknowledged booking.cancelled again, a day later (a
+        # consumer down that long): Stripe has forgotten the refund's idempotency key, the
+        # booking id in the refund's metadata still names it.
+        fake_stripe.forget_idempotency_keys()
         cancelled = booking_events.BookingCancelled(
             booking=booking_events.BookingSnapshot(booking_id=booking_id), refund_percent=50
         )

@@ -237,6 +237,28 @@ async def test_a_paid_order_is_refunded_in_part_then_in_full(payments_backend: B
     assert (await provider.retrieve_refund(half.id)).amount == 2500
 
 
+async def test_an_intents_refunds_are_listed_with_their_metadata(payments_backend: Backend):
+    provider = payments_backend.provider
+    intent = await new_intent(provider, "pm_card_visa", amount=5000)
+    await provider.confirm_payment_intent(intent.id, idempotency_key=key("pay"))
+    assert await provider.refunds_of(intent.id) == []
+    first = await provider.create_refund(
+        payment_intent_id=intent.id,
+        amount=1000,
+        idempotency_key=key("refund"),
+        metadata={"booking_id": "b1"},
+    )
+    second = await provider.create_refund(
+        payment_intent_id=intent.id, amount=500, idempotency_key=key("refund")
+    )
+    listed = {refund.id: refund for refund in await provider.refunds_of(intent.id)}
+    assert listed.keys() == {first.id, second.id}
+    assert listed[first.id].metadata == {"booking_id": "b1"}
+    other = await new_intent(provider, "pm_card_visa", amount=5000)
+    await provider.confirm_payment_intent(other.id, idempotency_key=key("pay"))
+    assert await provider.refunds_of(other.id) == []
+
+
 async def test_a_declined_payment_cannot_be_refunded(payments_backend: Backend):
     provider = payments_backend.provider
     intent = await new_intent(provider, "pm_card_chargeCustomerFail")
