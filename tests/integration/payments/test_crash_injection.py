@@ -5,10 +5,13 @@ one of each at the provider and in the ledger.
 The killed process is crash_harness.py: payments on the test's database, on the Stripe
 adapter pointed at the fake Stripe served by this (test) process, so what the provider made
 survives the kill and answers a retry under the same idempotency key with the first answer.
-What runs after the crash is what the system runs after one, in a payments freshly built here:
-the client's checkout again with its Idempotency-Key, Stripe's webhook delivered again (it had
-no 2xx), the bus's booking.cancelled delivered again (it was never acknowledged: the same event
-id), the job that sends pending payouts.
+What runs after the crash is what the system runs after one, here in the test process, whose
+payments shares nothing with the killed one but the database and the provider: the client's
+checkout again with its Idempotency-Key, Stripe's webhook delivered again (it had no 2xx),
+the bus's booking.cancelled delivered again (never acknowledged: the same event id), the job
+that sends pending payouts. The last two come after the fake has forgotten its idempotency
+keys, as Stripe does after 24 hours: the refund's metadata and the transfer's group name
+what was made.
 """
 
 from __future__ import annotations
