@@ -328,9 +328,9 @@ class PaymentProvider(Protocol):
         ...
 
     async def refunds_of(self, payment_intent_id: str) -> list[Refund]:
-        """The refunds made on an intent: a refund made before a crash is
-        recognised among them (by our ids in its metadata) after the provider has forgotten
-        its idempotency key."""
+        """The refunds made on an intent: a refund made before a crash is recognised among
+        them (by our ids in its metadata) after the provider has forgotten its idempotency
+        key (Stripe keeps keys for 24 hours)."""
         ...
 
     # Customers
