@@ -1,6 +1,8 @@
 """A small fake of Stripe's HTTP API for what localstripe lacks: Connect accounts, account
 links, transfers and their reversals, payouts on a connected account (the Stripe-Account
-header), prices and subscriptions, and idempotent replays (the Idempotency-Key header).
+header), prices and subscriptions, and idempotent replays (the Idempotency-Key header); with
+payment intents (paid by any card) and their refunds too, so a test that needs replays of
+those (the crash tests) has them, and signed events about its objects.
 
 It speaks Stripe's wire format as the official library sends and reads it: form-encoded
 bodies with bracketed keys (items[0][price]), JSON answers, errors as {"error": {"type",
@@ -12,6 +14,8 @@ It runs in a thread of its own, so synchronous fixtures can share it across test
 from __future__ import annotations
 
 import asyncio
+import copy
+import json
 import re
 import secrets
 import socket
@@ -22,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from services.payments.provider.stripe_format import sign_webhook
 
 Params = dict[str, Any]
 Handler = Callable[[web.Request, Params], Awaitable[Params]]
@@ -86,6 +92,7 @@ class FakeStripeState:
     """The fake's objects, idempotent answers and the requests it was sent."""
 
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refunded: dict[str, int] = field(default_factory=dict)
     balances: dict[tuple[str, str], int] = field(default_factory=dict)
     onboarding: dict[str, dict[str, str]] = field(default_factory=dict)
     answers: dict[tuple[str, str], tuple[str, dict[str, Any], int, dict[str, Any]]] = field(
@@ -117,15 +124,51 @@ class FakeStripe:
         """How many objects of a kind (transfer, payout...) the fake holds."""
         return sum(1 for obj in self.state.objects.values() if obj["object"] == kind)
 
+    def forget_idempotency_keys(self) -> None:
+        """What Stripe does to keys at least 24 hours old: a request under one is new again."""
+        self.state.answers.clear()
+
+    def objects_with(self, kind: str, **metadata: str) -> list[dict[str, Any]]:
+        """The objects of a kind whose metadata holds these pairs (ours name our ids there)."""
+        return [
+            obj
+            for obj in self.state.objects.values()
+            if obj["object"] == kind
+            and all(obj["metadata"].get(name) == value for name, value in metadata.items())
+        ]
+
+    def signed_event(
+        self, event_type: str, object_id: str, secret: str, created: int
+    ) -> tuple[bytes, str]:
+        """A webhook about one of the fake's objects as it stands, signed under secret as
+        Stripe signs them at created (Unix seconds): its body and Stripe-Signature header."""
+        obj = {k: v for k, v in self.state.objects[object_id].items() if not k.startswith("_")}
+        event = {
+            "id": _new_id("evt_"),
+            "object": "event",
+            "type": event_type,
+            "created": created,
+            "data": {"object": obj},
+        }
+        payload = json.dumps(event).encode()
+        return payload, sign_webhook(payload, secret, created)
+
     # The server
     def app(self) -> web.Application:
         app = web.Application()
         routes: list[tuple[str, str, Handler]] = [
             ("POST", "/v1/customers", self._create_customer),
+            ("POST", "/v1/payment_intents", self._create_payment_intent),
+            ("GET", "/v1/payment_intents/{id}", self._retrieve("payment_intent")),
+            ("POST", "/v1/payment_intents/{id}/confirm", self._confirm_payment_intent),
+            ("POST", "/v1/refunds", self._create_refund),
+            ("GET", "/v1/refunds/{id}", self._retrieve("refund")),
+            ("GET", "/v1/refunds", self._list_refunds),
             ("POST", "/v1/accounts", self._create_account),
             ("GET", "/v1/accounts/{id}", self._retrieve("account")),
             ("POST", "/v1/account_links", self._create_account_link),
             ("POST", "/v1/transfers", self._create_transfer),
+            ("GET", "/v1/transfers", self._list_transfers),
             ("POST", "/v1/transfers/{id}/reversals", self._create_transfer_reversal),
             ("POST", "/v1/payouts", self._create_payout),
             ("GET", "/v1/payouts/{id}", self._retrieve_payout),
@@ -200,11 +243,12 @@ class FakeStripe:
             except StripeFailure as failure:
                 body, status = failure.body, failure.status
             if key and request.method != "GET":
+                # Stripe replays the first answer as it was sent, not the object as it is now.
                 self.state.answers[scope] = (
                     f"{request.method} {request.path}",
                     params,
                     status,
-                    body,
+                    copy.deepcopy(body),
                 )
             return web.json_response(body, status=status)
 
@@ -233,6 +277,13 @@ class FakeStripe:
             raise StripeFailure(400, "parameter_invalid_integer", f"Invalid integer: {value}", name)
         return int(value)
 
+    def _part_of(self, params: Params, left: int, code: str, message: str) -> int:
+        """The amount asked for (all that is left when none is), refused beyond what is left."""
+        amount = self._amount(params) if "amount" in params else left
+        if amount < 1 or amount > left:
+            raise StripeFailure(400, code, message, "amount")
+        return amount
+
     async def _create_customer(
         self, request: web.Request, params: dict[str, Any]
     ) -> dict[str, Any]:
@@ -246,6 +297,76 @@ class FakeStripe:
                 "created": int(time.time()),
             }
         )
+
+    async def _create_payment_intent(self, request: web.Request, params: Params) -> Params:
+        intent_id = _new_id("pi_")
+        return self._store(
+            {
+                "id": intent_id,
+                "object": "payment_intent",
+                "amount": self._amount(params),
+                "currency": params["currency"],
+                "status": "requires_payment_method",
+                "client_secret": f"{intent_id}_secret_{secrets.token_hex(8)}",
+                "customer": params.get("customer"),
+                "payment_method": params.get("payment_method"),
+                "amount_received": 0,
+                "last_payment_error": None,
+                "metadata": params.get("metadata", {}),
+                "created": int(time.time()),
+            }
+        )
+
+    async def _confirm_payment_intent(self, request: web.Request, params: Params) -> Params:
+        """Every card pays (declines and 3-D Secure are localstripe's and the sandbox's)."""
+        intent = self._get("payment_intent", request.match_info["id"])
+        if intent["status"] not in ("requires_payment_method", "requires_confirmation"):
+            raise StripeFailure(
+                400,
+                "payment_intent_unexpected_state",
+                f"This PaymentIntent's status is {intent['status']}: it cannot be confirmed.",
+            )
+        method = params.get("payment_method") or intent["payment_method"]
+        if not method:
+            raise StripeFailure(
+                400, "parameter_missing", "A payment method is needed", "payment_method"
+            )
+        intent.update(payment_method=method, status="succeeded", amount_received=intent["amount"])
+        return intent
+
+    async def _create_refund(self, request: web.Request, params: Params) -> Params:
+        intent = self._get("payment_intent", params.get("payment_intent", ""), "payment_intent")
+        if intent["status"] != "succeeded":
+            raise StripeFailure(
+                400, "payment_intent_unexpected_state", "Only a paid intent can be refunded"
+            )
+        left = intent["amount_received"] - self.state.refunded.get(intent["id"], 0)
+        amount = self._part_of(
+            params, left, "amount_too_large", f"The intent has only {left} left to refund"
+        )
+        self.state.refunded[intent["id"]] = self.state.refunded.get(intent["id"], 0) + amount
+        return self._store(
+            {
+                "id": _new_id("re_"),
+                "object": "refund",
+                "amount": amount,
+                "currency": intent["currency"],
+                "payment_intent": intent["id"],
+                "status": "succeeded",
+                "metadata": params.get("metadata", {}),
+                "created": int(time.time()),
+            }
+        )
+
+    async def _list_refunds(self, request: web.Request, params: Params) -> Params:
+        """An intent's refunds, newest first, up to limit."""
+        intent = self._get("payment_intent", params.get("payment_intent", ""), "payment_intent")
+        made = [
+            obj
+            for obj in reversed(self.state.objects.values())
+            if obj["object"] == "refund" and obj["payment_intent"] == intent["id"]
+        ]
+        return _page("/v1/refunds", made, int(params.get("limit", 10)))
 
     async def _create_account(self, request: web.Request, params: Params) -> Params:
         if params.get("type") != "express":
@@ -329,17 +450,26 @@ class FakeStripe:
             }
         )
 
+    async def _list_transfers(self, request: web.Request, params: Params) -> Params:
+        """Transfers newest first, of one transfer group when asked (Stripe's only filter we
+        use), up to limit."""
+        group = params.get("transfer_group")
+        made = [
+            obj
+            for obj in reversed(self.state.objects.values())
+            if obj["object"] == "transfer" and group in (None, obj["transfer_group"])
+        ]
+        return _page("/v1/transfers", made, int(params.get("limit", 10)))
+
     async def _create_transfer_reversal(self, request: web.Request, params: Params) -> Params:
         transfer = self._get("transfer", request.match_info["id"])
         left = transfer["amount"] - transfer["amount_reversed"]
-        amount = self._amount(params) if "amount" in params else left
-        if amount < 1 or amount > left:
-            raise StripeFailure(
-                400,
-                "parameter_invalid_integer",
-                f"Transfer {transfer['id']} has only {left} left to reverse",
-                "amount",
-            )
+        amount = self._part_of(
+            params,
+            left,
+            "parameter_invalid_integer",
+            f"Transfer {transfer['id']} has only {left} left to reverse",
+        )
         balance = (transfer["destination"], transfer["currency"])
         if self.state.balances.get(balance, 0) < amount:
             raise StripeFailure(
@@ -483,6 +613,11 @@ class FakeStripe:
         subscription = self._get("subscription", request.match_info["id"])
         subscription["status"] = "canceled"
         return subscription
+
+
+def _page(url: str, found: list[dict[str, Any]], limit: int) -> dict[str, Any]:
+    """The first page of a list, as Stripe answers one."""
+    return {"object": "list", "url": url, "has_more": len(found) > limit, "data": found[:limit]}
 
 
 def free_port() -> int:

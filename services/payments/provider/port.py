@@ -327,6 +327,12 @@ class PaymentProvider(Protocol):
         """The refund as the provider has it now."""
         ...
 
+    async def refunds_of(self, payment_intent_id: str) -> list[Refund]:
+        """The refunds made on an intent: a refund made before a crash is recognised among
+        them (by our ids in its metadata) after the provider has forgotten its idempotency
+        key (Stripe keeps keys for 24 hours)."""
+        ...
+
     # Customers
     async def create_customer(
         self, *, user_id: str, email: str | None, name: str | None, idempotency_key: str
@@ -362,6 +368,12 @@ class PaymentProvider(Protocol):
         metadata: Mapping[str, str] | None = None,
     ) -> Transfer:
         """Moves amount from the platform to a connected account's balance."""
+        ...
+
+    async def find_transfer(self, *, transfer_group: str) -> Transfer | None:
+        """The transfer made in a transfer group (ours holds one payout's), None if none was:
+        a transfer made before a crash is recognised by it after the provider has forgotten
+        its idempotency key (Stripe keeps keys for 24 hours)."""
         ...
 
     async def create_transfer_reversal(

@@ -571,6 +571,14 @@ class SandboxProvider:
             await self._write("refunds.create", idempotency_key, params, refund)
         )
 
+    async def refunds_of(self, payment_intent_id: str) -> list[Refund]:
+        def read(state: _State) -> dict[str, Any]:
+            state.get("payment_intent", payment_intent_id, "payment_intent")
+            made = [r for r in state.of_kind("refund") if r["payment_intent"] == payment_intent_id]
+            return {"data": made[::-1]}
+
+        return [stripe_format.refund_from(refund) for refund in (await self._read(read))["data"]]
+
     async def retrieve_refund(self, refund_id: str) -> Refund:
         return stripe_format.refund_from(
             await self._read(lambda state: state.get("refund", refund_id))
@@ -733,6 +741,16 @@ class SandboxProvider:
         return stripe_format.transfer_from(
             await self._write("transfers.create", idempotency_key, params, transfer)
         )
+
+    async def find_transfer(self, *, transfer_group: str) -> Transfer | None:
+        def read(state: _State) -> dict[str, Any]:
+            made = [
+                t for t in state.of_kind("transfer") if t.get("transfer_group") == transfer_group
+            ]
+            return made[0] if made else {}
+
+        found = await self._read(read)
+        return stripe_format.transfer_from(found) if found else None
 
     async def create_transfer_reversal(
         self, transfer_id: str, *, idempotency_key: str, amount: int | None = None

@@ -172,6 +172,13 @@ class StripeProvider:
         refund = await self._call(self._v1.refunds.retrieve_async(refund_id))
         return stripe_format.refund_from(_plain(refund))
 
+    async def refunds_of(self, payment_intent_id: str) -> list[Refund]:
+        # An intent is refunded a handful of times at most: one page holds them all.
+        found = await self._call(
+            self._v1.refunds.list_async({"payment_intent": payment_intent_id, "limit": 100})
+        )
+        return [stripe_format.refund_from(_plain(refund)) for refund in found.data]
+
     # Customers
     async def create_customer(
         self, *, user_id: str, email: str | None, name: str | None, idempotency_key: str
@@ -248,6 +255,12 @@ class StripeProvider:
             self._v1.transfers.create_async(params, {"idempotency_key": idempotency_key})
         )
         return stripe_format.transfer_from(_plain(transfer))
+
+    async def find_transfer(self, *, transfer_group: str) -> Transfer | None:
+        found = await self._call(
+            self._v1.transfers.list_async({"transfer_group": transfer_group, "limit": 1})
+        )
+        return stripe_format.transfer_from(_plain(found.data[0])) if found.data else None
 
     async def create_transfer_reversal(
         self, transfer_id: str, *, idempotency_key: str, amount: int | None = None

@@ -28,6 +28,7 @@ from services.payments.provider.port import (
     PaymentStatus,
     ProviderError,
     ProviderRejected,
+    Refund,
     WebhookRejected,
     idempotency_key,
 )
@@ -272,14 +273,7 @@ async def refund_booking(
     now = uow.clock.now()
     refund_id = f"credit:{order.id}"
     if card_minor:
-        assert order.payment_intent_id is not None
-        refund = await provider.create_refund(
-            payment_intent_id=order.payment_intent_id,
-            idempotency_key=idempotency_key("refund", booking_id),
-            amount=card_minor,
-            metadata={"booking_id": booking_id, "order_id": order.id},
-        )
-        refund_id = refund.id
+        refund_id = (await _card_refund(provider, order, card_minor)).id
     if not await uow.ledger.post(order.refund(new_id(), card_minor, credit_minor, now)):
         return  # a concurrent delivery about the booking posted it (and told of it) first
     uow.record(
@@ -290,6 +284,22 @@ async def refund_booking(
             Money(card_minor + credit_minor, order.amount.currency),
             now,
         )
+    )
+
+
+async def _card_refund(provider: PaymentProvider, order: Order, card_minor: int) -> Refund:
+    """The card's share of a booking's refund, made once: the key answers a retry within
+    Stripe's 24 hours; after that (a redelivery that waited, an event replayed from its dead
+    letters) the booking id in the metadata of the intent's refunds recognises it."""
+    assert order.payment_intent_id is not None
+    for made in await provider.refunds_of(order.payment_intent_id):
+        if made.metadata.get("booking_id") == order.booking_id:
+            return made
+    return await provider.create_refund(
+        payment_intent_id=order.payment_intent_id,
+        idempotency_key=idempotency_key("refund", order.booking_id),
+        amount=card_minor,
+        metadata={"booking_id": order.booking_id, "order_id": order.id},
     )
 
 

@@ -355,13 +355,19 @@ async def _settle(
 
 
 async def _transfer(provider: PaymentProvider, payout: Payout) -> Transfer:
-    """The payout's transfer to the connected account: made once, the first answer after."""
+    """The payout's transfer to the connected account: made once, the first one after. The
+    key answers a retry within Stripe's 24 hours; the payout's transfer group recognises
+    the transfer after that, when a retry under the forgotten key would transfer again."""
+    group = f"payouts/{payout.id}"
+    made = await provider.find_transfer(transfer_group=group)
+    if made is not None:
+        return made
     return await provider.create_transfer(
         amount=payout.amount.amount_minor,
         currency=payout.amount.currency,
         destination_account_id=payout.account_id,
         idempotency_key=idempotency_key("payout_transfer", payout.id),
-        transfer_group=f"payouts/{payout.id}",
+        transfer_group=group,
         metadata={"payout_id": payout.id},
     )
 

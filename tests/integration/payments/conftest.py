@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.fakes.localstripe import running_localstripe
+from tests.fakes.stripe_api import FakeStripe
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +16,13 @@ def localstripe_base() -> Iterator[str]:
     that needs it shares this one: a second would wait for the machine's lock)."""
     with running_localstripe() as base:
         yield base
+
+
+@pytest.fixture(scope="session")
+def fake_stripe() -> Iterator[FakeStripe]:
+    """The fake of Stripe's HTTP API in a thread of its own, for the whole session (tests
+    tell their objects apart by their own ids and idempotency keys)."""
+    fake = FakeStripe()
+    fake.start()
+    yield fake
+    fake.stop()

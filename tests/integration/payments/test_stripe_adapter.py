@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,14 +43,6 @@ WEBHOOK_SECRET = "whsec_adapter_tests"
 
 # stripe's HTTPXClient hands httpx its form body as data=bytes, which httpx 0.28 deprecates.
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
-
-
-@pytest.fixture(scope="session")
-def fake_stripe() -> Iterator[FakeStripe]:
-    fake = FakeStripe()
-    fake.start()
-    yield fake
-    fake.stop()
 
 
 def stripe_at(base: str) -> StripeProvider:
@@ -245,6 +237,28 @@ async def test_a_paid_order_is_refunded_in_part_then_in_full(payments_backend: B
     assert (await provider.retrieve_refund(half.id)).amount == 2500
 
 
+async def test_an_intents_refunds_are_listed_with_their_metadata(payments_backend: Backend):
+    provider = payments_backend.provider
+    intent = await new_intent(provider, "pm_card_visa", amount=5000)
+    await provider.confirm_payment_intent(intent.id, idempotency_key=key("pay"))
+    assert await provider.refunds_of(intent.id) == []
+    first = await provider.create_refund(
+        payment_intent_id=intent.id,
+        amount=1000,
+        idempotency_key=key("refund"),
+        metadata={"booking_id": "b1"},
+    )
+    second = await provider.create_refund(
+        payment_intent_id=intent.id, amount=500, idempotency_key=key("refund")
+    )
+    listed = {refund.id: refund for refund in await provider.refunds_of(intent.id)}
+    assert listed.keys() == {first.id, second.id}
+    assert listed[first.id].metadata == {"booking_id": "b1"}
+    other = await new_intent(provider, "pm_card_visa", amount=5000)
+    await provider.confirm_payment_intent(other.id, idempotency_key=key("pay"))
+    assert await provider.refunds_of(other.id) == []
+
+
 async def test_a_declined_payment_cannot_be_refunded(payments_backend: Backend):
     provider = payments_backend.provider
     intent = await new_intent(provider, "pm_card_chargeCustomerFail")
@@ -327,6 +341,28 @@ async def test_no_transfer_before_onboarding(connect_backend: Backend):
             idempotency_key=key("transfer"),
         )
     assert refused.value.code == "insufficient_capabilities_for_transfer"
+
+
+async def test_a_transfer_is_found_by_its_group_and_only_its_own(connect_backend: Backend):
+    provider = connect_backend.provider
+    account_id = await onboarded(connect_backend)
+    group, other = f"payouts/{uuid.uuid4().hex}", f"payouts/{uuid.uuid4().hex}"
+    assert await provider.find_transfer(transfer_group=group) is None
+    made = await provider.create_transfer(
+        amount=5000,
+        currency="EUR",
+        destination_account_id=account_id,
+        idempotency_key=key("transfer"),
+        transfer_group=group,
+    )
+    await provider.create_transfer(
+        amount=700,
+        currency="EUR",
+        destination_account_id=account_id,
+        idempotency_key=key("transfer"),
+        transfer_group=other,
+    )
+    assert await provider.find_transfer(transfer_group=group) == made
 
 
 async def test_a_retried_transfer_moves_money_once(connect_backend: Backend):
