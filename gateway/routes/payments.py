@@ -494,6 +494,7 @@ OwnerFilter = Annotated[
 KindFilter = Annotated[AccountKindName | None, Query()]
 CurrencyFilter = Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")]
 AccountId = Annotated[str, Path(pattern=ID_PATTERN)]
+PayoutId = Annotated[str, Path(pattern=ID_PATTERN)]
 
 
 @router.get(
@@ -610,7 +611,7 @@ async def create_ledger_adjustment(
     responses=responses(403, 404, 409),
 )
 async def retry_payout(
-    payout_id: AccountId,
+    payout_id: PayoutId,
     idempotency_key: IdempotencyKey = None,
     caller: Caller = Depends(require_staff),
     api: Backends = Depends(backends),
