@@ -110,6 +110,15 @@ TAGS: list[dict[str, str]] = [
         "available earnings to their bank.",
     },
     {
+        "name": "payments",
+        "description": "A client's own payments: their checkouts and the refunds on them.",
+    },
+    {
+        "name": "ledger",
+        "description": "The double-entry ledger as staff see it: any account, its postings, "
+        "and manual adjustments (balanced, audited).",
+    },
+    {
         "name": "platform_subscriptions",
         "description": "A practitioner's monthly subscription to a paid platform tier (entry, "
         "premium): their service limit and the commission they pay.",
@@ -212,6 +221,15 @@ SCHEMA_NAMES = {
     "RedemptionOut": "PromoCodeRedemption",
     "PromoCodeOut": "PromoCode",
     "Page_PromoCodeOut_": "PromoCodePage",
+    "ClientPaymentOut": "ClientPayment",
+    "Page_ClientPaymentOut_": "ClientPaymentPage",
+    "RefundOut": "PaymentRefund",
+    "LedgerAccountOut": "LedgerAccount",
+    "Page_LedgerAccountOut_": "LedgerAccountPage",
+    "LedgerEntryOut": "LedgerEntry",
+    "Page_LedgerEntryOut_": "LedgerEntryPage",
+    "LedgerTransactionOut": "LedgerTransaction",
+    "PostingOut": "LedgerPosting",
     "StreamOut": "Stream",
     "TierOut": "StreamTier",
     "PostOut": "StreamPost",
@@ -245,6 +263,7 @@ ENUMS: dict[str, tuple[str, ...]] = {
     "NotificationKind": messaging.KINDS.names,
     "NotificationChannel": messaging.CHANNELS.names,
     "CheckoutStatus": payments.CHECKOUT_STATUSES.names,
+    "LedgerAccountKind": payments.ACCOUNT_KINDS.names,
     "PostState": streams.POST_STATES.names,
 }
 

@@ -1,6 +1,7 @@
 """Payments at the edge: checkout (/api/v1/checkout), Stripe's webhooks
-(/api/v1/webhooks/stripe), a client's credits, a practitioner's payout account, payouts and
-platform subscription (/api/v1/me/...), staff's promo codes (/api/v1/admin/promo-codes) and,
+(/api/v1/webhooks/stripe), a client's payments and credits, a practitioner's payout account,
+payouts and platform subscription (/api/v1/me/...), staff's promo codes
+(/api/v1/admin/promo-codes), ledger (/api/v1/admin/ledger/...) and payout retries and,
 on the sandbox provider only, the client's card step
 (/api/v1/sandbox/payment-intents/{id}/confirm)."""
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from starlette.responses import Response
 
 from chassis.wire import timestamp
@@ -19,11 +20,18 @@ from gateway.backends import Backends
 from gateway.problems import responses
 from gateway.routes.common import IdempotencyKey, anonymous, backends, json_response
 from gateway.schemas.catalog import TIERS
-from gateway.schemas.common import DEFAULT_LIMIT, Cursor, Limit, Page, page_of
+from gateway.schemas.common import DEFAULT_LIMIT, ID_PATTERN, Cursor, Limit, Page, page_of
 from gateway.schemas.payments import (
+    ACCOUNT_KINDS,
+    AccountKindName,
+    AdjustmentBody,
     CheckoutBody,
     CheckoutOut,
+    ClientPaymentOut,
     CreditsOut,
+    LedgerAccountOut,
+    LedgerEntryOut,
+    LedgerTransactionOut,
     PayoutAccountOut,
     PayoutBody,
     PayoutOnboardingOut,
@@ -49,6 +57,8 @@ PAYOUTS: list[str | Enum] = ["payouts"]
 SUBSCRIPTIONS: list[str | Enum] = ["platform_subscriptions"]
 CREDITS: list[str | Enum] = ["credits"]
 PROMO_CODES: list[str | Enum] = ["promo_codes"]
+PAYMENTS: list[str | Enum] = ["payments"]
+LEDGER: list[str | Enum] = ["ledger"]
 
 IntentId = Annotated[str, Path(pattern=r"^pi_[A-Za-z0-9]{1,100}$")]
 
@@ -444,3 +454,175 @@ async def list_promo_codes(
             found.total_size,
         )
     )
+
+
+@router.get(
+    "/me/payments",
+    operation_id="payments.list",
+    tags=PAYMENTS,
+    response_model=Page[ClientPaymentOut],
+    responses=responses(400),
+)
+async def list_my_payments(
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Your checkouts, newest first: status, price, what credits covered, and the refunds
+    made on each (to your card and to your credit)."""
+    found = await api.payments.ListClientPayments(
+        pb.ListClientPaymentsRequest(page_size=limit, page_token=cursor or ""),
+        metadata=caller.metadata(),
+    )
+    return json_response(
+        page_of(
+            [ClientPaymentOut.from_proto(p) for p in found.payments],
+            found.next_page_token,
+            found.total_size,
+        )
+    )
+
+
+OwnerFilter = Annotated[
+    str | None,
+    Query(
+        pattern=r"^(platform|external|users/[0-9a-f-]{36})$",
+        description='"users/{user_id}", "platform" or "external".',
+    ),
+]
+KindFilter = Annotated[AccountKindName | None, Query()]
+CurrencyFilter = Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")]
+AccountId = Annotated[str, Path(pattern=ID_PATTERN)]
+PayoutId = Annotated[str, Path(pattern=ID_PATTERN)]
+
+
+@router.get(
+    "/admin/ledger/accounts",
+    operation_id="ledger.list_accounts",
+    tags=LEDGER,
+    response_model=Page[LedgerAccountOut],
+    responses=responses(400),
+)
+async def list_ledger_accounts(
+    owner: OwnerFilter = None,
+    kind: KindFilter = None,
+    currency: CurrencyFilter = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    caller: Caller = Depends(require_staff),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Ledger accounts with their balances, newest first, by owner, kind and currency
+    (staff)."""
+    found = await api.payments.ListLedgerAccounts(
+        pb.ListLedgerAccountsRequest(
+            owner=owner or "",
+            kind=ACCOUNT_KINDS.to_proto(kind) if kind else 0,
+            currency=currency or "",
+            page_size=limit,
+            page_token=cursor or "",
+        ),
+        metadata=caller.metadata(),
+    )
+    return json_response(
+        page_of(
+            [LedgerAccountOut.from_proto(a) for a in found.accounts],
+            found.next_page_token,
+            found.total_size,
+        )
+    )
+
+
+@router.get(
+    "/admin/ledger/accounts/{account_id}/entries",
+    operation_id="ledger.list_entries",
+    tags=LEDGER,
+    response_model=Page[LedgerEntryOut],
+    responses=responses(400, 404),
+)
+async def list_ledger_entries(
+    account_id: AccountId,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    caller: Caller = Depends(require_staff),
+    api: Backends = Depends(backends),
+) -> Response:
+    """One account's postings, newest first, each with its transaction and the balance it
+    left (staff). 404 for an unknown account."""
+    found = await api.payments.ListLedgerEntries(
+        pb.ListLedgerEntriesRequest(
+            account=f"ledgerAccounts/{account_id}", page_size=limit, page_token=cursor or ""
+        ),
+        metadata=caller.metadata(),
+    )
+    return json_response(
+        page_of(
+            [LedgerEntryOut.from_proto(e) for e in found.entries],
+            found.next_page_token,
+            found.total_size,
+        )
+    )
+
+
+@router.post(
+    "/admin/ledger/adjustments",
+    operation_id="ledger.adjust",
+    tags=LEDGER,
+    status_code=201,
+    response_model=LedgerTransactionOut,
+    responses=responses(400, 403, 409),
+)
+async def create_ledger_adjustment(
+    body: AdjustmentBody,
+    idempotency_key: IdempotencyKey = None,
+    caller: Caller = Depends(require_staff),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Staff correct the ledger: one balanced adjustment transaction of the legs, filed in
+    the audit log with its reason. 400 naming the field (legs not summing to zero, an
+    account unknown or of another currency, an account named twice); 409
+    INSUFFICIENT_FUNDS naming the leg that would take a client's credit or a practitioner's
+    earnings below zero (nothing posted); 403 OWN_ACCOUNT for a leg on your own money. A
+    retry with the same Idempotency-Key answers the same transaction."""
+    made = await api.payments.CreateLedgerAdjustment(
+        pb.CreateLedgerAdjustmentRequest(
+            reason=body.reason,
+            currency=body.currency,
+            legs=[
+                pb.AdjustmentLeg(
+                    account=f"ledgerAccounts/{leg.account_id}", amount_minor=leg.amount_minor
+                )
+                for leg in body.legs
+            ],
+            request_id=idempotency_key or "",
+        ),
+        metadata=caller.metadata(),
+    )
+    return json_response(LedgerTransactionOut.from_proto(made), 201)
+
+
+@router.post(
+    "/admin/payouts/{payout_id}/retry",
+    operation_id="payouts.retry",
+    tags=PAYOUTS,
+    status_code=201,
+    response_model=PayoutOut,
+    responses=responses(403, 404, 409),
+)
+async def retry_payout(
+    payout_id: PayoutId,
+    idempotency_key: IdempotencyKey = None,
+    caller: Caller = Depends(require_staff),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Staff pay a failed payout's practitioner out again: a new payout of their whole
+    available balance in its currency (where the failed payout's money went back), filed in
+    the audit log. 409 PAYOUT_NOT_FAILED, PAYOUTS_NOT_ENABLED, or BELOW_PAYOUT_MINIMUM (e.g.
+    paid out again already); 403 OWN_ACCOUNT for your own payout. A retry with the same
+    Idempotency-Key answers the same new payout."""
+    payout = await api.payments.RetryPayout(
+        pb.RetryPayoutRequest(name=f"payouts/{payout_id}", request_id=idempotency_key or ""),
+        metadata=caller.metadata(),
+    )
+    return json_response(PayoutOut.from_proto(payout), 201)

@@ -15,6 +15,9 @@ from gateway.schemas.common import Int32, Page, StrictBody, examples, page_of
 
 # As many clients as a promo code may serve (the payments service's bound).
 MAX_REDEMPTIONS = 1_000_000
+# One leg of a staff adjustment, either way: far past any real correction, and exact as a
+# JSON number (int64's own bounds are not).
+MAX_ADJUSTMENT_MINOR = 10**15
 
 CHECKOUT_STATUSES = ProtoNames(pb.CheckoutStatus)
 
@@ -470,4 +473,230 @@ class PromoCodeOut(BaseModel):
             redemptions=p.redemptions,
             expires_at=instant(p.expire_time),
             created_at=instant(p.create_time),
+        )
+
+
+ORDER_STATUSES = ProtoNames(pb.OrderStatus)
+ACCOUNT_KINDS = ProtoNames(pb.AccountKind)
+
+if TYPE_CHECKING:
+    OrderStatusName = str
+else:
+    OrderStatusName = ORDER_STATUSES.literal
+
+if TYPE_CHECKING:
+    AccountKindName = str
+else:
+    AccountKindName = ACCOUNT_KINDS.literal
+
+REFUND = {
+    "transaction_id": "0b9f0c3e-5a55-4c57-9d3b-7f7b8f3c2a15",
+    "amount": {"amount_minor": 2250, "currency": "EUR"},
+    "to_card": {"amount_minor": 1750, "currency": "EUR"},
+    "to_credit": {"amount_minor": 500, "currency": "EUR"},
+    "created_at": "2026-03-11T10:00:00Z",
+}
+CLIENT_PAYMENT = {
+    "order_id": CHECKOUT["order_id"],
+    "booking_id": CHECKOUT["booking_id"],
+    "status": "paid",
+    "amount": CHECKOUT["amount"],
+    "credit_applied": CHECKOUT["credit_applied"],
+    "created_at": "2026-03-10T09:30:00Z",
+    "refunds": [REFUND],
+}
+LEDGER_ACCOUNT = {
+    "account_id": "0b9f0c3e-5a55-4c57-9d3b-7f7b8f3c2a16",
+    "owner": "users/5f0c8f64-2f2e-4f8e-8a8e-0c1f1f6f2b7e",
+    "kind": "client_credit",
+    "currency": "EUR",
+    "balance": {"amount_minor": 1000, "currency": "EUR"},
+    "non_negative": True,
+    "created_at": "2026-03-10T09:30:00Z",
+}
+LEDGER_ENTRY = {
+    "transaction_id": "0b9f0c3e-5a55-4c57-9d3b-7f7b8f3c2a17",
+    "transaction_kind": "adjustment",
+    "amount": {"amount_minor": -250, "currency": "EUR"},
+    "balance_after": {"amount_minor": 750, "currency": "EUR"},
+    "description": "credit granted twice by a support ticket",
+    "created_at": "2026-03-12T08:00:00Z",
+}
+POSTING = {
+    "owner": "users/5f0c8f64-2f2e-4f8e-8a8e-0c1f1f6f2b7e",
+    "kind": "client_credit",
+    "amount": {"amount_minor": -250, "currency": "EUR"},
+}
+
+
+class RefundOut(BaseModel):
+    """Money given back on an order: to the card and to the client's credit."""
+
+    transaction_id: str
+    amount: Money = Field(description="All of it: to_card + to_credit.")
+    to_card: Money
+    to_credit: Money
+    created_at: datetime
+
+    @classmethod
+    def from_proto(cls, r: pb.PaymentRefund) -> RefundOut:
+        return cls.model_construct(
+            transaction_id=r.transaction_id,
+            amount=Money.from_proto(r.amount),
+            to_card=Money.from_proto(r.to_card),
+            to_credit=Money.from_proto(r.to_credit),
+            created_at=instant(r.create_time),
+        )
+
+
+class ClientPaymentOut(BaseModel):
+    """One of your checkouts: what it cost, what credits covered, and its refunds."""
+
+    model_config = examples(CLIENT_PAYMENT)
+    order_id: str
+    booking_id: str
+    status: OrderStatusName = Field(
+        description="open (waiting for the card), paid, or released (the booking ended "
+        "unpaid: credits given back)."
+    )
+    amount: Money = Field(description="The booking's price.")
+    credit_applied: Money
+    created_at: datetime
+    refunds: list[RefundOut] = Field(description="Oldest first.")
+
+    @classmethod
+    def from_proto(cls, p: pb.ClientPayment) -> ClientPaymentOut:
+        return cls.model_construct(
+            order_id=p.name.removeprefix("orders/"),
+            booking_id=p.booking_id,
+            status=ORDER_STATUSES.from_proto(p.status) or "open",
+            amount=Money.from_proto(p.amount),
+            credit_applied=Money.from_proto(p.credit_applied),
+            created_at=instant(p.create_time),
+            refunds=[RefundOut.from_proto(r) for r in p.refunds],
+        )
+
+
+class LedgerAccountOut(BaseModel):
+    """A ledger account and its balance (staff)."""
+
+    model_config = examples(LEDGER_ACCOUNT)
+    account_id: str
+    owner: str = Field(description='"users/{user_id}", "platform" or "external".')
+    kind: AccountKindName
+    currency: str
+    balance: Money = Field(description="The sum of its postings.")
+    non_negative: bool = Field(description="Whether it must never go below zero.")
+    created_at: datetime
+
+    @classmethod
+    def from_proto(cls, a: pb.LedgerAccountBalance) -> LedgerAccountOut:
+        return cls.model_construct(
+            account_id=a.name.removeprefix("ledgerAccounts/"),
+            owner=a.account.owner,
+            kind=ACCOUNT_KINDS.from_proto(a.account.kind) or "external",
+            currency=a.account.currency,
+            balance=Money.from_proto(a.balance),
+            non_negative=a.non_negative,
+            created_at=instant(a.create_time),
+        )
+
+
+class LedgerEntryOut(BaseModel):
+    """One posting on an account, with the balance it left (staff)."""
+
+    model_config = examples(LEDGER_ENTRY)
+    transaction_id: str
+    transaction_kind: TransactionKindName
+    amount: Money = Field(description="Into (positive) or out of (negative) the account.")
+    balance_after: Money
+    description: str
+    created_at: datetime
+
+    @classmethod
+    def from_proto(cls, e: pb.LedgerEntry) -> LedgerEntryOut:
+        return cls.model_construct(
+            transaction_id=e.transaction_id,
+            transaction_kind=TRANSACTION_KINDS.from_proto(e.transaction_kind) or "adjustment",
+            amount=Money.from_proto(e.amount),
+            balance_after=Money.from_proto(e.balance_after),
+            description=e.description,
+            created_at=instant(e.create_time),
+        )
+
+
+class AdjustmentLegBody(StrictBody):
+    account_id: str = Field(pattern=ID, description="A ledger account in the currency.")
+    amount_minor: int = Field(
+        ge=-MAX_ADJUSTMENT_MINOR,
+        le=MAX_ADJUSTMENT_MINOR,
+        description="Into (positive) or out of (negative) the account, never zero.",
+    )
+
+
+class AdjustmentBody(StrictBody):
+    model_config = examples(
+        {
+            "reason": LEDGER_ENTRY["description"],
+            "currency": "EUR",
+            "legs": [
+                {"account_id": LEDGER_ACCOUNT["account_id"], "amount_minor": -250},
+                {"account_id": "0b9f0c3e-5a55-4c57-9d3b-7f7b8f3c2a18", "amount_minor": 250},
+            ],
+        }
+    )
+    reason: str = Field(min_length=1, max_length=500, description="Why; filed in the audit log.")
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217: every leg's account's.")
+    legs: list[AdjustmentLegBody] = Field(
+        min_length=2, max_length=20, description="On distinct accounts, summing to zero."
+    )
+
+
+class PostingOut(BaseModel):
+    owner: str
+    kind: AccountKindName
+    amount: Money
+
+    @classmethod
+    def from_proto(cls, p: pb.Posting) -> PostingOut:
+        return cls.model_construct(
+            owner=p.account.owner,
+            kind=ACCOUNT_KINDS.from_proto(p.account.kind) or "external",
+            amount=Money.from_proto(p.amount),
+        )
+
+
+class LedgerTransactionOut(BaseModel):
+    """One balanced ledger transaction and its postings."""
+
+    model_config = examples(
+        {
+            "transaction_id": LEDGER_ENTRY["transaction_id"],
+            "kind": "adjustment",
+            "description": LEDGER_ENTRY["description"],
+            "created_at": LEDGER_ENTRY["created_at"],
+            "postings": [
+                POSTING,
+                {
+                    "owner": "platform",
+                    "kind": "platform_revenue",
+                    "amount": {"amount_minor": 250, "currency": "EUR"},
+                },
+            ],
+        }
+    )
+    transaction_id: str
+    kind: TransactionKindName
+    description: str
+    created_at: datetime
+    postings: list[PostingOut]
+
+    @classmethod
+    def from_proto(cls, t: pb.LedgerTransaction) -> LedgerTransactionOut:
+        return cls.model_construct(
+            transaction_id=t.id,
+            kind=TRANSACTION_KINDS.from_proto(t.kind) or "adjustment",
+            description=t.description,
+            created_at=instant(t.create_time),
+            postings=[PostingOut.from_proto(p) for p in t.postings],
         )

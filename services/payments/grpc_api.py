@@ -12,9 +12,13 @@ from estuary.payments.v1 import payments_pb2_grpc
 from services.payments.service_layer import Treasury
 from services.payments.service_layer.credits import CreditPurchaseView
 from services.payments.wire import (
+    ACCOUNT_KINDS,
+    account_balance_to_proto,
     checkout_to_proto,
+    client_payment_to_proto,
     credit_purchase_to_proto,
     credits_to_proto,
+    entry_to_proto,
     payout_account_to_proto,
     payout_to_proto,
     promo_code_to_proto,
@@ -178,3 +182,62 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
             next_page_token=page.next_page_token,
             total_size=page.total,
         )
+
+    async def ListClientPayments(
+        self, request: pb.ListClientPaymentsRequest, context: Any
+    ) -> pb.ListClientPaymentsResponse:
+        page = await self._treasury.client_payments(
+            current_principal(), request.page_size, request.page_token
+        )
+        return pb.ListClientPaymentsResponse(
+            payments=[client_payment_to_proto(p) for p in page.items],
+            next_page_token=page.next_page_token,
+            total_size=page.total,
+        )
+
+    async def ListLedgerAccounts(
+        self, request: pb.ListLedgerAccountsRequest, context: Any
+    ) -> pb.ListLedgerAccountsResponse:
+        page = await self._treasury.ledger_accounts(
+            current_principal(),
+            request.owner,
+            ACCOUNT_KINDS.from_proto(request.kind),
+            request.currency,
+            request.page_size,
+            request.page_token,
+        )
+        return pb.ListLedgerAccountsResponse(
+            accounts=[account_balance_to_proto(a) for a in page.items],
+            next_page_token=page.next_page_token,
+            total_size=page.total,
+        )
+
+    async def ListLedgerEntries(
+        self, request: pb.ListLedgerEntriesRequest, context: Any
+    ) -> pb.ListLedgerEntriesResponse:
+        account, page = await self._treasury.ledger_entries(
+            current_principal(), request.account, request.page_size, request.page_token
+        )
+        return pb.ListLedgerEntriesResponse(
+            entries=[entry_to_proto(account, e) for e in page.items],
+            next_page_token=page.next_page_token,
+            total_size=page.total,
+        )
+
+    async def CreateLedgerAdjustment(
+        self, request: pb.CreateLedgerAdjustmentRequest, context: Any
+    ) -> pb.LedgerTransaction:
+        made = await self._treasury.adjust_ledger(
+            current_principal(),
+            request.reason,
+            request.currency,
+            [(leg.account, leg.amount_minor) for leg in request.legs],
+            request.request_id,
+        )
+        return transaction_to_proto(made)
+
+    async def RetryPayout(self, request: pb.RetryPayoutRequest, context: Any) -> pb.Payout:
+        payout = await self._treasury.retry_payout(
+            current_principal(), request.name, request.request_id
+        )
+        return payout_to_proto(payout)

@@ -287,6 +287,143 @@ class Ledger:
         )
         return found.first() is not None
 
+    async def accounts_by_id(self, ids: Iterable[str]) -> dict[str, Account]:
+        """The accounts with these ids (those that exist)."""
+        rows = await self._c.execute(
+            sa.select(
+                accounts_t.c.id, accounts_t.c.owner, accounts_t.c.kind, accounts_t.c.currency
+            ).where(accounts_t.c.id.in_(list(ids)))
+        )
+        return {row.id: Account(row.owner, AccountKind(row.kind), row.currency) for row in rows}
+
+    async def page_of_accounts(
+        self,
+        *,
+        owner: str | None,
+        kind: AccountKind | None,
+        currency: str | None,
+        after: str | None,
+        limit: int,
+    ) -> tuple[list[AccountBalance], int]:
+        """Accounts (of an owner, a kind, a currency, when named), newest first, with their
+        balances, and how many match."""
+        conditions = []
+        if owner is not None:
+            conditions.append(accounts_t.c.owner == owner)
+        if kind is not None:
+            conditions.append(accounts_t.c.kind == kind.value)
+        if currency is not None:
+            conditions.append(accounts_t.c.currency == currency)
+        total = (
+            await self._c.execute(
+                sa.select(sa.func.count()).select_from(accounts_t).where(*conditions)
+            )
+        ).scalar_one()
+        if after is not None:
+            conditions.append(accounts_t.c.id < after)
+        balance = (
+            sa.select(sa.func.coalesce(sa.func.sum(postings_t.c.amount_minor), 0))
+            .where(postings_t.c.account_id == accounts_t.c.id)
+            .scalar_subquery()
+        )
+        rows = await self._c.execute(
+            sa.select(accounts_t, balance.label("balance"))
+            .where(*conditions)
+            .order_by(accounts_t.c.id.desc())
+            .limit(limit)
+        )
+        return [
+            AccountBalance(
+                row.id,
+                Account(row.owner, AccountKind(row.kind), row.currency),
+                int(row.balance),
+                row.non_negative,
+                row.created_at,
+            )
+            for row in rows
+        ], int(total)
+
+    async def page_of_entries(
+        self, account_id: str, *, after: str | None, limit: int
+    ) -> tuple[list[Entry], int]:
+        """An account's postings, newest first, each with the balance after it, and how
+        many there are."""
+        running = (
+            sa.select(
+                postings_t.c.transaction_id,
+                postings_t.c.amount_minor,
+                sa.func.sum(postings_t.c.amount_minor)
+                .over(order_by=postings_t.c.transaction_id)
+                .label("balance_after"),
+            )
+            .where(postings_t.c.account_id == account_id)
+            .subquery()
+        )
+        total = (
+            await self._c.execute(sa.select(sa.func.count()).select_from(running))
+        ).scalar_one()
+        query = (
+            sa.select(
+                running,
+                transactions_t.c.kind,
+                transactions_t.c.description,
+                transactions_t.c.created_at,
+            )
+            .join(transactions_t, transactions_t.c.id == running.c.transaction_id)
+            .order_by(running.c.transaction_id.desc())
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(running.c.transaction_id < after)
+        return [
+            Entry(
+                row.transaction_id,
+                TransactionKind(row.kind),
+                int(row.amount_minor),
+                int(row.balance_after),
+                row.description,
+                row.created_at,
+            )
+            for row in await self._c.execute(query)
+        ], int(total)
+
+    async def refunds_of(self, booking_ids: Sequence[str]) -> list[Transaction]:
+        """The refunds posted for these bookings, oldest first, with every posting."""
+        ids = (
+            await self._c.execute(
+                sa.select(transactions_t.c.id)
+                .where(
+                    transactions_t.c.kind == TransactionKind.REFUND.value,
+                    transactions_t.c.booking_id.in_(list(booking_ids)),
+                )
+                .order_by(transactions_t.c.id)
+            )
+        ).scalars()
+        return await self.transactions(list(ids))
+
+
+@dataclass(frozen=True)
+class AccountBalance:
+    """An account as staff read it: its row's id, its balance and whether it is guarded."""
+
+    id: str
+    account: Account
+    balance_minor: int
+    non_negative: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One posting on an account, with the transaction it belongs to and the balance after."""
+
+    transaction_id: str
+    kind: TransactionKind
+    amount_minor: int
+    balance_after_minor: int
+    description: str
+    created_at: datetime
+
 
 EARNINGS = Lifecycle(earnings, "earning")
 ORDERS = Lifecycle(orders, "order")
@@ -377,19 +514,7 @@ class Orders:
 
     async def _one(self, condition: sa.ColumnElement[bool]) -> Order | None:
         row = (await self._c.execute(sa.select(orders).where(condition))).first()
-        if row is None:
-            return None
-        return Order(
-            id=row.id,
-            client_id=row.client_id,
-            booking_id=row.booking_id,
-            amount=Money(row.amount_minor, row.currency),
-            credit_minor=row.credit_minor,
-            status=OrderStatus(row.status),
-            created_at=row.created_at,
-            payment_intent_id=row.payment_intent_id,
-            client_secret=row.client_secret,
-        )
+        return None if row is None else _order(row)
 
     async def attach_intent(self, order_id: str, intent_id: str, client_secret: str) -> None:
         """The order's payment intent (the same one for every retry: its idempotency key is
@@ -408,6 +533,33 @@ class Orders:
             expected=OrderStatus.OPEN.value,
             values={"status": status.value, "updated_at": now},
         )
+
+    async def page_of_client(
+        self, client_id: str, *, after: str | None, limit: int
+    ) -> tuple[list[Order], int]:
+        """A client's orders, newest first, and how many they have."""
+        mine = orders.c.client_id == client_id
+        total = (
+            await self._c.execute(sa.select(sa.func.count()).select_from(orders).where(mine))
+        ).scalar_one()
+        query = sa.select(orders).where(mine).order_by(orders.c.id.desc()).limit(limit)
+        if after is not None:
+            query = query.where(orders.c.id < after)
+        return [_order(row) for row in await self._c.execute(query)], int(total)
+
+
+def _order(row: sa.Row[Any]) -> Order:
+    return Order(
+        id=row.id,
+        client_id=row.client_id,
+        booking_id=row.booking_id,
+        amount=Money(row.amount_minor, row.currency),
+        credit_minor=row.credit_minor,
+        status=OrderStatus(row.status),
+        created_at=row.created_at,
+        payment_intent_id=row.payment_intent_id,
+        client_secret=row.client_secret,
+    )
 
 
 class ExternalEvents:

@@ -26,6 +26,7 @@ from services.payments.domain.ledger import (
     Transaction,
     TransactionKind,
 )
+from services.payments.domain.orders import OrderStatus
 from services.payments.domain.payouts import Payout, PayoutAccount, PayoutStatus
 from services.payments.domain.subscriptions import PlatformSubscription, SubscriptionStatus
 from services.payments.provider.port import PaymentStatus
@@ -33,7 +34,9 @@ from services.payments.provider.port import PaymentStatus
 if TYPE_CHECKING:
     # The handlers import this module's mappings (through events), so the view is named for
     # the checker only: importing it here first made a cycle whichever module came first.
+    from services.payments.repository import AccountBalance, Entry
     from services.payments.service_layer.checkout import CheckoutView
+    from services.payments.service_layer.client_payments import ClientPayment
     from services.payments.service_layer.credits import CreditPurchaseView, Credits
 
 TIERS = ProtoEnum(events_pb2.PlatformTier, Tier)
@@ -42,6 +45,7 @@ TRANSACTION_KINDS = ProtoEnum(pb.TransactionKind, TransactionKind)
 PAYOUT_STATUSES = ProtoEnum(pb.PayoutStatus, PayoutStatus)
 SUBSCRIPTION_STATUSES = ProtoEnum(pb.PlatformSubscriptionStatus, SubscriptionStatus)
 CREDIT_PURCHASE_STATUSES = ProtoEnum(pb.CreditPurchaseStatus, CreditPurchaseStatus)
+ORDER_STATUSES = ProtoEnum(pb.OrderStatus, OrderStatus)
 
 
 def money(value: Money) -> money_pb2.Money:
@@ -240,3 +244,46 @@ def subscription_to_proto(subscription: PlatformSubscription) -> pb.PlatformSubs
     if subscription.current_period_end is not None:
         made.current_period_end_time.CopyFrom(timestamp(subscription.current_period_end))
     return made
+
+
+def client_payment_to_proto(payment: ClientPayment) -> pb.ClientPayment:
+    order = payment.order
+    return pb.ClientPayment(
+        name=f"orders/{order.id}",
+        booking_id=order.booking_id,
+        status=ORDER_STATUSES.to_proto(order.status),
+        amount=money(order.amount),
+        credit_applied=money(order.credit),
+        create_time=timestamp(order.created_at),
+        refunds=[
+            pb.PaymentRefund(
+                transaction_id=r.transaction_id,
+                amount=money(r.amount),
+                to_card=money(r.to_card),
+                to_credit=money(r.to_credit),
+                create_time=timestamp(r.created_at),
+            )
+            for r in payment.refunds
+        ],
+    )
+
+
+def account_balance_to_proto(found: AccountBalance) -> pb.LedgerAccountBalance:
+    return pb.LedgerAccountBalance(
+        name=f"ledgerAccounts/{found.id}",
+        account=account_to_proto(found.account),
+        balance=money(Money(found.balance_minor, found.account.currency)),
+        non_negative=found.non_negative,
+        create_time=timestamp(found.created_at),
+    )
+
+
+def entry_to_proto(account: Account, entry: Entry) -> pb.LedgerEntry:
+    return pb.LedgerEntry(
+        transaction_id=entry.transaction_id,
+        transaction_kind=TRANSACTION_KINDS.to_proto(entry.kind),
+        amount=money(Money(entry.amount_minor, account.currency)),
+        balance_after=money(Money(entry.balance_after_minor, account.currency)),
+        description=entry.description,
+        create_time=timestamp(entry.created_at),
+    )

@@ -157,6 +157,8 @@ EXEMPT = {
     ("DELETE", "/api/v1/services/categories/{category_id}"): STAFF_ONLY,
     ("POST", "/api/v1/reviews/{review_id}/hide"): STAFF_ONLY,
     ("POST", "/api/v1/admin/promo-codes"): STAFF_ONLY,
+    ("POST", "/api/v1/admin/ledger/adjustments"): STAFF_ONLY,
+    ("POST", "/api/v1/admin/payouts/{payout_id}/retry"): STAFF_ONLY,
     ("POST", "/api/v1/admin/partner-webhooks"): STAFF_ONLY,
     ("PATCH", "/api/v1/admin/partner-webhooks/{webhook_id}"): STAFF_ONLY,
     ("DELETE", "/api/v1/admin/partner-webhooks/{webhook_id}"): STAFF_ONLY,

@@ -207,3 +207,102 @@ async def test_a_suspended_client_neither_tops_up_nor_redeems_until_reactivated(
         redeemed = await redeems()
         assert redeemed.status_code == 201, redeemed.text
         assert (await credits_of(client, cleo))["balances"] == [eur(300)]
+
+
+async def test_a_client_reads_their_payments_and_staff_adjust_their_credit(stack: Stack):
+    async with stack.client() as client:
+        cleo, booking = await held_booking(client, stack)
+        admin = await sign_in_admin(stack, client)
+        staff = await make_staff(client, admin)
+        code = f"SORRY-{new_id()[-8:]}".upper()
+        assert (await promo_code(client, staff, code, 500)).status_code == 201
+        assert (await redeem(client, cleo, code)).status_code == 201
+        ordered = await checkout(client, cleo, booking["id"])
+        assert ordered.status_code == 201, ordered.text
+
+        mine = await client.get("/api/v1/me/payments", headers=cleo.headers)
+        assert mine.status_code == 200, mine.text
+        [payment] = mine.json()["results"]
+        assert (payment["order_id"], payment["status"], payment["credit_applied"]) == (
+            ordered.json()["order_id"],
+            "open",
+            eur(500),
+        )
+        stranger = await new_client(client)
+        theirs = await client.get("/api/v1/me/payments", headers=stranger.headers)
+        assert theirs.json()["results"] == []
+
+        accounts = "/api/v1/admin/ledger/accounts"
+        refused = await client.get(accounts, headers=cleo.headers)
+        assert refused.status_code == 403, refused.text
+        wallets = await client.get(
+            accounts,
+            params={"owner": f"users/{cleo.id}", "kind": "client_credit"},
+            headers=staff.headers,
+        )
+        [wallet] = wallets.json()["results"]
+        assert wallet["balance"] == eur(0)
+        promotions = await client.get(
+            accounts,
+            params={"owner": "platform", "kind": "platform_promotions", "currency": "EUR"},
+            headers=staff.headers,
+        )
+        [given] = promotions.json()["results"]
+
+        def adjustment(*amounts: int) -> dict[str, object]:
+            return {
+                "reason": "goodwill for a late session",
+                "currency": "EUR",
+                "legs": [
+                    {"account_id": account["account_id"], "amount_minor": amount}
+                    for account, amount in zip((wallet, given), amounts, strict=True)
+                ],
+            }
+
+        adjustments = "/api/v1/admin/ledger/adjustments"
+        key = {"Idempotency-Key": new_id()}
+        made = await client.post(
+            adjustments, json=adjustment(300, -300), headers={**staff.headers, **key}
+        )
+        assert made.status_code == 201, made.text
+        again = await client.post(
+            adjustments, json=adjustment(300, -300), headers={**staff.headers, **key}
+        )
+        assert again.json()["transaction_id"] == made.json()["transaction_id"]
+        overdrawn = await client.post(
+            adjustments, json=adjustment(-1_000, 1_000), headers=staff.headers
+        )
+        assert overdrawn.status_code == 409, overdrawn.text
+        assert overdrawn.json()["code"] == "INSUFFICIENT_FUNDS"
+        assert overdrawn.json()["detail"].startswith("legs[0]")
+        unbalanced = await client.post(
+            adjustments, json=adjustment(300, -200), headers=staff.headers
+        )
+        assert unbalanced.status_code == 400, unbalanced.text
+        assert [v["field"] for v in unbalanced.json()["errors"]] == ["legs"]
+        not_staff = await client.post(adjustments, json=adjustment(300, -300), headers=cleo.headers)
+        assert not_staff.status_code == 403, not_staff.text
+
+        entries = await client.get(
+            f"{accounts}/{wallet['account_id']}/entries", headers=staff.headers
+        )
+        newest = entries.json()["results"][0]
+        assert (newest["transaction_kind"], newest["amount"], newest["balance_after"]) == (
+            "adjustment",
+            eur(300),
+            eur(300),
+        )
+        assert (await credits_of(client, cleo))["balances"] == [eur(300)]
+
+        async def audited() -> list[dict] | None:
+            log = await client.get(
+                "/api/v1/admin/audit-log",
+                params={"service": "payments", "actor_id": staff.id},
+                headers=admin.headers,
+            )
+            found = [e for e in log.json()["results"] if e["action"] == "ledger.adjust"]
+            return found or None
+
+        [entry] = await eventually(audited, timeout=WEBHOOK_SECONDS)
+        assert entry["target"] == f"ledgerTransactions/{made.json()['transaction_id']}"
+        assert "every invariant holds" in ledger_check(stack)

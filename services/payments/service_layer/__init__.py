@@ -5,14 +5,19 @@ from __future__ import annotations
 
 from chassis.jobs import PeriodicJob
 from services.payments.service_layer.checkout import CheckoutHandlers
+from services.payments.service_layer.client_payments import ClientPaymentHandlers
 from services.payments.service_layer.credits import CreditHandlers
 from services.payments.service_layer.earnings import EarningHandlers
 from services.payments.service_layer.ledger import LedgerHandlers
 from services.payments.service_layer.payouts import PayoutHandlers
+from services.payments.service_layer.staff import StaffHandlers
 from services.payments.service_layer.subscriptions import SubscriptionHandlers
 
 
 class Treasury(
+    # Staff's use cases build on the payouts' (a failed payout paid out again).
+    StaffHandlers,
+    ClientPaymentHandlers,
     CheckoutHandlers,
     CreditHandlers,
     EarningHandlers,

@@ -100,3 +100,11 @@ def practitioner(principal: Principal | None, refusal: str) -> Principal:
     if Role.PRACTITIONER not in user.roles:
         raise PermissionDenied(refusal)
     return user
+
+
+def staff(principal: Principal | None, refusal: str) -> Principal:
+    """The signed-in staff member calling, or PermissionDenied saying what only staff do."""
+    user = caller(principal)
+    if not user.is_staff:
+        raise PermissionDenied(refusal)
+    return user

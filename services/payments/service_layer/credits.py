@@ -18,7 +18,6 @@ from chassis.errors import (
     AlreadyExists,
     InvalidArgument,
     NotFound,
-    PermissionDenied,
 )
 from chassis.idempotency import IdempotentRequest
 from chassis.ids import new_id
@@ -39,7 +38,7 @@ from services.payments.provider.port import (
     PaymentStatus,
     idempotency_key,
 )
-from services.payments.service_layer.base import Handlers, caller
+from services.payments.service_layer.base import Handlers, caller, staff
 from services.payments.uow import PaymentsUnitOfWork
 
 
@@ -256,10 +255,7 @@ async def apply_purchase_intent(
 
 
 def _staff(principal: Principal | None) -> Principal:
-    user = caller(principal)
-    if not user.is_staff:
-        raise PermissionDenied("only staff manage promo codes")
-    return user
+    return staff(principal, "only staff manage promo codes")
 
 
 def _view(promo: PromoCode) -> dict[str, object]:

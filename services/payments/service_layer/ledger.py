@@ -19,7 +19,7 @@ class LedgerHandlers(Handlers):
         user = caller(principal)
         if not name.endswith("/earnings"):
             raise InvalidArgument.field("name", "must be users/{user_id}/earnings", "invalid")
-        owner = _user_of(name.removesuffix("/earnings"))
+        owner = user_of(name.removesuffix("/earnings"))
         _may_read(user, owner)
         async with self._uow(write=False) as uow:
             return f"users/{owner}/earnings", await uow.ledger.balances_of(owner)
@@ -30,7 +30,7 @@ class LedgerHandlers(Handlers):
         """The transactions touching an owner's accounts, newest first: a user's own (with
         the postings on their accounts), or any owner's for staff (with every posting)."""
         user = caller(principal)
-        owner = owner_name if owner_name in (PLATFORM, EXTERNAL) else _user_of(owner_name, "owner")
+        owner = owner_name if owner_name in (PLATFORM, EXTERNAL) else user_of(owner_name, "owner")
         _may_read(user, owner)
         page = page_request(page_size, page_token, query={"owner": owner}, key=(KeyPart.ID,))
         after = page.after[0] if page.after else None
@@ -46,7 +46,7 @@ class LedgerHandlers(Handlers):
             return await uow.audit.violations()
 
 
-def _user_of(name: str, field: str = "name") -> str:
+def user_of(name: str, field: str = "name") -> str:
     """The user id in "users/{id}"; a request naming anything else is refused."""
     if not name:
         raise InvalidArgument.field(field, "is required", "required")
