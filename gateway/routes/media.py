@@ -87,7 +87,14 @@ async def upload(
     operation_id="media.get",
     response_class=FileResponse,
     responses={
-        200: {"content": {"*/*": {}}, "description": "The object, as its content type."},
+        # Declared as bytes (the header says the object's real type): SDK generators turn
+        # application/octet-stream into a file, and refuse a bare */*.
+        200: {
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+            "description": "The object, as its content type.",
+        },
         **responses(403),
     },
 )
