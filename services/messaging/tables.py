@@ -139,6 +139,9 @@ messages = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("edited_at", UtcDateTime, nullable=True),
     sa.Column("deleted_at", UtcDateTime, nullable=True),
+    # The unchecked "media/{id}" references of before uploads: no longer read (attachments
+    # are message_attachments); kept while a rollout's older pods may use it, to be dropped.
+    sa.Column("attachments", sa.JSON, nullable=False, server_default="[]"),
     sa.Index("ix_messages_conversation", "conversation_id", "id"),
     sa.Index("ix_messages_sender", "sender_id"),
 )

@@ -1,10 +1,11 @@
 """attachment uploads: a participant's upload slots in a conversation and the attachments
-of messages, checked against the media store; messages' unchecked "media/{id}" references
-go
+of messages, checked against the media store
 
-Before the media store, a message accepted "media/{id}" references without checking them:
-no upload could have made an object behind one, so they name nothing a reader could open,
-and they are dropped with the column.
+Before the media store, a message accepted "media/{id}" references without checking them
+(messages.attachments): no upload could have made an object behind one, so they name
+nothing a reader could open, and this version no longer reads the column. It stays while
+the previous version's pods may still run on this schema during a rollout (they read and
+write it), and goes in a later release.
 
 Revision ID: 0011
 Revises: 0010
@@ -46,13 +47,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_message_attachments_pending", "message_attachments", ["discarded", "created_at"]
     )
-    # Not in a batch: on SQLite a batch copies the table, which would drop the search
-    # triggers of migration 0008 (SQLite drops a column in place since 3.35).
-    op.drop_column("messages", "attachments")
 
 
 def downgrade() -> None:
-    op.add_column(
-        "messages", sa.Column("attachments", sa.JSON(), server_default="[]", nullable=False)
-    )
     op.drop_table("message_attachments")
