@@ -462,6 +462,8 @@ class ConversationDesk:
                 )
                 [found] = await self._readable([found])
                 self.live.message_sent(uow, conversation, found)
+            else:
+                [found] = await self._readable([found])
             await uow.commit()
         return found
 

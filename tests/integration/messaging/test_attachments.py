@@ -22,10 +22,12 @@ import pytest
 from chassis.auth.principal import Principal
 from chassis.errors import FailedPrecondition, InvalidArgument, NotFound
 from chassis.ids import new_id
-from chassis.media import MediaStore, UploadForm
+from chassis.media import MediaSettings, MediaStore, S3MediaStore, UploadForm
+from services.messaging.attachments import AttachmentSweeper
 from services.messaging.domain.conversations import Message
+from services.messaging.uow import MessagingUnitOfWork
 from tests.builders import person
-from tests.infrastructure import postgres_database
+from tests.infrastructure import free_port, postgres_database
 from tests.integration.messaging.test_conversations import practitioner
 from tests.integration.messaging.world import World, world
 from tests.integration.test_media import PNG, folder_settings, gateway_client
@@ -77,10 +79,11 @@ def shape(request: pytest.FixtureRequest) -> str:
 
 @asynccontextmanager
 async def uploads(
-    shape: str, request: pytest.FixtureRequest, tmp_path: Path, **settings: Any
+    shape: str, request: pytest.FixtureRequest | None, tmp_path: Path, **settings: Any
 ) -> AsyncIterator[Uploads]:
     """Messaging in this shape; S3's bucket is shared, so its keys are unique."""
     if shape == "production":
+        assert request is not None
         server: SeaweedS3 = request.getfixturevalue("seaweed")
         with postgres_database() as url:
             async with (
@@ -265,3 +268,36 @@ async def test_a_deleted_message_an_erased_sender_and_an_unsent_slot_lose_their_
     assert await u.store.stat(theirs.reference) is not None
     [shown] = next(m for m in await u.messages(pat, name) if m.id == kept.id).attachments
     assert shown.reference == theirs.reference
+
+
+async def test_files_the_store_could_not_delete_are_deleted_by_a_later_sweep(tmp_path: Path):
+    async with uploads("embedded", None, tmp_path) as u:
+        pat, ana = person(await practitioner(u.w)), person(new_id())
+        name = await u.conversation(ana, pat)
+        sent = await u.desk.send(ana, name, "", "", [await u.uploaded(ana, name)])
+        await u.desk.delete(ana, f"{name}/messages/{sent.id}")
+        nowhere = S3MediaStore(
+            MediaSettings(
+                backend="s3",
+                endpoint=f"http://127.0.0.1:{free_port()}",
+                bucket="gone",
+                access_key="k",
+                secret_key="s",
+            ),
+            attempts=1,
+        )
+        service = u.w.service
+        down = AttachmentSweeper(
+            service.runtime.unit_of_work(MessagingUnitOfWork),
+            nowhere,
+            service.runtime.settings,
+            u.w.clock,
+        )
+        try:
+            assert await down.sweep() == 0
+        finally:
+            await nowhere.close()
+        reference = sent.attachments[0].reference
+        assert await u.store.stat(reference) is not None
+        assert await service.attachments.sweep() == 1
+        assert await u.store.stat(reference) is None
