@@ -166,7 +166,7 @@ class MessagingSettings(ServiceSettings):
     attachment_pending_hours: int = Field(
         24,
         ge=1,
-        le=7 * 24,
+        le=30 * 24,
         description="How long an upload slot waits to be sent in a message before it and "
         "its object are deleted.",
     )
@@ -187,6 +187,12 @@ class MessagingSettings(ServiceSettings):
         if unsized:
             raise ValueError(
                 f"ESTUARY_ATTACHMENT_MAX_BYTES names no largest size for {', '.join(unsized)}"
+            )
+        # A slot swept while its form still works would let a file in that nothing deletes.
+        if self.attachment_pending_hours * 3600 <= self.media.upload_url_ttl_seconds:
+            raise ValueError(
+                "ESTUARY_ATTACHMENT_PENDING_HOURS must outlast an upload form "
+                "(ESTUARY_MEDIA_UPLOAD_URL_TTL_SECONDS)"
             )
         return self
 

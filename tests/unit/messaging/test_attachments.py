@@ -5,16 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import ValidationError
 
 from chassis.errors import InvalidArgument
 from chassis.ids import new_id
-from chassis.media import StoredObject
+from chassis.media import MediaSettings, StoredObject
 from services.messaging.domain.attachments import (
     PendingUpload,
     attachment_key,
     attachment_references,
     stored_size,
 )
+from services.messaging.settings import MessagingSettings
 
 CONVERSATION = new_id()
 SLOT = PendingUpload(
@@ -70,3 +72,17 @@ def test_a_file_of_the_slots_type_and_size_is_taken_whatever_the_types_case():
             stored_size("attachments[0]", SLOT, StoredObject(SLOT.reference, size, "Image/PNG"))
             == size
         )
+
+
+def test_settings_refuse_slots_swept_before_their_forms_expire_or_a_type_without_a_size():
+    week = MediaSettings(upload_url_ttl_seconds=7 * 24 * 3600)
+    with pytest.raises(ValidationError, match="ESTUARY_ATTACHMENT_PENDING_HOURS"):
+        MessagingSettings(media=week, attachment_pending_hours=24)
+    assert MessagingSettings(media=week, attachment_pending_hours=169).attachment_pending_hours
+    with pytest.raises(ValidationError, match="no largest size for video"):
+        MessagingSettings(attachment_max_bytes={"image": 1, "application": 1, "audio": 1})
+    capped = MessagingSettings(
+        media=MediaSettings(max_bytes={**MediaSettings().max_bytes, "image": 10})
+    )
+    assert capped.largest_attachment("image/png") == 10
+    assert capped.largest_attachment("application/pdf") == 25 * 1024 * 1024
