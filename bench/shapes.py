@@ -277,6 +277,12 @@ class ProductionShape(Shape):
                 f"ESTUARY_{name.upper()}_ADDRESS": f"{HOST}:{port}"
                 for name, port in self.grpc_ports.items()
             },
+            # Media (attachments) in a folder beside the logs, which this run's gateway
+            # serves: the services that keep media refuse to start without a store.
+            "ESTUARY_MEDIA_BACKEND": "folder",
+            "ESTUARY_MEDIA_FOLDER": str(logs / "media"),
+            "ESTUARY_MEDIA_SIGNING_SECRET": secrets.token_urlsafe(24),
+            "ESTUARY_MEDIA_PUBLIC_URL": f"http://{HOST}:{self.gateway_port}",
         }
         self.servers = []
 

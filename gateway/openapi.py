@@ -202,6 +202,8 @@ SCHEMA_NAMES = {
     "MessageOut": "Message",
     "Page_MessageOut_": "MessagePage",
     "ReadReceiptOut": "ReadReceipt",
+    "AttachmentOut": "MessageAttachment",
+    "AttachmentUploadOut": "AttachmentUpload",
     "MessageReportOut": "MessageReport",
     "Page_MessageReportOut_": "MessageReportPage",
     "PartnerWebhookOut": "PartnerWebhook",

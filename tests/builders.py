@@ -4,6 +4,7 @@ their handlers run on the real unit of work, against SQLite or PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ from chassis.clock import Clock
 from chassis.db import Database
 from chassis.errors import FailedPrecondition, NotFound
 from chassis.ids import new_id
+from chassis.media import MediaSettings
 from chassis.migrations import upgrade
 from chassis.money import Money
 from chassis.tables import outbox
@@ -241,18 +243,22 @@ async def built_messaging(
     url: str, *, clock: Clock | None = None, mailer: Any = None, **settings: Any
 ) -> AsyncIterator[Any]:
     """Messaging on its migrated database, sending mail to the test's mailer if it brings
-    one; nothing is started."""
+    one, its attachments in a folder store of its own unless given `media`; nothing is
+    started."""
     await asyncio.to_thread(upgrade, messaging_bootstrap.MIGRATIONS, url)
-    configured = MessagingSettings(**settings, database_url=url, grpc_port=0)
-    service = messaging_bootstrap.build(
-        configured,
-        transport=EmbeddedTransport(EmbeddedBroker(IN_MEMORY)),
-        clock=clock,
-        mailer=mailer,
-    )
-    try:
-        yield service
-    finally:
-        await service.runtime.database.dispose()
-        for channel in service.channels:
-            await channel.close()
+    with tempfile.TemporaryDirectory(prefix="estuary-media-") as folder:
+        settings.setdefault("media", MediaSettings(folder=folder, signing_secret=new_id()))
+        configured = MessagingSettings(**settings, database_url=url, grpc_port=0)
+        service = messaging_bootstrap.build(
+            configured,
+            transport=EmbeddedTransport(EmbeddedBroker(IN_MEMORY)),
+            clock=clock,
+            mailer=mailer,
+        )
+        try:
+            yield service
+        finally:
+            await service.runtime.database.dispose()
+            await service.media.close()
+            for channel in service.channels:
+                await channel.close()

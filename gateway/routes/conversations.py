@@ -18,6 +18,8 @@ from gateway.problems import responses
 from gateway.routes.common import backends, json_response
 from gateway.schemas.common import DEFAULT_LIMIT, ID_PATTERN, Cursor, Limit, Page, page_of
 from gateway.schemas.messaging import (
+    AttachmentUploadBody,
+    AttachmentUploadOut,
     ConversationBody,
     ConversationOut,
     GroupBody,
@@ -269,7 +271,9 @@ async def send_message(
     caller: Caller = Depends(require_user),
     api: Backends = Depends(backends),
 ) -> Response:
-    """Sends a message (1-4000 characters, optionally answering one of this conversation);
+    """Sends a message (1-4000 characters, optionally answering one of this conversation,
+    with files uploaded to it: 400 naming attachments[i] for one that is not the caller's
+    upload waiting here, was not uploaded, or holds another type or size than its slot);
     409 BLOCKED while either participant has blocked the other; 429 past
     ESTUARY_RATE_LIMIT_MESSAGES_PER_MINUTE (30) messages a minute."""
     settings = request.app.state.settings
@@ -288,6 +292,32 @@ async def send_message(
         metadata=caller.metadata(),
     )
     return json_response(MessageOut.from_proto(sent), status_code=201)
+
+
+@router.post(
+    "/conversations/{conversation_id}/attachments",
+    operation_id="conversations.upload_attachment",
+    tags=CONVERSATIONS,
+    response_model=AttachmentUploadOut,
+    status_code=201,
+    responses=responses(400, 404, 409),
+)
+async def upload_attachment(
+    conversation_id: Id,
+    body: AttachmentUploadBody,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """An upload slot for a file to send in this conversation (its participants only): POST
+    the form's fields, then the file, to url; then send a message whose attachments name
+    the reference. 400 naming content_type for a type not allowed; 409 BLOCKED."""
+    upload = await api.conversations.CreateAttachmentUpload(
+        pb.CreateAttachmentUploadRequest(
+            conversation=_name(conversation_id), content_type=body.content_type
+        ),
+        metadata=caller.metadata(),
+    )
+    return json_response(AttachmentUploadOut.from_proto(upload), status_code=201)
 
 
 @router.get(

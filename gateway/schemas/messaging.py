@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from chassis.wire import ProtoNames, instant, optional_instant
 from estuary.messaging.v1 import messaging_pb2 as pb
-from gateway.schemas.common import ID_PATTERN, Int32, StrictBody, examples
+from gateway.schemas.common import ID_PATTERN, Int32, Int64, StrictBody, examples
 
 KINDS = ProtoNames(pb.NotificationKind)
 CHANNELS = ProtoNames(pb.Channel)
@@ -164,8 +164,43 @@ MESSAGE: dict[str, Any] = {
     "sender_erased": False,
     "edited_at": None,
     "deleted": False,
-    "attachments": [],
+    "attachments": [
+        {
+            "reference": f"messaging/conversations/{CONVERSATION_ID}/attachments/"
+            "0193c6b8-f0a1-7b2c-8d3e-4f5a6b7c8d9e",
+            "content_type": "image/jpeg",
+            "size_bytes": 48213,
+            "download_url": "https://media.example.com/estuary-media/messaging/conversations/"
+            f"{CONVERSATION_ID}/attachments/0193c6b8-f0a1-7b2c-8d3e-4f5a6b7c8d9e"
+            "?X-Amz-Signature=...",
+            "download_expires_at": "2026-12-01T09:05:00Z",
+        }
+    ],
 }
+
+
+class AttachmentOut(BaseModel):
+    reference: str = Field(description="The uploaded object's reference (its key).")
+    content_type: str
+    size_bytes: Int64
+    download_url: str | None = Field(
+        description="Reads the object until download_expires_at; handed to the "
+        "conversation's participants with its messages, null in a conversation's "
+        "last_message."
+    )
+    download_expires_at: datetime | None
+
+    @classmethod
+    def from_proto(cls, a: pb.MessageAttachment) -> AttachmentOut:
+        return cls.model_construct(
+            reference=a.reference,
+            content_type=a.content_type,
+            size_bytes=a.size_bytes,
+            download_url=a.download_url or None,
+            download_expires_at=optional_instant(
+                a.download_expire_time, a.HasField("download_expire_time")
+            ),
+        )
 
 
 def _id_in(name: str) -> str:
@@ -183,8 +218,8 @@ class MessageOut(BaseModel):
     sender_erased: bool
     edited_at: datetime | None = Field(description="When its sender last changed it.")
     deleted: bool = Field(description="Its sender deleted it: the text is gone.")
-    attachments: list[str] = Field(
-        description="Uploaded objects it carries (media/{id}); none once deleted."
+    attachments: list[AttachmentOut] = Field(
+        description="Uploaded files it carries, in the order sent; none once deleted."
     )
 
     @classmethod
@@ -199,7 +234,7 @@ class MessageOut(BaseModel):
             sender_erased=m.sender_erased,
             edited_at=optional_instant(m.edit_time, m.HasField("edit_time")),
             deleted=m.HasField("delete_time"),
-            attachments=list(m.attachments),
+            attachments=[AttachmentOut.from_proto(a) for a in m.attachments],
         )
 
 
@@ -319,17 +354,20 @@ class ParticipantBody(StrictBody):
     user_id: str = Field(pattern=ID_PATTERN, description="Someone you may write to.")
 
 
-MEDIA_REFERENCE = r"^media/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+# messaging's attachment keys (services/messaging/domain/attachments.py)
+ATTACHMENT_REFERENCE = f"^messaging/conversations/{UUID}/attachments/{UUID}$"
 ATTACHMENTS_MAX = 10  # messaging's rule (services/messaging/domain/conversations.py)
 
 
 class MessageBody(StrictBody):
     model_config = examples({"text": "Hello! Is Tuesday at 10 still free?"})
     # Before the text, so the text's check knows whether attachments came.
-    attachments: list[Annotated[str, Field(pattern=MEDIA_REFERENCE)]] = Field(
+    attachments: list[Annotated[str, Field(pattern=ATTACHMENT_REFERENCE)]] = Field(
         default_factory=list,
         max_length=ATTACHMENTS_MAX,
-        description="Uploaded objects it carries, by reference (media/{id}).",
+        description="Files it carries: the references of your uploads to this conversation "
+        "(POST .../attachments), each uploaded and not yet sent.",
     )
     text: str = Field(
         "",
@@ -376,6 +414,55 @@ class MessageReportOut(BaseModel):
             reporter_user_id=r.reporter_user_id,
             reason=r.reason,
             created_at=instant(r.create_time),
+        )
+
+
+class AttachmentUploadBody(StrictBody):
+    model_config = examples({"content_type": "image/jpeg"})
+    content_type: str = Field(
+        min_length=1,
+        max_length=255,
+        description="The file's type: an image, a PDF, audio or video of the allowed types.",
+    )
+
+
+class AttachmentUploadOut(BaseModel):
+    model_config = examples(
+        {
+            "reference": MESSAGE["attachments"][0]["reference"],
+            "url": "https://media.example.com/estuary-media",
+            "fields": {
+                "Content-Type": "image/jpeg",
+                "key": MESSAGE["attachments"][0]["reference"],
+                "policy": "eyJleHBpcmF0aW9uIjogIjIwMjYtMTItMDFUMDk6MTU6MDBaIiwgLi4ufQ==",
+                "x-amz-algorithm": "AWS4-HMAC-SHA256",
+                "x-amz-credential": "AKIA.../20261201/us-east-1/s3/aws4_request",
+                "x-amz-date": "20261201T090000Z",
+                "x-amz-signature": "...",
+            },
+            "content_type": "image/jpeg",
+            "max_bytes": 20971520,
+            "expires_at": "2026-12-01T09:15:00Z",
+        }
+    )
+    reference: str = Field(description="What a message's attachments name to carry the file.")
+    url: str = Field(description="Where the form is posted (multipart/form-data).")
+    fields: dict[str, str] = Field(
+        description="The form's fields, posted as given before the file (named file, last)."
+    )
+    content_type: str = Field(description="The type the file is uploaded as.")
+    max_bytes: Int64 = Field(description="The largest file the form takes.")
+    expires_at: datetime = Field(description="Until when the form may be posted.")
+
+    @classmethod
+    def from_proto(cls, u: pb.AttachmentUpload) -> AttachmentUploadOut:
+        return cls.model_construct(
+            reference=u.reference,
+            url=u.upload_url,
+            fields=dict(u.upload_fields),
+            content_type=u.content_type,
+            max_bytes=u.max_bytes,
+            expires_at=instant(u.expire_time),
         )
 
 

@@ -13,8 +13,10 @@ from chassis.bus.transport import Transport
 from chassis.clock import Clock
 from chassis.grpc_client import open_channel
 from chassis.grpc_server import ServicerBinding
+from chassis.media import MediaStore, media_store
 from chassis.runtime import ServiceRuntime
 from estuary.messaging.v1 import messaging_pb2, messaging_pb2_grpc
+from services.messaging.attachments import AttachmentSweeper
 from services.messaging.consumers import subscriptions
 from services.messaging.conversations import ConversationDesk
 from services.messaging.digests import MessageDigests
@@ -49,6 +51,8 @@ class MessagingService:
     partner_webhooks: PartnerWebhookDesk
     webhook_sender: PartnerWebhookSender
     live: LiveHub
+    media: MediaStore
+    attachments: AttachmentSweeper
     verifier: TokenVerifier
     subscriptions: tuple[Subscription, ...]
     channels: list[Any] = field(default_factory=list)
@@ -81,13 +85,19 @@ class MessagingService:
             verifier=self.verifier,
             subscriptions=self.subscriptions,
             unit_of_work=self.runtime.unit_of_work(MessagingUnitOfWork),
-            jobs=[*self.mail.jobs(), *self.digests.jobs(), *self.webhook_sender.jobs()],
+            jobs=[
+                *self.mail.jobs(),
+                *self.digests.jobs(),
+                *self.webhook_sender.jobs(),
+                *self.attachments.jobs(),
+            ],
         )
         await self.live.start()
         return self.port
 
     async def stop(self) -> None:
         await self.runtime.stop()
+        await self.media.close()
         for channel in self.channels:
             await channel.close()
 
@@ -117,15 +127,18 @@ def build(
         check_seconds=settings.live_check_seconds,
         streams_per_user=settings.live_streams_per_user,
     )
+    media = media_store(settings.media, clock=runtime.clock)
     return MessagingService(
         runtime,
         NotificationDesk(unit_of_work, runtime.clock),
-        ConversationDesk(unit_of_work, runtime.clock, live),
+        ConversationDesk(unit_of_work, runtime.clock, live, media, settings),
         MailSender(unit_of_work, mailer or mailer_for(settings), settings, runtime.clock),
         MessageDigests(unit_of_work, Templates(), settings, runtime.clock),
         PartnerWebhookDesk(unit_of_work, runtime.clock, settings.partner_webhooks_allow_loopback),
         PartnerWebhookSender(unit_of_work, settings, runtime.clock),
         live,
+        media,
+        AttachmentSweeper(unit_of_work, media, settings, runtime.clock),
         verifier,
         subscriptions(settings, Templates(), live),
         [identity_channel],

@@ -13,17 +13,26 @@ from chassis.auth.principal import Principal
 from chassis.clock import Clock
 from chassis.errors import InvalidArgument, NotFound, PermissionDenied
 from chassis.ids import is_uuid, new_id
+from chassis.media import MediaStore, UploadForm
 from chassis.pagination import KeyPart, Page, page_request
 from chassis.text_search import words
+from services.messaging.domain.attachments import (
+    PendingUpload,
+    attachment_key,
+    attachment_references,
+    attachment_type,
+    not_your_upload,
+    stored_size,
+)
 from services.messaging.domain.conversations import (
     CONVERSATION_PREFIX,
     GROUP_MAX_PARTICIPANTS,
+    Attachment,
     Conversation,
     Message,
     MessageReport,
     Revision,
     Standing,
-    attachment_references,
     blocked,
     group_full,
     group_title,
@@ -37,6 +46,7 @@ from services.messaging.domain.conversations import (
 )
 from services.messaging.live import LiveHub
 from services.messaging.repository import activity_key
+from services.messaging.settings import MessagingSettings
 from services.messaging.uow import MessagingUnitOfWork
 
 
@@ -98,6 +108,8 @@ class ConversationDesk:
     unit_of_work: Callable[..., MessagingUnitOfWork]
     clock: Clock
     live: LiveHub
+    media: MediaStore
+    settings: MessagingSettings
 
     async def start(self, caller: Principal, other_id: str) -> Conversation:
         other_id = user_id_in("participant_user_id", other_id)
@@ -242,7 +254,7 @@ class ConversationDesk:
         attachments: Sequence[str] = (),
     ) -> Message:
         conversation_id = conversation_id_in("conversation", conversation)
-        carried = attachment_references(attachments)
+        carried = attachment_references(conversation_id, attachments)
         text = message_text(text, attachments=bool(carried))
         reply_to_id = message_id_in("reply_to", reply_to, conversation_id) if reply_to else ""
         me = caller.user_id
@@ -258,21 +270,96 @@ class ConversationDesk:
                 raise InvalidArgument.field(
                     "reply_to", "is not a message of this conversation", "not_found"
                 )
+            message_id = new_id()
+            checked = await self._attach(uow, me, conversation_id, message_id, carried)
             message = Message(
-                new_id(),
+                message_id,
                 conversation_id,
                 me,
                 text,
                 reply_to_id,
                 self.clock.now(),
-                attachments=carried,
+                attachments=checked,
             )
             await uow.conversations.add_message(message)
             # A sender has read what they answer.
             await uow.conversations.mark_read(me, conversation_id)
+            [message] = await self._readable([message])
             self.live.message_sent(uow, found, message)
             await uow.commit()
         return message
+
+    async def _attach(
+        self,
+        uow: MessagingUnitOfWork,
+        me: str,
+        conversation_id: str,
+        message_id: str,
+        references: Sequence[str],
+    ) -> tuple[Attachment, ...]:
+        """The caller's uploads to this conversation, each taken by the message once the
+        store shows it holds what the slot allowed; else an error naming the reference."""
+        pending: list[PendingUpload] = []
+        for i, reference in enumerate(references):
+            upload = await uow.attachments.pending(reference, me, conversation_id)
+            if upload is None:
+                raise not_your_upload(f"attachments[{i}]")
+            pending.append(upload)
+        checked = []
+        for i, upload in enumerate(pending):
+            field = f"attachments[{i}]"
+            size = stored_size(field, upload, await self.media.stat(upload.reference))
+            if not await uow.attachments.attach(upload, message_id, i, size):
+                raise not_your_upload(field)
+            checked.append(Attachment(upload.reference, upload.content_type, size))
+        return tuple(checked)
+
+    async def _readable(self, found: Sequence[Message]) -> list[Message]:
+        """The messages with a URL to read each attachment: only ever for a participant."""
+        readable = []
+        for message in found:
+            if message.attachments:
+                signed = [
+                    replace(a, download=await self.media.download_url(a.reference))
+                    for a in message.attachments
+                ]
+                message = replace(message, attachments=tuple(signed))
+            readable.append(message)
+        return readable
+
+    async def upload_attachment(
+        self, caller: Principal, conversation: str, content_type: str
+    ) -> UploadForm:
+        """An upload slot for a participant: a form for one object of an allowed type, at
+        most the settings' size for it, under the conversation's prefix; its key is the
+        reference a message then carries."""
+        conversation_id = conversation_id_in("conversation", conversation)
+        settings = self.settings
+        content_type = attachment_type(content_type, settings.attachment_types)
+        me = caller.user_id
+        async with self.unit_of_work() as uow:
+            found = await uow.conversations.get(me, conversation_id)
+            if found is None:
+                raise _not_found(conversation_id)
+            await _refuse_across_a_block(uow, found, me)
+            attachment_id = new_id()
+            reference = attachment_key(conversation_id, attachment_id)
+            form = await self.media.presign_upload(
+                reference, content_type, max_bytes=settings.largest_attachment(content_type)
+            )
+            await uow.attachments.add_pending(
+                PendingUpload(
+                    attachment_id,
+                    conversation_id,
+                    me,
+                    reference,
+                    form.content_type,
+                    form.max_bytes,
+                    self.clock.now(),
+                )
+            )
+            await uow.commit()
+        return form
 
     async def messages(
         self, caller: Principal, conversation: str, page_size: int, page_token: str
@@ -289,7 +376,7 @@ class ConversationDesk:
                 before=request.after[0] if request.after else None,
                 fetch=request.fetch,
             )
-        return request.page(found, total, lambda m: [m.id])
+        return request.page(await self._readable(found), total, lambda m: [m.id])
 
     async def search(
         self, caller: Principal, query: str, page_size: int, page_token: str
@@ -311,7 +398,7 @@ class ConversationDesk:
                 before=request.after[0] if request.after else None,
                 fetch=request.fetch,
             )
-        return request.page(found, total, lambda m: [m.id])
+        return request.page(await self._readable(found), total, lambda m: [m.id])
 
     async def mark_read(self, caller: Principal, name: str) -> Conversation:
         conversation_id = conversation_id_in("name", name)
@@ -373,16 +460,21 @@ class ConversationDesk:
                 found = await uow.conversations.replace_text(
                     found, text, "edited", self.clock.now()
                 )
+                [found] = await self._readable([found])
                 self.live.message_sent(uow, conversation, found)
+            else:
+                [found] = await self._readable([found])
             await uow.commit()
         return found
 
     async def delete(self, caller: Principal, name: str) -> Message:
-        """The sender deletes a message: its place stays, its words go (kept for staff);
-        again: unchanged."""
+        """The sender deletes a message: its place stays, its words go (kept for staff), its
+        attachments go for good; again: unchanged."""
         async with self.unit_of_work() as uow:
             conversation, found = await self._own_message(uow, caller, name)
             if found.deleted_at is None:
+                # Its objects go with it: the sweep job deletes them from the media store.
+                await uow.attachments.discard_of_message(found.id)
                 found = await uow.conversations.replace_text(found, "", "deleted", self.clock.now())
                 self.live.message_sent(uow, conversation, found)
             await uow.commit()

@@ -24,6 +24,7 @@ from services.messaging.wire import (
     preferences_to_proto,
     report_to_proto,
     revision_to_proto,
+    upload_to_proto,
 )
 
 
@@ -159,6 +160,14 @@ class ConversationServicer(messaging_pb2_grpc.ConversationServiceServicer):
             list(request.attachments),
         )
         return message_to_proto(sent)
+
+    async def CreateAttachmentUpload(
+        self, request: pb.CreateAttachmentUploadRequest, context: Any
+    ) -> pb.AttachmentUpload:
+        form = await self._desk.upload_attachment(
+            current_user(), request.conversation, request.content_type
+        )
+        return upload_to_proto(form)
 
     async def SearchMessages(
         self, request: pb.SearchMessagesRequest, context: Any

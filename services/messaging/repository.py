@@ -3,7 +3,7 @@ work holds one of each."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +15,9 @@ from chassis.db import insert_ignoring_conflicts
 from chassis.ids import new_id
 from chassis.tables import account_statuses
 from chassis.text_search import TEXT_CONFIG, fts5_query, words
+from services.messaging.domain.attachments import PendingUpload
 from services.messaging.domain.conversations import (
+    Attachment,
     Conversation,
     Message,
     MessageReport,
@@ -44,6 +46,7 @@ from services.messaging.tables import (
     conversation_participants,
     conversations,
     mails,
+    message_attachments,
     message_reports,
     message_revisions,
     messages,
@@ -463,8 +466,25 @@ def _message(row: Any) -> Message:
         row.sender_erased,
         row.edited_at,
         row.deleted_at,
-        tuple(row.attachments or ()),
     )
+
+
+async def _with_attachments(connection: AsyncConnection, found: list[Message]) -> list[Message]:
+    """The messages with the attachments each carries, in the order sent."""
+    if not found:
+        return found
+    a = message_attachments
+    rows = await connection.execute(
+        sa.select(a.c.message_id, a.c.object_key, a.c.content_type, a.c.size)
+        .where(a.c.message_id.in_([m.id for m in found]), a.c.discarded.is_(False))
+        .order_by(a.c.message_id, a.c.position)
+    )
+    carried: dict[str, list[Attachment]] = {}
+    for row in rows:
+        carried.setdefault(row.message_id, []).append(
+            Attachment(row.object_key, row.content_type, row.size)
+        )
+    return [replace(m, attachments=tuple(carried.get(m.id, ()))) for m in found]
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -663,10 +683,11 @@ class Conversations:
             .where(messages.c.conversation_id.in_(ids))
             .group_by(messages.c.conversation_id)
         )
-        last = {
-            m.conversation_id: _message(m)
+        newest_messages = [
+            _message(m)
             for m in await self._c.execute(sa.select(messages).where(messages.c.id.in_(newest)))
-        }
+        ]
+        last = {m.conversation_id: m for m in await _with_attachments(self._c, newest_messages)}
         return [
             Conversation(
                 r.id,
@@ -761,7 +782,6 @@ class Conversations:
                 text=message.text,
                 reply_to_id=message.reply_to_id,
                 created_at=message.created_at,
-                attachments=list(message.attachments),
             )
         )
         await self._c.execute(
@@ -810,7 +830,7 @@ class Conversations:
         rows = await self._c.execute(
             sa.select(messages).where(*where).order_by(messages.c.id.desc()).limit(fetch)
         )
-        return [_message(r) for r in rows], int(total)
+        return await _with_attachments(self._c, [_message(r) for r in rows]), int(total)
 
     async def message(
         self, conversation_id: str, message_id: str, *, lock: bool = False
@@ -823,7 +843,7 @@ class Conversations:
         if lock and self._c.dialect.name == "postgresql":
             query = query.with_for_update()
         row = (await self._c.execute(query)).first()
-        return None if row is None else _message(row)
+        return None if row is None else (await _with_attachments(self._c, [_message(row)]))[0]
 
     async def messages(
         self, conversation_id: str, *, before: str | None, fetch: int
@@ -838,7 +858,7 @@ class Conversations:
         rows = await self._c.execute(
             sa.select(messages).where(*where).order_by(messages.c.id.desc()).limit(fetch)
         )
-        return [_message(r) for r in rows], total
+        return await _with_attachments(self._c, [_message(r) for r in rows]), total
 
     async def mark_read(self, user_id: str, conversation_id: str) -> None:
         """Everything in the conversation up to its newest message is read by the user."""
@@ -931,7 +951,7 @@ class Conversations:
         if reason == "edited":
             changed["edited_at"] = at
         else:
-            changed.update(deleted_at=at, attachments=[])
+            changed["deleted_at"] = at
         await self._c.execute(
             messages.update().where(messages.c.id == message.id).values(**changed)
         )
@@ -958,8 +978,104 @@ class Conversations:
         await self._c.execute(
             messages.update()
             .where(messages.c.sender_id == user_id)
-            .values(text="", attachments=[], sender_erased=True)
+            .values(text="", sender_erased=True)
         )
+
+
+def _pending(row: Any) -> PendingUpload:
+    return PendingUpload(
+        row.id,
+        row.conversation_id,
+        row.uploader_id,
+        row.object_key,
+        row.content_type,
+        row.max_bytes,
+        row.created_at,
+    )
+
+
+class Attachments:
+    """Upload slots in conversations and the attachments of messages."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def add_pending(self, upload: PendingUpload) -> None:
+        await self._c.execute(
+            message_attachments.insert().values(
+                id=upload.id,
+                conversation_id=upload.conversation_id,
+                uploader_id=upload.uploader_id,
+                object_key=upload.reference,
+                content_type=upload.content_type,
+                max_bytes=upload.max_bytes,
+                created_at=upload.created_at,
+            )
+        )
+
+    async def pending(
+        self, reference: str, uploader_id: str, conversation_id: str
+    ) -> PendingUpload | None:
+        """The uploader's slot in the conversation under this reference, if no message
+        carries it yet."""
+        a = message_attachments
+        row = (
+            await self._c.execute(
+                sa.select(a).where(
+                    a.c.object_key == reference,
+                    a.c.uploader_id == uploader_id,
+                    a.c.conversation_id == conversation_id,
+                    a.c.message_id.is_(None),
+                    a.c.discarded.is_(False),
+                )
+            )
+        ).first()
+        return None if row is None else _pending(row)
+
+    async def attach(
+        self, upload: PendingUpload, message_id: str, position: int, size: int
+    ) -> bool:
+        """The slot carried by a message; False if another message took it first (the
+        second of two concurrent sends waits for the first and finds it taken)."""
+        a = message_attachments
+        taken = await self._c.execute(
+            a.update()
+            .where(a.c.id == upload.id, a.c.message_id.is_(None), a.c.discarded.is_(False))
+            .values(message_id=message_id, position=position, size=size)
+        )
+        return taken.rowcount == 1
+
+    async def discard_of_message(self, message_id: str) -> None:
+        """A deleted message's attachments: their objects go."""
+        a = message_attachments
+        await self._c.execute(a.update().where(a.c.message_id == message_id).values(discarded=True))
+
+    async def discard_of_uploader(self, user_id: str) -> None:
+        """An erased user's uploads, sent or not: their objects go."""
+        a = message_attachments
+        await self._c.execute(a.update().where(a.c.uploader_id == user_id).values(discarded=True))
+
+    async def discard_unsent(self, before: datetime) -> None:
+        """Upload slots no message took since before: their objects go."""
+        a = message_attachments
+        await self._c.execute(
+            a.update()
+            .where(a.c.message_id.is_(None), a.c.created_at < before, a.c.discarded.is_(False))
+            .values(discarded=True)
+        )
+
+    async def discarded(self, limit: int) -> list[tuple[str, str]]:
+        """Discarded rows whose objects are to be deleted: (id, key) each."""
+        a = message_attachments
+        rows = await self._c.execute(
+            sa.select(a.c.id, a.c.object_key).where(a.c.discarded.is_(True)).limit(limit)
+        )
+        return [(row.id, row.object_key) for row in rows]
+
+    async def forget(self, attachment_id: str) -> None:
+        """A discarded row whose object is deleted."""
+        a = message_attachments
+        await self._c.execute(a.delete().where(a.c.id == attachment_id, a.c.discarded.is_(True)))
 
 
 class Reports:

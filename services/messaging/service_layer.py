@@ -64,6 +64,8 @@ async def forget_recipient(uow: MessagingUnitOfWork, user_id: str) -> None:
     await uow.preferences.erase(user_id)
     await uow.mails.erase(user_id)
     await uow.conversations.erase_sender(user_id)
+    # The sweep job deletes their objects from the media store.
+    await uow.attachments.discard_of_uploader(user_id)
 
 
 async def deliver(

@@ -4,11 +4,33 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from chassis.media import MediaSettings
+from chassis.media.settings import MiB
 from chassis.settings import ServiceSettings
 
 SQLITE_PREFIX = "sqlite+aiosqlite:///"
+# What a message may carry: images, PDF documents, audio and video (the media store's
+# defaults of those kinds).
+ATTACHMENT_TYPES = [
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "image/gif",
+    "application/pdf",
+    "audio/mpeg",
+    "audio/mp4",
+    "audio/ogg",
+    "video/mp4",
+    "video/webm",
+]
+ATTACHMENT_MAX_BYTES = {
+    "image": 20 * MiB,
+    "application": 25 * MiB,
+    "audio": 50 * MiB,
+    "video": 200 * MiB,
+}
 
 
 class MessagingSettings(ServiceSettings):
@@ -133,6 +155,59 @@ class MessagingSettings(ServiceSettings):
         "its line in the delivery log) is kept after its last attempt; pending ones are never "
         "deleted.",
     )
+
+    media: MediaSettings = Field(
+        default_factory=MediaSettings,
+        description="The media store attachments are uploaded to (ESTUARY_MEDIA_*).",
+    )
+    attachment_types: list[str] = Field(
+        default_factory=lambda: list(ATTACHMENT_TYPES),
+        min_length=1,
+        description="The content types a message's attachment may have, as JSON (each also "
+        "one of ESTUARY_MEDIA_ALLOWED_TYPES).",
+    )
+    attachment_max_bytes: dict[str, int] = Field(
+        default_factory=lambda: dict(ATTACHMENT_MAX_BYTES),
+        description="The largest attachment per kind of content type (its part before the "
+        "slash), in bytes, as JSON; the media store's ESTUARY_MEDIA_MAX_BYTES caps it.",
+    )
+    attachment_pending_hours: int = Field(
+        24,
+        ge=1,
+        le=30 * 24,
+        description="How long an upload slot waits to be sent in a message before it and "
+        "its object are deleted.",
+    )
+    attachment_sweep_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="How often the objects of deleted messages, erased users and unsent "
+        "uploads are deleted from the media store.",
+    )
+
+    @model_validator(mode="after")
+    def _attachments_sized(self) -> MessagingSettings:
+        self.attachment_types = [t.strip().lower() for t in self.attachment_types]
+        unsized = sorted(
+            {t.split("/")[0] for t in self.attachment_types} - set(self.attachment_max_bytes)
+        )
+        if unsized:
+            raise ValueError(
+                f"ESTUARY_ATTACHMENT_MAX_BYTES names no largest size for {', '.join(unsized)}"
+            )
+        # A slot swept while its form still works would let a file in that nothing deletes.
+        if self.attachment_pending_hours * 3600 <= self.media.upload_url_ttl_seconds:
+            raise ValueError(
+                "ESTUARY_ATTACHMENT_PENDING_HOURS must outlast an upload form "
+                "(ESTUARY_MEDIA_UPLOAD_URL_TTL_SECONDS)"
+            )
+        return self
+
+    def largest_attachment(self, content_type: str) -> int:
+        """The largest attachment of a content type: messaging's limit within the store's."""
+        kind = content_type.split("/")[0]
+        return min(self.attachment_max_bytes[kind], self.media.largest_upload(content_type))
 
     def mail_folder(self) -> Path:
         """Where the file sink writes: mail_dir, else mail/ beside the SQLite database."""

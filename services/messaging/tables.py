@@ -139,9 +139,33 @@ messages = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("edited_at", UtcDateTime, nullable=True),
     sa.Column("deleted_at", UtcDateTime, nullable=True),
+    # The unchecked "media/{id}" references of before uploads: no longer read (attachments
+    # are message_attachments); kept while a rollout's older pods may use it, to be dropped.
     sa.Column("attachments", sa.JSON, nullable=False, server_default="[]"),
     sa.Index("ix_messages_conversation", "conversation_id", "id"),
     sa.Index("ix_messages_sender", "sender_id"),
+)
+
+# Uploads to conversations: a slot a participant asked for (pending while message_id is
+# null), then an attachment of the message that carries it, at its position. A discarded
+# row's object is deleted from the media store by the sweep job, then the row.
+message_attachments = sa.Table(
+    "message_attachments",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("conversation_id", sa.String(36), nullable=False),
+    sa.Column("uploader_id", sa.String(36), nullable=False),
+    sa.Column("object_key", sa.String(512), nullable=False, unique=True),
+    sa.Column("content_type", sa.String(255), nullable=False),
+    sa.Column("max_bytes", sa.BigInteger, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=True),
+    sa.Column("message_id", sa.String(36), nullable=True),
+    sa.Column("position", sa.Integer, nullable=True),
+    sa.Column("discarded", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Index("ix_message_attachments_message", "message_id", "position"),
+    sa.Index("ix_message_attachments_uploader", "uploader_id"),
+    sa.Index("ix_message_attachments_pending", "discarded", "created_at"),
 )
 
 # A user's block of another: no new messages either way, no new conversation.

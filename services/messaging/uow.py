@@ -6,6 +6,7 @@ from typing import Self
 
 from chassis.uow import UnitOfWork
 from services.messaging.repository import (
+    Attachments,
     Conversations,
     Mails,
     Notifications,
@@ -26,6 +27,7 @@ class MessagingUnitOfWork(UnitOfWork):
     relations: Relations
     conversations: Conversations
     reports: Reports
+    attachments: Attachments
     partner_webhooks: PartnerWebhooks
     deliveries: WebhookDeliveries
 
@@ -39,6 +41,7 @@ class MessagingUnitOfWork(UnitOfWork):
         self.relations = Relations(connection)
         self.conversations = Conversations(connection)
         self.reports = Reports(connection)
+        self.attachments = Attachments(connection)
         self.partner_webhooks = PartnerWebhooks(connection)
         self.deliveries = WebhookDeliveries(connection)
         return self

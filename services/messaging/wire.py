@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from chassis.media import UploadForm
 from chassis.wire import ProtoEnum, timestamp
 from estuary.messaging.v1 import messaging_pb2 as pb
 from services.messaging.domain.conversations import (
     CONVERSATION_PREFIX,
+    Attachment,
     Conversation,
     Message,
     MessageReport,
@@ -63,6 +65,29 @@ def preferences_to_proto(user_id: str, chosen: list[Preference]) -> pb.Notificat
     )
 
 
+def attachment_to_proto(attachment: Attachment) -> pb.MessageAttachment:
+    made = pb.MessageAttachment(
+        reference=attachment.reference,
+        content_type=attachment.content_type,
+        size_bytes=attachment.size,
+    )
+    if attachment.download is not None:
+        made.download_url = attachment.download.url
+        made.download_expire_time.CopyFrom(timestamp(attachment.download.expires_at))
+    return made
+
+
+def upload_to_proto(form: UploadForm) -> pb.AttachmentUpload:
+    return pb.AttachmentUpload(
+        reference=form.key,
+        upload_url=form.url,
+        upload_fields=form.fields,
+        content_type=form.content_type,
+        max_bytes=form.max_bytes,
+        expire_time=timestamp(form.expires_at),
+    )
+
+
 def message_to_proto(message: Message) -> pb.Message:
     conversation = f"{CONVERSATION_PREFIX}{message.conversation_id}"
     made = pb.Message(
@@ -72,7 +97,7 @@ def message_to_proto(message: Message) -> pb.Message:
         reply_to=f"{conversation}/messages/{message.reply_to_id}" if message.reply_to_id else "",
         create_time=timestamp(message.created_at),
         sender_erased=message.sender_erased,
-        attachments=list(message.attachments),
+        attachments=[attachment_to_proto(a) for a in message.attachments],
     )
     if message.edited_at is not None:
         made.edit_time.CopyFrom(timestamp(message.edited_at))

@@ -74,6 +74,12 @@ def settings_fields(settings: type[BaseSettings]) -> set[str]:
     """The ESTUARY_* variables a settings class reads; the gateway also reads each declared
     service's address."""
     fields = {f"ESTUARY_{name.upper()}" for name in settings.model_fields}
+    for field in settings.model_fields.values():
+        # Settings of their own (the media store's ESTUARY_MEDIA_*), read by their prefix.
+        nested = field.annotation
+        if isinstance(nested, type) and issubclass(nested, BaseSettings):
+            prefix = nested.model_config.get("env_prefix", "")
+            fields |= {f"{prefix}{name.upper()}" for name in nested.model_fields}
     if settings is GatewaySettings:
         fields |= {entry.address_variable for entry in SERVICES}
     return fields
@@ -603,3 +609,27 @@ def test_the_build_context_leaves_out_local_state() -> None:
         for source in stage.copied_sources():
             ignored = [pattern for pattern in patterns if fnmatch(source, pattern)]
             assert not ignored, f"the Dockerfile copies {source}, which {ignored} leave out"
+
+
+@pytest.mark.parametrize("entry", services_params())
+def test_the_services_that_keep_media_use_the_s3_server_with_the_operators_keys(
+    entry: ServiceDeclaration,
+) -> None:
+    server = CONTAINERS[entry.name]
+    given = {k: v for k, v in environment(server).items() if k.startswith("ESTUARY_MEDIA_")}
+    if not manifests.keeps_media_objects(entry):
+        assert given == {}, f"{entry.name} keeps no media"
+        return
+    assert given["ESTUARY_MEDIA_BACKEND"] == "s3"
+    assert given["ESTUARY_MEDIA_ENDPOINT"] == "${ESTUARY_MEDIA_ENDPOINT:-http://seaweedfs:8333}"
+    store = environment(CONTAINERS["seaweedfs"])
+    # The store's one identity is the keys the services sign with, both from .env.
+    assert store["AWS_ACCESS_KEY_ID"] == given["ESTUARY_MEDIA_ACCESS_KEY"]
+    assert store["AWS_SECRET_ACCESS_KEY"] == given["ESTUARY_MEDIA_SECRET_KEY"]
+    assert OPERATOR_SUPPLIED.fullmatch(given["ESTUARY_MEDIA_SECRET_KEY"])
+    assert environment(CONTAINERS["seaweedfs-bucket"])["BUCKET"] == given["ESTUARY_MEDIA_BUCKET"]
+    assert server["depends_on"]["seaweedfs-bucket"] == {
+        "condition": "service_completed_successfully"
+    }
+    # Browsers upload to it and read from it directly.
+    assert "8333:8333" in CONTAINERS["seaweedfs"]["ports"]

@@ -476,3 +476,17 @@ def test_production_admits_only_the_suite_to_the_services(production: Rendered) 
         assert admitted <= pods[entry.name], f"{entry.name} could not call the other services"
     assert not guarded <= pods["gateway"], "the gateway is the public entry"
     assert admitted <= pods["gateway"], "the gateway could not call the services"
+
+
+@pytest.mark.parametrize("name", deployment_params())
+def test_the_services_that_keep_media_read_the_media_stores_secret(
+    base: Rendered, name: str
+) -> None:
+    running = server(base.get("Deployment", name))
+    reads_media = manifests.MEDIA_SECRET in references(running, "secretRef")
+    keeps_media = name != "gateway" and manifests.keeps_media_objects(BY_NAME[name])
+    assert reads_media == keeps_media, name
+
+
+def test_messaging_keeps_media() -> None:
+    assert manifests.keeps_media_objects(BY_NAME["messaging"])

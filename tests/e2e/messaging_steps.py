@@ -32,6 +32,11 @@ MESSAGING_WRITE_ROUTES: dict[tuple[str, str], tuple[Any, int, str | None]] = {
         404,
         "CONVERSATION_NOT_FOUND",
     ),
+    ("POST", f"{CONVERSATIONS}/{{conversation_id}}/attachments"): (
+        {"content_type": "image/png"},
+        404,
+        "CONVERSATION_NOT_FOUND",
+    ),
     ("POST", f"{CONVERSATIONS}/{{conversation_id}}/read"): (None, 404, "CONVERSATION_NOT_FOUND"),
     ("PATCH", f"{CONVERSATIONS}/{{conversation_id}}/messages/{{message_id}}"): (
         {"text": "Hello"},

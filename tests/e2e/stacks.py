@@ -328,6 +328,8 @@ class ProductionStack(Stack):
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     # The mail provider: messaging sends to it over SMTP, as in production.
     smtp: SmtpInbox = field(default_factory=SmtpInbox)
+    # The media store's signing secret, shared by the services and the gateway.
+    media_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
     def __post_init__(self) -> None:
         self.grpc_ports = {entry.name: free_port() for entry in SERVICES}
@@ -368,6 +370,13 @@ class ProductionStack(Stack):
                 "ESTUARY_SANDBOX_WEBHOOK_URL": f"{self.base_url}/api/v1/webhooks/stripe",
                 # Partners' test endpoints listen on this machine, over plain http.
                 "ESTUARY_PARTNER_WEBHOOKS_ALLOW_LOOPBACK": "true",
+                # Media in one folder of this machine, whose forms and URLs this stack's
+                # gateway serves: S3 itself is tested against SeaweedFS by the handler tests,
+                # without starting it for every end-to-end run.
+                "ESTUARY_MEDIA_BACKEND": "folder",
+                "ESTUARY_MEDIA_FOLDER": str(self.workdir / "media"),
+                "ESTUARY_MEDIA_SIGNING_SECRET": self.media_secret,
+                "ESTUARY_MEDIA_PUBLIC_URL": self.base_url,
             }
         )
         env.update(

@@ -1,7 +1,8 @@
 """Conversations through the gateway, on both shapes: a client writes to a practitioner, who
 reads and answers; a stranger reads and writes nothing of it (404 on every route); a block
 stops messages either way; bad input names the field; a sender past their budget a minute is
-refused (429) while others write on."""
+refused (429) while others write on; a file goes in a message through an upload slot and is
+read by the other participant alone."""
 
 from __future__ import annotations
 
@@ -152,6 +153,68 @@ async def test_a_client_writes_to_a_practitioner_who_answers_and_no_one_else_rea
         )
         assert not_an_id.status_code == 422
         assert [e["field"] for e in not_an_id.json()["errors"]] == ["participant_user_id"]
+
+
+async def test_a_file_is_uploaded_through_a_slot_sent_and_read_by_the_other_participant(
+    stack: Stack,
+):
+    async with stack.client() as client:
+        pat = await sign_up(client, new_email("pat"))
+        ana, eve = await sign_up(client, new_email("ana")), await sign_up(client, new_email("eve"))
+        await approved(stack, pat)
+
+        async def open_to_clients() -> bool:
+            return (await start(client, ana, pat)).status_code == 201
+
+        await until(open_to_clients, "messaging hears pat was approved")
+        path = f"{CONVERSATIONS}/{(await start(client, ana, pat)).json()['id']}"
+        slot = await client.post(
+            f"{path}/attachments", json={"content_type": "application/pdf"}, headers=ana.headers
+        )
+        assert slot.status_code == 201, slot.text
+        form = slot.json()
+        never_uploaded = await client.post(
+            f"{path}/messages",
+            json={"text": "The form", "attachments": [form["reference"]]},
+            headers=ana.headers,
+        )
+        assert never_uploaded.status_code == 400, never_uploaded.text
+        assert [e["field"] for e in never_uploaded.json()["errors"]] == ["attachments[0]"]
+        document = b"%PDF-1.7 the intake form"
+        # Straight to where the form points (the gateway's folder store in both shapes here).
+        async with httpx.AsyncClient() as anywhere:
+            uploaded = await anywhere.post(
+                form["url"],
+                data=form["fields"],
+                files={"file": ("intake.pdf", document, "application/pdf")},
+            )
+            assert uploaded.status_code == 204, uploaded.text
+            sent = await client.post(
+                f"{path}/messages",
+                json={"attachments": [form["reference"]]},
+                headers=ana.headers,
+            )
+            assert sent.status_code == 201, sent.text
+            [listed] = (await client.get(f"{path}/messages", headers=pat.headers)).json()["results"]
+            [attached] = listed["attachments"]
+            assert attached["reference"] == form["reference"]
+            assert (attached["content_type"], attached["size_bytes"]) == (
+                "application/pdf",
+                len(document),
+            )
+            read = await anywhere.get(attached["download_url"])
+            assert (read.status_code, read.content) == (200, document)
+        for method, url, body in (
+            ("POST", f"{path}/attachments", {"content_type": "image/png"}),
+            ("GET", f"{path}/messages", None),
+        ):
+            hidden = await client.request(method, url, json=body, headers=eve.headers)
+            assert hidden.status_code == 404, (method, url, hidden.text)
+        not_allowed = await client.post(
+            f"{path}/attachments", json={"content_type": "text/html"}, headers=ana.headers
+        )
+        assert not_allowed.status_code == 400, not_allowed.text
+        assert [e["field"] for e in not_allowed.json()["errors"]] == ["content_type"]
 
 
 async def test_a_user_sends_only_so_many_messages_a_minute(tmp_path: Path):

@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from chassis.errors import FailedPrecondition, InvalidArgument, PermissionDenied
-from chassis.ids import is_uuid
+from chassis.media import SignedUrl
 
 # A conversation's resource name: "conversations/{id}".
 CONVERSATION_PREFIX = "conversations/"
 MESSAGE_MAX_LENGTH = 4000
 # Newlines and tabs are text; other control characters are not (they hide or reorder it).
 ALLOWED_CONTROLS = frozenset("\n\t")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """An uploaded object a message carries: its reference (the media store's key), what
+    the store holds, and a URL to read it when handed to a participant."""
+
+    reference: str
+    content_type: str
+    size: int
+    download: SignedUrl | None = None
 
 
 @dataclass(frozen=True)
@@ -29,30 +40,8 @@ class Message:
     edited_at: datetime | None = None
     # Deleted by its sender: the text is gone for its readers (staff keep what it said).
     deleted_at: datetime | None = None
-    # Uploaded objects it carries, by reference ("media/{id}"), in the order sent.
-    attachments: tuple[str, ...] = ()
-
-
-ATTACHMENTS_MAX = 10
-# An uploaded object's resource name in the media store (streams' uploads).
-_MEDIA_REFERENCE = "media/"
-
-
-def attachment_references(references: Sequence[str]) -> tuple[str, ...]:
-    """A message's attachments: at most ATTACHMENTS_MAX distinct "media/{id}" references,
-    or an error naming the one at fault. (The store that makes them checks they exist.)"""
-    if len(references) > ATTACHMENTS_MAX:
-        raise InvalidArgument.field(
-            "attachments", f"must hold at most {ATTACHMENTS_MAX} references", "too_many"
-        )
-    for i, reference in enumerate(references):
-        field = f"attachments[{i}]"
-        media_id = reference.removeprefix(_MEDIA_REFERENCE)
-        if not reference.startswith(_MEDIA_REFERENCE) or not is_uuid(media_id):
-            raise InvalidArgument.field(field, "must be an uploaded object's media/{id}", "invalid")
-        if reference in references[:i]:
-            raise InvalidArgument.field(field, "is listed twice", "duplicate")
-    return tuple(references)
+    # Uploaded objects it carries, in the order sent; none once deleted.
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from chassis.auth.principal import Principal
 from chassis.bus.rabbitmq import RabbitTransport
 from chassis.errors import FailedPrecondition, PermissionDenied, ResourceExhausted, Unauthenticated
 from chassis.ids import new_id
+from chassis.media import MediaSettings
 from chassis.migrations import upgrade
 from estuary.catalog.v1 import events_pb2 as catalog_pb
 from estuary.messaging.v1 import messaging_pb2 as pb
@@ -182,14 +184,17 @@ async def test_a_user_holds_only_so_many_streams_and_a_closed_one_frees_its_plac
 
 @pytest.mark.rabbitmq
 async def test_a_message_sent_through_one_replica_reaches_a_stream_on_another_postgres(
-    rabbit: RabbitScope,
+    rabbit: RabbitScope, tmp_path: Path
 ):
     url = rabbit.url
+    media = MediaSettings(folder=str(tmp_path / "media"), signing_secret="shared by the replicas")
     with postgres_database() as database_url:
         await asyncio.to_thread(upgrade, bootstrap.MIGRATIONS, database_url)
         replicas: list[Any] = []
         for _ in range(2):
-            settings = MessagingSettings(database_url=database_url, grpc_port=0, **CHECK)
+            settings = MessagingSettings(
+                database_url=database_url, grpc_port=0, media=media, **CHECK
+            )
             transport = RabbitTransport(url, rabbit.exchange, delivery_limit=3)
             await transport.start()
             replica = bootstrap.build(settings, transport=transport)

@@ -9,14 +9,19 @@ from dataclasses import replace
 from functools import partial
 
 from chassis.bus.consumer import EventConsumer
+from chassis.errors import InvalidArgument
 from chassis.ids import new_id
 from estuary.booking.v1 import events_pb2 as booking_pb
 from services.messaging import events
 from services.messaging.uow import MessagingUnitOfWork
+from tests.builders import person
+from tests.integration.messaging.test_conversations import practitioner
 from tests.integration.messaging.world import OneDelivery, snapshot, wire_event, world
+from tests.integration.test_media import PNG, folder_settings, gateway_client
 from tests.races import race
 
 DELIVERIES = 8
+SENDS = 6
 
 
 async def test_concurrent_deliveries_of_one_event_make_one_notification_and_one_mail(
@@ -50,3 +55,26 @@ async def test_concurrent_deliveries_of_one_event_make_one_notification_and_one_
             "Booked: Deep tissue massage",
             "Verify your email address",
         ]
+
+
+async def test_one_upload_sent_in_many_messages_at_once_goes_in_one(empty_database_url, tmp_path):
+    folder = tmp_path / "media"
+    async with world(empty_database_url, media=folder_settings(folder)) as w:
+        desk = w.service.conversations
+        pat, ana = person(await practitioner(w)), person(new_id())
+        name = f"conversations/{(await desk.start(ana, pat.user_id)).id}"
+        form = await desk.upload_attachment(ana, name, "image/png")
+        async with gateway_client(folder, w.clock) as http:
+            uploaded = await http.post(
+                form.url, data=form.fields, files={"file": ("a.png", PNG, "image/png")}
+            )
+        assert uploaded.status_code == 204
+        outcome = await race(
+            [partial(desk.send, ana, name, f"Try {n}", "", [form.key]) for n in range(SENDS)]
+        )
+        sent = outcome.one_winner(losers=(InvalidArgument,))
+        [refused] = {str(e) for e in outcome.losses}
+        assert refused.startswith("attachments[0]")
+        [carrier] = [m for m in (await desk.messages(pat, name, 0, "")).items if m.attachments]
+        assert carrier.id == sent.id
+        assert (await desk.messages(pat, name, 0, "")).total == 1
