@@ -23,7 +23,7 @@ from chassis.bus.envelope import EventType, encode_event
 from chassis.ids import new_id
 from estuary.payments.v1 import events_pb2 as payments_pb
 from tests.builders import built_booking
-from tests.e2e.accounts import Account, open_practice, refreshed, sign_in_admin, sign_up
+from tests.e2e.accounts import Account, holding_role, open_practice, sign_in_admin, sign_up
 from tests.e2e.stacks import EmbeddedStack, ProductionStack, Stack
 from tests.e2e.test_catalog_journey import eventually, session_body
 from tests.e2e.test_catalog_manage import category
@@ -77,7 +77,8 @@ async def open_for_business(
     session bodies without the category) on sale."""
     staff = await sign_in_admin(stack, client)
     owner, profile = await open_practice(client, staff)
-    owner = await refreshed(client, owner)
+    # The role arrives at identity as an event: payments checks it in the token.
+    owner = await holding_role(client, owner, "practitioner")
     saved = await client.put(
         f"/api/v1/practitioners/{profile['id']}/schedule", json=HOURS, headers=owner.headers
     )

@@ -16,7 +16,6 @@ from tests.e2e.accounts import (
     Account,
     holding_role,
     open_practice,
-    refreshed,
     sign_in_admin,
     sign_up,
 )
@@ -31,10 +30,7 @@ EVENT_SECONDS = 20.0
 async def practitioner(client: httpx.AsyncClient, stack: Stack) -> Account:
     admin = await sign_in_admin(stack, client)
     applicant, _ = await open_practice(client, admin)
-    held = await holding_role(client, applicant, "practitioner")
-    # holding_role reads the role from identity after refreshing, so its token may predate
-    # the grant by a moment; a token issued now carries the role streams checks.
-    return await refreshed(client, held)
+    return await holding_role(client, applicant, "practitioner")
 
 
 async def created(answer: httpx.Response, status: int = 201) -> Any:
