@@ -266,6 +266,18 @@ class EmbeddedStack(Stack):
             return found.first() is not None
 
 
+async def wait_ready(client: httpx.AsyncClient, within: float = 10.0) -> httpx.Response:
+    """GET /readyz, asked again as a readiness probe would be until every backend answers
+    SERVING or `within` seconds pass: a backend's first health check opens its channel, which
+    on a loaded machine can take longer than the check's half-second deadline."""
+    deadline = time.monotonic() + within
+    while True:
+        response = await client.get("/readyz")
+        if response.json().get("status") == "ready" or time.monotonic() > deadline:
+            return response
+        await asyncio.sleep(0.1)
+
+
 async def start_embedded(
     data_dir: Path,
     *,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from tests.e2e.stacks import EventTap, Stack
+from tests.e2e.stacks import EventTap, Stack, wait_ready
 
 PASSWORD = "river-stone-42-lantern"
 
@@ -241,7 +241,7 @@ async def test_deleting_the_account_erases_it_and_emits_user_deleted(stack: Stac
 async def test_health_readiness_and_public_keys(stack: Stack):
     async with stack.client() as client:
         assert (await client.get("/healthz")).json()["status"] == "ok"
-        ready = await client.get("/readyz")
+        ready = await wait_ready(client)
         assert ready.status_code == 200 and ready.json()["backends"]["identity"] == "SERVING"
         keys = (await client.get("/.well-known/jwks.json")).json()["keys"]
         key = await stack.signing_key()

@@ -17,7 +17,7 @@ from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from suite.registry import SERVICES
 from tests.e2e.accounts import sign_up
-from tests.e2e.stacks import free_port, start_embedded
+from tests.e2e.stacks import free_port, start_embedded, wait_ready
 
 # Readiness ----------------------------------------------------------------------------------
 
@@ -26,7 +26,7 @@ async def test_ready_with_one_backend_down_and_its_status_reported(tmp_path):
     stack = await start_embedded(tmp_path / "data")
     try:
         async with stack.client() as client:
-            ready = await client.get("/readyz")
+            ready = await wait_ready(client)
             assert ready.status_code == 200
             assert ready.json() == {
                 "status": "ready",

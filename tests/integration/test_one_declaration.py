@@ -29,6 +29,7 @@ from suite.cli import _parser
 from suite.embedded import EmbeddedSuite
 from suite.registry import DECLARED, SERVICES, declared
 from tests.deploy.test_kubernetes import kustomize
+from tests.e2e.stacks import wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 TOY_PORT = 50077
@@ -180,7 +181,7 @@ async def test_the_toy_runs_in_the_embedded_suite_behind_the_gateway(
         assert settings.identity_address == f"127.0.0.1:{suite.ports['identity']}"
         assert settings.database_url.endswith("/toyshop.db")
         async with httpx.AsyncClient(base_url=suite.gateway_url) as client:
-            ready = await client.get("/readyz")
+            ready = await wait_ready(client)
         assert ready.status_code == 200, ready.text
         assert ready.json()["backends"]["toyshop"] == "SERVING"
         backends = suite.gateway_app.state.backends
