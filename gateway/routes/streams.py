@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Path
 from google.protobuf.field_mask_pb2 import FieldMask
 from starlette.responses import Response
 
+from chassis.wire import timestamp
 from estuary.streams.v1 import streams_pb2 as pb
 from gateway.auth import Caller, require_user
 from gateway.backends import Backends
@@ -199,7 +200,8 @@ async def create_post(
     api: Backends = Depends(backends),
 ) -> Response:
     """Writes a draft on your stream, for readers at `level` (a level your stream has) and
-    above, with a poll if `poll` has options; nobody else sees it until it is published."""
+    above, with a poll if `poll` has options; nobody else sees it until it is published, by
+    you or by itself at `scheduled_for`."""
     post = await api.streams.CreatePost(
         pb.CreatePostRequest(
             parent=_stream(stream_id),
@@ -208,6 +210,7 @@ async def create_post(
                 body=body.body,
                 level=body.level,
                 poll=poll_to_proto(body.poll),
+                schedule_time=timestamp(body.scheduled_for) if body.scheduled_for else None,
             ),
         ),
         metadata=caller.metadata(),
@@ -229,9 +232,11 @@ async def update_post(
     caller: Caller = Depends(require_user),
     api: Backends = Depends(backends),
 ) -> Response:
-    """Changes the fields sent (title, body, level, poll) of a post of yours; the poll only
-    while a draft (409 POST_PUBLISHED after)."""
-    paths = sorted(body.model_fields_set)
+    """Changes the fields sent (title, body, level, poll, scheduled_for) of a post of yours;
+    the poll and the schedule only while a draft (409 POST_PUBLISHED after)."""
+    paths = sorted(
+        "schedule_time" if name == "scheduled_for" else name for name in body.model_fields_set
+    )
     post = await api.streams.UpdatePost(
         pb.UpdatePostRequest(
             post=pb.Post(
@@ -240,6 +245,7 @@ async def update_post(
                 body=body.body or "",
                 level=body.level or 0,
                 poll=poll_to_proto(body.poll),
+                schedule_time=timestamp(body.scheduled_for) if body.scheduled_for else None,
             ),
             update_mask=FieldMask(paths=paths),
         ),

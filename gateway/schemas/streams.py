@@ -4,9 +4,9 @@ polls), follows, the reader's feed and saved posts, and comments on posts."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator
 
 from chassis.wire import ProtoNames, instant
 from estuary.streams.v1 import streams_pb2 as pb
@@ -53,6 +53,7 @@ POST = {
     "locked": True,
     "created_at": "2026-03-10T09:30:00Z",
     "published_at": "2026-03-10T10:00:00Z",
+    "scheduled_for": None,
     "poll": None,
     "like_count": 12,
     "comment_count": 3,
@@ -81,12 +82,15 @@ COMMENT_EXAMPLE = {
 
 class Patch(StrictBody):
     """A PATCH body: each field sent is changed to its value, so a null (no value to change
-    it to, never "the default") is refused naming the field."""
+    it to, never "the default") is refused naming the field; except in the fields where
+    null is a value of its own (NULLABLE: e.g. no schedule)."""
+
+    NULLABLE: ClassVar[frozenset[str]] = frozenset()
 
     @field_validator("*", mode="before")
     @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
+    def _not_null(cls, value: object, info: ValidationInfo) -> object:
+        if value is None and info.field_name not in cls.NULLABLE:
             raise ValueError("must not be null; leave the field out to keep it")
         return value
 
@@ -129,15 +133,26 @@ class PostBody(StrictBody):
     body: str = Field(max_length=BODY)
     level: Int32 = Field(0, description="The least tier level that reads it whole.")
     poll: PollBody | None = Field(None, description="A poll readers vote in once each.")
+    scheduled_for: AwareDatetime | None = Field(
+        None,
+        description="When the draft goes out by itself (future, at most 366 days ahead); "
+        "none: when you publish it.",
+    )
 
 
 class PostPatch(Patch):
     model_config = examples({"level": 0})
+    NULLABLE = frozenset({"scheduled_for"})
     title: str | None = Field(None, max_length=TITLE)
     body: str | None = Field(None, max_length=BODY)
     level: Int32 | None = None
     poll: PollBody | None = Field(
         None, description="A draft's new poll (no options: none); 409 once published."
+    )
+    scheduled_for: AwareDatetime | None = Field(
+        None,
+        description="A draft's new publishing time (null: published only by you); 409 once "
+        "published.",
     )
 
 
@@ -246,6 +261,9 @@ class PostOut(BaseModel):
     locked: bool
     created_at: datetime
     published_at: datetime | None = Field(description="None while a draft.")
+    scheduled_for: datetime | None = Field(
+        description="A draft's time to go out by itself (you see your own drafts only)."
+    )
     poll: PollOut | None = Field(description="None without a poll, or when locked.")
     like_count: int = Field(ge=0, le=INT32_MAX)
     comment_count: int = Field(
@@ -266,6 +284,7 @@ class PostOut(BaseModel):
             locked=p.locked,
             created_at=instant(p.create_time),
             published_at=instant(p.publish_time) if p.HasField("publish_time") else None,
+            scheduled_for=instant(p.schedule_time) if p.HasField("schedule_time") else None,
             poll=PollOut.from_proto(p.poll) if p.HasField("poll") else None,
             like_count=p.like_count,
             comment_count=p.comment_count,

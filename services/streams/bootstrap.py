@@ -14,6 +14,7 @@ from chassis.bus.transport import Transport
 from chassis.clock import Clock
 from chassis.grpc_client import open_channel
 from chassis.grpc_server import ServicerBinding
+from chassis.jobs import PeriodicJob
 from chassis.runtime import ServiceRuntime
 from estuary.streams.v1 import rooms_pb2, rooms_pb2_grpc, streams_pb2, streams_pb2_grpc
 from services.streams.consumers import subscriptions
@@ -39,6 +40,7 @@ class StreamsService:
     rooms: RoomDesk
     verifier: TokenVerifier
     subscriptions: tuple[Subscription, ...]
+    jobs: list[PeriodicJob]
     channels: list[Any] = field(default_factory=list)
     port: int = 0
 
@@ -59,6 +61,7 @@ class StreamsService:
             verifier=self.verifier,
             subscriptions=self.subscriptions,
             unit_of_work=self.runtime.unit_of_work(StreamsUnitOfWork),
+            jobs=self.jobs,
         )
         return self.port
 
@@ -89,9 +92,10 @@ def build(
         clock=runtime.clock,
     )
     unit_of_work = runtime.unit_of_work(StreamsUnitOfWork)
+    desk = StreamDesk(unit_of_work, runtime.clock, video)
     return StreamsService(
         runtime,
-        StreamDesk(unit_of_work, runtime.clock, video),
+        desk,
         EngagementDesk(unit_of_work, runtime.clock),
         RoomDesk(
             unit_of_work,
@@ -104,5 +108,12 @@ def build(
         ),
         verifier,
         subscriptions(video),
+        [
+            PeriodicJob(
+                "streams.publish_scheduled_posts",
+                timedelta(seconds=settings.scheduled_post_check_seconds),
+                desk.publish_due_posts,
+            )
+        ],
         [identity_channel],
     )

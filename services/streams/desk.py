@@ -29,6 +29,7 @@ from services.streams.domain.streams import (
     paid_price,
     post_fields,
     post_level,
+    schedule_time,
     stream_fields,
     tier_name,
 )
@@ -39,7 +40,9 @@ from services.streams.video.port import RoomService
 
 STREAM_FIELDS = frozenset({"title", "description"})
 TIER_FIELDS = frozenset({"display_name", "price"})
-POST_FIELDS = frozenset({"title", "body", "level", "poll"})
+POST_FIELDS = frozenset({"title", "body", "level", "poll", "schedule_time"})
+# Scheduled drafts published per transaction by the job (it loops until none is due).
+DUE_POSTS_PER_BATCH = 100
 
 
 def stream_id_in(field: str, name: str) -> str:
@@ -235,11 +238,15 @@ class StreamDesk:
         body: str,
         level: int,
         poll: list[str] | None = None,
+        scheduled_for: datetime | None = None,
     ) -> Post:
-        """A draft; with a poll when `poll` names its options."""
+        """A draft; with a poll when `poll` names its options; published by itself at
+        `scheduled_for` when set."""
         stream_id = stream_id_in("parent", parent)
         title, body = post_fields(title, body)
         options = poll_options(poll or [])
+        now = self.clock.now()
+        scheduled_for = schedule_time(scheduled_for, now, "post.schedule_time")
         async with self.unit_of_work() as uow:
             stream = await self._owned(uow, caller, stream_id)
             post = Post(
@@ -249,7 +256,8 @@ class StreamDesk:
                 body,
                 post_level(stream, level),
                 PostState.DRAFT,
-                self.clock.now(),
+                now,
+                scheduled_for=scheduled_for,
                 poll=options,
             )
             await uow.posts.add(post)
@@ -266,9 +274,11 @@ class StreamDesk:
         body: str,
         level: int,
         poll: list[str] | None = None,
+        scheduled_for: datetime | None = None,
     ) -> Post:
         """Changes the fields `paths` names; a poll only while the post is a draft (no
-        options: no poll), so no vote is ever cast on options that change."""
+        options: no poll), so no vote is ever cast on options that change; the schedule
+        only while a draft (none: published only by its owner)."""
         stream_id, post_id = post_name_in("post.name", name)
         changed = update_paths("update_mask", paths, POST_FIELDS)
         async with self.unit_of_work() as uow:
@@ -289,6 +299,13 @@ class StreamDesk:
                         "a published post's poll stays as it is", reason="POST_PUBLISHED"
                     )
                 await uow.engagement.set_poll(post.id, options)
+            if "schedule_time" in changed:
+                post = post.schedule(scheduled_for, self.clock.now(), "post.schedule_time")
+                # A draft the job publishes meanwhile keeps no schedule.
+                if not await uow.posts.reschedule(post):
+                    raise FailedPrecondition(
+                        "the post is already published", reason="POST_PUBLISHED"
+                    )
             await uow.posts.update(post)
             (post,) = await uow.engagement.as_read_by([post], caller.user_id)
             await uow.commit()
@@ -309,6 +326,29 @@ class StreamDesk:
             (published,) = await uow.engagement.as_read_by([published], caller.user_id)
             await uow.commit()
         return published
+
+    async def publish_due_posts(self) -> int:
+        """Publishes every scheduled draft whose time has come, each once: the update that
+        publishes it holds only while it is a draft still scheduled for that time, so a
+        concurrent run, its owner publishing it or moving its time, each leave one outcome.
+        How many it published."""
+        total = 0
+        while True:
+            in_batch = 0
+            async with self.unit_of_work() as uow:
+                now = self.clock.now()
+                due = await uow.posts.due(now, DUE_POSTS_PER_BATCH)
+                for post in due:
+                    stream = await stream_of(uow, post.stream_id)
+                    published = post.publish(now)
+                    if await uow.posts.publish(published, scheduled_for=post.scheduled_for):
+                        uow.record(PostPublished(published, stream.owner_user_id))
+                        in_batch += 1
+                await uow.commit()
+            total += in_batch
+            # A full batch that published nothing was all taken by others: not a reason to spin.
+            if len(due) < DUE_POSTS_PER_BATCH or not in_batch:
+                return total
 
     async def get_post(self, caller: Principal, name: str) -> Post:
         stream_id, post_id = post_name_in("name", name)

@@ -3,10 +3,12 @@ nothing else."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from chassis.context import current_user
 from chassis.money import money_from_proto
+from chassis.wire import optional_instant
 from estuary.streams.v1 import rooms_pb2, rooms_pb2_grpc, streams_pb2_grpc
 from estuary.streams.v1 import streams_pb2 as pb
 from services.streams.desk import StreamDesk
@@ -74,6 +76,7 @@ class StreamsServicer(streams_pb2_grpc.StreamsServiceServicer):
             request.post.body,
             request.post.level,
             poll_texts(request.post),
+            _schedule_time(request.post),
         )
         return post_to_proto(post)
 
@@ -86,6 +89,7 @@ class StreamsServicer(streams_pb2_grpc.StreamsServiceServicer):
             request.post.body,
             request.post.level,
             poll_texts(request.post),
+            _schedule_time(request.post),
         )
         return post_to_proto(post)
 
@@ -219,3 +223,7 @@ class RoomsServicer(rooms_pb2_grpc.RoomsServiceServicer):
     ) -> rooms_pb2.ReceiveLiveKitWebhookResponse:
         event_id, applied = await self._desk.receive_webhook(request.payload, request.authorization)
         return rooms_pb2.ReceiveLiveKitWebhookResponse(event_id=event_id, applied=applied)
+
+
+def _schedule_time(post: pb.Post) -> datetime | None:
+    return optional_instant(post.schedule_time, post.HasField("schedule_time"))

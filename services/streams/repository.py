@@ -61,6 +61,7 @@ def _post(row: Any) -> Post:
         PostState(row.state),
         row.created_at,
         row.published_at,
+        row.scheduled_for,
     )
 
 
@@ -152,6 +153,7 @@ class Posts:
                 state=post.state.value,
                 created_at=post.created_at,
                 published_at=post.published_at,
+                scheduled_for=post.scheduled_for,
             )
         )
 
@@ -170,14 +172,43 @@ class Posts:
             .values(title=post.title, body=post.body, level=post.level)
         )
 
-    async def publish(self, post: Post) -> bool:
-        """Marks a draft published; False if it was not a draft any more (another call won)."""
+    async def reschedule(self, post: Post) -> bool:
+        """Sets a draft's publishing time; False if it was published meanwhile."""
         result = await self._c.execute(
             posts.update()
             .where(posts.c.id == post.id, posts.c.state == PostState.DRAFT.value)
-            .values(state=PostState.PUBLISHED.value, published_at=post.published_at)
+            .values(scheduled_for=post.scheduled_for)
         )
         return result.rowcount == 1
+
+    async def publish(self, post: Post, *, scheduled_for: datetime | None = None) -> bool:
+        """Marks a draft published; False if it was not a draft any more (another call won).
+        With `scheduled_for`, only while the draft is still scheduled for that time (its
+        owner may have moved or cleared it since it was found due)."""
+        conditions = [posts.c.id == post.id, posts.c.state == PostState.DRAFT.value]
+        if scheduled_for is not None:
+            conditions.append(posts.c.scheduled_for == scheduled_for)
+        result = await self._c.execute(
+            posts.update()
+            .where(*conditions)
+            .values(
+                state=PostState.PUBLISHED.value, published_at=post.published_at, scheduled_for=None
+            )
+        )
+        return result.rowcount == 1
+
+    async def due(self, now: datetime, limit: int) -> list[Post]:
+        """Scheduled drafts whose time has come, the longest overdue first."""
+        rows = await self._c.execute(
+            sa.select(posts)
+            .where(
+                posts.c.scheduled_for <= now,
+                posts.c.state == PostState.DRAFT.value,
+            )
+            .order_by(posts.c.scheduled_for, posts.c.id)
+            .limit(limit)
+        )
+        return [_post(r) for r in rows]
 
     async def page(
         self, stream_id: str, *, drafts: bool, before: str | None, fetch: int

@@ -46,3 +46,10 @@ class StreamsSettings(ServiceSettings):
         le=24 * 3600,
         description="How long LiveKit keeps a room nobody is in before closing it.",
     )
+    scheduled_post_check_seconds: float = Field(
+        15.0,
+        ge=1.0,
+        le=3600.0,
+        description="How often scheduled drafts whose time has come are published (a post "
+        "goes out at most this long after its time).",
+    )

@@ -49,8 +49,10 @@ posts = sa.Table(
     sa.Column("state", sa.String(20), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("published_at", UtcDateTime, nullable=True),
+    sa.Column("scheduled_for", UtcDateTime, nullable=True),
     sa.Index("ix_posts_stream", "stream_id", "id"),
     sa.Index("ix_posts_published", "stream_id", "published_at", "id"),
+    sa.Index("ix_posts_scheduled", "scheduled_for"),
 )
 
 # Who reads a stream, at which level (0 until payments raises it for a paid tier).

@@ -53,6 +53,8 @@ def post_to_proto(post: Post) -> pb.Post:
     )
     if post.published_at is not None:
         message.publish_time.CopyFrom(timestamp(post.published_at))
+    if post.scheduled_for is not None:
+        message.schedule_time.CopyFrom(timestamp(post.scheduled_for))
     if post.poll is not None:
         message.poll.CopyFrom(poll_to_proto(post.poll))
     return message

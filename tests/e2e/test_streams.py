@@ -8,6 +8,7 @@ are reactivated."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -162,6 +163,29 @@ async def test_a_follower_reads_the_free_post_whole_and_the_paid_one_as_a_teaser
         )
         assert bad.status_code == 400, bad.text
         assert [e["field"] for e in bad.json()["errors"]] == ["post.level"], bad.text
+        soon = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+        scheduled = await created(
+            await client.post(
+                f"{base}/posts",
+                json={"title": "Later", "body": "Soon.", "scheduled_for": soon.isoformat()},
+                headers=pia.headers,
+            )
+        )
+        at = datetime.fromisoformat(scheduled["scheduled_for"])
+        assert (scheduled["state"], at) == ("draft", soon), scheduled
+        past = await client.patch(
+            f"{base}/posts/{scheduled['post_id']}",
+            json={"scheduled_for": "2020-01-01T00:00:00Z"},
+            headers=pia.headers,
+        )
+        assert past.status_code == 400, past.text
+        assert [e["field"] for e in past.json()["errors"]] == ["post.schedule_time"], past.text
+        unscheduled = await client.patch(
+            f"{base}/posts/{scheduled['post_id']}",
+            json={"scheduled_for": None},
+            headers=pia.headers,
+        )
+        assert unscheduled.json()["scheduled_for"] is None, unscheduled.text
         # A null is no level: it is refused, never read as the free one.
         unlocked = await client.patch(
             f"{base}/posts/{posts['Deep practice']}", json={"level": None}, headers=pia.headers

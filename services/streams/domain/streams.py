@@ -5,7 +5,7 @@ their title and level only (a locked teaser)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from chassis.errors import FailedPrecondition, InvalidArgument
@@ -22,6 +22,8 @@ MAX_TITLE = 200
 MAX_DESCRIPTION = 2000
 MAX_TIER_NAME = 60
 MAX_BODY = 20000
+# How far ahead a draft may be scheduled: a creator plans a season, not a decade.
+MAX_SCHEDULE_AHEAD = timedelta(days=366)
 
 
 class PostState(StrEnum):
@@ -68,6 +70,8 @@ class Post:
     state: PostState
     created_at: datetime
     published_at: datetime | None = None
+    # A draft's time to go out by itself (None: only when its owner publishes it).
+    scheduled_for: datetime | None = None
     locked: bool = False
     poll: Poll | None = None
     # What readers did with it, as one reader reads it (counts and that reader's own marks).
@@ -80,7 +84,21 @@ class Post:
         """The post published now; a post already out cannot be published again."""
         if self.state is not PostState.DRAFT:
             raise FailedPrecondition("the post is already published", reason="POST_PUBLISHED")
-        return replace(self, state=PostState.PUBLISHED, published_at=now)
+        return replace(self, state=PostState.PUBLISHED, published_at=now, scheduled_for=None)
+
+    def schedule(self, at: datetime | None, now: datetime, field: str) -> Post:
+        """The draft set to go out by itself at `at` (None: not by itself any more)."""
+        if self.state is not PostState.DRAFT:
+            raise FailedPrecondition("the post is already published", reason="POST_PUBLISHED")
+        return replace(self, scheduled_for=schedule_time(at, now, field))
+
+    def due(self, now: datetime) -> bool:
+        """Whether a scheduled draft's time has come."""
+        return (
+            self.state is PostState.DRAFT
+            and self.scheduled_for is not None
+            and self.scheduled_for <= now
+        )
 
     def as_read_at(self, level: int | None) -> Post:
         """The post as a reader at `level` sees it (None: not a follower): whole at or
@@ -108,6 +126,19 @@ class PostPublished:
 
     post: Post
     owner_user_id: str
+
+
+def schedule_time(at: datetime | None, now: datetime, field: str) -> datetime | None:
+    """A publishing time: in the future, at most a year and a day ahead (None: none)."""
+    if at is None:
+        return None
+    if at <= now:
+        raise InvalidArgument.field(field, "must be in the future", "in_the_past")
+    if at > now + MAX_SCHEDULE_AHEAD:
+        raise InvalidArgument.field(
+            field, f"must be at most {MAX_SCHEDULE_AHEAD.days} days ahead", "too_far_ahead"
+        )
+    return at
 
 
 def _title(v: Violations, title: str, field: str) -> str:
