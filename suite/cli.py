@@ -31,10 +31,12 @@ from chassis.settings import ServiceSettings
 from chassis.telemetry import configure_telemetry
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
+from services.messaging.templates import money_text
 from suite import contracts, manifests
 from suite.demo import REVIEWS_FROM_MADE_UP_BOOKINGS, seed_demo
 from suite.demo_bookings import PAST, LocalCatalog, seed_bookings
 from suite.demo_messages import seed_conversations
+from suite.demo_payments import WELCOME_CODE, WebhooksToHandler, seed_payments
 from suite.embedded import EmbeddedSuite, PortInUse, env_sets, require_free_port, serve_http
 from suite.registry import BY_NAME, SERVICES
 
@@ -244,6 +246,10 @@ async def _seed(args: argparse.Namespace) -> None:
         "booking", catalog=local, clock=FrozenClock(datetime.now(UTC) - PAST)
     )
     built["messaging"] = build("messaging")
+    # No gateway runs while seeding: the sandbox's webhooks go to payments' handler itself.
+    webhooks = WebhooksToHandler()
+    built["payments"] = build("payments", deliver=webhooks)
+    webhooks.treasury = built["payments"].treasury
     try:
         report = await seed_demo(
             built["identity"].accounts,
@@ -264,9 +270,16 @@ async def _seed(args: argparse.Namespace) -> None:
             practitioner_user_ids=report.practitioner_user_ids,
             client_id=report.client_id,
         )
+        money = await seed_payments(
+            built["payments"],
+            built["booking"],
+            client_id=report.client_id,
+            paid_out_user_id=booked.paid_out_user_id,
+        )
     finally:
         for service in built.values():
             await service.runtime.database.dispose()
+        await built["payments"].provider.aclose()
     print(
         f"seeded {report.categories} categories, {report.practitioners} practitioners, "
         f"{report.services} services into {args.data_dir}"
@@ -283,6 +296,16 @@ async def _seed(args: argparse.Namespace) -> None:
         f"the demo client has {conversations} conversations with practitioners they booked, "
         "each with an answer to read"
     )
+    if money.credit is not None:
+        print(
+            f"the demo client holds {money_text(money.credit)} of credit from the promo code "
+            f"{WELCOME_CODE}"
+        )
+    if money.payout is not None:
+        print(
+            f"the demo client's {money.earnings} completed sessions earned their practitioners "
+            f"money; practitioner1@estuary.demo was paid out {money_text(money.payout)}"
+        )
     print("sign in with (embedded demo only):")
     for email, password in report.accounts:
         print(f"  {email:<32} {password}")

@@ -1,13 +1,15 @@
 """Demo bookings: every demo practitioner's weekly hours, so a newcomer finds times to book at
 once, and the demo client's own bookings, a few past (paid and completed) and a few coming,
-all through booking's handlers.
+all through booking's handlers. The first practitioner they booked saw them three times in
+the past, which earns that practitioner enough to be paid out (suite/demo_payments.py).
 
 While seeding nothing runs, so booking asks catalog's handlers in this process
 (LocalCatalog) for the services and practitioners it has not heard of, mapped through the
 very messages it reads over gRPC. Past bookings are made through a booking built on a clock
 set back two weeks, paid as payments would pay them (booking's payment.succeeded handler),
-then completed by booking's completion job as of now: their booking.completed events open
-them to review once the suite runs.
+then completed by booking's completion job as of a day after the last of them ended (the
+earnings they make have passed their hold by now): their booking.completed events open them
+to review once the suite runs.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ WEEK = [WeeklyWindow(day, LocalWindow(time(9), time(18))) for day in range(5)] +
 PAST = timedelta(days=14)
 # Practitioners the demo client has booked with.
 BOOKED_WITH = 3
+# Past sessions with the first of them: three of the cheapest demo session, less the Free
+# tier's commission, still reach the payout minimum (50.00) in every demo currency.
+PAID_OUT_SESSIONS = 3
 DAY = timedelta(days=1)
 
 
@@ -77,6 +82,8 @@ class BookingsReport:
     hours: int = 0
     past: int = 0
     upcoming: int = 0
+    # The practitioner the demo client saw most, whose earnings are paid out ("" if none).
+    paid_out_user_id: str = ""
 
 
 def _user(user_id: str, *roles: Role) -> Principal:
@@ -103,11 +110,12 @@ async def _pay(service: Any, booking_id: str, price: Money) -> None:
 
 async def _book_first_slot(
     service: Any, client: Principal, terms: ServiceTerms, since: datetime, skip: int
-) -> bool:
-    """Books (and pays) the skip-th slot of a session from `since` on, if there is one."""
+) -> datetime | None:
+    """Books (and pays) the skip-th slot of a session from `since` on, if there is one; when
+    it ends."""
     found = await service.desk.slots(terms.service_id, since, since + timedelta(days=7), "")
     if len(found.slots) <= skip:
-        return False
+        return None
     made = await service.desk.create_booking(
         client,
         BookingRequest(
@@ -118,7 +126,7 @@ async def _book_first_slot(
     )
     if made.booking.price.amount_minor:
         await _pay(service, made.booking.id, made.booking.price)
-    return True
+    return made.booking.ends_at
 
 
 async def seed_bookings(
@@ -152,13 +160,23 @@ async def seed_bookings(
     sessions: dict[str, ServiceTerms] = {}
     for offered in terms:
         if offered.kind is ServiceKind.SESSION:
-            sessions.setdefault(offered.practitioner_id, offered)
+            sessions.setdefault(offered.practitioner_user_id, offered)
+    # In the order the practitioners were made: practitioner1 is the one paid out.
+    booked = [sessions[u] for u in practitioner_user_ids if u in sessions][:BOOKED_WITH]
     then = booking_then.desk.now()
-    for session in list(sessions.values())[:BOOKED_WITH]:
-        if await _book_first_slot(booking_then, client, session, then + DAY, 0):
-            report.past += 1
+    ended: list[datetime] = []
+    for number, session in enumerate(booked):
+        for _ in range(PAID_OUT_SESSIONS if number == 0 else 1):
+            end = await _book_first_slot(booking_then, client, session, then + DAY, 0)
+            if end is not None:
+                ended.append(end)
         if await _book_first_slot(booking, client, session, booking.desk.now() + DAY, 2):
             report.upcoming += 1
-    # The past sessions took place: the completion job completes them as of now.
-    await booking.desk.complete_ended()
+    report.past = len(ended)
+    if booked:
+        report.paid_out_user_id = booked[0].practitioner_user_id
+    # The past sessions took place: the completion job completes them a day after the last
+    # one ended.
+    if ended:
+        await booking.desk.complete_ended(now=max(ended) + DAY)
     return report

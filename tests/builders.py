@@ -36,6 +36,8 @@ from services.identity import bootstrap as identity_bootstrap
 from services.identity.settings import IdentitySettings
 from services.messaging import bootstrap as messaging_bootstrap
 from services.messaging.settings import MessagingSettings
+from services.payments import bootstrap as payments_bootstrap
+from services.payments.settings import PaymentsSettings
 
 
 def person(user_id: str | None = None, *roles: Role) -> Principal:
@@ -262,3 +264,24 @@ async def built_messaging(
             await service.media.close()
             for channel in service.channels:
                 await channel.close()
+
+
+@asynccontextmanager
+async def built_payments(url: str, *, sandbox_dir: str, **settings: Any) -> AsyncIterator[Any]:
+    """Payments on its migrated database and the sandbox file in sandbox_dir (a running
+    suite's own: its events wait there for that suite's payments to deliver); nothing is
+    started."""
+    await asyncio.to_thread(upgrade, payments_bootstrap.MIGRATIONS, url)
+    configured = PaymentsSettings(
+        **settings, database_url=url, grpc_port=0, sandbox_dir=sandbox_dir
+    )
+    service = payments_bootstrap.build(
+        configured, transport=EmbeddedTransport(EmbeddedBroker(IN_MEMORY))
+    )
+    try:
+        yield service
+    finally:
+        await service.runtime.database.dispose()
+        await service.provider.aclose()
+        for channel in service.channels:
+            await channel.close()

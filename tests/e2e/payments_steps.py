@@ -1,6 +1,17 @@
-"""What the end-to-end tests know of payments' routes."""
+"""What the end-to-end tests know of payments' routes, and payments' offline steps: the
+running suite's payments database and sandbox file, reached as booking_steps reaches
+booking's, for what time or the provider's own pages do (an earning's hold ending, a
+practitioner finishing onboarding at the provider)."""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from tests.builders import built_payments
+from tests.e2e.stacks import EmbeddedStack, ProductionStack, Stack
 
 # Every write route payments serves to a bearer, each with its account-status scenario in
 # test_payments_accounts.py, test_platform_subscriptions.py or test_credits.py
@@ -26,3 +37,33 @@ CREDIT_WRITE_ROUTES = [
 PAYMENTS_WRITE_ROUTES = (
     CHECKOUT_WRITE_ROUTES + PAYOUT_WRITE_ROUTES + SUBSCRIPTION_WRITE_ROUTES + CREDIT_WRITE_ROUTES
 )
+
+
+@asynccontextmanager
+async def offline_payments(stack: Stack) -> AsyncIterator[Any]:
+    """Payments built on the running suite's payments database and sandbox file: what it
+    writes goes out through the running payments (its outbox's relay, the sandbox's
+    deliveries), as its own would."""
+    if isinstance(stack, EmbeddedStack):
+        url, sandbox = stack.suite.database_url("payments"), stack.suite.data_dir
+    else:
+        assert isinstance(stack, ProductionStack)
+        url, sandbox = stack.database_urls["payments"], stack.workdir
+    async with built_payments(url, sandbox_dir=str(sandbox)) as offline:
+        yield offline
+
+
+async def release_earnings(stack: Stack, at: datetime) -> int:
+    """Payments' release job as of `at` (an earning's hold ended), on the running suite's
+    database; how many earnings became available."""
+    async with offline_payments(stack) as offline:
+        released: int = await offline.treasury.release_earnings(now=at)
+    return released
+
+
+async def finish_onboarding(stack: Stack, onboarding_url: str) -> str:
+    """The practitioner completing the provider's onboarding pages at their account link
+    (the sandbox's stand-in for Stripe's hosted pages); where they are sent back to."""
+    async with offline_payments(stack) as offline:
+        back: str = await offline.provider.complete_onboarding(onboarding_url)
+    return back

@@ -1,18 +1,25 @@
 """A client pays for a session through the gateway, on both shapes, with the sandbox provider
 standing in for Stripe: book -> checkout -> the card step -> the sandbox's signed webhook to
 the gateway's route -> payment.succeeded -> booking confirmed; a declined card confirms
-nothing; a cancellation under a 50% policy refunds half to the card (refund.issued) and
-leaves the ledger sound (`estuary ledger check` exits 0)."""
+nothing; a cancellation under a 50% policy refunds half to the card (refund.issued, and in
+the client's payments) and leaves the ledger sound (`estuary ledger check` exits 0). A paid
+session that took place goes on to its practitioner's bank: completed -> earning pending ->
+available once its hold ends -> onboarded on Connect -> payout requested -> payout.paid,
+the ledger sound at the end."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import grpc
 import httpx
 
 from chassis.ids import new_id
+from estuary.payments.v1 import payments_pb2 as pb
+from estuary.payments.v1.payments_pb2_grpc import PaymentsServiceStub
 from tests.e2e.booking_steps import (
     Account,
     book,
@@ -20,9 +27,12 @@ from tests.e2e.booking_steps import (
     first_slot,
     new_client,
     open_for_business,
+    run_job,
 )
+from tests.e2e.payments_steps import finish_onboarding, release_earnings
 from tests.e2e.stacks import EmbeddedStack, EventTap, ProductionStack, Stack
 from tests.e2e.test_catalog_journey import eventually, session_body
+from tests.e2e.test_payments_earnings import payments_address
 
 EVENT_SECONDS = 20.0
 HALF_BACK = [{"hours_before": 0, "refund_percent": 50}]
@@ -70,7 +80,9 @@ def ledger_check(stack: Stack) -> str:
     return done.stdout
 
 
-async def held_booking(client: httpx.AsyncClient, stack: Stack, **service: Any):
+async def booked_practice(client: httpx.AsyncClient, stack: Stack, **service: Any):
+    """A practitioner open for business with one massage, and a client's booking of it
+    awaiting payment."""
     practice = await open_for_business(
         client, stack, session_body("", "Deep tissue massage", **service)
     )
@@ -80,7 +92,12 @@ async def held_booking(client: httpx.AsyncClient, stack: Stack, **service: Any):
     made = await book(client, cleo, massage["id"], slot["start_time"])
     assert made.status_code == 201, made.text
     assert made.json()["status"] == "pending_payment"
-    return cleo, made.json()
+    return practice, cleo, made.json()
+
+
+async def held_booking(client: httpx.AsyncClient, stack: Stack, **service: Any):
+    _, cleo, booking = await booked_practice(client, stack, **service)
+    return cleo, booking
 
 
 async def test_book_checkout_pay_and_the_webhook_confirms_the_booking(stack: Stack, tap: EventTap):
@@ -133,6 +150,14 @@ async def test_book_checkout_pay_and_the_webhook_confirms_the_booking(stack: Sta
         )
         assert issued.message.amount.amount_minor == 2250
         assert issued.message.payment_id == order["payment_intent_id"]
+        mine = await client.get("/api/v1/me/payments", headers=cleo.headers)
+        assert mine.status_code == 200, mine.text
+        [payment] = mine.json()["results"]
+        assert (payment["order_id"], payment["status"]) == (order["order_id"], "paid")
+        [refund] = payment["refunds"]
+        half = {"amount_minor": 2250, "currency": "EUR"}
+        assert (refund["amount"], refund["to_card"]) == (half, half)
+        assert refund["to_credit"]["amount_minor"] == 0
         assert "every invariant holds" in ledger_check(stack)
 
 
@@ -171,3 +196,81 @@ async def test_forged_and_replayed_webhooks_are_refused_at_the_gateway(stack: St
         assert (forged.status_code, unsigned.status_code) == (400, 400)
         assert forged.headers["content-type"].startswith("application/problem+json")
         assert forged.json()["code"].startswith("WEBHOOK_")
+
+
+async def earnings_of(stack: Stack, who: Account) -> dict[str, tuple[int, int, int]]:
+    """A practitioner's (pending, available, paid out) per currency, as they read them."""
+    async with grpc.aio.insecure_channel(payments_address(stack)) as channel:
+        summary = await PaymentsServiceStub(channel).GetEarningsSummary(
+            pb.GetEarningsSummaryRequest(name=f"users/{who.id}/earnings"),
+            metadata=[("authorization", f"Bearer {who.access_token}")],
+            timeout=10,
+        )
+    return {
+        c.currency: (c.pending.amount_minor, c.available.amount_minor, c.paid_out.amount_minor)
+        for c in summary.currencies
+    }
+
+
+async def test_a_session_that_took_place_is_paid_out_to_its_practitioner(
+    stack: Stack, tap: EventTap
+):
+    # 70.00 EUR: the practitioner's 80% (Free tier) clears the 50.00 payout minimum.
+    price = {"amount_minor": 7000, "currency": "EUR"}
+    async with stack.client() as client:
+        practice, cleo, booking = await booked_practice(client, stack, price=price)
+        ana = practice.owner
+        order = (await checkout(client, cleo, booking["id"])).json()
+        paid = await card_step(client, cleo, order["payment_intent_id"], "pm_card_visa")
+        assert paid.json()["status"] == "succeeded", paid.text
+        confirmed = await booking_becomes(client, cleo, booking["id"], "confirmed")
+
+        # The session ends; booking's completion job completes it three hours later.
+        ended = datetime.fromisoformat(confirmed["times"][0]["end_time"])
+        assert await run_job(stack, "complete_ended", ended + timedelta(hours=3)) >= 1
+        recorded = await tap.next("earning.recorded", EVENT_SECONDS, booking_id=booking["id"])
+        assert recorded.message.practitioner_user_id == ana.id
+        assert (
+            recorded.message.earning.amount_minor,
+            recorded.message.commission.amount_minor,
+        ) == (
+            5600,
+            1400,
+        )
+        await booking_becomes(client, cleo, booking["id"], "completed")
+        assert (await earnings_of(stack, ana))["EUR"] == (5600, 0, 0)
+
+        # Its hold ends: payments' release job, as of then, makes it available.
+        until = recorded.message.available_time.ToDatetime(tzinfo=UTC)
+        assert until > ended
+        assert await release_earnings(stack, until + timedelta(minutes=1)) >= 1
+        available = await tap.next("earning.available", EVENT_SECONDS, booking_id=booking["id"])
+        assert available.message.earning.amount_minor == 5600
+        assert (await earnings_of(stack, ana))["EUR"] == (0, 5600, 0)
+
+        # Onboarding on Connect: the account link, the provider's pages, payouts enabled.
+        opened = await client.post("/api/v1/me/payout-account", headers=ana.headers)
+        assert opened.status_code == 201, opened.text
+        await finish_onboarding(stack, opened.json()["onboarding_url"])
+        account = await client.get("/api/v1/me/payout-account", headers=ana.headers)
+        assert account.json()["payouts_enabled"] is True, account.text
+
+        asked = await client.post(
+            "/api/v1/me/payouts",
+            json={"currency": "EUR"},
+            headers={**ana.headers, "Idempotency-Key": new_id()},
+        )
+        assert asked.status_code == 201, asked.text
+        payout = asked.json()
+        assert payout["amount"] == {"amount_minor": 5600, "currency": "EUR"}
+        sent = await tap.next(
+            "payout.paid", EVENT_SECONDS, where=lambda m: m.payout_id == payout["payout_id"]
+        )
+        assert sent.message.practitioner_user_id == ana.id
+        assert sent.message.amount.amount_minor == 5600
+        listed = await client.get("/api/v1/me/payouts", headers=ana.headers)
+        assert [(p["payout_id"], p["status"]) for p in listed.json()["results"]] == [
+            (payout["payout_id"], "paid")
+        ]
+        assert (await earnings_of(stack, ana))["EUR"] == (0, 0, 5600)
+        assert "every invariant holds" in ledger_check(stack)

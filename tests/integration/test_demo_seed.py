@@ -1,4 +1,5 @@
-"""`estuary seed --demo` fills the embedded suite with data a newcomer can search at once."""
+"""`estuary seed --demo` fills the embedded suite with data a newcomer can search at once, and
+money to look at: a client's credit, practitioners' earnings and a paid payout."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import asyncio
 import re
 import subprocess
 import sys
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
+from chassis.auth.principal import Role
 from chassis.bus.embedded import IN_MEMORY, EmbeddedBroker, EmbeddedTransport
 from services.booking.tables import bookings
 from services.booking.uow import BookingUnitOfWork
@@ -18,7 +21,9 @@ from services.catalog.domain.discovery import SortOrder
 from services.catalog.search import PractitionerQuery, ServiceQuery
 from services.catalog.service_layer import Catalog
 from services.catalog.settings import CatalogSettings
-from tests.builders import built_booking, built_messaging
+from services.payments.domain.ledger import AccountKind
+from services.payments.domain.payouts import PayoutStatus
+from tests.builders import built_booking, built_messaging, built_payments
 from tests.builders import person as signed_in
 
 # The first four cities the demo spreads practitioners over, with the money asked there.
@@ -60,12 +65,16 @@ def test_the_seed_command_makes_searchable_practitioners_services_and_sign_ins(t
     assert "admin@estuary.demo" in done.stdout and "practitioner1@estuary.demo" in done.stdout
     assert (
         "4 practitioners keep weekly hours, so their sessions have slots to book at once; the "
-        "demo client has 3 past (completed) and 3 upcoming bookings"
+        "demo client has 5 past (completed) and 3 upcoming bookings"
     ) in done.stdout
     asyncio.run(_check_discovery(tmp_path, reviews))
     asyncio.run(_check_bookings(tmp_path))
     assert "the demo client has 2 conversations with practitioners they booked" in done.stdout
     asyncio.run(_check_conversations(tmp_path))
+    assert "the demo client holds 15.00 EUR of credit from the promo code" in done.stdout
+    assert "the demo client's 5 completed sessions earned their practitioners" in done.stdout
+    assert "practitioner1@estuary.demo was paid out" in done.stdout
+    asyncio.run(_check_payments(tmp_path))
     again = subprocess.run(
         [
             sys.executable,
@@ -101,7 +110,7 @@ async def _check_bookings(data_dir) -> None:
             rows = found.all()
             assert await uow.occupancy.overlapping_active() == 0
         now = datetime.now(UTC)
-        assert sorted(r.status for r in rows) == ["completed"] * 3 + ["confirmed"] * 3
+        assert sorted(r.status for r in rows) == ["completed"] * 5 + ["confirmed"] * 3
         assert all((r.status == "completed") == (r.starts_at < now) for r in rows)
         for service_id in {r.service_id for r in rows}:
             offered = await booking.desk.slots(service_id, None, now + timedelta(days=7), "")
@@ -126,6 +135,48 @@ async def _check_conversations(data_dir) -> None:
             name = f"conversations/{conversation.id}"
             answer, question = (await messaging.conversations.messages(client, name, 0, "")).items
             assert question.sender_id == client_id and answer.reply_to_id == question.id
+
+
+async def _check_payments(data_dir) -> None:
+    """The demo client holds their promo credit; every completed session made its
+    practitioner an earning, available by now; the one practitioner paid out was paid all
+    theirs, the payout paid; and the ledger holds every invariant."""
+    booking_db = f"sqlite+aiosqlite:///{data_dir}/booking.db"
+    async with (
+        built_booking(booking_db) as booking,
+        booking.runtime.unit_of_work(BookingUnitOfWork)(write=False) as uow,
+    ):
+        found = await uow.connection.execute(
+            sa.select(bookings.c.client_id, bookings.c.practitioner_user_id).where(
+                bookings.c.status == "completed"
+            )
+        )
+        completed = found.all()
+    [client_id] = {row.client_id for row in completed}
+    sessions = Counter(row.practitioner_user_id for row in completed)
+    async with built_payments(
+        f"sqlite+aiosqlite:///{data_dir}/payments.db", sandbox_dir=str(data_dir)
+    ) as payments:
+        treasury = payments.treasury
+        credits = await treasury.credits(signed_in(client_id), 10, "")
+        assert credits.balances == {"EUR": 1500}
+        paid_out = []
+        for user_id, seen in sessions.items():
+            practitioner = signed_in(user_id, Role.PRACTITIONER)
+            _, balances = await treasury.earnings_summary(practitioner, f"users/{user_id}/earnings")
+            held = {account.kind: amount for account, amount in balances.items()}
+            assert held.get(AccountKind.PRACTITIONER_PENDING, 0) == 0, "an earning still held"
+            payouts = (await treasury.list_payouts(practitioner, 10, "")).items
+            if payouts:
+                [payout] = payouts
+                assert payout.status is PayoutStatus.PAID
+                assert held.get(AccountKind.PRACTITIONER_AVAILABLE, 0) == 0
+                assert held[AccountKind.PRACTITIONER_PAID_OUT] == payout.amount.amount_minor
+                paid_out.append(seen)
+            else:
+                assert held[AccountKind.PRACTITIONER_AVAILABLE] > 0
+        assert paid_out == [3], "one practitioner, the one seen three times, paid out"
+        assert await treasury.ledger_violations() == []
 
 
 async def _check_discovery(data_dir, reviews: int) -> None:
