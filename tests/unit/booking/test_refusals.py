@@ -497,8 +497,8 @@ def test_a_no_show_is_marked_from_the_start_on():
     with pytest.raises(FailedPrecondition) as early:
         made.mark_no_show(made.starts_at - TICK)
     assert told(early) == ("the booking has not started", "NOT_STARTED", {})
-    event = made.mark_no_show(made.starts_at)
-    assert event == BookingNoShow(made)
+    event = made.mark_no_show(made.starts_at, Actor.STAFF)
+    assert event == BookingNoShow(made, Actor.STAFF)
     assert made.status is BookingStatus.NO_SHOW
     assert made.completed_at == made.updated_at == made.starts_at
 
