@@ -307,7 +307,7 @@ class Booking:
         return BookingCompleted(self.snapshot(), self.amount_paid, now, by)
 
     def mark_no_show(
-        self, now: datetime, by: Actor = Actor.PRACTITIONER, attendance: Attendance = UNHEARD
+        self, now: datetime, by: Actor, attendance: Attendance = UNHEARD
     ) -> BookingNoShow:
         """The client did not come: said by the practitioner (or staff) after the start;
         refused for a virtual booking whose client was in its session room."""

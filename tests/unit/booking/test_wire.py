@@ -55,7 +55,7 @@ def _every_event() -> list[object]:
     found.append(made.complete(Actor.SYSTEM, made.ends_at + GRACE, GRACE))
     absent, _ = booking(price=0)
     assert absent.starts_at is not None
-    found.append(absent.mark_no_show(absent.starts_at))
+    found.append(absent.mark_no_show(absent.starts_at, Actor.PRACTITIONER))
     found.append(
         ReminderDue(absent, Reminder.DAY_BEFORE, absent.client_id, absent.times[0], 0, "bookings/x")
     )
