@@ -102,6 +102,7 @@ BOOKING: dict[str, Any] = {
     "cancelled_at": None,
     "completed_at": None,
     "entitlements": [],
+    "attendance": None,
 }
 ENTITLEMENT: dict[str, Any] = {
     "id": "0193c5a7-b1c2-7d3e-8f4a-5b6c7d8e9f0a",
@@ -366,6 +367,44 @@ class EntitlementOut(BaseModel):
         )
 
 
+class AttendeeOut(BaseModel):
+    """One person's time in a session room."""
+
+    user_id: str
+    first_joined_at: datetime | None = Field(description="Null if only a leave arrived yet.")
+    last_left_at: datetime | None = Field(description="Null while no leave has arrived.")
+    seconds_present: Int32 = Field(description="Between each join and the leave after it.")
+    present: bool = Field(description="In the room now (the latest join has no leave yet).")
+
+    @classmethod
+    def from_proto(cls, a: pb.Attendee) -> AttendeeOut:
+        return cls.model_construct(
+            user_id=a.user_id,
+            first_joined_at=instant(a.first_join_time) if a.HasField("first_join_time") else None,
+            last_left_at=instant(a.last_leave_time) if a.HasField("last_leave_time") else None,
+            seconds_present=a.seconds_present,
+            present=a.present,
+        )
+
+
+class AttendanceOut(BaseModel):
+    """A virtual booking's session room as booking heard of it."""
+
+    client: AttendeeOut | None = Field(description="Null while the client was not seen.")
+    practitioner: AttendeeOut | None = Field(
+        description="Null while the practitioner was not seen."
+    )
+
+    @classmethod
+    def from_proto(cls, a: pb.Attendance) -> AttendanceOut:
+        return cls.model_construct(
+            client=AttendeeOut.from_proto(a.client) if a.HasField("client") else None,
+            practitioner=(
+                AttendeeOut.from_proto(a.practitioner) if a.HasField("practitioner") else None
+            ),
+        )
+
+
 class BookingOut(BaseModel):
     model_config = examples(BOOKING)
     id: str
@@ -396,6 +435,10 @@ class BookingOut(BaseModel):
     completed_at: datetime | None
     entitlements: list[EntitlementOut] = Field(
         description="A paid package's or bundle's entitlements."
+    )
+    attendance: AttendanceOut | None = Field(
+        description="Who was in a virtual booking's session room: for its client and "
+        "practitioner reading one booking; null for anyone else, in lists and in person."
     )
 
     @classmethod
@@ -433,6 +476,7 @@ class BookingOut(BaseModel):
             cancelled_at=at("cancel_time"),
             completed_at=at("complete_time"),
             entitlements=[EntitlementOut.from_proto(e) for e in b.entitlements],
+            attendance=AttendanceOut.from_proto(b.attendance) if b.HasField("attendance") else None,
         )
 
 

@@ -1,5 +1,5 @@
 """What booking does when other services' events arrive: catalog's service terms, payments'
-outcomes, identity's account statuses."""
+outcomes, identity's account statuses, streams' session-room attendance."""
 
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ from chassis.accounts import account_status_subscription
 from chassis.auth.principal import AccountStatus
 from chassis.bus.consumer import Subscription
 from chassis.bus.envelope import ReceivedEvent
+from chassis.ids import is_uuid
 from chassis.money import Money
 from chassis.wire import instant
 from estuary.catalog.v1 import events_pb2 as catalog_pb
 from estuary.payments.v1 import events_pb2 as payments_pb
+from services.booking.domain.attendance import Presence
 from services.booking.domain.practitioners import Practitioner
 from services.booking.events import (
+    PARTICIPANT_JOINED,
+    PARTICIPANT_LEFT,
     PAYMENT_FAILED,
     PAYMENT_SUCCEEDED,
     SERVICE_ARCHIVED,
@@ -22,6 +26,7 @@ from services.booking.events import (
     SERVICE_UPDATED,
 )
 from services.booking.service_layer.accounts import follow_account
+from services.booking.service_layer.attendance import note_presence
 from services.booking.service_layer.bookings import apply_payment, payment_failed
 from services.booking.settings import BookingSettings
 from services.booking.uow import BookingUnitOfWork
@@ -44,6 +49,27 @@ async def keep_terms(uow: BookingUnitOfWork, event: ReceivedEvent[Any]) -> None:
                 terms.practitioner_id, terms.practitioner_user_id, terms.time_zone, terms.updated_at
             )
         )
+
+
+async def keep_attendance(uow: BookingUnitOfWork, event: ReceivedEvent[Any]) -> None:
+    """room.participant_joined / left: the mark of who entered or left a booking's room. A
+    message that names no booking or person, or no time, is refused (retried, then
+    dead-lettered), never guessed at."""
+    joined = event.type == PARTICIPANT_JOINED.name
+    when = "join_time" if joined else "leave_time"
+    message = event.message
+    for field in ("booking_id", "user_id"):
+        if not is_uuid(getattr(message, field)):
+            raise ValueError(f"{event.type} {event.id}: {field} is not an id")
+    if not message.HasField(when):
+        raise ValueError(f"{event.type} {event.id}: {when} is missing")
+    await note_presence(
+        uow,
+        booking_id=message.booking_id,
+        user_id=message.user_id,
+        presence=Presence.JOINED if joined else Presence.LEFT,
+        at=instant(getattr(message, when)),
+    )
 
 
 def subscriptions(settings: BookingSettings | None = None) -> tuple[Subscription, ...]:
@@ -84,6 +110,12 @@ def subscriptions(settings: BookingSettings | None = None) -> tuple[Subscription
             events=[PAYMENT_SUCCEEDED, PAYMENT_FAILED],
             handler=_either(paid, failed),
             description="confirms paid bookings; releases those whose payment failed",
+        ),
+        Subscription(
+            queue="booking.attendance",
+            events=[PARTICIPANT_JOINED, PARTICIPANT_LEFT],
+            handler=keep_attendance,
+            description="keeps who joined and left each virtual booking's session room",
         ),
     )
 

@@ -10,6 +10,7 @@ from chassis.wire import timestamp
 from estuary.booking.v1 import events_pb2
 from estuary.catalog.v1 import events_pb2 as catalog_events
 from estuary.payments.v1 import events_pb2 as payments_events
+from estuary.streams.v1 import events_pb2 as streams_events
 from services.booking.domain.events import (
     BookingCancelled,
     BookingCompleted,
@@ -57,6 +58,8 @@ SERVICE_UPDATED = EventType.of(catalog_events.ServiceUpdated)
 SERVICE_ARCHIVED = EventType.of(catalog_events.ServiceArchived)
 PAYMENT_SUCCEEDED = EventType.of(payments_events.PaymentSucceeded)
 PAYMENT_FAILED = EventType.of(payments_events.PaymentFailed)
+PARTICIPANT_JOINED = EventType.of(streams_events.ParticipantJoined)
+PARTICIPANT_LEFT = EventType.of(streams_events.ParticipantLeft)
 
 
 def event_message(event: object) -> tuple[EventType[Message], Message, str]:
@@ -116,7 +119,9 @@ def event_message(event: object) -> tuple[EventType[Message], Message, str]:
         case BookingNoShow():
             return (
                 BOOKING_NO_SHOW,
-                events_pb2.BookingNoShow(booking=snapshot(event.booking)),
+                events_pb2.BookingNoShow(
+                    booking=snapshot(event.booking), marked_by=ACTORS.to_proto(event.by)
+                ),
                 _subject(event.booking.id),
             )
         case ReminderDue():

@@ -45,7 +45,7 @@ class BookingServicer(booking_pb2_grpc.BookingServiceServicer):
         self._desk = desk
 
     def _booking(self, view: BookingView) -> pb.Booking:
-        return booking_to_proto(view.booking, view.entitlements, self._desk.now())
+        return booking_to_proto(view.booking, view.entitlements, self._desk.now(), view.attendance)
 
     async def GetSchedule(self, request: pb.GetScheduleRequest, context: Any) -> pb.Schedule:
         saved = await self._desk.get_schedule(current_principal(), request.name)

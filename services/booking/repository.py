@@ -19,6 +19,7 @@ from chassis.ids import new_id
 from chassis.lifecycle import Lifecycle
 from chassis.money import Money
 from chassis.tables import account_statuses
+from services.booking.domain.attendance import Attendance, Mark, Presence
 from services.booking.domain.availability import (
     DateOverride,
     Interval,
@@ -48,6 +49,7 @@ from services.booking.domain.terms import (
 )
 from services.booking.domain.waitlist import IN_LINE, WaitlistEntry, WaitlistStatus
 from services.booking.tables import (
+    attendance_marks,
     booking_times,
     bookings,
     calendar_feeds,
@@ -1483,6 +1485,44 @@ class CalendarFeeds:
                 sa.select(calendar_feeds.c.user_id).where(calendar_feeds.c.token_hash == token_hash)
             )
         ).scalar()
+
+
+class AttendanceMarks:
+    """The joins and leaves of bookings' session rooms."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def note(self, booking_id: str, mark: Mark) -> bool:
+        """Keeps a mark; False if the same one was kept already."""
+        noted = await self._c.execute(
+            insert_ignoring_conflicts(
+                self._c.dialect.name, attendance_marks, ["booking_id", "user_id", "presence", "at"]
+            ).returning(attendance_marks.c.booking_id),
+            {
+                "booking_id": booking_id,
+                "user_id": mark.user_id,
+                "presence": mark.presence.value,
+                "at": mark.at,
+            },
+        )
+        return noted.first() is not None
+
+    async def of(self, booking: Booking) -> Attendance:
+        """The booking's client's and practitioner's presence in its room."""
+        return (await self.of_many([booking]))[booking.id]
+
+    async def of_many(self, found: Sequence[Booking]) -> dict[str, Attendance]:
+        """The attendance of each of these bookings, by id (one query)."""
+        marks: dict[str, list[Mark]] = {b.id: [] for b in found}
+        if marks:
+            for r in await self._c.execute(
+                sa.select(attendance_marks).where(attendance_marks.c.booking_id.in_(list(marks)))
+            ):
+                marks[r.booking_id].append(Mark(r.user_id, Presence(r.presence), r.at))
+        return {
+            b.id: Attendance.of(b.client_id, b.practitioner_user_id, marks[b.id]) for b in found
+        }
 
 
 class Accounts:

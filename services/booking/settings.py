@@ -28,6 +28,13 @@ class BookingSettings(ServiceSettings):
         description="How long after a booking's end the completion job marks it completed "
         "(the practitioner may mark a no-show until then).",
     )
+    room_attendance_rules: bool = Field(
+        True,
+        description="Whether a virtual booking's session-room attendance decides: a client "
+        "who joined the room cannot be marked a no-show, and one who never came while the "
+        "practitioner was there is a no-show when the completion job reaches it. Off for a "
+        "marketplace whose practitioners meet clients on video of their own.",
+    )
     waitlist_offer_minutes: int = Field(
         120, ge=1, description="How long the first in line may take a freed seat."
     )

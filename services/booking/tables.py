@@ -206,3 +206,15 @@ calendar_feeds = sa.Table(
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
 )
+
+# Each participant's joins and leaves of a virtual booking's session room, as streams told
+# them: kept as marks (not a running total) so that late and out-of-order ones still count
+# right; the same mark twice is one row.
+attendance_marks = sa.Table(
+    "attendance_marks",
+    metadata,
+    sa.Column("booking_id", sa.String(36), primary_key=True),
+    sa.Column("user_id", sa.String(36), primary_key=True),
+    sa.Column("presence", sa.String(10), primary_key=True),
+    sa.Column("at", UtcDateTime, primary_key=True),
+)

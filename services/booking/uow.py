@@ -12,6 +12,7 @@ from chassis.uow import UnitOfWork
 from services.booking import events
 from services.booking.repository import (
     Accounts,
+    AttendanceMarks,
     Bookings,
     CalendarFeeds,
     Entitlements,
@@ -37,6 +38,7 @@ class BookingUnitOfWork(UnitOfWork):
     reminders: Reminders
     feeds: CalendarFeeds
     account_statuses: Accounts
+    attendance: AttendanceMarks
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
@@ -52,6 +54,7 @@ class BookingUnitOfWork(UnitOfWork):
         self.reminders = Reminders(connection)
         self.feeds = CalendarFeeds(connection)
         self.account_statuses = Accounts(connection)
+        self.attendance = AttendanceMarks(connection)
         return self
 
     def event_message(self, event: object) -> tuple[EventType[Message], Message, str]:

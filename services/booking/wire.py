@@ -15,6 +15,7 @@ from estuary.booking.v1 import events_pb2
 from estuary.catalog.v1 import catalog_pb2
 from estuary.catalog.v1 import events_pb2 as catalog_events
 from estuary.type.v1 import money_pb2
+from services.booking.domain.attendance import Attendance, Attendee
 from services.booking.domain.availability import (
     DateOverride,
     LocalWindow,
@@ -76,7 +77,10 @@ def snapshot(booking: Booking) -> events_pb2.BookingSnapshot:
 
 
 def booking_to_proto(
-    booking: Booking, granted: Sequence[Entitlement] = (), now: datetime | None = None
+    booking: Booking,
+    granted: Sequence[Entitlement] = (),
+    now: datetime | None = None,
+    attendance: Attendance | None = None,
 ) -> pb.Booking:
     message = pb.Booking(
         name=f"bookings/{booking.id}",
@@ -116,6 +120,27 @@ def booking_to_proto(
     if granted:
         assert now is not None
         message.entitlements.extend(entitlement_to_proto(e, now) for e in granted)
+    if attendance is not None:
+        message.attendance.SetInParent()
+        for field, attendee in (
+            ("client", attendance.client),
+            ("practitioner", attendance.practitioner),
+        ):
+            if attendee is not None:
+                getattr(message.attendance, field).CopyFrom(attendee_to_proto(attendee))
+    return message
+
+
+def attendee_to_proto(attendee: Attendee) -> pb.Attendee:
+    message = pb.Attendee(
+        user_id=attendee.user_id,
+        seconds_present=attendee.seconds_present,
+        present=attendee.present,
+    )
+    if attendee.first_joined_at is not None:
+        message.first_join_time.CopyFrom(timestamp(attendee.first_joined_at))
+    if attendee.last_left_at is not None:
+        message.last_leave_time.CopyFrom(timestamp(attendee.last_left_at))
     return message
 
 

@@ -5,6 +5,10 @@ moved, cancelled, expired, completed or marked a no-show.
     pending_payment -> expired | cancelled
     expired -> confirmed          (a late payment, while the time is still free)
 
+A virtual booking's session-room attendance has its say: a client who was in the room is
+not a no-show, and one who never came while the practitioner did is a no-show when the
+booking settles itself after its end.
+
 Each change is a method that refuses a move from the wrong state (WrongState, 409) and
 returns the one event it causes; the repository writes it guarded by the state it came from.
 """
@@ -19,6 +23,7 @@ from enum import StrEnum
 from chassis.errors import FailedPrecondition, InvalidArgument
 from chassis.lifecycle import WrongState
 from chassis.money import Money
+from services.booking.domain.attendance import UNHEARD, Attendance
 from services.booking.domain.events import (
     BookingCancelled,
     BookingCompleted,
@@ -295,21 +300,54 @@ class Booking:
         if self.status is not BookingStatus.CONFIRMED:
             raise _refuse(self.status, BookingStatus.CONFIRMED)
         self._check_started(now)
-        assert self.ends_at is not None
-        if by is Actor.SYSTEM and now < self.ends_at + grace:
-            raise FailedPrecondition("the booking has not ended", reason="NOT_ENDED")
+        if by is Actor.SYSTEM:
+            self._check_ended(now, grace)
         self.status = BookingStatus.COMPLETED
         self.completed_at = self.updated_at = now
         return BookingCompleted(self.snapshot(), self.amount_paid, now, by)
 
-    def mark_no_show(self, now: datetime) -> BookingNoShow:
-        """The client did not come: said by the practitioner (or staff) after the start."""
+    def mark_no_show(
+        self, now: datetime, by: Actor, attendance: Attendance = UNHEARD
+    ) -> BookingNoShow:
+        """The client did not come: said by the practitioner (or staff) after the start;
+        refused for a virtual booking whose client was in its session room."""
         if self.status is not BookingStatus.CONFIRMED:
             raise _refuse(self.status, BookingStatus.CONFIRMED)
         self._check_started(now)
+        if self.attendance_decides and attendance.client is not None:
+            client = attendance.client
+            seen = client.first_joined_at or client.last_left_at
+            raise FailedPrecondition(
+                "the client joined the session room; it cannot be marked a no-show",
+                reason="CLIENT_ATTENDED",
+                metadata={"client_seen_at": seen.isoformat() if seen else ""},
+            )
         self.status = BookingStatus.NO_SHOW
         self.completed_at = self.updated_at = now
-        return BookingNoShow(self.snapshot())
+        return BookingNoShow(self.snapshot(), by)
+
+    def settle(
+        self, now: datetime, grace: timedelta, attendance: Attendance = UNHEARD
+    ) -> BookingCompleted | BookingNoShow:
+        """Booking's own word once it ended and the grace passed: completed, unless it is a
+        virtual booking whose practitioner was in the room and whose client never came (a
+        no-show). A room nobody entered says nothing (they may have met elsewhere)."""
+        waited_alone = attendance.practitioner_came and not attendance.client_came
+        if not (self.attendance_decides and waited_alone):
+            return self.complete(Actor.SYSTEM, now, grace)
+        if self.status is BookingStatus.CONFIRMED:
+            self._check_ended(now, grace)
+        return self.mark_no_show(now, Actor.SYSTEM, attendance)
+
+    @property
+    def attendance_decides(self) -> bool:
+        """A virtual booking's room is where it happens; an in-person one (or a purchase) has
+        none."""
+        return self.location_kind is LocationKind.VIRTUAL and not self.is_purchase
+
+    def _check_ended(self, now: datetime, grace: timedelta) -> None:
+        if self.ends_at is not None and now < self.ends_at + grace:
+            raise FailedPrecondition("the booking has not ended", reason="NOT_ENDED")
 
     def _check_started(self, now: datetime) -> None:
         if self.starts_at is None:

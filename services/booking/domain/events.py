@@ -56,6 +56,7 @@ class BookingCompleted:
 @dataclass(frozen=True)
 class BookingNoShow:
     booking: Booking
+    by: Actor
 
 
 class Reminder(StrEnum):

@@ -4,7 +4,7 @@ events do to them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +21,7 @@ from chassis.idempotency import IdempotentRequest
 from chassis.ids import new_id
 from chassis.money import Money
 from chassis.pagination import KeyPart, Page, page_request
+from services.booking.domain.attendance import Attendance
 from services.booking.domain.availability import Interval
 from services.booking.domain.bookings import (
     Actor,
@@ -36,6 +37,7 @@ from services.booking.domain.events import RefundRequested
 from services.booking.domain.slots import is_bookable, occupied
 from services.booking.domain.terms import ServiceKind, ServiceTerms
 from services.booking.repository import SlotTaken, micros
+from services.booking.service_layer.attendance import attendance_of
 from services.booking.service_layer.base import (
     Handlers,
     booking_for,
@@ -67,10 +69,12 @@ class BookingRequest:
 
 @dataclass(frozen=True)
 class BookingView:
-    """A booking, and for a paid purchase the entitlements it granted."""
+    """A booking, for a paid purchase the entitlements it granted, and for its client and
+    practitioner reading a virtual one, who was in its session room."""
 
     booking: Booking
     entitlements: list[Entitlement] = field(default_factory=list)
+    attendance: Attendance | None = None
 
 
 class SlotUnavailable(FailedPrecondition):
@@ -281,10 +285,14 @@ class BookingHandlers(Handlers):
         return BookingView(booking, granted)
 
     async def get_booking(self, principal: Principal | None, name: str) -> BookingView:
-        """A booking, for its client, its practitioner and staff only."""
+        """A booking, for its client, its practitioner and staff only; its room's attendance
+        for its client and practitioner alone (the two people it is about)."""
         async with self._uow(write=False) as uow:
-            booking, _ = await booking_for(uow, caller(principal), name)
-            return await self._view(uow, booking.id)
+            booking, actor = await booking_for(uow, caller(principal), name)
+            view = await self._view(uow, booking.id)
+            if actor is Actor.STAFF or not view.booking.attendance_decides:
+                return view
+            return replace(view, attendance=await uow.attendance.of(view.booking))
 
     async def list_bookings(
         self,
@@ -447,7 +455,9 @@ class BookingHandlers(Handlers):
             event = (
                 booking.complete(actor, now, grace)
                 if action == "booking.complete"
-                else booking.mark_no_show(now)
+                else booking.mark_no_show(
+                    now, actor, await attendance_of(uow, self._settings, booking)
+                )
             )
             await uow.bookings.move(booking, BookingStatus.CONFIRMED)
             uow.record(event)

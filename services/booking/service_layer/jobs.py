@@ -10,9 +10,10 @@ from datetime import datetime, timedelta
 from chassis.jobs import PeriodicJob
 from chassis.lifecycle import WrongState
 from chassis.money import Money
-from services.booking.domain.bookings import Actor, BookedTime, Booking, BookingStatus
+from services.booking.domain.bookings import BookedTime, Booking, BookingStatus
 from services.booking.domain.events import Reminder, ReminderDue
 from services.booking.domain.waitlist import WaitlistStatus
+from services.booking.service_layer.attendance import attendance_of_many
 from services.booking.service_layer.base import Handlers
 from services.booking.service_layer.bookings import release
 from services.booking.service_layer.waitlist import pass_on_offer
@@ -92,15 +93,17 @@ class JobHandlers(Handlers):
 
     async def complete_ended(self, now: datetime | None = None) -> int:
         """Confirmed bookings that ended (plus the grace period) complete, unless the
-        practitioner marked a no-show first (booking.completed)."""
+        practitioner marked a no-show first (booking.completed); a virtual one whose
+        practitioner was in the room and whose client never came is a no-show instead
+        (booking.no_show). The count is of both."""
         completed = 0
         grace = timedelta(minutes=self._settings.completion_grace_minutes)
         async with self._uow() as uow:
             now = now or self.now()
-            for booking in await uow.bookings.ended_before(
-                now - grace, self._settings.job_batch_size
-            ):
-                event = booking.complete(Actor.SYSTEM, now, grace)
+            ended = await uow.bookings.ended_before(now - grace, self._settings.job_batch_size)
+            heard = await attendance_of_many(uow, self._settings, ended)
+            for booking in ended:
+                event = booking.settle(now, grace, heard[booking.id])
                 try:
                     await uow.bookings.move(booking, BookingStatus.CONFIRMED)
                 except WrongState:

@@ -10,13 +10,15 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from chassis.auth.principal import Principal, Role
-from chassis.bus.envelope import ReceivedEvent
+from chassis.bus.consumer import EventConsumer
+from chassis.bus.envelope import ReceivedEvent, encode_event
 from chassis.clock import FrozenClock
 from chassis.ids import new_id
 from chassis.money import Money
 from chassis.wire import timestamp
 from estuary.catalog.v1 import catalog_pb2
 from estuary.catalog.v1 import events_pb2 as catalog_events
+from estuary.streams.v1 import events_pb2 as streams_events
 from services.booking.bootstrap import BookingService
 from services.booking.consumers import keep_terms
 from services.booking.domain.availability import LocalWindow, WeeklyWindow, check_schedule
@@ -31,12 +33,13 @@ from services.booking.domain.terms import (
     ServiceKind,
     ServiceTerms,
 )
-from services.booking.events import SERVICE_PUBLISHED
+from services.booking.events import PARTICIPANT_JOINED, PARTICIPANT_LEFT, SERVICE_PUBLISHED
 from services.booking.service_layer import FrontDesk
 from services.booking.service_layer.bookings import BookingRequest, BookingView, apply_payment
 from services.booking.uow import BookingUnitOfWork
 from services.booking.wire import LOCATION_KINDS, SERVICE_KINDS
 from tests.builders import STAFF, FakeCatalog, built_booking, person
+from tests.integration.payments.world import HeldDelivery
 
 # A Monday, 09:00 UTC (Lisbon is on UTC in March).
 MONDAY = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -171,6 +174,55 @@ class World:
                 amount=booking.price,
             )
             await uow.commit()
+
+    def room_event(
+        self,
+        booking: Booking,
+        user_id: str,
+        joined: bool,
+        when: datetime | None,
+        *,
+        event_id: str | None = None,
+        booking_id: str | None = None,
+    ) -> HeldDelivery:
+        """Streams' room.participant_joined (or _left) about a booking's room, as the bus
+        delivers it (the same event id twice: a redelivery); another booking id, or no time,
+        when a test asks for a message streams should not send."""
+        fields: dict[str, Any] = {
+            "booking_id": booking.id if booking_id is None else booking_id,
+            "user_id": user_id,
+            "role": streams_events.ROOM_ROLE_CLIENT
+            if user_id == booking.client_id
+            else streams_events.ROOM_ROLE_PRACTITIONER,
+            "room": f"session-{booking.id}",
+        }
+        event_type: Any = PARTICIPANT_JOINED if joined else PARTICIPANT_LEFT
+        if when is not None:
+            fields["join_time" if joined else "leave_time"] = timestamp(when)
+        event = encode_event(
+            event_type,
+            event_type.message(**fields),
+            event_id=event_id or new_id(),
+            source="/estuary/streams",
+            subject=f"bookings/{booking.id}",
+            time=self.clock.now(),
+        )
+        return HeldDelivery(dict(event.headers), event.content_type, event.body)
+
+    async def deliver(self, delivery: HeldDelivery) -> str:
+        """Hands one delivery to booking's attendance consumer; how it was settled."""
+        subscription = next(
+            s for s in self.service.subscriptions if s.queue == "booking.attendance"
+        )
+        consumer = EventConsumer(
+            subscription,
+            unit_of_work=self.service.runtime.unit_of_work(BookingUnitOfWork),
+            transport=self.service.runtime.transport,
+            backoff=0,
+            backoff_max=0,
+        )
+        await consumer.handle(delivery)
+        return delivery.settled
 
 
 def terms_message(terms: ServiceTerms) -> catalog_events.ServiceTerms:

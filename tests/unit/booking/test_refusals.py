@@ -472,7 +472,7 @@ def test_only_a_confirmed_booking_completes_or_is_marked_a_no_show():
         made.complete(Actor.PRACTITIONER, NOW, GRACE)
     assert told(completed) == wrong_state("pending_payment", "confirmed")
     with pytest.raises(WrongState) as no_show:
-        made.mark_no_show(NOW)
+        made.mark_no_show(NOW, Actor.PRACTITIONER)
     assert told(no_show) == wrong_state("pending_payment", "confirmed")
 
 
@@ -487,7 +487,7 @@ def test_a_purchase_has_no_session_to_complete_or_miss():
         bought.complete(Actor.STAFF, NOW, GRACE)
     assert told(completed) == purchase_refusal
     with pytest.raises(FailedPrecondition) as no_show:
-        bought.mark_no_show(NOW)
+        bought.mark_no_show(NOW, Actor.STAFF)
     assert told(no_show) == purchase_refusal
 
 
@@ -495,10 +495,10 @@ def test_a_no_show_is_marked_from_the_start_on():
     made = confirmed(starts_in=timedelta(hours=1))
     assert made.starts_at is not None
     with pytest.raises(FailedPrecondition) as early:
-        made.mark_no_show(made.starts_at - TICK)
+        made.mark_no_show(made.starts_at - TICK, Actor.PRACTITIONER)
     assert told(early) == ("the booking has not started", "NOT_STARTED", {})
-    event = made.mark_no_show(made.starts_at)
-    assert event == BookingNoShow(made)
+    event = made.mark_no_show(made.starts_at, Actor.STAFF)
+    assert event == BookingNoShow(made, Actor.STAFF)
     assert made.status is BookingStatus.NO_SHOW
     assert made.completed_at == made.updated_at == made.starts_at
 

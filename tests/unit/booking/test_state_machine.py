@@ -86,13 +86,13 @@ def test_an_unpaid_hold_expires_and_a_late_payment_may_still_confirm_it():
         (BookingStatus.CONFIRMED, lambda b: b.expire(NOW)),
         (BookingStatus.CONFIRMED, lambda b: b.confirm(NOW, "again", 1)),
         (BookingStatus.PENDING_PAYMENT, lambda b: b.complete(Actor.PRACTITIONER, NOW, GRACE)),
-        (BookingStatus.PENDING_PAYMENT, lambda b: b.mark_no_show(NOW)),
+        (BookingStatus.PENDING_PAYMENT, lambda b: b.mark_no_show(NOW, Actor.PRACTITIONER)),
         (BookingStatus.CANCELLED, lambda b: b.cancel(Actor.CLIENT, NOW)),
         (BookingStatus.CANCELLED, lambda b: b.confirm(NOW, "p", 1)),
         (BookingStatus.EXPIRED, lambda b: b.cancel(Actor.CLIENT, NOW)),
         (BookingStatus.EXPIRED, lambda b: b.expire(NOW)),
         (BookingStatus.COMPLETED, lambda b: b.cancel(Actor.PRACTITIONER, NOW)),
-        (BookingStatus.COMPLETED, lambda b: b.mark_no_show(NOW)),
+        (BookingStatus.COMPLETED, lambda b: b.mark_no_show(NOW, Actor.PRACTITIONER)),
         (BookingStatus.NO_SHOW, lambda b: b.complete(Actor.PRACTITIONER, NOW, GRACE)),
         (BookingStatus.NO_SHOW, lambda b: b.reschedule([], Actor.PRACTITIONER, NOW)),
     ],
@@ -147,7 +147,7 @@ def test_completion_and_no_show_wait_for_the_start_and_the_job_for_the_end_and_g
     with pytest.raises(FailedPrecondition, match="not started"):
         made.complete(Actor.PRACTITIONER, NOW, GRACE)
     with pytest.raises(FailedPrecondition, match="not started"):
-        made.mark_no_show(NOW)
+        made.mark_no_show(NOW, Actor.PRACTITIONER)
     assert made.ends_at is not None
     with pytest.raises(FailedPrecondition, match="not ended"):
         made.complete(Actor.SYSTEM, made.ends_at + GRACE - timedelta(seconds=1), GRACE)
@@ -159,7 +159,7 @@ def test_completion_and_no_show_wait_for_the_start_and_the_job_for_the_end_and_g
 
 def test_the_practitioner_marks_a_no_show_after_the_start():
     made = confirmed(starts_in=timedelta(hours=1))
-    assert isinstance(made.mark_no_show(NOW + timedelta(hours=1)), BookingNoShow)
+    assert isinstance(made.mark_no_show(NOW + timedelta(hours=1), Actor.STAFF), BookingNoShow)
     assert made.status is BookingStatus.NO_SHOW
 
 

@@ -14,6 +14,8 @@ from estuary.booking.v1 import booking_pb2 as pb
 from estuary.booking.v1 import events_pb2
 from estuary.catalog.v1 import catalog_pb2
 from estuary.catalog.v1 import events_pb2 as catalog_events
+from gateway.schemas.booking import BookingOut
+from services.booking.domain.attendance import Attendance, Mark, Presence
 from services.booking.domain.bookings import Actor
 from services.booking.domain.events import (
     RefundRequested,
@@ -27,6 +29,7 @@ from services.booking.events import EMITTED, event_message
 from services.booking.wire import (
     ACTORS,
     BOOKING_STATUSES,
+    booking_to_proto,
     schedule_from_proto,
     schedule_to_proto,
     terms_from_event,
@@ -52,7 +55,7 @@ def _every_event() -> list[object]:
     found.append(made.complete(Actor.SYSTEM, made.ends_at + GRACE, GRACE))
     absent, _ = booking(price=0)
     assert absent.starts_at is not None
-    found.append(absent.mark_no_show(absent.starts_at))
+    found.append(absent.mark_no_show(absent.starts_at, Actor.PRACTITIONER))
     found.append(
         ReminderDue(absent, Reminder.DAY_BEFORE, absent.client_id, absent.times[0], 0, "bookings/x")
     )
@@ -166,3 +169,36 @@ def test_a_bad_schedule_names_every_bad_field():
     found = {v.field for v in zone_and_order.value.violations}
     assert "time_zone" in found
     assert any(f.startswith("weekly[0]") for f in found)
+
+
+def test_attendance_reaches_the_gateway_s_json_and_is_null_when_not_given():
+    made, _ = booking()
+    heard = Attendance.of(
+        made.client_id,
+        made.practitioner_user_id,
+        [
+            Mark(made.client_id, Presence.JOINED, NOW),
+            Mark(made.client_id, Presence.LEFT, NOW + timedelta(minutes=40)),
+            Mark(made.practitioner_user_id, Presence.LEFT, NOW + timedelta(minutes=50)),
+        ],
+    )
+    shown = BookingOut.from_proto(booking_to_proto(made, attendance=heard)).model_dump(mode="json")
+    assert shown["attendance"] == {
+        "client": {
+            "user_id": made.client_id,
+            "first_joined_at": "2026-03-02T09:00:00Z",
+            "last_left_at": "2026-03-02T09:40:00Z",
+            "seconds_present": 2400,
+            "present": False,
+        },
+        "practitioner": {
+            "user_id": made.practitioner_user_id,
+            "first_joined_at": None,
+            "last_left_at": "2026-03-02T09:50:00Z",
+            "seconds_present": 0,
+            "present": False,
+        },
+    }
+    empty = BookingOut.from_proto(booking_to_proto(made, attendance=Attendance()))
+    assert empty.model_dump(mode="json")["attendance"] == {"client": None, "practitioner": None}
+    assert BookingOut.from_proto(booking_to_proto(made)).attendance is None
