@@ -127,6 +127,7 @@ def create_app(
         conversations.router,
         partner_webhooks.router,
         payments.router,
+        payments.sandbox_pages,
         streams.router,
         rooms.router,
         live.router,

@@ -11,7 +11,7 @@ from enum import Enum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from chassis.wire import timestamp
 from estuary.payments.v1 import payments_pb2 as pb
@@ -50,6 +50,12 @@ from gateway.schemas.payments import (
 )
 
 router = APIRouter(prefix="/api/v1")
+# The sandbox's stand-in for Stripe's hosted onboarding pages, where its account links point:
+# pages a practitioner's browser opens, not API operations, so not in the API's document.
+# Payments' sandbox makes its links to this path (its ONBOARDING_ROUTE; a test holds the two
+# together, as a service is never imported here).
+ONBOARDING_PAGES = "/sandbox/payout-onboarding"
+sandbox_pages = APIRouter(prefix=ONBOARDING_PAGES, include_in_schema=False)
 CHECKOUT: list[str | Enum] = ["checkout"]
 WEBHOOKS: list[str | Enum] = ["webhooks"]
 SANDBOX: list[str | Enum] = ["sandbox"]
@@ -61,6 +67,7 @@ PAYMENTS: list[str | Enum] = ["payments"]
 LEDGER: list[str | Enum] = ["ledger"]
 
 IntentId = Annotated[str, Path(pattern=r"^pi_[A-Za-z0-9]{1,100}$")]
+AccountLinkToken = Annotated[str, Path(pattern=r"^al_[A-Za-z0-9]{1,64}$")]
 
 
 @router.post(
@@ -144,6 +151,33 @@ async def confirm_sandbox_payment(
         metadata=caller.metadata(),
     )
     return json_response(CheckoutOut.from_proto(checkout))
+
+
+ONBOARDING_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Payout onboarding (sandbox)</title></head>
+<body><h1>Payout onboarding (sandbox)</h1>
+<p>This stands in for Stripe's hosted onboarding: no details are asked for here.</p>
+<form method="post"><button type="submit">Finish onboarding</button></form></body></html>
+"""
+
+
+@sandbox_pages.get("/{token}", response_class=HTMLResponse)
+async def sandbox_onboarding_page(token: AccountLinkToken) -> Response:
+    """The page an account link opens on the sandbox: one button finishes onboarding."""
+    return HTMLResponse(ONBOARDING_PAGE, headers={"Cache-Control": "no-store"})
+
+
+@sandbox_pages.post("/{token}")
+async def finish_sandbox_onboarding(
+    token: AccountLinkToken, api: Backends = Depends(backends)
+) -> Response:
+    """Finishes onboarding at an account link (single-use, expiring: the link is the
+    credential, as Stripe's is) and sends the browser on: to the link's return URL, or to its
+    refresh URL when it had expired or was used. 404 on Stripe or for an unknown link."""
+    finished = await api.payments.CompleteSandboxOnboarding(
+        pb.CompleteSandboxOnboardingRequest(token=token), metadata=anonymous()
+    )
+    return RedirectResponse(finished.next_url, status_code=303)
 
 
 @router.post(

@@ -19,7 +19,12 @@ from services.payments.consumers import subscriptions
 from services.payments.grpc_api import PaymentsServicer
 from services.payments.provider.config import payment_provider
 from services.payments.provider.port import PaymentProvider
-from services.payments.provider.sandbox import WebhookDelivery, posting_to
+from services.payments.provider.sandbox import (
+    ONBOARDING_ROUTE,
+    SandboxProvider,
+    WebhookDelivery,
+    posting_to,
+)
 from services.payments.service_layer import Treasury
 from services.payments.settings import PaymentsSettings
 from services.payments.uow import PaymentsUnitOfWork
@@ -54,9 +59,12 @@ class PaymentsService:
     port: int = 0
 
     def gateway_started(self, base_url: str) -> None:
-        """Where the gateway listens: the sandbox's webhooks go to its route there."""
+        """Where the gateway listens: the sandbox's webhooks go to its route there, and its
+        onboarding links to its stand-in for Stripe's hosted pages."""
         if self.webhooks is not None:
             self.webhooks.url = base_url.rstrip("/") + WEBHOOK_ROUTE
+        if isinstance(self.provider, SandboxProvider):
+            self.provider.onboarding_url = base_url.rstrip("/") + ONBOARDING_ROUTE
 
     async def start(self) -> int:
         self.port = await self.runtime.start(
@@ -103,6 +111,7 @@ def build(
         data_dir=settings.sandbox_folder(),
         deliver=deliver or webhooks,
         clock=runtime.clock,
+        sandbox_onboarding_url=settings.sandbox_onboarding_url,
     )
     identity_channel = open_channel(settings.identity_address)
     verifier = TokenVerifier(

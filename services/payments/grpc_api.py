@@ -77,6 +77,12 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
             return top_up_checkout_to_proto(view)
         return checkout_to_proto(view)
 
+    async def CompleteSandboxOnboarding(
+        self, request: pb.CompleteSandboxOnboardingRequest, context: Any
+    ) -> pb.CompleteSandboxOnboardingResponse:
+        next_url = await self._treasury.complete_sandbox_onboarding(request.token)
+        return pb.CompleteSandboxOnboardingResponse(next_url=next_url)
+
     async def CreatePayoutAccount(
         self, request: pb.CreatePayoutAccountRequest, context: Any
     ) -> pb.PayoutAccountOnboarding:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from chassis.money import Money, is_currency, minor_unit_exponent
 from chassis.settings import ServiceSettings
+from services.payments.provider.sandbox import ONBOARDING_URL
 
 
 class CommissionRates(BaseModel):
@@ -141,6 +142,12 @@ class PaymentsSettings(ServiceSettings):
         "http://127.0.0.1:8000/api/v1/webhooks/stripe",
         description="The gateway's Stripe webhook route, which the sandbox delivers its "
         "events to (the embedded suite points it at its own gateway).",
+    )
+    sandbox_onboarding_url: str = Field(
+        ONBOARDING_URL,
+        description="Where the sandbox's payout onboarding links point: the gateway's "
+        "stand-in for Stripe's hosted onboarding pages (the embedded suite points it at its "
+        "own gateway).",
     )
 
     @field_validator("commission_rates")

@@ -1,7 +1,7 @@
 """What the end-to-end tests know of payments' routes, and payments' offline steps: the
 running suite's payments database and sandbox file, reached as booking_steps reaches
-booking's, for what time or the provider's own pages do (an earning's hold ending, a
-practitioner finishing onboarding at the provider)."""
+booking's, for what time does (an earning's hold ending); and the provider's onboarding pages,
+which the sandbox has the gateway serve."""
 
 from __future__ import annotations
 
@@ -62,8 +62,16 @@ async def release_earnings(stack: Stack, at: datetime) -> int:
 
 
 async def finish_onboarding(stack: Stack, onboarding_url: str) -> str:
-    """The practitioner completing the provider's onboarding pages at their account link
-    (the sandbox's stand-in for Stripe's hosted pages); where they are sent back to."""
-    async with offline_payments(stack) as offline:
-        back: str = await offline.provider.complete_onboarding(onboarding_url)
-    return back
+    """The practitioner's browser at their account link: the sandbox's stand-in for Stripe's
+    hosted pages, served by this stack's gateway (a page, then its one button); where they
+    are sent back to."""
+    assert onboarding_url.startswith(stack.base_url + "/sandbox/payout-onboarding/"), onboarding_url
+    async with stack.client() as browser:
+        page = await browser.get(onboarding_url)
+        assert page.status_code == 200 and "Finish onboarding" in page.text, page.text
+        finished = await browser.post(onboarding_url)
+        assert finished.status_code == 303, finished.text
+        again = await browser.post(onboarding_url)
+        # Single-use: a second visit is sent to the refresh URL and changes nothing.
+        assert again.status_code == 303, again.text
+    return finished.headers["location"]

@@ -380,6 +380,7 @@ class ProductionStack(Stack):
                 # signed webhooks to this stack's gateway, as Stripe would.
                 "ESTUARY_SANDBOX_DIR": str(self.workdir),
                 "ESTUARY_SANDBOX_WEBHOOK_URL": f"{self.base_url}/api/v1/webhooks/stripe",
+                "ESTUARY_SANDBOX_ONBOARDING_URL": f"{self.base_url}/sandbox/payout-onboarding",
                 # Partners' test endpoints listen on this machine, over plain http.
                 "ESTUARY_PARTNER_WEBHOOKS_ALLOW_LOOPBACK": "true",
                 # Media in one folder of this machine, whose forms and URLs this stack's

@@ -63,8 +63,10 @@ API_VERSION = "2026-10-28.endive"
 ACCOUNT_LINK_SECONDS = 300
 MAX_AMOUNT = 99_999_999  # Stripe's ceiling: eight digits of minor units
 INTERVAL_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
-ONBOARDING_URL = "http://127.0.0.1:8000/sandbox/connect/onboarding"
-"""Where the sandbox's onboarding links point unless told: the embedded gateway's address."""
+ONBOARDING_ROUTE = "/sandbox/payout-onboarding"
+ONBOARDING_URL = "http://127.0.0.1:8000" + ONBOARDING_ROUTE
+"""Where the sandbox's onboarding links point unless told: the gateway's stand-in for
+Stripe's hosted onboarding pages, at the embedded gateway's default address."""
 PLATFORM = "platform"
 """The idempotency scope of calls made as the platform (not on a connected account)."""
 
@@ -284,7 +286,8 @@ class SandboxProvider:
         self._db.executescript(_SCHEMA)
         self._clock = clock or Clock()
         self._deliver = deliver
-        self._onboarding_url = onboarding_url.rstrip("/")
+        # Public: the embedded suite learns its gateway's address only once it listens.
+        self.onboarding_url = onboarding_url.rstrip("/")
         self._lock = asyncio.Lock()
         self._delivering = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -652,7 +655,7 @@ class SandboxProvider:
                 "object": "account_link",
                 "created": state.timestamp,
                 "expires_at": state.timestamp + ACCOUNT_LINK_SECONDS,
-                "url": f"{self._onboarding_url}/{token}",
+                "url": f"{self.onboarding_url}/{token}",
             }
             state.put(
                 link,

@@ -11,6 +11,7 @@ the first time, so nothing is paid twice."""
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import replace
 from datetime import timedelta
 
@@ -46,8 +47,12 @@ from services.payments.provider.port import (
 )
 from services.payments.provider.port import Payout as ProviderPayout
 from services.payments.provider.port import PayoutStatus as ProviderPayoutStatus
+from services.payments.provider.sandbox import SandboxProvider
 from services.payments.service_layer.base import Handlers, caller, practitioner
 from services.payments.uow import PaymentsUnitOfWork
+
+# What the sandbox's account links end with; anything else never reaches its file.
+ACCOUNT_LINK_TOKEN = re.compile(r"al_[A-Za-z0-9]{1,64}")
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +86,19 @@ class PayoutHandlers(Handlers):
         except ProviderError as error:
             raise Unavailable(f"the payment provider did not answer: {error.message}") from error
         return account, link.url
+
+    async def complete_sandbox_onboarding(self, token: str) -> str:
+        """The sandbox's stand-in for Stripe's hosted onboarding pages: the link's holder
+        finishes onboarding its account (account.updated follows, as from Stripe). Where to
+        send them next."""
+        if not isinstance(self._provider, SandboxProvider):
+            raise NotFound("there is no sandbox: payments runs on Stripe")
+        if not ACCOUNT_LINK_TOKEN.fullmatch(token):
+            raise InvalidArgument.field("token", "must be an account link's token (al_...)")
+        try:
+            return await self._provider.complete_onboarding(token)
+        except ProviderRejected as error:
+            raise NotFound("no such onboarding link", reason="ONBOARDING_LINK_NOT_FOUND") from error
 
     async def _remember_account(self, user_id: str, made: ConnectedAccount) -> PayoutAccount:
         now = self.now()

@@ -26,6 +26,7 @@ from services.payments.domain.payouts import Payout, PayoutStatus
 from services.payments.events import PAYOUT_FAILED, PAYOUT_PAID
 from services.payments.provider.port import ProviderRejected, ProviderUnavailable
 from services.payments.service_layer.payouts import apply_connect_object
+from services.payments.settings import PaymentsSettings
 from tests.builders import person
 from tests.integration.payments.world import World, world
 from tests.races import race
@@ -84,6 +85,30 @@ async def test_onboarding_makes_one_account_and_enables_payouts(empty_database_u
         async with w.uow(write=False) as uow:
             stored = await uow.payout_accounts.of_user(w.practitioner_user_id)
         assert stored is not None and stored.payouts_enabled
+
+
+async def test_the_sandbox_onboarding_page_finishes_a_link_once_and_refuses_others(
+    empty_database_url,
+):
+    async with world(empty_database_url) as w:
+        me = practitioner(w)
+        _, link = await w.treasury.create_payout_account(me)
+        token = link.rsplit("/", 1)[-1]
+        for bad in ("", "pi_123", "al_" + "x" * 65, "al_../../etc"):
+            with pytest.raises(InvalidArgument) as error:
+                await w.treasury.complete_sandbox_onboarding(bad)
+            assert [v.field for v in error.value.violations] == ["token"]
+        with pytest.raises(NotFound):
+            await w.treasury.complete_sandbox_onboarding("al_neverissued")
+        assert not (await w.treasury.payout_account(me)).payouts_enabled
+
+        back = await w.treasury.complete_sandbox_onboarding(token)
+        assert back == PaymentsSettings().payout_onboarding_url
+        assert (await w.treasury.payout_account(me)).payouts_enabled
+        assert await w.apply_webhooks() == 1
+        # Used: sent to the refresh URL, and no second account.updated.
+        await w.treasury.complete_sandbox_onboarding(token)
+        assert await w.apply_webhooks() == 0
 
 
 async def test_only_a_practitioner_opens_a_payout_account_and_reads_only_their_own(

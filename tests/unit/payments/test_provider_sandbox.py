@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from chassis.clock import FrozenClock
+from gateway.routes.payments import ONBOARDING_PAGES
 from services.payments.provider.port import (
     ChangeTiming,
     IdempotencyConflict,
@@ -334,7 +335,8 @@ async def test_a_practitioner_is_onboarded_through_the_local_link(sandbox, clock
         return_url="https://app/done",
         idempotency_key="link:1",
     )
-    assert link.url.startswith("http://127.0.0.1:8000/sandbox/connect/onboarding/")
+    # The gateway serves the pages these links open (their path is its ONBOARDING_PAGES).
+    assert link.url.startswith(f"http://127.0.0.1:8000{ONBOARDING_PAGES}/")
     assert link.expires_at == clock.now() + timedelta(seconds=300)
     assert await sandbox.complete_onboarding(link.url) == "https://app/done"
     now = await sandbox.retrieve_connected_account(account.id)
