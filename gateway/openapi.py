@@ -97,7 +97,13 @@ TAGS: list[dict[str, str]] = [
     {
         "name": "credits",
         "description": "A client's prepaid credit, spent first at checkout: top-ups by card, "
-        "promo codes redeemed, the balance and its history.",
+        "promo codes redeemed, the balance and its history (credit given by promo codes and "
+        "gift cards expires).",
+    },
+    {
+        "name": "gift_cards",
+        "description": "Gift cards bought by card, each redeemed once into anyone's credit "
+        "by its code.",
     },
     {
         "name": "promo_codes",

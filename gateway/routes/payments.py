@@ -1,6 +1,6 @@
 """Payments at the edge: checkout (/api/v1/checkout), Stripe's webhooks
 (/api/v1/webhooks/stripe), a client's payments and credits, a practitioner's payout account,
-payouts and platform subscription (/api/v1/me/...), staff's promo codes
+payouts, platform subscription and gift cards (/api/v1/me/...), staff's promo codes
 (/api/v1/admin/promo-codes), ledger (/api/v1/admin/ledger/...) and payout retries and,
 on the sandbox provider only, the client's card step
 (/api/v1/sandbox/payment-intents/{id}/confirm)."""
@@ -29,6 +29,10 @@ from gateway.schemas.payments import (
     CheckoutOut,
     ClientPaymentOut,
     CreditsOut,
+    GiftCardBody,
+    GiftCardOut,
+    GiftCardRedeemBody,
+    GiftCardRedemptionOut,
     LedgerAccountOut,
     LedgerEntryOut,
     LedgerTransactionOut,
@@ -63,6 +67,7 @@ PAYOUTS: list[str | Enum] = ["payouts"]
 SUBSCRIPTIONS: list[str | Enum] = ["platform_subscriptions"]
 CREDITS: list[str | Enum] = ["credits"]
 PROMO_CODES: list[str | Enum] = ["promo_codes"]
+GIFT_CARDS: list[str | Enum] = ["gift_cards"]
 PAYMENTS: list[str | Enum] = ["payments"]
 LEDGER: list[str | Enum] = ["ledger"]
 
@@ -405,7 +410,9 @@ async def get_credits(
     api: Backends = Depends(backends),
 ) -> Response:
     """Your credit balance in each currency, and its movements newest first (top-ups, promo
-    codes, spends at checkout, refunds to credit), paged by cursor."""
+    codes, gift cards, spends at checkout, refunds to credit, given credit that expired),
+    paged by cursor. Credit from promo codes and gift cards expires unspent after a while
+    (checkout spends it first, the soonest to expire first); top-ups never expire."""
     found = await api.payments.GetCredits(
         pb.GetCreditsRequest(page_size=limit, page_token=cursor or ""),
         metadata=caller.metadata(),
@@ -433,6 +440,55 @@ async def redeem_promo_code(
         pb.RedeemPromoCodeRequest(code=body.code), metadata=caller.metadata()
     )
     return json_response(RedemptionOut.from_proto(redeemed), 201)
+
+
+@router.post(
+    "/me/gift-cards",
+    operation_id="gift_cards.create",
+    tags=GIFT_CARDS,
+    status_code=201,
+    response_model=GiftCardOut,
+    responses=responses(400, 409),
+)
+async def buy_gift_card(
+    body: GiftCardBody,
+    idempotency_key: IdempotencyKey = None,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Buys a gift card by card: a payment intent for the amount, to confirm with its
+    client_secret; the card may be redeemed once the provider says it is paid (its webhook).
+    Its code is in this answer only (kept as a hash). 400 naming amount.amount_minor outside
+    the bounds; 409 PAYMENT_PROVIDER_REFUSED. A retry with the same Idempotency-Key answers
+    the same card and intent (a new code while it is not paid for, none once it is)."""
+    made = await api.payments.CreateGiftCard(
+        pb.CreateGiftCardRequest(amount=body.amount.to_proto(), request_id=idempotency_key or ""),
+        metadata=caller.metadata(),
+    )
+    return json_response(GiftCardOut.from_proto(made), 201)
+
+
+@router.post(
+    "/me/gift-cards/redemptions",
+    operation_id="gift_cards.redeem",
+    tags=GIFT_CARDS,
+    status_code=201,
+    response_model=GiftCardRedemptionOut,
+    responses=responses(400, 404, 409),
+)
+async def redeem_gift_card(
+    body: GiftCardRedeemBody,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Redeems a gift card (whoever bought it): its amount goes into your credit, once, and
+    what is left of it unspent expires after ESTUARY_GIFT_CARD_CREDIT_DAYS. 400 naming code
+    for a code not of a gift card's form; 404 GIFT_CARD_NOT_FOUND; 409 GIFT_CARD_NOT_PAID,
+    GIFT_CARD_EXPIRED, GIFT_CARD_ALREADY_REDEEMED."""
+    redeemed = await api.payments.RedeemGiftCard(
+        pb.RedeemGiftCardRequest(code=body.code), metadata=caller.metadata()
+    )
+    return json_response(GiftCardRedemptionOut.from_proto(redeemed), 201)
 
 
 @router.post(

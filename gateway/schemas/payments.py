@@ -352,9 +352,101 @@ class TopUpOut(BaseModel):
         )
 
 
+GIFT_CARD = {
+    "gift_card_id": "0b9f0c3e-5a55-4c57-9d3b-7f7b8f3c2a17",
+    "status": "pending",
+    "amount": EUR_25,
+    "payment_intent_id": "pi_3Qk8sZ2eZvKYlo2C0x1y2z3c",
+    "client_secret": "pi_3Qk8sZ2eZvKYlo2C0x1y2z3c_secret_9xYzAbCdEfGh",
+    "code": "H7KQ-2MXP-RT9B-WC4N-ZJ6E",
+    "redeem_by": "2027-03-10T09:30:00Z",
+    "created_at": "2026-03-10T09:30:00Z",
+}
+
+
+class GiftCardBody(StrictBody):
+    model_config = examples({"amount": EUR_25})
+    amount: MoneyIn = Field(
+        description="The card's value, paid by card: within the credit top-up bounds (5.00 to "
+        "500.00 of the currency by default)."
+    )
+
+
+class GiftCardOut(BaseModel):
+    """A gift card you bought, what your payment form needs to pay it, and its code: shown
+    in this answer only."""
+
+    model_config = examples(GIFT_CARD)
+    gift_card_id: str
+    status: CreditPurchaseStatusName = Field(
+        description="pending (waiting for the card), paid (it may be redeemed), failed (the "
+        "card was refused: confirm the same intent with another card)."
+    )
+    amount: Money
+    payment_intent_id: str = Field(description="The payment intent to confirm.")
+    client_secret: str = Field(description="For Stripe.js (confirmCardPayment).")
+    code: str | None = Field(
+        description="The code that redeems it, to give to whoever it is for. Shown here only: "
+        "a retry with the same Idempotency-Key answers a new code while the card is not paid "
+        "for (the earlier one no longer works), none once it is."
+    )
+    redeem_by: datetime = Field(description="Until when it may be redeemed.")
+    created_at: datetime
+
+    @classmethod
+    def from_proto(cls, p: pb.GiftCard) -> GiftCardOut:
+        return cls.model_construct(
+            gift_card_id=p.name.removeprefix("giftCards/"),
+            status=CREDIT_PURCHASE_STATUSES.from_proto(p.status) or "pending",
+            amount=Money.from_proto(p.amount),
+            payment_intent_id=p.payment_intent_id,
+            client_secret=p.client_secret,
+            code=p.code or None,
+            redeem_by=instant(p.redeem_expire_time),
+            created_at=instant(p.create_time),
+        )
+
+
+class GiftCardRedeemBody(StrictBody):
+    model_config = examples({"code": GIFT_CARD["code"]})
+    code: str = Field(
+        min_length=1,
+        max_length=40,
+        description="The gift card's code (case, spaces and dashes ignored).",
+    )
+
+
+class GiftCardRedemptionOut(BaseModel):
+    """A gift card you redeemed: what it put in your credit, and when what is left of that
+    expires."""
+
+    model_config = examples(
+        {
+            "gift_card_id": GIFT_CARD["gift_card_id"],
+            "amount": EUR_25,
+            "redeemed_at": "2026-03-12T09:30:00Z",
+            "credit_expires_at": "2027-03-12T09:30:00Z",
+        }
+    )
+    gift_card_id: str
+    amount: Money
+    redeemed_at: datetime
+    credit_expires_at: datetime
+
+    @classmethod
+    def from_proto(cls, r: pb.GiftCardRedemption) -> GiftCardRedemptionOut:
+        return cls.model_construct(
+            gift_card_id=r.gift_card.removeprefix("giftCards/"),
+            amount=Money.from_proto(r.amount),
+            redeemed_at=instant(r.redeem_time),
+            credit_expires_at=instant(r.credit_expire_time),
+        )
+
+
 class CreditMovementOut(BaseModel):
     """One movement of your credit: a top-up (credit_purchase), a promo code (promotion), a
-    spend at checkout (credit_spend) or a refund to credit (refund)."""
+    gift card (gift_card_redemption), a spend at checkout (credit_spend), a refund to credit
+    (refund) or given credit that expired unspent (credit_expiry)."""
 
     model_config = examples(MOVEMENT)
     movement_id: str

@@ -19,6 +19,8 @@ from services.payments.wire import (
     credit_purchase_to_proto,
     credits_to_proto,
     entry_to_proto,
+    gift_card_redemption_to_proto,
+    gift_card_to_proto,
     payout_account_to_proto,
     payout_to_proto,
     promo_code_to_proto,
@@ -164,6 +166,18 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
     ) -> pb.PromoCodeRedemption:
         redeemed = await self._treasury.redeem_promo_code(current_principal(), request.code)
         return redemption_to_proto(redeemed)
+
+    async def CreateGiftCard(self, request: pb.CreateGiftCardRequest, context: Any) -> pb.GiftCard:
+        view = await self._treasury.buy_gift_card(
+            current_principal(), money_from_proto(request.amount, "amount"), request.request_id
+        )
+        return gift_card_to_proto(view)
+
+    async def RedeemGiftCard(
+        self, request: pb.RedeemGiftCardRequest, context: Any
+    ) -> pb.GiftCardRedemption:
+        redeemed = await self._treasury.redeem_gift_card(current_principal(), request.code)
+        return gift_card_redemption_to_proto(redeemed)
 
     async def CreatePromoCode(
         self, request: pb.CreatePromoCodeRequest, context: Any

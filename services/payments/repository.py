@@ -17,7 +17,15 @@ from chassis.db import insert_ignoring_conflicts
 from chassis.ids import new_id
 from chassis.lifecycle import Lifecycle
 from chassis.money import Money
-from services.payments.domain.credits import CreditPurchase, CreditPurchaseStatus, PromoCode
+from services.payments.domain.credits import (
+    CreditLot,
+    CreditLotStatus,
+    CreditPurchase,
+    CreditPurchaseStatus,
+    GiftCard,
+    PromoCode,
+    PurchaseKind,
+)
 from services.payments.domain.earnings import Earning, EarningStatus, Tier
 from services.payments.domain.ledger import (
     Account,
@@ -31,9 +39,11 @@ from services.payments.domain.orders import Order, OrderStatus, PayableBooking, 
 from services.payments.domain.payouts import IN_FLIGHT, Payout, PayoutAccount, PayoutStatus
 from services.payments.domain.subscriptions import LIVE, PlatformSubscription, SubscriptionStatus
 from services.payments.tables import (
+    credit_lots,
     credit_purchases,
     earnings,
     external_events,
+    gift_cards,
     ledger_accounts,
     ledger_postings,
     ledger_transactions,
@@ -1039,6 +1049,7 @@ class CreditPurchases:
                 client_secret="",
                 created_at=purchase.created_at,
                 updated_at=purchase.updated_at,
+                kind=purchase.kind.value,
             )
         )
 
@@ -1062,6 +1073,7 @@ class CreditPurchases:
             payment_intent_id=row.payment_intent_id,
             client_secret=row.client_secret,
             failure_code=row.failure_code,
+            kind=PurchaseKind(row.kind),
         )
 
     async def attach_intent(self, purchase_id: str, intent_id: str, client_secret: str) -> None:
@@ -1148,6 +1160,159 @@ class PromoCodes:
         return [_promo(row) for row in await self._c.execute(query)], int(total)
 
 
+class CreditLots:
+    """Clients' expiring credit, each lot taken from and expired under its row lock."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def add(self, lot: CreditLot) -> None:
+        await self._c.execute(
+            credit_lots.insert().values(
+                id=lot.id,
+                client_id=lot.client_id,
+                currency=lot.currency,
+                granted_minor=lot.granted_minor,
+                remaining_minor=lot.remaining_minor,
+                expires_at=lot.expires_at,
+                granted_by=lot.granted_by,
+                status=lot.status.value,
+                created_at=lot.created_at,
+                updated_at=lot.created_at,
+            )
+        )
+
+    async def open_of(self, client_id: str, currency: str) -> list[CreditLot]:
+        """A client's open lots in a currency, soonest to expire first, locked until the
+        unit of work ends (PostgreSQL; SQLite has one writer at a time anyway)."""
+        rows = await self._c.execute(
+            sa.select(credit_lots)
+            .where(
+                credit_lots.c.client_id == client_id,
+                credit_lots.c.currency == currency,
+                credit_lots.c.status == CreditLotStatus.OPEN.value,
+            )
+            .order_by(credit_lots.c.expires_at, credit_lots.c.id)
+            .with_for_update()
+        )
+        return [_lot(row) for row in rows]
+
+    async def of_client(self, client_id: str) -> list[CreditLot]:
+        """Every lot of a client, soonest to expire first."""
+        rows = await self._c.execute(
+            sa.select(credit_lots)
+            .where(credit_lots.c.client_id == client_id)
+            .order_by(credit_lots.c.expires_at, credit_lots.c.id)
+        )
+        return [_lot(row) for row in rows]
+
+    async def due(self, now: datetime, limit: int) -> list[str]:
+        """The ids of open lots whose end has come, the soonest first."""
+        rows = await self._c.execute(
+            sa.select(credit_lots.c.id)
+            .where(
+                credit_lots.c.status == CreditLotStatus.OPEN.value,
+                credit_lots.c.expires_at <= now,
+            )
+            .order_by(credit_lots.c.expires_at, credit_lots.c.id)
+            .limit(limit)
+        )
+        return list(rows.scalars())
+
+    async def open_lot(self, lot_id: str) -> CreditLot | None:
+        """A lot still open, locked until the unit of work ends; None once expired."""
+        row = (
+            await self._c.execute(
+                sa.select(credit_lots)
+                .where(
+                    credit_lots.c.id == lot_id,
+                    credit_lots.c.status == CreditLotStatus.OPEN.value,
+                )
+                .with_for_update()
+            )
+        ).first()
+        return None if row is None else _lot(row)
+
+    async def take(self, lot_id: str, amount_minor: int, now: datetime) -> None:
+        """A spend took amount_minor of a lot (locked by open_of)."""
+        await self._c.execute(
+            credit_lots.update()
+            .where(credit_lots.c.id == lot_id)
+            .values(remaining_minor=credit_lots.c.remaining_minor - amount_minor, updated_at=now)
+        )
+
+    async def expire(self, lot_id: str, now: datetime) -> None:
+        """A lot's end came (locked by open_lot): nothing of it is left to spend."""
+        await self._c.execute(
+            credit_lots.update()
+            .where(credit_lots.c.id == lot_id)
+            .values(status=CreditLotStatus.EXPIRED.value, remaining_minor=0, updated_at=now)
+        )
+
+
+def _lot(row: sa.Row[Any]) -> CreditLot:
+    return CreditLot(
+        id=row.id,
+        client_id=row.client_id,
+        currency=row.currency,
+        granted_minor=row.granted_minor,
+        remaining_minor=row.remaining_minor,
+        expires_at=row.expires_at,
+        granted_by=row.granted_by,
+        status=CreditLotStatus(row.status),
+        created_at=row.created_at,
+    )
+
+
+class GiftCards:
+    """Gift cards by the hash of their code, redeemed by a guarded UPDATE."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def add(self, card: GiftCard) -> None:
+        await self._c.execute(
+            gift_cards.insert().values(
+                id=card.id, code_hash=card.code_hash, redeem_by=card.redeem_by
+            )
+        )
+
+    async def get(self, card_id: str) -> GiftCard | None:
+        return await self._one(gift_cards.c.id == card_id)
+
+    async def by_code_hash(self, code_hash: str) -> GiftCard | None:
+        return await self._one(gift_cards.c.code_hash == code_hash)
+
+    async def _one(self, condition: sa.ColumnElement[bool]) -> GiftCard | None:
+        row = (await self._c.execute(sa.select(gift_cards).where(condition))).first()
+        if row is None:
+            return None
+        return GiftCard(row.id, row.code_hash, row.redeem_by, row.redeemed_by, row.redeemed_at)
+
+    async def recode(self, card_id: str, code_hash: str) -> None:
+        """A new code for a card not yet paid for (its buyer asked again: the first answer,
+        the only one that showed the code, may have been lost)."""
+        await self._c.execute(
+            gift_cards.update().where(gift_cards.c.id == card_id).values(code_hash=code_hash)
+        )
+
+    async def redeem(self, card_id: str, client_id: str, now: datetime) -> bool:
+        """The card redeemed by a client, if nobody did and it has not expired; False (and
+        nothing changed) otherwise. PostgreSQL re-checks the condition on the newest row
+        once a concurrent redemption commits, so of many racing one wins."""
+        redeemed = await self._c.execute(
+            gift_cards.update()
+            .where(
+                gift_cards.c.id == card_id,
+                gift_cards.c.redeemed_by.is_(None),
+                gift_cards.c.redeem_by > now,
+            )
+            .values(redeemed_by=client_id, redeemed_at=now)
+            .returning(gift_cards.c.id)
+        )
+        return redeemed.first() is not None
+
+
 def _promo(row: sa.Row[Any]) -> PromoCode:
     return PromoCode(
         id=row.id,
@@ -1195,32 +1360,43 @@ class LedgerAudit:
         self._c = connection
 
     async def violations(self) -> list[Violation]:
-        """Every broken invariant: unbalanced transactions, overdrawn accounts, cached
-        balances that differ from their postings, completed bookings whose split does not
-        add up to their charge."""
+        """Every broken invariant: unbalanced transactions, overdrawn accounts (the
+        outstanding gift cards among them), cached balances that differ from their postings,
+        completed bookings whose split does not add up to their charge, orders, top-ups and
+        gift cards whose money is not in the ledger as they stand, and expiring credit that
+        is more than a client holds."""
         return [
             *await self.unbalanced(),
             *await self.overdrawn(),
             *await self.unsplit_charges(),
             *await self.unmatched_orders(),
             *await self.uncredited_purchases(),
+            *await self.unmatched_gift_cards(),
+            *await self.overcommitted_lots(),
         ]
 
     async def uncredited_purchases(self) -> list[Violation]:
-        """Credit purchases whose money is not in the ledger as they stand: a paid one is one
-        credit purchase of its amount into its client's credit, any other none."""
-        credited = _moved_by_cause(TransactionKind.CREDIT_PURCHASE, AccountKind.CLIENT_CREDIT)
+        """Credit purchases whose money is not in the ledger as they stand: a paid top-up is
+        one credit purchase of its amount into its client's credit, a paid gift card one gift
+        card purchase of its amount into the outstanding gift cards, any other none."""
+        topped_up = _moved_by_cause(TransactionKind.CREDIT_PURCHASE, AccountKind.CLIENT_CREDIT)
+        gifted = _moved_by_cause(
+            TransactionKind.GIFT_CARD_PURCHASE, AccountKind.PLATFORM_GIFT_CARDS
+        )
+        cause = "credit_purchases/" + credit_purchases.c.id
         rows = await self._c.execute(
             sa.select(
                 credit_purchases.c.id,
+                credit_purchases.c.kind,
                 credit_purchases.c.status,
                 credit_purchases.c.amount_minor,
                 credit_purchases.c.currency,
-                credited.c.amount.label("credited"),
+                topped_up.c.amount.label("topped_up"),
+                gifted.c.amount.label("gifted"),
             )
             .select_from(
-                credit_purchases.outerjoin(
-                    credited, credited.c.cause == "credit_purchases/" + credit_purchases.c.id
+                credit_purchases.outerjoin(topped_up, topped_up.c.cause == cause).outerjoin(
+                    gifted, gifted.c.cause == cause
                 )
             )
             .order_by(credit_purchases.c.id)
@@ -1229,17 +1405,97 @@ class LedgerAudit:
         for row in rows:
             paid = row.status == CreditPurchaseStatus.PAID.value
             expected = row.amount_minor if paid else 0
-            credited_minor = int(row.credited or 0)
-            if credited_minor != expected:
+            gift_card = row.kind == PurchaseKind.GIFT_CARD.value
+            credited_minor = int((row.gifted if gift_card else row.topped_up) or 0)
+            astray = int((row.topped_up if gift_card else row.gifted) or 0)
+            if credited_minor != expected or astray:
                 found.append(
                     Violation(
                         "credit_purchase",
                         f"credit purchase {row.id}",
-                        f"{row.status} for {row.amount_minor} {row.currency}, credited "
-                        f"{credited_minor} in the ledger",
+                        f"{row.status} {row.kind} for {row.amount_minor} {row.currency}, "
+                        f"credited {credited_minor + astray} in the ledger",
                     )
                 )
         return found
+
+    async def unmatched_gift_cards(self) -> list[Violation]:
+        """Gift cards whose redemption is not in the ledger as they stand: a redeemed card is
+        one redemption of its amount into a client's credit, any other none."""
+        redeemed = _moved_by_cause(TransactionKind.GIFT_CARD_REDEMPTION, AccountKind.CLIENT_CREDIT)
+        rows = await self._c.execute(
+            sa.select(
+                gift_cards.c.id,
+                gift_cards.c.redeemed_by,
+                credit_purchases.c.amount_minor,
+                credit_purchases.c.currency,
+                redeemed.c.amount.label("redeemed"),
+            )
+            .select_from(
+                gift_cards.join(
+                    credit_purchases, credit_purchases.c.id == gift_cards.c.id
+                ).outerjoin(redeemed, redeemed.c.cause == "gift_cards/" + gift_cards.c.id)
+            )
+            .order_by(gift_cards.c.id)
+        )
+        found = []
+        for row in rows:
+            expected = row.amount_minor if row.redeemed_by is not None else 0
+            moved = int(row.redeemed or 0)
+            if moved != expected:
+                state = "redeemed" if row.redeemed_by is not None else "not redeemed"
+                found.append(
+                    Violation(
+                        "gift_card",
+                        f"gift card {row.id}",
+                        f"{state}, {row.amount_minor} {row.currency}, moved {moved} to credit "
+                        "in the ledger",
+                    )
+                )
+        return found
+
+    async def overcommitted_lots(self) -> list[Violation]:
+        """Clients whose open expiring lots hold more than their credit: the expiry would
+        take what was spent (or what does not expire)."""
+        open_lots = (
+            sa.select(
+                credit_lots.c.client_id,
+                credit_lots.c.currency,
+                sa.func.sum(credit_lots.c.remaining_minor).label("remaining"),
+            )
+            .where(credit_lots.c.status == CreditLotStatus.OPEN.value)
+            .group_by(credit_lots.c.client_id, credit_lots.c.currency)
+            .subquery()
+        )
+        rows = await self._c.execute(
+            sa.select(
+                open_lots.c.client_id,
+                open_lots.c.currency,
+                open_lots.c.remaining,
+                accounts_t.c.balance_minor,
+            )
+            .select_from(
+                open_lots.outerjoin(
+                    accounts_t,
+                    sa.and_(
+                        accounts_t.c.owner == open_lots.c.client_id,
+                        accounts_t.c.kind == AccountKind.CLIENT_CREDIT.value,
+                        accounts_t.c.currency == open_lots.c.currency,
+                    ),
+                )
+            )
+            .order_by(open_lots.c.client_id, open_lots.c.currency)
+        )
+        return [
+            Violation(
+                "credit_lots",
+                f"account {row.client_id}/{AccountKind.CLIENT_CREDIT.value}/{row.currency}",
+                f"its open lots hold {int(row.remaining)}, its balance is "
+                f"{int(row.balance_minor or 0)}",
+            )
+            for row in rows
+            if int(row.remaining) > int(row.balance_minor or 0)
+        ]
 
     async def unmatched_orders(self) -> list[Violation]:
         """Orders whose money is not in the ledger as it was paid: a paid order's card

@@ -109,6 +109,26 @@ class PaymentsSettings(ServiceSettings):
         gt=0,
         description="The largest credit top-up by card, in each currency's major units.",
     )
+    promo_credit_days: int = Field(
+        90,
+        ge=1,
+        le=3650,
+        description="How long credit given by a promo code lasts after its redemption; what "
+        "is left unspent then goes (top-ups and refunds to credit never expire).",
+    )
+    gift_card_valid_days: int = Field(
+        365,
+        ge=1,
+        le=3650,
+        description="How long after its purchase a gift card's code may be redeemed.",
+    )
+    gift_card_credit_days: int = Field(
+        365,
+        ge=1,
+        le=3650,
+        description="How long credit from a redeemed gift card lasts after its redemption; "
+        "what is left unspent then goes.",
+    )
     external_event_retention_days: int = Field(
         30,
         ge=4,
@@ -118,7 +138,9 @@ class PaymentsSettings(ServiceSettings):
         "refused anyway.",
     )
     job_interval_seconds: float = Field(
-        15.0, gt=0, description="How often the earnings release job runs."
+        15.0,
+        gt=0,
+        description="How often the earnings release and credit expiry jobs run.",
     )
     job_batch_size: int = Field(200, ge=1, le=10_000, description="Rows one job run handles.")
     stripe_secret_key: str = Field(

@@ -219,6 +219,7 @@ credit_purchases = sa.Table(
     sa.Column("failure_code", sa.String(100), nullable=False, server_default=""),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False, server_default="top_up"),
     sa.Index("ix_credit_purchases_client", "client_id", "id"),
 )
 
@@ -241,4 +242,43 @@ promo_codes = sa.Table(
     sa.CheckConstraint(
         "redemptions <= max_redemptions", name="ck_promo_codes_within_max_redemptions"
     ),
+)
+
+# Credit given that expires (a promo code's, a gift card's): what is left of it unspent,
+# taken from by checkout soonest-to-expire first and expired by a job, each under the lot's
+# row lock (checkout locks a client's open lots before it moves their credit), so the
+# remainder expired is never more than what is unspent; the expiry's ledger transaction has
+# the lot as its cause (unique: once).
+credit_lots = sa.Table(
+    "credit_lots",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("client_id", sa.String(36), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("granted_minor", sa.BigInteger, nullable=False),
+    sa.Column("remaining_minor", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("granted_by", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.CheckConstraint(
+        "remaining_minor >= 0 AND remaining_minor <= granted_minor",
+        name="ck_credit_lots_remaining_within_granted",
+    ),
+    sa.Index("ix_credit_lots_client", "client_id", "currency", "status"),
+    sa.Index("ix_credit_lots_due", "status", "expires_at"),
+)
+
+# Gift cards: one per gift-card purchase (the same id), its code kept only as a hash
+# (unique); redeemed once by a guarded UPDATE of redeemed_by, in the unit of work that posts
+# the redemption (its cause the card: unique).
+gift_cards = sa.Table(
+    "gift_cards",
+    metadata,
+    sa.Column("id", sa.String(36), sa.ForeignKey("credit_purchases.id"), primary_key=True),
+    sa.Column("code_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("redeem_by", UtcDateTime, nullable=False),
+    sa.Column("redeemed_by", sa.String(36), nullable=True),
+    sa.Column("redeemed_at", UtcDateTime, nullable=True),
 )

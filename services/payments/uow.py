@@ -11,9 +11,11 @@ from chassis.bus.envelope import EventType
 from chassis.uow import UnitOfWork
 from services.payments import events
 from services.payments.repository import (
+    CreditLots,
     CreditPurchases,
     Earnings,
     ExternalEvents,
+    GiftCards,
     Ledger,
     LedgerAudit,
     Orders,
@@ -41,6 +43,8 @@ class PaymentsUnitOfWork(UnitOfWork):
     tier_prices: TierPrices
     credit_purchases: CreditPurchases
     promo_codes: PromoCodes
+    credit_lots: CreditLots
+    gift_cards: GiftCards
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
@@ -58,6 +62,8 @@ class PaymentsUnitOfWork(UnitOfWork):
         self.tier_prices = TierPrices(connection)
         self.credit_purchases = CreditPurchases(connection)
         self.promo_codes = PromoCodes(connection)
+        self.credit_lots = CreditLots(connection)
+        self.gift_cards = GiftCards(connection)
         return self
 
     def event_message(self, event: object) -> tuple[EventType[Message], Message, str]:

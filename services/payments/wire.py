@@ -14,6 +14,7 @@ from estuary.type.v1 import money_pb2
 from services.payments.domain.credits import (
     CreditPurchase,
     CreditPurchaseStatus,
+    GiftCardRedemption,
     PromoCode,
     Redemption,
 )
@@ -37,7 +38,11 @@ if TYPE_CHECKING:
     from services.payments.repository import AccountBalance, Entry
     from services.payments.service_layer.checkout import CheckoutView
     from services.payments.service_layer.client_payments import ClientPayment
-    from services.payments.service_layer.credits import CreditPurchaseView, Credits
+    from services.payments.service_layer.credits import (
+        CreditPurchaseView,
+        Credits,
+        GiftCardView,
+    )
 
 TIERS = ProtoEnum(events_pb2.PlatformTier, Tier)
 ACCOUNT_KINDS = ProtoEnum(pb.AccountKind, AccountKind)
@@ -188,6 +193,29 @@ def redemption_to_proto(redemption: Redemption) -> pb.PromoCodeRedemption:
         code=redemption.code,
         amount=money(redemption.amount),
         redeem_time=timestamp(redemption.redeemed_at),
+    )
+
+
+def gift_card_to_proto(view: GiftCardView) -> pb.GiftCard:
+    purchase = view.purchase
+    return pb.GiftCard(
+        name=f"giftCards/{purchase.id}",
+        amount=money(purchase.amount),
+        status=CREDIT_PURCHASE_STATUSES.to_proto(purchase.status),
+        payment_intent_id=purchase.payment_intent_id or "",
+        client_secret=purchase.client_secret,
+        code=view.code,
+        redeem_expire_time=timestamp(view.redeem_by),
+        create_time=timestamp(purchase.created_at),
+    )
+
+
+def gift_card_redemption_to_proto(redemption: GiftCardRedemption) -> pb.GiftCardRedemption:
+    return pb.GiftCardRedemption(
+        gift_card=f"giftCards/{redemption.gift_card_id}",
+        amount=money(redemption.amount),
+        redeem_time=timestamp(redemption.redeemed_at),
+        credit_expire_time=timestamp(redemption.credit_expires_at),
     )
 
 

@@ -3,8 +3,9 @@ Stripe: a top-up paid with pm_card_visa through the sandbox's card step reaches 
 the signed webhook (a retry with its key answers the same top-up; nobody else pays its
 intent); staff make a promo code (it lands in the audit log) and the client redeems it once;
 then a booking's checkout is paid wholly by credit (succeeded at once, the booking
-confirmed), and the history shows each movement newest first with the ledger sound. A
-suspended client's token neither tops up nor redeems until reactivated."""
+confirmed), and the history shows each movement newest first with the ledger sound. A gift
+card bought and paid at the sandbox's card step is redeemed once by another client. A
+suspended client's token neither tops up, redeems nor buys a gift card until reactivated."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from tests.e2e.test_payments_journey import card_step, checkout, held_booking, l
 
 CREDITS = "/api/v1/me/credits"
 PROMO_CODES = "/api/v1/admin/promo-codes"
+GIFT_CARDS = "/api/v1/me/gift-cards"
 WEBHOOK_SECONDS = 20.0
 
 
@@ -74,6 +76,20 @@ async def promo_code(
 
 async def redeem(client: httpx.AsyncClient, who: Account, code: str) -> httpx.Response:
     return await client.post(f"{CREDITS}/redemptions", json={"code": code}, headers=who.headers)
+
+
+async def buy_gift_card(
+    client: httpx.AsyncClient, who: Account, minor: int, key: str
+) -> httpx.Response:
+    return await client.post(
+        GIFT_CARDS,
+        json={"amount": eur(minor)},
+        headers={**who.headers, "Idempotency-Key": key},
+    )
+
+
+async def redeem_gift_card(client: httpx.AsyncClient, who: Account, code: str) -> httpx.Response:
+    return await client.post(f"{GIFT_CARDS}/redemptions", json={"code": code}, headers=who.headers)
 
 
 async def test_top_up_by_card_redeem_a_code_and_pay_a_booking_wholly_by_credit(stack: Stack):
@@ -154,6 +170,32 @@ async def test_top_up_by_card_redeem_a_code_and_pay_a_booking_wholly_by_credit(s
             ("credit_purchase", eur(5_000)),
         ]
         assert history["results"][0]["booking_id"] == booking["id"]
+
+        bought = await buy_gift_card(client, cleo, 2_000, new_id())
+        assert bought.status_code == 201, bought.text
+        card = bought.json()
+        assert card["status"] == "pending" and card["code"]
+        early = await redeem_gift_card(client, stranger, card["code"])
+        assert early.status_code == 409, early.text
+        assert early.json()["code"] == "GIFT_CARD_NOT_PAID"
+        paid_card = await card_step(client, cleo, card["payment_intent_id"], "pm_card_visa")
+        assert paid_card.status_code == 200, paid_card.text
+
+        async def redeemed_card() -> httpx.Response | None:
+            answer = await redeem_gift_card(client, stranger, card["code"])
+            return None if answer.status_code == 409 else answer
+
+        gift = await eventually(redeemed_card, timeout=WEBHOOK_SECONDS)
+        assert gift.status_code == 201, gift.text
+        assert (gift.json()["gift_card_id"], gift.json()["amount"]) == (
+            card["gift_card_id"],
+            eur(2_000),
+        )
+        again_card = await redeem_gift_card(client, cleo, card["code"])
+        assert again_card.status_code == 409, again_card.text
+        assert again_card.json()["code"] == "GIFT_CARD_ALREADY_REDEEMED"
+        assert (await credits_of(client, stranger))["balances"] == [eur(2_000)]
+        assert (await credits_of(client, cleo))["balances"] == [eur(1_000)]
         assert "every invariant holds" in ledger_check(stack)
 
 
@@ -172,9 +214,22 @@ async def test_a_suspended_client_neither_tops_up_nor_redeems_until_reactivated(
         def redeems():
             return redeem(client, cleo, code)
 
+        card_key = new_id()
+
+        def buys_a_card():
+            return buy_gift_card(client, cleo, 1_000, card_key)
+
+        first_card = await buys_a_card()
+        assert first_card.status_code == 201, first_card.text
+
+        def redeems_a_card():
+            return redeem_gift_card(client, cleo, first_card.json()["code"])
+
         steps = [
             ("POST", f"{CREDITS}/top-ups", tops_up),
             ("POST", f"{CREDITS}/redemptions", redeems),
+            ("POST", GIFT_CARDS, buys_a_card),
+            ("POST", f"{GIFT_CARDS}/redemptions", redeems_a_card),
         ]
         assert [(m, p) for m, p, _ in steps] == CREDIT_WRITE_ROUTES
         first = await tops_up()

@@ -314,6 +314,7 @@ def test_idempotency_key_is_documented_on_the_routes_that_honour_it(document):
         "categories.create",
         "checkout.create",
         "credits.top_up",
+        "gift_cards.create",
         "ledger.adjust",
         "locations.create",
         "partner_webhooks.create",

@@ -32,6 +32,8 @@ class AccountKind(StrEnum):
     PLATFORM_CLEARING = "platform_clearing"
     PLATFORM_REVENUE = "platform_revenue"
     PLATFORM_PROMOTIONS = "platform_promotions"
+    PLATFORM_BREAKAGE = "platform_breakage"
+    PLATFORM_GIFT_CARDS = "platform_gift_cards"
     PROVIDER_FEES = "provider_fees"
     PRACTITIONER_PENDING = "practitioner_pending"
     PRACTITIONER_AVAILABLE = "practitioner_available"
@@ -43,7 +45,9 @@ class AccountKind(StrEnum):
         """Whether the account holds what someone may spend or be paid, which cannot go
         below zero. The platform's and the world's accounts may: clearing is briefly
         short while a refund races a charge, promotions is what the platform has given away
-        in promo codes, and the world's is the mirror of everything that came in."""
+        in promo codes, breakage what clients let expire, and the world's is the mirror of
+        everything that came in. Outstanding gift cards are what the platform owes their
+        bearers: never below zero."""
         return self in NON_NEGATIVE
 
 
@@ -53,6 +57,7 @@ NON_NEGATIVE = frozenset(
         AccountKind.PRACTITIONER_PENDING,
         AccountKind.PRACTITIONER_AVAILABLE,
         AccountKind.PRACTITIONER_PAID_OUT,
+        AccountKind.PLATFORM_GIFT_CARDS,
     }
 )
 
@@ -70,6 +75,9 @@ class TransactionKind(StrEnum):
     ADJUSTMENT = "adjustment"
     SUBSCRIPTION = "subscription"
     PROMOTION = "promotion"
+    CREDIT_EXPIRY = "credit_expiry"
+    GIFT_CARD_PURCHASE = "gift_card_purchase"
+    GIFT_CARD_REDEMPTION = "gift_card_redemption"
 
 
 @dataclass(frozen=True, order=True)

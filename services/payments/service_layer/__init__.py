@@ -34,4 +34,5 @@ class Treasury(
             *self.payout_jobs(),
             *self.subscription_jobs(),
             *self.webhook_jobs(),
+            *self.credit_jobs(),
         ]

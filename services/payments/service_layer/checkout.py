@@ -38,6 +38,8 @@ from services.payments.service_layer.credits import (
     CreditPurchaseView,
     apply_purchase_intent,
     purchase_of,
+    spendable_lots,
+    take_from_lots,
 )
 from services.payments.service_layer.payouts import apply_connect_object, fetch_connect_object
 from services.payments.service_layer.subscriptions import (
@@ -103,7 +105,11 @@ class CheckoutHandlers(Handlers):
         if booking.status is not PayableStatus.PENDING_PAYMENT:
             raise _not_payable(booking.status)
         now = self.now()
-        credit = Account(user.user_id, AccountKind.CLIENT_CREDIT, booking.price.currency)
+        currency = booking.price.currency
+        # The client's expiring credit is locked before their balance is read (as the expiry
+        # job locks a lot before it reads the balance), so neither takes what the other did.
+        lots = await spendable_lots(uow, user.user_id, currency, now)
+        credit = Account(user.user_id, AccountKind.CLIENT_CREDIT, currency)
         order = Order.open(new_id(), booking, await uow.ledger.balance(credit), now)
         if not await uow.orders.add(order, now):
             # A concurrent checkout of the same booking made it: theirs is the order.
@@ -112,6 +118,7 @@ class CheckoutHandlers(Handlers):
             return found
         if order.credit_minor:
             await uow.ledger.post(order.credit_spend(new_id(), now))
+            await take_from_lots(uow, lots, order.credit_minor, now)
         if order.status is OrderStatus.PAID:
             uow.record(PaymentSucceeded(order.id, order, now))
         return order
