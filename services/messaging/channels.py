@@ -22,6 +22,7 @@ from chassis.clock import Clock
 from chassis.jobs import PeriodicJob
 from services.messaging import events
 from services.messaging.domain.notifications import Channel, Kind
+from services.messaging.domain.webhooks import RetrySchedule
 from services.messaging.repository import ChannelDeliveries, QueuedDelivery
 from services.messaging.settings import PUSH_PROVIDERS, SMS_PROVIDERS, MessagingSettings
 from services.messaging.uow import MessagingUnitOfWork
@@ -144,14 +145,14 @@ class ChannelSender:
         self.push = push
         self._settings = settings
         self._clock = clock
-
-    def retry_delay(self, attempts: int) -> timedelta:
-        """The wait after the `attempts`-th failure: doubling from the first, capped."""
-        s = self._settings
-        seconds = min(
-            s.channel_retry_seconds * 2 ** max(attempts - 1, 0), s.channel_retry_max_seconds
+        # Partner webhooks' schedule, without their jitter: one user's texts hit no
+        # provider all at once.
+        self.schedule = RetrySchedule(
+            timedelta(seconds=settings.channel_retry_seconds),
+            timedelta(seconds=settings.channel_retry_max_seconds),
+            jitter=0.0,
+            max_attempts=settings.channel_max_attempts,
         )
-        return timedelta(seconds=seconds)
 
     async def send_due(self) -> int:
         """Sends what is due; how many the providers took."""
@@ -228,7 +229,7 @@ class ChannelSender:
         attempts = delivery.attempts + 1
         channel_failed.add(1, {"channel": delivery.channel.value})
         reason = f"{type(error).__name__}: {error}"
-        if attempts >= self._settings.channel_max_attempts:
+        if self.schedule.gives_up(attempts):
             log.warning(
                 "%s %s given up after %d attempts: %s",
                 delivery.channel.value,
@@ -238,7 +239,7 @@ class ChannelSender:
             )
             await self._settle(delivery, ChannelDeliveries.FAILED, reason)
             return
-        retry_at = self._clock.now() + self.retry_delay(attempts)
+        retry_at = self._clock.now() + self.schedule.delay(attempts)
         log.warning(
             "%s %s not sent (attempt %d), retried at %s: %s",
             delivery.channel.value,

@@ -150,7 +150,7 @@ async def test_a_failing_provider_is_retried_with_backoff_then_given_up(empty_da
         sms.down = True
         assert await sender.send_due() == 0
         # Not due again before the first wait.
-        w.clock.advance(sender.retry_delay(1) - timedelta(seconds=1))
+        w.clock.advance(sender.schedule.delay(1) - timedelta(seconds=1))
         assert await sender.send_due() == 0
         assert await w.count(channel_deliveries, attempts=1) == 1
         sms.down = False
@@ -163,7 +163,7 @@ async def test_a_failing_provider_is_retried_with_backoff_then_given_up(empty_da
         sms.down = True
         for attempt in range(1, 4):
             assert await sender.send_due() == 0
-            w.clock.advance(sender.retry_delay(attempt))
+            w.clock.advance(sender.schedule.delay(attempt))
         assert await w.count(channel_deliveries, state="failed", attempts=3) == 1
         sms.down = False
         w.clock.advance(timedelta(days=1))
@@ -174,7 +174,7 @@ async def test_a_failing_provider_is_retried_with_backoff_then_given_up(empty_da
 def test_retry_waits_double_up_to_the_cap():
     settings = MessagingSettings(channel_retry_seconds=5, channel_retry_max_seconds=30)
     sender = ChannelSender(None, LoggingSms(), LoggingPush(), settings, None)  # type: ignore[arg-type]
-    assert [sender.retry_delay(n).total_seconds() for n in range(1, 6)] == [5, 10, 20, 30, 30]
+    assert [sender.schedule.delay(n).total_seconds() for n in range(1, 6)] == [5, 10, 20, 30, 30]
 
 
 async def test_the_logging_adapters_log_the_delivery_but_not_its_words_number_or_token(caplog):

@@ -9,6 +9,7 @@ from dataclasses import replace
 from functools import partial
 
 from chassis.bus.consumer import EventConsumer
+from chassis.bus.envelope import OutgoingEvent
 from chassis.errors import FailedPrecondition, InvalidArgument
 from chassis.ids import new_id
 from estuary.booking.v1 import events_pb2 as booking_pb
@@ -21,12 +22,34 @@ from services.messaging.uow import MessagingUnitOfWork
 from tests.builders import outbox_messages, person
 from tests.integration.messaging.test_channels import confirmed, providers, with_phone
 from tests.integration.messaging.test_conversations import practitioner
-from tests.integration.messaging.world import OneDelivery, snapshot, wire_event, world
+from tests.integration.messaging.world import (
+    OneDelivery,
+    World,
+    snapshot,
+    wire_event,
+    world,
+)
 from tests.integration.test_media import PNG, folder_settings, gateway_client
 from tests.races import race
 
 DELIVERIES = 8
 SENDS = 6
+
+
+async def delivered_at_once(w: World, event: OutgoingEvent) -> list[OneDelivery]:
+    """One event delivered many times at once, half of them through a second queue of the
+    same purpose (a replay, a renamed queue): its own inbox rows, so only messaging's unique
+    keys stand between it and a second notice."""
+    replay = EventConsumer(
+        replace(w.consumer.subscription, queue="messaging.notifications-replay"),
+        unit_of_work=w.service.runtime.unit_of_work(MessagingUnitOfWork),
+        transport=w.service.runtime.transport,
+    )
+    deliveries = [OneDelivery(event) for _ in range(DELIVERIES)]
+    consumers = [w.consumer if n % 2 else replay for n in range(DELIVERIES)]
+    outcome = await race([partial(c.handle, d) for c, d in zip(consumers, deliveries, strict=True)])
+    assert outcome.losses == []
+    return deliveries
 
 
 async def test_concurrent_deliveries_of_one_event_make_one_notification_and_one_mail(
@@ -38,19 +61,7 @@ async def test_concurrent_deliveries_of_one_event_make_one_notification_and_one_
             events.BOOKING_CONFIRMED,
             booking_pb.BookingConfirmed(booking=snapshot(client, new_id())),
         )
-        # A second queue of the same purpose (a replay, a renamed queue): its own inbox rows,
-        # so only messaging's unique key stands between it and a second notice.
-        replay = EventConsumer(
-            replace(w.consumer.subscription, queue="messaging.notifications-replay"),
-            unit_of_work=w.service.runtime.unit_of_work(MessagingUnitOfWork),
-            transport=w.service.runtime.transport,
-        )
-        deliveries = [OneDelivery(event) for _ in range(DELIVERIES)]
-        consumers = [w.consumer if n % 2 else replay for n in range(DELIVERIES)]
-        outcome = await race(
-            [partial(c.handle, d) for c, d in zip(consumers, deliveries, strict=True)]
-        )
-        assert outcome.losses == []
+        deliveries = await delivered_at_once(w, event)
         assert [d.settled for d in deliveries] == [["ack"]] * DELIVERIES
         assert await w.notifications_of(client) == 1
         # The verification mail and the booking's.
@@ -92,18 +103,7 @@ async def test_concurrent_deliveries_and_senders_text_and_push_each_once(empty_d
         await with_phone(w, client, sms_for=Kind.BOOKING_CONFIRMED)
         await w.desk.register_device(person(client), PushPlatform.IOS, "apns-token")
         event = wire_event(events.BOOKING_CONFIRMED, confirmed(client))
-        # Through a second queue too, so messaging's own key is what stands between them.
-        replay = EventConsumer(
-            replace(w.consumer.subscription, queue="messaging.notifications-replay"),
-            unit_of_work=w.service.runtime.unit_of_work(MessagingUnitOfWork),
-            transport=w.service.runtime.transport,
-        )
-        deliveries = [OneDelivery(event) for _ in range(DELIVERIES)]
-        consumers = [w.consumer if n % 2 else replay for n in range(DELIVERIES)]
-        outcome = await race(
-            [partial(c.handle, d) for c, d in zip(consumers, deliveries, strict=True)]
-        )
-        assert outcome.losses == []
+        await delivered_at_once(w, event)
         assert await w.count(channel_deliveries, recipient_user_id=client) == 2
         senders = await race([w.service.channels_out.send_due for _ in range(SENDS)])
         assert senders.losses == []
