@@ -134,3 +134,13 @@ async def test_message_sent_names_who_wrote_to_whom_never_what(empty_database_ur
         assert sent[1].reply_to == f"{name}/messages/{first.id}"
         assert sent[0].conversation == name and sent[0].attachment_count == 0
         assert "blue" not in str(sent[0]) and "Noted" not in str(sent[1])
+
+
+def test_a_digest_names_an_unknown_sender_in_the_readers_language():
+    lines = [{"sender": "", "count": 2, "latest": "Hola"}]
+    context = {"name": "", "zone": "", "app_url": "x", "link": "l", "total": 2}
+    for locale, line in (("es", '- Alguien (2): "Hola"'), ("en", '- Someone (2): "Hola"')):
+        digest = Templates().render(
+            Kind.MESSAGE_DIGEST, locale, {**context, "conversations": lines}
+        )
+        assert line in digest.text
