@@ -1,6 +1,7 @@
 """Messaging's handlers: notices from events become in-app notifications and queued mail,
-once per event, recipient and kind; a user reads and marks their notifications and chooses
-what reaches them where."""
+text messages and pushes, once per event, recipient, kind and channel; a user reads and
+marks their notifications, chooses what reaches them where, in which language and zone,
+and at which number and devices."""
 
 from __future__ import annotations
 
@@ -66,8 +67,8 @@ async def keep_relations(uow: MessagingUnitOfWork, event: ReceivedEvent[Any]) ->
 
 async def forget_recipient(uow: MessagingUnitOfWork, user_id: str) -> None:
     """user.deleted: the address, name, phone, devices, notifications, choices, mail, text
-    messages and pushes of the user go; their
-    messages stay in the others' conversations, without their words."""
+    messages and pushes of the user go; their messages stay in the others' conversations,
+    without their words."""
     await uow.recipients.erase(user_id)
     await uow.notifications.erase(user_id)
     await uow.preferences.erase(user_id)
@@ -89,8 +90,8 @@ async def deliver(
     live: LiveHub | None = None,
 ) -> None:
     """Makes a notice's in-app notification (pushed live to the recipient's open streams
-    once committed) and queues its mail, as the recipient's preferences allow; a second
-    delivery of the same event changes nothing."""
+    once committed) and queues its mail, text message and push, as the recipient's
+    preferences allow; a second delivery of the same event changes nothing."""
     if await uow.recipients.is_deleted(notice.recipient_user_id):
         return
     recipient = await uow.recipients.get(notice.recipient_user_id) or Recipient(
