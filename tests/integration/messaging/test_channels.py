@@ -9,8 +9,10 @@ import logging
 from datetime import timedelta
 
 import pytest
+from google.protobuf.field_mask_pb2 import FieldMask
 from pydantic import ValidationError
 
+from chassis.context import principal_var
 from chassis.errors import FailedPrecondition, InvalidArgument, NotFound
 from chassis.ids import new_id
 from estuary.booking.v1 import events_pb2 as booking_pb
@@ -26,6 +28,7 @@ from services.messaging.channels import (
 )
 from services.messaging.domain.contacts import ContactSettings, PushPlatform
 from services.messaging.domain.notifications import Channel, Kind
+from services.messaging.grpc_api import NotificationServicer
 from services.messaging.settings import MessagingSettings
 from services.messaging.tables import channel_deliveries
 from services.messaging.uow import MessagingUnitOfWork
@@ -366,3 +369,44 @@ async def test_a_reset_token_never_goes_by_text_or_push(empty_database_url):
         assert await w.service.channels_out.send_due() == 0
         assert await w.count(channel_deliveries) == 0
         assert sms.sent == [] and push.sent == []
+
+
+async def test_the_servicer_reads_and_writes_settings_and_devices_in_proto(empty_database_url):
+    async with world(empty_database_url) as w:
+        servicer = NotificationServicer(w.desk)
+        me = person(await w.register())
+        caller = principal_var.set(me)
+        try:
+            changed = await servicer.UpdateNotificationSettings(
+                pb.UpdateNotificationSettingsRequest(
+                    settings=pb.NotificationSettings(locale="es", phone_number=NUMBER),
+                    update_mask=FieldMask(paths=["locale", "phone_number"]),
+                ),
+                None,
+            )
+            assert changed == pb.NotificationSettings(
+                name=f"users/{me.user_id}/notificationSettings", locale="es", phone_number=NUMBER
+            )
+            assert (
+                await servicer.GetNotificationSettings(pb.GetNotificationSettingsRequest(), None)
+                == changed
+            )
+            device = await servicer.RegisterPushDevice(
+                pb.RegisterPushDeviceRequest(platform=pb.PUSH_PLATFORM_ANDROID, token="fcm-1"),
+                None,
+            )
+            assert device.name.startswith("pushDevices/")
+            assert (device.platform, device.token) == (pb.PUSH_PLATFORM_ANDROID, "fcm-1")
+            listed = await servicer.ListPushDevices(pb.ListPushDevicesRequest(), None)
+            assert list(listed.push_devices) == [device]
+            with pytest.raises(InvalidArgument) as refused:
+                await servicer.RegisterPushDevice(pb.RegisterPushDeviceRequest(token="fcm-2"), None)
+            assert [v.field for v in refused.value.violations] == ["platform"]
+            await servicer.UnregisterPushDevice(
+                pb.UnregisterPushDeviceRequest(name=device.name), None
+            )
+            assert not (
+                await servicer.ListPushDevices(pb.ListPushDevicesRequest(), None)
+            ).push_devices
+        finally:
+            principal_var.reset(caller)
