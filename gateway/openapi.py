@@ -76,6 +76,15 @@ TAGS: list[dict[str, str]] = [
         "description": "Which notifications reach the signed-in user on which channel.",
     },
     {
+        "name": "notification_settings",
+        "description": "The signed-in user's language, time zone and phone number for "
+        "notifications.",
+    },
+    {
+        "name": "push_devices",
+        "description": "The signed-in user's devices that receive push notifications.",
+    },
+    {
         "name": "conversations",
         "description": "Direct conversations between clients and practitioners, and their "
         "messages.",

@@ -1,5 +1,7 @@
-"""Notifications at the edge: the caller's in-app notifications (/api/v1/me/notifications)
-and what reaches them on which channel (/api/v1/me/notification-preferences)."""
+"""Notifications at the edge: the caller's in-app notifications (/api/v1/me/notifications),
+what reaches them on which channel (/api/v1/me/notification-preferences), in which language
+and zone and at which phone number (/api/v1/me/notification-settings), and the devices
+their push notifications go to (/api/v1/me/push-devices)."""
 
 from __future__ import annotations
 
@@ -19,13 +21,20 @@ from gateway.schemas.messaging import (
     MarkedReadOut,
     NotificationOut,
     NotificationPreferencesBody,
+    NotificationSettingsOut,
+    NotificationSettingsPatch,
     PreferencesOut,
+    PushDeviceBody,
+    PushDeviceOut,
+    PushDevicesOut,
     UnreadCountOut,
 )
 
 router = APIRouter(prefix="/api/v1/me")
 NOTIFICATIONS: list[str | Enum] = ["notifications"]
 PREFERENCES: list[str | Enum] = ["notification_preferences"]
+SETTINGS: list[str | Enum] = ["notification_settings"]
+DEVICES: list[str | Enum] = ["push_devices"]
 
 Id = Annotated[str, Path(pattern=ID_PATTERN)]
 UnreadOnly = Annotated[bool, Query(description="Only the unread ones.")]
@@ -144,3 +153,93 @@ async def put_preferences(
         body.to_proto(), metadata=caller.metadata()
     )
     return json_response(PreferencesOut.from_proto(found))
+
+
+@router.get(
+    "/notification-settings",
+    operation_id="notification_settings.get",
+    tags=SETTINGS,
+    response_model=NotificationSettingsOut,
+)
+async def get_settings(
+    caller: Caller = Depends(require_user), api: Backends = Depends(backends)
+) -> Response:
+    """The caller's language, time zone and phone number for notifications."""
+    found = await api.notifications.GetNotificationSettings(
+        pb.GetNotificationSettingsRequest(), metadata=caller.metadata()
+    )
+    return json_response(NotificationSettingsOut.from_proto(found))
+
+
+@router.patch(
+    "/notification-settings",
+    operation_id="notification_settings.update",
+    tags=SETTINGS,
+    response_model=NotificationSettingsOut,
+    responses=responses(400),
+)
+async def update_settings(
+    body: NotificationSettingsPatch,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Sets the fields given: a language with templates, an IANA time zone, an E.164 phone
+    number ("" removes it); a bad value is a 400 naming it, and nothing changes."""
+    found = await api.notifications.UpdateNotificationSettings(
+        body.to_proto(), metadata=caller.metadata()
+    )
+    return json_response(NotificationSettingsOut.from_proto(found))
+
+
+@router.get(
+    "/push-devices",
+    operation_id="push_devices.list",
+    tags=DEVICES,
+    response_model=PushDevicesOut,
+)
+async def list_push_devices(
+    caller: Caller = Depends(require_user), api: Backends = Depends(backends)
+) -> Response:
+    """The caller's devices that receive push notifications, newest first (all of them: a
+    user has a bounded number)."""
+    found = await api.notifications.ListPushDevices(
+        pb.ListPushDevicesRequest(), metadata=caller.metadata()
+    )
+    return json_response(PushDevicesOut.from_proto(found))
+
+
+@router.post(
+    "/push-devices",
+    operation_id="push_devices.create",
+    tags=DEVICES,
+    status_code=201,
+    response_model=PushDeviceOut,
+    responses=responses(400, 409),
+)
+async def register_push_device(
+    body: PushDeviceBody,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Registers a device for the caller's push notifications; the same token again is the
+    same device. Past the bound of devices per user it is a 409: unregister one first."""
+    device = await api.notifications.RegisterPushDevice(body.to_proto(), metadata=caller.metadata())
+    return json_response(PushDeviceOut.from_proto(device), status_code=201)
+
+
+@router.delete(
+    "/push-devices/{device_id}",
+    operation_id="push_devices.delete",
+    tags=DEVICES,
+    status_code=204,
+    responses=responses(404),
+)
+async def unregister_push_device(
+    device_id: Id, caller: Caller = Depends(require_user), api: Backends = Depends(backends)
+) -> Response:
+    """Stops pushing to one of the caller's devices; another's is 404."""
+    await api.notifications.UnregisterPushDevice(
+        pb.UnregisterPushDeviceRequest(name=f"pushDevices/{device_id}"),
+        metadata=caller.metadata(),
+    )
+    return Response(status_code=204)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
+from google.protobuf.field_mask_pb2 import FieldMask
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from chassis.wire import ProtoNames, instant, optional_instant
@@ -17,15 +18,18 @@ from gateway.schemas.common import ID_PATTERN, Int32, Int64, StrictBody, example
 KINDS = ProtoNames(pb.NotificationKind)
 CHANNELS = ProtoNames(pb.Channel)
 CONVERSATION_KINDS = ProtoNames(pb.ConversationKind)
+PLATFORMS = ProtoNames(pb.PushPlatform)
 
 if TYPE_CHECKING:
     NotificationKindName = str
     ChannelName = str
     ConversationKindName = str
+    PushPlatformName = str
 else:
     NotificationKindName = KINDS.literal
     ChannelName = CHANNELS.literal
     ConversationKindName = CONVERSATION_KINDS.literal
+    PushPlatformName = PLATFORMS.literal
 
 # Every kind and channel a user may list in one change, with room for none twice.
 MAX_PREFERENCES = len(KINDS.names) * len(CHANNELS.names)
@@ -147,6 +151,112 @@ class NotificationPreferencesBody(StrictBody):
                 )
                 for p in self.preferences
             ]
+        )
+
+
+class NotificationSettingsOut(BaseModel):
+    model_config = examples(
+        {"locale": "es", "time_zone": "Europe/Madrid", "phone_number": "+34612345678"}
+    )
+    locale: str = Field(description="The language notifications are written in.")
+    time_zone: str = Field(
+        description='The IANA zone times are written in; "": the booking\'s own zone.'
+    )
+    phone_number: str = Field(description='Where text messages go (E.164); "": none.')
+
+    @classmethod
+    def from_proto(cls, s: pb.NotificationSettings) -> NotificationSettingsOut:
+        return cls.model_construct(
+            locale=s.locale, time_zone=s.time_zone, phone_number=s.phone_number
+        )
+
+
+class NotificationSettingsPatch(StrictBody):
+    model_config = examples({"locale": "es"}, {"phone_number": "+34612345678"})
+    locale: str | None = Field(
+        None, max_length=35, description="A language with templates: en or es."
+    )
+    time_zone: str | None = Field(
+        None, max_length=64, description='An IANA zone, e.g. Europe/Madrid; "" clears it.'
+    )
+    phone_number: str | None = Field(
+        None,
+        max_length=16,
+        description='E.164, e.g. +34612345678; "" removes it (no more text messages).',
+    )
+
+    def to_proto(self) -> pb.UpdateNotificationSettingsRequest:
+        paths = sorted(self.model_fields_set)
+        return pb.UpdateNotificationSettingsRequest(
+            settings=pb.NotificationSettings(
+                locale=self.locale or "",
+                time_zone=self.time_zone or "",
+                phone_number=self.phone_number or "",
+            ),
+            update_mask=FieldMask(paths=paths),
+        )
+
+
+class PushDeviceBody(StrictBody):
+    model_config = examples({"platform": "android", "token": "fcm-registration-token"})
+    platform: PushPlatformName
+    token: str = Field(
+        min_length=1, max_length=4096, description="The push provider's token for the device."
+    )
+
+    def to_proto(self) -> pb.RegisterPushDeviceRequest:
+        return pb.RegisterPushDeviceRequest(
+            platform=PLATFORMS.to_proto(self.platform),  # type: ignore[arg-type]
+            token=self.token,
+        )
+
+
+class PushDeviceOut(BaseModel):
+    model_config = examples(
+        {
+            "id": "0193c6b8-c2d3-7e4f-8a5b-6c7d8e9f0a1b",
+            "platform": "android",
+            "token": "fcm-registration-token",
+            "created_at": "2026-12-01T09:00:00Z",
+        }
+    )
+    id: str
+    platform: PushPlatformName
+    token: str
+    created_at: datetime
+
+    @classmethod
+    def from_proto(cls, d: pb.PushDevice) -> PushDeviceOut:
+        return cls.model_construct(
+            id=d.name.removeprefix("pushDevices/"),
+            platform=PLATFORMS.from_proto(d.platform) or "",
+            token=d.token,
+            created_at=instant(d.create_time),
+        )
+
+
+class PushDevicesOut(BaseModel):
+    model_config = examples(
+        {
+            "push_devices": [
+                {
+                    "id": "0193c6b8-c2d3-7e4f-8a5b-6c7d8e9f0a1b",
+                    "platform": "android",
+                    "token": "fcm-registration-token",
+                    "created_at": "2026-12-01T09:00:00Z",
+                }
+            ]
+        }
+    )
+    push_devices: list[PushDeviceOut] = Field(
+        description="Every device of the caller, newest first (a user has a bounded number, "
+        "so there is one page)."
+    )
+
+    @classmethod
+    def from_proto(cls, found: pb.ListPushDevicesResponse) -> PushDevicesOut:
+        return cls.model_construct(
+            push_devices=[PushDeviceOut.from_proto(d) for d in found.push_devices]
         )
 
 

@@ -17,6 +17,13 @@ from chassis.media import MediaStore, media_store
 from chassis.runtime import ServiceRuntime
 from estuary.messaging.v1 import messaging_pb2, messaging_pb2_grpc
 from services.messaging.attachments import AttachmentSweeper
+from services.messaging.channels import (
+    ChannelSender,
+    PushProvider,
+    SmsProvider,
+    push_provider_for,
+    sms_provider_for,
+)
 from services.messaging.consumers import subscriptions
 from services.messaging.conversations import ConversationDesk
 from services.messaging.digests import MessageDigests
@@ -47,6 +54,7 @@ class MessagingService:
     notifications: NotificationDesk
     conversations: ConversationDesk
     mail: MailSender
+    channels_out: ChannelSender
     digests: MessageDigests
     partner_webhooks: PartnerWebhookDesk
     webhook_sender: PartnerWebhookSender
@@ -87,6 +95,7 @@ class MessagingService:
             unit_of_work=self.runtime.unit_of_work(MessagingUnitOfWork),
             jobs=[
                 *self.mail.jobs(),
+                *self.channels_out.jobs(),
                 *self.digests.jobs(),
                 *self.webhook_sender.jobs(),
                 *self.attachments.jobs(),
@@ -108,9 +117,12 @@ def build(
     transport: Transport,
     clock: Clock | None = None,
     mailer: Mailer | None = None,
+    sms: SmsProvider | None = None,
+    push: PushProvider | None = None,
 ) -> MessagingService:
-    """Wires messaging's handlers, servicer, consumers and mail job onto a runtime (nothing
-    starts yet). Mail goes where the settings say unless the caller brings a mailer."""
+    """Wires messaging's handlers, servicer, consumers and sending jobs onto a runtime
+    (nothing starts yet). Mail, text messages and pushes go where the settings say unless
+    the caller brings its own mailer or provider."""
     runtime = ServiceRuntime(settings, transport=transport, clock=clock)
     identity_channel = open_channel(settings.identity_address)
     verifier = TokenVerifier(
@@ -128,18 +140,32 @@ def build(
         streams_per_user=settings.live_streams_per_user,
     )
     media = media_store(settings.media, clock=runtime.clock)
+    templates = Templates()
     return MessagingService(
         runtime,
-        NotificationDesk(unit_of_work, runtime.clock),
+        NotificationDesk(
+            unit_of_work,
+            runtime.clock,
+            templates.locales,
+            templates.locale_for(settings.default_locale),
+            settings.push_devices_per_user,
+        ),
         ConversationDesk(unit_of_work, runtime.clock, live, media, settings),
         MailSender(unit_of_work, mailer or mailer_for(settings), settings, runtime.clock),
-        MessageDigests(unit_of_work, Templates(), settings, runtime.clock),
+        ChannelSender(
+            unit_of_work,
+            sms or sms_provider_for(settings),
+            push or push_provider_for(settings),
+            settings,
+            runtime.clock,
+        ),
+        MessageDigests(unit_of_work, templates, settings, runtime.clock),
         PartnerWebhookDesk(unit_of_work, runtime.clock, settings.partner_webhooks_allow_loopback),
         PartnerWebhookSender(unit_of_work, settings, runtime.clock),
         live,
         media,
         AttachmentSweeper(unit_of_work, media, settings, runtime.clock),
         verifier,
-        subscriptions(settings, Templates(), live),
+        subscriptions(settings, templates, live),
         [identity_channel],
     )

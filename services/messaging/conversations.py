@@ -16,6 +16,7 @@ from chassis.ids import is_uuid, new_id
 from chassis.media import MediaStore, UploadForm
 from chassis.pagination import KeyPart, Page, page_request
 from chassis.text_search import words
+from services.messaging import events
 from services.messaging.domain.attachments import (
     PendingUpload,
     attachment_key,
@@ -286,6 +287,11 @@ class ConversationDesk:
             await uow.conversations.mark_read(me, conversation_id)
             [message] = await self._readable([message])
             self.live.message_sent(uow, found, message)
+            uow.emit(
+                events.MESSAGE_SENT,
+                events.message_sent(message, found.participant_ids),
+                subject=f"conversations/{conversation_id}",
+            )
             await uow.commit()
         return message
 

@@ -77,7 +77,8 @@ class MessageDigests:
             text = told.newest.text
             lines.append(
                 {
-                    "sender": (sender.full_name if sender else "") or "Someone",
+                    # Unnamed: the template says "someone" in the reader's language.
+                    "sender": sender.full_name if sender else "",
                     "count": told.count,
                     "latest": text if len(text) <= SNIPPET else text[: SNIPPET - 1] + "…",
                 }

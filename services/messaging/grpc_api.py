@@ -15,6 +15,9 @@ from services.messaging.service_layer import NotificationDesk
 from services.messaging.wire import (
     CHANNELS,
     KINDS,
+    PLATFORMS,
+    contact_settings_from_proto,
+    contact_settings_to_proto,
     conversation_to_proto,
     delivery_to_proto,
     message_to_proto,
@@ -22,6 +25,7 @@ from services.messaging.wire import (
     partner_webhook_from_proto,
     partner_webhook_to_proto,
     preferences_to_proto,
+    push_device_to_proto,
     report_to_proto,
     revision_to_proto,
     upload_to_proto,
@@ -81,6 +85,43 @@ class NotificationServicer(messaging_pb2_grpc.NotificationServiceServicer):
             ],
         )
         return preferences_to_proto(caller.user_id, chosen)
+
+    async def GetNotificationSettings(
+        self, request: pb.GetNotificationSettingsRequest, context: Any
+    ) -> pb.NotificationSettings:
+        caller = current_user()
+        return contact_settings_to_proto(caller.user_id, await self._desk.contact_settings(caller))
+
+    async def UpdateNotificationSettings(
+        self, request: pb.UpdateNotificationSettingsRequest, context: Any
+    ) -> pb.NotificationSettings:
+        caller = current_user()
+        changed = await self._desk.update_contact_settings(
+            caller,
+            contact_settings_from_proto(request.settings),
+            list(request.update_mask.paths),
+        )
+        return contact_settings_to_proto(caller.user_id, changed)
+
+    async def RegisterPushDevice(
+        self, request: pb.RegisterPushDeviceRequest, context: Any
+    ) -> pb.PushDevice:
+        device = await self._desk.register_device(
+            current_user(), PLATFORMS.from_proto(request.platform), request.token
+        )
+        return push_device_to_proto(device)
+
+    async def ListPushDevices(
+        self, request: pb.ListPushDevicesRequest, context: Any
+    ) -> pb.ListPushDevicesResponse:
+        devices = await self._desk.devices(current_user())
+        return pb.ListPushDevicesResponse(push_devices=[push_device_to_proto(d) for d in devices])
+
+    async def UnregisterPushDevice(
+        self, request: pb.UnregisterPushDeviceRequest, context: Any
+    ) -> pb.UnregisterPushDeviceResponse:
+        await self._desk.unregister_device(current_user(), request.name)
+        return pb.UnregisterPushDeviceResponse()
 
 
 class ConversationServicer(messaging_pb2_grpc.ConversationServiceServicer):

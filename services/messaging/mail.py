@@ -22,7 +22,9 @@ from opentelemetry import metrics
 
 from chassis.clock import Clock
 from chassis.jobs import PeriodicJob
-from services.messaging.repository import QueuedMail
+from services.messaging import events
+from services.messaging.domain.notifications import Channel, Kind
+from services.messaging.repository import KIND_VALUES, QueuedMail
 from services.messaging.settings import MessagingSettings
 from services.messaging.uow import MessagingUnitOfWork
 
@@ -152,7 +154,21 @@ class MailSender:
                     await uow.commit()
                 continue
             async with self._unit_of_work() as uow:
-                await uow.mails.sent(mail.id, self._clock.now())
+                now = self._clock.now()
+                await uow.mails.sent(mail.id, now)
+                if mail.kind in KIND_VALUES:
+                    uow.emit(
+                        events.NOTIFICATION_DELIVERED,
+                        events.notification_delivered(
+                            mail.id,
+                            mail.recipient_user_id,
+                            Kind(mail.kind),
+                            Channel.EMAIL,
+                            mail.event_id,
+                            now,
+                        ),
+                        subject=f"users/{mail.recipient_user_id}",
+                    )
                 await uow.commit()
             mail_sent.add(1)
             sent += 1

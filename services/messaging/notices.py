@@ -15,11 +15,12 @@ from estuary.payments.v1 import events_pb2 as payments_pb
 from services.messaging import events
 from services.messaging.domain.notifications import Kind, Notice
 
+# Who cancelled, as the templates word it in each language.
 ACTORS = {
-    booking_pb.ACTOR_CLIENT: "the client",
-    booking_pb.ACTOR_PRACTITIONER: "the practitioner",
-    booking_pb.ACTOR_STAFF: "Estuary's staff",
-    booking_pb.ACTOR_SYSTEM: "Estuary",
+    booking_pb.ACTOR_CLIENT: "client",
+    booking_pb.ACTOR_PRACTITIONER: "practitioner",
+    booking_pb.ACTOR_STAFF: "staff",
+    booking_pb.ACTOR_SYSTEM: "system",
 }
 
 

@@ -16,6 +16,7 @@ from chassis.ids import new_id
 from chassis.tables import account_statuses
 from chassis.text_search import TEXT_CONFIG, fts5_query, words
 from services.messaging.domain.attachments import PendingUpload
+from services.messaging.domain.contacts import PushDevice, PushPlatform
 from services.messaging.domain.conversations import (
     Attachment,
     Conversation,
@@ -42,6 +43,7 @@ from services.messaging.domain.webhooks import (
 )
 from services.messaging.tables import (
     blocks,
+    channel_deliveries,
     client_relations,
     conversation_participants,
     conversations,
@@ -55,6 +57,7 @@ from services.messaging.tables import (
     partner_webhook_deliveries,
     partner_webhooks,
     practitioner_users,
+    push_devices,
     recipients,
 )
 
@@ -78,7 +81,9 @@ class Recipients:
         ).first()
         if row is None:
             return None
-        return Recipient(row.user_id, row.email, row.full_name, row.locale, row.time_zone)
+        return Recipient(
+            row.user_id, row.email, row.full_name, row.locale, row.time_zone, row.phone_number
+        )
 
     async def remember(self, recipient: Recipient, at: datetime, **changed: Any) -> None:
         """Saves what an event says of a user; `changed` names the fields it carries (an
@@ -263,6 +268,9 @@ class QueuedMail:
     html_body: str
     attempts: int
     created_at: datetime
+    event_id: str = ""
+    recipient_user_id: str = ""
+    kind: str = ""
 
 
 class Mails:
@@ -340,6 +348,9 @@ class Mails:
                     mails.c.html_body,
                     mails.c.attempts,
                     mails.c.created_at,
+                    mails.c.event_id,
+                    mails.c.recipient_user_id,
+                    mails.c.kind,
                 )
             )
             row = taken.first()
@@ -382,6 +393,216 @@ class Mails:
 
     async def erase(self, user_id: str) -> None:
         await self._c.execute(mails.delete().where(mails.c.recipient_user_id == user_id))
+
+
+class PushDevices:
+    """The devices users registered for push."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def register(self, device: PushDevice, token_digest: str) -> PushDevice:
+        """Adds the device, or gives the token's device to this user; the device as held."""
+        await self._c.execute(
+            insert_ignoring_conflicts(self._c.dialect.name, push_devices, ["token_digest"]),
+            {
+                "id": device.id,
+                "user_id": device.user_id,
+                "platform": device.platform.value,
+                "token": device.token,
+                "token_digest": token_digest,
+                "created_at": device.created_at,
+            },
+        )
+        await self._c.execute(
+            push_devices.update()
+            .where(
+                push_devices.c.token_digest == token_digest,
+                push_devices.c.user_id != device.user_id,
+            )
+            .values(user_id=device.user_id, platform=device.platform.value)
+        )
+        row = (
+            await self._c.execute(
+                sa.select(push_devices).where(push_devices.c.token_digest == token_digest)
+            )
+        ).one()
+        return _device(row)
+
+    async def of(self, user_id: str) -> list[PushDevice]:
+        """A user's devices, newest first."""
+        rows = await self._c.execute(
+            sa.select(push_devices)
+            .where(push_devices.c.user_id == user_id)
+            .order_by(push_devices.c.id.desc())
+        )
+        return [_device(r) for r in rows]
+
+    async def count(self, user_id: str) -> int:
+        return (
+            await self._c.execute(
+                sa.select(sa.func.count())
+                .select_from(push_devices)
+                .where(push_devices.c.user_id == user_id)
+            )
+        ).scalar_one()
+
+    async def unregister(self, user_id: str, device_id: str) -> bool:
+        """Removes one of the user's devices; whether there was one."""
+        done = await self._c.execute(
+            push_devices.delete().where(
+                push_devices.c.id == device_id, push_devices.c.user_id == user_id
+            )
+        )
+        return done.rowcount > 0
+
+    async def erase(self, user_id: str) -> None:
+        await self._c.execute(push_devices.delete().where(push_devices.c.user_id == user_id))
+
+
+def _device(row: Any) -> PushDevice:
+    return PushDevice(row.id, row.user_id, PushPlatform(row.platform), row.token, row.created_at)
+
+
+@dataclass(frozen=True)
+class QueuedDelivery:
+    """A text message or push notification waiting in the outbox."""
+
+    id: str
+    event_id: str
+    recipient_user_id: str
+    kind: Kind
+    channel: Channel
+    title: str
+    body: str
+    subject: str
+    attempts: int
+
+
+class ChannelDeliveries:
+    """The outbox of text messages and push notifications."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    # Nowhere to send it any more (the number or every device removed), or given up on.
+    DROPPED = "dropped"
+    FAILED = "failed"
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def queue(
+        self, notice: Notice, channel: Channel, title: str, body: str, at: datetime
+    ) -> bool:
+        """Queues a notice on a channel unless this event already queued it; whether it did."""
+        inserted = await self._c.execute(
+            insert_ignoring_conflicts(
+                self._c.dialect.name,
+                channel_deliveries,
+                ["event_id", "recipient_user_id", "kind", "channel"],
+            ).returning(channel_deliveries.c.id),
+            {
+                "id": new_id(),
+                "event_id": notice.event_id,
+                "recipient_user_id": notice.recipient_user_id,
+                "kind": notice.kind.value,
+                "channel": channel.value,
+                "title": title[:300],
+                "body": body,
+                "subject": notice.subject,
+                "state": self.PENDING,
+                "created_at": at,
+                "next_attempt_at": at,
+            },
+        )
+        return inserted.first() is not None
+
+    async def claim_due(self, now: datetime, limit: int, hold: timedelta) -> list[QueuedDelivery]:
+        """Takes up to `limit` deliveries due for an attempt, each for `hold`, as the mail
+        job takes mail; those another run holds are skipped."""
+        table = channel_deliveries
+        free = sa.or_(table.c.claimed_until.is_(None), table.c.claimed_until < now)
+        due = (
+            sa.select(table.c.id)
+            .where(table.c.state == self.PENDING, table.c.next_attempt_at <= now, free)
+            .order_by(table.c.next_attempt_at)
+            .limit(limit)
+        )
+        claimed: list[QueuedDelivery] = []
+        for delivery_id in list((await self._c.execute(due)).scalars()):
+            taken = await self._c.execute(
+                table.update()
+                .where(table.c.id == delivery_id, table.c.state == self.PENDING, free)
+                .values(claimed_until=now + hold)
+                .returning(
+                    table.c.id,
+                    table.c.event_id,
+                    table.c.recipient_user_id,
+                    table.c.kind,
+                    table.c.channel,
+                    table.c.title,
+                    table.c.body,
+                    table.c.subject,
+                    table.c.attempts,
+                )
+            )
+            row = taken.first()
+            if row is not None and row.kind in KIND_VALUES and row.channel in CHANNEL_VALUES:
+                claimed.append(
+                    QueuedDelivery(
+                        row.id,
+                        row.event_id,
+                        row.recipient_user_id,
+                        Kind(row.kind),
+                        Channel(row.channel),
+                        row.title,
+                        row.body,
+                        row.subject,
+                        row.attempts,
+                    )
+                )
+        return claimed
+
+    async def finished(self, delivery_id: str, state: str, at: datetime, note: str = "") -> None:
+        """Settles a claimed delivery: sent, dropped (nowhere to send) or failed for good."""
+        await self._c.execute(
+            channel_deliveries.update()
+            .where(channel_deliveries.c.id == delivery_id)
+            .values(
+                state=state,
+                finished_at=at,
+                claimed_until=None,
+                attempts=channel_deliveries.c.attempts + int(state != self.DROPPED),
+                last_error=note[:500],
+            )
+        )
+
+    async def retry_later(self, delivery_id: str, retry_at: datetime, error: str) -> None:
+        await self._c.execute(
+            channel_deliveries.update()
+            .where(channel_deliveries.c.id == delivery_id)
+            .values(
+                attempts=channel_deliveries.c.attempts + 1,
+                next_attempt_at=retry_at,
+                claimed_until=None,
+                last_error=error[:500],
+            )
+        )
+
+    async def forget_finished(self, before: datetime) -> int:
+        """Deletes deliveries settled before then; how many."""
+        done = await self._c.execute(
+            channel_deliveries.delete().where(
+                channel_deliveries.c.finished_at.is_not(None),
+                channel_deliveries.c.finished_at < before,
+            )
+        )
+        return done.rowcount
+
+    async def erase(self, user_id: str) -> None:
+        await self._c.execute(
+            channel_deliveries.delete().where(channel_deliveries.c.recipient_user_id == user_id)
+        )
 
 
 # Conversations ---------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """Messaging's handlers: notices from events become in-app notifications and queued mail,
-once per event, recipient and kind; a user reads and marks their notifications and chooses
-what reaches them where."""
+text messages and pushes, once per event, recipient, kind and channel; a user reads and
+marks their notifications, chooses what reaches them where, in which language and zone,
+and at which number and devices."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,10 +14,17 @@ from typing import Any
 from chassis.auth.principal import Principal
 from chassis.bus.envelope import ReceivedEvent
 from chassis.clock import Clock
-from chassis.errors import InvalidArgument, NotFound
-from chassis.ids import is_uuid
+from chassis.errors import FailedPrecondition, InvalidArgument, NotFound
+from chassis.ids import is_uuid, new_id
 from chassis.pagination import KeyPart, Page, page_request
 from services.messaging import events
+from services.messaging.domain.contacts import (
+    PUSH_DEVICE_PREFIX,
+    ContactSettings,
+    PushDevice,
+    PushPlatform,
+    device_token_in,
+)
 from services.messaging.domain.notifications import (
     NOTIFICATION_PREFIX,
     Channel,
@@ -57,12 +66,17 @@ async def keep_relations(uow: MessagingUnitOfWork, event: ReceivedEvent[Any]) ->
 
 
 async def forget_recipient(uow: MessagingUnitOfWork, user_id: str) -> None:
-    """user.deleted: the address, name, notifications, choices and mail of the user go; their
-    messages stay in the others' conversations, without their words."""
+    """user.deleted: the address, name, phone, devices, notifications, choices, mail, text
+    messages and pushes of the user go; their messages stay in the others' conversations,
+    without their words."""
     await uow.recipients.erase(user_id)
     await uow.notifications.erase(user_id)
     await uow.preferences.erase(user_id)
     await uow.mails.erase(user_id)
+    await uow.push_devices.erase(user_id)
+    await uow.channel_deliveries.erase(user_id)
+    # Deliveries told of but not yet published name them: they go too.
+    await uow.forget_subject(f"users/{user_id}")
     await uow.conversations.erase_sender(user_id)
     # The sweep job deletes their objects from the media store.
     await uow.attachments.discard_of_uploader(user_id)
@@ -76,8 +90,8 @@ async def deliver(
     live: LiveHub | None = None,
 ) -> None:
     """Makes a notice's in-app notification (pushed live to the recipient's open streams
-    once committed) and queues its mail, as the recipient's preferences allow; a second
-    delivery of the same event changes nothing."""
+    once committed) and queues its mail, text message and push, as the recipient's
+    preferences allow; a second delivery of the same event changes nothing."""
     if await uow.recipients.is_deleted(notice.recipient_user_id):
         return
     recipient = await uow.recipients.get(notice.recipient_user_id) or Recipient(
@@ -99,8 +113,32 @@ async def deliver(
     now = uow.clock.now()
     if Channel.IN_APP in channels:
         made = await uow.notifications.add(notice, rendered.subject, rendered.summary, now)
-        if made is not None and live is not None:
-            live.notification_made(uow, made)
+        if made is not None:
+            # Stored is delivered, for the app: it lists it from now on.
+            uow.emit(
+                events.NOTIFICATION_DELIVERED,
+                events.notification_delivered(
+                    made.id,
+                    made.recipient_user_id,
+                    notice.kind,
+                    Channel.IN_APP,
+                    notice.event_id,
+                    now,
+                ),
+                subject=f"users/{made.recipient_user_id}",
+            )
+            if live is not None:
+                live.notification_made(uow, made)
+    # Text and push go only to those who gave a number or a device; the sender reads the
+    # number and devices again when it sends, so one removed since is not written to.
+    if Channel.SMS in channels and recipient.phone_number:
+        await uow.channel_deliveries.queue(
+            notice, Channel.SMS, rendered.subject, rendered.summary, now
+        )
+    if Channel.PUSH in channels and await uow.push_devices.count(recipient.user_id):
+        await uow.channel_deliveries.queue(
+            notice, Channel.PUSH, rendered.subject, rendered.summary, now
+        )
     if Channel.EMAIL in channels:
         address = notice.email or recipient.email
         if not address:
@@ -136,12 +174,24 @@ def _notification_id(name: str) -> str:
     return notification_id
 
 
+def _device_id(name: str) -> str:
+    device_id = name.removeprefix(PUSH_DEVICE_PREFIX)
+    if not name.startswith(PUSH_DEVICE_PREFIX) or not is_uuid(device_id):
+        raise InvalidArgument.field("name", "must be pushDevices/{id}", "invalid")
+    return device_id
+
+
 @dataclass
 class NotificationDesk:
-    """What a signed-in user does with their notifications and preferences."""
+    """What a signed-in user does with their notifications, preferences, contact settings
+    and push devices."""
 
     unit_of_work: Callable[..., MessagingUnitOfWork]
     clock: Clock
+    # The locales with templates: the languages a user may choose.
+    locales: frozenset[str]
+    default_locale: str
+    devices_per_user: int
 
     async def page(
         self, caller: Principal, page_size: int, page_token: str, *, unread_only: bool
@@ -194,3 +244,64 @@ class NotificationDesk:
             chosen = await uow.preferences.of(caller.user_id)
             await uow.commit()
         return chosen.all()
+
+    async def contact_settings(self, caller: Principal) -> ContactSettings:
+        async with self.unit_of_work(write=False) as uow:
+            return _contact(await uow.recipients.get(caller.user_id), self.default_locale)
+
+    async def update_contact_settings(
+        self, caller: Principal, values: ContactSettings, paths: list[str]
+    ) -> ContactSettings:
+        async with self.unit_of_work() as uow:
+            held = _contact(await uow.recipients.get(caller.user_id), self.default_locale)
+            changed = held.changed(paths, values, self.locales)
+            await uow.recipients.remember(
+                Recipient(caller.user_id),
+                self.clock.now(),
+                **{path: getattr(changed, path) for path in paths},
+            )
+            await uow.commit()
+        return changed
+
+    async def register_device(
+        self, caller: Principal, platform: PushPlatform | None, token: str
+    ) -> PushDevice:
+        if platform is None:
+            raise InvalidArgument.field("platform", "must be ios, android or web", "invalid")
+        token = device_token_in("token", token)
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        async with self.unit_of_work() as uow:
+            # Concurrent registrations of one user's devices, one at a time: the bound holds.
+            await uow.serialize(f"push-devices/{caller.user_id}")
+            held = await uow.push_devices.of(caller.user_id)
+            if len(held) >= self.devices_per_user and not any(d.token == token for d in held):
+                raise FailedPrecondition(
+                    f"at most {self.devices_per_user} devices receive push notifications: "
+                    "unregister one first",
+                    reason="TOO_MANY_PUSH_DEVICES",
+                )
+            device = await uow.push_devices.register(
+                PushDevice(new_id(), caller.user_id, platform, token, self.clock.now()), digest
+            )
+            await uow.commit()
+        return device
+
+    async def devices(self, caller: Principal) -> list[PushDevice]:
+        async with self.unit_of_work(write=False) as uow:
+            return await uow.push_devices.of(caller.user_id)
+
+    async def unregister_device(self, caller: Principal, name: str) -> None:
+        device_id = _device_id(name)
+        async with self.unit_of_work() as uow:
+            if not await uow.push_devices.unregister(caller.user_id, device_id):
+                raise NotFound(f"{name} was not found", reason="PUSH_DEVICE_NOT_FOUND")
+            await uow.commit()
+
+
+def _contact(recipient: Recipient | None, default_locale: str) -> ContactSettings:
+    """A user's contact settings as messaging holds them; the default language if none."""
+    if recipient is None:
+        return ContactSettings(locale=default_locale)
+    return ContactSettings(
+        recipient.locale or default_locale, recipient.time_zone, recipient.phone_number
+    )

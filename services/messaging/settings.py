@@ -33,6 +33,11 @@ ATTACHMENT_MAX_BYTES = {
 }
 
 
+# The SMS and push providers messaging has adapters for (channels.py builds them).
+SMS_PROVIDERS = ("log",)
+PUSH_PROVIDERS = ("log",)
+
+
 class MessagingSettings(ServiceSettings):
     """ESTUARY_* environment variables read by the messaging service."""
 
@@ -101,6 +106,39 @@ class MessagingSettings(ServiceSettings):
         3600.0, gt=0, description="The longest wait between two attempts at one mail."
     )
     default_locale: str = Field("en", description="The language of mail to users who chose none.")
+    # Named for the service (ESTUARY_MESSAGING_*): other services may send text one day.
+    messaging_sms_provider: str = Field(
+        "log",
+        description="Who sends text messages: log (writes that one was sent, never its "
+        "text, to the service log; the only one so far). Another value refuses to start.",
+    )
+    messaging_push_provider: str = Field(
+        "log",
+        description="Who sends push notifications: log (as for SMS). Another value refuses "
+        "to start.",
+    )
+    push_devices_per_user: int = Field(
+        10, ge=1, le=100, description="Devices one user may register for push at once."
+    )
+    channel_poll_seconds: float = Field(
+        1.0, gt=0, le=3600, description="How often queued text messages and pushes are sent."
+    )
+    channel_batch_size: int = Field(
+        50, ge=1, le=1000, description="Text messages and pushes one sending run takes."
+    )
+    channel_retry_seconds: float = Field(
+        5.0, gt=0, description="The wait after a first failed SMS or push; it doubles per failure."
+    )
+    channel_retry_max_seconds: float = Field(
+        900.0, gt=0, description="The longest wait between two attempts at one SMS or push."
+    )
+    channel_max_attempts: int = Field(
+        8,
+        ge=1,
+        le=50,
+        description="Attempts at one SMS or push before it is given up on (news of a "
+        "session is stale after hours, unlike a mail).",
+    )
     mail_retention_hours: int = Field(
         168,
         ge=1,
@@ -185,6 +223,19 @@ class MessagingSettings(ServiceSettings):
         description="How often the objects of deleted messages, erased users and unsent "
         "uploads are deleted from the media store.",
     )
+
+    @model_validator(mode="after")
+    def _known_providers(self) -> MessagingSettings:
+        for variable, value, known in (
+            ("ESTUARY_MESSAGING_SMS_PROVIDER", self.messaging_sms_provider, SMS_PROVIDERS),
+            ("ESTUARY_MESSAGING_PUSH_PROVIDER", self.messaging_push_provider, PUSH_PROVIDERS),
+        ):
+            if value not in known:
+                raise ValueError(
+                    f"{variable}={value!r} is not a provider messaging knows: "
+                    f"use one of {', '.join(known)}"
+                )
+        return self
 
     @model_validator(mode="after")
     def _attachments_sized(self) -> MessagingSettings:

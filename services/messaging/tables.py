@@ -1,7 +1,8 @@
 """Messaging's tables (SQLAlchemy Core); the chassis adds its own beside them.
 
 Once per event and recipient is the database's to enforce: a notification and a queued
-mail are each unique on (event, recipient, kind), beside the consumer's inbox row.
+mail are each unique on (event, recipient, kind), a text message or push notification on
+(event, recipient, kind, channel), beside the consumer's inbox row.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ recipients = sa.Table(
     sa.Column("full_name", sa.String(200), nullable=False, server_default=""),
     sa.Column("locale", sa.String(35), nullable=False, server_default=""),
     sa.Column("time_zone", sa.String(64), nullable=False, server_default=""),
+    # E.164, as the user gave it for text messages ("" : none).
+    sa.Column("phone_number", sa.String(16), nullable=False, server_default=""),
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
 
@@ -74,6 +77,49 @@ mails = sa.Table(
     sa.UniqueConstraint("event_id", "recipient_user_id", "kind", name="uq_mails_event"),
     sa.Index("ix_mails_due", "sent_at", "next_attempt_at"),
     sa.Index("ix_mails_recipient", "recipient_user_id"),
+)
+
+# The devices each user registered for push; a token is one device, so it belongs to the
+# user who registered it last (a phone handed on stops pushing to its former owner).
+push_devices = sa.Table(
+    "push_devices",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("user_id", sa.String(36), nullable=False),
+    sa.Column("platform", sa.String(10), nullable=False),
+    sa.Column("token", sa.String(4096), nullable=False),
+    # The token's SHA-256 (hex): unique, where a 4 KiB column cannot be indexed everywhere.
+    sa.Column("token_digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Index("ix_push_devices_user", "user_id", "id"),
+)
+
+# The outbox of text messages and push notifications, as mails is of mail: one row per
+# (event, recipient, kind, channel), rendered when decided, sent by the channel job to the
+# number or devices the user has then, retried with back-off, given up after a bound.
+channel_deliveries = sa.Table(
+    "channel_deliveries",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("event_id", sa.String(36), nullable=False),
+    sa.Column("recipient_user_id", sa.String(36), nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("channel", sa.String(20), nullable=False),
+    sa.Column("title", sa.String(300), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("subject", sa.String(200), nullable=False, server_default=""),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UtcDateTime, nullable=False),
+    sa.Column("claimed_until", UtcDateTime, nullable=True),
+    sa.Column("finished_at", UtcDateTime, nullable=True),
+    sa.Column("last_error", sa.String(500), nullable=False, server_default=""),
+    sa.UniqueConstraint(
+        "event_id", "recipient_user_id", "kind", "channel", name="uq_channel_deliveries_event"
+    ),
+    sa.Index("ix_channel_deliveries_due", "state", "next_attempt_at"),
+    sa.Index("ix_channel_deliveries_recipient", "recipient_user_id"),
 )
 
 # Conversations ---------------------------------------------------------------------------

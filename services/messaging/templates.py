@@ -50,19 +50,52 @@ def zone_named(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+# Day and month names of the languages other than English (strftime's are the machine's
+# locale's, which a service must not depend on).
+_DAYS = {"es": ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")}
+_MONTHS = {
+    "es": (
+        "enero",
+        "febrero",
+        "marzo",
+        "abril",
+        "mayo",
+        "junio",
+        "julio",
+        "agosto",
+        "septiembre",
+        "octubre",
+        "noviembre",
+        "diciembre",
+    )
+}
+# Languages that group thousands with a point and mark decimals with a comma.
+_DECIMAL_COMMA = frozenset({"es"})
+
+
 @pass_context
 def local_time(context: Context, instant: datetime | None) -> str:
-    """An instant as the recipient reads it: in their zone, the zone named."""
+    """An instant as the recipient reads it: in their zone and language, the zone named."""
     if instant is None:
         return ""
     zone = zone_named(context.get("zone", ""))
-    return f"{instant.astimezone(zone):%A %d %B %Y, %H:%M} ({zone.key})"
+    at = instant.astimezone(zone)
+    locale = context.get("locale", FALLBACK_LOCALE)
+    if locale in _DAYS:
+        day, month = _DAYS[locale][at.weekday()], _MONTHS[locale][at.month - 1]
+        return f"{day} {at.day} de {month} de {at.year}, {at:%H:%M} ({zone.key})"
+    return f"{at:%A %d %B %Y, %H:%M} ({zone.key})"
 
 
-def money_text(amount: Money) -> str:
-    """An amount as a reader writes it: 1,234.50 EUR, 5,000 JPY."""
+@pass_context
+def money_text(context: Context, amount: Money) -> str:
+    """An amount as a reader of the recipient's language writes it: 1,234.50 EUR in
+    English, 1.234,50 EUR in Spanish; 5,000 JPY."""
     value = Decimal(amount.amount_minor).scaleb(-amount.exponent)
-    return f"{value:,.{amount.exponent}f} {amount.currency}"
+    written = f"{value:,.{amount.exponent}f}"
+    if context.get("locale", FALLBACK_LOCALE) in _DECIMAL_COMMA:
+        written = written.translate(str.maketrans(",.", ".,"))
+    return f"{written} {amount.currency}"
 
 
 class Templates:
@@ -89,9 +122,15 @@ class Templates:
         return FALLBACK_LOCALE
 
     def render(self, kind: Kind, locale: str, context: Mapping[str, Any]) -> Rendered:
+        """A notice in the recipient's language, or in English where that language has no
+        template for its kind yet."""
         locale = self.locale_for(locale)
+        template = self._env.select_template(
+            [f"{locale}/{kind.value}.txt.j2", f"{FALLBACK_LOCALE}/{kind.value}.txt.j2"]
+        )
+        # The layout of the language the words are in.
+        locale = str(template.name).split("/")[0]
         values = {**context, "locale": locale}
-        template = self._env.get_template(f"{locale}/{kind.value}.txt.j2")
         subject = _block(template, "subject", values)
         text = template.render(values).strip() + "\n"
         body = _block(template, "body", values)

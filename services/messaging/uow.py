@@ -7,11 +7,13 @@ from typing import Self
 from chassis.uow import UnitOfWork
 from services.messaging.repository import (
     Attachments,
+    ChannelDeliveries,
     Conversations,
     Mails,
     Notifications,
     PartnerWebhooks,
     PreferenceRows,
+    PushDevices,
     Recipients,
     Relations,
     Reports,
@@ -24,6 +26,8 @@ class MessagingUnitOfWork(UnitOfWork):
     notifications: Notifications
     preferences: PreferenceRows
     mails: Mails
+    push_devices: PushDevices
+    channel_deliveries: ChannelDeliveries
     relations: Relations
     conversations: Conversations
     reports: Reports
@@ -38,6 +42,8 @@ class MessagingUnitOfWork(UnitOfWork):
         self.notifications = Notifications(connection)
         self.preferences = PreferenceRows(connection)
         self.mails = Mails(connection)
+        self.push_devices = PushDevices(connection)
+        self.channel_deliveries = ChannelDeliveries(connection)
         self.relations = Relations(connection)
         self.conversations = Conversations(connection)
         self.reports = Reports(connection)

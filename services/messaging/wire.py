@@ -8,6 +8,12 @@ from datetime import UTC, datetime
 from chassis.media import UploadForm
 from chassis.wire import ProtoEnum, timestamp
 from estuary.messaging.v1 import messaging_pb2 as pb
+from services.messaging.domain.contacts import (
+    PUSH_DEVICE_PREFIX,
+    ContactSettings,
+    PushDevice,
+    PushPlatform,
+)
 from services.messaging.domain.conversations import (
     CONVERSATION_PREFIX,
     Attachment,
@@ -34,6 +40,29 @@ from services.messaging.domain.webhooks import (
 KINDS = ProtoEnum(pb.NotificationKind, Kind)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CHANNELS = ProtoEnum(pb.Channel, Channel)
+PLATFORMS = ProtoEnum(pb.PushPlatform, PushPlatform)
+
+
+def contact_settings_to_proto(user_id: str, held: ContactSettings) -> pb.NotificationSettings:
+    return pb.NotificationSettings(
+        name=f"users/{user_id}/notificationSettings",
+        locale=held.locale,
+        time_zone=held.time_zone,
+        phone_number=held.phone_number,
+    )
+
+
+def contact_settings_from_proto(message: pb.NotificationSettings) -> ContactSettings:
+    return ContactSettings(message.locale, message.time_zone, message.phone_number)
+
+
+def push_device_to_proto(device: PushDevice) -> pb.PushDevice:
+    return pb.PushDevice(
+        name=PUSH_DEVICE_PREFIX + device.id,
+        platform=PLATFORMS.to_proto(device.platform),  # type: ignore[arg-type]
+        token=device.token,
+        create_time=timestamp(device.created_at),
+    )
 
 
 def notification_to_proto(notification: Notification) -> pb.Notification:

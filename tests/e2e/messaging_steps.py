@@ -7,6 +7,8 @@ from typing import Any
 NOBODYS = "00000000-0000-7000-8000-000000000000"
 NOTIFICATIONS = "/api/v1/me/notifications"
 PREFERENCES = "/api/v1/me/notification-preferences"
+SETTINGS = "/api/v1/me/notification-settings"
+PUSH_DEVICES = "/api/v1/me/push-devices"
 SWITCH_OFF_REMINDERS = {
     "preferences": [{"kind": "booking_reminder", "channel": "email", "enabled": False}]
 }
@@ -20,6 +22,9 @@ BLOCKS = "/api/v1/me/blocks"
 # some are answered by the rule behind the door (404, or 403 for a stranger).
 MESSAGING_WRITE_ROUTES: dict[tuple[str, str], tuple[Any, int, str | None]] = {
     ("PUT", PREFERENCES): (SWITCH_OFF_REMINDERS, 200, None),
+    ("PATCH", SETTINGS): ({"locale": "es"}, 200, None),
+    ("POST", PUSH_DEVICES): ({"platform": "web", "token": "e2e-device"}, 201, None),
+    ("DELETE", f"{PUSH_DEVICES}/{{device_id}}"): (None, 404, "PUSH_DEVICE_NOT_FOUND"),
     ("POST", f"{NOTIFICATIONS}/read-all"): (None, 200, None),
     ("POST", f"{NOTIFICATIONS}/{{notification_id}}/read"): (None, 404, "NOTIFICATION_NOT_FOUND"),
     ("POST", CONVERSATIONS): (
@@ -87,5 +92,9 @@ MESSAGING_WRITE_ROUTES: dict[tuple[str, str], tuple[Any, int, str | None]] = {
 def nobodys(path: str) -> str:
     """A table's path with nobody's ids in it."""
     return path.format(
-        notification_id=NOBODYS, conversation_id=NOBODYS, message_id=NOBODYS, user_id=NOBODYS
+        notification_id=NOBODYS,
+        conversation_id=NOBODYS,
+        message_id=NOBODYS,
+        user_id=NOBODYS,
+        device_id=NOBODYS,
     )

@@ -175,8 +175,13 @@ async def test_preferences_are_kept_and_bad_input_names_the_field(stack: Stack):
         changed = await client.put(PREFERENCES, json=SWITCH_OFF_REMINDERS, headers=ana.headers)
         assert changed.status_code == 200, changed.text
         again = (await client.get(PREFERENCES, headers=ana.headers)).json()["preferences"]
-        off = [(p["kind"], p["channel"]) for p in again if not p["enabled"]]
-        assert off == [("booking_reminder", "email")]
+        off = {(p["kind"], p["channel"]) for p in again if not p["enabled"]}
+        # Text, and push for all but booking news, are off until chosen.
+        assert off - {("booking_reminder", "email")} == {
+            (p["kind"], p["channel"]) for p in shown.json()["preferences"] if not p["enabled"]
+        }
+        assert ("booking_reminder", "email") in off
+        assert ("booking_reminder", "sms") in off and ("booking_reminder", "push") not in off
 
         cases = [
             (

@@ -41,17 +41,29 @@ class Channel(StrEnum):
 
     IN_APP = "in_app"
     EMAIL = "email"
+    SMS = "sms"
+    PUSH = "push"
 
 
 @dataclass(frozen=True)
 class KindRule:
-    """The channels a kind is offered on, and those of them a user cannot switch off."""
+    """The channels a kind is offered on, those of them a user cannot switch off, and those
+    that stay off until the user switches them on."""
 
     channels: frozenset[Channel]
     required: frozenset[Channel] = frozenset()
+    opt_in: frozenset[Channel] = frozenset()
 
 
 BOTH = frozenset({Channel.IN_APP, Channel.EMAIL})
+# A session about to happen or that moved is worth a buzz on the phone: push is on for it.
+# Text messages cost money and wake people: offered for what cannot wait, off until chosen.
+BOOKING_NEWS = KindRule(BOTH | {Channel.PUSH, Channel.SMS}, opt_in=frozenset({Channel.SMS}))
+# Everything else may reach the phone too, once the user asks for it.
+PUSH_ON_REQUEST = KindRule(BOTH | {Channel.PUSH}, opt_in=frozenset({Channel.PUSH}))
+URGENT_MONEY = KindRule(
+    BOTH | {Channel.PUSH, Channel.SMS}, opt_in=frozenset({Channel.PUSH, Channel.SMS})
+)
 # Transactional mail: a person who cannot read it cannot get into their account. Each kind
 # names its required channels itself, so a kind added later is never required by accident
 # (which would silently override the opt-outs of everyone who switched it off).
@@ -59,19 +71,19 @@ TRANSACTIONAL = KindRule(frozenset({Channel.EMAIL}), required=frozenset({Channel
 RULES: Mapping[Kind, KindRule] = {
     Kind.EMAIL_VERIFICATION: TRANSACTIONAL,
     Kind.PASSWORD_RESET: TRANSACTIONAL,
-    Kind.PRACTITIONER_APPROVED: KindRule(BOTH),
-    Kind.PRACTITIONER_REJECTED: KindRule(BOTH),
-    Kind.BOOKING_CONFIRMED: KindRule(BOTH),
-    Kind.BOOKING_RESCHEDULED: KindRule(BOTH),
-    Kind.BOOKING_CANCELLED: KindRule(BOTH),
-    Kind.BOOKING_REMINDER: KindRule(BOTH),
-    Kind.BOOKING_COMPLETED: KindRule(BOTH),
-    Kind.REVIEW_CREATED: KindRule(BOTH),
-    Kind.PAYMENT_FAILED: KindRule(BOTH),
-    Kind.REFUND_ISSUED: KindRule(BOTH),
-    Kind.PAYOUT_PAID: KindRule(BOTH),
-    Kind.PAYOUT_FAILED: KindRule(BOTH),
-    Kind.PLATFORM_TIER_CHANGED: KindRule(BOTH),
+    Kind.PRACTITIONER_APPROVED: PUSH_ON_REQUEST,
+    Kind.PRACTITIONER_REJECTED: PUSH_ON_REQUEST,
+    Kind.BOOKING_CONFIRMED: BOOKING_NEWS,
+    Kind.BOOKING_RESCHEDULED: BOOKING_NEWS,
+    Kind.BOOKING_CANCELLED: BOOKING_NEWS,
+    Kind.BOOKING_REMINDER: BOOKING_NEWS,
+    Kind.BOOKING_COMPLETED: PUSH_ON_REQUEST,
+    Kind.REVIEW_CREATED: PUSH_ON_REQUEST,
+    Kind.PAYMENT_FAILED: URGENT_MONEY,
+    Kind.REFUND_ISSUED: PUSH_ON_REQUEST,
+    Kind.PAYOUT_PAID: PUSH_ON_REQUEST,
+    Kind.PAYOUT_FAILED: URGENT_MONEY,
+    Kind.PLATFORM_TIER_CHANGED: PUSH_ON_REQUEST,
     # The messages themselves are in-app already: the digest is the mail of them.
     Kind.MESSAGE_DIGEST: KindRule(frozenset({Channel.EMAIL})),
 }
@@ -93,7 +105,8 @@ class Preference:
 
 
 class Preferences:
-    """A user's choices; every offered pair is on unless they switched it off."""
+    """A user's choices; every offered pair is on unless they switched it off, but for the
+    opt-in pairs, off until they switch them on."""
 
     def __init__(self, chosen: Iterable[Preference] = ()) -> None:
         self._chosen = {(p.kind, p.channel): p.enabled for p in chosen}
@@ -104,7 +117,7 @@ class Preferences:
             return False
         if channel in rule.required:
             return True
-        return self._chosen.get((kind, channel), True)
+        return self._chosen.get((kind, channel), channel not in rule.opt_in)
 
     def channels_for(self, kind: Kind) -> list[Channel]:
         """The channels a notice of this kind goes out on, in a stable order."""
@@ -175,6 +188,7 @@ class Recipient:
     full_name: str = ""
     locale: str = ""
     time_zone: str = ""
+    phone_number: str = ""
 
 
 @dataclass(frozen=True)
