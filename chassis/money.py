@@ -9,6 +9,7 @@ IQD has 3), so an amount charged to a provider in minor units would be off by 10
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache
 
 import iso4217
@@ -78,6 +79,11 @@ class Money:
     def exponent(self) -> int:
         """The currency's minor-unit exponent."""
         return minor_unit_exponent(self.currency)
+
+    def __str__(self) -> str:
+        """As English writes it: 1,234.50 EUR; 5,000 JPY."""
+        value = Decimal(self.amount_minor).scaleb(-self.exponent)
+        return f"{value:,.{self.exponent}f} {self.currency}"
 
     def to_proto(self) -> money_pb2.Money:
         """As estuary.type.v1.Money."""

@@ -31,7 +31,6 @@ from chassis.settings import ServiceSettings
 from chassis.telemetry import configure_telemetry
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
-from services.messaging.templates import money_text
 from suite import contracts, manifests
 from suite.demo import REVIEWS_FROM_MADE_UP_BOOKINGS, seed_demo
 from suite.demo_bookings import PAST, LocalCatalog, seed_bookings
@@ -297,14 +296,11 @@ async def _seed(args: argparse.Namespace) -> None:
         "each with an answer to read"
     )
     if money.credit is not None:
-        print(
-            f"the demo client holds {money_text(money.credit)} of credit from the promo code "
-            f"{WELCOME_CODE}"
-        )
+        print(f"the demo client holds {money.credit} of credit from the promo code {WELCOME_CODE}")
     if money.payout is not None:
         print(
             f"the demo client's {money.earnings} completed sessions earned their practitioners "
-            f"money; practitioner1@estuary.demo was paid out {money_text(money.payout)}"
+            f"money; practitioner1@estuary.demo was paid out {money.payout}"
         )
     print("sign in with (embedded demo only):")
     for email, password in report.accounts:

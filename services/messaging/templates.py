@@ -8,7 +8,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -91,11 +90,10 @@ def local_time(context: Context, instant: datetime | None) -> str:
 def money_text(context: Context, amount: Money) -> str:
     """An amount as a reader of the recipient's language writes it: 1,234.50 EUR in
     English, 1.234,50 EUR in Spanish; 5,000 JPY."""
-    value = Decimal(amount.amount_minor).scaleb(-amount.exponent)
-    written = f"{value:,.{amount.exponent}f}"
+    written = str(amount)
     if context.get("locale", FALLBACK_LOCALE) in _DECIMAL_COMMA:
         written = written.translate(str.maketrans(",.", ".,"))
-    return f"{written} {amount.currency}"
+    return written
 
 
 class Templates:
