@@ -1,11 +1,19 @@
 """Scheduled posts: a draft set to go out at a time is published by streams' job once its
 time has come, exactly once (one stream.post_published) whatever runs at the same moment: the
-job twice, another replica, its owner publishing or moving it; and not before."""
+job twice, another replica, its owner publishing or moving it, a run killed midway
+(job_harness.py, SIGKILL inside its transaction); and not before."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
 from datetime import UTC, timedelta
 from functools import partial
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +27,8 @@ from tests.integration.streams.world import START, built_streams, practitioner
 from tests.races import race
 
 ATTEMPTS = 8
+ROOT = Path(__file__).resolve().parents[3]
+CHILD_SECONDS = 60
 
 
 async def scheduled_post(service: StreamsService, owner, at, parent="") -> tuple[str, Post]:
@@ -66,6 +76,37 @@ async def test_a_replica_started_later_publishes_nothing_again(tmp_path):
     async with built_streams(url, clock) as second:
         assert await second.desk.publish_due_posts() == 0
         assert len(await outbox_messages(second.runtime.database, POST_PUBLISHED)) == 1
+
+
+async def test_a_run_killed_midway_publishes_nothing_and_the_next_run_publishes_each_once(
+    empty_database_url,
+):
+    clock = FrozenClock(START)
+    async with built_streams(empty_database_url, clock) as service:
+        owner = practitioner()
+        first, _ = await scheduled_post(service, owner, START + timedelta(minutes=1))
+        parent = first.rsplit("/posts/", 1)[0]
+        second, _ = await scheduled_post(service, owner, START + timedelta(minutes=2), parent)
+        clock.advance(timedelta(minutes=5))
+        spec = {"database_url": empty_database_url, "now": clock.now().isoformat()}
+        killed = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "tests.integration.streams.job_harness", json.dumps(spec)],
+            env=os.environ,
+            cwd=ROOT,
+            capture_output=True,
+            timeout=CHILD_SECONDS,
+        )
+        assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+        # Its first publication died with its transaction: nothing out, no event.
+        for name in (first, second):
+            assert (await service.desk.get_post(owner, name)).state is PostState.DRAFT
+        assert await outbox_messages(service.runtime.database, POST_PUBLISHED) == []
+
+        assert await service.desk.publish_due_posts() == 2
+        assert await service.desk.publish_due_posts() == 0
+        events = await outbox_messages(service.runtime.database, POST_PUBLISHED)
+        assert sorted(e.post for e in events) == sorted([first, second])
 
 
 async def test_a_moved_or_cleared_schedule_is_kept(empty_database_url):
