@@ -453,8 +453,11 @@ class MoneyAuditor(RuleBasedStateMachine):
         self.release(self.bookings[booking_id])
         self.collect_webhooks()
 
-    def cancel(self, index: int, percent: int) -> None:
-        booking_id = self.pick(self.in_stage(Stage.PENDING_PAYMENT, Stage.CONFIRMED), index)
+    def cancel(self, index: int, percent: int, paid: bool) -> None:
+        """The client or the practitioner cancels a booking, paid or still awaiting payment;
+        booking's policy says what share goes back."""
+        stage = Stage.CONFIRMED if paid else Stage.PENDING_PAYMENT
+        booking_id = self.pick(self.in_stage(stage) or self.in_stage(*CANCELLABLE), index)
         assert booking_id is not None
         booked = self.bookings[booking_id]
         booked.stage = Stage.CANCELLED
@@ -711,6 +714,7 @@ class Action:
 
 
 INDEX = st.integers(0, 1000)
+CANCELLABLE = (Stage.PENDING_PAYMENT, Stage.CONFIRMED)
 CARDS = st.sampled_from([VISA, VISA, DECLINED])
 ACTIONS = {
     action.name: action
@@ -766,11 +770,11 @@ ACTIONS = {
         Action("hold_lapses", 1, {"index": INDEX}, lambda m: m.in_stage(Stage.PENDING_PAYMENT)),
         Action(
             "cancel",
-            1,
-            {"index": INDEX, "percent": st.sampled_from([0, 50, 100])},
-            lambda m: m.in_stage(Stage.PENDING_PAYMENT, Stage.CONFIRMED),
+            2,
+            {"index": INDEX, "percent": st.sampled_from([0, 50, 100]), "paid": st.booleans()},
+            lambda m: m.in_stage(*CANCELLABLE),
         ),
-        Action("complete", 4, {"index": INDEX}, lambda m: m.in_stage(Stage.CONFIRMED)),
+        Action("complete", 2, {"index": INDEX}, lambda m: m.in_stage(Stage.CONFIRMED)),
         Action(
             "completion_again",
             1,
