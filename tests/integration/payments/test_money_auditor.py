@@ -37,7 +37,7 @@ from hypothesis.stateful import (
 )
 
 from chassis.auth.principal import Principal, Role
-from chassis.errors import FailedPrecondition
+from chassis.errors import FailedPrecondition, Unavailable
 from chassis.ids import new_id
 from chassis.money import Money
 from estuary.booking.v1 import events_pb2 as booking_events
@@ -262,8 +262,10 @@ class MoneyAuditor(RuleBasedStateMachine):
         if checks_out:
             self.check_out(len(self.booking_ids) - 1, awaiting=False)
 
-    def check_out(self, index: int, awaiting: bool) -> None:
-        """A client checks a booking out: one awaiting payment, or any (refused unless paid)."""
+    def check_out(self, index: int, awaiting: bool, answer_lost: bool = False) -> None:
+        """A client checks a booking out: one awaiting payment, or any (refused unless paid);
+        the provider's answer to the intent's creation may be lost on the way back (the
+        client's retry gets the same intent)."""
         candidates = self.in_stage(Stage.PENDING_PAYMENT) if awaiting else self.booking_ids
         booking_id = self.pick(candidates or self.booking_ids, index)
         assert booking_id is not None
@@ -276,42 +278,59 @@ class MoneyAuditor(RuleBasedStateMachine):
             refusal = None
         else:
             refusal = "BOOKING_NOT_PENDING_PAYMENT"
+        credit = (
+            min(self.balances[self.credit(booked.client)], booked.price)
+            if order is None
+            else order.credit
+        )
+        makes_intent = refusal is None and credit < booked.price and not (order and order.intent_id)
+        lost = answer_lost and makes_intent
         work = self.w.treasury.create_checkout(booked.client, f"bookings/{booking_id}", new_id())
-        view = self.expect(work, refusal)
-        if view is None:
+        with self.w.intent_answers_lost() if lost else nullcontext() as made:
+            try:
+                view = self.expect(work, refusal)
+            except Unavailable:
+                assert lost, "the provider answered, yet checkout found it silent"
+                view = None
+        if refusal is not None:
             return
+        intent = made[0] if made else None
         if order is None:
-            credit = min(self.balances[self.credit(booked.client)], booked.price)
             card = booked.price - credit
-            order = Ordered(
-                view.order.id,
-                credit,
-                card,
-                OrderStatus.OPEN if card else OrderStatus.PAID,
-            )
+            order_id = view.order.id if view else intent.order_id if intent else ""
+            order = Ordered(order_id, credit, card, OrderStatus.OPEN if card else OrderStatus.PAID)
             booked.order = order
             if credit:
                 self.move(self.credit(booked.client), CLEARING, credit)
             if not card:
                 self.told[PAYMENT_SUCCEEDED.name] += 1
+        intent_id = view.order.payment_intent_id if view else intent.id if intent else None
+        if intent_id and intent_id not in self.intents:
+            self.intents[intent_id] = Intent(order.card, booking_id=booking_id)
+            self.intent_ids.append(intent_id)
+        if view is None:
+            return  # the order holds no intent yet; the next checkout attaches the same one
         assert (view.order.credit_minor, view.order.card_minor) == (order.credit, order.card)
-        if order.card and not order.intent_id:
-            order.intent_id = view.order.payment_intent_id
-            self.intents[order.intent_id] = Intent(order.card, booking_id=booking_id)
-            self.intent_ids.append(order.intent_id)
+        order.intent_id = view.order.payment_intent_id or ""
         expected = self.intents[order.intent_id].status if order.card else PaymentStatus.SUCCEEDED
         assert view.status is expected
 
     def pay(self, index: int, card: str, payable: bool) -> None:
         """The client confirms an intent with a card: one awaiting payment, or any."""
+        reachable = [i for i in self.intent_ids if self.attached(i)]
         waiting = [
-            i
-            for i in self.intent_ids
-            if self.intents[i].status is PaymentStatus.REQUIRES_PAYMENT_METHOD
+            i for i in reachable if self.intents[i].status is PaymentStatus.REQUIRES_PAYMENT_METHOD
         ]
-        intent_id = self.pick((waiting if payable else []) or self.intent_ids, index)
+        intent_id = self.pick((waiting if payable else []) or reachable, index)
         assert intent_id is not None
         self.pay_intent(intent_id, card)
+
+    def attached(self, intent_id: str) -> bool:
+        """Whether the intent's client can pay it: a top-up's, or one its order holds (one
+        whose answer was lost is paid once a checkout has attached it)."""
+        booking_id = self.intents[intent_id].booking_id
+        order = self.bookings[booking_id].order if booking_id else None
+        return not booking_id or (order is not None and order.intent_id == intent_id)
 
     def pay_intent(self, intent_id: str, card: str) -> None:
         intent = self.intents[intent_id]
@@ -742,14 +761,18 @@ ACTIONS = {
         Action(
             "check_out",
             1,
-            {"index": INDEX, "awaiting": st.sampled_from([True, True, True, False])},
+            {
+                "index": INDEX,
+                "awaiting": st.sampled_from([True, True, True, False]),
+                "answer_lost": st.sampled_from([False, False, False, True]),
+            },
             lambda m: m.booking_ids,
         ),
         Action(
             "pay",
             3,
             {"index": INDEX, "card": CARDS, "payable": st.sampled_from([True, True, True, False])},
-            lambda m: m.intent_ids,
+            lambda m: any(m.attached(i) for i in m.intent_ids),
         ),
         Action(
             "deliver_webhook",
