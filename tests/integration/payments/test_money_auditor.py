@@ -479,6 +479,8 @@ class MoneyAuditor(RuleBasedStateMachine):
         booking_id = self.pick(self.in_stage(stage) or self.in_stage(*CANCELLABLE), index)
         assert booking_id is not None
         booked = self.bookings[booking_id]
+        if booked.stage is Stage.PENDING_PAYMENT:
+            percent = 0  # as booking says: nothing was paid; a payment on its way goes back whole
         booked.stage = Stage.CANCELLED
         self.tell_booking(
             BOOKING_CANCELLED,
