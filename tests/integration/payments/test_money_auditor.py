@@ -21,6 +21,7 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,8 @@ TOP_UPS = (2_000, 5_000)
 VISA, DECLINED = "pm_card_visa", "pm_card_chargeDeclined"
 FREE_TIER_BPS = 2_000
 HOLD = timedelta(hours=48)
-MINIMUM = 5_000
+# A payout minimum of 10.00 (configurable; 50.00 by default), so one earning can be paid out.
+MINIMUM = 1_000
 CLIENTS = 3
 TOP_UPS_AT_MOST = 4
 AWAITING_AT_MOST = 3  # bookings awaiting payment at once, so the steps go to moving them on
@@ -166,7 +168,9 @@ class MoneyAuditor(RuleBasedStateMachine):
         copy = folder / f"{new_id()}.db"
         shutil.copy(template, copy)
         self.w: World = self.run(
-            self.stack.enter_async_context(world(f"sqlite+aiosqlite:///{copy}"))
+            self.stack.enter_async_context(
+                world(f"sqlite+aiosqlite:///{copy}", payout_minimum=Decimal("10.00"))
+            )
         )
         self.practitioner = person(self.w.practitioner_user_id, Role.PRACTITIONER)
         self.clients = [person() for _ in range(CLIENTS)]
@@ -795,20 +799,20 @@ ACTIONS = {
         Action("hold_lapses", 1, {"index": INDEX}, lambda m: m.in_stage(Stage.PENDING_PAYMENT)),
         Action(
             "cancel",
-            2,
+            1,
             {"index": INDEX, "percent": st.sampled_from([0, 50, 100]), "paid": st.booleans()},
             lambda m: m.in_stage(*CANCELLABLE),
         ),
-        Action("complete", 2, {"index": INDEX}, lambda m: m.in_stage(Stage.CONFIRMED)),
+        Action("complete", 3, {"index": INDEX}, lambda m: m.in_stage(Stage.CONFIRMED)),
         Action(
             "completion_again",
             1,
             {"index": INDEX, "same_event": st.booleans()},
             lambda m: m.in_stage(Stage.COMPLETED),
         ),
-        Action("time_passes", 2, {"hours": st.sampled_from([1, 24, 49])}),
+        Action("time_passes", 2, {"hours": st.sampled_from([1, 49, 49])}),
         Action("onboard", 1, {}, lambda m: not m.account_id),
-        Action("payout_requested", 2, {"outcome": st.sampled_from(OUTCOMES)}),
+        Action("payout_requested", 3, {"outcome": st.sampled_from(OUTCOMES)}),
         Action("weekly_batch", 1, {"outcome": st.sampled_from(OUTCOMES)}),
     )
 }
@@ -851,7 +855,7 @@ def audit(
 
 
 def test_money_is_never_created_lost_or_moved_twice(tmp_path):
-    audit(tmp_path, examples=12, steps=60)
+    audit(tmp_path, examples=10, steps=80, derandomize=True)
 
 
 def test_the_auditor_catches_a_commission_taken_twice(tmp_path, monkeypatch):
