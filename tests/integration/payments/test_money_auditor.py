@@ -43,6 +43,7 @@ from chassis.ids import new_id
 from chassis.money import Money
 from estuary.booking.v1 import events_pb2 as booking_events
 from services.payments.domain import earnings as earnings_domain
+from services.payments.domain.credits import CreditPurchaseStatus
 from services.payments.domain.earnings import split
 from services.payments.domain.ledger import EXTERNAL, PLATFORM, Account, AccountKind
 from services.payments.domain.orders import OrderStatus
@@ -114,6 +115,8 @@ class Intent:
 
 @dataclass
 class Ordered:
+    """A booking's order: what credits and the card pay, and the intent it holds."""
+
     id: str
     credit: int
     card: int
@@ -123,6 +126,8 @@ class Ordered:
 
 @dataclass
 class Booked:
+    """A booking, as booking has it and as payments was paid for it."""
+
     client: Principal
     price: int
     stage: Stage = Stage.PENDING_PAYMENT
@@ -138,14 +143,17 @@ class Booked:
 
 @dataclass
 class TopUp:
+    """A client's credit top-up by card."""
+
     client: Principal
     amount: int
-    paid: bool = False
-    failed: bool = False
+    status: CreditPurchaseStatus = CreditPurchaseStatus.PENDING
 
 
 @dataclass
 class PaidOut:
+    """A payout: how it went at the provider, and whether payments has heard so."""
+
     amount: int
     status: PayoutStatus
     transferred: bool
@@ -155,12 +163,16 @@ class PaidOut:
 
 @dataclass
 class Earned:
+    """A practitioner's earning of one completed booking."""
+
     net: int
     available_at: datetime
     released: bool = False
 
 
 class MoneyAuditor(RuleBasedStateMachine):
+    """Payments driven step by step beside a model of where the money should be."""
+
     def __init__(self, template: Path, folder: Path) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
@@ -391,11 +403,11 @@ class MoneyAuditor(RuleBasedStateMachine):
         declined_now = declined and intent.status is PaymentStatus.REQUIRES_PAYMENT_METHOD
         if intent.purchase_id:
             top_up = self.top_ups[intent.purchase_id]
-            if succeeded and not top_up.paid:
-                top_up.paid = True
+            if succeeded and top_up.status is not CreditPurchaseStatus.PAID:
+                top_up.status = CreditPurchaseStatus.PAID
                 self.move(WORLD, self.credit(top_up.client), top_up.amount)
-            elif declined_now and not top_up.paid:
-                top_up.failed = True
+            elif declined_now and top_up.status is CreditPurchaseStatus.PENDING:
+                top_up.status = CreditPurchaseStatus.FAILED
             return
         order = self.bookings[intent.booking_id].order
         assert order is not None
@@ -663,12 +675,16 @@ class MoneyAuditor(RuleBasedStateMachine):
                     sa.select(ledger_transactions.c.kind, ledger_transactions.c.cause)
                 )
             )
+            stored_top_ups = {i: await uow.credit_purchases.get(i) for i in self.top_ups}
             stored_payouts = {
                 p.id: p
                 for p in (
                     await uow.payouts.page_of_user(w.practitioner_user_id, after=None, limit=1000)
                 )[0]
             }
+        assert {i: p.status if p else None for i, p in stored_top_ups.items()} == {
+            i: t.status for i, t in self.top_ups.items()
+        }
         assert {a: n for a, n in held.items() if n} == {a: n for a, n in self.balances.items() if n}
         # An earning's release is caused by the earning, whose id only payments knows.
         releases = sum(n for (kind, _), n in posted.items() if kind == "earning_release")
@@ -719,7 +735,7 @@ class MoneyAuditor(RuleBasedStateMachine):
             if booked.completion is not None:
                 expected["earning", f"bookings/{booking_id}"] += 1
         for purchase_id, top_up in self.top_ups.items():
-            if top_up.paid:
+            if top_up.status is CreditPurchaseStatus.PAID:
                 expected["credit_purchase", f"credit_purchases/{purchase_id}"] += 1
         for payout_id, payout in self.payouts.items():
             expected["payout", f"payouts/{payout_id}"] += 1
