@@ -662,6 +662,7 @@ class MoneyAuditor(RuleBasedStateMachine):
         self.run(self.audit())
 
     async def audit(self) -> None:
+        """The ledger's invariants, then the database and the provider against the model."""
         w = self.w
         async with w.uow(write=False) as uow:
             assert await uow.audit.violations() == []
