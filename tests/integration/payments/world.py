@@ -27,8 +27,14 @@ from estuary.booking.v1 import events_pb2 as booking_events
 from services.payments import bootstrap
 from services.payments.bootstrap import PaymentsService
 from services.payments.events import BOOKING_COMPLETED
-from services.payments.provider.port import PaymentIntent, ProviderUnavailable
+from services.payments.provider.port import (
+    PaymentIntent,
+    ProviderRejected,
+    ProviderUnavailable,
+    Transfer,
+)
 from services.payments.provider.sandbox import SandboxProvider
+from services.payments.provider.stripe_format import sign_webhook
 from services.payments.service_layer import Treasury
 from services.payments.settings import PaymentsSettings
 from services.payments.uow import PaymentsUnitOfWork
@@ -95,6 +101,27 @@ class World:
             yield made
         finally:
             delattr(self.sandbox, "create_payment_intent")
+
+    @contextmanager
+    def transfers_refused(self) -> Iterator[None]:
+        """While open, the sandbox refuses every transfer to a connected account, as Stripe
+        does when the platform's own balance is short."""
+
+        async def refused(**_: Any) -> Transfer:
+            raise ProviderRejected(
+                "Insufficient funds in the platform's balance", code="balance_insufficient"
+            )
+
+        setattr(self.sandbox, "create_transfer", refused)  # noqa: B010
+        try:
+            yield
+        finally:
+            delattr(self.sandbox, "create_transfer")
+
+    def signed(self, payload: bytes) -> str:
+        """The signature the sandbox puts on a delivery of payload made now (each delivery of
+        an event, a retry too, is signed when it is sent, as Stripe signs them)."""
+        return sign_webhook(payload, self.sandbox.webhook_secret, int(self.clock.now().timestamp()))
 
     async def apply_webhooks(self) -> int:
         """Hands every webhook the sandbox sent to payments' webhook handler; how many applied."""
