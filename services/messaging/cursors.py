@@ -41,7 +41,7 @@ class CursorSigner:
     def issue(self, position: int, at: datetime) -> str:
         """The cursor standing at a position of the log, issued at `at`."""
         body = _LAYOUT.pack(position, (at - _EPOCH) // _MICROSECOND)
-        return base64.urlsafe_b64encode(body + self._sign(body)).rstrip(b"=").decode()
+        return _encoded(body + self._sign(body))
 
     def read(self, cursor: str) -> LiveCursor | None:
         """The cursor's position and time; None unless this signer issued it as it is."""
@@ -51,7 +51,8 @@ class CursorSigner:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         except (binascii.Error, ValueError):
             return None
-        if len(raw) != _LAYOUT.size + _SIGNATURE_BYTES:
+        # Only the one spelling issued: base64's spare bits may not vary either.
+        if len(raw) != _LAYOUT.size + _SIGNATURE_BYTES or _encoded(raw) != cursor:
             return None
         body, signature = raw[: _LAYOUT.size], raw[_LAYOUT.size :]
         if not hmac.compare_digest(self._sign(body), signature):
@@ -61,3 +62,7 @@ class CursorSigner:
 
     def _sign(self, body: bytes) -> bytes:
         return hmac.new(self._secret, body, hashlib.sha256).digest()[:_SIGNATURE_BYTES]
+
+
+def _encoded(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
