@@ -39,7 +39,7 @@ from services.messaging.wire import message_to_proto, notification_to_proto
 log = logging.getLogger(__name__)
 
 TOPIC = "messaging.live"
-# Updates one stream may have waiting; a reader further behind is told to reconnect and list.
+# Updates one stream may have waiting; a reader further behind is told to reconnect and resume.
 BACKLOG = 256
 # Log rows are kept this much longer than a cursor is honoured, so replicas' clocks a little
 # apart never prune a row a cursor still in its window would replay.
@@ -64,6 +64,14 @@ class CatchUp:
     missed: list[pb.LiveEvent]
     closing: pb.LiveEvent
     head: int
+
+
+def read_receipt(conversation_id: str, reader_id: str, last_read_id: str) -> pb.LiveEvent:
+    """A participant's read receipt: the newest message they read ("" for none)."""
+    name = CONVERSATION_PREFIX + conversation_id
+    last = f"{name}/messages/{last_read_id}" if last_read_id else ""
+    receipt = pb.ReadReceipt(user_id=reader_id, last_read_message=last)
+    return pb.LiveEvent(read=pb.ReadUpdate(conversation=name, receipt=receipt))
 
 
 @dataclass(eq=False)
@@ -146,14 +154,10 @@ class LiveHub:
     ) -> None:
         """A participant read a conversation up to its newest message: a read receipt."""
         last = conversation.read_up_to.get(reader_id, "")
-        name = CONVERSATION_PREFIX + conversation.id
-        receipt = pb.ReadReceipt(
-            user_id=reader_id, last_read_message=f"{name}/messages/{last}" if last else ""
-        )
         self.after_commit(
             uow,
             conversation.participant_ids,
-            pb.LiveEvent(read=pb.ReadUpdate(conversation=name, receipt=receipt)),
+            read_receipt(conversation.id, reader_id, last),
             LoggedUpdate(UpdateKind.READ, reader_id, conversation_id=conversation.id),
         )
 
@@ -236,7 +240,7 @@ class LiveHub:
         (RESYNC if it cannot be resumed from); then each update for them as it comes, until
         their token expires (Unauthenticated TOKEN_EXPIRED), their account is suspended or deleted
         (PermissionDenied ACCOUNT_SUSPENDED or ACCOUNT_DELETED, within check_seconds), or they
-        fall BACKLOG updates behind (ResourceExhausted FELL_BEHIND: reconnect and list).
+        fall BACKLOG updates behind (ResourceExhausted FELL_BEHIND: reconnect and resume).
         A user already holding streams_per_user streams here is refused one more
         (ResourceExhausted TOO_MANY_STREAMS)."""
         if self.streams_of(user.user_id) >= self._streams_per_user:
@@ -264,8 +268,8 @@ class LiveHub:
                 self._accounts.refuse_if_inactive(user.user_id)
                 if listener.fell_behind:
                     raise ResourceExhausted(
-                        f"more than {BACKLOG} updates waited unread: reconnect and list what "
-                        "changed",
+                        f"more than {BACKLOG} updates waited unread: reconnect with the "
+                        "last cursor received",
                         reason="FELL_BEHIND",
                     )
                 if listener.waiting.empty():
@@ -365,13 +369,7 @@ class LiveHub:
             return pb.LiveEvent(notification=notification_to_proto(notification))
         conversation_id = update.conversation_id or ""
         last = await uow.conversations.read_up_to(conversation_id, update.subject_id)
-        if last is None:
-            return None
-        name = CONVERSATION_PREFIX + conversation_id
-        receipt = pb.ReadReceipt(
-            user_id=update.subject_id, last_read_message=f"{name}/messages/{last}" if last else ""
-        )
-        return pb.LiveEvent(read=pb.ReadUpdate(conversation=name, receipt=receipt))
+        return None if last is None else read_receipt(conversation_id, update.subject_id, last)
 
     async def prune(self) -> int:
         """Deletes the live log's updates no cursor may resume from any more; how many."""
