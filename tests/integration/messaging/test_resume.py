@@ -8,6 +8,7 @@ two replicas while a stream resumes on one reach it each exactly once."""
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +25,9 @@ from chassis.migrations import upgrade
 from estuary.catalog.v1 import events_pb2 as catalog_pb
 from estuary.messaging.v1 import messaging_pb2 as pb
 from services.messaging import bootstrap, events
+from services.messaging.domain.live import LoggedUpdate
 from services.messaging.live import PRUNE_MARGIN
+from services.messaging.repository import LiveLog
 from services.messaging.settings import MessagingSettings
 from services.messaging.tables import live_updates
 from services.messaging.uow import MessagingUnitOfWork
@@ -145,6 +148,46 @@ async def test_an_update_committed_while_the_log_is_read_comes_once(empty_databa
         assert replayed.message.name == f"{name}/messages/{sent.id}"
         assert (await next_of(stream)).WhichOneof("event") == "caught_up"
         assert await nothing_on(stream)  # its live copy is dropped at the seam
+
+
+async def test_a_client_resuming_again_and_again_while_messages_commit_misses_none(
+    empty_database_url, monkeypatch: pytest.MonkeyPatch
+):
+    append = LiveLog.append
+
+    async def slow_to_commit(log: LiveLog, update: LoggedUpdate) -> int:
+        # Time between taking a position and COMMIT, in which a later one could commit first.
+        position = await append(log, update)
+        await asyncio.sleep(random.uniform(0, 0.02))
+        return position
+
+    monkeypatch.setattr(LiveLog, "append", slow_to_commit)
+    async with world(empty_database_url, **CHECK) as w:
+        desk = w.service.conversations
+        _, pat, _ = await pair(w)
+        _, _, closing = await resumed(w, pat, "")
+        cursor = closing.cursor
+
+        async def sends(tag: str) -> None:
+            # A conversation each: sends to one conversation queue on its row.
+            client = who(w)
+            name = f"conversations/{(await desk.start(client, pat.user_id)).id}"
+            for i in range(10):
+                await desk.send(client, name, f"{tag}{i}", "")
+
+        # Concurrent transactions take positions and commit in some order; a resume that read
+        # a head past a position not yet committed would skip it for good.
+        senders = asyncio.gather(*(sends(tag) for tag in "abcd"))
+        heard: list[str] = []
+        while not senders.done():
+            stream, replayed, closing = await resumed(w, pat, cursor)
+            await stream.aclose()  # type: ignore[attr-defined]
+            heard += [e.message.text for e in replayed]
+            cursor = closing.cursor
+        await senders
+        stream, replayed, _ = await resumed(w, pat, cursor)
+        heard += [e.message.text for e in replayed]
+        assert sorted(heard) == sorted(f"{tag}{i}" for tag in "abcd" for i in range(10))
 
 
 async def test_a_resume_replays_only_what_the_user_may_see_now(empty_database_url):
