@@ -6,8 +6,10 @@ The gateway keeps no state: each socket is bridged to a server-streaming call to
 the account is suspended; what the client sends (typing, read) becomes messaging's unary
 calls. The access token comes at the handshake, in an Authorization header or, from a
 browser (which cannot set headers on a WebSocket), as the subprotocol "bearer.<token>"
-beside "estuary.v1": never in the URL, which proxies log. Delivery is at most once; after a
-reconnect a client lists what changed (docs/api.md, "Live updates")."""
+beside "estuary.v1": never in the URL, which proxies log. A reconnecting client hands back
+the last cursor it saw the same two ways (a Resume-Cursor header, or the subprotocol
+"resume.<cursor>") and is first replayed what it missed, then sent caught_up, or resync when
+it must list what changed instead (docs/live.md)."""
 
 from __future__ import annotations
 
@@ -34,6 +36,8 @@ router = APIRouter()
 
 SUBPROTOCOL = "estuary.v1"
 TOKEN_SUBPROTOCOL_PREFIX = "bearer."
+RESUME_HEADER = "resume-cursor"
+RESUME_SUBPROTOCOL_PREFIX = "resume."
 MAX_FRAME_BYTES = 4096
 # What one socket may send per second (typing, read, ping); more is answered RATE_LIMITED.
 FRAMES_PER_SECOND = 20
@@ -68,8 +72,26 @@ def offered_token(authorization: str | None, subprotocols: list[str]) -> str | N
     return None
 
 
+def offered_cursor(resume_cursor: str | None, subprotocols: list[str]) -> str:
+    """The cursor the client resumes from: its Resume-Cursor header, else the subprotocol
+    "resume.<cursor>"; "" for none (messaging tells it apart from a cursor it issued)."""
+    if resume_cursor:
+        return resume_cursor.strip()
+    for offered in subprotocols:
+        if offered.startswith(RESUME_SUBPROTOCOL_PREFIX):
+            return offered.removeprefix(RESUME_SUBPROTOCOL_PREFIX)
+    return ""
+
+
 def frame_of(event: pb.LiveEvent) -> dict[str, Any]:
-    """A live event as the JSON frame the client reads."""
+    """A live event as the JSON frame the client reads (with its cursor, when it has one)."""
+    frame = _frame_of(event)
+    if event.cursor:
+        frame["cursor"] = event.cursor
+    return frame
+
+
+def _frame_of(event: pb.LiveEvent) -> dict[str, Any]:
     kind = event.WhichOneof("event")
     if kind == "message":
         return {"type": "message", "message": _json(MessageOut.from_proto(event.message))}
@@ -90,6 +112,11 @@ def frame_of(event: pb.LiveEvent) -> dict[str, Any]:
             "conversation_id": event.typing.conversation.removeprefix("conversations/"),
             "user_id": event.typing.user_id,
         }
+    if kind == "caught_up":
+        return {"type": "caught_up"}
+    if kind == "resync":
+        reason = pb.ResyncReason.Name(event.resync.reason).removeprefix("RESYNC_REASON_")
+        return {"type": "resync", "reason": reason}
     return {"type": "ready", "connected_at": instant(event.ready.connect_time).isoformat()}
 
 
@@ -121,8 +148,9 @@ async def live(websocket: WebSocket) -> None:
     await websocket.accept(subprotocol=chosen)
     caller = Caller(principal, token)
     api: Backends = websocket.app.state.backends
+    resume = offered_cursor(websocket.headers.get(RESUME_HEADER), subprotocols)
     stream = messaging_pb2_grpc.LiveServiceStub(api.stream_channel("messaging")).StreamEvents(
-        pb.StreamEventsRequest(), metadata=caller.metadata()
+        pb.StreamEventsRequest(resume_cursor=resume), metadata=caller.metadata()
     )
     pump = asyncio.create_task(_forward(websocket, stream))
     reader = asyncio.create_task(_client_frames(websocket, api, caller))

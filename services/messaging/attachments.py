@@ -6,19 +6,35 @@ delays the deletion (the next run tries again), and nobody is handed a URL meanw
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import timedelta
 
 from chassis.clock import Clock
 from chassis.errors import Unavailable
 from chassis.jobs import PeriodicJob
 from chassis.media import MediaStore
+from services.messaging.domain.conversations import Message
 from services.messaging.settings import MessagingSettings
 from services.messaging.uow import MessagingUnitOfWork
 
 log = logging.getLogger(__name__)
 
 SWEEP_BATCH = 100
+
+
+async def readable(media: MediaStore, found: Sequence[Message]) -> list[Message]:
+    """The messages with a URL to read each attachment: only ever for a participant."""
+    signed_messages = []
+    for message in found:
+        if message.attachments:
+            signed = [
+                replace(a, download=await media.download_url(a.reference))
+                for a in message.attachments
+            ]
+            message = replace(message, attachments=tuple(signed))
+        signed_messages.append(message)
+    return signed_messages
 
 
 class AttachmentSweeper:

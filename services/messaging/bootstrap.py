@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from services.messaging.grpc_api import (
     NotificationServicer,
     PartnerWebhookServicer,
 )
-from services.messaging.live import LiveHub
+from services.messaging.live import LiveHub, ResumePolicy
 from services.messaging.mail import Mailer, MailSender, mailer_for
 from services.messaging.partner_deliveries import PartnerWebhookSender
 from services.messaging.partner_webhooks import PartnerWebhookDesk
@@ -99,6 +100,7 @@ class MessagingService:
                 *self.digests.jobs(),
                 *self.webhook_sender.jobs(),
                 *self.attachments.jobs(),
+                *self.live.jobs(),
             ],
         )
         await self.live.start()
@@ -132,14 +134,20 @@ def build(
         clock=runtime.clock,
     )
     unit_of_work = runtime.unit_of_work(MessagingUnitOfWork)
+    media = media_store(settings.media, clock=runtime.clock)
     live = LiveHub(
         runtime.transport,
         runtime.accounts,
         runtime.clock,
+        unit_of_work,
+        media,
         check_seconds=settings.live_check_seconds,
         streams_per_user=settings.live_streams_per_user,
+        resume=ResumePolicy(
+            max_updates=settings.live_resume_max_updates,
+            retention=timedelta(hours=settings.live_resume_retention_hours),
+        ),
     )
-    media = media_store(settings.media, clock=runtime.clock)
     templates = Templates()
     return MessagingService(
         runtime,

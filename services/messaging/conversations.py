@@ -17,6 +17,7 @@ from chassis.media import MediaStore, UploadForm
 from chassis.pagination import KeyPart, Page, page_request
 from chassis.text_search import words
 from services.messaging import events
+from services.messaging.attachments import readable
 from services.messaging.domain.attachments import (
     PendingUpload,
     attachment_key,
@@ -285,7 +286,7 @@ class ConversationDesk:
             await uow.conversations.add_message(message)
             # A sender has read what they answer.
             await uow.conversations.mark_read(me, conversation_id)
-            [message] = await self._readable([message])
+            [message] = await readable(self.media, [message])
             self.live.message_sent(uow, found, message)
             uow.emit(
                 events.MESSAGE_SENT,
@@ -319,19 +320,6 @@ class ConversationDesk:
                 raise not_your_upload(field)
             checked.append(Attachment(upload.reference, upload.content_type, size))
         return tuple(checked)
-
-    async def _readable(self, found: Sequence[Message]) -> list[Message]:
-        """The messages with a URL to read each attachment: only ever for a participant."""
-        readable = []
-        for message in found:
-            if message.attachments:
-                signed = [
-                    replace(a, download=await self.media.download_url(a.reference))
-                    for a in message.attachments
-                ]
-                message = replace(message, attachments=tuple(signed))
-            readable.append(message)
-        return readable
 
     async def upload_attachment(
         self, caller: Principal, conversation: str, content_type: str
@@ -382,7 +370,7 @@ class ConversationDesk:
                 before=request.after[0] if request.after else None,
                 fetch=request.fetch,
             )
-        return request.page(await self._readable(found), total, lambda m: [m.id])
+        return request.page(await readable(self.media, found), total, lambda m: [m.id])
 
     async def search(
         self, caller: Principal, query: str, page_size: int, page_token: str
@@ -404,7 +392,7 @@ class ConversationDesk:
                 before=request.after[0] if request.after else None,
                 fetch=request.fetch,
             )
-        return request.page(await self._readable(found), total, lambda m: [m.id])
+        return request.page(await readable(self.media, found), total, lambda m: [m.id])
 
     async def mark_read(self, caller: Principal, name: str) -> Conversation:
         conversation_id = conversation_id_in("name", name)
@@ -466,10 +454,10 @@ class ConversationDesk:
                 found = await uow.conversations.replace_text(
                     found, text, "edited", self.clock.now()
                 )
-                [found] = await self._readable([found])
+                [found] = await readable(self.media, [found])
                 self.live.message_sent(uow, conversation, found)
             else:
-                [found] = await self._readable([found])
+                [found] = await readable(self.media, [found])
             await uow.commit()
         return found
 

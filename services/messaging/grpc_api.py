@@ -293,7 +293,9 @@ class LiveServicer(messaging_pb2_grpc.LiveServiceServicer):
 
     async def StreamEvents(self, request: pb.StreamEventsRequest, context: Any) -> None:
         # Closed however the call ends, so the stream's listener never outlives it.
-        async with contextlib.aclosing(self._hub.updates(current_user())) as updates:
+        async with contextlib.aclosing(
+            self._hub.updates(current_user(), request.resume_cursor)
+        ) as updates:
             async for event in updates:
                 await context.write(event)
 

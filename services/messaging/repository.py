@@ -25,6 +25,7 @@ from services.messaging.domain.conversations import (
     Revision,
     direct_key,
 )
+from services.messaging.domain.live import LoggedUpdate, UpdateKind
 from services.messaging.domain.notifications import (
     Channel,
     Kind,
@@ -47,6 +48,8 @@ from services.messaging.tables import (
     client_relations,
     conversation_participants,
     conversations,
+    live_cursor_keys,
+    live_updates,
     mails,
     message_attachments,
     message_reports,
@@ -182,6 +185,18 @@ class Notifications:
             sa.select(notifications).where(*where).order_by(notifications.c.id.desc()).limit(fetch)
         )
         return [_notification(r) for r in rows], total
+
+    async def of_ids(self, user_id: str, notification_ids: list[str]) -> dict[str, Notification]:
+        """The user's notifications among these ids."""
+        if not notification_ids:
+            return {}
+        rows = await self._c.execute(
+            sa.select(notifications).where(
+                notifications.c.id.in_(notification_ids),
+                notifications.c.recipient_user_id == user_id,
+            )
+        )
+        return {r.id: _notification(r) for r in rows}
 
     async def get(self, user_id: str, notification_id: str) -> Notification | None:
         row = (
@@ -1066,6 +1081,24 @@ class Conversations:
         row = (await self._c.execute(query)).first()
         return None if row is None else (await _with_attachments(self._c, [_message(row)]))[0]
 
+    async def messages_by_id(self, message_ids: list[str]) -> dict[str, Message]:
+        """Messages by their ids (those that exist), with their attachments."""
+        if not message_ids:
+            return {}
+        rows = await self._c.execute(sa.select(messages).where(messages.c.id.in_(message_ids)))
+        found = await _with_attachments(self._c, [_message(r) for r in rows])
+        return {m.id: m for m in found}
+
+    async def read_up_to(self, conversation_id: str, user_id: str) -> str | None:
+        """The newest message a participant has read ("" before any); None if they left."""
+        p = conversation_participants
+        read = await self._c.execute(
+            sa.select(p.c.last_read_message_id).where(
+                p.c.conversation_id == conversation_id, p.c.user_id == user_id
+            )
+        )
+        return read.scalar()
+
     async def messages(
         self, conversation_id: str, *, before: str | None, fetch: int
     ) -> tuple[list[Message], int]:
@@ -1683,3 +1716,80 @@ class WebhookDeliveries:
                 delivered_at=None,
             )
         )
+
+
+class LiveLog:
+    """The live updates kept in the database, in commit order, and the key of their cursors."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def cursor_secret(self) -> bytes:
+        """The key this database's live cursors are signed with (made by its migration)."""
+        secret = await self._c.execute(
+            sa.select(live_cursor_keys.c.secret).where(live_cursor_keys.c.id == 1)
+        )
+        return bytes.fromhex(secret.scalar_one())
+
+    async def append(self, update: LoggedUpdate) -> int:
+        """Writes an update at the log's end; its position."""
+        written = await self._c.execute(
+            live_updates.insert()
+            .values(
+                kind=update.kind.value,
+                conversation_id=update.conversation_id,
+                recipient_user_id=update.recipient_user_id,
+                subject_id=update.subject_id,
+                created_at=update.created_at,
+            )
+            .returning(live_updates.c.position)
+        )
+        position: int = written.scalar_one()
+        return position
+
+    async def head(self) -> int:
+        """The position of the newest committed update (0 before any)."""
+        newest = await self._c.execute(sa.select(sa.func.max(live_updates.c.position)))
+        return newest.scalar() or 0
+
+    async def missed(
+        self, user_id: str, *, after: int, upto: int, limit: int
+    ) -> list[LoggedUpdate]:
+        """The user's updates after one position and up to another, in log order, at most
+        `limit`: those of conversations they are in now, and their own notifications."""
+        mine = sa.select(conversation_participants.c.conversation_id).where(
+            conversation_participants.c.user_id == user_id
+        )
+        u = live_updates
+        rows = await self._c.execute(
+            sa.select(u)
+            .where(
+                u.c.position > after,
+                u.c.position <= upto,
+                sa.or_(u.c.recipient_user_id == user_id, u.c.conversation_id.in_(mine)),
+            )
+            .order_by(u.c.position)
+            .limit(limit)
+        )
+        return [
+            LoggedUpdate(
+                UpdateKind(r.kind),
+                r.subject_id,
+                r.conversation_id,
+                r.recipient_user_id,
+                r.position,
+                r.created_at,
+            )
+            for r in rows
+        ]
+
+    async def forget_before(self, before: datetime) -> int:
+        """Deletes the updates made before a moment but the newest (which keeps the head
+        where it was, so cursors at it stay valid); how many."""
+        newest = sa.select(sa.func.max(live_updates.c.position)).scalar_subquery()
+        done = await self._c.execute(
+            live_updates.delete().where(
+                live_updates.c.created_at < before, live_updates.c.position < newest
+            )
+        )
+        return done.rowcount

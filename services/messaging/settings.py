@@ -69,6 +69,20 @@ class MessagingSettings(ServiceSettings):
         "replica at once; one more is refused (the socket closes 4429 TOO_MANY_STREAMS), so "
         "one account cannot exhaust a replica's memory with idle sockets.",
     )
+    live_resume_max_updates: int = Field(
+        500,
+        ge=1,
+        le=10000,
+        description="Updates a reconnecting live stream is replayed at most; a client that "
+        "missed more is sent RESYNC and lists what changed instead.",
+    )
+    live_resume_retention_hours: int = Field(
+        24,
+        ge=1,
+        le=30 * 24,
+        description="How old a live cursor may be and still be resumed from (an older one "
+        "gets RESYNC); the live log keeps its updates an hour longer.",
+    )
     smtp_host: str = Field(
         "",
         description="The SMTP server mail is sent through; empty: mail is written to files "

@@ -291,3 +291,37 @@ partner_webhook_deliveries = sa.Table(
     sa.Index("ix_partner_webhook_deliveries_due", "state", "next_attempt_at"),
     sa.Index("ix_partner_webhook_deliveries_webhook", "webhook_id", "id"),
 )
+
+# Live log ---------------------------------------------------------------------------------
+
+# Every live update kept in the database (a message sent, edited or deleted; a conversation
+# read; an in-app notification), in commit order: a reconnecting stream replays what its user
+# missed after a cursor's position. Rows are written under a lock held until COMMIT, so
+# positions commit in order and a reader never sees a later one before an earlier one.
+live_updates = sa.Table(
+    "live_updates",
+    metadata,
+    sa.Column("position", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    # Whose it is: a conversation's participants (message, read) or one recipient.
+    sa.Column("conversation_id", sa.String(36), nullable=True),
+    sa.Column("recipient_user_id", sa.String(36), nullable=True),
+    # The message, the reader or the notification the update is about.
+    sa.Column("subject_id", sa.String(36), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Index("ix_live_updates_conversation", "conversation_id", "position"),
+    sa.Index("ix_live_updates_recipient", "recipient_user_id", "position"),
+    sa.Index("ix_live_updates_created", "created_at"),
+    # Never a position reused on SQLite, even once pruning has emptied the table.
+    sqlite_autoincrement=True,
+)
+
+# The key that signs live cursors, made with the database (shared by every replica): a
+# cursor from another database, or one rebuilt, fails its signature and is resynced.
+live_cursor_keys = sa.Table(
+    "live_cursor_keys",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("secret", sa.String(64), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)

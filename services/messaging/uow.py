@@ -1,14 +1,17 @@
-"""Messaging's unit of work: the chassis's transaction with messaging's repositories on it."""
+"""Messaging's unit of work: the chassis's transaction with messaging's repositories on it,
+and the live updates it logs, written just before COMMIT."""
 
 from __future__ import annotations
 
 from typing import Self
 
 from chassis.uow import UnitOfWork
+from services.messaging.domain.live import LoggedUpdate
 from services.messaging.repository import (
     Attachments,
     ChannelDeliveries,
     Conversations,
+    LiveLog,
     Mails,
     Notifications,
     PartnerWebhooks,
@@ -19,6 +22,9 @@ from services.messaging.repository import (
     Reports,
     WebhookDeliveries,
 )
+
+# Held from a transaction's first live log row to its COMMIT.
+LIVE_LOG_LOCK = "messaging.live_updates"
 
 
 class MessagingUnitOfWork(UnitOfWork):
@@ -34,6 +40,7 @@ class MessagingUnitOfWork(UnitOfWork):
     attachments: Attachments
     partner_webhooks: PartnerWebhooks
     deliveries: WebhookDeliveries
+    live_log: LiveLog
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
@@ -50,4 +57,30 @@ class MessagingUnitOfWork(UnitOfWork):
         self.attachments = Attachments(connection)
         self.partner_webhooks = PartnerWebhooks(connection)
         self.deliveries = WebhookDeliveries(connection)
+        self.live_log = LiveLog(connection)
+        self._logged: list[LoggedUpdate] = []
         return self
+
+    def log_live(self, update: LoggedUpdate) -> LoggedUpdate:
+        """Queues a live update to be written to the live log with this transaction; its
+        position and time are set once it is written."""
+        self._logged.append(update)
+        return update
+
+    async def commit(self) -> None:
+        """Writes the queued live updates, then commits everything at once."""
+        if self._logged:
+            # Positions are taken under a lock held until COMMIT, so they commit in the order
+            # they were taken: a stream that has seen one position has seen every earlier one.
+            await self.serialize(LIVE_LOG_LOCK)
+            now = self.clock.now()
+            for update in self._logged:
+                update.created_at = now
+                update.position = await self.live_log.append(update)
+            self._logged = []
+        await super().commit()
+
+    async def rollback(self) -> None:
+        """Discards the change, its events and its live updates."""
+        self._logged = []
+        await super().rollback()

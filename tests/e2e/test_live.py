@@ -2,8 +2,10 @@
 participant's socket (and the sender's own, for their other devices), typing and read frames
 reach the other side, a stranger's socket hears nothing of it, a new notification is pushed;
 a socket without a valid token closes 4401, and a suspended user's socket closes 4403 within
-seconds. The token rides in the subprotocol (as a browser sends it) or an Authorization
-header, never in the URL."""
+seconds; a socket reopened with the last cursor it saw is replayed what it missed (a deleted
+message as a deletion), then caught_up, then goes on live, and a forged cursor gets resync.
+The token and the cursor ride in the subprotocol (as a browser sends them) or a header, never
+in the URL."""
 
 from __future__ import annotations
 
@@ -34,18 +36,23 @@ def ws_url(stack: Stack) -> str:
 
 @asynccontextmanager
 async def socket(
-    stack: Stack, account: Account, *, by_header: bool = False
+    stack: Stack, account: Account, *, by_header: bool = False, resume: str = ""
 ) -> AsyncIterator[ClientConnection]:
-    """The account's live socket, open and past its READY frame."""
+    """The account's live socket, open and past its READY frame (and, when it resumes from
+    no cursor, past its CAUGHT_UP)."""
     if by_header:
-        opened = websockets.connect(ws_url(stack), additional_headers=account.headers)
+        headers = {**account.headers, **({"Resume-Cursor": resume} if resume else {})}
+        opened = websockets.connect(ws_url(stack), additional_headers=headers)
     else:
+        offered = ["estuary.v1", f"bearer.{account.access_token}"]
         opened = websockets.connect(
-            ws_url(stack), subprotocols=["estuary.v1", f"bearer.{account.access_token}"]
+            ws_url(stack), subprotocols=[*offered, *([f"resume.{resume}"] if resume else [])]
         )
     async with opened as connection:
         ready = await next_frame(connection, "ready")
         assert ready["connected_at"], ready
+        if not resume:
+            assert (await next_frame(connection, "caught_up"))["cursor"]
         yield connection
 
 
@@ -192,3 +199,38 @@ async def test_a_quiet_socket_outlives_the_backends_call_deadline(stack: Stack):
             assert sent.status_code == 201, sent.text
             heard = await next_frame(pat_socket, "message")
             assert heard["message"]["id"] == sent.json()["id"]
+
+
+async def test_a_reconnecting_socket_is_replayed_what_it_missed_then_goes_on_live(stack: Stack):
+    async with stack.client() as client:
+        ana, pat, conversation_id = await conversation(stack, client)
+        messages = f"{CONVERSATIONS}/{conversation_id}/messages"
+
+        async def send(text: str) -> str:
+            sent = await client.post(messages, json={"text": text}, headers=ana.headers)
+            assert sent.status_code == 201, sent.text
+            message_id: str = sent.json()["id"]
+            return message_id
+
+        async with socket(stack, pat) as pat_socket:
+            await send("Before the tunnel")
+            cursor = (await next_frame(pat_socket, "message"))["cursor"]
+        missed, regretted = await send("While away"), await send("Wrong chat")
+        deleted = await client.delete(f"{messages}/{regretted}", headers=ana.headers)
+        assert deleted.status_code == 204, deleted.text
+
+        async with socket(stack, pat, resume=cursor) as pat_socket:
+            replayed = await frames_within(pat_socket, QUIET_SECONDS)
+            assert [f["type"] for f in replayed] == ["message", "message", "caught_up"]
+            assert replayed[0]["message"]["id"] == missed
+            assert replayed[1]["message"]["id"] == regretted
+            assert replayed[1]["message"]["deleted"] and replayed[1]["message"]["text"] == ""
+            assert all(f["cursor"] for f in replayed)
+            live = await send("Back online")
+            heard = await next_frame(pat_socket, "message")
+            assert heard["message"]["id"] == live and heard["cursor"]
+
+        forged = cursor[:-4] + ("AAAA" if not cursor.endswith("AAAA") else "BBBB")
+        async with socket(stack, pat, by_header=True, resume=forged) as pat_socket:
+            resync = await next_frame(pat_socket, "resync")
+            assert resync["reason"] == "CURSOR_INVALID" and resync["cursor"]

@@ -111,6 +111,7 @@ async def test_an_edit_reaches_the_participants_live(empty_database_url):
             replace(person(pat.user_id), expires_at=w.clock.now() + timedelta(hours=1))
         )
         assert (await asyncio.wait_for(anext(stream), 5)).WhichOneof("event") == "ready"
+        assert (await asyncio.wait_for(anext(stream), 5)).WhichOneof("event") == "caught_up"
         sent = await desk.send(ana, name, "Tuesday?", "")
         assert (await asyncio.wait_for(anext(stream), 5)).message.text == "Tuesday?"
         await desk.edit(ana, f"{name}/messages/{sent.id}", "Wednesday?")

@@ -46,10 +46,13 @@ def who(w: World, user_id: str | None = None) -> Principal:
 
 
 async def opened(w: World, who: Principal) -> AsyncIterator[pb.LiveEvent]:
-    """The user's stream, past its READY."""
+    """The user's stream, past its READY and CAUGHT_UP (a stream not resumed)."""
     stream = w.service.live.updates(who)
     first = await asyncio.wait_for(anext(stream), WAIT_SECONDS)
     assert first.WhichOneof("event") == "ready"
+    second = await asyncio.wait_for(anext(stream), WAIT_SECONDS)
+    assert second.WhichOneof("event") == "caught_up"
+    assert second.cursor
     return stream
 
 
@@ -211,6 +214,7 @@ async def test_a_message_sent_through_one_replica_reaches_a_stream_on_another_po
             name = f"conversations/{started.id}"
             on_first = first.live.updates(pat)
             assert (await next_of(on_first)).WhichOneof("event") == "ready"
+            assert (await next_of(on_first)).WhichOneof("event") == "caught_up"
             sent = await second.conversations.send(ana, name, "Across replicas", "")
             heard = await next_of(on_first)
             assert heard.message.name == f"{name}/messages/{sent.id}"
