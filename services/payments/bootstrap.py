@@ -19,14 +19,9 @@ from services.payments.consumers import subscriptions
 from services.payments.grpc_api import PaymentsServicer
 from services.payments.provider.config import payment_provider
 from services.payments.provider.port import PaymentProvider
-from services.payments.provider.sandbox import (
-    ONBOARDING_ROUTE,
-    SandboxProvider,
-    WebhookDelivery,
-    posting_to,
-)
+from services.payments.provider.sandbox import SandboxProvider, WebhookDelivery, posting_to
 from services.payments.service_layer import Treasury
-from services.payments.settings import PaymentsSettings
+from services.payments.settings import ONBOARDING_ROUTE, PaymentsSettings
 from services.payments.uow import PaymentsUnitOfWork
 
 NAME = "payments"

@@ -10,7 +10,6 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from chassis.money import Money, is_currency, minor_unit_exponent
 from chassis.settings import ServiceSettings
-from services.payments.provider.sandbox import ONBOARDING_URL
 
 
 class CommissionRates(BaseModel):
@@ -39,6 +38,12 @@ DEFAULT_COMMISSIONS = [
         "premium_bps": 1000,
     }
 ]
+
+
+ONBOARDING_ROUTE = "/sandbox/payout-onboarding"
+# Where the sandbox's onboarding links point unless told: the gateway's stand-in for Stripe's
+# hosted onboarding pages, at the embedded gateway's default address.
+ONBOARDING_URL = "http://127.0.0.1:8000" + ONBOARDING_ROUTE
 
 
 class PaymentsSettings(ServiceSettings):

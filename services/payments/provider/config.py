@@ -8,8 +8,9 @@ from urllib.parse import urlsplit
 
 from chassis.clock import Clock
 from services.payments.provider.port import PaymentProvider
-from services.payments.provider.sandbox import ONBOARDING_URL, SandboxProvider, WebhookDelivery
+from services.payments.provider.sandbox import SandboxProvider, WebhookDelivery
 from services.payments.provider.stripe import StripeProvider
+from services.payments.settings import ONBOARDING_URL
 
 SECRET_KEY_SETTING = "ESTUARY_STRIPE_SECRET_KEY"
 WEBHOOK_SECRETS_SETTING = "ESTUARY_STRIPE_WEBHOOK_SECRETS"

@@ -53,6 +53,7 @@ from services.payments.provider.port import (
     WebhookEvent,
 )
 from services.payments.provider.stripe_format import stripe_currency
+from services.payments.settings import ONBOARDING_URL
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +64,6 @@ API_VERSION = "2026-10-28.endive"
 ACCOUNT_LINK_SECONDS = 300
 MAX_AMOUNT = 99_999_999  # Stripe's ceiling: eight digits of minor units
 INTERVAL_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
-ONBOARDING_ROUTE = "/sandbox/payout-onboarding"
-ONBOARDING_URL = "http://127.0.0.1:8000" + ONBOARDING_ROUTE
-"""Where the sandbox's onboarding links point unless told: the gateway's stand-in for
-Stripe's hosted onboarding pages, at the embedded gateway's default address."""
 PLATFORM = "platform"
 """The idempotency scope of calls made as the platform (not on a connected account)."""
 
