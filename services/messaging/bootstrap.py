@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from chassis.auth.remote import identity_jwks
+from chassis.auth.remote import ServiceTokens, identity_jwks
 from chassis.auth.tokens import KeySet, TokenVerifier
 from chassis.bus.consumer import Subscription
 from chassis.bus.transport import Transport
@@ -28,6 +28,7 @@ from services.messaging.channels import (
 from services.messaging.consumers import subscriptions
 from services.messaging.conversations import ConversationDesk
 from services.messaging.digests import MessageDigests
+from services.messaging.followers import StreamFollowers
 from services.messaging.grpc_api import (
     ConversationServicer,
     LiveServicer,
@@ -127,6 +128,13 @@ def build(
     the caller brings its own mailer or provider."""
     runtime = ServiceRuntime(settings, transport=transport, clock=clock)
     identity_channel = open_channel(settings.identity_address)
+    streams_channel = open_channel(settings.streams_address)
+    tokens = ServiceTokens(
+        identity_channel,
+        client_id=settings.service_name,
+        client_secret=settings.service_client_secret,
+        clock=runtime.clock,
+    )
     verifier = TokenVerifier(
         KeySet(identity_jwks(identity_channel)),
         issuer=settings.jwt_issuer,
@@ -174,6 +182,6 @@ def build(
         media,
         AttachmentSweeper(unit_of_work, media, settings, runtime.clock),
         verifier,
-        subscriptions(settings, templates, live),
-        [identity_channel],
+        subscriptions(settings, templates, live, StreamFollowers(streams_channel, tokens)),
+        [identity_channel, streams_channel],
     )

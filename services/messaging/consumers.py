@@ -9,6 +9,7 @@ from chassis.accounts import account_status_subscription
 from chassis.auth.principal import AccountStatus
 from chassis.bus.consumer import Subscription
 from services.messaging import events
+from services.messaging.followers import Followers
 from services.messaging.live import LiveHub
 from services.messaging.partner_webhooks import queue_deliveries
 from services.messaging.service_layer import forget_recipient, notifying
@@ -32,6 +33,7 @@ NOTIFIED = (
     events.PAYOUT_PAID,
     events.PAYOUT_FAILED,
     events.SUBSCRIPTION_TIER_CHANGED,
+    events.POST_PUBLISHED,
 )
 
 
@@ -39,9 +41,10 @@ def subscriptions(
     settings: MessagingSettings | None = None,
     templates: Templates | None = None,
     live: LiveHub | None = None,
+    followers: Followers | None = None,
 ) -> tuple[Subscription, ...]:
-    """Messaging's consumers, with its settings, templates and live streams (None: the queues
-    and events alone, as the declaration lists them)."""
+    """Messaging's consumers, with its settings, templates, live streams and streams'
+    followers (None: the queues and events alone, as the declaration lists them)."""
     configured = settings or MessagingSettings()
 
     async def account(uow: Any, user_id: str, status: AccountStatus) -> None:
@@ -53,7 +56,7 @@ def subscriptions(
         Subscription(
             queue="messaging.notifications",
             events=list(NOTIFIED),
-            handler=notifying(templates or Templates(), configured, live),
+            handler=notifying(templates or Templates(), configured, live, followers),
             description="notifies users (in-app, mail) of what concerns them, once per event",
         ),
         Subscription(

@@ -15,6 +15,7 @@ from estuary.catalog.v1 import events_pb2 as catalog_events
 from estuary.identity.v1 import events_pb2 as identity_events
 from estuary.messaging.v1 import events_pb2 as messaging_events
 from estuary.payments.v1 import events_pb2 as payments_events
+from estuary.streams.v1 import events_pb2 as streams_events
 from services.messaging.domain.conversations import Message
 from services.messaging.domain.notifications import Channel, Kind
 from services.messaging.wire import CHANNELS, KINDS
@@ -41,6 +42,7 @@ REFUND_ISSUED = EventType.of(payments_events.RefundIssued)
 PAYOUT_PAID = EventType.of(payments_events.PayoutPaid)
 PAYOUT_FAILED = EventType.of(payments_events.PayoutFailed)
 SUBSCRIPTION_TIER_CHANGED = EventType.of(payments_events.SubscriptionTierChanged)
+POST_PUBLISHED = EventType.of(streams_events.PostPublished)
 
 # What partners' endpoints may subscribe to: the business facts messaging consumes. Not
 # identity's user events (they carry one-time tokens and addresses) nor reminders (a nudge

@@ -12,6 +12,7 @@ from estuary.booking.v1 import events_pb2 as booking_pb
 from estuary.catalog.v1 import events_pb2 as catalog_pb
 from estuary.identity.v1 import events_pb2 as identity_pb
 from estuary.payments.v1 import events_pb2 as payments_pb
+from estuary.streams.v1 import events_pb2 as streams_pb
 from services.messaging import events
 from services.messaging.domain.notifications import Kind, Notice
 
@@ -52,6 +53,17 @@ def _to_both(
             ("practitioner", booking.practitioner_user_id),
         )
         if user_id
+    ]
+
+
+def new_post_notices(event: ReceivedEvent[Any], followers: list[str], app_url: str) -> list[Notice]:
+    """A published post's notices: one to each follower who may read it, not to its author."""
+    published: streams_pb.PostPublished = event.message
+    context = {"title": published.title, "link": f"{app_url}/{published.post}"}
+    return [
+        Notice(event.id, Kind.NEW_POST, user_id, published.post, context)
+        for user_id in dict.fromkeys(followers)
+        if user_id != published.owner_user_id
     ]
 
 

@@ -15,8 +15,9 @@ SERVICE = ServiceDeclaration(
     migrations=Path(__file__).parent / "migrations",
     emits=Imported("services.messaging.events:EMITTED"),
     subscriptions=Imported("services.messaging.consumers:SUBSCRIPTIONS"),
-    # Identity's keys verify the tokens of the users reading their notifications.
-    calls=("identity",),
+    # Identity's keys verify the tokens of the users reading their notifications and issue
+    # messaging's service token, with which it asks streams who follows a stream.
+    calls=("identity", "streams"),
     stubs={
         "notifications": "estuary.messaging.v1.messaging_pb2_grpc:NotificationServiceStub",
         "conversations": "estuary.messaging.v1.messaging_pb2_grpc:ConversationServiceStub",
@@ -29,6 +30,8 @@ SERVICE = ServiceDeclaration(
     # A newcomer tries partner webhooks against a receiver on their own machine.
     embedded_settings={"partner_webhooks_allow_loopback": True},
     operator_settings={
+        # Identity's ESTUARY_SERVICE_CREDENTIALS must hold it under "messaging".
+        "ESTUARY_SERVICE_CLIENT_SECRET": True,
         "ESTUARY_SMTP_HOST": False,
         "ESTUARY_SMTP_USERNAME": False,
         "ESTUARY_SMTP_PASSWORD": False,

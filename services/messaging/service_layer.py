@@ -35,8 +35,9 @@ from services.messaging.domain.notifications import (
     Recipient,
     validate_changes,
 )
+from services.messaging.followers import Followers
 from services.messaging.live import LiveHub
-from services.messaging.notices import notices_for
+from services.messaging.notices import new_post_notices, notices_for
 from services.messaging.settings import MessagingSettings
 from services.messaging.templates import Templates
 from services.messaging.uow import MessagingUnitOfWork
@@ -153,15 +154,23 @@ async def deliver(
 
 
 def notifying(
-    templates: Templates, settings: MessagingSettings, live: LiveHub | None = None
+    templates: Templates,
+    settings: MessagingSettings,
+    live: LiveHub | None = None,
+    followers: Followers | None = None,
 ) -> Callable[[MessagingUnitOfWork, ReceivedEvent[Any]], Any]:
-    """The consumer's handler: the event's copies of users kept, then its notices."""
+    """The consumer's handler: the event's copies of users kept, then its notices (a new
+    post's to the followers streams names, who may read it)."""
 
     async def handle(uow: MessagingUnitOfWork, event: ReceivedEvent[Any]) -> None:
         if event.type in (events.USER_REGISTERED.name, events.USER_EMAIL_VERIFIED.name):
             await keep_recipient(uow, event)
         await keep_relations(uow, event)
-        for notice in notices_for(event, settings.app_url):
+        notices = notices_for(event, settings.app_url)
+        if event.type == events.POST_PUBLISHED.name and followers is not None:
+            readers = await followers.of(event.message.stream, event.message.level)
+            notices = new_post_notices(event, readers, settings.app_url)
+        for notice in notices:
             await deliver(uow, notice, templates, settings, live)
 
     return handle

@@ -61,6 +61,10 @@ class MessagingSettings(ServiceSettings):
         description="How often an open live stream checks its user's account status and "
         "token: a suspended user's socket closes at most this late.",
     )
+    streams_address: str = Field(
+        "127.0.0.1:50056",
+        description="Where streams' gRPC API is (the followers a new post is news to).",
+    )
     live_streams_per_user: int = Field(
         8,
         ge=1,

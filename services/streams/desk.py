@@ -381,6 +381,30 @@ class StreamDesk:
         page = request.page(found, total, lambda p: [p.id])
         return replace(page, items=[p.as_read_at(level) for p in page.items])
 
+    async def followers(
+        self, parent: str, min_level: int, page_size: int, page_token: str
+    ) -> Page[str]:
+        """A stream's followers at `min_level` or above (user ids), for other services."""
+        stream_id = stream_id_in("parent", parent)
+        if min_level < FREE_LEVEL:
+            raise InvalidArgument.field("min_level", "must not be negative", "negative")
+        request = page_request(
+            page_size,
+            page_token,
+            query={"stream": stream_id, "min_level": min_level},
+            key=[KeyPart.ID],
+        )
+        async with self.unit_of_work(write=False) as uow:
+            await stream_of(uow, stream_id)
+            found = await uow.follows.user_ids(
+                stream_id,
+                min_level,
+                after=request.after[0] if request.after else None,
+                fetch=request.fetch,
+            )
+        # The total is not counted: a caller pages to the end.
+        return request.page(found, 0, lambda user_id: [user_id])
+
     async def follow(self, caller: Principal, name: str) -> Follow:
         stream_id = stream_id_in("name", name)
         async with self.unit_of_work() as uow:

@@ -109,6 +109,14 @@ class StreamsServicer(streams_pb2_grpc.StreamsServiceServicer):
             total_size=page.total,
         )
 
+    async def ListFollowers(
+        self, request: pb.ListFollowersRequest, context: Any
+    ) -> pb.ListFollowersResponse:
+        page = await self._desk.followers(
+            request.parent, request.min_level, request.page_size, request.page_token
+        )
+        return pb.ListFollowersResponse(user_ids=page.items, next_page_token=page.next_page_token)
+
     async def FollowStream(self, request: pb.FollowStreamRequest, context: Any) -> pb.Follow:
         return follow_to_proto(await self._desk.follow(current_user(), request.name))
 

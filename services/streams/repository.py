@@ -275,6 +275,18 @@ class Follows:
             )
         )
 
+    async def user_ids(
+        self, stream_id: str, min_level: int, *, after: str | None, fetch: int
+    ) -> list[str]:
+        """The ids of a stream's followers at `min_level` or above, in id order."""
+        conditions = [follows.c.stream_id == stream_id, follows.c.level >= min_level]
+        if after is not None:
+            conditions.append(follows.c.user_id > after)
+        rows = await self._c.execute(
+            sa.select(follows.c.user_id).where(*conditions).order_by(follows.c.user_id).limit(fetch)
+        )
+        return [r.user_id for r in rows]
+
     async def get(self, stream_id: str, user_id: str) -> Follow | None:
         row = (
             await self._c.execute(

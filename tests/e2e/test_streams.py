@@ -23,6 +23,7 @@ from tests.e2e.accounts import (
 from tests.e2e.stacks import EventTap, Stack
 from tests.e2e.streams_steps import STREAM_WRITE_ROUTES
 from tests.e2e.test_account_status import USERS, first_refusal, until
+from tests.e2e.test_catalog_journey import eventually
 
 STREAMS = "/api/v1/streams"
 EVENT_SECONDS = 20.0
@@ -194,6 +195,30 @@ async def test_a_follower_reads_the_free_post_whole_and_the_paid_one_as_a_teaser
         assert [e["field"] for e in unlocked.json()["errors"]] == ["level"], unlocked.text
         still = await client.get(f"{base}/posts/{posts['Deep practice']}", headers=reader.headers)
         assert (still.json()["level"], still.json()["locked"]) == (1, True), still.text
+
+        # Posts published now are news to the follower who may read them, not to the others.
+        news = {}
+        for title, level in (("Members only", 1), ("For everyone", 0)):
+            draft = await created(
+                await client.post(
+                    f"{base}/posts",
+                    json={"title": title, "body": "News.", "level": level},
+                    headers=pia.headers,
+                )
+            )
+            news[title] = f"streams/{stream['stream_id']}/posts/{draft['post_id']}"
+            out = await client.post(f"{base}/posts/{draft['post_id']}/publish", headers=pia.headers)
+            assert out.status_code == 200, out.text
+
+        async def told() -> list[Any]:
+            found = await client.get("/api/v1/me/notifications", headers=reader.headers)
+            heard = [n for n in found.json()["results"] if n["kind"] == "new_post"]
+            return heard if any(n["subject"] == news["For everyone"] for n in heard) else []
+
+        heard = await eventually(told, timeout=20.0)
+        assert [(n["subject"], n["title"]) for n in heard] == [
+            (news["For everyone"], "New post: For everyone")
+        ], heard
 
 
 async def test_readers_like_save_vote_and_comment_on_what_they_read_whole_and_the_owner_hides(

@@ -34,6 +34,7 @@ class Kind(StrEnum):
     PAYOUT_FAILED = "payout_failed"
     PLATFORM_TIER_CHANGED = "platform_tier_changed"
     MESSAGE_DIGEST = "message_digest"
+    NEW_POST = "new_post"
 
 
 class Channel(StrEnum):
@@ -86,6 +87,8 @@ RULES: Mapping[Kind, KindRule] = {
     Kind.PLATFORM_TIER_CHANGED: PUSH_ON_REQUEST,
     # The messages themselves are in-app already: the digest is the mail of them.
     Kind.MESSAGE_DIGEST: KindRule(frozenset({Channel.EMAIL})),
+    # A creator may post daily: in the app by default, a mail or a buzz only when asked for.
+    Kind.NEW_POST: KindRule(BOTH | {Channel.PUSH}, opt_in=frozenset({Channel.EMAIL, Channel.PUSH})),
 }
 if RULES.keys() != set(Kind):
     raise ValueError(f"kinds without a rule: {sorted(set(Kind) - RULES.keys())}")

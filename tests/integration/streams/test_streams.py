@@ -19,7 +19,7 @@ from chassis.errors import (
 from chassis.money import Money
 from services.streams.events import POST_PUBLISHED
 from tests.builders import outbox_messages, person
-from tests.integration.streams.world import START, built_streams, practitioner
+from tests.integration.streams.world import START, built_streams, follow_at, practitioner
 
 EUR = "EUR"
 
@@ -217,3 +217,39 @@ async def test_the_feed_lists_the_followed_streams_posts_newest_first_page_by_pa
         # Another reader's cursor is not this one's.
         with pytest.raises(InvalidArgument):
             await desk.feed(person(), 3, first.next_page_token)
+
+
+async def test_other_services_page_through_the_followers_at_a_level(empty_database_url):
+    async with built_streams(empty_database_url, FrozenClock(START)) as service:
+        desk, owner = service.desk, practitioner()
+        stream = await desk.create_stream(owner, "Breath", "")
+        parent = f"streams/{stream.id}"
+        readers = [person() for _ in range(5)]
+        paying = sorted(r.user_id for r in readers[:2])
+        for reader in readers[:2]:
+            await follow_at(service, stream.id, reader, 1)
+        for reader in readers:
+            await desk.follow(reader, parent)
+
+        pages, token = [], ""
+        while True:
+            page = await desk.followers(parent, 0, 2, token)
+            pages.append(page.items)
+            token = page.next_page_token
+            if not token:
+                break
+        assert [len(p) for p in pages] == [2, 2, 1]
+        assert [u for p in pages for u in p] == sorted(r.user_id for r in readers)
+        assert (await desk.followers(parent, 1, 100, "")).items == paying
+        assert (await desk.followers(parent, 2, 100, "")).items == []
+
+        with pytest.raises(InvalidArgument) as error:
+            await desk.followers(parent, -1, 100, "")
+        assert fields(error) == ["min_level"]
+        with pytest.raises(InvalidArgument) as error:
+            await desk.followers(
+                parent, 1, 2, (await desk.followers(parent, 0, 2, "")).next_page_token
+            )
+        assert fields(error) == ["page_token"]
+        with pytest.raises(NotFound):
+            await desk.followers("streams/0193c6b8-a1b2-7c3d-8e4f-5a6b7c8d9e0f", 0, 100, "")
