@@ -66,6 +66,7 @@ class Options:
     catalog: CatalogOptions
     idle_sockets: int
     burst_events: int
+    messages_per_second: int
 
 
 async def suite_figures(
@@ -112,7 +113,9 @@ async def suite_figures(
             started_in = await shape.start()
         figures = _start_figures(shape, started_in) if "start" in options.parts else []
         if "live" in options.parts:
-            figures += await live_figures(shape, run, load, options.load.duration_seconds)
+            figures += await live_figures(
+                shape, run, load, options.load.duration_seconds, options.messages_per_second
+            )
             figures += await idle_socket_figures(shape, run, options.idle_sockets)
         if "notifications" in options.parts:
             figures += await notification_figures(shape, run, options.burst_events)
@@ -220,6 +223,12 @@ def _parser() -> argparse.ArgumentParser:
         "--idle-sockets", type=int, default=5000, help="idle WebSockets held open (live)"
     )
     parser.add_argument(
+        "--messages-per-second",
+        type=int,
+        default=200,
+        help="messages the live part's 100 senders post a second, together",
+    )
+    parser.add_argument(
         "--burst-events",
         type=int,
         default=10_000,
@@ -262,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         catalog=CatalogOptions(args.catalog_practitioners, args.catalog_services_each, args.reseed),
         idle_sockets=args.idle_sockets,
         burst_events=args.burst_events,
+        messages_per_second=args.messages_per_second,
     )
     started = datetime.now(UTC)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")

@@ -1,11 +1,12 @@
 """Live updates, through the gateway's WebSocket.
 
 **message sent -> the receiver's socket**: 100 conversations, each a group of the bench's
-staff member, a sender and a receiver (accounts of their own); each sender posts a message
-every 0.5 s, 200 a second in all, for the run's duration, and each receiver holds one socket
-(/ws). Production: two gateways and two messaging replicas (gateway 1 -> messaging 1,
-gateway 2 -> messaging 2); senders post through gateway 1, receivers listen on gateway 2, so
-every message crosses replicas through RabbitMQ's live exchange. Measured from just before
+staff member, a sender and a receiver (accounts of their own); the senders post 200 messages a
+second in all (`--messages-per-second`), each at an even pace, for the run's duration, and
+each receiver holds one socket (/ws). Production: two gateways and two messaging replicas
+(gateway 1 -> messaging 1, gateway 2 -> messaging 2); senders post through gateway 1,
+receivers listen on gateway 2, so every message crosses replicas through RabbitMQ's live
+exchange. Measured from just before
 the POST's first byte (in the load process) to the frame's arrival (in this one), both on
 CLOCK_MONOTONIC: the REST call, the message's transaction, the broadcast to every messaging
 replica, the gRPC stream to the other gateway and the socket. Target p99 < 50 ms.
@@ -45,7 +46,6 @@ from bench.process import SeparateProcess, cpu_seconds, resident_mb, until_quiet
 from bench.shapes import HOST, BenchRun, ProductionShape, Shape
 
 CONVERSATIONS = 100
-MESSAGES_PER_SECOND = 200
 SETTLE_SECONDS = 5.0
 P99_TARGET_MS = 50.0
 # Where the senders post and the receivers listen, by gateway replica (the same one when
@@ -132,10 +132,14 @@ async def send_messages(plan: SendingPlan) -> tuple[dict[str, float], dict[int, 
 
 
 async def live_figures(
-    shape: Shape, run: BenchRun, load: SeparateProcess, duration_seconds: float
+    shape: Shape,
+    run: BenchRun,
+    load: SeparateProcess,
+    duration_seconds: float,
+    messages_per_second: int,
 ) -> list[Figure]:
-    """How long a message takes from its sender's POST to the receiver's socket, at 200
-    messages a second across 100 conversations."""
+    """How long a message takes from its sender's POST to the receiver's socket, at
+    messages_per_second across 100 conversations."""
     setup = Setup(shape, run)
     client = httpx.AsyncClient(
         base_url=shape.base_url, timeout=30.0, headers={"X-Forwarded-For": run.client_address}
@@ -158,7 +162,7 @@ async def live_figures(
         await client.aclose()
         await setup.close()
     sending, listening = _gateways(shape)
-    every = CONVERSATIONS / MESSAGES_PER_SECOND
+    every = CONVERSATIONS / messages_per_second
     plan = SendingPlan(
         port=int(sending.rsplit(":", 1)[1]),
         forwarded_for=run.client_address,
@@ -181,7 +185,7 @@ async def live_figures(
             hearing = asyncio.create_task(_hear(ws, heard))
             stack.callback(hearing.cancel)
         say(
-            f"{shape.name}: live: {MESSAGES_PER_SECOND} messages/s in {CONVERSATIONS}"
+            f"{shape.name}: live: {messages_per_second} messages/s in {CONVERSATIONS}"
             f" conversations for {duration_seconds:.0f} s"
         )
         # The sign-ups' events (a verification mail each) are handled before, not during.

@@ -12,11 +12,12 @@ events are queued in the file while the suite is stopped, and the clock starts w
 answers /readyz again (what its consumer made while starting is counted out of the rate).
 Either way, messaging's database is polled until every notification exists.
 
-**notifications/s**: notifications made over the seconds that took. **mails sent/s**: mails
-of the burst the SMTP server (production: an aiosmtpd server the bench runs) or the file sink
-(embedded) took, over the same window or `MAIL_WINDOW_SECONDS`, whichever is longer; one
-replica sends at most ESTUARY_MAIL_BATCH_SIZE per ESTUARY_MAIL_POLL_SECONDS (50 a second by
-default). **CPU per notification**: the shape's processes over the window.
+**notifications/s**: notifications made over the seconds that took. **mails sent/s after the
+burst**: mails of the burst the SMTP server (production: an aiosmtpd server the bench runs) or
+the file sink (embedded) took in the `MAIL_WINDOW_SECONDS` after the last notification, when
+the consumer is idle (those sent during the burst are in the detail); one replica sends at most
+ESTUARY_MAIL_BATCH_SIZE per ESTUARY_MAIL_POLL_SECONDS (50 a second by default). **CPU per
+notification**: the shape's processes while the burst was consumed.
 """
 
 from __future__ import annotations
@@ -193,13 +194,14 @@ async def notification_figures(shape: Shape, run: BenchRun, events: int) -> list
             raise TypeError(f"no way to publish on {shape.name}'s bus")
         made, finished = await until(counts.notified, events, BURST_TIMEOUT_SECONDS)
         used = cpu_seconds(server.pid for server in shape.servers) - before
-        await asyncio.sleep(max(started + MAIL_WINDOW_SECONDS - time.monotonic(), 0.0))
-        mailed, mail_end = await counts.mailed(), time.monotonic()
+        # The mail left queued by then, sent with the consumer idle.
+        mailed_in_burst = await counts.mailed()
+        await asyncio.sleep(MAIL_WINDOW_SECONDS)
+        mailed_after = await counts.mailed() - mailed_in_burst
     finally:
         await counts.close()
     seconds = finished - started
     rate = (made - already) / seconds if seconds > 0 else math.nan
-    mail_rate = mailed / (mail_end - started)
     return [
         Figure(
             "notifications/s from a burst",
@@ -210,11 +212,12 @@ async def notification_figures(shape: Shape, run: BenchRun, events: int) -> list
             + (f" ({already} made while the suite started, not counted)" if already else ""),
         ),
         Figure(
-            "notifications: mails sent/s",
+            "notifications: mails sent/s after the burst",
             shape.name,
-            mail_rate,
+            mailed_after / MAIL_WINDOW_SECONDS,
             "/s",
-            detail=f"{mailed} sent in the first {mail_end - started:.0f} s",
+            detail=f"{mailed_after} in the {MAIL_WINDOW_SECONDS:.0f} s after; {mailed_in_burst} "
+            f"sent while the burst was consumed ({mailed_in_burst / seconds:.1f}/s)",
         ),
         Figure(
             "notifications: server CPU per notification",
