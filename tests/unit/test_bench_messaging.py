@@ -52,8 +52,9 @@ def test_every_event_of_the_burst_notifies_one_client_dealt_in_turn():
     assert len({event.id for event in burst}) == 7
     notified = []
     for event in burst:
+        headers: dict[str, object] = dict(event.headers)
         received = decode_event(
-            event.headers, event.content_type, event.body, {REFUND_ISSUED.name: REFUND_ISSUED}
+            headers, event.content_type, event.body, {REFUND_ISSUED.name: REFUND_ISSUED}
         )
         [notice] = notices_for(received, "https://estuary.example")
         assert notice.kind is Kind.REFUND_ISSUED
