@@ -1,8 +1,9 @@
 """`python -m bench` (`make bench`): measures the suite on both shapes and prints the figures.
 
-    python -m bench                                   # everything, both shapes (~5 minutes)
+    python -m bench                                   # everything, both shapes (~12 minutes)
     python -m bench --only http --shape embedded --duration 5
     python -m bench --only bus --shape production
+    python -m bench --only live,notifications --shape production  # 2 gateways, 2 messaging
     python -m bench --only catalog --shape production  # seeds once (~3 minutes), then keeps it
 
 The table goes to stdout, progress and warnings to stderr, and every figure with the run's
