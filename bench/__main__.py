@@ -1,8 +1,9 @@
 """`python -m bench` (`make bench`): measures the suite on both shapes and prints the figures.
 
-    python -m bench                                   # everything, both shapes (~5 minutes)
+    python -m bench                                   # everything, both shapes (~12 minutes)
     python -m bench --only http --shape embedded --duration 5
     python -m bench --only bus --shape production
+    python -m bench --only live,notifications --shape production  # 2 gateways, 2 messaging
     python -m bench --only catalog --shape production  # seeds once (~3 minutes), then keeps it
 
 The table goes to stdout, progress and warnings to stderr, and every figure with the run's
@@ -33,7 +34,8 @@ from bench.catalog import (
     prepare_seeds,
 )
 from bench.figures import Figure, render_table, say
-from bench.live import idle_socket_figures, live_figures
+from bench.live import LIVE_REPLICAS, idle_socket_figures, live_figures
+from bench.notifications import MailSink, notification_figures
 from bench.process import SeparateProcess
 from bench.rest import LoadOptions, RestBench
 from bench.shapes import (
@@ -48,9 +50,9 @@ from bench.shapes import (
 from suite.registry import SERVICES
 
 SHAPES = ("embedded", "production")
-PARTS = ("start", "http", "catalog", "booking", "live", "bus")
+PARTS = ("start", "http", "catalog", "booking", "live", "notifications", "bus")
 # The parts that run against a started suite (the bus part brings its own services).
-SUITE_PARTS = {"start", "http", "catalog", "booking", "live"}
+SUITE_PARTS = {"start", "http", "catalog", "booking", "live", "notifications"}
 WARM_START_TARGET_SECONDS = 5.0
 RESIDENT_TARGET_MB = 400.0
 RESULTS = REPOSITORY / "bench" / "results"
@@ -64,6 +66,8 @@ class Options:
     bus: BusOptions
     catalog: CatalogOptions
     idle_sockets: int
+    burst_events: int
+    messages_per_second: int
 
 
 async def suite_figures(
@@ -95,14 +99,27 @@ async def suite_figures(
             urls = await stack.enter_async_context(
                 postgres_databases(*(run.database(name) for name in names), templates=templates)
             )
-            shape = ProductionShape(run, dict(zip(names, urls, strict=True)), logs)
-            say(f"production: estuary migrate and serve {', '.join(names)}, serve gateway")
+            # The live part's messages cross replicas; the other parts run one of each.
+            replicas = LIVE_REPLICAS if "live" in options.parts else {}
+            # Messaging sends its mail to an SMTP server the bench runs.
+            sink = stack.enter_context(MailSink())
+            shape = ProductionShape(
+                run, dict(zip(names, urls, strict=True)), logs, replicas, {"messaging": sink.env()}
+            )
+            say(
+                f"production: estuary migrate and serve {', '.join(names)}, serve gateway"
+                + "".join(f"; {name} x{count}" for name, count in replicas.items())
+            )
             stack.push_async_callback(shape.stop)
             started_in = await shape.start()
         figures = _start_figures(shape, started_in) if "start" in options.parts else []
         if "live" in options.parts:
-            figures += await live_figures(shape, run, options.load.duration_seconds)
+            figures += await live_figures(
+                shape, run, load, options.load.duration_seconds, options.messages_per_second
+            )
             figures += await idle_socket_figures(shape, run, options.idle_sockets)
+        if "notifications" in options.parts:
+            figures += await notification_figures(shape, run, options.burst_events)
         if not {"http", "catalog", "booking"} & set(options.parts):
             return figures
         rest = RestBench(shape, run, load, options.load, logs)
@@ -206,6 +223,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--idle-sockets", type=int, default=5000, help="idle WebSockets held open (live)"
     )
+    parser.add_argument(
+        "--messages-per-second",
+        type=int,
+        default=200,
+        help="messages the live part's 100 senders post a second, together",
+    )
+    parser.add_argument(
+        "--burst-events",
+        type=int,
+        default=10_000,
+        help="refund.issued events in the notifications burst, each notifying one client",
+    )
     parser.add_argument("--events-per-second", type=int, default=500)
     parser.add_argument("--bus-seconds", type=float, default=10.0)
     parser.add_argument("--drain-events", type=int, default=20_000)
@@ -242,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         bus=BusOptions(args.events_per_second, args.bus_seconds, args.drain_events),
         catalog=CatalogOptions(args.catalog_practitioners, args.catalog_services_each, args.reseed),
         idle_sockets=args.idle_sockets,
+        burst_events=args.burst_events,
+        messages_per_second=args.messages_per_second,
     )
     started = datetime.now(UTC)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")

@@ -31,7 +31,7 @@ import aio_pika
 import sqlalchemy as sa
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from bench.figures import Figure, Latencies
+from bench.figures import Figure, Latencies, pace
 from bench.process import SeparateProcess
 from bench.shapes import RABBITMQ_URL, BenchRun, delete_exchanges, delete_queues, postgres_databases
 from chassis.bus.consumer import EventConsumer, Subscription
@@ -103,8 +103,7 @@ class Delivered:
 
     @property
     def achieved_rate(self) -> float:
-        times = sorted(self.committed.values())
-        return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+        return pace(self.committed.values())
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -34,6 +34,16 @@ class Latencies:
             p99_ms=_percentile(ordered, 99) * 1000,
             max_ms=ordered[-1] * 1000,
         )
+
+
+def pace(instants: Iterable[float]) -> float:
+    """How many a second happened, from the first instant to the last (0 for fewer than 2)."""
+    times = sorted(instants)
+    return (
+        (len(times) - 1) / (times[-1] - times[0])
+        if len(times) > 1 and times[-1] > times[0]
+        else 0.0
+    )
 
 
 def _percentile(ordered: Sequence[float], percent: float) -> float:

@@ -76,7 +76,7 @@ class LoadResult:
         return self.server_cpu_seconds * 1000 / self.requests if self.requests else math.nan
 
 
-class _Connection:
+class Connection:
     """One keep-alive connection and the endpoint it drives."""
 
     def __init__(self, plan: LoadPlan, endpoint: Endpoint) -> None:
@@ -152,7 +152,7 @@ async def drive(plan: LoadPlan) -> LoadResult:
     statuses: dict[int, int] = {}
     failures = 0
 
-    async def run(connection: _Connection) -> None:
+    async def run(connection: Connection) -> None:
         nonlocal failures
         while True:
             sent = time.perf_counter()
@@ -184,7 +184,7 @@ async def drive(plan: LoadPlan) -> LoadResult:
 
     cpu_before = asyncio.create_task(server_cpu_at(measure_from))
     cpu_after = asyncio.create_task(server_cpu_at(stop_at))
-    connections = [_Connection(plan, endpoint) for endpoint in plan.endpoints]
+    connections = [Connection(plan, endpoint) for endpoint in plan.endpoints]
     await asyncio.gather(*(run(c) for c in connections))
     return LoadResult(
         requests=len(samples),

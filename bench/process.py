@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import multiprocessing
 import os
+import time
 from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +23,22 @@ def cpu_seconds(pids: Iterable[int]) -> float:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
         total += int(fields[11]) + int(fields[12])
     return total / CLOCK_TICKS
+
+
+async def until_quiet(
+    pids: Iterable[int], *, busy_share: float = 0.1, window: float = 0.5, within: float = 60.0
+) -> float:
+    """Waits until the processes together use less than busy_share of one core over a window
+    (the events of a setup consumed, its mail sent), or `within` seconds pass; returns the
+    seconds waited."""
+    chosen = list(pids)
+    started = time.monotonic()
+    while time.monotonic() - started < within:
+        before = cpu_seconds(chosen)
+        await asyncio.sleep(window)
+        if cpu_seconds(chosen) - before < busy_share * window:
+            break
+    return time.monotonic() - started
 
 
 def resident_mb(pid: int) -> float:

@@ -18,7 +18,7 @@ import socket
 import sys
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +28,10 @@ import psycopg
 from redis.asyncio import Redis
 
 from bench.process import resident_mb
-from chassis.bus.rabbitmq import DEAD_SUFFIX, dead_letter_exchange
+from chassis.bus.embedded import EmbeddedBroker
+from chassis.bus.envelope import OutgoingEvent
+from chassis.bus.rabbitmq import DEAD_SUFFIX, RabbitTransport, dead_letter_exchange
+from chassis.settings import ServiceSettings
 from suite.embedded import EmbeddedSuite
 from suite.registry import SERVICES
 
@@ -40,8 +43,11 @@ POSTGRES_ADMIN_DSN = os.environ.get(
 RABBITMQ_URL = os.environ.get("ESTUARY_BENCH_RABBITMQ", "amqp://guest:guest@127.0.0.1:5672/")
 REDIS_URL = os.environ.get("ESTUARY_BENCH_REDIS", "redis://127.0.0.1:6379/0")
 RATE_LIMIT_PREFIX = "estuary:ratelimit:"
-READY_TIMEOUT_SECONDS = 60.0
+# Nine processes importing at once on a shared two-core machine took over a minute.
+READY_TIMEOUT_SECONDS = 180.0
 STOP_TIMEOUT_SECONDS = 20.0
+# Events published per confirmed batch: the outbox relay's default batch.
+PUBLISH_BATCH = ServiceSettings.model_fields["outbox_batch_size"].default
 # Limits no bench run reaches, so every figure measures the work and not the 429s; the
 # limiter itself stays in the path, as it is in production.
 UNREACHABLE_LIMIT = 1_000_000_000
@@ -51,10 +57,28 @@ BENCH_GATEWAY_ENV = {
     "ESTUARY_RATE_LIMIT_PRACTITIONER_PER_HOUR": str(UNREACHABLE_LIMIT),
     "ESTUARY_RATE_LIMIT_REGISTER_PER_MINUTE": str(UNREACHABLE_LIMIT),
     "ESTUARY_RATE_LIMIT_LOGIN_PER_MINUTE": str(UNREACHABLE_LIMIT),
+    # The live part sends 2 messages a second from each sender (120 a minute; default 30).
+    "ESTUARY_RATE_LIMIT_MESSAGES_PER_MINUTE": str(UNREACHABLE_LIMIT),
     # The load comes "from" a per-run address (see BenchRun.client_address), so the
     # anonymous counters it bumps in a shared Redis are its own and not every local test's.
     "ESTUARY_TRUST_FORWARDED_FOR": "true",
 }
+
+
+def replica_name(process: str, replica: int, replicas: int) -> str:
+    """A process's name in logs and figures: the service's own when it runs alone, else
+    numbered from 1 ("messaging-2")."""
+    return process if replicas == 1 else f"{process}-{replica + 1}"
+
+
+def replica_addresses(grpc_ports: Mapping[str, Sequence[int]], replica: int) -> dict[str, str]:
+    """The ESTUARY_<SERVICE>_ADDRESS of every service for a process's `replica`-th copy: the
+    same-numbered replica of each service, wrapping round the ones with fewer, so gateway 2
+    talks to messaging 2 and to the single identity."""
+    return {
+        f"ESTUARY_{name.upper()}_ADDRESS": f"{HOST}:{ports[replica % len(ports)]}"
+        for name, ports in grpc_ports.items()
+    }
 
 
 def port_is_free(port: int) -> bool:
@@ -247,20 +271,55 @@ class EmbeddedShape(Shape):
             await server.stop()
         self.servers = []
 
+    def queue_while_stopped(self, events: Sequence[OutgoingEvent]) -> None:
+        """Queues events on the suite's bus, as another service would publish them; the bus
+        file is the running suite's alone, so only while it is stopped. Its consumers take
+        them when it starts."""
+        if self.servers:
+            raise RuntimeError("estuary up is running: its bus takes events only from itself")
+        broker = EmbeddedBroker(self.data_dir / "bus.db")
+        try:
+            refused = [outcome for outcome in broker.publish(events) if outcome is not None]
+        finally:
+            broker.close()
+        if refused:
+            raise RuntimeError(f"{len(refused)} events refused by the bus: {refused[0]}")
+
 
 class ProductionShape(Shape):
-    """Every service and the gateway as their own processes on Postgres, RabbitMQ and Redis."""
+    """Every service and the gateway as their own processes on Postgres, RabbitMQ and Redis;
+    `replicas` runs more than one process of some ("gateway": 2, "messaging": 2), each on
+    its own ports, sharing its service's database, queues and the bus; `env` adds variables
+    to some processes' environment ("messaging": where to send mail)."""
 
     name = "production"
 
-    def __init__(self, run: BenchRun, database_urls: dict[str, str], logs: Path) -> None:
+    def __init__(
+        self,
+        run: BenchRun,
+        database_urls: dict[str, str],
+        logs: Path,
+        replicas: Mapping[str, int] | None = None,
+        env: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
         self.logs = logs
         self.database_urls = database_urls
-        self.gateway_port = free_port()
+        self.replicas = (
+            {entry.name: 1 for entry in SERVICES} | {"gateway": 1} | dict(replicas or {})
+        )
+        unknown = set(self.replicas) - {entry.name for entry in SERVICES} - {"gateway"}
+        if unknown or min(self.replicas.values()) < 1:
+            raise ValueError(f"replicas: unknown processes or counts below 1: {replicas}")
+        self.env = {name: dict(variables) for name, variables in (env or {}).items()}
+        self.gateway_ports = [free_port() for _ in range(self.replicas["gateway"])]
+        self.gateway_port = self.gateway_ports[0]
         self.exchange = run.exchange("suite")
         # Queue names are global on a broker: this run's carry its own prefix.
         self.queue_prefix = f"{self.exchange}."
-        self.grpc_ports = {entry.name: free_port() for entry in SERVICES}
+        self.grpc_ports = {
+            entry.name: [free_port() for _ in range(self.replicas[entry.name])]
+            for entry in SERVICES
+        }
         # Each service's secret for service tokens (booking calls catalog with one); identity
         # holds them all.
         self.service_secrets = {entry.name: secrets.token_urlsafe(24) for entry in SERVICES}
@@ -270,13 +329,8 @@ class ProductionShape(Shape):
             "ESTUARY_BUS_URL": RABBITMQ_URL,
             "ESTUARY_BUS_EXCHANGE": self.exchange,
             "ESTUARY_BUS_QUEUE_PREFIX": self.queue_prefix,
-            "ESTUARY_HTTP_PORT": str(self.gateway_port),
             "ESTUARY_REDIS_URL": REDIS_URL,
             "ESTUARY_SERVICE_CREDENTIALS": json.dumps(self.service_secrets),
-            **{
-                f"ESTUARY_{name.upper()}_ADDRESS": f"{HOST}:{port}"
-                for name, port in self.grpc_ports.items()
-            },
             # Media (attachments) in a folder beside the logs, which this run's gateway
             # serves: the services that keep media refuse to start without a store.
             "ESTUARY_MEDIA_BACKEND": "folder",
@@ -286,15 +340,31 @@ class ProductionShape(Shape):
         }
         self.servers = []
 
+    def gateway_url(self, replica: int) -> str:
+        """The address of one gateway process (replica 0 is base_url)."""
+        return f"http://{HOST}:{self.gateway_ports[replica]}"
+
     def database_url(self, service: str) -> str:
         return self.database_urls[service]
 
-    def service_env(self, service: str) -> dict[str, str]:
+    def service_env(self, service: str, replica: int = 0) -> dict[str, str]:
         return {
             **self.common_env,
+            **replica_addresses(self.grpc_ports, replica),
             "ESTUARY_DATABASE_URL": self.database_urls[service],
-            "ESTUARY_GRPC_PORT": str(self.grpc_ports[service]),
+            "ESTUARY_GRPC_PORT": str(self.grpc_ports[service][replica]),
             "ESTUARY_SERVICE_CLIENT_SECRET": self.service_secrets[service],
+            # Each process its own scrape port: replicas of one service would share its default.
+            "ESTUARY_METRICS_PORT": str(free_port()),
+            **self.env.get(service, {}),
+        }
+
+    def gateway_env(self, replica: int) -> dict[str, str]:
+        return {
+            **self.common_env,
+            **replica_addresses(self.grpc_ports, replica),
+            "ESTUARY_HTTP_PORT": str(self.gateway_ports[replica]),
+            **self.env.get("gateway", {}),
         }
 
     def operator_env(self) -> dict[str, str]:
@@ -302,7 +372,7 @@ class ProductionShape(Shape):
 
     async def start(self) -> float:
         """Migrates every service, then starts them and the gateway; returns the seconds
-        from the first process started until /readyz answered 200."""
+        from the first process started until every gateway's /readyz answered 200."""
         for entry in SERVICES:
             migrate = await asyncio.create_subprocess_exec(
                 *estuary_command("migrate", entry.name),
@@ -316,24 +386,49 @@ class ProductionShape(Shape):
                 raise RuntimeError(f"estuary migrate {entry.name} failed:\n{output.decode()}")
         started = time.perf_counter()
         for entry in SERVICES:
+            count = self.replicas[entry.name]
+            for replica in range(count):
+                self.servers.append(
+                    await ServerProcess.start(
+                        replica_name(entry.name, replica, count),
+                        estuary_command("serve", entry.name),
+                        self.service_env(entry.name, replica),
+                        self.logs,
+                    )
+                )
+        for replica, _ in enumerate(self.gateway_ports):
             self.servers.append(
                 await ServerProcess.start(
-                    entry.name,
-                    estuary_command("serve", entry.name),
-                    self.service_env(entry.name),
+                    replica_name("gateway", replica, len(self.gateway_ports)),
+                    estuary_command("serve", "gateway"),
+                    self.gateway_env(replica),
                     self.logs,
                 )
             )
-        self.servers.append(
-            await ServerProcess.start(
-                "gateway", estuary_command("serve", "gateway"), self.common_env, self.logs
-            )
-        )
-        await wait_until_answering(f"{self.base_url}/readyz", self.servers)
+        for replica, _ in enumerate(self.gateway_ports):
+            await wait_until_answering(f"{self.gateway_url(replica)}/readyz", self.servers)
         return time.perf_counter() - started
 
+    async def publish(self, events: Sequence[OutgoingEvent]) -> None:
+        """Publishes events on the suite's exchange as another service would (persistent,
+        with confirms), in batches as a relay sends them."""
+        transport = RabbitTransport(
+            RABBITMQ_URL,
+            self.exchange,
+            delivery_limit=ServiceSettings.model_fields["bus_delivery_limit"].default,
+        )
+        await transport.start()
+        try:
+            for first in range(0, len(events), PUBLISH_BATCH):
+                outcomes = await transport.publish(events[first : first + PUBLISH_BATCH])
+                refused = [outcome for outcome in outcomes if outcome is not None]
+                if refused:
+                    raise RuntimeError(f"{len(refused)} events refused by the bus: {refused[0]}")
+        finally:
+            await transport.close()
+
     async def stop(self) -> None:
-        # The gateway first, as a rolling deploy would drain it.
+        # The gateways first, as a rolling deploy would drain them.
         for server in reversed(self.servers):
             await server.stop()
         self.servers = []
