@@ -108,6 +108,7 @@ TPCB_TARGET_RATIO = 0.25
 # queue on one pending account, few enough that they sometimes do, as on a busy day.
 EARNING_PRACTITIONERS = 100
 BOOKING_CONNECTIONS = 16
+BOOKING_ATTEMPTS = 3
 KNOWN_TIMEOUT_SECONDS = 60.0
 RECORDED_TIMEOUT_SECONDS = 300.0
 PUBLISH_BATCH = 200
@@ -203,12 +204,19 @@ async def _book(
             seller = sellers[n % len(sellers)]
             at = start + timedelta(minutes=30 * (n // len(sellers)))
             token, _ = clients[n % len(clients)]
-            async with gate:
-                answer = await http.post(
-                    "/api/v1/bookings",
-                    json={"service_id": seller.service_id, "start_time": at.isoformat()},
-                    headers={"Authorization": f"Bearer {token}"},
-                )
+            # A busy machine can run a booking past the gateway's deadline after it committed:
+            # the retry, with the same key, answers that booking instead of a taken slot.
+            headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": f"{run.token}-{n}"}
+            for attempt in range(BOOKING_ATTEMPTS):
+                async with gate:
+                    answer = await http.post(
+                        "/api/v1/bookings",
+                        json={"service_id": seller.service_id, "start_time": at.isoformat()},
+                        headers=headers,
+                    )
+                if answer.status_code < 500 or attempt == BOOKING_ATTEMPTS - 1:
+                    break
+                await asyncio.sleep(1.0)
             if answer.status_code != 201:
                 raise RuntimeError(f"POST /bookings answered {answer.status_code}: {answer.text}")
             booked[n % len(clients)].append(answer.json()["id"])
