@@ -36,6 +36,7 @@ from bench.catalog import (
 from bench.figures import Figure, render_table, say
 from bench.live import LIVE_REPLICAS, idle_socket_figures, live_figures
 from bench.notifications import MailSink, notification_figures
+from bench.payments import PaymentsOptions, checkout_figures, payments_figures
 from bench.process import SeparateProcess
 from bench.rest import LoadOptions, RestBench
 from bench.shapes import (
@@ -50,9 +51,12 @@ from bench.shapes import (
 from suite.registry import SERVICES
 
 SHAPES = ("embedded", "production")
-PARTS = ("start", "http", "catalog", "booking", "live", "notifications", "bus")
-# The parts that run against a started suite (the bus part brings its own services).
-SUITE_PARTS = {"start", "http", "catalog", "booking", "live", "notifications"}
+PARTS = ("start", "http", "catalog", "booking", "live", "notifications", "bus", "payments")
+# The parts that run against a started suite (the bus part brings its own services; the
+# payments part's checkout needs the suite, its ledger and earnings figures do not).
+SUITE_PARTS = {"start", "http", "catalog", "booking", "live", "notifications", "payments"}
+# The parts measured through the gateway beside the baseline.
+REST_PARTS = {"http", "catalog", "booking", "payments"}
 WARM_START_TARGET_SECONDS = 5.0
 RESIDENT_TARGET_MB = 400.0
 RESULTS = REPOSITORY / "bench" / "results"
@@ -65,6 +69,7 @@ class Options:
     load: LoadOptions
     bus: BusOptions
     catalog: CatalogOptions
+    payments: PaymentsOptions
     idle_sockets: int
     burst_events: int
     messages_per_second: int
@@ -120,7 +125,7 @@ async def suite_figures(
             figures += await idle_socket_figures(shape, run, options.idle_sockets)
         if "notifications" in options.parts:
             figures += await notification_figures(shape, run, options.burst_events)
-        if not {"http", "catalog", "booking"} & set(options.parts):
+        if not REST_PARTS & set(options.parts):
             return figures
         rest = RestBench(shape, run, load, options.load, logs)
         if shape_name == "production":
@@ -133,6 +138,8 @@ async def suite_figures(
             figures += await catalog_figures(rest, shape, run, baseline)
         if "booking" in options.parts:
             figures += await booking_figures(rest, shape, run)
+        if "payments" in options.parts:
+            figures += await checkout_figures(rest, shape, run, options.payments)
         if "start" in options.parts:
             figures.append(_resident("resident memory after the load", shape))
         return figures
@@ -190,6 +197,11 @@ async def measure(options: Options, run: BenchRun, logs: Path) -> list[Figure]:
                 say(f"{shape}: outbox -> bus -> inbox")
                 with tempfile.TemporaryDirectory(prefix="estuary-bus-") as workdir:
                     figures += await bus_figures(shape, run, load, options.bus, Path(workdir))
+            if "payments" in options.parts:
+                with tempfile.TemporaryDirectory(prefix="estuary-payments-") as workdir:
+                    figures += await payments_figures(
+                        shape, run, load, options.payments, Path(workdir)
+                    )
     finally:
         load.close()
     return figures
@@ -245,6 +257,42 @@ def _parser() -> argparse.ArgumentParser:
         "--catalog-services-each", type=int, default=5, help="services per practitioner"
     )
     parser.add_argument(
+        "--payments-bookings",
+        type=int,
+        default=2500,
+        help="bookings made first, each checked out once (payments)",
+    )
+    parser.add_argument(
+        "--payments-writers",
+        type=int,
+        default=16,
+        help="concurrent ledger writers, and pgbench's clients beside them (payments)",
+    )
+    parser.add_argument(
+        "--payments-seconds",
+        type=float,
+        default=10.0,
+        help="seconds of ledger writes and of pgbench",
+    )
+    parser.add_argument(
+        "--payments-events",
+        type=int,
+        default=10_000,
+        help="booking.completed events whose earnings are recorded (payments)",
+    )
+    parser.add_argument(
+        "--payments-postings",
+        type=int,
+        default=1_000_000,
+        help="postings in the ledger `estuary ledger check` is timed on (PostgreSQL)",
+    )
+    parser.add_argument(
+        "--payments-sqlite-postings",
+        type=int,
+        default=200_000,
+        help="the same on SQLite (embedded; 0 to skip)",
+    )
+    parser.add_argument(
         "--reseed",
         action="store_true",
         help="make the catalog seeds again, even if the kept ones still fit the code",
@@ -270,6 +318,14 @@ def main(argv: list[str] | None = None) -> int:
         ),
         bus=BusOptions(args.events_per_second, args.bus_seconds, args.drain_events),
         catalog=CatalogOptions(args.catalog_practitioners, args.catalog_services_each, args.reseed),
+        payments=PaymentsOptions(
+            bookings=args.payments_bookings,
+            writers=args.payments_writers,
+            ledger_seconds=args.payments_seconds,
+            events=args.payments_events,
+            postings=args.payments_postings,
+            sqlite_postings=args.payments_sqlite_postings,
+        ),
         idle_sockets=args.idle_sockets,
         burst_events=args.burst_events,
         messages_per_second=args.messages_per_second,

@@ -276,6 +276,11 @@ async def pgbench_tps(run: BenchRun, clients: int, seconds: float) -> float:
             return done.stdout
 
         output = await asyncio.to_thread(bench)
+    return pgbench_tps_of(output)
+
+
+def pgbench_tps_of(output: str) -> float:
+    """The transactions per second pgbench's report gives, connection time left out."""
     found = re.search(r"tps = ([\d.]+) \(without initial connection time\)", output)
     if not found:
         raise RuntimeError(f"pgbench printed no tps:\n{output}")

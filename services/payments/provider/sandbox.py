@@ -280,6 +280,12 @@ class SandboxProvider:
     ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        # Each write commits on the event loop: with the default rollback journal every
+        # commit waited for the disk (19 ms here, the whole loop stalled, checkouts answered
+        # 504 at 32 at once). A write-ahead log synced at checkpoints survives the process
+        # dying; only the machine losing power could lose this stand-in's last commits.
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._clock = clock or Clock()
         self._deliver = deliver

@@ -5,7 +5,9 @@ signs them and delivered in order until accepted."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import sqlite3
 import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -71,6 +73,20 @@ async def sandbox(
     inbox.sandbox = provider
     yield provider
     await provider.aclose()
+
+
+async def test_the_sandbox_commits_to_a_write_ahead_log_not_waiting_for_the_disk(tmp_path):
+    provider = SandboxProvider(tmp_path / "sandbox.db", webhook_secret=SECRET)
+    try:
+        await provider.create_payment_intent(
+            amount=5000, currency="EUR", order_id="o", idempotency_key="create:o"
+        )
+        with contextlib.closing(sqlite3.connect(tmp_path / "sandbox.db")) as other:
+            assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        # NORMAL: synced at checkpoints, not at every commit (FULL, 2, is the default).
+        assert provider._db.execute("PRAGMA synchronous").fetchone() == (1,)
+    finally:
+        await provider.aclose()
 
 
 async def paid_intent(sandbox: SandboxProvider, amount: int = 5000, key: str = "order-1"):
