@@ -36,6 +36,7 @@ from suite.demo import REVIEWS_FROM_MADE_UP_BOOKINGS, seed_demo
 from suite.demo_bookings import PAST, LocalCatalog, seed_bookings
 from suite.demo_messages import seed_conversations
 from suite.demo_payments import WELCOME_CODE, WebhooksToHandler, seed_payments
+from suite.demo_streams import seed_streams
 from suite.embedded import EmbeddedSuite, PortInUse, env_sets, require_free_port, serve_http
 from suite.registry import BY_NAME, SERVICES
 
@@ -245,6 +246,7 @@ async def _seed(args: argparse.Namespace) -> None:
         "booking", catalog=local, clock=FrozenClock(datetime.now(UTC) - PAST)
     )
     built["messaging"] = build("messaging")
+    built["streams"] = build("streams")
     # No gateway runs while seeding: the sandbox's webhooks go to payments' handler itself.
     webhooks = WebhooksToHandler()
     built["payments"] = build("payments", deliver=webhooks)
@@ -275,10 +277,16 @@ async def _seed(args: argparse.Namespace) -> None:
             client_id=report.client_id,
             paid_out_user_id=booked.paid_out_user_id,
         )
+        followed = await seed_streams(
+            built["streams"],
+            practitioner_user_ids=report.practitioner_user_ids,
+            client_id=report.client_id,
+        )
     finally:
         for service in built.values():
             await service.runtime.database.dispose()
         await built["payments"].provider.aclose()
+        await built["streams"].rooms.video.close()
     print(
         f"seeded {report.categories} categories, {report.practitioners} practitioners, "
         f"{report.services} services into {args.data_dir}"
@@ -302,6 +310,10 @@ async def _seed(args: argparse.Namespace) -> None:
             f"the demo client's {money.earnings} completed sessions earned their practitioners "
             f"money; practitioner1@estuary.demo was paid out {money.payout}"
         )
+    print(
+        f"the demo client follows {followed} practitioners' streams: posts to read, a poll, one "
+        "post locked for a paid tier, and a draft each that publishes itself tomorrow"
+    )
     print("sign in with (embedded demo only):")
     for email, password in report.accounts:
         print(f"  {email:<32} {password}")

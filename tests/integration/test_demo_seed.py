@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from chassis.auth.principal import Role
 from chassis.bus.embedded import IN_MEMORY, EmbeddedBroker, EmbeddedTransport
+from chassis.clock import FrozenClock
 from services.booking.tables import bookings
 from services.booking.uow import BookingUnitOfWork
 from services.catalog import bootstrap
@@ -25,6 +26,7 @@ from services.payments.domain.ledger import AccountKind
 from services.payments.domain.payouts import PayoutStatus
 from tests.builders import built_booking, built_messaging, built_payments
 from tests.builders import person as signed_in
+from tests.integration.streams.world import built_streams
 
 # The first four cities the demo spreads practitioners over, with the money asked there.
 CITY_CURRENCIES = {"Lisbon": "EUR", "London": "GBP", "New York": "USD", "Tokyo": "JPY"}
@@ -75,6 +77,8 @@ def test_the_seed_command_makes_searchable_practitioners_services_and_sign_ins(t
     assert "the demo client's 5 completed sessions earned their practitioners" in done.stdout
     assert "practitioner1@estuary.demo was paid out" in done.stdout
     asyncio.run(_check_payments(tmp_path))
+    assert "the demo client follows 2 practitioners' streams" in done.stdout
+    asyncio.run(_check_streams(tmp_path))
     again = subprocess.run(
         [
             sys.executable,
@@ -135,6 +139,26 @@ async def _check_conversations(data_dir) -> None:
             name = f"conversations/{conversation.id}"
             answer, question = (await messaging.conversations.messages(client, name, 0, "")).items
             assert question.sender_id == client_id and answer.reply_to_id == question.id
+
+
+async def _check_streams(data_dir) -> None:
+    """The demo client's feed: three published posts of each of two streams, the paid one a
+    locked teaser; each stream's owner has a draft scheduled for tomorrow."""
+    async with (
+        built_booking(f"sqlite+aiosqlite:///{data_dir}/booking.db") as booking,
+        booking.runtime.unit_of_work(BookingUnitOfWork)(write=False) as uow,
+    ):
+        client_id = (
+            await uow.connection.execute(sa.select(bookings.c.client_id).limit(1))
+        ).scalar_one()
+    clock = FrozenClock(datetime.now(UTC))
+    async with built_streams(f"sqlite+aiosqlite:///{data_dir}/streams.db", clock) as streams:
+        feed = await streams.desk.feed(signed_in(client_id), 100, "")
+        assert len(feed.items) == 6
+        assert sorted(p.title for p in feed.items if p.locked) == ["Deep practice"] * 2
+        assert all(p.body for p in feed.items if not p.locked)
+        clock.advance(timedelta(days=1, minutes=1))
+        assert await streams.desk.publish_due_posts() == 2
 
 
 async def _check_payments(data_dir) -> None:
