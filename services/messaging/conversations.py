@@ -261,7 +261,7 @@ class ConversationDesk:
         reply_to_id = message_id_in("reply_to", reply_to, conversation_id) if reply_to else ""
         me = caller.user_id
         async with self.unit_of_work() as uow:
-            found = await uow.conversations.get(me, conversation_id)
+            found = await uow.conversations.membership(me, conversation_id)
             if found is None:
                 raise _not_found(conversation_id)
             await _refuse_across_a_block(uow, found, me)
@@ -423,7 +423,7 @@ class ConversationDesk:
         conversation_id = conversation_id_in("conversation", name)
         me = caller.user_id
         async with self.unit_of_work(write=False) as uow:
-            found = await uow.conversations.get(me, conversation_id)
+            found = await uow.conversations.membership(me, conversation_id)
             if found is None:
                 raise _not_found(conversation_id)
             await _refuse_across_a_block(uow, found, me)

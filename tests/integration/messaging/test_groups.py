@@ -15,6 +15,7 @@ from chassis.ids import new_id
 from estuary.booking.v1 import events_pb2 as booking_pb
 from services.messaging import events
 from services.messaging.domain.conversations import GROUP_MAX_PARTICIPANTS
+from services.messaging.uow import MessagingUnitOfWork
 from tests.builders import person
 from tests.integration.messaging.test_conversations import practitioner
 from tests.integration.messaging.world import World, snapshot, world
@@ -185,3 +186,23 @@ async def test_a_group_never_holds_more_than_its_limit_however_many_come_at_once
             isinstance(e, FailedPrecondition) and e.reason == "GROUP_FULL" for e in outcome.losses
         ), outcome.losses
         assert len((await desk.get(staff, name)).participant_ids) == GROUP_MAX_PARTICIPANTS
+
+
+async def test_a_writes_view_of_a_conversation_is_its_membership_without_reading_state(
+    empty_database_url,
+):
+    async with world(empty_database_url) as w:
+        desk = w.service.conversations
+        pat = person(await practitioner(w), Role.PRACTITIONER)
+        ana, bo = await clients_of(w, pat.user_id, 2)
+        group = await desk.start_group(pat, "Tuesday yoga", [ana.user_id, bo.user_id])
+        direct = await desk.start(ana, pat.user_id)
+        await desk.archive(bo, f"conversations/{group.id}", True)
+        async with w.service.runtime.unit_of_work(MessagingUnitOfWork)(write=False) as uow:
+            for viewer, conversation in ((bo, group), (ana, direct), (pat, group)):
+                full = await uow.conversations.get(viewer.user_id, conversation.id)
+                members = await uow.conversations.membership(viewer.user_id, conversation.id)
+                assert full is not None and members is not None
+                kept = ("participant_ids", "is_group", "title", "admin_ids", "archived")
+                assert [getattr(members, f) for f in kept] == [getattr(full, f) for f in kept]
+            assert await uow.conversations.membership(bo.user_id, direct.id) is None
