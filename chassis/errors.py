@@ -104,8 +104,16 @@ class Unavailable(DomainError):
     default_reason = "UNAVAILABLE"
 
 
+# The field violations a status carries at most, and the longest message: the status travels
+# in the call's trailers, which gRPC refuses past 8 KiB (the caller would read
+# RESOURCE_EXHAUSTED instead of the refusal); the first ones name what to fix.
+MAX_REPORTED_VIOLATIONS = 20
+MAX_MESSAGE_LENGTH = 1000
+
+
 def to_rpc_status(error: DomainError) -> status_pb2.Status:
-    """The google.rpc.Status for a domain error, with ErrorInfo and, if any, BadRequest."""
+    """The google.rpc.Status for a domain error, with ErrorInfo and, if any, BadRequest (the
+    first MAX_REPORTED_VIOLATIONS of its violations)."""
     info = error_details_pb2.ErrorInfo(
         reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata
     )
@@ -116,11 +124,13 @@ def to_rpc_status(error: DomainError) -> status_pb2.Status:
                 error_details_pb2.BadRequest.FieldViolation(
                     field=v.field, description=v.message, reason=v.code
                 )
-                for v in error.violations
+                for v in error.violations[:MAX_REPORTED_VIOLATIONS]
             ]
         )
         details.append(_pack(bad_request))
-    return status_pb2.Status(code=error.grpc_code.value[0], message=error.message, details=details)
+    return status_pb2.Status(
+        code=error.grpc_code.value[0], message=error.message[:MAX_MESSAGE_LENGTH], details=details
+    )
 
 
 def _pack(message: error_details_pb2.ErrorInfo | error_details_pb2.BadRequest) -> any_pb2.Any:
