@@ -256,6 +256,9 @@ SCHEMA_NAMES = {
     "PollOptionOut": "StreamPollOption",
     "CommentOut": "StreamComment",
     "Page_CommentOut_": "StreamCommentPage",
+    "PostMediumOut": "StreamPostMedium",
+    "MediaUploadOut": "StreamMediaUpload",
+    "MediaUrlOut": "StreamMediaUrl",
     "LiveOut": "Live",
     "RoomTokenOut": "RoomToken",
 }
@@ -282,6 +285,7 @@ ENUMS: dict[str, tuple[str, ...]] = {
     "CheckoutStatus": payments.CHECKOUT_STATUSES.names,
     "LedgerAccountKind": payments.ACCOUNT_KINDS.names,
     "PostState": streams.POST_STATES.names,
+    "PostKind": streams.POST_KINDS.names,
 }
 
 HEADERS: dict[str, dict[str, Any]] = {

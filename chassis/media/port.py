@@ -4,6 +4,7 @@ content type; private objects read through short-lived signed URLs."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -130,6 +131,31 @@ def check_lifetime(expires_in: int | None, longest: int) -> int:
     return expires_in
 
 
+def allowed_type(content_type: str, allowed: Sequence[str]) -> str:
+    """A content type one of `allowed` names (case and spaces aside), or an error naming
+    content_type: what a service lets its users upload, within the store's own list."""
+    media_type = content_type.strip().lower()
+    if media_type not in allowed:
+        raise InvalidArgument.field(
+            "content_type", f"must be one of {', '.join(allowed)}", "unsupported_type"
+        )
+    return media_type
+
+
+def check_stored(field: str, stored: StoredObject | None, content_type: str, max_bytes: int) -> int:
+    """The size of what was uploaded under a form of this type and size, or an error naming
+    the field: nothing there, another type, empty or over the size."""
+    if stored is None:
+        raise InvalidArgument.field(field, "was not uploaded", "not_uploaded")
+    if stored.content_type.strip().lower() != content_type:
+        raise InvalidArgument.field(
+            field, f"holds {stored.content_type}, not {content_type}", "wrong_type"
+        )
+    if not 1 <= stored.size <= max_bytes:
+        raise InvalidArgument.field(field, f"must hold 1 to {max_bytes} bytes", "wrong_size")
+    return stored.size
+
+
 def check_upload(
     settings: MediaSettings,
     key: str,
@@ -138,13 +164,7 @@ def check_upload(
     expires_in: int | None = None,
 ) -> UploadRequest:
     """The upload these settings allow, or an error naming the field at fault."""
-    media_type = content_type.strip().lower()
-    if media_type not in settings.allowed_types:
-        raise InvalidArgument.field(
-            "content_type",
-            f"must be one of {', '.join(settings.allowed_types)}",
-            "unsupported_type",
-        )
+    media_type = allowed_type(content_type, settings.allowed_types)
     largest = settings.largest_upload(media_type)
     if max_bytes is None:
         max_bytes = largest

@@ -141,3 +141,18 @@ class MediaSettings(BaseSettings):
     def largest_upload(self, content_type: str) -> int:
         """The largest upload of an allowed content type, in bytes."""
         return self.max_bytes[content_type.split("/")[0]]
+
+
+def sized_types(types: list[str], max_bytes: dict[str, int], variable: str) -> list[str]:
+    """A service's own allowed upload types, normalised, once its largest sizes (the
+    `variable` setting) name each type's kind; else a ValueError naming the variable."""
+    normalised = [t.strip().lower() for t in types]
+    unsized = sorted({t.split("/")[0] for t in normalised} - set(max_bytes))
+    if unsized:
+        raise ValueError(f"{variable} names no largest size for {', '.join(unsized)}")
+    return normalised
+
+
+def largest_of(max_bytes: dict[str, int], store: MediaSettings, content_type: str) -> int:
+    """The largest upload of a content type: a service's own limit within the store's."""
+    return min(max_bytes[content_type.split("/")[0]], store.largest_upload(content_type))

@@ -28,10 +28,14 @@ from gateway.schemas.common import (
     page_of,
 )
 from gateway.schemas.streams import (
+    POST_KINDS,
     CommentBody,
     CommentOut,
     CommentPatch,
     FollowOut,
+    MediaUploadBody,
+    MediaUploadOut,
+    MediaUrlOut,
     PostBody,
     PostOut,
     PostPatch,
@@ -42,6 +46,7 @@ from gateway.schemas.streams import (
     TierOut,
     TierPatch,
     VoteBody,
+    media_to_proto,
     poll_to_proto,
 )
 
@@ -53,6 +58,8 @@ SAVED: list[str | Enum] = ["saved_posts"]
 COMMENTS: list[str | Enum] = ["stream_comments"]
 
 Id = Annotated[str, Path(pattern=ID_PATTERN)]
+# A patch's fields as the service's update mask names them.
+PATCHED = {"scheduled_for": "schedule_time", "kind": "media", "media_ids": "media"}
 Level = Annotated[int, Path(ge=0, le=INT32_MAX)]
 
 
@@ -200,8 +207,10 @@ async def create_post(
     api: Backends = Depends(backends),
 ) -> Response:
     """Writes a draft on your stream, for readers at `level` (a level your stream has) and
-    above, with a poll if `poll` has options; nobody else sees it until it is published, by
-    you or by itself at `scheduled_for`."""
+    above, with a poll if `poll` has options, carrying the uploads `media_ids` names as its
+    `kind` takes them (400 naming post.media[i] for one that is not your upload to this
+    stream, not uploaded, of another type or carried by another post); nobody else sees it
+    until it is published, by you or by itself at `scheduled_for`."""
     post = await api.streams.CreatePost(
         pb.CreatePostRequest(
             parent=_stream(stream_id),
@@ -211,6 +220,8 @@ async def create_post(
                 level=body.level,
                 poll=poll_to_proto(body.poll),
                 schedule_time=timestamp(body.scheduled_for) if body.scheduled_for else None,
+                kind=POST_KINDS.to_proto(body.kind),  # type: ignore[arg-type]
+                media=media_to_proto(body.media_ids),
             ),
         ),
         metadata=caller.metadata(),
@@ -232,11 +243,10 @@ async def update_post(
     caller: Caller = Depends(require_user),
     api: Backends = Depends(backends),
 ) -> Response:
-    """Changes the fields sent (title, body, level, poll, scheduled_for) of a post of yours;
-    the poll and the schedule only while a draft (409 POST_PUBLISHED after)."""
-    paths = sorted(
-        "schedule_time" if name == "scheduled_for" else name for name in body.model_fields_set
-    )
+    """Changes the fields sent (title, body, level, poll, scheduled_for, kind and media_ids
+    together) of a post of yours; the poll, the schedule and the media only while a draft
+    (409 POST_PUBLISHED after)."""
+    paths = sorted({PATCHED.get(name, name) for name in body.model_fields_set})
     post = await api.streams.UpdatePost(
         pb.UpdatePostRequest(
             post=pb.Post(
@@ -246,6 +256,8 @@ async def update_post(
                 level=body.level or 0,
                 poll=poll_to_proto(body.poll),
                 schedule_time=timestamp(body.scheduled_for) if body.scheduled_for else None,
+                kind=POST_KINDS.to_proto(body.kind or "text"),  # type: ignore[arg-type]
+                media=media_to_proto(body.media_ids),
             ),
             update_mask=FieldMask(paths=paths),
         ),
@@ -666,3 +678,51 @@ async def unhide_comment(
         metadata=caller.metadata(),
     )
     return json_response(CommentOut.from_proto(comment))
+
+
+@router.post(
+    "/streams/{stream_id}/media",
+    operation_id="stream_posts.upload_media",
+    tags=POSTS,
+    status_code=201,
+    response_model=MediaUploadOut,
+    responses=responses(400, 403, 404),
+)
+async def upload_media(
+    stream_id: Id,
+    body: MediaUploadBody,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """An upload slot on your stream for an image, video or audio file: POST the form's
+    fields, then the file, to url (straight to the media store, which refuses another type
+    or a bigger file); then name media_id in a post. 400 naming content_type for a type not
+    allowed; 403 for anyone else's stream."""
+    upload = await api.streams.CreatePostMediaUpload(
+        pb.CreatePostMediaUploadRequest(parent=_stream(stream_id), content_type=body.content_type),
+        metadata=caller.metadata(),
+    )
+    return json_response(MediaUploadOut.from_proto(upload), 201)
+
+
+@router.get(
+    "/streams/{stream_id}/posts/{post_id}/media/{media_id}",
+    operation_id="stream_posts.media_url",
+    tags=POSTS,
+    response_model=MediaUrlOut,
+    responses=responses(400, 403, 404),
+)
+async def media_url(
+    stream_id: Id,
+    post_id: Id,
+    media_id: Id,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """A URL that reads one of a post's files for a few minutes, if you read the post whole
+    (its owner, or a follower at its level or above): 403 POST_LOCKED otherwise."""
+    signed = await api.streams.GetPostMediaUrl(
+        pb.GetPostMediaUrlRequest(name=f"{_post(stream_id, post_id)}/media/{media_id}"),
+        metadata=caller.metadata(),
+    )
+    return json_response(MediaUrlOut.from_proto(signed))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from chassis.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from chassis.wire import instant
 
 T = TypeVar("T")
 
@@ -82,3 +84,40 @@ def examples(*values: dict[str, Any]) -> ConfigDict:
     """A model's examples for the OpenAPI document; each validates against the model's schema
     (tests/unit/test_openapi_document.py)."""
     return ConfigDict(json_schema_extra={"examples": list(values)})
+
+
+# An S3 POST policy form's fields, as an example (the folder store's has key, Content-Type,
+# policy and signature).
+S3_FORM_FIELDS = {
+    "Content-Type": "image/jpeg",
+    "policy": "eyJleHBpcmF0aW9uIjogIjIwMjYtMTItMDFUMDk6MTU6MDBaIiwgLi4ufQ==",
+    "x-amz-algorithm": "AWS4-HMAC-SHA256",
+    "x-amz-credential": "AKIA.../20261201/us-east-1/s3/aws4_request",
+    "x-amz-date": "20261201T090000Z",
+    "x-amz-signature": "...",
+}
+
+
+class UploadFormOut(BaseModel):
+    """An upload form a service hands out: POST its fields, then the file (named file,
+    last), as multipart/form-data to url before expires_at, straight to the media store."""
+
+    url: str = Field(description="Where the form is posted (multipart/form-data).")
+    fields: dict[str, str] = Field(
+        description="The form's fields, posted as given before the file (named file, last)."
+    )
+    content_type: str = Field(description="The type the file is uploaded as.")
+    max_bytes: Int64 = Field(description="The largest file the form takes.")
+    expires_at: datetime = Field(description="Until when the form may be posted.")
+
+    @staticmethod
+    def form_of(upload: Any) -> dict[str, Any]:
+        """The form of a service's upload message (upload_url, upload_fields, content_type,
+        max_bytes, expire_time), as this model's fields."""
+        return {
+            "url": upload.upload_url,
+            "fields": dict(upload.upload_fields),
+            "content_type": upload.content_type,
+            "max_bytes": upload.max_bytes,
+            "expires_at": instant(upload.expire_time),
+        }

@@ -13,7 +13,15 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from chassis.wire import ProtoNames, instant, optional_instant
 from estuary.messaging.v1 import messaging_pb2 as pb
-from gateway.schemas.common import ID_PATTERN, Int32, Int64, StrictBody, examples
+from gateway.schemas.common import (
+    ID_PATTERN,
+    S3_FORM_FIELDS,
+    Int32,
+    Int64,
+    StrictBody,
+    UploadFormOut,
+    examples,
+)
 
 KINDS = ProtoNames(pb.NotificationKind)
 CHANNELS = ProtoNames(pb.Channel)
@@ -536,44 +544,22 @@ class AttachmentUploadBody(StrictBody):
     )
 
 
-class AttachmentUploadOut(BaseModel):
+class AttachmentUploadOut(UploadFormOut):
     model_config = examples(
         {
             "reference": MESSAGE["attachments"][0]["reference"],
             "url": "https://media.example.com/estuary-media",
-            "fields": {
-                "Content-Type": "image/jpeg",
-                "key": MESSAGE["attachments"][0]["reference"],
-                "policy": "eyJleHBpcmF0aW9uIjogIjIwMjYtMTItMDFUMDk6MTU6MDBaIiwgLi4ufQ==",
-                "x-amz-algorithm": "AWS4-HMAC-SHA256",
-                "x-amz-credential": "AKIA.../20261201/us-east-1/s3/aws4_request",
-                "x-amz-date": "20261201T090000Z",
-                "x-amz-signature": "...",
-            },
+            "fields": {**S3_FORM_FIELDS, "key": MESSAGE["attachments"][0]["reference"]},
             "content_type": "image/jpeg",
             "max_bytes": 20971520,
             "expires_at": "2026-12-01T09:15:00Z",
         }
     )
     reference: str = Field(description="What a message's attachments name to carry the file.")
-    url: str = Field(description="Where the form is posted (multipart/form-data).")
-    fields: dict[str, str] = Field(
-        description="The form's fields, posted as given before the file (named file, last)."
-    )
-    content_type: str = Field(description="The type the file is uploaded as.")
-    max_bytes: Int64 = Field(description="The largest file the form takes.")
-    expires_at: datetime = Field(description="Until when the form may be posted.")
 
     @classmethod
     def from_proto(cls, u: pb.AttachmentUpload) -> AttachmentUploadOut:
-        return cls.model_construct(
-            reference=u.reference,
-            url=u.upload_url,
-            fields=dict(u.upload_fields),
-            content_type=u.content_type,
-            max_bytes=u.max_bytes,
-            expires_at=instant(u.expire_time),
-        )
+        return cls.model_construct(reference=u.reference, **cls.form_of(u))
 
 
 class MessageEditBody(StrictBody):

@@ -4,21 +4,33 @@ polls), follows, the reader's feed and saved posts, and comments on posts."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator
 
 from chassis.wire import ProtoNames, instant
 from estuary.streams.v1 import streams_pb2 as pb
 from gateway.schemas.catalog import Money, MoneyIn
-from gateway.schemas.common import ID_PATTERN, INT32_MAX, Int32, StrictBody, examples
+from gateway.schemas.common import (
+    ID_PATTERN,
+    INT32_MAX,
+    S3_FORM_FIELDS,
+    Int32,
+    Int64,
+    StrictBody,
+    UploadFormOut,
+    examples,
+)
 
 POST_STATES = ProtoNames(pb.PostState)
+POST_KINDS = ProtoNames(pb.PostKind)
 
 if TYPE_CHECKING:
     PostStateName = str
+    PostKindName = str
 else:
     PostStateName = POST_STATES.literal
+    PostKindName = POST_KINDS.literal
 
 # The service checks each bound (and names the field); these keep absurd bodies out early.
 TITLE = 200
@@ -28,6 +40,7 @@ TIER_NAME = 60
 COMMENT = 2000
 POLL_OPTIONS = 10
 POLL_OPTION = 100
+POST_MEDIA = 20  # a gallery's most (services/streams/domain/media.py)
 
 STREAM_ID = "0b9f0c3e-5a55-4c57-9d3b-7f7b8f3c2a11"
 TIER = {"level": 1, "display_name": "Friends", "price": {"amount_minor": 500, "currency": "EUR"}}
@@ -59,6 +72,13 @@ POST = {
     "comment_count": 3,
     "liked_by_me": False,
     "saved_by_me": False,
+    "kind": "image",
+    "media": [],
+}
+MEDIUM = {
+    "media_id": "0b9f0c3e-5a55-4c57-9d3b-7f7b8f3c2a14",
+    "content_type": "image/jpeg",
+    "size_bytes": 184320,
 }
 POLL = {
     "options": [
@@ -128,11 +148,27 @@ class PollBody(StrictBody):
 
 
 class PostBody(StrictBody):
-    model_config = examples({"title": POST["title"], "body": "Lie down, breathe out.", "level": 1})
+    model_config = examples(
+        {
+            "title": POST["title"],
+            "body": "Lie down, breathe out.",
+            "level": 1,
+            "kind": "image",
+            "media_ids": [MEDIUM["media_id"]],
+        }
+    )
     title: str = Field(max_length=TITLE)
     body: str = Field(max_length=BODY)
     level: Int32 = Field(0, description="The least tier level that reads it whole.")
     poll: PollBody | None = Field(None, description="A poll readers vote in once each.")
+    kind: PostKindName = Field("text", description="What it carries beside its text.")
+    media_ids: list[Annotated[str, Field(pattern=ID_PATTERN)]] = Field(
+        default_factory=list,
+        max_length=POST_MEDIA,
+        description="The ids of your uploads to this stream (POST .../media) it carries, in "
+        "order: none for text, one for image, video or audio, 2 to 20 images or videos for a "
+        "gallery; each uploaded, of a type its kind takes, carried by no other post.",
+    )
     scheduled_for: AwareDatetime | None = Field(
         None,
         description="When the draft goes out by itself (future, at most 366 days ahead); "
@@ -154,6 +190,20 @@ class PostPatch(Patch):
         description="A draft's new publishing time (null: published only by you); 409 once "
         "published.",
     )
+    kind: PostKindName | None = Field(
+        None, description="A draft's new kind, sent with its media_ids; 409 once published."
+    )
+    media_ids: list[Annotated[str, Field(pattern=ID_PATTERN)]] | None = Field(
+        None,
+        max_length=POST_MEDIA,
+        description="A draft's new media (with its kind; the ones it no longer names are "
+        "let go); 409 once published.",
+    )
+
+
+def media_to_proto(media_ids: list[str] | None) -> list[pb.PostMedium]:
+    """A body's media as the service reads them: by upload id."""
+    return [pb.PostMedium(media_id=m) for m in media_ids or []]
 
 
 def poll_to_proto(poll: PollBody | None) -> pb.Poll:
@@ -247,9 +297,24 @@ class PollOut(BaseModel):
         )
 
 
+class PostMediumOut(BaseModel):
+    """A file a post carries; GET .../media/{media_id} gives a URL that reads it."""
+
+    model_config = examples(MEDIUM)
+    media_id: str
+    content_type: str
+    size_bytes: Int64
+
+    @classmethod
+    def from_proto(cls, m: pb.PostMedium) -> PostMediumOut:
+        return cls.model_construct(
+            media_id=m.media_id, content_type=m.content_type, size_bytes=m.size_bytes
+        )
+
+
 class PostOut(BaseModel):
-    """A post as you may read it: whole, or locked (title and level, no body) when your
-    level is below its own."""
+    """A post as you may read it: whole, or locked (title, level and kind; no body, poll or
+    media) when your level is below its own."""
 
     model_config = examples(POST)
     post_id: str
@@ -271,6 +336,8 @@ class PostOut(BaseModel):
     )
     liked_by_me: bool
     saved_by_me: bool
+    kind: PostKindName
+    media: list[PostMediumOut] = Field(description="Its files in order; empty when locked.")
 
     @classmethod
     def from_proto(cls, p: pb.Post) -> PostOut:
@@ -290,7 +357,54 @@ class PostOut(BaseModel):
             comment_count=p.comment_count,
             liked_by_me=p.liked_by_me,
             saved_by_me=p.saved_by_me,
+            kind=POST_KINDS.from_proto(p.kind) or "text",
+            media=[PostMediumOut.from_proto(m) for m in p.media],
         )
+
+
+class MediaUploadBody(StrictBody):
+    model_config = examples({"content_type": "image/jpeg"})
+    content_type: str = Field(
+        min_length=1,
+        max_length=255,
+        description="The file's type: an image (jpeg, png, webp), video (mp4, webm) or "
+        "audio (mpeg, mp4, ogg) type the service allows.",
+    )
+
+
+class MediaUploadOut(UploadFormOut):
+    model_config = examples(
+        {
+            "media_id": MEDIUM["media_id"],
+            "url": "https://media.example.com/estuary-media",
+            "fields": {**S3_FORM_FIELDS, "key": f"streams/{STREAM_ID}/media/{MEDIUM['media_id']}"},
+            "content_type": "image/jpeg",
+            "max_bytes": 20971520,
+            "expires_at": "2026-12-01T09:15:00Z",
+        }
+    )
+    media_id: str = Field(description="What a post's media_ids name to carry the file.")
+
+    @classmethod
+    def from_proto(cls, u: pb.PostMediaUpload) -> MediaUploadOut:
+        return cls.model_construct(media_id=u.media_id, **cls.form_of(u))
+
+
+class MediaUrlOut(BaseModel):
+    """Where one of a post's files is read, until expires_at (minutes)."""
+
+    model_config = examples(
+        {
+            "url": "https://media.example.com/estuary-media/streams/...?X-Amz-Signature=...",
+            "expires_at": "2026-12-01T09:05:00Z",
+        }
+    )
+    url: str
+    expires_at: datetime
+
+    @classmethod
+    def from_proto(cls, u: pb.PostMediaUrl) -> MediaUrlOut:
+        return cls.model_construct(url=u.url, expires_at=instant(u.expire_time))
 
 
 class FollowOut(BaseModel):

@@ -14,6 +14,7 @@ from chassis.clock import Clock
 from chassis.errors import InvalidArgument, NotFound, PermissionDenied
 from chassis.ids import is_uuid, new_id
 from chassis.media import MediaStore, UploadForm
+from chassis.media.port import allowed_type
 from chassis.pagination import KeyPart, Page, page_request
 from chassis.text_search import words
 from services.messaging import events
@@ -22,7 +23,6 @@ from services.messaging.domain.attachments import (
     PendingUpload,
     attachment_key,
     attachment_references,
-    attachment_type,
     not_your_upload,
     stored_size,
 )
@@ -329,7 +329,7 @@ class ConversationDesk:
         reference a message then carries."""
         conversation_id = conversation_id_in("conversation", conversation)
         settings = self.settings
-        content_type = attachment_type(content_type, settings.attachment_types)
+        content_type = allowed_type(content_type, settings.attachment_types)
         me = caller.user_id
         async with self.unit_of_work() as uow:
             found = await uow.conversations.get(me, conversation_id)

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 
 from chassis.media import MediaSettings
-from chassis.media.settings import MiB
+from chassis.media.settings import MiB, largest_of, sized_types
 from chassis.settings import ServiceSettings
 
 SQLITE_PREFIX = "sqlite+aiosqlite:///"
@@ -257,14 +257,9 @@ class MessagingSettings(ServiceSettings):
 
     @model_validator(mode="after")
     def _attachments_sized(self) -> MessagingSettings:
-        self.attachment_types = [t.strip().lower() for t in self.attachment_types]
-        unsized = sorted(
-            {t.split("/")[0] for t in self.attachment_types} - set(self.attachment_max_bytes)
+        self.attachment_types = sized_types(
+            self.attachment_types, self.attachment_max_bytes, "ESTUARY_ATTACHMENT_MAX_BYTES"
         )
-        if unsized:
-            raise ValueError(
-                f"ESTUARY_ATTACHMENT_MAX_BYTES names no largest size for {', '.join(unsized)}"
-            )
         # A slot swept while its form still works would let a file in that nothing deletes.
         if self.attachment_pending_hours * 3600 <= self.media.upload_url_ttl_seconds:
             raise ValueError(
@@ -275,8 +270,7 @@ class MessagingSettings(ServiceSettings):
 
     def largest_attachment(self, content_type: str) -> int:
         """The largest attachment of a content type: messaging's limit within the store's."""
-        kind = content_type.split("/")[0]
-        return min(self.attachment_max_bytes[kind], self.media.largest_upload(content_type))
+        return largest_of(self.attachment_max_bytes, self.media, content_type)
 
     def mail_folder(self) -> Path:
         """Where the file sink writes: mail_dir, else mail/ beside the SQLite database."""

@@ -15,12 +15,14 @@ from chassis.clock import Clock
 from chassis.grpc_client import open_channel
 from chassis.grpc_server import ServicerBinding
 from chassis.jobs import PeriodicJob
+from chassis.media import media_store
 from chassis.runtime import ServiceRuntime
 from estuary.streams.v1 import rooms_pb2, rooms_pb2_grpc, streams_pb2, streams_pb2_grpc
 from services.streams.consumers import subscriptions
 from services.streams.desk import StreamDesk
 from services.streams.engagement import EngagementDesk
 from services.streams.grpc_api import RoomsServicer, StreamsServicer
+from services.streams.media import MediaDesk
 from services.streams.rooms import RoomDesk
 from services.streams.settings import StreamsSettings
 from services.streams.uow import StreamsUnitOfWork
@@ -37,6 +39,7 @@ class StreamsService:
     runtime: ServiceRuntime
     desk: StreamDesk
     engagement: EngagementDesk
+    media: MediaDesk
     rooms: RoomDesk
     verifier: TokenVerifier
     subscriptions: tuple[Subscription, ...]
@@ -48,7 +51,7 @@ class StreamsService:
         self.port = await self.runtime.start(
             bindings=[
                 ServicerBinding(
-                    StreamsServicer(self.desk, self.engagement),
+                    StreamsServicer(self.desk, self.engagement, self.media),
                     streams_pb2_grpc.add_StreamsServiceServicer_to_server,
                     streams_pb2.DESCRIPTOR.services_by_name["StreamsService"].full_name,
                 ),
@@ -68,6 +71,7 @@ class StreamsService:
     async def stop(self) -> None:
         await self.runtime.stop()
         await self.rooms.video.close()
+        await self.media.store.close()
         for channel in self.channels:
             await channel.close()
 
@@ -76,7 +80,8 @@ def build(
     settings: StreamsSettings, *, transport: Transport, clock: Clock | None = None
 ) -> StreamsService:
     """Wires streams' handlers, servicers and consumers onto a runtime (nothing starts yet);
-    a half-configured LiveKit is refused here (RoomsMisconfigured), naming the setting."""
+    a half-configured LiveKit or media store is refused here (RoomsMisconfigured,
+    MediaMisconfigured), naming the setting."""
     video, keys, video_url = room_service(
         url=settings.livekit_url,
         api_key=settings.livekit_api_key,
@@ -84,6 +89,7 @@ def build(
         empty_timeout_seconds=settings.room_empty_timeout_seconds,
     )
     runtime = ServiceRuntime(settings, transport=transport, clock=clock)
+    media = media_store(settings.media, clock=runtime.clock)
     identity_channel = open_channel(settings.identity_address)
     verifier = TokenVerifier(
         KeySet(identity_jwks(identity_channel)),
@@ -92,11 +98,12 @@ def build(
         clock=runtime.clock,
     )
     unit_of_work = runtime.unit_of_work(StreamsUnitOfWork)
-    desk = StreamDesk(unit_of_work, runtime.clock, video)
+    desk = StreamDesk(unit_of_work, runtime.clock, video, media)
     return StreamsService(
         runtime,
         desk,
         EngagementDesk(unit_of_work, runtime.clock),
+        MediaDesk(unit_of_work, runtime.clock, media, settings),
         RoomDesk(
             unit_of_work,
             runtime.clock,

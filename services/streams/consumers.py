@@ -45,7 +45,7 @@ def session_room_of(event: ReceivedEvent[Any]) -> SessionRoom | None:
 
 async def _account(uow: StreamsUnitOfWork, user_id: str, status: AccountStatus) -> None:
     if status is AccountStatus.DELETED:
-        await uow.follows.forget(user_id)
+        await uow.follows.forget(user_id, uow.clock.now())
         await uow.engagement.forget(user_id)
         await uow.comments.erase_author(user_id)
 

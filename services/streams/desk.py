@@ -4,7 +4,7 @@ to anyone else, as a stream or post that does not exist."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -12,9 +12,11 @@ from chassis.auth.principal import Principal, Role
 from chassis.clock import Clock
 from chassis.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from chassis.ids import is_uuid, new_id
+from chassis.media import MediaStore
 from chassis.money import Money
 from chassis.pagination import KeyPart, Page, page_request
 from services.streams.domain.engagement import poll_options
+from services.streams.domain.media import PostKind, post_media_ids
 from services.streams.domain.streams import (
     FREE_LEVEL,
     FREE_TIER_CURRENCY,
@@ -36,11 +38,12 @@ from services.streams.domain.streams import (
 from services.streams.evictions import leave_live
 from services.streams.repository import MICROS, feed_key
 from services.streams.uow import StreamsUnitOfWork
+from services.streams.uploads import attach_media
 from services.streams.video.port import RoomService
 
 STREAM_FIELDS = frozenset({"title", "description"})
 TIER_FIELDS = frozenset({"display_name", "price"})
-POST_FIELDS = frozenset({"title", "body", "level", "poll", "schedule_time"})
+POST_FIELDS = frozenset({"title", "body", "level", "poll", "schedule_time", "media"})
 # Scheduled drafts published per transaction by the job (it loops until none is due).
 DUE_POSTS_PER_BATCH = 100
 
@@ -106,7 +109,7 @@ def post_not_found(stream_id: str, post_id: str) -> NotFound:
     )
 
 
-def _require_owner(caller: Principal, stream: Stream) -> None:
+def require_owner(caller: Principal, stream: Stream) -> None:
     if not stream.owned_by(caller.user_id):
         raise PermissionDenied("only the stream's owner may change it", reason="NOT_STREAM_OWNER")
 
@@ -145,10 +148,11 @@ class StreamDesk:
     unit_of_work: Callable[..., StreamsUnitOfWork]
     clock: Clock
     video: RoomService
+    media: MediaStore
 
     async def _owned(self, uow: StreamsUnitOfWork, caller: Principal, stream_id: str) -> Stream:
         found = await stream_of(uow, stream_id)
-        _require_owner(caller, found)
+        require_owner(caller, found)
         return found
 
     async def create_stream(self, caller: Principal, title: str, description: str) -> Stream:
@@ -239,12 +243,15 @@ class StreamDesk:
         level: int,
         poll: list[str] | None = None,
         scheduled_for: datetime | None = None,
+        kind: PostKind = PostKind.TEXT,
+        media_ids: Sequence[str] = (),
     ) -> Post:
-        """A draft; with a poll when `poll` names its options; published by itself at
-        `scheduled_for` when set."""
+        """A draft; with a poll when `poll` names its options; carrying the caller's uploads
+        to the stream that its kind takes; published by itself at `scheduled_for` when set."""
         stream_id = stream_id_in("parent", parent)
         title, body = post_fields(title, body)
         options = poll_options(poll or [])
+        media_ids = post_media_ids(kind, media_ids)
         now = self.clock.now()
         scheduled_for = schedule_time(scheduled_for, now, "post.schedule_time")
         async with self.unit_of_work() as uow:
@@ -259,7 +266,12 @@ class StreamDesk:
                 now,
                 scheduled_for=scheduled_for,
                 poll=options,
+                kind=kind,
             )
+            media = await attach_media(
+                uow, self.media, caller.user_id, post.id, stream_id, kind, media_ids
+            )
+            post = replace(post, media=media)
             await uow.posts.add(post)
             await uow.engagement.set_poll(post.id, options)
             await uow.commit()
@@ -275,10 +287,13 @@ class StreamDesk:
         level: int,
         poll: list[str] | None = None,
         scheduled_for: datetime | None = None,
+        kind: PostKind = PostKind.TEXT,
+        media_ids: Sequence[str] = (),
     ) -> Post:
         """Changes the fields `paths` names; a poll only while the post is a draft (no
         options: no poll), so no vote is ever cast on options that change; the schedule
-        only while a draft (none: published only by its owner)."""
+        only while a draft (none: published only by its owner); its kind and media
+        ("media") only while a draft, so what readers were shown stays."""
         stream_id, post_id = post_name_in("post.name", name)
         changed = update_paths("update_mask", paths, POST_FIELDS)
         async with self.unit_of_work() as uow:
@@ -299,6 +314,21 @@ class StreamDesk:
                         "a published post's poll stays as it is", reason="POST_PUBLISHED"
                     )
                 await uow.engagement.set_poll(post.id, options)
+            if "media" in changed:
+                if post.state is not PostState.DRAFT:
+                    raise FailedPrecondition(
+                        "a published post's media stay as they are", reason="POST_PUBLISHED"
+                    )
+                media = await attach_media(
+                    uow,
+                    self.media,
+                    caller.user_id,
+                    post.id,
+                    stream_id,
+                    kind,
+                    post_media_ids(kind, media_ids),
+                )
+                post = replace(post, kind=kind, media=media)
             if "schedule_time" in changed:
                 post = post.schedule(scheduled_for, self.clock.now(), "post.schedule_time")
                 # A draft the job publishes meanwhile keeps no schedule.
@@ -421,7 +451,7 @@ class StreamDesk:
         stream_id = stream_id_in("name", name)
         async with self.unit_of_work() as uow:
             await stream_of(uow, stream_id)
-            await uow.follows.remove(stream_id, caller.user_id)
+            await uow.follows.remove(stream_id, caller.user_id, self.clock.now())
             # A follower watching the stream's live may not any more: out of its room now.
             await leave_live(uow, self.video, stream_id, caller.user_id)
             await uow.commit()

@@ -13,12 +13,17 @@ from estuary.streams.v1 import rooms_pb2, rooms_pb2_grpc, streams_pb2_grpc
 from estuary.streams.v1 import streams_pb2 as pb
 from services.streams.desk import StreamDesk
 from services.streams.engagement import EngagementDesk
+from services.streams.media import MediaDesk
 from services.streams.rooms import RoomDesk
 from services.streams.wire import (
     comment_to_proto,
     follow_to_proto,
     live_to_proto,
+    media_ids,
+    media_upload_to_proto,
+    media_url_to_proto,
     poll_texts,
+    post_kind,
     post_to_proto,
     room_pass_to_proto,
     stream_to_proto,
@@ -27,9 +32,10 @@ from services.streams.wire import (
 
 
 class StreamsServicer(streams_pb2_grpc.StreamsServiceServicer):
-    def __init__(self, desk: StreamDesk, engagement: EngagementDesk) -> None:
+    def __init__(self, desk: StreamDesk, engagement: EngagementDesk, media: MediaDesk) -> None:
         self._desk = desk
         self._engagement = engagement
+        self._media = media
 
     async def CreateStream(self, request: pb.CreateStreamRequest, context: Any) -> pb.Stream:
         stream = await self._desk.create_stream(
@@ -77,6 +83,8 @@ class StreamsServicer(streams_pb2_grpc.StreamsServiceServicer):
             request.post.level,
             poll_texts(request.post),
             _schedule_time(request.post),
+            post_kind(request.post),
+            media_ids(request.post),
         )
         return post_to_proto(post)
 
@@ -90,6 +98,8 @@ class StreamsServicer(streams_pb2_grpc.StreamsServiceServicer):
             request.post.level,
             poll_texts(request.post),
             _schedule_time(request.post),
+            post_kind(request.post),
+            media_ids(request.post),
         )
         return post_to_proto(post)
 
@@ -199,6 +209,19 @@ class StreamsServicer(streams_pb2_grpc.StreamsServiceServicer):
     async def UnhideComment(self, request: pb.UnhideCommentRequest, context: Any) -> pb.Comment:
         comment = await self._engagement.hide_comment(current_user(), request.name, hidden=False)
         return comment_to_proto(comment)
+
+    async def CreatePostMediaUpload(
+        self, request: pb.CreatePostMediaUploadRequest, context: Any
+    ) -> pb.PostMediaUpload:
+        media_id, form = await self._media.upload(
+            current_user(), request.parent, request.content_type
+        )
+        return media_upload_to_proto(media_id, form)
+
+    async def GetPostMediaUrl(
+        self, request: pb.GetPostMediaUrlRequest, context: Any
+    ) -> pb.PostMediaUrl:
+        return media_url_to_proto(await self._media.url(current_user(), request.name))
 
 
 class RoomsServicer(rooms_pb2_grpc.RoomsServiceServicer):

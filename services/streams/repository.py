@@ -11,18 +11,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chassis.auth.principal import AccountStatus
 from chassis.db import insert_ignoring_conflicts
+from chassis.ids import new_id
 from chassis.money import Money
 from chassis.tables import account_statuses
 from services.streams.domain.engagement import Comment, Poll, PollOption
+from services.streams.domain.media import MediaUpload, PostKind, PostMedium
 from services.streams.domain.rooms import Live, Meeting, RoomRole, SessionRoom
 from services.streams.domain.streams import Follow, Post, PostState, Stream, Tier
 from services.streams.tables import (
     comments,
+    follow_history,
     follows,
     lives,
     poll_options,
     poll_votes,
     post_likes,
+    post_media,
     post_saves,
     posts,
     room_presence,
@@ -62,6 +66,7 @@ def _post(row: Any) -> Post:
         row.created_at,
         row.published_at,
         row.scheduled_for,
+        kind=PostKind(row.kind),
     )
 
 
@@ -154,6 +159,7 @@ class Posts:
                 created_at=post.created_at,
                 published_at=post.published_at,
                 scheduled_for=post.scheduled_for,
+                kind=post.kind.value,
             )
         )
 
@@ -169,7 +175,7 @@ class Posts:
         await self._c.execute(
             posts.update()
             .where(posts.c.id == post.id)
-            .values(title=post.title, body=post.body, level=post.level)
+            .values(title=post.title, body=post.body, level=post.level, kind=post.kind.value)
         )
 
     async def reschedule(self, post: Post) -> bool:
@@ -266,12 +272,42 @@ class Follows:
 
     async def add(self, follow: Follow) -> None:
         """Records a follow unless the user already follows the stream (their level stays)."""
-        await self._c.execute(
-            insert_ignoring_conflicts(self._dialect, follows, ["stream_id", "user_id"]).values(
+        made = await self._c.execute(
+            insert_ignoring_conflicts(self._dialect, follows, ["stream_id", "user_id"])
+            .values(
                 stream_id=follow.stream_id,
                 user_id=follow.user_id,
                 level=follow.level,
                 created_at=follow.created_at,
+            )
+            .returning(follows.c.user_id)
+        )
+        if made.first() is not None:
+            await self._changed(follow.stream_id, follow.user_id, follow.level, follow.created_at)
+
+    async def set_level(self, stream_id: str, user_id: str, level: int, at: datetime) -> bool:
+        """Moves a follower to another level (payments' word on a paid tier); False if they
+        do not follow the stream."""
+        moved = await self._c.execute(
+            follows.update()
+            .where(
+                follows.c.stream_id == stream_id,
+                follows.c.user_id == user_id,
+                follows.c.level != level,
+            )
+            .values(level=level)
+            .returning(follows.c.user_id)
+        )
+        if moved.first() is not None:
+            await self._changed(stream_id, user_id, level, at)
+            return True
+        return await self.get(stream_id, user_id) is not None
+
+    async def _changed(self, stream_id: str, user_id: str, level: int | None, at: datetime) -> None:
+        """Notes a follow's change for the stream's analytics (level None: it ended)."""
+        await self._c.execute(
+            follow_history.insert().values(
+                id=new_id(), stream_id=stream_id, user_id=user_id, level=level, at=at
             )
         )
 
@@ -299,14 +335,28 @@ class Follows:
             None if row is None else Follow(row.stream_id, row.user_id, row.level, row.created_at)
         )
 
-    async def remove(self, stream_id: str, user_id: str) -> None:
-        await self._c.execute(
-            follows.delete().where(follows.c.stream_id == stream_id, follows.c.user_id == user_id)
+    async def remove(self, stream_id: str, user_id: str, at: datetime) -> None:
+        gone = await self._c.execute(
+            follows.delete()
+            .where(follows.c.stream_id == stream_id, follows.c.user_id == user_id)
+            .returning(follows.c.user_id)
         )
+        if gone.first() is not None:
+            await self._changed(stream_id, user_id, None, at)
 
-    async def forget(self, user_id: str) -> None:
-        """Removes every follow of an erased user."""
-        await self._c.execute(follows.delete().where(follows.c.user_id == user_id))
+    async def forget(self, user_id: str, at: datetime) -> None:
+        """Removes every follow of an erased user; their past in the streams' analytics
+        stays as counts, under an id that names nobody."""
+        gone = await self._c.execute(
+            follows.delete().where(follows.c.user_id == user_id).returning(follows.c.stream_id)
+        )
+        for stream_id in gone.scalars().all():
+            await self._changed(stream_id, user_id, None, at)
+        await self._c.execute(
+            follow_history.update()
+            .where(follow_history.c.user_id == user_id)
+            .values(user_id=new_id())
+        )
 
 
 def _comment(row: Any) -> Comment:
@@ -444,9 +494,11 @@ class Engagement:
         liked = await self._mine(post_likes, post_likes.c.user_id == user_id, ids)
         saved = await self._mine(post_saves, post_saves.c.user_id == user_id, ids)
         polls = await self._polls(ids, user_id)
+        media = await self._media(ids)
         return [
             replace(
                 p,
+                media=media.get(p.id, ()),
                 like_count=likes.get(p.id, 0),
                 comment_count=counted.get(p.id, 0),
                 liked_by_me=p.id in liked,
@@ -455,6 +507,20 @@ class Engagement:
             )
             for p in found
         ]
+
+    async def _media(self, ids: list[str]) -> dict[str, tuple[PostMedium, ...]]:
+        m = post_media
+        rows = await self._c.execute(
+            sa.select(m.c.post_id, m.c.id, m.c.content_type, m.c.size)
+            .where(m.c.post_id.in_(ids), m.c.discarded.is_(False))
+            .order_by(m.c.post_id, m.c.position)
+        )
+        carried: dict[str, list[PostMedium]] = {}
+        for row in rows:
+            carried.setdefault(row.post_id, []).append(
+                PostMedium(row.id, row.content_type, row.size)
+            )
+        return {post_id: tuple(found) for post_id, found in carried.items()}
 
     async def _counts(self, table: sa.Table, *conditions: Any) -> dict[str, int]:
         rows = await self._c.execute(
@@ -568,6 +634,91 @@ class Comments:
             .where(comments.c.author_user_id == user_id)
             .values(text="", deleted=True)
         )
+
+
+def _upload(row: Any) -> MediaUpload:
+    return MediaUpload(
+        row.id,
+        row.stream_id,
+        row.uploader_user_id,
+        row.content_type,
+        row.max_bytes,
+        row.created_at,
+        row.post_id,
+    )
+
+
+class Media:
+    """Stream owners' uploads, and the media of posts."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def add_pending(self, upload: MediaUpload) -> None:
+        await self._c.execute(
+            post_media.insert().values(
+                id=upload.id,
+                stream_id=upload.stream_id,
+                uploader_user_id=upload.uploader_user_id,
+                object_key=upload.key,
+                content_type=upload.content_type,
+                max_bytes=upload.max_bytes,
+                created_at=upload.created_at,
+            )
+        )
+
+    async def attachable(
+        self, media_id: str, uploader_user_id: str, stream_id: str, post_id: str
+    ) -> MediaUpload | None:
+        """The uploader's upload to the stream, if no post but this one carries it."""
+        m = post_media
+        row = (
+            await self._c.execute(
+                sa.select(m).where(
+                    m.c.id == media_id,
+                    m.c.uploader_user_id == uploader_user_id,
+                    m.c.stream_id == stream_id,
+                    sa.or_(m.c.post_id.is_(None), m.c.post_id == post_id),
+                    m.c.discarded.is_(False),
+                )
+            )
+        ).first()
+        return None if row is None else _upload(row)
+
+    async def attach(self, media_id: str, post_id: str, position: int, size: int) -> bool:
+        """The upload carried by the post at a position; False if another post took it
+        first (the second of two concurrent writes waits for the first and finds it taken)."""
+        m = post_media
+        taken = await self._c.execute(
+            m.update()
+            .where(
+                m.c.id == media_id,
+                sa.or_(m.c.post_id.is_(None), m.c.post_id == post_id),
+                m.c.discarded.is_(False),
+            )
+            .values(post_id=post_id, position=position, size=size)
+        )
+        return taken.rowcount == 1
+
+    async def discard_others(self, post_id: str, kept: list[str]) -> None:
+        """A post's media it no longer carries: their objects are to go."""
+        m = post_media
+        await self._c.execute(
+            m.update()
+            .where(m.c.post_id == post_id, m.c.id.not_in(kept), m.c.discarded.is_(False))
+            .values(discarded=True)
+        )
+
+    async def key_of(self, post_id: str, media_id: str) -> str | None:
+        """The object key of a medium the post carries."""
+        m = post_media
+        return (
+            await self._c.execute(
+                sa.select(m.c.object_key).where(
+                    m.c.id == media_id, m.c.post_id == post_id, m.c.discarded.is_(False)
+                )
+            )
+        ).scalar()
 
 
 def _live(row: Any) -> Live:

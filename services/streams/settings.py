@@ -1,11 +1,27 @@
 """Streams' configuration: the chassis's settings, its own database and metrics port, and
-its video rooms (LiveKit, or the embedded rooms when LiveKit is not configured)."""
+its video rooms (LiveKit, or the embedded rooms when LiveKit is not configured) and the media
+store its posts' uploads go to."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from chassis.media import MediaSettings
+from chassis.media.settings import MiB, largest_of, sized_types
 from chassis.settings import ServiceSettings
+
+# What a media post may carry: images, video and audio of the kinds browsers and phones play.
+POST_MEDIA_TYPES = [
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "video/mp4",
+    "video/webm",
+    "audio/mpeg",
+    "audio/mp4",
+    "audio/ogg",
+]
+POST_MEDIA_MAX_BYTES = {"image": 20 * MiB, "video": 1024 * MiB, "audio": 200 * MiB}
 
 
 class StreamsSettings(ServiceSettings):
@@ -53,3 +69,32 @@ class StreamsSettings(ServiceSettings):
         description="How often scheduled drafts whose time has come are published (a post "
         "goes out at most this long after its time).",
     )
+
+    media: MediaSettings = Field(
+        default_factory=MediaSettings,
+        description="The media store posts' images, video and audio are uploaded to "
+        "(ESTUARY_MEDIA_*).",
+    )
+    post_media_types: list[str] = Field(
+        default_factory=lambda: list(POST_MEDIA_TYPES),
+        min_length=1,
+        description="The content types a post's media may have, as JSON (each also one of "
+        "ESTUARY_MEDIA_ALLOWED_TYPES).",
+    )
+    post_media_max_bytes: dict[str, int] = Field(
+        default_factory=lambda: dict(POST_MEDIA_MAX_BYTES),
+        description="The largest upload for a post per kind of content type (its part "
+        "before the slash), in bytes, as JSON; the media store's ESTUARY_MEDIA_MAX_BYTES "
+        "caps it.",
+    )
+
+    @model_validator(mode="after")
+    def _post_media_sized(self) -> StreamsSettings:
+        self.post_media_types = sized_types(
+            self.post_media_types, self.post_media_max_bytes, "ESTUARY_POST_MEDIA_MAX_BYTES"
+        )
+        return self
+
+    def largest_post_medium(self, content_type: str) -> int:
+        """The largest upload of a content type for a post: streams' limit within the store's."""
+        return largest_of(self.post_media_max_bytes, self.media, content_type)

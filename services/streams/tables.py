@@ -50,6 +50,8 @@ posts = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("published_at", UtcDateTime, nullable=True),
     sa.Column("scheduled_for", UtcDateTime, nullable=True),
+    # What it carries beside its text: none (text), one image, video or audio, or a gallery.
+    sa.Column("kind", sa.String(20), nullable=False, server_default="text"),
     sa.Index("ix_posts_stream", "stream_id", "id"),
     sa.Index("ix_posts_published", "stream_id", "published_at", "id"),
     sa.Index("ix_posts_scheduled", "scheduled_for"),
@@ -176,4 +178,39 @@ session_attendance = sa.Table(
     sa.Column("kind", sa.String(10), nullable=False),
     sa.Column("at", UtcDateTime, nullable=False),
     sa.Index("ix_session_attendance_booking", "booking_id", "at"),
+)
+
+# A stream owner's uploads: a slot for one object (pending while post_id is null), then a
+# medium of the post that carries it, at its position. A discarded row's object is to be
+# deleted from the media store; the row stays until it is.
+post_media = sa.Table(
+    "post_media",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("stream_id", sa.String(36), nullable=False),
+    sa.Column("uploader_user_id", sa.String(36), nullable=False),
+    sa.Column("object_key", sa.String(512), nullable=False, unique=True),
+    sa.Column("content_type", sa.String(255), nullable=False),
+    sa.Column("max_bytes", sa.BigInteger, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=True),
+    sa.Column("post_id", sa.String(36), nullable=True),
+    sa.Column("position", sa.Integer, nullable=True),
+    sa.Column("discarded", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Index("ix_post_media_post", "post_id", "position"),
+    sa.Index("ix_post_media_pending", "discarded", "created_at"),
+)
+
+# Every change of who follows a stream at which level (level null: stopped following), so
+# its owner's analytics count followers per level on any past day. Ids are UUIDv7: in order.
+follow_history = sa.Table(
+    "follow_history",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("stream_id", sa.String(36), nullable=False),
+    sa.Column("user_id", sa.String(36), nullable=False),
+    sa.Column("level", sa.Integer, nullable=True),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Index("ix_follow_history_stream", "stream_id", "at", "id"),
+    sa.Index("ix_follow_history_user", "user_id"),
 )

@@ -3,15 +3,18 @@ and room tokens."""
 
 from __future__ import annotations
 
+from chassis.media import SignedUrl, UploadForm
 from chassis.wire import ProtoEnum, timestamp
 from estuary.streams.v1 import rooms_pb2 as pb_rooms
 from estuary.streams.v1 import streams_pb2 as pb
 from services.streams.domain.engagement import Comment, Poll
+from services.streams.domain.media import PostKind
 from services.streams.domain.rooms import Live
 from services.streams.domain.streams import STREAM_PREFIX, Follow, Post, PostState, Stream, Tier
 from services.streams.rooms import RoomPass
 
 POST_STATES = ProtoEnum(pb.PostState, PostState)
+POST_KINDS = ProtoEnum(pb.PostKind, PostKind)
 
 
 def tier_to_proto(tier: Tier) -> pb.Tier:
@@ -50,6 +53,11 @@ def post_to_proto(post: Post) -> pb.Post:
         comment_count=post.comment_count,
         liked_by_me=post.liked_by_me,
         saved_by_me=post.saved_by_me,
+        kind=POST_KINDS.to_proto(post.kind),  # type: ignore[arg-type]
+        media=[
+            pb.PostMedium(media_id=m.id, content_type=m.content_type, size_bytes=m.size)
+            for m in post.media
+        ],
     )
     if post.published_at is not None:
         message.publish_time.CopyFrom(timestamp(post.published_at))
@@ -58,6 +66,31 @@ def post_to_proto(post: Post) -> pb.Post:
     if post.poll is not None:
         message.poll.CopyFrom(poll_to_proto(post.poll))
     return message
+
+
+def post_kind(post: pb.Post) -> PostKind:
+    """The kind a written post names (unspecified: text)."""
+    return POST_KINDS.from_proto(post.kind) or PostKind.TEXT
+
+
+def media_ids(post: pb.Post) -> list[str]:
+    """The uploads a written post names, in order."""
+    return [m.media_id for m in post.media]
+
+
+def media_upload_to_proto(media_id: str, form: UploadForm) -> pb.PostMediaUpload:
+    return pb.PostMediaUpload(
+        media_id=media_id,
+        upload_url=form.url,
+        upload_fields=form.fields,
+        content_type=form.content_type,
+        max_bytes=form.max_bytes,
+        expire_time=timestamp(form.expires_at),
+    )
+
+
+def media_url_to_proto(signed: SignedUrl) -> pb.PostMediaUrl:
+    return pb.PostMediaUrl(url=signed.url, expire_time=timestamp(signed.expires_at))
 
 
 def poll_to_proto(poll: Poll) -> pb.Poll:

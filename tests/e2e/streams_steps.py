@@ -23,6 +23,7 @@ STREAM_WRITE_ROUTES = [
     ("DELETE", "/api/v1/streams/{stream_id}/posts/{post_id}/comments/{comment_id}"),
     ("POST", "/api/v1/streams/{stream_id}/posts/{post_id}/comments/{comment_id}/hide"),
     ("POST", "/api/v1/streams/{stream_id}/posts/{post_id}/comments/{comment_id}/unhide"),
+    ("POST", "/api/v1/streams/{stream_id}/media"),
     ("POST", "/api/v1/streams/{stream_id}/live"),
     ("DELETE", "/api/v1/streams/{stream_id}/live"),
     ("POST", "/api/v1/streams/{stream_id}/live/token"),

@@ -26,6 +26,7 @@ from tests.e2e.test_account_status import USERS, first_refusal, until
 from tests.e2e.test_catalog_journey import eventually
 
 STREAMS = "/api/v1/streams"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
 EVENT_SECONDS = 20.0
 
 
@@ -486,6 +487,13 @@ async def test_a_suspended_practitioner_changes_nothing_on_their_stream_until_re
             ),
             (
                 "POST",
+                f"{STREAMS}/{{stream_id}}/media",
+                lambda: client.post(
+                    f"{base}/media", json={"content_type": "image/png"}, headers=pia.headers
+                ),
+            ),
+            (
+                "POST",
                 f"{STREAMS}/{{stream_id}}/live",
                 lambda: client.post(f"{base}/live", json={"level": 0}, headers=pia.headers),
             ),
@@ -543,3 +551,70 @@ async def test_a_suspended_practitioner_changes_nothing_on_their_stream_until_re
             f"{base}/posts/{post['post_id']}/publish", headers=pia.headers
         )
         assert published.status_code == 200 and published.json()["state"] == "published"
+
+
+async def test_an_image_post_is_uploaded_straight_to_the_store_and_read_by_its_tier_only(
+    stack: Stack,
+):
+    async with stack.client() as client:
+        pia = await practitioner(client, stack)
+        base = await stream_with_a_paid_tier(client, pia)
+        free = await sign_up(client)
+        assert (await client.post(f"{base}/follow", headers=free.headers)).status_code == 200
+        stranger = await sign_up(client)
+        form = await created(
+            await client.post(
+                f"{base}/media", json={"content_type": "image/png"}, headers=pia.headers
+            )
+        )
+        assert (form["content_type"], form["max_bytes"]) == ("image/png", 20 * 1024 * 1024)
+        # Anyone else's upload slot on this stream is refused.
+        theirs = await client.post(
+            f"{base}/media", json={"content_type": "image/png"}, headers=free.headers
+        )
+        assert theirs.status_code == 403, theirs.text
+        uploaded = await client.post(
+            form["url"], data=form["fields"], files={"file": ("a.png", PNG, "image/png")}
+        )
+        assert uploaded.status_code == 204, uploaded.text
+        post = await created(
+            await client.post(
+                f"{base}/posts",
+                json={
+                    "title": "The view",
+                    "body": "From the mat",
+                    "level": 1,
+                    "kind": "image",
+                    "media_ids": [form["media_id"]],
+                },
+                headers=pia.headers,
+            )
+        )
+        assert [m["media_id"] for m in post["media"]] == [form["media_id"]]
+        at = f"{base}/posts/{post['post_id']}"
+        assert (await client.post(f"{at}/publish", headers=pia.headers)).status_code == 200
+        medium = f"{at}/media/{form['media_id']}"
+        signed = await client.get(medium, headers=pia.headers)
+        assert signed.status_code == 200, signed.text
+        read = await client.get(signed.json()["url"])
+        assert (read.status_code, read.content) == (200, PNG)
+        teaser = (await client.get(at, headers=free.headers)).json()
+        assert (teaser["locked"], teaser["kind"], teaser["media"]) == (True, "image", [])
+        assert form["media_id"] not in str(teaser)
+        for reader in (free, stranger):
+            refused = await client.get(medium, headers=reader.headers)
+            assert refused.status_code == 403, refused.text
+            assert refused.json()["code"] == "POST_LOCKED"
+        # A post of a kind its upload does not fit is refused naming the medium.
+        wrong = await client.post(
+            f"{base}/posts",
+            json={
+                "title": "Hear",
+                "body": "This",
+                "kind": "audio",
+                "media_ids": [form["media_id"]],
+            },
+            headers=pia.headers,
+        )
+        assert wrong.status_code == 400, wrong.text
+        assert [e["field"] for e in wrong.json()["errors"]] == ["post.media[0]"]

@@ -10,6 +10,7 @@ from datetime import datetime
 from chassis.errors import InvalidArgument
 from chassis.ids import is_uuid
 from chassis.media import StoredObject
+from chassis.media.port import check_stored
 
 ATTACHMENTS_MAX = 10
 # Every attachment's object key, and so its reference: messaging's own prefix, then the
@@ -34,16 +35,6 @@ class PendingUpload:
     content_type: str
     max_bytes: int
     created_at: datetime
-
-
-def attachment_type(content_type: str, allowed: Sequence[str]) -> str:
-    """The content type of an attachment, or an error naming the field."""
-    media_type = content_type.strip().lower()
-    if media_type not in allowed:
-        raise InvalidArgument.field(
-            "content_type", f"must be one of {', '.join(allowed)}", "unsupported_type"
-        )
-    return media_type
 
 
 def attachment_references(conversation_id: str, references: Sequence[str]) -> tuple[str, ...]:
@@ -76,12 +67,4 @@ def not_your_upload(field: str) -> InvalidArgument:
 def stored_size(field: str, upload: PendingUpload, stored: StoredObject | None) -> int:
     """The size of what was uploaded for the slot, or an error naming the field: nothing
     there, another type than the slot's, empty or over its size."""
-    if stored is None:
-        raise InvalidArgument.field(field, "was not uploaded", "not_uploaded")
-    if stored.content_type.strip().lower() != upload.content_type:
-        raise InvalidArgument.field(
-            field, f"holds {stored.content_type}, not {upload.content_type}", "wrong_type"
-        )
-    if not 1 <= stored.size <= upload.max_bytes:
-        raise InvalidArgument.field(field, f"must hold 1 to {upload.max_bytes} bytes", "wrong_size")
-    return stored.size
+    return check_stored(field, stored, upload.content_type, upload.max_bytes)

@@ -12,6 +12,7 @@ from chassis.errors import FailedPrecondition, InvalidArgument
 from chassis.money import Money
 from chassis.validation import Violations
 from services.streams.domain.engagement import Poll
+from services.streams.domain.media import PostKind, PostMedium
 
 STREAM_PREFIX = "streams/"
 FREE_LEVEL = 0
@@ -79,6 +80,9 @@ class Post:
     comment_count: int = 0
     liked_by_me: bool = False
     saved_by_me: bool = False
+    kind: PostKind = PostKind.TEXT
+    # Its uploads in order (none on a text post, and none on a locked teaser).
+    media: tuple[PostMedium, ...] = ()
 
     def publish(self, now: datetime) -> Post:
         """The post published now; a post already out cannot be published again."""
@@ -100,16 +104,24 @@ class Post:
             and self.scheduled_for <= now
         )
 
-    def as_read_at(self, level: int | None) -> Post:
-        """The post as a reader at `level` sees it (None: not a follower): whole at or
-        above its level, else a teaser without its body or poll."""
-        if self.readable_at(level):
+    def as_read_at(self, level: int | None, *, unlocked: bool = False) -> Post:
+        """The post as a reader at `level` sees it (None: not a follower): whole when
+        entitled to it, else a teaser (title, level and kind) without its body, poll or
+        media."""
+        if self.readable_at(level, unlocked=unlocked):
             return self
-        return replace(self, body="", poll=None, locked=True)
+        return replace(self, body="", poll=None, media=(), locked=True)
 
-    def readable_at(self, level: int | None) -> bool:
+    def readable_at(self, level: int | None, *, unlocked: bool = False) -> bool:
         """Whether a reader at `level` (None: not a follower) reads it whole."""
-        return level is not None and level >= self.level
+        return entitled(self.level, level, unlocked=unlocked)
+
+
+def entitled(post_level: int, reader_level: int | None, *, unlocked: bool = False) -> bool:
+    """The one rule of who reads a post whole (its text, poll and media): a reader following
+    its stream at the post's level or above (its owner reads at every level), or one who
+    unlocked that post (a pay-per-post purchase). Everyone else gets a locked teaser."""
+    return unlocked or (reader_level is not None and reader_level >= post_level)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ LiveKit over HTTP for its video rooms, and other services' events through its co
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -17,13 +18,15 @@ from chassis.bus.consumer import EventConsumer
 from chassis.bus.embedded import IN_MEMORY, EmbeddedBroker, EmbeddedTransport
 from chassis.bus.envelope import EventType
 from chassis.clock import FrozenClock
+from chassis.ids import new_id
+from chassis.media import MediaSettings
 from chassis.migrations import upgrade
 from chassis.wire import timestamp
 from estuary.booking.v1 import events_pb2 as booking_pb
 from estuary.catalog.v1 import catalog_pb2
 from services.streams import bootstrap
 from services.streams.bootstrap import StreamsService
-from services.streams.domain.streams import Follow
+from services.streams.domain.streams import FREE_LEVEL, Follow
 from services.streams.settings import StreamsSettings
 from services.streams.uow import StreamsUnitOfWork
 from tests.builders import person
@@ -45,26 +48,31 @@ async def built_streams(
     url: str, clock: FrozenClock, **settings: Any
 ) -> AsyncIterator[StreamsService]:
     """Streams on its migrated database, on the test's clock, with these settings (LiveKit's,
-    say); nothing is started."""
+    say), its posts' media in a folder store of its own unless given `media`; nothing is
+    started."""
     await asyncio.to_thread(upgrade, bootstrap.MIGRATIONS, url)
-    service = bootstrap.build(
-        StreamsSettings(database_url=url, grpc_port=0, **settings),
-        transport=EmbeddedTransport(EmbeddedBroker(IN_MEMORY)),
-        clock=clock,
-    )
-    try:
-        yield service
-    finally:
-        await service.runtime.database.dispose()
-        await service.rooms.video.close()
-        for channel in service.channels:
-            await channel.close()
+    with tempfile.TemporaryDirectory(prefix="estuary-media-") as folder:
+        settings.setdefault("media", MediaSettings(folder=folder, signing_secret=new_id()))
+        service = bootstrap.build(
+            StreamsSettings(database_url=url, grpc_port=0, **settings),
+            transport=EmbeddedTransport(EmbeddedBroker(IN_MEMORY)),
+            clock=clock,
+        )
+        try:
+            yield service
+        finally:
+            await service.runtime.database.dispose()
+            await service.rooms.video.close()
+            await service.media.store.close()
+            for channel in service.channels:
+                await channel.close()
 
 
 async def follow_at(service: StreamsService, stream_id: str, reader: Principal, level: int) -> None:
-    """The reader follows the stream at a paid level, as payments will set it once paid."""
+    """The reader follows the stream, then at a paid level, as payments will set it once paid."""
     async with service.runtime.unit_of_work(StreamsUnitOfWork)() as uow:
-        await uow.follows.add(Follow(stream_id, reader.user_id, level, START))
+        await uow.follows.add(Follow(stream_id, reader.user_id, FREE_LEVEL, START))
+        await uow.follows.set_level(stream_id, reader.user_id, level, START)
         await uow.commit()
 
 
