@@ -259,6 +259,10 @@ SCHEMA_NAMES = {
     "PostMediumOut": "StreamPostMedium",
     "MediaUploadOut": "StreamMediaUpload",
     "MediaUrlOut": "StreamMediaUrl",
+    "AnalyticsOut": "StreamAnalytics",
+    "SubscriberDayOut": "StreamSubscriberDay",
+    "LevelFollowersOut": "StreamLevelFollowers",
+    "PostEngagementOut": "StreamPostEngagement",
     "LiveOut": "Live",
     "RoomTokenOut": "RoomToken",
 }

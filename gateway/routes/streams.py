@@ -8,7 +8,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Query
 from google.protobuf.field_mask_pb2 import FieldMask
 from starlette.responses import Response
 
@@ -29,6 +29,7 @@ from gateway.schemas.common import (
 )
 from gateway.schemas.streams import (
     POST_KINDS,
+    AnalyticsOut,
     CommentBody,
     CommentOut,
     CommentPatch,
@@ -726,3 +727,28 @@ async def media_url(
         metadata=caller.metadata(),
     )
     return json_response(MediaUrlOut.from_proto(signed))
+
+
+@router.get(
+    "/streams/{stream_id}/analytics",
+    operation_id="streams.analytics",
+    tags=STREAMS,
+    response_model=AnalyticsOut,
+    responses=responses(400, 403, 404),
+)
+async def analytics(
+    stream_id: Id,
+    days: Annotated[
+        int, Query(ge=1, le=366, description="The window: this many UTC days, today the last.")
+    ] = 30,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Your stream's followers per tier level at the end of each day of the window (from
+    every follow, paid level change and unfollow), and the likes, saves, comments and poll
+    votes of the posts published in it. The owner and staff only (403 NOT_STREAM_OWNER)."""
+    found = await api.streams.GetStreamAnalytics(
+        pb.GetStreamAnalyticsRequest(name=f"{_stream(stream_id)}/analytics", days=days),
+        metadata=caller.metadata(),
+    )
+    return json_response(AnalyticsOut.from_proto(found))

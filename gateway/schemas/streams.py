@@ -3,7 +3,7 @@ polls), follows, the reader's feed and saved posts, and comments on posts."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, ClassVar
 
 from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator
@@ -454,4 +454,97 @@ class CommentOut(BaseModel):
             hidden=c.hidden,
             created_at=instant(c.create_time),
             edited_at=instant(c.edit_time) if c.HasField("edit_time") else None,
+        )
+
+
+class LevelFollowersOut(BaseModel):
+    level: int = Field(ge=0, le=INT32_MAX)
+    followers: int = Field(ge=0, le=INT32_MAX)
+
+
+class SubscriberDayOut(BaseModel):
+    """Followers per tier level at the end of one UTC day."""
+
+    date: date
+    levels: list[LevelFollowersOut] = Field(description="Every level of the stream, lowest first.")
+    total: int = Field(ge=0, le=INT32_MAX)
+
+
+class PostEngagementOut(BaseModel):
+    """What readers did with one published post."""
+
+    post_id: str
+    title: str
+    level: int = Field(ge=0, le=INT32_MAX)
+    published_at: datetime
+    like_count: int = Field(ge=0, le=INT32_MAX)
+    save_count: int = Field(ge=0, le=INT32_MAX)
+    comment_count: int = Field(
+        ge=0, le=INT32_MAX, description="The comments everyone sees (not hidden nor deleted)."
+    )
+    poll_vote_count: int = Field(ge=0, le=INT32_MAX)
+
+
+class AnalyticsOut(BaseModel):
+    """A stream's followers per level on each day of the window, and its recent posts'
+    engagement (revenue will be a section of its own)."""
+
+    model_config = examples(
+        {
+            "stream_id": STREAM_ID,
+            "subscribers": [
+                {
+                    "date": "2026-12-01",
+                    "levels": [{"level": 0, "followers": 120}, {"level": 1, "followers": 14}],
+                    "total": 134,
+                }
+            ],
+            "posts": [
+                {
+                    "post_id": POST["post_id"],
+                    "title": POST["title"],
+                    "level": 1,
+                    "published_at": "2026-12-01T10:00:00Z",
+                    "like_count": 12,
+                    "save_count": 4,
+                    "comment_count": 3,
+                    "poll_vote_count": 0,
+                }
+            ],
+        }
+    )
+    stream_id: str
+    subscribers: list[SubscriberDayOut] = Field(description="One per day, oldest first.")
+    posts: list[PostEngagementOut] = Field(
+        description="The posts published in the window, newest first (at most 100)."
+    )
+
+    @classmethod
+    def from_proto(cls, a: pb.StreamAnalytics) -> AnalyticsOut:
+        return cls.model_construct(
+            stream_id=a.name.split("/")[1],
+            subscribers=[
+                SubscriberDayOut.model_construct(
+                    date=date.fromisoformat(d.date),
+                    levels=[
+                        LevelFollowersOut.model_construct(level=lv.level, followers=lv.followers)
+                        for lv in d.levels
+                    ],
+                    total=d.total,
+                )
+                for d in a.subscribers
+            ],
+            posts=[
+                PostEngagementOut.model_construct(
+                    post_id=p.post.rsplit("/", 1)[-1],
+                    title=p.title,
+                    level=p.level,
+                    published_at=instant(p.publish_time),
+                    like_count=p.like_count,
+                    save_count=p.save_count,
+                    comment_count=p.comment_count,
+                    poll_vote_count=p.poll_vote_count,
+                )
+                for p in a.posts
+            ],
         )

@@ -18,6 +18,7 @@ from chassis.jobs import PeriodicJob
 from chassis.media import media_store
 from chassis.runtime import ServiceRuntime
 from estuary.streams.v1 import rooms_pb2, rooms_pb2_grpc, streams_pb2, streams_pb2_grpc
+from services.streams.analytics import AnalyticsDesk
 from services.streams.consumers import subscriptions
 from services.streams.desk import StreamDesk
 from services.streams.engagement import EngagementDesk
@@ -40,6 +41,7 @@ class StreamsService:
     desk: StreamDesk
     engagement: EngagementDesk
     media: MediaDesk
+    analytics: AnalyticsDesk
     rooms: RoomDesk
     verifier: TokenVerifier
     subscriptions: tuple[Subscription, ...]
@@ -51,7 +53,7 @@ class StreamsService:
         self.port = await self.runtime.start(
             bindings=[
                 ServicerBinding(
-                    StreamsServicer(self.desk, self.engagement, self.media),
+                    StreamsServicer(self.desk, self.engagement, self.media, self.analytics),
                     streams_pb2_grpc.add_StreamsServiceServicer_to_server,
                     streams_pb2.DESCRIPTOR.services_by_name["StreamsService"].full_name,
                 ),
@@ -104,6 +106,7 @@ def build(
         desk,
         EngagementDesk(unit_of_work, runtime.clock),
         MediaDesk(unit_of_work, runtime.clock, media, settings),
+        AnalyticsDesk(unit_of_work, runtime.clock),
         RoomDesk(
             unit_of_work,
             runtime.clock,

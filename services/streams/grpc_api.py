@@ -11,11 +11,13 @@ from chassis.money import money_from_proto
 from chassis.wire import optional_instant
 from estuary.streams.v1 import rooms_pb2, rooms_pb2_grpc, streams_pb2_grpc
 from estuary.streams.v1 import streams_pb2 as pb
+from services.streams.analytics import AnalyticsDesk
 from services.streams.desk import StreamDesk
 from services.streams.engagement import EngagementDesk
 from services.streams.media import MediaDesk
 from services.streams.rooms import RoomDesk
 from services.streams.wire import (
+    analytics_to_proto,
     comment_to_proto,
     follow_to_proto,
     live_to_proto,
@@ -32,10 +34,17 @@ from services.streams.wire import (
 
 
 class StreamsServicer(streams_pb2_grpc.StreamsServiceServicer):
-    def __init__(self, desk: StreamDesk, engagement: EngagementDesk, media: MediaDesk) -> None:
+    def __init__(
+        self,
+        desk: StreamDesk,
+        engagement: EngagementDesk,
+        media: MediaDesk,
+        analytics: AnalyticsDesk,
+    ) -> None:
         self._desk = desk
         self._engagement = engagement
         self._media = media
+        self._analytics = analytics
 
     async def CreateStream(self, request: pb.CreateStreamRequest, context: Any) -> pb.Stream:
         stream = await self._desk.create_stream(
@@ -222,6 +231,12 @@ class StreamsServicer(streams_pb2_grpc.StreamsServiceServicer):
         self, request: pb.GetPostMediaUrlRequest, context: Any
     ) -> pb.PostMediaUrl:
         return media_url_to_proto(await self._media.url(current_user(), request.name))
+
+    async def GetStreamAnalytics(
+        self, request: pb.GetStreamAnalyticsRequest, context: Any
+    ) -> pb.StreamAnalytics:
+        found = await self._analytics.analytics(current_user(), request.name, request.days)
+        return analytics_to_proto(found)
 
 
 class RoomsServicer(rooms_pb2_grpc.RoomsServiceServicer):

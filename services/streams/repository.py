@@ -14,6 +14,7 @@ from chassis.db import insert_ignoring_conflicts
 from chassis.ids import new_id
 from chassis.money import Money
 from chassis.tables import account_statuses
+from services.streams.domain.analytics import FollowChange, PostEngagement
 from services.streams.domain.engagement import Comment, Poll, PollOption
 from services.streams.domain.media import MediaUpload, PostKind, PostMedium
 from services.streams.domain.rooms import Live, Meeting, RoomRole, SessionRoom
@@ -374,6 +375,14 @@ def _comment(row: Any) -> Comment:
     )
 
 
+async def _counts(connection: AsyncConnection, table: sa.Table, *conditions: Any) -> dict[str, int]:
+    """How many rows of a table each post has, among those the conditions keep."""
+    rows = await connection.execute(
+        sa.select(table.c.post_id, sa.func.count()).where(*conditions).group_by(table.c.post_id)
+    )
+    return {post_id: count for post_id, count in rows}
+
+
 # A comment others see: neither deleted nor hidden; a post's comment count counts these.
 _COUNTED = sa.and_(comments.c.deleted.is_(False), comments.c.hidden.is_(False))
 
@@ -489,8 +498,8 @@ class Engagement:
         ids = [p.id for p in found]
         if not ids:
             return found
-        likes = await self._counts(post_likes, post_likes.c.post_id.in_(ids))
-        counted = await self._counts(comments, comments.c.post_id.in_(ids), _COUNTED)
+        likes = await _counts(self._c, post_likes, post_likes.c.post_id.in_(ids))
+        counted = await _counts(self._c, comments, comments.c.post_id.in_(ids), _COUNTED)
         liked = await self._mine(post_likes, post_likes.c.user_id == user_id, ids)
         saved = await self._mine(post_saves, post_saves.c.user_id == user_id, ids)
         polls = await self._polls(ids, user_id)
@@ -521,12 +530,6 @@ class Engagement:
                 PostMedium(row.id, row.content_type, row.size)
             )
         return {post_id: tuple(found) for post_id, found in carried.items()}
-
-    async def _counts(self, table: sa.Table, *conditions: Any) -> dict[str, int]:
-        rows = await self._c.execute(
-            sa.select(table.c.post_id, sa.func.count()).where(*conditions).group_by(table.c.post_id)
-        )
-        return {post_id: count for post_id, count in rows}
 
     async def _mine(self, table: sa.Table, condition: Any, ids: list[str]) -> set[str]:
         rows = await self._c.execute(
@@ -719,6 +722,60 @@ class Media:
                 )
             )
         ).scalar()
+
+
+class Analytics:
+    """What a stream's owner reads of it: the history of its follows, and its posts'
+    engagement."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def follow_changes(self, stream_id: str, before: datetime) -> list[FollowChange]:
+        """Every change of the stream's follows before an instant, in the order they came."""
+        h = follow_history
+        rows = await self._c.execute(
+            sa.select(h.c.user_id, h.c.level, h.c.at)
+            .where(h.c.stream_id == stream_id, h.c.at < before)
+            .order_by(h.c.at, h.c.id)
+        )
+        return [FollowChange(r.user_id, r.level, r.at) for r in rows]
+
+    async def engagement(self, stream_id: str, since: datetime, limit: int) -> list[PostEngagement]:
+        """The stream's posts published since an instant, newest first, with their likes,
+        saves, comments everyone sees and poll votes."""
+        found = (
+            await self._c.execute(
+                sa.select(posts.c.id, posts.c.title, posts.c.level, posts.c.published_at)
+                .where(
+                    posts.c.stream_id == stream_id,
+                    posts.c.state == PostState.PUBLISHED.value,
+                    posts.c.published_at >= since,
+                )
+                .order_by(posts.c.published_at.desc(), posts.c.id.desc())
+                .limit(limit)
+            )
+        ).all()
+        ids = [r.id for r in found]
+        if not ids:
+            return []
+        likes = await _counts(self._c, post_likes, post_likes.c.post_id.in_(ids))
+        saves = await _counts(self._c, post_saves, post_saves.c.post_id.in_(ids))
+        said = await _counts(self._c, comments, comments.c.post_id.in_(ids), _COUNTED)
+        votes = await _counts(self._c, poll_votes, poll_votes.c.post_id.in_(ids))
+        return [
+            PostEngagement(
+                r.id,
+                r.title,
+                r.level,
+                r.published_at,
+                likes.get(r.id, 0),
+                saves.get(r.id, 0),
+                said.get(r.id, 0),
+                votes.get(r.id, 0),
+            )
+            for r in found
+        ]
 
 
 def _live(row: Any) -> Live:

@@ -12,6 +12,7 @@ from chassis.errors import AlreadyExists, DomainError
 from chassis.uow import UnitOfWork
 from services.streams.events import event_message
 from services.streams.repository import (
+    Analytics,
     Comments,
     Engagement,
     Follows,
@@ -40,6 +41,7 @@ class StreamsUnitOfWork(UnitOfWork):
     comments: Comments
     rooms: Rooms
     media: Media
+    analytics: Analytics
 
     conflicts = {"streams.owner_user_id": stream_taken, "lives.stream_id": live_in_progress}
 
@@ -53,6 +55,7 @@ class StreamsUnitOfWork(UnitOfWork):
         self.comments = Comments(connection)
         self.rooms = Rooms(connection, self.dialect)
         self.media = Media(connection)
+        self.analytics = Analytics(connection)
         return self
 
     def event_message(self, event: object) -> tuple[EventType[Message], Message, str]:

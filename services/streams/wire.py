@@ -7,6 +7,7 @@ from chassis.media import SignedUrl, UploadForm
 from chassis.wire import ProtoEnum, timestamp
 from estuary.streams.v1 import rooms_pb2 as pb_rooms
 from estuary.streams.v1 import streams_pb2 as pb
+from services.streams.domain.analytics import StreamAnalytics
 from services.streams.domain.engagement import Comment, Poll
 from services.streams.domain.media import PostKind
 from services.streams.domain.rooms import Live
@@ -156,4 +157,32 @@ def room_pass_to_proto(granted: RoomPass) -> pb_rooms.RoomToken:
         identity=granted.admission.user_id,
         can_publish=granted.admission.can_publish,
         expire_time=timestamp(granted.expires_at),
+    )
+
+
+def analytics_to_proto(found: StreamAnalytics) -> pb.StreamAnalytics:
+    stream = STREAM_PREFIX + found.stream_id
+    return pb.StreamAnalytics(
+        name=f"{stream}/analytics",
+        subscribers=[
+            pb.SubscriberDay(
+                date=day.day.isoformat(),
+                levels=[pb.LevelFollowers(level=lv, followers=n) for lv, n in day.by_level],
+                total=day.total,
+            )
+            for day in found.subscribers
+        ],
+        posts=[
+            pb.PostEngagement(
+                post=f"{stream}/posts/{p.post_id}",
+                title=p.title,
+                level=p.level,
+                publish_time=timestamp(p.published_at),
+                like_count=p.likes,
+                save_count=p.saves,
+                comment_count=p.comments,
+                poll_vote_count=p.poll_votes,
+            )
+            for p in found.posts
+        ],
     )

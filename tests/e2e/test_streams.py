@@ -618,3 +618,15 @@ async def test_an_image_post_is_uploaded_straight_to_the_store_and_read_by_its_t
         )
         assert wrong.status_code == 400, wrong.text
         assert [e["field"] for e in wrong.json()["errors"]] == ["post.media[0]"]
+        # Its owner's analytics count the follower today and the post; nobody else reads them.
+        seen = await client.get(f"{base}/analytics?days=7", headers=pia.headers)
+        assert seen.status_code == 200, seen.text
+        today = seen.json()["subscribers"][-1]
+        assert (today["levels"], today["total"]) == (
+            [{"level": 0, "followers": 1}, {"level": 1, "followers": 0}],
+            1,
+        )
+        assert [p["post_id"] for p in seen.json()["posts"]] == [post["post_id"]]
+        for reader in (free, stranger):
+            hidden = await client.get(f"{base}/analytics", headers=reader.headers)
+            assert hidden.status_code == 403, hidden.text
