@@ -5,6 +5,7 @@
     python -m bench --only bus --shape production
     python -m bench --only live,notifications --shape production  # 2 gateways, 2 messaging
     python -m bench --only catalog --shape production  # seeds once (~3 minutes), then keeps it
+    python -m bench --only feed --shape both          # a subscriber's feed of 50 streams
 
 The table goes to stdout, progress and warnings to stderr, and every figure with the run's
 settings to bench/results/<UTC time>.json (the servers' logs beside it).
@@ -33,6 +34,7 @@ from bench.catalog import (
     install_sqlite_seed,
     prepare_seeds,
 )
+from bench.feed import feed_figures
 from bench.figures import Figure, render_table, say
 from bench.live import LIVE_REPLICAS, idle_socket_figures, live_figures
 from bench.notifications import MailSink, notification_figures
@@ -51,12 +53,22 @@ from bench.shapes import (
 from suite.registry import SERVICES
 
 SHAPES = ("embedded", "production")
-PARTS = ("start", "http", "catalog", "booking", "live", "notifications", "bus", "payments")
+PARTS = (
+    "start",
+    "http",
+    "catalog",
+    "booking",
+    "live",
+    "notifications",
+    "bus",
+    "payments",
+    "feed",
+)
 # The parts that run against a started suite (the bus part brings its own services; the
 # payments part's checkout needs the suite, its ledger and earnings figures do not).
-SUITE_PARTS = {"start", "http", "catalog", "booking", "live", "notifications", "payments"}
+SUITE_PARTS = {"start", "http", "catalog", "booking", "live", "notifications", "payments", "feed"}
 # The parts measured through the gateway beside the baseline.
-REST_PARTS = {"http", "catalog", "booking", "payments"}
+REST_PARTS = {"http", "catalog", "booking", "payments", "feed"}
 WARM_START_TARGET_SECONDS = 5.0
 RESIDENT_TARGET_MB = 400.0
 RESULTS = REPOSITORY / "bench" / "results"
@@ -140,6 +152,8 @@ async def suite_figures(
             figures += await booking_figures(rest, shape, run)
         if "payments" in options.parts:
             figures += await checkout_figures(rest, shape, run, options.payments)
+        if "feed" in options.parts:
+            figures += await feed_figures(rest, shape, run)
         if "start" in options.parts:
             figures.append(_resident("resident memory after the load", shape))
         return figures

@@ -238,14 +238,13 @@ class Posts:
         self, user_id: str, *, after: tuple[datetime, str] | None, fetch: int
     ) -> tuple[list[tuple[Post, int]], int]:
         """The published posts of the streams a user follows, newest first, each with the
-        level the user reads that stream at; and how many there are."""
+        level the user reads that stream at; and how many there are (counted in the same
+        statement, once)."""
         joined = posts.join(
             follows, sa.and_(follows.c.stream_id == posts.c.stream_id, follows.c.user_id == user_id)
         )
         conditions = [posts.c.state == PostState.PUBLISHED.value]
-        total = (
-            await self._c.execute(sa.select(sa.func.count()).select_from(joined).where(*conditions))
-        ).scalar_one()
+        total = sa.select(sa.func.count()).select_from(joined).where(*conditions).scalar_subquery()
         if after is not None:
             published, last_id = after
             conditions.append(
@@ -254,14 +253,23 @@ class Posts:
                     sa.and_(posts.c.published_at == published, posts.c.id < last_id),
                 )
             )
-        rows = await self._c.execute(
-            sa.select(posts, follows.c.level.label("reader_level"))
-            .select_from(joined)
-            .where(*conditions)
-            .order_by(posts.c.published_at.desc(), posts.c.id.desc())
-            .limit(fetch)
-        )
-        return [(_post(r), r.reader_level) for r in rows], total
+        rows = (
+            await self._c.execute(
+                sa.select(posts, follows.c.level.label("reader_level"), total.label("total"))
+                .select_from(joined)
+                .where(*conditions)
+                .order_by(posts.c.published_at.desc(), posts.c.id.desc())
+                .limit(fetch)
+            )
+        ).all()
+        if rows:
+            count = rows[0].total
+        elif after is None:
+            count = 0
+        else:
+            # Past the last page: nothing carried the count.
+            count = (await self._c.execute(sa.select(total))).scalar_one()
+        return [(_post(r), r.reader_level) for r in rows], count
 
 
 class Follows:
@@ -493,25 +501,26 @@ class Engagement:
         await self._c.execute(post_saves.delete().where(post_saves.c.user_id == user_id))
 
     async def as_read_by(self, found: list[Post], user_id: str) -> list[Post]:
-        """The posts with their like and comment counts, poll and results, and the reader's
-        own like, save and vote."""
+        """The posts with their like and comment counts, the reader's own like and save,
+        their polls (with results and the reader's vote) and media: one statement for the
+        counts and marks, then one for the polls and one for the media of the posts that
+        carry any (a feed page is 2 to 4 statements, not 10)."""
         ids = [p.id for p in found]
         if not ids:
             return found
-        likes = await _counts(self._c, post_likes, post_likes.c.post_id.in_(ids))
-        counted = await _counts(self._c, comments, comments.c.post_id.in_(ids), _COUNTED)
-        liked = await self._mine(post_likes, post_likes.c.user_id == user_id, ids)
-        saved = await self._mine(post_saves, post_saves.c.user_id == user_id, ids)
-        polls = await self._polls(ids, user_id)
-        media = await self._media(ids)
+        marks = {row.id: row for row in await self._c.execute(_marks(ids, user_id))}
+        polled = [i for i in ids if marks[i].polled]
+        polls = await self._polls(polled, user_id) if polled else {}
+        carrying = [p.id for p in found if p.kind is not PostKind.TEXT]
+        media = await self._media(carrying) if carrying else {}
         return [
             replace(
                 p,
                 media=media.get(p.id, ()),
-                like_count=likes.get(p.id, 0),
-                comment_count=counted.get(p.id, 0),
-                liked_by_me=p.id in liked,
-                saved_by_me=p.id in saved,
+                like_count=marks[p.id].likes,
+                comment_count=marks[p.id].comments,
+                liked_by_me=bool(marks[p.id].liked),
+                saved_by_me=bool(marks[p.id].saved),
                 poll=polls.get(p.id),
             )
             for p in found
@@ -531,37 +540,48 @@ class Engagement:
             )
         return {post_id: tuple(found) for post_id, found in carried.items()}
 
-    async def _mine(self, table: sa.Table, condition: Any, ids: list[str]) -> set[str]:
-        rows = await self._c.execute(
-            sa.select(table.c.post_id).where(condition, table.c.post_id.in_(ids))
-        )
-        return set(rows.scalars())
-
     async def _polls(self, ids: list[str], user_id: str) -> dict[str, Poll]:
-        options = await self._c.execute(
-            sa.select(poll_options)
-            .where(poll_options.c.post_id.in_(ids))
-            .order_by(poll_options.c.post_id, poll_options.c.position)
+        o, v = poll_options, poll_votes
+        votes = (
+            sa.select(sa.func.count())
+            .where(v.c.post_id == o.c.post_id, v.c.position == o.c.position)
+            .scalar_subquery()
         )
-        votes = await self._c.execute(
-            sa.select(poll_votes.c.post_id, poll_votes.c.position, sa.func.count())
-            .where(poll_votes.c.post_id.in_(ids))
-            .group_by(poll_votes.c.post_id, poll_votes.c.position)
+        chosen = sa.exists().where(
+            v.c.post_id == o.c.post_id, v.c.position == o.c.position, v.c.voter_user_id == user_id
         )
-        counts = {(post_id, position): n for post_id, position, n in votes}
-        mine = await self._c.execute(
-            sa.select(poll_votes.c.post_id, poll_votes.c.position).where(
-                poll_votes.c.voter_user_id == user_id, poll_votes.c.post_id.in_(ids)
-            )
+        rows = await self._c.execute(
+            sa.select(o.c.post_id, o.c.text, votes.label("votes"), chosen.label("chosen"))
+            .where(o.c.post_id.in_(ids))
+            .order_by(o.c.post_id, o.c.position)
         )
-        chosen = {(post_id, position) for post_id, position in mine}
         texts: dict[str, list[PollOption]] = {}
-        for row in options:
-            key = (row.post_id, row.position)
+        for row in rows:
             texts.setdefault(row.post_id, []).append(
-                PollOption(row.text, counts.get(key, 0), key in chosen)
+                PollOption(row.text, row.votes, bool(row.chosen))
             )
         return {post_id: Poll(tuple(found)) for post_id, found in texts.items()}
+
+
+def _marks(ids: list[str], user_id: str) -> sa.Select[Any]:
+    """Per post: its likes, the comments everyone sees, whether the reader likes and saved
+    it, and whether it has a poll."""
+    p = posts
+    likes = sa.select(sa.func.count()).where(post_likes.c.post_id == p.c.id).scalar_subquery()
+    said = (
+        sa.select(sa.func.count()).where(comments.c.post_id == p.c.id, _COUNTED).scalar_subquery()
+    )
+    liked = sa.exists().where(post_likes.c.post_id == p.c.id, post_likes.c.user_id == user_id)
+    saved = sa.exists().where(post_saves.c.post_id == p.c.id, post_saves.c.user_id == user_id)
+    polled = sa.exists().where(poll_options.c.post_id == p.c.id)
+    return sa.select(
+        p.c.id,
+        likes.label("likes"),
+        said.label("comments"),
+        liked.label("liked"),
+        saved.label("saved"),
+        polled.label("polled"),
+    ).where(p.c.id.in_(ids))
 
 
 class Comments:

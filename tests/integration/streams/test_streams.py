@@ -191,10 +191,11 @@ async def test_the_feed_lists_the_followed_streams_posts_newest_first_page_by_pa
     async with built_streams(empty_database_url, clock) as service:
         desk, reader = service.desk, person()
         published: list[str] = []
+        parents: dict[str, str] = {}
         for name in ("Breath", "Strength", "Not followed"):
             owner = practitioner()
             stream = await desk.create_stream(owner, name, "")
-            parent = f"streams/{stream.id}"
+            parent = parents[name] = f"streams/{stream.id}"
             for n in range(2):
                 post = await desk.create_post(owner, parent, f"{name} {n}", "Text", 0)
                 clock.advance(timedelta(seconds=1))
@@ -212,8 +213,12 @@ async def test_the_feed_lists_the_followed_streams_posts_newest_first_page_by_pa
             "Breath 1",
             "Breath 0",
         ]
-        assert (first.total, second.next_page_token) == (4, "")
+        assert (first.total, second.total, second.next_page_token) == (4, 4, "")
         assert not any(p.locked for p in first.items + second.items)
+        # A page that finds nothing past its cursor still counts what the feed holds.
+        await desk.unfollow(reader, parents["Breath"])
+        past = await desk.feed(reader, 3, first.next_page_token)
+        assert (past.items, past.total) == ([], 2)
         # Another reader's cursor is not this one's.
         with pytest.raises(InvalidArgument):
             await desk.feed(person(), 3, first.next_page_token)
