@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from chassis.auth.principal import Role
 from chassis.bus.embedded import IN_MEMORY, EmbeddedBroker, EmbeddedTransport
 from chassis.clock import FrozenClock
+from chassis.media import FolderMediaStore, MediaSettings, StoredObject
 from services.booking.tables import bookings
 from services.booking.uow import BookingUnitOfWork
 from services.catalog import bootstrap
@@ -24,6 +25,8 @@ from services.catalog.service_layer import Catalog
 from services.catalog.settings import CatalogSettings
 from services.payments.domain.ledger import AccountKind
 from services.payments.domain.payouts import PayoutStatus
+from services.streams.domain.media import PostKind, media_key
+from suite.demo_streams import PICTURE
 from tests.builders import built_booking, built_messaging, built_payments
 from tests.builders import person as signed_in
 from tests.integration.streams.world import built_streams
@@ -142,8 +145,9 @@ async def _check_conversations(data_dir) -> None:
 
 
 async def _check_streams(data_dir) -> None:
-    """The demo client's feed: three published posts of each of two streams, the paid one a
-    locked teaser; each stream's owner has a draft scheduled for tomorrow."""
+    """The demo client's feed: four published posts of each of two streams, the paid one a
+    locked teaser, one an image post whose picture is in the data folder's media store; each
+    stream's owner has a draft scheduled for tomorrow."""
     async with (
         built_booking(f"sqlite+aiosqlite:///{data_dir}/booking.db") as booking,
         booking.runtime.unit_of_work(BookingUnitOfWork)(write=False) as uow,
@@ -154,9 +158,17 @@ async def _check_streams(data_dir) -> None:
     clock = FrozenClock(datetime.now(UTC))
     async with built_streams(f"sqlite+aiosqlite:///{data_dir}/streams.db", clock) as streams:
         feed = await streams.desk.feed(signed_in(client_id), 100, "")
-        assert len(feed.items) == 6
+        assert len(feed.items) == 8
         assert sorted(p.title for p in feed.items if p.locked) == ["Deep practice"] * 2
         assert all(p.body for p in feed.items if not p.locked)
+        pictured = [p for p in feed.items if p.kind is PostKind.IMAGE]
+        assert [[(m.content_type, m.size) for m in p.media] for p in pictured] == [
+            [("image/png", len(PICTURE))]
+        ] * 2
+        store = FolderMediaStore(MediaSettings(folder=str(data_dir / "media"), signing_secret="x"))
+        for post in pictured:
+            key = media_key(post.stream_id, post.media[0].id)
+            assert (await store.stat(key)) == StoredObject(key, len(PICTURE), "image/png")
         clock.advance(timedelta(days=1, minutes=1))
         assert await streams.desk.publish_due_posts() == 2
 
