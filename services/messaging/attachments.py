@@ -1,26 +1,19 @@
-"""Deleting attachments' objects from the media store: of deleted messages, of erased users
-and of upload slots no message took in time. The rows are marked in the transaction that
-decides it; this job deletes each object and then its row, so a store that is down only
-delays the deletion (the next run tries again), and nobody is handed a URL meanwhile."""
+"""Attachments' URLs for a conversation's participants, and the deletion of attachments'
+objects from the media store (the chassis's sweep): of deleted messages, of erased users and
+of upload slots no message took in time."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import timedelta
 
 from chassis.clock import Clock
-from chassis.errors import Unavailable
-from chassis.jobs import PeriodicJob
 from chassis.media import MediaStore
+from chassis.media.sweeper import MediaSweeper
 from services.messaging.domain.conversations import Message
 from services.messaging.settings import MessagingSettings
 from services.messaging.uow import MessagingUnitOfWork
-
-log = logging.getLogger(__name__)
-
-SWEEP_BATCH = 100
 
 
 async def readable(media: MediaStore, found: Sequence[Message]) -> list[Message]:
@@ -37,8 +30,9 @@ async def readable(media: MediaStore, found: Sequence[Message]) -> list[Message]
     return signed_messages
 
 
-class AttachmentSweeper:
-    """Deletes the objects of discarded attachments."""
+class AttachmentSweeper(MediaSweeper[MessagingUnitOfWork]):
+    """Deletes the objects of discarded attachments: of deleted messages, of erased users and
+    of upload slots no message took within ESTUARY_ATTACHMENT_PENDING_HOURS."""
 
     def __init__(
         self,
@@ -47,34 +41,12 @@ class AttachmentSweeper:
         settings: MessagingSettings,
         clock: Clock,
     ) -> None:
-        self._unit_of_work = unit_of_work
-        self._media = media
-        self._settings = settings
-        self._clock = clock
-
-    async def sweep(self) -> int:
-        """Discards upload slots left unsent too long, then deletes the objects of a batch of
-        discarded attachments; how many were deleted."""
-        unsent_since = self._clock.now() - timedelta(hours=self._settings.attachment_pending_hours)
-        async with self._unit_of_work() as uow:
-            await uow.attachments.discard_unsent(unsent_since)
-            due = await uow.attachments.discarded(SWEEP_BATCH)
-            await uow.commit()
-        deleted = 0
-        for attachment_id, key in due:
-            try:
-                await self._media.delete(key)
-            except (Unavailable, OSError):
-                log.warning(
-                    "could not delete an attachment's object; retried next run", exc_info=True
-                )
-                continue
-            async with self._unit_of_work() as uow:
-                await uow.attachments.forget(attachment_id)
-                await uow.commit()
-            deleted += 1
-        return deleted
-
-    def jobs(self) -> list[PeriodicJob]:
-        interval = timedelta(seconds=self._settings.attachment_sweep_seconds)
-        return [PeriodicJob("messaging.sweep_attachments", interval, self.sweep)]
+        super().__init__(
+            unit_of_work,
+            lambda uow: uow.attachments,
+            media,
+            clock,
+            job="messaging.sweep_attachments",
+            pending=timedelta(hours=settings.attachment_pending_hours),
+            interval=timedelta(seconds=settings.attachment_sweep_seconds),
+        )

@@ -16,6 +16,7 @@ from chassis.grpc_client import open_channel
 from chassis.grpc_server import ServicerBinding
 from chassis.jobs import PeriodicJob
 from chassis.media import media_store
+from chassis.media.sweeper import MediaSweeper
 from chassis.runtime import ServiceRuntime
 from estuary.streams.v1 import rooms_pb2, rooms_pb2_grpc, streams_pb2, streams_pb2_grpc
 from services.streams.analytics import AnalyticsDesk
@@ -42,6 +43,7 @@ class StreamsService:
     engagement: EngagementDesk
     media: MediaDesk
     analytics: AnalyticsDesk
+    sweeper: MediaSweeper[StreamsUnitOfWork]
     rooms: RoomDesk
     verifier: TokenVerifier
     subscriptions: tuple[Subscription, ...]
@@ -101,12 +103,22 @@ def build(
     )
     unit_of_work = runtime.unit_of_work(StreamsUnitOfWork)
     desk = StreamDesk(unit_of_work, runtime.clock, video, media)
+    sweeper = MediaSweeper(
+        unit_of_work,
+        lambda uow: uow.media,
+        media,
+        runtime.clock,
+        job="streams.sweep_post_media",
+        pending=timedelta(hours=settings.post_media_pending_hours),
+        interval=timedelta(seconds=settings.post_media_sweep_seconds),
+    )
     return StreamsService(
         runtime,
         desk,
         EngagementDesk(unit_of_work, runtime.clock),
         MediaDesk(unit_of_work, runtime.clock, media, settings),
         AnalyticsDesk(unit_of_work, runtime.clock),
+        sweeper,
         RoomDesk(
             unit_of_work,
             runtime.clock,
@@ -123,7 +135,8 @@ def build(
                 "streams.publish_scheduled_posts",
                 timedelta(seconds=settings.scheduled_post_check_seconds),
                 desk.publish_due_posts,
-            )
+            ),
+            *sweeper.jobs(),
         ],
         [identity_channel],
     )

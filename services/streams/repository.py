@@ -732,6 +732,28 @@ class Media:
             .values(discarded=True)
         )
 
+    async def discard_unsent(self, before: datetime) -> None:
+        """Uploads no post took since before: their objects go."""
+        m = post_media
+        await self._c.execute(
+            m.update()
+            .where(m.c.post_id.is_(None), m.c.created_at < before, m.c.discarded.is_(False))
+            .values(discarded=True)
+        )
+
+    async def discarded(self, limit: int) -> list[tuple[str, str]]:
+        """Discarded uploads whose objects are to be deleted: (id, key) each."""
+        m = post_media
+        rows = await self._c.execute(
+            sa.select(m.c.id, m.c.object_key).where(m.c.discarded.is_(True)).limit(limit)
+        )
+        return [(row.id, row.object_key) for row in rows]
+
+    async def forget(self, media_id: str) -> None:
+        """A discarded upload whose object is deleted."""
+        m = post_media
+        await self._c.execute(m.delete().where(m.c.id == media_id, m.c.discarded.is_(True)))
+
     async def key_of(self, post_id: str, media_id: str) -> str | None:
         """The object key of a medium the post carries."""
         m = post_media

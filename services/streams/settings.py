@@ -88,11 +88,32 @@ class StreamsSettings(ServiceSettings):
         "caps it.",
     )
 
+    post_media_pending_hours: int = Field(
+        24,
+        ge=1,
+        le=30 * 24,
+        description="How long an upload for a post waits to be carried by one before it and "
+        "its object are deleted.",
+    )
+    post_media_sweep_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="How often the objects of uploads no post took in time, and of media a "
+        "draft let go, are deleted from the media store.",
+    )
+
     @model_validator(mode="after")
     def _post_media_sized(self) -> StreamsSettings:
         self.post_media_types = sized_types(
             self.post_media_types, self.post_media_max_bytes, "ESTUARY_POST_MEDIA_MAX_BYTES"
         )
+        # An upload swept while its form still works would let in a file nothing deletes.
+        if self.post_media_pending_hours * 3600 <= self.media.upload_url_ttl_seconds:
+            raise ValueError(
+                "ESTUARY_POST_MEDIA_PENDING_HOURS must outlast an upload form "
+                "(ESTUARY_MEDIA_UPLOAD_URL_TTL_SECONDS)"
+            )
         return self
 
     def largest_post_medium(self, content_type: str) -> int:

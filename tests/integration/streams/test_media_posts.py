@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -302,3 +303,30 @@ async def test_two_posts_taking_one_upload_at_once_leave_it_to_one(empty_databas
 
 async def _chunks(body: bytes) -> AsyncIterator[bytes]:
     yield body
+
+
+async def test_media_a_draft_let_go_and_uploads_never_used_lose_their_objects(s: Studio):
+    owner = practitioner()
+    stream_id = await s.stream(owner)
+    desk, sweeper = s.service.desk, s.service.sweeper
+    kept, let_go, unused = [await s.uploaded(owner, stream_id) for _ in range(3)]
+    draft = await desk.create_post(
+        owner, f"streams/{stream_id}", "Set", "One", 0, kind=PostKind.IMAGE, media_ids=[let_go]
+    )
+    name = f"streams/{stream_id}/posts/{draft.id}"
+    await desk.update_post(owner, name, ["media"], "", "", 0, kind=PostKind.IMAGE, media_ids=[kept])
+
+    def key(media_id: str) -> str:
+        return f"streams/{stream_id}/media/{media_id}"
+
+    assert await sweeper.sweep() == 1
+    assert await s.store.stat(key(let_go)) is None
+    assert await s.store.stat(key(unused)) is not None
+    # An upload no post took within ESTUARY_POST_MEDIA_PENDING_HOURS (24) goes too.
+    s.service.runtime.clock.advance(timedelta(hours=25))  # type: ignore[attr-defined]
+    assert await sweeper.sweep() == 1
+    assert await s.store.stat(key(unused)) is None
+    assert await s.store.stat(key(kept)) is not None
+    assert await sweeper.sweep() == 0
+    signed = await s.service.media.url(owner, f"{name}/media/{kept}")
+    assert (await s.http.get(signed.url)).content == PNG
