@@ -4,6 +4,7 @@ invariants."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chassis.clock import Clock
-from chassis.db import insert_ignoring_conflicts
+from chassis.db import UtcDateTime, insert_ignoring_conflicts
 from chassis.ids import new_id
 from chassis.lifecycle import Lifecycle
 from chassis.money import Money
@@ -62,6 +63,51 @@ accounts_t, transactions_t, postings_t = ledger_accounts, ledger_transactions, l
 PAYMENT_KINDS = (TransactionKind.CHARGE.value, TransactionKind.CREDIT_SPEND.value)
 
 
+# The statements every posting runs, built once (per dialect where the upsert differs):
+# building a statement and its cache key for each call cost about as much as running it.
+@functools.cache
+def _claim_cause(dialect: str) -> sa.Insert:
+    return insert_ignoring_conflicts(dialect, transactions_t, ["kind", "cause"]).returning(
+        transactions_t.c.id
+    )
+
+
+@functools.cache
+def _open_accounts(dialect: str) -> sa.Insert:
+    return insert_ignoring_conflicts(dialect, accounts_t, ["owner", "kind", "currency"])
+
+
+_HELD_ACCOUNTS = sa.select(
+    accounts_t.c.id,
+    accounts_t.c.owner,
+    accounts_t.c.kind,
+    accounts_t.c.currency,
+    accounts_t.c.non_negative,
+).where(
+    sa.tuple_(accounts_t.c.owner, accounts_t.c.kind, accounts_t.c.currency).in_(
+        sa.bindparam("keys", expanding=True)
+    )
+)
+_DELTA = sa.bindparam("delta", type_=sa.BigInteger)
+# PostgreSQL re-checks the WHERE clause on the newest row version once a concurrent writer
+# commits, so of many spends racing for one balance none overdraws it.
+_MOVE_GUARDED = (
+    accounts_t.update()
+    .where(accounts_t.c.id == sa.bindparam("account_id"), accounts_t.c.balance_minor + _DELTA >= 0)
+    .values(balance_minor=accounts_t.c.balance_minor + _DELTA)
+    .returning(accounts_t.c.balance_minor)
+)
+_POST = postings_t.insert()
+_CHARGED_FOR = (
+    sa.select(transactions_t.c.id)
+    .where(
+        transactions_t.c.booking_id == sa.bindparam("booking_id"),
+        transactions_t.c.kind.in_(PAYMENT_KINDS),
+    )
+    .limit(1)
+)
+
+
 @dataclass(frozen=True)
 class HeldAccount:
     """An account's row: its id and whether its cached balance guards it."""
@@ -87,16 +133,15 @@ class Ledger:
         savepoint = await self._c.begin_nested()
         try:
             claimed = await self._c.execute(
-                insert_ignoring_conflicts(self._dialect, transactions_t, ["kind", "cause"])
-                .values(
-                    id=transaction.id,
-                    kind=transaction.kind.value,
-                    cause=transaction.cause,
-                    booking_id=transaction.booking_id or None,
-                    description=transaction.description[:500],
-                    created_at=transaction.created_at,
-                )
-                .returning(transactions_t.c.id)
+                _claim_cause(self._dialect),
+                {
+                    "id": transaction.id,
+                    "kind": transaction.kind.value,
+                    "cause": transaction.cause,
+                    "booking_id": transaction.booking_id or None,
+                    "description": transaction.description[:500],
+                    "created_at": transaction.created_at,
+                },
             )
             if claimed.first() is None:
                 await savepoint.commit()
@@ -108,7 +153,7 @@ class Ledger:
                 if account.non_negative:
                     await self._move_guarded(account, posting.amount_minor)
             await self._c.execute(
-                postings_t.insert(),
+                _POST,
                 [
                     {
                         "transaction_id": transaction.id,
@@ -125,23 +170,23 @@ class Ledger:
         return True
 
     async def _move_guarded(self, account: HeldAccount, delta: int) -> None:
-        # PostgreSQL re-checks the WHERE clause on the newest row version once a concurrent
-        # writer commits, so of many spends racing for one balance none overdraws it.
-        moved = await self._c.execute(
-            accounts_t.update()
-            .where(accounts_t.c.id == account.id, accounts_t.c.balance_minor + delta >= 0)
-            .values(balance_minor=accounts_t.c.balance_minor + delta)
-            .returning(accounts_t.c.balance_minor)
-        )
+        moved = await self._c.execute(_MOVE_GUARDED, {"account_id": account.id, "delta": delta})
         if moved.first() is None:
             raise Overdrawn(account.account, await self.balance(account.account), delta)
 
     async def accounts(self, wanted: Iterable[Account]) -> dict[Account, HeldAccount]:
-        """The rows of these accounts, opened (balance zero) where they did not exist."""
+        """The rows of these accounts, opened (balance zero) where they did not exist.
+
+        Read first: the accounts of a posting nearly always exist, so this is one statement;
+        only missing ones are opened (a racing opener's row is read back the same way)."""
         unique = sorted(set(wanted))
+        found = await self._held(unique)
+        missing = [a for a in unique if a not in found]
+        if not missing:
+            return found
         now = self._clock.now()
         await self._c.execute(
-            insert_ignoring_conflicts(self._dialect, accounts_t, ["owner", "kind", "currency"]),
+            _open_accounts(self._dialect),
             [
                 {
                     "id": new_id(),
@@ -152,21 +197,14 @@ class Ledger:
                     "balance_minor": 0 if a.kind.non_negative else None,
                     "created_at": now,
                 }
-                for a in unique
+                for a in missing
             ],
         )
+        return found | await self._held(missing)
+
+    async def _held(self, accounts: Sequence[Account]) -> dict[Account, HeldAccount]:
         rows = await self._c.execute(
-            sa.select(
-                accounts_t.c.id,
-                accounts_t.c.owner,
-                accounts_t.c.kind,
-                accounts_t.c.currency,
-                accounts_t.c.non_negative,
-            ).where(
-                sa.tuple_(accounts_t.c.owner, accounts_t.c.kind, accounts_t.c.currency).in_(
-                    [(a.owner, a.kind.value, a.currency) for a in unique]
-                )
-            )
+            _HELD_ACCOUNTS, {"keys": [(a.owner, a.kind.value, a.currency) for a in accounts]}
         )
         found = {}
         for row in rows:
@@ -287,14 +325,7 @@ class Ledger:
 
     async def charged_for(self, booking_id: str) -> bool:
         """Whether a payment for a booking (by card or by credits) is in the ledger."""
-        found = await self._c.execute(
-            sa.select(transactions_t.c.id)
-            .where(
-                transactions_t.c.booking_id == booking_id,
-                transactions_t.c.kind.in_(PAYMENT_KINDS),
-            )
-            .limit(1)
-        )
+        found = await self._c.execute(_CHARGED_FOR, {"booking_id": booking_id})
         return found.first() is not None
 
     async def accounts_by_id(self, ids: Iterable[str]) -> dict[str, Account]:
@@ -753,6 +784,11 @@ def _payout(row: sa.Row[Any]) -> Payout:
     )
 
 
+@functools.cache
+def _add_earning(dialect: str) -> sa.Insert:
+    return insert_ignoring_conflicts(dialect, earnings, ["booking_id"]).returning(earnings.c.id)
+
+
 class Earnings:
     """Practitioners' earnings, one per booking."""
 
@@ -763,9 +799,8 @@ class Earnings:
     async def add(self, earning: Earning, now: datetime) -> bool:
         """Records an earning; False if its booking already has one (nothing changed)."""
         added = await self._c.execute(
-            insert_ignoring_conflicts(self._dialect, earnings, ["booking_id"])
-            .values(**_earning_row(earning), created_at=now, updated_at=now)
-            .returning(earnings.c.id)
+            _add_earning(self._dialect),
+            {**_earning_row(earning), "created_at": now, "updated_at": now},
         )
         return added.first() is not None
 
@@ -844,6 +879,17 @@ def _earning(row: sa.Row) -> Earning:
     )
 
 
+_TIER_AT = (
+    sa.select(practitioner_tiers.c.tier)
+    .where(
+        practitioner_tiers.c.user_id == sa.bindparam("user_id"),
+        practitioner_tiers.c.effective_from <= sa.bindparam("at", type_=UtcDateTime),
+    )
+    .order_by(practitioner_tiers.c.effective_from.desc())
+    .limit(1)
+)
+
+
 class Tiers:
     """Practitioners' platform tiers over time; Free for anyone never subscribed."""
 
@@ -852,17 +898,7 @@ class Tiers:
 
     async def tier_at(self, user_id: str, at: datetime) -> Tier:
         """The tier in effect for a practitioner at a moment."""
-        found = (
-            await self._c.execute(
-                sa.select(practitioner_tiers.c.tier)
-                .where(
-                    practitioner_tiers.c.user_id == user_id,
-                    practitioner_tiers.c.effective_from <= at,
-                )
-                .order_by(practitioner_tiers.c.effective_from.desc())
-                .limit(1)
-            )
-        ).scalar()
+        found = (await self._c.execute(_TIER_AT, {"user_id": user_id, "at": at})).scalar()
         return Tier(found) if found else Tier.FREE
 
     async def set(self, user_id: str, tier: Tier, effective_from: datetime) -> None:
