@@ -8,6 +8,7 @@ from estuary.streams.v1 import rooms_pb2 as pb_rooms
 from estuary.streams.v1 import streams_pb2 as pb
 from services.streams.domain.engagement import Comment, Poll
 from services.streams.domain.rooms import Live
+from services.streams.domain.sales import SaleTerms
 from services.streams.domain.streams import STREAM_PREFIX, Follow, Post, PostState, Stream, Tier
 from services.streams.rooms import RoomPass
 
@@ -57,6 +58,9 @@ def post_to_proto(post: Post) -> pb.Post:
         message.schedule_time.CopyFrom(timestamp(post.scheduled_for))
     if post.poll is not None:
         message.poll.CopyFrom(poll_to_proto(post.poll))
+    if post.unlock_price is not None:
+        message.unlock_price.CopyFrom(post.unlock_price.to_proto())
+    message.unlocked = post.unlocked
     return message
 
 
@@ -124,3 +128,16 @@ def room_pass_to_proto(granted: RoomPass) -> pb_rooms.RoomToken:
         can_publish=granted.admission.can_publish,
         expire_time=timestamp(granted.expires_at),
     )
+
+
+def sale_terms_to_proto(terms: SaleTerms) -> pb.SaleTerms:
+    stream = STREAM_PREFIX + terms.stream_id
+    message = pb.SaleTerms(
+        stream=stream,
+        post=f"{stream}/posts/{terms.post_id}" if terms.post_id else "",
+        owner_user_id=terms.owner_user_id,
+        currency=terms.currency,
+    )
+    if terms.unlock_price is not None:
+        message.unlock_price.CopyFrom(terms.unlock_price.to_proto())
+    return message
