@@ -1,7 +1,8 @@
 """Paying creators at the edge: tips to a stream or one of its posts
 (/api/v1/streams/{id}/tips, /api/v1/streams/{id}/posts/{id}/tips) and a post's one-off
-unlock (/api/v1/streams/{id}/posts/{id}/unlock), through payments' stream orders. What is
-sold, to whom and for how much is streams' and payments' to decide."""
+unlock (/api/v1/streams/{id}/posts/{id}/unlock), through payments' stream orders; and the
+revenue they brought the creator (/api/v1/streams/{id}/revenue, streams'). What is sold, to
+whom and for how much is streams' and payments' to decide."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ from starlette.responses import Response
 
 from estuary.payments.v1 import events_pb2
 from estuary.payments.v1 import payments_pb2 as pb
+from estuary.streams.v1 import streams_pb2 as streams_pb
 from gateway.auth import Caller, require_user
 from gateway.backends import Backends
 from gateway.problems import responses
 from gateway.routes.common import IdempotencyKey, backends, json_response
 from gateway.schemas.common import ID_PATTERN
-from gateway.schemas.stream_orders import StreamOrderOut, TipBody
+from gateway.schemas.stream_orders import StreamOrderOut, StreamRevenueOut, TipBody
 
 router = APIRouter(prefix="/api/v1")
 STREAM_ORDERS: list[str | Enum] = ["stream_orders"]
@@ -114,3 +116,23 @@ async def unlock_post(
         metadata=caller.metadata(),
     )
     return json_response(StreamOrderOut.from_proto(made), 201)
+
+
+@router.get(
+    "/streams/{stream_id}/revenue",
+    operation_id="stream_orders.revenue",
+    tags=STREAM_ORDERS,
+    response_model=StreamRevenueOut,
+    responses=responses(403, 404),
+)
+async def stream_revenue(
+    stream_id: Id, caller: Caller = Depends(require_user), api: Backends = Depends(backends)
+) -> Response:
+    """What your stream's readers paid you, tips and unlocks, as payments reported them
+    paid: in all, per month and per post, each per currency, gross and your share less the
+    commission. 403 NOT_STREAM_OWNER for anyone but the stream's owner."""
+    revenue = await api.streams.GetStreamRevenue(
+        streams_pb.GetStreamRevenueRequest(name=f"streams/{stream_id}/revenue"),
+        metadata=caller.metadata(),
+    )
+    return json_response(StreamRevenueOut.from_proto(revenue))

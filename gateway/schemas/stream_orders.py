@@ -1,8 +1,9 @@
 """Bodies of the routes that pay creators: tips to a stream or a post, and posts' one-off
-unlocks (payments' stream orders)."""
+unlocks (payments' stream orders); and the revenue a creator reads (streams')."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -11,8 +12,9 @@ from pydantic import BaseModel, Field
 from chassis.wire import ProtoNames, instant
 from estuary.payments.v1 import events_pb2
 from estuary.payments.v1 import payments_pb2 as pb
+from estuary.streams.v1 import streams_pb2 as streams_pb
 from gateway.schemas.catalog import Money, MoneyIn
-from gateway.schemas.common import StrictBody, examples
+from gateway.schemas.common import INT32_MAX, StrictBody, examples
 from gateway.schemas.payments import CHECKOUT_STATUSES, CheckoutStatusName
 
 STREAM_ORDER_KINDS = ProtoNames(events_pb2.StreamOrderKind)
@@ -89,4 +91,85 @@ class StreamOrderOut(BaseModel):
             payment_intent_id=o.payment_intent_id or None,
             client_secret=o.client_secret or None,
             created_at=instant(o.create_time),
+        )
+
+
+AMOUNTS = {
+    "currency": "EUR",
+    "tips": {"amount_minor": 1500, "currency": "EUR"},
+    "tip_count": 3,
+    "unlocks": {"amount_minor": 600, "currency": "EUR"},
+    "unlock_count": 2,
+    "earning": {"amount_minor": 1680, "currency": "EUR"},
+}
+
+
+class RevenueAmountsOut(BaseModel):
+    """What readers paid in one currency, and the creator's share of it."""
+
+    model_config = examples(AMOUNTS)
+    currency: str
+    tips: Money = Field(description="Tips to the stream and to its posts (what readers paid).")
+    tip_count: int = Field(ge=0, le=INT32_MAX)
+    unlocks: Money = Field(description="Posts' one-off unlocks (what readers paid).")
+    unlock_count: int = Field(ge=0, le=INT32_MAX)
+    earning: Money = Field(description="Your share of it all, less the platform's commission.")
+
+    @classmethod
+    def from_proto(cls, a: streams_pb.RevenueAmounts) -> RevenueAmountsOut:
+        return cls.model_construct(
+            currency=a.currency,
+            tips=Money.from_proto(a.tips),
+            tip_count=a.tip_count,
+            unlocks=Money.from_proto(a.unlocks),
+            unlock_count=a.unlock_count,
+            earning=Money.from_proto(a.earning),
+        )
+
+
+class MonthRevenueOut(BaseModel):
+    month: str = Field(description="A calendar month in UTC, e.g. 2026-03.")
+    amounts: list[RevenueAmountsOut]
+
+
+class PostRevenueOut(BaseModel):
+    post_id: str
+    amounts: list[RevenueAmountsOut]
+
+
+class StreamRevenueOut(BaseModel):
+    """What your stream's readers paid you (tips and unlocks): in all, per month (newest
+    first) and per post (the most first), each per currency."""
+
+    model_config = examples(
+        {
+            "stream_id": STREAM_ORDER["stream_id"],
+            "totals": [AMOUNTS],
+            "months": [{"month": "2026-03", "amounts": [AMOUNTS]}],
+            "posts": [{"post_id": STREAM_ORDER["post_id"], "amounts": [AMOUNTS]}],
+        }
+    )
+    stream_id: str
+    totals: list[RevenueAmountsOut]
+    months: list[MonthRevenueOut]
+    posts: list[PostRevenueOut]
+
+    @classmethod
+    def from_proto(cls, r: streams_pb.StreamRevenue) -> StreamRevenueOut:
+        def amounts(found: Iterable[streams_pb.RevenueAmounts]) -> list[RevenueAmountsOut]:
+            return [RevenueAmountsOut.from_proto(a) for a in found]
+
+        return cls.model_construct(
+            stream_id=r.name.removeprefix("streams/").removesuffix("/revenue"),
+            totals=amounts(r.totals),
+            months=[
+                MonthRevenueOut.model_construct(month=m.month, amounts=amounts(m.amounts))
+                for m in r.months
+            ],
+            posts=[
+                PostRevenueOut.model_construct(
+                    post_id=p.post.rpartition("/")[2], amounts=amounts(p.amounts)
+                )
+                for p in r.posts
+            ],
         )

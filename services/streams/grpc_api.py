@@ -21,6 +21,7 @@ from services.streams.wire import (
     live_to_proto,
     poll_texts,
     post_to_proto,
+    revenue_to_proto,
     room_pass_to_proto,
     sale_terms_to_proto,
     stream_to_proto,
@@ -36,6 +37,11 @@ class StreamsServicer(streams_pb2_grpc.StreamsServiceServicer):
 
     async def GetSaleTerms(self, request: pb.GetSaleTermsRequest, context: Any) -> pb.SaleTerms:
         return sale_terms_to_proto(await self._sales.sale_terms(request.name))
+
+    async def GetStreamRevenue(
+        self, request: pb.GetStreamRevenueRequest, context: Any
+    ) -> pb.StreamRevenue:
+        return revenue_to_proto(await self._sales.revenue(current_user(), request.name))
 
     async def CreateStream(self, request: pb.CreateStreamRequest, context: Any) -> pb.Stream:
         stream = await self._desk.create_stream(

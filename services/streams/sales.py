@@ -1,6 +1,6 @@
 """Streams' side of readers' money: what payments may sell of a stream (its terms, asked by
-payments with its service token) and each sale payments reports paid, recorded once (the
-creator's revenue, a post's tips, a buyer's unlock)."""
+payments with its service token), each sale payments reports paid, recorded once (the
+creator's revenue, a post's tips, a buyer's unlock), and the revenue its owner reads."""
 
 from __future__ import annotations
 
@@ -8,18 +8,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from chassis.auth.principal import Principal
 from chassis.bus.envelope import ReceivedEvent
+from chassis.errors import InvalidArgument, PermissionDenied
 from chassis.ids import is_uuid
 from chassis.money import Money
 from chassis.wire import ProtoEnum, instant
 from estuary.payments.v1 import events_pb2 as payments_events
 from services.streams.desk import post_name_in, post_not_found, stream_id_in, stream_of
-from services.streams.domain.sales import Sale, SaleKind, SaleTerms
+from services.streams.domain.sales import Revenue, Sale, SaleKind, SaleTerms, revenue_of
 from services.streams.domain.streams import STREAM_PREFIX, PostState
 from services.streams.uow import StreamsUnitOfWork
 
 SALE_KINDS = ProtoEnum(payments_events.StreamOrderKind, SaleKind, prefix="STREAM_ORDER_KIND_")
 ORDER_PREFIX = "streamOrders/"
+REVENUE_SUFFIX = "/revenue"
 
 
 @dataclass
@@ -27,6 +30,20 @@ class SalesDesk:
     """What streams tells payments it sells."""
 
     unit_of_work: Callable[..., StreamsUnitOfWork]
+
+    async def revenue(self, caller: Principal, name: str) -> Revenue:
+        """What the stream's readers paid its creator; its owner only."""
+        if not name.endswith(REVENUE_SUFFIX):
+            raise InvalidArgument.field("name", "must be streams/{id}/revenue", "invalid")
+        stream_id = stream_id_in("name", name.removesuffix(REVENUE_SUFFIX))
+        async with self.unit_of_work(write=False) as uow:
+            stream = await stream_of(uow, stream_id)
+            if not stream.owned_by(caller.user_id):
+                raise PermissionDenied(
+                    "only the stream's owner reads its revenue", reason="NOT_STREAM_OWNER"
+                )
+            sales = await uow.sales.of_stream(stream_id)
+        return revenue_of(stream_id, sales)
 
     async def sale_terms(self, name: str) -> SaleTerms:
         """The terms of a stream or of one of its published posts (a draft is not sold)."""

@@ -85,6 +85,15 @@ async def test_a_tip_paid_by_card_is_the_creators_earning_less_commission(
             return found if found else None
 
         assert await eventually(earned, timeout=EVENT_SECONDS) == {"EUR": (400, 0, 0)}
+
+        async def revenue() -> dict | None:
+            found = (await client.get(f"{base}/revenue", headers=pia.headers)).json()
+            return found if found["totals"] else None
+
+        [total] = (await eventually(revenue, timeout=EVENT_SECONDS))["totals"]
+        assert (total["tips"], total["tip_count"], total["earning"]) == (eur(500), 1, eur(400))
+        others = await client.get(f"{base}/revenue", headers=cleo.headers)
+        assert (others.status_code, others.json()["code"]) == (403, "NOT_STREAM_OWNER")
         # Nobody else pays the tipper's intent.
         stranger = await sign_up(client)
         theirs = await card_step(client, stranger, order["payment_intent_id"], "pm_card_visa")

@@ -4,7 +4,9 @@ posts' one-off unlocks. Payments takes the money; streams says what is sold and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -58,3 +60,68 @@ def stream_currency(stream: Stream) -> str:
     one while it has none)."""
     paid = [t for t in stream.tiers if t.level > FREE_LEVEL]
     return min(paid, key=lambda t: t.level).price.currency if paid else FREE_TIER_CURRENCY
+
+
+@dataclass(frozen=True)
+class Amounts:
+    """What readers paid in one currency: tips and unlocks (gross), and the creator's share."""
+
+    currency: str
+    tips_minor: int = 0
+    tip_count: int = 0
+    unlocks_minor: int = 0
+    unlock_count: int = 0
+    earning_minor: int = 0
+
+    def adding(self, sale: Sale) -> Amounts:
+        tip = sale.kind is SaleKind.TIP
+        paid = sale.amount.amount_minor
+        return replace(
+            self,
+            tips_minor=self.tips_minor + (paid if tip else 0),
+            tip_count=self.tip_count + tip,
+            unlocks_minor=self.unlocks_minor + (0 if tip else paid),
+            unlock_count=self.unlock_count + (not tip),
+            earning_minor=self.earning_minor + sale.earning.amount_minor,
+        )
+
+
+Breakdown = tuple[Amounts, ...]
+
+
+@dataclass(frozen=True)
+class Revenue:
+    """A stream's revenue: in all, per calendar month (UTC, newest first) and per post (the
+    most first), each per currency."""
+
+    stream_id: str
+    totals: Breakdown
+    months: tuple[tuple[str, Breakdown], ...]
+    posts: tuple[tuple[str, Breakdown], ...]
+
+
+def revenue_of(stream_id: str, sales: Iterable[Sale]) -> Revenue:
+    """The revenue the sales of a stream add up to."""
+    totals: dict[str, Amounts] = {}
+    months: dict[str, dict[str, Amounts]] = defaultdict(dict)
+    posts: dict[str, dict[str, Amounts]] = defaultdict(dict)
+    for sale in sales:
+        buckets = [totals, months[sale.paid_at.strftime("%Y-%m")]]
+        if sale.post_id:
+            buckets.append(posts[sale.post_id])
+        currency = sale.amount.currency
+        for bucket in buckets:
+            bucket[currency] = bucket.get(currency, Amounts(currency)).adding(sale)
+
+    def breakdown(by_currency: dict[str, Amounts]) -> Breakdown:
+        return tuple(by_currency[c] for c in sorted(by_currency))
+
+    def weight(item: tuple[str, dict[str, Amounts]]) -> tuple[int, str]:
+        return (-sum(a.tips_minor + a.unlocks_minor for a in item[1].values()), item[0])
+
+    return Revenue(
+        stream_id,
+        breakdown(totals),
+        tuple((m, breakdown(months[m])) for m in sorted(months, reverse=True)),
+        tuple((p, breakdown(amounts)) for p, amounts in sorted(posts.items(), key=weight)),
+    )

@@ -6,6 +6,7 @@ not name an order as it should is dead-lettered, recording nothing."""
 from __future__ import annotations
 
 import pytest
+from google.protobuf.message import Message
 
 from chassis.bus.consumer import EventConsumer
 from chassis.clock import FrozenClock
@@ -54,7 +55,10 @@ def paid(
         paid_time=timestamp(START),
     )
     for name, value in (changed or {}).items():
-        setattr(message, name, value)
+        if isinstance(value, Message):
+            getattr(message, name).CopyFrom(value)
+        else:
+            setattr(message, name, value)
     return message
 
 
@@ -209,3 +213,47 @@ async def test_an_unlock_price_is_above_nothing_and_may_be_taken_off(empty_datab
             await desk.update_post(
                 person(), name, ["unlock_price"], "", "", 0, unlock_price=Money(1, "USD")
             )
+
+
+async def test_the_owner_alone_reads_what_readers_paid_in_all_per_month_and_per_post(
+    empty_database_url,
+):
+    async with built_streams(empty_database_url, FrozenClock(START)) as service:
+        stream, post, _ = await a_stream(service)
+        owner_id = (await service.desk.get_stream(stream)).owner_user_id
+        sales = [
+            paid(stream, post),
+            paid(stream, "", {"amount": Money(1_000, "USD").to_proto()}),
+            paid(stream, post, {"kind": payments_pb.STREAM_ORDER_KIND_UNLOCK}),
+            paid(
+                stream,
+                "",
+                {
+                    "amount": Money(700, "EUR").to_proto(),
+                    "paid_time": timestamp(START.replace(month=10)),
+                },
+            ),
+        ]
+        for message in sales:
+            await consume(service, "streams.sales", STREAM_ORDER_PAID, message)
+        revenue = await service.sales.revenue(person(owner_id), f"{stream}/revenue")
+        eur, usd = revenue.totals
+        assert (eur.currency, eur.tips_minor, eur.tip_count) == ("EUR", 700, 1)
+        assert (usd.tips_minor, usd.tip_count, usd.unlocks_minor, usd.unlock_count) == (
+            1_500,
+            2,
+            500,
+            1,
+        )
+        assert usd.earning_minor == 1_200
+        assert [month for month, _ in revenue.months] == ["2026-11", "2026-10"]
+        [(post_id, [on_post])] = revenue.posts
+        assert post_id == post.rsplit("/", 1)[-1]
+        assert (on_post.tip_count, on_post.unlock_count) == (1, 1)
+        with pytest.raises(PermissionDenied):
+            await service.sales.revenue(person(), f"{stream}/revenue")
+        for malformed in (stream, f"{stream}/revenues", "streams/x/revenue"):
+            with pytest.raises(InvalidArgument):
+                await service.sales.revenue(person(owner_id), malformed)
+        with pytest.raises(NotFound):
+            await service.sales.revenue(person(owner_id), f"streams/{new_id()}/revenue")
