@@ -211,6 +211,7 @@ async def create_post(
                 level=body.level,
                 poll=poll_to_proto(body.poll),
                 schedule_time=timestamp(body.scheduled_for) if body.scheduled_for else None,
+                unlock_price=body.unlock_price.to_proto() if body.unlock_price else None,
             ),
         ),
         metadata=caller.metadata(),
@@ -232,8 +233,8 @@ async def update_post(
     caller: Caller = Depends(require_user),
     api: Backends = Depends(backends),
 ) -> Response:
-    """Changes the fields sent (title, body, level, poll, scheduled_for) of a post of yours;
-    the poll and the schedule only while a draft (409 POST_PUBLISHED after)."""
+    """Changes the fields sent (title, body, level, poll, scheduled_for, unlock_price) of a
+    post of yours; the poll and the schedule only while a draft (409 POST_PUBLISHED after)."""
     paths = sorted(
         "schedule_time" if name == "scheduled_for" else name for name in body.model_fields_set
     )
@@ -246,6 +247,7 @@ async def update_post(
                 level=body.level or 0,
                 poll=poll_to_proto(body.poll),
                 schedule_time=timestamp(body.scheduled_for) if body.scheduled_for else None,
+                unlock_price=body.unlock_price.to_proto() if body.unlock_price else None,
             ),
             update_mask=FieldMask(paths=paths),
         ),

@@ -59,6 +59,8 @@ POST = {
     "comment_count": 3,
     "liked_by_me": False,
     "saved_by_me": False,
+    "unlock_price": {"amount_minor": 300, "currency": "EUR"},
+    "unlocked": False,
 }
 POLL = {
     "options": [
@@ -138,11 +140,16 @@ class PostBody(StrictBody):
         description="When the draft goes out by itself (future, at most 366 days ahead); "
         "none: when you publish it.",
     )
+    unlock_price: MoneyIn | None = Field(
+        None,
+        description="A one-off price (above 0) for reading it whole whatever the tier, "
+        "bought through payments; none: not sold alone.",
+    )
 
 
 class PostPatch(Patch):
     model_config = examples({"level": 0})
-    NULLABLE = frozenset({"scheduled_for"})
+    NULLABLE = frozenset({"scheduled_for", "unlock_price"})
     title: str | None = Field(None, max_length=TITLE)
     body: str | None = Field(None, max_length=BODY)
     level: Int32 | None = None
@@ -153,6 +160,11 @@ class PostPatch(Patch):
         None,
         description="A draft's new publishing time (null: published only by you); 409 once "
         "published.",
+    )
+    unlock_price: MoneyIn | None = Field(
+        None,
+        description="A new one-off price for those who buy from now on (null: not sold "
+        "alone); buyers keep what they unlocked.",
     )
 
 
@@ -271,6 +283,10 @@ class PostOut(BaseModel):
     )
     liked_by_me: bool
     saved_by_me: bool
+    unlock_price: Money | None = Field(
+        description="Its one-off price whatever the tier (POST .../unlock); None: not sold alone."
+    )
+    unlocked: bool = Field(description="Whether you bought it: it reads whole for you.")
 
     @classmethod
     def from_proto(cls, p: pb.Post) -> PostOut:
@@ -290,6 +306,8 @@ class PostOut(BaseModel):
             comment_count=p.comment_count,
             liked_by_me=p.liked_by_me,
             saved_by_me=p.saved_by_me,
+            unlock_price=Money.from_proto(p.unlock_price) if p.HasField("unlock_price") else None,
+            unlocked=p.unlocked,
         )
 
 

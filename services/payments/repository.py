@@ -38,6 +38,11 @@ from services.payments.domain.ledger import (
 )
 from services.payments.domain.orders import Order, OrderStatus, PayableBooking, PayableStatus
 from services.payments.domain.payouts import IN_FLIGHT, Payout, PayoutAccount, PayoutStatus
+from services.payments.domain.stream_orders import (
+    StreamOrder,
+    StreamOrderKind,
+    StreamOrderStatus,
+)
 from services.payments.domain.subscriptions import LIVE, PlatformSubscription, SubscriptionStatus
 from services.payments.tables import (
     credit_lots,
@@ -55,6 +60,7 @@ from services.payments.tables import (
     platform_subscriptions,
     practitioner_tiers,
     promo_codes,
+    stream_orders,
     tier_prices,
 )
 
@@ -470,6 +476,7 @@ EARNINGS = Lifecycle(earnings, "earning")
 ORDERS = Lifecycle(orders, "order")
 PAYOUTS = Lifecycle(payouts, "payout")
 CREDIT_PURCHASES = Lifecycle(credit_purchases, "credit purchase")
+STREAM_ORDERS = Lifecycle(stream_orders, "stream order")
 
 
 class PayableBookings:
@@ -1137,6 +1144,89 @@ class CreditPurchases:
         )
 
 
+class StreamOrders:
+    """Tips and post unlocks, each with at most one payment intent; one unlock order per
+    buyer and post."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+        self._dialect = connection.dialect.name
+
+    async def add(self, order: StreamOrder, now: datetime) -> bool:
+        """Records an order; False (nothing changed) for an unlock its buyer already has an
+        order for."""
+        unlock_key = (
+            f"{order.client_id}/{order.post_id}" if order.kind is StreamOrderKind.UNLOCK else None
+        )
+        added = await self._c.execute(
+            insert_ignoring_conflicts(self._dialect, stream_orders, ["unlock_key"])
+            .values(
+                id=order.id,
+                client_id=order.client_id,
+                kind=order.kind.value,
+                stream_id=order.stream_id,
+                post_id=order.post_id,
+                creator_user_id=order.creator_user_id,
+                unlock_key=unlock_key,
+                currency=order.amount.currency,
+                amount_minor=order.amount.amount_minor,
+                credit_minor=order.credit_minor,
+                status=order.status.value,
+                payment_intent_id=None,
+                client_secret="",
+                created_at=order.created_at,
+                updated_at=now,
+            )
+            .returning(stream_orders.c.id)
+        )
+        return added.first() is not None
+
+    async def get(self, order_id: str) -> StreamOrder | None:
+        return await self._one(stream_orders.c.id == order_id)
+
+    async def for_intent(self, intent_id: str) -> StreamOrder | None:
+        return await self._one(stream_orders.c.payment_intent_id == intent_id)
+
+    async def unlock_of(self, client_id: str, post_id: str) -> StreamOrder | None:
+        return await self._one(stream_orders.c.unlock_key == f"{client_id}/{post_id}")
+
+    async def _one(self, condition: sa.ColumnElement[bool]) -> StreamOrder | None:
+        row = (await self._c.execute(sa.select(stream_orders).where(condition))).first()
+        if row is None:
+            return None
+        return StreamOrder(
+            id=row.id,
+            client_id=row.client_id,
+            kind=StreamOrderKind(row.kind),
+            stream_id=row.stream_id,
+            post_id=row.post_id,
+            creator_user_id=row.creator_user_id,
+            amount=Money(row.amount_minor, row.currency),
+            credit_minor=row.credit_minor,
+            status=StreamOrderStatus(row.status),
+            created_at=row.created_at,
+            payment_intent_id=row.payment_intent_id,
+            client_secret=row.client_secret,
+        )
+
+    async def attach_intent(self, order_id: str, intent_id: str, client_secret: str) -> None:
+        """The order's payment intent (the same for every retry: keyed by its id)."""
+        await self._c.execute(
+            stream_orders.update()
+            .where(stream_orders.c.id == order_id)
+            .values(payment_intent_id=intent_id, client_secret=client_secret)
+        )
+
+    async def pay(self, order_id: str, now: datetime) -> None:
+        """OPEN -> PAID; WrongState if another delivery paid it first."""
+        await STREAM_ORDERS.move(
+            self._c,
+            order_id,
+            expected=StreamOrderStatus.OPEN.value,
+            values={"status": StreamOrderStatus.PAID.value, "updated_at": now},
+        )
+
+
 class PromoCodes:
     """Staff's promo codes and their guarded redemption counters."""
 
@@ -1409,6 +1499,7 @@ class LedgerAudit:
             *await self.uncredited_purchases(),
             *await self.unmatched_gift_cards(),
             *await self.overcommitted_lots(),
+            *await self.unmatched_stream_orders(),
         ]
 
     async def uncredited_purchases(self) -> list[Violation]:
@@ -1577,6 +1668,69 @@ class LedgerAudit:
                         name,
                         f"applied {row.credit_minor} "
                         f"{row.currency} of credits, spent {int(row.spent or 0)} in the ledger",
+                    )
+                )
+        return found
+
+    async def unmatched_stream_orders(self) -> list[Violation]:
+        """Stream orders (tips, unlocks) whose money is not in the ledger as they stand: any
+        order's credits one credit spend; a paid one's card part one charge of its intent,
+        and its creator's earning of its whole amount (whose split the charge check covers);
+        an open one no earning."""
+        charges = _moved_by_cause(TransactionKind.CHARGE, AccountKind.PLATFORM_CLEARING)
+        spends = _moved_by_cause(TransactionKind.CREDIT_SPEND, AccountKind.PLATFORM_CLEARING)
+        rows = await self._c.execute(
+            sa.select(
+                stream_orders.c.id,
+                stream_orders.c.status,
+                stream_orders.c.amount_minor,
+                stream_orders.c.credit_minor,
+                stream_orders.c.currency,
+                charges.c.amount.label("charged"),
+                spends.c.amount.label("spent"),
+                earnings.c.amount_paid_minor.label("earned_on"),
+            )
+            .select_from(
+                stream_orders.outerjoin(
+                    charges,
+                    charges.c.cause == "payment_intents/" + stream_orders.c.payment_intent_id,
+                )
+                .outerjoin(spends, spends.c.cause == "streamOrders/" + stream_orders.c.id)
+                .outerjoin(earnings, earnings.c.booking_id == stream_orders.c.id)
+            )
+            .order_by(stream_orders.c.id)
+        )
+        found = []
+        for row in rows:
+            name = f"stream order {row.id}"
+            paid = row.status == StreamOrderStatus.PAID.value
+            card = row.amount_minor - row.credit_minor
+            charged = int(row.charged or 0)
+            if charged != (card if paid else 0):
+                found.append(
+                    Violation(
+                        "stream_order_payment",
+                        name,
+                        f"{row.status}, {card} {row.currency} by card, charged {charged}",
+                    )
+                )
+            if int(row.spent or 0) != row.credit_minor:
+                found.append(
+                    Violation(
+                        "stream_order_payment",
+                        name,
+                        f"applied {row.credit_minor} {row.currency} of credits, spent "
+                        f"{int(row.spent or 0)} in the ledger",
+                    )
+                )
+            earned_on = row.earned_on
+            if earned_on != (row.amount_minor if paid else None):
+                found.append(
+                    Violation(
+                        "stream_order_earning",
+                        name,
+                        f"{row.status} for {row.amount_minor} {row.currency}, its earning is "
+                        f"on {earned_on}",
                     )
                 )
         return found

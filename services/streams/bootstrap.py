@@ -22,6 +22,7 @@ from services.streams.desk import StreamDesk
 from services.streams.engagement import EngagementDesk
 from services.streams.grpc_api import RoomsServicer, StreamsServicer
 from services.streams.rooms import RoomDesk
+from services.streams.sales import SalesDesk
 from services.streams.settings import StreamsSettings
 from services.streams.uow import StreamsUnitOfWork
 from services.streams.video.config import room_service
@@ -41,6 +42,7 @@ class StreamsService:
     verifier: TokenVerifier
     subscriptions: tuple[Subscription, ...]
     jobs: list[PeriodicJob]
+    sales: SalesDesk
     channels: list[Any] = field(default_factory=list)
     port: int = 0
 
@@ -48,7 +50,7 @@ class StreamsService:
         self.port = await self.runtime.start(
             bindings=[
                 ServicerBinding(
-                    StreamsServicer(self.desk, self.engagement),
+                    StreamsServicer(self.desk, self.engagement, self.sales),
                     streams_pb2_grpc.add_StreamsServiceServicer_to_server,
                     streams_pb2.DESCRIPTOR.services_by_name["StreamsService"].full_name,
                 ),
@@ -115,5 +117,6 @@ def build(
                 desk.publish_due_posts,
             )
         ],
+        SalesDesk(unit_of_work),
         [identity_channel],
     )

@@ -15,6 +15,7 @@ from chassis.money import Money
 from chassis.tables import account_statuses
 from services.streams.domain.engagement import Comment, Poll, PollOption
 from services.streams.domain.rooms import Live, Meeting, RoomRole, SessionRoom
+from services.streams.domain.sales import Sale, SaleKind
 from services.streams.domain.streams import Follow, Post, PostState, Stream, Tier
 from services.streams.tables import (
     comments,
@@ -29,6 +30,7 @@ from services.streams.tables import (
     session_attendance,
     session_meetings,
     session_rooms,
+    stream_sales,
     streams,
     tiers,
 )
@@ -62,7 +64,18 @@ def _post(row: Any) -> Post:
         row.created_at,
         row.published_at,
         row.scheduled_for,
+        unlock_price=None
+        if row.unlock_price_minor is None
+        else Money(row.unlock_price_minor, row.unlock_currency),
     )
+
+
+def _unlock_price(post: Post) -> dict[str, Any]:
+    price = post.unlock_price
+    return {
+        "unlock_price_minor": None if price is None else price.amount_minor,
+        "unlock_currency": None if price is None else price.currency,
+    }
 
 
 class Streams:
@@ -154,6 +167,7 @@ class Posts:
                 created_at=post.created_at,
                 published_at=post.published_at,
                 scheduled_for=post.scheduled_for,
+                **_unlock_price(post),
             )
         )
 
@@ -169,7 +183,7 @@ class Posts:
         await self._c.execute(
             posts.update()
             .where(posts.c.id == post.id)
-            .values(title=post.title, body=post.body, level=post.level)
+            .values(title=post.title, body=post.body, level=post.level, **_unlock_price(post))
         )
 
     async def reschedule(self, post: Post) -> bool:
@@ -435,7 +449,7 @@ class Engagement:
 
     async def as_read_by(self, found: list[Post], user_id: str) -> list[Post]:
         """The posts with their like and comment counts, poll and results, and the reader's
-        own like, save and vote."""
+        own like, save, vote and unlock."""
         ids = [p.id for p in found]
         if not ids:
             return found
@@ -444,6 +458,7 @@ class Engagement:
         liked = await self._mine(post_likes, post_likes.c.user_id == user_id, ids)
         saved = await self._mine(post_saves, post_saves.c.user_id == user_id, ids)
         polls = await self._polls(ids, user_id)
+        unlocked = await Sales(self._c, self._dialect).unlocked(user_id, ids)
         return [
             replace(
                 p,
@@ -452,6 +467,7 @@ class Engagement:
                 liked_by_me=p.id in liked,
                 saved_by_me=p.id in saved,
                 poll=polls.get(p.id),
+                unlocked=p.id in unlocked,
             )
             for p in found
         ]
@@ -754,3 +770,62 @@ class Rooms:
             .order_by(session_attendance.c.at, session_attendance.c.webhook_id)
         )
         return [(r.user_id, RoomRole(r.role), r.kind, r.at) for r in rows]
+
+
+class Sales:
+    """What readers paid for (tips, unlocks), one row per payments' order."""
+
+    def __init__(self, connection: AsyncConnection, dialect: str) -> None:
+        self._c = connection
+        self._dialect = dialect
+
+    async def add(self, sale: Sale) -> bool:
+        """Records a sale; False if its order was recorded already (nothing changed)."""
+        added = await self._c.execute(
+            insert_ignoring_conflicts(self._dialect, stream_sales, ["order_id"])
+            .values(
+                order_id=sale.order_id,
+                kind=sale.kind.value,
+                stream_id=sale.stream_id,
+                post_id=sale.post_id,
+                buyer_user_id=sale.buyer_user_id,
+                currency=sale.amount.currency,
+                amount_minor=sale.amount.amount_minor,
+                earning_minor=sale.earning.amount_minor,
+                paid_at=sale.paid_at,
+            )
+            .returning(stream_sales.c.order_id)
+        )
+        return added.first() is not None
+
+    async def unlocked(self, user_id: str, post_ids: list[str]) -> set[str]:
+        """Which of the posts the user unlocked."""
+        rows = await self._c.execute(
+            sa.select(stream_sales.c.post_id).where(
+                stream_sales.c.buyer_user_id == user_id,
+                stream_sales.c.kind == SaleKind.UNLOCK.value,
+                stream_sales.c.post_id.in_(post_ids),
+            )
+        )
+        return set(rows.scalars())
+
+    async def of_stream(self, stream_id: str) -> list[Sale]:
+        """A stream's sales, oldest first."""
+        rows = await self._c.execute(
+            sa.select(stream_sales)
+            .where(stream_sales.c.stream_id == stream_id)
+            .order_by(stream_sales.c.paid_at, stream_sales.c.order_id)
+        )
+        return [
+            Sale(
+                r.order_id,
+                SaleKind(r.kind),
+                r.stream_id,
+                r.post_id,
+                r.buyer_user_id,
+                Money(r.amount_minor, r.currency),
+                Money(r.earning_minor, r.currency),
+                r.paid_at,
+            )
+            for r in rows
+        ]

@@ -11,7 +11,15 @@ from chassis.db import ConstraintViolation
 from chassis.errors import AlreadyExists, DomainError
 from chassis.uow import UnitOfWork
 from services.streams.events import event_message
-from services.streams.repository import Comments, Engagement, Follows, Posts, Rooms, Streams
+from services.streams.repository import (
+    Comments,
+    Engagement,
+    Follows,
+    Posts,
+    Rooms,
+    Sales,
+    Streams,
+)
 
 
 def stream_taken(violation: ConstraintViolation) -> DomainError:
@@ -31,6 +39,7 @@ class StreamsUnitOfWork(UnitOfWork):
     engagement: Engagement
     comments: Comments
     rooms: Rooms
+    sales: Sales
 
     conflicts = {"streams.owner_user_id": stream_taken, "lives.stream_id": live_in_progress}
 
@@ -43,6 +52,7 @@ class StreamsUnitOfWork(UnitOfWork):
         self.engagement = Engagement(connection, self.dialect)
         self.comments = Comments(connection)
         self.rooms = Rooms(connection, self.dialect)
+        self.sales = Sales(connection, self.dialect)
         return self
 
     def event_message(self, event: object) -> tuple[EventType[Message], Message, str]:

@@ -79,6 +79,10 @@ class Post:
     comment_count: int = 0
     liked_by_me: bool = False
     saved_by_me: bool = False
+    # A one-off price for reading it whole whatever the tier (None: not sold alone), and
+    # whether this reader bought it (through payments).
+    unlock_price: Money | None = None
+    unlocked: bool = False
 
     def publish(self, now: datetime) -> Post:
         """The post published now; a post already out cannot be published again."""
@@ -108,8 +112,9 @@ class Post:
         return replace(self, body="", poll=None, locked=True)
 
     def readable_at(self, level: int | None) -> bool:
-        """Whether a reader at `level` (None: not a follower) reads it whole."""
-        return level is not None and level >= self.level
+        """Whether a reader at `level` (None: not a follower) reads it whole: at or above
+        its level, or having unlocked it."""
+        return self.unlocked or (level is not None and level >= self.level)
 
 
 @dataclass(frozen=True)
@@ -191,6 +196,11 @@ def post_fields(title: str, body: str, *, prefix: str = "post") -> tuple[str, st
         v.add(f"{prefix}.body", f"must be at most {MAX_BODY} characters", "too_long")
     v.raise_if_any()
     return title, body
+
+
+def post_unlock_price(price: Money | None, field: str = "post.unlock_price") -> Money | None:
+    """A post's one-off price: above nothing (None: not sold alone)."""
+    return None if price is None else paid_price(price, field)
 
 
 def post_level(stream: Stream, level: int, field: str = "post.level") -> int:
