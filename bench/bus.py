@@ -253,25 +253,6 @@ class ProducingService:
                     await asyncio.sleep(0.05)
 
 
-class InboxUnitOfWork(UnitOfWork):
-    """The consumer's transaction, noting when the event it applied was committed."""
-
-    def __init__(self, database: Database, service: ConsumingService, clock: Clock) -> None:
-        super().__init__(database, source=SOURCE, clock=clock)
-        self._service = service
-        self.event_id = ""
-
-    async def commit(self) -> None:
-        await super().commit()
-        if self.event_id:
-            self._service.record_applied(self.event_id, time.monotonic())
-
-
-async def _welcome(uow: Any, event: ReceivedEvent[Any]) -> None:
-    # The inbox row is the whole effect: what is measured is the bus, not a handler.
-    uow.event_id = event.id
-
-
 class ConsumingService:
     """A database with an inbox and one consumer of user.registered."""
 
@@ -283,11 +264,15 @@ class ConsumingService:
         self._all_applied = asyncio.Event()
         clock = Clock()
         self.consumer = EventConsumer(
-            Subscription(queue=queue, events=[USER_REGISTERED], handler=_welcome),
-            unit_of_work=lambda: InboxUnitOfWork(self.database, self, clock),
+            Subscription(queue=queue, events=[USER_REGISTERED], handler=self._welcome),
+            unit_of_work=lambda: UnitOfWork(self.database, source=SOURCE, clock=clock),
             transport=transport,
             prefetch=chassis_default("bus_prefetch"),
         )
+
+    async def _welcome(self, uow: UnitOfWork, event: ReceivedEvent[Any]) -> None:
+        # The inbox row is the whole effect: what is measured is the bus, not a handler.
+        uow.after_commit(lambda: self.record_applied(event.id, time.monotonic()))
 
     async def start(self) -> None:
         await create_chassis_tables(self.database)

@@ -37,6 +37,7 @@ from gateway.routes import (
     reviews,
     rooms,
     services,
+    stream_orders,
     streams,
     users,
 )
@@ -129,6 +130,7 @@ def create_app(
         payments.router,
         payments.sandbox_pages,
         streams.router,
+        stream_orders.router,
         rooms.router,
         live.router,
         media.router,

@@ -129,6 +129,12 @@ TAGS: list[dict[str, str]] = [
         "description": "A client's own payments: their checkouts and the refunds on them.",
     },
     {
+        "name": "stream_orders",
+        "description": "Paying creators: tips to a stream or one of its posts and posts' "
+        "one-off unlocks, paid by credits first and the rest by card; the creator earns them "
+        "less the commission.",
+    },
+    {
         "name": "ledger",
         "description": "The double-entry ledger as staff see it: any account, its postings, "
         "and manual adjustments (balanced, audited).",

@@ -5,6 +5,16 @@ same event id) finds its inbox row and changes nothing. A failing handler rolls 
 (exponential backoff) and asks for redelivery; past the delivery limit the broker
 dead-letters the message. A message that is not a readable event goes straight to the
 dead-letter queue. Nothing is ever acknowledged as if it had worked.
+
+Deliveries that arrive while a transaction is being applied wait, and are then applied
+together: one transaction, one inbox insert for all of them, the handlers in the order of
+arrival, one commit, then each acknowledged. Under load this turns a transaction per event
+into a transaction per batch (at most the prefetch); when events come one at a time each is
+applied at once, as before. Should any handler of a batch fail, the batch rolls back and
+each of its events is applied again in a transaction of its own, so one bad event delays
+the others a little and fails alone. A handler may therefore run more than once for an
+event whose effect is kept only once: what it does outside the transaction must be safe to
+repeat (calls to outside parties carry idempotency keys; notices wait for `after_commit`).
 """
 
 from __future__ import annotations
@@ -80,6 +90,32 @@ async def claim_inbox(uow: UnitOfWork, consumer: str, event_id: str, event_type:
     return inserted.first() is not None
 
 
+async def claim_inbox_batch(
+    uow: UnitOfWork, consumer: str, events: Sequence[ReceivedEvent[Any]]
+) -> set[str]:
+    """Claims many events in one statement; the ids of those not claimed before."""
+    now = uow.clock.now()
+    inserted = await uow.connection.execute(
+        _inbox_insert(uow.dialect),
+        [
+            {"consumer": consumer, "event_id": e.id, "event_type": e.type, "received_at": now}
+            for e in events
+        ],
+    )
+    return set(inserted.scalars())
+
+
+@dataclass(eq=False)
+class _Waiting:
+    """A decoded delivery waiting for the next batch, and where its outcome goes."""
+
+    event: ReceivedEvent[Message]
+    delivery: Delivery
+    attributes: dict[str, Any]
+    # True once it failed and must be retried.
+    outcome: asyncio.Future[bool]
+
+
 class EventConsumer:
     """Runs one subscription against the bus."""
 
@@ -106,6 +142,9 @@ class EventConsumer:
         self._delivery_limit = delivery_limit
         self._registry: dict[str, EventType[Message]] = {e.name: e for e in subscription.events}
         self.stats = ConsumerStats()
+        self._waiting: list[_Waiting] = []
+        self._batch: list[_Waiting] = []
+        self._applying: asyncio.Task[None] | None = None
         queue = subscription.queue
         self._attributes = metrics.attributes_cache(
             lambda event_type: {"queue": queue, "event_type": event_type}
@@ -125,11 +164,8 @@ class EventConsumer:
         await self._transport.consume(self.queue, self.handle, self._prefetch)
 
     async def handle(self, delivery: Delivery) -> None:
-        """Applies one delivery exactly once, or leaves it for redelivery.
-
-        The work runs in a consumer span whose parent is the span that published the event
-        (its traceparent), so one trace runs from the request that caused the event to here.
-        """
+        """Applies one delivery exactly once (alone, or in the batch it waits for), or
+        leaves it for redelivery."""
         started = time.perf_counter()
         try:
             event = decode_event(
@@ -148,9 +184,96 @@ class EventConsumer:
             await delivery.dead_letter()
             return
         attributes = self._attributes(event.type)
+        outcome: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Waiting(event, delivery, attributes, outcome))
+        if self._applying is None:
+            self._applying = asyncio.create_task(self._apply_waiting())
+        try:
+            failed = await outcome
+        except asyncio.CancelledError:
+            await self._stop_applying_if_abandoned()
+            raise
+        metrics.consumer_duration.record(time.perf_counter() - started, attributes)
+        if failed:
+            delay = min(self._backoff * 2**delivery.previous_deliveries, self._backoff_max)
+            await asyncio.sleep(delay)
+            await delivery.retry()
+            return
+        await delivery.ack()
+
+    async def _stop_applying_if_abandoned(self) -> None:
+        """When every delivery in hand was taken back (the transport is closing), stops the
+        batch being applied, whose transaction rolls back, and waits until it has."""
+        applying = self._applying
+        if applying is None:
+            return
+        if all(w.outcome.cancelled() for w in (*self._batch, *self._waiting)):
+            applying.cancel()
+            await asyncio.wait([applying])
+
+    async def _apply_waiting(self) -> None:
+        """Applies what waits, a batch at a time, until nothing does."""
+        try:
+            while self._waiting:
+                self._batch, self._waiting = self._waiting, []
+                batch = self._batch
+                if len(batch) == 1:
+                    only = batch[0]
+                    _settle(only, await self._apply(only.event, only.delivery, only.attributes))
+                    continue
+                if await self._apply_together(batch):
+                    continue
+                log.info(
+                    "a batch of %d events failed; applying each alone",
+                    len(batch),
+                    extra={"queue": self.queue},
+                )
+                for waiting in batch:
+                    _settle(
+                        waiting,
+                        await self._apply(waiting.event, waiting.delivery, waiting.attributes),
+                    )
+        finally:
+            # Stopped with work in hand: it is retried, never acknowledged.
+            for waiting in (*self._batch, *self._waiting):
+                _settle(waiting, True)
+            self._applying = None
+            self._batch = []
+            self._waiting = []
+
+    async def _apply_together(self, batch: list[_Waiting]) -> bool:
+        """Applies a batch in one unit of work; False (nothing kept) if any handler failed."""
+        try:
+            async with self._unit_of_work() as uow:
+                claimed = await claim_inbox_batch(uow, self.queue, [w.event for w in batch])
+                applied: list[_Waiting] = []
+                for waiting in batch:
+                    if waiting.event.id in claimed:
+                        # The same event delivered twice in one batch is applied once.
+                        claimed.discard(waiting.event.id)
+                        with self._span(waiting.event):
+                            await self.subscription.handler(uow, waiting.event)
+                        applied.append(waiting)
+                await uow.commit()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            return False
+        for waiting in batch:
+            if waiting in applied:
+                self._count_applied(waiting.event, waiting.attributes)
+            else:
+                self.stats.duplicates += 1
+                metrics.consumer_duplicates.add(1, waiting.attributes)
+            _settle(waiting, False)
+        return True
+
+    def _span(self, event: ReceivedEvent[Message]) -> Any:
+        """A consumer span whose parent is the span that published the event (its
+        traceparent), so one trace runs from the request that caused the event to here."""
         traceparent = event.extensions.get("traceparent")
         parent = propagate.extract({"traceparent": traceparent}) if traceparent else None
-        with _tracer.start_as_current_span(
+        return _tracer.start_as_current_span(
             f"process {event.type}",
             context=parent,
             kind=SpanKind.CONSUMER,
@@ -162,34 +285,32 @@ class EventConsumer:
                 "messaging.message.id": event.id,
             },
             record_exception=False,
-        ) as span:
-            failed = await self._apply(event, delivery, attributes)
-            if failed:
-                span.set_status(StatusCode.ERROR)
-        metrics.consumer_duration.record(time.perf_counter() - started, attributes)
-        if failed:
-            delay = min(self._backoff * 2**delivery.previous_deliveries, self._backoff_max)
-            await asyncio.sleep(delay)
-            await delivery.retry()
-            return
-        await delivery.ack()
+        )
+
+    def _count_applied(self, event: ReceivedEvent[Message], attributes: dict[str, Any]) -> None:
+        self.stats.applied += 1
+        metrics.consumer_applied.add(1, attributes)
+        if self._keep_applied_ids:
+            self.stats.applied_ids.append(event.id)
 
     async def _apply(
         self, event: ReceivedEvent[Message], delivery: Delivery, attributes: dict[str, Any]
     ) -> bool:
         """Runs the handler with the inbox row in one unit of work; whether it failed."""
         try:
-            async with self._unit_of_work() as uow:
-                if not await claim_inbox(uow, self.queue, event.id, event.type):
-                    self.stats.duplicates += 1
-                    metrics.consumer_duplicates.add(1, attributes)
-                else:
-                    await self.subscription.handler(uow, event)
-                    await uow.commit()
-                    self.stats.applied += 1
-                    metrics.consumer_applied.add(1, attributes)
-                    if self._keep_applied_ids:
-                        self.stats.applied_ids.append(event.id)
+            with self._span(event) as span:
+                try:
+                    async with self._unit_of_work() as uow:
+                        if not await claim_inbox(uow, self.queue, event.id, event.type):
+                            self.stats.duplicates += 1
+                            metrics.consumer_duplicates.add(1, attributes)
+                        else:
+                            await self.subscription.handler(uow, event)
+                            await uow.commit()
+                            self._count_applied(event, attributes)
+                except Exception:
+                    span.set_status(StatusCode.ERROR)
+                    raise
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -216,3 +337,8 @@ class EventConsumer:
             )
             return True
         return False
+
+
+def _settle(waiting: _Waiting, failed: bool) -> None:
+    if not waiting.outcome.done():
+        waiting.outcome.set_result(failed)

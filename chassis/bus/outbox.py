@@ -180,6 +180,7 @@ class OutboxRelay:
             async with self._database.engine.connect() as reader:
                 pending = await self._due(reader, lock=False)
                 await reader.rollback()
+            self._take_from_hand_over(pending)
             return await self._publish_then_mark(pending)
         connection = await self._database.connect(write=True)
         try:
@@ -187,12 +188,24 @@ class OutboxRelay:
             if not pending:
                 await connection.rollback()
                 return 0
+            self._take_from_hand_over(pending)
             outcomes = await self._publish(pending)
             await self._record(connection, pending, outcomes)
             await connection.commit()
             return len(pending)
         finally:
             await connection.close()
+
+    def _take_from_hand_over(self, swept: list[_Pending]) -> None:
+        """The sweep publishes these now: a hand-over still waiting for one of them (the
+        relay fell behind by more than the grace period) must not publish it again."""
+        if not self._handed_over:
+            return
+        positions = {item.position for item in swept}
+        kept = [c for c in self._handed_over if c.position not in positions]
+        if len(kept) < len(self._handed_over):
+            self._handed_over.clear()
+            self._handed_over.extend(kept)
 
     async def _publish(self, pending: list[_Pending]) -> list[BaseException | None]:
         """Publishes, each event in a span continuing the trace of the call that emitted it;

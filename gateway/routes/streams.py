@@ -221,6 +221,7 @@ async def create_post(
                 level=body.level,
                 poll=poll_to_proto(body.poll),
                 schedule_time=timestamp(body.scheduled_for) if body.scheduled_for else None,
+                unlock_price=body.unlock_price.to_proto() if body.unlock_price else None,
                 kind=POST_KINDS.to_proto(body.kind),  # type: ignore[arg-type]
                 media=media_to_proto(body.media_ids),
             ),
@@ -244,9 +245,9 @@ async def update_post(
     caller: Caller = Depends(require_user),
     api: Backends = Depends(backends),
 ) -> Response:
-    """Changes the fields sent (title, body, level, poll, scheduled_for, kind and media_ids
-    together) of a post of yours; the poll, the schedule and the media only while a draft
-    (409 POST_PUBLISHED after)."""
+    """Changes the fields sent (title, body, level, poll, scheduled_for, unlock_price, kind
+    and media_ids together) of a post of yours; the poll, the schedule and the media only
+    while a draft (409 POST_PUBLISHED after)."""
     paths = sorted({PATCHED.get(name, name) for name in body.model_fields_set})
     post = await api.streams.UpdatePost(
         pb.UpdatePostRequest(
@@ -257,6 +258,7 @@ async def update_post(
                 level=body.level or 0,
                 poll=poll_to_proto(body.poll),
                 schedule_time=timestamp(body.scheduled_for) if body.scheduled_for else None,
+                unlock_price=body.unlock_price.to_proto() if body.unlock_price else None,
                 kind=POST_KINDS.to_proto(body.kind or "text"),  # type: ignore[arg-type]
                 media=media_to_proto(body.media_ids),
             ),

@@ -72,6 +72,8 @@ POST = {
     "comment_count": 3,
     "liked_by_me": False,
     "saved_by_me": False,
+    "unlock_price": {"amount_minor": 300, "currency": "EUR"},
+    "unlocked": False,
     "kind": "image",
     "media": [],
 }
@@ -174,11 +176,16 @@ class PostBody(StrictBody):
         description="When the draft goes out by itself (future, at most 366 days ahead); "
         "none: when you publish it.",
     )
+    unlock_price: MoneyIn | None = Field(
+        None,
+        description="A one-off price (above 0) for reading it whole whatever the tier, "
+        "bought through payments; none: not sold alone.",
+    )
 
 
 class PostPatch(Patch):
     model_config = examples({"level": 0})
-    NULLABLE = frozenset({"scheduled_for"})
+    NULLABLE = frozenset({"scheduled_for", "unlock_price"})
     title: str | None = Field(None, max_length=TITLE)
     body: str | None = Field(None, max_length=BODY)
     level: Int32 | None = None
@@ -189,6 +196,11 @@ class PostPatch(Patch):
         None,
         description="A draft's new publishing time (null: published only by you); 409 once "
         "published.",
+    )
+    unlock_price: MoneyIn | None = Field(
+        None,
+        description="A new one-off price for those who buy from now on (null: not sold "
+        "alone); buyers keep what they unlocked.",
     )
     kind: PostKindName | None = Field(
         None, description="A draft's new kind, sent with its media_ids; 409 once published."
@@ -336,6 +348,10 @@ class PostOut(BaseModel):
     )
     liked_by_me: bool
     saved_by_me: bool
+    unlock_price: Money | None = Field(
+        description="Its one-off price whatever the tier (POST .../unlock); None: not sold alone."
+    )
+    unlocked: bool = Field(description="Whether you bought it: it reads whole for you.")
     kind: PostKindName
     media: list[PostMediumOut] = Field(description="Its files in order; empty when locked.")
 
@@ -357,6 +373,8 @@ class PostOut(BaseModel):
             comment_count=p.comment_count,
             liked_by_me=p.liked_by_me,
             saved_by_me=p.saved_by_me,
+            unlock_price=Money.from_proto(p.unlock_price) if p.HasField("unlock_price") else None,
+            unlocked=p.unlocked,
             kind=POST_KINDS.from_proto(p.kind) or "text",
             media=[PostMediumOut.from_proto(m) for m in p.media],
         )

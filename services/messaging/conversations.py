@@ -285,7 +285,7 @@ class ConversationDesk:
             )
             await uow.conversations.add_message(message)
             # A sender has read what they answer.
-            await uow.conversations.mark_read(me, conversation_id)
+            await uow.conversations.mark_read_up_to(me, conversation_id, message_id)
             [message] = await readable(self.media, [message])
             self.live.message_sent(uow, found, message)
             uow.emit(

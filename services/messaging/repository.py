@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chassis.auth.principal import AccountStatus
-from chassis.db import insert_ignoring_conflicts
+from chassis.db import UtcDateTime, insert_ignoring_conflicts
 from chassis.ids import new_id
 from chassis.tables import account_statuses
 from chassis.text_search import TEXT_CONFIG, fts5_query, words
@@ -623,6 +623,18 @@ class ChannelDeliveries:
 # Conversations ---------------------------------------------------------------------------
 
 
+_BLOCKED_BETWEEN = sa.select(blocks.c.blocker_id).where(
+    sa.or_(
+        sa.and_(
+            blocks.c.blocker_id == sa.bindparam("one"), blocks.c.blocked_id == sa.bindparam("other")
+        ),
+        sa.and_(
+            blocks.c.blocker_id == sa.bindparam("other"), blocks.c.blocked_id == sa.bindparam("one")
+        ),
+    )
+)
+
+
 class Relations:
     """Who is a practitioner, and who booked whom, as catalog's and booking's events say."""
 
@@ -659,14 +671,7 @@ class Relations:
         return found.first() is not None
 
     async def blocked_between(self, one: str, other: str) -> bool:
-        found = await self._c.execute(
-            sa.select(blocks.c.blocker_id).where(
-                sa.or_(
-                    sa.and_(blocks.c.blocker_id == one, blocks.c.blocked_id == other),
-                    sa.and_(blocks.c.blocker_id == other, blocks.c.blocked_id == one),
-                )
-            )
-        )
+        found = await self._c.execute(_BLOCKED_BETWEEN, {"one": one, "other": other})
         return found.first() is not None
 
     async def block(self, blocker_id: str, blocked_id: str, at: datetime) -> None:
@@ -734,6 +739,54 @@ def _micros(at: datetime) -> int:
 def activity_key(conversation: Conversation) -> list[Any]:
     """A conversation's place in a list: the most recently active first."""
     return [_micros(conversation.updated_at), conversation.id]
+
+
+# What sending a message runs, built once: building a statement and its cache key for each
+# call cost about as much as running it.
+_CONVERSATION_OF_MEMBER = (
+    sa.select(conversations)
+    .join(
+        conversation_participants,
+        conversation_participants.c.conversation_id == conversations.c.id,
+    )
+    .where(
+        conversations.c.id == sa.bindparam("conversation_id"),
+        conversation_participants.c.user_id == sa.bindparam("user_id"),
+    )
+)
+_MEMBERS = (
+    sa.select(
+        conversation_participants.c.user_id,
+        conversation_participants.c.admin,
+        conversation_participants.c.archived_at,
+    )
+    .where(conversation_participants.c.conversation_id == sa.bindparam("conversation_id"))
+    .order_by(conversation_participants.c.user_id)
+)
+_ADD_MESSAGE = messages.insert()
+_TOUCH_CONVERSATION = (
+    conversations.update()
+    .where(conversations.c.id == sa.bindparam("conversation_id"))
+    .values(updated_at=sa.bindparam("at", type_=UtcDateTime))
+)
+_UNARCHIVE_FOR_OTHERS = (
+    conversation_participants.update()
+    .where(
+        conversation_participants.c.conversation_id == sa.bindparam("in_conversation"),
+        conversation_participants.c.user_id != sa.bindparam("sender_id"),
+        conversation_participants.c.archived_at.is_not(None),
+    )
+    .values(archived_at=None)
+)
+_READ_UP_TO = (
+    conversation_participants.update()
+    .where(
+        conversation_participants.c.conversation_id == sa.bindparam("in_conversation"),
+        conversation_participants.c.user_id == sa.bindparam("reader_id"),
+        conversation_participants.c.last_read_message_id < sa.bindparam("message_id"),
+    )
+    .values(last_read_message_id=sa.bindparam("message_id"))
+)
 
 
 class Conversations:
@@ -962,14 +1015,7 @@ class Conversations:
         row = await self._row_of_member(user_id, conversation_id)
         if row is None:
             return None
-        p = conversation_participants
-        members = (
-            await self._c.execute(
-                sa.select(p.c.user_id, p.c.admin, p.c.archived_at)
-                .where(p.c.conversation_id == conversation_id)
-                .order_by(p.c.user_id)
-            )
-        ).all()
+        members = (await self._c.execute(_MEMBERS, {"conversation_id": conversation_id})).all()
         return Conversation(
             row.id,
             tuple(m.user_id for m in members),
@@ -984,15 +1030,7 @@ class Conversations:
     async def _row_of_member(self, user_id: str, conversation_id: str) -> Any:
         return (
             await self._c.execute(
-                sa.select(conversations)
-                .join(
-                    conversation_participants,
-                    conversation_participants.c.conversation_id == conversations.c.id,
-                )
-                .where(
-                    conversations.c.id == conversation_id,
-                    conversation_participants.c.user_id == user_id,
-                )
+                _CONVERSATION_OF_MEMBER, {"user_id": user_id, "conversation_id": conversation_id}
             )
         ).first()
 
@@ -1040,30 +1078,24 @@ class Conversations:
 
     async def add_message(self, message: Message) -> None:
         await self._c.execute(
-            messages.insert().values(
-                id=message.id,
-                conversation_id=message.conversation_id,
-                sender_id=message.sender_id,
-                text=message.text,
-                reply_to_id=message.reply_to_id,
-                created_at=message.created_at,
-            )
+            _ADD_MESSAGE,
+            {
+                "id": message.id,
+                "conversation_id": message.conversation_id,
+                "sender_id": message.sender_id,
+                "text": message.text,
+                "reply_to_id": message.reply_to_id,
+                "created_at": message.created_at,
+            },
         )
         await self._c.execute(
-            conversations.update()
-            .where(conversations.c.id == message.conversation_id)
-            .values(updated_at=message.created_at)
+            _TOUCH_CONVERSATION,
+            {"conversation_id": message.conversation_id, "at": message.created_at},
         )
         # Someone wrote: the conversation is back in the others' lists.
-        p = conversation_participants
         await self._c.execute(
-            p.update()
-            .where(
-                p.c.conversation_id == message.conversation_id,
-                p.c.user_id != message.sender_id,
-                p.c.archived_at.is_not(None),
-            )
-            .values(archived_at=None)
+            _UNARCHIVE_FOR_OTHERS,
+            {"in_conversation": message.conversation_id, "sender_id": message.sender_id},
         )
 
     async def search(
@@ -1142,6 +1174,13 @@ class Conversations:
             sa.select(messages).where(*where).order_by(messages.c.id.desc()).limit(fetch)
         )
         return await _with_attachments(self._c, [_message(r) for r in rows]), total
+
+    async def mark_read_up_to(self, user_id: str, conversation_id: str, message_id: str) -> None:
+        """The user has read the conversation up to a message (ids grow with time)."""
+        await self._c.execute(
+            _READ_UP_TO,
+            {"reader_id": user_id, "in_conversation": conversation_id, "message_id": message_id},
+        )
 
     async def mark_read(self, user_id: str, conversation_id: str) -> None:
         """Everything in the conversation up to its newest message is read by the user."""
@@ -1747,6 +1786,9 @@ class WebhookDeliveries:
         )
 
 
+_APPEND_LIVE = live_updates.insert().returning(live_updates.c.position)
+
+
 class LiveLog:
     """The live updates kept in the database, in commit order, and the key of their cursors."""
 
@@ -1763,15 +1805,14 @@ class LiveLog:
     async def append(self, update: LoggedUpdate) -> int:
         """Writes an update at the log's end; its position."""
         written = await self._c.execute(
-            live_updates.insert()
-            .values(
-                kind=update.kind.value,
-                conversation_id=update.conversation_id,
-                recipient_user_id=update.recipient_user_id,
-                subject_id=update.subject_id,
-                created_at=update.created_at,
-            )
-            .returning(live_updates.c.position)
+            _APPEND_LIVE,
+            {
+                "kind": update.kind.value,
+                "conversation_id": update.conversation_id,
+                "recipient_user_id": update.recipient_user_id,
+                "subject_id": update.subject_id,
+                "created_at": update.created_at,
+            },
         )
         position: int = written.scalar_one()
         return position

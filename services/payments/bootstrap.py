@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chassis.auth.remote import identity_jwks
+from chassis.auth.remote import ServiceTokens, identity_jwks
 from chassis.auth.tokens import KeySet, TokenVerifier
 from chassis.bus.consumer import Subscription
 from chassis.bus.transport import Transport
@@ -20,6 +20,7 @@ from services.payments.grpc_api import PaymentsServicer
 from services.payments.provider.config import payment_provider
 from services.payments.provider.port import PaymentProvider
 from services.payments.provider.sandbox import SandboxProvider, WebhookDelivery, posting_to
+from services.payments.sale_terms import StreamCatalogue, StreamSaleTerms
 from services.payments.service_layer import Treasury
 from services.payments.settings import ONBOARDING_ROUTE, PaymentsSettings
 from services.payments.uow import PaymentsUnitOfWork
@@ -91,10 +92,11 @@ def build(
     transport: Transport,
     clock: Clock | None = None,
     deliver: WebhookDelivery | None = None,
+    streams: StreamCatalogue | None = None,
 ) -> PaymentsService:
     """Wires payments' handlers, servicer, consumers and jobs onto a runtime (nothing starts
     yet). The sandbox's webhooks go to the gateway's route unless the caller takes them
-    (tests do)."""
+    (tests do); streams is asked what it sells over gRPC unless the caller brings its own."""
     runtime = ServiceRuntime(settings, transport=transport, clock=clock)
     webhooks = GatewayWebhooks(settings.sandbox_webhook_url) if deliver is None else None
     # Half a Stripe configuration stops the start here, naming the setting, before anything
@@ -115,11 +117,23 @@ def build(
         audience=settings.jwt_audience,
         clock=runtime.clock,
     )
+    channels = [identity_channel]
+    if streams is None:
+        streams_channel = open_channel(settings.streams_address)
+        channels.append(streams_channel)
+        tokens = ServiceTokens(
+            identity_channel,
+            client_id=settings.service_name,
+            client_secret=settings.service_client_secret,
+            clock=runtime.clock,
+        )
+        streams = StreamSaleTerms(streams_channel, tokens)
     treasury = Treasury(
         unit_of_work=runtime.unit_of_work(PaymentsUnitOfWork),
         settings=settings,
         clock=runtime.clock,
         provider=provider,
+        streams=streams,
     )
     return PaymentsService(
         runtime,
@@ -128,5 +142,5 @@ def build(
         subscriptions(settings, provider),
         provider,
         webhooks,
-        [identity_channel],
+        channels,
     )

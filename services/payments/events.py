@@ -12,8 +12,9 @@ from estuary.payments.v1 import events_pb2
 from services.payments.domain.earnings import EarningAvailable, EarningRecorded
 from services.payments.domain.orders import PaymentFailed, PaymentSucceeded, RefundIssued
 from services.payments.domain.payouts import PayoutFailed, PayoutPaid
+from services.payments.domain.stream_orders import StreamOrderPaid
 from services.payments.domain.subscriptions import TierChanged
-from services.payments.wire import TIERS, money
+from services.payments.wire import STREAM_ORDER_KINDS, TIERS, money
 
 EARNING_RECORDED = EventType.of(events_pb2.EarningRecorded)
 EARNING_AVAILABLE = EventType.of(events_pb2.EarningAvailable)
@@ -24,6 +25,7 @@ REFUND_ISSUED = EventType.of(events_pb2.RefundIssued)
 PAYOUT_PAID = EventType.of(events_pb2.PayoutPaid)
 PAYOUT_FAILED = EventType.of(events_pb2.PayoutFailed)
 SUBSCRIPTION_TIER_CHANGED = EventType.of(events_pb2.SubscriptionTierChanged)
+STREAM_ORDER_PAID = EventType.of(events_pb2.StreamOrderPaid)
 
 EMITTED = (
     EARNING_RECORDED,
@@ -34,6 +36,7 @@ EMITTED = (
     PAYOUT_PAID,
     PAYOUT_FAILED,
     SUBSCRIPTION_TIER_CHANGED,
+    STREAM_ORDER_PAID,
 )
 
 # What payments consumes.
@@ -153,5 +156,23 @@ def event_message(event: object) -> tuple[EventType[Message], Message, str]:
                     effective_time=timestamp(at),
                 ),
                 f"users/{user_id}",
+            )
+        case StreamOrderPaid(order=order, earning=earning, at=at):
+            stream = f"streams/{order.stream_id}"
+            return (
+                STREAM_ORDER_PAID,
+                events_pb2.StreamOrderPaid(
+                    order=order.name,
+                    kind=STREAM_ORDER_KINDS.to_proto(order.kind),
+                    user_id=order.client_id,
+                    stream=stream,
+                    post=f"{stream}/posts/{order.post_id}" if order.post_id else "",
+                    creator_user_id=order.creator_user_id,
+                    amount=money(order.amount),
+                    earning=money(earning.net),
+                    commission=money(earning.commission),
+                    paid_time=timestamp(at),
+                ),
+                order.name,
             )
     raise TypeError(f"payments publishes no {event!r}")

@@ -9,10 +9,13 @@ from chassis.money import money_from_proto
 from chassis.wire import optional_instant
 from estuary.payments.v1 import payments_pb2 as pb
 from estuary.payments.v1 import payments_pb2_grpc
+from services.payments.domain.stream_orders import StreamOrderKind
 from services.payments.service_layer import Treasury
 from services.payments.service_layer.credits import CreditPurchaseView
+from services.payments.service_layer.stream_orders import StreamOrderView
 from services.payments.wire import (
     ACCOUNT_KINDS,
+    STREAM_ORDER_KINDS,
     account_balance_to_proto,
     checkout_to_proto,
     client_payment_to_proto,
@@ -25,6 +28,8 @@ from services.payments.wire import (
     payout_to_proto,
     promo_code_to_proto,
     redemption_to_proto,
+    stream_order_checkout_to_proto,
+    stream_order_to_proto,
     subscription_to_proto,
     summary_to_proto,
     tier_name,
@@ -77,7 +82,24 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         )
         if isinstance(view, CreditPurchaseView):
             return top_up_checkout_to_proto(view)
+        if isinstance(view, StreamOrderView):
+            return stream_order_checkout_to_proto(view)
         return checkout_to_proto(view)
+
+    async def CreateStreamOrder(
+        self, request: pb.CreateStreamOrderRequest, context: Any
+    ) -> pb.StreamOrder:
+        kind = STREAM_ORDER_KINDS.from_proto(request.kind)
+        # An unlock's price is streams': whatever amount came with one is not read.
+        tip = kind is StreamOrderKind.TIP
+        view = await self._treasury.create_stream_order(
+            current_principal(),
+            kind,
+            request.target,
+            money_from_proto(request.amount, "amount") if tip else None,
+            request.request_id,
+        )
+        return stream_order_to_proto(view)
 
     async def CompleteSandboxOnboarding(
         self, request: pb.CompleteSandboxOnboardingRequest, context: Any

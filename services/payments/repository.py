@@ -4,6 +4,7 @@ invariants."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chassis.clock import Clock
-from chassis.db import insert_ignoring_conflicts
+from chassis.db import UtcDateTime, insert_ignoring_conflicts
 from chassis.ids import new_id
 from chassis.lifecycle import Lifecycle
 from chassis.money import Money
@@ -37,6 +38,11 @@ from services.payments.domain.ledger import (
 )
 from services.payments.domain.orders import Order, OrderStatus, PayableBooking, PayableStatus
 from services.payments.domain.payouts import IN_FLIGHT, Payout, PayoutAccount, PayoutStatus
+from services.payments.domain.stream_orders import (
+    StreamOrder,
+    StreamOrderKind,
+    StreamOrderStatus,
+)
 from services.payments.domain.subscriptions import LIVE, PlatformSubscription, SubscriptionStatus
 from services.payments.tables import (
     credit_lots,
@@ -54,12 +60,58 @@ from services.payments.tables import (
     platform_subscriptions,
     practitioner_tiers,
     promo_codes,
+    stream_orders,
     tier_prices,
 )
 
 accounts_t, transactions_t, postings_t = ledger_accounts, ledger_transactions, ledger_postings
 # What brings a client's payment into clearing: their card, their credits.
 PAYMENT_KINDS = (TransactionKind.CHARGE.value, TransactionKind.CREDIT_SPEND.value)
+
+
+# The statements every posting runs, built once (per dialect where the upsert differs):
+# building a statement and its cache key for each call cost about as much as running it.
+@functools.cache
+def _claim_cause(dialect: str) -> sa.Insert:
+    return insert_ignoring_conflicts(dialect, transactions_t, ["kind", "cause"]).returning(
+        transactions_t.c.id
+    )
+
+
+@functools.cache
+def _open_accounts(dialect: str) -> sa.Insert:
+    return insert_ignoring_conflicts(dialect, accounts_t, ["owner", "kind", "currency"])
+
+
+_HELD_ACCOUNTS = sa.select(
+    accounts_t.c.id,
+    accounts_t.c.owner,
+    accounts_t.c.kind,
+    accounts_t.c.currency,
+    accounts_t.c.non_negative,
+).where(
+    sa.tuple_(accounts_t.c.owner, accounts_t.c.kind, accounts_t.c.currency).in_(
+        sa.bindparam("keys", expanding=True)
+    )
+)
+_DELTA = sa.bindparam("delta", type_=sa.BigInteger)
+# PostgreSQL re-checks the WHERE clause on the newest row version once a concurrent writer
+# commits, so of many spends racing for one balance none overdraws it.
+_MOVE_GUARDED = (
+    accounts_t.update()
+    .where(accounts_t.c.id == sa.bindparam("account_id"), accounts_t.c.balance_minor + _DELTA >= 0)
+    .values(balance_minor=accounts_t.c.balance_minor + _DELTA)
+    .returning(accounts_t.c.balance_minor)
+)
+_POST = postings_t.insert()
+_CHARGED_FOR = (
+    sa.select(transactions_t.c.id)
+    .where(
+        transactions_t.c.booking_id == sa.bindparam("booking_id"),
+        transactions_t.c.kind.in_(PAYMENT_KINDS),
+    )
+    .limit(1)
+)
 
 
 @dataclass(frozen=True)
@@ -87,16 +139,15 @@ class Ledger:
         savepoint = await self._c.begin_nested()
         try:
             claimed = await self._c.execute(
-                insert_ignoring_conflicts(self._dialect, transactions_t, ["kind", "cause"])
-                .values(
-                    id=transaction.id,
-                    kind=transaction.kind.value,
-                    cause=transaction.cause,
-                    booking_id=transaction.booking_id or None,
-                    description=transaction.description[:500],
-                    created_at=transaction.created_at,
-                )
-                .returning(transactions_t.c.id)
+                _claim_cause(self._dialect),
+                {
+                    "id": transaction.id,
+                    "kind": transaction.kind.value,
+                    "cause": transaction.cause,
+                    "booking_id": transaction.booking_id or None,
+                    "description": transaction.description[:500],
+                    "created_at": transaction.created_at,
+                },
             )
             if claimed.first() is None:
                 await savepoint.commit()
@@ -108,7 +159,7 @@ class Ledger:
                 if account.non_negative:
                     await self._move_guarded(account, posting.amount_minor)
             await self._c.execute(
-                postings_t.insert(),
+                _POST,
                 [
                     {
                         "transaction_id": transaction.id,
@@ -125,23 +176,23 @@ class Ledger:
         return True
 
     async def _move_guarded(self, account: HeldAccount, delta: int) -> None:
-        # PostgreSQL re-checks the WHERE clause on the newest row version once a concurrent
-        # writer commits, so of many spends racing for one balance none overdraws it.
-        moved = await self._c.execute(
-            accounts_t.update()
-            .where(accounts_t.c.id == account.id, accounts_t.c.balance_minor + delta >= 0)
-            .values(balance_minor=accounts_t.c.balance_minor + delta)
-            .returning(accounts_t.c.balance_minor)
-        )
+        moved = await self._c.execute(_MOVE_GUARDED, {"account_id": account.id, "delta": delta})
         if moved.first() is None:
             raise Overdrawn(account.account, await self.balance(account.account), delta)
 
     async def accounts(self, wanted: Iterable[Account]) -> dict[Account, HeldAccount]:
-        """The rows of these accounts, opened (balance zero) where they did not exist."""
+        """The rows of these accounts, opened (balance zero) where they did not exist.
+
+        Read first: the accounts of a posting nearly always exist, so this is one statement;
+        only missing ones are opened (a racing opener's row is read back the same way)."""
         unique = sorted(set(wanted))
+        found = await self._held(unique)
+        missing = [a for a in unique if a not in found]
+        if not missing:
+            return found
         now = self._clock.now()
         await self._c.execute(
-            insert_ignoring_conflicts(self._dialect, accounts_t, ["owner", "kind", "currency"]),
+            _open_accounts(self._dialect),
             [
                 {
                     "id": new_id(),
@@ -152,21 +203,14 @@ class Ledger:
                     "balance_minor": 0 if a.kind.non_negative else None,
                     "created_at": now,
                 }
-                for a in unique
+                for a in missing
             ],
         )
+        return found | await self._held(missing)
+
+    async def _held(self, accounts: Sequence[Account]) -> dict[Account, HeldAccount]:
         rows = await self._c.execute(
-            sa.select(
-                accounts_t.c.id,
-                accounts_t.c.owner,
-                accounts_t.c.kind,
-                accounts_t.c.currency,
-                accounts_t.c.non_negative,
-            ).where(
-                sa.tuple_(accounts_t.c.owner, accounts_t.c.kind, accounts_t.c.currency).in_(
-                    [(a.owner, a.kind.value, a.currency) for a in unique]
-                )
-            )
+            _HELD_ACCOUNTS, {"keys": [(a.owner, a.kind.value, a.currency) for a in accounts]}
         )
         found = {}
         for row in rows:
@@ -287,14 +331,7 @@ class Ledger:
 
     async def charged_for(self, booking_id: str) -> bool:
         """Whether a payment for a booking (by card or by credits) is in the ledger."""
-        found = await self._c.execute(
-            sa.select(transactions_t.c.id)
-            .where(
-                transactions_t.c.booking_id == booking_id,
-                transactions_t.c.kind.in_(PAYMENT_KINDS),
-            )
-            .limit(1)
-        )
+        found = await self._c.execute(_CHARGED_FOR, {"booking_id": booking_id})
         return found.first() is not None
 
     async def accounts_by_id(self, ids: Iterable[str]) -> dict[str, Account]:
@@ -439,6 +476,7 @@ EARNINGS = Lifecycle(earnings, "earning")
 ORDERS = Lifecycle(orders, "order")
 PAYOUTS = Lifecycle(payouts, "payout")
 CREDIT_PURCHASES = Lifecycle(credit_purchases, "credit purchase")
+STREAM_ORDERS = Lifecycle(stream_orders, "stream order")
 
 
 class PayableBookings:
@@ -753,6 +791,11 @@ def _payout(row: sa.Row[Any]) -> Payout:
     )
 
 
+@functools.cache
+def _add_earning(dialect: str) -> sa.Insert:
+    return insert_ignoring_conflicts(dialect, earnings, ["booking_id"]).returning(earnings.c.id)
+
+
 class Earnings:
     """Practitioners' earnings, one per booking."""
 
@@ -763,9 +806,8 @@ class Earnings:
     async def add(self, earning: Earning, now: datetime) -> bool:
         """Records an earning; False if its booking already has one (nothing changed)."""
         added = await self._c.execute(
-            insert_ignoring_conflicts(self._dialect, earnings, ["booking_id"])
-            .values(**_earning_row(earning), created_at=now, updated_at=now)
-            .returning(earnings.c.id)
+            _add_earning(self._dialect),
+            {**_earning_row(earning), "created_at": now, "updated_at": now},
         )
         return added.first() is not None
 
@@ -844,6 +886,17 @@ def _earning(row: sa.Row) -> Earning:
     )
 
 
+_TIER_AT = (
+    sa.select(practitioner_tiers.c.tier)
+    .where(
+        practitioner_tiers.c.user_id == sa.bindparam("user_id"),
+        practitioner_tiers.c.effective_from <= sa.bindparam("at", type_=UtcDateTime),
+    )
+    .order_by(practitioner_tiers.c.effective_from.desc())
+    .limit(1)
+)
+
+
 class Tiers:
     """Practitioners' platform tiers over time; Free for anyone never subscribed."""
 
@@ -852,17 +905,7 @@ class Tiers:
 
     async def tier_at(self, user_id: str, at: datetime) -> Tier:
         """The tier in effect for a practitioner at a moment."""
-        found = (
-            await self._c.execute(
-                sa.select(practitioner_tiers.c.tier)
-                .where(
-                    practitioner_tiers.c.user_id == user_id,
-                    practitioner_tiers.c.effective_from <= at,
-                )
-                .order_by(practitioner_tiers.c.effective_from.desc())
-                .limit(1)
-            )
-        ).scalar()
+        found = (await self._c.execute(_TIER_AT, {"user_id": user_id, "at": at})).scalar()
         return Tier(found) if found else Tier.FREE
 
     async def set(self, user_id: str, tier: Tier, effective_from: datetime) -> None:
@@ -1098,6 +1141,89 @@ class CreditPurchases:
             purchase_id,
             expected=[e.value for e in expected],
             values={"status": status.value, "failure_code": failure_code, "updated_at": now},
+        )
+
+
+class StreamOrders:
+    """Tips and post unlocks, each with at most one payment intent; one unlock order per
+    buyer and post."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+        self._dialect = connection.dialect.name
+
+    async def add(self, order: StreamOrder, now: datetime) -> bool:
+        """Records an order; False (nothing changed) for an unlock its buyer already has an
+        order for."""
+        unlock_key = (
+            f"{order.client_id}/{order.post_id}" if order.kind is StreamOrderKind.UNLOCK else None
+        )
+        added = await self._c.execute(
+            insert_ignoring_conflicts(self._dialect, stream_orders, ["unlock_key"])
+            .values(
+                id=order.id,
+                client_id=order.client_id,
+                kind=order.kind.value,
+                stream_id=order.stream_id,
+                post_id=order.post_id,
+                creator_user_id=order.creator_user_id,
+                unlock_key=unlock_key,
+                currency=order.amount.currency,
+                amount_minor=order.amount.amount_minor,
+                credit_minor=order.credit_minor,
+                status=order.status.value,
+                payment_intent_id=None,
+                client_secret="",
+                created_at=order.created_at,
+                updated_at=now,
+            )
+            .returning(stream_orders.c.id)
+        )
+        return added.first() is not None
+
+    async def get(self, order_id: str) -> StreamOrder | None:
+        return await self._one(stream_orders.c.id == order_id)
+
+    async def for_intent(self, intent_id: str) -> StreamOrder | None:
+        return await self._one(stream_orders.c.payment_intent_id == intent_id)
+
+    async def unlock_of(self, client_id: str, post_id: str) -> StreamOrder | None:
+        return await self._one(stream_orders.c.unlock_key == f"{client_id}/{post_id}")
+
+    async def _one(self, condition: sa.ColumnElement[bool]) -> StreamOrder | None:
+        row = (await self._c.execute(sa.select(stream_orders).where(condition))).first()
+        if row is None:
+            return None
+        return StreamOrder(
+            id=row.id,
+            client_id=row.client_id,
+            kind=StreamOrderKind(row.kind),
+            stream_id=row.stream_id,
+            post_id=row.post_id,
+            creator_user_id=row.creator_user_id,
+            amount=Money(row.amount_minor, row.currency),
+            credit_minor=row.credit_minor,
+            status=StreamOrderStatus(row.status),
+            created_at=row.created_at,
+            payment_intent_id=row.payment_intent_id,
+            client_secret=row.client_secret,
+        )
+
+    async def attach_intent(self, order_id: str, intent_id: str, client_secret: str) -> None:
+        """The order's payment intent (the same for every retry: keyed by its id)."""
+        await self._c.execute(
+            stream_orders.update()
+            .where(stream_orders.c.id == order_id)
+            .values(payment_intent_id=intent_id, client_secret=client_secret)
+        )
+
+    async def pay(self, order_id: str, now: datetime) -> None:
+        """OPEN -> PAID; WrongState if another delivery paid it first."""
+        await STREAM_ORDERS.move(
+            self._c,
+            order_id,
+            expected=StreamOrderStatus.OPEN.value,
+            values={"status": StreamOrderStatus.PAID.value, "updated_at": now},
         )
 
 
@@ -1373,6 +1499,7 @@ class LedgerAudit:
             *await self.uncredited_purchases(),
             *await self.unmatched_gift_cards(),
             *await self.overcommitted_lots(),
+            *await self.unmatched_stream_orders(),
         ]
 
     async def uncredited_purchases(self) -> list[Violation]:
@@ -1541,6 +1668,69 @@ class LedgerAudit:
                         name,
                         f"applied {row.credit_minor} "
                         f"{row.currency} of credits, spent {int(row.spent or 0)} in the ledger",
+                    )
+                )
+        return found
+
+    async def unmatched_stream_orders(self) -> list[Violation]:
+        """Stream orders (tips, unlocks) whose money is not in the ledger as they stand: any
+        order's credits one credit spend; a paid one's card part one charge of its intent,
+        and its creator's earning of its whole amount (whose split the charge check covers);
+        an open one no earning."""
+        charges = _moved_by_cause(TransactionKind.CHARGE, AccountKind.PLATFORM_CLEARING)
+        spends = _moved_by_cause(TransactionKind.CREDIT_SPEND, AccountKind.PLATFORM_CLEARING)
+        rows = await self._c.execute(
+            sa.select(
+                stream_orders.c.id,
+                stream_orders.c.status,
+                stream_orders.c.amount_minor,
+                stream_orders.c.credit_minor,
+                stream_orders.c.currency,
+                charges.c.amount.label("charged"),
+                spends.c.amount.label("spent"),
+                earnings.c.amount_paid_minor.label("earned_on"),
+            )
+            .select_from(
+                stream_orders.outerjoin(
+                    charges,
+                    charges.c.cause == "payment_intents/" + stream_orders.c.payment_intent_id,
+                )
+                .outerjoin(spends, spends.c.cause == "streamOrders/" + stream_orders.c.id)
+                .outerjoin(earnings, earnings.c.booking_id == stream_orders.c.id)
+            )
+            .order_by(stream_orders.c.id)
+        )
+        found = []
+        for row in rows:
+            name = f"stream order {row.id}"
+            paid = row.status == StreamOrderStatus.PAID.value
+            card = row.amount_minor - row.credit_minor
+            charged = int(row.charged or 0)
+            if charged != (card if paid else 0):
+                found.append(
+                    Violation(
+                        "stream_order_payment",
+                        name,
+                        f"{row.status}, {card} {row.currency} by card, charged {charged}",
+                    )
+                )
+            if int(row.spent or 0) != row.credit_minor:
+                found.append(
+                    Violation(
+                        "stream_order_payment",
+                        name,
+                        f"applied {row.credit_minor} {row.currency} of credits, spent "
+                        f"{int(row.spent or 0)} in the ledger",
+                    )
+                )
+            earned_on = row.earned_on
+            if earned_on != (row.amount_minor if paid else None):
+                found.append(
+                    Violation(
+                        "stream_order_earning",
+                        name,
+                        f"{row.status} for {row.amount_minor} {row.currency}, its earning is "
+                        f"on {earned_on}",
                     )
                 )
         return found

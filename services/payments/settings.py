@@ -114,6 +114,17 @@ class PaymentsSettings(ServiceSettings):
         gt=0,
         description="The largest credit top-up by card, in each currency's major units.",
     )
+    tip_minimum: Decimal = Field(
+        Decimal("1.00"),
+        gt=0,
+        description="The smallest tip to a creator, in the stream currency's major units.",
+    )
+    tip_maximum: Decimal = Field(
+        Decimal("500.00"),
+        gt=0,
+        description="The largest tip to a creator, in the stream currency's major units (a "
+        "mistyped amount, or a stolen card's, stays within it).",
+    )
     promo_credit_days: int = Field(
         90,
         ge=1,
@@ -169,6 +180,11 @@ class PaymentsSettings(ServiceSettings):
         "http://127.0.0.1:8000/api/v1/webhooks/stripe",
         description="The gateway's Stripe webhook route, which the sandbox delivers its "
         "events to (the embedded suite points it at its own gateway).",
+    )
+    streams_address: str = Field(
+        "127.0.0.1:50056",
+        description="Where streams' gRPC API is (what a tip or an unlock is sold for, and to "
+        "whom the money goes).",
     )
     sandbox_onboarding_url: str = Field(
         ONBOARDING_URL,
@@ -232,10 +248,19 @@ class PaymentsSettings(ServiceSettings):
             _in_minor(self.credit_top_up_maximum, currency, ROUND_FLOOR),
         )
 
+    def tip_bounds(self, currency: str) -> tuple[Money, Money]:
+        """The smallest and largest tip in a currency, in its minor units."""
+        return (
+            _in_minor(self.tip_minimum, currency),
+            _in_minor(self.tip_maximum, currency, ROUND_FLOOR),
+        )
+
     @model_validator(mode="after")
-    def _top_up_bounds_in_order(self) -> PaymentsSettings:
+    def _bounds_in_order(self) -> PaymentsSettings:
         if self.credit_top_up_minimum > self.credit_top_up_maximum:
             raise ValueError("credit_top_up_minimum is above credit_top_up_maximum")
+        if self.tip_minimum > self.tip_maximum:
+            raise ValueError("tip_minimum is above tip_maximum")
         return self
 
 

@@ -282,3 +282,27 @@ gift_cards = sa.Table(
     sa.Column("redeemed_by", sa.String(36), nullable=True),
     sa.Column("redeemed_at", UtcDateTime, nullable=True),
 )
+
+# A client's tip to a creator or a post's unlock, paid as a booking's checkout is (credits,
+# then one payment intent keyed by its id). unlock_key is "{client}/{post}" for an unlock and
+# NULL for a tip: unique, so a buyer has one unlock order per post under any concurrency.
+stream_orders = sa.Table(
+    "stream_orders",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("client_id", sa.String(36), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("stream_id", sa.String(36), nullable=False),
+    sa.Column("post_id", sa.String(36), nullable=False, server_default=""),
+    sa.Column("creator_user_id", sa.String(36), nullable=False),
+    sa.Column("unlock_key", sa.String(80), nullable=True, unique=True),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("credit_minor", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("payment_intent_id", sa.String(100), nullable=True, unique=True),
+    sa.Column("client_secret", sa.String(200), nullable=False, server_default=""),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Index("ix_stream_orders_client", "client_id", "id"),
+)

@@ -24,6 +24,7 @@ from services.payments.repository import (
     Payouts,
     PlatformSubscriptions,
     PromoCodes,
+    StreamOrders,
     TierPrices,
     Tiers,
 )
@@ -45,6 +46,7 @@ class PaymentsUnitOfWork(UnitOfWork):
     promo_codes: PromoCodes
     credit_lots: CreditLots
     gift_cards: GiftCards
+    stream_orders: StreamOrders
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
@@ -64,6 +66,7 @@ class PaymentsUnitOfWork(UnitOfWork):
         self.promo_codes = PromoCodes(connection)
         self.credit_lots = CreditLots(connection)
         self.gift_cards = GiftCards(connection)
+        self.stream_orders = StreamOrders(connection)
         return self
 
     def event_message(self, event: object) -> tuple[EventType[Message], Message, str]:

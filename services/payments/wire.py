@@ -29,6 +29,7 @@ from services.payments.domain.ledger import (
 )
 from services.payments.domain.orders import OrderStatus
 from services.payments.domain.payouts import Payout, PayoutAccount, PayoutStatus
+from services.payments.domain.stream_orders import StreamOrderKind, StreamOrderStatus
 from services.payments.domain.subscriptions import PlatformSubscription, SubscriptionStatus
 from services.payments.provider.port import PaymentStatus
 
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
         Credits,
         GiftCardView,
     )
+    from services.payments.service_layer.stream_orders import StreamOrderView
 
 TIERS = ProtoEnum(events_pb2.PlatformTier, Tier)
 ACCOUNT_KINDS = ProtoEnum(pb.AccountKind, AccountKind)
@@ -51,6 +53,8 @@ PAYOUT_STATUSES = ProtoEnum(pb.PayoutStatus, PayoutStatus)
 SUBSCRIPTION_STATUSES = ProtoEnum(pb.PlatformSubscriptionStatus, SubscriptionStatus)
 CREDIT_PURCHASE_STATUSES = ProtoEnum(pb.CreditPurchaseStatus, CreditPurchaseStatus)
 ORDER_STATUSES = ProtoEnum(pb.OrderStatus, OrderStatus)
+STREAM_ORDER_KINDS = ProtoEnum(events_pb2.StreamOrderKind, StreamOrderKind)
+STREAM_ORDER_STATUSES = ProtoEnum(pb.StreamOrderStatus, StreamOrderStatus)
 
 
 def money(value: Money) -> money_pb2.Money:
@@ -150,6 +154,41 @@ def top_up_checkout_to_proto(view: CreditPurchaseView) -> pb.Checkout:
         payment_intent_id=purchase.payment_intent_id or "",
         client_secret=purchase.client_secret,
         create_time=timestamp(purchase.created_at),
+    )
+
+
+def stream_order_to_proto(view: StreamOrderView) -> pb.StreamOrder:
+    """A tip or unlock and its payment's state, as the client's payment form needs them."""
+    order = view.order
+    stream = f"streams/{order.stream_id}"
+    return pb.StreamOrder(
+        name=order.name,
+        kind=STREAM_ORDER_KINDS.to_proto(order.kind),  # type: ignore[arg-type]
+        stream=stream,
+        post=f"{stream}/posts/{order.post_id}" if order.post_id else "",
+        status=STREAM_ORDER_STATUSES.to_proto(order.status),  # type: ignore[arg-type]
+        amount=money(order.amount),
+        credit_applied=money(order.credit),
+        amount_due=money(order.card),
+        payment_intent_id=order.payment_intent_id or "",
+        client_secret=order.client_secret,
+        payment_status=CHECKOUT_STATUSES[view.status],
+        create_time=timestamp(order.created_at),
+    )
+
+
+def stream_order_checkout_to_proto(view: StreamOrderView) -> pb.Checkout:
+    """A stream order's intent as the sandbox's card step answers it: nothing of a booking."""
+    order = view.order
+    return pb.Checkout(
+        name=order.name,
+        status=CHECKOUT_STATUSES[view.status],
+        amount=money(order.amount),
+        credit_applied=money(order.credit),
+        amount_due=money(order.card),
+        payment_intent_id=order.payment_intent_id or "",
+        client_secret=order.client_secret,
+        create_time=timestamp(order.created_at),
     )
 
 

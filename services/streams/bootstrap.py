@@ -26,6 +26,7 @@ from services.streams.engagement import EngagementDesk
 from services.streams.grpc_api import RoomsServicer, StreamsServicer
 from services.streams.media import MediaDesk
 from services.streams.rooms import RoomDesk
+from services.streams.sales import SalesDesk
 from services.streams.settings import StreamsSettings
 from services.streams.uow import StreamsUnitOfWork
 from services.streams.video.config import room_service
@@ -48,6 +49,7 @@ class StreamsService:
     verifier: TokenVerifier
     subscriptions: tuple[Subscription, ...]
     jobs: list[PeriodicJob]
+    sales: SalesDesk
     channels: list[Any] = field(default_factory=list)
     port: int = 0
 
@@ -55,7 +57,9 @@ class StreamsService:
         self.port = await self.runtime.start(
             bindings=[
                 ServicerBinding(
-                    StreamsServicer(self.desk, self.engagement, self.media, self.analytics),
+                    StreamsServicer(
+                        self.desk, self.engagement, self.sales, self.media, self.analytics
+                    ),
                     streams_pb2_grpc.add_StreamsServiceServicer_to_server,
                     streams_pb2.DESCRIPTOR.services_by_name["StreamsService"].full_name,
                 ),
@@ -138,5 +142,6 @@ def build(
             ),
             *sweeper.jobs(),
         ],
+        SalesDesk(unit_of_work),
         [identity_channel],
     )

@@ -17,9 +17,15 @@ from chassis.wire import instant
 from estuary.booking.v1 import events_pb2 as booking_pb
 from estuary.catalog.v1 import catalog_pb2
 from services.streams.domain.rooms import Meeting, SessionRoom
-from services.streams.events import BOOKING_CANCELLED, BOOKING_CONFIRMED, BOOKING_RESCHEDULED
+from services.streams.events import (
+    BOOKING_CANCELLED,
+    BOOKING_CONFIRMED,
+    BOOKING_RESCHEDULED,
+    STREAM_ORDER_PAID,
+)
 from services.streams.evictions import leave_every_room
 from services.streams.rooms import close_session_room, move_session_room, open_session_room
+from services.streams.sales import record_sale
 from services.streams.uow import StreamsUnitOfWork
 from services.streams.video.local import LocalRooms
 from services.streams.video.port import RoomService
@@ -91,6 +97,12 @@ def subscriptions(video: RoomService | None = None) -> tuple[Subscription, ...]:
             events=[BOOKING_CONFIRMED, BOOKING_RESCHEDULED, BOOKING_CANCELLED],
             handler=follow_booking,
             description="opens, moves and closes the rooms of virtual bookings",
+        ),
+        Subscription(
+            queue="streams.sales",
+            events=[STREAM_ORDER_PAID],
+            handler=record_sale,
+            description="records tips and unlocks payments reports paid",
         ),
     )
 

@@ -31,6 +31,7 @@ from services.streams.domain.streams import (
     paid_price,
     post_fields,
     post_level,
+    post_unlock_price,
     schedule_time,
     stream_fields,
     tier_name,
@@ -43,7 +44,9 @@ from services.streams.video.port import RoomService
 
 STREAM_FIELDS = frozenset({"title", "description"})
 TIER_FIELDS = frozenset({"display_name", "price"})
-POST_FIELDS = frozenset({"title", "body", "level", "poll", "schedule_time", "media"})
+POST_FIELDS = frozenset(
+    {"title", "body", "level", "poll", "schedule_time", "unlock_price", "media"}
+)
 # Scheduled drafts published per transaction by the job (it loops until none is due).
 DUE_POSTS_PER_BATCH = 100
 
@@ -243,14 +246,17 @@ class StreamDesk:
         level: int,
         poll: list[str] | None = None,
         scheduled_for: datetime | None = None,
+        unlock_price: Money | None = None,
         kind: PostKind = PostKind.TEXT,
         media_ids: Sequence[str] = (),
     ) -> Post:
         """A draft; with a poll when `poll` names its options; carrying the caller's uploads
-        to the stream that its kind takes; published by itself at `scheduled_for` when set."""
+        to the stream that its kind takes; published by itself at `scheduled_for` when set;
+        sold alone at `unlock_price` when set."""
         stream_id = stream_id_in("parent", parent)
         title, body = post_fields(title, body)
         options = poll_options(poll or [])
+        unlock_price = post_unlock_price(unlock_price)
         media_ids = post_media_ids(kind, media_ids)
         now = self.clock.now()
         scheduled_for = schedule_time(scheduled_for, now, "post.schedule_time")
@@ -266,6 +272,7 @@ class StreamDesk:
                 now,
                 scheduled_for=scheduled_for,
                 poll=options,
+                unlock_price=unlock_price,
                 kind=kind,
             )
             media = await attach_media(
@@ -287,13 +294,15 @@ class StreamDesk:
         level: int,
         poll: list[str] | None = None,
         scheduled_for: datetime | None = None,
+        unlock_price: Money | None = None,
         kind: PostKind = PostKind.TEXT,
         media_ids: Sequence[str] = (),
     ) -> Post:
         """Changes the fields `paths` names; a poll only while the post is a draft (no
         options: no poll), so no vote is ever cast on options that change; the schedule
-        only while a draft (none: published only by its owner); its kind and media
-        ("media") only while a draft, so what readers were shown stays."""
+        only while a draft (none: published only by its owner); an unlock price of None: not
+        sold alone; its kind and media ("media") only while a draft, so what readers were
+        shown stays."""
         stream_id, post_id = post_name_in("post.name", name)
         changed = update_paths("update_mask", paths, POST_FIELDS)
         async with self.unit_of_work() as uow:
@@ -307,6 +316,9 @@ class StreamDesk:
             )
             level = post_level(stream, level) if "level" in changed else post.level
             post = replace(post, title=title, body=body, level=level)
+            if "unlock_price" in changed:
+                # Buyers keep what they unlocked; the price is for those who buy from now on.
+                post = replace(post, unlock_price=post_unlock_price(unlock_price))
             if "poll" in changed:
                 options = poll_options(poll or [])
                 if post.state is not PostState.DRAFT:

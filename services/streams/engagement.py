@@ -75,6 +75,8 @@ class EngagementDesk:
             raise FailedPrecondition(
                 "nobody reads a draft yet; publish it first", reason="POST_NOT_PUBLISHED"
             )
+        # An unlock bought through payments opens it whatever the level.
+        (post,) = await uow.engagement.as_read_by([post], caller.user_id)
         if not post.readable_at(await reader_level(uow, caller, stream)):
             raise PermissionDenied(
                 "the post is above the tier level you follow its stream at", reason="POST_LOCKED"

@@ -9,6 +9,7 @@ from google.protobuf.message import Message
 from chassis.bus.envelope import EventType
 from chassis.wire import timestamp
 from estuary.booking.v1 import events_pb2 as booking_events
+from estuary.payments.v1 import events_pb2 as payments_events
 from estuary.streams.v1 import events_pb2
 from services.streams.domain.rooms import RoomRole, SessionAttended
 from services.streams.domain.streams import STREAM_PREFIX, PostPublished
@@ -22,6 +23,7 @@ EMITTED = (POST_PUBLISHED, PARTICIPANT_JOINED, PARTICIPANT_LEFT)
 BOOKING_CONFIRMED = EventType.of(booking_events.BookingConfirmed)
 BOOKING_RESCHEDULED = EventType.of(booking_events.BookingRescheduled)
 BOOKING_CANCELLED = EventType.of(booking_events.BookingCancelled)
+STREAM_ORDER_PAID = EventType.of(payments_events.StreamOrderPaid)
 
 ROOM_ROLES = {
     RoomRole.PRACTITIONER: events_pb2.ROOM_ROLE_PRACTITIONER,

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from chassis.context import current_user
-from chassis.money import money_from_proto
+from chassis.money import Money, money_from_proto
 from chassis.wire import optional_instant
 from estuary.streams.v1 import rooms_pb2, rooms_pb2_grpc, streams_pb2_grpc
 from estuary.streams.v1 import streams_pb2 as pb
@@ -16,6 +16,7 @@ from services.streams.desk import StreamDesk
 from services.streams.engagement import EngagementDesk
 from services.streams.media import MediaDesk
 from services.streams.rooms import RoomDesk
+from services.streams.sales import SalesDesk
 from services.streams.wire import (
     analytics_to_proto,
     comment_to_proto,
@@ -27,7 +28,9 @@ from services.streams.wire import (
     poll_texts,
     post_kind,
     post_to_proto,
+    revenue_to_proto,
     room_pass_to_proto,
+    sale_terms_to_proto,
     stream_to_proto,
     tier_to_proto,
 )
@@ -38,13 +41,23 @@ class StreamsServicer(streams_pb2_grpc.StreamsServiceServicer):
         self,
         desk: StreamDesk,
         engagement: EngagementDesk,
+        sales: SalesDesk,
         media: MediaDesk,
         analytics: AnalyticsDesk,
     ) -> None:
         self._desk = desk
         self._engagement = engagement
+        self._sales = sales
         self._media = media
         self._analytics = analytics
+
+    async def GetSaleTerms(self, request: pb.GetSaleTermsRequest, context: Any) -> pb.SaleTerms:
+        return sale_terms_to_proto(await self._sales.sale_terms(request.name))
+
+    async def GetStreamRevenue(
+        self, request: pb.GetStreamRevenueRequest, context: Any
+    ) -> pb.StreamRevenue:
+        return revenue_to_proto(await self._sales.revenue(current_user(), request.name))
 
     async def CreateStream(self, request: pb.CreateStreamRequest, context: Any) -> pb.Stream:
         stream = await self._desk.create_stream(
@@ -92,6 +105,7 @@ class StreamsServicer(streams_pb2_grpc.StreamsServiceServicer):
             request.post.level,
             poll_texts(request.post),
             _schedule_time(request.post),
+            _unlock_price(request.post),
             post_kind(request.post),
             media_ids(request.post),
         )
@@ -107,6 +121,7 @@ class StreamsServicer(streams_pb2_grpc.StreamsServiceServicer):
             request.post.level,
             poll_texts(request.post),
             _schedule_time(request.post),
+            _unlock_price(request.post),
             post_kind(request.post),
             media_ids(request.post),
         )
@@ -273,3 +288,10 @@ class RoomsServicer(rooms_pb2_grpc.RoomsServiceServicer):
 
 def _schedule_time(post: pb.Post) -> datetime | None:
     return optional_instant(post.schedule_time, post.HasField("schedule_time"))
+
+
+def _unlock_price(post: pb.Post) -> Money | None:
+    """The post's one-off price, when it carries one (none: not sold alone)."""
+    if not post.HasField("unlock_price"):
+        return None
+    return money_from_proto(post.unlock_price, "post.unlock_price")

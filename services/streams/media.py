@@ -74,11 +74,14 @@ class MediaDesk:
 
     async def url(self, caller: Principal, name: str) -> SignedUrl:
         """A URL that reads one of a post's media for a short while, for a reader entitled to
-        the post (its owner, a draft's too); PERMISSION_DENIED POST_LOCKED for the others."""
+        the post (its owner, a draft's too; a follower at its level or above; its buyer);
+        PERMISSION_DENIED POST_LOCKED for the others."""
         stream_id, post_id, media_id = media_name_in("name", name)
         async with self.unit_of_work(write=False) as uow:
             stream = await stream_of(uow, stream_id)
             post = await visible_post(uow, caller, stream, post_id)
+            # An unlock bought through payments opens it whatever the level.
+            (post,) = await uow.engagement.as_read_by([post], caller.user_id)
             if not post.readable_at(await reader_level(uow, caller, stream)):
                 raise PermissionDenied(
                     "the post is above the tier level you follow its stream at",

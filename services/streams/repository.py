@@ -18,6 +18,7 @@ from services.streams.domain.analytics import FollowChange, PostEngagement
 from services.streams.domain.engagement import Comment, Poll, PollOption
 from services.streams.domain.media import MediaUpload, PostKind, PostMedium
 from services.streams.domain.rooms import Live, Meeting, RoomRole, SessionRoom
+from services.streams.domain.sales import Sale, SaleKind
 from services.streams.domain.streams import Follow, Post, PostState, Stream, Tier
 from services.streams.tables import (
     comments,
@@ -34,6 +35,7 @@ from services.streams.tables import (
     session_attendance,
     session_meetings,
     session_rooms,
+    stream_sales,
     streams,
     tiers,
 )
@@ -68,7 +70,18 @@ def _post(row: Any) -> Post:
         row.published_at,
         row.scheduled_for,
         kind=PostKind(row.kind),
+        unlock_price=None
+        if row.unlock_price_minor is None
+        else Money(row.unlock_price_minor, row.unlock_currency),
     )
+
+
+def _unlock_price(post: Post) -> dict[str, Any]:
+    price = post.unlock_price
+    return {
+        "unlock_price_minor": None if price is None else price.amount_minor,
+        "unlock_currency": None if price is None else price.currency,
+    }
 
 
 class Streams:
@@ -161,6 +174,7 @@ class Posts:
                 published_at=post.published_at,
                 scheduled_for=post.scheduled_for,
                 kind=post.kind.value,
+                **_unlock_price(post),
             )
         )
 
@@ -176,7 +190,13 @@ class Posts:
         await self._c.execute(
             posts.update()
             .where(posts.c.id == post.id)
-            .values(title=post.title, body=post.body, level=post.level, kind=post.kind.value)
+            .values(
+                title=post.title,
+                body=post.body,
+                level=post.level,
+                kind=post.kind.value,
+                **_unlock_price(post),
+            )
         )
 
     async def reschedule(self, post: Post) -> bool:
@@ -501,10 +521,10 @@ class Engagement:
         await self._c.execute(post_saves.delete().where(post_saves.c.user_id == user_id))
 
     async def as_read_by(self, found: list[Post], user_id: str) -> list[Post]:
-        """The posts with their like and comment counts, the reader's own like and save,
-        their polls (with results and the reader's vote) and media: one statement for the
-        counts and marks, then one for the polls and one for the media of the posts that
-        carry any (a feed page is 2 to 4 statements, not 10)."""
+        """The posts with their like and comment counts, the reader's own like, save and
+        unlock, their polls (with results and the reader's vote) and media: one statement
+        for the counts and marks, then one for the polls and one for the media of the posts
+        that carry any (a feed page is 2 to 4 statements, not 11)."""
         ids = [p.id for p in found]
         if not ids:
             return found
@@ -522,6 +542,7 @@ class Engagement:
                 liked_by_me=bool(marks[p.id].liked),
                 saved_by_me=bool(marks[p.id].saved),
                 poll=polls.get(p.id),
+                unlocked=bool(marks[p.id].unlocked),
             )
             for p in found
         ]
@@ -564,8 +585,8 @@ class Engagement:
 
 
 def _marks(ids: list[str], user_id: str) -> sa.Select[Any]:
-    """Per post: its likes, the comments everyone sees, whether the reader likes and saved
-    it, and whether it has a poll."""
+    """Per post: its likes, the comments everyone sees, whether the reader likes, saved and
+    unlocked it, and whether it has a poll."""
     p = posts
     likes = sa.select(sa.func.count()).where(post_likes.c.post_id == p.c.id).scalar_subquery()
     said = (
@@ -574,6 +595,11 @@ def _marks(ids: list[str], user_id: str) -> sa.Select[Any]:
     liked = sa.exists().where(post_likes.c.post_id == p.c.id, post_likes.c.user_id == user_id)
     saved = sa.exists().where(post_saves.c.post_id == p.c.id, post_saves.c.user_id == user_id)
     polled = sa.exists().where(poll_options.c.post_id == p.c.id)
+    unlocked = sa.exists().where(
+        stream_sales.c.post_id == p.c.id,
+        stream_sales.c.buyer_user_id == user_id,
+        stream_sales.c.kind == SaleKind.UNLOCK.value,
+    )
     return sa.select(
         p.c.id,
         likes.label("likes"),
@@ -581,6 +607,7 @@ def _marks(ids: list[str], user_id: str) -> sa.Select[Any]:
         liked.label("liked"),
         saved.label("saved"),
         polled.label("polled"),
+        unlocked.label("unlocked"),
     ).where(p.c.id.in_(ids))
 
 
@@ -1004,3 +1031,51 @@ class Rooms:
             .order_by(session_attendance.c.at, session_attendance.c.webhook_id)
         )
         return [(r.user_id, RoomRole(r.role), r.kind, r.at) for r in rows]
+
+
+class Sales:
+    """What readers paid for (tips, unlocks), one row per payments' order."""
+
+    def __init__(self, connection: AsyncConnection, dialect: str) -> None:
+        self._c = connection
+        self._dialect = dialect
+
+    async def add(self, sale: Sale) -> bool:
+        """Records a sale; False if its order was recorded already (nothing changed)."""
+        added = await self._c.execute(
+            insert_ignoring_conflicts(self._dialect, stream_sales, ["order_id"])
+            .values(
+                order_id=sale.order_id,
+                kind=sale.kind.value,
+                stream_id=sale.stream_id,
+                post_id=sale.post_id,
+                buyer_user_id=sale.buyer_user_id,
+                currency=sale.amount.currency,
+                amount_minor=sale.amount.amount_minor,
+                earning_minor=sale.earning.amount_minor,
+                paid_at=sale.paid_at,
+            )
+            .returning(stream_sales.c.order_id)
+        )
+        return added.first() is not None
+
+    async def of_stream(self, stream_id: str) -> list[Sale]:
+        """A stream's sales, oldest first."""
+        rows = await self._c.execute(
+            sa.select(stream_sales)
+            .where(stream_sales.c.stream_id == stream_id)
+            .order_by(stream_sales.c.paid_at, stream_sales.c.order_id)
+        )
+        return [
+            Sale(
+                r.order_id,
+                SaleKind(r.kind),
+                r.stream_id,
+                r.post_id,
+                r.buyer_user_id,
+                Money(r.amount_minor, r.currency),
+                Money(r.earning_minor, r.currency),
+                r.paid_at,
+            )
+            for r in rows
+        ]

@@ -50,6 +50,9 @@ posts = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("published_at", UtcDateTime, nullable=True),
     sa.Column("scheduled_for", UtcDateTime, nullable=True),
+    # A one-off price for reading the post whole whatever the tier (NULL: not sold alone).
+    sa.Column("unlock_price_minor", sa.BigInteger, nullable=True),
+    sa.Column("unlock_currency", sa.String(3), nullable=True),
     # What it carries beside its text: none (text), one image, video or audio, or a gallery.
     sa.Column("kind", sa.String(20), nullable=False, server_default="text"),
     sa.Index("ix_posts_stream", "stream_id", "id"),
@@ -178,6 +181,26 @@ session_attendance = sa.Table(
     sa.Column("kind", sa.String(10), nullable=False),
     sa.Column("at", UtcDateTime, nullable=False),
     sa.Index("ix_session_attendance_booking", "booking_id", "at"),
+)
+
+# What readers paid through payments (stream_order.paid): tips to a stream or a post, and
+# posts' unlocks. One row per payments' order (its primary key), however often the event is
+# delivered. A buyer reads a post whole once its unlock is here, whatever their tier.
+stream_sales = sa.Table(
+    "stream_sales",
+    metadata,
+    sa.Column("order_id", sa.String(36), primary_key=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("stream_id", sa.String(36), nullable=False),
+    sa.Column("post_id", sa.String(36), nullable=False, server_default=""),
+    sa.Column("buyer_user_id", sa.String(36), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("earning_minor", sa.BigInteger, nullable=False),
+    sa.Column("paid_at", UtcDateTime, nullable=False),
+    sa.Index("ix_stream_sales_stream", "stream_id", "paid_at"),
+    sa.Index("ix_stream_sales_buyer", "buyer_user_id", "kind", "post_id"),
+    sa.Index("ix_stream_sales_post", "post_id"),
 )
 
 # A stream owner's uploads: a slot for one object (pending while post_id is null), then a

@@ -19,6 +19,7 @@ from services.streams.repository import (
     Media,
     Posts,
     Rooms,
+    Sales,
     Streams,
 )
 
@@ -40,6 +41,7 @@ class StreamsUnitOfWork(UnitOfWork):
     engagement: Engagement
     comments: Comments
     rooms: Rooms
+    sales: Sales
     media: Media
     analytics: Analytics
 
@@ -54,6 +56,7 @@ class StreamsUnitOfWork(UnitOfWork):
         self.engagement = Engagement(connection, self.dialect)
         self.comments = Comments(connection)
         self.rooms = Rooms(connection, self.dialect)
+        self.sales = Sales(connection, self.dialect)
         self.media = Media(connection)
         self.analytics = Analytics(connection)
         return self

@@ -7,10 +7,12 @@ from chassis.media import SignedUrl, UploadForm
 from chassis.wire import ProtoEnum, timestamp
 from estuary.streams.v1 import rooms_pb2 as pb_rooms
 from estuary.streams.v1 import streams_pb2 as pb
+from estuary.type.v1 import money_pb2
 from services.streams.domain.analytics import StreamAnalytics
 from services.streams.domain.engagement import Comment, Poll
 from services.streams.domain.media import PostKind
 from services.streams.domain.rooms import Live
+from services.streams.domain.sales import Amounts, Breakdown, Revenue, SaleTerms
 from services.streams.domain.streams import STREAM_PREFIX, Follow, Post, PostState, Stream, Tier
 from services.streams.rooms import RoomPass
 
@@ -66,6 +68,9 @@ def post_to_proto(post: Post) -> pb.Post:
         message.schedule_time.CopyFrom(timestamp(post.scheduled_for))
     if post.poll is not None:
         message.poll.CopyFrom(poll_to_proto(post.poll))
+    if post.unlock_price is not None:
+        message.unlock_price.CopyFrom(post.unlock_price.to_proto())
+    message.unlocked = post.unlocked
     return message
 
 
@@ -157,6 +162,50 @@ def room_pass_to_proto(granted: RoomPass) -> pb_rooms.RoomToken:
         identity=granted.admission.user_id,
         can_publish=granted.admission.can_publish,
         expire_time=timestamp(granted.expires_at),
+    )
+
+
+def sale_terms_to_proto(terms: SaleTerms) -> pb.SaleTerms:
+    stream = STREAM_PREFIX + terms.stream_id
+    message = pb.SaleTerms(
+        stream=stream,
+        post=f"{stream}/posts/{terms.post_id}" if terms.post_id else "",
+        owner_user_id=terms.owner_user_id,
+        currency=terms.currency,
+    )
+    if terms.unlock_price is not None:
+        message.unlock_price.CopyFrom(terms.unlock_price.to_proto())
+    return message
+
+
+def _amounts(breakdown: Breakdown) -> list[pb.RevenueAmounts]:
+    return [
+        pb.RevenueAmounts(
+            currency=a.currency,
+            tips=_in(a, a.tips_minor),
+            tip_count=a.tip_count,
+            unlocks=_in(a, a.unlocks_minor),
+            unlock_count=a.unlock_count,
+            earning=_in(a, a.earning_minor),
+        )
+        for a in breakdown
+    ]
+
+
+def _in(amounts: Amounts, minor: int) -> money_pb2.Money:
+    return money_pb2.Money(amount_minor=minor, currency=amounts.currency)
+
+
+def revenue_to_proto(revenue: Revenue) -> pb.StreamRevenue:
+    stream = STREAM_PREFIX + revenue.stream_id
+    return pb.StreamRevenue(
+        name=f"{stream}/revenue",
+        totals=_amounts(revenue.totals),
+        months=[pb.MonthRevenue(month=m, amounts=_amounts(a)) for m, a in revenue.months],
+        posts=[
+            pb.PostRevenue(post=f"{stream}/posts/{p}", amounts=_amounts(a))
+            for p, a in revenue.posts
+        ],
     )
 
 

@@ -14,10 +14,10 @@ from tests.builders import built_payments
 from tests.e2e.stacks import EmbeddedStack, ProductionStack, Stack
 
 # Every write route payments serves to a bearer, each with its account-status scenario in
-# test_payments_accounts.py, test_platform_subscriptions.py or test_credits.py
-# (test_account_status.py holds that none is left out): a client's checkout, a
-# practitioner's payouts, their platform subscription, and a client's credits and gift
-# cards.
+# test_payments_accounts.py, test_platform_subscriptions.py, test_credits.py or
+# test_stream_money.py (test_account_status.py holds that none is left out): a client's
+# checkout, a practitioner's payouts, their platform subscription, a client's credits and
+# gift cards, and their tips.
 CHECKOUT_WRITE_ROUTES = [
     ("POST", "/api/v1/checkout"),
     ("POST", "/api/v1/sandbox/payment-intents/{payment_intent_id}/confirm"),
@@ -37,8 +37,17 @@ CREDIT_WRITE_ROUTES = [
     ("POST", "/api/v1/me/gift-cards"),
     ("POST", "/api/v1/me/gift-cards/redemptions"),
 ]
+STREAM_ORDER_WRITE_ROUTES = [
+    ("POST", "/api/v1/streams/{stream_id}/tips"),
+    ("POST", "/api/v1/streams/{stream_id}/posts/{post_id}/tips"),
+    ("POST", "/api/v1/streams/{stream_id}/posts/{post_id}/unlock"),
+]
 PAYMENTS_WRITE_ROUTES = (
-    CHECKOUT_WRITE_ROUTES + PAYOUT_WRITE_ROUTES + SUBSCRIPTION_WRITE_ROUTES + CREDIT_WRITE_ROUTES
+    CHECKOUT_WRITE_ROUTES
+    + PAYOUT_WRITE_ROUTES
+    + SUBSCRIPTION_WRITE_ROUTES
+    + CREDIT_WRITE_ROUTES
+    + STREAM_ORDER_WRITE_ROUTES
 )
 
 

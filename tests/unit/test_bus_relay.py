@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from chassis.bus.envelope import OutgoingEvent
-from chassis.bus.outbox import OutboxRelay, retry_delay
+from chassis.bus.outbox import CommittedEvent, OutboxRelay, retry_delay
 from chassis.bus.transport import Unroutable
 from chassis.clock import FrozenClock
 
@@ -151,3 +151,39 @@ async def test_a_sweep_the_broker_fails_marks_nothing_and_lets_the_rows_go():
     # Closing without a commit rolls back: the locks go, the rows wait for the next sweep.
     assert len(connection.statements) == 1
     assert connection.ended == ["close"]
+
+
+class DrainedOnce(Recording):
+    """A database whose due rows, once swept, are marked: the next sweep finds none."""
+
+    async def execute(self, statement: Any) -> SimpleNamespace:
+        answer = await super().execute(statement)
+        if isinstance(statement, sa.Select):
+            self.rows = []
+        return answer
+
+
+async def test_rows_the_sweep_takes_while_still_handed_over_are_published_once():
+    # The relay fell behind by more than the grace period: its sweep finds rows whose
+    # hand-overs still wait (past a batch). Published by the sweep, they must not go out
+    # again from the hand-over.
+    clock = FrozenClock()
+    rows = [row(n, "thing.happened") for n in range(1, 61)]
+    broker = Broker()
+    sweeper = relay(DrainedOnce(rows[50:]), broker, clock)
+    sweeper.notify(
+        [
+            CommittedEvent(
+                r.position,
+                OutgoingEvent(
+                    r.event_id, r.event_type, r.headers, r.content_type, r.body, r.subject
+                ),
+            )
+            for r in rows
+        ]
+    )
+    await sweeper.relay_once()
+    await sweeper.relay_once()
+    published = [e.id for e in broker.published]
+    assert sorted(published) == sorted(f"evt-{n}" for n in range(1, 61))
+    assert len(published) == len(set(published))

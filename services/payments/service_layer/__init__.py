@@ -11,6 +11,7 @@ from services.payments.service_layer.earnings import EarningHandlers
 from services.payments.service_layer.ledger import LedgerHandlers
 from services.payments.service_layer.payouts import PayoutHandlers
 from services.payments.service_layer.staff import StaffHandlers
+from services.payments.service_layer.stream_orders import StreamOrderHandlers
 from services.payments.service_layer.subscriptions import SubscriptionHandlers
 
 
@@ -24,6 +25,7 @@ class Treasury(
     LedgerHandlers,
     PayoutHandlers,
     SubscriptionHandlers,
+    StreamOrderHandlers,
 ):
     """Every payments use case on one object, for the servicer, the consumers, the jobs,
     the operator commands and the tests."""

@@ -3,8 +3,9 @@ settings, and who the caller is."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 from chassis.auth.principal import Principal, Role
 from chassis.clock import Clock
@@ -17,6 +18,7 @@ from services.payments.provider.port import (
     ProviderError,
     ProviderRejected,
 )
+from services.payments.sale_terms import StreamCatalogue
 from services.payments.settings import PaymentsSettings
 from services.payments.uow import PaymentsUnitOfWork
 
@@ -32,11 +34,19 @@ class Handlers:
         settings: PaymentsSettings,
         clock: Clock,
         provider: PaymentProvider,
+        streams: StreamCatalogue | None = None,
     ) -> None:
         self._uow = unit_of_work
         self._settings = settings
         self._clock = clock
         self._provider = provider
+        self._streams = streams
+
+    def _stream_catalogue(self) -> StreamCatalogue:
+        """Streams, which says what it sells (tips, unlocks) and to whom the money goes."""
+        if self._streams is None:
+            raise Unavailable("payments was built without streams to ask what it sells")
+        return self._streams
 
     def now(self) -> datetime:
         return self._clock.now()
@@ -69,6 +79,32 @@ class Handlers:
             ) from refused
         except ProviderError as error:
             raise Unavailable(f"the payment provider did not answer: {error.message}") from error
+
+
+class PaidByIntent(Protocol):
+    @property
+    def payment_intent_id(self) -> str | None: ...
+
+
+P = TypeVar("P", bound=PaidByIntent)
+
+
+async def paid_by(
+    intent: PaymentIntent,
+    by_intent: Callable[[str], Awaitable[P | None]],
+    by_id: Callable[[str], Awaitable[P | None]],
+    metadata_key: str,
+) -> P | None:
+    """What an intent pays (a top-up, a stream order): found by the intent's id, or by the
+    id its metadata names for an intent whose creation's answer never reached the row; None
+    for a row another intent pays (not one of ours to apply)."""
+    found = await by_intent(intent.id)
+    named = intent.metadata.get(metadata_key, "")
+    if found is None and named:
+        found = await by_id(named)
+        if found is not None and found.payment_intent_id not in (None, intent.id):
+            return None
+    return found
 
 
 def commission_schedule(settings: PaymentsSettings) -> CommissionSchedule:

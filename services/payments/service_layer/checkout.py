@@ -42,6 +42,11 @@ from services.payments.service_layer.credits import (
     take_from_lots,
 )
 from services.payments.service_layer.payouts import apply_connect_object, fetch_connect_object
+from services.payments.service_layer.stream_orders import (
+    StreamOrderView,
+    apply_stream_order_intent,
+    stream_order_of,
+)
 from services.payments.service_layer.subscriptions import (
     apply_subscription_event,
     fetch_subscription,
@@ -177,6 +182,8 @@ class CheckoutHandlers(Handlers):
                 await apply_purchase_intent(
                     uow, purchase, intent, declined=event.type == INTENT_FAILED
                 )
+            elif intent is not None and (stream_order := await stream_order_of(uow, intent)):
+                await apply_stream_order_intent(uow, self._settings, stream_order, intent)
             await apply_connect_object(uow, self._provider, connect_object)
             await apply_subscription_event(uow, event, subscription)
             await uow.commit()
@@ -228,9 +235,9 @@ class CheckoutHandlers(Handlers):
 
     async def confirm_sandbox_payment(
         self, principal: Principal | None, intent_id: str, payment_method: str
-    ) -> CheckoutView | CreditPurchaseView:
+    ) -> CheckoutView | CreditPurchaseView | StreamOrderView:
         """The sandbox's card step, for a client trying the suite without Stripe.js: on the
-        intent of a checkout or of a credit top-up of theirs."""
+        intent of a checkout, a credit top-up or a stream order of theirs."""
         user = caller(principal)
         if not isinstance(self._provider, SandboxProvider):
             raise NotFound("there is no sandbox: payments runs on Stripe")
@@ -239,7 +246,11 @@ class CheckoutHandlers(Handlers):
         async with self._uow(write=False) as uow:
             order = await uow.orders.for_intent(intent_id) if intent_id else None
             purchase = await uow.credit_purchases.for_intent(intent_id) if intent_id else None
-        payer = order.client_id if order else purchase.client_id if purchase else None
+            stream_order = await uow.stream_orders.for_intent(intent_id) if intent_id else None
+        payer = next(
+            (found.client_id for found in (order, purchase, stream_order) if found is not None),
+            None,
+        )
         if payer is None or payer != user.user_id:
             raise NotFound("no such payment intent")
         try:
@@ -250,6 +261,8 @@ class CheckoutHandlers(Handlers):
             )
         except ProviderRejected as refused:
             raise FailedPrecondition(refused.message, reason="PAYMENT_NOT_CONFIRMABLE") from None
+        if stream_order is not None:
+            return StreamOrderView(stream_order, intent.status)
         if order is None:
             assert purchase is not None
             return CreditPurchaseView(purchase, intent.status)

@@ -55,7 +55,7 @@ from services.payments.provider.port import (
     PaymentStatus,
     idempotency_key,
 )
-from services.payments.service_layer.base import Handlers, caller, staff
+from services.payments.service_layer.base import Handlers, caller, paid_by, staff
 from services.payments.uow import PaymentsUnitOfWork
 
 
@@ -364,15 +364,10 @@ async def take_from_lots(
 
 
 async def purchase_of(uow: PaymentsUnitOfWork, intent: PaymentIntent) -> CreditPurchase | None:
-    """The top-up an intent pays: by the intent's id, or by the purchase named in its
-    metadata for an intent whose creation's answer never reached the purchase."""
-    purchase = await uow.credit_purchases.for_intent(intent.id)
-    named = intent.metadata.get("credit_purchase_id", "")
-    if purchase is None and named:
-        purchase = await uow.credit_purchases.get(named)
-        if purchase is not None and purchase.payment_intent_id not in (None, intent.id):
-            return None  # another intent is this purchase's: not one of ours to apply
-    return purchase
+    """The top-up an intent pays, by its id or its metadata."""
+    return await paid_by(
+        intent, uow.credit_purchases.for_intent, uow.credit_purchases.get, "credit_purchase_id"
+    )
 
 
 async def apply_purchase_intent(

@@ -80,6 +80,10 @@ class Post:
     comment_count: int = 0
     liked_by_me: bool = False
     saved_by_me: bool = False
+    # A one-off price for reading it whole whatever the tier (None: not sold alone), and
+    # whether this reader bought it (through payments).
+    unlock_price: Money | None = None
+    unlocked: bool = False
     kind: PostKind = PostKind.TEXT
     # Its uploads in order (none on a text post, and none on a locked teaser).
     media: tuple[PostMedium, ...] = ()
@@ -104,17 +108,18 @@ class Post:
             and self.scheduled_for <= now
         )
 
-    def as_read_at(self, level: int | None, *, unlocked: bool = False) -> Post:
+    def as_read_at(self, level: int | None) -> Post:
         """The post as a reader at `level` sees it (None: not a follower): whole when
-        entitled to it, else a teaser (title, level and kind) without its body, poll or
-        media."""
-        if self.readable_at(level, unlocked=unlocked):
+        entitled to it, else a teaser (title, level, kind and unlock price) without its
+        body, poll or media."""
+        if self.readable_at(level):
             return self
         return replace(self, body="", poll=None, media=(), locked=True)
 
-    def readable_at(self, level: int | None, *, unlocked: bool = False) -> bool:
-        """Whether a reader at `level` (None: not a follower) reads it whole."""
-        return entitled(self.level, level, unlocked=unlocked)
+    def readable_at(self, level: int | None) -> bool:
+        """Whether a reader at `level` (None: not a follower) reads it whole: at or above
+        its level, or having unlocked it."""
+        return entitled(self.level, level, unlocked=self.unlocked)
 
 
 def entitled(post_level: int, reader_level: int | None, *, unlocked: bool = False) -> bool:
@@ -203,6 +208,11 @@ def post_fields(title: str, body: str, *, prefix: str = "post") -> tuple[str, st
         v.add(f"{prefix}.body", f"must be at most {MAX_BODY} characters", "too_long")
     v.raise_if_any()
     return title, body
+
+
+def post_unlock_price(price: Money | None, field: str = "post.unlock_price") -> Money | None:
+    """A post's one-off price: above nothing (None: not sold alone)."""
+    return None if price is None else paid_price(price, field)
 
 
 def post_level(stream: Stream, level: int, field: str = "post.level") -> int:

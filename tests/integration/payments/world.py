@@ -19,6 +19,7 @@ from chassis.bus.embedded import IN_MEMORY, EmbeddedBroker, EmbeddedTransport
 from chassis.bus.envelope import EventType, encode_event
 from chassis.bus.transport import Delivery
 from chassis.clock import FrozenClock
+from chassis.errors import NotFound
 from chassis.ids import new_id
 from chassis.migrations import upgrade
 from chassis.money import Money
@@ -26,6 +27,7 @@ from chassis.wire import timestamp
 from estuary.booking.v1 import events_pb2 as booking_events
 from services.payments import bootstrap
 from services.payments.bootstrap import PaymentsService
+from services.payments.domain.stream_orders import SaleTerms
 from services.payments.events import BOOKING_COMPLETED
 from services.payments.provider.port import (
     PaymentIntent,
@@ -65,12 +67,43 @@ class HeldDelivery(Delivery):
 
 
 @dataclass
+class Shelf:
+    """Streams as payments asks it what it sells: the terms a test put up, by name."""
+
+    offered: dict[str, SaleTerms] = field(default_factory=dict)
+
+    def stream(self, owner_user_id: str, currency: str = "EUR") -> str:
+        """A stream of the owner's, its name."""
+        stream_id = new_id()
+        self.offered[f"streams/{stream_id}"] = SaleTerms(
+            stream_id, "", owner_user_id, currency, None
+        )
+        return f"streams/{stream_id}"
+
+    def post(self, stream: str, unlock_price: Money | None = None) -> str:
+        """A published post of the stream, sold alone at unlock_price (None: not), its name."""
+        post_id = new_id()
+        terms = self.offered[stream]
+        name = f"{stream}/posts/{post_id}"
+        self.offered[name] = SaleTerms(
+            terms.stream_id, post_id, terms.owner_user_id, terms.currency, unlock_price
+        )
+        return name
+
+    async def terms(self, name: str) -> SaleTerms:
+        if name not in self.offered:
+            raise NotFound(f"{name} was not found", reason="NOT_FOR_SALE")
+        return self.offered[name]
+
+
+@dataclass
 class World:
     """One practitioner whose bookings complete, and payments hearing of it."""
 
     service: PaymentsService
     clock: FrozenClock
     webhooks: list[tuple[bytes, str]]
+    shelf: Shelf
     practitioner_user_id: str = field(default_factory=new_id)
     practitioner_id: str = field(default_factory=new_id)
 
@@ -237,14 +270,16 @@ async def world(url: str, **settings: Any) -> AsyncIterator[World]:
     async def keep(payload: bytes, signature: str) -> None:
         webhooks.append((payload, signature))
 
+    shelf = Shelf()
     service = bootstrap.build(
         configured,
         transport=EmbeddedTransport(EmbeddedBroker(IN_MEMORY)),
         clock=clock,
         deliver=keep,
+        streams=shelf,
     )
     try:
-        yield World(service, clock, webhooks)
+        yield World(service, clock, webhooks, shelf)
     finally:
         await service.provider.aclose()
         await service.runtime.database.dispose()

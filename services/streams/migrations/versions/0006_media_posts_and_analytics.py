@@ -2,7 +2,7 @@
 who follows a stream at which level, for its owner's analytics
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-01
 """
 
@@ -15,9 +15,7 @@ import chassis.db
 from chassis.ids import new_id
 
 revision: str = "0006"
-# Streams' 0005 (stream subscriptions) is written beside this one; whichever merges second
-# revises the other.
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

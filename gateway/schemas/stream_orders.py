@@ -1,0 +1,175 @@
+"""Bodies of the routes that pay creators: tips to a stream or a post, and posts' one-off
+unlocks (payments' stream orders); and the revenue a creator reads (streams')."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, Field
+
+from chassis.wire import ProtoNames, instant
+from estuary.payments.v1 import events_pb2
+from estuary.payments.v1 import payments_pb2 as pb
+from estuary.streams.v1 import streams_pb2 as streams_pb
+from gateway.schemas.catalog import Money, MoneyIn
+from gateway.schemas.common import INT32_MAX, StrictBody, examples
+from gateway.schemas.payments import CHECKOUT_STATUSES, CheckoutStatusName
+
+STREAM_ORDER_KINDS = ProtoNames(events_pb2.StreamOrderKind)
+STREAM_ORDER_STATUSES = ProtoNames(pb.StreamOrderStatus)
+
+if TYPE_CHECKING:
+    StreamOrderKindName = str
+    StreamOrderStatusName = str
+else:
+    StreamOrderKindName = STREAM_ORDER_KINDS.literal
+    StreamOrderStatusName = STREAM_ORDER_STATUSES.literal
+
+EUR_5 = {"amount_minor": 500, "currency": "EUR"}
+STREAM_ORDER = {
+    "order_id": "0b9f0c3e-5a55-4c57-9d3b-7f7b8f3c2a21",
+    "kind": "tip",
+    "stream_id": "0b9f0c3e-5a55-4c57-9d3b-7f7b8f3c2a22",
+    "post_id": "0b9f0c3e-5a55-4c57-9d3b-7f7b8f3c2a23",
+    "status": "open",
+    "payment_status": "requires_payment_method",
+    "amount": EUR_5,
+    "credit_applied": {"amount_minor": 200, "currency": "EUR"},
+    "amount_due": {"amount_minor": 300, "currency": "EUR"},
+    "payment_intent_id": "pi_3Qk8sZ2eZvKYlo2C0x1y2z3d",
+    "client_secret": "pi_3Qk8sZ2eZvKYlo2C0x1y2z3d_secret_9xYzAbCdEfGh",
+    "created_at": "2026-03-10T09:30:00Z",
+}
+
+
+class TipBody(StrictBody):
+    model_config = examples({"amount": EUR_5})
+    amount: MoneyIn = Field(
+        description="What to give, in the stream's currency: 1.00 to 500.00 of it by default "
+        "(ESTUARY_TIP_MINIMUM, ESTUARY_TIP_MAXIMUM)."
+    )
+
+
+class StreamOrderOut(BaseModel):
+    """A tip or a post's unlock and what your payment form needs to pay what is due."""
+
+    model_config = examples(STREAM_ORDER)
+    order_id: str
+    kind: StreamOrderKindName = Field(description="tip, or unlock (a post's one-off price).")
+    stream_id: str
+    post_id: str | None = Field(description="None for a tip to the stream itself.")
+    status: StreamOrderStatusName = Field(
+        description="open (waiting for the card), paid (the creator's earning is recorded)."
+    )
+    payment_status: CheckoutStatusName
+    amount: Money = Field(
+        description="A tip's amount (yours); an unlock's price (the stream's, never yours)."
+    )
+    credit_applied: Money = Field(description="What your credits covered.")
+    amount_due: Money = Field(description="What is left for the card.")
+    payment_intent_id: str | None = Field(description="None when credits covered it all.")
+    client_secret: str | None = Field(
+        description="For Stripe.js (confirmCardPayment); None when nothing is due."
+    )
+    created_at: datetime
+
+    @classmethod
+    def from_proto(cls, o: pb.StreamOrder) -> StreamOrderOut:
+        return cls.model_construct(
+            order_id=o.name.removeprefix("streamOrders/"),
+            kind=STREAM_ORDER_KINDS.from_proto(o.kind) or "tip",
+            stream_id=o.stream.removeprefix("streams/"),
+            post_id=o.post.rpartition("/")[2] or None,
+            status=STREAM_ORDER_STATUSES.from_proto(o.status) or "open",
+            payment_status=CHECKOUT_STATUSES.from_proto(o.payment_status)
+            or "requires_payment_method",
+            amount=Money.from_proto(o.amount),
+            credit_applied=Money.from_proto(o.credit_applied),
+            amount_due=Money.from_proto(o.amount_due),
+            payment_intent_id=o.payment_intent_id or None,
+            client_secret=o.client_secret or None,
+            created_at=instant(o.create_time),
+        )
+
+
+AMOUNTS = {
+    "currency": "EUR",
+    "tips": {"amount_minor": 1500, "currency": "EUR"},
+    "tip_count": 3,
+    "unlocks": {"amount_minor": 600, "currency": "EUR"},
+    "unlock_count": 2,
+    "earning": {"amount_minor": 1680, "currency": "EUR"},
+}
+
+
+class RevenueAmountsOut(BaseModel):
+    """What readers paid in one currency, and the creator's share of it."""
+
+    model_config = examples(AMOUNTS)
+    currency: str
+    tips: Money = Field(description="Tips to the stream and to its posts (what readers paid).")
+    tip_count: int = Field(ge=0, le=INT32_MAX)
+    unlocks: Money = Field(description="Posts' one-off unlocks (what readers paid).")
+    unlock_count: int = Field(ge=0, le=INT32_MAX)
+    earning: Money = Field(description="Your share of it all, less the platform's commission.")
+
+    @classmethod
+    def from_proto(cls, a: streams_pb.RevenueAmounts) -> RevenueAmountsOut:
+        return cls.model_construct(
+            currency=a.currency,
+            tips=Money.from_proto(a.tips),
+            tip_count=a.tip_count,
+            unlocks=Money.from_proto(a.unlocks),
+            unlock_count=a.unlock_count,
+            earning=Money.from_proto(a.earning),
+        )
+
+
+class MonthRevenueOut(BaseModel):
+    month: str = Field(description="A calendar month in UTC, e.g. 2026-03.")
+    amounts: list[RevenueAmountsOut]
+
+
+class PostRevenueOut(BaseModel):
+    post_id: str
+    amounts: list[RevenueAmountsOut]
+
+
+class StreamRevenueOut(BaseModel):
+    """What your stream's readers paid you (tips and unlocks): in all, per month (newest
+    first) and per post (the most first), each per currency."""
+
+    model_config = examples(
+        {
+            "stream_id": STREAM_ORDER["stream_id"],
+            "totals": [AMOUNTS],
+            "months": [{"month": "2026-03", "amounts": [AMOUNTS]}],
+            "posts": [{"post_id": STREAM_ORDER["post_id"], "amounts": [AMOUNTS]}],
+        }
+    )
+    stream_id: str
+    totals: list[RevenueAmountsOut]
+    months: list[MonthRevenueOut]
+    posts: list[PostRevenueOut]
+
+    @classmethod
+    def from_proto(cls, r: streams_pb.StreamRevenue) -> StreamRevenueOut:
+        def amounts(found: Iterable[streams_pb.RevenueAmounts]) -> list[RevenueAmountsOut]:
+            return [RevenueAmountsOut.from_proto(a) for a in found]
+
+        return cls.model_construct(
+            stream_id=r.name.removeprefix("streams/").removesuffix("/revenue"),
+            totals=amounts(r.totals),
+            months=[
+                MonthRevenueOut.model_construct(month=m.month, amounts=amounts(m.amounts))
+                for m in r.months
+            ],
+            posts=[
+                PostRevenueOut.model_construct(
+                    post_id=p.post.rpartition("/")[2], amounts=amounts(p.amounts)
+                )
+                for p in r.posts
+            ],
+        )
