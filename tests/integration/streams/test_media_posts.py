@@ -22,12 +22,21 @@ from chassis.clock import FrozenClock
 from chassis.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from chassis.media import MediaStore, UploadForm
 from chassis.money import Money
+from estuary.payments.v1 import events_pb2 as payments_pb
 from services.streams.bootstrap import StreamsService
 from services.streams.domain.media import PostKind
+from services.streams.events import STREAM_ORDER_PAID
 from services.streams.wire import post_to_proto
 from tests.builders import person
 from tests.infrastructure import postgres_database
-from tests.integration.streams.world import START, built_streams, follow_at, practitioner
+from tests.integration.streams.test_sales import paid
+from tests.integration.streams.world import (
+    START,
+    built_streams,
+    consume,
+    follow_at,
+    practitioner,
+)
 from tests.integration.test_media import PNG, folder_settings, gateway_client
 from tests.races import race
 from tests.seaweedfs import SeaweedS3
@@ -330,3 +339,33 @@ async def test_media_a_draft_let_go_and_uploads_never_used_lose_their_objects(s:
     assert await sweeper.sweep() == 0
     signed = await s.service.media.url(owner, f"{name}/media/{kept}")
     assert (await s.http.get(signed.url)).content == PNG
+
+
+async def test_a_buyer_of_a_post_gets_its_media_url_whatever_their_tier(s: Studio):
+    owner, buyer, other = practitioner(), person(), person()
+    stream_id = await s.stream(owner)
+    parent = f"streams/{stream_id}"
+    image = await s.uploaded(owner, stream_id)
+    draft = await s.service.desk.create_post(
+        owner,
+        parent,
+        "Deep",
+        "Look",
+        1,
+        unlock_price=Money(300, "EUR"),
+        kind=PostKind.IMAGE,
+        media_ids=[image],
+    )
+    name = f"{parent}/posts/{draft.id}"
+    await s.service.desk.publish_post(owner, name)
+    for reader in (buyer, other):
+        await follow_at(s.service, stream_id, reader, 0)
+    unlock = paid(
+        parent, name, {"kind": payments_pb.STREAM_ORDER_KIND_UNLOCK, "user_id": buyer.user_id}
+    )
+    assert (await consume(s.service, "streams.sales", STREAM_ORDER_PAID, unlock)).settled == ["ack"]
+    signed = await s.service.media.url(buyer, f"{name}/media/{image}")
+    assert (await s.http.get(signed.url)).content == PNG
+    assert [m.id for m in (await s.service.desk.get_post(buyer, name)).media] == [image]
+    with pytest.raises(PermissionDenied):
+        await s.service.media.url(other, f"{name}/media/{image}")
