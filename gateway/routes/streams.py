@@ -359,12 +359,13 @@ async def follow_stream(
     operation_id="streams.unfollow",
     tags=STREAMS,
     status_code=204,
-    responses=responses(400, 404),
+    responses=responses(400, 404, 409),
 )
 async def unfollow_stream(
     stream_id: Id, caller: Caller = Depends(require_user), api: Backends = Depends(backends)
 ) -> Response:
-    """Stops following a stream."""
+    """Stops following a stream; 409 SUBSCRIPTION_ACTIVE while a subscription to one of its
+    paid tiers grants you its level (cancel it first)."""
     await api.streams.UnfollowStream(
         pb.UnfollowStreamRequest(name=_stream(stream_id)), metadata=caller.metadata()
     )

@@ -100,7 +100,9 @@ AMOUNTS = {
     "tip_count": 3,
     "unlocks": {"amount_minor": 600, "currency": "EUR"},
     "unlock_count": 2,
-    "earning": {"amount_minor": 1680, "currency": "EUR"},
+    "subscriptions": {"amount_minor": 1000, "currency": "EUR"},
+    "subscription_count": 2,
+    "earning": {"amount_minor": 2480, "currency": "EUR"},
 }
 
 
@@ -113,6 +115,10 @@ class RevenueAmountsOut(BaseModel):
     tip_count: int = Field(ge=0, le=INT32_MAX)
     unlocks: Money = Field(description="Posts' one-off unlocks (what readers paid).")
     unlock_count: int = Field(ge=0, le=INT32_MAX)
+    subscriptions: Money = Field(
+        description="Subscriptions' paid periods, first payments and renewals (what readers paid)."
+    )
+    subscription_count: int = Field(ge=0, le=INT32_MAX)
     earning: Money = Field(description="Your share of it all, less the platform's commission.")
 
     @classmethod
@@ -123,6 +129,8 @@ class RevenueAmountsOut(BaseModel):
             tip_count=a.tip_count,
             unlocks=Money.from_proto(a.unlocks),
             unlock_count=a.unlock_count,
+            subscriptions=Money.from_proto(a.subscriptions),
+            subscription_count=a.subscription_count,
             earning=Money.from_proto(a.earning),
         )
 
@@ -138,8 +146,8 @@ class PostRevenueOut(BaseModel):
 
 
 class StreamRevenueOut(BaseModel):
-    """What your stream's readers paid you (tips and unlocks): in all, per month (newest
-    first) and per post (the most first), each per currency."""
+    """What your stream's readers paid you (tips, unlocks and subscriptions): in all, per
+    month (newest first) and per post (the most first), each per currency."""
 
     model_config = examples(
         {

@@ -2,7 +2,8 @@
 suspended user's writes are refused (the chassis) and, through a queue of its own, they leave
 every video room at once; an erased user's follows and saved posts go, and their comments
 keep their place in their threads without their words. Booking's confirmations, moves and
-cancellations of virtual bookings open, move and close their session rooms."""
+cancellations of virtual bookings open, move and close their session rooms. Payments' paid
+stream orders are recorded as sales, and readers' subscription changes set their levels."""
 
 from __future__ import annotations
 
@@ -22,10 +23,12 @@ from services.streams.events import (
     BOOKING_CONFIRMED,
     BOOKING_RESCHEDULED,
     STREAM_ORDER_PAID,
+    STREAM_SUBSCRIPTION_CHANGED,
 )
 from services.streams.evictions import leave_every_room
 from services.streams.rooms import close_session_room, move_session_room, open_session_room
 from services.streams.sales import record_sale
+from services.streams.subscriptions import follow_subscription
 from services.streams.uow import StreamsUnitOfWork
 from services.streams.video.local import LocalRooms
 from services.streams.video.port import RoomService
@@ -82,6 +85,9 @@ def subscriptions(video: RoomService | None = None) -> tuple[Subscription, ...]:
         else:
             await move_session_room(uow, room)
 
+    async def follow_level(uow: StreamsUnitOfWork, event: ReceivedEvent[Any]) -> None:
+        await follow_subscription(uow, rooms, event)
+
     return (
         account_status_subscription("streams", on_change=_account),
         # A queue of its own: a LiveKit that does not answer delays the removal (retried),
@@ -102,7 +108,13 @@ def subscriptions(video: RoomService | None = None) -> tuple[Subscription, ...]:
             queue="streams.sales",
             events=[STREAM_ORDER_PAID],
             handler=record_sale,
-            description="records tips and unlocks payments reports paid",
+            description="records tips, unlocks and subscriptions' periods payments reports paid",
+        ),
+        Subscription(
+            queue="streams.subscriptions",
+            events=[STREAM_SUBSCRIPTION_CHANGED],
+            handler=follow_level,
+            description="sets readers' levels as their subscriptions to paid tiers change",
         ),
     )
 

@@ -36,6 +36,7 @@ from services.streams.domain.streams import (
     stream_fields,
     tier_name,
 )
+from services.streams.domain.subscriptions import granted_level
 from services.streams.evictions import leave_live
 from services.streams.repository import MICROS, feed_key
 from services.streams.uow import StreamsUnitOfWork
@@ -460,9 +461,20 @@ class StreamDesk:
         return found
 
     async def unfollow(self, caller: Principal, name: str) -> None:
+        """Stops following the stream. Refused while a subscription of the caller's to one of
+        its paid tiers grants them a level: the follow is what they pay for, and payments'
+        next change of it would bring it back; they cancel the subscription first (its
+        period kept), and once it has ended they follow at the free level and may leave."""
         stream_id = stream_id_in("name", name)
         async with self.unit_of_work() as uow:
             await stream_of(uow, stream_id)
+            subscribed = await uow.subscriptions.of_reader(stream_id, caller.user_id)
+            if granted_level(subscribed) > FREE_LEVEL:
+                raise FailedPrecondition(
+                    "you subscribe to a paid tier of this stream: cancel the subscription "
+                    "first (you follow at the free level once it ends)",
+                    reason="SUBSCRIPTION_ACTIVE",
+                )
             await uow.follows.remove(stream_id, caller.user_id, self.clock.now())
             # A follower watching the stream's live may not any more: out of its room now.
             await leave_live(uow, self.video, stream_id, caller.user_id)

@@ -1,6 +1,7 @@
 """The events streams emits (names and schemas are declared in the protos), and each domain
-event as the message it is published as. It consumes identity's account statuses and
-booking's confirmations, moves and cancellations (session rooms)."""
+event as the message it is published as. It consumes identity's account statuses,
+booking's confirmations, moves and cancellations (session rooms), and payments' paid stream
+orders (sales) and readers' subscription changes (their levels)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ BOOKING_CONFIRMED = EventType.of(booking_events.BookingConfirmed)
 BOOKING_RESCHEDULED = EventType.of(booking_events.BookingRescheduled)
 BOOKING_CANCELLED = EventType.of(booking_events.BookingCancelled)
 STREAM_ORDER_PAID = EventType.of(payments_events.StreamOrderPaid)
+STREAM_SUBSCRIPTION_CHANGED = EventType.of(payments_events.StreamSubscriptionChanged)
 
 ROOM_ROLES = {
     RoomRole.PRACTITIONER: events_pb2.ROOM_ROLE_PRACTITIONER,

@@ -1,6 +1,6 @@
-"""Sending people away from video rooms the moment their access ends (an unfollow, a
-suspension), through RemoveParticipant: a token already handed out would otherwise let them
-stay until they leave."""
+"""Sending people away from video rooms the moment their access ends (an unfollow, a paid
+level lost, a suspension), through RemoveParticipant: a token already handed out would
+otherwise let them stay until they leave."""
 
 from __future__ import annotations
 
@@ -29,13 +29,18 @@ async def send_away(
 
 
 async def leave_live(
-    uow: StreamsUnitOfWork, video: RoomService, stream_id: str, user_id: str
+    uow: StreamsUnitOfWork,
+    video: RoomService,
+    stream_id: str,
+    user_id: str,
+    level: int | None = None,
 ) -> None:
-    """A user who may no longer watch a stream's live (their follow ended) leaves it now."""
+    """A user who may no longer watch a stream's live leaves it now: their follow ended
+    (level None), or its level fell below the live's."""
     live = await uow.rooms.live_of(stream_id)
     if (
         live is not None
-        and user_id != live.host_user_id
+        and not live.admits(user_id, level)
         and await uow.rooms.is_in(live.room, user_id)
     ):
         await send_away(uow, video, user_id, [live.room])

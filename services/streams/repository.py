@@ -20,6 +20,7 @@ from services.streams.domain.media import MediaUpload, PostKind, PostMedium
 from services.streams.domain.rooms import Live, Meeting, RoomRole, SessionRoom
 from services.streams.domain.sales import Sale, SaleKind
 from services.streams.domain.streams import Follow, Post, PostState, Stream, Tier
+from services.streams.domain.subscriptions import StreamSubscription, SubscriptionStatus
 from services.streams.tables import (
     comments,
     follow_history,
@@ -36,6 +37,7 @@ from services.streams.tables import (
     session_meetings,
     session_rooms,
     stream_sales,
+    stream_subscriptions,
     streams,
     tiers,
 )
@@ -1076,6 +1078,72 @@ class Sales:
                 Money(r.amount_minor, r.currency),
                 Money(r.earning_minor, r.currency),
                 r.paid_at,
+            )
+            for r in rows
+        ]
+
+
+class Subscriptions:
+    """Readers' subscriptions to paid tiers, as payments' latest applied change of each."""
+
+    def __init__(self, connection: AsyncConnection, dialect: str) -> None:
+        self._c = connection
+        self._dialect = dialect
+
+    async def apply(self, subscription: StreamSubscription, at: datetime) -> bool:
+        """Keeps this change of a subscription unless one of the same or a later sequence
+        was kept; whether it was. The update holds only over a lower sequence, so of two
+        changes applied at once the later one stands whichever commits first."""
+        values = {
+            "stream_id": subscription.stream_id,
+            "user_id": subscription.user_id,
+            "level": subscription.level,
+            "granted_level": subscription.granted_level,
+            "status": subscription.status.value,
+            "current_period_end": subscription.current_period_end,
+            "cancel_at_period_end": subscription.cancel_at_period_end,
+            "sequence": subscription.sequence,
+            "updated_at": at,
+        }
+        added = await self._c.execute(
+            insert_ignoring_conflicts(self._dialect, stream_subscriptions, ["id"])
+            .values(id=subscription.id, **values)
+            .returning(stream_subscriptions.c.id)
+        )
+        if added.first() is not None:
+            return True
+        moved = await self._c.execute(
+            stream_subscriptions.update()
+            .where(
+                stream_subscriptions.c.id == subscription.id,
+                stream_subscriptions.c.sequence < subscription.sequence,
+            )
+            .values(**values)
+            .returning(stream_subscriptions.c.id)
+        )
+        return moved.first() is not None
+
+    async def of_reader(self, stream_id: str, user_id: str) -> list[StreamSubscription]:
+        """A reader's subscriptions to one stream."""
+        rows = await self._c.execute(
+            sa.select(stream_subscriptions)
+            .where(
+                stream_subscriptions.c.stream_id == stream_id,
+                stream_subscriptions.c.user_id == user_id,
+            )
+            .order_by(stream_subscriptions.c.id)
+        )
+        return [
+            StreamSubscription(
+                r.id,
+                r.stream_id,
+                r.user_id,
+                r.level,
+                r.granted_level,
+                SubscriptionStatus(r.status),
+                r.current_period_end,
+                r.cancel_at_period_end,
+                r.sequence,
             )
             for r in rows
         ]

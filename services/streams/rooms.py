@@ -227,11 +227,7 @@ class RoomDesk:
         if not await uow.rooms.active(user_id):
             return False
         follow = await uow.follows.get(live.stream_id, user_id)
-        try:
-            live.admit(user_id, None if follow is None else follow.level)
-        except PermissionDenied:
-            return False
-        return True
+        return live.admits(user_id, None if follow is None else follow.level)
 
     async def _session_presence(
         self,

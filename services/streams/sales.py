@@ -1,6 +1,7 @@
 """Streams' side of readers' money: what payments may sell of a stream (its terms, asked by
 payments with its service token), each sale payments reports paid, recorded once (the
-creator's revenue, a post's tips, a buyer's unlock), and the revenue its owner reads."""
+creator's revenue, a post's tips, a buyer's unlock, a subscription's paid period), and the
+revenue its owner reads."""
 
 from __future__ import annotations
 
@@ -10,14 +11,20 @@ from typing import Any
 
 from chassis.auth.principal import Principal
 from chassis.bus.envelope import ReceivedEvent
-from chassis.errors import InvalidArgument, PermissionDenied
+from chassis.errors import InvalidArgument, NotFound, PermissionDenied
 from chassis.ids import is_uuid
 from chassis.money import Money
 from chassis.wire import ProtoEnum, instant
 from estuary.payments.v1 import events_pb2 as payments_events
-from services.streams.desk import post_name_in, post_not_found, stream_id_in, stream_of
+from services.streams.desk import (
+    post_name_in,
+    post_not_found,
+    stream_id_in,
+    stream_of,
+    tier_name_in,
+)
 from services.streams.domain.sales import Revenue, Sale, SaleKind, SaleTerms, revenue_of
-from services.streams.domain.streams import STREAM_PREFIX, PostState
+from services.streams.domain.streams import FREE_LEVEL, STREAM_PREFIX, PostState
 from services.streams.uow import StreamsUnitOfWork
 
 SALE_KINDS = ProtoEnum(payments_events.StreamOrderKind, SaleKind, prefix="STREAM_ORDER_KIND_")
@@ -46,7 +53,10 @@ class SalesDesk:
         return revenue_of(stream_id, sales)
 
     async def sale_terms(self, name: str) -> SaleTerms:
-        """The terms of a stream or of one of its published posts (a draft is not sold)."""
+        """The terms of a stream, of one of its published posts (a draft is not sold) or of
+        one of its paid tiers (the free tier is not sold)."""
+        if "/tiers/" in name:
+            return await self._tier_terms(name)
         post_id = None
         if "/posts/" in name:
             stream_id, post_id = post_name_in("name", name)
@@ -58,6 +68,15 @@ class SalesDesk:
         if post_id is not None and (post is None or post.state is not PostState.PUBLISHED):
             raise post_not_found(stream_id, post_id)
         return SaleTerms.of(stream, post)
+
+    async def _tier_terms(self, name: str) -> SaleTerms:
+        stream_id, level = tier_name_in("name", name)
+        async with self.unit_of_work(write=False) as uow:
+            stream = await stream_of(uow, stream_id)
+        tier = next((t for t in stream.tiers if t.level == level), None)
+        if tier is None or level == FREE_LEVEL:
+            raise NotFound(f"{name} is not a paid tier of the stream", reason="TIER_NOT_FOUND")
+        return SaleTerms.of(stream, None, tier)
 
 
 def sale_of(event: ReceivedEvent[Any]) -> Sale:
@@ -73,6 +92,8 @@ def sale_of(event: ReceivedEvent[Any]) -> Sale:
         raise ValueError(f"{event.type} {event.id}: not an order of a stream's this names")
     if kind is SaleKind.UNLOCK and not post_id:
         raise ValueError(f"{event.type} {event.id}: an unlock names no post")
+    if kind is SaleKind.SUBSCRIPTION and post_id:
+        raise ValueError(f"{event.type} {event.id}: a subscription's period names a post")
     return Sale(
         order_id,
         kind,

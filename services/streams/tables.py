@@ -237,3 +237,22 @@ follow_history = sa.Table(
     sa.Index("ix_follow_history_stream", "stream_id", "at", "id"),
     sa.Index("ix_follow_history_user", "user_id"),
 )
+
+# Readers' subscriptions to paid tiers, as payments' stream_subscription.changed last left
+# each (one row per subscription). A change is applied only over a lower sequence, so an
+# older or repeated one, however concurrent, changes nothing.
+stream_subscriptions = sa.Table(
+    "stream_subscriptions",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("stream_id", sa.String(36), nullable=False),
+    sa.Column("user_id", sa.String(36), nullable=False),
+    sa.Column("level", sa.Integer, nullable=False),
+    sa.Column("granted_level", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("current_period_end", UtcDateTime, nullable=True),
+    sa.Column("cancel_at_period_end", sa.Boolean, nullable=False),
+    sa.Column("sequence", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Index("ix_stream_subscriptions_reader", "stream_id", "user_id"),
+)

@@ -21,6 +21,7 @@ from services.streams.repository import (
     Rooms,
     Sales,
     Streams,
+    Subscriptions,
 )
 
 
@@ -42,6 +43,7 @@ class StreamsUnitOfWork(UnitOfWork):
     comments: Comments
     rooms: Rooms
     sales: Sales
+    subscriptions: Subscriptions
     media: Media
     analytics: Analytics
 
@@ -57,6 +59,7 @@ class StreamsUnitOfWork(UnitOfWork):
         self.comments = Comments(connection)
         self.rooms = Rooms(connection, self.dialect)
         self.sales = Sales(connection, self.dialect)
+        self.subscriptions = Subscriptions(connection, self.dialect)
         self.media = Media(connection)
         self.analytics = Analytics(connection)
         return self

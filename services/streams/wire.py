@@ -175,6 +175,11 @@ def sale_terms_to_proto(terms: SaleTerms) -> pb.SaleTerms:
     )
     if terms.unlock_price is not None:
         message.unlock_price.CopyFrom(terms.unlock_price.to_proto())
+    if terms.tier is not None:
+        message.tier = f"{stream}/tiers/{terms.tier.level}"
+        message.level = terms.tier.level
+        message.tier_display_name = terms.tier.display_name
+        message.tier_price.CopyFrom(terms.tier.price.to_proto())
     return message
 
 
@@ -187,6 +192,8 @@ def _amounts(breakdown: Breakdown) -> list[pb.RevenueAmounts]:
             unlocks=_in(a, a.unlocks_minor),
             unlock_count=a.unlock_count,
             earning=_in(a, a.earning_minor),
+            subscriptions=_in(a, a.subscriptions_minor),
+            subscription_count=a.subscription_count,
         )
         for a in breakdown
     ]

@@ -73,6 +73,14 @@ class Live:
             )
         return Admission(self.room, user_id, RoomRole.VIEWER)
 
+    def admits(self, user_id: str, follower_level: int | None) -> bool:
+        """Whether `admit` lets this user in at this level."""
+        try:
+            self.admit(user_id, follower_level)
+        except PermissionDenied:
+            return False
+        return True
+
 
 @dataclass(frozen=True)
 class Meeting:

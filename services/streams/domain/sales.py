@@ -1,6 +1,7 @@
-"""What readers pay creators through payments: tips (to a stream or one of its posts) and
-posts' one-off unlocks. Payments takes the money; streams says what is sold and for how much
-(its terms), and records each sale payments reports paid."""
+"""What readers pay creators through payments: tips (to a stream or one of its posts),
+posts' one-off unlocks and each paid period of a subscription to a paid tier. Payments takes
+the money; streams says what is sold and for how much (its terms), and records each sale
+payments reports paid."""
 
 from __future__ import annotations
 
@@ -11,32 +12,37 @@ from datetime import datetime
 from enum import StrEnum
 
 from chassis.money import Money
-from services.streams.domain.streams import FREE_LEVEL, FREE_TIER_CURRENCY, Post, Stream
+from services.streams.domain.streams import FREE_LEVEL, FREE_TIER_CURRENCY, Post, Stream, Tier
 
 
 class SaleKind(StrEnum):
     TIP = "tip"
     UNLOCK = "unlock"
+    # One paid period of a reader's subscription to a paid tier (of no post).
+    SUBSCRIPTION = "subscription"
 
 
 @dataclass(frozen=True)
 class SaleTerms:
-    """What a stream, or a post of it, is sold for (post_id "" for the stream itself)."""
+    """What a stream, a post of it or one of its paid tiers is sold for (post_id "" and tier
+    None for the stream itself)."""
 
     stream_id: str
     post_id: str
     owner_user_id: str
     currency: str
     unlock_price: Money | None
+    tier: Tier | None = None
 
     @classmethod
-    def of(cls, stream: Stream, post: Post | None) -> SaleTerms:
+    def of(cls, stream: Stream, post: Post | None, tier: Tier | None = None) -> SaleTerms:
         return cls(
             stream.id,
             "" if post is None else post.id,
             stream.owner_user_id,
             stream_currency(stream),
             None if post is None else post.unlock_price,
+            tier,
         )
 
 
@@ -64,7 +70,8 @@ def stream_currency(stream: Stream) -> str:
 
 @dataclass(frozen=True)
 class Amounts:
-    """What readers paid in one currency: tips and unlocks (gross), and the creator's share."""
+    """What readers paid in one currency: tips, unlocks and subscriptions' paid periods
+    (gross), and the creator's share of all of it."""
 
     currency: str
     tips_minor: int = 0
@@ -72,16 +79,25 @@ class Amounts:
     unlocks_minor: int = 0
     unlock_count: int = 0
     earning_minor: int = 0
+    subscriptions_minor: int = 0
+    subscription_count: int = 0
+
+    @property
+    def paid_minor(self) -> int:
+        return self.tips_minor + self.unlocks_minor + self.subscriptions_minor
 
     def adding(self, sale: Sale) -> Amounts:
-        tip = sale.kind is SaleKind.TIP
         paid = sale.amount.amount_minor
+        tip, unlock = sale.kind is SaleKind.TIP, sale.kind is SaleKind.UNLOCK
+        period = sale.kind is SaleKind.SUBSCRIPTION
         return replace(
             self,
-            tips_minor=self.tips_minor + (paid if tip else 0),
+            tips_minor=self.tips_minor + paid * tip,
             tip_count=self.tip_count + tip,
-            unlocks_minor=self.unlocks_minor + (0 if tip else paid),
-            unlock_count=self.unlock_count + (not tip),
+            unlocks_minor=self.unlocks_minor + paid * unlock,
+            unlock_count=self.unlock_count + unlock,
+            subscriptions_minor=self.subscriptions_minor + paid * period,
+            subscription_count=self.subscription_count + period,
             earning_minor=self.earning_minor + sale.earning.amount_minor,
         )
 
@@ -117,7 +133,7 @@ def revenue_of(stream_id: str, sales: Iterable[Sale]) -> Revenue:
         return tuple(by_currency[c] for c in sorted(by_currency))
 
     def weight(item: tuple[str, dict[str, Amounts]]) -> tuple[int, str]:
-        return (-sum(a.tips_minor + a.unlocks_minor for a in item[1].values()), item[0])
+        return (-sum(a.paid_minor for a in item[1].values()), item[0])
 
     return Revenue(
         stream_id,

@@ -1,20 +1,28 @@
 """One stream per practitioner, one publication per post, one like per reader, one vote per
 voter, one live per stream and one session room per booking, under concurrency on
 PostgreSQL (and SQLite): of many attempts at once exactly one wins and the others conflict,
-or (a like, a booking confirmed again, idempotent) all succeed and count once."""
+or (a like, a booking confirmed again, idempotent) all succeed and count once; of a
+subscription's changes applied at once, the latest stands."""
 
 from __future__ import annotations
 
 from functools import partial
 
 from chassis.clock import FrozenClock
+from chassis.ids import new_id
+from chassis.money import Money
 from estuary.booking.v1 import events_pb2 as booking_pb
-from services.streams.events import BOOKING_CONFIRMED, POST_PUBLISHED
+from services.streams.events import (
+    BOOKING_CONFIRMED,
+    POST_PUBLISHED,
+    STREAM_SUBSCRIPTION_CHANGED,
+)
 from services.streams.uow import StreamsUnitOfWork
 from tests.builders import outbox_messages, person
 from tests.integration.streams.world import (
     START,
     built_streams,
+    changed,
     consume,
     on_livekit,
     practitioner,
@@ -23,6 +31,7 @@ from tests.integration.streams.world import (
 from tests.races import race
 
 ATTEMPTS = 8
+QUEUE = "streams.subscriptions"
 
 
 async def test_a_practitioner_creating_streams_at_once_gets_one(empty_database_url):
@@ -124,3 +133,48 @@ async def test_a_booking_confirmed_many_times_at_once_gets_one_room(empty_databa
         assert [r.name for r in fake.called("CreateRoom")] == [f"session-{booking_id}"]
         token = await service.rooms.session_token(client, f"bookings/{booking_id}")
         assert token.admission.room == f"session-{booking_id}"
+
+
+async def test_a_subscriptions_changes_applied_at_once_leave_the_latests_level(
+    empty_database_url,
+):
+    async with built_streams(empty_database_url, FrozenClock(START)) as service:
+        desk, owner = service.desk, practitioner()
+        stream = await desk.create_stream(owner, "Breath", "")
+        parent = f"streams/{stream.id}"
+        await desk.create_tier(owner, parent, "Friends", Money(500, "EUR"))
+        # The latest change grants nothing (a failed renewal), then the level (a renewal).
+        for latest_grants in (0, 1):
+            reader = person()
+            await desk.follow(reader, parent)
+            subscription = f"streamSubscriptions/{new_id()}"
+            changes = [
+                changed(
+                    parent,
+                    reader.user_id,
+                    sequence,
+                    (sequence + latest_grants + ATTEMPTS) % 2,
+                    subscription=subscription,
+                )
+                for sequence in range(ATTEMPTS, 0, -1)
+            ]
+            outcome = await race(
+                [
+                    partial(
+                        consume, service, "streams.subscriptions", STREAM_SUBSCRIPTION_CHANGED, c
+                    )
+                    for c in changes
+                ]
+            )
+            assert outcome.losses == []
+            # A delivery a conflict sent back comes again, as the broker would redeliver it.
+            for change, delivery in zip(changes, outcome.wins, strict=True):
+                if delivery.settled != ["ack"]:
+                    again = await consume(service, QUEUE, STREAM_SUBSCRIPTION_CHANGED, change)
+                    assert again.settled == ["ack"]
+            async with service.runtime.unit_of_work(StreamsUnitOfWork)(write=False) as uow:
+                follow = await uow.follows.get(stream.id, reader.user_id)
+                [kept] = await uow.subscriptions.of_reader(stream.id, reader.user_id)
+            assert kept.sequence == ATTEMPTS
+            assert follow is not None
+            assert (kept.granted_level, follow.level) == (latest_grants, latest_grants)

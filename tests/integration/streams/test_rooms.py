@@ -27,7 +27,6 @@ from chassis.errors import (
     Unauthenticated,
     Unavailable,
 )
-from chassis.money import Money
 from estuary.booking.v1 import events_pb2 as booking_pb
 from estuary.identity.v1 import events_pb2 as identity_pb
 from estuary.streams.v1 import events_pb2
@@ -51,6 +50,7 @@ from tests.integration.streams.world import (
     built_streams,
     consume,
     follow_at,
+    live_on,
     on_livekit,
     practitioner,
     snapshot,
@@ -83,15 +83,6 @@ def publishing(room: str) -> dict[str, Any]:
         "canSubscribe": True,
         "canPublishData": True,
     }
-
-
-async def live_on(service: StreamsService, level: int = 1):
-    """A stream with a paid tier whose owner is live for `level` and above."""
-    owner = practitioner()
-    stream = await service.desk.create_stream(owner, "Breath", "")
-    await service.desk.create_tier(owner, f"streams/{stream.id}", "Friends", Money(500, "EUR"))
-    live = await service.rooms.start_live(owner, f"streams/{stream.id}", level)
-    return owner, stream, live
 
 
 async def test_the_host_publishes_and_only_followers_at_the_lives_level_watch(empty_database_url):

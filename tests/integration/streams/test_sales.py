@@ -1,7 +1,8 @@
 """Streams' side of readers' money, on both databases: the terms payments is told (the
-stream's owner and currency; a draft or unknown post not sold), and each stream_order.paid
-recorded once however often, and however concurrently, it is delivered; a message that does
-not name an order as it should is dead-lettered, recording nothing."""
+stream's owner and currency; a paid tier's level, name and price; a draft, unknown post or
+the free tier not sold), and each stream_order.paid (a tip, an unlock, a subscription's
+period) recorded once however often, and however concurrently, it is delivered; a message
+that does not name an order as it should is dead-lettered, recording nothing."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from services.streams.bootstrap import StreamsService
 from services.streams.domain.sales import SaleKind
 from services.streams.events import STREAM_ORDER_PAID
 from services.streams.uow import StreamsUnitOfWork
+from services.streams.wire import revenue_to_proto, sale_terms_to_proto
 from tests.builders import person
 from tests.integration.messaging.world import OneDelivery, wire_event
 from tests.integration.streams.world import START, built_streams, consume, practitioner
@@ -91,6 +93,44 @@ async def test_payments_is_told_the_owner_currency_and_unlock_price_of_what_is_s
                 await sales.sale_terms(malformed)
 
 
+async def test_payments_is_told_a_paid_tiers_level_name_and_monthly_price(empty_database_url):
+    async with built_streams(empty_database_url, FrozenClock(START)) as service:
+        stream, _, _ = await a_stream(service)
+        owner = person((await service.desk.get_stream(stream)).owner_user_id)
+        await service.desk.create_tier(owner, stream, "Circle", Money(900, "USD"))
+        terms = await service.sales.sale_terms(f"{stream}/tiers/2")
+        assert (terms.owner_user_id, terms.currency, terms.post_id) == (owner.user_id, "USD", "")
+        assert terms.tier is not None
+        assert (terms.tier.level, terms.tier.display_name, terms.tier.price) == (
+            2,
+            "Circle",
+            Money(900, "USD"),
+        )
+        wire = sale_terms_to_proto(terms)
+        assert (wire.tier, wire.level, wire.tier_display_name) == (
+            f"{stream}/tiers/2",
+            2,
+            "Circle",
+        )
+        assert wire.tier_price == Money(900, "USD").to_proto()
+        # A tier's new price is what the next subscriber is told.
+        await service.desk.update_tier(owner, f"{stream}/tiers/1", ["price"], "", Money(700, "USD"))
+        assert (await service.sales.sale_terms(f"{stream}/tiers/1")).tier.price == Money(700, "USD")
+        # The free tier is not sold; nor is a level the stream does not have.
+        for unsold in (f"{stream}/tiers/0", f"{stream}/tiers/3", f"streams/{new_id()}/tiers/1"):
+            with pytest.raises(NotFound):
+                await service.sales.sale_terms(unsold)
+        for malformed in (
+            f"{stream}/tiers/x",
+            f"{stream}/tiers/-1",
+            f"{stream}/tiers/",
+            "a/tiers/1",
+        ):
+            with pytest.raises(InvalidArgument) as refused:
+                await service.sales.sale_terms(malformed)
+            assert [v.field for v in refused.value.violations] == ["name"]
+
+
 async def test_a_stream_without_a_paid_tier_is_paid_in_the_free_tiers_currency(
     empty_database_url,
 ):
@@ -132,6 +172,8 @@ async def test_a_paid_order_is_recorded_once_however_often_it_is_delivered(empty
         {"user_id": ""},
         {"kind": payments_pb.STREAM_ORDER_KIND_UNSPECIFIED},
         {"kind": payments_pb.STREAM_ORDER_KIND_UNLOCK, "post": ""},
+        # A subscription's period is of the stream, never of a post.
+        {"kind": payments_pb.STREAM_ORDER_KIND_SUBSCRIPTION},
     ],
 )
 async def test_a_message_that_names_no_order_as_it_should_records_nothing(
@@ -225,6 +267,9 @@ async def test_the_owner_alone_reads_what_readers_paid_in_all_per_month_and_per_
             paid(stream, post),
             paid(stream, "", {"amount": Money(1_000, "USD").to_proto()}),
             paid(stream, post, {"kind": payments_pb.STREAM_ORDER_KIND_UNLOCK}),
+            # Two paid periods of a subscription: of the stream, never of a post.
+            paid(stream, "", {"kind": payments_pb.STREAM_ORDER_KIND_SUBSCRIPTION}),
+            paid(stream, "", {"kind": payments_pb.STREAM_ORDER_KIND_SUBSCRIPTION}),
             paid(
                 stream,
                 "",
@@ -245,7 +290,14 @@ async def test_the_owner_alone_reads_what_readers_paid_in_all_per_month_and_per_
             500,
             1,
         )
-        assert usd.earning_minor == 1_200
+        assert (usd.subscriptions_minor, usd.subscription_count) == (1_000, 2)
+        assert usd.earning_minor == 2_000
+        assert (eur.subscriptions_minor, eur.subscription_count) == (0, 0)
+        wire = revenue_to_proto(revenue)
+        assert (wire.totals[1].subscriptions.amount_minor, wire.totals[1].subscription_count) == (
+            1_000,
+            2,
+        )
         assert [month for month, _ in revenue.months] == ["2026-11", "2026-10"]
         [(post_id, [on_post])] = revenue.posts
         assert post_id == post.rsplit("/", 1)[-1]

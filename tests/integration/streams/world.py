@@ -21,9 +21,11 @@ from chassis.clock import FrozenClock
 from chassis.ids import new_id
 from chassis.media import MediaSettings
 from chassis.migrations import upgrade
+from chassis.money import Money
 from chassis.wire import timestamp
 from estuary.booking.v1 import events_pb2 as booking_pb
 from estuary.catalog.v1 import catalog_pb2
+from estuary.payments.v1 import events_pb2 as payments_pb
 from services.streams import bootstrap
 from services.streams.bootstrap import StreamsService
 from services.streams.domain.streams import FREE_LEVEL, Follow
@@ -74,6 +76,15 @@ async def follow_at(service: StreamsService, stream_id: str, reader: Principal, 
         await uow.follows.add(Follow(stream_id, reader.user_id, FREE_LEVEL, START))
         await uow.follows.set_level(stream_id, reader.user_id, level, START)
         await uow.commit()
+
+
+async def live_on(service: StreamsService, level: int = 1):
+    """A stream with a paid tier whose owner is live for `level` and above."""
+    owner = practitioner()
+    stream = await service.desk.create_stream(owner, "Breath", "")
+    await service.desk.create_tier(owner, f"streams/{stream.id}", "Friends", Money(500, "EUR"))
+    live = await service.rooms.start_live(owner, f"streams/{stream.id}", level)
+    return owner, stream, live
 
 
 @asynccontextmanager
@@ -135,3 +146,36 @@ def snapshot(
         ],
         location_kind=kind,
     )
+
+
+def changed(
+    stream: str,
+    user_id: str,
+    sequence: int,
+    granted_level: int,
+    *,
+    subscription: str = "",
+    level: int = 1,
+    **fields: object,
+) -> payments_pb.StreamSubscriptionChanged:
+    """stream_subscription.changed of a subscription to `level`, granting `granted_level`
+    (active when it grants it, past due otherwise), with some fields changed."""
+    message = payments_pb.StreamSubscriptionChanged(
+        subscription=subscription or f"streamSubscriptions/{new_id()}",
+        user_id=user_id,
+        stream=stream,
+        level=level,
+        granted_level=granted_level,
+        status=payments_pb.STREAM_SUBSCRIPTION_STATUS_ACTIVE
+        if granted_level
+        else payments_pb.STREAM_SUBSCRIPTION_STATUS_PAST_DUE,
+        current_period_end_time=timestamp(START + timedelta(days=30)),
+        sequence=sequence,
+        change_time=timestamp(START),
+    )
+    for name, value in fields.items():
+        if isinstance(value, Message):
+            getattr(message, name).CopyFrom(value)
+        else:
+            setattr(message, name, value)
+    return message
