@@ -6,6 +6,7 @@
     python -m bench --only live,notifications --shape production  # 2 gateways, 2 messaging
     python -m bench --only catalog --shape production  # seeds once (~3 minutes), then keeps it
     python -m bench --only feed --shape both          # a subscriber's feed of 50 streams
+    python -m bench --only subscription_access        # a failed renewal to access removed
 
 The table goes to stdout, progress and warnings to stderr, and every figure with the run's
 settings to bench/results/<UTC time>.json (the servers' logs beside it).
@@ -50,6 +51,7 @@ from bench.shapes import (
     delete_rate_limit_keys,
     postgres_databases,
 )
+from bench.subscription_access import subscription_access_figures
 from suite.registry import SERVICES
 
 SHAPES = ("embedded", "production")
@@ -63,6 +65,7 @@ PARTS = (
     "bus",
     "payments",
     "feed",
+    "subscription_access",
 )
 # The parts that run against a started suite (the bus part brings its own services; the
 # payments part's checkout needs the suite, its ledger and earnings figures do not).
@@ -211,6 +214,10 @@ async def measure(options: Options, run: BenchRun, logs: Path) -> list[Figure]:
                 say(f"{shape}: outbox -> bus -> inbox")
                 with tempfile.TemporaryDirectory(prefix="estuary-bus-") as workdir:
                     figures += await bus_figures(shape, run, load, options.bus, Path(workdir))
+            if "subscription_access" in options.parts:
+                say(f"{shape}: stream_subscription.changed -> a reader's access removed")
+                with tempfile.TemporaryDirectory(prefix="estuary-subscriptions-") as workdir:
+                    figures += await subscription_access_figures(shape, run, load, Path(workdir))
             if "payments" in options.parts:
                 with tempfile.TemporaryDirectory(prefix="estuary-payments-") as workdir:
                     figures += await payments_figures(
