@@ -55,6 +55,7 @@ SUBSCRIPTION_EVENTS = (
     "customer.subscription.deleted",
 )
 INVOICE_PAID = "invoice.paid"
+INVOICE_PAYMENT_FAILED = "invoice.payment_failed"
 PAYMENT_METHOD_MAX_LENGTH = 100
 
 # The provider's states in ours: a renewal being retried keeps the tier; an abandoned first
@@ -183,18 +184,22 @@ class SubscriptionHandlers(Handlers):
         return failed
 
     async def _price_id(self, tier: Tier) -> str:
-        """The provider's price for a tier at its configured amount, made once."""
-        price = self._settings.tier_price(tier.value)
+        """The provider's price for a platform tier at its configured amount, made once."""
+        return await self._provider_price(tier.value, self._settings.tier_price(tier.value))
+
+    async def _provider_price(self, tier: str, price: Money) -> str:
+        """The provider's monthly price for a tier (a platform tier, or a stream's tier by
+        its name) at an amount, made once under a key of these."""
         async with self._uow(write=False) as uow:
             known = await uow.tier_prices.price_of(tier, price)
         if known:
             return known
         made = await self._provider.create_price(
-            tier=tier.value,
+            tier=tier,
             amount=price.amount_minor,
             currency=price.currency,
             idempotency_key=idempotency_key(
-                "tier_price", tier.value, price.currency, str(price.amount_minor)
+                "tier_price", tier, price.currency, str(price.amount_minor)
             ),
         )
         async with self._uow() as uow:
@@ -204,8 +209,8 @@ class SubscriptionHandlers(Handlers):
         return known or made.id
 
     async def _customer_id(self, user_id: str) -> str:
-        """The practitioner's customer at the provider: the one billed before, else one
-        made under a key of their id."""
+        """The user's customer at the provider (for their platform and stream
+        subscriptions): the one billed before, else one made under a key of their id."""
         async with self._uow(write=False) as uow:
             known = await uow.subscriptions.customer_of(user_id)
         if known:
@@ -306,10 +311,11 @@ async def fetch_subscription(
     provider: PaymentProvider, event: WebhookEvent
 ) -> ProviderSubscription | None:
     """The subscription a subscription or invoice event is about, as the provider has it now
-    (the event's copy may be stale); None for other events and subscriptions not ours."""
+    (the event's copy may be stale); None for other events and subscriptions not ours (ours
+    name a platform or a stream subscription in their metadata)."""
     if event.type in SUBSCRIPTION_EVENTS:
         subscription_id = event.object_id
-    elif event.type == INVOICE_PAID:
+    elif event.type in (INVOICE_PAID, INVOICE_PAYMENT_FAILED):
         subscription_id = str(event.object.get("subscription") or "")
     else:
         return None
@@ -321,15 +327,16 @@ async def fetch_subscription(
         if error.code == "resource_missing":
             return None
         raise Unavailable(f"the payment provider did not answer: {error.message}") from error
-    return found if found.metadata.get("subscription_id") else None
+    ours = found.metadata.get("subscription_id") or found.metadata.get("stream_subscription_id")
+    return found if ours else None
 
 
 async def apply_subscription_event(
     uow: PaymentsUnitOfWork, event: WebhookEvent, found: ProviderSubscription | None
 ) -> None:
-    """A subscription moved forward to what the provider says now; a paid invoice of one of
-    ours is the platform's revenue (once per invoice)."""
-    if found is None:
+    """A platform subscription moved forward to what the provider says now; a paid invoice
+    of one is the platform's revenue (once per invoice)."""
+    if found is None or not found.metadata.get("subscription_id"):
         return
     subscription = await follow_provider(uow, found)
     if subscription is None or event.type != INVOICE_PAID:
