@@ -1085,20 +1085,6 @@ class StreamSubscriptions:
         ).scalar_one()
         return [_stream_subscription(row) for row in rows], int(total)
 
-    async def customer_of(self, user_id: str) -> str:
-        """The provider customer a reader's earlier stream subscriptions were billed to."""
-        found = (
-            await self._c.execute(
-                sa.select(stream_subscriptions.c.customer_id)
-                .where(
-                    stream_subscriptions.c.user_id == user_id,
-                    stream_subscriptions.c.customer_id != "",
-                )
-                .limit(1)
-            )
-        ).scalar()
-        return found or ""
-
     async def save(self, subscription: StreamSubscription) -> None:
         """Writes a subscription's state; one no longer live frees its reader to subscribe
         to the stream again."""

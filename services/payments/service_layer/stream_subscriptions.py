@@ -35,7 +35,6 @@ from services.payments.domain.subscriptions import ProviderView, SubscriptionSta
 from services.payments.provider.port import (
     ChangeTiming,
     ProviderError,
-    ProviderRejected,
     WebhookEvent,
     idempotency_key,
 )
@@ -45,14 +44,16 @@ from services.payments.service_layer.base import caller
 from services.payments.service_layer.stream_orders import earn_stream_order
 from services.payments.service_layer.subscriptions import (
     INVOICE_PAID,
+    METADATA_KEYS,
     PAYMENT_METHOD_MAX_LENGTH,
     STATUS_OF,
     SubscriptionHandlers,
+    first_payment_refused,
 )
 from services.payments.settings import PaymentsSettings
 from services.payments.uow import PaymentsUnitOfWork
 
-METADATA_KEY = "stream_subscription_id"
+METADATA_KEY = METADATA_KEYS["stream_subscription"]
 
 
 class StreamSubscriptionHandlers(SubscriptionHandlers):
@@ -111,37 +112,22 @@ class StreamSubscriptionHandlers(SubscriptionHandlers):
         if subscription.status is SubscriptionStatus.PENDING:
             subscription = await self._start_stream(subscription)
         if subscription.status is SubscriptionStatus.FAILED:
-            raise FailedPrecondition(
-                f"the first payment was refused ({subscription.failure_code}): nothing was "
-                "charged; try again with another payment method",
-                reason="PAYMENT_DECLINED",
-                metadata={"failure_code": subscription.failure_code},
-            )
+            raise first_payment_refused(subscription.failure_code)
         return subscription
 
     async def _start_stream(self, subscription: StreamSubscription) -> StreamSubscription:
         """The provider's subscription for a recorded one, keyed by its id."""
-        try:
-            price_id = await self._provider_price(subscription.tier, subscription.price)
-            made = await self._provider.create_subscription(
-                customer_id=await self._customer_id(subscription.user_id),
-                price_id=price_id,
-                idempotency_key=idempotency_key("stream_subscription", subscription.id),
-                payment_method=subscription.payment_method,
-                metadata={METADATA_KEY: subscription.id, "user_id": subscription.user_id},
-            )
-            if made.status is ProviderStatus.INCOMPLETE:
-                # The first payment did not go through: ended at the provider, never retried.
-                made = await self._provider.cancel_subscription(
-                    made.id,
-                    at_period_end=False,
-                    idempotency_key=idempotency_key("stream_subscription_void", subscription.id),
-                )
-                return await self._fail_stream(subscription, made, "payment_declined")
-        except ProviderRejected as refused:
-            return await self._fail_stream(subscription, None, refused.code or "payment_declined")
-        except ProviderError as error:
-            raise Unavailable(f"the payment provider did not answer: {error.message}") from error
+        made, refused = await self._open_at_provider(
+            "stream_subscription",
+            subscription.id,
+            subscription.user_id,
+            subscription.tier,
+            subscription.price,
+            subscription.payment_method,
+        )
+        if refused:
+            return await self._fail_stream(subscription, made, refused)
+        assert made is not None
         async with self._uow() as uow:
             synced = await follow_stream_provider(uow, made)
             await uow.commit()

@@ -57,6 +57,12 @@ SUBSCRIPTION_EVENTS = (
 INVOICE_PAID = "invoice.paid"
 INVOICE_PAYMENT_FAILED = "invoice.payment_failed"
 PAYMENT_METHOD_MAX_LENGTH = 100
+# The metadata key that names our subscription on the provider's, by kind: its webhooks find
+# the platform's or the stream's row by it.
+METADATA_KEYS = {
+    "platform_subscription": "subscription_id",
+    "stream_subscription": "stream_subscription_id",
+}
 
 # The provider's states in ours: a renewal being retried keeps the tier; an abandoned first
 # payment is a failure; any end is the end.
@@ -129,43 +135,62 @@ class SubscriptionHandlers(Handlers):
         if subscription.status is SubscriptionStatus.PENDING:
             subscription = await self._start(subscription)
         if subscription.status is SubscriptionStatus.FAILED:
-            raise FailedPrecondition(
-                f"the first payment was refused ({subscription.failure_code}): nothing was "
-                "charged; try again with another payment method",
-                reason="PAYMENT_DECLINED",
-                metadata={"failure_code": subscription.failure_code},
-            )
+            raise first_payment_refused(subscription.failure_code)
         return subscription
 
     async def _start(self, subscription: PlatformSubscription) -> PlatformSubscription:
         """The provider's customer and subscription for a recorded one, keyed by its ids."""
-        try:
-            price_id = await self._price_id(subscription.tier)
-            customer_id = await self._customer_id(subscription.user_id)
-            made = await self._provider.create_subscription(
-                customer_id=customer_id,
-                price_id=price_id,
-                idempotency_key=idempotency_key("platform_subscription", subscription.id),
-                payment_method=subscription.payment_method,
-                metadata={"subscription_id": subscription.id, "user_id": subscription.user_id},
-            )
-            if made.status is ProviderStatus.INCOMPLETE:
-                # The first payment did not go through (declined, or awaiting a card check
-                # this flow does not offer): end it at the provider so it is never retried.
-                made = await self._provider.cancel_subscription(
-                    made.id,
-                    at_period_end=False,
-                    idempotency_key=idempotency_key("platform_subscription_void", subscription.id),
-                )
-                return await self._fail(subscription, made, "payment_declined")
-        except ProviderRejected as refused:
-            return await self._fail(subscription, None, refused.code or "payment_declined")
-        except ProviderError as error:
-            raise Unavailable(f"the payment provider did not answer: {error.message}") from error
+        made, refused = await self._open_at_provider(
+            "platform_subscription",
+            subscription.id,
+            subscription.user_id,
+            subscription.tier.value,
+            self._settings.tier_price(subscription.tier.value),
+            subscription.payment_method,
+        )
+        if refused:
+            return await self._fail(subscription, made, refused)
+        assert made is not None
         async with self._uow() as uow:
             synced = await follow_provider(uow, made)
             await uow.commit()
         return synced or subscription
+
+    async def _open_at_provider(
+        self,
+        kind: str,
+        subscription_id: str,
+        user_id: str,
+        tier: str,
+        price: Money,
+        payment_method: str,
+    ) -> tuple[ProviderSubscription | None, str]:
+        """The provider's subscription of one of ours of a kind ("platform_subscription",
+        "stream_subscription") to a tier at a monthly price, keyed by its id and naming it in
+        its metadata, and the failure code if its first payment was refused (then ended at
+        the provider, so it is never retried)."""
+        try:
+            made = await self._provider.create_subscription(
+                customer_id=await self._customer_id(user_id),
+                price_id=await self._provider_price(tier, price),
+                idempotency_key=idempotency_key(kind, subscription_id),
+                payment_method=payment_method,
+                metadata={METADATA_KEYS[kind]: subscription_id, "user_id": user_id},
+            )
+            if made.status is ProviderStatus.INCOMPLETE:
+                # The first payment did not go through (declined, or awaiting a card check
+                # this flow does not offer).
+                made = await self._provider.cancel_subscription(
+                    made.id,
+                    at_period_end=False,
+                    idempotency_key=idempotency_key(f"{kind}_void", subscription_id),
+                )
+                return made, "payment_declined"
+        except ProviderRejected as refused:
+            return None, refused.code or "payment_declined"
+        except ProviderError as error:
+            raise Unavailable(f"the payment provider did not answer: {error.message}") from error
+        return made, ""
 
     async def _fail(
         self, subscription: PlatformSubscription, made: ProviderSubscription | None, code: str
@@ -327,7 +352,7 @@ async def fetch_subscription(
         if error.code == "resource_missing":
             return None
         raise Unavailable(f"the payment provider did not answer: {error.message}") from error
-    ours = found.metadata.get("subscription_id") or found.metadata.get("stream_subscription_id")
+    ours = any(found.metadata.get(key) for key in METADATA_KEYS.values())
     return found if ours else None
 
 
@@ -379,6 +404,15 @@ async def follow_provider(
         await uow.tiers.set(change.user_id, change.tier, now)
         uow.record(change)
     return after
+
+
+def first_payment_refused(failure_code: str) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"the first payment was refused ({failure_code}): nothing was charged; try again "
+        "with another payment method",
+        reason="PAYMENT_DECLINED",
+        metadata={"failure_code": failure_code},
+    )
 
 
 def _tier_named(name: str) -> Tier:

@@ -20,13 +20,14 @@ from chassis.errors import FailedPrecondition, InvalidArgument, NotFound
 from chassis.ids import new_id
 from chassis.money import Money
 from estuary.payments.v1 import events_pb2
-from services.payments.domain.ledger import PLATFORM, Account, AccountKind
+from services.payments.domain.ledger import PLATFORM, Account, AccountKind, TransactionKind
 from services.payments.domain.stream_orders import StreamOrderKind
 from services.payments.domain.stream_subscriptions import StreamSubscription
 from services.payments.domain.subscriptions import SubscriptionStatus
 from services.payments.events import STREAM_ORDER_PAID, STREAM_SUBSCRIPTION_CHANGED
-from services.payments.tables import stream_orders
+from services.payments.tables import ledger_postings, ledger_transactions, stream_orders
 from tests.builders import person
+from tests.integration.payments.test_checkout_races import sandbox_objects
 from tests.integration.payments.world import World, world
 from tests.races import race
 
@@ -77,6 +78,28 @@ async def creator_pending(w: World) -> int:
         return await uow.ledger.balance(
             Account(w.practitioner_user_id, AccountKind.PRACTITIONER_PENDING, "EUR")
         )
+
+
+async def invoices_in_the_ledger(w: World) -> list[int]:
+    """Each invoice the sandbox billed, as the ledger holds it: a paid one is exactly one card
+    charge (of its amount, into clearing) and its order; an unpaid one nothing. The amounts
+    of the paid ones."""
+    paid = []
+    async with w.uow(write=False) as uow:
+        for invoice in sandbox_objects(w, "invoice"):
+            charge = await uow.ledger.find(TransactionKind.CHARGE, f"invoices/{invoice['id']}")
+            order = (
+                await uow.connection.execute(
+                    stream_orders.select().where(stream_orders.c.invoice_id == invoice["id"])
+                )
+            ).first()
+            if invoice["status"] == "paid" and invoice["amount_due"] > 0:
+                assert charge is not None and order is not None, invoice
+                assert order.amount_minor == invoice["amount_due"], invoice
+                paid.append(invoice["amount_due"])
+            else:
+                assert charge is None and order is None, invoice
+    return paid
 
 
 async def subscription_orders(w: World) -> list[int]:
@@ -201,6 +224,7 @@ async def test_a_refused_renewal_grants_nothing_then_ends(empty_database_url):
             (3, ENDED, 0, False),
         ]
         assert await subscription_orders(w) == [1_200]
+        assert await invoices_in_the_ledger(w) == [1_200]  # the two refused: nothing
         assert await creator_pending(w) == 960
 
 
@@ -254,6 +278,7 @@ async def test_an_upgrade_is_granted_and_charged_at_once_a_downgrade_from_the_ne
         now = await w.treasury.stream_subscription(reader, made.name)
         assert (now.level, now.next_level, now.granted_level, now.price) == (1, None, 1, eur(500))
         assert await subscription_orders(w) == [500, 350, 500]
+        assert sorted(await invoices_in_the_ledger(w)) == [350, 500, 500]
         assert [(s, g) for s, _, g, _ in await said(w)] == [(1, 1), (2, 2), (3, 1)]
         assert await creator_pending(w) == (500 + 350 + 500) * 8 // 10
 
@@ -437,3 +462,28 @@ async def test_an_invoice_is_one_order_under_concurrent_deliveries_of_its_events
                 Account(PLATFORM, AccountKind.PLATFORM_REVENUE, "EUR")
             )
         assert revenue == 100
+
+
+async def test_the_ledger_check_reports_a_subscription_month_without_its_charge(
+    empty_database_url,
+):
+    async with world(empty_database_url) as w:
+        stream = Stream(w)
+        await subscribe(w, person(), stream.silver)
+        await w.apply_webhooks()
+        async with w.uow() as uow:
+            assert await uow.audit.violations() == []
+            charge = await uow.ledger.find(TransactionKind.CHARGE, f"invoices/{invoice_of(w)}")
+            await uow.connection.execute(
+                ledger_postings.delete().where(ledger_postings.c.transaction_id == charge)
+            )
+            await uow.connection.execute(
+                ledger_transactions.delete().where(ledger_transactions.c.id == charge)
+            )
+            found = await uow.audit.violations()
+        assert "stream_order_payment" in [v.rule for v in found]
+
+
+def invoice_of(w: World) -> str:
+    [invoice] = sandbox_objects(w, "invoice")
+    return str(invoice["id"])
