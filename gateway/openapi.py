@@ -135,6 +135,12 @@ TAGS: list[dict[str, str]] = [
         "less the commission.",
     },
     {
+        "name": "stream_subscriptions",
+        "description": "Readers' monthly subscriptions to a stream's paid tiers, at the "
+        "stream's price: the level granted while paid up, upgrades at once, downgrades and "
+        "cancellations at the period's end; each paid month the creator's earning.",
+    },
+    {
         "name": "ledger",
         "description": "The double-entry ledger as staff see it: any account, its postings, "
         "and manual adjustments (balanced, audited).",
@@ -237,6 +243,7 @@ SCHEMA_NAMES = {
     "PayoutOut": "Payout",
     "PlatformSubscriptionOut": "PlatformSubscription",
     "Page_PayoutOut_": "PayoutPage",
+    "Page_StreamSubscriptionOut_": "StreamSubscriptionPage",
     "TopUpOut": "CreditTopUp",
     "CreditsOut": "Credits",
     "CreditMovementOut": "CreditMovement",

@@ -1,8 +1,10 @@
 """Paying creators at the edge: tips to a stream or one of its posts
 (/api/v1/streams/{id}/tips, /api/v1/streams/{id}/posts/{id}/tips) and a post's one-off
-unlock (/api/v1/streams/{id}/posts/{id}/unlock), through payments' stream orders; and the
-revenue they brought the creator (/api/v1/streams/{id}/revenue, streams'). What is sold, to
-whom and for how much is streams' and payments' to decide."""
+unlock (/api/v1/streams/{id}/posts/{id}/unlock), through payments' stream orders;
+subscriptions to a stream's paid tier (/api/v1/streams/{id}/subscriptions,
+/api/v1/stream-subscriptions/{id}, /api/v1/me/stream-subscriptions), payments' stream
+subscriptions; and the revenue they brought the creator (/api/v1/streams/{id}/revenue,
+streams'). What is sold, to whom and for how much is streams' and payments' to decide."""
 
 from __future__ import annotations
 
@@ -19,11 +21,19 @@ from gateway.auth import Caller, require_user
 from gateway.backends import Backends
 from gateway.problems import responses
 from gateway.routes.common import IdempotencyKey, backends, json_response
-from gateway.schemas.common import ID_PATTERN
-from gateway.schemas.stream_orders import StreamOrderOut, StreamRevenueOut, TipBody
+from gateway.schemas.common import DEFAULT_LIMIT, ID_PATTERN, Cursor, Limit, Page, page_of
+from gateway.schemas.stream_orders import (
+    StreamLevelBody,
+    StreamOrderOut,
+    StreamRevenueOut,
+    StreamSubscribeBody,
+    StreamSubscriptionOut,
+    TipBody,
+)
 
 router = APIRouter(prefix="/api/v1")
 STREAM_ORDERS: list[str | Enum] = ["stream_orders"]
+STREAM_SUBSCRIPTIONS: list[str | Enum] = ["stream_subscriptions"]
 
 Id = Annotated[str, Path(pattern=ID_PATTERN)]
 
@@ -116,6 +126,131 @@ async def unlock_post(
         metadata=caller.metadata(),
     )
     return json_response(StreamOrderOut.from_proto(made), 201)
+
+
+@router.post(
+    "/streams/{stream_id}/subscriptions",
+    operation_id="stream_subscriptions.create",
+    tags=STREAM_SUBSCRIPTIONS,
+    status_code=201,
+    response_model=StreamSubscriptionOut,
+    responses=responses(400, 404, 409),
+)
+async def subscribe_to_stream(
+    stream_id: Id,
+    body: StreamSubscribeBody,
+    idempotency_key: IdempotencyKey = None,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Subscribes you to one of the stream's paid tiers at its monthly price (the stream's,
+    never yours; kept while your subscription lives), the first month charged to the payment
+    method at once: the tier's posts are yours when it is paid. 404 for a tier the stream
+    does not sell (the free tier included); 409 SUBSCRIPTION_EXISTS when you subscribe to the
+    stream already (change its level instead), PAYMENT_DECLINED when the first payment is
+    refused (nothing charged or granted; try another card), OWN_STREAM for your own. A retry
+    with the same Idempotency-Key answers the same subscription."""
+    made = await api.payments.CreateStreamSubscription(
+        pb.CreateStreamSubscriptionRequest(
+            tier=f"streams/{stream_id}/tiers/{body.level}",
+            payment_method=body.payment_method,
+            request_id=idempotency_key or "",
+        ),
+        metadata=caller.metadata(),
+    )
+    return json_response(StreamSubscriptionOut.from_proto(made), 201)
+
+
+@router.get(
+    "/me/stream-subscriptions",
+    operation_id="stream_subscriptions.list",
+    tags=STREAM_SUBSCRIPTIONS,
+    response_model=Page[StreamSubscriptionOut],
+    responses=responses(400),
+)
+async def list_stream_subscriptions(
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Your subscriptions to streams' paid tiers, live or ended, newest first."""
+    found = await api.payments.ListStreamSubscriptions(
+        pb.ListStreamSubscriptionsRequest(page_size=limit, page_token=cursor or ""),
+        metadata=caller.metadata(),
+    )
+    return json_response(
+        page_of(
+            [StreamSubscriptionOut.from_proto(s) for s in found.stream_subscriptions],
+            found.next_page_token,
+            found.total_size,
+        )
+    )
+
+
+@router.get(
+    "/stream-subscriptions/{subscription_id}",
+    operation_id="stream_subscriptions.get",
+    tags=STREAM_SUBSCRIPTIONS,
+    response_model=StreamSubscriptionOut,
+    responses=responses(404),
+)
+async def get_stream_subscription(
+    subscription_id: Id, caller: Caller = Depends(require_user), api: Backends = Depends(backends)
+) -> Response:
+    """One of your stream subscriptions; 404 for anyone else's."""
+    found = await api.payments.GetStreamSubscription(
+        pb.GetStreamSubscriptionRequest(name=f"streamSubscriptions/{subscription_id}"),
+        metadata=caller.metadata(),
+    )
+    return json_response(StreamSubscriptionOut.from_proto(found))
+
+
+@router.patch(
+    "/stream-subscriptions/{subscription_id}",
+    operation_id="stream_subscriptions.change_level",
+    tags=STREAM_SUBSCRIPTIONS,
+    response_model=StreamSubscriptionOut,
+    responses=responses(400, 404, 409),
+)
+async def change_stream_level(
+    subscription_id: Id,
+    body: StreamLevelBody,
+    caller: Caller = Depends(require_user),
+    api: Backends = Depends(backends),
+) -> Response:
+    """Moves your subscription to another paid tier of its stream: up at once (the rest of
+    the period charged now), down from the next period (the paid level kept); the level you
+    hold undoes a downgrade asked for. 404 for anyone else's subscription or a tier the
+    stream does not sell; 409 SUBSCRIPTION_ENDING once cancelled or ended, PAYMENT_DECLINED
+    when an upgrade's charge is refused."""
+    changed = await api.payments.UpdateStreamSubscription(
+        pb.UpdateStreamSubscriptionRequest(
+            name=f"streamSubscriptions/{subscription_id}", level=body.level
+        ),
+        metadata=caller.metadata(),
+    )
+    return json_response(StreamSubscriptionOut.from_proto(changed))
+
+
+@router.post(
+    "/stream-subscriptions/{subscription_id}/cancel",
+    operation_id="stream_subscriptions.cancel",
+    tags=STREAM_SUBSCRIPTIONS,
+    response_model=StreamSubscriptionOut,
+    responses=responses(404, 409),
+)
+async def cancel_stream_subscription(
+    subscription_id: Id, caller: Caller = Depends(require_user), api: Backends = Depends(backends)
+) -> Response:
+    """Cancels your subscription at the end of its paid period: you keep its level until
+    then, then the free tier. Asking again changes nothing. 404 for anyone else's; 409
+    SUBSCRIPTION_ENDING once it has ended."""
+    cancelled = await api.payments.CancelStreamSubscription(
+        pb.CancelStreamSubscriptionRequest(name=f"streamSubscriptions/{subscription_id}"),
+        metadata=caller.metadata(),
+    )
+    return json_response(StreamSubscriptionOut.from_proto(cancelled))
 
 
 @router.get(

@@ -1,5 +1,6 @@
-"""Bodies of the routes that pay creators: tips to a stream or a post, and posts' one-off
-unlocks (payments' stream orders); and the revenue a creator reads (streams')."""
+"""Bodies of the routes that pay creators: tips to a stream or a post, posts' one-off
+unlocks (payments' stream orders) and subscriptions to streams' paid tiers (payments' stream
+subscriptions); and the revenue a creator reads (streams')."""
 
 from __future__ import annotations
 
@@ -19,13 +20,16 @@ from gateway.schemas.payments import CHECKOUT_STATUSES, CheckoutStatusName
 
 STREAM_ORDER_KINDS = ProtoNames(events_pb2.StreamOrderKind)
 STREAM_ORDER_STATUSES = ProtoNames(pb.StreamOrderStatus)
+STREAM_SUBSCRIPTION_STATUSES = ProtoNames(events_pb2.StreamSubscriptionStatus)
 
 if TYPE_CHECKING:
     StreamOrderKindName = str
     StreamOrderStatusName = str
+    StreamSubscriptionStatusName = str
 else:
     StreamOrderKindName = STREAM_ORDER_KINDS.literal
     StreamOrderStatusName = STREAM_ORDER_STATUSES.literal
+    StreamSubscriptionStatusName = STREAM_SUBSCRIPTION_STATUSES.literal
 
 EUR_5 = {"amount_minor": 500, "currency": "EUR"}
 STREAM_ORDER = {
@@ -57,7 +61,10 @@ class StreamOrderOut(BaseModel):
 
     model_config = examples(STREAM_ORDER)
     order_id: str
-    kind: StreamOrderKindName = Field(description="tip, or unlock (a post's one-off price).")
+    kind: StreamOrderKindName = Field(
+        description="tip, unlock (a post's one-off price), or subscription (a paid month of a "
+        "subscription to a stream's tier)."
+    )
     stream_id: str
     post_id: str | None = Field(description="None for a tip to the stream itself.")
     status: StreamOrderStatusName = Field(
@@ -91,6 +98,102 @@ class StreamOrderOut(BaseModel):
             payment_intent_id=o.payment_intent_id or None,
             client_secret=o.client_secret or None,
             created_at=instant(o.create_time),
+        )
+
+
+STREAM_SUBSCRIPTION = {
+    "subscription_id": "0b9f0c3e-5a55-4c57-9d3b-7f7b8f3c2a24",
+    "stream_id": STREAM_ORDER["stream_id"],
+    "level": 2,
+    "next_level": None,
+    "granted_level": 2,
+    "status": "active",
+    "price": EUR_5,
+    "current_period_end": "2026-04-09T09:30:00Z",
+    "cancel_at_period_end": False,
+    "failure_code": None,
+    "created_at": "2026-03-10T09:30:00Z",
+    "updated_at": "2026-03-10T09:30:00Z",
+}
+
+
+class StreamSubscribeBody(StrictBody):
+    model_config = examples({"level": 2, "payment_method": "pm_card_visa"})
+    level: int = Field(
+        ge=1, le=INT32_MAX, description="The paid tier's level (its price is the stream's)."
+    )
+    payment_method: str = Field(
+        min_length=1,
+        max_length=100,
+        description="The provider's payment method id (pm_...) from its card form; on the "
+        "sandbox, a test one: pm_card_visa pays, pm_card_chargeDeclined is declined.",
+    )
+
+
+class StreamLevelBody(StrictBody):
+    model_config = examples({"level": 1})
+    level: int = Field(
+        ge=1,
+        le=INT32_MAX,
+        description="Up: at once, the rest of the period charged now. Down: from the next "
+        "period. The level held: undoes a downgrade asked for.",
+    )
+
+
+class StreamSubscriptionOut(BaseModel):
+    """Your subscription to one of a stream's paid tiers, billed monthly."""
+
+    model_config = examples(STREAM_SUBSCRIPTION)
+    subscription_id: str
+    stream_id: str
+    level: int = Field(
+        ge=0, le=INT32_MAX, description="The tier subscribed to (the paid period's)."
+    )
+    next_level: int | None = Field(
+        ge=0,
+        le=INT32_MAX,
+        description="A downgrade asked for, billed and granted from the next period.",
+    )
+    granted_level: int = Field(
+        ge=0,
+        le=INT32_MAX,
+        description="The level it gives you now: its level while active, else 0 (free).",
+    )
+    status: StreamSubscriptionStatusName = Field(
+        description="pending (first payment not made yet), active, past_due (a renewal is "
+        "retried; nothing granted meanwhile), ended, failed (the first payment refused)."
+    )
+    price: Money = Field(
+        description="The monthly price you are billed: the tier's when you subscribed (or "
+        "upgraded); a later change of the tier's price does not move it."
+    )
+    current_period_end: datetime | None = Field(
+        description="The next renewal, or the end after a cancellation."
+    )
+    cancel_at_period_end: bool
+    failure_code: str | None = Field(description="The provider's reason, when failed.")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_proto(cls, s: pb.StreamSubscription) -> StreamSubscriptionOut:
+        return cls.model_construct(
+            subscription_id=s.name.removeprefix("streamSubscriptions/"),
+            stream_id=s.stream.removeprefix("streams/"),
+            level=s.level,
+            next_level=s.next_level or None,
+            granted_level=s.granted_level,
+            status=STREAM_SUBSCRIPTION_STATUSES.from_proto(s.status) or "pending",
+            price=Money.from_proto(s.price),
+            current_period_end=(
+                instant(s.current_period_end_time)
+                if s.HasField("current_period_end_time")
+                else None
+            ),
+            cancel_at_period_end=s.cancel_at_period_end,
+            failure_code=s.failure_code or None,
+            created_at=instant(s.create_time),
+            updated_at=instant(s.update_time),
         )
 
 

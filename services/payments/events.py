@@ -13,8 +13,14 @@ from services.payments.domain.earnings import EarningAvailable, EarningRecorded
 from services.payments.domain.orders import PaymentFailed, PaymentSucceeded, RefundIssued
 from services.payments.domain.payouts import PayoutFailed, PayoutPaid
 from services.payments.domain.stream_orders import StreamOrderPaid
+from services.payments.domain.stream_subscriptions import StreamSubscriptionChanged
 from services.payments.domain.subscriptions import TierChanged
-from services.payments.wire import STREAM_ORDER_KINDS, TIERS, money
+from services.payments.wire import (
+    STREAM_ORDER_KINDS,
+    STREAM_SUBSCRIPTION_STATUSES,
+    TIERS,
+    money,
+)
 
 EARNING_RECORDED = EventType.of(events_pb2.EarningRecorded)
 EARNING_AVAILABLE = EventType.of(events_pb2.EarningAvailable)
@@ -26,6 +32,7 @@ PAYOUT_PAID = EventType.of(events_pb2.PayoutPaid)
 PAYOUT_FAILED = EventType.of(events_pb2.PayoutFailed)
 SUBSCRIPTION_TIER_CHANGED = EventType.of(events_pb2.SubscriptionTierChanged)
 STREAM_ORDER_PAID = EventType.of(events_pb2.StreamOrderPaid)
+STREAM_SUBSCRIPTION_CHANGED = EventType.of(events_pb2.StreamSubscriptionChanged)
 
 EMITTED = (
     EARNING_RECORDED,
@@ -37,6 +44,7 @@ EMITTED = (
     PAYOUT_FAILED,
     SUBSCRIPTION_TIER_CHANGED,
     STREAM_ORDER_PAID,
+    STREAM_SUBSCRIPTION_CHANGED,
 )
 
 # What payments consumes.
@@ -175,4 +183,19 @@ def event_message(event: object) -> tuple[EventType[Message], Message, str]:
                 ),
                 order.name,
             )
+        case StreamSubscriptionChanged(subscription=subscription, at=at):
+            changed = events_pb2.StreamSubscriptionChanged(
+                subscription=subscription.name,
+                user_id=subscription.user_id,
+                stream=f"streams/{subscription.stream_id}",
+                level=subscription.level,
+                granted_level=subscription.granted_level,
+                status=STREAM_SUBSCRIPTION_STATUSES.to_proto(subscription.status),  # type: ignore[arg-type]
+                cancel_at_period_end=subscription.cancel_at_period_end,
+                sequence=subscription.sequence,
+                change_time=timestamp(at),
+            )
+            if subscription.current_period_end is not None:
+                changed.current_period_end_time.CopyFrom(timestamp(subscription.current_period_end))
+            return STREAM_SUBSCRIPTION_CHANGED, changed, subscription.name
     raise TypeError(f"payments publishes no {event!r}")

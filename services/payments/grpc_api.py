@@ -30,6 +30,7 @@ from services.payments.wire import (
     redemption_to_proto,
     stream_order_checkout_to_proto,
     stream_order_to_proto,
+    stream_subscription_to_proto,
     subscription_to_proto,
     summary_to_proto,
     tier_name,
@@ -100,6 +101,48 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
             request.request_id,
         )
         return stream_order_to_proto(view)
+
+    async def CreateStreamSubscription(
+        self, request: pb.CreateStreamSubscriptionRequest, context: Any
+    ) -> pb.StreamSubscription:
+        made = await self._treasury.subscribe_to_stream(
+            current_principal(), request.tier, request.payment_method, request.request_id
+        )
+        return stream_subscription_to_proto(made)
+
+    async def GetStreamSubscription(
+        self, request: pb.GetStreamSubscriptionRequest, context: Any
+    ) -> pb.StreamSubscription:
+        found = await self._treasury.stream_subscription(current_principal(), request.name)
+        return stream_subscription_to_proto(found)
+
+    async def ListStreamSubscriptions(
+        self, request: pb.ListStreamSubscriptionsRequest, context: Any
+    ) -> pb.ListStreamSubscriptionsResponse:
+        page = await self._treasury.list_stream_subscriptions(
+            current_principal(), request.page_size, request.page_token
+        )
+        return pb.ListStreamSubscriptionsResponse(
+            stream_subscriptions=[stream_subscription_to_proto(s) for s in page.items],
+            next_page_token=page.next_page_token,
+            total_size=page.total,
+        )
+
+    async def UpdateStreamSubscription(
+        self, request: pb.UpdateStreamSubscriptionRequest, context: Any
+    ) -> pb.StreamSubscription:
+        changed = await self._treasury.change_stream_level(
+            current_principal(), request.name, request.level
+        )
+        return stream_subscription_to_proto(changed)
+
+    async def CancelStreamSubscription(
+        self, request: pb.CancelStreamSubscriptionRequest, context: Any
+    ) -> pb.StreamSubscription:
+        cancelled = await self._treasury.cancel_stream_subscription(
+            current_principal(), request.name
+        )
+        return stream_subscription_to_proto(cancelled)
 
     async def CompleteSandboxOnboarding(
         self, request: pb.CompleteSandboxOnboardingRequest, context: Any

@@ -43,6 +43,7 @@ from services.payments.domain.stream_orders import (
     StreamOrderKind,
     StreamOrderStatus,
 )
+from services.payments.domain.stream_subscriptions import StreamSubscription
 from services.payments.domain.subscriptions import LIVE, PlatformSubscription, SubscriptionStatus
 from services.payments.tables import (
     credit_lots,
@@ -61,6 +62,7 @@ from services.payments.tables import (
     practitioner_tiers,
     promo_codes,
     stream_orders,
+    stream_subscriptions,
     tier_prices,
 )
 
@@ -1033,18 +1035,128 @@ def _subscription(row: sa.Row[Any]) -> PlatformSubscription:
     )
 
 
-class TierPrices:
-    """The provider's price id of each paid tier at each amount."""
+class StreamSubscriptions:
+    """Readers' subscriptions to streams' paid tiers; at most one live per reader and
+    stream."""
 
     def __init__(self, connection: AsyncConnection) -> None:
         self._c = connection
         self._dialect = connection.dialect.name
 
-    async def price_of(self, tier: Tier, price: Money) -> str | None:
+    async def add(self, subscription: StreamSubscription) -> bool:
+        """Records a new live subscription; False if the reader has one to the stream."""
+        added = await self._c.execute(
+            insert_ignoring_conflicts(self._dialect, stream_subscriptions, ["live_key"])
+            .values(**_stream_subscription_values(subscription))
+            .returning(stream_subscriptions.c.id)
+        )
+        return added.first() is not None
+
+    async def live_of(self, user_id: str, stream_id: str) -> StreamSubscription | None:
+        """The reader's live subscription to a stream."""
+        return await self._one(stream_subscriptions.c.live_key == f"{user_id}/{stream_id}")
+
+    async def get(self, subscription_id: str, *, lock: bool = False) -> StreamSubscription | None:
+        """A subscription, locked for this unit of work if asked."""
+        return await self._one(stream_subscriptions.c.id == subscription_id, lock)
+
+    async def _one(
+        self, condition: sa.ColumnElement[bool], lock: bool = False
+    ) -> StreamSubscription | None:
+        query = sa.select(stream_subscriptions).where(condition)
+        if lock and self._dialect == "postgresql":
+            query = query.with_for_update()
+        row = (await self._c.execute(query)).first()
+        return None if row is None else _stream_subscription(row)
+
+    async def page_of_user(
+        self, user_id: str, *, after: str | None, limit: int
+    ) -> tuple[list[StreamSubscription], int]:
+        """A reader's subscriptions, newest first, and how many they have."""
+        mine = stream_subscriptions.c.user_id == user_id
+        query = sa.select(stream_subscriptions).where(mine)
+        if after is not None:
+            query = query.where(stream_subscriptions.c.id < after)
+        rows = await self._c.execute(query.order_by(stream_subscriptions.c.id.desc()).limit(limit))
+        total = (
+            await self._c.execute(
+                sa.select(sa.func.count()).select_from(stream_subscriptions).where(mine)
+            )
+        ).scalar_one()
+        return [_stream_subscription(row) for row in rows], int(total)
+
+    async def save(self, subscription: StreamSubscription) -> None:
+        """Writes a subscription's state; one no longer live frees its reader to subscribe
+        to the stream again."""
+        await self._c.execute(
+            stream_subscriptions.update()
+            .where(stream_subscriptions.c.id == subscription.id)
+            .values(**_stream_subscription_values(subscription))
+        )
+
+
+def _stream_subscription_values(subscription: StreamSubscription) -> dict[str, Any]:
+    live = subscription.status in LIVE
+    return {
+        "id": subscription.id,
+        "user_id": subscription.user_id,
+        "stream_id": subscription.stream_id,
+        "creator_user_id": subscription.creator_user_id,
+        "live_key": f"{subscription.user_id}/{subscription.stream_id}" if live else None,
+        "level": subscription.level,
+        "next_level": subscription.next_level,
+        "currency": subscription.price.currency,
+        "amount_minor": subscription.price.amount_minor,
+        "status": subscription.status.value,
+        "payment_method": subscription.payment_method,
+        "provider_subscription_id": subscription.provider_subscription_id,
+        "customer_id": subscription.customer_id,
+        "current_period_end": subscription.current_period_end,
+        "cancel_at_period_end": subscription.cancel_at_period_end,
+        "failure_code": subscription.failure_code,
+        "revision": subscription.revision,
+        "sequence": subscription.sequence,
+        "created_at": subscription.created_at,
+        "updated_at": subscription.updated_at,
+    }
+
+
+def _stream_subscription(row: sa.Row[Any]) -> StreamSubscription:
+    return StreamSubscription(
+        id=row.id,
+        user_id=row.user_id,
+        stream_id=row.stream_id,
+        creator_user_id=row.creator_user_id,
+        level=row.level,
+        price=Money(row.amount_minor, row.currency),
+        status=SubscriptionStatus(row.status),
+        payment_method=row.payment_method,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        next_level=row.next_level,
+        provider_subscription_id=row.provider_subscription_id,
+        customer_id=row.customer_id,
+        current_period_end=row.current_period_end,
+        cancel_at_period_end=row.cancel_at_period_end,
+        failure_code=row.failure_code,
+        revision=row.revision,
+        sequence=row.sequence,
+    )
+
+
+class TierPrices:
+    """The provider's price id of each paid tier (a platform tier, or a stream's tier by its
+    name) at each amount."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+        self._dialect = connection.dialect.name
+
+    async def price_of(self, tier: str, price: Money) -> str | None:
         return (
             await self._c.execute(
                 sa.select(tier_prices.c.price_id).where(
-                    tier_prices.c.tier == tier.value,
+                    tier_prices.c.tier == str(tier),
                     tier_prices.c.currency == price.currency,
                     tier_prices.c.amount_minor == price.amount_minor,
                 )
@@ -1052,21 +1164,25 @@ class TierPrices:
         ).scalar()
 
     async def tier_of(self, price_id: str) -> Tier | None:
-        found = (
-            await self._c.execute(
-                sa.select(tier_prices.c.tier).where(tier_prices.c.price_id == price_id)
-            )
-        ).scalar()
-        return Tier(found) if found else None
+        """The platform tier a price sells; None for a price of a stream's tier."""
+        found = await self.sold_by(price_id)
+        return Tier(found[0]) if found and found[0] in {t.value for t in Tier} else None
 
-    async def remember(self, tier: Tier, price: Money, price_id: str) -> None:
+    async def sold_by(self, price_id: str) -> tuple[str, Money] | None:
+        """The tier a price sells and its amount."""
+        row = (
+            await self._c.execute(sa.select(tier_prices).where(tier_prices.c.price_id == price_id))
+        ).first()
+        return None if row is None else (row.tier, Money(row.amount_minor, row.currency))
+
+    async def remember(self, tier: str, price: Money, price_id: str) -> None:
         """Records a tier's price (the provider made it once under a key of these, so a
         second recording names the same price)."""
         await self._c.execute(
             insert_ignoring_conflicts(
                 self._dialect, tier_prices, ["tier", "currency", "amount_minor"]
             ).values(
-                tier=tier.value,
+                tier=str(tier),
                 currency=price.currency,
                 amount_minor=price.amount_minor,
                 price_id=price_id,
@@ -1154,12 +1270,13 @@ class StreamOrders:
 
     async def add(self, order: StreamOrder, now: datetime) -> bool:
         """Records an order; False (nothing changed) for an unlock its buyer already has an
-        order for."""
+        order for, or an invoice that has one."""
         unlock_key = (
             f"{order.client_id}/{order.post_id}" if order.kind is StreamOrderKind.UNLOCK else None
         )
+        unique = "invoice_id" if order.invoice_id is not None else "unlock_key"
         added = await self._c.execute(
-            insert_ignoring_conflicts(self._dialect, stream_orders, ["unlock_key"])
+            insert_ignoring_conflicts(self._dialect, stream_orders, [unique])
             .values(
                 id=order.id,
                 client_id=order.client_id,
@@ -1174,6 +1291,7 @@ class StreamOrders:
                 status=order.status.value,
                 payment_intent_id=None,
                 client_secret="",
+                invoice_id=order.invoice_id,
                 created_at=order.created_at,
                 updated_at=now,
             )
@@ -1207,6 +1325,7 @@ class StreamOrders:
             created_at=row.created_at,
             payment_intent_id=row.payment_intent_id,
             client_secret=row.client_secret,
+            invoice_id=row.invoice_id,
         )
 
     async def attach_intent(self, order_id: str, intent_id: str, client_secret: str) -> None:
@@ -1673,10 +1792,11 @@ class LedgerAudit:
         return found
 
     async def unmatched_stream_orders(self) -> list[Violation]:
-        """Stream orders (tips, unlocks) whose money is not in the ledger as they stand: any
-        order's credits one credit spend; a paid one's card part one charge of its intent,
-        and its creator's earning of its whole amount (whose split the charge check covers);
-        an open one no earning."""
+        """Stream orders (tips, unlocks, subscriptions' invoices) whose money is not in the
+        ledger as they stand: any order's credits one credit spend; a paid one's card part
+        one charge of its intent (of its invoice, for a subscription's), and its creator's
+        earning of its whole amount (whose split the charge check covers); an open one no
+        earning."""
         charges = _moved_by_cause(TransactionKind.CHARGE, AccountKind.PLATFORM_CLEARING)
         spends = _moved_by_cause(TransactionKind.CREDIT_SPEND, AccountKind.PLATFORM_CLEARING)
         rows = await self._c.execute(
@@ -1693,7 +1813,11 @@ class LedgerAudit:
             .select_from(
                 stream_orders.outerjoin(
                     charges,
-                    charges.c.cause == "payment_intents/" + stream_orders.c.payment_intent_id,
+                    charges.c.cause
+                    == sa.func.coalesce(
+                        "invoices/" + stream_orders.c.invoice_id,
+                        "payment_intents/" + stream_orders.c.payment_intent_id,
+                    ),
                 )
                 .outerjoin(spends, spends.c.cause == "streamOrders/" + stream_orders.c.id)
                 .outerjoin(earnings, earnings.c.booking_id == stream_orders.c.id)

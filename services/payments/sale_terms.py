@@ -1,6 +1,6 @@
-"""What a stream or post is sold for, asked of streams over gRPC with payments' own service
-token: who the money goes to, in which currency, and a post's unlock price. Payments never
-takes a client's word for any of it."""
+"""What a stream, post or paid tier is sold for, asked of streams over gRPC with payments' own
+service token: who the money goes to, in which currency, a post's unlock price and a tier's
+level and monthly price. Payments never takes a client's word for any of it."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from chassis.money import Money
 from estuary.streams.v1 import streams_pb2 as pb
 from estuary.streams.v1 import streams_pb2_grpc
 from services.payments.domain.stream_orders import SaleTerms
+from services.payments.domain.stream_subscriptions import TierTerms
 
 DEADLINE_SECONDS = 3.0
 
@@ -25,6 +26,11 @@ class StreamCatalogue(Protocol):
         sells no such thing, Unavailable if it does not answer."""
         ...
 
+    async def tier(self, name: str) -> TierTerms:
+        """The terms of a paid tier, "streams/{id}/tiers/{level}"; NotFound if streams does
+        not sell it (the free tier included), Unavailable if it does not answer."""
+        ...
+
 
 class StreamSaleTerms:
     """Streams' GetSaleTerms, as payments' service identity."""
@@ -33,9 +39,9 @@ class StreamSaleTerms:
         self._stub = retrying(streams_pb2_grpc.StreamsServiceStub(channel))
         self._tokens = tokens
 
-    async def terms(self, name: str) -> SaleTerms:
+    async def _ask(self, name: str) -> pb.SaleTerms:
         try:
-            found = await self._stub.GetSaleTerms(
+            found: pb.SaleTerms = await self._stub.GetSaleTerms(
                 pb.GetSaleTermsRequest(name=name),
                 timeout=DEADLINE_SECONDS,
                 metadata=call_metadata(await self._tokens.token()),
@@ -44,6 +50,10 @@ class StreamSaleTerms:
             if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
                 raise NotFound(f"{name} was not found", reason="NOT_FOR_SALE") from None
             raise Unavailable(f"streams did not answer: {error.details()}") from error
+        return found
+
+    async def terms(self, name: str) -> SaleTerms:
+        found = await self._ask(name)
         unlock = found.unlock_price if found.HasField("unlock_price") else None
         return SaleTerms(
             stream_id=found.stream.removeprefix("streams/"),
@@ -51,4 +61,18 @@ class StreamSaleTerms:
             owner_user_id=found.owner_user_id,
             currency=found.currency,
             unlock_price=None if unlock is None else Money(unlock.amount_minor, unlock.currency),
+        )
+
+    async def tier(self, name: str) -> TierTerms:
+        found = await self._ask(name)
+        if found.tier != name or found.level <= 0 or not found.HasField("tier_price"):
+            # A streams that does not yet sell tiers answers the stream alone.
+            raise NotFound(f"{name} was not found", reason="NOT_FOR_SALE")
+        price = found.tier_price
+        return TierTerms(
+            stream_id=found.stream.removeprefix("streams/"),
+            level=found.level,
+            owner_user_id=found.owner_user_id,
+            display_name=found.tier_display_name,
+            price=Money(price.amount_minor, price.currency),
         )

@@ -194,11 +194,12 @@ platform_subscriptions = sa.Table(
 )
 
 # The provider's price for each paid tier at each amount: made once (its key derived from
-# the tier, currency and amount), so a changed price setting makes a new price.
+# the tier, currency and amount), so a changed price setting makes a new price. `tier` is a
+# platform tier ("entry") or a stream's tier ("streams/{id}/tiers/{level}").
 tier_prices = sa.Table(
     "tier_prices",
     metadata,
-    sa.Column("tier", sa.String(20), primary_key=True),
+    sa.Column("tier", sa.String(80), primary_key=True),
     sa.Column("currency", sa.String(3), primary_key=True),
     sa.Column("amount_minor", sa.BigInteger, primary_key=True),
     sa.Column("price_id", sa.String(100), nullable=False, unique=True),
@@ -284,8 +285,10 @@ gift_cards = sa.Table(
 )
 
 # A client's tip to a creator or a post's unlock, paid as a booking's checkout is (credits,
-# then one payment intent keyed by its id). unlock_key is "{client}/{post}" for an unlock and
-# NULL for a tip: unique, so a buyer has one unlock order per post under any concurrency.
+# then one payment intent keyed by its id), or a stream subscription's paid invoice.
+# unlock_key is "{client}/{post}" for an unlock and NULL otherwise: unique, so a buyer has one
+# unlock order per post under any concurrency; invoice_id is unique, so an invoice is one
+# order however often or concurrently it is reported paid.
 stream_orders = sa.Table(
     "stream_orders",
     metadata,
@@ -304,5 +307,38 @@ stream_orders = sa.Table(
     sa.Column("client_secret", sa.String(200), nullable=False, server_default=""),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("invoice_id", sa.String(100), nullable=True),
     sa.Index("ix_stream_orders_client", "client_id", "id"),
+    sa.UniqueConstraint("invoice_id", name="uq_stream_orders_invoice_id"),
+)
+
+# A reader's subscription to a stream's paid tier, at the price it was subscribed (or
+# upgraded) at. live_key is "{user}/{stream}" while the subscription is pending, active or
+# past due and NULL after: unique, so a reader has one live subscription per stream under any
+# concurrency, on either database. `sequence` counts the changes said to streams, moved under
+# the row's lock.
+stream_subscriptions = sa.Table(
+    "stream_subscriptions",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("user_id", sa.String(36), nullable=False),
+    sa.Column("stream_id", sa.String(36), nullable=False),
+    sa.Column("creator_user_id", sa.String(36), nullable=False),
+    sa.Column("live_key", sa.String(80), nullable=True, unique=True),
+    sa.Column("level", sa.Integer, nullable=False),
+    sa.Column("next_level", sa.Integer, nullable=True),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("payment_method", sa.String(100), nullable=False),
+    sa.Column("provider_subscription_id", sa.String(100), nullable=False, server_default=""),
+    sa.Column("customer_id", sa.String(100), nullable=False, server_default=""),
+    sa.Column("current_period_end", UtcDateTime, nullable=True),
+    sa.Column("cancel_at_period_end", sa.Boolean, nullable=False),
+    sa.Column("failure_code", sa.String(100), nullable=False, server_default=""),
+    sa.Column("revision", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("sequence", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Index("ix_stream_subscriptions_user", "user_id", "id"),
 )

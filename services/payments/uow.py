@@ -25,6 +25,7 @@ from services.payments.repository import (
     PlatformSubscriptions,
     PromoCodes,
     StreamOrders,
+    StreamSubscriptions,
     TierPrices,
     Tiers,
 )
@@ -47,6 +48,7 @@ class PaymentsUnitOfWork(UnitOfWork):
     credit_lots: CreditLots
     gift_cards: GiftCards
     stream_orders: StreamOrders
+    stream_subscriptions: StreamSubscriptions
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
@@ -67,6 +69,7 @@ class PaymentsUnitOfWork(UnitOfWork):
         self.credit_lots = CreditLots(connection)
         self.gift_cards = GiftCards(connection)
         self.stream_orders = StreamOrders(connection)
+        self.stream_subscriptions = StreamSubscriptions(connection)
         return self
 
     def event_message(self, event: object) -> tuple[EventType[Message], Message, str]:

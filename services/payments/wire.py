@@ -1,5 +1,5 @@
 """Payments' proto mapping: enums, money, ledger transactions, earnings summaries, checkouts,
-credits, payouts and platform subscriptions."""
+credits, payouts, platform subscriptions, stream orders and stream subscriptions."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from services.payments.domain.ledger import (
 from services.payments.domain.orders import OrderStatus
 from services.payments.domain.payouts import Payout, PayoutAccount, PayoutStatus
 from services.payments.domain.stream_orders import StreamOrderKind, StreamOrderStatus
+from services.payments.domain.stream_subscriptions import StreamSubscription
 from services.payments.domain.subscriptions import PlatformSubscription, SubscriptionStatus
 from services.payments.provider.port import PaymentStatus
 
@@ -55,6 +56,7 @@ CREDIT_PURCHASE_STATUSES = ProtoEnum(pb.CreditPurchaseStatus, CreditPurchaseStat
 ORDER_STATUSES = ProtoEnum(pb.OrderStatus, OrderStatus)
 STREAM_ORDER_KINDS = ProtoEnum(events_pb2.StreamOrderKind, StreamOrderKind)
 STREAM_ORDER_STATUSES = ProtoEnum(pb.StreamOrderStatus, StreamOrderStatus)
+STREAM_SUBSCRIPTION_STATUSES = ProtoEnum(events_pb2.StreamSubscriptionStatus, SubscriptionStatus)
 
 
 def money(value: Money) -> money_pb2.Money:
@@ -308,6 +310,26 @@ def subscription_to_proto(subscription: PlatformSubscription) -> pb.PlatformSubs
     )
     if subscription.next_tier is not None:
         made.next_tier = TIERS.to_proto(subscription.next_tier)
+    if subscription.current_period_end is not None:
+        made.current_period_end_time.CopyFrom(timestamp(subscription.current_period_end))
+    return made
+
+
+def stream_subscription_to_proto(subscription: StreamSubscription) -> pb.StreamSubscription:
+    made = pb.StreamSubscription(
+        name=subscription.name,
+        stream=f"streams/{subscription.stream_id}",
+        tier=subscription.tier,
+        level=subscription.level,
+        next_level=subscription.next_level or 0,
+        granted_level=subscription.granted_level,
+        status=STREAM_SUBSCRIPTION_STATUSES.to_proto(subscription.status),  # type: ignore[arg-type]
+        price=money(subscription.price),
+        cancel_at_period_end=subscription.cancel_at_period_end,
+        failure_code=subscription.failure_code,
+        create_time=timestamp(subscription.created_at),
+        update_time=timestamp(subscription.updated_at),
+    )
     if subscription.current_period_end is not None:
         made.current_period_end_time.CopyFrom(timestamp(subscription.current_period_end))
     return made

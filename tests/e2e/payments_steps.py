@@ -15,9 +15,9 @@ from tests.e2e.stacks import EmbeddedStack, ProductionStack, Stack
 
 # Every write route payments serves to a bearer, each with its account-status scenario in
 # test_payments_accounts.py, test_platform_subscriptions.py, test_credits.py or
-# test_stream_money.py (test_account_status.py holds that none is left out): a client's
-# checkout, a practitioner's payouts, their platform subscription, a client's credits and
-# gift cards, and their tips.
+# test_stream_money.py or test_stream_subscriptions.py (test_account_status.py holds that none
+# is left out): a client's checkout, a practitioner's payouts, their platform subscription, a
+# client's credits and gift cards, their tips and unlocks, and their stream subscriptions.
 CHECKOUT_WRITE_ROUTES = [
     ("POST", "/api/v1/checkout"),
     ("POST", "/api/v1/sandbox/payment-intents/{payment_intent_id}/confirm"),
@@ -42,12 +42,18 @@ STREAM_ORDER_WRITE_ROUTES = [
     ("POST", "/api/v1/streams/{stream_id}/posts/{post_id}/tips"),
     ("POST", "/api/v1/streams/{stream_id}/posts/{post_id}/unlock"),
 ]
+STREAM_SUBSCRIPTION_WRITE_ROUTES = [
+    ("POST", "/api/v1/streams/{stream_id}/subscriptions"),
+    ("PATCH", "/api/v1/stream-subscriptions/{subscription_id}"),
+    ("POST", "/api/v1/stream-subscriptions/{subscription_id}/cancel"),
+]
 PAYMENTS_WRITE_ROUTES = (
     CHECKOUT_WRITE_ROUTES
     + PAYOUT_WRITE_ROUTES
     + SUBSCRIPTION_WRITE_ROUTES
     + CREDIT_WRITE_ROUTES
     + STREAM_ORDER_WRITE_ROUTES
+    + STREAM_SUBSCRIPTION_WRITE_ROUTES
 )
 
 

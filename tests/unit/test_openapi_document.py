@@ -330,6 +330,7 @@ def test_idempotency_key_is_documented_on_the_routes_that_honour_it(document):
         "stream_orders.tip_post",
         "stream_orders.tip_stream",
         "stream_orders.unlock_post",
+        "stream_subscriptions.create",
         "users.reactivate",
         "users.suspend",
         "waitlist.join",

@@ -27,6 +27,7 @@ STREAM_ORDER_PREFIX = "streamOrders/"
 class StreamOrderKind(StrEnum):
     TIP = "tip"
     UNLOCK = "unlock"
+    SUBSCRIPTION = "subscription"
 
 
 class StreamOrderStatus(StrEnum):
@@ -49,8 +50,9 @@ class SaleTerms:
 
 @dataclass(frozen=True)
 class StreamOrder:
-    """One tip or unlock: its price, what credits covered, and the payment intent for the
-    rest. post_id is "" for a tip to the stream itself."""
+    """One tip, unlock or paid subscription invoice: its price, what credits covered, and
+    the payment intent for the rest (a subscription's invoice is paid by card alone). post_id
+    is "" for a tip to the stream itself and a subscription."""
 
     id: str
     client_id: str
@@ -64,6 +66,7 @@ class StreamOrder:
     created_at: datetime
     payment_intent_id: str | None = None
     client_secret: str = ""
+    invoice_id: str | None = None
 
     @classmethod
     def open(
@@ -125,13 +128,14 @@ class StreamOrder:
             description=f"credits applied to a stream {self.kind.value}",
         )
 
-    def card_charge(self, transaction_id: str, intent_id: str, now: datetime) -> Transaction:
-        """The card's payment arriving in clearing, once per payment intent."""
+    def card_charge(self, transaction_id: str, paid_by: str, now: datetime) -> Transaction:
+        """The card's payment arriving in clearing, once per payment intent or invoice
+        ("payment_intents/{id}", "invoices/{id}")."""
         currency = self.amount.currency
         return Transaction.balanced(
             transaction_id,
             TransactionKind.CHARGE,
-            f"payment_intents/{intent_id}",
+            paid_by,
             transfer(
                 Account(EXTERNAL, AccountKind.EXTERNAL, currency),
                 Account(PLATFORM, AccountKind.PLATFORM_CLEARING, currency),

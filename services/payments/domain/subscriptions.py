@@ -6,9 +6,11 @@ kept while a renewal is retried, and back to Free when the subscription ends."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import Generic, TypeVar
 
 from chassis.money import Money
 from services.payments.domain.earnings import Tier
@@ -21,6 +23,9 @@ from services.payments.domain.ledger import (
     TransactionKind,
     transfer,
 )
+
+# What a subscription bills and grants: a platform tier, or a stream's tier at its price.
+T = TypeVar("T")
 
 # Higher is more: an upgrade moves up this order, a downgrade down it.
 RANK = {Tier.FREE: 0, Tier.ENTRY: 1, Tier.PREMIUM: 2}
@@ -56,14 +61,62 @@ def paid_tier(tier: Tier) -> Tier:
 
 
 @dataclass(frozen=True)
-class ProviderView:
-    """What the provider says of a subscription now, in our words."""
+class ProviderView(Generic[T]):
+    """What the provider says of a subscription now, in our words; T is what is billed (a
+    platform tier, a stream's tier at its price)."""
 
     status: SubscriptionStatus
-    billed_tier: Tier
-    """The tier of the price on the subscription: after a downgrade, the next period's."""
+    billed: T
+    """What the price on the subscription sells: after a downgrade, the next period's."""
     current_period_end: datetime | None
     cancel_at_period_end: bool
+
+
+@dataclass(frozen=True)
+class Followed(Generic[T]):
+    """Where a subscription stands once it has followed the provider."""
+
+    held: T
+    next: T | None
+    status: SubscriptionStatus
+    current_period_end: datetime | None
+    cancel_at_period_end: bool
+
+
+def following(
+    held: T,
+    status: SubscriptionStatus,
+    current_period_end: datetime | None,
+    seen: ProviderView[T],
+    rank: Callable[[T], int],
+) -> Followed[T]:
+    """A live subscription moved to what the provider says now, only forward, for platform
+    tiers and stream tiers alike (`rank` orders what is billed): a stale PENDING cannot take
+    back a paid first period; something billed above what is held is an upgrade, held at
+    once; below it a downgrade, held only once the provider's period has moved past the end
+    of the period it was asked in."""
+    moved_status = seen.status
+    if status is not SubscriptionStatus.PENDING and seen.status is SubscriptionStatus.PENDING:
+        moved_status = status
+    renewed = (
+        current_period_end is not None
+        and seen.current_period_end is not None
+        and seen.current_period_end > current_period_end
+    )
+    next_held: T | None
+    if rank(seen.billed) > rank(held) or (renewed and seen.billed != held):
+        held, next_held = seen.billed, None
+    elif seen.billed != held:
+        next_held = seen.billed
+    else:
+        next_held = None
+    return Followed(
+        held,
+        next_held,
+        moved_status,
+        seen.current_period_end or current_period_end,
+        seen.cancel_at_period_end,
+    )
 
 
 @dataclass(frozen=True)
@@ -99,35 +152,19 @@ class PlatformSubscription:
         """Whether moving to a tier raises it (charged at once) rather than lowers it."""
         return RANK[to] > RANK[self.tier]
 
-    def following(self, seen: ProviderView, at: datetime) -> PlatformSubscription:
-        """This subscription moved to what the provider says now. Only forward: an ended or
-        failed one stays so; a billed tier above the held one is an upgrade, held at once; one
-        below it is a downgrade, held only once the provider's period has moved past the end
-        of the period it was asked in."""
+    def following(self, seen: ProviderView[Tier], at: datetime) -> PlatformSubscription:
+        """This subscription moved to what the provider says now, only forward: an ended or
+        failed one stays so (see `following`)."""
         if not self.live:
             return self
-        status = seen.status
-        if self.status is not SubscriptionStatus.PENDING and status is SubscriptionStatus.PENDING:
-            status = self.status  # a stale answer cannot take back a paid first period
-        tier, next_tier = self.tier, self.next_tier
-        renewed = (
-            self.current_period_end is not None
-            and seen.current_period_end is not None
-            and seen.current_period_end > self.current_period_end
-        )
-        if RANK[seen.billed_tier] > RANK[tier] or (renewed and seen.billed_tier != tier):
-            tier, next_tier = seen.billed_tier, None
-        elif seen.billed_tier != tier:
-            next_tier = seen.billed_tier
-        else:
-            next_tier = None
+        moved = following(self.tier, self.status, self.current_period_end, seen, RANK.__getitem__)
         return replace(
             self,
-            tier=tier,
-            next_tier=next_tier,
-            status=status,
-            current_period_end=seen.current_period_end or self.current_period_end,
-            cancel_at_period_end=seen.cancel_at_period_end,
+            tier=moved.held,
+            next_tier=moved.next,
+            status=moved.status,
+            current_period_end=moved.current_period_end,
+            cancel_at_period_end=moved.cancel_at_period_end,
             updated_at=at,
         )
 

@@ -12,7 +12,7 @@ from services.payments.service_layer.ledger import LedgerHandlers
 from services.payments.service_layer.payouts import PayoutHandlers
 from services.payments.service_layer.staff import StaffHandlers
 from services.payments.service_layer.stream_orders import StreamOrderHandlers
-from services.payments.service_layer.subscriptions import SubscriptionHandlers
+from services.payments.service_layer.stream_subscriptions import StreamSubscriptionHandlers
 
 
 class Treasury(
@@ -24,7 +24,8 @@ class Treasury(
     EarningHandlers,
     LedgerHandlers,
     PayoutHandlers,
-    SubscriptionHandlers,
+    # Stream subscriptions build on the platform's (the provider's prices and customers).
+    StreamSubscriptionHandlers,
     StreamOrderHandlers,
 ):
     """Every payments use case on one object, for the servicer, the consumers, the jobs,

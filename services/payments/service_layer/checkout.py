@@ -47,6 +47,7 @@ from services.payments.service_layer.stream_orders import (
     apply_stream_order_intent,
     stream_order_of,
 )
+from services.payments.service_layer.stream_subscriptions import apply_stream_subscription_event
 from services.payments.service_layer.subscriptions import (
     apply_subscription_event,
     fetch_subscription,
@@ -186,6 +187,7 @@ class CheckoutHandlers(Handlers):
                 await apply_stream_order_intent(uow, self._settings, stream_order, intent)
             await apply_connect_object(uow, self._provider, connect_object)
             await apply_subscription_event(uow, event, subscription)
+            await apply_stream_subscription_event(uow, self._settings, event, subscription)
             await uow.commit()
         return event.id, True
 

@@ -137,7 +137,7 @@ class StreamOrderHandlers(Handlers):
             await uow.ledger.post(order.credit_spend(new_id(), now))
             await take_from_lots(uow, lots, order.credit_minor, now)
         if order.status is StreamOrderStatus.PAID:
-            await _earn(uow, self._settings, order)
+            await earn_stream_order(uow, self._settings, order)
         return order
 
     async def _with_stream_intent(self, order: StreamOrder) -> StreamOrderView:
@@ -183,13 +183,16 @@ async def apply_stream_order_intent(
         return  # paid by an earlier event about the same intent
     if order.payment_intent_id is None:
         await uow.stream_orders.attach_intent(order.id, intent.id, intent.client_secret)
-    await uow.ledger.post(order.card_charge(new_id(), intent.id, now))
-    await _earn(uow, settings, replace(order, status=StreamOrderStatus.PAID))
+    await uow.ledger.post(order.card_charge(new_id(), f"payment_intents/{intent.id}", now))
+    await earn_stream_order(uow, settings, replace(order, status=StreamOrderStatus.PAID))
 
 
-async def _earn(uow: PaymentsUnitOfWork, settings: PaymentsSettings, order: StreamOrder) -> None:
-    """The creator's earning of a paid order, less the commission of their platform tier,
-    and stream_order.paid (once: the earning is claimed by the order's id)."""
+async def earn_stream_order(
+    uow: PaymentsUnitOfWork, settings: PaymentsSettings, order: StreamOrder
+) -> None:
+    """The creator's earning of a paid order (a tip, an unlock, a subscription's invoice),
+    less the commission of their platform tier, and stream_order.paid (once: the earning is
+    claimed by the order's id)."""
     now = uow.clock.now()
     earning = await record_earning(uow, settings, order.as_paid_work(now))
     if earning is not None:

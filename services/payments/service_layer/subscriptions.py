@@ -55,7 +55,14 @@ SUBSCRIPTION_EVENTS = (
     "customer.subscription.deleted",
 )
 INVOICE_PAID = "invoice.paid"
+INVOICE_PAYMENT_FAILED = "invoice.payment_failed"
 PAYMENT_METHOD_MAX_LENGTH = 100
+# The metadata key that names our subscription on the provider's, by kind: its webhooks find
+# the platform's or the stream's row by it.
+METADATA_KEYS = {
+    "platform_subscription": "subscription_id",
+    "stream_subscription": "stream_subscription_id",
+}
 
 # The provider's states in ours: a renewal being retried keeps the tier; an abandoned first
 # payment is a failure; any end is the end.
@@ -128,43 +135,62 @@ class SubscriptionHandlers(Handlers):
         if subscription.status is SubscriptionStatus.PENDING:
             subscription = await self._start(subscription)
         if subscription.status is SubscriptionStatus.FAILED:
-            raise FailedPrecondition(
-                f"the first payment was refused ({subscription.failure_code}): nothing was "
-                "charged; try again with another payment method",
-                reason="PAYMENT_DECLINED",
-                metadata={"failure_code": subscription.failure_code},
-            )
+            raise first_payment_refused(subscription.failure_code)
         return subscription
 
     async def _start(self, subscription: PlatformSubscription) -> PlatformSubscription:
         """The provider's customer and subscription for a recorded one, keyed by its ids."""
-        try:
-            price_id = await self._price_id(subscription.tier)
-            customer_id = await self._customer_id(subscription.user_id)
-            made = await self._provider.create_subscription(
-                customer_id=customer_id,
-                price_id=price_id,
-                idempotency_key=idempotency_key("platform_subscription", subscription.id),
-                payment_method=subscription.payment_method,
-                metadata={"subscription_id": subscription.id, "user_id": subscription.user_id},
-            )
-            if made.status is ProviderStatus.INCOMPLETE:
-                # The first payment did not go through (declined, or awaiting a card check
-                # this flow does not offer): end it at the provider so it is never retried.
-                made = await self._provider.cancel_subscription(
-                    made.id,
-                    at_period_end=False,
-                    idempotency_key=idempotency_key("platform_subscription_void", subscription.id),
-                )
-                return await self._fail(subscription, made, "payment_declined")
-        except ProviderRejected as refused:
-            return await self._fail(subscription, None, refused.code or "payment_declined")
-        except ProviderError as error:
-            raise Unavailable(f"the payment provider did not answer: {error.message}") from error
+        made, refused = await self._open_at_provider(
+            "platform_subscription",
+            subscription.id,
+            subscription.user_id,
+            subscription.tier.value,
+            self._settings.tier_price(subscription.tier.value),
+            subscription.payment_method,
+        )
+        if refused:
+            return await self._fail(subscription, made, refused)
+        assert made is not None
         async with self._uow() as uow:
             synced = await follow_provider(uow, made)
             await uow.commit()
         return synced or subscription
+
+    async def _open_at_provider(
+        self,
+        kind: str,
+        subscription_id: str,
+        user_id: str,
+        tier: str,
+        price: Money,
+        payment_method: str,
+    ) -> tuple[ProviderSubscription | None, str]:
+        """The provider's subscription of one of ours of a kind ("platform_subscription",
+        "stream_subscription") to a tier at a monthly price, keyed by its id and naming it in
+        its metadata, and the failure code if its first payment was refused (then ended at
+        the provider, so it is never retried)."""
+        try:
+            made = await self._provider.create_subscription(
+                customer_id=await self._customer_id(user_id),
+                price_id=await self._provider_price(tier, price),
+                idempotency_key=idempotency_key(kind, subscription_id),
+                payment_method=payment_method,
+                metadata={METADATA_KEYS[kind]: subscription_id, "user_id": user_id},
+            )
+            if made.status is ProviderStatus.INCOMPLETE:
+                # The first payment did not go through (declined, or awaiting a card check
+                # this flow does not offer).
+                made = await self._provider.cancel_subscription(
+                    made.id,
+                    at_period_end=False,
+                    idempotency_key=idempotency_key(f"{kind}_void", subscription_id),
+                )
+                return made, "payment_declined"
+        except ProviderRejected as refused:
+            return None, refused.code or "payment_declined"
+        except ProviderError as error:
+            raise Unavailable(f"the payment provider did not answer: {error.message}") from error
+        return made, ""
 
     async def _fail(
         self, subscription: PlatformSubscription, made: ProviderSubscription | None, code: str
@@ -183,18 +209,22 @@ class SubscriptionHandlers(Handlers):
         return failed
 
     async def _price_id(self, tier: Tier) -> str:
-        """The provider's price for a tier at its configured amount, made once."""
-        price = self._settings.tier_price(tier.value)
+        """The provider's price for a platform tier at its configured amount, made once."""
+        return await self._provider_price(tier.value, self._settings.tier_price(tier.value))
+
+    async def _provider_price(self, tier: str, price: Money) -> str:
+        """The provider's monthly price for a tier (a platform tier, or a stream's tier by
+        its name) at an amount, made once under a key of these."""
         async with self._uow(write=False) as uow:
             known = await uow.tier_prices.price_of(tier, price)
         if known:
             return known
         made = await self._provider.create_price(
-            tier=tier.value,
+            tier=tier,
             amount=price.amount_minor,
             currency=price.currency,
             idempotency_key=idempotency_key(
-                "tier_price", tier.value, price.currency, str(price.amount_minor)
+                "tier_price", tier, price.currency, str(price.amount_minor)
             ),
         )
         async with self._uow() as uow:
@@ -204,8 +234,8 @@ class SubscriptionHandlers(Handlers):
         return known or made.id
 
     async def _customer_id(self, user_id: str) -> str:
-        """The practitioner's customer at the provider: the one billed before, else one
-        made under a key of their id."""
+        """The user's customer at the provider (for their platform and stream
+        subscriptions): the one billed before, else one made under a key of their id."""
         async with self._uow(write=False) as uow:
             known = await uow.subscriptions.customer_of(user_id)
         if known:
@@ -306,10 +336,11 @@ async def fetch_subscription(
     provider: PaymentProvider, event: WebhookEvent
 ) -> ProviderSubscription | None:
     """The subscription a subscription or invoice event is about, as the provider has it now
-    (the event's copy may be stale); None for other events and subscriptions not ours."""
+    (the event's copy may be stale); None for other events and subscriptions not ours (ours
+    name a platform or a stream subscription in their metadata)."""
     if event.type in SUBSCRIPTION_EVENTS:
         subscription_id = event.object_id
-    elif event.type == INVOICE_PAID:
+    elif event.type in (INVOICE_PAID, INVOICE_PAYMENT_FAILED):
         subscription_id = str(event.object.get("subscription") or "")
     else:
         return None
@@ -321,15 +352,16 @@ async def fetch_subscription(
         if error.code == "resource_missing":
             return None
         raise Unavailable(f"the payment provider did not answer: {error.message}") from error
-    return found if found.metadata.get("subscription_id") else None
+    ours = any(found.metadata.get(key) for key in METADATA_KEYS.values())
+    return found if ours else None
 
 
 async def apply_subscription_event(
     uow: PaymentsUnitOfWork, event: WebhookEvent, found: ProviderSubscription | None
 ) -> None:
-    """A subscription moved forward to what the provider says now; a paid invoice of one of
-    ours is the platform's revenue (once per invoice)."""
-    if found is None:
+    """A platform subscription moved forward to what the provider says now; a paid invoice
+    of one is the platform's revenue (once per invoice)."""
+    if found is None or not found.metadata.get("subscription_id"):
         return
     subscription = await follow_provider(uow, found)
     if subscription is None or event.type != INVOICE_PAID:
@@ -372,6 +404,15 @@ async def follow_provider(
         await uow.tiers.set(change.user_id, change.tier, now)
         uow.record(change)
     return after
+
+
+def first_payment_refused(failure_code: str) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"the first payment was refused ({failure_code}): nothing was charged; try again "
+        "with another payment method",
+        reason="PAYMENT_DECLINED",
+        metadata={"failure_code": failure_code},
+    )
 
 
 def _tier_named(name: str) -> Tier:

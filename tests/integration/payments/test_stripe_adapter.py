@@ -511,6 +511,33 @@ async def test_a_tier_subscription_upgrades_downgrades_and_cancels(connect_backe
     )
 
 
+async def test_a_stream_tier_subscription_keeps_its_tier_and_metadata(connect_backend: Backend):
+    provider = connect_backend.provider
+    customer = await provider.create_customer(
+        user_id="r1", email=None, name=None, idempotency_key=key("customer")
+    )
+    tier = "streams/0b9f0c3e-5a55-4c57-9d3b-7f7b8f3c2a22/tiers/2"
+    price = await provider.create_price(
+        tier=tier, amount=1200, currency="EUR", idempotency_key=key("price")
+    )
+    assert (price.tier, price.amount) == (tier, 1200)
+    ours = {"stream_subscription_id": "s1", "user_id": "r1"}
+    made = await provider.create_subscription(
+        customer_id=customer.id,
+        price_id=price.id,
+        idempotency_key=key("subscription"),
+        payment_method="pm_card_visa",
+        metadata=ours,
+    )
+    # The webhooks' subscription is read back by its id: it must still name ours.
+    found = await provider.retrieve_subscription(made.id)
+    assert (found.status, found.price_id, found.metadata) == (
+        SubscriptionStatus.ACTIVE,
+        price.id,
+        ours,
+    )
+
+
 async def test_a_subscription_to_an_unknown_price_is_refused(connect_backend: Backend):
     provider = connect_backend.provider
     customer = await provider.create_customer(

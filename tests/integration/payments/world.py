@@ -28,6 +28,7 @@ from estuary.booking.v1 import events_pb2 as booking_events
 from services.payments import bootstrap
 from services.payments.bootstrap import PaymentsService
 from services.payments.domain.stream_orders import SaleTerms
+from services.payments.domain.stream_subscriptions import TierTerms
 from services.payments.events import BOOKING_COMPLETED
 from services.payments.provider.port import (
     PaymentIntent,
@@ -71,6 +72,7 @@ class Shelf:
     """Streams as payments asks it what it sells: the terms a test put up, by name."""
 
     offered: dict[str, SaleTerms] = field(default_factory=dict)
+    tiers: dict[str, TierTerms] = field(default_factory=dict)
 
     def stream(self, owner_user_id: str, currency: str = "EUR") -> str:
         """A stream of the owner's, its name."""
@@ -90,10 +92,23 @@ class Shelf:
         )
         return name
 
+    def paid_tier(self, stream: str, level: int, price: Money) -> str:
+        """A paid tier of the stream sold monthly at price (put up again: its new price),
+        its name."""
+        terms = self.offered[stream]
+        made = TierTerms(terms.stream_id, level, terms.owner_user_id, f"Level {level}", price)
+        self.tiers[made.name] = made
+        return made.name
+
     async def terms(self, name: str) -> SaleTerms:
         if name not in self.offered:
             raise NotFound(f"{name} was not found", reason="NOT_FOR_SALE")
         return self.offered[name]
+
+    async def tier(self, name: str) -> TierTerms:
+        if name not in self.tiers:
+            raise NotFound(f"{name} was not found", reason="NOT_FOR_SALE")
+        return self.tiers[name]
 
 
 @dataclass

@@ -1,0 +1,494 @@
+"""Readers' subscriptions to streams' paid tiers on the sandbox, on both databases: the level
+granted once the first month is paid (stream_subscription.changed, sequence 1), each paid
+invoice a SUBSCRIPTION stream order earned by the creator less the commission once, however
+often or concurrently its webhook comes; a refused first payment granting nothing; a renewal
+refused granting nothing (PAST_DUE) then ending; a cancellation keeping the level to the
+period's end; an upgrade granted and charged at once, a downgrade from the next period;
+streams' price (never the client's) kept by existing subscribers when it changes; another
+reader's subscription not found; one live subscription per reader and stream under
+concurrency; and the ledger's check clean throughout."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from functools import partial
+
+import pytest
+
+from chassis.auth.principal import Principal
+from chassis.errors import FailedPrecondition, InvalidArgument, NotFound
+from chassis.ids import new_id
+from chassis.money import Money
+from estuary.payments.v1 import events_pb2
+from services.payments.domain.ledger import PLATFORM, Account, AccountKind, TransactionKind
+from services.payments.domain.stream_orders import StreamOrderKind
+from services.payments.domain.stream_subscriptions import StreamSubscription
+from services.payments.domain.subscriptions import SubscriptionStatus
+from services.payments.events import STREAM_ORDER_PAID, STREAM_SUBSCRIPTION_CHANGED
+from services.payments.tables import ledger_postings, ledger_transactions, stream_orders
+from tests.builders import person
+from tests.integration.payments.test_checkout_races import sandbox_objects
+from tests.integration.payments.world import World, world
+from tests.races import race
+
+VISA, DECLINED = "pm_card_visa", "pm_card_chargeDeclined"
+# Attaches, then declines every charge: the renewal that fails.
+FAILS_LATER = "pm_card_chargeCustomerFail"
+MONTH = timedelta(days=31)
+ACTIVE, PAST_DUE, ENDED, FAILED = (
+    events_pb2.STREAM_SUBSCRIPTION_STATUS_ACTIVE,
+    events_pb2.STREAM_SUBSCRIPTION_STATUS_PAST_DUE,
+    events_pb2.STREAM_SUBSCRIPTION_STATUS_ENDED,
+    events_pb2.STREAM_SUBSCRIPTION_STATUS_FAILED,
+)
+CONCURRENT = 10
+
+
+def eur(minor: int) -> Money:
+    return Money(minor, "EUR")
+
+
+class Stream:
+    """A practitioner's stream with two paid tiers: level 1 at 5.00, level 2 at 12.00."""
+
+    def __init__(self, w: World) -> None:
+        self.name = w.shelf.stream(w.practitioner_user_id)
+        self.silver = w.shelf.paid_tier(self.name, 1, eur(500))
+        self.gold = w.shelf.paid_tier(self.name, 2, eur(1_200))
+
+
+async def subscribe(
+    w: World, reader: Principal, tier: str, card: str = VISA, key: str = ""
+) -> StreamSubscription:
+    return await w.treasury.subscribe_to_stream(reader, tier, card, key or new_id())
+
+
+async def said(w: World) -> list[tuple[int, int, int, bool]]:
+    """Each stream_subscription.changed: (sequence, status, granted level, cancel)."""
+    return [
+        (c.sequence, c.status, c.granted_level, c.cancel_at_period_end)
+        for c in await w.events(STREAM_SUBSCRIPTION_CHANGED)
+    ]
+
+
+async def creator_pending(w: World) -> int:
+    """The creator's pending earnings in EUR; the ledger's invariants checked."""
+    async with w.uow(write=False) as uow:
+        assert await uow.audit.violations() == []
+        return await uow.ledger.balance(
+            Account(w.practitioner_user_id, AccountKind.PRACTITIONER_PENDING, "EUR")
+        )
+
+
+async def invoices_in_the_ledger(w: World) -> list[int]:
+    """Each invoice the sandbox billed, as the ledger holds it: a paid one is exactly one card
+    charge (of its amount, into clearing) and its order; an unpaid one nothing. The amounts
+    of the paid ones."""
+    paid = []
+    async with w.uow(write=False) as uow:
+        for invoice in sandbox_objects(w, "invoice"):
+            charge = await uow.ledger.find(TransactionKind.CHARGE, f"invoices/{invoice['id']}")
+            order = (
+                await uow.connection.execute(
+                    stream_orders.select().where(stream_orders.c.invoice_id == invoice["id"])
+                )
+            ).first()
+            if invoice["status"] == "paid" and invoice["amount_due"] > 0:
+                assert charge is not None and order is not None, invoice
+                assert order.amount_minor == invoice["amount_due"], invoice
+                paid.append(invoice["amount_due"])
+            else:
+                assert charge is None and order is None, invoice
+    return paid
+
+
+async def subscription_orders(w: World) -> list[int]:
+    """The amounts of the SUBSCRIPTION stream orders paid, oldest first."""
+    paid = await w.events(STREAM_ORDER_PAID)
+    assert {p.kind for p in paid} <= {events_pb2.STREAM_ORDER_KIND_SUBSCRIPTION}
+    return [p.amount.amount_minor for p in paid]
+
+
+async def next_period(w: World) -> None:
+    """A month passes: the sandbox bills what is due and its webhooks are applied."""
+    w.clock.advance(MONTH)
+    await w.sandbox.renew_subscriptions()
+    await w.apply_webhooks()
+
+
+async def test_a_paid_first_month_grants_the_level_and_is_the_creators_earning_once(
+    empty_database_url,
+):
+    async with world(empty_database_url) as w:
+        stream = Stream(w)
+        reader = person()
+        made = await subscribe(w, reader, stream.silver)
+        assert (made.status, made.level, made.granted_level, made.price) == (
+            SubscriptionStatus.ACTIVE,
+            1,
+            1,
+            eur(500),
+        )
+        assert made.current_period_end == w.clock.now() + timedelta(days=30)
+        [changed] = await w.events(STREAM_SUBSCRIPTION_CHANGED)
+        assert (changed.subscription, changed.user_id, changed.stream) == (
+            made.name,
+            reader.user_id,
+            stream.name,
+        )
+        assert (changed.level, changed.granted_level, changed.status, changed.sequence) == (
+            1,
+            1,
+            ACTIVE,
+            1,
+        )
+        assert changed.current_period_end_time.ToDatetime().replace(
+            tzinfo=w.clock.now().tzinfo
+        ) == (made.current_period_end)
+        # The provider's subscription names ours; its price is the tier's, made once.
+        there = await w.sandbox.retrieve_subscription(made.provider_subscription_id)
+        assert there.metadata == {"stream_subscription_id": made.id, "user_id": reader.user_id}
+        # The webhooks (invoice paid, created), delivered twice and concurrently, make one
+        # order of the invoice and one earning: the Free tier's 20% off 5.00.
+        sent = await w.sent_webhooks()
+        outcome = await race([partial(w.treasury.receive_stripe_event, p, s) for p, s in sent * 3])
+        assert outcome.losses == []
+        assert await subscription_orders(w) == [500]
+        [paid] = await w.events(STREAM_ORDER_PAID)
+        assert (paid.user_id, paid.stream, paid.post) == (reader.user_id, stream.name, "")
+        assert (paid.earning.amount_minor, paid.commission.amount_minor) == (400, 100)
+        assert await creator_pending(w) == 400
+        assert await said(w) == [(1, ACTIVE, 1, False)]
+        assert (await w.treasury.stream_subscription(reader, made.name)).id == made.id
+
+
+async def test_a_refused_first_payment_grants_nothing_and_charges_nothing(empty_database_url):
+    async with world(empty_database_url) as w:
+        stream = Stream(w)
+        reader = person()
+        with pytest.raises(FailedPrecondition) as refused:
+            await subscribe(w, reader, stream.silver, DECLINED)
+        assert refused.value.reason == "PAYMENT_DECLINED"
+        [failed] = (await w.treasury.list_stream_subscriptions(reader, 10, "")).items
+        assert (failed.status, failed.granted_level) == (SubscriptionStatus.FAILED, 0)
+        await w.apply_webhooks()
+        # Said once as failed, granting nothing; no order, no earning.
+        assert await said(w) == [(1, FAILED, 0, False)]
+        assert await subscription_orders(w) == []
+        assert await creator_pending(w) == 0
+        await next_period(w)  # never billed again
+        assert await subscription_orders(w) == []
+        again = await subscribe(w, reader, stream.silver)
+        assert again.id != failed.id and again.granted_level == 1
+
+
+async def test_a_renewal_is_a_second_order_and_moves_the_period(empty_database_url):
+    async with world(empty_database_url) as w:
+        stream = Stream(w)
+        reader = person()
+        made = await subscribe(w, reader, stream.silver)
+        await w.apply_webhooks()
+        await next_period(w)
+        renewed = await w.treasury.stream_subscription(reader, made.name)
+        assert made.current_period_end is not None
+        assert renewed.current_period_end == made.current_period_end + timedelta(days=30)
+        assert await subscription_orders(w) == [500, 500]
+        assert await creator_pending(w) == 800
+        assert await said(w) == [(1, ACTIVE, 1, False), (2, ACTIVE, 1, False)]
+        [_, moved] = await w.events(STREAM_SUBSCRIPTION_CHANGED)
+        assert moved.current_period_end_time.ToDatetime().replace(tzinfo=w.clock.now().tzinfo) == (
+            renewed.current_period_end
+        )
+
+
+async def test_a_refused_renewal_grants_nothing_then_ends(empty_database_url):
+    async with world(empty_database_url) as w:
+        stream = Stream(w)
+        reader = person()
+        made = await subscribe(w, reader, stream.gold)
+        await w.sandbox.update_subscription_payment_method(
+            made.provider_subscription_id, FAILS_LATER
+        )
+        await w.apply_webhooks()
+        await next_period(w)
+        late = await w.treasury.stream_subscription(reader, made.name)
+        # Unlike a platform tier, nothing is kept while the renewal is retried.
+        assert (late.status, late.level, late.granted_level) == (SubscriptionStatus.PAST_DUE, 2, 0)
+        await w.sandbox.renew_subscriptions()
+        await w.apply_webhooks()
+        lapsed = await w.treasury.stream_subscription(reader, made.name)
+        assert (lapsed.status, lapsed.granted_level) == (SubscriptionStatus.ENDED, 0)
+        assert await said(w) == [
+            (1, ACTIVE, 2, False),
+            (2, PAST_DUE, 0, False),
+            (3, ENDED, 0, False),
+        ]
+        assert await subscription_orders(w) == [1_200]
+        assert await invoices_in_the_ledger(w) == [1_200]  # the two refused: nothing
+        assert await creator_pending(w) == 960
+
+
+async def test_a_cancelled_subscription_keeps_its_level_until_the_period_ends(
+    empty_database_url,
+):
+    async with world(empty_database_url) as w:
+        stream = Stream(w)
+        reader = person()
+        made = await subscribe(w, reader, stream.silver)
+        cancelled = await w.treasury.cancel_stream_subscription(reader, made.name)
+        assert (cancelled.cancel_at_period_end, cancelled.granted_level) == (True, 1)
+        again = await w.treasury.cancel_stream_subscription(reader, made.name)
+        assert again.cancel_at_period_end
+        with pytest.raises(FailedPrecondition) as ending:
+            await w.treasury.change_stream_level(reader, made.name, 2)
+        assert ending.value.reason == "SUBSCRIPTION_ENDING"
+        await w.apply_webhooks()
+        await next_period(w)
+        ended = await w.treasury.stream_subscription(reader, made.name)
+        assert (ended.status, ended.granted_level) == (SubscriptionStatus.ENDED, 0)
+        assert await said(w) == [
+            (1, ACTIVE, 1, False),
+            (2, ACTIVE, 1, True),
+            (3, ENDED, 0, True),
+        ]
+        assert await subscription_orders(w) == [500]  # nothing billed after the end
+        with pytest.raises(FailedPrecondition) as over:
+            await w.treasury.cancel_stream_subscription(reader, made.name)
+        assert over.value.reason == "SUBSCRIPTION_ENDING"
+        assert (await subscribe(w, reader, stream.gold)).granted_level == 2
+
+
+async def test_an_upgrade_is_granted_and_charged_at_once_a_downgrade_from_the_next_period(
+    empty_database_url,
+):
+    async with world(empty_database_url) as w:
+        stream = Stream(w)
+        reader = person()
+        made = await subscribe(w, reader, stream.silver)
+        w.clock.advance(timedelta(days=15))
+        upgraded = await w.treasury.change_stream_level(reader, made.name, 2)
+        assert (upgraded.level, upgraded.granted_level, upgraded.price) == (2, 2, eur(1_200))
+        await w.apply_webhooks()
+        # The rest of the period at the difference: (12.00 - 5.00) for 15 of 30 days.
+        assert await subscription_orders(w) == [500, 350]
+        downgraded = await w.treasury.change_stream_level(reader, made.name, 1)
+        assert (downgraded.level, downgraded.next_level, downgraded.granted_level) == (2, 1, 2)
+        await w.apply_webhooks()
+        await next_period(w)
+        now = await w.treasury.stream_subscription(reader, made.name)
+        assert (now.level, now.next_level, now.granted_level, now.price) == (1, None, 1, eur(500))
+        assert await subscription_orders(w) == [500, 350, 500]
+        assert sorted(await invoices_in_the_ledger(w)) == [350, 500, 500]
+        assert [(s, g) for s, _, g, _ in await said(w)] == [(1, 1), (2, 2), (3, 1)]
+        assert await creator_pending(w) == (500 + 350 + 500) * 8 // 10
+
+
+async def test_asking_for_the_level_held_undoes_a_downgrade(empty_database_url):
+    async with world(empty_database_url) as w:
+        stream = Stream(w)
+        reader = person()
+        made = await subscribe(w, reader, stream.gold)
+        await w.treasury.change_stream_level(reader, made.name, 1)
+        kept = await w.treasury.change_stream_level(reader, made.name, 2)
+        assert (kept.level, kept.next_level) == (2, None)
+        await w.apply_webhooks()
+        await next_period(w)
+        assert (await w.treasury.stream_subscription(reader, made.name)).granted_level == 2
+        assert await subscription_orders(w) == [1_200, 1_200]
+
+
+async def test_existing_subscribers_keep_their_price_when_the_tier_price_changes(
+    empty_database_url,
+):
+    async with world(empty_database_url) as w:
+        stream = Stream(w)
+        early = person()
+        first = await subscribe(w, early, stream.silver)
+        w.shelf.paid_tier(stream.name, 1, eur(700))
+        late = await subscribe(w, person(), stream.silver)
+        assert (first.price, late.price) == (eur(500), eur(700))
+        await w.apply_webhooks()
+        await next_period(w)
+        assert sorted(await subscription_orders(w)) == [500, 500, 700, 700]
+        # The client's word is never the price: the request has none to give.
+        assert (await w.treasury.stream_subscription(early, first.name)).price == eur(500)
+
+
+async def test_another_readers_subscription_is_not_found(empty_database_url):
+    async with world(empty_database_url) as w:
+        stream = Stream(w)
+        reader, other = person(), person()
+        made = await subscribe(w, reader, stream.silver)
+        with pytest.raises(NotFound):
+            await w.treasury.stream_subscription(other, made.name)
+        with pytest.raises(NotFound):
+            await w.treasury.change_stream_level(other, made.name, 2)
+        with pytest.raises(NotFound):
+            await w.treasury.cancel_stream_subscription(other, made.name)
+        assert (await w.treasury.list_stream_subscriptions(other, 10, "")).items == []
+        kept = await w.treasury.stream_subscription(reader, made.name)
+        assert (kept.level, kept.cancel_at_period_end) == (1, False)
+
+
+async def test_streams_word_decides_what_is_sold(empty_database_url):
+    async with world(empty_database_url) as w:
+        stream = Stream(w)
+        reader = person()
+        # The free tier and a tier streams does not sell are not found.
+        for unknown in (f"{stream.name}/tiers/0", f"{stream.name}/tiers/7"):
+            with pytest.raises(NotFound):
+                await subscribe(w, reader, unknown)
+        with pytest.raises(FailedPrecondition) as own:
+            await subscribe(w, person(w.practitioner_user_id), stream.silver)
+        assert own.value.reason == "OWN_STREAM"
+        made = await subscribe(w, reader, stream.silver)
+        with pytest.raises(NotFound):
+            await w.treasury.change_stream_level(reader, made.name, 5)
+        with pytest.raises(FailedPrecondition) as exists:
+            await subscribe(w, reader, stream.gold)
+        assert exists.value.reason == "SUBSCRIPTION_EXISTS"
+        assert await w.sandbox.count("subscription") == 1
+
+
+@pytest.mark.parametrize(
+    ("tier", "card", "field"),
+    [
+        ("", VISA, "tier"),
+        ("streams/x/tiers/1", VISA, "tier"),
+        ("{stream}/tiers/one", VISA, "tier"),
+        ("{stream}/tiers/01", VISA, "tier"),
+        ("{stream}/tiers/-1", VISA, "tier"),
+        ("{stream}/posts/1", VISA, "tier"),
+        ("{stream}/tiers/1", "", "payment_method"),
+        ("{stream}/tiers/1", "pm_" + "x" * 100, "payment_method"),
+    ],
+)
+async def test_bad_input_is_refused_naming_the_field(empty_database_url, tier, card, field):
+    async with world(empty_database_url) as w:
+        stream = Stream(w)
+        with pytest.raises(InvalidArgument) as bad:
+            await subscribe(w, person(), tier.format(stream=stream.name), card)
+        assert [v.field for v in bad.value.violations] == [field]
+        assert await w.sandbox.count("subscription") == 0
+
+
+async def test_a_malformed_name_or_level_is_refused_naming_the_field(empty_database_url):
+    async with world(empty_database_url) as w:
+        stream = Stream(w)
+        reader = person()
+        made = await subscribe(w, reader, stream.silver)
+        for name in ("", "streamSubscriptions/x", f"platformSubscriptions/{made.id}"):
+            with pytest.raises(InvalidArgument) as bad:
+                await w.treasury.stream_subscription(reader, name)
+            assert [v.field for v in bad.value.violations] == ["name"]
+        for level in (0, -1):
+            with pytest.raises(InvalidArgument) as bad:
+                await w.treasury.change_stream_level(reader, made.name, level)
+            assert [v.field for v in bad.value.violations] == ["level"]
+
+
+async def test_the_same_request_id_answers_the_first_subscription(empty_database_url):
+    async with world(empty_database_url) as w:
+        stream = Stream(w)
+        reader = person()
+        first = await subscribe(w, reader, stream.silver, key="k")
+        again = await subscribe(w, reader, stream.silver, key="k")
+        assert again.id == first.id
+        assert await w.sandbox.count("subscription") == 1
+
+
+async def test_late_and_repeated_webhooks_move_a_subscription_only_forward(empty_database_url):
+    async with world(empty_database_url) as w:
+        stream = Stream(w)
+        reader = person()
+        made = await subscribe(w, reader, stream.silver)
+        early = await w.sent_webhooks()
+        await w.treasury.cancel_stream_subscription(reader, made.name)
+        await next_period(w)
+        # The first month's webhooks, late and out of order, change nothing now.
+        for payload, _ in reversed(early):
+            await w.treasury.receive_stripe_event(payload, w.signed(payload))
+        ended = await w.treasury.stream_subscription(reader, made.name)
+        assert (ended.status, ended.sequence) == (SubscriptionStatus.ENDED, 3)
+        assert await subscription_orders(w) == [500]
+        assert [s for s, *_ in await said(w)] == [1, 2, 3]
+
+
+async def test_concurrent_subscriptions_to_one_stream_make_one_and_charge_once(
+    empty_database_url,
+):
+    async with world(empty_database_url) as w:
+        stream = Stream(w)
+        reader = person()
+        outcome = await race([lambda: subscribe(w, reader, stream.silver)] * CONCURRENT)
+        assert outcome.wins, outcome.outcomes
+        assert {made.id for made in outcome.wins} == {outcome.wins[0].id}
+        assert all(
+            isinstance(e, FailedPrecondition) and e.reason == "SUBSCRIPTION_EXISTS"
+            for e in outcome.losses
+        ), outcome.losses
+        assert await w.sandbox.count("subscription") == 1
+        await w.apply_webhooks()
+        assert await subscription_orders(w) == [500]
+        assert await said(w) == [(1, ACTIVE, 1, False)]
+
+
+async def test_an_invoice_is_one_order_under_concurrent_deliveries_of_its_events(
+    empty_database_url,
+):
+    async with world(empty_database_url) as w:
+        stream = Stream(w)
+        await subscribe(w, person(), stream.silver)
+        sent = await w.sent_webhooks()
+        [(payload, signature)] = [(p, s) for p, s in sent if b'"invoice.paid"' in p]
+        # The same invoice said paid by two events (a resend under a new event id): each
+        # event is claimed once by the inbox, the invoice is one order by its unique id.
+        event = json.loads(payload)
+        other = json.dumps({**event, "id": f"evt_{new_id()}"}).encode()
+        deliveries = [(payload, signature), (other, w.signed(other))] * (CONCURRENT // 2)
+        outcome = await race(
+            [partial(w.treasury.receive_stripe_event, p, s) for p, s in deliveries]
+        )
+        assert outcome.losses == []
+        assert sum(applied for _, applied in outcome.wins) == 2
+        async with w.uow(write=False) as uow:
+            rows = (
+                await uow.connection.execute(
+                    stream_orders.select().where(
+                        stream_orders.c.kind == StreamOrderKind.SUBSCRIPTION.value
+                    )
+                )
+            ).all()
+        assert len(rows) == 1 and rows[0].invoice_id
+        assert await creator_pending(w) == 400
+        async with w.uow(write=False) as uow:
+            revenue = await uow.ledger.balance(
+                Account(PLATFORM, AccountKind.PLATFORM_REVENUE, "EUR")
+            )
+        assert revenue == 100
+
+
+async def test_the_ledger_check_reports_a_subscription_month_without_its_charge(
+    empty_database_url,
+):
+    async with world(empty_database_url) as w:
+        stream = Stream(w)
+        await subscribe(w, person(), stream.silver)
+        await w.apply_webhooks()
+        async with w.uow() as uow:
+            assert await uow.audit.violations() == []
+            charge = await uow.ledger.find(TransactionKind.CHARGE, f"invoices/{invoice_of(w)}")
+            await uow.connection.execute(
+                ledger_postings.delete().where(ledger_postings.c.transaction_id == charge)
+            )
+            await uow.connection.execute(
+                ledger_transactions.delete().where(ledger_transactions.c.id == charge)
+            )
+            found = await uow.audit.violations()
+        assert "stream_order_payment" in [v.rule for v in found]
+
+
+def invoice_of(w: World) -> str:
+    [invoice] = sandbox_objects(w, "invoice")
+    return str(invoice["id"])
