@@ -4,17 +4,15 @@ stream's price (a retry with its key answers the same subscription), its first m
 at once (stream_subscription.changed grants the level, sequence 1), the month is a stream
 order of kind SUBSCRIPTION earned by the creator less the Free tier's commission, and a
 cancellation keeps the level to the period's end; another reader's subscription is not found;
-the ledger stays sound. A suspended client's token subscribes, changes and cancels nothing
-until reactivated.
-
-The journey needs streams to sell its tiers (GetSaleTerms of "streams/{id}/tiers/{level}",
-the streams side of this feature): until that is merged it is expected to fail, strictly, so
-the merge shows when to drop the mark; the reader's feed is checked once both sides are in."""
+the ledger stays sound. Access follows payments' word: the subscriber reads the paid post
+whole (and is made a follower) once the month is paid, may not unfollow while it is paid for,
+keeps the level after cancelling until the period ends, and the creator's revenue counts the
+month; a reader who did not subscribe still sees a teaser. A suspended client's token
+subscribes, changes and cancels nothing until reactivated."""
 
 from __future__ import annotations
 
 import httpx
-import pytest
 
 from chassis.ids import new_id
 from estuary.payments.v1 import events_pb2 as payments_pb
@@ -24,6 +22,7 @@ from tests.e2e.stacks import EventTap, Stack
 from tests.e2e.test_account_status import USERS, first_refusal, until
 from tests.e2e.test_catalog_journey import eventually
 from tests.e2e.test_payments_journey import earnings_of, ledger_check
+from tests.e2e.test_stream_money import published_post
 from tests.e2e.test_streams import practitioner, stream_with_a_paid_tier
 
 EVENT_SECONDS = 20.0
@@ -45,18 +44,15 @@ async def subscribe(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="streams sells its tiers (GetSaleTerms of a tier) on the streams side of this "
-    "feature, merged separately: drop this mark when it is",
-)
 async def test_a_paid_tier_subscription_is_granted_and_earned_by_the_creator(
     stack: Stack, tap: EventTap
 ):
     async with stack.client() as client:
         pia = await practitioner(client, stack)
         base = await stream_with_a_paid_tier(client, pia)
+        post = await published_post(client, pia, base, 1)
         cleo = await sign_up(client)
+        assert (await client.get(post, headers=cleo.headers)).json()["locked"]
 
         own = await subscribe(client, pia, base, 1)
         assert (own.status_code, own.json()["code"]) == (409, "OWN_STREAM"), own.text
@@ -94,6 +90,22 @@ async def test_a_paid_tier_subscription_is_granted_and_earned_by_the_creator(
 
         assert await eventually(earned, timeout=EVENT_SECONDS) == {"EUR": (400, 0, 0)}
 
+        async def whole_in_feed() -> dict | None:
+            feed = await client.get("/api/v1/me/feed", headers=cleo.headers)
+            found = [p for p in feed.json()["results"] if f"{base}/posts/{p['post_id']}" == post]
+            return found[0] if found and not found[0]["locked"] else None
+
+        assert (await eventually(whole_in_feed, timeout=EVENT_SECONDS))["body"]
+        left = await client.delete(f"{base}/follow", headers=cleo.headers)
+        assert (left.status_code, left.json()["code"]) == (409, "SUBSCRIPTION_ACTIVE"), left.text
+
+        async def revenue() -> dict | None:
+            found = (await client.get(f"{base}/revenue", headers=pia.headers)).json()
+            return found if found["totals"] else None
+
+        [total] = (await eventually(revenue, timeout=EVENT_SECONDS))["totals"]
+        assert (total["subscriptions"], total["subscription_count"]) == (EUR_5, 1)
+
         path = f"/api/v1/stream-subscriptions/{subscription['subscription_id']}"
         mine = (await client.get("/api/v1/me/stream-subscriptions", headers=cleo.headers)).json()
         assert [s["subscription_id"] for s in mine["results"]] == [subscription["subscription_id"]]
@@ -113,6 +125,8 @@ async def test_a_paid_tier_subscription_is_granted_and_earned_by_the_creator(
             "stream_subscription.changed", timeout=EVENT_SECONDS, subscription=name, sequence=2
         )
         assert (ending.message.cancel_at_period_end, ending.message.granted_level) == (True, 1)
+        assert not (await client.get(post, headers=cleo.headers)).json()["locked"]
+        assert (await client.get(post, headers=stranger.headers)).json()["locked"]
         assert "every invariant holds" in ledger_check(stack)
 
 
