@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Iterator
+from functools import cache
 from pathlib import Path
+from types import ModuleType
 
 import aio_pika
 import pytest
@@ -11,6 +14,24 @@ import pytest
 from chassis.bus.rabbitmq import DEAD_SUFFIX, dead_letter_exchange, live_exchange
 from tests.infrastructure import postgres_database, require_rabbitmq, unique
 from tests.seaweedfs import SeaweedS3, running_seaweedfs
+
+# The machine has one localstripe (tests/fakes/localstripe.py): under pytest-xdist, the tests
+# that use it share one worker, or the other worker's would wait on the machine's lock until
+# the first session ends.
+LOCALSTRIPE_FIXTURE = "localstripe_base"
+
+
+@cache
+def _uses_localstripe(module: ModuleType) -> bool:
+    # Some ask for the fixture by name at run time (request.getfixturevalue), not as an argument.
+    return LOCALSTRIPE_FIXTURE in inspect.getsource(module)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is not None and _uses_localstripe(module):
+            item.add_marker(pytest.mark.xdist_group("localstripe"))
 
 
 @pytest.fixture
