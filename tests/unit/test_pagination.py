@@ -18,6 +18,10 @@ from chassis.pagination import MAX_PAGE_SIZE, MAX_TOKEN_LENGTH, KeyPart, page_re
 QUERY = {"q": "yoga", "sort": "price_asc"}
 DISCOVERY = (KeyPart.NUMBER_OR_NULL, KeyPart.ID)
 BY_ID = (KeyPart.ID,)
+# Fixed, not new_id(): parameters are made at collection, which every pytest-xdist worker
+# does on its own and must find the same.
+AN_ID = "0190a000-0000-7000-8000-00000000000a"
+ANOTHER_ID = "0190a000-0000-7000-8000-00000000000b"
 
 
 def token(payload: Any) -> str:
@@ -73,7 +77,7 @@ def test_a_token_of_another_query_is_refused():
         2**64 - 1,
         float("nan"),
         float("inf"),
-        new_id(),
+        AN_ID,
     ],
     ids=repr,
 )
@@ -87,12 +91,12 @@ def test_a_sort_value_of_the_wrong_type_is_refused(value):
         None,
         1,
         1.5,
-        [new_id()],
-        {"id": new_id()},
+        [AN_ID],
+        {"id": AN_ID},
         True,
         "",
         "not-a-uuid",
-        new_id().upper(),
+        AN_ID.upper(),
         "00000000000070008000000000000000",
         "x" * 36,
     ],
@@ -126,13 +130,13 @@ def test_int64_bounds_are_sort_values():
         token([1, 2]),
         token("k"),
         token(None),
-        token({"k": [None, new_id()]}),
+        token({"k": [None, AN_ID]}),
         token({"q": "0" * 16}),
-        token({"k": [None, new_id()], "q": fingerprint_of(QUERY), "x": 1}),
+        token({"k": [None, AN_ID], "q": fingerprint_of(QUERY), "x": 1}),
         token({"k": "abc", "q": fingerprint_of(QUERY)}),
         token({"k": {"0": 1}, "q": fingerprint_of(QUERY)}),
-        token({"k": [new_id()], "q": fingerprint_of(QUERY)}),
-        token({"k": [None, new_id(), new_id()], "q": fingerprint_of(QUERY)}),
+        token({"k": [AN_ID], "q": fingerprint_of(QUERY)}),
+        token({"k": [None, AN_ID, ANOTHER_ID], "q": fingerprint_of(QUERY)}),
         base64.urlsafe_b64encode(b"\xff\xfe{").decode(),
         base64.urlsafe_b64encode(b"[" * 2000).decode()[:MAX_TOKEN_LENGTH],
         "A" * (MAX_TOKEN_LENGTH + 1),
