@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from functools import cache
 from pathlib import Path
@@ -29,9 +30,18 @@ def _uses_localstripe(module: ModuleType) -> bool:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
+        if not item.nodeid.endswith(item.name):
+            # schemathesis names each operation's item ("test[GET /path]") but leaves it the
+            # test's node id, so 175 items shared one id; pytest-xdist schedules by node id
+            # and ran only the first of them (and reported the run green).
+            assert item.parent is not None
+            item._id = item.parent.id.child(item.name)  # what pytest gives its own items
         module = getattr(item, "module", None)
         if module is not None and _uses_localstripe(module):
             item.add_marker(pytest.mark.xdist_group("localstripe"))
+    ids = Counter(item.nodeid for item in items)
+    if shared := [nodeid for nodeid, count in ids.items() if count > 1]:
+        raise pytest.UsageError(f"tests share a node id, so a worker would skip them: {shared}")
 
 
 @pytest.fixture
