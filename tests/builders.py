@@ -267,16 +267,18 @@ async def built_messaging(
 
 
 @asynccontextmanager
-async def built_payments(url: str, *, sandbox_dir: str, **settings: Any) -> AsyncIterator[Any]:
+async def built_payments(
+    url: str, *, sandbox_dir: str, clock: Clock | None = None, **settings: Any
+) -> AsyncIterator[Any]:
     """Payments on its migrated database and the sandbox file in sandbox_dir (a running
-    suite's own: its events wait there for that suite's payments to deliver); nothing is
-    started."""
+    suite's own: its events wait there for that suite's payments to deliver), at clock's
+    time; nothing is started."""
     await asyncio.to_thread(upgrade, payments_bootstrap.MIGRATIONS, url)
     configured = PaymentsSettings(
         **settings, database_url=url, grpc_port=0, sandbox_dir=sandbox_dir
     )
     service = payments_bootstrap.build(
-        configured, transport=EmbeddedTransport(EmbeddedBroker(IN_MEMORY))
+        configured, transport=EmbeddedTransport(EmbeddedBroker(IN_MEMORY)), clock=clock
     )
     try:
         yield service

@@ -10,6 +10,8 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
+from chassis.clock import FrozenClock
+from services.payments.bootstrap import WEBHOOK_ROUTE
 from tests.builders import built_payments
 from tests.e2e.stacks import EmbeddedStack, ProductionStack, Stack
 
@@ -58,7 +60,7 @@ PAYMENTS_WRITE_ROUTES = (
 
 
 @asynccontextmanager
-async def offline_payments(stack: Stack) -> AsyncIterator[Any]:
+async def offline_payments(stack: Stack, **settings: Any) -> AsyncIterator[Any]:
     """Payments built on the running suite's payments database and sandbox file: what it
     writes goes out through the running payments (its outbox's relay, the sandbox's
     deliveries), as its own would."""
@@ -67,8 +69,20 @@ async def offline_payments(stack: Stack) -> AsyncIterator[Any]:
     else:
         assert isinstance(stack, ProductionStack)
         url, sandbox = stack.database_urls["payments"], stack.workdir
-    async with built_payments(url, sandbox_dir=str(sandbox)) as offline:
+    async with built_payments(url, sandbox_dir=str(sandbox), **settings) as offline:
         yield offline
+
+
+async def bill_due_subscriptions(stack: Stack, at: datetime) -> int:
+    """The sandbox's billing run as of `at` (Stripe's own at a period's end: renewals charged,
+    subscriptions set to cancel ended), then its webhooks sent now to this stack's gateway, as
+    Stripe sends them; how many subscriptions moved."""
+    async with offline_payments(stack, clock=FrozenClock(at)) as then:
+        moved: int = await then.provider.renew_subscriptions()
+    webhooks = {"sandbox_webhook_url": stack.base_url + WEBHOOK_ROUTE}
+    async with offline_payments(stack, **webhooks) as now:
+        await now.provider.deliver_webhooks()
+    return moved
 
 
 async def release_earnings(stack: Stack, at: datetime) -> int:

@@ -6,18 +6,21 @@ order of kind SUBSCRIPTION earned by the creator less the Free tier's commission
 cancellation keeps the level to the period's end; another reader's subscription is not found;
 the ledger stays sound. Access follows payments' word: the subscriber reads the paid post
 whole (and is made a follower) once the month is paid, may not unfollow while it is paid for,
-keeps the level after cancelling until the period ends, and the creator's revenue counts the
-month; a reader who did not subscribe still sees a teaser. A suspended client's token
+keeps the level after cancelling until the period ends and loses it when the provider ends
+the subscription there (the post is locked again, unfollowing allowed), and the creator's
+revenue counts the month; a reader who did not subscribe still sees a teaser. A suspended client's token
 subscribes, changes and cancels nothing until reactivated."""
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta
 
 import httpx
 
 from chassis.ids import new_id
 from estuary.payments.v1 import events_pb2 as payments_pb
 from tests.e2e.accounts import Account, sign_in_admin, sign_up
-from tests.e2e.payments_steps import STREAM_SUBSCRIPTION_WRITE_ROUTES
+from tests.e2e.payments_steps import STREAM_SUBSCRIPTION_WRITE_ROUTES, bill_due_subscriptions
 from tests.e2e.stacks import EventTap, Stack
 from tests.e2e.test_account_status import USERS, first_refusal, until
 from tests.e2e.test_catalog_journey import eventually
@@ -127,6 +130,26 @@ async def test_a_paid_tier_subscription_is_granted_and_earned_by_the_creator(
         assert (ending.message.cancel_at_period_end, ending.message.granted_level) == (True, 1)
         assert not (await client.get(post, headers=cleo.headers)).json()["locked"]
         assert (await client.get(post, headers=stranger.headers)).json()["locked"]
+
+        # The period ends: the provider's billing ends the cancelled subscription, and its
+        # webhook alone takes the level away.
+        period_end = datetime.fromisoformat(cancelled.json()["current_period_end"])
+        assert await bill_due_subscriptions(stack, period_end - timedelta(seconds=1)) == 0
+        assert await bill_due_subscriptions(stack, period_end + timedelta(seconds=1)) == 1
+        ended = await tap.next(
+            "stream_subscription.changed", timeout=EVENT_SECONDS, subscription=name, sequence=3
+        )
+        assert ended.message.status == payments_pb.STREAM_SUBSCRIPTION_STATUS_ENDED
+        assert ended.message.granted_level == 0
+
+        async def locked_again() -> bool:
+            return bool((await client.get(post, headers=cleo.headers)).json()["locked"])
+
+        assert await eventually(locked_again, timeout=EVENT_SECONDS)
+        after = (await client.get(path, headers=cleo.headers)).json()
+        assert (after["status"], after["granted_level"]) == ("ended", 0), after
+        unfollowed = await client.delete(f"{base}/follow", headers=cleo.headers)
+        assert unfollowed.status_code == 204, unfollowed.text
         assert "every invariant holds" in ledger_check(stack)
 
 
