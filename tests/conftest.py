@@ -20,6 +20,10 @@ from tests.seaweedfs import SeaweedS3, running_seaweedfs
 # that use it share one worker, or the other worker's would wait on the machine's lock until
 # the first session ends.
 LOCALSTRIPE_FIXTURE = "localstripe_base"
+# --dist loadgroup keeps together the tests whose node ids end in the same "@group". xdist's
+# own xdist_group marker writes that suffix to item._nodeid, which pytest 9 no longer reads
+# (a node's id is item._id), so the marker grouped nothing; the suffix is given here.
+LOCALSTRIPE_GROUP = "@localstripe"
 
 
 @cache
@@ -28,17 +32,20 @@ def _uses_localstripe(module: ModuleType) -> bool:
     return LOCALSTRIPE_FIXTURE in inspect.getsource(module)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # xdist's workers run with dist "no" and this flag set when the controller's is loadgroup.
+    grouped = bool(getattr(config.option, "loadgroup", False))
     for item in items:
-        if not item.nodeid.endswith(item.name):
+        module = getattr(item, "module", None)
+        own = item.name
+        if grouped and module is not None and _uses_localstripe(module):
+            own += LOCALSTRIPE_GROUP
+        if not item.nodeid.endswith(own):
             # schemathesis names each operation's item ("test[GET /path]") but leaves it the
             # test's node id, so 175 items shared one id; pytest-xdist schedules by node id
             # and ran only the first of them (and reported the run green).
             assert item.parent is not None
-            item._id = item.parent.id.child(item.name)  # what pytest gives its own items
-        module = getattr(item, "module", None)
-        if module is not None and _uses_localstripe(module):
-            item.add_marker(pytest.mark.xdist_group("localstripe"))
+            item._id = item.parent.id.child(own)  # what pytest gives its own items
     ids = Counter(item.nodeid for item in items)
     if shared := [nodeid for nodeid, count in ids.items() if count > 1]:
         raise pytest.UsageError(f"tests share a node id, so a worker would skip them: {shared}")
