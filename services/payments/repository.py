@@ -105,6 +105,11 @@ _MOVE_GUARDED = (
     .values(balance_minor=accounts_t.c.balance_minor + _DELTA)
     .returning(accounts_t.c.balance_minor)
 )
+_MOVE_BACK = (
+    accounts_t.update()
+    .where(accounts_t.c.id == sa.bindparam("account_id"))
+    .values(balance_minor=accounts_t.c.balance_minor - _DELTA)
+)
 _POST = postings_t.insert()
 _CHARGED_FOR = (
     sa.select(transactions_t.c.id)
@@ -136,51 +141,60 @@ class Ledger:
     async def post(self, transaction: Transaction) -> bool:
         """Posts a balanced transaction in this unit of work: False (and nothing changed) if
         its kind and cause were already posted; Overdrawn (and nothing changed) if it would
-        take an account that must not go negative below zero."""
+        take an account that must not go negative below zero.
+
+        No savepoint: its two statements were a fifth of a posting's round trips, for the
+        rare refusal that undoes its own few rows instead (any other error leaves the unit of
+        work to roll back, as PostgreSQL's aborted transaction commits nothing)."""
         transaction.check()
-        savepoint = await self._c.begin_nested()
-        try:
-            claimed = await self._c.execute(
-                _claim_cause(self._dialect),
+        claimed = await self._c.execute(
+            _claim_cause(self._dialect),
+            {
+                "id": transaction.id,
+                "kind": transaction.kind.value,
+                "cause": transaction.cause,
+                "booking_id": transaction.booking_id or None,
+                "description": transaction.description[:500],
+                "created_at": transaction.created_at,
+            },
+        )
+        if claimed.first() is None:
+            return False
+        held = await self.accounts([p.account for p in transaction.postings])
+        moved: list[tuple[HeldAccount, int]] = []
+        # Sorted, so two transactions touching the same accounts lock them in one order.
+        for posting in sorted(transaction.postings, key=lambda p: p.account):
+            account = held[posting.account]
+            if not account.non_negative:
+                continue
+            guarded = await self._c.execute(
+                _MOVE_GUARDED, {"account_id": account.id, "delta": posting.amount_minor}
+            )
+            if guarded.first() is None:
+                balance = await self.balance(account.account)
+                await self._undo_claim(transaction.id, moved)
+                raise Overdrawn(account.account, balance, posting.amount_minor)
+            moved.append((account, posting.amount_minor))
+        await self._c.execute(
+            _POST,
+            [
                 {
-                    "id": transaction.id,
-                    "kind": transaction.kind.value,
-                    "cause": transaction.cause,
-                    "booking_id": transaction.booking_id or None,
-                    "description": transaction.description[:500],
-                    "created_at": transaction.created_at,
-                },
-            )
-            if claimed.first() is None:
-                await savepoint.commit()
-                return False
-            held = await self.accounts([p.account for p in transaction.postings])
-            # Sorted, so two transactions touching the same accounts lock them in one order.
-            for posting in sorted(transaction.postings, key=lambda p: p.account):
-                account = held[posting.account]
-                if account.non_negative:
-                    await self._move_guarded(account, posting.amount_minor)
-            await self._c.execute(
-                _POST,
-                [
-                    {
-                        "transaction_id": transaction.id,
-                        "account_id": held[p.account].id,
-                        "amount_minor": p.amount_minor,
-                    }
-                    for p in transaction.postings
-                ],
-            )
-        except BaseException:
-            await savepoint.rollback()
-            raise
-        await savepoint.commit()
+                    "transaction_id": transaction.id,
+                    "account_id": held[p.account].id,
+                    "amount_minor": p.amount_minor,
+                }
+                for p in transaction.postings
+            ],
+        )
         return True
 
-    async def _move_guarded(self, account: HeldAccount, delta: int) -> None:
-        moved = await self._c.execute(_MOVE_GUARDED, {"account_id": account.id, "delta": delta})
-        if moved.first() is None:
-            raise Overdrawn(account.account, await self.balance(account.account), delta)
+    async def _undo_claim(self, transaction_id: str, moved: list[tuple[HeldAccount, int]]) -> None:
+        """Takes back a refused posting's claim and the guarded balances it already moved."""
+        for account, delta in moved:
+            await self._c.execute(_MOVE_BACK, {"account_id": account.id, "delta": delta})
+        await self._c.execute(
+            transactions_t.delete().where(transactions_t.c.id == transaction_id)
+        )
 
     async def accounts(self, wanted: Iterable[Account]) -> dict[Account, HeldAccount]:
         """The rows of these accounts, opened (balance zero) where they did not exist.

@@ -1,11 +1,13 @@
 """Money under concurrency, on both databases (PostgreSQL is where the races are real):
 twenty deliveries of one booking's completion at once make one earning; twenty spends
 racing for one credit balance never overdraw it; a release racing itself moves an
-earning once."""
+earning once; a refused posting leaves nothing behind, even in a unit of work that commits."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+
+import pytest
 
 from chassis.ids import new_id
 from services.payments.domain.ledger import (
@@ -61,6 +63,33 @@ async def test_twenty_concurrent_deliveries_of_one_completion_make_one_earning(
             assert await uow.audit.violations() == []
         assert list(pending.values()) == [8000]
         assert len(await w.events(EARNING_RECORDED)) == 1
+
+
+async def test_a_refused_posting_takes_back_what_it_moved_before_the_refusal(empty_database_url):
+    async with world(empty_database_url) as w:
+        first, second = sorted([new_id(), new_id()])
+        # Guarded accounts are moved in account order: the first credit rises before the
+        # second is found short.
+        rising = Account(first, AccountKind.CLIENT_CREDIT, "EUR")
+        short = Account(second, AccountKind.CLIENT_CREDIT, "EUR")
+        outside = Account(EXTERNAL, AccountKind.EXTERNAL, "EUR")
+        now = w.clock.now()
+        await post(w, movement(TransactionKind.CREDIT_PURCHASE, outside, short, 300, now))
+        refused = movement(TransactionKind.ADJUSTMENT, short, rising, 500, now)
+        async with w.uow() as uow:
+            with pytest.raises(Overdrawn, match="holds 300, too little for -500"):
+                await uow.ledger.post(refused)
+            await uow.commit()
+        async with w.uow(write=False) as uow:
+            assert await uow.ledger.balance(rising) == 0
+            assert await uow.ledger.balance(short) == 300
+            assert await uow.audit.violations() == []
+        # Its cause is free again: once the money is there, the same transaction posts.
+        await post(w, movement(TransactionKind.CREDIT_PURCHASE, outside, short, 200, now))
+        assert await post(w, refused) is True
+        async with w.uow(write=False) as uow:
+            assert (await uow.ledger.balance(rising), await uow.ledger.balance(short)) == (500, 0)
+            assert await uow.audit.violations() == []
 
 
 async def test_twenty_concurrent_spends_never_overdraw_one_credit_balance(empty_database_url):
