@@ -5,7 +5,8 @@ invariants."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -130,13 +131,52 @@ class HeldAccount:
     non_negative: bool
 
 
+class KnownAccounts:
+    """The ledger accounts' rows one process has seen committed, so that a posting reads its
+    accounts once per process rather than once per posting: an account's row never changes
+    once opened (its guarded balance lives in the row but is not kept here) and is never
+    removed. Only rows of committed units of work are learnt, so a rolled-back opening is
+    never taken for a row."""
+
+    LIMIT = 100_000
+    """Past this many (about 20 MB), it starts again empty: reading rows back is cheap."""
+
+    def __init__(self) -> None:
+        self._rows: dict[Account, HeldAccount] = {}
+
+    def get(self, account: Account) -> HeldAccount | None:
+        return self._rows.get(account)
+
+    def learn(self, rows: Iterable[HeldAccount]) -> None:
+        if len(self._rows) >= self.LIMIT:
+            self._rows.clear()
+        self._rows.update((row.account, row) for row in rows)
+
+
+_KNOWN_ACCOUNTS: weakref.WeakKeyDictionary[object, KnownAccounts] = weakref.WeakKeyDictionary()
+
+
+def known_accounts(database: object) -> KnownAccounts:
+    """The accounts known to be in this database (one cache per database, as ids differ)."""
+    return _KNOWN_ACCOUNTS.setdefault(database, KnownAccounts())
+
+
 class Ledger:
     """The double-entry ledger in the database: transactions posted whole, once per cause."""
 
-    def __init__(self, connection: AsyncConnection, clock: Clock) -> None:
+    def __init__(
+        self,
+        connection: AsyncConnection,
+        clock: Clock,
+        known: KnownAccounts | None = None,
+        after_commit: Callable[[Callable[[], None]], None] | None = None,
+    ) -> None:
         self._c = connection
         self._dialect = connection.dialect.name
         self._clock = clock
+        # Rows are learnt only through after_commit: without it the cache is only read.
+        self._known = known
+        self._after_commit = after_commit
 
     async def post(self, transaction: Transaction) -> bool:
         """Posts a balanced transaction in this unit of work: False (and nothing changed) if
@@ -192,37 +232,45 @@ class Ledger:
         """Takes back a refused posting's claim and the guarded balances it already moved."""
         for account, delta in moved:
             await self._c.execute(_MOVE_BACK, {"account_id": account.id, "delta": delta})
-        await self._c.execute(
-            transactions_t.delete().where(transactions_t.c.id == transaction_id)
-        )
+        await self._c.execute(transactions_t.delete().where(transactions_t.c.id == transaction_id))
 
     async def accounts(self, wanted: Iterable[Account]) -> dict[Account, HeldAccount]:
         """The rows of these accounts, opened (balance zero) where they did not exist.
 
-        Read first: the accounts of a posting nearly always exist, so this is one statement;
-        only missing ones are opened (a racing opener's row is read back the same way)."""
+        Known ones first (KnownAccounts), then read: the accounts of a posting nearly always
+        exist, so this is one statement at most; only missing ones are opened (a racing
+        opener's row is read back the same way)."""
         unique = sorted(set(wanted))
-        found = await self._held(unique)
-        missing = [a for a in unique if a not in found]
-        if not missing:
-            return found
-        now = self._clock.now()
-        await self._c.execute(
-            _open_accounts(self._dialect),
-            [
-                {
-                    "id": new_id(),
-                    "owner": a.owner,
-                    "kind": a.kind.value,
-                    "currency": a.currency,
-                    "non_negative": a.kind.non_negative,
-                    "balance_minor": 0 if a.kind.non_negative else None,
-                    "created_at": now,
-                }
-                for a in missing
-            ],
-        )
-        return found | await self._held(missing)
+        found: dict[Account, HeldAccount] = {}
+        if self._known is not None:
+            found = {a: row for a in unique if (row := self._known.get(a)) is not None}
+            unique = [a for a in unique if a not in found]
+            if not unique:
+                return found
+        read = await self._held(unique)
+        missing = [a for a in unique if a not in read]
+        if missing:
+            now = self._clock.now()
+            await self._c.execute(
+                _open_accounts(self._dialect),
+                [
+                    {
+                        "id": new_id(),
+                        "owner": a.owner,
+                        "kind": a.kind.value,
+                        "currency": a.currency,
+                        "non_negative": a.kind.non_negative,
+                        "balance_minor": 0 if a.kind.non_negative else None,
+                        "created_at": now,
+                    }
+                    for a in missing
+                ],
+            )
+            read |= await self._held(missing)
+        if self._known is not None and self._after_commit is not None:
+            known, rows = self._known, list(read.values())
+            self._after_commit(lambda: known.learn(rows))
+        return found | read
 
     async def _held(self, accounts: Sequence[Account]) -> dict[Account, HeldAccount]:
         rows = await self._c.execute(

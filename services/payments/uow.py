@@ -28,6 +28,7 @@ from services.payments.repository import (
     StreamSubscriptions,
     TierPrices,
     Tiers,
+    known_accounts,
 )
 
 
@@ -53,7 +54,9 @@ class PaymentsUnitOfWork(UnitOfWork):
     async def __aenter__(self) -> Self:
         await super().__aenter__()
         connection = self.connection
-        self.ledger = Ledger(connection, self.clock)
+        self.ledger = Ledger(
+            connection, self.clock, known_accounts(self.database), self.after_commit
+        )
         self.earnings = Earnings(connection)
         self.tiers = Tiers(connection)
         self.audit = LedgerAudit(connection)
