@@ -1,12 +1,13 @@
 """What payments does when other services' events arrive: booking's new paid bookings are
 what checkout charges, its cancellations and unpayable payments are refunded, its completions
-make earnings; identity's account statuses are followed like every service's."""
+make earnings; identity's account statuses are followed like every service's, and an erased
+account is billed no more."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from chassis.accounts import account_status_subscription
+from chassis.accounts import USER_DELETED, account_status_subscription
 from chassis.bus.consumer import Subscription
 from chassis.bus.envelope import ReceivedEvent
 from chassis.ids import is_uuid
@@ -26,6 +27,7 @@ from services.payments.events import (
 from services.payments.provider.port import PaymentProvider
 from services.payments.service_layer.checkout import refund_booking, release_order
 from services.payments.service_layer.earnings import record_earning
+from services.payments.service_layer.erasures import stop_billing_erased_user
 from services.payments.settings import PaymentsSettings
 from services.payments.uow import PaymentsUnitOfWork
 
@@ -117,8 +119,24 @@ def subscriptions(
         if booking is not None:
             await record_earning(uow, configured, booking)
 
+    async def stop_billing(uow: PaymentsUnitOfWork, event: ReceivedEvent[Any]) -> None:
+        user_id = event.message.user_id
+        if not is_uuid(user_id):
+            raise ValueError(f"{event.type} {event.id}: user_id is not an id")
+        assert provider is not None
+        await stop_billing_erased_user(uow, provider, user_id)
+
     return (
         account_status_subscription("payments"),
+        # A queue of its own: a provider that does not answer delays the cancellations
+        # (retried), never the refusal of the account's writes.
+        Subscription(
+            queue="payments.erasures",
+            events=[USER_DELETED],
+            handler=stop_billing,
+            description="ends an erased user's subscriptions at the provider, and readers' "
+            "of their streams at the period's end",
+        ),
         Subscription(
             queue="payments.earnings",
             events=[BOOKING_COMPLETED],

@@ -1147,6 +1147,22 @@ class StreamSubscriptions:
         ).scalar_one()
         return [_stream_subscription(row) for row in rows], int(total)
 
+    async def live_of_reader(self, user_id: str) -> list[StreamSubscription]:
+        """Every live subscription a reader holds, oldest first."""
+        return await self._live_where(stream_subscriptions.c.user_id == user_id)
+
+    async def live_of_creator(self, creator_user_id: str) -> list[StreamSubscription]:
+        """Every live subscription to a creator's streams, oldest first."""
+        return await self._live_where(stream_subscriptions.c.creator_user_id == creator_user_id)
+
+    async def _live_where(self, condition: sa.ColumnElement[bool]) -> list[StreamSubscription]:
+        rows = await self._c.execute(
+            sa.select(stream_subscriptions)
+            .where(condition, stream_subscriptions.c.live_key.is_not(None))
+            .order_by(stream_subscriptions.c.id)
+        )
+        return [_stream_subscription(row) for row in rows]
+
     async def save(self, subscription: StreamSubscription) -> None:
         """Writes a subscription's state; one no longer live frees its reader to subscribe
         to the stream again."""

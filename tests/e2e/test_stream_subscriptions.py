@@ -8,19 +8,27 @@ the ledger stays sound. Access follows payments' word: the subscriber reads the 
 whole (and is made a follower) once the month is paid, may not unfollow while it is paid for,
 keeps the level after cancelling until the period ends and loses it when the provider ends
 the subscription there (the post is locked again, unfollowing allowed), and the creator's
-revenue counts the month; a reader who did not subscribe still sees a teaser. A suspended client's token
-subscribes, changes and cancels nothing until reactivated."""
+revenue counts the month; a reader who did not subscribe still sees a teaser. A suspended
+client's token subscribes, changes and cancels nothing until reactivated. A reader who
+deletes their account is billed no more: their subscription ends at once at the provider."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 import httpx
+import pytest
 
 from chassis.ids import new_id
 from estuary.payments.v1 import events_pb2 as payments_pb
+from services.payments.provider.port import SubscriptionStatus as ProviderStatus
+from services.payments.uow import PaymentsUnitOfWork
 from tests.e2e.accounts import Account, sign_in_admin, sign_up
-from tests.e2e.payments_steps import STREAM_SUBSCRIPTION_WRITE_ROUTES, bill_due_subscriptions
+from tests.e2e.payments_steps import (
+    STREAM_SUBSCRIPTION_WRITE_ROUTES,
+    bill_due_subscriptions,
+    offline_payments,
+)
 from tests.e2e.stacks import EventTap, Stack
 from tests.e2e.test_account_status import USERS, first_refusal, until
 from tests.e2e.test_catalog_journey import eventually
@@ -200,3 +208,34 @@ async def test_a_suspended_reader_subscribes_to_nothing_until_reactivated(stack:
             return answer.status_code == 404
 
         await until(accepted_again, "the old token reaches payments again")
+
+
+async def test_a_reader_who_deletes_their_account_is_billed_no_more(stack: Stack, tap: EventTap):
+    async with stack.client() as client:
+        pia = await practitioner(client, stack)
+        base = await stream_with_a_paid_tier(client, pia)
+        cleo = await sign_up(client)
+        made = await subscribe(client, cleo, base, 1)
+        assert made.status_code == 201, made.text
+        subscription_id = made.json()["subscription_id"]
+        name = f"streamSubscriptions/{subscription_id}"
+        await tap.next("stream_subscription.changed", timeout=EVENT_SECONDS, subscription=name)
+        await tap.next("stream_order.paid", timeout=EVENT_SECONDS, user_id=cleo.id)
+
+        erased = await client.delete("/api/v1/users/me", headers=cleo.headers)
+        assert erased.status_code == 204, erased.text
+        ended = await tap.next(
+            "stream_subscription.changed", timeout=EVENT_SECONDS, subscription=name, sequence=2
+        )
+        assert ended.message.status == payments_pb.STREAM_SUBSCRIPTION_STATUS_ENDED
+        assert (ended.message.granted_level, ended.message.cancel_at_period_end) == (0, False)
+        # Ended at the provider, not left to renew: its billing has nothing more of it.
+        async with offline_payments(stack) as offline:
+            async with offline.runtime.unit_of_work(PaymentsUnitOfWork)(write=False) as uow:
+                row = await uow.stream_subscriptions.get(subscription_id)
+            assert row is not None and row.current_period_end is not None
+            there = await offline.provider.retrieve_subscription(row.provider_subscription_id)
+        assert there.status is ProviderStatus.CANCELED
+        await bill_due_subscriptions(stack, row.current_period_end + timedelta(seconds=1))
+        with pytest.raises(AssertionError):
+            await tap.next("stream_order.paid", timeout=2.0, user_id=cleo.id)
