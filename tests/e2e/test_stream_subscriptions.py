@@ -8,8 +8,8 @@ the ledger stays sound. Access follows payments' word: the subscriber reads the 
 whole (and is made a follower) once the month is paid, may not unfollow while it is paid for,
 keeps the level after cancelling until the period ends and loses it when the provider ends
 the subscription there (the post is locked again, unfollowing allowed), and the creator's
-revenue counts the month; a reader who did not subscribe still sees a teaser. A suspended client's token
-subscribes, changes and cancels nothing until reactivated."""
+revenue counts the month; a reader who did not subscribe still sees a teaser. A suspended
+client's token subscribes, changes and cancels nothing until reactivated."""
 
 from __future__ import annotations
 
