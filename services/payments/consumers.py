@@ -86,7 +86,7 @@ def repriced_tier(event: ReceivedEvent[Any]) -> str:
     no paid tier of a stream is refused (retried, then dead-lettered), never guessed at."""
     message: streams_pb.TierRepriced = event.message
     stream_id = message.stream.removeprefix("streams/")
-    if not is_uuid(stream_id) or message.level < 1:
+    if message.stream != f"streams/{stream_id}" or not is_uuid(stream_id) or message.level < 1:
         raise ValueError(f"stream.tier_repriced {event.id}: names no paid tier of a stream")
     if message.tier != tier_name(stream_id, message.level):
         raise ValueError(f"stream.tier_repriced {event.id}: its tier is not its stream's")

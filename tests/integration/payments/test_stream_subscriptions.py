@@ -441,6 +441,33 @@ async def test_a_tier_streams_no_longer_sells_changes_no_subscription(empty_data
         assert await billed_next(w, made) == (stream.silver, 500)
 
 
+async def test_a_subscription_ended_at_the_provider_unheard_of_is_left_to_its_webhook(
+    empty_database_url,
+):
+    async with world(empty_database_url) as w:
+        stream = Stream(w)
+        gone_reader, reader = person(), person()
+        gone = await subscribe(w, gone_reader, stream.silver)
+        made = await subscribe(w, reader, stream.silver)
+        await w.apply_webhooks()
+        # Ended at the provider; its webhook not yet here, so ours is still live.
+        await w.sandbox.cancel_subscription(
+            gone.provider_subscription_id, at_period_end=False, idempotency_key=new_id()
+        )
+        w.shelf.paid_tier(stream.name, 1, eur(700))
+        with w.subscription_changes() as asked:
+            assert await w.tier_repriced(stream.silver) == "ack"
+        # Both asked; the provider's refusal for the ended one kept nothing
+        # from the other.
+        assert sorted(s for s, _, _ in asked) == sorted(
+            [gone.provider_subscription_id, made.provider_subscription_id]
+        )
+        assert await billed_next(w, made) == (stream.silver, 700)
+        await w.apply_webhooks()
+        ended = await w.treasury.stream_subscription(gone_reader, gone.name)
+        assert ended.status is SubscriptionStatus.ENDED
+
+
 @pytest.mark.parametrize("tier", ["streams/x/tiers/1", "{stream}/tiers/0"])
 async def test_a_repricing_naming_no_paid_tier_is_retried_and_changes_nothing(
     empty_database_url, tier
