@@ -181,7 +181,8 @@ async def update_tier(
     caller: Caller = Depends(require_user),
     api: Backends = Depends(backends),
 ) -> Response:
-    """Renames or reprices a tier of your stream (the free tier keeps its price of 0)."""
+    """Renames or reprices a tier of your stream (the free tier keeps its price of 0); a new
+    price is billed to the tier's subscribers from their next renewal."""
     paths = sorted(body.model_fields_set)
     tier = pb.Tier(name=f"{_stream(stream_id)}/tiers/{level}", display_name=body.display_name or "")
     if body.price is not None:

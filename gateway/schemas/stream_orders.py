@@ -152,7 +152,8 @@ class StreamSubscriptionOut(BaseModel):
     next_level: int | None = Field(
         ge=0,
         le=INT32_MAX,
-        description="A downgrade asked for, billed and granted from the next period.",
+        description="The level billed and granted from the next period when something "
+        "changes there: a downgrade asked for, or the tier's new price (then your level).",
     )
     granted_level: int = Field(
         ge=0,
@@ -164,8 +165,9 @@ class StreamSubscriptionOut(BaseModel):
         "retried; nothing granted meanwhile), ended, failed (the first payment refused)."
     )
     price: Money = Field(
-        description="The monthly price you are billed: the tier's when you subscribed (or "
-        "upgraded); a later change of the tier's price does not move it."
+        description="The monthly price you are billed for this period: the tier's when you "
+        "subscribed (or upgraded); a later change of the tier's price is billed from your "
+        "next renewal, and shows here from then."
     )
     current_period_end: datetime | None = Field(
         description="The next renewal, or the end after a cancellation."

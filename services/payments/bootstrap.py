@@ -139,7 +139,7 @@ def build(
         runtime,
         treasury,
         verifier,
-        subscriptions(settings, provider),
+        subscriptions(settings, provider, streams),
         provider,
         webhooks,
         channels,

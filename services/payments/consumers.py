@@ -1,6 +1,7 @@
 """What payments does when other services' events arrive: booking's new paid bookings are
 what checkout charges, its cancellations and unpayable payments are refunded, its completions
-make earnings; identity's account statuses are followed like every service's, and an erased
+make earnings; streams' new tier prices are billed to the tiers' subscribers from their next
+renewal; identity's account statuses are followed like every service's, and an erased
 account is billed no more."""
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from chassis.ids import is_uuid
 from chassis.money import money_from_proto
 from chassis.wire import instant
 from estuary.booking.v1 import events_pb2 as booking_pb
+from estuary.streams.v1 import events_pb2 as streams_pb
 from services.payments.domain.earnings import CompletedBooking
 from services.payments.domain.orders import PayableBooking, PayableStatus
+from services.payments.domain.stream_subscriptions import tier_name
 from services.payments.events import (
     BOOKING_CANCELLED,
     BOOKING_COMPLETED,
@@ -23,11 +26,14 @@ from services.payments.events import (
     BOOKING_CREATED,
     BOOKING_EXPIRED,
     BOOKING_REFUND_REQUESTED,
+    STREAM_TIER_REPRICED,
 )
 from services.payments.provider.port import PaymentProvider
+from services.payments.sale_terms import StreamCatalogue
 from services.payments.service_layer.checkout import refund_booking, release_order
 from services.payments.service_layer.earnings import record_earning
 from services.payments.service_layer.erasures import stop_billing_erased_user
+from services.payments.service_layer.stream_subscriptions import reprice_stream_tier
 from services.payments.settings import PaymentsSettings
 from services.payments.uow import PaymentsUnitOfWork
 
@@ -77,6 +83,18 @@ def payable_booking(event: ReceivedEvent[Any]) -> PayableBooking | None:
     )
 
 
+def repriced_tier(event: ReceivedEvent[Any]) -> str:
+    """The tier a stream.tier_repriced names, "streams/{id}/tiers/{level}"; a message naming
+    no paid tier of a stream is refused (retried, then dead-lettered), never guessed at."""
+    message: streams_pb.TierRepriced = event.message
+    stream_id = message.stream.removeprefix("streams/")
+    if message.stream != f"streams/{stream_id}" or not is_uuid(stream_id) or message.level < 1:
+        raise ValueError(f"stream.tier_repriced {event.id}: names no paid tier of a stream")
+    if message.tier != tier_name(stream_id, message.level):
+        raise ValueError(f"stream.tier_repriced {event.id}: its tier is not its stream's")
+    return message.tier
+
+
 SETTLED = {
     BOOKING_CONFIRMED.name: PayableStatus.CONFIRMED,
     BOOKING_CANCELLED.name: PayableStatus.CANCELLED,
@@ -85,10 +103,12 @@ SETTLED = {
 
 
 def subscriptions(
-    settings: PaymentsSettings | None = None, provider: PaymentProvider | None = None
+    settings: PaymentsSettings | None = None,
+    provider: PaymentProvider | None = None,
+    streams: StreamCatalogue | None = None,
 ) -> tuple[Subscription, ...]:
-    """Payments' consumers, with its settings and provider (None: the queues and events
-    alone, as the declaration lists them)."""
+    """Payments' consumers, with its settings, provider and streams (None: the queues and
+    events alone, as the declaration lists them)."""
     configured = settings or PaymentsSettings()
 
     async def follow_booking(uow: PaymentsUnitOfWork, event: ReceivedEvent[Any]) -> None:
@@ -126,6 +146,11 @@ def subscriptions(
         assert provider is not None
         await stop_billing_erased_user(uow, provider, user_id)
 
+    async def reprice(uow: PaymentsUnitOfWork, event: ReceivedEvent[Any]) -> None:
+        tier = repriced_tier(event)
+        assert provider is not None and streams is not None
+        await reprice_stream_tier(uow, provider, streams, tier)
+
     return (
         account_status_subscription("payments"),
         # A queue of its own: a provider that does not answer delays the cancellations
@@ -154,6 +179,12 @@ def subscriptions(
             ],
             handler=follow_booking,
             description="keeps what each paid booking costs and refunds what booking says to",
+        ),
+        Subscription(
+            queue="payments.stream-tiers",
+            events=[STREAM_TIER_REPRICED],
+            handler=reprice,
+            description="bills a stream tier's new price to its subscribers from their renewal",
         ),
     )
 

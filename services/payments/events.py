@@ -9,6 +9,7 @@ from chassis.bus.envelope import EventType
 from chassis.wire import timestamp
 from estuary.booking.v1 import events_pb2 as booking_events
 from estuary.payments.v1 import events_pb2
+from estuary.streams.v1 import events_pb2 as streams_events
 from services.payments.domain.earnings import EarningAvailable, EarningRecorded
 from services.payments.domain.orders import PaymentFailed, PaymentSucceeded, RefundIssued
 from services.payments.domain.payouts import PayoutFailed, PayoutPaid
@@ -54,6 +55,7 @@ BOOKING_CONFIRMED = EventType.of(booking_events.BookingConfirmed)
 BOOKING_CANCELLED = EventType.of(booking_events.BookingCancelled)
 BOOKING_EXPIRED = EventType.of(booking_events.BookingExpired)
 BOOKING_REFUND_REQUESTED = EventType.of(booking_events.BookingRefundRequested)
+STREAM_TIER_REPRICED = EventType.of(streams_events.TierRepriced)
 
 
 def event_message(event: object) -> tuple[EventType[Message], Message, str]:

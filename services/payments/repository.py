@@ -1131,6 +1131,26 @@ class StreamSubscriptions:
         row = (await self._c.execute(query)).first()
         return None if row is None else _stream_subscription(row)
 
+    async def live_on_tier(self, stream_id: str, level: int) -> list[StreamSubscription]:
+        """The live subscriptions to a stream at a level or going to it from the next
+        period, locked for this unit of work in the order of their ids (so two units of work
+        locking some of the same never wait on each other in a circle)."""
+        query = (
+            sa.select(stream_subscriptions)
+            .where(
+                stream_subscriptions.c.stream_id == stream_id,
+                stream_subscriptions.c.live_key.is_not(None),
+                sa.or_(
+                    stream_subscriptions.c.level == level,
+                    stream_subscriptions.c.next_level == level,
+                ),
+            )
+            .order_by(stream_subscriptions.c.id)
+        )
+        if self._dialect == "postgresql":
+            query = query.with_for_update()
+        return [_stream_subscription(row) for row in await self._c.execute(query)]
+
     async def page_of_user(
         self, user_id: str, *, after: str | None, limit: int
     ) -> tuple[list[StreamSubscription], int]:

@@ -32,6 +32,7 @@ from services.streams.domain.streams import (
     post_fields,
     post_level,
     post_unlock_price,
+    repricing,
     schedule_time,
     stream_fields,
     tier_name,
@@ -227,6 +228,7 @@ class StreamDesk:
                 raise NotFound(f"{name} was not found", reason="TIER_NOT_FOUND")
             if "price" in changed and level == FREE_LEVEL:
                 raise InvalidArgument.field("tier.price", "the free tier stays free", "free_tier")
+            before = tier
             tier = replace(
                 tier,
                 display_name=tier_name(display_name)
@@ -235,6 +237,11 @@ class StreamDesk:
                 price=tier.price if price is None else paid_price(price),
             )
             await uow.streams.update_tier(tier)
+            # Said with the change, so subscribers are billed the new price from their
+            # renewal (payments keeps their price until then).
+            repriced = repricing(before, tier, self.clock.now())
+            if repriced is not None:
+                uow.record(repriced)
             await uow.commit()
         return tier
 

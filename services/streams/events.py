@@ -13,13 +13,14 @@ from estuary.booking.v1 import events_pb2 as booking_events
 from estuary.payments.v1 import events_pb2 as payments_events
 from estuary.streams.v1 import events_pb2
 from services.streams.domain.rooms import RoomRole, SessionAttended
-from services.streams.domain.streams import STREAM_PREFIX, PostPublished
+from services.streams.domain.streams import STREAM_PREFIX, PostPublished, TierRepriced
 
 POST_PUBLISHED = EventType.of(events_pb2.PostPublished)
 PARTICIPANT_JOINED = EventType.of(events_pb2.ParticipantJoined)
 PARTICIPANT_LEFT = EventType.of(events_pb2.ParticipantLeft)
+TIER_REPRICED = EventType.of(events_pb2.TierRepriced)
 
-EMITTED = (POST_PUBLISHED, PARTICIPANT_JOINED, PARTICIPANT_LEFT)
+EMITTED = (POST_PUBLISHED, PARTICIPANT_JOINED, PARTICIPANT_LEFT, TIER_REPRICED)
 
 BOOKING_CONFIRMED = EventType.of(booking_events.BookingConfirmed)
 BOOKING_RESCHEDULED = EventType.of(booking_events.BookingRescheduled)
@@ -49,6 +50,20 @@ def event_message(event: object) -> tuple[EventType[Message], Message, str]:
                     title=post.title,
                     level=post.level,
                     publish_time=timestamp(post.published_at),
+                ),
+                name,
+            )
+        case TierRepriced(tier=tier, at=at):
+            stream = f"{STREAM_PREFIX}{tier.stream_id}"
+            name = f"{stream}/tiers/{tier.level}"
+            return (
+                TIER_REPRICED,
+                events_pb2.TierRepriced(
+                    tier=name,
+                    stream=stream,
+                    level=tier.level,
+                    price=tier.price.to_proto(),
+                    change_time=timestamp(at),
                 ),
                 name,
             )

@@ -8,9 +8,11 @@ the ledger stays sound. Access follows payments' word: the subscriber reads the 
 whole (and is made a follower) once the month is paid, may not unfollow while it is paid for,
 keeps the level after cancelling until the period ends and loses it when the provider ends
 the subscription there (the post is locked again, unfollowing allowed), and the creator's
-revenue counts the month; a reader who did not subscribe still sees a teaser. A suspended
-client's token subscribes, changes and cancels nothing until reactivated. A reader who
-deletes their account is billed no more: their subscription ends at once at the provider."""
+revenue counts the month; a reader who did not subscribe still sees a teaser. A tier's new
+price, set by its creator, reaches its subscriber at the renewal and not before (the renewal
+billed, ordered and earned at it). A suspended client's token subscribes, changes and cancels
+nothing until reactivated. A reader who deletes their account is billed no more: their
+subscription ends at once at the provider."""
 
 from __future__ import annotations
 
@@ -158,6 +160,52 @@ async def test_a_paid_tier_subscription_is_granted_and_earned_by_the_creator(
         assert (after["status"], after["granted_level"]) == ("ended", 0), after
         unfollowed = await client.delete(f"{base}/follow", headers=cleo.headers)
         assert unfollowed.status_code == 204, unfollowed.text
+        assert "every invariant holds" in ledger_check(stack)
+
+
+async def test_a_tiers_new_price_reaches_its_subscriber_at_the_renewal(stack: Stack, tap: EventTap):
+    async with stack.client() as client:
+        pia = await practitioner(client, stack)
+        base = await stream_with_a_paid_tier(client, pia)
+        cleo = await sign_up(client)
+        made = await subscribe(client, cleo, base, 1)
+        assert made.status_code == 201, made.text
+        subscription = made.json()
+        path = f"/api/v1/stream-subscriptions/{subscription['subscription_id']}"
+        first = await tap.next("stream_order.paid", timeout=EVENT_SECONDS, user_id=cleo.id)
+        assert first.message.amount.amount_minor == 500
+
+        eur_7 = {"amount_minor": 700, "currency": "EUR"}
+        repriced = await client.patch(f"{base}/tiers/1", json={"price": eur_7}, headers=pia.headers)
+        assert (repriced.status_code, repriced.json()["price"]) == (200, eur_7), repriced.text
+        tier = f"{base.removeprefix('/api/v1/')}/tiers/1"
+        said = await tap.next("stream.tier_repriced", timeout=EVENT_SECONDS, tier=tier)
+        assert (said.message.price.amount_minor, said.message.level) == (700, 1)
+
+        async def repricing_waits() -> dict | None:
+            found = (await client.get(path, headers=cleo.headers)).json()
+            return found if found["next_level"] == 1 else None
+
+        # Payments has asked for the new price from the renewal: until then, the old one.
+        waiting = await eventually(repricing_waits, timeout=EVENT_SECONDS)
+        assert (waiting["price"], waiting["level"], waiting["granted_level"]) == (EUR_5, 1, 1)
+
+        period_end = datetime.fromisoformat(waiting["current_period_end"])
+        assert await bill_due_subscriptions(stack, period_end + timedelta(seconds=1)) == 1
+        renewal = await tap.next(
+            "stream_order.paid",
+            timeout=EVENT_SECONDS,
+            where=lambda m: m.amount.amount_minor == 700,
+            user_id=cleo.id,
+        )
+        assert renewal.message.earning.amount_minor == 560
+
+        async def renewed() -> dict | None:
+            found = (await client.get(path, headers=cleo.headers)).json()
+            return found if found["price"] == eur_7 else None
+
+        now = await eventually(renewed, timeout=EVENT_SECONDS)
+        assert (now["level"], now["next_level"], now["granted_level"]) == (1, None, 1)
         assert "every invariant holds" in ledger_check(stack)
 
 

@@ -2,9 +2,12 @@
 reader is granted on the stream follows what the provider says of the subscription, as a
 platform subscription's tier does (one forward-only `following`), with one difference: a
 renewal being retried (PAST_DUE) grants nothing, as readers cannot be billed after reading.
-The price is streams' price of the tier when subscribed (or upgraded to): a later change of
-the tier's price leaves existing subscribers at theirs. Each paid invoice is one stream
-order of kind SUBSCRIPTION, earned by the creator as a tip is."""
+The price is streams' price of the tier when subscribed (or upgraded to); when streams
+changes a tier's price (stream.tier_repriced), its subscribers are billed the new one from
+their next renewal, never before: the provider is asked to bill it from the period's end, the
+new price waits as the next period's (its level, `next_level`, the same) and is the price held
+once the provider's period has renewed. Each paid invoice is one stream order of kind
+SUBSCRIPTION, earned by the creator as a tip is, of the invoice's amount."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from datetime import datetime
 
 from chassis.money import Money
 from services.payments.domain.subscriptions import (
+    GRANTING,
     LIVE,
     ProviderView,
     SubscriptionStatus,
@@ -62,7 +66,8 @@ class StreamSubscription:
     created_at: datetime
     updated_at: datetime
     next_level: int | None = None
-    """A downgrade asked for: billed, and granted, from the next period on."""
+    """The level billed, and granted, from the next period on when something else is: a
+    downgrade asked for, or the tier's new price (then the level held)."""
     provider_subscription_id: str = ""
     customer_id: str = ""
     current_period_end: datetime | None = None
@@ -89,6 +94,24 @@ class StreamSubscription:
     @property
     def live(self) -> bool:
         return self.status in LIVE
+
+    @property
+    def renewing_level(self) -> int:
+        """The level the next period is billed at: a downgrade's asked, else the level held."""
+        return self.level if self.next_level is None else self.next_level
+
+    def repriced_by(self, level: int, price: Money) -> bool:
+        """Whether a tier's new price is a change to ask of the provider for this
+        subscription, from its next period: it renews (paid up, or its renewal retried; not
+        cancelled, nor still waiting for its first payment) on that tier, and is not known to
+        be billed that price already (nothing pending, and paying it). One leaving the tier by
+        a downgrade is not moved (its next period is another tier's); one coming to it by a
+        downgrade is billed the tier's new price, as its next period is the tier's."""
+        if self.status not in GRANTING or self.cancel_at_period_end:
+            return False
+        if self.renewing_level != level:
+            return False
+        return self.next_level is not None or self.price != price
 
     def following(self, seen: ProviderView[PricedLevel], at: datetime) -> StreamSubscription:
         """This subscription moved to what the provider says now, only forward: an ended or

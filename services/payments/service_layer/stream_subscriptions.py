@@ -1,6 +1,7 @@
 """Readers' subscriptions to streams' paid tiers: subscribing at the tier's price as streams
 gives it (never the client's word), upgrading (charged at once), downgrading (from the next
-period), cancelling (at the period's end), and the provider's word on them
+period), cancelling (at the period's end), a tier's new price billed from each subscriber's
+next renewal (stream.tier_repriced), and the provider's word on them
 (customer.subscription.*, invoice.paid, invoice.payment_failed).
 
 Built as platform subscriptions are (and on their helpers): recorded PENDING before the
@@ -34,12 +35,15 @@ from services.payments.domain.stream_subscriptions import (
 from services.payments.domain.subscriptions import ProviderView, SubscriptionStatus
 from services.payments.provider.port import (
     ChangeTiming,
+    PaymentProvider,
     ProviderError,
+    ProviderRejected,
     WebhookEvent,
     idempotency_key,
 )
 from services.payments.provider.port import Subscription as ProviderSubscription
 from services.payments.provider.port import SubscriptionStatus as ProviderStatus
+from services.payments.sale_terms import StreamCatalogue
 from services.payments.service_layer.base import caller
 from services.payments.service_layer.stream_orders import earn_stream_order
 from services.payments.service_layer.subscriptions import (
@@ -49,6 +53,7 @@ from services.payments.service_layer.subscriptions import (
     STATUS_OF,
     SubscriptionHandlers,
     first_payment_refused,
+    provider_price,
 )
 from services.payments.settings import PaymentsSettings
 from services.payments.uow import PaymentsUnitOfWork
@@ -189,6 +194,9 @@ class StreamSubscriptionHandlers(SubscriptionHandlers):
         async with self._uow(write=False) as uow:
             found = _owned(await uow.stream_subscriptions.get(subscription_id), user)
         terms = await self._stream_catalogue().tier(tier_name(found.stream_id, level))
+        # Back to the level held too, the next period is billed the tier's price now: a
+        # renewal takes the tier's new price, so undoing a downgrade does not keep an old one.
+        price_id = await self._provider_price(terms.name, terms.price)
         async with self._uow() as uow:
             current = _owned(await uow.stream_subscriptions.get(subscription_id, lock=True), user)
             _still_running(current)
@@ -196,22 +204,24 @@ class StreamSubscriptionHandlers(SubscriptionHandlers):
                 return current
             current = replace(current, revision=current.revision + 1, updated_at=self.now())
             await uow.stream_subscriptions.save(current)
-            await uow.commit()
-        upgrade = level > current.level
-        # Back to the level held: the price it was subscribed at, not the tier's price now.
-        price = current.price if level == current.level else terms.price
-        try:
-            seen = await self._provider.change_subscription(
-                current.provider_subscription_id,
-                price_id=await self._provider_price(terms.name, price),
-                timing=ChangeTiming.NOW if upgrade else ChangeTiming.PERIOD_END,
-                idempotency_key=idempotency_key(
-                    "stream_subscription_change", current.id, str(current.revision), str(level)
-                ),
-            )
-        except ProviderError as error:
-            raise Unavailable(f"the payment provider did not answer: {error.message}") from error
-        async with self._uow() as uow:
+            upgrade = level > current.level
+            # Asked with the row locked, so a tier's new price asked for this subscription
+            # (payments.stream-tiers, the row locked too) comes wholly before or after this
+            # change at the provider, never between its asking and its answer kept. A retry
+            # after a failure (rolled back: the same revision) asks under the same key.
+            try:
+                seen = await self._provider.change_subscription(
+                    current.provider_subscription_id,
+                    price_id=price_id,
+                    timing=ChangeTiming.NOW if upgrade else ChangeTiming.PERIOD_END,
+                    idempotency_key=idempotency_key(
+                        "stream_subscription_change", current.id, str(current.revision), str(level)
+                    ),
+                )
+            except ProviderError as error:
+                raise Unavailable(
+                    f"the payment provider did not answer: {error.message}"
+                ) from error
             synced = await follow_stream_provider(uow, seen)
             await uow.commit()
         if upgrade and seen.status is not ProviderStatus.ACTIVE:
@@ -246,6 +256,42 @@ class StreamSubscriptionHandlers(SubscriptionHandlers):
             synced = await follow_stream_provider(uow, seen)
             await uow.commit()
         return synced or current
+
+
+async def reprice_stream_tier(
+    uow: PaymentsUnitOfWork, provider: PaymentProvider, streams: StreamCatalogue, tier: str
+) -> None:
+    """A stream's tier whose price changed (stream.tier_repriced): each live subscription
+    that renews on it at another price is moved by the provider to the tier's price from its
+    next period, never before (`StreamSubscription.repriced_by` says which; the price held
+    moves when the provider's period renews). The price is streams' word now, not the
+    event's, so changes heard late or out of order end at the last. In the consumer's unit
+    of work, the rows locked: each provider call is keyed by the subscription, its revision
+    (moved here, committed with the inbox's claim) and the price, so a retry after a failure
+    asks the same of the provider and a later change asks anew."""
+    try:
+        terms = await streams.tier(tier)
+    except NotFound:
+        return  # streams sells it no longer: nothing renews on it
+    price_id = ""
+    for current in await uow.stream_subscriptions.live_on_tier(terms.stream_id, terms.level):
+        if not current.repriced_by(terms.level, terms.price):
+            continue
+        price_id = price_id or await provider_price(uow, provider, terms.name, terms.price)
+        asked = replace(current, revision=current.revision + 1, updated_at=uow.clock.now())
+        await uow.stream_subscriptions.save(asked)
+        try:
+            seen = await provider.change_subscription(
+                asked.provider_subscription_id,
+                price_id=price_id,
+                timing=ChangeTiming.PERIOD_END,
+                idempotency_key=idempotency_key(
+                    "stream_subscription_reprice", asked.id, str(asked.revision), price_id
+                ),
+            )
+        except ProviderRejected:
+            continue  # ended at the provider meanwhile: its webhook ends ours
+        await follow_stream_provider(uow, seen)
 
 
 async def apply_stream_subscription_event(

@@ -78,6 +78,27 @@ STATUS_OF = {
 }
 
 
+async def provider_price(
+    uow: PaymentsUnitOfWork, provider: PaymentProvider, tier: str, price: Money
+) -> str:
+    """The provider's monthly price for a tier (a platform tier, or a stream's tier by its
+    name) at an amount, made once under a key of these and recorded in the unit of work (a
+    retry after it rolled back makes the same price)."""
+    known = await uow.tier_prices.price_of(tier, price)
+    if known:
+        return known
+    made = await provider.create_price(
+        tier=tier,
+        amount=price.amount_minor,
+        currency=price.currency,
+        idempotency_key=idempotency_key(
+            "tier_price", tier, price.currency, str(price.amount_minor)
+        ),
+    )
+    await uow.tier_prices.remember(tier, price, made.id)
+    return await uow.tier_prices.price_of(tier, price) or made.id
+
+
 class SubscriptionHandlers(Handlers):
     async def platform_subscription(self, principal: Principal | None) -> PlatformSubscription:
         """The caller's latest platform subscription, live or not; NOT_FOUND if they never
@@ -213,25 +234,15 @@ class SubscriptionHandlers(Handlers):
         return await self._provider_price(tier.value, self._settings.tier_price(tier.value))
 
     async def _provider_price(self, tier: str, price: Money) -> str:
-        """The provider's monthly price for a tier (a platform tier, or a stream's tier by
-        its name) at an amount, made once under a key of these."""
+        """The provider's monthly price for a tier at an amount (see `provider_price`)."""
         async with self._uow(write=False) as uow:
             known = await uow.tier_prices.price_of(tier, price)
         if known:
             return known
-        made = await self._provider.create_price(
-            tier=tier,
-            amount=price.amount_minor,
-            currency=price.currency,
-            idempotency_key=idempotency_key(
-                "tier_price", tier, price.currency, str(price.amount_minor)
-            ),
-        )
         async with self._uow() as uow:
-            await uow.tier_prices.remember(tier, price, made.id)
+            made = await provider_price(uow, self._provider, tier, price)
             await uow.commit()
-            known = await uow.tier_prices.price_of(tier, price)
-        return known or made.id
+        return made
 
     async def _customer_id(self, user_id: str) -> str:
         """The user's customer at the provider (for their platform and stream

@@ -145,6 +145,20 @@ class PostPublished:
     owner_user_id: str
 
 
+@dataclass(frozen=True)
+class TierRepriced:
+    """A paid tier's monthly price changed: its subscribers pay it from their next renewal."""
+
+    tier: Tier
+    at: datetime
+
+
+def repricing(before: Tier, after: Tier, at: datetime) -> TierRepriced | None:
+    """The change of price between two states of a tier; None if its price stayed (a rename,
+    or the same price set again)."""
+    return None if after.price == before.price else TierRepriced(after, at)
+
+
 def schedule_time(at: datetime | None, now: datetime, field: str) -> datetime | None:
     """A publishing time: in the future, at most a year and a day ahead (None: none)."""
     if at is None:

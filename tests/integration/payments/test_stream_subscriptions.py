@@ -4,15 +4,19 @@ invoice a SUBSCRIPTION stream order earned by the creator less the commission on
 often or concurrently its webhook comes; a refused first payment granting nothing; a renewal
 refused granting nothing (PAST_DUE) then ending; a cancellation keeping the level to the
 period's end; an upgrade granted and charged at once, a downgrade from the next period;
-streams' price (never the client's) kept by existing subscribers when it changes; another
-reader's subscription not found; one live subscription per reader and stream under
-concurrency; and the ledger's check clean throughout."""
+streams' price (never the client's), and a tier's new price (stream.tier_repriced) billed to
+its subscribers from their renewal and never before, once however often or concurrently the
+event comes, never undoing a change of level asked at the same time; another reader's
+subscription not found; one live subscription per reader and stream under concurrency; and
+the ledger's check clean throughout."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 from functools import partial
+from typing import Any
 
 import pytest
 
@@ -26,6 +30,8 @@ from services.payments.domain.stream_orders import StreamOrderKind
 from services.payments.domain.stream_subscriptions import StreamSubscription
 from services.payments.domain.subscriptions import SubscriptionStatus
 from services.payments.events import STREAM_ORDER_PAID, STREAM_SUBSCRIPTION_CHANGED
+from services.payments.provider.port import ChangeTiming
+from services.payments.provider.port import Subscription as ProviderSubscription
 from services.payments.tables import ledger_postings, ledger_transactions, stream_orders
 from tests.builders import person
 from tests.integration.payments.test_checkout_races import sandbox_objects
@@ -298,21 +304,182 @@ async def test_asking_for_the_level_held_undoes_a_downgrade(empty_database_url):
         assert await subscription_orders(w) == [1_200, 1_200]
 
 
-async def test_existing_subscribers_keep_their_price_when_the_tier_price_changes(
+async def orders_of(w: World, reader: Principal) -> list[int]:
+    """The amounts of a reader's SUBSCRIPTION stream orders paid, oldest first."""
+    return [
+        p.amount.amount_minor
+        for p in await w.events(STREAM_ORDER_PAID)
+        if p.user_id == reader.user_id
+    ]
+
+
+async def billed_next(w: World, made: StreamSubscription) -> tuple[str, int]:
+    """The tier and amount the provider bills the subscription's next period at."""
+    there = await w.sandbox.retrieve_subscription(made.provider_subscription_id)
+    async with w.uow(write=False) as uow:
+        sold = await uow.tier_prices.sold_by(there.price_id)
+    assert sold is not None
+    return sold[0], sold[1].amount_minor
+
+
+async def test_a_tiers_new_price_is_billed_from_the_renewal_and_never_before(
     empty_database_url,
 ):
     async with world(empty_database_url) as w:
         stream = Stream(w)
-        early = person()
+        early, leaving = person(), person()
         first = await subscribe(w, early, stream.silver)
+        gone = await subscribe(w, leaving, stream.silver)
+        await w.treasury.cancel_stream_subscription(leaving, gone.name)
         w.shelf.paid_tier(stream.name, 1, eur(700))
-        late = await subscribe(w, person(), stream.silver)
-        assert (first.price, late.price) == (eur(500), eur(700))
+        # Subscribed after the change: at the new price already.
+        late = person()
+        later = await subscribe(w, late, stream.silver)
+        assert (first.price, later.price) == (eur(500), eur(700))
+        await w.apply_webhooks()
+        event_id = new_id()
+        with w.subscription_changes() as asked:
+            assert await w.tier_repriced(stream.silver, event_id=event_id) == "ack"
+            # Only the one paying another price is moved, from the period's end; one that
+            # ends with its period and one already at the price are not asked about.
+            assert [(s, t) for s, _, t in asked] == [
+                (first.provider_subscription_id, ChangeTiming.PERIOD_END)
+            ]
+            # Delivered again, the event changes nothing more.
+            assert await w.tier_repriced(stream.silver, event_id=event_id) == "ack"
+            assert len(asked) == 1
+        assert await billed_next(w, first) == (stream.silver, 700)
+        await w.apply_webhooks()
+        # Until the renewal, the reader pays and reads as before; nothing is said to streams.
+        kept = await w.treasury.stream_subscription(early, first.name)
+        assert (kept.level, kept.granted_level, kept.price, kept.next_level) == (1, 1, eur(500), 1)
+        assert kept.current_period_end == first.current_period_end
+        assert await said(w) == [
+            (1, ACTIVE, 1, False),
+            (1, ACTIVE, 1, False),
+            (2, ACTIVE, 1, True),
+            (1, ACTIVE, 1, False),
+        ]
+        await next_period(w)
+        renewed = await w.treasury.stream_subscription(early, first.name)
+        assert (renewed.level, renewed.granted_level, renewed.price, renewed.next_level) == (
+            1,
+            1,
+            eur(700),
+            None,
+        )
+        assert await orders_of(w, early) == [500, 700]
+        assert await orders_of(w, late) == [700, 700]
+        assert await orders_of(w, leaving) == [500]
+        assert sorted(await invoices_in_the_ledger(w)) == [500, 500, 700, 700, 700]
+        assert await creator_pending(w) == (500 + 500 + 700 + 700 + 700) * 8 // 10
+        # The renewal at the new price is the renewal said to streams, as any is.
+        assert (await w.events(STREAM_SUBSCRIPTION_CHANGED))[-1].current_period_end_time.ToDatetime(
+            w.clock.now().tzinfo
+        ) == renewed.current_period_end
+
+
+async def test_a_new_price_follows_the_tier_a_subscription_renews_on(empty_database_url):
+    async with world(empty_database_url) as w:
+        stream = Stream(w)
+        reader = person()
+        made = await subscribe(w, reader, stream.gold)
+        await w.treasury.change_stream_level(reader, made.name, 1)
+        with w.subscription_changes() as asked:
+            # Leaving gold by a downgrade: gold's new price is not theirs.
+            w.shelf.paid_tier(stream.name, 2, eur(1_500))
+            assert await w.tier_repriced(stream.gold) == "ack"
+            assert asked == []
+            # Coming to silver: silver's new price is, from the next period.
+            w.shelf.paid_tier(stream.name, 1, eur(700))
+            assert await w.tier_repriced(stream.silver) == "ack"
+            # Changed back before the renewal: asked again, and the last price holds.
+            w.shelf.paid_tier(stream.name, 1, eur(500))
+            assert await w.tier_repriced(stream.silver) == "ack"
+            assert len(asked) == 2
+        assert await billed_next(w, made) == (stream.silver, 500)
+        down = await w.treasury.stream_subscription(reader, made.name)
+        assert (down.level, down.next_level, down.price) == (2, 1, eur(1_200))
         await w.apply_webhooks()
         await next_period(w)
-        assert sorted(await subscription_orders(w)) == [500, 500, 700, 700]
-        # The client's word is never the price: the request has none to give.
-        assert (await w.treasury.stream_subscription(early, first.name)).price == eur(500)
+        now = await w.treasury.stream_subscription(reader, made.name)
+        assert (now.level, now.next_level, now.price) == (1, None, eur(500))
+        assert await subscription_orders(w) == [1_200, 500]
+
+
+async def test_undoing_a_downgrade_renews_at_the_tiers_price_now(empty_database_url):
+    async with world(empty_database_url) as w:
+        stream = Stream(w)
+        reader = person()
+        made = await subscribe(w, reader, stream.gold)
+        await w.treasury.change_stream_level(reader, made.name, 1)
+        w.shelf.paid_tier(stream.name, 2, eur(1_500))
+        assert await w.tier_repriced(stream.gold) == "ack"
+        # Back to gold: its next period is gold's, at gold's price now.
+        kept = await w.treasury.change_stream_level(reader, made.name, 2)
+        assert (kept.level, kept.next_level, kept.price) == (2, 2, eur(1_200))
+        await w.apply_webhooks()
+        await next_period(w)
+        now = await w.treasury.stream_subscription(reader, made.name)
+        assert (now.level, now.next_level, now.granted_level, now.price) == (
+            2,
+            None,
+            2,
+            eur(1_500),
+        )
+        assert await subscription_orders(w) == [1_200, 1_500]
+
+
+async def test_a_tier_streams_no_longer_sells_changes_no_subscription(empty_database_url):
+    async with world(empty_database_url) as w:
+        stream = Stream(w)
+        made = await subscribe(w, person(), stream.silver)
+        del w.shelf.tiers[stream.silver]
+        with w.subscription_changes() as asked:
+            assert await w.tier_repriced(stream.silver, eur(700)) == "ack"
+        assert asked == []
+        assert await billed_next(w, made) == (stream.silver, 500)
+
+
+async def test_a_subscription_ended_at_the_provider_unheard_of_is_left_to_its_webhook(
+    empty_database_url,
+):
+    async with world(empty_database_url) as w:
+        stream = Stream(w)
+        gone_reader, reader = person(), person()
+        gone = await subscribe(w, gone_reader, stream.silver)
+        made = await subscribe(w, reader, stream.silver)
+        await w.apply_webhooks()
+        # Ended at the provider; its webhook not yet here, so ours is still live.
+        await w.sandbox.cancel_subscription(
+            gone.provider_subscription_id, at_period_end=False, idempotency_key=new_id()
+        )
+        w.shelf.paid_tier(stream.name, 1, eur(700))
+        with w.subscription_changes() as asked:
+            assert await w.tier_repriced(stream.silver) == "ack"
+        # Both asked; the provider's refusal for the ended one kept nothing
+        # from the other.
+        assert sorted(s for s, _, _ in asked) == sorted(
+            [gone.provider_subscription_id, made.provider_subscription_id]
+        )
+        assert await billed_next(w, made) == (stream.silver, 700)
+        await w.apply_webhooks()
+        ended = await w.treasury.stream_subscription(gone_reader, gone.name)
+        assert ended.status is SubscriptionStatus.ENDED
+
+
+@pytest.mark.parametrize("tier", ["streams/x/tiers/1", "{stream}/tiers/0"])
+async def test_a_repricing_naming_no_paid_tier_is_retried_and_changes_nothing(
+    empty_database_url, tier
+):
+    async with world(empty_database_url) as w:
+        stream = Stream(w)
+        made = await subscribe(w, person(), stream.silver)
+        with w.subscription_changes() as asked:
+            named = tier.format(stream=stream.name)
+            assert await w.tier_repriced(named, eur(700)) == "retry"
+        assert asked == []
+        assert await billed_next(w, made) == (stream.silver, 500)
 
 
 async def test_another_readers_subscription_is_not_found(empty_database_url):
@@ -467,6 +634,93 @@ async def test_an_invoice_is_one_order_under_concurrent_deliveries_of_its_events
                 Account(PLATFORM, AccountKind.PLATFORM_REVENUE, "EUR")
             )
         assert revenue == 100
+
+
+async def test_a_repricing_delivered_at_once_to_many_consumers_beside_an_upgrade_agrees(
+    empty_database_url,
+):
+    async with world(empty_database_url) as w:
+        stream = Stream(w)
+        reader, other = person(), person()
+        made = await subscribe(w, reader, stream.silver)
+        still = await subscribe(w, other, stream.silver)
+        w.shelf.paid_tier(stream.name, 1, eur(700))
+        event_id = new_id()
+        with w.subscription_changes() as asked:
+            outcome = await race(
+                [partial(w.tier_repriced, stream.silver, event_id=event_id)] * CONCURRENT
+                + [partial(w.treasury.change_stream_level, reader, made.name, 2)]
+            )
+            assert outcome.losses == []
+        async with w.uow(write=False) as uow:
+            silver = await uow.tier_prices.price_of(stream.silver, eur(700))
+            gold = await uow.tier_prices.price_of(stream.gold, eur(1_200))
+        # The other reader is asked once, however many consumers had the event; the upgraded
+        # one is asked the new price before the upgrade or not at all (upgraded first), never
+        # after it (which would undo it from the renewal).
+        assert [(p, t) for s, p, t in asked if s == still.provider_subscription_id] == [
+            (silver, ChangeTiming.PERIOD_END)
+        ]
+        assert [(p, t) for s, p, t in asked if s == made.provider_subscription_id] in (
+            [(gold, ChangeTiming.NOW)],
+            [(silver, ChangeTiming.PERIOD_END), (gold, ChangeTiming.NOW)],
+        )
+        await w.apply_webhooks()
+        # Whichever came first, the provider bills next what each row says it will.
+        for who, subscription in ((reader, made), (other, still)):
+            row = await w.treasury.stream_subscription(who, subscription.name)
+            tier = f"{stream.name}/tiers/{row.renewing_level}"
+            price = row.price if row.next_level is None else (await w.shelf.tier(tier)).price
+            assert await billed_next(w, row) == (tier, price.amount_minor)
+        upgraded = await w.treasury.stream_subscription(reader, made.name)
+        assert (upgraded.level, upgraded.next_level, upgraded.granted_level) == (2, None, 2)
+        await next_period(w)
+        assert (await w.treasury.stream_subscription(other, still.name)).price == eur(700)
+        assert (await w.treasury.stream_subscription(reader, made.name)).price == eur(1_200)
+        assert await orders_of(w, other) == [500, 700]
+        assert (await orders_of(w, reader))[-1] == 1_200
+        assert sorted(await invoices_in_the_ledger(w)) == sorted(
+            p.amount.amount_minor for p in await w.events(STREAM_ORDER_PAID)
+        )
+        earned = sum(p.earning.amount_minor for p in await w.events(STREAM_ORDER_PAID))
+        assert await creator_pending(w) == earned
+
+
+async def test_a_repricing_heard_while_an_upgrade_is_asked_does_not_undo_it(
+    empty_database_url,
+):
+    async with world(empty_database_url) as w:
+        stream = Stream(w)
+        reader = person()
+        made = await subscribe(w, reader, stream.silver)
+        w.shelf.paid_tier(stream.name, 1, eur(700))
+        answered, kept = asyncio.Event(), asyncio.Event()
+        change = w.sandbox.change_subscription
+
+        async def slow_to_keep(subscription_id: str, **options: Any) -> ProviderSubscription:
+            # The provider has made the upgrade; payments has not kept its answer yet.
+            seen = await change(subscription_id, **options)
+            answered.set()
+            await kept.wait()
+            return seen
+
+        setattr(w.sandbox, "change_subscription", slow_to_keep)  # noqa: B010
+        upgrade = asyncio.create_task(w.treasury.change_stream_level(reader, made.name, 2))
+        await answered.wait()
+        setattr(w.sandbox, "change_subscription", change)  # noqa: B010
+        with w.subscription_changes() as asked:
+            repricing = asyncio.create_task(w.tier_repriced(stream.silver))
+            await asyncio.sleep(0.2)
+            kept.set()
+            assert (await upgrade).level == 2
+            assert await repricing == "ack"
+        # The repricing waited for the upgrade and found the reader no longer on silver.
+        assert asked == []
+        await w.apply_webhooks()
+        await next_period(w)
+        now = await w.treasury.stream_subscription(reader, made.name)
+        assert (now.level, now.next_level, now.price) == (2, None, eur(1_200))
+        assert (await orders_of(w, reader))[-1] == 1_200
 
 
 async def test_the_ledger_check_reports_a_subscription_month_without_its_charge(

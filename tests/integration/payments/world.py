@@ -25,15 +25,18 @@ from chassis.migrations import upgrade
 from chassis.money import Money
 from chassis.wire import timestamp
 from estuary.booking.v1 import events_pb2 as booking_events
+from estuary.streams.v1 import events_pb2 as streams_events
 from services.payments import bootstrap
 from services.payments.bootstrap import PaymentsService
 from services.payments.domain.stream_orders import SaleTerms
 from services.payments.domain.stream_subscriptions import TierTerms
-from services.payments.events import BOOKING_COMPLETED
+from services.payments.events import BOOKING_COMPLETED, STREAM_TIER_REPRICED
 from services.payments.provider.port import (
+    ChangeTiming,
     PaymentIntent,
     ProviderRejected,
     ProviderUnavailable,
+    Subscription,
     Transfer,
 )
 from services.payments.provider.sandbox import SandboxProvider
@@ -151,6 +154,23 @@ class World:
             delattr(self.sandbox, "create_payment_intent")
 
     @contextmanager
+    def subscription_changes(self) -> Iterator[list[tuple[str, str, ChangeTiming]]]:
+        """While open, each change of a subscription's price asked of the sandbox (made as
+        asked): (subscription id, price id, timing), in the order asked."""
+        asked: list[tuple[str, str, ChangeTiming]] = []
+        change = self.sandbox.change_subscription
+
+        async def recorded(subscription_id: str, **options: Any) -> Subscription:
+            asked.append((subscription_id, options["price_id"], options["timing"]))
+            return await change(subscription_id, **options)
+
+        setattr(self.sandbox, "change_subscription", recorded)  # noqa: B010
+        try:
+            yield asked
+        finally:
+            delattr(self.sandbox, "change_subscription")
+
+    @contextmanager
     def transfers_refused(self) -> Iterator[None]:
         """While open, the sandbox refuses every transfer to a connected account, as Stripe
         does when the platform's own balance is short."""
@@ -202,6 +222,24 @@ class World:
         """One of booking's events through payments' bookings consumer; how it was settled."""
         delivery = self.delivery(message, event_id, event_type)
         await self.consumer("payments.bookings").handle(delivery)
+        return delivery.settled
+
+    async def tier_repriced(
+        self, tier: str, price: Money | None = None, event_id: str | None = None
+    ) -> str:
+        """stream.tier_repriced of a tier "streams/{id}/tiers/{level}" at a price (None: the
+        one the shelf puts it up at now), through payments' stream-tiers consumer (the same
+        event id twice: a redelivery); how it was settled."""
+        stream, level = tier.split("/tiers/")
+        message = streams_events.TierRepriced(
+            tier=tier,
+            stream=stream,
+            level=int(level),
+            price=(price or (await self.shelf.tier(tier)).price).to_proto(),
+            change_time=timestamp(self.clock.now()),
+        )
+        delivery = self.delivery(message, event_id, STREAM_TIER_REPRICED)
+        await self.consumer("payments.stream-tiers").handle(delivery)
         return delivery.settled
 
     @property

@@ -17,7 +17,7 @@ from chassis.errors import (
     PermissionDenied,
 )
 from chassis.money import Money
-from services.streams.events import POST_PUBLISHED
+from services.streams.events import POST_PUBLISHED, TIER_REPRICED
 from tests.builders import outbox_messages, person
 from tests.integration.streams.world import START, built_streams, follow_at, practitioner
 
@@ -53,6 +53,34 @@ async def test_a_stream_starts_with_its_free_tier_and_takes_priced_tiers_level_b
         assert (renamed.display_name, renamed.price) == ("Supporters", Money(500, EUR))
         with pytest.raises(AlreadyExists):
             await desk.create_stream(owner, "A second one", "")
+
+
+async def test_a_paid_tiers_new_price_is_said_once_and_a_rename_says_nothing(
+    empty_database_url,
+):
+    clock = FrozenClock(START)
+    async with built_streams(empty_database_url, clock) as service:
+        desk, owner = service.desk, practitioner()
+        stream = await desk.create_stream(owner, "Breath", "")
+        await desk.create_tier(owner, f"streams/{stream.id}", "Friends", Money(500, EUR))
+        name = f"streams/{stream.id}/tiers/1"
+        await desk.update_tier(owner, name, ["display_name"], "Supporters", None)
+        await desk.update_tier(owner, name, ["price"], "", Money(500, EUR))
+        assert await outbox_messages(service.runtime.database, TIER_REPRICED) == []
+        clock.advance(timedelta(minutes=5))
+        await desk.update_tier(owner, name, ["display_name", "price"], "Friends", Money(700, EUR))
+        [repriced] = await outbox_messages(service.runtime.database, TIER_REPRICED)
+        assert (repriced.tier, repriced.stream, repriced.level) == (
+            name,
+            f"streams/{stream.id}",
+            1,
+        )
+        assert (repriced.price.amount_minor, repriced.price.currency) == (700, EUR)
+        assert repriced.change_time.ToDatetime(START.tzinfo) == clock.now()
+        # The same price again, or a rename, says nothing more.
+        await desk.update_tier(owner, name, ["price"], "", Money(700, EUR))
+        await desk.update_tier(owner, name, ["display_name"], "Close friends", None)
+        assert len(await outbox_messages(service.runtime.database, TIER_REPRICED)) == 1
 
 
 async def test_only_practitioners_run_a_stream(empty_database_url):
@@ -123,6 +151,7 @@ async def test_nobody_but_the_owner_changes_a_stream_its_tiers_or_posts(empty_da
             await desk.get_post(stranger, post_name)
         assert (await desk.list_posts(stranger, parent, 10, "")).items == []
         assert await outbox_messages(service.runtime.database, POST_PUBLISHED) == []
+        assert await outbox_messages(service.runtime.database, TIER_REPRICED) == []
 
 
 async def test_a_follower_reads_posts_at_or_below_their_level_and_a_teaser_of_the_others(

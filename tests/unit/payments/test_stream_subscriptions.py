@@ -1,11 +1,13 @@
 """A stream subscription as the provider moves it: what it grants in each status (nothing
 while a renewal is retried, unlike a platform tier), an upgrade granted at once and a
 downgrade only from the next period (the one `following` platform tiers use, ranked by
-level), a stale or ended state never moving it back, and the changes said to streams, each
-with the next sequence, and only when what streams acts on moved."""
+level), a tier's new price held only once the period has renewed, which subscriptions a new
+price of a tier moves, a stale or ended state never moving it back, and the changes said to
+streams, each with the next sequence, and only when what streams acts on moved."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -87,3 +89,55 @@ def test_a_change_is_said_with_the_next_sequence_only_when_streams_would_act_on_
     ):
         said = moved.said_from(current)
         assert said is not None and said.sequence == current.sequence + 1
+
+
+SILVER_REPRICED = PricedLevel(1, Money(700, "EUR"))
+
+
+def test_a_tiers_new_price_waits_for_the_renewal_and_says_nothing_until_then():
+    current = subscription(held=SILVER)
+    end = current.current_period_end
+    assert end is not None
+    asked = current.following(seen(S.ACTIVE, SILVER_REPRICED, end), NOW)
+    assert (asked.level, asked.price, asked.next_level, asked.granted_level) == (
+        1,
+        SILVER.price,
+        1,
+        1,
+    )
+    assert asked.said_from(current) is None
+    renewed = asked.following(seen(S.ACTIVE, SILVER_REPRICED, end + MONTH), NOW)
+    assert (renewed.level, renewed.price, renewed.next_level) == (1, Money(700, "EUR"), None)
+    said = renewed.said_from(asked)
+    assert said is not None and said.sequence == asked.sequence + 1
+
+
+@pytest.mark.parametrize(
+    ("current", "moved"),
+    [
+        # Paying another price on the tier, paid up or its renewal retried: moved.
+        (subscription(held=SILVER), True),
+        (subscription(S.PAST_DUE, SILVER), True),
+        # Already paying the new price (subscribed after the change): nothing to ask.
+        (subscription(held=SILVER_REPRICED), False),
+        # A new price pending (another change before): asked again, to the price now.
+        (replace(subscription(held=SILVER_REPRICED), next_level=1), True),
+        # Another tier: not this tier's next period.
+        (subscription(held=GOLD), False),
+        # Coming to the tier by a downgrade: its next period is the tier's.
+        (replace(subscription(held=GOLD), next_level=1), True),
+        # Ending with its period, not yet paid, or over: nothing renews.
+        (replace(subscription(held=SILVER), cancel_at_period_end=True), False),
+        (subscription(S.PENDING, SILVER), False),
+        (subscription(S.ENDED, SILVER), False),
+        (subscription(S.FAILED, SILVER), False),
+    ],
+)
+def test_a_tiers_new_price_moves_the_subscriptions_that_renew_on_that_tier(current, moved):
+    assert current.repriced_by(1, SILVER_REPRICED.price) is moved
+
+
+def test_a_subscription_leaving_the_repriced_tier_is_not_moved():
+    leaving = replace(subscription(held=GOLD), next_level=1)
+    assert leaving.renewing_level == 1
+    assert not leaving.repriced_by(2, Money(1_500, "EUR"))
