@@ -218,6 +218,8 @@ class StreamSubscriptionHandlers(SubscriptionHandlers):
                         "stream_subscription_change", current.id, str(current.revision), str(level)
                     ),
                 )
+            except ProviderRejected as refused:
+                raise await self._ended_there(uow, current, refused) from refused
             except ProviderError as error:
                 raise Unavailable(
                     f"the payment provider did not answer: {error.message}"
@@ -250,12 +252,34 @@ class StreamSubscriptionHandlers(SubscriptionHandlers):
                 at_period_end=True,
                 idempotency_key=idempotency_key("stream_subscription_cancel", current.id),
             )
+        except ProviderRejected as refused:
+            async with self._uow() as uow:
+                raise await self._ended_there(uow, current, refused) from refused
         except ProviderError as error:
             raise Unavailable(f"the payment provider did not answer: {error.message}") from error
         async with self._uow() as uow:
             synced = await follow_stream_provider(uow, seen)
             await uow.commit()
         return synced or current
+
+    async def _ended_there(
+        self, uow: PaymentsUnitOfWork, current: StreamSubscription, refused: ProviderRejected
+    ) -> Exception:
+        """What to answer when the provider refused a change to a subscription: if it has
+        ended there before its webhook reached us (the reader erased, a second failed
+        renewal), its end is kept now and the change refused as for any ended subscription;
+        any other refusal is the provider failing us."""
+        try:
+            seen = await self._provider.retrieve_subscription(current.provider_subscription_id)
+        except ProviderError as error:
+            return Unavailable(f"the payment provider did not answer: {error.message}")
+        synced = await follow_stream_provider(uow, seen)
+        await uow.commit()
+        if synced is not None and not synced.live:
+            return FailedPrecondition(
+                "this subscription is not running: subscribe again", reason="SUBSCRIPTION_ENDING"
+            )
+        return Unavailable(f"the payment provider did not answer: {refused.message}")
 
 
 async def reprice_stream_tier(

@@ -468,6 +468,37 @@ async def test_a_subscription_ended_at_the_provider_unheard_of_is_left_to_its_we
         assert ended.status is SubscriptionStatus.ENDED
 
 
+async def test_a_change_to_a_subscription_ended_at_the_provider_unheard_of_is_refused_as_ended(
+    empty_database_url,
+):
+    async with world(empty_database_url) as w:
+        stream = Stream(w)
+        upgrader, canceller = person(), person()
+        upgrading = await subscribe(w, upgrader, stream.silver)
+        cancelling = await subscribe(w, canceller, stream.silver)
+        await w.apply_webhooks()
+        # Both ended at the provider; their webhooks not here yet, so ours are still live.
+        for made in (upgrading, cancelling):
+            await w.sandbox.cancel_subscription(
+                made.provider_subscription_id, at_period_end=False, idempotency_key=new_id()
+            )
+        asks = (
+            (upgrader, upgrading, w.treasury.change_stream_level(upgrader, upgrading.name, 2)),
+            (
+                canceller,
+                cancelling,
+                w.treasury.cancel_stream_subscription(canceller, cancelling.name),
+            ),
+        )
+        for who, made, asked in asks:
+            with pytest.raises(FailedPrecondition) as refused:
+                await asked
+            assert refused.value.reason == "SUBSCRIPTION_ENDING"
+            # The provider's end is kept at once, not left for its webhook.
+            ended = await w.treasury.stream_subscription(who, made.name)
+            assert (ended.status, ended.granted_level) == (SubscriptionStatus.ENDED, 0)
+
+
 @pytest.mark.parametrize("tier", ["streams/x/tiers/1", "{stream}/tiers/0"])
 async def test_a_repricing_naming_no_paid_tier_is_retried_and_changes_nothing(
     empty_database_url, tier
