@@ -37,13 +37,8 @@ protos: gen/.generated ## regenerate the gRPC code from protos/
 run: setup ## run the whole suite embedded (SQLite, in-process bus) with the gateway on :8000 (PORT=...)
 	$(BIN)/estuary up $(if $(PORT),--port $(PORT)) $(if $(GRPC_PORT_BASE),--grpc-port-base $(GRPC_PORT_BASE)) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
-# Tests run in TEST_JOBS processes (pytest-xdist): most of an end-to-end test's time is spent
-# waiting on servers, so two workers on two cores halve the wall time; TEST_JOBS=0 runs them
-# in this one process (what a debugger wants).
-TEST_JOBS ?= 2
-
 test: setup ## run every test (the Postgres/RabbitMQ/Redis ones skip with a reason unless CI=true)
-	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadgroup
+	$(BIN)/python -m pytest
 
 lint: setup ## ruff, mypy and buf lint
 	$(BIN)/ruff check .
