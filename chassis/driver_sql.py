@@ -1,0 +1,68 @@
+"""Statements run on the database driver itself, below SQLAlchemy, in a unit of work's own
+transaction: for the few writes on the hottest paths, where SQLAlchemy's work per statement
+(compiling from its cache, the result's set-up, a greenlet switch each way) cost more CPU
+than the round trip. Measured on the ledger's postings: 3.7 -> 2.3 ms of CPU a transaction.
+
+One text serves both databases: written with `:name` parameters (sqlite3's style), given to
+psycopg as `%(name)s` (which prepares it on the server after a few runs, as for any
+statement). Values go to the driver as they are, so a caller converts what SQLAlchemy's types
+would (`bind` does, with the column's type). Everything else keeps to SQLAlchemy."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+# A :name not part of a PostgreSQL cast (::type) or a word.
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+@dataclass(frozen=True)
+class DriverStatement:
+    """One statement's text, with `:name` parameters."""
+
+    sql: str
+    for_psycopg: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        if "%" in self.sql:
+            raise ValueError("a driver statement may not hold %: psycopg reads it as a parameter")
+        object.__setattr__(self, "for_psycopg", _NAMED.sub(r"%(\1)s", self.sql))
+
+
+class Driver:
+    """The driver connection under a unit of work's SQLAlchemy connection (the same
+    transaction), fetched once."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+        self._postgres = connection.dialect.name == "postgresql"
+        self._driver: Any = None
+
+    def bind(self, column_type: sa.types.TypeEngine[Any], value: Any) -> Any:
+        """value as SQLAlchemy would send it for a column of this type (e.g. an instant as
+        SQLite's fixed-width UTC text)."""
+        dialect = self._connection.dialect
+        # The dialect's own form of the type: SQLite's DATETIME is what writes the text.
+        process = column_type.dialect_impl(dialect).bind_processor(dialect)
+        return process(value) if process is not None else value
+
+    async def execute(
+        self, statement: DriverStatement, parameters: Mapping[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        """Runs the statement; the rows it returns (none for one that returns nothing)."""
+        if self._driver is None:
+            self._driver = (await self._connection.get_raw_connection()).driver_connection
+        if self._postgres:
+            cursor = await self._driver.execute(statement.for_psycopg, parameters)
+            return list(await cursor.fetchall()) if cursor.description else []
+        cursor = await self._driver.execute(statement.sql, parameters)
+        try:
+            return list(await cursor.fetchall()) if cursor.description else []
+        finally:
+            await cursor.close()
