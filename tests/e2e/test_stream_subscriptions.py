@@ -17,6 +17,7 @@ subscription ends at once at the provider."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -55,6 +56,19 @@ async def subscribe(
         json={"level": level, "payment_method": card},
         headers={**who.headers, "Idempotency-Key": key or new_id()},
     )
+
+
+async def a_subscriber(
+    client: httpx.AsyncClient, stack: Stack
+) -> tuple[Account, str, Account, dict[str, Any]]:
+    """A practitioner, their stream with a paid tier (its path), and a client subscribed to
+    that tier with the first month paid (the subscription as answered)."""
+    pia = await practitioner(client, stack)
+    base = await stream_with_a_paid_tier(client, pia)
+    cleo = await sign_up(client)
+    made = await subscribe(client, cleo, base, 1)
+    assert made.status_code == 201, made.text
+    return pia, base, cleo, made.json()
 
 
 async def test_a_paid_tier_subscription_is_granted_and_earned_by_the_creator(
@@ -165,12 +179,7 @@ async def test_a_paid_tier_subscription_is_granted_and_earned_by_the_creator(
 
 async def test_a_tiers_new_price_reaches_its_subscriber_at_the_renewal(stack: Stack, tap: EventTap):
     async with stack.client() as client:
-        pia = await practitioner(client, stack)
-        base = await stream_with_a_paid_tier(client, pia)
-        cleo = await sign_up(client)
-        made = await subscribe(client, cleo, base, 1)
-        assert made.status_code == 201, made.text
-        subscription = made.json()
+        pia, base, cleo, subscription = await a_subscriber(client, stack)
         path = f"/api/v1/stream-subscriptions/{subscription['subscription_id']}"
         first = await tap.next("stream_order.paid", timeout=EVENT_SECONDS, user_id=cleo.id)
         assert first.message.amount.amount_minor == 500
@@ -260,12 +269,8 @@ async def test_a_suspended_reader_subscribes_to_nothing_until_reactivated(stack:
 
 async def test_a_reader_who_deletes_their_account_is_billed_no_more(stack: Stack, tap: EventTap):
     async with stack.client() as client:
-        pia = await practitioner(client, stack)
-        base = await stream_with_a_paid_tier(client, pia)
-        cleo = await sign_up(client)
-        made = await subscribe(client, cleo, base, 1)
-        assert made.status_code == 201, made.text
-        subscription_id = made.json()["subscription_id"]
+        _, _, cleo, subscription = await a_subscriber(client, stack)
+        subscription_id = subscription["subscription_id"]
         name = f"streamSubscriptions/{subscription_id}"
         await tap.next("stream_subscription.changed", timeout=EVENT_SECONDS, subscription=name)
         await tap.next("stream_order.paid", timeout=EVENT_SECONDS, user_id=cleo.id)
