@@ -103,7 +103,7 @@ async def test_a_reader_subscribes_reads_tips_cancels_and_loses_the_tier_at_the_
         assert not (await client.get(post, headers=cleo.headers)).json()["locked"]
 
         period_end = datetime.fromisoformat(cancelled.json()["current_period_end"])
-        assert await bill_due_subscriptions(stack, period_end + timedelta(seconds=1)) == 1
+        await bill_due_subscriptions(stack, period_end + timedelta(seconds=1))
         ended = await tap.next(
             "stream_subscription.changed", timeout=EVENT_SECONDS, subscription=name, sequence=3
         )
