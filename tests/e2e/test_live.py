@@ -183,6 +183,20 @@ async def test_a_suspended_users_socket_is_closed_4403(stack: Stack):
         assert again.value.rcvd is not None and again.value.rcvd.code == 4403
 
 
+async def test_a_socket_declines_per_message_compression(stack: Stack):
+    # Live frames are small JSON: each socket's zlib state would cost the gateway ~44 KiB
+    # of memory, idle, for little saved on the wire (docs/performance.md).
+    async with stack.client() as client:
+        ana = await sign_up(client, new_email("ana"))
+    offered = ["estuary.v1", f"bearer.{ana.access_token}"]
+    async with websockets.connect(
+        ws_url(stack), subprotocols=offered, compression="deflate"
+    ) as connection:
+        assert (await next_frame(connection, "ready"))["connected_at"]
+        assert connection.response is not None
+        assert "Sec-WebSocket-Extensions" not in connection.response.headers
+
+
 async def test_a_quiet_socket_outlives_the_backends_call_deadline(stack: Stack):
     # A socket is one long gRPC stream: the deadline that bounds every other backend call
     # (3 s) must not end it.
