@@ -1,7 +1,8 @@
 """Statements on the driver below a unit of work (chassis/driver_sql.py), on both databases:
 they run in the unit of work's own transaction (kept by its commit, gone with its rollback),
-answer the rows they return, and an instant bound as SQLAlchemy binds it reads back the same
-through SQLAlchemy."""
+answer the rows they return, an instant bound as SQLAlchemy binds it reads back the same
+through SQLAlchemy, and a broken key raises SQLAlchemy's IntegrityError, as a statement through
+SQLAlchemy would."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from chassis.db import Database, UtcDateTime
+from chassis.db import Database, UtcDateTime, constraint_violation
 from chassis.driver_sql import Driver, DriverStatement
 
 metadata = sa.MetaData()
@@ -56,6 +57,17 @@ async def test_a_driver_statement_runs_in_the_unit_of_works_transaction(database
         # Found by an instant SQLAlchemy binds: stored in the very same form.
         found = await reader.execute(sa.select(notes.c.id).where(notes.c.at == AT))
         assert found.scalars().all() == [3]
+
+
+async def test_a_driver_error_is_sqlalchemys_so_a_unit_of_work_maps_it(database):
+    connection = await database.connect()
+    driver = Driver(connection)
+    await driver.execute(ADD_QUIETLY, {"id": 4, "at": driver.bind(UtcDateTime(), AT)})
+    with pytest.raises(sa.exc.IntegrityError) as taken:
+        await driver.execute(ADD_QUIETLY, {"id": 4, "at": driver.bind(UtcDateTime(), AT)})
+    assert constraint_violation(taken.value) is not None
+    await connection.rollback()
+    await connection.close()
 
 
 def test_parameters_are_written_once_for_both_drivers():
