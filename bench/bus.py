@@ -92,6 +92,8 @@ class Delivered:
     applied: dict[str, float]
     # CPU the producing and consuming services' processes spent, relay included.
     cpu_seconds: float
+    # The producing process's share (relay included), when it is a process of its own.
+    producer_cpu_seconds: float | None = None
 
     @property
     def latencies(self) -> list[float]:
@@ -323,7 +325,9 @@ async def rabbitmq_latency(plan: BusPlan, producing_process: SeparateProcess) ->
         committed, producer_cpu = await producing_process.run(produce_at_rate, plan)
         await consumer.wait_for(committed)
         consumer_cpu = time.process_time() - cpu_before
-        return Delivered(committed, dict(consumer.applied), producer_cpu + consumer_cpu)
+        return Delivered(
+            committed, dict(consumer.applied), producer_cpu + consumer_cpu, producer_cpu
+        )
     finally:
         await consumer.stop()
 
@@ -476,6 +480,16 @@ async def bus_figures(
     return _figures(shape, plan, delivered, drained)
 
 
+def _cpu_detail(delivered: Delivered, events: int) -> str:
+    """Whose CPU the figure is, split between producer and consumer where they are apart."""
+    detail = "CPU of the services' Python processes (not Postgres or RabbitMQ)"
+    if delivered.producer_cpu_seconds is None:
+        return detail + "; producer, relay and consumer in one process"
+    producing = delivered.producer_cpu_seconds * 1000 / events
+    consuming = (delivered.cpu_seconds - delivered.producer_cpu_seconds) * 1000 / events
+    return f"{detail}: producer and relay {producing:.2f} ms, consumer {consuming:.2f} ms"
+
+
 def _figures(shape: str, plan: BusPlan, delivered: Delivered, drained: Drained) -> list[Figure]:
     # The targets are the production shape's; the embedded one is shown beside it.
     production = shape == "production"
@@ -512,7 +526,7 @@ def _figures(shape: str, plan: BusPlan, delivered: Delivered, drained: Drained) 
             shape,
             delivered.cpu_seconds * 1000 / events,
             "ms",
-            detail="CPU of the services' Python processes (not Postgres or RabbitMQ)",
+            detail=_cpu_detail(delivered, events),
         ),
         Figure(f"relay peak ({drained.events} events)", shape, relay_rate, "ev/s"),
         Figure("bare publish peak (same batches)", shape, bare_rate, "ev/s"),
