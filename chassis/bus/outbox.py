@@ -6,6 +6,10 @@ with FOR UPDATE SKIP LOCKED while publishing, so several replicas share the work
 publishing a row twice; on SQLite one relay per database is the only writer of marks.
 A relay that dies after publishing but before marking publishes those rows again: consumers
 absorb the duplicate through their inbox.
+
+Hand-overs are marked published in batches, a short while after their publish (well within
+the sweep's grace period, and always before this relay sweeps): events committed one at a
+time would otherwise cost a transaction each just for their mark.
 """
 
 from __future__ import annotations
@@ -41,6 +45,10 @@ MAX_RETRY_DELAY = timedelta(minutes=5)
 # the unsent rows, read by scrapes in between.
 LAG_INTERVAL_SECONDS = 5.0
 TRACEPARENT = "ce-traceparent"
+# How long a published hand-over may wait for its row to be marked, so that marks go in
+# batches; capped at a quarter of the sweep's grace, so no sweep takes a published row.
+MARK_DELAY_SECONDS = 0.05
+MARK_ON_STOP_SECONDS = 2.0
 
 
 @dataclass
@@ -103,6 +111,10 @@ class OutboxRelay:
         self._poll_interval = poll_interval
         self._sweep_grace = sweep_grace
         self._handed_over: deque[CommittedEvent] = deque(maxlen=max_handed_over)
+        # Hand-overs published, with their outcomes, whose rows wait to be marked together.
+        self._unmarked: list[tuple[_Pending, BaseException | None]] = []
+        self._mark_delay = min(MARK_DELAY_SECONDS, sweep_grace.total_seconds() / 4)
+        self._mark_due: float | None = None
         self._wake = asyncio.Event()
         self.stats = RelayStats()
         # Event types already warned about as unroutable, until one of them is published: a
@@ -129,37 +141,71 @@ class OutboxRelay:
         for rows that, being within the grace period, it could not take anyway.
         """
         next_sweep = 0.0
-        while True:
-            self._wake.clear()
-            sweep_again = False
-            try:
-                await self._publish_handed_over()
-                if time.monotonic() >= next_sweep:
-                    # Set first: a failing sweep waits its interval, it does not spin.
-                    next_sweep = time.monotonic() + self._poll_interval
-                    sweep_again = await self._sweep() >= self._batch_size
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("outbox relay pass failed; the sweep will try again")
-            if sweep_again:
-                next_sweep = 0.0
-                continue
-            if self._handed_over:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.0, next_sweep - time.monotonic()))
+        try:
+            while True:
+                self._wake.clear()
+                sweep_again = False
+                try:
+                    await self._publish_handed_over(mark_now=False)
+                    if time.monotonic() >= next_sweep:
+                        # Set first: a failing sweep waits its interval, it does not spin.
+                        next_sweep = time.monotonic() + self._poll_interval
+                        # The sweep must find this relay's published rows marked.
+                        await self._mark_published()
+                        sweep_again = await self._sweep() >= self._batch_size
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("outbox relay pass failed; the sweep will try again")
+                if sweep_again:
+                    next_sweep = 0.0
+                    continue
+                if self._handed_over:
+                    continue
+                wake_at = next_sweep if self._mark_due is None else min(next_sweep, self._mark_due)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), max(0.0, wake_at - time.monotonic()))
+        finally:
+            # Stopping: mark what was published, or a later sweep publishes it again.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._mark_published(), MARK_ON_STOP_SECONDS)
 
     async def relay_once(self) -> int:
         """Publishes what was handed over, then one sweep batch; returns rows handled."""
-        return await self._publish_handed_over() + await self._sweep()
+        return await self._publish_handed_over(mark_now=True) + await self._sweep()
 
-    async def _publish_handed_over(self) -> int:
+    async def _publish_handed_over(self, *, mark_now: bool) -> int:
+        """Publishes up to a batch of hand-overs; marks the published rows when a batch of
+        them waits, when the oldest has waited its delay, or now if asked."""
         pending: list[_Pending] = []
         while self._handed_over and len(pending) < self._batch_size:
             committed = self._handed_over.popleft()
             pending.append(_Pending(committed.position, committed.event))
-        return await self._publish_then_mark(pending)
+        if pending:
+            outcomes = await self._publish(pending)
+            self._unmarked.extend(zip(pending, outcomes, strict=True))
+            if self._mark_due is None:
+                self._mark_due = time.monotonic() + self._mark_delay
+        if self._mark_due is not None and (
+            mark_now
+            or len(self._unmarked) >= self._batch_size
+            or time.monotonic() >= self._mark_due
+        ):
+            await self._mark_published()
+        return len(pending)
+
+    async def _mark_published(self) -> None:
+        """Marks the published hand-overs' rows (and counts failed ones) in one transaction.
+        Should it fail, the sweep publishes those rows again after the grace period."""
+        if not self._unmarked:
+            return
+        marked, self._unmarked, self._mark_due = self._unmarked, [], None
+        writer = await self._database.connect(write=True)
+        try:
+            await self._record(writer, [p for p, _ in marked], [o for _, o in marked])
+            await writer.commit()
+        finally:
+            await writer.close()
 
     async def _publish_then_mark(self, pending: list[_Pending]) -> int:
         """Publishes rows nobody holds locked, then marks them in a short transaction."""

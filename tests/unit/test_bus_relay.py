@@ -1,9 +1,13 @@
 """The relay's sweep on PostgreSQL, where replicas share the outbox: it takes only rows no
 other replica holds locked, publishes them and marks them under that lock, in one
-transaction. Run against a recording connection: the run of mutation tests has no server."""
+transaction; hand-overs published one by one are marked together, and always before a sweep
+or when the relay stops. Run against a recording connection: the run of mutation tests has
+no server."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -187,3 +191,103 @@ async def test_rows_the_sweep_takes_while_still_handed_over_are_published_once()
     published = [e.id for e in broker.published]
     assert sorted(published) == sorted(f"evt-{n}" for n in range(1, 61))
     assert len(published) == len(set(published))
+
+
+def handed_over(position: int) -> CommittedEvent:
+    r = row(position, "thing.happened")
+    return CommittedEvent(
+        position, OutgoingEvent(r.event_id, r.event_type, r.headers, r.content_type, r.body)
+    )
+
+
+def marks(connection: Recording) -> list[list[int]]:
+    """The positions each mark-published UPDATE named, in order."""
+    return [
+        params["position_1"]
+        for query, params in map(sql, connection.statements)
+        if query.startswith("UPDATE outbox SET published_at=")
+    ]
+
+
+def kinds_after_the_mark(connection: Recording) -> list[str]:
+    kinds = ["select" if isinstance(s, sa.Select) else "update" for s in connection.statements]
+    return kinds[kinds.index("update") + 1 :]
+
+
+async def until(condition: Any) -> None:
+    async with asyncio.timeout(5):
+        while not condition():
+            await asyncio.sleep(0.001)
+
+
+@pytest.fixture
+def marks_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Marks wait for a batch, a sweep or the relay's stop, never for the clock."""
+    monkeypatch.setattr("chassis.bus.outbox.MARK_DELAY_SECONDS", 3600.0)
+
+
+@pytest.mark.usefixtures("marks_wait")
+async def test_hand_overs_published_one_by_one_are_marked_together_once_a_batch_waits():
+    connection = Recording([])
+    broker = Broker()
+    sweeper = OutboxRelay(
+        Server(connection),  # type: ignore[arg-type]
+        broker,  # type: ignore[arg-type]
+        clock=FrozenClock(),
+        batch_size=3,
+        sweep_grace=timedelta(hours=1),
+    )
+    for position in (1, 2):
+        sweeper.notify([handed_over(position)])
+        await sweeper._publish_handed_over(mark_now=False)
+    # Published at once, each; their rows not marked yet, so no transaction so far.
+    assert [e.id for e in broker.published] == ["evt-1", "evt-2"]
+    assert (marks(connection), connection.ended) == ([], [])
+    sweeper.notify([handed_over(3)])
+    await sweeper._publish_handed_over(mark_now=False)
+    assert marks(connection) == [[1, 2, 3]]
+    assert connection.ended == ["commit", "close"]
+    assert sweeper.stats.published == 3
+
+
+@pytest.mark.usefixtures("marks_wait")
+async def test_a_stopping_relay_marks_what_it_published():
+    connection = Recording([])
+    broker = Broker()
+    sweeper = relay(connection, broker, FrozenClock())
+    running = asyncio.create_task(sweeper.run())
+    await until(lambda: connection.ended)  # its first sweep found nothing
+    sweeper.notify([handed_over(4)])
+    await until(lambda: broker.published)
+    assert marks(connection) == []
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    assert marks(connection) == [[4]]
+    assert connection.ended[-2:] == ["commit", "close"]
+
+
+@pytest.mark.usefixtures("marks_wait")
+async def test_a_relay_marks_what_it_published_before_it_sweeps():
+    # Else a sweep (past the grace period) would publish those rows again.
+    connection = Recording([])
+    broker = Broker()
+    sweeper = OutboxRelay(
+        Server(connection),  # type: ignore[arg-type]
+        broker,  # type: ignore[arg-type]
+        clock=FrozenClock(),
+        poll_interval=0.01,
+        sweep_grace=timedelta(hours=1),
+    )
+    running = asyncio.create_task(sweeper.run())
+    try:
+        await until(lambda: connection.ended)
+        sweeper.notify([handed_over(5)])
+        await until(lambda: marks(connection))
+        assert marks(connection) == [[5]]
+        # Marked by the flush before a sweep (nothing else was due): its query follows.
+        await until(lambda: kinds_after_the_mark(connection)[:1] == ["select"])
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
