@@ -7,7 +7,8 @@ One text serves both databases: written with `:name` parameters (sqlite3's style
 psycopg as `%(name)s` (which prepares it on the server after a few runs, as for any
 statement). Values go to the driver as they are, so a caller converts what SQLAlchemy's types
 would (`bind` does, with the column's type). The driver's errors come out as SQLAlchemy's (a
-broken unique key is sa.exc.IntegrityError), so a unit of work maps them as it maps any.
+broken unique key is sa.exc.IntegrityError), so a unit of work maps them as it maps any; with
+tracing on, each statement is a span of the work that ran it, as SQLAlchemy's statements are.
 Everything else keeps to SQLAlchemy."""
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from typing import Any
 
 import psycopg
 import sqlalchemy as sa
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chassis.telemetry import trace_on
+
+_tracer = trace.get_tracer(__name__)
 
 # A :name not part of a PostgreSQL cast (::type) or a word.
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
@@ -32,11 +39,14 @@ class DriverStatement:
 
     sql: str
     for_psycopg: str = field(init=False)
+    # Its span's name: the statement's first word, as SQLAlchemy's instrumentation names them.
+    operation: str = field(init=False)
 
     def __post_init__(self) -> None:
         if "%" in self.sql:
             raise ValueError("a driver statement may not hold %: psycopg reads it as a parameter")
         object.__setattr__(self, "for_psycopg", _NAMED.sub(r"%(\1)s", self.sql))
+        object.__setattr__(self, "operation", self.sql.split(None, 1)[0].upper())
 
 
 class Driver:
@@ -64,7 +74,14 @@ class Driver:
         if self._driver is None:
             self._driver = (await self._connection.get_raw_connection()).driver_connection
         try:
-            return await self._run(statement, parameters)
+            # Traced only within traced work: background loops start no trace of their own.
+            if not trace_on() or not trace.get_current_span().get_span_context().is_valid:
+                return await self._run(statement, parameters)
+            attributes = {"db.system": self._connection.dialect.name, "db.statement": statement.sql}
+            with _tracer.start_as_current_span(
+                statement.operation, kind=SpanKind.CLIENT, attributes=attributes
+            ):
+                return await self._run(statement, parameters)
         except self._driver_error as error:
             raise sa.exc.DBAPIError.instance(
                 statement.sql, dict(parameters), error, self._driver_error
