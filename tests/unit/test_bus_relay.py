@@ -88,13 +88,22 @@ def row(position: int, event_type: str, attempts: int = 0) -> SimpleNamespace:
     )
 
 
-def relay(connection: Recording, broker: Broker, clock: FrozenClock) -> OutboxRelay:
+def relay(
+    connection: Recording,
+    broker: Broker,
+    clock: FrozenClock,
+    *,
+    batch_size: int = 50,
+    poll_interval: float = 1.0,
+    sweep_grace: timedelta = timedelta(seconds=2),
+) -> OutboxRelay:
     return OutboxRelay(
         Server(connection),  # type: ignore[arg-type]
         broker,  # type: ignore[arg-type]
         clock=clock,
-        batch_size=50,
-        sweep_grace=timedelta(seconds=2),
+        batch_size=batch_size,
+        poll_interval=poll_interval,
+        sweep_grace=sweep_grace,
     )
 
 
@@ -230,13 +239,7 @@ def marks_wait(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_hand_overs_published_one_by_one_are_marked_together_once_a_batch_waits():
     connection = Recording([])
     broker = Broker()
-    sweeper = OutboxRelay(
-        Server(connection),  # type: ignore[arg-type]
-        broker,  # type: ignore[arg-type]
-        clock=FrozenClock(),
-        batch_size=3,
-        sweep_grace=timedelta(hours=1),
-    )
+    sweeper = relay(connection, broker, FrozenClock(), batch_size=3, sweep_grace=timedelta(hours=1))
     for position in (1, 2):
         sweeper.notify([handed_over(position)])
         await sweeper._publish_handed_over(mark_now=False)
@@ -272,12 +275,8 @@ async def test_a_relay_marks_what_it_published_before_it_sweeps():
     # Else a sweep (past the grace period) would publish those rows again.
     connection = Recording([])
     broker = Broker()
-    sweeper = OutboxRelay(
-        Server(connection),  # type: ignore[arg-type]
-        broker,  # type: ignore[arg-type]
-        clock=FrozenClock(),
-        poll_interval=0.01,
-        sweep_grace=timedelta(hours=1),
+    sweeper = relay(
+        connection, broker, FrozenClock(), poll_interval=0.01, sweep_grace=timedelta(hours=1)
     )
     running = asyncio.create_task(sweeper.run())
     try:
