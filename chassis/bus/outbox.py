@@ -208,16 +208,13 @@ class OutboxRelay:
             await writer.close()
 
     async def _publish_then_mark(self, pending: list[_Pending]) -> int:
-        """Publishes rows nobody holds locked, then marks them in a short transaction."""
+        """Publishes rows nobody holds locked, then marks them (with any published
+        hand-overs still waiting) in a short transaction."""
         if not pending:
             return 0
         outcomes = await self._publish(pending)
-        writer = await self._database.connect(write=True)
-        try:
-            await self._record(writer, pending, outcomes)
-            await writer.commit()
-        finally:
-            await writer.close()
+        self._unmarked.extend(zip(pending, outcomes, strict=True))
+        await self._mark_published()
         return len(pending)
 
     async def _sweep(self) -> int:
