@@ -9,13 +9,17 @@ statement). Values go to the driver as they are, so a caller converts what SQLAl
 would (`bind` does, with the column's type). The driver's errors come out as SQLAlchemy's (a
 broken unique key is sa.exc.IntegrityError), so a unit of work maps them as it maps any; with
 tracing on, each statement is a span of the work that ran it, as SQLAlchemy's statements are.
-Everything else keeps to SQLAlchemy."""
+Everything else keeps to SQLAlchemy.
+
+Writes that need no answer before the next is sent can go together (`execute_together`): on
+PostgreSQL in one round trip (psycopg's pipeline mode), on SQLite one after another."""
 
 from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,30 +75,60 @@ class Driver:
         self, statement: DriverStatement, parameters: Mapping[str, Any]
     ) -> list[tuple[Any, ...]]:
         """Runs the statement; the rows it returns (none for one that returns nothing)."""
+        [rows] = await self.execute_together([(statement, parameters)])
+        return rows
+
+    async def execute_together(
+        self, steps: Sequence[tuple[DriverStatement, Mapping[str, Any]]]
+    ) -> list[list[tuple[Any, ...]]]:
+        """Runs the statements in order, on PostgreSQL in one round trip; the rows each
+        returns. A failing one raises, and the transaction is then lost as with any."""
         if self._driver is None:
             self._driver = (await self._connection.get_raw_connection()).driver_connection
-        try:
-            # Traced only within traced work: background loops start no trace of their own.
-            if not trace_on() or not trace.get_current_span().get_span_context().is_valid:
-                return await self._run(statement, parameters)
-            attributes = {"db.system": self._connection.dialect.name, "db.statement": statement.sql}
-            with _tracer.start_as_current_span(
-                statement.operation, kind=SpanKind.CLIENT, attributes=attributes
-            ):
-                return await self._run(statement, parameters)
-        except self._driver_error as error:
-            raise sa.exc.DBAPIError.instance(
-                statement.sql, dict(parameters), error, self._driver_error
-            ) from error
+        with self._traced(steps):
+            if not self._postgres:
+                return [await self._run_on_sqlite(s, p) for s, p in steps]
+            if len(steps) == 1:
+                [(statement, parameters)] = steps
+                cursor = await self._driver.execute(statement.for_psycopg, parameters)
+                return [await _rows_of(cursor)]
+            async with self._driver.pipeline():
+                cursors = [await self._driver.execute(s.for_psycopg, p) for s, p in steps]
+            # Leaving the pipeline waited for every result.
+            return [await _rows_of(cursor) for cursor in cursors]
 
-    async def _run(
+    @contextmanager
+    def _traced(self, steps: Sequence[tuple[DriverStatement, Mapping[str, Any]]]) -> Iterator[None]:
+        """The statements as one span of the traced work running them (none outside traced
+        work: background loops start no trace of their own); the driver's errors raised as
+        SQLAlchemy's."""
+        try:
+            if not trace_on() or not trace.get_current_span().get_span_context().is_valid:
+                yield
+                return
+            attributes = {
+                "db.system": self._connection.dialect.name,
+                "db.statement": "; ".join(statement.sql for statement, _ in steps),
+            }
+            with _tracer.start_as_current_span(
+                steps[0][0].operation, kind=SpanKind.CLIENT, attributes=attributes
+            ):
+                yield
+        except self._driver_error as error:
+            # In a pipeline the failing statement is not told apart: all are named.
+            sql = "; ".join(statement.sql for statement, _ in steps)
+            parameters = dict(steps[0][1]) if len(steps) == 1 else {}
+            raise sa.exc.DBAPIError.instance(sql, parameters, error, self._driver_error) from error
+
+    async def _run_on_sqlite(
         self, statement: DriverStatement, parameters: Mapping[str, Any]
     ) -> list[tuple[Any, ...]]:
-        if self._postgres:
-            cursor = await self._driver.execute(statement.for_psycopg, parameters)
-            return list(await cursor.fetchall()) if cursor.description else []
         cursor = await self._driver.execute(statement.sql, parameters)
         try:
-            return list(await cursor.fetchall()) if cursor.description else []
+            return await _rows_of(cursor)
         finally:
             await cursor.close()
+
+
+async def _rows_of(cursor: Any) -> list[tuple[Any, ...]]:
+    return list(await cursor.fetchall()) if cursor.description else []

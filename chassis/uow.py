@@ -65,6 +65,11 @@ def conflict_for(violation: ConstraintViolation) -> DomainError:
     )
 
 
+def lock_key(name: str) -> int:
+    """The PostgreSQL advisory lock that `UnitOfWork.serialize(name)` holds."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
 class UnitOfWork:
     """A transaction on one service's database. Services subclass it to add repositories."""
 
@@ -181,8 +186,7 @@ class UnitOfWork:
         SQLite needs nothing: a writer there already holds the database's one write lock.
         """
         if self.dialect == "postgresql":
-            key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-            await self.connection.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+            await self.connection.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_key(name))))
 
     async def record_staff_action(self, action: StaffAction) -> None:
         """Files a staff action in the audit log, with this transaction's change.

@@ -261,10 +261,7 @@ class ConversationDesk:
         reply_to_id = message_id_in("reply_to", reply_to, conversation_id) if reply_to else ""
         me = caller.user_id
         async with self.unit_of_work() as uow:
-            found = await uow.conversations.membership(me, conversation_id)
-            if found is None:
-                raise _not_found(conversation_id)
-            await _refuse_across_a_block(uow, found, me)
+            found = await _writable(uow, me, conversation_id)
             if (
                 reply_to_id
                 and await uow.conversations.message(conversation_id, reply_to_id) is None
@@ -284,8 +281,6 @@ class ConversationDesk:
                 attachments=checked,
             )
             await uow.conversations.add_message(message)
-            # A sender has read what they answer.
-            await uow.conversations.mark_read_up_to(me, conversation_id, message_id)
             [message] = await readable(self.media, [message])
             self.live.message_sent(uow, found, message)
             uow.emit(
@@ -332,10 +327,7 @@ class ConversationDesk:
         content_type = allowed_type(content_type, settings.attachment_types)
         me = caller.user_id
         async with self.unit_of_work() as uow:
-            found = await uow.conversations.get(me, conversation_id)
-            if found is None:
-                raise _not_found(conversation_id)
-            await _refuse_across_a_block(uow, found, me)
+            await _writable(uow, me, conversation_id)
             attachment_id = new_id()
             reference = attachment_key(conversation_id, attachment_id)
             form = await self.media.presign_upload(
@@ -423,10 +415,7 @@ class ConversationDesk:
         conversation_id = conversation_id_in("conversation", name)
         me = caller.user_id
         async with self.unit_of_work(write=False) as uow:
-            found = await uow.conversations.membership(me, conversation_id)
-            if found is None:
-                raise _not_found(conversation_id)
-            await _refuse_across_a_block(uow, found, me)
+            found = await _writable(uow, me, conversation_id)
         self.live.typing(found, me)
 
     async def block(self, caller: Principal, user_id: str) -> None:
@@ -543,13 +532,12 @@ async def _standing(uow: MessagingUnitOfWork, caller: Principal, other_id: str) 
     )
 
 
-async def _refuse_across_a_block(
-    uow: MessagingUnitOfWork, conversation: Conversation, me: str
-) -> None:
-    """No messages either way between two people one of whom blocked the other. A group
-    goes on for its other members: a block there only stops bringing the other in."""
-    if conversation.is_group:
-        return
-    for other in conversation.participant_ids:
-        if other != me and await uow.relations.blocked_between(me, other):
-            raise blocked()
+async def _writable(uow: MessagingUnitOfWork, me: str, conversation_id: str) -> Conversation:
+    """A conversation the caller is in and may write to: not found for anyone else, refused
+    across a block in a direct one."""
+    found = await uow.conversations.membership(me, conversation_id)
+    if found is None:
+        raise _not_found(conversation_id)
+    if found.blocked:
+        raise blocked()
+    return found.conversation

@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chassis.auth.principal import AccountStatus
-from chassis.db import UtcDateTime, insert_ignoring_conflicts
+from chassis.db import insert_ignoring_conflicts
+from chassis.driver_sql import Driver, DriverStatement
 from chassis.ids import new_id
 from chassis.tables import account_statuses
 from chassis.text_search import TEXT_CONFIG, fts5_query, words
@@ -20,6 +21,7 @@ from services.messaging.domain.contacts import PushDevice, PushPlatform
 from services.messaging.domain.conversations import (
     Attachment,
     Conversation,
+    Membership,
     Message,
     MessageReport,
     Revision,
@@ -754,38 +756,61 @@ _CONVERSATION_OF_MEMBER = (
         conversation_participants.c.user_id == sa.bindparam("user_id"),
     )
 )
-_MEMBERS = (
+# A conversation's participants, each with whether a block stands between them and the
+# bound user in a direct conversation: a writer's membership in one statement.
+_BLOCKED_WITH_WRITER = sa.and_(
+    conversations.c.direct_key.is_not(None),
+    sa.exists().where(
+        sa.or_(
+            sa.and_(
+                blocks.c.blocker_id == sa.bindparam("user_id"),
+                blocks.c.blocked_id == conversation_participants.c.user_id,
+            ),
+            sa.and_(
+                blocks.c.blocker_id == conversation_participants.c.user_id,
+                blocks.c.blocked_id == sa.bindparam("user_id"),
+            ),
+        )
+    ),
+)
+_MEMBERSHIP = (
     sa.select(
+        conversations.c.id,
+        conversations.c.direct_key,
+        conversations.c.title,
+        conversations.c.created_at,
+        conversations.c.updated_at,
         conversation_participants.c.user_id,
         conversation_participants.c.admin,
         conversation_participants.c.archived_at,
+        _BLOCKED_WITH_WRITER.label("blocked"),
     )
-    .where(conversation_participants.c.conversation_id == sa.bindparam("conversation_id"))
+    .join(
+        conversation_participants,
+        conversation_participants.c.conversation_id == conversations.c.id,
+    )
+    .where(conversations.c.id == sa.bindparam("conversation_id"))
     .order_by(conversation_participants.c.user_id)
 )
-_ADD_MESSAGE = messages.insert()
-_TOUCH_CONVERSATION = (
-    conversations.update()
-    .where(conversations.c.id == sa.bindparam("conversation_id"))
-    .values(updated_at=sa.bindparam("at", type_=UtcDateTime))
+# A message written, in one round trip on PostgreSQL: its row, the conversation's time, the
+# conversation back in the lists of those who archived it, and read by its sender.
+_ADD_MESSAGE = DriverStatement(
+    "INSERT INTO messages (id, conversation_id, sender_id, text, reply_to_id, created_at)"
+    " VALUES (:id, :conversation_id, :sender_id, :text, :reply_to_id, :created_at)"
 )
-_UNARCHIVE_FOR_OTHERS = (
-    conversation_participants.update()
-    .where(
-        conversation_participants.c.conversation_id == sa.bindparam("in_conversation"),
-        conversation_participants.c.user_id != sa.bindparam("sender_id"),
-        conversation_participants.c.archived_at.is_not(None),
-    )
-    .values(archived_at=None)
+_TOUCH_CONVERSATION = DriverStatement(
+    "UPDATE conversations SET updated_at = :created_at WHERE id = :conversation_id"
 )
-_READ_UP_TO = (
-    conversation_participants.update()
-    .where(
-        conversation_participants.c.conversation_id == sa.bindparam("in_conversation"),
-        conversation_participants.c.user_id == sa.bindparam("reader_id"),
-        conversation_participants.c.last_read_message_id < sa.bindparam("message_id"),
-    )
-    .values(last_read_message_id=sa.bindparam("message_id"))
+_UNARCHIVE_FOR_OTHERS = DriverStatement(
+    "UPDATE conversation_participants SET archived_at = NULL"
+    " WHERE conversation_id = :conversation_id AND user_id <> :sender_id"
+    " AND archived_at IS NOT NULL"
+)
+# Ids grow with time: the sender's mark only moves forward.
+_READ_BY_SENDER = DriverStatement(
+    "UPDATE conversation_participants SET last_read_message_id = :id"
+    " WHERE conversation_id = :conversation_id AND user_id = :sender_id"
+    " AND last_read_message_id < :id"
 )
 
 
@@ -1008,24 +1033,30 @@ class Conversations:
         row = await self._row_of_member(user_id, conversation_id)
         return None if row is None else (await self._seen_by(user_id, [row]))[0]
 
-    async def membership(self, user_id: str, conversation_id: str) -> Conversation | None:
-        """A conversation the user is in, with who is in it but none of its reading state
-        (unread count, newest message, read receipts): what a write to it needs, in two
-        statements rather than get's five. None for any other."""
-        row = await self._row_of_member(user_id, conversation_id)
-        if row is None:
+    async def membership(self, user_id: str, conversation_id: str) -> Membership | None:
+        """A conversation the user is in, with who is in it and whether a block stands
+        between them, but none of its reading state (unread count, newest message, read
+        receipts): what a write to it needs, in one statement. None for any other."""
+        members = (
+            await self._c.execute(
+                _MEMBERSHIP, {"user_id": user_id, "conversation_id": conversation_id}
+            )
+        ).all()
+        mine = [m for m in members if m.user_id == user_id]
+        if not mine:
             return None
-        members = (await self._c.execute(_MEMBERS, {"conversation_id": conversation_id})).all()
-        return Conversation(
-            row.id,
+        first = members[0]
+        conversation = Conversation(
+            first.id,
             tuple(m.user_id for m in members),
-            row.created_at,
-            row.updated_at,
-            is_group=row.direct_key is None,
-            title=row.title,
+            first.created_at,
+            first.updated_at,
+            is_group=first.direct_key is None,
+            title=first.title,
             admin_ids=tuple(m.user_id for m in members if m.admin),
-            archived=any(m.user_id == user_id and m.archived_at is not None for m in members),
+            archived=mine[0].archived_at is not None,
         )
+        return Membership(conversation, blocked=any(m.blocked for m in members))
 
     async def _row_of_member(self, user_id: str, conversation_id: str) -> Any:
         return (
@@ -1077,25 +1108,24 @@ class Conversations:
         return await self._seen_by(user_id, rows), total, int(unread_total)
 
     async def add_message(self, message: Message) -> None:
-        await self._c.execute(
-            _ADD_MESSAGE,
-            {
-                "id": message.id,
-                "conversation_id": message.conversation_id,
-                "sender_id": message.sender_id,
-                "text": message.text,
-                "reply_to_id": message.reply_to_id,
-                "created_at": message.created_at,
-            },
-        )
-        await self._c.execute(
-            _TOUCH_CONVERSATION,
-            {"conversation_id": message.conversation_id, "at": message.created_at},
-        )
-        # Someone wrote: the conversation is back in the others' lists.
-        await self._c.execute(
-            _UNARCHIVE_FOR_OTHERS,
-            {"in_conversation": message.conversation_id, "sender_id": message.sender_id},
+        """Writes a message, read by its sender; the conversation is active again, and back
+        in the lists of those who archived it."""
+        driver = Driver(self._c)
+        written = {
+            "id": message.id,
+            "conversation_id": message.conversation_id,
+            "sender_id": message.sender_id,
+            "text": message.text,
+            "reply_to_id": message.reply_to_id,
+            "created_at": driver.bind(messages.c.created_at.type, message.created_at),
+        }
+        await driver.execute_together(
+            [
+                (_ADD_MESSAGE, written),
+                (_TOUCH_CONVERSATION, written),
+                (_UNARCHIVE_FOR_OTHERS, written),
+                (_READ_BY_SENDER, written),
+            ]
         )
 
     async def search(
@@ -1174,13 +1204,6 @@ class Conversations:
             sa.select(messages).where(*where).order_by(messages.c.id.desc()).limit(fetch)
         )
         return await _with_attachments(self._c, [_message(r) for r in rows]), total
-
-    async def mark_read_up_to(self, user_id: str, conversation_id: str, message_id: str) -> None:
-        """The user has read the conversation up to a message (ids grow with time)."""
-        await self._c.execute(
-            _READ_UP_TO,
-            {"reader_id": user_id, "in_conversation": conversation_id, "message_id": message_id},
-        )
 
     async def mark_read(self, user_id: str, conversation_id: str) -> None:
         """Everything in the conversation up to its newest message is read by the user."""
@@ -1786,7 +1809,18 @@ class WebhookDeliveries:
         )
 
 
-_APPEND_LIVE = live_updates.insert().returning(live_updates.c.position)
+_APPEND_LIVE = DriverStatement(
+    "INSERT INTO live_updates (kind, conversation_id, recipient_user_id, subject_id, created_at)"
+    " VALUES (:kind, :conversation_id, :recipient_user_id, :subject_id, :created_at)"
+    " RETURNING position"
+)
+# The same, once an advisory lock is held: taken by the statement, before the position is.
+_APPEND_LIVE_LOCKED = DriverStatement(
+    "WITH serialized AS MATERIALIZED (SELECT pg_advisory_xact_lock(:lock::bigint))"
+    " INSERT INTO live_updates (kind, conversation_id, recipient_user_id, subject_id, created_at)"
+    " SELECT :kind, :conversation_id, :recipient_user_id, :subject_id, :created_at"
+    " FROM serialized RETURNING position"
+)
 
 
 class LiveLog:
@@ -1802,20 +1836,24 @@ class LiveLog:
         )
         return bytes.fromhex(secret.scalar_one())
 
-    async def append(self, update: LoggedUpdate) -> int:
-        """Writes an update at the log's end; its position."""
-        written = await self._c.execute(
-            _APPEND_LIVE,
-            {
-                "kind": update.kind.value,
-                "conversation_id": update.conversation_id,
-                "recipient_user_id": update.recipient_user_id,
-                "subject_id": update.subject_id,
-                "created_at": update.created_at,
-            },
-        )
-        position: int = written.scalar_one()
-        return position
+    async def append(self, update: LoggedUpdate, *, lock_first: int | None = None) -> int:
+        """Writes an update at the log's end; its position. With lock_first (PostgreSQL), the
+        advisory lock of that key is taken first, in the same round trip."""
+        driver = Driver(self._c)
+        written = {
+            "kind": update.kind.value,
+            "conversation_id": update.conversation_id,
+            "recipient_user_id": update.recipient_user_id,
+            "subject_id": update.subject_id,
+            "created_at": driver.bind(live_updates.c.created_at.type, update.created_at),
+        }
+        if lock_first is None:
+            [(position,)] = await driver.execute(_APPEND_LIVE, written)
+        else:
+            [(position,)] = await driver.execute(
+                _APPEND_LIVE_LOCKED, {**written, "lock": lock_first}
+            )
+        return int(position)
 
     async def head(self) -> int:
         """The position of the newest committed update (0 before any)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Self
 
-from chassis.uow import UnitOfWork
+from chassis.uow import UnitOfWork, lock_key
 from services.messaging.domain.live import LoggedUpdate
 from services.messaging.repository import (
     Attachments,
@@ -72,11 +72,14 @@ class MessagingUnitOfWork(UnitOfWork):
         if self._logged:
             # Positions are taken under a lock held until COMMIT, so they commit in the order
             # they were taken: a stream that has seen one position has seen every earlier one.
-            await self.serialize(LIVE_LOG_LOCK)
+            # PostgreSQL takes it in the statement that writes the first; SQLite's one writer
+            # already holds its write lock.
+            lock = lock_key(LIVE_LOG_LOCK) if self.dialect == "postgresql" else None
             now = self.clock.now()
             for update in self._logged:
                 update.created_at = now
-                update.position = await self.live_log.append(update)
+                update.position = await self.live_log.append(update, lock_first=lock)
+                lock = None
             self._logged = []
         await super().commit()
 

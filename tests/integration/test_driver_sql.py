@@ -2,12 +2,14 @@
 they run in the unit of work's own transaction (kept by its commit, gone with its rollback),
 answer the rows they return, an instant bound as SQLAlchemy binds it reads back the same
 through SQLAlchemy, and a broken key raises SQLAlchemy's IntegrityError, as a statement through
-SQLAlchemy would."""
+SQLAlchemy would. Statements run together come back each with its own rows, in order, on
+PostgreSQL in one round trip; one failing among them fails the transaction as one alone would."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -68,6 +70,60 @@ async def test_a_driver_error_is_sqlalchemys_so_a_unit_of_work_maps_it(database)
     assert constraint_violation(taken.value) is not None
     await connection.rollback()
     await connection.close()
+
+
+COUNT = DriverStatement("SELECT count(*) FROM notes")
+
+
+async def test_statements_run_together_answer_each_its_rows_in_order(database, monkeypatch):
+    pipelines = []
+    pipeline = psycopg.AsyncConnection.pipeline
+
+    def recorded(self):
+        pipelines.append(self)
+        return pipeline(self)
+
+    monkeypatch.setattr(psycopg.AsyncConnection, "pipeline", recorded)
+    connection = await database.connect()
+    driver = Driver(connection)
+    at = driver.bind(UtcDateTime(), AT)
+    answers = await driver.execute_together(
+        [
+            (ADD, {"id": 5, "at": at}),
+            (ADD_QUIETLY, {"id": 6, "at": at}),
+            (COUNT, {}),
+            (ADD, {"id": 7, "at": at}),
+        ]
+    )
+    assert answers == [[(5,)], [], [(2,)], [(7,)]]
+    # PostgreSQL was sent them as one pipeline: one round trip.
+    assert len(pipelines) == (1 if connection.dialect.name == "postgresql" else 0)
+    await connection.commit()
+    await connection.close()
+    async with database.engine.connect() as reader:
+        found = await reader.execute(sa.select(notes.c.id).order_by(notes.c.id))
+        assert found.scalars().all() == [5, 6, 7]
+
+
+async def test_one_failing_statement_among_several_fails_them_all(database):
+    connection = await database.connect()
+    driver = Driver(connection)
+    at = driver.bind(UtcDateTime(), AT)
+    await driver.execute(ADD_QUIETLY, {"id": 8, "at": at})
+    await connection.commit()
+    await connection.close()
+
+    connection = await database.connect()
+    driver = Driver(connection)
+    with pytest.raises(sa.exc.IntegrityError) as taken:
+        await driver.execute_together(
+            [(ADD_QUIETLY, {"id": 9, "at": at}), (ADD_QUIETLY, {"id": 8, "at": at})]
+        )
+    assert constraint_violation(taken.value) is not None
+    await connection.rollback()
+    await connection.close()
+    async with database.engine.connect() as reader:
+        assert (await reader.execute(sa.select(notes.c.id))).scalars().all() == [8]
 
 
 def test_parameters_are_written_once_for_both_drivers():

@@ -80,6 +80,16 @@ class Conversation:
     archived: bool = False
 
 
+@dataclass(frozen=True)
+class Membership:
+    """A conversation as a participant writing to it needs it: who is in it, and whether a
+    block stands between the writer and the other person of a direct conversation (no
+    messages either way then; a group goes on for its other members)."""
+
+    conversation: Conversation
+    blocked: bool
+
+
 GROUP_TITLE_MAX_LENGTH = 100
 # Everyone in a group, its maker included.
 GROUP_MAX_PARTICIPANTS = 50

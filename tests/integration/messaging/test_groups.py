@@ -204,5 +204,20 @@ async def test_a_writes_view_of_a_conversation_is_its_membership_without_reading
                 members = await uow.conversations.membership(viewer.user_id, conversation.id)
                 assert full is not None and members is not None
                 kept = ("participant_ids", "is_group", "title", "admin_ids", "archived")
-                assert [getattr(members, f) for f in kept] == [getattr(full, f) for f in kept]
+                assert [getattr(members.conversation, f) for f in kept] == [
+                    getattr(full, f) for f in kept
+                ]
+                assert not members.blocked
             assert await uow.conversations.membership(bo.user_id, direct.id) is None
+        # A block, whoever made it, stands between the two of a direct conversation (both
+        # see it), not between the members of a group.
+        await desk.block(pat, ana.user_id)
+        async with w.service.runtime.unit_of_work(MessagingUnitOfWork)(write=False) as uow:
+            for viewer, conversation, blocked in (
+                (ana, direct, True),
+                (pat, direct, True),
+                (ana, group, False),
+                (pat, group, False),
+            ):
+                members = await uow.conversations.membership(viewer.user_id, conversation.id)
+                assert members is not None and members.blocked is blocked

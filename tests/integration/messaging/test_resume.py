@@ -155,9 +155,9 @@ async def test_a_client_resuming_again_and_again_while_messages_commit_misses_no
 ):
     append = LiveLog.append
 
-    async def slow_to_commit(log: LiveLog, update: LoggedUpdate) -> int:
+    async def slow_to_commit(log: LiveLog, update: LoggedUpdate, **lock: Any) -> int:
         # Time between taking a position and COMMIT, in which a later one could commit first.
-        position = await append(log, update)
+        position = await append(log, update, **lock)
         await asyncio.sleep(random.uniform(0, 0.02))
         return position
 
