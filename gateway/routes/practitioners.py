@@ -188,7 +188,7 @@ async def remove_location(
 )
 async def discover_practitioners(
     request: Request,
-    filters: Annotated[DiscoveryFilters, Depends()],
+    filters: Annotated[DiscoveryFilters, Depends(DiscoveryFilters.from_query)],
     featured: bool = False,
     api: Backends = Depends(backends),
 ) -> Response:

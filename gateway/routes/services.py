@@ -155,7 +155,7 @@ async def create_service(
 )
 async def discover_services(
     request: Request,
-    filters: Annotated[DiscoveryFilters, Depends()],
+    filters: Annotated[DiscoveryFilters, Depends(DiscoveryFilters.from_query)],
     category: Annotated[
         str, Query(max_length=80, description="Id or slug; with subcategories.")
     ] = "",

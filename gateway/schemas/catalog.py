@@ -817,6 +817,25 @@ class DiscoveryFilters:
 
     def __init__(
         self,
+        query: str,
+        language: str,
+        sort: SortName | None,
+        limit: int,
+        cursor: str,
+        optional: dict[str, float | None],
+    ) -> None:
+        self.query = query
+        self.language = language
+        self.sort = sort
+        self.limit = limit
+        self.cursor = cursor
+        self.optional = optional
+
+    # A coroutine, not the class itself, is the routes' dependency: FastAPI runs a class or
+    # a plain function in its thread pool, a hop to another thread on every search.
+    @classmethod
+    async def from_query(
+        cls,
         q: Annotated[
             str, Query(max_length=rules.SEARCH_TEXT_LENGTH.high, description="Words to search for.")
         ] = "",
@@ -830,13 +849,10 @@ class DiscoveryFilters:
         sort: SortName | None = None,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
-    ) -> None:
-        self.query = q
-        self.language = language
-        self.sort = sort
-        self.limit = limit
-        self.cursor = cursor or ""
-        self.optional = {"min_rating": min_rating, "lat": lat, "lng": lng, "radius_km": radius_km}
+    ) -> DiscoveryFilters:
+        """The filters as the query string gives them."""
+        optional = {"min_rating": min_rating, "lat": lat, "lng": lng, "radius_km": radius_km}
+        return cls(q, language, sort, limit, cursor or "", optional)
 
     def fill(self, message: Any) -> Any:
         """Sets the filters on a List request (the optional ones only when given)."""
