@@ -15,12 +15,15 @@ from google.protobuf import json_format, struct_pb2
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.timestamp_pb2 import Timestamp
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 def timestamp(value: datetime) -> Timestamp:
-    """A UTC instant as a protobuf Timestamp."""
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
+    """A UTC instant as a protobuf Timestamp (a naive datetime read as UTC, as protobuf does)."""
+    # Integer arithmetic on the offset from the epoch: Timestamp.FromDatetime goes through a
+    # time tuple and calendar.timegm, three times slower, and a page of listings makes dozens.
+    since = (value if value.tzinfo is not None else value.replace(tzinfo=UTC)) - _EPOCH
+    return Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1000)
 
 
 def instant(stamp: Timestamp) -> datetime:

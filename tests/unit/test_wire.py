@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import get_args
 
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from chassis.pagination import KeyPart, page_request
 from chassis.wire import ProtoEnum, ProtoNames, from_struct, instant, struct, timestamp
@@ -60,6 +61,24 @@ def test_structs_and_instants_round_trip():
     assert from_struct(struct(values)) == values
     moment = datetime(2026, 11, 30, 10, 0, 1, 250_000, tzinfo=UTC)
     assert instant(timestamp(moment)) == moment
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 11, 30, 10, 0, 1, 250_000, tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(2026, 3, 29, 2, 30, 0, 7, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+        datetime(2026, 3, 29, 2, 30, 0, 7, tzinfo=timezone(timedelta(hours=-8))),
+        datetime(2026, 11, 30, 10, 0, 1, 250_000),
+    ],
+)
+def test_a_timestamp_is_the_one_protobuf_makes_of_the_instant(moment):
+    expected = Timestamp()
+    expected.FromDatetime(moment)
+    assert timestamp(moment) == expected
 
 
 def test_a_page_holds_at_most_its_size_and_a_token_only_when_more_follow():
