@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import functools
 import math
+from collections import namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chassis.auth.principal import AccountStatus
@@ -286,7 +288,19 @@ class PractitionerHit:
     distance_km: float | None
 
 
-def _views(rows: Sequence[sa.Row]) -> list[ServiceView]:
+@functools.lru_cache(maxsize=64)
+def _listing_row(columns: tuple[str, ...]) -> Any:
+    return namedtuple("ListingRow", columns)
+
+
+def _listing_rows(result: Result[Any]) -> list[Any]:
+    """A result's rows as named tuples. A SQLAlchemy Row finds each attribute by a failed
+    lookup and then its fallback, about a microsecond, and a listing reads some seventy."""
+    row_type = _listing_row(tuple(result.keys()))
+    return [row_type._make(row) for row in result]
+
+
+def _views(rows: Sequence[Any]) -> list[ServiceView]:
     """Views of services from listing rows, in the rows' order."""
     return [
         ServiceView(
@@ -545,7 +559,7 @@ async def _search_services(
     statements = _service_statements(shape)
     if after is not None:
         _check_after(after, 2 if statements.sorted_by_value else 1)
-    page = (await connection.execute(statements.page, values)).all()
+    page = _listing_rows(await connection.execute(statements.page, values))
     if after is None:
         total = page[0].total_matches if page else 0
     else:
@@ -767,8 +781,8 @@ class Listings:
             return []
         by_one, by_several = _listings(self._c.dialect.name)
         if len(ids) == 1:
-            return _views((await self._c.execute(by_one, {"id": ids[0]})).all())
-        rows = (await self._c.execute(by_several, {"ids": list(ids)})).all()
+            return _views(_listing_rows(await self._c.execute(by_one, {"id": ids[0]})))
+        rows = _listing_rows(await self._c.execute(by_several, {"ids": list(ids)}))
         by_id = {row.id: row for row in rows}
         return _views([by_id[i] for i in ids if i in by_id])
 
