@@ -201,8 +201,8 @@ PARTS_PRICE = sa.case(
 )
 
 
-def listing_columns(dialect: str, *, measured: bool) -> list[Any]:
-    """The columns of a listing row, with the distance from the bound origin if measured."""
+def listing_columns(dialect: str, distance: Any = None) -> list[Any]:
+    """The columns of a listing row, with its distance (an expression) where one is given."""
     return [
         *service_columns(dialect),
         PARTS_PRICE.label("parts_price_minor"),
@@ -219,7 +219,7 @@ def listing_columns(dialect: str, *, measured: bool) -> list[Any]:
         locations.c.country_code.label("place_country_code"),
         locations.c.latitude.label("place_latitude"),
         locations.c.longitude.label("place_longitude"),
-        (PLACE_DISTANCE if measured else sa.null()).label("distance_km"),
+        (sa.null() if distance is None else distance).label("distance_km"),
     ]
 
 
@@ -227,7 +227,7 @@ def listing_columns(dialect: str, *, measured: bool) -> list[Any]:
 def _listings(dialect: str) -> tuple[Any, Any]:
     """Listings by one id and by several, built once: a statement made per call would be
     rebuilt and cache-keyed on every read."""
-    listing = sa.select(*listing_columns(dialect, measured=False)).select_from(LISTING_FROM)
+    listing = sa.select(*listing_columns(dialect)).select_from(LISTING_FROM)
     return (
         listing.where(services.c.id == sa.bindparam("id")),
         listing.where(services.c.id.in_(sa.bindparam("ids", expanding=True))),
@@ -467,8 +467,11 @@ def _service_statements(shape: _ServiceShape) -> _ServiceStatements:
     # the total); only the page's rows then gain their listing columns, in the same query.
     # Sorting every match with all its columns would carry descriptions through the sort.
     columns: list[Any] = [services.c.id]
-    if key.expression is not None:
-        columns.append(key.expression.label("sort_value"))
+    # Ordered by the column's name, not by its expression again: a distance is some 700
+    # characters of SQL, and psycopg caches its parsing only of statements of up to 4,096.
+    sort_column = None if key.expression is None else key.expression.label("sort_value")
+    if sort_column is not None:
+        columns.append(sort_column)
     if not shape.later_page:
         columns.append(sa.func.count().over().label("total_matches"))
     reads_practitioner = (
@@ -480,14 +483,21 @@ def _service_statements(shape: _ServiceShape) -> _ServiceStatements:
         last: list[Any] = [sa.bindparam("after_value"), sa.bindparam("after_id")]
         narrow = narrow.where(key.after(services.c.id, last[-key.length :]))
     found = (
-        narrow.order_by(*key.order_by(services.c.id))
+        narrow.order_by(*key.order_by(services.c.id, sort_column))
         .limit(sa.bindparam("page_limit", type_=sa.Integer))
         .subquery("found")
     )
     sort_value = found.c.sort_value if key.expression is not None else None
+    distance_shown: Any = None
+    if shape.sort is Sort.DISTANCE:
+        # The page's sort value is its distance (NO_DISTANCE for a virtual service): read,
+        # not measured again, for the same reason as above.
+        distance_shown = sa.func.nullif(found.c.sort_value, NO_DISTANCE)
+    elif shape.point:
+        distance_shown = PLACE_DISTANCE
     page = (
         sa.select(
-            *listing_columns(shape.dialect, measured=shape.point),
+            *listing_columns(shape.dialect, distance_shown),
             *([sort_value] if sort_value is not None else []),
             *([] if shape.later_page else [found.c.total_matches]),
         )

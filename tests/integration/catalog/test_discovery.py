@@ -296,6 +296,14 @@ async def test_distance_is_haversine_and_sorts_nearest_first_virtual_last(catalo
     for view in page.items[:3]:
         assert view.distance_km == pytest.approx(expected[view.service.title], abs=1e-6)
     assert page.items[3].distance_km is None
+    # Sorted otherwise, the page shows the same distances (measured there, not read from the
+    # sort value).
+    by_price = await catalog.list_services(
+        ServiceQuery(point=here, sort=SortOrder.PRICE_ASCENDING), 10, ""
+    )
+    assert {v.service.title: v.distance_km for v in by_price.items} == {
+        v.service.title: v.distance_km for v in page.items
+    }
     nearby = await titles(catalog, ServiceQuery(point=here, radius_km=300.0))
     assert set(nearby) == {"near", "middle"}  # Porto is ~275 km away; London and online are not
 
