@@ -30,7 +30,7 @@ from redis.asyncio import Redis
 from bench.process import resident_mb
 from chassis.bus.embedded import EmbeddedBroker
 from chassis.bus.envelope import OutgoingEvent
-from chassis.bus.rabbitmq import DEAD_SUFFIX, RabbitTransport, dead_letter_exchange
+from chassis.bus.rabbitmq import DEAD_SUFFIX, RabbitTransport, dead_letter_exchange, live_exchange
 from chassis.settings import ServiceSettings
 from suite.embedded import EmbeddedSuite
 from suite.registry import SERVICES
@@ -473,12 +473,14 @@ async def postgres_databases(
 
 
 async def delete_exchanges(exchange: str) -> None:
-    """Deletes an exchange the bench declared, and its dead-letter twin."""
+    """Deletes an exchange the bench declared, its dead-letter twin and its live twin (the
+    suite's messaging replicas broadcast on it)."""
     connection = await aio_pika.connect(RABBITMQ_URL)
     async with connection:
         channel = await connection.channel()
         await channel.exchange_delete(exchange)
         await channel.exchange_delete(dead_letter_exchange(exchange))
+        await channel.exchange_delete(live_exchange(exchange))
 
 
 async def delete_queues(queue: str) -> None:
