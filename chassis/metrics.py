@@ -52,6 +52,12 @@ relay_failed = _meter.create_counter(
     description="Publish attempts that failed for another reason than no queue bound; "
     "the event stays in the outbox for a retry.",
 )
+bus_unheard = _meter.create_counter(
+    "estuary.bus.unheard",
+    unit="{event}",
+    description="Announced events published while no queue was bound for their type: done, "
+    "as no consumer needs them.",
+)
 bus_unroutable = _meter.create_counter(
     "estuary.bus.unroutable",
     unit="{event}",

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -22,6 +22,7 @@ from chassis.accounts import AccountStatuses
 from chassis.auth.tokens import TokenVerifier
 from chassis.bus.consumer import EventConsumer, Subscription
 from chassis.bus.embedded import EmbeddedBroker, EmbeddedTransport
+from chassis.bus.envelope import EventType
 from chassis.bus.outbox import OutboxRelay, purge_published
 from chassis.bus.rabbitmq import RabbitTransport
 from chassis.bus.transport import Transport
@@ -54,7 +55,12 @@ class ServiceRuntime:
     """Database, bus, relay, consumers, jobs and gRPC server of one service."""
 
     def __init__(
-        self, settings: ServiceSettings, *, transport: Transport, clock: Clock | None = None
+        self,
+        settings: ServiceSettings,
+        *,
+        transport: Transport,
+        clock: Clock | None = None,
+        emits: Sequence[EventType[Any]] = (),
     ) -> None:
         self.settings = settings
         self.clock = clock or Clock()
@@ -72,6 +78,7 @@ class ServiceRuntime:
             poll_interval=settings.outbox_poll_interval_seconds,
             sweep_grace=timedelta(seconds=settings.outbox_sweep_grace_seconds),
             service=settings.service_name,
+            announced=frozenset(e.name for e in emits if e.announced),
         )
         self.accounts = AccountStatuses(
             self.database,

@@ -27,11 +27,13 @@ M = TypeVar("M", bound=Message)
 
 @dataclass(frozen=True)
 class EventType(Generic[M]):
-    """A kind of event: its name (also the routing key), its schema and who produces it."""
+    """A kind of event: its name (also the routing key), its schema, who produces it, and
+    whether it is announced (needed by no consumer: see estuary.api.v1.event_announced)."""
 
     name: str
     message: type[M]
     producer: str
+    announced: bool = False
 
     @property
     def schema(self) -> str:
@@ -48,7 +50,12 @@ class EventType(Generic[M]):
         name = descriptor.GetOptions().Extensions[annotations_pb2.event_type]
         if not name:
             raise ValueError(f"{descriptor.full_name} is not an event: it has no event_type option")
-        return cls(name=name, message=message, producer=descriptor.full_name.split(".")[1])
+        return cls(
+            name=name,
+            message=message,
+            producer=descriptor.full_name.split(".")[1],
+            announced=descriptor.GetOptions().Extensions[annotations_pb2.event_announced],
+        )
 
 
 @dataclass(frozen=True)

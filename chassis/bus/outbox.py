@@ -102,8 +102,11 @@ class OutboxRelay:
         sweep_grace: timedelta = timedelta(seconds=2),
         max_handed_over: int = 10_000,
         service: str = "",
+        announced: frozenset[str] = frozenset(),
     ) -> None:
         self.service = service
+        # Event types needed by no consumer: one no queue is bound to is done, not kept.
+        self._announced = announced
         self._database = database
         self._transport = transport
         self._clock = clock
@@ -251,6 +254,18 @@ class OutboxRelay:
             self._handed_over.extend(kept)
 
     async def _publish(self, pending: list[_Pending]) -> list[BaseException | None]:
+        """Publishes; an announced event that reached no queue counts as published."""
+        outcomes = list(await self._publish_traced(pending))
+        unheard: dict[str, int] = {}
+        for index, (item, outcome) in enumerate(zip(pending, outcomes, strict=True)):
+            if isinstance(outcome, Unroutable) and item.event.type in self._announced:
+                outcomes[index] = None
+                unheard[item.event.type] = unheard.get(item.event.type, 0) + 1
+        for event_type, count in unheard.items():
+            metrics.bus_unheard.add(count, self._attributes(event_type))
+        return outcomes
+
+    async def _publish_traced(self, pending: list[_Pending]) -> list[BaseException | None]:
         """Publishes, each event in a span continuing the trace of the call that emitted it;
         the event then carries that span's context, so its consumers continue from here."""
         if not trace_on():

@@ -70,7 +70,7 @@ def build(
 ) -> BookingService:
     """Wires booking's handlers, servicer, consumers and jobs onto a runtime (nothing starts
     yet). Catalog is reached over gRPC unless the caller brings another (tests do)."""
-    runtime = ServiceRuntime(settings, transport=transport, clock=clock)
+    runtime = ServiceRuntime(settings, transport=transport, clock=clock, emits=EMITTED)
     identity_channel = open_channel(settings.identity_address)
     channels: list[Any] = [identity_channel]
     verifier = TokenVerifier(

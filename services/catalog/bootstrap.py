@@ -76,7 +76,7 @@ def build(
     settings: CatalogSettings, *, transport: Transport, clock: Clock | None = None
 ) -> CatalogService:
     """Wires catalog's handlers and servicer onto a runtime (nothing starts yet)."""
-    runtime = ServiceRuntime(settings, transport=transport, clock=clock)
+    runtime = ServiceRuntime(settings, transport=transport, clock=clock, emits=EMITTED)
     identity_channel = open_channel(settings.identity_address)
     verifier = TokenVerifier(
         KeySet(identity_jwks(identity_channel)),

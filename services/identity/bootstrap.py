@@ -93,7 +93,7 @@ def build(
     settings: IdentitySettings, *, transport: Transport, clock: Clock | None = None
 ) -> IdentityService:
     """Wires identity's handlers and keys onto a runtime (nothing starts yet)."""
-    runtime = ServiceRuntime(settings, transport=transport, clock=clock)
+    runtime = ServiceRuntime(settings, transport=transport, clock=clock, emits=EMITTED)
     clock = runtime.clock
     unit_of_work = runtime.unit_of_work(IdentityUnitOfWork)
     keyring = SigningKeyring(

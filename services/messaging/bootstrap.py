@@ -28,6 +28,7 @@ from services.messaging.channels import (
 from services.messaging.consumers import subscriptions
 from services.messaging.conversations import ConversationDesk
 from services.messaging.digests import MessageDigests
+from services.messaging.events import EMITTED
 from services.messaging.followers import StreamFollowers
 from services.messaging.grpc_api import (
     ConversationServicer,
@@ -126,7 +127,7 @@ def build(
     """Wires messaging's handlers, servicer, consumers and sending jobs onto a runtime
     (nothing starts yet). Mail, text messages and pushes go where the settings say unless
     the caller brings its own mailer or provider."""
-    runtime = ServiceRuntime(settings, transport=transport, clock=clock)
+    runtime = ServiceRuntime(settings, transport=transport, clock=clock, emits=EMITTED)
     identity_channel = open_channel(settings.identity_address)
     streams_channel = open_channel(settings.streams_address)
     tokens = ServiceTokens(

@@ -16,6 +16,7 @@ from chassis.grpc_server import ServicerBinding
 from chassis.runtime import ServiceRuntime
 from estuary.payments.v1 import payments_pb2, payments_pb2_grpc
 from services.payments.consumers import subscriptions
+from services.payments.events import EMITTED
 from services.payments.grpc_api import PaymentsServicer
 from services.payments.provider.config import payment_provider
 from services.payments.provider.port import PaymentProvider
@@ -97,7 +98,7 @@ def build(
     """Wires payments' handlers, servicer, consumers and jobs onto a runtime (nothing starts
     yet). The sandbox's webhooks go to the gateway's route unless the caller takes them
     (tests do); streams is asked what it sells over gRPC unless the caller brings its own."""
-    runtime = ServiceRuntime(settings, transport=transport, clock=clock)
+    runtime = ServiceRuntime(settings, transport=transport, clock=clock, emits=EMITTED)
     webhooks = GatewayWebhooks(settings.sandbox_webhook_url) if deliver is None else None
     # Half a Stripe configuration stops the start here, naming the setting, before anything
     # is opened.

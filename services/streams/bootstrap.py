@@ -23,6 +23,7 @@ from services.streams.analytics import AnalyticsDesk
 from services.streams.consumers import subscriptions
 from services.streams.desk import StreamDesk
 from services.streams.engagement import EngagementDesk
+from services.streams.events import EMITTED
 from services.streams.grpc_api import RoomsServicer, StreamsServicer
 from services.streams.media import MediaDesk
 from services.streams.rooms import RoomDesk
@@ -96,7 +97,7 @@ def build(
         api_secret=settings.livekit_api_secret,
         empty_timeout_seconds=settings.room_empty_timeout_seconds,
     )
-    runtime = ServiceRuntime(settings, transport=transport, clock=clock)
+    runtime = ServiceRuntime(settings, transport=transport, clock=clock, emits=EMITTED)
     media = media_store(settings.media, clock=runtime.clock)
     identity_channel = open_channel(settings.identity_address)
     verifier = TokenVerifier(

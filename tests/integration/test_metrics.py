@@ -147,6 +147,38 @@ async def emit(database: Database, clock: FrozenClock, event_type: EventType, n:
         await uow.commit()
 
 
+async def test_an_announced_event_no_queue_is_bound_to_is_done_not_kept(bus, caplog):
+    # Announced (needed by no consumer, like message.sent): published once, counted as
+    # unheard, never retried; an event that is not announced waits beside it as before.
+    caplog.set_level(logging.WARNING, logger="chassis.bus.outbox")
+    service = unique("svc")
+    clock = FrozenClock()
+    told = EventType("nobody.needs", events_pb2.UserDeleted, "tests", announced=True)
+    relay = OutboxRelay(
+        bus.database,
+        bus.transport,
+        clock=clock,
+        sweep_grace=timedelta(0),
+        service=service,
+        announced=frozenset({told.name}),
+    )
+    await emit(bus.database, clock, told, 2)
+    await emit(bus.database, clock, NOBODY_LISTENS, 1)
+    assert await relay.relay_once() == 3
+    clock.advance(timedelta(minutes=10))  # past the kept one's back-off
+    assert await relay.relay_once() == 1
+
+    async with bus.database.engine.connect() as connection:
+        unsent = await connection.execute(
+            sa.select(outbox.c.event_type).where(outbox.c.published_at.is_(None))
+        )
+        assert unsent.scalars().all() == ["nobody.listens"]
+    text = scrape()
+    assert value(text, "estuary_bus_unheard_total", service=service, event_type="nobody.needs") == 2
+    assert value(text, "estuary_bus_unroutable_total", service=service) == 2
+    assert [r.event_type for r in caplog.records] == ["nobody.listens"]
+
+
 async def test_unroutable_events_are_warned_once_per_type_counted_and_their_lag_reported(
     bus, caplog
 ):

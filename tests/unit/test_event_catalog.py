@@ -68,12 +68,16 @@ def table_after(lines: Sequence[str], start: int) -> list[list[str]]:
 # The event catalog -------------------------------------------------------------------------
 
 
+ANNOUNCED = "announced"
+
+
 @dataclass(frozen=True)
 class CatalogRow:
     event_type: str
     producer: str
     consumers: frozenset[str]
     message: str
+    announced: bool
 
 
 @dataclass
@@ -86,6 +90,7 @@ class CodeEvent:
     fields: list[str]
     consumers: set[str]
     emitted_by: set[str]
+    announced: bool
 
 
 def catalog_rows(text: str) -> list[CatalogRow]:
@@ -99,10 +104,12 @@ def catalog_rows(text: str) -> list[CatalogRow]:
     for row in table_after(lines, header):
         assert len(row) == 5, f"a catalog row needs 5 cells: {row}"
         event_type, producer, consumers, message, _meaning = row
+        announced = consumers.endswith(ANNOUNCED)
+        listed = consumers.removesuffix(ANNOUNCED)
         queues = frozenset(
-            q.strip().strip("`") for q in consumers.split(",") if q.strip().strip("`") != NONE
+            q.strip().strip("`") for q in listed.split(",") if q.strip().strip("`") != NONE
         )
-        rows.append(CatalogRow(event_type, producer, queues, message))
+        rows.append(CatalogRow(event_type, producer, queues, message, announced))
     return rows
 
 
@@ -146,6 +153,7 @@ def events_in_code(services: Iterable[ServiceDeclaration]) -> dict[str, CodeEven
                 [f.name for f in descriptor.fields],
                 set(),
                 set(),
+                event_type.announced,
             ),
         )
 
@@ -185,6 +193,8 @@ def catalog_problems(text: str, services: Iterable[ServiceDeclaration]) -> list[
             problems.append(f"{name}: consumer queue {queue} subscribes but is not documented")
         for queue in sorted(row.consumers - event.consumers):
             problems.append(f"{name}: consumer queue {queue} documented but does not subscribe")
+        if row.announced != event.announced:
+            problems.append(f"{name}: announced documented {row.announced}, code {event.announced}")
     for name in sorted(documented.keys() - code.keys()):
         problems.append(f"{name}: documented but no service emits or consumes it")
     fields = documented_fields(text)
@@ -261,6 +271,19 @@ def unconsumed_row_becomes(change: str, by: str) -> Any:
             unconsumed_row_becomes("| — |", "| `messaging.erase` |"),
             "booking.no_show: consumer queue messaging.erase documented but does not subscribe",
             id="stale-consumer",
+        ),
+        pytest.param(
+            unconsumed_row_becomes("| — |", "| — announced |"),
+            "booking.no_show: announced documented True, code False",
+            id="announced-in-the-docs-only",
+        ),
+        pytest.param(
+            lambda text: text.replace(
+                "| — announced | `estuary.messaging.v1.MessageSent`",
+                "| — | `estuary.messaging.v1.MessageSent`",
+            ),
+            "message.sent: announced documented False, code True",
+            id="announced-in-the-code-only",
         ),
         pytest.param(
             lambda text: text.replace(

@@ -10,13 +10,16 @@ from datetime import timedelta
 from functools import partial
 
 import pytest
+import sqlalchemy as sa
 
 from chassis.auth.principal import Role
 from chassis.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from chassis.ids import new_id
+from chassis.tables import outbox
 from estuary.booking.v1 import events_pb2 as booking_pb
 from estuary.catalog.v1 import events_pb2 as catalog_pb
 from services.messaging import events
+from services.messaging.uow import MessagingUnitOfWork
 from tests.builders import person
 from tests.integration.messaging.world import World, snapshot, world
 from tests.races import race
@@ -246,3 +249,22 @@ async def test_a_participant_reports_anothers_message_to_staff_once(empty_databa
         assert listed.total == 1
         with pytest.raises(PermissionDenied):
             await desk.reports(person(ana), 0, "")
+
+
+async def test_a_sent_message_leaves_no_event_waiting_in_the_outbox(empty_database_url):
+    # message.sent is announced: no queue of the suite is bound for it, and it is done once
+    # published rather than kept and retried until one is.
+    async with world(empty_database_url) as w:
+        desk = w.service.conversations
+        pat, ana = await practitioner(w), new_id()
+        name = f"conversations/{(await desk.start(person(ana), pat)).id}"
+        await desk.send(person(ana), name, "hello", "")
+        w.clock.advance(timedelta(minutes=1))  # past the sweep's grace
+        relay = w.service.runtime.relay
+        await relay.relay_once()
+        assert relay.stats.unroutable == 0
+        async with w.service.runtime.unit_of_work(MessagingUnitOfWork)(write=False) as uow:
+            waiting = await uow.connection.execute(
+                sa.select(outbox.c.event_type).where(outbox.c.published_at.is_(None))
+            )
+            assert waiting.scalars().all() == []
