@@ -341,4 +341,7 @@ stream_subscriptions = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.Index("ix_stream_subscriptions_user", "user_id", "id"),
+    # A tier's price change reads the stream's live subscriptions; a creator's erasure, theirs.
+    sa.Index("ix_stream_subscriptions_stream", "stream_id", "level"),
+    sa.Index("ix_stream_subscriptions_creator", "creator_user_id"),
 )
