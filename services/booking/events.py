@@ -167,6 +167,8 @@ def event_message(event: object) -> tuple[EventType[Message], Message, str]:
                     client_id=event.client_id,
                     time=booked_time(event.time),
                     expire_time=timestamp(event.expires_at),
+                    service_title=event.service_title,
+                    time_zone=event.time_zone,
                 ),
                 f"waitlist/{event.offer_id}",
             )

@@ -193,6 +193,24 @@ def notices_for(event: ReceivedEvent[Any], app_url: str) -> list[Notice]:
                     context,
                 )
             ]
+        case events.WAITLIST_OFFERED.name:
+            offered: booking_pb.WaitlistOffered = message
+            [start] = _times([offered.time]) or [None]
+            return [
+                Notice(
+                    event.id,
+                    Kind.WAITLIST_OFFERED,
+                    offered.client_id,
+                    f"waitlist/{offered.offer_id}",
+                    {
+                        "title": offered.service_title,
+                        "start": start,
+                        "expires": instant(offered.expire_time),
+                        "time_zone": offered.time_zone,
+                        "link": f"{app_url}/services/{offered.service_id}",
+                    },
+                )
+            ]
         case events.REVIEW_CREATED.name:
             review: catalog_pb.ReviewCreated = message
             return [

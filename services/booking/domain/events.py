@@ -102,3 +102,5 @@ class WaitlistOffered:
     client_id: str
     time: BookedTime
     expires_at: datetime
+    service_title: str
+    time_zone: str

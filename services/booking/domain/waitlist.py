@@ -11,6 +11,7 @@ from enum import StrEnum
 from chassis.lifecycle import WrongState
 from services.booking.domain.bookings import BookedTime
 from services.booking.domain.events import WaitlistOffered
+from services.booking.domain.terms import ServiceTerms
 
 NOUN = "waitlist entry"
 
@@ -37,15 +38,24 @@ class WaitlistEntry:
     updated_at: datetime
     offer_expires_at: datetime | None = None
 
-    def offer(self, now: datetime, lasting: timedelta, time: BookedTime) -> WaitlistOffered:
-        """A seat is held for this client until the offer expires."""
+    def offer(
+        self, now: datetime, lasting: timedelta, time: BookedTime, terms: ServiceTerms
+    ) -> WaitlistOffered:
+        """A seat of the service the terms sell is held for this client until the offer
+        expires."""
         if self.status is not WaitlistStatus.WAITING:
             raise WrongState(NOUN, self.status.value, [WaitlistStatus.WAITING.value])
         self.status = WaitlistStatus.OFFERED
         self.offer_expires_at = now + lasting
         self.updated_at = now
         return WaitlistOffered(
-            self.id, self.service_id, self.client_id, time, self.offer_expires_at
+            self.id,
+            self.service_id,
+            self.client_id,
+            time,
+            self.offer_expires_at,
+            terms.title,
+            terms.time_zone,
         )
 
     def is_offer_live(self, now: datetime) -> bool:

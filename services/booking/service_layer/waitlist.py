@@ -61,7 +61,7 @@ async def offer_freed_seats(
         entry = await uow.waitlist.first_waiting(terms.service_id, first.start)
         if entry is None or not await uow.group_sessions.hold(group_ids, terms.max_participants):
             break
-        offers.append(entry.offer(now, lasting, first))
+        offers.append(entry.offer(now, lasting, first, terms))
         await uow.waitlist.move(entry, WaitlistStatus.WAITING)
     await uow.occupancy.follow_seats(group_ids, terms.practitioner_id)
     return offers

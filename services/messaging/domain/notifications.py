@@ -35,6 +35,7 @@ class Kind(StrEnum):
     PLATFORM_TIER_CHANGED = "platform_tier_changed"
     MESSAGE_DIGEST = "message_digest"
     NEW_POST = "new_post"
+    WAITLIST_OFFERED = "waitlist_offered"
 
 
 class Channel(StrEnum):
@@ -79,6 +80,8 @@ RULES: Mapping[Kind, KindRule] = {
     Kind.BOOKING_CANCELLED: BOOKING_NEWS,
     Kind.BOOKING_REMINDER: BOOKING_NEWS,
     Kind.BOOKING_COMPLETED: PUSH_ON_REQUEST,
+    # A held seat waits two hours for its taker, then goes to the next in line: booking news.
+    Kind.WAITLIST_OFFERED: BOOKING_NEWS,
     Kind.REVIEW_CREATED: PUSH_ON_REQUEST,
     Kind.PAYMENT_FAILED: URGENT_MONEY,
     Kind.REFUND_ISSUED: PUSH_ON_REQUEST,

@@ -132,6 +132,9 @@ async def test_a_freed_seat_is_offered_to_the_first_in_line_then_the_next(w: Wor
     await w.desk.cancel_booking(holder, f"bookings/{made.booking.id}")
     [offer] = await outbox_messages(w.service.runtime.database, WAITLIST_OFFERED)
     assert (offer.client_id, offer.offer_id) == (first.user_id, one.entry.id)
+    # What the offer's notice says: the workshop's title and times in its practitioner's zone.
+    assert (offer.service_title, offer.time_zone) == (workshop.title, workshop.time_zone)
+    assert offer.service_title and offer.time_zone
     # The seat is held for the first in line: nobody else can book it.
     with pytest.raises(SeatsTaken):
         await w.book(workshop, date, who=person())

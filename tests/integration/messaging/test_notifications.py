@@ -406,3 +406,39 @@ async def test_payouts_and_tier_changes_reach_the_practitioner(empty_database_ur
             "Your payout of 80.00 EUR is on its way",
         ]
         assert all(m["To"] == "p@example.com" for m in w.mailer.sent)
+
+
+async def test_a_held_seat_reaches_the_first_in_line_with_its_deadline_once(empty_database_url):
+    async with world(empty_database_url) as w:
+        client = await w.register("c@example.com")
+        practitioner = await w.register("p@example.com")
+        await w.send_mail()
+        offer_id, service_id = new_id(), new_id()
+        offered = booking_pb.WaitlistOffered(
+            offer_id=offer_id,
+            service_id=service_id,
+            client_id=client,
+            expire_time=timestamp(START - timedelta(hours=20)),
+            service_title="Breathwork weekend",
+            time_zone="Europe/Lisbon",
+        )
+        offered.time.start_time.CopyFrom(timestamp(START))
+        offered.time.end_time.CopyFrom(timestamp(START + timedelta(hours=2)))
+        event = await w.publish(events.WAITLIST_OFFERED, offered)
+        assert (await w.deliver(event)).settled == ["ack"]  # delivered again: no second notice
+        [notice] = (await w.desk.page(person(client), 0, "", unread_only=False)).items
+        assert (notice.kind, notice.subject) == (Kind.WAITLIST_OFFERED, f"waitlist/{offer_id}")
+        assert notice.title == "A seat is yours to take: Breathwork weekend"
+        # START is 2026-12-01 09:00 UTC; the offer ends 20 hours before, in Lisbon's winter time.
+        assert notice.body == (
+            "A seat of Breathwork weekend is held for you until "
+            "Monday 30 November 2026, 13:00 (Europe/Lisbon)."
+        )
+        assert (await w.desk.page(person(practitioner), 0, "", unread_only=False)).items == []
+        verifications = len(w.mailer.sent)
+        await w.send_mail()
+        [mail] = w.mailer.sent[verifications:]
+        assert (mail["To"], mail["Subject"]) == ("c@example.com", notice.title)
+        text = text_of(mail)
+        assert "Tuesday 01 December 2026, 09:00 (Europe/Lisbon)" in text
+        assert f"/services/{service_id}" in text

@@ -192,12 +192,14 @@ def test_a_bundle_grants_one_entitlement_per_item_its_price_spread_by_what_each_
 
 def test_a_waitlist_offer_holds_until_it_lapses_and_is_taken_only_while_live():
     entry = WaitlistEntry("w1", "s1", START, "c1", WaitlistStatus.WAITING, NOW, NOW)
-    offered = entry.offer(NOW, timedelta(hours=2), BookedTime(START, START + timedelta(hours=1)))
+    offered = entry.offer(
+        NOW, timedelta(hours=2), BookedTime(START, START + timedelta(hours=1)), terms()
+    )
     assert offered.expires_at == NOW + timedelta(hours=2)
     assert entry.is_offer_live(NOW + timedelta(minutes=119))
     assert not entry.is_offer_live(NOW + timedelta(hours=2))
     with pytest.raises(WrongState):
-        entry.offer(NOW, timedelta(hours=2), offered.time)
+        entry.offer(NOW, timedelta(hours=2), offered.time, terms())
     late = replace(entry)
     with pytest.raises(WrongState):
         late.accept(NOW + timedelta(hours=3))

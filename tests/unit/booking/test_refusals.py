@@ -522,8 +522,17 @@ def waitlist_state(current: str, expected: str) -> tuple[str, str, dict[str, str
 def test_an_offer_holds_the_seat_for_the_first_in_line_and_says_until_when():
     waiting = entry()
     time = BookedTime(waiting.starts_at, waiting.starts_at + timedelta(hours=2))
-    event = waiting.offer(LATER, timedelta(hours=2), time)
-    assert event == WaitlistOffered("w1", "s1", "c1", time, LATER + timedelta(hours=2))
+    sold = workshop(title="Breathwork weekend", time_zone="America/Mexico_City")
+    event = waiting.offer(LATER, timedelta(hours=2), time, sold)
+    assert event == WaitlistOffered(
+        "w1",
+        "s1",
+        "c1",
+        time,
+        LATER + timedelta(hours=2),
+        "Breathwork weekend",
+        "America/Mexico_City",
+    )
     assert waiting.status is WaitlistStatus.OFFERED
     assert waiting.offer_expires_at == LATER + timedelta(hours=2)
     assert waiting.updated_at == LATER
@@ -535,7 +544,7 @@ def test_an_offer_holds_the_seat_for_the_first_in_line_and_says_until_when():
 def test_only_a_waiting_entry_is_offered_a_seat(status):
     taken = entry(status)
     with pytest.raises(WrongState) as refused:
-        taken.offer(NOW, timedelta(hours=2), BookedTime(NOW, NOW))
+        taken.offer(NOW, timedelta(hours=2), BookedTime(NOW, NOW), workshop())
     assert told(refused) == waitlist_state(status.value, "waiting")
     assert taken.status is status
 
@@ -548,7 +557,7 @@ def test_an_offer_is_accepted_while_live_and_lapses_only_once_made():
     with pytest.raises(WrongState) as not_lapsing:
         waiting.lapse(NOW)
     assert told(not_lapsing) == waitlist_state("waiting", "offered")
-    waiting.offer(NOW, timedelta(hours=1), BookedTime(NOW, NOW))
+    waiting.offer(NOW, timedelta(hours=1), BookedTime(NOW, NOW), workshop())
     late = replace(waiting)
     with pytest.raises(WrongState) as too_late:
         late.accept(NOW + timedelta(hours=1))

@@ -61,7 +61,9 @@ def _every_event() -> list[object]:
     )
     found.append(RefundRequested("b1", "pay_2", "c1", Money(4000, "EUR"), "late"))
     found.append(ScheduleSaved("p1", "u1", "Europe/Lisbon"))
-    found.append(WaitlistOffered("w1", "s1", "c1", absent.times[0], NOW + GRACE))
+    found.append(
+        WaitlistOffered("w1", "s1", "c1", absent.times[0], NOW + GRACE, "Yoga", "Europe/Lisbon")
+    )
     return found
 
 
