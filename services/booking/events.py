@@ -120,7 +120,10 @@ def event_message(event: object) -> tuple[EventType[Message], Message, str]:
             return (
                 BOOKING_NO_SHOW,
                 events_pb2.BookingNoShow(
-                    booking=snapshot(event.booking), marked_by=ACTORS.to_proto(event.by)
+                    booking=snapshot(event.booking),
+                    marked_by=ACTORS.to_proto(event.by),
+                    amount_paid=money(event.amount_paid),
+                    mark_time=timestamp(event.marked_at),
                 ),
                 _subject(event.booking.id),
             )

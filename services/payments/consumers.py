@@ -25,6 +25,7 @@ from services.payments.events import (
     BOOKING_CONFIRMED,
     BOOKING_CREATED,
     BOOKING_EXPIRED,
+    BOOKING_NO_SHOW,
     BOOKING_REFUND_REQUESTED,
     STREAM_TIER_REPRICED,
 )
@@ -39,21 +40,22 @@ from services.payments.uow import PaymentsUnitOfWork
 
 
 def completed_booking(event: ReceivedEvent[Any]) -> CompletedBooking | None:
-    """What a booking.completed says about the booking and its payment (None for a booking
-    nothing was paid for: a free one earns nothing). A message that names no booking or
-    practitioner, or money that is not money, is refused (retried, then dead-lettered),
-    never guessed at."""
-    message: booking_pb.BookingCompleted = event.message
+    """What a booking.completed, or a booking.no_show, says about the booking and its
+    payment (None for a booking nothing was paid for: a free one earns nothing). A client who
+    did not come keeps nothing back: the practitioner kept the time for them and earns as
+    for a session that took place, from the moment it was marked. A message that names no
+    booking or practitioner, or money that is not money, is refused (retried, then
+    dead-lettered), never guessed at."""
+    message: booking_pb.BookingCompleted | booking_pb.BookingNoShow = event.message
     booking = message.booking
     for field in ("booking_id", "practitioner_user_id"):
         if not is_uuid(getattr(booking, field)):
-            raise ValueError(f"booking.completed {event.id}: booking.{field} is not an id")
+            raise ValueError(f"{event.type} {event.id}: booking.{field} is not an id")
     if message.amount_paid.amount_minor == 0:
         return None
     paid = money_from_proto(message.amount_paid, "amount_paid")
-    completed_at = (
-        instant(message.complete_time) if message.HasField("complete_time") else event.time
-    )
+    when = "mark_time" if isinstance(message, booking_pb.BookingNoShow) else "complete_time"
+    completed_at = instant(getattr(message, when)) if message.HasField(when) else event.time
     return CompletedBooking(
         booking_id=booking.booking_id,
         practitioner_user_id=booking.practitioner_user_id,
@@ -164,9 +166,10 @@ def subscriptions(
         ),
         Subscription(
             queue="payments.earnings",
-            events=[BOOKING_COMPLETED],
+            events=[BOOKING_COMPLETED, BOOKING_NO_SHOW],
             handler=earn,
-            description="records each completed booking's earning and commission",
+            description="records the earning and commission of each completed booking, and "
+            "of each paid one its client did not come to",
         ),
         Subscription(
             queue="payments.bookings",

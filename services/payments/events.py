@@ -50,6 +50,7 @@ EMITTED = (
 
 # What payments consumes.
 BOOKING_COMPLETED = EventType.of(booking_events.BookingCompleted)
+BOOKING_NO_SHOW = EventType.of(booking_events.BookingNoShow)
 BOOKING_CREATED = EventType.of(booking_events.BookingCreated)
 BOOKING_CONFIRMED = EventType.of(booking_events.BookingConfirmed)
 BOOKING_CANCELLED = EventType.of(booking_events.BookingCancelled)

@@ -218,8 +218,8 @@ def test_the_event_catalog_matches_the_code():
     assert catalog_problems(read("events.md"), SERVICES) == []
 
 
-# A row of an event nobody consumes (messaging consumes user.registered now).
-ROW_UNCONSUMED = "| `booking.no_show` | booking | — | `estuary.booking.v1.BookingNoShow` |"
+# A row of an event nobody consumes (payments consumes booking.no_show now).
+ROW_UNCONSUMED = "| `review.replied` | catalog | — | `estuary.catalog.v1.ReviewReplied` |"
 CATALOG_RULE = "|---|---|---|---|---|\n"
 ROW_STALE = "| `credit.expired` | payments | — | `estuary.payments.v1.CreditExpired` | Expired. |\n"
 
@@ -253,28 +253,28 @@ def unconsumed_row_becomes(change: str, by: str) -> Any:
     [
         pytest.param(
             lambda text: with_line_replaced(text, ROW_UNCONSUMED, None),
-            "booking.no_show: in the code but missing from the catalog",
+            "review.replied: in the code but missing from the catalog",
             id="missing-row",
         ),
         pytest.param(
-            unconsumed_row_becomes("| booking |", "| catalog |"),
-            "booking.no_show: producer documented catalog, code booking",
+            unconsumed_row_becomes("| catalog |", "| booking |"),
+            "review.replied: producer documented booking, code catalog",
             id="wrong-producer",
         ),
         pytest.param(
-            unconsumed_row_becomes("BookingNoShow", "BookingMissed"),
-            "booking.no_show: message documented estuary.booking.v1.BookingMissed,"
-            " code estuary.booking.v1.BookingNoShow",
+            unconsumed_row_becomes("ReviewReplied", "ReviewAnswered"),
+            "review.replied: message documented estuary.catalog.v1.ReviewAnswered,"
+            " code estuary.catalog.v1.ReviewReplied",
             id="wrong-message",
         ),
         pytest.param(
             unconsumed_row_becomes("| — |", "| `messaging.erase` |"),
-            "booking.no_show: consumer queue messaging.erase documented but does not subscribe",
+            "review.replied: consumer queue messaging.erase documented but does not subscribe",
             id="stale-consumer",
         ),
         pytest.param(
             unconsumed_row_becomes("| — |", "| — announced |"),
-            "booking.no_show: announced documented True, code False",
+            "review.replied: announced documented True, code False",
             id="announced-in-the-docs-only",
         ),
         pytest.param(
@@ -289,7 +289,7 @@ def unconsumed_row_becomes(change: str, by: str) -> Any:
             lambda text: text.replace(
                 CATALOG_RULE, CATALOG_RULE + line_starting(text, ROW_UNCONSUMED) + "\n", 1
             ),
-            "booking.no_show: documented twice",
+            "review.replied: documented twice",
             id="duplicate-row",
         ),
         pytest.param(

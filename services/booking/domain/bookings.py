@@ -324,7 +324,7 @@ class Booking:
             )
         self.status = BookingStatus.NO_SHOW
         self.completed_at = self.updated_at = now
-        return BookingNoShow(self.snapshot(), by)
+        return BookingNoShow(self.snapshot(), by, self.amount_paid, now)
 
     def settle(
         self, now: datetime, grace: timedelta, attendance: Attendance = UNHEARD

@@ -57,6 +57,8 @@ class BookingCompleted:
 class BookingNoShow:
     booking: Booking
     by: Actor
+    amount_paid: Money
+    marked_at: datetime
 
 
 class Reminder(StrEnum):

@@ -15,6 +15,7 @@ import pytest
 
 from chassis.errors import FailedPrecondition
 from chassis.ids import new_id
+from chassis.wire import instant
 from estuary.booking.v1 import events_pb2 as booking_events
 from services.booking.domain.attendance import Attendance, Attendee, Presence
 from services.booking.domain.bookings import Booking, BookingStatus
@@ -147,6 +148,13 @@ async def test_a_client_who_joined_cannot_be_marked_a_no_show(w: World):
         waited.id,
         booking_events.ACTOR_PRACTITIONER,
     )
+    # What was paid is kept, and said, so payments earns it for the practitioner.
+    assert waited.price.amount_minor > 0
+    assert (no_show.amount_paid.amount_minor, no_show.amount_paid.currency) == (
+        waited.price.amount_minor,
+        waited.price.currency,
+    )
+    assert instant(no_show.mark_time) == w.clock.now()
 
 
 async def test_an_in_person_booking_or_an_operator_without_the_rules_marks_as_before(

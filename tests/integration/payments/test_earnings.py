@@ -1,6 +1,7 @@
-"""Earnings from booking.completed on the real unit of work and consumer, on both
-databases: the payment split into the practitioner's pending earning and the platform's
-commission by tier, once per booking however often it arrives; the release after the hold."""
+"""Earnings from booking.completed (and from booking.no_show: a paid booking its client
+missed) on the real unit of work and consumer, on both databases: the payment split into the
+practitioner's pending earning and the platform's commission by tier, once per booking
+however often it arrives; the release after the hold."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ from datetime import timedelta
 
 import pytest
 
+from chassis.wire import timestamp
+from estuary.booking.v1 import events_pb2 as booking_events
 from services.payments.domain.earnings import EarningStatus, Tier
 from services.payments.domain.ledger import PLATFORM, Account, AccountKind
-from services.payments.events import EARNING_AVAILABLE, EARNING_RECORDED
+from services.payments.events import BOOKING_NO_SHOW, EARNING_AVAILABLE, EARNING_RECORDED
 from tests.integration.payments.world import COMPLETED, world
+
+MARKED = COMPLETED - timedelta(minutes=50)
 
 
 async def test_a_completed_booking_records_its_earning_and_commission(empty_database_url):
@@ -60,6 +65,35 @@ async def test_a_free_booking_records_nothing(empty_database_url):
         assert await w.deliver(w.delivery(message)) == "ack"
         assert await w.treasury.earning_of(message.booking.booking_id) is None
         assert await w.events(EARNING_RECORDED) == []
+
+
+async def test_a_paid_booking_its_client_missed_earns_as_if_it_took_place(empty_database_url):
+    async with world(empty_database_url) as w:
+        completed = w.completion(10_000, "EUR")
+        missed = booking_events.BookingNoShow(
+            booking=completed.booking,
+            marked_by=booking_events.ACTOR_PRACTITIONER,
+            amount_paid=completed.amount_paid,
+            mark_time=timestamp(MARKED),
+        )
+        delivery = w.delivery(missed, event_type=BOOKING_NO_SHOW)
+        assert await w.deliver(delivery) == "ack"
+        again = w.delivery(missed, event_id=delivery.headers["ce-id"], event_type=BOOKING_NO_SHOW)  # type: ignore[arg-type]
+        assert await w.deliver(again) == "ack"
+        # A completion of the same booking (it cannot follow a no-show; a replay) adds nothing.
+        assert await w.deliver(w.delivery(completed)) == "ack"
+        earning = await w.treasury.earning_of(completed.booking.booking_id)
+        assert earning is not None
+        assert (earning.net.amount_minor, earning.commission.amount_minor) == (8000, 2000)
+        assert earning.available_at == MARKED + timedelta(hours=48)
+        async with w.uow(write=False) as uow:
+            pending = await uow.ledger.balances_of(w.practitioner_user_id)
+            assert await uow.audit.violations() == []
+        assert list(pending.values()) == [8000]
+        assert len(await w.events(EARNING_RECORDED)) == 1
+        free = booking_events.BookingNoShow(booking=w.completion(0, "").booking)
+        assert await w.deliver(w.delivery(free, event_type=BOOKING_NO_SHOW)) == "ack"
+        assert await w.treasury.earning_of(free.booking.booking_id) is None
 
 
 async def test_earnings_become_available_after_the_hold_once(empty_database_url):

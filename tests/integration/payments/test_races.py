@@ -1,5 +1,5 @@
 """Money under concurrency, on both databases (PostgreSQL is where the races are real):
-twenty deliveries of one booking's completion at once make one earning; twenty spends
+twenty deliveries of one booking's completion (and no-show) at once make one earning; twenty spends
 racing for one credit balance never overdraw it; a release racing itself moves an
 earning once; a refused posting leaves nothing behind, even in a unit of work that commits."""
 
@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from chassis.ids import new_id
+from estuary.booking.v1 import events_pb2 as booking_events
 from services.payments.domain.ledger import (
     EXTERNAL,
     PLATFORM,
@@ -20,7 +21,7 @@ from services.payments.domain.ledger import (
     TransactionKind,
     transfer,
 )
-from services.payments.events import EARNING_AVAILABLE, EARNING_RECORDED
+from services.payments.events import BOOKING_NO_SHOW, EARNING_AVAILABLE, EARNING_RECORDED
 from tests.integration.payments.world import World, world
 from tests.races import race
 
@@ -45,11 +46,19 @@ async def test_twenty_concurrent_deliveries_of_one_completion_make_one_earning(
 ):
     async with world(empty_database_url) as w:
         message = w.completion(10_000)
+        missed = booking_events.BookingNoShow(
+            booking=message.booking, amount_paid=message.amount_paid
+        )
         # Half redeliveries of one event (the inbox), half other events about the booking
-        # (the earning's row, and the ledger's cause).
+        # (the earning's row, and the ledger's cause): completions, and no-shows too.
         event_id = new_id()
         deliveries = [
-            w.delivery(message, event_id=event_id if n % 2 else None) for n in range(CONCURRENT)
+            w.delivery(message, event_id=event_id)
+            if n % 2
+            else w.delivery(missed, event_type=BOOKING_NO_SHOW)
+            if n % 4
+            else w.delivery(message)
+            for n in range(CONCURRENT)
         ]
         outcome = await race([lambda d=d: w.deliver(d) for d in deliveries])
         assert outcome.losses == []

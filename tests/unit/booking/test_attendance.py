@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from chassis.errors import FailedPrecondition
 from chassis.lifecycle import WrongState
+from chassis.money import Money
 from services.booking.domain.attendance import Attendance, Attendee, Mark, Presence, attendee
 from services.booking.domain.bookings import Actor, Booking, BookingStatus
 from services.booking.domain.events import BookingCompleted, BookingNoShow
@@ -144,7 +145,8 @@ def test_a_no_show_is_marked_when_only_the_practitioner_was_in_the_room():
     made = confirmed(starts_in=timedelta(hours=1))
     assert made.starts_at is not None
     event = made.mark_no_show(made.starts_at, Actor.PRACTITIONER, came(made, "practitioner"))
-    assert event == BookingNoShow(made, Actor.PRACTITIONER)
+    # The client's payment is kept: the practitioner kept the time for them.
+    assert event == BookingNoShow(made, Actor.PRACTITIONER, Money(4000, "EUR"), made.starts_at)
     assert made.status is BookingStatus.NO_SHOW
 
 
@@ -167,7 +169,8 @@ def test_the_job_marks_a_no_show_when_the_practitioner_waited_alone():
         made.settle(made.ends_at + GRACE - timedelta(seconds=1), GRACE, heard)
     assert told(early) == ("the booking has not ended", "NOT_ENDED")
     event = made.settle(made.ends_at + GRACE, GRACE, heard)
-    assert event == BookingNoShow(made, Actor.SYSTEM)
+    assert event == BookingNoShow(made, Actor.SYSTEM, made.amount_paid, made.ends_at + GRACE)
+    assert made.amount_paid == Money(4000, "EUR")
     assert made.status is BookingStatus.NO_SHOW
     assert made.completed_at == made.ends_at + GRACE
 

@@ -498,7 +498,7 @@ def test_a_no_show_is_marked_from_the_start_on():
         made.mark_no_show(made.starts_at - TICK, Actor.PRACTITIONER)
     assert told(early) == ("the booking has not started", "NOT_STARTED", {})
     event = made.mark_no_show(made.starts_at, Actor.STAFF)
-    assert event == BookingNoShow(made, Actor.STAFF)
+    assert event == BookingNoShow(made, Actor.STAFF, Money(4000, "EUR"), made.starts_at)
     assert made.status is BookingStatus.NO_SHOW
     assert made.completed_at == made.updated_at == made.starts_at
 
