@@ -29,6 +29,7 @@ NOTIFIED = (
     events.BOOKING_COMPLETED,
     events.WAITLIST_OFFERED,
     events.REVIEW_CREATED,
+    events.REVIEW_REPLIED,
     events.PAYMENT_FAILED,
     events.REFUND_ISSUED,
     events.PAYOUT_PAID,

@@ -225,6 +225,17 @@ def notices_for(event: ReceivedEvent[Any], app_url: str) -> list[Notice]:
                     },
                 )
             ]
+        case events.REVIEW_REPLIED.name:
+            replied: catalog_pb.ReviewReplied = message
+            return [
+                Notice(
+                    event.id,
+                    Kind.REVIEW_REPLIED,
+                    replied.client_id,
+                    f"reviews/{replied.review_id}",
+                    {"link": f"{app_url}/services/{replied.service_id}/reviews"},
+                )
+            ]
         case events.PAYMENT_FAILED.name:
             failed: payments_pb.PaymentFailed = message
             return [

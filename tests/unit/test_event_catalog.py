@@ -213,13 +213,48 @@ def catalog_problems(text: str, services: Iterable[ServiceDeclaration]) -> list[
     return problems
 
 
+def unheard_events(services: Iterable[ServiceDeclaration]) -> list[str]:
+    """The events a service emits that no queue consumes and that are not announced: the
+    relay keeps such an event in its producer's outbox, retried for ever, waiting for the
+    consumer it was written for (waitlist.offered, booking.no_show and review.replied did)."""
+    return [
+        f"{name}: emitted, but no queue consumes it and it is not announced"
+        for name, event in sorted(events_in_code(services).items())
+        if event.emitted_by and not event.consumers and not event.announced
+    ]
+
+
+def test_every_emitted_event_is_consumed_or_announced():
+    assert unheard_events(SERVICES) == []
+
+
+def test_the_unheard_check_catches_an_event_whose_only_consumer_is_gone():
+    [catalog] = [s for s in SERVICES if s.name == "catalog"]
+    [messaging] = [s for s in SERVICES if s.name == "messaging"]
+    deaf = replace(
+        messaging,
+        subscriptions=tuple(
+            replace(s, events=[e for e in s.events if e.name != "review.replied"])
+            for s in messaging.subscriptions
+        ),
+    )
+    others = [s for s in SERVICES if s.name != "messaging"]
+    assert catalog in others
+    assert unheard_events([*others, deaf]) == [
+        "review.replied: emitted, but no queue consumes it and it is not announced"
+    ]
+
+
 def test_the_event_catalog_matches_the_code():
     assert catalog_rows(read("events.md")), "the catalog table is empty"
     assert catalog_problems(read("events.md"), SERVICES) == []
 
 
-# A row of an event nobody consumes (payments consumes booking.no_show now).
-ROW_UNCONSUMED = "| `review.replied` | catalog | — | `estuary.catalog.v1.ReviewReplied` |"
+# The row the mutations below change: an event with one consuming queue.
+ROW_EXAMPLE = (
+    "| `review.replied` | catalog | `messaging.notifications` "
+    "| `estuary.catalog.v1.ReviewReplied` |"
+)
 CATALOG_RULE = "|---|---|---|---|---|\n"
 ROW_STALE = "| `credit.expired` | payments | — | `estuary.payments.v1.CreditExpired` | Expired. |\n"
 
@@ -240,10 +275,10 @@ def line_starting(text: str, prefix: str) -> str:
     return next(line for line in text.splitlines() if line.startswith(prefix))
 
 
-def unconsumed_row_becomes(change: str, by: str) -> Any:
+def example_row_becomes(change: str, by: str) -> Any:
     def mutate(text: str) -> str:
-        line = line_starting(text, ROW_UNCONSUMED)
-        return with_line_replaced(text, ROW_UNCONSUMED, line.replace(change, by, 1))
+        line = line_starting(text, ROW_EXAMPLE)
+        return with_line_replaced(text, ROW_EXAMPLE, line.replace(change, by, 1))
 
     return mutate
 
@@ -252,28 +287,32 @@ def unconsumed_row_becomes(change: str, by: str) -> Any:
     ("mutate", "expected"),
     [
         pytest.param(
-            lambda text: with_line_replaced(text, ROW_UNCONSUMED, None),
+            lambda text: with_line_replaced(text, ROW_EXAMPLE, None),
             "review.replied: in the code but missing from the catalog",
             id="missing-row",
         ),
         pytest.param(
-            unconsumed_row_becomes("| catalog |", "| booking |"),
+            example_row_becomes("| catalog |", "| booking |"),
             "review.replied: producer documented booking, code catalog",
             id="wrong-producer",
         ),
         pytest.param(
-            unconsumed_row_becomes("ReviewReplied", "ReviewAnswered"),
+            example_row_becomes("ReviewReplied", "ReviewAnswered"),
             "review.replied: message documented estuary.catalog.v1.ReviewAnswered,"
             " code estuary.catalog.v1.ReviewReplied",
             id="wrong-message",
         ),
         pytest.param(
-            unconsumed_row_becomes("| — |", "| `messaging.erase` |"),
+            example_row_becomes(
+                "| `messaging.notifications` |", "| `messaging.notifications`, `messaging.erase` |"
+            ),
             "review.replied: consumer queue messaging.erase documented but does not subscribe",
             id="stale-consumer",
         ),
         pytest.param(
-            unconsumed_row_becomes("| — |", "| — announced |"),
+            example_row_becomes(
+                "| `messaging.notifications` |", "| `messaging.notifications` announced |"
+            ),
             "review.replied: announced documented True, code False",
             id="announced-in-the-docs-only",
         ),
@@ -287,7 +326,7 @@ def unconsumed_row_becomes(change: str, by: str) -> Any:
         ),
         pytest.param(
             lambda text: text.replace(
-                CATALOG_RULE, CATALOG_RULE + line_starting(text, ROW_UNCONSUMED) + "\n", 1
+                CATALOG_RULE, CATALOG_RULE + line_starting(text, ROW_EXAMPLE) + "\n", 1
             ),
             "review.replied: documented twice",
             id="duplicate-row",

@@ -36,6 +36,7 @@ class Kind(StrEnum):
     MESSAGE_DIGEST = "message_digest"
     NEW_POST = "new_post"
     WAITLIST_OFFERED = "waitlist_offered"
+    REVIEW_REPLIED = "review_replied"
 
 
 class Channel(StrEnum):
@@ -83,6 +84,7 @@ RULES: Mapping[Kind, KindRule] = {
     # A held seat waits two hours for its taker, then goes to the next in line: booking news.
     Kind.WAITLIST_OFFERED: BOOKING_NEWS,
     Kind.REVIEW_CREATED: PUSH_ON_REQUEST,
+    Kind.REVIEW_REPLIED: PUSH_ON_REQUEST,
     Kind.PAYMENT_FAILED: URGENT_MONEY,
     Kind.REFUND_ISSUED: PUSH_ON_REQUEST,
     Kind.PAYOUT_PAID: PUSH_ON_REQUEST,

@@ -286,23 +286,32 @@ async def test_an_erased_user_loses_address_notifications_and_mail_and_gets_no_m
         assert await w.notifications_of(client) == 0
 
 
-async def test_a_review_a_failed_payment_and_refunds_reach_whom_they_concern(
+async def test_a_review_its_answer_a_failed_payment_and_refunds_reach_whom_they_concern(
     empty_database_url,
 ):
     async with world(empty_database_url) as w:
         client = await w.register("c@example.com")
         practitioner = await w.register("p@example.com")
-        booking_id = new_id()
+        booking_id, review_id, service_id = new_id(), new_id(), new_id()
         sent = [
             (
                 events.REVIEW_CREATED,
                 catalog_pb.ReviewCreated(
-                    review_id=new_id(),
+                    review_id=review_id,
                     booking_id=booking_id,
-                    service_id=new_id(),
+                    service_id=service_id,
                     practitioner_user_id=practitioner,
                     client_id=client,
                     rating=4,
+                ),
+            ),
+            (
+                events.REVIEW_REPLIED,
+                catalog_pb.ReviewReplied(
+                    review_id=review_id,
+                    service_id=service_id,
+                    practitioner_id=new_id(),
+                    client_id=client,
                 ),
             ),
             (
@@ -343,8 +352,10 @@ async def test_a_review_a_failed_payment_and_refunds_reach_whom_they_concern(
             (Kind.REFUND_ISSUED, "A refund of 5,000 JPY is on its way"),
             (Kind.REFUND_ISSUED, "A refund of 1,234.50 EUR is on its way"),
             (Kind.PAYMENT_FAILED, "Your payment did not go through"),
+            (Kind.REVIEW_REPLIED, "Your review has an answer"),
         ]
         assert "(card declined)" in mine[2].body
+        assert mine[3].subject == f"reviews/{review_id}"
         await w.send_mail()
         subjects = {m["To"]: [] for m in w.mailer.sent}
         for mail in w.mailer.sent:
@@ -353,6 +364,9 @@ async def test_a_review_a_failed_payment_and_refunds_reach_whom_they_concern(
         refund = next(m for m in w.mailer.sent if "1,234.50 EUR" in m["Subject"])
         assert "/bookings/" in text_of(refund)
         assert "A new review: 4 stars" in subjects["p@example.com"]
+        answered = next(m for m in w.mailer.sent if m["Subject"] == "Your review has an answer")
+        assert answered["To"] == "c@example.com"
+        assert f"/services/{service_id}/reviews" in text_of(answered)
 
 
 async def test_payouts_and_tier_changes_reach_the_practitioner(empty_database_url):
