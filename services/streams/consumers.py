@@ -1,7 +1,9 @@
 """What streams does when other services' events arrive. Identity's account statuses: a
 suspended user's writes are refused (the chassis) and, through a queue of its own, they leave
-every video room at once; an erased user's follows and saved posts go, and their comments
-keep their place in their threads without their words. Booking's confirmations, moves and
+every video room at once; an erased user's follows and saved posts go, their comments keep
+their place in their threads without their words, and a creator's streams close (their
+posts' words erased, their media deleted from the store by the sweep: erasures.py) and
+their lives end. Booking's confirmations, moves and
 cancellations of virtual bookings open, move and close their session rooms. Payments' paid
 stream orders are recorded as sales, and readers' subscription changes set their levels."""
 
@@ -18,6 +20,7 @@ from chassis.wire import instant
 from estuary.booking.v1 import events_pb2 as booking_pb
 from estuary.catalog.v1 import catalog_pb2
 from services.streams.domain.rooms import Meeting, SessionRoom
+from services.streams.erasures import close_streams_of
 from services.streams.events import (
     BOOKING_CANCELLED,
     BOOKING_CONFIRMED,
@@ -25,7 +28,7 @@ from services.streams.events import (
     STREAM_ORDER_PAID,
     STREAM_SUBSCRIPTION_CHANGED,
 )
-from services.streams.evictions import leave_every_room
+from services.streams.evictions import end_lives_of, leave_every_room
 from services.streams.rooms import close_session_room, move_session_room, open_session_room
 from services.streams.sales import record_sale
 from services.streams.subscriptions import follow_subscription
@@ -57,6 +60,7 @@ async def _account(uow: StreamsUnitOfWork, user_id: str, status: AccountStatus) 
         await uow.follows.forget(user_id, uow.clock.now())
         await uow.engagement.forget(user_id)
         await uow.comments.erase_author(user_id)
+        await close_streams_of(uow, user_id)
 
 
 def subscriptions(video: RoomService | None = None) -> tuple[Subscription, ...]:
@@ -69,6 +73,8 @@ def subscriptions(video: RoomService | None = None) -> tuple[Subscription, ...]:
         if not is_uuid(user_id):
             raise ValueError(f"{event.type} {event.id}: user_id is not an id")
         await leave_every_room(uow, rooms, user_id)
+        if event.type == USER_DELETED.name:
+            await end_lives_of(uow, rooms, user_id)
 
     async def follow_booking(uow: StreamsUnitOfWork, event: ReceivedEvent[Any]) -> None:
         if event.type == BOOKING_CANCELLED.name:
@@ -96,7 +102,8 @@ def subscriptions(video: RoomService | None = None) -> tuple[Subscription, ...]:
             queue="streams.room-evictions",
             events=[USER_SUSPENDED, USER_DELETED],
             handler=evict,
-            description="removes a suspended or erased user from every video room",
+            description="removes a suspended or erased user from every video room, and ends "
+            "an erased creator's lives",
         ),
         Subscription(
             queue="streams.session-rooms",

@@ -120,9 +120,9 @@ def require_owner(caller: Principal, stream: Stream) -> None:
 
 
 async def stream_of(uow: StreamsUnitOfWork, stream_id: str) -> Stream:
-    """The stream; NOT_FOUND if there is none."""
+    """The stream; NOT_FOUND if there is none, or it closed (its creator was erased)."""
     found = await uow.streams.get(stream_id)
-    if found is None:
+    if found is None or found.closed:
         raise _stream_not_found(stream_id)
     return found
 
@@ -434,7 +434,8 @@ class StreamDesk:
     async def followers(
         self, parent: str, min_level: int, page_size: int, page_token: str
     ) -> Page[str]:
-        """A stream's followers at `min_level` or above (user ids), for other services."""
+        """A stream's followers at `min_level` or above (user ids), for other services; none
+        for a closed stream."""
         stream_id = stream_id_in("parent", parent)
         if min_level < FREE_LEVEL:
             raise InvalidArgument.field("min_level", "must not be negative", "negative")
@@ -445,7 +446,10 @@ class StreamDesk:
             key=[KeyPart.ID],
         )
         async with self.unit_of_work(write=False) as uow:
-            await stream_of(uow, stream_id)
+            # A closed stream is followed by no one: a post announced just before its
+            # creator's erasure notifies no one, rather than failing for ever.
+            if await uow.streams.get(stream_id) is None:
+                raise _stream_not_found(stream_id)
             found = await uow.follows.user_ids(
                 stream_id,
                 min_level,

@@ -1,6 +1,6 @@
 """Sending people away from video rooms the moment their access ends (an unfollow, a paid
-level lost, a suspension), through RemoveParticipant: a token already handed out would
-otherwise let them stay until they leave."""
+level lost, a suspension, a creator's erasure), through RemoveParticipant or DeleteRoom: a
+token already handed out would otherwise let them stay until they leave."""
 
 from __future__ import annotations
 
@@ -49,3 +49,12 @@ async def leave_live(
 async def leave_every_room(uow: StreamsUnitOfWork, video: RoomService, user_id: str) -> None:
     """A suspended or erased account leaves every room it is in, now, not at token expiry."""
     await send_away(uow, video, user_id, await uow.rooms.rooms_of(user_id))
+
+
+async def end_lives_of(uow: StreamsUnitOfWork, video: RoomService, user_id: str) -> None:
+    """An erased creator's lives end: their rooms close and everyone in them leaves."""
+    for stream_id in await uow.streams.owned_by(user_id):
+        live = await uow.rooms.end_live(stream_id)
+        if live is not None:
+            await uow.rooms.emptied(live.room)
+            await reaching(video.delete_room(live.room))

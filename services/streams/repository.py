@@ -89,8 +89,12 @@ def _unlock_price(post: Post) -> dict[str, Any]:
 class Streams:
     """Streams and their tiers."""
 
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: AsyncConnection, *, held: bool) -> None:
         self._c = connection
+        # In a write, a stream read stays held (FOR KEY SHARE on PostgreSQL; SQLite has one
+        # writer) until commit: closing it waits for that write, then erases what it added,
+        # and a write that comes after finds it closed.
+        self._held = held
 
     async def add(self, stream: Stream) -> None:
         await self._c.execute(
@@ -107,7 +111,11 @@ class Streams:
             await self.add_tier(tier)
 
     async def get(self, stream_id: str) -> Stream | None:
-        row = (await self._c.execute(sa.select(streams).where(streams.c.id == stream_id))).first()
+        """The stream, closed or open."""
+        query = sa.select(streams).where(streams.c.id == stream_id)
+        if self._held:
+            query = query.with_for_update(read=True, key_share=True)
+        row = (await self._c.execute(query)).first()
         if row is None:
             return None
         found = (
@@ -123,7 +131,37 @@ class Streams:
             row.created_at,
             row.updated_at,
             tuple(_tier(t) for t in found),
+            row.closed_at,
         )
+
+    async def owned_by(self, user_id: str) -> list[str]:
+        """The ids of the streams a user owns, closed or open."""
+        found = await self._c.execute(
+            sa.select(streams.c.id).where(streams.c.owner_user_id == user_id)
+        )
+        return list(found.scalars())
+
+    async def close_owned_by(self, user_id: str, at: datetime) -> list[str]:
+        """Closes an erased creator's open streams, their title, description and tiers'
+        names erased; the ids of those it closed (none the second time). Each is locked
+        first (FOR UPDATE, which a write's hold on it blocks), so a write in flight on it
+        commits before, and what it wrote is there to erase."""
+        found = await self._c.execute(
+            sa.select(streams.c.id)
+            .where(streams.c.owner_user_id == user_id, streams.c.closed_at.is_(None))
+            .with_for_update()
+        )
+        closing = list(found.scalars())
+        if closing:
+            await self._c.execute(
+                streams.update()
+                .where(streams.c.id.in_(closing))
+                .values(title="", description="", closed_at=at)
+            )
+            await self._c.execute(
+                tiers.update().where(tiers.c.stream_id.in_(closing)).values(display_name="")
+            )
+        return closing
 
     async def update(self, stream: Stream) -> None:
         await self._c.execute(
@@ -225,6 +263,22 @@ class Posts:
             )
         )
         return result.rowcount == 1
+
+    async def erase(self, stream_id: str) -> list[str]:
+        """Erases the words of a closed stream's posts (titles, text, poll options) and
+        leaves none scheduled to go out; the posts' ids."""
+        erased = await self._c.execute(
+            posts.update()
+            .where(posts.c.stream_id == stream_id)
+            .values(title="", body="", scheduled_for=None)
+            .returning(posts.c.id)
+        )
+        ids = list(erased.scalars())
+        if ids:
+            await self._c.execute(
+                poll_options.update().where(poll_options.c.post_id.in_(ids)).values(text="")
+            )
+        return ids
 
     async def due(self, now: datetime, limit: int) -> list[Post]:
         """Scheduled drafts whose time has come, the longest overdue first."""
@@ -375,6 +429,14 @@ class Follows:
         if gone.first() is not None:
             await self._changed(stream_id, user_id, None, at)
 
+    async def end_stream(self, stream_id: str, at: datetime) -> None:
+        """Removes every follow of a closed stream: it is in no feed and has no followers."""
+        gone = await self._c.execute(
+            follows.delete().where(follows.c.stream_id == stream_id).returning(follows.c.user_id)
+        )
+        for user_id in gone.scalars().all():
+            await self._changed(stream_id, user_id, None, at)
+
     async def forget(self, user_id: str, at: datetime) -> None:
         """Removes every follow of an erased user; their past in the streams' analytics
         stays as counts, under an id that names nobody."""
@@ -521,6 +583,16 @@ class Engagement:
     async def forget(self, user_id: str) -> None:
         """Removes an erased user's saved posts."""
         await self._c.execute(post_saves.delete().where(post_saves.c.user_id == user_id))
+
+    async def unsave_stream(self, stream_id: str) -> None:
+        """Takes a closed stream's posts out of every reader's saved posts."""
+        await self._c.execute(
+            post_saves.delete().where(
+                post_saves.c.post_id.in_(
+                    sa.select(posts.c.id).where(posts.c.stream_id == stream_id)
+                )
+            )
+        )
 
     async def as_read_by(self, found: list[Post], user_id: str) -> list[Post]:
         """The posts with their like and comment counts, the reader's own like, save and
@@ -758,6 +830,15 @@ class Media:
         await self._c.execute(
             m.update()
             .where(m.c.post_id == post_id, m.c.id.not_in(kept), m.c.discarded.is_(False))
+            .values(discarded=True)
+        )
+
+    async def discard_stream(self, stream_id: str) -> None:
+        """Every upload to a closed stream, carried by a post or not: their objects go."""
+        m = post_media
+        await self._c.execute(
+            m.update()
+            .where(m.c.stream_id == stream_id, m.c.discarded.is_(False))
             .values(discarded=True)
         )
 

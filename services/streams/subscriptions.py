@@ -79,6 +79,9 @@ async def follow_subscription(
     levels = (subscription.level, subscription.granted_level)
     if stream is None or not all(stream.has_level(level) for level in levels):
         raise ValueError(f"{event.type} {event.id}: streams has no such stream or tier")
+    # Payments ends an erased creator's subscriptions; their closed stream follows no one.
+    if stream.closed:
+        return
     now = uow.clock.now()
     if not await uow.subscriptions.apply(subscription, now):
         return

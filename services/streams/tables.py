@@ -23,6 +23,9 @@ streams = sa.Table(
     sa.Column("description", sa.String(2000), nullable=False, server_default=""),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    # When its creator's account was erased: a closed stream is gone for readers, its words
+    # and media erased (NULL: open).
+    sa.Column("closed_at", UtcDateTime, nullable=True),
     sa.UniqueConstraint("owner_user_id", name="uq_streams_owner"),
 )
 

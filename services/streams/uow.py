@@ -52,7 +52,7 @@ class StreamsUnitOfWork(UnitOfWork):
     async def __aenter__(self) -> Self:
         await super().__aenter__()
         connection = self.connection
-        self.streams = Streams(connection)
+        self.streams = Streams(connection, held=self._write)
         self.posts = Posts(connection)
         self.follows = Follows(connection, self.dialect)
         self.engagement = Engagement(connection, self.dialect)

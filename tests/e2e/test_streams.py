@@ -4,10 +4,12 @@ free post whole and the paid one as a teaser, in the stream and in their feed; a
 changes nothing and sees no draft. Readers like, save, vote in and comment on what they read
 whole, and not on a teaser. A live admits its host to publish and followers at its level to
 watch. A suspended practitioner's token changes nothing on any streams write route until they
-are reactivated."""
+are reactivated. A creator who deletes their account takes their stream with them: 404 to
+readers, out of their feed, followed and tipped no more."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -630,3 +632,49 @@ async def test_an_image_post_is_uploaded_straight_to_the_store_and_read_by_its_t
         for reader in (free, stranger):
             hidden = await client.get(f"{base}/analytics", headers=reader.headers)
             assert hidden.status_code == 403, hidden.text
+
+
+async def test_a_creator_who_deletes_their_account_takes_their_stream_with_them(stack: Stack):
+    async with stack.client() as client:
+        pia = await practitioner(client, stack)
+        base = await stream_with_a_paid_tier(client, pia)
+        draft = await created(
+            await client.post(
+                f"{base}/posts",
+                json={"title": "Welcome", "body": "My story.", "level": 0},
+                headers=pia.headers,
+            )
+        )
+        post = f"{base}/posts/{draft['post_id']}"
+        assert (await client.post(f"{post}/publish", headers=pia.headers)).status_code == 200
+        reader, newcomer = await sign_up(client), await sign_up(client)
+        assert (await client.post(f"{base}/follow", headers=reader.headers)).status_code == 200
+
+        async def feed_titles() -> list[str]:
+            feed = await client.get("/api/v1/me/feed", headers=reader.headers)
+            return [p["title"] for p in feed.json()["results"]]
+
+        assert await feed_titles() == ["Welcome"]
+
+        erased = await client.delete("/api/v1/users/me", headers=pia.headers)
+        assert erased.status_code == 204, erased.text
+
+        async def gone() -> bool:
+            return (await client.get(base, headers=reader.headers)).status_code == 404
+
+        await eventually(gone, timeout=EVENT_SECONDS)
+        assert await feed_titles() == []
+        for method, path, who in (
+            ("GET", base, reader),
+            ("GET", post, reader),
+            ("POST", f"{base}/follow", newcomer),
+        ):
+            refused = await client.request(method, path, headers=who.headers)
+            assert refused.status_code == 404, (path, refused.text)
+            assert refused.json()["code"] == "STREAM_NOT_FOUND", (path, refused.text)
+        tipped = await client.post(
+            f"{post}/tips",
+            json={"amount": {"amount_minor": 500, "currency": "EUR"}},
+            headers={**newcomer.headers, "Idempotency-Key": secrets.token_hex(8)},
+        )
+        assert tipped.status_code == 404, tipped.text

@@ -49,6 +49,12 @@ class Stream:
     created_at: datetime
     updated_at: datetime
     tiers: tuple[Tier, ...] = ()
+    # When its creator's account was erased (None: open); a closed stream is gone for readers.
+    closed_at: datetime | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_at is not None
 
     def owned_by(self, user_id: str) -> bool:
         return self.owner_user_id == user_id

@@ -2,7 +2,8 @@
 routes) and the production one (PostgreSQL, S3 on SeaweedFS, which checks the forms itself):
 a stream's owner asks for an upload slot, the client uploads the file with its form, and a
 post carries it; only a reader entitled to the post (its owner, a follower at its level or
-above) is handed a URL that reads it, and a locked teaser carries neither URL nor key."""
+above) is handed a URL that reads it, and a locked teaser carries neither URL nor key; an
+erased creator's media leave the store through the sweep, and no URL reads them."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ from typing import Any
 import httpx
 import pytest
 
+from chassis.accounts import USER_DELETED
 from chassis.auth.principal import Principal
 from chassis.clock import FrozenClock
 from chassis.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from chassis.media import MediaStore, UploadForm
 from chassis.money import Money
+from estuary.identity.v1 import events_pb2 as identity_pb
 from estuary.payments.v1 import events_pb2 as payments_pb
 from services.streams.bootstrap import StreamsService
 from services.streams.domain.media import PostKind
@@ -42,6 +45,7 @@ from tests.races import race
 from tests.seaweedfs import SeaweedS3
 
 OGG = b"OggS" + b"\x00" * 28
+ACCOUNTS = "streams.account-status"
 
 
 @dataclass
@@ -369,3 +373,30 @@ async def test_a_buyer_of_a_post_gets_its_media_url_whatever_their_tier(s: Studi
     assert [m.id for m in (await s.service.desk.get_post(buyer, name)).media] == [image]
     with pytest.raises(PermissionDenied):
         await s.service.media.url(other, f"{name}/media/{image}")
+
+
+async def test_an_erased_creators_media_leave_the_store_and_no_url_reads_them(s: Studio):
+    owner, follower = practitioner(), person()
+    stream_id = await s.stream(owner)
+    carried, started = await s.uploaded(owner, stream_id), await s.uploaded(owner, stream_id)
+    name = await s.published(owner, stream_id, 0, PostKind.IMAGE, [carried])
+    await follow_at(s.service, stream_id, follower, 0)
+    handed_out = await s.service.media.url(follower, f"{name}/media/{carried}")
+    erasure = identity_pb.UserDeleted(user_id=owner.user_id)
+
+    assert (await consume(s.service, ACCOUNTS, USER_DELETED, erasure)).settled == ["ack"]
+    with pytest.raises(NotFound):
+        await s.service.media.url(follower, f"{name}/media/{carried}")
+
+    def key(media_id: str) -> str:
+        return f"streams/{stream_id}/media/{media_id}"
+
+    # As a sweep that died after deleting the object, before forgetting its row, leaves it.
+    await s.store.delete(key(started))
+    assert await s.service.sweeper.sweep() == 2
+    assert [await s.store.stat(key(m)) for m in (carried, started)] == [None, None]
+    assert (await s.http.get(handed_out.url)).status_code == 404
+    assert await s.service.sweeper.sweep() == 0
+    # The event again finds nothing more to delete.
+    assert (await consume(s.service, ACCOUNTS, USER_DELETED, erasure)).settled == ["ack"]
+    assert await s.service.sweeper.sweep() == 0
