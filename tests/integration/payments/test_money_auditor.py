@@ -780,7 +780,7 @@ class MoneyAuditor(RuleBasedStateMachine):
             subscribed.billed = TIER_PRICES[level]
             subscribed.level, subscribed.next_level = level, None
             if subscribed.status is not SubscriptionStatus.ACTIVE:
-                refusal = "PAYMENT_DECLINED"  # said so, though the change is made
+                refusal = "PAYMENT_DECLINED"  # answered so, the change kept: past due until paid
         elif level < subscribed.level or subscribed.next_level not in (None, level):
             subscribed.billed = TIER_PRICES[level]
             subscribed.next_level = None if level == subscribed.level else level
