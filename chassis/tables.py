@@ -8,12 +8,15 @@ from chassis.db import UtcDateTime
 
 metadata = sa.MetaData()
 
+# An event's id: a UUID of ours, or an outside party's id kept in the inbox (LiveKit's).
+EVENT_ID_LENGTH = 36
+
 # Events waiting to leave: written in the same transaction as the change that caused them.
 outbox = sa.Table(
     "outbox",
     metadata,
     sa.Column("position", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
-    sa.Column("event_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("event_id", sa.String(EVENT_ID_LENGTH), nullable=False, unique=True),
     sa.Column("event_type", sa.String(100), nullable=False),
     # The CloudEvents subject, e.g. "users/<id>": lets an erasure find what names a person.
     sa.Column("subject", sa.String(200), nullable=False, server_default=""),
@@ -41,7 +44,7 @@ inbox = sa.Table(
     "inbox",
     metadata,
     sa.Column("consumer", sa.String(100), primary_key=True),
-    sa.Column("event_id", sa.String(36), primary_key=True),
+    sa.Column("event_id", sa.String(EVENT_ID_LENGTH), primary_key=True),
     sa.Column("event_type", sa.String(100), nullable=False),
     sa.Column("received_at", UtcDateTime, nullable=False, index=True),
 )

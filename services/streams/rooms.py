@@ -20,6 +20,7 @@ from chassis.bus.consumer import claim_inbox
 from chassis.clock import Clock
 from chassis.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from chassis.ids import is_uuid, new_id
+from chassis.tables import EVENT_ID_LENGTH
 from services.streams.desk import stream_id_in, stream_of
 from services.streams.domain.rooms import (
     LIVE_ROOM_PREFIX,
@@ -39,7 +40,9 @@ WEBHOOK_INBOX = "streams.livekit-webhooks"
 JOINED = "participant_joined"
 LEFT = "participant_left"
 ROOM_FINISHED = "room_finished"
-MAX_WEBHOOK_ID = 64
+# LiveKit's ids are short (EV_ and twelve characters); a longer one would not fit the inbox's
+# key, and PostgreSQL would refuse the row (a 500 instead of the 400 it is).
+MAX_WEBHOOK_ID = EVENT_ID_LENGTH
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from chassis.tables import inbox
 from services.messaging.commands import mails_in
 from suite.embedded import EmbeddedSuite
 from suite.registry import SERVICES
+from tests.fakes.livekit import LiveKitInThread
 from tests.infrastructure import free_port
 from tests.smtp import SmtpInbox
 
@@ -340,6 +341,8 @@ class ProductionStack(Stack):
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     # The mail provider: messaging sends to it over SMTP, as in production.
     smtp: SmtpInbox = field(default_factory=SmtpInbox)
+    # LiveKit: streams makes and closes rooms on it, and its webhooks are signed as its own.
+    video: LiveKitInThread = field(default_factory=LiveKitInThread)
     # The media store's signing secret, shared by the services and the gateway.
     media_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
@@ -376,6 +379,7 @@ class ProductionStack(Stack):
                 "ESTUARY_SMTP_HOST": "127.0.0.1",
                 "ESTUARY_SMTP_PORT": str(self.smtp.port),
                 "ESTUARY_SMTP_STARTTLS": "false",
+                **{f"ESTUARY_{k.upper()}": v for k, v in self.video.settings().items()},
                 # Payments runs on its sandbox, in this stack's folder, and delivers its
                 # signed webhooks to this stack's gateway, as Stripe would.
                 "ESTUARY_SANDBOX_DIR": str(self.workdir),
@@ -424,6 +428,7 @@ class ProductionStack(Stack):
 
     def start(self) -> None:
         self.smtp.start()
+        self.video.start()
         for entry in SERVICES:
             self.estuary("migrate", entry.name, service=entry.name)
             self._spawn(entry.name, entry.name)
@@ -452,6 +457,7 @@ class ProductionStack(Stack):
             except subprocess.TimeoutExpired:
                 process.kill()
         self.smtp.stop()
+        self.video.stop()
 
     async def tap(self) -> EventTap:
         return await RabbitTap(self.rabbit_url, self.exchange).open()

@@ -13,8 +13,10 @@ test's own event loop.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -212,3 +214,34 @@ class FakeLiveKit:
         if self.participants.get(request.room, {}).pop(request.identity, None) is None:
             raise TwirpFailure("not_found", "participant not found")
         return RemoveParticipantResponse()
+
+
+class LiveKitInThread:
+    """The fake on an event loop of its own thread: for a stack of processes that outlives
+    any one test's event loop (the production shape's, shared by a session's tests)."""
+
+    def __init__(self) -> None:
+        self.fake = FakeLiveKit()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def start(self) -> FakeLiveKit:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.fake.start(), self._loop).result(timeout=30)
+        return self.fake
+
+    def stop(self) -> None:
+        if not self._thread.is_alive():
+            return
+        asyncio.run_coroutine_threadsafe(self.fake.stop(), self._loop).result(timeout=30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+    def settings(self) -> dict[str, str]:
+        """Streams' settings for rooms on this fake."""
+        return {
+            "livekit_url": self.fake.url,
+            "livekit_api_key": self.fake.api_key,
+            "livekit_api_secret": self.fake.api_secret,
+        }

@@ -38,7 +38,7 @@ from services.streams.events import (
     PARTICIPANT_JOINED,
     PARTICIPANT_LEFT,
 )
-from services.streams.rooms import RoomPass
+from services.streams.rooms import MAX_WEBHOOK_ID, RoomPass
 from services.streams.uow import StreamsUnitOfWork
 from services.streams.video.config import RoomsMisconfigured
 from services.streams.video.port import body_hash
@@ -374,6 +374,17 @@ async def test_names_that_are_not_ours_and_webhooks_that_are_not_livekits_name_t
             await rooms.receive_webhook(not_json, token)
         assert malformed.value.reason == "WEBHOOK_MALFORMED"
         assert fake.calls == []
+        # An id longer than the inbox keeps (PostgreSQL refused its row with a 500): malformed.
+        _, room, practitioner, _ = await session_room_of(service)
+        for length in (MAX_WEBHOOK_ID + 1, 64):
+            event = fake.webhook("participant_joined", room, practitioner)
+            event.id = "EV_" + "x" * (length - 3)
+            with pytest.raises(InvalidArgument) as too_long:
+                await rooms.receive_webhook(*signed_webhook(event))
+            assert too_long.value.reason == "WEBHOOK_MALFORMED"
+        longest = fake.webhook("participant_joined", room, practitioner)
+        longest.id = "EV_" + "x" * (MAX_WEBHOOK_ID - 3)
+        assert (await rooms.receive_webhook(*signed_webhook(longest)))[1] is True
 
 
 async def test_a_finished_room_forgets_who_was_in_it(empty_database_url):
