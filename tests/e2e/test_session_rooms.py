@@ -10,8 +10,6 @@ practitioner: what a client who did not come paid is kept."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import secrets
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -19,8 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-from google.protobuf.json_format import MessageToJson
-from livekit.api import AccessToken
 from livekit.protocol.models import ParticipantInfo, Room
 from livekit.protocol.webhook import WebhookEvent
 
@@ -36,7 +32,7 @@ from tests.e2e.test_payments_journey import (
     checkout,
     ledger_check,
 )
-from tests.fakes.livekit import FakeLiveKit
+from tests.fakes.livekit import FakeLiveKit, signed_webhook
 
 WEBHOOKS = "/api/v1/webhooks/livekit"
 EUR_70 = {"amount_minor": 7000, "currency": "EUR"}
@@ -53,12 +49,9 @@ async def video_stack(request, tmp_path) -> AsyncIterator[tuple[Stack, FakeLiveK
         return
     livekit = FakeLiveKit()
     await livekit.start()
-    settings = {
-        "livekit_url": livekit.url,
-        "livekit_api_key": livekit.api_key,
-        "livekit_api_secret": livekit.api_secret,
-    }
-    embedded = await start_embedded(tmp_path / "data", service_overrides={"streams": settings})
+    embedded = await start_embedded(
+        tmp_path / "data", service_overrides={"streams": livekit.settings()}
+    )
     try:
         yield embedded, livekit
     finally:
@@ -78,15 +71,6 @@ def joined(booking_id: str, user_id: str, at: datetime) -> WebhookEvent:
             sid=f"PA_{user_id}", identity=user_id, joined_at=seconds, joined_at_ms=seconds * 1000
         ),
     )
-
-
-def signed(livekit: FakeLiveKit, event: WebhookEvent) -> tuple[bytes, str]:
-    """The webhook's body and Authorization header: a JWT of LiveKit's key, signed with its
-    secret, whose sha256 claim is the body's digest."""
-    body = MessageToJson(event).encode()
-    digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
-    token = AccessToken(livekit.api_key, livekit.api_secret).with_sha256(digest).to_jwt()
-    return body, token
 
 
 async def send(client: httpx.AsyncClient, body: bytes, authorization: str) -> httpx.Response:
@@ -152,15 +136,15 @@ async def journey(
     both = [joined(attended["id"], who.id, start + timedelta(minutes=2)) for who in (pia, cleo)]
     alone = joined(missed["id"], pia.id, datetime.fromisoformat(missed["times"][0]["start_time"]))
     for event in (*both, alone):
-        answer = await send(client, *signed(livekit, event))
+        answer = await send(client, *signed_webhook(event, livekit.api_secret))
         assert answer.status_code == 200 and answer.json()["applied"], answer.text
-    replayed = await send(client, *signed(livekit, both[1]))
+    replayed = await send(client, *signed_webhook(both[1], livekit.api_secret))
     assert (replayed.status_code, replayed.json()["applied"]) == (200, False), replayed.text
     intruder = joined(attended["id"], stranger.id, start)
-    ignored = await send(client, *signed(livekit, intruder))
+    ignored = await send(client, *signed_webhook(intruder, livekit.api_secret))
     assert ignored.status_code == 200, ignored.text
-    body, _ = signed(livekit, joined(missed["id"], dan.id, start))
-    forged = await send(client, body, signed(livekit, alone)[1])
+    body, _ = signed_webhook(joined(missed["id"], dan.id, start), livekit.api_secret)
+    forged = await send(client, body, signed_webhook(alone, livekit.api_secret)[1])
     assert (forged.status_code, forged.json()["code"]) == (401, "WEBHOOK_BAD_SIGNATURE")
 
     heard = [

@@ -100,6 +100,14 @@ class FakeLiveKit:
         if self._runner is not None:
             await self._runner.cleanup()
 
+    def settings(self) -> dict[str, str]:
+        """Streams' settings for rooms on this fake (once it listens)."""
+        return {
+            "livekit_url": self.url,
+            "livekit_api_key": self.api_key,
+            "livekit_api_secret": self.api_secret,
+        }
+
     def called(self, method: str) -> list[Any]:
         """The requests of one method, in order."""
         return [request for name, request in self.calls if name == method]
@@ -239,9 +247,4 @@ class LiveKitInThread:
         self._loop.close()
 
     def settings(self) -> dict[str, str]:
-        """Streams' settings for rooms on this fake."""
-        return {
-            "livekit_url": self.fake.url,
-            "livekit_api_key": self.fake.api_key,
-            "livekit_api_secret": self.fake.api_secret,
-        }
+        return self.fake.settings()
