@@ -222,8 +222,9 @@ async def change_stream_level(
     """Moves your subscription to another paid tier of its stream: up at once (the rest of
     the period charged now), down from the next period (the paid level kept); the level you
     hold undoes a downgrade asked for. 404 for anyone else's subscription or a tier the
-    stream does not sell; 409 SUBSCRIPTION_ENDING once cancelled or ended, PAYMENT_DECLINED
-    when an upgrade's charge is refused."""
+    stream does not sell; 409 SUBSCRIPTION_ENDING once cancelled or ended,
+    SUBSCRIPTION_PAST_DUE while a renewal is unpaid, PAYMENT_DECLINED when an upgrade's charge
+    is refused."""
     changed = await api.payments.UpdateStreamSubscription(
         pb.UpdateStreamSubscriptionRequest(
             name=f"streamSubscriptions/{subscription_id}", level=body.level

@@ -200,6 +200,14 @@ class StreamSubscriptionHandlers(SubscriptionHandlers):
         async with self._uow() as uow:
             current = _owned(await uow.stream_subscriptions.get(subscription_id, lock=True), user)
             _still_running(current)
+            if current.status is SubscriptionStatus.PAST_DUE:
+                # The provider would charge an upgrade's difference while the renewal stays
+                # unpaid and the subscription past due, granting nothing for it.
+                raise FailedPrecondition(
+                    "this subscription's renewal is still unpaid: pay it (a card that pays, "
+                    "then the next attempt) or cancel; its tier cannot change until then",
+                    reason="SUBSCRIPTION_PAST_DUE",
+                )
             if level == current.level and current.next_level in (None, level):
                 return current
             current = replace(current, revision=current.revision + 1, updated_at=self.now())

@@ -765,11 +765,13 @@ class MoneyAuditor(RuleBasedStateMachine):
     def change_level(self, index: int, level: int) -> None:
         """A reader moves to another paid tier: up at once (what is left of the period
         charged now at the difference, past due if the card declines), down from the next
-        period; the level held undoes a downgrade asked."""
+        period; the level held undoes a downgrade asked; a past-due one changes nothing."""
         subscribed = self.live_subscription(index)
         refusal = None
         if not subscribed.live or subscribed.cancel_at_period_end:
             refusal = "SUBSCRIPTION_ENDING"
+        elif subscribed.status is SubscriptionStatus.PAST_DUE:
+            refusal = "SUBSCRIPTION_PAST_DUE"  # nothing changes, nothing is charged
         elif level > subscribed.level:
             now = int(self.now().timestamp())
             left = max(subscribed.period_end - now, 0)

@@ -235,6 +235,39 @@ async def test_a_refused_renewal_grants_nothing_then_ends(empty_database_url):
         assert await creator_pending(w) == 960
 
 
+async def test_a_past_due_subscription_changes_no_tier_and_is_charged_nothing_more(
+    empty_database_url,
+):
+    async with world(empty_database_url) as w:
+        stream = Stream(w)
+        reader = person()
+        made = await subscribe(w, reader, stream.silver)
+        await w.sandbox.update_subscription_payment_method(
+            made.provider_subscription_id, FAILS_LATER
+        )
+        await w.apply_webhooks()
+        await next_period(w)
+        await w.sandbox.update_subscription_payment_method(made.provider_subscription_id, VISA)
+        await w.apply_webhooks()
+        provider_id = made.provider_subscription_id
+        held_price = (await w.sandbox.retrieve_subscription(provider_id)).price_id
+        with pytest.raises(FailedPrecondition) as refused:
+            await w.treasury.change_stream_level(reader, made.name, 2)
+        assert refused.value.reason == "SUBSCRIPTION_PAST_DUE"
+        still = await w.treasury.stream_subscription(reader, made.name)
+        assert (still.status, still.level, still.next_level) == (
+            SubscriptionStatus.PAST_DUE,
+            1,
+            None,
+        )
+        assert (await w.sandbox.retrieve_subscription(provider_id)).price_id == held_price
+        assert await subscription_orders(w) == [500]
+        assert await invoices_in_the_ledger(w) == [500]
+        # Cancelling stays open to them.
+        cancelled = await w.treasury.cancel_stream_subscription(reader, made.name)
+        assert cancelled.cancel_at_period_end
+
+
 async def test_a_cancelled_subscription_keeps_its_level_until_the_period_ends(
     empty_database_url,
 ):
