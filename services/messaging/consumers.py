@@ -27,6 +27,7 @@ NOTIFIED = (
     events.BOOKING_CANCELLED,
     events.BOOKING_REMINDER_DUE,
     events.BOOKING_COMPLETED,
+    events.BOOKING_NO_SHOW,
     events.WAITLIST_OFFERED,
     events.REVIEW_CREATED,
     events.REVIEW_REPLIED,

@@ -193,6 +193,23 @@ def notices_for(event: ReceivedEvent[Any], app_url: str) -> list[Notice]:
                     context,
                 )
             ]
+        case events.BOOKING_NO_SHOW.name:
+            missed: booking_pb.BookingNoShow = message
+            booking = missed.booking
+            kept = missed.amount_paid
+            context = {
+                **_booking_context(booking, app_url),
+                "paid": Money(kept.amount_minor, kept.currency) if kept.amount_minor else None,
+            }
+            return [
+                Notice(
+                    event.id,
+                    Kind.BOOKING_NO_SHOW,
+                    booking.client_id,
+                    f"bookings/{booking.booking_id}",
+                    context,
+                )
+            ]
         case events.WAITLIST_OFFERED.name:
             offered: booking_pb.WaitlistOffered = message
             [start] = _times([offered.time]) or [None]

@@ -37,6 +37,7 @@ class Kind(StrEnum):
     NEW_POST = "new_post"
     WAITLIST_OFFERED = "waitlist_offered"
     REVIEW_REPLIED = "review_replied"
+    BOOKING_NO_SHOW = "booking_no_show"
 
 
 class Channel(StrEnum):
@@ -81,6 +82,8 @@ RULES: Mapping[Kind, KindRule] = {
     Kind.BOOKING_CANCELLED: BOOKING_NEWS,
     Kind.BOOKING_REMINDER: BOOKING_NEWS,
     Kind.BOOKING_COMPLETED: PUSH_ON_REQUEST,
+    # Charged for a session they missed: they must hear of it, to say so if it is wrong.
+    Kind.BOOKING_NO_SHOW: BOOKING_NEWS,
     # A held seat waits two hours for its taker, then goes to the next in line: booking news.
     Kind.WAITLIST_OFFERED: BOOKING_NEWS,
     Kind.REVIEW_CREATED: PUSH_ON_REQUEST,

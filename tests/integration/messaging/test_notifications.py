@@ -456,3 +456,28 @@ async def test_a_held_seat_reaches_the_first_in_line_with_its_deadline_once(empt
         text = text_of(mail)
         assert "Tuesday 01 December 2026, 09:00 (Europe/Lisbon)" in text
         assert f"/services/{service_id}" in text
+
+
+async def test_a_client_marked_absent_hears_that_what_they_paid_is_kept(empty_database_url):
+    async with world(empty_database_url) as w:
+        client, practitioner = await w.register("c@example.com"), await w.register("p@example.com")
+        await w.send_mail()
+        missed = booking_pb.BookingNoShow(
+            booking=snapshot(client, practitioner),
+            marked_by=booking_pb.ACTOR_PRACTITIONER,
+            amount_paid=money_pb.Money(amount_minor=7000, currency="EUR"),
+        )
+        event = await w.publish(events.BOOKING_NO_SHOW, missed)
+        assert (await w.deliver(event)).settled == ["ack"]  # again: no second notice
+        [notice] = (await w.desk.page(person(client), 0, "", unread_only=False)).items
+        assert (notice.kind, notice.title) == (Kind.BOOKING_NO_SHOW, "Missed: Deep tissue massage")
+        assert notice.subject == f"bookings/{missed.booking.booking_id}"
+        assert (await w.desk.page(person(practitioner), 0, "", unread_only=False)).items == []
+        free = booking_pb.BookingNoShow(booking=snapshot(client, practitioner))
+        await w.publish(events.BOOKING_NO_SHOW, free)
+        verifications = len(w.mailer.sent)
+        await w.send_mail()
+        paid_mail, free_mail = w.mailer.sent[verifications:]
+        assert "the 70.00 EUR you paid is not refunded" in text_of(paid_mail)
+        assert f"/bookings/{missed.booking.booking_id}" in text_of(paid_mail)
+        assert "refunded" not in text_of(free_mail)
