@@ -139,7 +139,7 @@ def subscriptions(
     async def earn(uow: PaymentsUnitOfWork, event: ReceivedEvent[Any]) -> None:
         booking = completed_booking(event)
         if booking is not None:
-            await record_earning(uow, configured, booking)
+            await record_earning(uow, configured, booking, reported_paid=True)
 
     async def stop_billing(uow: PaymentsUnitOfWork, event: ReceivedEvent[Any]) -> None:
         user_id = event.message.user_id

@@ -14,13 +14,25 @@ from services.payments.settings import PaymentsSettings
 from services.payments.uow import PaymentsUnitOfWork
 
 
+class UnpaidEarning(RuntimeError):
+    """An earning asked for work whose payment the ledger does not hold: a defect, never
+    money to make up."""
+
+
 async def record_earning(
-    uow: PaymentsUnitOfWork, settings: PaymentsSettings, booking: CompletedBooking
+    uow: PaymentsUnitOfWork,
+    settings: PaymentsSettings,
+    booking: CompletedBooking,
+    *,
+    reported_paid: bool,
 ) -> Earning | None:
     """The pending earning of a completed, paid booking, posted with its commission in this
     unit of work (earning.recorded). Nothing again for a booking that already has its
     earning, however often or concurrently its completion arrives: the earning's row is
-    claimed by booking first, and the ledger posts each cause once."""
+    claimed by booking first, and the ledger posts each cause once. reported_paid: the
+    payment is booking's word (booking.completed), which enters the ledger if payments holds
+    no charge for it; otherwise (a stream order) the charge must be there already, and an
+    earning without one is refused rather than paid out of nothing."""
     now = uow.clock.now()
     tier = await uow.tiers.tier_at(booking.practitioner_user_id, booking.completed_at)
     earning, recorded = Earning.record(
@@ -34,6 +46,8 @@ async def record_earning(
     if not await uow.earnings.add(earning, now):
         return None
     if not await uow.ledger.charged_for(booking.booking_id):
+        if not reported_paid:
+            raise UnpaidEarning(f"{booking.booking_id} has no payment in the ledger to earn from")
         # Paid before payments kept the ledger (checkout posts the charge from now on):
         # the payment booking.completed reports enters clearing first.
         await uow.ledger.post(earning.charge(new_id(), now))

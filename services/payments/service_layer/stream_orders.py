@@ -194,7 +194,7 @@ async def earn_stream_order(
     less the commission of their platform tier, and stream_order.paid (once: the earning is
     claimed by the order's id)."""
     now = uow.clock.now()
-    earning = await record_earning(uow, settings, order.as_paid_work(now))
+    earning = await record_earning(uow, settings, order.as_paid_work(now), reported_paid=False)
     if earning is not None:
         uow.record(StreamOrderPaid(order, earning, now))
 

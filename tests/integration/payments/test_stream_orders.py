@@ -8,6 +8,7 @@ the ledger's check reports a paid order whose earning is missing."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 
 import pytest
@@ -22,7 +23,8 @@ from services.payments.domain.ledger import PLATFORM, Account, AccountKind
 from services.payments.domain.stream_orders import StreamOrderKind, StreamOrderStatus
 from services.payments.events import EARNING_RECORDED, PAYMENT_SUCCEEDED, STREAM_ORDER_PAID
 from services.payments.provider.port import PaymentStatus
-from services.payments.service_layer.stream_orders import StreamOrderView
+from services.payments.service_layer.earnings import UnpaidEarning
+from services.payments.service_layer.stream_orders import StreamOrderView, earn_stream_order
 from services.payments.tables import earnings
 from tests.builders import person
 from tests.integration.payments.test_checkout_races import sandbox_objects
@@ -261,6 +263,25 @@ async def test_the_ledger_check_reports_a_paid_stream_order_without_its_earning(
             )
             found = await uow.audit.violations()
         assert [v.rule for v in found] == ["stream_order_earning"]
+
+
+async def test_an_order_the_ledger_holds_no_payment_for_is_never_earned(empty_database_url):
+    async with world(empty_database_url) as w:
+        stream = w.shelf.stream(w.practitioner_user_id)
+        client = person()
+        view = await w.treasury.create_stream_order(client, TIP, stream, eur(500), "")
+        await paid_by_card(w, client, view)
+        # The same order again under an id of its own: no charge stands behind it.
+        unpaid = replace(view.order, id=new_id(), status=StreamOrderStatus.PAID)
+        with pytest.raises(UnpaidEarning):
+            async with w.uow() as uow:
+                await earn_stream_order(uow, w.service.runtime.settings, unpaid)
+                await uow.commit()
+        assert await w.treasury.earning_of(unpaid.id) is None
+        async with w.uow(write=False) as uow:
+            assert await uow.audit.violations() == []
+            pending = await uow.ledger.balances_of(w.practitioner_user_id)
+        assert list(pending.values()) == [400]
 
 
 async def test_a_post_is_unlocked_at_streams_price_once_per_buyer(empty_database_url):
