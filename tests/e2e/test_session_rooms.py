@@ -5,8 +5,8 @@ each confirmation makes its room at LiveKit, only the booking's practitioner and
 ask to enter (and not yet: the session is days away), LiveKit's webhooks of who joined reach
 booking through the gateway and streams (a stranger's join, a replayed webhook and a forged
 one change nothing), and once the sessions ended booking's job completes the one both came
-to and marks the other, where the practitioner waited alone, a no-show. Both earn their
-practitioner: what a client who did not come paid is kept."""
+to and marks the other, where the practitioner waited alone, a no-show, which its client is
+told. Both earn their practitioner: what a client who did not come paid is kept."""
 
 from __future__ import annotations
 
@@ -173,6 +173,15 @@ async def journey(
     await booking_becomes(client, dan, missed["id"], "no_show")
     no_show = await tap.next("booking.no_show", EVENT_SECONDS, where=_of(missed["id"]))
     assert no_show.message.amount_paid.amount_minor == 7000
+
+    # The client who missed it hears so, and that it is not refunded.
+    async def told() -> dict[str, Any] | None:
+        found = await client.get("/api/v1/me/notifications", headers=dan.headers)
+        kinds = {n["kind"]: n for n in found.json()["results"]}
+        return kinds.get("booking_no_show")
+
+    notice = await eventually(told, timeout=EVENT_SECONDS)
+    assert notice["subject"] == f"bookings/{missed['id']}", notice
     for booking in (attended, missed):
         recorded = await tap.next("earning.recorded", EVENT_SECONDS, booking_id=booking["id"])
         assert (
