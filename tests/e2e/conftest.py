@@ -6,12 +6,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 
-import aio_pika
 import pytest
 
-from chassis.bus.rabbitmq import DEAD_SUFFIX, dead_letter_exchange
 from suite.registry import SERVICES
-from tests.e2e.stacks import EventTap, ProductionStack, Stack, start_embedded
+from tests.e2e.stacks import EventTap, ProductionStack, Stack, drop_topology, start_embedded
 from tests.infrastructure import postgres_database, require_rabbitmq, require_redis
 
 
@@ -34,18 +32,7 @@ def production_stack(tmp_path_factory) -> Iterator[ProductionStack]:
             yield stack
         finally:
             stack.stop()
-            asyncio.run(_drop_topology(rabbit_url, stack.exchange, stack.queues))
-
-
-async def _drop_topology(url: str, exchange: str, queues: list[str]) -> None:
-    connection = await aio_pika.connect(url)
-    async with connection:
-        channel = await connection.channel()
-        for queue in queues:
-            await channel.queue_delete(queue)
-            await channel.queue_delete(queue + DEAD_SUFFIX)
-        await channel.exchange_delete(exchange)
-        await channel.exchange_delete(dead_letter_exchange(exchange))
+            asyncio.run(drop_topology(rabbit_url, stack.exchange, stack.queues))
 
 
 @pytest.fixture(params=["embedded", "production"])

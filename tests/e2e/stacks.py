@@ -35,7 +35,12 @@ from chassis.audit import EMITTED_BY_EVERY_SERVICE
 from chassis.auth.tokens import SigningKey
 from chassis.bus.embedded import EmbeddedBroker, EmbeddedTransport
 from chassis.bus.envelope import OutgoingEvent, ReceivedEvent, decode_event
-from chassis.bus.rabbitmq import RabbitTransport
+from chassis.bus.rabbitmq import (
+    DEAD_SUFFIX,
+    RabbitTransport,
+    dead_letter_exchange,
+    live_exchange,
+)
 from chassis.bus.transport import Delivery
 from chassis.tables import inbox
 from services.messaging.commands import mails_in
@@ -495,3 +500,17 @@ class ProductionStack(Stack):
         async with await psycopg.AsyncConnection.connect(dsn) as connection:
             found = await connection.execute("SELECT 1 FROM inbox WHERE event_id = %s", (event_id,))
             return await found.fetchone() is not None
+
+
+async def drop_topology(url: str, exchange: str, queues: list[str]) -> None:
+    """Deletes what a production stack declared on the shared broker: its queues and their
+    dead letters, its exchange, and the exchange's dead-letter and live twins (messaging's
+    replicas broadcast on the live one)."""
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel()
+        for queue in queues:
+            await channel.queue_delete(queue)
+            await channel.queue_delete(queue + DEAD_SUFFIX)
+        for name in (exchange, dead_letter_exchange(exchange), live_exchange(exchange)):
+            await channel.exchange_delete(name)
