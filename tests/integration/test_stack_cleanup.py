@@ -5,10 +5,10 @@ replicas declare the live one; each CI run had left one behind)."""
 from __future__ import annotations
 
 import aio_pika
-import pytest
 
 from chassis.bus.rabbitmq import DEAD_SUFFIX, dead_letter_exchange, live_exchange
 from tests.e2e.stacks import drop_topology
+from tests.integration.test_bench_cleanup import assert_gone
 
 
 async def test_dropping_a_stacks_topology_deletes_its_queues_and_exchanges(rabbit):
@@ -26,13 +26,4 @@ async def test_dropping_a_stacks_topology_deletes_its_queues_and_exchanges(rabbi
         for name in (queue, queue + DEAD_SUFFIX):
             await channel.declare_queue(name)
     await drop_topology(rabbit.url, rabbit.exchange, [queue])
-    connection = await aio_pika.connect(rabbit.url)
-    async with connection:
-        for name in exchanges:
-            channel = await connection.channel()
-            with pytest.raises(aio_pika.exceptions.ChannelNotFoundEntity):
-                await channel.get_exchange(name, ensure=True)
-        for name in (queue, queue + DEAD_SUFFIX):
-            channel = await connection.channel()
-            with pytest.raises(aio_pika.exceptions.ChannelNotFoundEntity):
-                await channel.get_queue(name, ensure=True)
+    await assert_gone(rabbit.url, exchanges=exchanges, queues=[queue, queue + DEAD_SUFFIX])
