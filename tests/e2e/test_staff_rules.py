@@ -21,8 +21,7 @@ from tests.e2e.accounts import (
     sign_in_admin,
     sign_up,
 )
-from tests.e2e.conftest import _drop_topology
-from tests.e2e.stacks import ProductionStack, Stack, start_embedded
+from tests.e2e.stacks import ProductionStack, Stack, drop_topology, start_embedded
 from tests.e2e.test_catalog_journey import APPLICATION, eventually, session_body
 from tests.e2e.test_catalog_manage import category
 from tests.infrastructure import postgres_database, require_rabbitmq, require_redis
@@ -179,7 +178,7 @@ async def lone_admin_stack(request, tmp_path) -> AsyncIterator[Stack]:
             yield production
         finally:
             await asyncio.to_thread(production.stop)
-            await _drop_topology(rabbit_url, production.exchange, production.queues)
+            await drop_topology(rabbit_url, production.exchange, production.queues)
 
 
 async def active_admins(client: httpx.AsyncClient, staff: Account) -> set[str]:
