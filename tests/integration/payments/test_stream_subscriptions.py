@@ -208,16 +208,21 @@ async def test_a_renewal_is_a_second_order_and_moves_the_period(empty_database_u
         )
 
 
+async def past_due(w: World, reader: Principal, tier: str) -> StreamSubscription:
+    """A subscription whose first month is paid and whose renewal, a month on, is refused
+    (its card now declines)."""
+    made = await subscribe(w, reader, tier)
+    await w.sandbox.update_subscription_payment_method(made.provider_subscription_id, FAILS_LATER)
+    await w.apply_webhooks()
+    await next_period(w)
+    return made
+
+
 async def test_a_refused_renewal_grants_nothing_then_ends(empty_database_url):
     async with world(empty_database_url) as w:
         stream = Stream(w)
         reader = person()
-        made = await subscribe(w, reader, stream.gold)
-        await w.sandbox.update_subscription_payment_method(
-            made.provider_subscription_id, FAILS_LATER
-        )
-        await w.apply_webhooks()
-        await next_period(w)
+        made = await past_due(w, reader, stream.gold)
         late = await w.treasury.stream_subscription(reader, made.name)
         # Unlike a platform tier, nothing is kept while the renewal is retried.
         assert (late.status, late.level, late.granted_level) == (SubscriptionStatus.PAST_DUE, 2, 0)
@@ -241,12 +246,7 @@ async def test_a_past_due_subscription_changes_no_tier_and_is_charged_nothing_mo
     async with world(empty_database_url) as w:
         stream = Stream(w)
         reader = person()
-        made = await subscribe(w, reader, stream.silver)
-        await w.sandbox.update_subscription_payment_method(
-            made.provider_subscription_id, FAILS_LATER
-        )
-        await w.apply_webhooks()
-        await next_period(w)
+        made = await past_due(w, reader, stream.silver)
         await w.sandbox.update_subscription_payment_method(made.provider_subscription_id, VISA)
         await w.apply_webhooks()
         provider_id = made.provider_subscription_id
