@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from chassis.auth.remote import identity_jwks
 from chassis.auth.tokens import KeySet, TokenVerifier
@@ -55,6 +56,21 @@ The public API of Estuary, a wellness marketplace.
 """
 
 
+class Gateway(FastAPI):
+    """FastAPI, with the live socket (/ws) served ahead of its routing, middleware and
+    telemetry, none of which a socket uses once open, and all of which an open socket's
+    coroutine would otherwise keep alive for as long as it stays open (gateway.routes.live)."""
+
+    live_path = live.LIVE_PATH
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == self.live_path:
+            scope["app"] = self
+            await live.live(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(
     settings: GatewaySettings,
     *,
@@ -86,7 +102,7 @@ def create_app(
         await app.state.backends.close()
         await counter.close()
 
-    app = FastAPI(
+    app = Gateway(
         title="Estuary API",
         version="1.0.0",
         description=DESCRIPTION,
@@ -132,7 +148,6 @@ def create_app(
         streams.router,
         stream_orders.router,
         rooms.router,
-        live.router,
         media.router,
     ):
         app.include_router(router)

@@ -16,27 +16,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import re
 import time
 from typing import Any
 
 import grpc
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.types import Receive, Scope, Send
 
 from chassis.errors import DomainError, Unauthenticated, rpc_failure
+from chassis.grpc_client import call_metadata
 from chassis.wire import instant
 from estuary.messaging.v1 import messaging_pb2 as pb
 from estuary.messaging.v1 import messaging_pb2_grpc
-from gateway.auth import Caller, token_of_header
+from gateway.auth import token_of_header
 from gateway.backends import Backends
 from gateway.schemas.common import ID_PATTERN
 from gateway.schemas.messaging import MessageOut, NotificationOut
 
-router = APIRouter()
+logger = logging.getLogger(__name__)
 
+LIVE_PATH = "/ws"
 SUBPROTOCOL = "estuary.v1"
 TOKEN_SUBPROTOCOL_PREFIX = "bearer."
-RESUME_HEADER = "resume-cursor"
+RESUME_HEADER = b"resume-cursor"
 RESUME_SUBPROTOCOL_PREFIX = "resume."
 MAX_FRAME_BYTES = 4096
 # What one socket may send per second (typing, read, ping); more is answered RATE_LIMITED.
@@ -53,6 +56,9 @@ CLOSE_CODES = {
 }
 INTERNAL_ERROR, TOO_BIG, NORMAL = 1011, 1009, 1000
 CONVERSATION_ID = re.compile(ID_PATTERN)
+# What a send raises once the client is gone, or after the socket's close was sent.
+_GONE = (OSError, RuntimeError)
+Metadata = tuple[tuple[str, str], ...]
 
 
 def close_code_for(code: grpc.StatusCode) -> int:
@@ -125,102 +131,140 @@ def _json(model: Any) -> dict[str, Any]:
     return dumped
 
 
-@router.websocket("/ws")
-async def live(websocket: WebSocket) -> None:
-    """The signed-in client's live updates (see the module's docstring)."""
-    subprotocols = list(websocket.scope.get("subprotocols") or [])
-    chosen = SUBPROTOCOL if SUBPROTOCOL in subprotocols else None
+async def live(scope: Scope, receive: Receive, send: Send) -> None:
+    """The signed-in client's live updates (see the module's docstring): a raw ASGI app,
+    which gateway.app serves ahead of FastAPI's routing and middleware. A socket's coroutine
+    lives as long as the socket; served through them, it kept their dozen frames, a Starlette
+    WebSocket and a second task alive for each idle socket, a third of its memory
+    (docs/performance.md). It holds the handshake's scope, one gRPC stream and one task that
+    forwards it."""
+    if (await receive())["type"] != "websocket.connect":
+        return
+    opened = await _handshake(scope, send)
+    if opened is None:
+        return
+    metadata, resume = opened
+    api: Backends = scope["app"].state.backends
+    stream = messaging_pb2_grpc.LiveServiceStub(api.stream_channel("messaging")).StreamEvents(
+        pb.StreamEventsRequest(resume_cursor=resume), metadata=metadata
+    )
+    pump = asyncio.create_task(_forward(send, stream))
     try:
-        token = offered_token(websocket.headers.get("authorization"), subprotocols)
+        closing = await _client_frames(receive, send, api, metadata, pump)
+    finally:
+        stream.cancel()
+        pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pump
+    if closing is not None:
+        await _close(send, *closing)
+
+
+async def _handshake(scope: Scope, send: Send) -> tuple[Metadata, str] | None:
+    """Accepts the socket; the verified caller's metadata for the backends and the cursor
+    to resume from, or None when the token is refused (the socket then closes 4401). Its
+    own coroutine, so that what only the handshake needs is not kept for the socket's life."""
+    subprotocols: list[str] = scope.get("subprotocols") or []
+    accepted = {
+        "type": "websocket.accept",
+        "subprotocol": SUBPROTOCOL if SUBPROTOCOL in subprotocols else None,
+    }
+    authorization, resume_cursor = _handshake_headers(scope["headers"])
+    try:
+        token = offered_token(authorization, subprotocols)
         if token is None:
             raise Unauthenticated(
                 "the socket needs an access token: an Authorization header, or the "
                 f"subprotocol {TOKEN_SUBPROTOCOL_PREFIX}<token>"
             )
-        principal = await websocket.app.state.verifier.verify(token)
+        principal = await scope["app"].state.verifier.verify(token)
         if not principal.is_user:
             raise Unauthenticated("the socket is for a signed-in user")
     except DomainError as refused:
         # Accepted only to say why: a refused handshake shows a browser no reason at all.
-        await websocket.accept(subprotocol=chosen)
-        await websocket.close(code=4401, reason=refused.reason)
-        return
-    await websocket.accept(subprotocol=chosen)
-    caller = Caller(principal, token)
-    api: Backends = websocket.app.state.backends
-    resume = offered_cursor(websocket.headers.get(RESUME_HEADER), subprotocols)
-    stream = messaging_pb2_grpc.LiveServiceStub(api.stream_channel("messaging")).StreamEvents(
-        pb.StreamEventsRequest(resume_cursor=resume), metadata=caller.metadata()
-    )
-    pump = asyncio.create_task(_forward(websocket, stream))
-    reader = asyncio.create_task(_client_frames(websocket, api, caller))
-    done, _ = await asyncio.wait({pump, reader}, return_when=asyncio.FIRST_COMPLETED)
-    stream.cancel()
-    for task in (pump, reader):
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-    closing = pump.result() if pump in done and not pump.cancelled() else None
-    if closing is None and reader in done and not reader.cancelled():
-        closing = reader.result()
-    if closing is not None:
-        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
-            await websocket.close(code=closing[0], reason=closing[1][:120])
+        await send(accepted)
+        await _close(send, 4401, refused.reason)
+        return None
+    await send(accepted)
+    return call_metadata(token), offered_cursor(resume_cursor, subprotocols)
 
 
-async def _forward(websocket: WebSocket, stream: Any) -> tuple[int, str] | None:
-    """Messaging's live events to the socket until the stream ends; the closing it calls for
-    (None when the client went away)."""
+def _handshake_headers(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
+    """The handshake's Authorization and Resume-Cursor headers."""
+    authorization = resume_cursor = None
+    for name, value in headers:
+        if name == b"authorization":
+            authorization = value.decode("latin-1")
+        elif name == RESUME_HEADER:
+            resume_cursor = value.decode("latin-1")
+    return authorization, resume_cursor
+
+
+async def _forward(send: Send, stream: Any) -> None:
+    """Messaging's live events to the socket; when the stream ends, the socket closes with
+    the code its status calls for (the client's frames then end in its disconnect)."""
     try:
-        async for event in stream:
-            await websocket.send_text(json.dumps(frame_of(event)))
+        while (event := await stream.read()) is not grpc.aio.EOF:
+            await send({"type": "websocket.send", "text": json.dumps(frame_of(event))})
     except grpc.aio.AioRpcError as ended:
         failure = rpc_failure(ended)
-        return close_code_for(failure.code), failure.reason
-    except (WebSocketDisconnect, RuntimeError):
-        return None
-    return NORMAL, "STREAM_ENDED"
+        await _close(send, close_code_for(failure.code), failure.reason)
+    except _GONE:
+        return
+    except Exception:
+        logger.exception("a live socket's stream failed")
+        await _close(send, INTERNAL_ERROR, "INTERNAL")
+    else:
+        await _close(send, NORMAL, "STREAM_ENDED")
 
 
 async def _client_frames(
-    websocket: WebSocket, api: Backends, caller: Caller
+    receive: Receive, send: Send, api: Backends, metadata: Metadata, pump: asyncio.Task[None]
 ) -> tuple[int, str] | None:
     """What the client sends, until it goes away (None) or breaks the rules (a closing)."""
     window, sent = time.monotonic(), 0
     while True:
-        try:
-            text = await websocket.receive_text()
-        except (WebSocketDisconnect, RuntimeError):
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
             return None
+        if pump.done():
+            # The socket is closing on the stream's terms; the client's close ends this.
+            continue
+        text = message.get("text")
+        if text is None:
+            if len(message.get("bytes") or b"") > MAX_FRAME_BYTES:
+                return TOO_BIG, "FRAME_TOO_LARGE"
+            await _error(send, "INVALID_FRAME", "frames are text: one JSON object each")
+            continue
         if len(text.encode()) > MAX_FRAME_BYTES:
             return TOO_BIG, "FRAME_TOO_LARGE"
         if time.monotonic() - window >= 1.0:
             window, sent = time.monotonic(), 0
         sent += 1
         if sent > FRAMES_PER_SECOND:
-            await _error(websocket, "RATE_LIMITED", f"at most {FRAMES_PER_SECOND} frames a second")
+            await _error(send, "RATE_LIMITED", f"at most {FRAMES_PER_SECOND} frames a second")
             continue
-        await _answer(websocket, api, caller, text)
+        await _answer(send, api, metadata, text)
 
 
-async def _answer(websocket: WebSocket, api: Backends, caller: Caller, text: str) -> None:
+async def _answer(send: Send, api: Backends, metadata: Metadata, text: str) -> None:
     """One client frame: ping, typing or read (an error frame names what was wrong)."""
     try:
         frame = json.loads(text)
     except ValueError:
-        await _error(websocket, "INVALID_FRAME", "a frame is one JSON object")
+        await _error(send, "INVALID_FRAME", "a frame is one JSON object")
         return
     kind = frame.get("type") if isinstance(frame, dict) else None
     if kind == "ping":
-        await websocket.send_text(json.dumps({"type": "pong"}))
+        await _send(send, {"type": "pong"})
         return
     if kind not in ("typing", "read"):
-        await _error(websocket, "INVALID_FRAME", "type must be ping, typing or read", "type")
+        await _error(send, "INVALID_FRAME", "type must be ping, typing or read", "type")
         return
     conversation_id = frame.get("conversation_id")
     if not isinstance(conversation_id, str) or not CONVERSATION_ID.match(conversation_id):
         await _error(
-            websocket,
+            send,
             "INVALID_FRAME",
             "conversation_id must be a conversation's id",
             "conversation_id",
@@ -231,20 +275,29 @@ async def _answer(websocket: WebSocket, api: Backends, caller: Caller, text: str
     try:
         if kind == "typing":
             await api.conversations.SendTyping(
-                pb.SendTypingRequest(conversation=name), metadata=caller.metadata()
+                pb.SendTypingRequest(conversation=name), metadata=metadata
             )
         else:
             await api.conversations.MarkConversationRead(
-                pb.MarkConversationReadRequest(name=name), metadata=caller.metadata()
+                pb.MarkConversationReadRequest(name=name), metadata=metadata
             )
     except grpc.aio.AioRpcError as refused:
         failure = rpc_failure(refused)
-        await _error(websocket, failure.reason, failure.message)
+        await _error(send, failure.reason, failure.message)
 
 
-async def _error(websocket: WebSocket, code: str, detail: str, field: str | None = None) -> None:
+async def _error(send: Send, code: str, detail: str, field: str | None = None) -> None:
     frame: dict[str, Any] = {"type": "error", "code": code, "detail": detail}
     if field:
         frame["field"] = field
-    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-        await websocket.send_text(json.dumps(frame))
+    await _send(send, frame)
+
+
+async def _send(send: Send, frame: dict[str, Any]) -> None:
+    with contextlib.suppress(*_GONE):
+        await send({"type": "websocket.send", "text": json.dumps(frame)})
+
+
+async def _close(send: Send, code: int, reason: str) -> None:
+    with contextlib.suppress(*_GONE):
+        await send({"type": "websocket.close", "code": code, "reason": reason[:120]})

@@ -2,14 +2,17 @@
 participant's socket (and the sender's own, for their other devices), typing and read frames
 reach the other side, a stranger's socket hears nothing of it, a new notification is pushed;
 a socket without a valid token closes 4401, and a suspended user's socket closes 4403 within
-seconds; a socket reopened with the last cursor it saw is replayed what it missed (a deleted
-message as a deletion), then caught_up, then goes on live, and a forged cursor gets resync.
-The token and the cursor ride in the subprotocol (as a browser sends them) or a header, never
-in the URL."""
+seconds; a binary frame or one over the rate is refused with the socket left open, one over
+4 KiB closes it 1009, and a closed socket gives its stream at messaging back; a socket
+reopened with the last cursor it saw is replayed what it missed (a deleted message as a
+deletion), then caught_up, then goes on live, and a forged cursor gets resync. The token and
+the cursor ride in the subprotocol (as a browser sends them) or a header, never in the
+URL."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,7 +22,9 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from gateway.routes.live import FRAMES_PER_SECOND, MAX_FRAME_BYTES
 from gateway.settings import GatewaySettings
+from services.messaging.settings import MessagingSettings
 from tests.e2e.accounts import Account, new_email, sign_in_admin, sign_up
 from tests.e2e.messaging_steps import CONVERSATIONS
 from tests.e2e.stacks import Stack
@@ -248,3 +253,61 @@ async def test_a_reconnecting_socket_is_replayed_what_it_missed_then_goes_on_liv
         async with socket(stack, pat, by_header=True, resume=forged) as pat_socket:
             resync = await next_frame(pat_socket, "resync")
             assert resync["reason"] == "CURSOR_INVALID" and resync["cursor"]
+
+
+async def test_refused_frames_leave_the_socket_open_until_one_is_too_large(stack: Stack):
+    async with stack.client() as client:
+        ana = await sign_up(client, new_email("ana"))
+    async with socket(stack, ana) as ana_socket:
+        await ana_socket.send(json.dumps({"type": "ping"}).encode())
+        refused = await next_frame(ana_socket, "error")
+        assert (refused["code"], refused["detail"]) == (
+            "INVALID_FRAME",
+            "frames are text: one JSON object each",
+        )
+        await ana_socket.send(json.dumps({"type": "ping"}))
+        assert await next_frame(ana_socket, "pong") == {"type": "pong"}
+
+        await ana_socket.send(json.dumps({"type": "ping", "pad": "x" * MAX_FRAME_BYTES}))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while True:
+                await asyncio.wait_for(ana_socket.recv(), timeout=FRAME_SECONDS)
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1009, "FRAME_TOO_LARGE")
+
+
+async def test_frames_over_the_rate_are_refused_and_the_socket_goes_on(stack: Stack):
+    async with stack.client() as client:
+        ana = await sign_up(client, new_email("ana"))
+    async with socket(stack, ana) as ana_socket:
+        # Past the socket's first second, so that the burst opens a window of its own.
+        await asyncio.sleep(1.1)
+        for _ in range(FRAMES_PER_SECOND + 5):
+            await ana_socket.send(json.dumps({"type": "ping"}))
+        answers = [f["type"] for f in await frames_within(ana_socket, QUIET_SECONDS)]
+        assert answers.count("pong") == FRAMES_PER_SECOND, answers
+        assert answers.count("error") == 5, answers
+        await asyncio.sleep(1.1)
+        await ana_socket.send(json.dumps({"type": "ping"}))
+        assert await next_frame(ana_socket, "pong") == {"type": "pong"}
+
+
+async def test_a_closed_socket_gives_its_stream_back(stack: Stack):
+    # Messaging holds at most this many streams a user; if closing a socket left its stream
+    # open, the next full set of sockets would be refused TOO_MANY_STREAMS for good.
+    per_user = MessagingSettings().live_streams_per_user
+    async with stack.client() as client:
+        ana = await sign_up(client, new_email("ana"))
+
+    async def a_full_set_opens() -> bool:
+        try:
+            async with contextlib.AsyncExitStack() as sockets:
+                for _ in range(per_user):
+                    await sockets.enter_async_context(socket(stack, ana))
+        except websockets.ConnectionClosed as closed:
+            assert closed.rcvd is not None and closed.rcvd.reason == "TOO_MANY_STREAMS"
+            return False
+        return True
+
+    assert await a_full_set_opens()
+    await until(a_full_set_opens, "a second full set of sockets opens once the first closed")

@@ -27,7 +27,7 @@ from chassis.bus.consumer import Subscription
 from chassis.media import MediaSettings
 from chassis.service import ServiceDeclaration
 from chassis.settings import ServiceSettings
-from gateway.app import create_app
+from gateway.app import Gateway, create_app
 from gateway.settings import GatewaySettings
 from services.identity.events import USER_DELETED, USER_REGISTERED
 from suite.registry import SERVICES
@@ -392,14 +392,15 @@ ROUTE_ROW = re.compile(r"^\|\s*([A-Z]+)\s*\|\s*`([^`]+)`\s*\|", re.MULTILINE)
 
 
 def app_routes(app: FastAPI) -> set[tuple[str, str]]:
-    """(method, path) of every route the app serves; WebSockets as 'WS', HEAD left out."""
+    """(method, path) of every route the app serves; WebSockets as 'WS' (the live socket,
+    served ahead of the routes, among them), HEAD left out."""
     try:
         from fastapi.routing import iter_route_contexts
     except ImportError:  # FastAPI before lazy router inclusion: app.routes is already flat
         routes: list[Any] = list(app.routes)
     else:
         routes = list(iter_route_contexts(app.routes))
-    found: set[tuple[str, str]] = set()
+    found = {("WS", app.live_path)} if isinstance(app, Gateway) else set()
     for route in routes:
         original = getattr(route, "original_route", route)
         if isinstance(original, WebSocketRoute) or type(original).__name__ == "APIWebSocketRoute":
