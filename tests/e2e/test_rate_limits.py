@@ -1,5 +1,6 @@
 """Rate limits at the gateway: the hourly budget of each kind of caller, the stricter
-per-minute limits on registration and login, and one budget shared by every replica."""
+per-minute limits on registration and login, and one budget shared by every replica (the
+limit on messages too, counted at each replica between reconciliations)."""
 
 from __future__ import annotations
 
@@ -369,6 +370,53 @@ async def test_gateway_replicas_share_one_budget_through_redis(tmp_path, redis_p
             await asyncio.sleep(FLUSH_WAIT)
             assert_throttled(await two.get("/api/v1/users/me"), HOUR)
             assert_throttled(await one.get("/api/v1/users/me"), HOUR)
+
+
+class CountingCounter(RedisCounter):
+    """RedisCounter that notes which keys it was asked to count exactly (a round trip to
+    Redis per hit) and which at the replica."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        super().__init__(url, prefix=prefix)
+        self.asked: list[tuple[str, bool]] = []
+
+    async def hit(self, key: str, window_seconds: int, *, exact: bool = True) -> tuple[int, int]:
+        self.asked.append((key.split(":")[0], exact))
+        return await super().hit(key, window_seconds, exact=exact)
+
+
+@pytest.mark.redis
+async def test_the_message_limit_is_counted_at_each_replica_and_shared(tmp_path, redis_prefix):
+    await a_fresh_window(MINUTE)
+    url = require_redis()
+    async with limited_stack(tmp_path, rate_limit_messages_per_minute=3) as stack:
+        counters = [CountingCounter(url, redis_prefix) for _ in range(2)]
+        replicas = [
+            create_app(stack.suite.gateway_settings(), counter=counter) for counter in counters
+        ]
+        async with (
+            replicas[0].router.lifespan_context(replicas[0]),
+            replicas[1].router.lifespan_context(replicas[1]),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=replicas[0]), base_url="http://one"
+            ) as one,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=replicas[1]), base_url="http://two"
+            ) as two,
+        ):
+            ana = await sign_up(one, new_email("ana"))
+            # No such conversation: messaging answers 404, after the limit counted the send.
+            path = "/api/v1/conversations/00000000-0000-4000-8000-000000000000/messages"
+            for _ in range(3):
+                sent = await one.post(path, json={"text": "hi"}, headers=ana.headers)
+                assert sent.status_code == 404, sent.text
+            refused = await one.post(path, json={"text": "hi"}, headers=ana.headers)
+            assert_throttled(refused, MINUTE)
+            assert_budget_spent(refused, 3)
+            # Sends are not credentials: no send waits on Redis but a window's first.
+            assert [exact for key, exact in counters[0].asked if key == "messages"] == [False] * 4
+            await asyncio.sleep(FLUSH_WAIT)
+            assert_throttled(await two.post(path, json={"text": "hi"}, headers=ana.headers), MINUTE)
 
 
 async def test_webhook_deliveries_have_a_budget_of_their_own(tmp_path):
