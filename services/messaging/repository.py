@@ -61,6 +61,7 @@ from services.messaging.tables import (
     notifications,
     partner_webhook_deliveries,
     partner_webhooks,
+    post_notices,
     practitioner_users,
     push_devices,
     recipients,
@@ -234,6 +235,34 @@ class Notifications:
         await self._c.execute(
             notifications.delete().where(notifications.c.recipient_user_id == user_id)
         )
+
+
+class PostNotices:
+    """Whose post each stream.post_published told of."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def record(self, event_id: str, owner_user_id: str, now: datetime) -> None:
+        """Notes the post's owner (once: a redelivered event changes nothing)."""
+        await self._c.execute(
+            insert_ignoring_conflicts(self._c.dialect.name, post_notices, ["event_id"]).values(
+                event_id=event_id, owner_user_id=owner_user_id, created_at=now
+            )
+        )
+
+    async def erase_of_owner(self, owner_user_id: str) -> int:
+        """Deletes every notice of the owner's posts, whoever it went to: in-app
+        notifications, mail and text messages or pushes, sent or not; how many posts'."""
+        told = sa.select(post_notices.c.event_id).where(
+            post_notices.c.owner_user_id == owner_user_id
+        )
+        for table in (notifications, mails, channel_deliveries):
+            await self._c.execute(table.delete().where(table.c.event_id.in_(told)))
+        erased = await self._c.execute(
+            post_notices.delete().where(post_notices.c.owner_user_id == owner_user_id)
+        )
+        return erased.rowcount
 
 
 class PreferenceRows:

@@ -66,16 +66,23 @@ async def keep_relations(uow: MessagingUnitOfWork, event: ReceivedEvent[Any]) ->
             await uow.relations.client(booking.practitioner_user_id, booking.client_id, now)
 
 
+def post_notices_lock(owner_user_id: str) -> str:
+    """The lock a creator's erasure and the notices of their new posts take."""
+    return f"messaging.post_notices.{owner_user_id}"
+
+
 async def forget_recipient(uow: MessagingUnitOfWork, user_id: str) -> None:
     """user.deleted: the address, name, phone, devices, notifications, choices, mail, text
     messages and pushes of the user go; their messages stay in the others' conversations,
-    without their words."""
+    without their words; what their followers were told of their posts goes too."""
     await uow.recipients.erase(user_id)
     await uow.notifications.erase(user_id)
     await uow.preferences.erase(user_id)
     await uow.mails.erase(user_id)
     await uow.push_devices.erase(user_id)
     await uow.channel_deliveries.erase(user_id)
+    await uow.serialize(post_notices_lock(user_id))
+    await uow.post_notices.erase_of_owner(user_id)
     # Deliveries told of but not yet published name them: they go too.
     await uow.forget_subject(f"users/{user_id}")
     await uow.conversations.erase_sender(user_id)
@@ -168,6 +175,14 @@ def notifying(
         await keep_relations(uow, event)
         notices = notices_for(event, settings.app_url)
         if event.type == events.POST_PUBLISHED.name and followers is not None:
+            owner = event.message.owner_user_id
+            # Published just before its creator's erasure, heard just after: nobody is told.
+            # The lock orders this with the erasure's (forget_recipient), so that one of the
+            # two sees the other's rows.
+            await uow.serialize(post_notices_lock(owner))
+            if await uow.recipients.is_deleted(owner):
+                return
+            await uow.post_notices.record(event.id, owner, uow.clock.now())
             readers = await followers.of(event.message.stream, event.message.level)
             notices = new_post_notices(event, readers, settings.app_url)
         for notice in notices:

@@ -44,6 +44,17 @@ notifications = sa.Table(
     sa.Index("ix_notifications_recipient", "recipient_user_id", "id"),
 )
 
+# Whose post each stream.post_published told of: a creator's erasure takes the notices of
+# their posts (titles are their words) from every follower's notifications, mail and pushes.
+post_notices = sa.Table(
+    "post_notices",
+    metadata,
+    sa.Column("event_id", sa.String(36), primary_key=True),
+    sa.Column("owner_user_id", sa.String(36), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Index("ix_post_notices_owner", "owner_user_id"),
+)
+
 # The pairs a user switched (on or off); every other offered pair is on.
 notification_preferences = sa.Table(
     "notification_preferences",

@@ -15,6 +15,7 @@ from services.messaging.repository import (
     Mails,
     Notifications,
     PartnerWebhooks,
+    PostNotices,
     PreferenceRows,
     PushDevices,
     Recipients,
@@ -41,6 +42,7 @@ class MessagingUnitOfWork(UnitOfWork):
     partner_webhooks: PartnerWebhooks
     deliveries: WebhookDeliveries
     live_log: LiveLog
+    post_notices: PostNotices
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
@@ -58,6 +60,7 @@ class MessagingUnitOfWork(UnitOfWork):
         self.partner_webhooks = PartnerWebhooks(connection)
         self.deliveries = WebhookDeliveries(connection)
         self.live_log = LiveLog(connection)
+        self.post_notices = PostNotices(connection)
         self._logged: list[LoggedUpdate] = []
         return self
 

@@ -655,6 +655,26 @@ async def test_a_creator_who_deletes_their_account_takes_their_stream_with_them(
             return [p["title"] for p in feed.json()["results"]]
 
         assert await feed_titles() == ["Welcome"]
+        news = await created(
+            await client.post(
+                f"{base}/posts",
+                json={"title": "Second light", "body": "More of it.", "level": 0},
+                headers=pia.headers,
+            )
+        )
+        published = await client.post(
+            f"{base}/posts/{news['post_id']}/publish", headers=pia.headers
+        )
+        assert published.status_code == 200, published.text
+
+        async def told_of_posts() -> list[str]:
+            found = await client.get("/api/v1/me/notifications", headers=reader.headers)
+            return [n["title"] for n in found.json()["results"] if n["kind"] == "new_post"]
+
+        async def told() -> bool:
+            return await told_of_posts() == ["New post: Second light"]
+
+        await eventually(told, timeout=EVENT_SECONDS)
 
         erased = await client.delete("/api/v1/users/me", headers=pia.headers)
         assert erased.status_code == 204, erased.text
@@ -664,6 +684,12 @@ async def test_a_creator_who_deletes_their_account_takes_their_stream_with_them(
 
         await eventually(gone, timeout=EVENT_SECONDS)
         assert await feed_titles() == []
+
+        async def forgotten() -> bool:
+            return await told_of_posts() == []
+
+        # The notice's title was the creator's words: it goes from the reader's notifications.
+        await eventually(forgotten, timeout=EVENT_SECONDS)
         for method, path, who in (
             ("GET", base, reader),
             ("GET", post, reader),
