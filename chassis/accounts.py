@@ -75,6 +75,18 @@ async def record_account_status(
     return True
 
 
+async def recorded_status(connection: AsyncConnection, user_id: str) -> AccountStatus:
+    """The account's status as this service recorded identity's announcements (ACTIVE when
+    none came), read in the caller's transaction: unlike AccountStatuses, never a moment
+    late, for a rule that must hold against an erasure committing beside it."""
+    status = (
+        await connection.execute(
+            sa.select(account_statuses.c.status).where(account_statuses.c.user_id == user_id)
+        )
+    ).scalar()
+    return AccountStatus(status) if status else AccountStatus.ACTIVE
+
+
 async def change_account_status(
     uow: UnitOfWork, user_id: str, status: AccountStatus, changed_at: datetime
 ) -> bool:

@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chassis.auth.principal import AccountStatus
 from chassis.db import as_utc, insert_ignoring_conflicts
 from chassis.lifecycle import Lifecycle, WrongState
-from chassis.tables import account_statuses
 from services.catalog.domain.categories import Category
 from services.catalog.domain.practitioners import (
     APPLICATION,
@@ -926,15 +925,6 @@ class Reviews:
         await self._c.execute(
             review_eligibility.delete().where(review_eligibility.c.client_id == client_id)
         )
-
-    async def is_deleted_account(self, user_id: str) -> bool:
-        """Whether identity announced this account deleted (the chassis's record)."""
-        status = (
-            await self._c.execute(
-                sa.select(account_statuses.c.status).where(account_statuses.c.user_id == user_id)
-            )
-        ).scalar()
-        return status == AccountStatus.DELETED.value
 
     async def exists_for(self, booking_id: str, client_id: str) -> bool:
         found = await self._c.execute(

@@ -10,11 +10,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chassis.auth.principal import AccountStatus
 from chassis.db import insert_ignoring_conflicts
 from chassis.driver_sql import Driver, DriverStatement
 from chassis.ids import new_id
-from chassis.tables import account_statuses
 from chassis.text_search import TEXT_CONFIG, fts5_query, words
 from services.messaging.domain.attachments import PendingUpload
 from services.messaging.domain.contacts import PushDevice, PushPlatform
@@ -107,14 +105,6 @@ class Recipients:
 
     async def erase(self, user_id: str) -> None:
         await self._c.execute(recipients.delete().where(recipients.c.user_id == user_id))
-
-    async def is_deleted(self, user_id: str) -> bool:
-        status = (
-            await self._c.execute(
-                sa.select(account_statuses.c.status).where(account_statuses.c.user_id == user_id)
-            )
-        ).scalar()
-        return status == AccountStatus.DELETED.value
 
 
 def _notification(row: Any) -> Notification:

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chassis.auth.principal import Principal
+from chassis.accounts import recorded_status
+from chassis.auth.principal import AccountStatus, Principal
 from chassis.bus.envelope import ReceivedEvent
 from chassis.clock import Clock
 from chassis.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -100,7 +101,7 @@ async def deliver(
     """Makes a notice's in-app notification (pushed live to the recipient's open streams
     once committed) and queues its mail, text message and push, as the recipient's
     preferences allow; a second delivery of the same event changes nothing."""
-    if await uow.recipients.is_deleted(notice.recipient_user_id):
+    if await recorded_status(uow.connection, notice.recipient_user_id) is AccountStatus.DELETED:
         return
     recipient = await uow.recipients.get(notice.recipient_user_id) or Recipient(
         notice.recipient_user_id
@@ -180,7 +181,7 @@ def notifying(
             # The lock orders this with the erasure's (forget_recipient), so that one of the
             # two sees the other's rows.
             await uow.serialize(post_notices_lock(owner))
-            if await uow.recipients.is_deleted(owner):
+            if await recorded_status(uow.connection, owner) is AccountStatus.DELETED:
                 return
             await uow.post_notices.record(event.id, owner, uow.clock.now())
             readers = await followers.of(event.message.stream, event.message.level)

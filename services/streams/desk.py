@@ -8,7 +8,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from chassis.auth.principal import Principal, Role
+from chassis.accounts import recorded_status
+from chassis.auth.principal import Principal, Role, refuse_inactive_account
 from chassis.clock import Clock
 from chassis.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from chassis.ids import is_uuid, new_id
@@ -38,6 +39,7 @@ from services.streams.domain.streams import (
     tier_name,
 )
 from services.streams.domain.subscriptions import granted_level
+from services.streams.erasures import creator_lock
 from services.streams.evictions import leave_live
 from services.streams.repository import MICROS, feed_key
 from services.streams.uow import StreamsUnitOfWork
@@ -169,6 +171,8 @@ class StreamDesk:
         free = Tier(stream_id, FREE_LEVEL, FREE_TIER_NAME, Money(0, FREE_TIER_CURRENCY))
         stream = Stream(stream_id, caller.user_id, title, description, now, now, (free,))
         async with self.unit_of_work() as uow:
+            await uow.serialize(creator_lock(caller.user_id))
+            refuse_inactive_account(await recorded_status(uow.connection, caller.user_id))
             # The unique owner settles a race between two first streams (AlreadyExists).
             await uow.streams.add(stream)
             await uow.commit()

@@ -19,8 +19,15 @@ from services.streams.domain.streams import STREAM_PREFIX
 from services.streams.uow import StreamsUnitOfWork
 
 
+def creator_lock(user_id: str) -> str:
+    """The lock a creator's erasure and the making of their stream take, so that one sees
+    the other: a stream made at the erasure's moment is closed with the rest, or refused."""
+    return f"streams.creator.{user_id}"
+
+
 async def close_streams_of(uow: StreamsUnitOfWork, user_id: str) -> None:
     """Closes an erased creator's streams, once: a redelivery finds them closed already."""
+    await uow.serialize(creator_lock(user_id))
     now = uow.clock.now()
     for stream_id in await uow.streams.close_owned_by(user_id, now):
         for post_id in await uow.posts.erase(stream_id):

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from chassis.accounts import recorded_status
 from chassis.audit import StaffAction, refuse_own_account
 from chassis.auth.principal import AccountStatus, Principal
 from chassis.errors import InvalidArgument, NotFound, PermissionDenied
@@ -217,7 +218,7 @@ async def make_reviewable(uow: CatalogUnitOfWork, eligibility: Eligibility) -> b
             f"completed booking {eligibility.booking_id} names practitioner "
             f"{eligibility.practitioner_id}, but the service is {service.practitioner_id}'s"
         )
-    if await uow.reviews.is_deleted_account(eligibility.client_id):
+    if await recorded_status(uow.connection, eligibility.client_id) is AccountStatus.DELETED:
         return False
     return await uow.reviews.make_reviewable(
         replace(eligibility, practitioner_id=service.practitioner_id)

@@ -2,7 +2,8 @@
 the stream is gone for readers (NOT_FOUND), from their feeds and saved posts, nobody follows
 it or buys from it any more, its posts' words are erased in the database and no scheduled
 one goes out; another creator's stream is untouched; the event again changes nothing; a
-write racing the erasure is erased with the rest or refused; their live ends. (Their media
+write racing the erasure is erased with the rest or refused, a stream made at its moment is
+closed with the rest, and none is made after it; their live ends. (Their media
 leaving the store, on both shapes: test_media_posts.py.)"""
 
 from __future__ import annotations
@@ -19,13 +20,12 @@ from chassis.accounts import USER_DELETED
 from chassis.bus.consumer import EventConsumer
 from chassis.bus.envelope import OutgoingEvent
 from chassis.clock import FrozenClock
-from chassis.errors import NotFound
+from chassis.errors import NotFound, PermissionDenied
 from chassis.money import Money
 from estuary.identity.v1 import events_pb2 as identity_pb
 from services.streams.bootstrap import StreamsService
-from services.streams.domain.streams import Post
 from services.streams.events import POST_PUBLISHED, STREAM_SUBSCRIPTION_CHANGED
-from services.streams.repository import Posts
+from services.streams.repository import Posts, Streams
 from services.streams.tables import (
     follow_history,
     follows,
@@ -172,6 +172,23 @@ async def test_an_erased_creators_stream_is_gone_for_readers_and_its_words_with_
         assert [p.title for p in (await desk.feed(reader, 10, "")).items] == ["Inhale"]
 
 
+def paused_after_add(
+    monkeypatch: pytest.MonkeyPatch, repository: type[Posts] | type[Streams]
+) -> tuple[asyncio.Event, asyncio.Event]:
+    """Makes the repository's add wait, its row written and not yet committed, until the
+    test says go on: (written, go_on)."""
+    written, go_on = asyncio.Event(), asyncio.Event()
+    add = repository.add
+
+    async def add_then_wait(self: Any, row: Any) -> None:
+        await add(self, row)
+        written.set()
+        await go_on.wait()
+
+    monkeypatch.setattr(repository, "add", add_then_wait)
+    return written, go_on
+
+
 async def test_a_post_in_flight_when_its_creator_is_erased_is_erased_with_the_rest(
     empty_database_url, monkeypatch: pytest.MonkeyPatch
 ):
@@ -179,15 +196,7 @@ async def test_a_post_in_flight_when_its_creator_is_erased_is_erased_with_the_re
         desk, owner = service.desk, practitioner()
         stream = await desk.create_stream(owner, "Grief", "")
         parent = f"streams/{stream.id}"
-        written, go_on = asyncio.Event(), asyncio.Event()
-        add = Posts.add
-
-        async def add_then_wait(self: Posts, post: Post) -> None:
-            await add(self, post)
-            written.set()
-            await go_on.wait()
-
-        monkeypatch.setattr(Posts, "add", add_then_wait)
+        written, go_on = paused_after_add(monkeypatch, Posts)
         posting = asyncio.create_task(desk.create_post(owner, parent, "Last words", "Mine", 0))
         await written.wait()
         # The post is written, not yet committed, when the erasure comes.
@@ -197,6 +206,34 @@ async def test_a_post_in_flight_when_its_creator_is_erased_is_erased_with_the_re
         await posting
         assert await erasing == ["ack"]
         assert await rows(service, stream_posts(stream.id)) == [("", "", None)]
+
+
+async def test_a_stream_made_at_its_creators_erasure_is_closed_and_none_is_made_after(
+    empty_database_url, monkeypatch: pytest.MonkeyPatch
+):
+    async with built_streams(empty_database_url, FrozenClock(START)) as service:
+        desk, owner = service.desk, practitioner()
+        written, go_on = paused_after_add(monkeypatch, Streams)
+        making = asyncio.create_task(desk.create_stream(owner, "Grief", "My story"))
+        await written.wait()
+        # The stream is written, not yet committed, when the erasure comes.
+        erasing = asyncio.create_task(deliver(service, erasure_of(owner.user_id)))
+        await asyncio.wait([erasing], timeout=1)
+        go_on.set()
+        made = await making
+        assert await erasing == ["ack"]
+        closed = sa.select(streams.c.title, streams.c.description, streams.c.closed_at).where(
+            streams.c.id == made.id
+        )
+        [(title, description, closed_at)] = await rows(service, closed)
+        assert (title, description) == ("", "") and closed_at is not None
+        monkeypatch.undo()
+
+        with pytest.raises(PermissionDenied) as refused:
+            await desk.create_stream(owner, "Grief again", "")
+        assert refused.value.reason == "ACCOUNT_DELETED"
+        mine = sa.select(streams.c.id).where(streams.c.owner_user_id == owner.user_id)
+        assert await rows(service, mine) == [(made.id,)]
 
 
 async def test_readers_following_and_a_creator_posting_at_the_erasure_leave_nothing_behind(
