@@ -2,7 +2,13 @@
 longer needs (deleted, replaced, erased, or uploaded and never used in time) in the
 transaction that decides it; this job deletes each object and then its row, so a store that
 is down only delays the deletion (the next run tries again), and nobody is handed a URL
-meanwhile."""
+meanwhile.
+
+An upload form handed out with a row stays usable until it expires, deleted object or not:
+a file sent with it after the row was gone would be left with nothing to find it. So a row
+goes only once every form for it has expired (the store's longest form lifetime, and a
+grace for the store's clock, after the row was made); until then each run deletes its
+object again, which the store takes as done, and a late file goes with it."""
 
 from __future__ import annotations
 
@@ -20,6 +26,8 @@ from chassis.uow import UnitOfWork
 log = logging.getLogger(__name__)
 
 SWEEP_BATCH = 100
+# How far behind ours the store's clock may run when it checks a form's expiry.
+FORM_CLOCK_GRACE = timedelta(minutes=5)
 
 U = TypeVar("U", bound=UnitOfWork)
 
@@ -32,11 +40,11 @@ class DiscardedObjects(Protocol):
         ...
 
     async def discarded(self, limit: int) -> list[tuple[str, str]]:
-        """Rows whose objects are to be deleted: (row id, object key) each."""
+        """Rows whose objects are to be deleted, oldest first: (row id, object key) each."""
         ...
 
-    async def forget(self, row_id: str) -> None:
-        """Removes a discarded row whose object is deleted."""
+    async def forget(self, row_id: str, made_before: datetime) -> None:
+        """Removes a discarded row whose object is deleted, if it was made before then."""
         ...
 
 
@@ -69,6 +77,11 @@ class MediaSweeper(Generic[U]):
             await self._rows(uow).discard_unsent(self._clock.now() - self._pending)
             due = await self._rows(uow).discarded(SWEEP_BATCH)
             await uow.commit()
+        forms_expired = (
+            self._clock.now()
+            - timedelta(seconds=self._media.settings.upload_url_ttl_seconds)
+            - FORM_CLOCK_GRACE
+        )
         deleted = 0
         for row_id, key in due:
             try:
@@ -77,7 +90,7 @@ class MediaSweeper(Generic[U]):
                 log.warning("could not delete a media object; retried next run", exc_info=True)
                 continue
             async with self._unit_of_work() as uow:
-                await self._rows(uow).forget(row_id)
+                await self._rows(uow).forget(row_id, forms_expired)
                 await uow.commit()
             deleted += 1
         return deleted

@@ -1429,17 +1429,24 @@ class Attachments:
         )
 
     async def discarded(self, limit: int) -> list[tuple[str, str]]:
-        """Discarded rows whose objects are to be deleted: (id, key) each."""
+        """Discarded rows whose objects are to be deleted, oldest first: (id, key) each."""
         a = message_attachments
         rows = await self._c.execute(
-            sa.select(a.c.id, a.c.object_key).where(a.c.discarded.is_(True)).limit(limit)
+            sa.select(a.c.id, a.c.object_key)
+            .where(a.c.discarded.is_(True))
+            .order_by(a.c.created_at)
+            .limit(limit)
         )
         return [(row.id, row.object_key) for row in rows]
 
-    async def forget(self, attachment_id: str) -> None:
-        """A discarded row whose object is deleted."""
+    async def forget(self, attachment_id: str, made_before: datetime) -> None:
+        """A discarded row whose object is deleted, once no form for it can be used."""
         a = message_attachments
-        await self._c.execute(a.delete().where(a.c.id == attachment_id, a.c.discarded.is_(True)))
+        await self._c.execute(
+            a.delete().where(
+                a.c.id == attachment_id, a.c.discarded.is_(True), a.c.created_at < made_before
+            )
+        )
 
 
 class Reports:

@@ -852,17 +852,24 @@ class Media:
         )
 
     async def discarded(self, limit: int) -> list[tuple[str, str]]:
-        """Discarded uploads whose objects are to be deleted: (id, key) each."""
+        """Discarded uploads whose objects are to be deleted, oldest first: (id, key) each."""
         m = post_media
         rows = await self._c.execute(
-            sa.select(m.c.id, m.c.object_key).where(m.c.discarded.is_(True)).limit(limit)
+            sa.select(m.c.id, m.c.object_key)
+            .where(m.c.discarded.is_(True))
+            .order_by(m.c.created_at)
+            .limit(limit)
         )
         return [(row.id, row.object_key) for row in rows]
 
-    async def forget(self, media_id: str) -> None:
-        """A discarded upload whose object is deleted."""
+    async def forget(self, media_id: str, made_before: datetime) -> None:
+        """A discarded upload whose object is deleted, once no form for it can be used."""
         m = post_media
-        await self._c.execute(m.delete().where(m.c.id == media_id, m.c.discarded.is_(True)))
+        await self._c.execute(
+            m.delete().where(
+                m.c.id == media_id, m.c.discarded.is_(True), m.c.created_at < made_before
+            )
+        )
 
     async def key_of(self, post_id: str, media_id: str) -> str | None:
         """The object key of a medium the post carries."""

@@ -20,6 +20,7 @@ import pytest
 
 from chassis.clock import FrozenClock
 from chassis.media import FolderMediaStore, MediaSettings, MediaStore, S3MediaStore, UploadForm
+from chassis.media.sweeper import FORM_CLOCK_GRACE
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from suite.embedded import EmbeddedSuite
@@ -27,6 +28,13 @@ from tests.seaweedfs import SeaweedS3
 
 PUBLIC_URL = "http://gateway.test"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
+
+
+def forms_outlived(store: MediaStore) -> timedelta:
+    """Long enough after an upload slot was made that no form for it can be used any more:
+    the sweep then lets its row go (chassis.media.sweeper)."""
+    lifetime = timedelta(seconds=store.settings.upload_url_ttl_seconds)
+    return lifetime + FORM_CLOCK_GRACE + timedelta(seconds=1)
 
 
 @dataclass

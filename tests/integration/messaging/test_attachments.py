@@ -30,7 +30,7 @@ from tests.builders import person
 from tests.infrastructure import free_port, postgres_database
 from tests.integration.messaging.test_conversations import practitioner
 from tests.integration.messaging.world import World, world
-from tests.integration.test_media import PNG, folder_settings, gateway_client
+from tests.integration.test_media import PNG, folder_settings, forms_outlived, gateway_client
 from tests.seaweedfs import SeaweedS3
 
 PDF = b"%PDF-1.7\n" + b"%" * 40
@@ -249,6 +249,10 @@ async def test_a_deleted_message_an_erased_sender_and_an_unsent_slot_lose_their_
     assert await u.w.service.attachments.sweep() == 2
     assert [await u.store.stat(key) for key in photos] == [None, None]
     assert (await u.http.get(link.url)).status_code == 404
+    # Their rows go once no form for them can be used (till then each sweep deletes again).
+    u.w.clock.advance(forms_outlived(u.store))
+    assert await u.w.service.attachments.sweep() == 2
+    assert await u.w.service.attachments.sweep() == 0
 
     later = await u.desk.send(ana, name, "Another", "", [await u.uploaded(ana, name)])
     unsent = await u.uploaded(ana, name)
@@ -256,6 +260,8 @@ async def test_a_deleted_message_an_erased_sender_and_an_unsent_slot_lose_their_
     assert await u.w.service.attachments.sweep() == 2
     assert await u.store.stat(later.attachments[0].reference) is None
     assert await u.store.stat(unsent) is None
+    u.w.clock.advance(forms_outlived(u.store))
+    assert await u.w.service.attachments.sweep() == 2
 
     forgotten = await u.uploaded(pat, name)
     u.w.clock.advance(timedelta(hours=23))

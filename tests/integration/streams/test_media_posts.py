@@ -40,7 +40,7 @@ from tests.integration.streams.world import (
     follow_at,
     practitioner,
 )
-from tests.integration.test_media import PNG, folder_settings, gateway_client
+from tests.integration.test_media import PNG, folder_settings, forms_outlived, gateway_client
 from tests.races import race
 from tests.seaweedfs import SeaweedS3
 
@@ -335,14 +335,35 @@ async def test_media_a_draft_let_go_and_uploads_never_used_lose_their_objects(s:
     assert await sweeper.sweep() == 1
     assert await s.store.stat(key(let_go)) is None
     assert await s.store.stat(key(unused)) is not None
-    # An upload no post took within ESTUARY_POST_MEDIA_PENDING_HOURS (24) goes too.
+    # An upload no post took within ESTUARY_POST_MEDIA_PENDING_HOURS (24) goes too, and the
+    # let-go upload's row, kept while its form could still be used, with it.
     s.service.runtime.clock.advance(timedelta(hours=25))  # type: ignore[attr-defined]
-    assert await sweeper.sweep() == 1
+    assert await sweeper.sweep() == 2
     assert await s.store.stat(key(unused)) is None
     assert await s.store.stat(key(kept)) is not None
     assert await sweeper.sweep() == 0
     signed = await s.service.media.url(owner, f"{name}/media/{kept}")
     assert (await s.http.get(signed.url)).content == PNG
+
+
+async def test_a_file_sent_with_a_form_from_before_the_erasure_goes_too(s: Studio):
+    owner = practitioner()
+    stream_id = await s.stream(owner)
+    media_id, form = await s.service.media.upload(owner, f"streams/{stream_id}", "image/png")
+    key = f"streams/{stream_id}/media/{media_id}"
+    erasure = identity_pb.UserDeleted(user_id=owner.user_id)
+    assert (await consume(s.service, ACCOUNTS, USER_DELETED, erasure)).settled == ["ack"]
+    assert await s.service.sweeper.sweep() == 1  # nothing there yet: deleted as done
+
+    # The creator's app sends the file after the sweep, while its form is still good.
+    assert await s.upload(form, PNG) == 204
+    assert await s.store.stat(key) is not None
+    assert await s.service.sweeper.sweep() == 1
+    assert await s.store.stat(key) is None
+    # Once no form for it can be used, its row goes and nothing is left to do.
+    s.service.runtime.clock.advance(forms_outlived(s.store))  # type: ignore[attr-defined]
+    assert await s.service.sweeper.sweep() == 1
+    assert await s.service.sweeper.sweep() == 0
 
 
 async def test_a_buyer_of_a_post_gets_its_media_url_whatever_their_tier(s: Studio):
@@ -396,6 +417,10 @@ async def test_an_erased_creators_media_leave_the_store_and_no_url_reads_them(s:
     assert await s.service.sweeper.sweep() == 2
     assert [await s.store.stat(key(m)) for m in (carried, started)] == [None, None]
     assert (await s.http.get(handed_out.url)).status_code == 404
+    # Their rows stay, and each sweep deletes again, while a form for them could be used.
+    assert await s.service.sweeper.sweep() == 2
+    s.service.runtime.clock.advance(forms_outlived(s.store))  # type: ignore[attr-defined]
+    assert await s.service.sweeper.sweep() == 2
     assert await s.service.sweeper.sweep() == 0
     # The event again finds nothing more to delete.
     assert (await consume(s.service, ACCOUNTS, USER_DELETED, erasure)).settled == ["ack"]
