@@ -66,11 +66,22 @@ def require(server: str, url: str) -> str:
     return url
 
 
+# Ports free_port handed out in this process: the kernel may offer a port again as soon as
+# the probing socket closes, and two servers of one stack given the same port would have one
+# answer for the other (a gateway's readiness once read a service's metrics).
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """A port on 127.0.0.1 that is free now (for servers that cannot bind port 0 and say)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port on 127.0.0.1 that is free now and that this process has not handed out before
+    (for servers that cannot bind port 0 and say)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def unique(prefix: str) -> str:

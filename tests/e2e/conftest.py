@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -32,7 +33,12 @@ def production_stack(tmp_path_factory) -> Iterator[ProductionStack]:
             yield stack
         finally:
             stack.stop()
-            asyncio.run(drop_topology(rabbit_url, stack.exchange, stack.queues))
+            # On its own thread: a stack that fails to start ends here inside the test's
+            # running loop, where asyncio.run would hide the failure behind its own.
+            with ThreadPoolExecutor(1) as apart:
+                apart.submit(
+                    asyncio.run, drop_topology(rabbit_url, stack.exchange, stack.queues)
+                ).result()
 
 
 @pytest.fixture(params=["embedded", "production"])
