@@ -319,6 +319,21 @@ async def test_a_throttled_login_reports_the_login_budget_alone(tmp_path):
         assert_budget_spent(throttled, 2)
 
 
+@asynccontextmanager
+async def clients_of(
+    replicas: list[Any],
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+    """Two gateway replicas started, and a client of each."""
+    one_app, two_app = replicas
+    async with (
+        one_app.router.lifespan_context(one_app),
+        two_app.router.lifespan_context(two_app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=one_app), base_url="http://one") as one,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=two_app), base_url="http://two") as two,
+    ):
+        yield one, two
+
+
 @pytest.fixture
 async def redis_prefix() -> AsyncIterator[str]:
     """A key prefix of this test's own in the shared Redis, deleted afterwards."""
@@ -349,16 +364,7 @@ async def test_gateway_replicas_share_one_budget_through_redis(tmp_path, redis_p
         replicas = [
             create_app(settings, counter=RedisCounter(url, prefix=redis_prefix)) for _ in range(2)
         ]
-        async with (
-            replicas[0].router.lifespan_context(replicas[0]),
-            replicas[1].router.lifespan_context(replicas[1]),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=replicas[0]), base_url="http://one"
-            ) as one,
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=replicas[1]), base_url="http://two"
-            ) as two,
-        ):
+        async with clients_of(replicas) as (one, two):
             remaining = [
                 (await one.get("/api/v1/users/me")).headers["ratelimit-remaining"] for _ in range(2)
             ]
@@ -394,16 +400,7 @@ async def test_the_message_limit_is_counted_at_each_replica_and_shared(tmp_path,
         replicas = [
             create_app(stack.suite.gateway_settings(), counter=counter) for counter in counters
         ]
-        async with (
-            replicas[0].router.lifespan_context(replicas[0]),
-            replicas[1].router.lifespan_context(replicas[1]),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=replicas[0]), base_url="http://one"
-            ) as one,
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=replicas[1]), base_url="http://two"
-            ) as two,
-        ):
+        async with clients_of(replicas) as (one, two):
             ana = await sign_up(one, new_email("ana"))
             # No such conversation: messaging answers 404, after the limit counted the send.
             path = "/api/v1/conversations/00000000-0000-4000-8000-000000000000/messages"
