@@ -84,6 +84,39 @@ def free_port() -> int:
             return port
 
 
+def _ephemeral_ports_start() -> int:
+    """Where the kernel's ephemeral ports begin: it gives those to port-0 binds and to
+    outgoing connections, so a port below it is taken only by a server that asks for it."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default, and above what servers are usually configured on
+
+
+def free_port_block(count: int) -> int:
+    """The first of `count` consecutive ports, all free now, none handed out before, and all
+    below the ephemeral range: a suite restarted on the same ports keeps finding them free,
+    where a port the kernel once chose for a bind may meanwhile be another connection's."""
+    below = _ephemeral_ports_start()
+    lowest = 20000 if below > 20000 + 100 * count else 1024
+    while True:
+        first = secrets.randbelow(below - count - lowest) + lowest
+        block = range(first, first + count)
+        if _handed_out.intersection(block) or not all(_bindable(port) for port in block):
+            continue
+        _handed_out.update(block)
+        return first
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def unique(prefix: str) -> str:
     """A name no other test run uses."""
     return f"{prefix}_{secrets.token_hex(4)}"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -23,7 +22,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.stacks import RELAXED_LIMITS, free_port
+from suite.registry import SERVICES
+from tests.e2e.stacks import RELAXED_LIMITS
+from tests.infrastructure import free_port_block
 
 pytestmark = pytest.mark.slow
 
@@ -44,25 +45,14 @@ APPLICATION = {
 }
 
 
-def _free_port_pair() -> int:
-    """The first of two consecutive free ports (identity's and catalog's gRPC ports)."""
-    while True:
-        first = free_port()
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", first + 1))
-            except OSError:
-                continue
-        return first
-
-
 class EmbeddedProcess:
     """`estuary up` as its own process on one data folder, started again after each kill."""
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
-        self.port = free_port()
-        self.grpc_port_base = _free_port_pair()
+        # The gateway's port and one gRPC port a service, the same at every restart.
+        self.port = free_port_block(1 + len(SERVICES))
+        self.grpc_port_base = self.port + 1
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.env = dict(os.environ)
         self.env.update(
@@ -102,7 +92,9 @@ class EmbeddedProcess:
         deadline = time.monotonic() + READY_WITHIN_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"estuary up exited; see {log.name}")
+                log.close()
+                said = Path(log.name).read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"estuary up exited; the end of {log.name}:\n{said}")
             try:
                 if httpx.get(f"{self.base_url}/readyz", timeout=1.0).status_code == 200:
                     return
