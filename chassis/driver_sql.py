@@ -12,7 +12,9 @@ tracing on, each statement is a span of the work that ran it, as SQLAlchemy's st
 Everything else keeps to SQLAlchemy.
 
 Writes that need no answer before the next is sent can go together (`execute_together`): on
-PostgreSQL in one round trip (psycopg's pipeline mode), on SQLite one after another."""
+PostgreSQL in one round trip (psycopg's pipeline mode), on SQLite one after another. The last
+writes of a transaction can take its COMMIT with them (`execute_and_commit`): a unit of work
+sends its outbox rows and whatever else waited for its end that way."""
 
 from __future__ import annotations
 
@@ -35,6 +37,12 @@ _tracer = trace.get_tracer(__name__)
 
 # A :name not part of a PostgreSQL cast (::type) or a word.
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+# Sent as the pipeline's last statement, so that the COMMIT shares its round trip (psycopg's
+# own commit() would add a sync of its own). psycopg reads the ended transaction from the
+# server's answer: SQLAlchemy's commit that follows has nothing left to send.
+_COMMIT = "COMMIT"
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,10 @@ class Driver:
         self._postgres = connection.dialect.name == "postgresql"
         self._driver_error: type[Exception] = psycopg.Error if self._postgres else sqlite3.Error
         self._driver: Any = None
+
+    @property
+    def dialect(self) -> str:
+        return str(self._connection.dialect.name)
 
     def bind(self, column_type: sa.types.TypeEngine[Any], value: Any) -> Any:
         """value as SQLAlchemy would send it for a column of this type (e.g. an instant as
@@ -97,26 +109,49 @@ class Driver:
             # Leaving the pipeline waited for every result.
             return [await _rows_of(cursor) for cursor in cursors]
 
+    async def execute_and_commit(
+        self, steps: Sequence[tuple[DriverStatement, Mapping[str, Any]]]
+    ) -> list[list[tuple[Any, ...]]]:
+        """Runs the statements in order, then commits the transaction they are in (SQLAlchemy's
+        connection's too); on PostgreSQL the statements and the COMMIT in one round trip. The
+        rows each returns. Should one fail, nothing is committed and the transaction is lost,
+        to be rolled back as any failed one."""
+        if not self._postgres or not steps:
+            answers = await self.execute_together(steps) if steps else []
+            await self._connection.commit()
+            return answers
+        if self._driver is None:
+            self._driver = (await self._connection.get_raw_connection()).driver_connection
+        with self._traced(steps, committing=True):
+            async with self._driver.pipeline():
+                cursors = [await self._driver.execute(s.for_psycopg, p) for s, p in steps]
+                await self._driver.execute(_COMMIT)
+            answers = [await _rows_of(cursor) for cursor in cursors]
+        await self._connection.commit()
+        return answers
+
     @contextmanager
-    def _traced(self, steps: Sequence[tuple[DriverStatement, Mapping[str, Any]]]) -> Iterator[None]:
+    def _traced(
+        self,
+        steps: Sequence[tuple[DriverStatement, Mapping[str, Any]]],
+        *,
+        committing: bool = False,
+    ) -> Iterator[None]:
         """The statements as one span of the traced work running them (none outside traced
         work: background loops start no trace of their own); the driver's errors raised as
         SQLAlchemy's."""
+        sql = "; ".join([statement.sql for statement, _ in steps] + [_COMMIT] * committing)
         try:
             if not trace_on() or not trace.get_current_span().get_span_context().is_valid:
                 yield
                 return
-            attributes = {
-                "db.system": self._connection.dialect.name,
-                "db.statement": "; ".join(statement.sql for statement, _ in steps),
-            }
+            attributes = {"db.system": self._connection.dialect.name, "db.statement": sql}
             with _tracer.start_as_current_span(
                 steps[0][0].operation, kind=SpanKind.CLIENT, attributes=attributes
             ):
                 yield
         except self._driver_error as error:
             # In a pipeline the failing statement is not told apart: all are named.
-            sql = "; ".join(statement.sql for statement, _ in steps)
             parameters = dict(steps[0][1]) if len(steps) == 1 else {}
             raise sa.exc.DBAPIError.instance(sql, parameters, error, self._driver_error) from error
 

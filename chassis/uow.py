@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import sqlalchemy as sa
 from google.protobuf.message import Message
@@ -36,15 +37,20 @@ from estuary.chassis.v1.events_pb2 import StaffActionRecorded
 if TYPE_CHECKING:
     from chassis.accounts import AccountStatuses
 
-# Most transactions emit one event: its row goes in on the driver (SQLAlchemy's own work
-# for this one INSERT cost more CPU than the round trip); several keep SQLAlchemy's batched
-# INSERT, which returns their positions in the order given.
+# Outbox rows go in on the driver, with the COMMIT (SQLAlchemy's own work for an INSERT
+# cost more CPU than the round trip), one statement an event: each returns its position.
 _OUTBOX_INSERT = DriverStatement(
     "INSERT INTO outbox (event_id, event_type, subject, headers, content_type, body, created_at)"
     " VALUES (:event_id, :event_type, :subject, :headers, :content_type, :body, :created_at)"
     " RETURNING position"
 )
-_OUTBOX_INSERT_MANY = outbox.insert().returning(outbox.c.position, sort_by_parameter_order=True)
+
+
+@dataclass(frozen=True)
+class _WriteWithCommit:
+    statement: DriverStatement
+    parameters: Mapping[str, Any]
+    then: Callable[[list[tuple[Any, ...]]], None] | None
 
 
 ConflictAnswer = Callable[[ConstraintViolation], DomainError]
@@ -98,12 +104,14 @@ class UnitOfWork:
         self._write = write
         self._scan = scan
         self._pending: list[OutgoingEvent] = []
+        self._with_commit: list[_WriteWithCommit] = []
         self._after_commit: list[Callable[[], None]] = []
         self._finished = False
 
     async def __aenter__(self) -> Self:
         self.connection = await self.database.connect(write=self._write, scan=self._scan)
         self._pending = []
+        self._with_commit = []
         self._after_commit = []
         self._finished = False
         return self
@@ -175,6 +183,18 @@ class UnitOfWork:
         self._pending.append(event)
         return event.id
 
+    def write_with_commit(
+        self,
+        statement: DriverStatement,
+        parameters: Mapping[str, Any],
+        then: Callable[[list[tuple[Any, ...]]], None] | None = None,
+    ) -> None:
+        """Queues a write to be sent with the COMMIT, in the order queued, before the outbox
+        rows: for a write nothing in the transaction reads back, it costs no round trip of its
+        own. `then` is given the rows it returned, before anything runs after the commit. A
+        constraint it breaks fails the commit, and the unit of work answers it as any."""
+        self._with_commit.append(_WriteWithCommit(statement, parameters, then))
+
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Runs callback once this unit of work has committed (never if it rolls back)."""
         self._after_commit.append(callback)
@@ -203,40 +223,34 @@ class UnitOfWork:
         )
 
     async def commit(self) -> None:
-        """Writes the pending events to the outbox and commits everything at once."""
+        """Sends the queued writes and the pending events' outbox rows with the COMMIT,
+        which commits everything at once."""
+        driver = Driver(self.connection)
         now = self.clock.now()
-        committed: list[CommittedEvent] = []
-        if self._pending:
-            rows = [
-                {
-                    "event_id": e.id,
-                    "event_type": e.type,
-                    "subject": e.subject,
-                    "headers": e.headers,
-                    "content_type": e.content_type,
-                    "body": e.body,
-                    "created_at": now,
-                }
-                for e in self._pending
-            ]
-            if len(rows) == 1:
-                driver = Driver(self.connection)
-                row = rows[0]
-                row["headers"] = driver.bind(outbox.c.headers.type, row["headers"])
-                row["created_at"] = driver.bind(outbox.c.created_at.type, now)
-                [(position,)] = await driver.execute(_OUTBOX_INSERT, row)
-                positions: list[int] = [position]
-            else:
-                positions = list(
-                    (await self.connection.execute(_OUTBOX_INSERT_MANY, rows)).scalars()
-                )
-            committed = [
-                CommittedEvent(position, event)
-                for position, event in zip(positions, self._pending, strict=True)
-            ]
-        await self.connection.commit()
+        writes = self._with_commit
+        for event in self._pending:
+            row = {
+                "event_id": event.id,
+                "event_type": event.type,
+                "subject": event.subject,
+                "headers": driver.bind(outbox.c.headers.type, event.headers),
+                "content_type": event.content_type,
+                "body": event.body,
+                "created_at": driver.bind(outbox.c.created_at.type, now),
+            }
+            writes.append(_WriteWithCommit(_OUTBOX_INSERT, row, None))
+        answers = await driver.execute_and_commit([(w.statement, w.parameters) for w in writes])
         self._finished = True
-        self._pending = []
+        events, self._pending, self._with_commit = self._pending, [], []
+        for write, rows in zip(writes, answers, strict=True):
+            if write.then is not None:
+                write.then(rows)
+        # The outbox rows were the last writes.
+        outbox_answers = answers[len(answers) - len(events) :]
+        committed = [
+            CommittedEvent(rows[0][0], event)
+            for rows, event in zip(outbox_answers, events, strict=True)
+        ]
         if committed and self._on_events_committed is not None:
             self._on_events_committed(committed)
         callbacks, self._after_commit = self._after_commit, []
@@ -246,6 +260,7 @@ class UnitOfWork:
     async def rollback(self) -> None:
         """Discards the change and its events."""
         self._pending = []
+        self._with_commit = []
         self._after_commit = []
         await self.connection.rollback()
         self._finished = True

@@ -280,7 +280,8 @@ class ConversationDesk:
                 self.clock.now(),
                 attachments=checked,
             )
-            await uow.conversations.add_message(message)
+            for statement, parameters in uow.conversations.message_writes(message):
+                uow.write_with_commit(statement, parameters)
             [message] = await readable(self.media, [message])
             self.live.message_sent(uow, found, message)
             uow.emit(

@@ -1126,9 +1126,10 @@ class Conversations:
         )
         return await self._seen_by(user_id, rows), total, int(unread_total)
 
-    async def add_message(self, message: Message) -> None:
-        """Writes a message, read by its sender; the conversation is active again, and back
-        in the lists of those who archived it."""
+    def message_writes(self, message: Message) -> list[tuple[DriverStatement, dict[str, Any]]]:
+        """The writes of a message, read by its sender; the conversation is active again, and
+        back in the lists of those who archived it. Nothing reads them back before the
+        commit, which sends them (UnitOfWork.write_with_commit)."""
         driver = Driver(self._c)
         written = {
             "id": message.id,
@@ -1138,14 +1139,12 @@ class Conversations:
             "reply_to_id": message.reply_to_id,
             "created_at": driver.bind(messages.c.created_at.type, message.created_at),
         }
-        await driver.execute_together(
-            [
-                (_ADD_MESSAGE, written),
-                (_TOUCH_CONVERSATION, written),
-                (_UNARCHIVE_FOR_OTHERS, written),
-                (_READ_BY_SENDER, written),
-            ]
-        )
+        return [
+            (_ADD_MESSAGE, written),
+            (_TOUCH_CONVERSATION, written),
+            (_UNARCHIVE_FOR_OTHERS, written),
+            (_READ_BY_SENDER, written),
+        ]
 
     async def search(
         self, user_id: str, text: str, *, before: str | None, fetch: int
@@ -1862,9 +1861,12 @@ class LiveLog:
         )
         return bytes.fromhex(secret.scalar_one())
 
-    async def append(self, update: LoggedUpdate, *, lock_first: int | None = None) -> int:
-        """Writes an update at the log's end; its position. With lock_first (PostgreSQL), the
-        advisory lock of that key is taken first, in the same round trip."""
+    def append(
+        self, update: LoggedUpdate, *, lock_first: int | None = None
+    ) -> tuple[DriverStatement, dict[str, Any]]:
+        """The write of an update at the log's end, which returns its position. With
+        lock_first (PostgreSQL), the advisory lock of that key is taken first, by the same
+        statement."""
         driver = Driver(self._c)
         written = {
             "kind": update.kind.value,
@@ -1874,12 +1876,8 @@ class LiveLog:
             "created_at": driver.bind(live_updates.c.created_at.type, update.created_at),
         }
         if lock_first is None:
-            [(position,)] = await driver.execute(_APPEND_LIVE, written)
-        else:
-            [(position,)] = await driver.execute(
-                _APPEND_LIVE_LOCKED, {**written, "lock": lock_first}
-            )
-        return int(position)
+            return _APPEND_LIVE, written
+        return _APPEND_LIVE_LOCKED, {**written, "lock": lock_first}
 
     async def head(self) -> int:
         """The position of the newest committed update (0 before any)."""

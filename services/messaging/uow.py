@@ -3,7 +3,8 @@ and the live updates it logs, written just before COMMIT."""
 
 from __future__ import annotations
 
-from typing import Self
+from functools import partial
+from typing import Any, Self
 
 from chassis.uow import UnitOfWork, lock_key
 from services.messaging.domain.live import LoggedUpdate
@@ -71,17 +72,18 @@ class MessagingUnitOfWork(UnitOfWork):
         return update
 
     async def commit(self) -> None:
-        """Writes the queued live updates, then commits everything at once."""
+        """Sends the queued live updates with the COMMIT, which commits everything at once."""
         if self._logged:
             # Positions are taken under a lock held until COMMIT, so they commit in the order
             # they were taken: a stream that has seen one position has seen every earlier one.
-            # PostgreSQL takes it in the statement that writes the first; SQLite's one writer
-            # already holds its write lock.
+            # PostgreSQL takes it in the statement that writes the first, in the COMMIT's
+            # round trip; SQLite's one writer already holds its write lock.
             lock = lock_key(LIVE_LOG_LOCK) if self.dialect == "postgresql" else None
             now = self.clock.now()
             for update in self._logged:
                 update.created_at = now
-                update.position = await self.live_log.append(update, lock_first=lock)
+                statement, parameters = self.live_log.append(update, lock_first=lock)
+                self.write_with_commit(statement, parameters, then=partial(_positioned, update))
                 lock = None
             self._logged = []
         await super().commit()
@@ -90,3 +92,8 @@ class MessagingUnitOfWork(UnitOfWork):
         """Discards the change, its events and its live updates."""
         self._logged = []
         await super().rollback()
+
+
+def _positioned(update: LoggedUpdate, rows: list[tuple[Any, ...]]) -> None:
+    [(position,)] = rows
+    update.position = int(position)

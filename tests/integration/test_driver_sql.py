@@ -3,7 +3,8 @@ they run in the unit of work's own transaction (kept by its commit, gone with it
 answer the rows they return, an instant bound as SQLAlchemy binds it reads back the same
 through SQLAlchemy, and a broken key raises SQLAlchemy's IntegrityError, as a statement through
 SQLAlchemy would. Statements run together come back each with its own rows, in order, on
-PostgreSQL in one round trip; one failing among them fails the transaction as one alone would."""
+PostgreSQL in one round trip, with the transaction's COMMIT when asked; one failing among them
+fails the transaction as one alone would, and commits nothing."""
 
 from __future__ import annotations
 
@@ -124,6 +125,53 @@ async def test_one_failing_statement_among_several_fails_them_all(database):
     await connection.close()
     async with database.engine.connect() as reader:
         assert (await reader.execute(sa.select(notes.c.id))).scalars().all() == [8]
+
+
+async def test_statements_and_their_commit_go_in_one_round_trip(database, monkeypatch):
+    pipelines, left_to_commit = [], []
+    pipeline, commit = psycopg.AsyncConnection.pipeline, psycopg.AsyncConnection.commit
+
+    def recorded(self):
+        pipelines.append(self)
+        return pipeline(self)
+
+    async def committing(self):
+        left_to_commit.append(self.info.transaction_status != psycopg.pq.TransactionStatus.IDLE)
+        await commit(self)
+
+    monkeypatch.setattr(psycopg.AsyncConnection, "pipeline", recorded)
+    monkeypatch.setattr(psycopg.AsyncConnection, "commit", committing)
+    connection = await database.connect()
+    driver = Driver(connection)
+    at = driver.bind(UtcDateTime(), AT)
+    await driver.execute(ADD_QUIETLY, {"id": 10, "at": at})
+    answers = await driver.execute_and_commit([(ADD, {"id": 11, "at": at}), (COUNT, {})])
+    assert answers == [[(11,)], [(2,)]]
+    if connection.dialect.name == "postgresql":
+        # The COMMIT went with the statements: SQLAlchemy's commit found nothing to send.
+        assert (len(pipelines), left_to_commit) == (1, [False])
+    # The connection goes on, in a transaction of its own.
+    await connection.execute(notes.insert().values(id=12, at=AT))
+    await connection.rollback()
+    await connection.close()
+    async with database.engine.connect() as reader:
+        found = await reader.execute(sa.select(notes.c.id).order_by(notes.c.id))
+        assert found.scalars().all() == [10, 11]
+
+
+async def test_a_failing_statement_before_the_commit_commits_nothing(database):
+    connection = await database.connect()
+    driver = Driver(connection)
+    at = driver.bind(UtcDateTime(), AT)
+    await driver.execute(ADD_QUIETLY, {"id": 13, "at": at})
+    with pytest.raises(sa.exc.IntegrityError):
+        await driver.execute_and_commit(
+            [(ADD_QUIETLY, {"id": 14, "at": at}), (ADD_QUIETLY, {"id": 13, "at": at})]
+        )
+    await connection.rollback()
+    await connection.close()
+    async with database.engine.connect() as reader:
+        assert (await reader.execute(sa.select(notes.c.id))).scalars().all() == []
 
 
 def test_parameters_are_written_once_for_both_drivers():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from functools import partial
 
 import pytest
 import sqlalchemy as sa
@@ -20,6 +21,7 @@ import sqlalchemy as sa
 from chassis.bus.outbox import CommittedEvent
 from chassis.clock import FrozenClock
 from chassis.db import Database
+from chassis.driver_sql import DriverStatement
 from chassis.errors import AlreadyExists, FailedPrecondition
 from chassis.tables import outbox
 from chassis.uow import UnitOfWork
@@ -165,9 +167,48 @@ async def test_several_events_commit_with_their_change_in_order(service):
     assert positions == sorted(positions) and len(set(positions)) == 3
 
 
+ADD_EFFECT = DriverStatement(
+    "INSERT INTO effects (id, event_id, user_id) VALUES (:id, '-', :user_id) RETURNING id"
+)
+
+
+async def test_writes_queued_for_the_commit_go_before_the_outbox_rows_and_answer_first(service):
+    heard: list[str] = []
+    async with service.unit_of_work() as uow:
+        uow.emit(THING_HAPPENED, events_pb2.UserDeleted(user_id="queued"), subject="queued")
+        for n in (1, 2):
+            then = partial(lambda n, rows: heard.append(f"wrote {n}: {rows}"), n)
+            uow.write_with_commit(ADD_EFFECT, {"id": n, "user_id": f"queued-{n}"}, then)
+        uow.after_commit(lambda: heard.append("committed"))
+        # Queued, not sent: the transaction does not see them yet.
+        assert (await uow.connection.execute(sa.select(effects.c.id))).all() == []
+        await uow.commit()
+    assert heard == ["wrote 1: [(1,)]", "wrote 2: [(2,)]", "committed"]
+    assert await service.rows() == (["queued-1", "queued-2"], ["queued"])
+    [handed_over] = service.handed_over
+    assert handed_over.event.subject == "queued" and handed_over.position > 0
+
+
+async def test_a_queued_write_that_breaks_a_constraint_fails_the_commit_and_leaves_neither(
+    service,
+):
+    await committed_one(service)
+    heard: list[str] = []
+    with pytest.raises(AlreadyExists):
+        async with service.unit_of_work() as uow:
+            await service.change_and_emit(uow, "lost", 2)
+            uow.write_with_commit(ADD_EFFECT, {"id": 1, "user_id": "again"}, heard.append)
+            await uow.commit()
+    assert heard == []
+    assert await service.rows() == (["kept"], ["kept"])
+    assert [c.event.subject for c in service.handed_over] == ["kept"]
+    assert service.after_commit == ["kept"]
+
+
 async def test_a_rollback_forgets_the_events_and_callbacks_before_it(service):
     async with service.unit_of_work() as uow:
         await service.change_and_emit(uow, "dropped", 1)
+        uow.write_with_commit(ADD_EFFECT, {"id": 3, "user_id": "dropped too"})
         await uow.rollback()
         # The unit of work goes on: what follows the rollback commits alone.
         await service.change_and_emit(uow, "kept", 2)

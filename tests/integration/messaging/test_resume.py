@@ -19,15 +19,14 @@ import sqlalchemy as sa
 
 from chassis.auth.principal import Principal
 from chassis.bus.rabbitmq import RabbitTransport
+from chassis.driver_sql import Driver, DriverStatement
 from chassis.ids import new_id
 from chassis.media import MediaSettings
 from chassis.migrations import upgrade
 from estuary.catalog.v1 import events_pb2 as catalog_pb
 from estuary.messaging.v1 import messaging_pb2 as pb
 from services.messaging import bootstrap, events
-from services.messaging.domain.live import LoggedUpdate
 from services.messaging.live import PRUNE_MARGIN
-from services.messaging.repository import LiveLog
 from services.messaging.settings import MessagingSettings
 from services.messaging.tables import live_updates
 from services.messaging.uow import MessagingUnitOfWork
@@ -45,6 +44,8 @@ from tests.integration.messaging.test_live import (
     who,
 )
 from tests.integration.messaging.world import World, world
+
+PAUSE = DriverStatement("SELECT pg_sleep(:seconds)")
 
 
 async def resumed(
@@ -153,15 +154,19 @@ async def test_an_update_committed_while_the_log_is_read_comes_once(empty_databa
 async def test_a_client_resuming_again_and_again_while_messages_commit_misses_none(
     empty_database_url, monkeypatch: pytest.MonkeyPatch
 ):
-    append = LiveLog.append
+    execute_and_commit = Driver.execute_and_commit
 
-    async def slow_to_commit(log: LiveLog, update: LoggedUpdate, **lock: Any) -> int:
-        # Time between taking a position and COMMIT, in which a later one could commit first.
-        position = await append(log, update, **lock)
-        await asyncio.sleep(random.uniform(0, 0.02))
-        return position
+    async def slow_to_commit(driver: Driver, steps: Any) -> Any:
+        # Time between taking a position and COMMIT, in which a later one could commit first
+        # (PostgreSQL's; SQLite's one writer holds the database throughout).
+        pause = random.uniform(0, 0.02)
+        if driver.dialect == "postgresql":
+            answers = await execute_and_commit(driver, [*steps, (PAUSE, {"seconds": pause})])
+            return answers[:-1]
+        await asyncio.sleep(pause)
+        return await execute_and_commit(driver, steps)
 
-    monkeypatch.setattr(LiveLog, "append", slow_to_commit)
+    monkeypatch.setattr(Driver, "execute_and_commit", slow_to_commit)
     async with world(empty_database_url, **CHECK) as w:
         desk = w.service.conversations
         _, pat, _ = await pair(w)
