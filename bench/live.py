@@ -18,6 +18,11 @@ live update is at most once, so this is the loss a client would repair by listin
 **server CPU per message**: the CPU of the shape's processes over the sending, per message
 sent, divided between them in the detail.
 
+**machine CPU per message**: every core's busy time over the sending, per message sent,
+whatever it went to: the servers, PostgreSQL, RabbitMQ, Redis, the load process and this one's
+receivers. The detail gives the cores' busy share: near 100%, the latency figures measure the
+queue.
+
 **resident memory per idle socket**: `--idle-sockets` (default 5,000) sockets held open by
 accounts of their own (8 each, the default per-user limit), each past its READY frame; the
 growth of the gateway's resident set (embedded: the one process, so messaging's side of each
@@ -42,7 +47,13 @@ from websockets.typing import Subprotocol
 from bench.booking import Setup
 from bench.figures import Figure, Latencies, pace, say
 from bench.loadgen import Connection, Endpoint, LoadPlan
-from bench.process import SeparateProcess, cpu_seconds, resident_mb, until_quiet
+from bench.process import (
+    SeparateProcess,
+    cpu_seconds,
+    machine_busy_seconds,
+    resident_mb,
+    until_quiet,
+)
 from bench.shapes import HOST, BenchRun, ProductionShape, Shape
 
 CONVERSATIONS = 100
@@ -191,10 +202,28 @@ async def live_figures(
         # The sign-ups' events (a verification mail each) are handled before, not during.
         await until_quiet(server.pid for server in shape.servers)
         before = {server.name: cpu_seconds([server.pid]) for server in shape.servers}
+        machine_before, cores = machine_busy_seconds()
+        started = time.monotonic()
         sent, statuses = await load.run(send_messages, plan)
         used = {s.name: cpu_seconds([s.pid]) - before[s.name] for s in shape.servers}
+        machine = Busy(
+            machine_busy_seconds()[0] - machine_before, time.monotonic() - started, cores
+        )
         await asyncio.sleep(SETTLE_SECONDS)
-    return _message_figures(shape.name, sent, heard, statuses, used)
+    return _message_figures(shape.name, sent, heard, statuses, used, machine)
+
+
+@dataclass(frozen=True)
+class Busy:
+    """The machine's busy CPU over a span of wall time."""
+
+    seconds: float
+    wall_seconds: float
+    cores: int
+
+    @property
+    def share(self) -> float:
+        return self.seconds / (self.wall_seconds * self.cores) if self.wall_seconds else math.nan
 
 
 def _gateways(shape: Shape) -> tuple[str, str]:
@@ -214,6 +243,7 @@ def _message_figures(
     heard: dict[str, float],
     statuses: dict[int, int],
     used: dict[str, float],
+    machine: Busy,
 ) -> list[Figure]:
     latencies = Latencies.of([heard[key] - at for key, at in sent.items() if key in heard])
     lost = sum(1 for key in sent if key not in heard)
@@ -248,6 +278,14 @@ def _message_figures(
             cpu_ms,
             "ms",
             detail=f"by process: {by_process}",
+        ),
+        Figure(
+            "live: machine CPU per message",
+            shape,
+            machine.seconds * 1000 / len(sent) if sent else math.nan,
+            "ms",
+            detail=f"{machine.cores} cores {machine.share:.0%} busy while sending; the servers'"
+            f" share above, the rest PostgreSQL, RabbitMQ, Redis and the bench's own load",
         ),
     ]
 

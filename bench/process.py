@@ -25,6 +25,16 @@ def cpu_seconds(pids: Iterable[int]) -> float:
     return total / CLOCK_TICKS
 
 
+def machine_busy_seconds() -> tuple[float, int]:
+    """CPU time every core of the machine has spent busy so far (everything but idle and
+    waiting on I/O, whatever process it went to), and how many cores there are."""
+    lines = Path("/proc/stat").read_text().splitlines()
+    # cpu  user nice system idle iowait irq softirq steal ...
+    ticks = [int(field) for field in lines[0].split()[1:9]]
+    cores = sum(1 for line in lines if line.startswith("cpu") and line[3].isdigit())
+    return (sum(ticks) - ticks[3] - ticks[4]) / CLOCK_TICKS, cores
+
+
 async def until_quiet(
     pids: Iterable[int], *, busy_share: float = 0.1, window: float = 0.5, within: float = 60.0
 ) -> float:

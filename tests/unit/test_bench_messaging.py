@@ -1,13 +1,17 @@
 """The messaging bench's pieces: replicas paired by number, the senders' pace, and a burst
-whose every event notifies exactly one client."""
+whose every event notifies exactly one client, and the machine's busy time."""
 
 from __future__ import annotations
+
+import os
+import time
 
 import pytest
 
 from bench.figures import pace
-from bench.live import send_offset
+from bench.live import Busy, send_offset
 from bench.notifications import refunds
+from bench.process import machine_busy_seconds
 from bench.shapes import EmbeddedShape, replica_addresses, replica_name
 from chassis.bus.embedded import EmbeddedBroker
 from chassis.bus.envelope import decode_event
@@ -77,3 +81,15 @@ def test_a_stopped_embedded_suite_finds_the_burst_queued_on_its_bus(tmp_path):
 def test_an_event_no_queue_takes_is_reported_not_dropped(tmp_path):
     with pytest.raises(RuntimeError, match="3 events refused"):
         EmbeddedShape(tmp_path, tmp_path).queue_while_stopped(refunds(["u-1"], 3))
+
+
+def test_the_machines_busy_time_grows_with_work_and_counts_every_core():
+    before, cores = machine_busy_seconds()
+    assert cores == os.cpu_count()
+    spin_until = time.process_time() + 0.3
+    while time.process_time() < spin_until:
+        pass
+    after, _ = machine_busy_seconds()
+    # This process's own 0.3 s at least (clock ticks are 10 ms).
+    assert after - before >= 0.28
+    assert Busy(1.5, 1.0, 2).share == 0.75
