@@ -20,8 +20,8 @@ sent, divided between them in the detail.
 
 **machine CPU per message**: every core's busy time over the sending, per message sent,
 whatever it went to: the servers, PostgreSQL, RabbitMQ, Redis, the load process and this one's
-receivers. The detail gives the cores' busy share: near 100%, the latency figures measure the
-queue.
+receivers. The detail gives the cores' busy share (near 100%, the latency figures measure the
+queue) and the share the host stole for other guests (not counted as busy).
 
 **resident memory per idle socket**: `--idle-sockets` (default 5,000) sockets held open by
 accounts of their own (8 each, the default per-user limit), each past its READY frame; the
@@ -48,9 +48,10 @@ from bench.booking import Setup
 from bench.figures import Figure, Latencies, pace, say
 from bench.loadgen import Connection, Endpoint, LoadPlan
 from bench.process import (
+    MachineTime,
     SeparateProcess,
     cpu_seconds,
-    machine_busy_seconds,
+    machine_time,
     resident_mb,
     until_quiet,
 )
@@ -202,28 +203,25 @@ async def live_figures(
         # The sign-ups' events (a verification mail each) are handled before, not during.
         await until_quiet(server.pid for server in shape.servers)
         before = {server.name: cpu_seconds([server.pid]) for server in shape.servers}
-        machine_before, cores = machine_busy_seconds()
-        started = time.monotonic()
+        machine_before, started = machine_time(), time.monotonic()
         sent, statuses = await load.run(send_messages, plan)
         used = {s.name: cpu_seconds([s.pid]) - before[s.name] for s in shape.servers}
-        machine = Busy(
-            machine_busy_seconds()[0] - machine_before, time.monotonic() - started, cores
-        )
+        machine = Busy(machine_time() - machine_before, time.monotonic() - started)
         await asyncio.sleep(SETTLE_SECONDS)
     return _message_figures(shape.name, sent, heard, statuses, used, machine)
 
 
 @dataclass(frozen=True)
 class Busy:
-    """The machine's busy CPU over a span of wall time."""
+    """The machine's CPU time over a span of wall time."""
 
-    seconds: float
+    used: MachineTime
     wall_seconds: float
-    cores: int
 
-    @property
-    def share(self) -> float:
-        return self.seconds / (self.wall_seconds * self.cores) if self.wall_seconds else math.nan
+    def share(self, seconds: float) -> float:
+        """seconds as a share of what every core could give in the span."""
+        capacity = self.wall_seconds * self.used.cores
+        return seconds / capacity if capacity else math.nan
 
 
 def _gateways(shape: Shape) -> tuple[str, str]:
@@ -282,10 +280,11 @@ def _message_figures(
         Figure(
             "live: machine CPU per message",
             shape,
-            machine.seconds * 1000 / len(sent) if sent else math.nan,
+            machine.used.busy * 1000 / len(sent) if sent else math.nan,
             "ms",
-            detail=f"{machine.cores} cores {machine.share:.0%} busy while sending; the servers'"
-            f" share above, the rest PostgreSQL, RabbitMQ, Redis and the bench's own load",
+            detail=f"{machine.used.cores} cores {machine.share(machine.used.busy):.0%} busy and"
+            f" {machine.share(machine.used.stolen):.0%} stolen by the host while sending; the"
+            " servers' share above, the rest PostgreSQL, RabbitMQ, Redis and the bench's load",
         ),
     ]
 

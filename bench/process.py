@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,14 +26,27 @@ def cpu_seconds(pids: Iterable[int]) -> float:
     return total / CLOCK_TICKS
 
 
-def machine_busy_seconds() -> tuple[float, int]:
-    """CPU time every core of the machine has spent busy so far (everything but idle and
-    waiting on I/O, whatever process it went to), and how many cores there are."""
+@dataclass(frozen=True)
+class MachineTime:
+    """The machine's CPU time so far, every core's: busy (working, whatever process for) and
+    stolen (wanted, but the host ran another guest: a shared machine's disturbance)."""
+
+    busy: float
+    stolen: float
+    cores: int
+
+    def __sub__(self, earlier: MachineTime) -> MachineTime:
+        return MachineTime(self.busy - earlier.busy, self.stolen - earlier.stolen, self.cores)
+
+
+def machine_time() -> MachineTime:
+    """The machine's CPU time so far, from /proc/stat."""
     lines = Path("/proc/stat").read_text().splitlines()
     # cpu  user nice system idle iowait irq softirq steal ...
-    ticks = [int(field) for field in lines[0].split()[1:9]]
+    user, nice, system, _, _, irq, softirq, steal = (int(f) for f in lines[0].split()[1:9])
     cores = sum(1 for line in lines if line.startswith("cpu") and line[3].isdigit())
-    return (sum(ticks) - ticks[3] - ticks[4]) / CLOCK_TICKS, cores
+    busy = user + nice + system + irq + softirq
+    return MachineTime(busy / CLOCK_TICKS, steal / CLOCK_TICKS, cores)
 
 
 async def until_quiet(

@@ -11,7 +11,7 @@ import pytest
 from bench.figures import pace
 from bench.live import Busy, send_offset
 from bench.notifications import refunds
-from bench.process import machine_busy_seconds
+from bench.process import MachineTime, machine_time
 from bench.shapes import EmbeddedShape, replica_addresses, replica_name
 from chassis.bus.embedded import EmbeddedBroker
 from chassis.bus.envelope import decode_event
@@ -84,12 +84,13 @@ def test_an_event_no_queue_takes_is_reported_not_dropped(tmp_path):
 
 
 def test_the_machines_busy_time_grows_with_work_and_counts_every_core():
-    before, cores = machine_busy_seconds()
-    assert cores == os.cpu_count()
+    before = machine_time()
+    assert before.cores == os.cpu_count()
     spin_until = time.process_time() + 0.3
     while time.process_time() < spin_until:
         pass
-    after, _ = machine_busy_seconds()
+    used = machine_time() - before
     # This process's own 0.3 s at least (clock ticks are 10 ms).
-    assert after - before >= 0.28
-    assert Busy(1.5, 1.0, 2).share == 0.75
+    assert used.busy >= 0.28 and used.stolen >= 0
+    span = Busy(MachineTime(1.5, 0.2, 2), wall_seconds=1.0)
+    assert (span.share(span.used.busy), span.share(span.used.stolen)) == (0.75, 0.1)
