@@ -101,24 +101,27 @@ class Database:
         """
         if not write and not scan and self._quick_reads is not None:
             return QuickSqliteRead(self._quick_reads.connect())  # type: ignore[return-value]
-        if not write:
-            connection = await self.engine.connect()
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            return connection
-        if not self.is_sqlite:
-            connection = await self.engine.connect()
-            await connection.begin()
-            return connection
-        await self._sqlite_writer.acquire()
+        sqlite_writer = write and self.is_sqlite
+        if sqlite_writer:
+            await self._sqlite_writer.acquire()
         try:
             connection = await self.engine.connect()
         except BaseException:
-            self._sqlite_writer.release()
+            if sqlite_writer:
+                self._sqlite_writer.release()
             raise
-        # From here the lock goes back with the connection (the pool's checkin releases it).
-        connection.sync_connection.info[_HOLDS_WRITER] = True  # type: ignore[union-attr]
+        if sqlite_writer:
+            # From here the lock goes back with the connection (the pool's checkin releases it).
+            connection.sync_connection.info[_HOLDS_WRITER] = True  # type: ignore[union-attr]
+        # A caller cancelled before it has the connection could not give it back: it would be
+        # checked in only by the garbage collector (SQLAlchemy warns), holding SQLite's write
+        # lock until then.
         try:
-            await connection.execution_options(sqlite_begin="IMMEDIATE")
+            if not write:
+                await connection.execution_options(isolation_level="AUTOCOMMIT")
+                return connection
+            if sqlite_writer:
+                await connection.execution_options(sqlite_begin="IMMEDIATE")
             await connection.begin()
         except BaseException:
             await connection.close()
