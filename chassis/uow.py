@@ -227,7 +227,7 @@ class UnitOfWork:
         which commits everything at once."""
         driver = Driver(self.connection)
         now = self.clock.now()
-        writes = self._with_commit
+        writes = [*self._with_commit]  # the outbox rows join a copy: a failed commit adds none
         for event in self._pending:
             row = {
                 "event_id": event.id,
