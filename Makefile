@@ -12,6 +12,8 @@ PROTOS := $(shell find protos -name '*.proto')
 PORT ?=
 GRPC_PORT_BASE ?=
 DATA_DIR ?=
+# `make test TEST_WORKERS=1` runs the tests in one process (docs/testing.md: why two).
+TEST_WORKERS ?= 2
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,7 +40,7 @@ run: setup ## run the whole suite embedded (SQLite, in-process bus) with the gat
 	$(BIN)/estuary up $(if $(PORT),--port $(PORT)) $(if $(GRPC_PORT_BASE),--grpc-port-base $(GRPC_PORT_BASE)) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 test: setup ## run every test (the Postgres/RabbitMQ/Redis ones skip with a reason unless CI=true)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(if $(filter-out 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup)
 
 lint: setup ## ruff, mypy and buf lint
 	$(BIN)/ruff check .

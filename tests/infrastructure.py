@@ -66,22 +66,16 @@ def require(server: str, url: str) -> str:
     return url
 
 
-# Ports free_port handed out in this process: the kernel may offer a port again as soon as
-# the probing socket closes, and two servers of one stack given the same port would have one
-# answer for the other (a gateway's readiness once read a service's metrics).
+# Ports handed out in this process: a port stays free until its server binds it, and two
+# servers of one stack given the same port would have one answer for the other (a gateway's
+# readiness once read a service's metrics).
 _handed_out: set[int] = set()
 
 
 def free_port() -> int:
-    """A port on 127.0.0.1 that is free now and that this process has not handed out before
+    """A port on 127.0.0.1 that is free now and that no test process has handed out before
     (for servers that cannot bind port 0 and say)."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port not in _handed_out:
-            _handed_out.add(port)
-            return port
+    return free_port_block(1)
 
 
 def _ephemeral_ports_start() -> int:
@@ -93,14 +87,27 @@ def _ephemeral_ports_start() -> int:
         return 32768  # Linux's default, and above what servers are usually configured on
 
 
+def _worker_ports(below: int) -> range:
+    """The ports this test process may hand out: all of those under `below` from 20000 up,
+    or, under pytest-xdist, its worker's share of them, so two workers (each with only its
+    own record of what it handed out) never give the same port to two servers."""
+    lowest = 20000 if below > 20000 + 1000 else 1024
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    share = (below - lowest) // max(workers, 1)
+    start = lowest + share * (index % max(workers, 1))
+    return range(start, start + share)
+
+
 def free_port_block(count: int) -> int:
-    """The first of `count` consecutive ports, all free now, none handed out before, and all
-    below the ephemeral range: a suite restarted on the same ports keeps finding them free,
-    where a port the kernel once chose for a bind may meanwhile be another connection's."""
-    below = _ephemeral_ports_start()
-    lowest = 20000 if below > 20000 + 100 * count else 1024
+    """The first of `count` consecutive ports, all free now, none handed out before, all
+    below the ephemeral range and in this worker's share of it: a suite restarted on the same
+    ports keeps finding them free, where a port the kernel once chose for a bind may
+    meanwhile be another connection's."""
+    ports = _worker_ports(_ephemeral_ports_start())
     while True:
-        first = secrets.randbelow(below - count - lowest) + lowest
+        first = ports.start + secrets.randbelow(len(ports) - count)
         block = range(first, first + count)
         if _handed_out.intersection(block) or not all(_bindable(port) for port in block):
             continue
