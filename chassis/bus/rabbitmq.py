@@ -101,7 +101,8 @@ class _RabbitDelivery(Delivery):
 
 
 class RabbitTransport(Transport):
-    """A service's connection to RabbitMQ: one channel to publish, one per consumer."""
+    """A service's connection to RabbitMQ: one channel to publish events (with confirms), one
+    to broadcast live updates (without), one per consumer."""
 
     def __init__(self, url: str, exchange: str, *, delivery_limit: int) -> None:
         self._url = url
@@ -127,7 +128,11 @@ class RabbitTransport(Transport):
         await channel.declare_exchange(
             dead_letter_exchange(self._exchange_name), aio_pika.ExchangeType.DIRECT, durable=True
         )
-        self._live = await channel.declare_exchange(
+        # Broadcasts are at most once (what they carry is in the database, resumable), so
+        # they wait for no confirm: on the events' channel each cost the broker a confirm and
+        # the publisher an ack frame to read and a future to settle.
+        broadcasting = await self._connection.channel(publisher_confirms=False)
+        self._live = await broadcasting.declare_exchange(
             live_exchange(self._exchange_name), aio_pika.ExchangeType.TOPIC, durable=True
         )
 

@@ -130,3 +130,23 @@ async def test_a_broadcast_nobody_hears_is_no_error(processes):
     await replica.listen("nobody-listens", late)
     await asyncio.sleep(SETTLE_SECONDS)
     assert late.payloads == []  # nothing kept it for a listener that came later
+
+
+@pytest.mark.rabbitmq
+async def test_broadcasts_wait_for_no_confirm_where_events_do(rabbit: RabbitScope):
+    # A broadcast is at most once, so a confirm would only cost the broker and the sender;
+    # an event is kept in its outbox until the broker confirms it.
+    transport = RabbitTransport(rabbit.url, rabbit.exchange, delivery_limit=3)
+    await transport.start()
+    try:
+        assert transport._live is not None and transport._exchange is not None
+        assert transport._live.channel.publisher_confirms is False
+        assert transport._exchange.channel.publisher_confirms is True
+        heard = Heard()
+        await transport.listen("chat", heard)
+        for number in range(50):
+            await transport.broadcast("chat", b"%d" % number)
+        await until_heard(heard, count=50)
+        assert heard.payloads == [b"%d" % number for number in range(50)]  # in order
+    finally:
+        await transport.close()
