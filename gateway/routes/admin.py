@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import Depends, Path, Query
 from starlette.responses import Response
 
 from estuary.identity.v1 import identity_pb2 as pb
 from gateway.auth import Caller, require_staff
 from gateway.backends import Backends
 from gateway.problems import responses
-from gateway.routes.common import IdempotencyKey, backends, json_response
+from gateway.routes.common import GatewayRouter, IdempotencyKey, backends, json_response
 from gateway.schemas.common import DEFAULT_LIMIT, Cursor, Limit, Page, page_of
 from gateway.schemas.identity import (
     ROLES,
@@ -24,7 +24,7 @@ from gateway.schemas.identity import (
     User,
 )
 
-router = APIRouter(prefix="/api/v1/admin")
+router = GatewayRouter(prefix="/api/v1/admin")
 
 UserId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$", description="The user's id.")]
 # A rule broken (a reason too long, an unknown role); a state conflict (already suspended, the

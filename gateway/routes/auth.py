@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from starlette.responses import Response
 
 from chassis.emails import email_key, normalize_email
@@ -12,7 +12,7 @@ from gateway.auth import Caller, require_user
 from gateway.backends import Backends
 from gateway.middleware import client_address, limit_per_minute
 from gateway.problems import responses
-from gateway.routes.common import IdempotencyKey, anonymous, backends, json_response
+from gateway.routes.common import GatewayRouter, IdempotencyKey, anonymous, backends, json_response
 from gateway.schemas.identity import (
     Accepted,
     LoginBody,
@@ -27,7 +27,7 @@ from gateway.schemas.identity import (
     VerifyEmailBody,
 )
 
-router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+router = GatewayRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
 def _address(request: Request) -> str:

@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import Depends, Path, Query, Request
 from pydantic import AwareDatetime
 from starlette.responses import Response
 
@@ -22,7 +22,7 @@ from estuary.booking.v1 import booking_pb2 as pb
 from gateway.auth import Caller, require_user
 from gateway.backends import Backends
 from gateway.problems import responses
-from gateway.routes.common import IdempotencyKey, anonymous, backends, json_response
+from gateway.routes.common import GatewayRouter, IdempotencyKey, anonymous, backends, json_response
 from gateway.schemas.booking import (
     BOOKING_STATUSES,
     SCOPES,
@@ -42,7 +42,7 @@ from gateway.schemas.booking import (
 )
 from gateway.schemas.common import DEFAULT_LIMIT, Cursor, Limit, Page, page_of
 
-router = APIRouter(prefix="/api/v1")
+router = GatewayRouter(prefix="/api/v1")
 AVAILABILITY: list[str | Enum] = ["availability"]
 BOOKINGS: list[str | Enum] = ["bookings"]
 ENTITLEMENTS: list[str | Enum] = ["entitlements"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import Depends, Path, Query, Request
 from starlette.responses import Response
 
 from estuary.messaging.v1 import messaging_pb2 as pb
@@ -15,7 +15,7 @@ from gateway.auth import Caller, require_staff, require_user
 from gateway.backends import Backends
 from gateway.middleware import limit_per_minute
 from gateway.problems import responses
-from gateway.routes.common import backends, json_response
+from gateway.routes.common import GatewayRouter, backends, json_response
 from gateway.schemas.common import DEFAULT_LIMIT, ID_PATTERN, Cursor, Limit, Page, page_of
 from gateway.schemas.messaging import (
     AttachmentUploadBody,
@@ -34,7 +34,7 @@ from gateway.schemas.messaging import (
     UnreadCountOut,
 )
 
-router = APIRouter(prefix="/api/v1")
+router = GatewayRouter(prefix="/api/v1")
 CONVERSATIONS: list[str | Enum] = ["conversations"]
 REPORTS: list[str | Enum] = ["message_reports"]
 BLOCKS: list[str | Enum] = ["blocks"]

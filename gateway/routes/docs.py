@@ -12,7 +12,7 @@ from importlib.metadata import version
 from importlib.resources import files
 from pathlib import Path
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.openapi.docs import (
     get_redoc_html,
     get_swagger_ui_html,
@@ -21,6 +21,7 @@ from fastapi.openapi.docs import (
 from starlette.responses import FileResponse, HTMLResponse
 
 from chassis.errors import NotFound
+from gateway.routes.common import GatewayRouter
 
 ASSETS_PATH = "/docs/assets"
 ASSETS_PACKAGE = "fastapi_offline"
@@ -47,7 +48,7 @@ def _asset_folder() -> Path:
 
 ASSET_FOLDER = _asset_folder()
 
-router = APIRouter(include_in_schema=False)
+router = GatewayRouter(include_in_schema=False)
 
 
 def asset_url(request: Request, name: str) -> str:

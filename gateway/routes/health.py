@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from google.protobuf import json_format
 from pydantic import BaseModel, Field
 from starlette.responses import Response
@@ -10,11 +10,11 @@ from starlette.responses import Response
 from chassis.metrics import prometheus_text
 from estuary.identity.v1 import identity_pb2 as pb
 from gateway.backends import Backends
-from gateway.routes.common import anonymous, backends, json_response
+from gateway.routes.common import GatewayRouter, anonymous, backends, json_response
 from gateway.schemas.common import examples
 from gateway.schemas.identity import JsonWebKeySet
 
-router = APIRouter()
+router = GatewayRouter()
 
 
 class Health(BaseModel):

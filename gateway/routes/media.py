@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Query, Request, UploadFile
+from fastapi import Form, Path, Query, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import FileResponse, Response
 
@@ -24,8 +24,9 @@ from chassis.media.folder import (
 )
 from chassis.media.port import KEY_MAX_LENGTH
 from gateway.problems import responses
+from gateway.routes.common import GatewayRouter
 
-router = APIRouter(tags=["media"])
+router = GatewayRouter(tags=["media"])
 
 CHUNK_BYTES = 1024 * 1024
 # What a form's own fields and part headers add to the file's bytes in an upload's body.

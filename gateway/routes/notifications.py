@@ -8,14 +8,14 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import Depends, Path, Query
 from starlette.responses import Response
 
 from estuary.messaging.v1 import messaging_pb2 as pb
 from gateway.auth import Caller, require_user
 from gateway.backends import Backends
 from gateway.problems import responses
-from gateway.routes.common import backends, json_response
+from gateway.routes.common import GatewayRouter, backends, json_response
 from gateway.schemas.common import DEFAULT_LIMIT, ID_PATTERN, Cursor, Limit, Page, page_of
 from gateway.schemas.messaging import (
     MarkedReadOut,
@@ -30,7 +30,7 @@ from gateway.schemas.messaging import (
     UnreadCountOut,
 )
 
-router = APIRouter(prefix="/api/v1/me")
+router = GatewayRouter(prefix="/api/v1/me")
 NOTIFICATIONS: list[str | Enum] = ["notifications"]
 PREFERENCES: list[str | Enum] = ["notification_preferences"]
 SETTINGS: list[str | Enum] = ["notification_settings"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import Depends, Path
 from google.protobuf.field_mask_pb2 import FieldMask
 from starlette.responses import Response
 
@@ -14,7 +14,7 @@ from estuary.messaging.v1 import messaging_pb2 as pb
 from gateway.auth import Caller, require_staff
 from gateway.backends import Backends
 from gateway.problems import responses
-from gateway.routes.common import IdempotencyKey, backends, json_response
+from gateway.routes.common import GatewayRouter, IdempotencyKey, backends, json_response
 from gateway.schemas.common import DEFAULT_LIMIT, Cursor, Limit, Page, page_of
 from gateway.schemas.messaging import (
     ID_PATTERN,
@@ -25,7 +25,7 @@ from gateway.schemas.messaging import (
     PartnerWebhookWithSecret,
 )
 
-router = APIRouter(prefix="/api/v1/admin/partner-webhooks")
+router = GatewayRouter(prefix="/api/v1/admin/partner-webhooks")
 TAGS: list[str | Enum] = ["partner_webhooks"]
 
 WebhookId = Annotated[str, Path(pattern=ID_PATTERN, description="The endpoint's id.")]

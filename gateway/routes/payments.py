@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import Depends, Header, Path, Query, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from chassis.wire import timestamp
@@ -18,7 +18,7 @@ from estuary.payments.v1 import payments_pb2 as pb
 from gateway.auth import Caller, require_staff, require_user
 from gateway.backends import Backends
 from gateway.problems import responses
-from gateway.routes.common import IdempotencyKey, anonymous, backends, json_response
+from gateway.routes.common import GatewayRouter, IdempotencyKey, anonymous, backends, json_response
 from gateway.schemas.catalog import TIERS
 from gateway.schemas.common import DEFAULT_LIMIT, ID_PATTERN, Cursor, Limit, Page, page_of
 from gateway.schemas.payments import (
@@ -53,13 +53,13 @@ from gateway.schemas.payments import (
     WebhookReceived,
 )
 
-router = APIRouter(prefix="/api/v1")
+router = GatewayRouter(prefix="/api/v1")
 # The sandbox's stand-in for Stripe's hosted onboarding pages, where its account links point:
 # pages a practitioner's browser opens, not API operations, so not in the API's document.
 # Payments' sandbox makes its links to this path (its ONBOARDING_ROUTE; a test holds the two
 # together, as a service is never imported here).
 ONBOARDING_PAGES = "/sandbox/payout-onboarding"
-sandbox_pages = APIRouter(prefix=ONBOARDING_PAGES, include_in_schema=False)
+sandbox_pages = GatewayRouter(prefix=ONBOARDING_PAGES, include_in_schema=False)
 CHECKOUT: list[str | Enum] = ["checkout"]
 WEBHOOKS: list[str | Enum] = ["webhooks"]
 SANDBOX: list[str | Enum] = ["sandbox"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import Depends, Path, Request
 from google.protobuf.field_mask_pb2 import FieldMask
 from starlette.responses import Response
 
@@ -13,7 +13,7 @@ from estuary.catalog.v1 import catalog_pb2 as pb
 from gateway.auth import Caller, require_staff, require_user, verified_caller
 from gateway.backends import Backends
 from gateway.problems import responses
-from gateway.routes.common import IdempotencyKey, anonymous, backends, json_response
+from gateway.routes.common import GatewayRouter, IdempotencyKey, anonymous, backends, json_response
 from gateway.schemas.catalog import (
     PRACTITIONER_STATUSES,
     ApplyBody,
@@ -31,8 +31,8 @@ from gateway.schemas.catalog import (
 from gateway.schemas.common import DEFAULT_LIMIT, Cursor, Limit, Page, page_of
 
 # Tags per resource: the profiles and a practitioner's places of work, under one prefix.
-router = APIRouter(prefix="/api/v1/practitioners")
-admin_router = APIRouter(prefix="/api/v1/admin/practitioners", tags=["practitioners"])
+router = GatewayRouter(prefix="/api/v1/practitioners")
+admin_router = GatewayRouter(prefix="/api/v1/admin/practitioners", tags=["practitioners"])
 PRACTITIONERS: list[str | Enum] = ["practitioners"]
 LOCATIONS: list[str | Enum] = ["locations"]
 

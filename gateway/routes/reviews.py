@@ -12,18 +12,18 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import Depends, Path, Request
 from starlette.responses import Response
 
 from estuary.catalog.v1 import catalog_pb2 as pb
 from gateway.auth import Caller, require_staff, require_user, verified_caller
 from gateway.backends import Backends
 from gateway.problems import responses
-from gateway.routes.common import IdempotencyKey, anonymous, backends, json_response
+from gateway.routes.common import GatewayRouter, IdempotencyKey, anonymous, backends, json_response
 from gateway.schemas.catalog import ReplyBody, ReviewBody, ReviewHideBody, ReviewOut
 from gateway.schemas.common import DEFAULT_LIMIT, Cursor, Limit, Page, page_of
 
-router = APIRouter(prefix="/api/v1")
+router = GatewayRouter(prefix="/api/v1")
 REVIEWS: list[str | Enum] = ["reviews"]
 
 Id = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")]

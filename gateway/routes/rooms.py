@@ -8,19 +8,19 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi import Depends, Header, Path, Request
 from starlette.responses import Response
 
 from estuary.streams.v1 import rooms_pb2 as pb
 from gateway.auth import Caller, require_user
 from gateway.backends import Backends
 from gateway.problems import responses
-from gateway.routes.common import anonymous, backends, json_response
+from gateway.routes.common import GatewayRouter, anonymous, backends, json_response
 from gateway.schemas.common import ID_PATTERN
 from gateway.schemas.payments import WebhookReceived
 from gateway.schemas.rooms import LiveBody, LiveOut, RoomTokenOut
 
-router = APIRouter(prefix="/api/v1")
+router = GatewayRouter(prefix="/api/v1")
 LIVE: list[str | Enum] = ["live"]
 SESSION_ROOMS: list[str | Enum] = ["session_rooms"]
 WEBHOOKS: list[str | Enum] = ["webhooks"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import Depends, Path, Query, Request
 from google.protobuf.field_mask_pb2 import FieldMask
 from starlette.responses import Response
 
@@ -13,7 +13,7 @@ from estuary.catalog.v1 import catalog_pb2 as pb
 from gateway.auth import Caller, require_staff, require_user, verified_caller
 from gateway.backends import Backends
 from gateway.problems import responses
-from gateway.routes.common import IdempotencyKey, anonymous, backends, json_response
+from gateway.routes.common import GatewayRouter, IdempotencyKey, anonymous, backends, json_response
 from gateway.schemas.catalog import (
     LOCATION_KINDS,
     SERVICE_KINDS,
@@ -31,7 +31,7 @@ from gateway.schemas.catalog import (
 from gateway.schemas.common import DEFAULT_LIMIT, Cursor, Int64, Limit, Page, page_of
 
 # Tags per resource: the category tree and the services, under one prefix.
-router = APIRouter(prefix="/api/v1/services")
+router = GatewayRouter(prefix="/api/v1/services")
 SERVICES: list[str | Enum] = ["services"]
 CATEGORIES: list[str | Enum] = ["categories"]
 

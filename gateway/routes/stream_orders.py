@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import Depends, Path
 from starlette.responses import Response
 
 from estuary.payments.v1 import events_pb2
@@ -20,7 +20,7 @@ from estuary.streams.v1 import streams_pb2 as streams_pb
 from gateway.auth import Caller, require_user
 from gateway.backends import Backends
 from gateway.problems import responses
-from gateway.routes.common import IdempotencyKey, backends, json_response
+from gateway.routes.common import GatewayRouter, IdempotencyKey, backends, json_response
 from gateway.schemas.common import DEFAULT_LIMIT, ID_PATTERN, Cursor, Limit, Page, page_of
 from gateway.schemas.stream_orders import (
     StreamLevelBody,
@@ -31,7 +31,7 @@ from gateway.schemas.stream_orders import (
     TipBody,
 )
 
-router = APIRouter(prefix="/api/v1")
+router = GatewayRouter(prefix="/api/v1")
 STREAM_ORDERS: list[str | Enum] = ["stream_orders"]
 STREAM_SUBSCRIPTIONS: list[str | Enum] = ["stream_subscriptions"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import Depends, Path, Query
 from google.protobuf.field_mask_pb2 import FieldMask
 from starlette.responses import Response
 
@@ -17,7 +17,7 @@ from estuary.streams.v1 import streams_pb2 as pb
 from gateway.auth import Caller, require_user
 from gateway.backends import Backends
 from gateway.problems import responses
-from gateway.routes.common import backends, json_response
+from gateway.routes.common import GatewayRouter, backends, json_response
 from gateway.schemas.common import (
     DEFAULT_LIMIT,
     ID_PATTERN,
@@ -51,7 +51,7 @@ from gateway.schemas.streams import (
     poll_to_proto,
 )
 
-router = APIRouter(prefix="/api/v1")
+router = GatewayRouter(prefix="/api/v1")
 STREAMS: list[str | Enum] = ["streams"]
 POSTS: list[str | Enum] = ["stream_posts"]
 FEED: list[str | Enum] = ["feed"]

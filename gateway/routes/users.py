@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from google.protobuf.field_mask_pb2 import FieldMask
 from starlette.responses import Response
 
@@ -12,10 +12,10 @@ from estuary.identity.v1 import identity_pb2 as pb
 from gateway.auth import Caller, require_user
 from gateway.backends import Backends
 from gateway.problems import responses
-from gateway.routes.common import backends, json_response
+from gateway.routes.common import GatewayRouter, backends, json_response
 from gateway.schemas.identity import PREFERENCES_MAX_DEPTH, User, UserPatch, nesting_depth
 
-router = APIRouter(prefix="/api/v1/users", tags=["users"])
+router = GatewayRouter(prefix="/api/v1/users", tags=["users"])
 
 
 @router.get("/me", operation_id="users.get_me", response_model=User)
