@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -157,6 +158,41 @@ class QuickSqliteRead:
 
     async def close(self) -> None:
         self._connection.close()
+
+    async def get_raw_connection(self) -> Any:
+        """The driver's connection as AsyncConnection gives it (for chassis.driver_sql):
+        sqlite3's, behind aiosqlite's awaitable interface, still on this thread."""
+        raw = self._connection.connection.driver_connection
+        assert isinstance(raw, sqlite3.Connection)
+        return _QuickRaw(_QuickDriverConnection(raw))
+
+
+@dataclass(frozen=True)
+class _QuickRaw:
+    driver_connection: Any
+
+
+@dataclass(frozen=True)
+class _QuickDriverConnection:
+    connection: sqlite3.Connection
+
+    async def execute(self, sql: str, parameters: Any = ()) -> _QuickCursor:
+        return _QuickCursor(self.connection.execute(sql, parameters))
+
+
+@dataclass(frozen=True)
+class _QuickCursor:
+    cursor: sqlite3.Cursor
+
+    @property
+    def description(self) -> Any:
+        return self.cursor.description
+
+    async def fetchall(self) -> list[Any]:
+        return self.cursor.fetchall()
+
+    async def close(self) -> None:
+        self.cursor.close()
 
 
 def _quick_sqlite_reader(url: sa.URL) -> sa.Engine:

@@ -83,6 +83,13 @@ class Driver:
         process = column_type.dialect_impl(dialect).bind_processor(dialect)
         return process(value) if process is not None else value
 
+    def read(self, column_type: sa.types.TypeEngine[Any], value: Any) -> Any:
+        """value as SQLAlchemy would give it back from a column of this type (e.g. SQLite's
+        text as an aware UTC datetime)."""
+        dialect = self._connection.dialect
+        process = column_type.dialect_impl(dialect).result_processor(dialect, None)
+        return process(value) if process is not None else value
+
     async def execute(
         self, statement: DriverStatement, parameters: Mapping[str, Any]
     ) -> list[tuple[Any, ...]]:

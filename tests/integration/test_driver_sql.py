@@ -1,7 +1,7 @@
 """Statements on the driver below a unit of work (chassis/driver_sql.py), on both databases:
 they run in the unit of work's own transaction (kept by its commit, gone with its rollback),
 answer the rows they return, an instant bound as SQLAlchemy binds it reads back the same
-through SQLAlchemy, and a broken key raises SQLAlchemy's IntegrityError, as a statement through
+through SQLAlchemy (and one read on the driver, as SQLAlchemy gives it), and a broken key raises SQLAlchemy's IntegrityError, as a statement through
 SQLAlchemy would. Statements run together come back each with its own rows, in order, on
 PostgreSQL in one round trip, with the transaction's COMMIT when asked; one failing among them
 fails the transaction as one alone would, and commits nothing."""
@@ -60,6 +60,25 @@ async def test_a_driver_statement_runs_in_the_unit_of_works_transaction(database
         # Found by an instant SQLAlchemy binds: stored in the very same form.
         found = await reader.execute(sa.select(notes.c.id).where(notes.c.at == AT))
         assert found.scalars().all() == [3]
+
+
+async def test_an_instant_read_on_the_driver_is_what_sqlalchemy_gives_back(database):
+    later = datetime(2026, 12, 2, 7, 45, 1, 250_000, tzinfo=UTC)
+    async with database.engine.begin() as connection:
+        await connection.execute(sa.insert(notes), [{"id": 1, "at": AT}, {"id": 2, "at": later}])
+    # A writer's transaction, and a reader (on SQLite, one on the event loop's own thread).
+    for write in (True, False):
+        connection = await database.connect(write=write)
+        driver = Driver(connection)
+        rows = await driver.execute(
+            DriverStatement("SELECT at FROM notes WHERE at > :after ORDER BY id"),
+            {"after": driver.bind(UtcDateTime(), datetime(2026, 1, 1, tzinfo=UTC))},
+        )
+        read = [driver.read(notes.c.at.type, at) for (at,) in rows]
+        assert read == [AT, later]
+        assert all(at.tzinfo is UTC for at in read)
+        await connection.rollback()
+        await connection.close()
 
 
 async def test_a_driver_error_is_sqlalchemys_so_a_unit_of_work_maps_it(database):
