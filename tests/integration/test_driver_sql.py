@@ -1,10 +1,11 @@
 """Statements on the driver below a unit of work (chassis/driver_sql.py), on both databases:
 they run in the unit of work's own transaction (kept by its commit, gone with its rollback),
 answer the rows they return, an instant bound as SQLAlchemy binds it reads back the same
-through SQLAlchemy (and one read on the driver, as SQLAlchemy gives it), and a broken key raises SQLAlchemy's IntegrityError, as a statement through
-SQLAlchemy would. Statements run together come back each with its own rows, in order, on
-PostgreSQL in one round trip, with the transaction's COMMIT when asked; one failing among them
-fails the transaction as one alone would, and commits nothing."""
+through SQLAlchemy (and one read on the driver, as SQLAlchemy gives it), and a broken key
+raises SQLAlchemy's IntegrityError, as a statement through SQLAlchemy would. Statements run
+together come back each with its own rows, in order, on PostgreSQL in one round trip, with
+the transaction's COMMIT when asked; one failing among them fails the transaction as one
+alone would, and commits nothing."""
 
 from __future__ import annotations
 
