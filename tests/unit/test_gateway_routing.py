@@ -122,3 +122,10 @@ def test_a_route_added_later_is_reached() -> None:
         return None
 
     assert router._static_prefixes() == ("/first", "/second")
+
+
+def test_every_router_the_gateway_includes_is_a_gateway_router() -> None:
+    app = create_app(GatewaySettings())
+    included = [r.original_router for r in app.router.routes if hasattr(r, "original_router")]
+    assert len(included) >= 19
+    assert [type(r).__name__ for r in included if not isinstance(r, GatewayRouter)] == []
