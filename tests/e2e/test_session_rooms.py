@@ -2,7 +2,7 @@
 the fake of tests/fakes/livekit.py, which speaks its Twirp API, and whose webhooks the test
 signs as LiveKit signs them): two clients book and pay a practitioner's virtual session,
 each confirmation makes its room at LiveKit, only the booking's practitioner and client may
-ask to enter (and not yet: the session is days away), LiveKit's webhooks of who joined reach
+ask to enter (and not yet: the session is a day away or more), LiveKit's webhooks of who joined reach
 booking through the gateway and streams (a stranger's join, a replayed webhook and a forged
 one change nothing), and once the sessions ended booking's job completes the one both came
 to and marks the other, where the practitioner waited alone, a no-show, which its client is
@@ -104,7 +104,11 @@ async def test_a_virtual_session_gets_a_room_attendance_decides_how_it_ends_and_
 async def journey(
     client: httpx.AsyncClient, stack: Stack, livekit: FakeLiveKit, tap: EventTap
 ) -> None:
-    practice, cleo, first = await booked_practice(client, stack, price=EUR_70)
+    # A day's notice: the room opens 10 minutes before its session, so a session in the
+    # next slot would already be open when the test runs in the practitioner's hours.
+    practice, cleo, first = await booked_practice(
+        client, stack, price=EUR_70, min_notice_minutes=24 * 60
+    )
     pia = practice.owner
     [session] = practice.services
     dan = await new_client(client)
