@@ -2,7 +2,7 @@
 the fake of tests/fakes/livekit.py, which speaks its Twirp API, and whose webhooks the test
 signs as LiveKit signs them): two clients book and pay a practitioner's virtual session,
 each confirmation makes its room at LiveKit, only the booking's practitioner and client may
-ask to enter (and not yet: the session is a day away or more), LiveKit's webhooks of who joined reach
+ask to enter (and not yet: the session is a day away), LiveKit's webhooks of who joined reach
 booking through the gateway and streams (a stranger's join, a replayed webhook and a forged
 one change nothing), and once the sessions ended booking's job completes the one both came
 to and marks the other, where the practitioner waited alone, a no-show, which its client is
