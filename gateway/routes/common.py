@@ -3,7 +3,8 @@ helper."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Iterable
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel
@@ -58,7 +59,7 @@ class GatewayRouter(APIRouter):
         return self._prefixes
 
 
-def _fewest_prefixes(paths: Any) -> tuple[str, ...] | None:
+def _fewest_prefixes(paths: Iterable[object]) -> tuple[str, ...] | None:
     statics = set()
     for path in paths:
         if not isinstance(path, str) or not path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -787,6 +787,22 @@ _MEMBERSHIP = DriverStatement(
     " FROM conversations c JOIN conversation_participants p ON p.conversation_id = c.id"
     " WHERE c.id = :conversation_id ORDER BY p.user_id"
 )
+
+
+class _MemberRow(NamedTuple):
+    """A row of _MEMBERSHIP, as the driver gives it."""
+
+    id: str
+    direct_key: str | None
+    title: str
+    created_at: Any
+    updated_at: Any
+    user_id: str
+    admin: bool
+    archived: bool
+    blocked: bool
+
+
 # A message written, in one round trip on PostgreSQL: its row, the conversation's time, the
 # conversation back in the lists of those who archived it, and read by its sender.
 _ADD_MESSAGE = DriverStatement(
@@ -1033,26 +1049,28 @@ class Conversations:
         between them, but none of its reading state (unread count, newest message, read
         receipts): what a write to it needs, in one statement. None for any other."""
         driver = Driver(self._c)
-        members = await driver.execute(
-            _MEMBERSHIP, {"user_id": user_id, "conversation_id": conversation_id}
-        )
-        # (id, direct_key, title, created_at, updated_at, user_id, admin, archived, blocked)
-        mine = [m for m in members if m[5] == user_id]
+        members = [
+            _MemberRow(*row)
+            for row in await driver.execute(
+                _MEMBERSHIP, {"user_id": user_id, "conversation_id": conversation_id}
+            )
+        ]
+        mine = [m for m in members if m.user_id == user_id]
         if not mine:
             return None
         first = members[0]
         at = conversations.c.created_at.type
         conversation = Conversation(
-            first[0],
-            tuple(m[5] for m in members),
-            driver.read(at, first[3]),
-            driver.read(at, first[4]),
-            is_group=first[1] is None,
-            title=first[2],
-            admin_ids=tuple(m[5] for m in members if m[6]),
-            archived=bool(mine[0][7]),
+            first.id,
+            tuple(m.user_id for m in members),
+            driver.read(at, first.created_at),
+            driver.read(at, first.updated_at),
+            is_group=first.direct_key is None,
+            title=first.title,
+            admin_ids=tuple(m.user_id for m in members if m.admin),
+            archived=bool(mine[0].archived),
         )
-        return Membership(conversation, blocked=any(m[8] for m in members))
+        return Membership(conversation, blocked=any(m.blocked for m in members))
 
     async def _row_of_member(self, user_id: str, conversation_id: str) -> Any:
         return (
